@@ -1,0 +1,128 @@
+//! Configuration: defaults that need no file, then a TOML file, then `CUNLINK_*`
+//! environment variables, then command-line flags (the binary applies the last two
+//! through clap, which reads each flag's environment variable too).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid: {source}")]
+    Parse {
+        path: PathBuf,
+        source: toml::de::Error,
+    },
+}
+
+/// Everything `cunlink serve` needs to run.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Holds `cunlink.db` (accounts, devices, …) and `telemetry.db`.
+    pub data_dir: PathBuf,
+    /// HTTP listener: pages, JSON API, ThingsBoard HTTP device API, ChirpStack integration.
+    pub http: SocketAddr,
+    /// MQTT listener for devices and gateways.
+    pub mqtt: SocketAddr,
+    /// Feed a demo village with simulated sensors.
+    pub demo: bool,
+    pub ingest: IngestConfig,
+}
+
+/// Knobs of the telemetry write path.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IngestConfig {
+    /// Values waiting for the group-commit writer. When full, HTTP answers
+    /// 503 + Retry-After and MQTT connections stop being read.
+    pub queue_values: usize,
+    /// Most values committed in one transaction.
+    pub max_batch_values: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("./cunlink-data"),
+            http: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            mqtt: SocketAddr::from(([127, 0, 0, 1], 1883)),
+            demo: false,
+            ingest: IngestConfig::default(),
+        }
+    }
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig {
+            queue_values: 1_000_000,
+            max_batch_values: 200_000,
+        }
+    }
+}
+
+impl Config {
+    /// Defaults overlaid with `file` when given.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        let Some(path) = file else {
+            return Ok(Config::default());
+        };
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|source| ConfigError::Parse {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+
+    pub fn app_db_path(&self) -> PathBuf {
+        self.data_dir.join("cunlink.db")
+    }
+
+    pub fn telemetry_db_path(&self) -> PathBuf {
+        self.data_dir.join("telemetry.db")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_overrides_only_what_it_names() {
+        let dir = std::env::temp_dir().join(format!("cunlink-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("c.toml");
+        std::fs::write(
+            &path,
+            "http = \"0.0.0.0:9000\"\n[ingest]\nqueue_values = 7\n",
+        )
+        .unwrap();
+        let c = Config::load(Some(&path)).unwrap();
+        assert_eq!(c.http.port(), 9000);
+        assert_eq!(c.mqtt.port(), 1883);
+        assert_eq!(c.ingest.queue_values, 7);
+        assert_eq!(
+            c.ingest.max_batch_values,
+            IngestConfig::default().max_batch_values
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let dir = std::env::temp_dir().join(format!("cunlink-cfg2-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("c.toml");
+        std::fs::write(&path, "htp = \"0.0.0.0:9000\"\n").unwrap();
+        assert!(Config::load(Some(&path)).is_err());
+    }
+}

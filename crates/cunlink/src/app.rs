@@ -1,0 +1,157 @@
+//! Wiring: open storage, merge the domains' routes, run the HTTP and MQTT
+//! listeners, and shut down in the order that keeps every ack honest:
+//! stop accepting → let in-flight requests and MQTT acks finish → commit what is
+//! queued → stop the telemetry writer.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use cunlink_core::auth::{self, AuthService};
+use cunlink_core::{ApiError, Config, Db};
+use cunlink_farm::Farm;
+
+/// How long shutdown waits for in-flight work before giving up on it.
+const DRAIN: Duration = Duration::from_secs(10);
+
+/// A running server.
+pub struct Server {
+    pub http_addr: SocketAddr,
+    pub mqtt_addr: SocketAddr,
+    pub farm: Arc<Farm>,
+    pub auth: AuthService,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+/// Open the data directory and start serving.
+pub async fn start(config: Config) -> anyhow::Result<Server> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+    let db = Db::open(&config.app_db_path())?;
+    db.migrate("core", auth::MIGRATIONS)?;
+    let auth = AuthService::new(db.clone());
+    let farm = Farm::open(db.clone(), auth.clone(), &config)?;
+
+    let http = TcpListener::bind(config.http)
+        .await
+        .with_context(|| format!("binding HTTP to {}", config.http))?;
+    let mqtt = TcpListener::bind(config.mqtt)
+        .await
+        .with_context(|| format!("binding MQTT to {}", config.mqtt))?;
+    let (http_addr, mqtt_addr) = (http.local_addr()?, mqtt.local_addr()?);
+    let (shutdown, shutdown_rx) = watch::channel(false);
+
+    let router = router(farm.clone(), auth.clone());
+    let mut tasks = Vec::new();
+    let mut rx = shutdown_rx.clone();
+    tasks.push(tokio::spawn(async move {
+        let stop = async move {
+            let _ = rx.changed().await;
+        };
+        if let Err(e) = axum::serve(http, router).with_graceful_shutdown(stop).await {
+            tracing::error!(error = %e, "http server failed");
+        }
+    }));
+    tasks.push(tokio::spawn(cunlink_farm::ingest::mqtt::serve(
+        mqtt,
+        farm.ingest.clone(),
+        shutdown_rx.clone(),
+        DRAIN,
+    )));
+    farm.spawn_background(shutdown_rx.clone());
+    if config.demo {
+        crate::demo::start(farm.clone(), auth.clone(), shutdown_rx.clone()).await?;
+    }
+    tracing::info!(%http_addr, %mqtt_addr, data_dir = %config.data_dir.display(), demo = config.demo, "cunlink is serving");
+    Ok(Server {
+        http_addr,
+        mqtt_addr,
+        farm,
+        auth,
+        shutdown,
+        tasks,
+    })
+}
+
+impl Server {
+    /// Graceful shutdown: every acknowledged write is committed before this returns.
+    pub async fn shutdown(self) {
+        tracing::info!("shutting down: finishing in-flight requests and MQTT acks");
+        let _ = self.shutdown.send(true);
+        for t in self.tasks {
+            let abort = t.abort_handle();
+            if tokio::time::timeout(DRAIN, t).await.is_err() {
+                // Long-lived streams (SSE) do not end by themselves.
+                abort.abort();
+            }
+        }
+        let farm = self.farm.clone();
+        let _ = tokio::task::spawn_blocking(move || farm.shutdown()).await;
+        tracing::info!("stopped");
+    }
+}
+
+fn router(farm: Arc<Farm>, auth: AuthService) -> Router {
+    let metrics_farm = farm.clone();
+    Router::new()
+        .route(
+            "/healthz",
+            get(|| async { axum::Json(serde_json::json!({ "status": "ok" })) }),
+        )
+        .route("/metrics", get(move || metrics(metrics_farm.clone())))
+        .merge(cunlink_core::web::routes(auth))
+        .merge(farm.routes())
+        .fallback(|| async { ApiError::not_found("not_found", "no such page or API route") })
+}
+
+async fn metrics(farm: Arc<Farm>) -> Response {
+    let mut out = String::with_capacity(8192);
+    farm.render_metrics(&mut out);
+    if let Some(rss) = rss_bytes() {
+        out.push_str(&format!("# HELP process_resident_memory_bytes Resident memory.\n# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes {rss}\n"));
+    }
+    let mut resp = (StatusCode::OK, out).into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    resp
+}
+
+fn rss_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4096)
+}
+
+/// Resolve when the process is asked to stop (SIGINT or SIGTERM).
+pub async fn stop_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}

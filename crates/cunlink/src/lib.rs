@@ -1,0 +1,6 @@
+//! The cunlink binary's library half: command line, server wiring and the demo
+//! village. Integration tests start the server in-process through [`app::start`].
+
+pub mod app;
+pub mod cli;
+pub mod demo;

@@ -1,0 +1,57 @@
+use clap::Parser;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::prelude::*;
+
+use cunlink::cli::{Cli, Command, DeviceCommand, UserCommand};
+
+fn main() -> anyhow::Result<()> {
+    let filter: Targets = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| "info".parse().unwrap_or_default());
+    tracing_subscriber::registry()
+        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+        .with(filter)
+        .init();
+
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => {
+            let config = args.config()?;
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(async move {
+                let server = cunlink::app::start(config).await?;
+                cunlink::app::stop_signal().await;
+                server.shutdown().await;
+                anyhow::Ok(())
+            })
+        }
+        Command::User(UserCommand::Create {
+            data,
+            username,
+            role,
+            village,
+        }) => cunlink::cli::user_create(&data, &username, &role, village.as_deref()),
+        Command::Device(DeviceCommand::Create {
+            data,
+            name,
+            profile,
+            asset,
+            asset_kind,
+            village,
+            gateway,
+            dev_eui,
+        }) => cunlink::cli::device_create(
+            &data,
+            &name,
+            profile,
+            asset,
+            &asset_kind,
+            village,
+            gateway,
+            dev_eui,
+        ),
+    }
+}

@@ -1,0 +1,199 @@
+//! HTTP ingest: the ThingsBoard device API and the ChirpStack integration.
+//!
+//! `POST /api/v1/{token}/telemetry`, `/attributes`, `/gateway/telemetry`,
+//! `/gateway/attributes`; `POST /api/integrations/chirpstack?event=up`.
+//! Each answers 200 only after the values are committed; a full queue is 503 with
+//! `Retry-After`; bad input is a 4xx JSON error naming the problem.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Path, Query, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use serde::Deserialize;
+
+use super::{Ingest, IngestError, Kind, Prepared, chirpstack};
+use crate::telemetry::{Admission, WriteError};
+use cunlink_core::ApiError;
+
+/// Largest request body accepted by the device API.
+pub const MAX_BODY_BYTES: usize = 1 << 20;
+
+impl From<IngestError> for ApiError {
+    fn from(e: IngestError) -> Self {
+        let msg = e.to_string();
+        match e {
+            IngestError::Payload(p) => {
+                let mut err = ApiError::bad_request(p.code(), msg);
+                err.field = p.field();
+                err
+            }
+            IngestError::UnknownToken => ApiError::unauthorized(msg),
+            IngestError::NotAGateway(_) => ApiError::forbidden(msg),
+            IngestError::UnknownDevEui(eui) => {
+                ApiError::not_found("unknown_dev_eui", msg).with_field(eui)
+            }
+            IngestError::Write(WriteError::Overloaded) => ApiError::unavailable(msg, 1),
+            IngestError::Write(WriteError::ShuttingDown) => ApiError::unavailable(msg, 5),
+            IngestError::Write(WriteError::Commit(_)) => ApiError::internal(msg),
+            IngestError::Store(s) => crate::routes::store_error(s),
+        }
+    }
+}
+
+/// The raw body, at most [`MAX_BODY_BYTES`], with a JSON error when it is larger.
+pub struct Body(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for Body {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Bytes::from_request(req, state).await {
+            Ok(b) => Ok(Body(b)),
+            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!(
+                    "the body is larger than {MAX_BODY_BYTES} bytes; split it into several requests"
+                ),
+            )),
+            Err(e) => Err(ApiError::bad_request("bad_body", e.body_text())),
+        }
+    }
+}
+
+pub fn routes(ingest: Arc<Ingest>) -> Router {
+    Router::new()
+        .route("/api/v1/{token}/telemetry", post(telemetry))
+        .route("/api/v1/{token}/attributes", post(attributes))
+        .route("/api/v1/{token}/gateway/telemetry", post(gateway_telemetry))
+        .route(
+            "/api/v1/{token}/gateway/attributes",
+            post(gateway_attributes),
+        )
+        .route("/api/integrations/chirpstack", post(chirpstack_event))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(ingest)
+}
+
+async fn telemetry(
+    State(i): State<Arc<Ingest>>,
+    Path(token): Path<String>,
+    Body(body): Body,
+) -> Result<Response, ApiError> {
+    device_message(&i, &token, Kind::Telemetry, &body).await
+}
+
+async fn attributes(
+    State(i): State<Arc<Ingest>>,
+    Path(token): Path<String>,
+    Body(body): Body,
+) -> Result<Response, ApiError> {
+    device_message(&i, &token, Kind::Attributes, &body).await
+}
+
+async fn gateway_telemetry(
+    State(i): State<Arc<Ingest>>,
+    Path(token): Path<String>,
+    Body(body): Body,
+) -> Result<Response, ApiError> {
+    device_message(&i, &token, Kind::GatewayTelemetry, &body).await
+}
+
+async fn gateway_attributes(
+    State(i): State<Arc<Ingest>>,
+    Path(token): Path<String>,
+    Body(body): Body,
+) -> Result<Response, ApiError> {
+    device_message(&i, &token, Kind::GatewayAttributes, &body).await
+}
+
+async fn device_message(
+    ingest: &Ingest,
+    token: &str,
+    kind: Kind,
+    body: &[u8],
+) -> Result<Response, ApiError> {
+    let m = &ingest.telemetry.metrics;
+    m.http_requests.inc();
+    let Some(device) = ingest
+        .registry
+        .by_token(token)
+        .await
+        .map_err(IngestError::from)?
+    else {
+        m.rejected_auth.inc();
+        return Err(IngestError::UnknownToken.into());
+    };
+    let prepared = ingest
+        .prepare(&device, kind, body)
+        .await
+        .inspect_err(|_| m.rejected_bad_input.inc())?;
+    commit(ingest, prepared).await?;
+    Ok(StatusCode::OK.into_response())
+}
+
+async fn commit(ingest: &Ingest, p: Prepared) -> Result<(), IngestError> {
+    if p.is_empty() {
+        return Ok(());
+    }
+    ingest
+        .telemetry
+        .write(p.readings, p.attributes, Admission::Reject)
+        .await
+        .inspect_err(|e| {
+            if matches!(e, WriteError::Overloaded) {
+                ingest.telemetry.metrics.rejected_overload.inc();
+            }
+        })?;
+    Ok(())
+}
+
+#[derive(Deserialize)]
+struct EventQuery {
+    event: Option<String>,
+}
+
+async fn chirpstack_event(
+    State(i): State<Arc<Ingest>>,
+    Query(q): Query<EventQuery>,
+    headers: HeaderMap,
+    Body(body): Body,
+) -> Result<Response, ApiError> {
+    i.telemetry.metrics.chirpstack_events.inc();
+    let event = q.event.unwrap_or_default();
+    if event != "up" {
+        // join, status, ack, txack, log, location, integration: accepted, not stored.
+        return Ok(Json(serde_json::json!({ "ignored": event })).into_response());
+    }
+    let is_protobuf = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/octet-stream") || ct.contains("protobuf"));
+    if is_protobuf {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_encoding",
+            "set the ChirpStack HTTP integration's payload encoding to JSON",
+        ));
+    }
+    let now = cunlink_core::time::now_ms();
+    let up = chirpstack::parse_uplink(&body, now)
+        .map_err(IngestError::from)
+        .inspect_err(|_| i.telemetry.metrics.rejected_bad_input.inc())?;
+    let Some(device) = i
+        .registry
+        .by_dev_eui(&up.dev_eui)
+        .await
+        .map_err(IngestError::from)?
+    else {
+        return Err(IngestError::UnknownDevEui(up.dev_eui).into());
+    };
+    let mut p = Prepared::default();
+    i.push_readings(&mut p, device.id, up.points);
+    commit(&i, p).await?;
+    Ok(StatusCode::OK.into_response())
+}

@@ -1,0 +1,104 @@
+//! The farm domain: assets, devices and their telemetry.
+//!
+//! * [`ingest`]: ThingsBoard-compatible HTTP and MQTT device APIs, the gateway API
+//!   and the ChirpStack integration — every path acks only after commit.
+//! * [`telemetry`]: the durable store and its group-commit writer; committed
+//!   readings are published on an in-process channel for alerts and live views.
+//! * [`registry`]: devices by token, name and DevEUI, in memory.
+//! * [`routes`]: the query and device management JSON API.
+
+pub mod ingest;
+pub mod model;
+pub mod registry;
+pub mod routes;
+pub mod store;
+pub mod telemetry;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use cunlink_core::auth::AuthService;
+use cunlink_core::{Config, Db};
+
+use ingest::Ingest;
+use registry::Registry;
+use telemetry::Telemetry;
+
+#[derive(Debug, thiserror::Error)]
+pub enum FarmError {
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    #[error(transparent)]
+    Telemetry(#[from] telemetry::StoreError),
+    #[error(transparent)]
+    Db(#[from] cunlink_core::DbError),
+}
+
+/// The farm domain, opened: what routes, the MQTT listener and other domains use.
+pub struct Farm {
+    pub db: Db,
+    pub auth: AuthService,
+    pub registry: Arc<Registry>,
+    pub telemetry: Arc<Telemetry>,
+    pub ingest: Arc<Ingest>,
+}
+
+impl Farm {
+    /// Apply the farm schema to `db`, load the device registry and open `telemetry.db`.
+    pub fn open(db: Db, auth: AuthService, config: &Config) -> Result<Arc<Farm>, FarmError> {
+        db.migrate("farm", store::MIGRATIONS)?;
+        let registry = Arc::new(Registry::load(db.clone())?);
+        let telemetry = Telemetry::open(&config.telemetry_db_path(), &config.ingest)?;
+        let ingest = Arc::new(Ingest {
+            telemetry: telemetry.clone(),
+            registry: registry.clone(),
+        });
+        Ok(Arc::new(Farm {
+            db,
+            auth,
+            registry,
+            telemetry,
+            ingest,
+        }))
+    }
+
+    /// Routes of the farm domain: device API (ingest) and the JSON API.
+    pub fn routes(self: &Arc<Self>) -> axum::Router {
+        ingest::http::routes(self.ingest.clone()).merge(routes::routes(self.clone()))
+    }
+
+    /// Background upkeep: pick up devices changed outside this process.
+    pub fn spawn_background(self: &Arc<Self>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+        let farm = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(30));
+            tick.tick().await;
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {
+                        if let Err(e) = farm.registry.refresh().await {
+                            tracing::warn!(error = %e, "device registry refresh failed");
+                        }
+                    }
+                    _ = shutdown.changed() => break,
+                }
+            }
+        });
+    }
+
+    pub fn render_metrics(&self, out: &mut String) {
+        self.telemetry.render_metrics(out);
+        let _ = std::fmt::Write::write_fmt(
+            out,
+            format_args!(
+                "# HELP cunlink_devices Registered devices.\n# TYPE cunlink_devices gauge\ncunlink_devices {}\n",
+                self.registry.len()
+            ),
+        );
+    }
+
+    /// Commit what is queued and stop the telemetry writer.
+    pub fn shutdown(&self) {
+        self.telemetry.shutdown();
+    }
+}

@@ -1,0 +1,490 @@
+//! The farm JSON API: devices, assets, latest values, history (raw, aggregated,
+//! CSV) and a live SSE stream of a device's readings.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use axum::extract::{FromRef, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use tokio_stream::StreamExt;
+use tokio_stream::wrappers::BroadcastStream;
+
+use crate::Farm;
+use crate::model::{AssetKind, Device};
+use crate::store::{NewDevice, StoreError};
+use crate::telemetry::query::{Agg, aggregate};
+use crate::telemetry::{KeyId, Value};
+use cunlink_core::ApiError;
+use cunlink_core::auth::{AuthService, Role, User};
+use cunlink_core::time::{DAY_MS, now_ms};
+use cunlink_core::web::CurrentUser;
+
+/// Most raw points answered per key; older ones are dropped first.
+const DEFAULT_LIMIT: usize = 10_000;
+const MAX_LIMIT: usize = 100_000;
+const MAX_BUCKETS: i64 = 100_000;
+
+#[derive(Clone)]
+pub struct FarmState(pub Arc<Farm>);
+
+impl FromRef<FarmState> for AuthService {
+    fn from_ref(s: &FarmState) -> AuthService {
+        s.0.auth.clone()
+    }
+}
+
+pub fn routes(farm: Arc<Farm>) -> Router {
+    Router::new()
+        .route("/api/devices", get(list_devices).post(create_device))
+        .route("/api/devices/{name}", get(get_device))
+        .route(
+            "/api/devices/{name}/token",
+            get(get_token).post(rotate_token),
+        )
+        .route("/api/devices/{name}/latest", get(latest))
+        .route("/api/devices/{name}/telemetry", get(telemetry))
+        .route("/api/devices/{name}/attributes", get(attributes))
+        .route("/api/devices/{name}/stream", get(stream))
+        .route("/api/assets", get(list_assets))
+        .with_state(FarmState(farm))
+}
+
+/// Map farm storage errors to answers (one place).
+pub fn store_error(e: StoreError) -> ApiError {
+    let msg = e.to_string();
+    match e {
+        StoreError::Db(d) => ApiError::from(d),
+        StoreError::DeviceExists(n) => {
+            ApiError::new(StatusCode::CONFLICT, "device_exists", msg).with_field(n)
+        }
+        StoreError::DevEuiTaken(_) => {
+            ApiError::new(StatusCode::CONFLICT, "dev_eui_taken", msg).with_field("dev_eui")
+        }
+        StoreError::BadName => ApiError::bad_request("bad_name", msg).with_field("name"),
+        StoreError::BadDevEui(_) => ApiError::bad_request("bad_dev_eui", msg).with_field("dev_eui"),
+        StoreError::NoSuchDevice(n) => ApiError::not_found("unknown_device", msg).with_field(n),
+        StoreError::Village(_) => ApiError::bad_request("bad_village", msg).with_field("village"),
+    }
+}
+
+/// Farm data is for people of the county and its villages, not for city buyers.
+fn can_read_farm(user: &User) -> bool {
+    user.role != Role::Buyer
+}
+
+fn can_manage_devices(user: &User) -> bool {
+    matches!(user.role, Role::Admin | Role::CountyStaff | Role::Farmer)
+}
+
+/// The device `name`, if `user` may see it; 404 otherwise (existence is not revealed).
+async fn visible_device(farm: &Farm, user: &User, name: &str) -> Result<Arc<Device>, ApiError> {
+    let not_found = || {
+        ApiError::not_found("unknown_device", format!("no device named '{name}'"))
+            .with_field("name")
+    };
+    if !can_read_farm(user) {
+        return Err(ApiError::forbidden("your role cannot read farm data"));
+    }
+    let d = farm
+        .registry
+        .by_name(name)
+        .await
+        .map_err(store_error)?
+        .ok_or_else(not_found)?;
+    if !user.can_see_village(d.village_id) {
+        return Err(not_found());
+    }
+    Ok(d)
+}
+
+#[derive(Serialize)]
+struct DeviceView<'a> {
+    #[serde(flatten)]
+    device: &'a Device,
+    last_seen: Option<i64>,
+}
+
+async fn list_devices(
+    State(s): State<FarmState>,
+    CurrentUser(user): CurrentUser,
+) -> Result<Response, ApiError> {
+    if !can_read_farm(&user) {
+        return Err(ApiError::forbidden("your role cannot read farm data"));
+    }
+    let store = s.0.telemetry.store();
+    let devices = s.0.registry.all();
+    let views: Vec<DeviceView<'_>> = devices
+        .iter()
+        .filter(|d| user.can_see_village(d.village_id))
+        .map(|d| DeviceView {
+            device: d,
+            last_seen: store.latest(d.id).iter().map(|l| l.1).max(),
+        })
+        .collect();
+    Ok(Json(views).into_response())
+}
+
+async fn get_device(
+    State(s): State<FarmState>,
+    CurrentUser(user): CurrentUser,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    let d = visible_device(&s.0, &user, &name).await?;
+    let last_seen = s.0.telemetry.store().latest(d.id).iter().map(|l| l.1).max();
+    Ok(Json(DeviceView {
+        device: &d,
+        last_seen,
+    })
+    .into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateDevice {
+    name: String,
+    #[serde(rename = "type")]
+    profile: Option<String>,
+    asset: Option<String>,
+    asset_kind: Option<String>,
+    village: Option<String>,
+    #[serde(default)]
+    gateway: bool,
+    dev_eui: Option<String>,
+}
+
+async fn create_device(
+    State(s): State<FarmState>,
+    CurrentUser(user): CurrentUser,
+    Json(body): Json<CreateDevice>,
+) -> Result<Response, ApiError> {
+    if !can_manage_devices(&user) {
+        return Err(ApiError::forbidden(
+            "only farmers, county staff and administrators add devices",
+        ));
+    }
+    let asset_kind = match body.asset_kind.as_deref() {
+        Some(k) => Some(k.parse::<AssetKind>().map_err(|e| {
+            ApiError::bad_request("bad_asset_kind", e.to_string()).with_field("asset_kind")
+        })?),
+        None => None,
+    };
+    // Village-bound users add devices to their own village only.
+    let village = if user.role.is_county_wide() {
+        body.village
+    } else {
+        user.village.clone()
+    };
+    let new = NewDevice {
+        name: body.name,
+        profile: body.profile,
+        asset: body.asset,
+        asset_kind,
+        village,
+        is_gateway: body.gateway,
+        dev_eui: body.dev_eui,
+        ..NewDevice::default()
+    };
+    let d = s.0.registry.create(new).await.map_err(store_error)?;
+    let mut v = serde_json::to_value(&*d).map_err(|e| ApiError::internal(e.to_string()))?;
+    v["token"] = serde_json::Value::String(d.token.clone());
+    Ok((StatusCode::CREATED, Json(v)).into_response())
+}
+
+async fn get_token(
+    State(s): State<FarmState>,
+    CurrentUser(user): CurrentUser,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    if !can_manage_devices(&user) {
+        return Err(ApiError::forbidden(
+            "only farmers, county staff and administrators see device tokens",
+        ));
+    }
+    let d = visible_device(&s.0, &user, &name).await?;
+    Ok(Json(serde_json::json!({ "name": d.name, "token": d.token })).into_response())
+}
+
+async fn rotate_token(
+    State(s): State<FarmState>,
+    CurrentUser(user): CurrentUser,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    if !can_manage_devices(&user) {
+        return Err(ApiError::forbidden(
+            "only farmers, county staff and administrators revoke device tokens",
+        ));
+    }
+    let d = visible_device(&s.0, &user, &name).await?;
+    let d =
+        s.0.registry
+            .rotate_token(&d.name)
+            .await
+            .map_err(store_error)?;
+    Ok(Json(serde_json::json!({ "name": d.name, "token": d.token })).into_response())
+}
+
+#[derive(Serialize)]
+struct TsValue {
+    ts: i64,
+    value: Value,
+}
+
+fn wants_csv(headers: &HeaderMap, format: Option<&str>) -> bool {
+    format == Some("csv")
+        || headers
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|a| a.contains("text/csv"))
+}
+
+fn respond(series: BTreeMap<String, Vec<TsValue>>, csv: bool, device: &str) -> Response {
+    if !csv {
+        return Json(series).into_response();
+    }
+    let mut out = String::from("ts,key,value\n");
+    for (key, points) in &series {
+        for p in points {
+            out.push_str(&format!(
+                "{},{},{}\n",
+                p.ts,
+                csv_cell(key),
+                csv_cell(&p.value.to_text())
+            ));
+        }
+    }
+    let mut resp = out.into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/csv; charset=utf-8"),
+    );
+    let file = format!(
+        "attachment; filename=\"{}.csv\"",
+        device.replace(['"', '\\'], "_")
+    );
+    if let Ok(v) = HeaderValue::from_str(&file) {
+        resp.headers_mut().insert(header::CONTENT_DISPOSITION, v);
+    }
+    resp
+}
+
+fn csv_cell(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+#[derive(Deserialize)]
+struct FormatQuery {
+    format: Option<String>,
+}
+
+async fn latest(
+    State(s): State<FarmState>,
+    CurrentUser(user): CurrentUser,
+    Path(name): Path<String>,
+    Query(q): Query<FormatQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let d = visible_device(&s.0, &user, &name).await?;
+    let series =
+        s.0.telemetry
+            .store()
+            .latest(d.id)
+            .into_iter()
+            .map(|(k, ts, value)| (k.to_string(), vec![TsValue { ts, value }]))
+            .collect();
+    Ok(respond(
+        series,
+        wants_csv(&headers, q.format.as_deref()),
+        &d.name,
+    ))
+}
+
+#[derive(Deserialize)]
+struct RangeQuery {
+    keys: Option<String>,
+    start: Option<i64>,
+    end: Option<i64>,
+    interval: Option<i64>,
+    agg: Option<String>,
+    limit: Option<usize>,
+    format: Option<String>,
+}
+
+async fn telemetry(
+    State(s): State<FarmState>,
+    CurrentUser(user): CurrentUser,
+    Path(name): Path<String>,
+    Query(q): Query<RangeQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let d = visible_device(&s.0, &user, &name).await?;
+    let end = q.end.unwrap_or_else(now_ms);
+    let start = q.start.unwrap_or(end - DAY_MS);
+    if start > end {
+        return Err(ApiError::bad_request(
+            "bad_range",
+            format!("start ({start}) is after end ({end})"),
+        )
+        .with_field("start"));
+    }
+    let agg = match (&q.agg, q.interval) {
+        (None, None) => None,
+        (agg, Some(interval)) => {
+            if interval < 1 {
+                return Err(ApiError::bad_request(
+                    "bad_interval",
+                    "interval must be at least 1 ms",
+                )
+                .with_field("interval"));
+            }
+            if (end - start) / interval > MAX_BUCKETS {
+                return Err(ApiError::bad_request("too_many_buckets", format!("this range and interval make more than {MAX_BUCKETS} buckets; use a larger interval")).with_field("interval"));
+            }
+            let agg = match agg.as_deref() {
+                Some(a) => a.parse::<Agg>().map_err(|e| {
+                    ApiError::bad_request("bad_agg", e.to_string()).with_field("agg")
+                })?,
+                None => Agg::Avg,
+            };
+            Some((interval, agg))
+        }
+        (Some(_), None) => {
+            return Err(
+                ApiError::bad_request("missing_interval", "agg needs an interval in ms")
+                    .with_field("interval"),
+            );
+        }
+    };
+    let limit = q.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
+    let store = s.0.telemetry.store().clone();
+    let keys: Vec<(String, Option<KeyId>)> =
+        match q.keys.as_deref().filter(|k| !k.trim().is_empty()) {
+            Some(list) => list
+                .split(',')
+                .map(|k| k.trim().to_string())
+                .filter(|k| !k.is_empty())
+                .map(|k| {
+                    let id = store.keys.lookup(&k);
+                    (k, id)
+                })
+                .collect(),
+            None => store
+                .latest(d.id)
+                .into_iter()
+                .map(|(k, _, _)| (k.to_string(), store.keys.lookup(&k)))
+                .collect(),
+        };
+    let device = d.id;
+    let series = tokio::task::spawn_blocking(move || {
+        let mut out = BTreeMap::new();
+        for (name, id) in keys {
+            let mut points = match id {
+                Some(id) => store.range(device, id, start, end)?,
+                None => Vec::new(),
+            };
+            if let Some((interval, agg)) = agg {
+                points = aggregate(&points, start, interval, agg);
+            }
+            if points.len() > limit {
+                points.drain(..points.len() - limit);
+            }
+            out.insert(
+                name,
+                points
+                    .into_iter()
+                    .map(|(ts, value)| TsValue { ts, value })
+                    .collect::<Vec<_>>(),
+            );
+        }
+        Ok::<_, crate::telemetry::StoreError>(out)
+    })
+    .await
+    .map_err(|_| ApiError::internal("query task failed"))?
+    .map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(respond(
+        series,
+        wants_csv(&headers, q.format.as_deref()),
+        &d.name,
+    ))
+}
+
+async fn attributes(
+    State(s): State<FarmState>,
+    CurrentUser(user): CurrentUser,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    let d = visible_device(&s.0, &user, &name).await?;
+    let store = s.0.telemetry.store().clone();
+    let attrs = tokio::task::spawn_blocking(move || store.attributes(d.id))
+        .await
+        .map_err(|_| ApiError::internal("query task failed"))?
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let map: BTreeMap<String, TsValue> = attrs
+        .into_iter()
+        .map(|(k, ts, value)| (k, TsValue { ts, value }))
+        .collect();
+    Ok(Json(map).into_response())
+}
+
+/// `text/event-stream` of a device's committed readings: one `reading` event per
+/// timestamp, `{"ts":MS,"values":{"key":V,...}}`.
+async fn stream(
+    State(s): State<FarmState>,
+    CurrentUser(user): CurrentUser,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    let d = visible_device(&s.0, &user, &name).await?;
+    let device = d.id;
+    let store = s.0.telemetry.store().clone();
+    let rx = s.0.telemetry.subscribe();
+    let events = BroadcastStream::new(rx).filter_map(move |batch| {
+        let batch = batch.ok()?;
+        let mut by_ts: BTreeMap<i64, serde_json::Map<String, serde_json::Value>> = BTreeMap::new();
+        for r in batch.readings.iter().filter(|r| r.device == device) {
+            let key = store.keys.name(r.key)?;
+            let v = serde_json::to_value(&r.value).ok()?;
+            by_ts.entry(r.ts).or_default().insert(key.to_string(), v);
+        }
+        if by_ts.is_empty() {
+            return None;
+        }
+        let data: Vec<String> = by_ts
+            .into_iter()
+            .map(|(ts, values)| serde_json::json!({ "ts": ts, "values": values }).to_string())
+            .collect();
+        Some(Ok::<_, Infallible>(
+            Event::default().event("reading").data(data.join("\n")),
+        ))
+    });
+    Ok(Sse::new(events)
+        .keep_alive(KeepAlive::default())
+        .into_response())
+}
+
+async fn list_assets(
+    State(s): State<FarmState>,
+    CurrentUser(user): CurrentUser,
+) -> Result<Response, ApiError> {
+    if !can_read_farm(&user) {
+        return Err(ApiError::forbidden("your role cannot read farm data"));
+    }
+    let assets =
+        s.0.db
+            .call(|c| crate::store::assets(c))
+            .await
+            .map_err(store_error)?;
+    let visible: Vec<_> = assets
+        .into_iter()
+        .filter(|a| user.can_see_village(a.village_id))
+        .collect();
+    Ok(Json(visible).into_response())
+}

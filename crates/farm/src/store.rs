@@ -1,0 +1,254 @@
+//! Farm SQL in the application database: assets, device profiles, devices.
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::model::{Asset, AssetKind, Device, MAX_NAME_CHARS};
+use crate::telemetry::DeviceId;
+use cunlink_core::DbError;
+use cunlink_core::time::now_ms;
+
+pub const MIGRATIONS: &[cunlink_core::Migration] = &[cunlink_core::Migration {
+    version: 1,
+    name: "farm",
+    sql: include_str!("../migrations/sqlite/0001_farm.sql"),
+}];
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error("a device named '{0}' already exists")]
+    DeviceExists(String),
+    #[error("a device with DevEUI {0} already exists")]
+    DevEuiTaken(String),
+    #[error("name must be 1-{MAX_NAME_CHARS} characters")]
+    BadName,
+    #[error("'{0}' is not a DevEUI (16 hex digits)")]
+    BadDevEui(String),
+    #[error("no device named '{0}'")]
+    NoSuchDevice(String),
+    #[error("village: {0}")]
+    Village(String),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Db(DbError::Sqlite(e))
+    }
+}
+
+/// What it takes to register a device.
+#[derive(Debug, Clone, Default)]
+pub struct NewDevice {
+    pub name: String,
+    pub profile: Option<String>,
+    pub asset: Option<String>,
+    pub asset_kind: Option<AssetKind>,
+    pub village: Option<String>,
+    pub gateway_id: Option<DeviceId>,
+    pub is_gateway: bool,
+    pub dev_eui: Option<String>,
+    /// For devices created by a gateway: its asset id, used when `asset` is None.
+    pub asset_id: Option<i64>,
+}
+
+const DEVICE_SELECT: &str = "SELECT d.id, d.name, p.name, d.asset_id, a.name, a.village_id, d.gateway_id, d.is_gateway, d.token, d.dev_eui, d.created_at
+     FROM devices d JOIN device_profiles p ON p.id = d.profile_id LEFT JOIN assets a ON a.id = d.asset_id";
+
+fn device_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Device> {
+    Ok(Device {
+        id: DeviceId(r.get(0)?),
+        name: r.get(1)?,
+        profile: r.get(2)?,
+        asset_id: r.get(3)?,
+        asset: r.get(4)?,
+        village_id: r.get(5)?,
+        gateway_id: r.get::<_, Option<i64>>(6)?.map(DeviceId),
+        is_gateway: r.get(7)?,
+        token: r.get(8)?,
+        dev_eui: r.get(9)?,
+        created_at: r.get(10)?,
+    })
+}
+
+fn check_name(name: &str) -> Result<&str, StoreError> {
+    let name = name.trim();
+    if name.is_empty()
+        || name.chars().count() > MAX_NAME_CHARS
+        || name.chars().any(char::is_control)
+    {
+        return Err(StoreError::BadName);
+    }
+    Ok(name)
+}
+
+/// The id of profile `name`, creating an empty profile if it is new.
+pub fn ensure_profile(conn: &Connection, name: &str) -> Result<i64, StoreError> {
+    let name = check_name(name)?;
+    conn.execute(
+        "INSERT OR IGNORE INTO device_profiles (name) VALUES ($1)",
+        [name],
+    )?;
+    Ok(conn.query_row(
+        "SELECT id FROM device_profiles WHERE name = $1",
+        [name],
+        |r| r.get(0),
+    )?)
+}
+
+/// The id of asset `name`, creating it (of `kind`, in `village`) if it is new.
+pub fn ensure_asset(
+    conn: &Connection,
+    name: &str,
+    kind: AssetKind,
+    village_id: Option<i64>,
+) -> Result<i64, StoreError> {
+    let name = check_name(name)?;
+    if let Some(id) = conn
+        .query_row("SELECT id FROM assets WHERE name = $1", [name], |r| {
+            r.get(0)
+        })
+        .optional()?
+    {
+        return Ok(id);
+    }
+    conn.execute(
+        "INSERT INTO assets (name, kind, village_id, created_at) VALUES ($1, $2, $3, $4)",
+        params![name, kind.as_str(), village_id, now_ms()],
+    )?;
+    Ok(conn.last_insert_rowid())
+}
+
+pub fn create_device(conn: &mut Connection, new: &NewDevice) -> Result<Device, StoreError> {
+    let name = check_name(&new.name)?.to_string();
+    let dev_eui = match &new.dev_eui {
+        Some(e) => {
+            Some(crate::model::parse_dev_eui(e).ok_or_else(|| StoreError::BadDevEui(e.clone()))?)
+        }
+        None => None,
+    };
+    let tx = conn.transaction()?;
+    let exists: bool = tx.query_row(
+        "SELECT EXISTS(SELECT 1 FROM devices WHERE name = $1)",
+        [&name],
+        |r| r.get(0),
+    )?;
+    if exists {
+        return Err(StoreError::DeviceExists(name));
+    }
+    if let Some(eui) = &dev_eui {
+        let taken: bool = tx.query_row(
+            "SELECT EXISTS(SELECT 1 FROM devices WHERE dev_eui = $1)",
+            [eui],
+            |r| r.get(0),
+        )?;
+        if taken {
+            return Err(StoreError::DevEuiTaken(eui.clone()));
+        }
+    }
+    let village_id = match &new.village {
+        Some(v) => Some(
+            cunlink_core::auth::AuthService::ensure_village(&tx, v)
+                .map_err(|e| StoreError::Village(e.to_string()))?,
+        ),
+        None => None,
+    };
+    let profile_name = new.profile.clone().unwrap_or_else(|| {
+        if new.is_gateway {
+            "gateway".into()
+        } else {
+            "default".into()
+        }
+    });
+    let profile_id = ensure_profile(&tx, &profile_name)?;
+    let asset_id = match &new.asset {
+        Some(a) => Some(ensure_asset(
+            &tx,
+            a,
+            new.asset_kind.unwrap_or(AssetKind::Field),
+            village_id,
+        )?),
+        None => new.asset_id,
+    };
+    let token = cunlink_core::random::token(24);
+    let now = now_ms();
+    tx.execute(
+        "INSERT INTO devices (name, profile_id, asset_id, gateway_id, is_gateway, token, dev_eui, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
+        params![name, profile_id, asset_id, new.gateway_id.map(|g| g.0), new.is_gateway, token, dev_eui, now],
+    )?;
+    let id = tx.last_insert_rowid();
+    let dev = tx.query_row(
+        &format!("{DEVICE_SELECT} WHERE d.id = $1"),
+        [id],
+        device_from_row,
+    )?;
+    tx.commit()?;
+    Ok(dev)
+}
+
+pub fn all_devices(conn: &Connection) -> Result<Vec<Device>, StoreError> {
+    let mut st = conn.prepare(&format!("{DEVICE_SELECT} ORDER BY d.id"))?;
+    let rows = st.query_map([], device_from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Devices created or changed at or after `since` (ms).
+pub fn devices_changed_since(conn: &Connection, since: i64) -> Result<Vec<Device>, StoreError> {
+    let mut st = conn.prepare(&format!(
+        "{DEVICE_SELECT} WHERE d.updated_at >= $1 ORDER BY d.id"
+    ))?;
+    let rows = st.query_map([since], device_from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub fn device_where(
+    conn: &Connection,
+    column: &str,
+    value: &str,
+) -> Result<Option<Device>, StoreError> {
+    let col = match column {
+        "token" => "d.token",
+        "name" => "d.name",
+        "dev_eui" => "d.dev_eui",
+        _ => return Ok(None),
+    };
+    Ok(conn
+        .query_row(
+            &format!("{DEVICE_SELECT} WHERE {col} = $1"),
+            [value],
+            device_from_row,
+        )
+        .optional()?)
+}
+
+/// Give a device a new random token; the old one stops working.
+pub fn rotate_token(conn: &Connection, name: &str) -> Result<Device, StoreError> {
+    let token = cunlink_core::random::token(24);
+    let n = conn.execute(
+        "UPDATE devices SET token = $1, updated_at = $2 WHERE name = $3",
+        params![token, now_ms(), name],
+    )?;
+    if n == 0 {
+        return Err(StoreError::NoSuchDevice(name.to_string()));
+    }
+    device_where(conn, "name", name)?.ok_or_else(|| StoreError::NoSuchDevice(name.to_string()))
+}
+
+pub fn assets(conn: &Connection) -> Result<Vec<Asset>, StoreError> {
+    let mut st = conn.prepare(
+        "SELECT id, name, kind, village_id, parent_id, ear_tag FROM assets ORDER BY name",
+    )?;
+    let rows = st.query_map([], |r| {
+        let kind: String = r.get(2)?;
+        Ok(Asset {
+            id: r.get(0)?,
+            name: r.get(1)?,
+            kind: kind.parse().unwrap_or(AssetKind::Other),
+            village_id: r.get(3)?,
+            parent_id: r.get(4)?,
+            ear_tag: r.get(5)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}

@@ -1,0 +1,235 @@
+//! Telemetry: the durable store of readings and the queue in front of its writer.
+//!
+//! Producers (HTTP, MQTT, ChirpStack, the demo) call [`Telemetry::write`] or
+//! [`Telemetry::enqueue`]; one writer thread group-commits (see [`writer`]); after
+//! each commit the readings are published on [`Telemetry::subscribe`] for live
+//! views and the alert engine.
+
+pub mod codec;
+pub mod metrics;
+pub mod query;
+pub mod store;
+pub mod value;
+pub mod writer;
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use tokio::sync::{Semaphore, broadcast, mpsc, oneshot};
+
+pub use metrics::IngestMetrics;
+pub use store::{StoreError, TsStore};
+pub use value::{DeviceId, KeyId, Reading, Value};
+pub use writer::{Attribute, CommitError, Committed};
+
+/// What to do when the queue in front of the writer is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// Refuse at once (HTTP answers 503 + Retry-After).
+    Reject,
+    /// Wait for room (an MQTT connection stops reading its socket meanwhile).
+    Wait,
+}
+
+/// Why a write was not acknowledged.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum WriteError {
+    #[error("the ingest queue is full; retry shortly")]
+    Overloaded,
+    #[error("the server is shutting down")]
+    ShuttingDown,
+    #[error(transparent)]
+    Commit(#[from] CommitError),
+}
+
+/// A pending acknowledgement: resolves once the job's transaction committed.
+pub type Ack = oneshot::Receiver<Result<(), CommitError>>;
+
+pub struct Telemetry {
+    store: Arc<TsStore>,
+    tx: mpsc::UnboundedSender<writer::Msg>,
+    permits: Arc<Semaphore>,
+    capacity: usize,
+    bus: broadcast::Sender<Arc<Committed>>,
+    pub metrics: Arc<IngestMetrics>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Telemetry {
+    /// Open the store at `path`, replay its log and start the writer thread.
+    pub fn open(
+        path: &Path,
+        cfg: &cunlink_core::config::IngestConfig,
+    ) -> Result<Arc<Telemetry>, StoreError> {
+        let opened = TsStore::open(path)?;
+        tracing::info!(
+            path = %path.display(),
+            series = opened.store.series_count(),
+            log_rows = opened.log_rows,
+            replayed_points = opened.replayed_points,
+            "telemetry store open"
+        );
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (bus, _) = broadcast::channel(1024);
+        let metrics = Arc::new(IngestMetrics::default());
+        let w = writer::Writer::new(
+            opened.writer_conn,
+            opened.store.clone(),
+            rx,
+            bus.clone(),
+            metrics.clone(),
+            cfg.max_batch_values,
+        );
+        let handle = std::thread::Builder::new()
+            .name("telemetry-writer".into())
+            .spawn(move || w.run())
+            .map_err(|e| {
+                StoreError::Sqlite(rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
+            })?;
+        let capacity = cfg.queue_values.max(1);
+        Ok(Arc::new(Telemetry {
+            store: opened.store,
+            tx,
+            permits: Arc::new(Semaphore::new(capacity)),
+            capacity,
+            bus,
+            metrics,
+            writer: Mutex::new(Some(handle)),
+        }))
+    }
+
+    pub fn store(&self) -> &Arc<TsStore> {
+        &self.store
+    }
+
+    /// Queue readings and attributes as one all-or-nothing job; the returned
+    /// [`Ack`] resolves after they are committed.
+    pub async fn enqueue(
+        &self,
+        readings: Vec<Reading>,
+        attributes: Vec<Attribute>,
+        admission: Admission,
+    ) -> Result<Ack, WriteError> {
+        let n = (readings.len() + attributes.len()).clamp(1, self.capacity) as u32;
+        let permit = match admission {
+            Admission::Reject => {
+                self.permits
+                    .clone()
+                    .try_acquire_many_owned(n)
+                    .map_err(|e| match e {
+                        tokio::sync::TryAcquireError::NoPermits => WriteError::Overloaded,
+                        tokio::sync::TryAcquireError::Closed => WriteError::ShuttingDown,
+                    })?
+            }
+            Admission::Wait => self
+                .permits
+                .clone()
+                .acquire_many_owned(n)
+                .await
+                .map_err(|_| WriteError::ShuttingDown)?,
+        };
+        let (ack_tx, ack_rx) = oneshot::channel();
+        let job = writer::Job {
+            readings,
+            attributes,
+            ack: Some(ack_tx),
+            permit: Some(permit),
+        };
+        self.tx
+            .send(writer::Msg::Job(job))
+            .map_err(|_| WriteError::ShuttingDown)?;
+        Ok(ack_rx)
+    }
+
+    /// Queue and wait for the commit.
+    pub async fn write(
+        &self,
+        readings: Vec<Reading>,
+        attributes: Vec<Attribute>,
+        admission: Admission,
+    ) -> Result<(), WriteError> {
+        let ack = self.enqueue(readings, attributes, admission).await?;
+        settle(ack).await
+    }
+
+    /// Committed readings, as they commit. A slow subscriber misses batches
+    /// (`RecvError::Lagged`) rather than slowing ingest.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Committed>> {
+        self.bus.subscribe()
+    }
+
+    /// Values waiting for the writer.
+    pub fn queued_values(&self) -> usize {
+        self.capacity - self.permits.available_permits().min(self.capacity)
+    }
+
+    pub fn render_metrics(&self, out: &mut String) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.metrics.queue_values.set(self.queued_values() as u64);
+        self.metrics.render(out);
+        let st = &self.store.stats;
+        let g = |out: &mut String, name: &str, help: &str, v: u64| {
+            let _ = std::fmt::Write::write_fmt(
+                out,
+                format_args!("# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}\n"),
+            );
+        };
+        g(
+            out,
+            "cunlink_telemetry_series",
+            "Series (device, key) known.",
+            self.store.series_count() as u64,
+        );
+        g(
+            out,
+            "cunlink_telemetry_buffered_points",
+            "Points not yet sealed into chunks.",
+            self.store.buffered_points() as u64,
+        );
+        g(
+            out,
+            "cunlink_telemetry_chunks_sealed",
+            "Chunks sealed since start.",
+            st.chunks_sealed.load(Relaxed),
+        );
+        g(
+            out,
+            "cunlink_telemetry_points_sealed",
+            "Points sealed into chunks since start.",
+            st.points_sealed.load(Relaxed),
+        );
+        g(
+            out,
+            "cunlink_telemetry_chunk_bytes",
+            "Bytes of chunks sealed since start.",
+            st.chunk_bytes.load(Relaxed),
+        );
+        g(
+            out,
+            "cunlink_telemetry_log_bytes",
+            "Bytes appended to the log since start.",
+            st.log_bytes.load(Relaxed),
+        );
+    }
+
+    /// Commit everything already queued, then stop the writer. Later writes fail
+    /// with [`WriteError::ShuttingDown`].
+    pub fn shutdown(&self) {
+        let _ = self.tx.send(writer::Msg::Shutdown);
+        self.permits.close();
+        let handle = self.writer.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(h) = handle {
+            let _ = h.join();
+        }
+    }
+}
+
+/// Wait for an [`Ack`].
+pub async fn settle(ack: Ack) -> Result<(), WriteError> {
+    match ack.await {
+        Ok(r) => r.map_err(WriteError::from),
+        // The writer dropped the job without answering: it stopped.
+        Err(_) => Err(WriteError::ShuttingDown),
+    }
+}

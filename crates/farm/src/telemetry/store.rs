@@ -1,0 +1,353 @@
+//! The telemetry store: `telemetry.db` plus the in-memory open buffers.
+//!
+//! Invariant: every committed point is either in a sealed chunk or in a log row
+//! at or after its series' `replay_from`, and in the latter case also in that
+//! series' memory buffer. Queries read buffer then chunks and keep one value per
+//! timestamp (the latest written), so a seal racing a query can duplicate a point
+//! but never hide one.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use rusqlite::Connection;
+
+use super::codec::{self, CodecError};
+use super::value::{DeviceId, KeyId, Keys, Value};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("telemetry database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error(transparent)]
+    Codec(#[from] CodecError),
+    #[error("telemetry schema: {0}")]
+    Migrate(#[from] cunlink_core::DbError),
+}
+
+/// Points of one series not yet sealed into a chunk, in arrival order.
+pub struct SeriesBuf {
+    pub device: DeviceId,
+    pub key: KeyId,
+    pub ts: Vec<i64>,
+    pub vals: Vec<Value>,
+    /// Wall time the oldest buffered point arrived; old buffers get sealed.
+    pub opened_at: i64,
+}
+
+impl SeriesBuf {
+    pub fn new(device: DeviceId, key: KeyId) -> Self {
+        SeriesBuf {
+            device,
+            key,
+            ts: Vec::new(),
+            vals: Vec::new(),
+            opened_at: 0,
+        }
+    }
+}
+
+/// Latest value of one key of a device.
+#[derive(Debug, Clone)]
+pub struct LatestValue {
+    pub key: KeyId,
+    pub ts: i64,
+    pub value: Value,
+}
+
+/// State shared by the writer (the only mutator) and queries.
+#[derive(Default)]
+pub struct Mem {
+    pub series: HashMap<(DeviceId, KeyId), u32>,
+    pub bufs: Vec<SeriesBuf>,
+    pub latest: HashMap<DeviceId, Vec<LatestValue>>,
+}
+
+impl Mem {
+    /// Record `value` as latest if it is not older than what is known.
+    pub fn note_latest(&mut self, device: DeviceId, key: KeyId, ts: i64, value: &Value) -> bool {
+        let list = self.latest.entry(device).or_default();
+        match list.iter_mut().find(|l| l.key == key) {
+            Some(l) if l.ts > ts => false,
+            Some(l) => {
+                l.ts = ts;
+                l.value = value.clone();
+                true
+            }
+            None => {
+                list.push(LatestValue {
+                    key,
+                    ts,
+                    value: value.clone(),
+                });
+                true
+            }
+        }
+    }
+}
+
+/// Counters the store keeps for `/metrics` and the benchmark's checks.
+#[derive(Default)]
+pub struct StoreStats {
+    pub points_committed: AtomicU64,
+    pub chunks_sealed: AtomicU64,
+    pub points_sealed: AtomicU64,
+    pub chunk_bytes: AtomicU64,
+    pub log_bytes: AtomicU64,
+}
+
+pub struct TsStore {
+    mem: RwLock<Mem>,
+    pub keys: Keys,
+    pub stats: StoreStats,
+    path: PathBuf,
+    readers: Mutex<Vec<Connection>>,
+}
+
+const MIGRATIONS: &[cunlink_core::Migration] = &[cunlink_core::Migration {
+    version: 1,
+    name: "telemetry",
+    sql: include_str!("../../migrations/sqlite/telemetry_0001.sql"),
+}];
+
+/// What start-up found, for the log line.
+pub struct Opened {
+    pub store: Arc<TsStore>,
+    pub writer_conn: Connection,
+    pub replayed_points: usize,
+    pub log_rows: usize,
+}
+
+impl TsStore {
+    /// Open `path`, apply migrations and rebuild the open buffers from the log.
+    pub fn open(path: &Path) -> Result<Opened, StoreError> {
+        let mut conn = cunlink_core::db::open_connection(path)?;
+        cunlink_core::db::migrate(&mut conn, "telemetry", MIGRATIONS)?;
+
+        let names: Vec<String> = {
+            let mut st = conn.prepare("SELECT id, name FROM keys ORDER BY id")?;
+            let rows = st.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
+            let mut names = Vec::new();
+            for row in rows {
+                let (id, name) = row?;
+                // Ids are dense by construction; pad defensively so ids keep their meaning.
+                while (names.len() as i64) < id {
+                    names.push(format!("__missing_{}", names.len()));
+                }
+                names.push(name);
+            }
+            names
+        };
+        let keys = Keys::from_names(names);
+
+        let mut mem = Mem::default();
+        let mut replay_from: Vec<i64> = Vec::new();
+        {
+            let mut st =
+                conn.prepare("SELECT id, device, key, replay_from FROM series ORDER BY id")?;
+            let rows = st.query_map([], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, u32>(2)?,
+                    r.get::<_, i64>(3)?,
+                ))
+            })?;
+            for row in rows {
+                let (id, device, key, from) = row?;
+                while (mem.bufs.len() as i64) < id {
+                    mem.bufs.push(SeriesBuf::new(DeviceId(-1), KeyId(u32::MAX)));
+                    replay_from.push(i64::MAX);
+                }
+                mem.series.insert((DeviceId(device), KeyId(key)), id as u32);
+                mem.bufs.push(SeriesBuf::new(DeviceId(device), KeyId(key)));
+                replay_from.push(from);
+            }
+        }
+        {
+            let mut st = conn.prepare("SELECT device, key, ts, value FROM latest")?;
+            let rows = st.query_map([], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, u32>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, Vec<u8>>(3)?,
+                ))
+            })?;
+            for row in rows {
+                let (device, key, ts, blob) = row?;
+                let value = codec::get_value(&mut codec::Reader::new(&blob))?;
+                mem.note_latest(DeviceId(device), KeyId(key), ts, &value);
+            }
+        }
+        let now = cunlink_core::time::now_ms();
+        let (mut replayed, mut log_rows) = (0usize, 0usize);
+        {
+            let mut st = conn.prepare("SELECT id, body FROM log ORDER BY id")?;
+            let mut rows = st.query([])?;
+            while let Some(row) = rows.next()? {
+                let id: i64 = row.get(0)?;
+                let body: Vec<u8> = row.get(1)?;
+                log_rows += 1;
+                for p in codec::decode_log(&body)? {
+                    let Some(&from) = replay_from.get(p.series as usize) else {
+                        continue;
+                    };
+                    if id < from {
+                        continue;
+                    }
+                    let b = &mut mem.bufs[p.series as usize];
+                    let (device, key) = (b.device, b.key);
+                    if b.ts.is_empty() {
+                        b.opened_at = now;
+                    }
+                    b.ts.push(p.ts);
+                    b.vals.push(p.value.clone());
+                    mem.note_latest(device, key, p.ts, &p.value);
+                    replayed += 1;
+                }
+            }
+        }
+        let store = Arc::new(TsStore {
+            mem: RwLock::new(mem),
+            keys,
+            stats: StoreStats::default(),
+            path: path.to_path_buf(),
+            readers: Mutex::new(Vec::new()),
+        });
+        Ok(Opened {
+            store,
+            writer_conn: conn,
+            replayed_points: replayed,
+            log_rows,
+        })
+    }
+
+    pub fn mem(&self) -> RwLockReadGuard<'_, Mem> {
+        self.mem.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn mem_mut(&self) -> RwLockWriteGuard<'_, Mem> {
+        self.mem.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Latest values of a device: (key name, ts, value), sorted by key name.
+    pub fn latest(&self, device: DeviceId) -> Vec<(Arc<str>, i64, Value)> {
+        let mem = self.mem();
+        let mut out: Vec<_> = mem
+            .latest
+            .get(&device)
+            .into_iter()
+            .flatten()
+            .filter_map(|l| Some((self.keys.name(l.key)?, l.ts, l.value.clone())))
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    /// Points of one series with `start <= ts <= end`, ascending, one per timestamp.
+    /// Blocking: call from the blocking pool.
+    pub fn range(
+        &self,
+        device: DeviceId,
+        key: KeyId,
+        start: i64,
+        end: i64,
+    ) -> Result<Vec<(i64, Value)>, StoreError> {
+        // Buffer first, then chunks: a seal in between duplicates points, never loses them.
+        let mut points: Vec<(i64, u64, Value)> = Vec::new();
+        let sid = {
+            let mem = self.mem();
+            let Some(&sid) = mem.series.get(&(device, key)) else {
+                return Ok(Vec::new());
+            };
+            let b = &mem.bufs[sid as usize];
+            for (i, (&t, v)) in b.ts.iter().zip(&b.vals).enumerate() {
+                if t >= start && t <= end {
+                    points.push((t, u64::MAX / 2 + i as u64, v.clone()));
+                }
+            }
+            sid
+        };
+        let conn = self.reader()?;
+        let result = (|| {
+            let mut st = conn.prepare_cached("SELECT id, data FROM chunks WHERE series = $1 AND t1 >= $2 AND t0 <= $3 ORDER BY id")?;
+            let mut rows = st.query(rusqlite::params![sid, start, end])?;
+            let mut order = 0u64;
+            while let Some(row) = rows.next()? {
+                let data: Vec<u8> = row.get(1)?;
+                let (ts, vals) = codec::decode_chunk(&data)?;
+                for (t, v) in ts.into_iter().zip(vals) {
+                    if t >= start && t <= end {
+                        points.push((t, order, v));
+                        order += 1;
+                    }
+                }
+            }
+            Ok::<_, StoreError>(())
+        })();
+        self.release(conn);
+        result?;
+        points.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        // Keep the last written value of each timestamp.
+        let mut out: Vec<(i64, Value)> = Vec::with_capacity(points.len());
+        for (t, _, v) in points {
+            match out.last_mut() {
+                Some(last) if last.0 == t => last.1 = v,
+                _ => out.push((t, v)),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Client attributes of a device: (key, ts, value).
+    pub fn attributes(&self, device: DeviceId) -> Result<Vec<(String, i64, Value)>, StoreError> {
+        let conn = self.reader()?;
+        let result = (|| {
+            let mut st = conn.prepare_cached(
+                "SELECT key, ts, value FROM attributes WHERE device = $1 ORDER BY key",
+            )?;
+            let rows = st.query_map([device.0], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, Vec<u8>>(2)?,
+                ))
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (k, ts, blob) = row?;
+                out.push((k, ts, codec::get_value(&mut codec::Reader::new(&blob))?));
+            }
+            Ok::<_, StoreError>(out)
+        })();
+        self.release(conn);
+        result
+    }
+
+    /// Number of points currently buffered (not yet sealed).
+    pub fn buffered_points(&self) -> usize {
+        self.mem().bufs.iter().map(|b| b.ts.len()).sum()
+    }
+
+    pub fn series_count(&self) -> usize {
+        self.mem().series.len()
+    }
+
+    fn reader(&self) -> Result<Connection, StoreError> {
+        if let Some(c) = self.readers.lock().unwrap_or_else(|p| p.into_inner()).pop() {
+            return Ok(c);
+        }
+        let c = Connection::open(&self.path)?;
+        c.execute_batch("PRAGMA query_only=ON; PRAGMA busy_timeout=5000;")?;
+        Ok(c)
+    }
+
+    fn release(&self, c: Connection) {
+        let mut pool = self.readers.lock().unwrap_or_else(|p| p.into_inner());
+        if pool.len() < 8 {
+            pool.push(c);
+        }
+    }
+}

@@ -1,0 +1,473 @@
+//! The group-commit writer: one thread, the only one that writes `telemetry.db`.
+//!
+//! Invariant: **acked ⇒ committed.** A job's ack is sent only after the
+//! transaction holding its readings has committed with `synchronous=FULL`
+//! (fsync). Jobs that queue up while a commit is in flight share the next
+//! transaction, so one fsync covers many requests and messages; the batch grows
+//! with load and no deliberate wait is added when idle.
+//!
+//! Each transaction appends one log row, seals the buffers that filled up during
+//! the previous commit into chunks, and, every minute or 64 MiB of log, seals or
+//! carries forward every open buffer so old log rows can be deleted.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rusqlite::{Connection, Transaction, params};
+use tokio::sync::{OwnedSemaphorePermit, broadcast, mpsc, oneshot};
+
+use super::codec;
+use super::metrics::IngestMetrics;
+use super::store::{SeriesBuf, TsStore};
+use super::value::{DeviceId, KeyId, Reading, Value};
+use cunlink_core::time::now_ms;
+
+/// A series buffer this full is sealed in the next transaction.
+pub const SEAL_POINTS: usize = 512;
+/// On a log truncation, buffers at least this full are sealed, smaller ones carried.
+const MIN_SEAL_ON_TRUNCATE: usize = 64;
+/// Buffers older than this are sealed at the next truncation, however small.
+const MAX_OPEN_AGE_MS: i64 = 3_600_000;
+const TRUNCATE_EVERY: Duration = Duration::from_secs(60);
+const TRUNCATE_LOG_BYTES: u64 = 64 << 20;
+
+/// A client attribute to store (latest value only).
+#[derive(Debug, Clone)]
+pub struct Attribute {
+    pub device: DeviceId,
+    pub key: Box<str>,
+    pub ts: i64,
+    pub value: Value,
+}
+
+/// Why a job was not committed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum CommitError {
+    #[error("telemetry storage failed: {0}")]
+    Storage(String),
+}
+
+/// Work for the writer: readings and attributes that commit together or not at all.
+pub struct Job {
+    pub readings: Vec<Reading>,
+    pub attributes: Vec<Attribute>,
+    pub ack: Option<oneshot::Sender<Result<(), CommitError>>>,
+    /// Queue space this job holds; released once it is committed.
+    pub permit: Option<OwnedSemaphorePermit>,
+}
+
+pub enum Msg {
+    Job(Job),
+    /// Commit what is queued, then stop.
+    Shutdown,
+}
+
+/// Readings of one committed transaction, as published to listeners.
+pub struct Committed {
+    pub readings: Vec<Reading>,
+    pub attributes: Vec<Attribute>,
+}
+
+pub struct Writer {
+    conn: Connection,
+    store: Arc<TsStore>,
+    rx: mpsc::UnboundedReceiver<Msg>,
+    bus: broadcast::Sender<Arc<Committed>>,
+    metrics: Arc<IngestMetrics>,
+    max_batch_values: usize,
+    persisted_keys: usize,
+    pending_seal: Vec<u32>,
+    latest_dirty: HashSet<(DeviceId, KeyId)>,
+    log_bytes_since_truncate: u64,
+    last_truncate: Instant,
+}
+
+/// What one transaction did, applied to memory after it committed.
+struct Outcome {
+    sealed: Vec<u32>,
+    truncated: bool,
+    keys_persisted: usize,
+}
+
+impl Writer {
+    pub fn new(
+        conn: Connection,
+        store: Arc<TsStore>,
+        rx: mpsc::UnboundedReceiver<Msg>,
+        bus: broadcast::Sender<Arc<Committed>>,
+        metrics: Arc<IngestMetrics>,
+        max_batch_values: usize,
+    ) -> Writer {
+        let persisted_keys = store.keys.len();
+        let pending_seal = store
+            .mem()
+            .bufs
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| b.ts.len() >= SEAL_POINTS)
+            .map(|(i, _)| i as u32)
+            .collect();
+        Writer {
+            conn,
+            store,
+            rx,
+            bus,
+            metrics,
+            max_batch_values,
+            persisted_keys,
+            pending_seal,
+            latest_dirty: HashSet::new(),
+            log_bytes_since_truncate: 0,
+            last_truncate: Instant::now(),
+        }
+    }
+
+    /// Run until shutdown: drain what is queued into one batch, commit, ack, repeat.
+    pub fn run(mut self) {
+        let mut stopping = false;
+        while !stopping {
+            let Some(first) = self.rx.blocking_recv() else {
+                break;
+            };
+            let mut jobs = Vec::new();
+            let mut values = 0usize;
+            let mut next = Some(first);
+            while let Some(msg) = next.take() {
+                match msg {
+                    Msg::Job(j) => {
+                        values += j.readings.len() + j.attributes.len();
+                        jobs.push(j);
+                    }
+                    Msg::Shutdown => {
+                        // Refuse new work, but commit everything already accepted.
+                        self.rx.close();
+                        stopping = true;
+                    }
+                }
+                if values < self.max_batch_values || stopping {
+                    next = self.rx.try_recv().ok();
+                }
+            }
+            if !jobs.is_empty() {
+                self.commit(jobs);
+            }
+        }
+        tracing::info!("telemetry writer stopped");
+    }
+
+    fn commit(&mut self, jobs: Vec<Job>) {
+        let started = Instant::now();
+        let n_jobs = jobs.len();
+        let mut readings = Vec::with_capacity(jobs.iter().map(|j| j.readings.len()).sum());
+        let mut attributes = Vec::new();
+        let mut acks = Vec::with_capacity(n_jobs);
+        let mut permits = Vec::with_capacity(n_jobs);
+        for j in jobs {
+            readings.extend(j.readings);
+            attributes.extend(j.attributes);
+            acks.extend(j.ack);
+            permits.extend(j.permit);
+        }
+
+        let (sids, first_new) = self.series_ids(&readings);
+        let blob = codec::encode_log(
+            readings
+                .iter()
+                .zip(&sids)
+                .map(|(r, s)| (*s, r.ts, &r.value)),
+        );
+        let truncate = self.log_bytes_since_truncate > TRUNCATE_LOG_BYTES
+            || self.last_truncate.elapsed() > TRUNCATE_EVERY;
+        let seal = std::mem::take(&mut self.pending_seal);
+
+        let result = self.transact(&blob, first_new, &seal, truncate, &attributes);
+        match result {
+            Ok(out) => {
+                self.apply(&readings, &sids, &out);
+                self.persisted_keys = out.keys_persisted;
+                self.log_bytes_since_truncate += blob.len() as u64;
+                if out.truncated {
+                    self.log_bytes_since_truncate = 0;
+                    self.last_truncate = Instant::now();
+                    self.latest_dirty.clear();
+                }
+                let st = &self.store.stats;
+                st.points_committed
+                    .fetch_add(readings.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                st.log_bytes
+                    .fetch_add(blob.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                self.metrics
+                    .observe_commit(n_jobs, readings.len(), started.elapsed());
+                for ack in acks {
+                    let _ = ack.send(Ok(()));
+                }
+                drop(permits);
+                if self.bus.receiver_count() > 0 && !(readings.is_empty() && attributes.is_empty())
+                {
+                    let _ = self.bus.send(Arc::new(Committed {
+                        readings,
+                        attributes,
+                    }));
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, jobs = n_jobs, "telemetry commit failed; nothing of this batch was acknowledged");
+                self.metrics.commit_errors.inc();
+                // Forget series this batch introduced: their rows were rolled back.
+                let mut mem = self.store.mem_mut();
+                let drop_from = first_new as usize;
+                while mem.bufs.len() > drop_from {
+                    if let Some(b) = mem.bufs.pop() {
+                        mem.series.remove(&(b.device, b.key));
+                    }
+                }
+                drop(mem);
+                self.pending_seal = seal;
+                let err = CommitError::Storage(e.to_string());
+                for ack in acks {
+                    let _ = ack.send(Err(err.clone()));
+                }
+            }
+        }
+    }
+
+    /// Series id of every reading, creating series for new (device, key) pairs.
+    /// Returns the ids and the first id created by this batch.
+    fn series_ids(&mut self, readings: &[Reading]) -> (Vec<u32>, u32) {
+        let mut sids = Vec::with_capacity(readings.len());
+        let mut missing = false;
+        {
+            let mem = self.store.mem();
+            for r in readings {
+                match mem.series.get(&(r.device, r.key)) {
+                    Some(&s) => sids.push(s),
+                    None => {
+                        missing = true;
+                        sids.push(u32::MAX);
+                    }
+                }
+            }
+        }
+        if !missing {
+            return (sids, self.store.mem().bufs.len() as u32);
+        }
+        let mut mem = self.store.mem_mut();
+        let first_new = mem.bufs.len() as u32;
+        {
+            for (r, sid) in readings.iter().zip(sids.iter_mut()) {
+                if *sid != u32::MAX {
+                    continue;
+                }
+                *sid = match mem.series.get(&(r.device, r.key)) {
+                    Some(&s) => s,
+                    None => {
+                        let s = mem.bufs.len() as u32;
+                        mem.bufs.push(SeriesBuf::new(r.device, r.key));
+                        mem.series.insert((r.device, r.key), s);
+                        s
+                    }
+                };
+            }
+        }
+        (sids, first_new)
+    }
+
+    fn transact(
+        &mut self,
+        blob: &[u8],
+        first_new: u32,
+        seal: &[u32],
+        truncate: bool,
+        attributes: &[Attribute],
+    ) -> rusqlite::Result<Outcome> {
+        let store = self.store.clone();
+        let tx = self.conn.transaction()?;
+
+        let new_keys = store.keys.names_from(self.persisted_keys);
+        {
+            let mut st = tx.prepare_cached("INSERT INTO keys (id, name) VALUES ($1, $2)")?;
+            for (id, name) in &new_keys {
+                st.execute(params![id, name.as_ref()])?;
+            }
+        }
+        let keys_persisted = self.persisted_keys + new_keys.len();
+
+        let mem = store.mem();
+        {
+            let mut st = tx.prepare_cached(
+                "INSERT INTO series (id, device, key, replay_from) VALUES ($1, $2, $3, 0)",
+            )?;
+            for sid in first_new..mem.bufs.len() as u32 {
+                let b = &mem.bufs[sid as usize];
+                st.execute(params![sid, b.device.0, b.key.0])?;
+            }
+        }
+
+        // On truncation every open buffer is sealed or carried into a fresh log row
+        // written *before* this batch's row, so that this batch's points, which land
+        // in those buffers after the commit, stay replayable.
+        let mut sealed: Vec<u32> = seal.to_vec();
+        let mut carried = Vec::new();
+        let mut carry_id = None;
+        if truncate {
+            let already: HashSet<u32> = seal.iter().copied().collect();
+            let now = now_ms();
+            for (sid, b) in mem.bufs.iter().enumerate() {
+                let sid = sid as u32;
+                if b.ts.is_empty() || already.contains(&sid) {
+                    continue;
+                }
+                if b.ts.len() >= MIN_SEAL_ON_TRUNCATE || now - b.opened_at > MAX_OPEN_AGE_MS {
+                    sealed.push(sid);
+                } else {
+                    carried.push(sid);
+                }
+            }
+            if !carried.is_empty() {
+                let pts = carried.iter().flat_map(|&sid| {
+                    let b = &mem.bufs[sid as usize];
+                    b.ts.iter().zip(&b.vals).map(move |(t, v)| (sid, *t, v))
+                });
+                let pts: Vec<(u32, i64, &Value)> = pts.collect();
+                let carry = codec::encode_log(pts.iter().copied());
+                tx.execute("INSERT INTO log (body) VALUES ($1)", [&carry])?;
+                carry_id = Some(tx.last_insert_rowid());
+            }
+        }
+
+        tx.execute("INSERT INTO log (body) VALUES ($1)", [blob])?;
+        let log_id = tx.last_insert_rowid();
+
+        {
+            let mut ins = tx.prepare_cached(
+                "INSERT INTO chunks (series, t0, t1, n, data) VALUES ($1, $2, $3, $4, $5)",
+            )?;
+            let mut upd = tx.prepare_cached("UPDATE series SET replay_from = $1 WHERE id = $2")?;
+            for &sid in &sealed {
+                let b = &mem.bufs[sid as usize];
+                if b.ts.is_empty() {
+                    continue;
+                }
+                let (ts, vals) = sorted_unique(b);
+                let data = codec::encode_chunk(&ts, &vals);
+                ins.execute(params![sid, ts[0], ts[ts.len() - 1], ts.len() as i64, data])?;
+                upd.execute(params![log_id, sid])?;
+                let st = &store.stats;
+                st.chunks_sealed
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                st.points_sealed
+                    .fetch_add(ts.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                st.chunk_bytes
+                    .fetch_add(data.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            }
+            if let Some(c) = carry_id {
+                for &sid in &carried {
+                    upd.execute(params![c, sid])?;
+                }
+            }
+        }
+
+        if truncate {
+            tx.execute(
+                "DELETE FROM log WHERE id < $1",
+                [carry_id.unwrap_or(log_id)],
+            )?;
+            checkpoint_latest(&tx, &mem, &self.latest_dirty)?;
+        }
+        drop(mem);
+
+        if !attributes.is_empty() {
+            let mut st = tx.prepare_cached(
+                "INSERT INTO attributes (device, key, ts, value) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (device, key) DO UPDATE SET ts = excluded.ts, value = excluded.value WHERE excluded.ts >= attributes.ts",
+            )?;
+            for a in attributes {
+                let mut v = Vec::new();
+                codec::put_value(&mut v, &a.value);
+                st.execute(params![a.device.0, a.key.as_ref(), a.ts, v])?;
+            }
+        }
+        tx.commit()?;
+        Ok(Outcome {
+            sealed,
+            truncated: truncate,
+            keys_persisted,
+        })
+    }
+}
+
+/// Persist latest values changed since the last checkpoint: the log rows that
+/// produced them are about to be deleted.
+fn checkpoint_latest(
+    tx: &Transaction<'_>,
+    mem: &super::store::Mem,
+    dirty: &HashSet<(DeviceId, KeyId)>,
+) -> rusqlite::Result<()> {
+    let mut st = tx.prepare_cached(
+        "INSERT INTO latest (device, key, ts, value) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (device, key) DO UPDATE SET ts = excluded.ts, value = excluded.value",
+    )?;
+    for (device, key) in dirty {
+        if let Some(l) = mem
+            .latest
+            .get(device)
+            .and_then(|list| list.iter().find(|l| l.key == *key))
+        {
+            let mut v = Vec::new();
+            codec::put_value(&mut v, &l.value);
+            st.execute(params![device.0, key.0, l.ts, v])?;
+        }
+    }
+    Ok(())
+}
+
+impl Writer {
+    /// After commit: empty sealed buffers, append the batch, update latest values.
+    fn apply(&mut self, readings: &[Reading], sids: &[u32], out: &Outcome) {
+        let now = now_ms();
+        let mut mem = self.store.mem_mut();
+        for &sid in &out.sealed {
+            let b = &mut mem.bufs[sid as usize];
+            b.ts.clear();
+            b.vals.clear();
+            if b.ts.capacity() > SEAL_POINTS * 2 {
+                b.ts.shrink_to(SEAL_POINTS);
+                b.vals.shrink_to(SEAL_POINTS);
+            }
+        }
+        for (r, &sid) in readings.iter().zip(sids) {
+            let b = &mut mem.bufs[sid as usize];
+            if b.ts.is_empty() {
+                b.opened_at = now;
+            }
+            b.ts.push(r.ts);
+            b.vals.push(r.value.clone());
+            if b.ts.len() == SEAL_POINTS {
+                self.pending_seal.push(sid);
+            }
+            if mem.note_latest(r.device, r.key, r.ts, &r.value) {
+                self.latest_dirty.insert((r.device, r.key));
+            }
+        }
+    }
+}
+
+/// A buffer's points sorted by time, keeping the last written value per timestamp.
+fn sorted_unique(b: &SeriesBuf) -> (Vec<i64>, Vec<Value>) {
+    let mut idx: Vec<usize> = (0..b.ts.len()).collect();
+    idx.sort_by_key(|&i| b.ts[i]);
+    let mut ts: Vec<i64> = Vec::with_capacity(idx.len());
+    let mut vals: Vec<Value> = Vec::with_capacity(idx.len());
+    for i in idx {
+        if ts.last() == Some(&b.ts[i]) {
+            if let Some(v) = vals.last_mut() {
+                *v = b.vals[i].clone();
+            }
+        } else {
+            ts.push(b.ts[i]);
+            vals.push(b.vals[i].clone());
+        }
+    }
+    (ts, vals)
+}
