@@ -45,6 +45,9 @@ pub struct IngestConfig {
     pub queue_values: usize,
     /// Most values committed in one transaction.
     pub max_batch_values: usize,
+    /// Seconds between checkpoints, which seal or carry open buffers and drop old
+    /// log rows (also done whenever 64 MiB of log accumulate).
+    pub checkpoint_secs: u64,
 }
 
 impl Default for Config {
@@ -64,6 +67,7 @@ impl Default for IngestConfig {
         IngestConfig {
             queue_values: 1_000_000,
             max_batch_values: 200_000,
+            checkpoint_secs: 60,
         }
     }
 }

@@ -80,6 +80,7 @@ impl Telemetry {
             bus.clone(),
             metrics.clone(),
             cfg.max_batch_values,
+            std::time::Duration::from_secs(cfg.checkpoint_secs),
         );
         let handle = std::thread::Builder::new()
             .name("telemetry-writer".into())

@@ -29,7 +29,6 @@ pub const SEAL_POINTS: usize = 512;
 const MIN_SEAL_ON_TRUNCATE: usize = 64;
 /// Buffers older than this are sealed at the next truncation, however small.
 const MAX_OPEN_AGE_MS: i64 = 3_600_000;
-const TRUNCATE_EVERY: Duration = Duration::from_secs(60);
 const TRUNCATE_LOG_BYTES: u64 = 64 << 20;
 
 /// A client attribute to store (latest value only).
@@ -76,6 +75,7 @@ pub struct Writer {
     bus: broadcast::Sender<Arc<Committed>>,
     metrics: Arc<IngestMetrics>,
     max_batch_values: usize,
+    checkpoint_every: Duration,
     persisted_keys: usize,
     pending_seal: Vec<u32>,
     latest_dirty: HashSet<(DeviceId, KeyId)>,
@@ -98,6 +98,7 @@ impl Writer {
         bus: broadcast::Sender<Arc<Committed>>,
         metrics: Arc<IngestMetrics>,
         max_batch_values: usize,
+        checkpoint_every: Duration,
     ) -> Writer {
         let persisted_keys = store.keys.len();
         let pending_seal = store
@@ -115,6 +116,7 @@ impl Writer {
             bus,
             metrics,
             max_batch_values,
+            checkpoint_every,
             persisted_keys,
             pending_seal,
             latest_dirty: HashSet::new(),
@@ -178,20 +180,21 @@ impl Writer {
                 .map(|(r, s)| (*s, r.ts, &r.value)),
         );
         let truncate = self.log_bytes_since_truncate > TRUNCATE_LOG_BYTES
-            || self.last_truncate.elapsed() > TRUNCATE_EVERY;
+            || self.last_truncate.elapsed() >= self.checkpoint_every;
         let seal = std::mem::take(&mut self.pending_seal);
 
         let result = self.transact(&blob, first_new, &seal, truncate, &attributes);
         match result {
             Ok(out) => {
-                self.apply(&readings, &sids, &out);
                 self.persisted_keys = out.keys_persisted;
                 self.log_bytes_since_truncate += blob.len() as u64;
                 if out.truncated {
                     self.log_bytes_since_truncate = 0;
                     self.last_truncate = Instant::now();
+                    // Persisted by this checkpoint; this batch's changes are marked below.
                     self.latest_dirty.clear();
                 }
+                self.apply(&readings, &sids, &out);
                 let st = &self.store.stats;
                 st.points_committed
                     .fetch_add(readings.len() as u64, std::sync::atomic::Ordering::Relaxed);

@@ -1,0 +1,213 @@
+//! `spawn_app()`: a real cunlink server on random loopback ports with a fresh
+//! data directory, an admin API token, and small clients for HTTP and raw MQTT.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::Request;
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use cunlink_core::Config;
+use cunlink_core::auth::Role;
+
+/// A fresh directory removed when dropped.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        let mut raw = [0u8; 8];
+        cunlink_core::random::fill(&mut raw);
+        let name = format!("cunlink-test-{tag}-{}-{:x}", std::process::id(), u64::from_le_bytes(raw));
+        let p = std::env::temp_dir().join(name);
+        std::fs::create_dir_all(&p).expect("create temp dir");
+        TempDir(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub struct TestApp {
+    pub server: Option<cunlink::app::Server>,
+    pub http: SocketAddr,
+    pub mqtt: SocketAddr,
+    pub admin_token: String,
+    pub dir: TempDir,
+}
+
+pub fn test_config(dir: &Path) -> Config {
+    let mut c = Config { data_dir: dir.to_path_buf(), ..Config::default() };
+    c.http = "127.0.0.1:0".parse().unwrap();
+    c.mqtt = "127.0.0.1:0".parse().unwrap();
+    c
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
+    let dir = TempDir::new("app");
+    let mut config = test_config(&dir.0);
+    tweak(&mut config);
+    let server = cunlink::app::start(config).await.expect("server starts");
+    let auth = server.auth.clone();
+    let admin_token = tokio::task::spawn_blocking(move || {
+        let u = auth.create_user_blocking("admin", "admin-password", Role::Admin, None).unwrap();
+        auth.create_api_token_blocking(u.id).unwrap()
+    })
+    .await
+    .unwrap();
+    TestApp { http: server.http_addr, mqtt: server.mqtt_addr, server: Some(server), admin_token, dir }
+}
+
+impl TestApp {
+    /// Register a device through the API; returns its access token.
+    pub async fn device(&self, body: serde_json::Value) -> String {
+        let (status, json) = self.post_json("/api/devices", &self.admin_token.clone(), body).await;
+        assert_eq!(status, 201, "device create: {json}");
+        json["token"].as_str().unwrap().to_string()
+    }
+
+    pub async fn user(&self, name: &str, role: Role, village: Option<&str>) -> String {
+        let auth = self.server.as_ref().unwrap().auth.clone();
+        let (name, village) = (name.to_string(), village.map(str::to_string));
+        tokio::task::spawn_blocking(move || {
+            let u = auth.create_user_blocking(&name, "a-password", role, village.as_deref()).unwrap();
+            auth.create_api_token_blocking(u.id).unwrap()
+        })
+        .await
+        .unwrap()
+    }
+
+    pub async fn post(&self, path: &str, body: impl Into<Vec<u8>>) -> Resp {
+        request(self.http, "POST", path, &[], body.into()).await
+    }
+
+    pub async fn post_json(&self, path: &str, token: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+        let auth = format!("Bearer {token}");
+        let r = request(self.http, "POST", path, &[("authorization", &auth), ("content-type", "application/json")], body.to_string().into_bytes()).await;
+        (r.status, r.json())
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Resp {
+        let auth = format!("Bearer {token}");
+        request(self.http, "GET", path, &[("authorization", &auth)], Vec::new()).await
+    }
+
+    /// `GET …/telemetry` or `…/latest` as JSON, with the admin token.
+    pub async fn query(&self, path: &str) -> serde_json::Value {
+        let r = self.get(path, &self.admin_token.clone()).await;
+        assert_eq!(r.status, 200, "{path}: {}", r.text());
+        r.json()
+    }
+
+    pub async fn stop(&mut self) {
+        if let Some(s) = self.server.take() {
+            s.shutdown().await;
+        }
+    }
+}
+
+pub struct Resp {
+    pub status: u16,
+    pub headers: hyper::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Resp {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// One HTTP/1.1 request on a fresh connection.
+pub async fn request(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: Vec<u8>) -> Resp {
+    let stream = TcpStream::connect(addr).await.expect("connect");
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.expect("handshake");
+    tokio::spawn(conn);
+    let mut req = Request::builder().method(method).uri(path).header("host", addr.to_string());
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let resp = sender.send_request(req.body(Full::new(Bytes::from(body))).unwrap()).await.expect("send");
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let body = resp.into_body().collect().await.map(|b| b.to_bytes().to_vec()).unwrap_or_default();
+    Resp { status, headers, body }
+}
+
+/// URL-encode a path segment (device names are Chinese and have spaces).
+pub fn enc(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// A raw MQTT connection for checking exact packets.
+pub struct RawMqtt {
+    pub stream: TcpStream,
+}
+
+impl RawMqtt {
+    pub async fn connect(addr: SocketAddr, v5: bool, token: &str) -> (RawMqtt, Vec<u8>) {
+        use cunlink_farm::ingest::mqtt::packet::{Version, client};
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        let mut out = Vec::new();
+        client::connect(&mut out, if v5 { Version::V5 } else { Version::V311 }, "raw-test", Some(token), 30);
+        stream.write_all(&out).await.unwrap();
+        let mut m = RawMqtt { stream };
+        let connack = m.read_packet().await.expect("connack");
+        (m, connack)
+    }
+
+    pub async fn publish(&mut self, v5: bool, topic: &str, payload: &[u8], qos: u8, pkid: u16) {
+        self.try_publish(v5, topic, payload, qos, pkid).await.expect("publish written");
+    }
+
+    pub async fn try_publish(&mut self, v5: bool, topic: &str, payload: &[u8], qos: u8, pkid: u16) -> std::io::Result<()> {
+        use cunlink_farm::ingest::mqtt::packet::{Version, publish};
+        let mut out = Vec::new();
+        publish(&mut out, if v5 { Version::V5 } else { Version::V311 }, topic, payload, qos, pkid);
+        self.stream.write_all(&out).await
+    }
+
+    /// The next whole packet, or None when the server closed the connection.
+    pub async fn read_packet(&mut self) -> Option<Vec<u8>> {
+        let mut head = [0u8; 1];
+        let read = tokio::time::timeout(std::time::Duration::from_secs(10), self.stream.read_exact(&mut head)).await.expect("mqtt read timed out");
+        read.ok()?;
+        let mut pkt = vec![head[0]];
+        let (mut len, mut shift) = (0usize, 0);
+        loop {
+            let mut b = [0u8; 1];
+            self.stream.read_exact(&mut b).await.ok()?;
+            pkt.push(b[0]);
+            len |= ((b[0] & 0x7f) as usize) << shift;
+            shift += 7;
+            if b[0] & 0x80 == 0 {
+                break;
+            }
+        }
+        let mut body = vec![0u8; len];
+        self.stream.read_exact(&mut body).await.ok()?;
+        pkt.extend(body);
+        Some(pkt)
+    }
+}

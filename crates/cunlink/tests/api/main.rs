@@ -1,0 +1,9 @@
+//! Integration tests: each starts the real server on random loopback ports
+//! (`common::spawn_app`) and speaks real protocols to it.
+
+mod common;
+mod ingest_chirpstack;
+mod ingest_http;
+mod ingest_mqtt;
+mod queries;
+mod storage;
