@@ -68,7 +68,7 @@ pub fn store_error(e: StoreError) -> ApiError {
         }
         StoreError::BadName => ApiError::bad_request("bad_name", msg).with_field("name"),
         StoreError::BadDevEui(_) => ApiError::bad_request("bad_dev_eui", msg).with_field("dev_eui"),
-        StoreError::NoSuchDevice(n) => ApiError::not_found("unknown_device", msg).with_field(n),
+        StoreError::NoSuchDevice(_) => ApiError::not_found("unknown_device", msg).with_field("name"),
         StoreError::Village(_) => ApiError::bad_request("bad_village", msg).with_field("village"),
     }
 }
@@ -364,7 +364,8 @@ async fn telemetry(
             );
         }
     };
-    let limit = q.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
+    // Aggregates are bounded by MAX_BUCKETS already; only raw points get the default cap.
+    let limit = q.limit.unwrap_or(if agg.is_some() { MAX_LIMIT } else { DEFAULT_LIMIT }).clamp(1, MAX_LIMIT);
     let store = s.0.telemetry.store().clone();
     let keys: Vec<(String, Option<KeyId>)> =
         match q.keys.as_deref().filter(|k| !k.trim().is_empty()) {

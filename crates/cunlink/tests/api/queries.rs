@@ -36,6 +36,12 @@ async fn ranges_and_aggregates_answer_the_contract_shape() {
     assert_eq!((r.status, r.json()["field"].as_str()), (400, Some("agg")));
     let r = app.get("/api/devices/nope/latest", &app.admin_token).await;
     assert_eq!(r.status, 404);
+    // Rejections from the framework's extractors answer JSON too.
+    let r = app.get(&format!("/api/devices/g/telemetry?start=yesterday"), &app.admin_token).await;
+    assert_eq!((r.status, r.json()["error"].as_str()), (400, Some("bad_request")), "{}", r.text());
+    let (status, j) = app.post_json("/api/devices", &app.admin_token.clone(), json!({ "name": "x", "colour": "red" })).await;
+    assert_eq!((status, j["error"].as_str()), (422, Some("invalid_body")), "{j}");
+    assert!(j["message"].as_str().unwrap().contains("colour"));
 }
 
 #[tokio::test]
