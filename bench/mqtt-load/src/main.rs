@@ -39,7 +39,10 @@ fn parse_args() -> Args {
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
-        let mut val = || it.next().unwrap_or_else(|| die(&format!("{flag} needs a value")));
+        let mut val = || {
+            it.next()
+                .unwrap_or_else(|| die(&format!("{flag} needs a value")))
+        };
         match flag.as_str() {
             "--host" => a.host = val(),
             "--port" => a.port = val().parse().unwrap_or_else(|_| die("bad --port")),
@@ -48,13 +51,21 @@ fn parse_args() -> Args {
             "--seconds" => a.seconds = val().parse().unwrap_or_else(|_| die("bad --seconds")),
             "--token" => a.tokens = vec![val()],
             "--tokens-file" => {
-                let text = std::fs::read_to_string(val()).unwrap_or_else(|e| die(&format!("tokens file: {e}")));
-                a.tokens = text.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect();
+                let text = std::fs::read_to_string(val())
+                    .unwrap_or_else(|e| die(&format!("tokens file: {e}")));
+                a.tokens = text
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .map(String::from)
+                    .collect();
             }
             "--topic" => a.topic = val(),
             "--payload" => a.payload = val(),
             "-h" | "--help" => {
-                println!("cunlink-mqtt-load [--host H] [--port P] [--conns N] [--inflight N] [--seconds S] [--token T | --tokens-file F] [--topic T] [--payload JSON]");
+                println!(
+                    "cunlink-mqtt-load [--host H] [--port P] [--conns N] [--inflight N] [--seconds S] [--token T | --tokens-file F] [--topic T] [--payload JSON]"
+                );
                 std::process::exit(0);
             }
             other => die(&format!("unknown flag {other}")),
@@ -122,13 +133,25 @@ struct ConnResult {
 
 async fn run_conn(i: usize, a: &Args, start_at: Instant, stop_at: Instant) -> ConnResult {
     let mut r = ConnResult::default();
-    let token = if a.tokens.is_empty() { None } else { Some(a.tokens[i % a.tokens.len()].as_str()) };
-    let Ok(Ok(mut s)) = tokio::time::timeout(Duration::from_secs(30), TcpStream::connect((a.host.as_str(), a.port))).await else {
+    let token = if a.tokens.is_empty() {
+        None
+    } else {
+        Some(a.tokens[i % a.tokens.len()].as_str())
+    };
+    let Ok(Ok(mut s)) = tokio::time::timeout(
+        Duration::from_secs(30),
+        TcpStream::connect((a.host.as_str(), a.port)),
+    )
+    .await
+    else {
         r.errors += 1;
         return r;
     };
     let _ = s.set_nodelay(true);
-    if s.write_all(&connect_packet(&format!("load-{i}"), token)).await.is_err() {
+    if s.write_all(&connect_packet(&format!("load-{i}"), token))
+        .await
+        .is_err()
+    {
         r.errors += 1;
         return r;
     }
@@ -177,7 +200,11 @@ async fn run_conn(i: usize, a: &Args, start_at: Instant, stop_at: Instant) -> Co
             break;
         }
         // Wait for acks, bounded: after the stop time, give stragglers 10 s at most.
-        let deadline = if now < stop_at { stop_at + Duration::from_secs(10) } else { now + Duration::from_secs(10) };
+        let deadline = if now < stop_at {
+            stop_at + Duration::from_secs(10)
+        } else {
+            now + Duration::from_secs(10)
+        };
         let n = match tokio::time::timeout_at(deadline.into(), rd.read(&mut buf[have..])).await {
             Ok(Ok(n)) if n > 0 => n,
             _ => {
@@ -202,7 +229,8 @@ async fn run_conn(i: usize, a: &Args, start_at: Instant, stop_at: Instant) -> Co
                 if Instant::now() <= stop_at {
                     r.in_window += 1;
                 }
-                r.latencies_us.push(t.elapsed().as_micros().min(u32::MAX as u128) as u32);
+                r.latencies_us
+                    .push(t.elapsed().as_micros().min(u32::MAX as u128) as u32);
             }
             pos += 2 + len;
         }
@@ -214,7 +242,10 @@ async fn run_conn(i: usize, a: &Args, start_at: Instant, stop_at: Instant) -> Co
 
 fn main() {
     let a: &'static Args = Box::leak(Box::new(parse_args()));
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap_or_else(|e| die(&e.to_string()));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| die(&e.to_string()));
     rt.block_on(async move {
         // Connect everyone first, then start publishing together.
         let start_at = Instant::now() + Duration::from_secs(2) + Duration::from_micros(a.conns as u64 * 500);

@@ -147,8 +147,25 @@ impl Registry {
 
     /// The devices a gateway names, created under it on first sight (as
     /// ThingsBoard does): same asset as the gateway, profile `profile` or `default`.
-    /// A name that already belongs to a device is that device.
+    /// A name that already belongs to a device is that device only if the device is
+    /// this gateway's: a gateway cannot write for devices it does not own.
     pub async fn gateway_children(
+        &self,
+        gateway: &Device,
+        names: &[&str],
+        profile: Option<&str>,
+    ) -> Result<Vec<Arc<Device>>, StoreError> {
+        let out = self.gateway_children_any(gateway, names, profile).await?;
+        if let Some(foreign) = out.iter().find(|d| d.gateway_id != Some(gateway.id)) {
+            return Err(StoreError::NotGatewayChild {
+                device: foreign.name.clone(),
+                gateway: gateway.name.clone(),
+            });
+        }
+        Ok(out)
+    }
+
+    async fn gateway_children_any(
         &self,
         gateway: &Device,
         names: &[&str],

@@ -68,8 +68,11 @@ pub fn store_error(e: StoreError) -> ApiError {
         }
         StoreError::BadName => ApiError::bad_request("bad_name", msg).with_field("name"),
         StoreError::BadDevEui(_) => ApiError::bad_request("bad_dev_eui", msg).with_field("dev_eui"),
-        StoreError::NoSuchDevice(_) => ApiError::not_found("unknown_device", msg).with_field("name"),
+        StoreError::NoSuchDevice(_) => {
+            ApiError::not_found("unknown_device", msg).with_field("name")
+        }
         StoreError::Village(_) => ApiError::bad_request("bad_village", msg).with_field("village"),
+        StoreError::NotGatewayChild { device, .. } => ApiError::forbidden(msg).with_field(device),
     }
 }
 
@@ -365,7 +368,14 @@ async fn telemetry(
         }
     };
     // Aggregates are bounded by MAX_BUCKETS already; only raw points get the default cap.
-    let limit = q.limit.unwrap_or(if agg.is_some() { MAX_LIMIT } else { DEFAULT_LIMIT }).clamp(1, MAX_LIMIT);
+    let limit = q
+        .limit
+        .unwrap_or(if agg.is_some() {
+            MAX_LIMIT
+        } else {
+            DEFAULT_LIMIT
+        })
+        .clamp(1, MAX_LIMIT);
     let store = s.0.telemetry.store().clone();
     let keys: Vec<(String, Option<KeyId>)> =
         match q.keys.as_deref().filter(|k| !k.trim().is_empty()) {

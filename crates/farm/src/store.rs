@@ -29,6 +29,8 @@ pub enum StoreError {
     NoSuchDevice(String),
     #[error("village: {0}")]
     Village(String),
+    #[error("device '{device}' exists and does not belong to gateway '{gateway}'")]
+    NotGatewayChild { device: String, gateway: String },
 }
 
 impl From<rusqlite::Error> for StoreError {

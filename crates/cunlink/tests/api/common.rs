@@ -21,7 +21,11 @@ impl TempDir {
     pub fn new(tag: &str) -> TempDir {
         let mut raw = [0u8; 8];
         cunlink_core::random::fill(&mut raw);
-        let name = format!("cunlink-test-{tag}-{}-{:x}", std::process::id(), u64::from_le_bytes(raw));
+        let name = format!(
+            "cunlink-test-{tag}-{}-{:x}",
+            std::process::id(),
+            u64::from_le_bytes(raw)
+        );
         let p = std::env::temp_dir().join(name);
         std::fs::create_dir_all(&p).expect("create temp dir");
         TempDir(p)
@@ -43,7 +47,10 @@ pub struct TestApp {
 }
 
 pub fn test_config(dir: &Path) -> Config {
-    let mut c = Config { data_dir: dir.to_path_buf(), ..Config::default() };
+    let mut c = Config {
+        data_dir: dir.to_path_buf(),
+        ..Config::default()
+    };
     c.http = "127.0.0.1:0".parse().unwrap();
     c.mqtt = "127.0.0.1:0".parse().unwrap();
     c
@@ -60,18 +67,28 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
     let server = cunlink::app::start(config).await.expect("server starts");
     let auth = server.auth.clone();
     let admin_token = tokio::task::spawn_blocking(move || {
-        let u = auth.create_user_blocking("admin", "admin-password", Role::Admin, None).unwrap();
+        let u = auth
+            .create_user_blocking("admin", "admin-password", Role::Admin, None)
+            .unwrap();
         auth.create_api_token_blocking(u.id).unwrap()
     })
     .await
     .unwrap();
-    TestApp { http: server.http_addr, mqtt: server.mqtt_addr, server: Some(server), admin_token, dir }
+    TestApp {
+        http: server.http_addr,
+        mqtt: server.mqtt_addr,
+        server: Some(server),
+        admin_token,
+        dir,
+    }
 }
 
 impl TestApp {
     /// Register a device through the API; returns its access token.
     pub async fn device(&self, body: serde_json::Value) -> String {
-        let (status, json) = self.post_json("/api/devices", &self.admin_token.clone(), body).await;
+        let (status, json) = self
+            .post_json("/api/devices", &self.admin_token.clone(), body)
+            .await;
         assert_eq!(status, 201, "device create: {json}");
         json["token"].as_str().unwrap().to_string()
     }
@@ -80,7 +97,9 @@ impl TestApp {
         let auth = self.server.as_ref().unwrap().auth.clone();
         let (name, village) = (name.to_string(), village.map(str::to_string));
         tokio::task::spawn_blocking(move || {
-            let u = auth.create_user_blocking(&name, "a-password", role, village.as_deref()).unwrap();
+            let u = auth
+                .create_user_blocking(&name, "a-password", role, village.as_deref())
+                .unwrap();
             auth.create_api_token_blocking(u.id).unwrap()
         })
         .await
@@ -91,15 +110,37 @@ impl TestApp {
         request(self.http, "POST", path, &[], body.into()).await
     }
 
-    pub async fn post_json(&self, path: &str, token: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+    pub async fn post_json(
+        &self,
+        path: &str,
+        token: &str,
+        body: serde_json::Value,
+    ) -> (u16, serde_json::Value) {
         let auth = format!("Bearer {token}");
-        let r = request(self.http, "POST", path, &[("authorization", &auth), ("content-type", "application/json")], body.to_string().into_bytes()).await;
+        let r = request(
+            self.http,
+            "POST",
+            path,
+            &[
+                ("authorization", &auth),
+                ("content-type", "application/json"),
+            ],
+            body.to_string().into_bytes(),
+        )
+        .await;
         (r.status, r.json())
     }
 
     pub async fn get(&self, path: &str, token: &str) -> Resp {
         let auth = format!("Bearer {token}");
-        request(self.http, "GET", path, &[("authorization", &auth)], Vec::new()).await
+        request(
+            self.http,
+            "GET",
+            path,
+            &[("authorization", &auth)],
+            Vec::new(),
+        )
+        .await
     }
 
     /// `GET …/telemetry` or `…/latest` as JSON, with the admin token.
@@ -132,19 +173,42 @@ impl Resp {
 }
 
 /// One HTTP/1.1 request on a fresh connection.
-pub async fn request(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: Vec<u8>) -> Resp {
+pub async fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> Resp {
     let stream = TcpStream::connect(addr).await.expect("connect");
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.expect("handshake");
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .expect("handshake");
     tokio::spawn(conn);
-    let mut req = Request::builder().method(method).uri(path).header("host", addr.to_string());
+    let mut req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", addr.to_string());
     for (k, v) in headers {
         req = req.header(*k, *v);
     }
-    let resp = sender.send_request(req.body(Full::new(Bytes::from(body))).unwrap()).await.expect("send");
+    let resp = sender
+        .send_request(req.body(Full::new(Bytes::from(body))).unwrap())
+        .await
+        .expect("send");
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
-    let body = resp.into_body().collect().await.map(|b| b.to_bytes().to_vec()).unwrap_or_default();
-    Resp { status, headers, body }
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes().to_vec())
+        .unwrap_or_default();
+    Resp {
+        status,
+        headers,
+        body,
+    }
 }
 
 /// URL-encode a path segment (device names are Chinese and have spaces).
@@ -170,7 +234,13 @@ impl RawMqtt {
         use cunlink_farm::ingest::mqtt::packet::{Version, client};
         let mut stream = TcpStream::connect(addr).await.unwrap();
         let mut out = Vec::new();
-        client::connect(&mut out, if v5 { Version::V5 } else { Version::V311 }, "raw-test", Some(token), 30);
+        client::connect(
+            &mut out,
+            if v5 { Version::V5 } else { Version::V311 },
+            "raw-test",
+            Some(token),
+            30,
+        );
         stream.write_all(&out).await.unwrap();
         let mut m = RawMqtt { stream };
         let connack = m.read_packet().await.expect("connack");
@@ -178,20 +248,41 @@ impl RawMqtt {
     }
 
     pub async fn publish(&mut self, v5: bool, topic: &str, payload: &[u8], qos: u8, pkid: u16) {
-        self.try_publish(v5, topic, payload, qos, pkid).await.expect("publish written");
+        self.try_publish(v5, topic, payload, qos, pkid)
+            .await
+            .expect("publish written");
     }
 
-    pub async fn try_publish(&mut self, v5: bool, topic: &str, payload: &[u8], qos: u8, pkid: u16) -> std::io::Result<()> {
+    pub async fn try_publish(
+        &mut self,
+        v5: bool,
+        topic: &str,
+        payload: &[u8],
+        qos: u8,
+        pkid: u16,
+    ) -> std::io::Result<()> {
         use cunlink_farm::ingest::mqtt::packet::{Version, publish};
         let mut out = Vec::new();
-        publish(&mut out, if v5 { Version::V5 } else { Version::V311 }, topic, payload, qos, pkid);
+        publish(
+            &mut out,
+            if v5 { Version::V5 } else { Version::V311 },
+            topic,
+            payload,
+            qos,
+            pkid,
+        );
         self.stream.write_all(&out).await
     }
 
     /// The next whole packet, or None when the server closed the connection.
     pub async fn read_packet(&mut self) -> Option<Vec<u8>> {
         let mut head = [0u8; 1];
-        let read = tokio::time::timeout(std::time::Duration::from_secs(10), self.stream.read_exact(&mut head)).await.expect("mqtt read timed out");
+        let read = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            self.stream.read_exact(&mut head),
+        )
+        .await
+        .expect("mqtt read timed out");
         read.ok()?;
         let mut pkt = vec![head[0]];
         let (mut len, mut shift) = (0usize, 0);

@@ -21,13 +21,27 @@ fn up(dev_eui: &str, object: serde_json::Value) -> String {
 #[tokio::test]
 async fn an_up_event_stores_the_decoded_object() {
     let app = spawn_app().await;
-    app.device(json!({ "name": "soil-lora", "type": "soil-probe", "dev_eui": "70B3D57ED0001234" })).await;
-    let body = up("70b3d57ed0001234", json!({ "soil_moisture": 18.5, "probe": { "depth_cm": 30 }, "missing": null }));
-    let r = request(app.http, "POST", "/api/integrations/chirpstack?event=up", &[("content-type", "application/json")], body.into_bytes()).await;
+    app.device(json!({ "name": "soil-lora", "type": "soil-probe", "dev_eui": "70B3D57ED0001234" }))
+        .await;
+    let body = up(
+        "70b3d57ed0001234",
+        json!({ "soil_moisture": 18.5, "probe": { "depth_cm": 30 }, "missing": null }),
+    );
+    let r = request(
+        app.http,
+        "POST",
+        "/api/integrations/chirpstack?event=up",
+        &[("content-type", "application/json")],
+        body.into_bytes(),
+    )
+    .await;
     assert_eq!(r.status, 200, "{}", r.text());
     let l = app.query("/api/devices/soil-lora/latest").await;
     assert_eq!(l["soil_moisture"][0]["value"], 18.5);
-    assert_eq!(l["soil_moisture"][0]["ts"], 1_795_413_662_123i64, "timed by the event's own time");
+    assert_eq!(
+        l["soil_moisture"][0]["ts"], 1_795_413_662_123i64,
+        "timed by the event's own time"
+    );
     assert_eq!(l["probe.depth_cm"][0]["value"], 30);
     assert!(l.get("missing").is_none());
 }
@@ -36,7 +50,14 @@ async fn an_up_event_stores_the_decoded_object() {
 async fn other_events_are_accepted_and_ignored() {
     let app = spawn_app().await;
     for event in ["join", "status", "ack", "txack", "log", "location"] {
-        let r = request(app.http, "POST", &format!("/api/integrations/chirpstack?event={event}"), &[], b"{}".to_vec()).await;
+        let r = request(
+            app.http,
+            "POST",
+            &format!("/api/integrations/chirpstack?event={event}"),
+            &[],
+            b"{}".to_vec(),
+        )
+        .await;
         assert_eq!(r.status, 200, "{event}");
     }
 }
@@ -44,17 +65,34 @@ async fn other_events_are_accepted_and_ignored() {
 #[tokio::test]
 async fn an_unknown_dev_eui_is_a_404_that_names_it() {
     let app = spawn_app().await;
-    let r = request(app.http, "POST", "/api/integrations/chirpstack?event=up", &[], up("0102030405060708", json!({ "t": 1 })).into_bytes()).await;
+    let r = request(
+        app.http,
+        "POST",
+        "/api/integrations/chirpstack?event=up",
+        &[],
+        up("0102030405060708", json!({ "t": 1 })).into_bytes(),
+    )
+    .await;
     assert_eq!(r.status, 404);
     let j = r.json();
     assert_eq!(j["error"], "unknown_dev_eui");
-    assert!(j["message"].as_str().unwrap().contains("0102030405060708"), "{j}");
+    assert!(
+        j["message"].as_str().unwrap().contains("0102030405060708"),
+        "{j}"
+    );
 }
 
 #[tokio::test]
 async fn protobuf_encoding_is_refused_with_advice() {
     let app = spawn_app().await;
-    let r = request(app.http, "POST", "/api/integrations/chirpstack?event=up", &[("content-type", "application/octet-stream")], vec![0x0a, 0x01]).await;
+    let r = request(
+        app.http,
+        "POST",
+        "/api/integrations/chirpstack?event=up",
+        &[("content-type", "application/octet-stream")],
+        vec![0x0a, 0x01],
+    )
+    .await;
     assert_eq!(r.status, 415);
     assert!(r.json()["message"].as_str().unwrap().contains("JSON"));
 }

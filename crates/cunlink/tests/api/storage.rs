@@ -33,11 +33,27 @@ async fn everything_acked_is_read_back_after_checkpoints_and_restart() {
         assert_eq!(app.post(&url, json!(body).to_string()).await.status, 200);
     }
     // A rewrite of an old timestamp wins over the first value.
-    assert_eq!(app.post(&url, json!({ "ts": T0, "values": { "fast": -1 } }).to_string()).await.status, 200);
+    assert_eq!(
+        app.post(
+            &url,
+            json!({ "ts": T0, "values": { "fast": -1 } }).to_string()
+        )
+        .await
+        .status,
+        200
+    );
     expected[0] = -1;
-    let path = format!("/api/devices/many/telemetry?keys=fast,slow&start={T0}&end={}&limit=100000", T0 + 10_000_000);
+    let path = format!(
+        "/api/devices/many/telemetry?keys=fast,slow&start={T0}&end={}&limit=100000",
+        T0 + 10_000_000
+    );
     let before = app.query(&path).await;
-    let fast: Vec<i64> = before["fast"].as_array().unwrap().iter().map(|p| p["value"].as_i64().unwrap()).collect();
+    let fast: Vec<i64> = before["fast"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["value"].as_i64().unwrap())
+        .collect();
     assert_eq!(fast, expected);
     assert_eq!(before["slow"].as_array().unwrap().len(), 3);
 
@@ -53,7 +69,15 @@ async fn everything_acked_is_read_back_after_checkpoints_and_restart() {
 /// Start the real binary; returns the child and its HTTP and MQTT addresses.
 async fn spawn_binary(dir: &std::path::Path) -> (tokio::process::Child, String, String) {
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_cunlink"))
-        .args(["serve", "--data-dir", dir.to_str().unwrap(), "--http", "127.0.0.1:0", "--mqtt", "127.0.0.1:0"])
+        .args([
+            "serve",
+            "--data-dir",
+            dir.to_str().unwrap(),
+            "--http",
+            "127.0.0.1:0",
+            "--mqtt",
+            "127.0.0.1:0",
+        ])
         .env("RUST_LOG", "info")
         .env("NO_COLOR", "1")
         .stderr(Stdio::piped())
@@ -63,11 +87,22 @@ async fn spawn_binary(dir: &std::path::Path) -> (tokio::process::Child, String, 
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
-        let line = tokio::time::timeout_at(deadline, lines.next_line()).await.expect("server starts").unwrap().expect("server output");
+        let line = tokio::time::timeout_at(deadline, lines.next_line())
+            .await
+            .expect("server starts")
+            .unwrap()
+            .expect("server output");
         if line.contains("cunlink is serving") {
             let field = |k: &str| {
-                let plain = line.replace("\u{1b}[3m", "").replace("\u{1b}[0m", "").replace("\u{1b}[2m", "");
-                plain.split_whitespace().find_map(|w| w.strip_prefix(&format!("{k}="))).unwrap().to_string()
+                let plain = line
+                    .replace("\u{1b}[3m", "")
+                    .replace("\u{1b}[0m", "")
+                    .replace("\u{1b}[2m", "");
+                plain
+                    .split_whitespace()
+                    .find_map(|w| w.strip_prefix(&format!("{k}=")))
+                    .unwrap()
+                    .to_string()
             };
             let (h, m) = (field("http_addr"), field("mqtt_addr"));
             // Keep draining stderr so the child never blocks on a full pipe.
@@ -85,32 +120,82 @@ async fn spawn_binary(dir: &std::path::Path) -> (tokio::process::Child, String, 
 
 fn create_device(dir: &std::path::Path, name: &str) -> String {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_cunlink"))
-        .args(["device", "create", "--data-dir", dir.to_str().unwrap(), "--name", name])
+        .args([
+            "device",
+            "create",
+            "--data-dir",
+            dir.to_str().unwrap(),
+            "--name",
+            name,
+        ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap().lines().last().unwrap().trim().to_string()
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .last()
+        .unwrap()
+        .trim()
+        .to_string()
 }
 
 fn create_admin(dir: &std::path::Path) -> String {
     use std::io::Write;
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cunlink"))
-        .args(["user", "create", "--data-dir", dir.to_str().unwrap(), "--username", "root", "--role", "admin"])
+        .args([
+            "user",
+            "create",
+            "--data-dir",
+            dir.to_str().unwrap(),
+            "--username",
+            "root",
+            "--role",
+            "admin",
+        ])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(b"correct horse\n").unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"correct horse\n")
+        .unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap().lines().last().unwrap().trim().to_string()
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .last()
+        .unwrap()
+        .trim()
+        .to_string()
 }
 
 async fn count(http: &str, admin: &str, device: &str, key: &str) -> usize {
     let auth = format!("Bearer {admin}");
-    let path = format!("/api/devices/{device}/telemetry?keys={key}&start=0&end=1900000000000&limit=100000");
-    let r = request(http.parse().unwrap(), "GET", &path, &[("authorization", &auth)], vec![]).await;
+    let path = format!(
+        "/api/devices/{device}/telemetry?keys={key}&start=0&end=1900000000000&limit=100000"
+    );
+    let r = request(
+        http.parse().unwrap(),
+        "GET",
+        &path,
+        &[("authorization", &auth)],
+        vec![],
+    )
+    .await;
     assert_eq!(r.status, 200, "{}", r.text());
     r.json()[key].as_array().map_or(0, Vec::len)
 }
@@ -123,13 +208,24 @@ async fn acked_reading_survives_kill() {
     let (mut child, http, _) = spawn_binary(&dir.0).await;
     for i in 0..200 {
         let body = format!(r#"{{"ts":{},"values":{{"v":{i}}}}}"#, T0 + i);
-        let r = request(http.parse().unwrap(), "POST", &format!("/api/v1/{token}/telemetry"), &[], body.into_bytes()).await;
+        let r = request(
+            http.parse().unwrap(),
+            "POST",
+            &format!("/api/v1/{token}/telemetry"),
+            &[],
+            body.into_bytes(),
+        )
+        .await;
         assert_eq!(r.status, 200);
     }
     child.start_kill().unwrap();
     child.wait().await.unwrap();
     let (_child, http, _) = spawn_binary(&dir.0).await;
-    assert_eq!(count(&http, &admin, "sensor", "v").await, 200, "every 200 survives kill -9");
+    assert_eq!(
+        count(&http, &admin, "sensor", "v").await,
+        200,
+        "every 200 survives kill -9"
+    );
 }
 
 #[tokio::test]
@@ -150,9 +246,15 @@ async fn sigterm_mid_burst_acks_only_what_it_committed() {
             'outer: for w in 0..400u16 {
                 for i in 0..50u16 {
                     let id = w * 50 + i + 1;
-                    let body = format!(r#"{{"ts":{},"values":{{"n":{id}}}}}"#, T0 + (c as i64) * 1_000_000 + id as i64);
+                    let body = format!(
+                        r#"{{"ts":{},"values":{{"n":{id}}}}}"#,
+                        T0 + (c as i64) * 1_000_000 + id as i64
+                    );
                     // The server may close mid-window; what it acked is what counts.
-                    if m.try_publish(false, "v1/devices/me/telemetry", body.as_bytes(), 1, id).await.is_err() {
+                    if m.try_publish(false, "v1/devices/me/telemetry", body.as_bytes(), 1, id)
+                        .await
+                        .is_err()
+                    {
                         break;
                     }
                     sent += 1;
@@ -170,8 +272,14 @@ async fn sigterm_mid_burst_acks_only_what_it_committed() {
     }
     tokio::time::sleep(Duration::from_millis(700)).await;
     let pid = child.id().unwrap() as i32;
-    std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
-    let status = tokio::time::timeout(Duration::from_secs(30), child.wait()).await.expect("stops after SIGTERM").unwrap();
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("stops after SIGTERM")
+        .unwrap();
     assert!(status.success(), "clean exit on SIGTERM: {status:?}");
     let mut acked = 0;
     for c in clients {
@@ -180,5 +288,8 @@ async fn sigterm_mid_burst_acks_only_what_it_committed() {
     assert!(acked > 0, "some messages were acked before shutdown");
     let (_child, http, _) = spawn_binary(&dir.0).await;
     let stored = count(&http, &admin, "burst", "n").await;
-    assert!(stored >= acked, "stored {stored} < acked {acked}: an acked message was lost");
+    assert!(
+        stored >= acked,
+        "stored {stored} < acked {acked}: an acked message was lost"
+    );
 }

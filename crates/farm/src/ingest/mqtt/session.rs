@@ -306,7 +306,11 @@ async fn refuse_error(
 ) -> bool {
     let code = match e {
         IngestError::Payload(_) => reason::PAYLOAD_FORMAT_INVALID,
-        IngestError::NotAGateway(_) | IngestError::UnknownToken => reason::NOT_AUTHORIZED,
+        IngestError::NotAGateway(_)
+        | IngestError::UnknownToken
+        | IngestError::Store(crate::store::StoreError::NotGatewayChild { .. }) => {
+            reason::NOT_AUTHORIZED
+        }
         IngestError::Write(WriteError::Overloaded) => reason::SERVER_BUSY,
         _ => reason::UNSPECIFIED,
     };
