@@ -36,6 +36,15 @@ impl Gauge {
     pub fn set(&self, v: u64) {
         self.0.store(v, Relaxed);
     }
+    pub fn inc(&self) {
+        self.0.fetch_add(1, Relaxed);
+    }
+    /// Decrement, never below zero.
+    pub fn dec(&self) {
+        let _ = self
+            .0
+            .fetch_update(Relaxed, Relaxed, |v| Some(v.saturating_sub(1)));
+    }
     pub fn get(&self) -> u64 {
         self.0.load(Relaxed)
     }

@@ -118,18 +118,8 @@ async fn spawn_binary(dir: &std::path::Path) -> (tokio::process::Child, String, 
     }
 }
 
-fn create_device(dir: &std::path::Path, name: &str) -> String {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_cunlink"))
-        .args([
-            "device",
-            "create",
-            "--data-dir",
-            dir.to_str().unwrap(),
-            "--name",
-            name,
-        ])
-        .output()
-        .unwrap();
+/// The last stdout line of a successful CLI run (the contract: tokens come last).
+fn last_line(out: std::process::Output) -> String {
     assert!(
         out.status.success(),
         "{}",
@@ -142,6 +132,21 @@ fn create_device(dir: &std::path::Path, name: &str) -> String {
         .unwrap()
         .trim()
         .to_string()
+}
+
+fn create_device(dir: &std::path::Path, name: &str) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_cunlink"))
+        .args([
+            "device",
+            "create",
+            "--data-dir",
+            dir.to_str().unwrap(),
+            "--name",
+            name,
+        ])
+        .output()
+        .unwrap();
+    last_line(out)
 }
 
 fn create_admin(dir: &std::path::Path) -> String {
@@ -168,19 +173,7 @@ fn create_admin(dir: &std::path::Path) -> String {
         .unwrap()
         .write_all(b"correct horse\n")
         .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .last()
-        .unwrap()
-        .trim()
-        .to_string()
+    last_line(child.wait_with_output().unwrap())
 }
 
 async fn count(http: &str, admin: &str, device: &str, key: &str) -> usize {

@@ -43,15 +43,11 @@ pub async fn run(
 ) {
     let _ = stream.set_nodelay(true);
     let metrics = ingest.telemetry.metrics.clone();
-    metrics
-        .mqtt_connections
-        .set(metrics.mqtt_connections.get() + 1);
+    metrics.mqtt_connections.inc();
     if let Err(e) = serve(stream, ingest, shutdown).await {
         tracing::debug!(%peer, error = %e, "mqtt connection closed");
     }
-    metrics
-        .mqtt_connections
-        .set(metrics.mqtt_connections.get().saturating_sub(1));
+    metrics.mqtt_connections.dec();
 }
 
 #[derive(Debug, thiserror::Error)]
