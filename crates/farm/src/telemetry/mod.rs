@@ -85,9 +85,7 @@ impl Telemetry {
         let handle = std::thread::Builder::new()
             .name("telemetry-writer".into())
             .spawn(move || w.run())
-            .map_err(|e| {
-                StoreError::Sqlite(rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
-            })?;
+            .map_err(StoreError::WriterThread)?;
         let capacity = cfg.queue_values.max(1);
         Ok(Arc::new(Telemetry {
             store: opened.store,

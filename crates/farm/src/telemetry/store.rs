@@ -24,6 +24,8 @@ pub enum StoreError {
     Codec(#[from] CodecError),
     #[error("telemetry schema: {0}")]
     Migrate(#[from] cunlink_core::DbError),
+    #[error("could not start the telemetry writer thread: {0}")]
+    WriterThread(std::io::Error),
 }
 
 /// Points of one series not yet sealed into a chunk, in arrival order.
@@ -270,8 +272,7 @@ impl TsStore {
             }
             sid
         };
-        let conn = self.reader()?;
-        let result = (|| {
+        self.with_reader(|conn| {
             let mut st = conn.prepare_cached("SELECT id, data FROM chunks WHERE series = $1 AND t1 >= $2 AND t0 <= $3 ORDER BY id")?;
             let mut rows = st.query(rusqlite::params![sid, start, end])?;
             let mut order = 0u64;
@@ -285,10 +286,8 @@ impl TsStore {
                     }
                 }
             }
-            Ok::<_, StoreError>(())
-        })();
-        self.release(conn);
-        result?;
+            Ok(())
+        })?;
         points.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
         // Keep the last written value of each timestamp.
         let mut out: Vec<(i64, Value)> = Vec::with_capacity(points.len());
@@ -303,8 +302,7 @@ impl TsStore {
 
     /// Client attributes of a device: (key, ts, value).
     pub fn attributes(&self, device: DeviceId) -> Result<Vec<(String, i64, Value)>, StoreError> {
-        let conn = self.reader()?;
-        let result = (|| {
+        self.with_reader(|conn| {
             let mut st = conn.prepare_cached(
                 "SELECT key, ts, value FROM attributes WHERE device = $1 ORDER BY key",
             )?;
@@ -320,10 +318,8 @@ impl TsStore {
                 let (k, ts, blob) = row?;
                 out.push((k, ts, codec::get_value(&mut codec::Reader::new(&blob))?));
             }
-            Ok::<_, StoreError>(out)
-        })();
-        self.release(conn);
-        result
+            Ok(out)
+        })
     }
 
     /// Number of points currently buffered (not yet sealed).
@@ -333,6 +329,17 @@ impl TsStore {
 
     pub fn series_count(&self) -> usize {
         self.mem().series.len()
+    }
+
+    /// Run `f` with a pooled read-only connection, returned to the pool afterwards.
+    fn with_reader<R>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        let conn = self.reader()?;
+        let result = f(&conn);
+        self.release(conn);
+        result
     }
 
     fn reader(&self) -> Result<Connection, StoreError> {
