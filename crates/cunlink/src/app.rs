@@ -18,6 +18,7 @@ use tokio::task::JoinHandle;
 
 use cunlink_core::auth::{self, AuthService};
 use cunlink_core::{ApiError, Config, Db};
+use cunlink_alert::Alerts;
 use cunlink_farm::Farm;
 
 /// How long shutdown waits for in-flight work before giving up on it.
@@ -28,6 +29,7 @@ pub struct Server {
     pub http_addr: SocketAddr,
     pub mqtt_addr: SocketAddr,
     pub farm: Arc<Farm>,
+    pub alerts: Arc<Alerts>,
     pub auth: AuthService,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
@@ -41,6 +43,16 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
     db.migrate("core", auth::MIGRATIONS)?;
     let auth = AuthService::new(db.clone());
     let farm = Farm::open(db.clone(), auth.clone(), &config)?;
+    let (shutdown, shutdown_rx) = watch::channel(false);
+    let vapid_subject = std::env::var("CUNLINK_VAPID_SUBJECT")
+        .unwrap_or_else(|_| "mailto:cunlink@localhost".to_string());
+    let alerts = Alerts::start(
+        db.clone(),
+        auth.clone(),
+        farm.clone(),
+        vapid_subject,
+        shutdown_rx.clone(),
+    )?;
 
     let http = TcpListener::bind(config.http)
         .await
@@ -49,9 +61,8 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         .await
         .with_context(|| format!("binding MQTT to {}", config.mqtt))?;
     let (http_addr, mqtt_addr) = (http.local_addr()?, mqtt.local_addr()?);
-    let (shutdown, shutdown_rx) = watch::channel(false);
 
-    let router = router(farm.clone(), auth.clone());
+    let router = router(farm.clone(), alerts.clone(), auth.clone());
     let mut tasks = Vec::new();
     let mut rx = shutdown_rx.clone();
     tasks.push(tokio::spawn(async move {
@@ -77,6 +88,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         http_addr,
         mqtt_addr,
         farm,
+        alerts,
         auth,
         shutdown,
         tasks,
@@ -101,16 +113,21 @@ impl Server {
     }
 }
 
-fn router(farm: Arc<Farm>, auth: AuthService) -> Router {
+fn router(farm: Arc<Farm>, alerts: Arc<Alerts>, auth: AuthService) -> Router {
     let metrics_farm = farm.clone();
+    let metrics_alerts = alerts.clone();
     Router::new()
         .route(
             "/healthz",
             get(|| async { axum::Json(serde_json::json!({ "status": "ok" })) }),
         )
-        .route("/metrics", get(move || metrics(metrics_farm.clone())))
+        .route(
+            "/metrics",
+            get(move || metrics(metrics_farm.clone(), metrics_alerts.clone())),
+        )
         .merge(cunlink_core::web::routes(auth))
         .merge(farm.routes())
+        .merge(alerts.routes())
         .fallback(|| async { ApiError::not_found("not_found", "no such page or API route") })
         .layer(axum::middleware::from_fn(json_errors))
 }
@@ -156,9 +173,10 @@ async fn json_errors(req: axum::extract::Request, next: axum::middleware::Next) 
     out
 }
 
-async fn metrics(farm: Arc<Farm>) -> Response {
+async fn metrics(farm: Arc<Farm>, alerts: Arc<Alerts>) -> Response {
     let mut out = String::with_capacity(8192);
     farm.render_metrics(&mut out);
+    alerts.render_metrics(&mut out);
     if let Some(rss) = rss_bytes() {
         out.push_str(&format!("# HELP process_resident_memory_bytes Resident memory.\n# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes {rss}\n"));
     }

@@ -11,6 +11,7 @@ pub mod ingest;
 pub mod model;
 pub mod registry;
 pub mod routes;
+pub mod rpc;
 pub mod store;
 pub mod telemetry;
 
@@ -41,6 +42,7 @@ pub struct Farm {
     pub registry: Arc<Registry>,
     pub telemetry: Arc<Telemetry>,
     pub ingest: Arc<Ingest>,
+    pub rpc: Arc<rpc::Rpc>,
 }
 
 impl Farm {
@@ -49,9 +51,11 @@ impl Farm {
         db.migrate("farm", store::MIGRATIONS)?;
         let registry = Arc::new(Registry::load(db.clone())?);
         let telemetry = Telemetry::open(&config.telemetry_db_path(), &config.ingest)?;
+        let rpc = rpc::Rpc::open(db.clone(), registry.clone())?;
         let ingest = Arc::new(Ingest {
             telemetry: telemetry.clone(),
             registry: registry.clone(),
+            rpc: rpc.clone(),
         });
         Ok(Arc::new(Farm {
             db,
@@ -59,6 +63,7 @@ impl Farm {
             registry,
             telemetry,
             ingest,
+            rpc,
         }))
     }
 
@@ -69,6 +74,7 @@ impl Farm {
 
     /// Background upkeep: pick up devices changed outside this process.
     pub fn spawn_background(self: &Arc<Self>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+        self.rpc.spawn_expiry();
         let farm = self.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(30));
@@ -84,6 +90,15 @@ impl Farm {
                 }
             }
         });
+    }
+
+    /// Device profiles: the keys each kind reports, its reporting interval.
+    pub async fn profiles(&self) -> Result<Vec<model::Profile>, FarmError> {
+        Ok(self.db.call(|c| store::profiles(c)).await?)
+    }
+
+    pub async fn assets(&self) -> Result<Vec<model::Asset>, FarmError> {
+        Ok(self.db.call(|c| store::assets(c)).await?)
     }
 
     pub fn render_metrics(&self, out: &mut String) {

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::telemetry::DeviceId;
 
@@ -67,6 +67,26 @@ pub struct Asset {
     pub village_id: Option<i64>,
     pub parent_id: Option<i64>,
     pub ear_tag: Option<String>,
+}
+
+/// What a kind of device reports and how often.
+#[derive(Debug, Clone, Serialize)]
+pub struct Profile {
+    pub id: i64,
+    pub name: String,
+    pub keys: Vec<ProfileKey>,
+    pub reporting_interval_s: u32,
+    /// A probe inside the body; ear tags measure skin temperature and say false.
+    pub measures_core_temp: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ProfileKey {
+    pub key: String,
+    #[serde(default)]
+    pub unit: String,
+    #[serde(default)]
+    pub label: String,
 }
 
 /// A device as ingest and queries need it; cached in memory by the registry.

@@ -51,6 +51,8 @@ pub fn routes(farm: Arc<Farm>) -> Router {
         .route("/api/devices/{name}/telemetry", get(telemetry))
         .route("/api/devices/{name}/attributes", get(attributes))
         .route("/api/devices/{name}/stream", get(stream))
+        .route("/api/devices/{name}/rpc", get(list_commands).post(send_command))
+        .route("/api/devices/{name}/rpc/{id}", get(get_command))
         .route("/api/assets", get(list_assets))
         .with_state(FarmState(farm))
 }
@@ -498,4 +500,98 @@ async fn list_assets(
         .filter(|a| user.can_see_village(a.village_id))
         .collect();
     Ok(Json(visible).into_response())
+}
+
+// ---- device commands (RPC) ----
+
+fn rpc_error(e: crate::rpc::RpcError) -> ApiError {
+    use crate::rpc::RpcError as E;
+    let msg = e.to_string();
+    match e {
+        E::BadMethod => ApiError::bad_request("bad_method", msg).with_field("method"),
+        E::BadTimeout => ApiError::bad_request("bad_timeout", msg).with_field("timeout_ms"),
+        E::TooLarge(_) => ApiError::bad_request("params_too_large", msg).with_field("params"),
+        E::NoSuchCommand(_) => ApiError::not_found("unknown_command", msg).with_field("id"),
+        E::Store(s) => store_error(s),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CommandBody {
+    method: String,
+    #[serde(default)]
+    params: serde_json::Value,
+    timeout_ms: Option<u32>,
+    #[serde(default)]
+    oneway: bool,
+}
+
+#[derive(Deserialize)]
+struct WaitQuery {
+    /// Answer only when the command is final (replied, delivered one-way, timed out).
+    #[serde(default)]
+    wait: bool,
+}
+
+async fn send_command(
+    State(s): State<FarmState>,
+    CurrentUser(user): CurrentUser,
+    Path(name): Path<String>,
+    Query(q): Query<WaitQuery>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let device = visible_device(&s.0, &user, &name).await?;
+    if !can_manage_devices(&user) {
+        return Err(ApiError::forbidden("your role cannot send device commands"));
+    }
+    let b: CommandBody = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad_request("bad_command", format!("expected {{\"method\", \"params\"}}: {e}"))
+    })?;
+    let opts = crate::rpc::SendOptions {
+        timeout_ms: b.timeout_ms.unwrap_or(crate::rpc::DEFAULT_TIMEOUT_MS),
+        oneway: b.oneway,
+        origin: format!("user:{}", user.username),
+    };
+    let cmd = s
+        .0
+        .rpc
+        .send(&device, &b.method, b.params, opts)
+        .await
+        .map_err(rpc_error)?;
+    if q.wait {
+        let done = s
+            .0
+            .rpc
+            .wait(device.id, cmd.id, cmd.expires_at + 1_000)
+            .await
+            .map_err(rpc_error)?;
+        return Ok(Json(done).into_response());
+    }
+    Ok((StatusCode::CREATED, Json(cmd)).into_response())
+}
+
+async fn list_commands(
+    State(s): State<FarmState>,
+    CurrentUser(user): CurrentUser,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    let device = visible_device(&s.0, &user, &name).await?;
+    Ok(Json(s.0.rpc.list(device.id).await.map_err(rpc_error)?).into_response())
+}
+
+async fn get_command(
+    State(s): State<FarmState>,
+    CurrentUser(user): CurrentUser,
+    Path((name, id)): Path<(String, i64)>,
+) -> Result<Response, ApiError> {
+    let device = visible_device(&s.0, &user, &name).await?;
+    let cmd = s
+        .0
+        .rpc
+        .get(device.id, id)
+        .await
+        .map_err(rpc_error)?
+        .ok_or_else(|| rpc_error(crate::rpc::RpcError::NoSuchCommand(id)))?;
+    Ok(Json(cmd).into_response())
 }

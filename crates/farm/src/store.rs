@@ -2,16 +2,23 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::model::{Asset, AssetKind, Device, MAX_NAME_CHARS};
+use crate::model::{Asset, AssetKind, Device, MAX_NAME_CHARS, Profile, ProfileKey};
 use crate::telemetry::DeviceId;
 use cunlink_core::DbError;
 use cunlink_core::time::now_ms;
 
-pub const MIGRATIONS: &[cunlink_core::Migration] = &[cunlink_core::Migration {
-    version: 1,
-    name: "farm",
-    sql: include_str!("../migrations/sqlite/0001_farm.sql"),
-}];
+pub const MIGRATIONS: &[cunlink_core::Migration] = &[
+    cunlink_core::Migration {
+        version: 1,
+        name: "farm",
+        sql: include_str!("../migrations/sqlite/0001_farm.sql"),
+    },
+    cunlink_core::Migration {
+        version: 2,
+        name: "rpc",
+        sql: include_str!("../migrations/sqlite/0002_rpc.sql"),
+    },
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -250,6 +257,24 @@ pub fn assets(conn: &Connection) -> Result<Vec<Asset>, StoreError> {
             village_id: r.get(3)?,
             parent_id: r.get(4)?,
             ear_tag: r.get(5)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub fn profiles(conn: &Connection) -> Result<Vec<Profile>, StoreError> {
+    let mut st = conn.prepare(
+        "SELECT id, name, keys, reporting_interval_s, measures_core_temp FROM device_profiles ORDER BY name",
+    )?;
+    let rows = st.query_map([], |r| {
+        let keys: String = r.get(2)?;
+        Ok(Profile {
+            id: r.get(0)?,
+            name: r.get(1)?,
+            // Written by our migrations as a JSON array; an edited row lists no keys.
+            keys: serde_json::from_str::<Vec<ProfileKey>>(&keys).unwrap_or_default(),
+            reporting_interval_s: r.get::<_, i64>(3)?.clamp(1, u32::MAX as i64) as u32,
+            measures_core_temp: r.get(4)?,
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)

@@ -6,6 +6,7 @@
 
 mod password;
 mod role;
+mod directory;
 mod store;
 
 pub use password::{hash_password, verify_password};

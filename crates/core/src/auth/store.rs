@@ -64,9 +64,9 @@ pub struct AuthService {
     db: Db,
 }
 
-const USER_COLUMNS: &str = "u.id, u.username, u.role, u.village_id, v.name, u.locale";
+pub(super) const USER_COLUMNS: &str = "u.id, u.username, u.role, u.village_id, v.name, u.locale";
 
-fn user_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
+pub(super) fn user_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
     let role: String = r.get(2)?;
     Ok(User {
         id: r.get(0)?,

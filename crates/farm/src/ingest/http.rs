@@ -11,7 +11,7 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 
@@ -75,6 +75,8 @@ pub fn routes(ingest: Arc<Ingest>) -> Router {
             post(gateway_attributes),
         )
         .route("/api/integrations/chirpstack", post(chirpstack_event))
+        .route("/api/v1/{token}/rpc", get(rpc_poll))
+        .route("/api/v1/{token}/rpc/{id}", post(rpc_reply))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(ingest)
 }
@@ -195,5 +197,66 @@ async fn chirpstack_event(
     let mut p = Prepared::default();
     i.push_readings(&mut p, device.id, up.points);
     commit(&i, p).await?;
+    Ok(StatusCode::OK.into_response())
+}
+
+#[derive(Deserialize)]
+struct PollQuery {
+    /// Milliseconds to wait for a command (ThingsBoard's `timeout`).
+    timeout: Option<u64>,
+}
+
+/// Longest a device may hold a poll open.
+const MAX_POLL_MS: u64 = 60_000;
+
+/// `GET /api/v1/{token}/rpc?timeout=MS`: the next command for this device,
+/// `{"id","method","params"}`, or 408 when none came in time.
+async fn rpc_poll(
+    State(i): State<Arc<Ingest>>,
+    Path(token): Path<String>,
+    Query(q): Query<PollQuery>,
+) -> Result<Response, ApiError> {
+    let device = i
+        .registry
+        .by_token(&token)
+        .await
+        .map_err(crate::routes::store_error)?
+        .ok_or(IngestError::UnknownToken)?;
+    let wait = std::time::Duration::from_millis(q.timeout.unwrap_or(20_000).min(MAX_POLL_MS));
+    match i.rpc.poll(device.id, wait).await {
+        Some(cmd) => Ok(Json(serde_json::json!({
+            "id": cmd.id, "method": cmd.method, "params": cmd.params
+        }))
+        .into_response()),
+        None => Err(ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "no_command",
+            "no command for this device arrived in time; poll again",
+        )),
+    }
+}
+
+/// `POST /api/v1/{token}/rpc/{id}`: the device's reply to command `id`.
+async fn rpc_reply(
+    State(i): State<Arc<Ingest>>,
+    Path((token, id)): Path<(String, i64)>,
+    Body(body): Body,
+) -> Result<Response, ApiError> {
+    let device = i
+        .registry
+        .by_token(&token)
+        .await
+        .map_err(crate::routes::store_error)?
+        .ok_or(IngestError::UnknownToken)?;
+    if serde_json::from_slice::<serde_json::Value>(&body).is_err() {
+        return Err(ApiError::bad_request("bad_json", "the reply must be JSON"));
+    }
+    if !i.rpc.http_replied(device.id, id, &body).await {
+        return Err(ApiError::not_found(
+            "unknown_command",
+            format!("command {id} is not waiting for a reply from this device"),
+        )
+        .with_field("id"));
+    }
     Ok(StatusCode::OK.into_response())
 }

@@ -72,6 +72,7 @@ impl Prepared {
 pub struct Ingest {
     pub telemetry: Arc<Telemetry>,
     pub registry: Arc<Registry>,
+    pub rpc: Arc<crate::rpc::Rpc>,
 }
 
 impl Ingest {

@@ -116,6 +116,12 @@ async fn serve(
 
     let (tx, rx) = mpsc::channel::<Out>(MAX_INFLIGHT);
     let writer = tokio::spawn(write_loop(wr, rx, version));
+    let to_socket = tx.clone();
+    let rpc = ingest.rpc.register(
+        device.id,
+        version,
+        Box::new(move |bytes| to_socket.try_send(Out::Raw(bytes)).is_ok()),
+    );
     let idle =
         (connect.keep_alive > 0).then(|| Duration::from_millis(connect.keep_alive as u64 * 1500));
     let result = read_loop(
@@ -124,11 +130,14 @@ async fn serve(
         &tx,
         &ingest,
         &device,
+        &rpc,
         version,
         idle,
         &mut shutdown,
     )
     .await;
+    ingest.rpc.unregister(&rpc);
+    drop(rpc);
     drop(tx);
     // The writer sends every pending ack (their commits are under way) before closing.
     let _ = writer.await;
@@ -142,6 +151,7 @@ async fn read_loop(
     tx: &mpsc::Sender<Out>,
     ingest: &Ingest,
     device: &Device,
+    rpc: &Arc<crate::rpc::Session>,
     version: Version,
     idle: Option<Duration>,
     shutdown: &mut watch::Receiver<bool>,
@@ -193,12 +203,22 @@ async fn read_loop(
                 // Granted at most QoS 1: the server never sends QoS 2.
                 let codes: Vec<u8> = filters.iter().map(|(_, q)| (*q).min(1)).collect();
                 packet::suback(&mut out, version, pkid, &codes);
+                if tx.send(Out::Raw(out)).await.is_err() {
+                    return Ok(());
+                }
+                // After the SUBACK: commands waiting for this device go out now.
+                ingest.rpc.subscribed(rpc, &filters).await;
+                continue;
             }
             Packet::Unsubscribe { pkid, filters } => {
+                ingest.rpc.unsubscribed(rpc, &filters);
                 packet::unsuback(&mut out, version, pkid, filters.len())
             }
             Packet::PingReq => packet::pingresp(&mut out),
-            Packet::PubAck(_) => continue,
+            Packet::PubAck(pkid) => {
+                ingest.rpc.acked(rpc, pkid).await;
+                continue;
+            }
             Packet::Disconnect => return Ok(()),
             Packet::Connect(_) => {
                 packet::disconnect(&mut out, version, reason::PROTOCOL_ERROR);
@@ -245,7 +265,14 @@ async fn publish(
         }
         // Accepted so that ThingsBoard gateway clients work; nothing to store.
         "v1/gateway/disconnect" => return ack_now(tx, &p).await,
-        t if t.starts_with("v1/devices/me/rpc/response/") || t == "v1/gateway/rpc" => {
+        t if t.starts_with("v1/devices/me/rpc/response/") => {
+            let id = &t["v1/devices/me/rpc/response/".len()..];
+            // A reply to a command that timed out or was never sent is accepted and dropped.
+            ingest.rpc.replied(device.id, id, &p.payload).await;
+            return ack_now(tx, &p).await;
+        }
+        "v1/gateway/rpc" => {
+            ingest.rpc.gateway_replied(device.id, &p.payload).await;
             return ack_now(tx, &p).await;
         }
         other => {

@@ -1,0 +1,321 @@
+//! The alarm lifecycle: raised by the engine, acknowledged, assigned, commented
+//! and cleared by people (or cleared by the engine when the condition ends).
+//!
+//! One open alarm per (rule, device): a new episode while one is open updates it.
+//! An episode (rule, device, condition start) is stored once, so evaluation
+//! replayed after a restart cannot raise it again. Each new alarm and its
+//! deliveries are committed in one transaction before anyone is told.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use cunlink_core::Db;
+use cunlink_core::time::now_ms;
+use cunlink_farm::Farm;
+use cunlink_farm::telemetry::DeviceId;
+use tokio::sync::{broadcast, mpsc, watch};
+
+use crate::engine::Event;
+use crate::notify::Notifier;
+use crate::store::{self, Alarm, NewAlarm, StoreError};
+
+/// Open alarms by (rule, device): (alarm id, condition start).
+type OpenMap = HashMap<(i64, i64), (i64, i64)>;
+
+pub struct Alarms {
+    db: Db,
+    farm: Arc<Farm>,
+    notifier: Arc<Notifier>,
+    open: Mutex<OpenMap>,
+    live: broadcast::Sender<Arc<Alarm>>,
+}
+
+impl Alarms {
+    pub fn open(db: Db, farm: Arc<Farm>, notifier: Arc<Notifier>) -> Result<Arc<Alarms>, StoreError> {
+        let open = db
+            .call_blocking(|c| store::open_alarms(c))?
+            .into_iter()
+            .map(|(rule, device, id, since)| ((rule, device), (id, since)))
+            .collect();
+        let (live, _) = broadcast::channel(1024);
+        Ok(Arc::new(Alarms {
+            db,
+            farm,
+            notifier,
+            open: Mutex::new(open),
+            live,
+        }))
+    }
+
+    /// Every change to an alarm, as it is committed.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Alarm>> {
+        self.live.subscribe()
+    }
+
+    fn open_map(&self) -> std::sync::MutexGuard<'_, OpenMap> {
+        self.open.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn publish(&self, alarm: Alarm) -> Arc<Alarm> {
+        let a = Arc::new(alarm);
+        let _ = self.live.send(a.clone());
+        a
+    }
+
+    /// Consume engine events until the engine stops.
+    pub fn spawn_writer(self: &Arc<Self>, mut events: mpsc::UnboundedReceiver<Event>) {
+        let me = self.clone();
+        tokio::spawn(async move {
+            while let Some(ev) = events.recv().await {
+                let r = match ev {
+                    Event::Raise {
+                        rule,
+                        device,
+                        pen,
+                        since,
+                        at,
+                        details,
+                    } => me.raise(rule, device, pen, since, at, details).await,
+                    Event::Clear {
+                        rule_id,
+                        device,
+                        at: _,
+                    } => me.auto_clear(rule_id, device).await,
+                };
+                if let Err(e) = r {
+                    tracing::error!(error = %e, "alarm writer: storing an alarm change failed");
+                }
+            }
+        });
+    }
+
+    async fn raise(
+        &self,
+        rule: Arc<crate::rule::Rule>,
+        device: Arc<cunlink_farm::model::Device>,
+        pen: Option<i64>,
+        since: i64,
+        at: i64,
+        details: serde_json::Value,
+    ) -> Result<(), StoreError> {
+        let key = (rule.id, device.id.0);
+        if self.open_map().get(&key).is_some_and(|(_, s)| *s == since) {
+            return Ok(());
+        }
+        let pen_name = match pen {
+            Some(p) => self
+                .farm
+                .assets()
+                .await
+                .ok()
+                .and_then(|a| a.into_iter().find(|x| x.id == p))
+                .map(|a| a.name),
+            None => None,
+        };
+        let planned = self
+            .notifier
+            .plan(device.village_id, pen_name.as_deref(), rule.severity, None)
+            .await?;
+        let open_before = self.open_map().get(&key).copied();
+        let now = now_ms();
+        let escalate_at = rule.escalate.as_ref().map(|e| now + e.after_s as i64 * 1000);
+        let rule2 = rule.clone();
+        let device2 = device.clone();
+        let result = self
+            .db
+            .call(move |c| -> Result<Option<(Alarm, Vec<_>, bool)>, StoreError> {
+                let tx = c.transaction().map_err(cunlink_core::DbError::from)?;
+                if store::episode_seen(&tx, rule2.id, device2.id.0, since)? {
+                    return Ok(None);
+                }
+                if let Some((id, _)) = open_before {
+                    store::repeat_alarm(&tx, id, since, &details, now)?;
+                    let a = store::alarm(&tx, id)?;
+                    tx.commit().map_err(cunlink_core::DbError::from)?;
+                    return Ok(Some((a, Vec::new(), false)));
+                }
+                let id = store::insert_alarm(
+                    &tx,
+                    &NewAlarm {
+                        rule: &rule2,
+                        device_id: device2.id.0,
+                        device_name: &device2.name,
+                        village_id: device2.village_id,
+                        asset_id: pen,
+                        condition_since: since,
+                        started_at: at,
+                        details: &details,
+                        escalate_at,
+                    },
+                    now,
+                )?;
+                let alarm = store::alarm(&tx, id)?;
+                let items = Notifier::enqueue_blocking(&tx, &alarm, &planned, false, now)?;
+                tx.commit().map_err(cunlink_core::DbError::from)?;
+                Ok(Some((alarm, items, true)))
+            })
+            .await?;
+        let Some((alarm, items, new)) = result else {
+            return Ok(());
+        };
+        self.open_map().insert(key, (alarm.id, since));
+        if new {
+            tracing::info!(alarm = alarm.id, rule = %alarm.rule, device = %alarm.device, severity = %alarm.severity, "alarm raised");
+            self.notifier.send_now(items);
+            if let Some(action) = &rule.action {
+                let r = self
+                    .farm
+                    .rpc
+                    .send(
+                        &device,
+                        &action.rpc.method,
+                        action.rpc.params.clone(),
+                        cunlink_farm::rpc::SendOptions {
+                            origin: format!("rule:{}", rule.id),
+                            ..Default::default()
+                        },
+                    )
+                    .await;
+                if let Err(e) = r {
+                    tracing::warn!(error = %e, rule = rule.id, device = %device.name, "rule action: device command failed");
+                }
+            }
+        }
+        self.publish(alarm);
+        Ok(())
+    }
+
+    async fn auto_clear(&self, rule_id: i64, device: DeviceId) -> Result<(), StoreError> {
+        let key = (rule_id, device.0);
+        let Some((id, _)) = self.open_map().get(&key).copied() else {
+            return Ok(());
+        };
+        let auto = self
+            .db
+            .call(move |c| store::rule(c, rule_id).map(|r| r.auto_clear))
+            .await
+            .unwrap_or(true);
+        if !auto {
+            return Ok(());
+        }
+        self.clear(id, "system").await.map(|_| ())
+    }
+
+    pub async fn get(&self, id: i64) -> Result<Alarm, StoreError> {
+        self.db.call(move |c| store::alarm(c, id)).await
+    }
+
+    /// Clear an alarm; `Ok(false)` if it already was.
+    pub async fn clear(&self, id: i64, by: &str) -> Result<(Alarm, bool), StoreError> {
+        let by = by.to_string();
+        let now = now_ms();
+        let (alarm, changed) = self
+            .db
+            .call(move |c| {
+                let changed = store::clear_alarm(c, id, &by, now)?;
+                Ok::<_, StoreError>((store::alarm(c, id)?, changed))
+            })
+            .await?;
+        if changed {
+            self.open_map()
+                .retain(|_, (open_id, _)| *open_id != alarm.id);
+            let alarm = self.publish(alarm);
+            return Ok(((*alarm).clone(), true));
+        }
+        Ok((alarm, false))
+    }
+
+    pub async fn ack(&self, id: i64, by: &str) -> Result<(Alarm, bool), StoreError> {
+        let by = by.to_string();
+        let now = now_ms();
+        let (alarm, changed) = self
+            .db
+            .call(move |c| {
+                let changed = store::ack_alarm(c, id, &by, now)?;
+                Ok::<_, StoreError>((store::alarm(c, id)?, changed))
+            })
+            .await?;
+        if changed {
+            let a = self.publish(alarm);
+            return Ok(((*a).clone(), true));
+        }
+        Ok((alarm, false))
+    }
+
+    pub async fn assign(&self, id: i64, to: Option<String>) -> Result<Alarm, StoreError> {
+        let now = now_ms();
+        let alarm = self
+            .db
+            .call(move |c| {
+                store::assign_alarm(c, id, to.as_deref(), now)?;
+                store::alarm(c, id)
+            })
+            .await?;
+        Ok((*self.publish(alarm)).clone())
+    }
+
+    pub async fn comment(&self, id: i64, author: &str, text: String) -> Result<store::Comment, StoreError> {
+        let author = author.to_string();
+        let now = now_ms();
+        self.db
+            .call(move |c| store::add_comment(c, id, &author, &text, now))
+            .await
+    }
+
+    /// Every few seconds: alarms nobody acknowledged in time go to the next
+    /// people named by their rule.
+    pub fn spawn_escalation(self: &Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        let me = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(5));
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {
+                        if let Err(e) = me.escalate_due().await {
+                            tracing::warn!(error = %e, "escalation pass failed");
+                        }
+                    }
+                    _ = shutdown.changed() => break,
+                }
+            }
+        });
+    }
+
+    pub async fn escalate_due(&self) -> Result<(), StoreError> {
+        let now = now_ms();
+        let due = self.db.call(move |c| store::due_escalations(c, now)).await?;
+        for alarm in due {
+            let rule_id = alarm.rule_id;
+            let to = self
+                .db
+                .call(move |c| store::rule(c, rule_id))
+                .await
+                .ok()
+                .and_then(|r| r.escalate)
+                .map(|e| e.to)
+                .unwrap_or_default();
+            let planned = self
+                .notifier
+                .plan(alarm.village_id, None, alarm.severity, Some(to.clone()))
+                .await?;
+            let a = alarm.clone();
+            let items = self
+                .db
+                .call(move |c| {
+                    let tx = c.transaction().map_err(cunlink_core::DbError::from)?;
+                    let items = Notifier::enqueue_blocking(&tx, &a, &planned, true, now)?;
+                    store::mark_escalated(&tx, a.id, now)?;
+                    tx.commit().map_err(cunlink_core::DbError::from)?;
+                    Ok::<_, StoreError>(items)
+                })
+                .await?;
+            tracing::info!(alarm = alarm.id, to = ?to, deliveries = items.len(), "alarm escalated");
+            self.notifier.send_now(items);
+            if let Ok(a) = self.get(alarm.id).await {
+                self.publish(a);
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,151 @@
+//! Which rules watch which device, with key names resolved to the telemetry
+//! store's key ids so that evaluation compares integers.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use cunlink_farm::model::{Asset, Device, Profile};
+use cunlink_farm::telemetry::KeyId;
+
+use crate::rule::{Condition, Rule, Target};
+
+/// What the engine knows about a device.
+#[derive(Debug, Clone)]
+pub struct DeviceInfo {
+    pub device: Arc<Device>,
+    /// The asset it (or, failing that, its gateway) is on: for animals, the pen.
+    pub pen: Option<i64>,
+    pub pen_name: Option<String>,
+    pub asset_kind: Option<String>,
+    pub reporting_interval_s: u32,
+    pub measures_core_temp: bool,
+}
+
+/// Farm facts the matching needs, loaded together.
+#[derive(Default)]
+pub struct FarmView {
+    pub profiles: HashMap<String, Profile>,
+    pub assets: HashMap<i64, Asset>,
+}
+
+impl FarmView {
+    pub fn new(profiles: Vec<Profile>, assets: Vec<Asset>) -> FarmView {
+        FarmView {
+            profiles: profiles.into_iter().map(|p| (p.name.clone(), p)).collect(),
+            assets: assets.into_iter().map(|a| (a.id, a)).collect(),
+        }
+    }
+
+    pub fn describe(&self, device: Arc<Device>, gateway: Option<&Device>) -> DeviceInfo {
+        let pen = device
+            .asset_id
+            .or_else(|| gateway.and_then(|g| g.asset_id));
+        let profile = self.profiles.get(&device.profile);
+        DeviceInfo {
+            pen,
+            pen_name: self.asset_name(pen).map(str::to_string),
+            asset_kind: pen
+                .and_then(|id| self.assets.get(&id))
+                .map(|a| a.kind.as_str().to_string()),
+            reporting_interval_s: profile.map_or(60, |p| p.reporting_interval_s),
+            measures_core_temp: profile.is_some_and(|p| p.measures_core_temp),
+            device,
+        }
+    }
+
+    fn asset_name(&self, id: Option<i64>) -> Option<&str> {
+        id.and_then(|i| self.assets.get(&i)).map(|a| a.name.as_str())
+    }
+
+    /// Whether `rule` watches the device described by `info`.
+    pub fn matches(&self, rule: &Rule, info: &DeviceInfo) -> bool {
+        if !rule.enabled {
+            return false;
+        }
+        if rule.village_id.is_some() && rule.village_id != info.device.village_id {
+            return false;
+        }
+        target_matches(&rule.target, info)
+    }
+
+    /// Whether `target` (within `village_id`, if given) names `device`.
+    pub fn targets(
+        &self,
+        target: &Target,
+        village_id: Option<i64>,
+        device: Arc<Device>,
+        gateway: Option<&Device>,
+    ) -> bool {
+        let info = self.describe(device, gateway);
+        (village_id.is_none() || village_id == info.device.village_id)
+            && target_matches(target, &info)
+    }
+
+    pub fn profile_keys(&self, profile: &str) -> Vec<String> {
+        self.profiles
+            .get(profile)
+            .map(|p| p.keys.iter().map(|k| k.key.clone()).collect())
+            .unwrap_or_default()
+    }
+}
+
+fn target_matches(target: &Target, info: &DeviceInfo) -> bool {
+    if info.device.is_gateway && !matches!(target, Target::Device(_)) {
+        // A gateway's own health is watched only when a rule names it.
+        return false;
+    }
+    match target {
+        Target::Device(name) => info.device.name == *name,
+        Target::Asset(name) => info.pen_name.as_deref() == Some(name.as_str()),
+        Target::Profile(p) => info.device.profile == *p,
+        Target::AssetKind(k) => info.asset_kind.as_deref() == Some(k.as_str()),
+    }
+}
+
+/// A rule with its keys resolved.
+#[derive(Debug)]
+pub struct Compiled {
+    pub rule: Arc<Rule>,
+    /// Key ids in the order of [`Condition::keys`].
+    pub keys: Vec<KeyId>,
+}
+
+impl Compiled {
+    pub fn new(rule: Arc<Rule>, intern: impl Fn(&str) -> KeyId) -> Compiled {
+        let keys = rule.condition.keys().into_iter().map(intern).collect();
+        Compiled { rule, keys }
+    }
+
+    pub fn is_silence(&self) -> bool {
+        matches!(self.rule.condition, Condition::Silence { .. })
+    }
+
+    /// How long the silence rule waits for `info`'s device, ms.
+    pub fn silence_ms(&self, info: &DeviceInfo) -> Option<i64> {
+        match self.rule.condition {
+            Condition::Silence { after_s, intervals } => Some(match after_s {
+                Some(s) => s as i64 * 1000,
+                None => {
+                    intervals.unwrap_or(3) as i64 * info.reporting_interval_s as i64 * 1000
+                }
+            }),
+            _ => None,
+        }
+    }
+
+    /// History a restart must re-read to rebuild this rule's state, ms.
+    pub fn lookback_ms(&self, info: &DeviceInfo) -> i64 {
+        let interval = info.reporting_interval_s as i64 * 1000;
+        match &self.rule.condition {
+            Condition::Threshold { for_s, .. } => *for_s as i64 * 1000 + 2 * interval,
+            Condition::Rate { within_s, .. } => *within_s as i64 * 1000 + interval,
+            Condition::Silence { .. } => 0,
+            Condition::HerdFever(h) => {
+                h.baseline_days as i64 * 24 * 3600 * 1000
+                    + (h.window_min as i64 + 15) * 60_000
+                    + h.for_s as i64 * 1000
+                    + 2 * interval
+            }
+        }
+    }
+}

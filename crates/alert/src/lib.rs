@@ -1,0 +1,138 @@
+//! The alert domain: early-warning rules, their streaming evaluation over the
+//! farm's committed readings, the alarm lifecycle and notifications.
+//!
+//! * [`rule`]: rules as data (threshold with duration, AND/OR, rate of change,
+//!   silence, herd fever) and their validation.
+//! * [`engine`]: per-(rule, device) state in memory, fed by the farm's
+//!   post-commit bus, rebuilt from history at start.
+//! * [`alarms`]: one open alarm per (rule, device), acknowledge, assign,
+//!   comment, clear, escalation.
+//! * [`notify`]: the outbox, Web Push (VAPID, RFC 8291), webhooks, preferences.
+//! * [`routes`]: `/api/rules`, `/api/alarms`, notification settings.
+
+pub mod alarms;
+pub mod engine;
+pub mod notify;
+pub mod routes;
+pub mod rule;
+pub mod store;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use cunlink_core::Db;
+use cunlink_core::auth::AuthService;
+use cunlink_farm::Farm;
+use tokio::sync::{mpsc, watch};
+
+use alarms::Alarms;
+use engine::EngineHandle;
+use notify::Notifier;
+use rule::Target;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AlertError {
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    #[error(transparent)]
+    Db(#[from] cunlink_core::DbError),
+    #[error(transparent)]
+    Farm(#[from] cunlink_farm::FarmError),
+    #[error(transparent)]
+    Push(#[from] notify::webpush::PushError),
+}
+
+/// The alert domain, running.
+pub struct Alerts {
+    pub db: Db,
+    pub auth: AuthService,
+    pub farm: Arc<Farm>,
+    pub alarms: Arc<Alarms>,
+    pub notifier: Arc<Notifier>,
+    pub engine: EngineHandle,
+}
+
+impl Alerts {
+    /// Apply the schema, load the VAPID key and open alarms, start the engine,
+    /// the alarm writer, the dispatcher and the escalation timer.
+    pub fn start(
+        db: Db,
+        auth: AuthService,
+        farm: Arc<Farm>,
+        vapid_subject: String,
+        shutdown: watch::Receiver<bool>,
+    ) -> Result<Arc<Alerts>, AlertError> {
+        db.migrate("alert", store::MIGRATIONS)?;
+        let notifier = Arc::new(Notifier::open(db.clone(), auth.clone(), vapid_subject)?);
+        let alarms = Alarms::open(db.clone(), farm.clone(), notifier.clone())?;
+        let (events_tx, events_rx) = mpsc::unbounded_channel();
+        let engine = engine::spawn(farm.clone(), db.clone(), events_tx, shutdown.clone());
+        alarms.spawn_writer(events_rx);
+        alarms.spawn_escalation(shutdown.clone());
+        notifier.spawn(shutdown);
+        Ok(Arc::new(Alerts {
+            db,
+            auth,
+            farm,
+            alarms,
+            notifier,
+            engine,
+        }))
+    }
+
+    pub fn routes(self: &Arc<Self>) -> axum::Router {
+        routes::routes(self.clone())
+    }
+
+    pub fn render_metrics(&self, out: &mut String) {
+        self.engine.metrics.render(out);
+        self.notifier.render_metrics(out);
+    }
+
+    /// What a rule's target names, checked against the farm: how many devices
+    /// it matches now and every key they (or their profiles) report.
+    pub async fn target_keys(
+        &self,
+        target: &Target,
+        village_id: Option<i64>,
+    ) -> Result<TargetKeys, AlertError> {
+        let profiles = self.farm.profiles().await?;
+        let assets = self.farm.assets().await?;
+        let mut out = TargetKeys::default();
+        match target {
+            Target::Profile(p) => {
+                let Some(profile) = profiles.iter().find(|x| x.name == *p) else {
+                    return Ok(out);
+                };
+                out.exists = true;
+                out.keys.extend(profile.keys.iter().map(|k| k.key.clone()));
+            }
+            Target::Asset(a) => out.exists = assets.iter().any(|x| x.name == *a),
+            Target::AssetKind(k) => out.exists = k.parse::<cunlink_farm::model::AssetKind>().is_ok(),
+            Target::Device(_) => {}
+        }
+        let view = engine::world::FarmView::new(profiles, assets);
+        let store = self.farm.telemetry.store();
+        for device in self.farm.registry.all() {
+            let gateway = device.gateway_id.and_then(|g| self.farm.registry.get(g));
+            if !view.targets(target, village_id, device.clone(), gateway.as_deref()) {
+                continue;
+            }
+            out.exists = true;
+            out.devices += 1;
+            out.keys.extend(view.profile_keys(&device.profile));
+            out.keys
+                .extend(store.latest(device.id).into_iter().map(|(k, _, _)| k.to_string()));
+        }
+        Ok(out)
+    }
+}
+
+/// See [`Alerts::target_keys`].
+#[derive(Debug, Default)]
+pub struct TargetKeys {
+    /// The device, asset, profile or asset kind exists.
+    pub exists: bool,
+    pub devices: usize,
+    pub keys: BTreeSet<String>,
+}

@@ -1,0 +1,414 @@
+//! Notifications: who hears about an alarm, and getting it to them.
+//!
+//! Deliveries are written to the `outbox` in the same transaction as the alarm,
+//! so a crash between the two cannot lose one. The dispatcher sends new ones at
+//! once and scans the outbox every second for retries, quiet-hour releases and
+//! whatever a restart left behind. A receiver that fails costs a timeout in the
+//! dispatcher, never a delay in evaluation. After [`MAX_ATTEMPTS`] a delivery is
+//! a dead letter, listed at `/api/notifications/dead` and retryable from there.
+
+pub mod http;
+mod message;
+pub mod prefs;
+pub mod store;
+pub mod webpush;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cunlink_core::Db;
+use cunlink_core::auth::{AuthService, Role, User};
+use cunlink_core::metrics::{Counter, Histogram};
+use cunlink_core::time::now_ms;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+
+use crate::rule::Severity;
+use crate::store::{Alarm, StoreError};
+use store::{Channel, OutboxItem};
+
+pub use message::Message;
+
+/// Attempts before a delivery becomes a dead letter.
+pub const MAX_ATTEMPTS: i64 = 8;
+const SEND_TIMEOUT: Duration = Duration::from_secs(5);
+const MAX_CONCURRENT: usize = 64;
+
+pub struct NotifyMetrics {
+    pub sent: Counter,
+    pub failed: Counter,
+    pub dead: Counter,
+    /// Alarm commit → delivery accepted by the receiver.
+    pub latency: Histogram,
+}
+
+impl Default for NotifyMetrics {
+    fn default() -> Self {
+        NotifyMetrics {
+            sent: Counter::default(),
+            failed: Counter::default(),
+            dead: Counter::default(),
+            latency: Histogram::new(&[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0, 60.0]),
+        }
+    }
+}
+
+/// A delivery decided but not yet stored.
+#[derive(Debug, Clone)]
+pub struct Planned {
+    pub user_id: i64,
+    pub locale: String,
+    pub channel: Channel,
+    pub target_id: i64,
+    pub next_at: i64,
+}
+
+pub struct Notifier {
+    db: Db,
+    auth: AuthService,
+    pub vapid: webpush::Vapid,
+    wake: mpsc::UnboundedSender<Vec<OutboxItem>>,
+    wake_rx: std::sync::Mutex<Option<mpsc::UnboundedReceiver<Vec<OutboxItem>>>>,
+    pub metrics: NotifyMetrics,
+}
+
+/// Roles told about their village's alarms without asking: the people who
+/// run the farm and the county.
+fn notified_by_default(u: &User) -> bool {
+    matches!(u.role, Role::Admin | Role::CountyStaff | Role::Farmer)
+}
+
+impl Notifier {
+    /// Load (or make, on first start) the VAPID key.
+    pub fn open(db: Db, auth: AuthService, subject: String) -> Result<Notifier, crate::AlertError> {
+        let stored = db.call_blocking(|c| store::vapid_key(c))?;
+        let secret = match stored.and_then(|b| p256::SecretKey::from_slice(&b).ok()) {
+            Some(k) => k,
+            None => {
+                let k = webpush::new_secret()?;
+                let bytes = k.to_bytes().to_vec();
+                db.call_blocking(|c| store::put_vapid_key(c, &bytes, now_ms()))?;
+                // Another process may have won the race: use what is stored.
+                let b = db
+                    .call_blocking(|c| store::vapid_key(c))?
+                    .unwrap_or(bytes);
+                p256::SecretKey::from_slice(&b).map_err(|_| webpush::PushError::Crypto)?
+            }
+        };
+        let (wake, rx) = mpsc::unbounded_channel();
+        Ok(Notifier {
+            db,
+            auth,
+            vapid: webpush::Vapid::from_secret(&secret, subject),
+            wake,
+            wake_rx: std::sync::Mutex::new(Some(rx)),
+            metrics: NotifyMetrics::default(),
+        })
+    }
+
+    /// Decide who gets `alarm` and how. `only`: escalation to named users,
+    /// who get it whatever their severity and asset choices.
+    pub async fn plan(
+        &self,
+        village_id: Option<i64>,
+        asset: Option<&str>,
+        severity: Severity,
+        only: Option<Vec<String>>,
+    ) -> Result<Vec<Planned>, StoreError> {
+        let escalation = only.is_some();
+        let users = match only {
+            Some(names) => self.auth.users_by_names(names).await?,
+            None => self
+                .auth
+                .users_for_village(village_id)
+                .await?
+                .into_iter()
+                .filter(notified_by_default)
+                .collect(),
+        };
+        if users.is_empty() {
+            return Ok(Vec::new());
+        }
+        let asset = asset.map(str::to_string);
+        let now = now_ms();
+        self.db
+            .call(move |c| {
+                let mut out = Vec::new();
+                for u in users {
+                    let p = store::prefs(c, u.id)?;
+                    if !escalation {
+                        if !severity.at_least(p.min_severity) {
+                            continue;
+                        }
+                        if !p.assets.is_empty()
+                            && !asset.as_ref().is_some_and(|a| p.assets.contains(a))
+                        {
+                            continue;
+                        }
+                    }
+                    let next_at = p.release_at(severity, now);
+                    if p.push {
+                        for s in store::pushes_of(c, u.id)? {
+                            out.push(Planned {
+                                user_id: u.id,
+                                locale: u.locale.clone(),
+                                channel: Channel::Push,
+                                target_id: s.id,
+                                next_at,
+                            });
+                        }
+                    }
+                    if p.webhook {
+                        for w in store::webhooks_of(c, u.id)? {
+                            out.push(Planned {
+                                user_id: u.id,
+                                locale: u.locale.clone(),
+                                channel: Channel::Webhook,
+                                target_id: w.id,
+                                next_at,
+                            });
+                        }
+                    }
+                }
+                Ok(out)
+            })
+            .await
+    }
+
+    /// Write planned deliveries for `alarm` into the outbox (inside the
+    /// caller's transaction).
+    pub fn enqueue_blocking(
+        conn: &rusqlite::Connection,
+        alarm: &Alarm,
+        planned: &[Planned],
+        escalation: bool,
+        now: i64,
+    ) -> Result<Vec<OutboxItem>, StoreError> {
+        let mut out = Vec::with_capacity(planned.len());
+        for p in planned {
+            let msg = Message::for_alarm(alarm, &p.locale, escalation);
+            let payload = match p.channel {
+                Channel::Push => msg.push_json(alarm),
+                Channel::Webhook => msg.webhook_json(alarm),
+            };
+            out.push(store::enqueue(
+                conn, alarm.id, p.user_id, p.channel, p.target_id, &payload, p.next_at, now,
+            )?);
+        }
+        Ok(out)
+    }
+
+    /// Hand freshly committed deliveries to the dispatcher (those due now).
+    pub fn send_now(&self, items: Vec<OutboxItem>) {
+        let now = now_ms();
+        let due: Vec<OutboxItem> = items.into_iter().filter(|i| i.next_at <= now).collect();
+        if !due.is_empty() {
+            let _ = self.wake.send(due);
+        }
+    }
+
+    /// Start the dispatcher.
+    pub fn spawn(self: &Arc<Self>, shutdown: watch::Receiver<bool>) {
+        let Some(rx) = self.wake_rx.lock().unwrap_or_else(|p| p.into_inner()).take() else {
+            return;
+        };
+        tokio::spawn(self.clone().dispatch(rx, shutdown));
+    }
+
+    async fn dispatch(
+        self: Arc<Self>,
+        mut rx: mpsc::UnboundedReceiver<Vec<OutboxItem>>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        let mut inflight: HashSet<i64> = HashSet::new();
+        let mut running: JoinSet<i64> = JoinSet::new();
+        let mut backlog: Vec<OutboxItem> = Vec::new();
+        let mut scan = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tokio::select! {
+                Some(items) = rx.recv() => backlog.extend(items),
+                _ = scan.tick() => {
+                    match self.db.call(|c| store::due(c, now_ms(), 500)).await {
+                        Ok(items) => backlog.extend(items),
+                        Err(e) => tracing::warn!(error = %e, "outbox scan failed"),
+                    }
+                }
+                Some(done) = running.join_next(), if !running.is_empty() => {
+                    if let Ok(id) = done {
+                        inflight.remove(&id);
+                    }
+                }
+                _ = shutdown.changed() => break,
+            }
+            while running.len() < MAX_CONCURRENT {
+                let Some(item) = backlog.pop() else { break };
+                if inflight.insert(item.id) {
+                    let me = self.clone();
+                    running.spawn(async move {
+                        let id = item.id;
+                        me.deliver(item).await;
+                        id
+                    });
+                }
+            }
+            // What did not fit is picked up again by the next scan.
+            backlog.retain(|i| !inflight.contains(&i.id));
+            if backlog.len() > 10_000 {
+                backlog.clear();
+            }
+        }
+        // Deliveries in flight finish or time out; the outbox keeps the rest.
+        let _ = tokio::time::timeout(SEND_TIMEOUT, async {
+            while running.join_next().await.is_some() {}
+        })
+        .await;
+    }
+
+    async fn deliver(&self, item: OutboxItem) {
+        // The row may have been sent by another path or given up meanwhile.
+        let current = self
+            .db
+            .call(move |c| store::outbox_item(c, item.id))
+            .await;
+        let item = match current {
+            Ok(Some(i)) if i.status == "pending" => i,
+            Ok(_) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "outbox read failed");
+                return;
+            }
+        };
+        let result = match item.channel {
+            Channel::Push => self.send_push(&item).await,
+            Channel::Webhook => self.send_webhook(&item).await,
+        };
+        let now = now_ms();
+        let id = item.id;
+        let outcome = match result {
+            Ok(()) => {
+                self.metrics.sent.inc();
+                self.metrics
+                    .latency
+                    .observe((now - item.created_at).max(0) as f64 / 1000.0);
+                self.db.call(move |c| store::mark_sent(c, id, now)).await
+            }
+            Err(Failure { message, permanent }) => {
+                self.metrics.failed.inc();
+                let attempts = item.attempts + 1;
+                let next = (!permanent && attempts < MAX_ATTEMPTS).then(|| now + backoff_ms(attempts));
+                if next.is_none() {
+                    self.metrics.dead.inc();
+                }
+                tracing::info!(delivery = id, channel = item.channel.as_str(), attempts, error = %message, dead = next.is_none(), "notification failed");
+                self.db
+                    .call(move |c| store::mark_failed(c, id, &message, next))
+                    .await
+            }
+        };
+        if let Err(e) = outcome {
+            tracing::warn!(error = %e, "recording a delivery failed");
+        }
+    }
+
+    async fn send_webhook(&self, item: &OutboxItem) -> Result<(), Failure> {
+        let target = item.target_id;
+        let url = self
+            .db
+            .call(move |c| store::webhook_url(c, target))
+            .await
+            .map_err(|e| Failure::retry(e.to_string()))?
+            .ok_or_else(|| Failure::permanent("the webhook was removed"))?;
+        let headers = [
+            ("content-type", "application/json; charset=utf-8".to_string()),
+            ("x-cunlink-delivery", item.id.to_string()),
+        ];
+        let (status, body) = http::post(&url, &headers, item.payload.clone().into_bytes(), SEND_TIMEOUT)
+            .await
+            .map_err(|e| match e {
+                http::HttpError::BadUrl(_) | http::HttpError::NoTls => Failure::permanent(e.to_string()),
+                _ => Failure::retry(e.to_string()),
+            })?;
+        match status {
+            200..=299 => Ok(()),
+            // A receiver that refuses the request itself will refuse it again.
+            400 | 401 | 403 | 404 | 410 | 413 | 422 => {
+                Err(Failure::permanent(format!("HTTP {status}: {body}")))
+            }
+            _ => Err(Failure::retry(format!("HTTP {status}: {body}"))),
+        }
+    }
+
+    async fn send_push(&self, item: &OutboxItem) -> Result<(), Failure> {
+        let target = item.target_id;
+        let sub = self
+            .db
+            .call(move |c| store::push(c, target))
+            .await
+            .map_err(|e| Failure::retry(e.to_string()))?
+            .ok_or_else(|| Failure::permanent("the push subscription was removed"))?;
+        let body = webpush::encrypt(&sub.p256dh, &sub.auth, item.payload.as_bytes())
+            .map_err(|e| Failure::permanent(e.to_string()))?;
+        let auth = self
+            .vapid
+            .authorization(&sub.endpoint, now_ms() / 1000)
+            .map_err(|e| Failure::permanent(e.to_string()))?;
+        let urgent = item.payload.contains("\"severity\":\"critical\"");
+        let headers = [
+            ("authorization", auth),
+            ("content-encoding", "aes128gcm".to_string()),
+            ("content-type", "application/octet-stream".to_string()),
+            ("ttl", "86400".to_string()),
+            ("urgency", if urgent { "high" } else { "normal" }.to_string()),
+        ];
+        let (status, text) = http::post(&sub.endpoint, &headers, body, SEND_TIMEOUT)
+            .await
+            .map_err(|e| match e {
+                http::HttpError::BadUrl(_) | http::HttpError::NoTls => Failure::permanent(e.to_string()),
+                _ => Failure::retry(e.to_string()),
+            })?;
+        match status {
+            200..=299 => Ok(()),
+            // The browser unsubscribed: forget the subscription (RFC 8030 §7.3).
+            404 | 410 => {
+                let id = sub.id;
+                let _ = self.db.call(move |c| store::remove_push(c, id, None)).await;
+                Err(Failure::permanent(format!("subscription gone (HTTP {status})")))
+            }
+            400 | 401 | 403 | 413 => Err(Failure::permanent(format!("HTTP {status}: {text}"))),
+            _ => Err(Failure::retry(format!("HTTP {status}: {text}"))),
+        }
+    }
+
+    pub fn render_metrics(&self, out: &mut String) {
+        self.metrics.sent.render(out, "cunlink_notifications_sent_total", "Notifications accepted by their receiver.");
+        self.metrics.failed.render(out, "cunlink_notifications_failed_total", "Failed delivery attempts.");
+        self.metrics.dead.render(out, "cunlink_notifications_dead_total", "Deliveries given up (dead letters).");
+        self.metrics.latency.render(out, "cunlink_notification_latency_seconds", "From the alarm's commit to the receiver's answer.");
+    }
+}
+
+struct Failure {
+    message: String,
+    permanent: bool,
+}
+
+impl Failure {
+    fn retry(m: impl Into<String>) -> Self {
+        Failure {
+            message: m.into(),
+            permanent: false,
+        }
+    }
+    fn permanent(m: impl Into<String>) -> Self {
+        Failure {
+            message: m.into(),
+            permanent: true,
+        }
+    }
+}
+
+/// 5 s, 10 s, 20 s … capped at an hour.
+fn backoff_ms(attempts: i64) -> i64 {
+    (5_000i64 << (attempts - 1).clamp(0, 20)).min(3_600_000)
+}

@@ -1,0 +1,361 @@
+//! SQL of notifications: preferences, push subscriptions, webhooks, the outbox
+//! and the VAPID key.
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+
+use super::prefs::{Prefs, QuietHours};
+use crate::store::StoreError;
+
+fn hhmm(min: i64) -> String {
+    format!("{:02}:{:02}", min / 60, min % 60)
+}
+
+pub fn prefs(conn: &Connection, user_id: i64) -> Result<Prefs, StoreError> {
+    let row = conn
+        .prepare_cached(
+            "SELECT min_severity, assets, push, webhook, quiet_start, quiet_end, utc_offset_min FROM notify_prefs WHERE user_id = $1",
+        )?
+        .query_row([user_id], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, bool>(2)?,
+                r.get::<_, bool>(3)?,
+                r.get::<_, Option<i64>>(4)?,
+                r.get::<_, Option<i64>>(5)?,
+                r.get::<_, i32>(6)?,
+            ))
+        })
+        .optional()?;
+    let Some((sev, assets, push, webhook, qs, qe, off)) = row else {
+        return Ok(Prefs::default());
+    };
+    Ok(Prefs {
+        min_severity: sev.parse().unwrap_or(Prefs::default().min_severity),
+        assets: serde_json::from_str(&assets).unwrap_or_default(),
+        push,
+        webhook,
+        quiet_hours: match (qs, qe) {
+            (Some(s), Some(e)) => Some(QuietHours {
+                start: hhmm(s),
+                end: hhmm(e),
+            }),
+            _ => None,
+        },
+        utc_offset_min: off,
+    })
+}
+
+pub fn put_prefs(conn: &Connection, user_id: i64, p: &Prefs) -> Result<(), StoreError> {
+    let (qs, qe) = match &p.quiet_hours {
+        Some(q) => (
+            super::prefs::parse_hhmm(&q.start),
+            super::prefs::parse_hhmm(&q.end),
+        ),
+        None => (None, None),
+    };
+    conn.execute(
+        "INSERT INTO notify_prefs (user_id, min_severity, assets, push, webhook, quiet_start, quiet_end, utc_offset_min)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+         ON CONFLICT (user_id) DO UPDATE SET min_severity = $2, assets = $3, push = $4, webhook = $5,
+             quiet_start = $6, quiet_end = $7, utc_offset_min = $8",
+        params![
+            user_id,
+            p.min_severity.as_str(),
+            serde_json::to_string(&p.assets).unwrap_or_else(|_| "[]".into()),
+            p.push,
+            p.webhook,
+            qs,
+            qe,
+            p.utc_offset_min
+        ],
+    )?;
+    Ok(())
+}
+
+/// A browser's Web Push subscription (the PushSubscription JSON of the page).
+#[derive(Debug, Clone, Serialize)]
+pub struct PushSubscription {
+    pub id: i64,
+    pub user_id: i64,
+    pub endpoint: String,
+    /// The browser's P-256 public key, base64url.
+    pub p256dh: String,
+    /// The 16-byte authentication secret, base64url.
+    #[serde(skip)]
+    pub auth: String,
+    pub created_at: i64,
+}
+
+pub fn add_push(
+    conn: &Connection,
+    user_id: i64,
+    endpoint: &str,
+    p256dh: &str,
+    auth: &str,
+    now: i64,
+) -> Result<i64, StoreError> {
+    conn.execute(
+        "INSERT INTO push_subscriptions (user_id, endpoint, p256dh, auth, created_at) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (endpoint) DO UPDATE SET user_id = $1, p256dh = $3, auth = $4",
+        params![user_id, endpoint, p256dh, auth, now],
+    )?;
+    Ok(conn.query_row(
+        "SELECT id FROM push_subscriptions WHERE endpoint = $1",
+        [endpoint],
+        |r| r.get(0),
+    )?)
+}
+
+const PUSH_COLUMNS: &str = "id, user_id, endpoint, p256dh, auth, created_at";
+
+fn push_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PushSubscription> {
+    Ok(PushSubscription {
+        id: r.get(0)?,
+        user_id: r.get(1)?,
+        endpoint: r.get(2)?,
+        p256dh: r.get(3)?,
+        auth: r.get(4)?,
+        created_at: r.get(5)?,
+    })
+}
+
+pub fn pushes_of(conn: &Connection, user_id: i64) -> Result<Vec<PushSubscription>, StoreError> {
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT {PUSH_COLUMNS} FROM push_subscriptions WHERE user_id = $1 ORDER BY id"
+    ))?;
+    let rows = st.query_map([user_id], push_from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub fn push(conn: &Connection, id: i64) -> Result<Option<PushSubscription>, StoreError> {
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT {PUSH_COLUMNS} FROM push_subscriptions WHERE id = $1"
+        ))?
+        .query_row([id], push_from_row)
+        .optional()?)
+}
+
+/// Returns whether it existed (and belonged to `user_id`, when given).
+pub fn remove_push(conn: &Connection, id: i64, user_id: Option<i64>) -> Result<bool, StoreError> {
+    Ok(conn.execute(
+        "DELETE FROM push_subscriptions WHERE id = $1 AND ($2 IS NULL OR user_id = $2)",
+        params![id, user_id],
+    )? == 1)
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Webhook {
+    pub id: i64,
+    pub user_id: i64,
+    pub url: String,
+    pub created_at: i64,
+}
+
+pub fn add_webhook(conn: &Connection, user_id: i64, url: &str, now: i64) -> Result<Webhook, StoreError> {
+    conn.execute(
+        "INSERT INTO webhooks (user_id, url, created_at) VALUES ($1, $2, $3)",
+        params![user_id, url, now],
+    )?;
+    Ok(Webhook {
+        id: conn.last_insert_rowid(),
+        user_id,
+        url: url.to_string(),
+        created_at: now,
+    })
+}
+
+pub fn webhooks_of(conn: &Connection, user_id: i64) -> Result<Vec<Webhook>, StoreError> {
+    let mut st = conn.prepare_cached(
+        "SELECT id, user_id, url, created_at FROM webhooks WHERE user_id = $1 ORDER BY id",
+    )?;
+    let rows = st.query_map([user_id], |r| {
+        Ok(Webhook {
+            id: r.get(0)?,
+            user_id: r.get(1)?,
+            url: r.get(2)?,
+            created_at: r.get(3)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub fn webhook_url(conn: &Connection, id: i64) -> Result<Option<String>, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT url FROM webhooks WHERE id = $1")?
+        .query_row([id], |r| r.get(0))
+        .optional()?)
+}
+
+pub fn remove_webhook(conn: &Connection, id: i64, user_id: i64) -> Result<bool, StoreError> {
+    Ok(conn.execute(
+        "DELETE FROM webhooks WHERE id = $1 AND user_id = $2",
+        params![id, user_id],
+    )? == 1)
+}
+
+/// Push or webhook.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    Push,
+    Webhook,
+}
+
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Push => "push",
+            Channel::Webhook => "webhook",
+        }
+    }
+}
+
+/// One delivery in the outbox.
+#[derive(Debug, Clone, Serialize)]
+pub struct OutboxItem {
+    pub id: i64,
+    pub alarm_id: i64,
+    pub user_id: i64,
+    pub channel: Channel,
+    pub target_id: i64,
+    pub payload: String,
+    pub created_at: i64,
+    pub next_at: i64,
+    pub attempts: i64,
+    pub status: String,
+    pub last_error: Option<String>,
+}
+
+const OUTBOX_COLUMNS: &str =
+    "id, alarm_id, user_id, channel, target_id, payload, created_at, next_at, attempts, status, last_error";
+
+fn outbox_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxItem> {
+    let ch: String = r.get(3)?;
+    Ok(OutboxItem {
+        id: r.get(0)?,
+        alarm_id: r.get(1)?,
+        user_id: r.get(2)?,
+        channel: if ch == "push" {
+            Channel::Push
+        } else {
+            Channel::Webhook
+        },
+        target_id: r.get(4)?,
+        payload: r.get(5)?,
+        created_at: r.get(6)?,
+        next_at: r.get(7)?,
+        attempts: r.get(8)?,
+        status: r.get(9)?,
+        last_error: r.get(10)?,
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn enqueue(
+    conn: &Connection,
+    alarm_id: i64,
+    user_id: i64,
+    channel: Channel,
+    target_id: i64,
+    payload: &str,
+    next_at: i64,
+    now: i64,
+) -> Result<OutboxItem, StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO outbox (alarm_id, user_id, channel, target_id, payload, created_at, next_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )?
+    .execute(params![alarm_id, user_id, channel.as_str(), target_id, payload, now, next_at])?;
+    Ok(OutboxItem {
+        id: conn.last_insert_rowid(),
+        alarm_id,
+        user_id,
+        channel,
+        target_id,
+        payload: payload.to_string(),
+        created_at: now,
+        next_at,
+        attempts: 0,
+        status: "pending".into(),
+        last_error: None,
+    })
+}
+
+pub fn due(conn: &Connection, now: i64, limit: usize) -> Result<Vec<OutboxItem>, StoreError> {
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE status = 'pending' AND next_at <= $1 ORDER BY next_at LIMIT $2"
+    ))?;
+    let rows = st.query_map(params![now, limit as i64], outbox_from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub fn mark_sent(conn: &Connection, id: i64, now: i64) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "UPDATE outbox SET status = 'sent', sent_at = $2, attempts = attempts + 1, last_error = NULL WHERE id = $1",
+    )?
+    .execute(params![id, now])?;
+    Ok(())
+}
+
+/// A failed attempt: retry at `next_at`, or give up (`None`: dead letter).
+pub fn mark_failed(
+    conn: &Connection,
+    id: i64,
+    error: &str,
+    next_at: Option<i64>,
+) -> Result<(), StoreError> {
+    match next_at {
+        Some(t) => conn.execute(
+            "UPDATE outbox SET attempts = attempts + 1, last_error = $2, next_at = $3 WHERE id = $1",
+            params![id, error, t],
+        )?,
+        None => conn.execute(
+            "UPDATE outbox SET attempts = attempts + 1, last_error = $2, status = 'dead' WHERE id = $1",
+            params![id, error],
+        )?,
+    };
+    Ok(())
+}
+
+/// Dead letters, newest first; `user_id` limits to one user's.
+pub fn dead(conn: &Connection, user_id: Option<i64>) -> Result<Vec<OutboxItem>, StoreError> {
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE status = 'dead' AND ($1 IS NULL OR user_id = $1) ORDER BY id DESC LIMIT 500"
+    ))?;
+    let rows = st.query_map([user_id], outbox_from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Put a dead letter back in the queue.
+pub fn revive(conn: &Connection, id: i64, user_id: Option<i64>, now: i64) -> Result<bool, StoreError> {
+    Ok(conn.execute(
+        "UPDATE outbox SET status = 'pending', next_at = $2, attempts = 0 WHERE id = $1 AND status = 'dead' AND ($3 IS NULL OR user_id = $3)",
+        params![id, now, user_id],
+    )? == 1)
+}
+
+pub fn outbox_item(conn: &Connection, id: i64) -> Result<Option<OutboxItem>, StoreError> {
+    Ok(conn
+        .prepare_cached(&format!("SELECT {OUTBOX_COLUMNS} FROM outbox WHERE id = $1"))?
+        .query_row([id], outbox_from_row)
+        .optional()?)
+}
+
+pub fn vapid_key(conn: &Connection) -> Result<Option<Vec<u8>>, StoreError> {
+    Ok(conn
+        .query_row("SELECT private_key FROM vapid_key WHERE id = 1", [], |r| {
+            r.get(0)
+        })
+        .optional()?)
+}
+
+pub fn put_vapid_key(conn: &Connection, key: &[u8], now: i64) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT OR IGNORE INTO vapid_key (id, private_key, created_at) VALUES (1, $1, $2)",
+        params![key, now],
+    )?;
+    Ok(())
+}

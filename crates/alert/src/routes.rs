@@ -1,0 +1,730 @@
+//! The alert JSON API: rules, alarms (list, detail, ack, clear, assign,
+//! comment, live stream) and each user's notification settings.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use axum::extract::{FromRef, Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use tokio_stream::StreamExt;
+use tokio_stream::wrappers::BroadcastStream;
+
+use crate::Alerts;
+use crate::notify::prefs::Prefs;
+use crate::notify::store as nstore;
+use crate::rule::{Condition, RuleError, RuleInput, Severity, Target};
+use crate::store::{self, AlarmFilter, Status, StoreError};
+use cunlink_core::ApiError;
+use cunlink_core::auth::{AuthService, Role, User};
+use cunlink_core::time::now_ms;
+use cunlink_core::web::CurrentUser;
+
+#[derive(Clone)]
+pub struct AlertState(pub Arc<Alerts>);
+
+impl FromRef<AlertState> for AuthService {
+    fn from_ref(s: &AlertState) -> AuthService {
+        s.0.auth.clone()
+    }
+}
+
+pub fn routes(alerts: Arc<Alerts>) -> Router {
+    Router::new()
+        .route("/api/rules", get(list_rules).post(create_rule))
+        .route(
+            "/api/rules/{id}",
+            get(get_rule).put(update_rule).delete(delete_rule),
+        )
+        .route("/api/alarms", get(list_alarms))
+        .route("/api/alarms/stream", get(stream_alarms))
+        .route("/api/alarms/{id}", get(get_alarm))
+        .route("/api/alarms/{id}/ack", post(ack_alarm))
+        .route("/api/alarms/{id}/clear", post(clear_alarm))
+        .route("/api/alarms/{id}/assign", post(assign_alarm))
+        .route("/api/alarms/{id}/comments", post(comment_alarm))
+        .route("/api/me/notifications", get(get_prefs).put(put_prefs))
+        .route("/api/push/vapid-public-key", get(vapid_key))
+        .route("/api/push/subscriptions", get(list_pushes).post(add_push))
+        .route(
+            "/api/push/subscriptions/{id}",
+            axum::routing::delete(remove_push),
+        )
+        .route("/api/webhooks", get(list_webhooks).post(add_webhook))
+        .route("/api/webhooks/{id}", axum::routing::delete(remove_webhook))
+        .route("/api/notifications/dead", get(dead_letters))
+        .route("/api/notifications/{id}/retry", post(retry_dead))
+        .with_state(AlertState(alerts))
+}
+
+pub fn store_error(e: StoreError) -> ApiError {
+    let msg = e.to_string();
+    match e {
+        StoreError::Db(d) => ApiError::from(d),
+        StoreError::NoSuchRule(_) => ApiError::not_found("unknown_rule", msg).with_field("id"),
+        StoreError::NoSuchAlarm(_) => ApiError::not_found("unknown_alarm", msg).with_field("id"),
+        StoreError::Corrupt { .. } => ApiError::internal(msg),
+    }
+}
+
+fn rule_error(e: RuleError) -> ApiError {
+    ApiError::bad_request("invalid_rule", e.message).with_field(e.field)
+}
+
+/// Alarms and rules concern people who run farms; buyers in town do not see them.
+fn can_see_alarms(u: &User) -> bool {
+    u.role != Role::Buyer
+}
+
+/// Acknowledge, assign, clear: farmers, the county, and village doctors/vets.
+fn can_handle_alarms(u: &User) -> bool {
+    matches!(
+        u.role,
+        Role::Admin | Role::CountyStaff | Role::Farmer | Role::Doctor
+    )
+}
+
+fn can_manage_rules(u: &User) -> bool {
+    matches!(u.role, Role::Admin | Role::CountyStaff | Role::Farmer)
+}
+
+fn forbid(what: &str) -> ApiError {
+    ApiError::forbidden(format!("your role cannot {what}"))
+}
+
+// ---- rules ----
+
+async fn list_rules(
+    State(s): State<AlertState>,
+    CurrentUser(user): CurrentUser,
+) -> Result<Response, ApiError> {
+    if !can_see_alarms(&user) {
+        return Err(forbid("see alarm rules"));
+    }
+    let rules = s.0.db.call(|c| store::rules(c)).await.map_err(store_error)?;
+    let visible: Vec<_> = rules
+        .into_iter()
+        .filter(|r| user.can_see_village(r.village_id))
+        .collect();
+    Ok(Json(visible).into_response())
+}
+
+async fn visible_rule(s: &Alerts, user: &User, id: i64) -> Result<crate::rule::Rule, ApiError> {
+    let rule = s.db.call(move |c| store::rule(c, id)).await.map_err(store_error)?;
+    if !user.can_see_village(rule.village_id) {
+        return Err(store_error(StoreError::NoSuchRule(id)));
+    }
+    Ok(rule)
+}
+
+async fn get_rule(
+    State(s): State<AlertState>,
+    CurrentUser(user): CurrentUser,
+    Path(id): Path<i64>,
+) -> Result<Response, ApiError> {
+    if !can_see_alarms(&user) {
+        return Err(forbid("see alarm rules"));
+    }
+    Ok(Json(visible_rule(&s.0, &user, id).await?).into_response())
+}
+
+/// Parse and check a rule body against the farm; the village it belongs to.
+async fn checked_input(
+    s: &Alerts,
+    user: &User,
+    body: &[u8],
+) -> Result<(RuleInput, Option<i64>), ApiError> {
+    let input: RuleInput = serde_json::from_slice(body).map_err(|e| {
+        ApiError::bad_request("invalid_rule", format!("the rule is not valid: {e}"))
+    })?;
+    let name = input.name.trim();
+    if name.is_empty() || name.chars().count() > 128 {
+        return Err(ApiError::bad_request("invalid_rule", "a rule needs a name of 1 to 128 characters").with_field("name"));
+    }
+    input.condition.check().map_err(rule_error)?;
+    let village_id = if user.role.is_county_wide() {
+        match &input.village {
+            Some(v) => Some(
+                s.auth
+                    .village_id(v.clone())
+                    .await?
+                    .ok_or_else(|| {
+                        ApiError::bad_request("unknown_village", format!("no village named '{v}'"))
+                            .with_field("village")
+                    })?,
+            ),
+            None => None,
+        }
+    } else {
+        // Farmers write rules for their own village only.
+        if user.village_id.is_none() {
+            return Err(forbid("write rules without belonging to a village"));
+        }
+        user.village_id
+    };
+    if let Some(esc) = &input.escalate {
+        if esc.to.is_empty() || esc.after_s == 0 {
+            return Err(ApiError::bad_request(
+                "invalid_rule",
+                "escalate needs after_s > 0 and at least one user in 'to'",
+            )
+            .with_field("escalate"));
+        }
+        let found = s.auth.users_by_names(esc.to.clone()).await?;
+        if let Some(missing) = esc.to.iter().find(|n| !found.iter().any(|u| &u.username == *n)) {
+            return Err(ApiError::bad_request(
+                "unknown_user",
+                format!("escalate.to names '{missing}', who is not a user"),
+            )
+            .with_field("escalate.to"));
+        }
+    }
+    if let Some(a) = &input.action {
+        if a.rpc.method.trim().is_empty() || a.rpc.method.len() > 128 {
+            return Err(ApiError::bad_request("invalid_rule", "action.rpc.method must be 1 to 128 bytes").with_field("action.rpc.method"));
+        }
+    }
+    check_target(s, &input.target, &input.condition, village_id).await?;
+    Ok((input, village_id))
+}
+
+/// The target must exist and every key the condition reads must be one its
+/// devices report (or their profiles declare).
+async fn check_target(
+    s: &Alerts,
+    target: &Target,
+    condition: &Condition,
+    village_id: Option<i64>,
+) -> Result<(), ApiError> {
+    let found = s.target_keys(target, village_id).await.map_err(|e| ApiError::internal(e.to_string()))?;
+    if !found.exists {
+        let (what, name) = match target {
+            Target::Device(n) => ("device", n),
+            Target::Asset(n) => ("asset", n),
+            Target::Profile(n) => ("device profile", n),
+            Target::AssetKind(n) => ("asset kind", n),
+        };
+        return Err(ApiError::bad_request(
+            "unknown_target",
+            format!("the target names {what} '{name}', which does not exist here"),
+        )
+        .with_field("target"));
+    }
+    let keys = condition.keys();
+    for (i, key) in keys.iter().enumerate() {
+        if !found.keys.contains(*key) {
+            let field = match condition {
+                Condition::Threshold { .. } => format!("condition.conditions[{i}].key"),
+                Condition::HerdFever(_) if i == 1 => "condition.activity_key".to_string(),
+                _ => "condition.key".to_string(),
+            };
+            let known: Vec<&str> = found.keys.iter().map(String::as_str).collect();
+            return Err(ApiError::bad_request(
+                "unknown_key",
+                format!(
+                    "no device of this target reports '{key}'; known keys: {}",
+                    if known.is_empty() { "none yet".to_string() } else { known.join(", ") }
+                ),
+            )
+            .with_field(field));
+        }
+    }
+    Ok(())
+}
+
+async fn create_rule(
+    State(s): State<AlertState>,
+    CurrentUser(user): CurrentUser,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    if !can_manage_rules(&user) {
+        return Err(forbid("write alarm rules"));
+    }
+    let (input, village_id) = checked_input(&s.0, &user, &body).await?;
+    let uid = user.id;
+    let rule = s
+        .0
+        .db
+        .call(move |c| {
+            store::insert_rule(c, &row(&input, village_id), uid, now_ms())
+        })
+        .await
+        .map_err(store_error)?;
+    s.0.engine.reload();
+    Ok((StatusCode::CREATED, Json(rule)).into_response())
+}
+
+fn row(input: &RuleInput, village_id: Option<i64>) -> store::RuleRow<'_> {
+    store::RuleRow {
+        name: input.name.trim(),
+        village_id,
+        severity: input.severity,
+        target: &input.target,
+        condition: &input.condition,
+        action: input.action.as_ref(),
+        escalate: input.escalate.as_ref(),
+        auto_clear: input.auto_clear,
+        enabled: input.enabled,
+    }
+}
+
+async fn update_rule(
+    State(s): State<AlertState>,
+    CurrentUser(user): CurrentUser,
+    Path(id): Path<i64>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    if !can_manage_rules(&user) {
+        return Err(forbid("write alarm rules"));
+    }
+    let existing = visible_rule(&s.0, &user, id).await?;
+    if existing.village_id.is_none() && !user.role.is_county_wide() {
+        return Err(forbid("change county-wide rules"));
+    }
+    let (input, village_id) = checked_input(&s.0, &user, &body).await?;
+    let rule = s
+        .0
+        .db
+        .call(move |c| store::update_rule(c, id, &row(&input, village_id), now_ms()))
+        .await
+        .map_err(store_error)?;
+    s.0.engine.reload();
+    Ok(Json(rule).into_response())
+}
+
+async fn delete_rule(
+    State(s): State<AlertState>,
+    CurrentUser(user): CurrentUser,
+    Path(id): Path<i64>,
+) -> Result<Response, ApiError> {
+    if !can_manage_rules(&user) {
+        return Err(forbid("delete alarm rules"));
+    }
+    let existing = visible_rule(&s.0, &user, id).await?;
+    if existing.builtin {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "builtin_rule",
+            "the built-in herd-fever rule cannot be deleted; disable it with \"enabled\": false",
+        )
+        .with_field("id"));
+    }
+    if existing.village_id.is_none() && !user.role.is_county_wide() {
+        return Err(forbid("delete county-wide rules"));
+    }
+    s.0.db
+        .call(move |c| store::delete_rule(c, id, now_ms()))
+        .await
+        .map_err(store_error)?;
+    s.0.engine.reload();
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+// ---- alarms ----
+
+#[derive(Deserialize)]
+struct AlarmQuery {
+    status: Option<String>,
+    device: Option<String>,
+    severity: Option<String>,
+    asset: Option<String>,
+    village: Option<String>,
+    since: Option<i64>,
+    until: Option<i64>,
+    limit: Option<usize>,
+}
+
+async fn list_alarms(
+    State(s): State<AlertState>,
+    CurrentUser(user): CurrentUser,
+    Query(q): Query<AlarmQuery>,
+) -> Result<Response, ApiError> {
+    if !can_see_alarms(&user) {
+        return Err(forbid("see alarms"));
+    }
+    let status = match q.status.as_deref().unwrap_or("all") {
+        "all" => None,
+        "active" => Some(Status::Active),
+        "acknowledged" => Some(Status::Acknowledged),
+        "cleared" => Some(Status::Cleared),
+        other => {
+            return Err(ApiError::bad_request(
+                "bad_status",
+                format!("unknown status '{other}'; expected active, acknowledged, cleared or all"),
+            )
+            .with_field("status"));
+        }
+    };
+    let severity = q
+        .severity
+        .as_deref()
+        .map(|v| v.parse::<Severity>())
+        .transpose()
+        .map_err(|e| ApiError::bad_request("bad_severity", e.message).with_field("severity"))?;
+    let asset_id = match &q.asset {
+        Some(name) => {
+            let assets = s.0.farm.assets().await.map_err(|e| ApiError::internal(e.to_string()))?;
+            Some(
+                assets
+                    .into_iter()
+                    .find(|a| a.name == *name)
+                    .map(|a| a.id)
+                    .ok_or_else(|| {
+                        ApiError::not_found("unknown_asset", format!("no asset named '{name}'"))
+                            .with_field("asset")
+                    })?,
+            )
+        }
+        None => None,
+    };
+    let village_ids = match (&q.village, user.role.is_county_wide()) {
+        (Some(v), _) => {
+            let id = s.0.auth.village_id(v.clone()).await?.ok_or_else(|| {
+                ApiError::not_found("unknown_village", format!("no village named '{v}'"))
+                    .with_field("village")
+            })?;
+            if !user.can_see_village(Some(id)) {
+                return Err(forbid("see another village's alarms"));
+            }
+            Some(vec![id])
+        }
+        (None, true) => None,
+        (None, false) => Some(user.village_id.into_iter().collect()),
+    };
+    let filter = AlarmFilter {
+        status,
+        device: q.device,
+        village_ids,
+        asset_id,
+        severity,
+        since: q.since,
+        until: q.until,
+        limit: q.limit.unwrap_or(500).min(5000),
+    };
+    let alarms = s
+        .0
+        .db
+        .call(move |c| store::query_alarms(c, &filter))
+        .await
+        .map_err(store_error)?;
+    Ok(Json(alarms).into_response())
+}
+
+async fn visible_alarm(s: &Alerts, user: &User, id: i64) -> Result<store::Alarm, ApiError> {
+    if !can_see_alarms(user) {
+        return Err(forbid("see alarms"));
+    }
+    let a = s.alarms.get(id).await.map_err(store_error)?;
+    if !user.can_see_village(a.village_id) {
+        return Err(store_error(StoreError::NoSuchAlarm(id)));
+    }
+    Ok(a)
+}
+
+async fn get_alarm(
+    State(s): State<AlertState>,
+    CurrentUser(user): CurrentUser,
+    Path(id): Path<i64>,
+) -> Result<Response, ApiError> {
+    let alarm = visible_alarm(&s.0, &user, id).await?;
+    let comments = s
+        .0
+        .db
+        .call(move |c| store::comments(c, id))
+        .await
+        .map_err(store_error)?;
+    let mut v = serde_json::to_value(&alarm).map_err(|e| ApiError::internal(e.to_string()))?;
+    v["comments"] = serde_json::to_value(comments).unwrap_or_default();
+    Ok(Json(v).into_response())
+}
+
+async fn ack_alarm(
+    State(s): State<AlertState>,
+    CurrentUser(user): CurrentUser,
+    Path(id): Path<i64>,
+) -> Result<Response, ApiError> {
+    visible_alarm(&s.0, &user, id).await?;
+    if !can_handle_alarms(&user) {
+        return Err(forbid("acknowledge alarms"));
+    }
+    let (alarm, _) = s.0.alarms.ack(id, &user.username).await.map_err(store_error)?;
+    Ok(Json(alarm).into_response())
+}
+
+async fn clear_alarm(
+    State(s): State<AlertState>,
+    CurrentUser(user): CurrentUser,
+    Path(id): Path<i64>,
+) -> Result<Response, ApiError> {
+    visible_alarm(&s.0, &user, id).await?;
+    if !can_handle_alarms(&user) {
+        return Err(forbid("clear alarms"));
+    }
+    let (alarm, _) = s.0.alarms.clear(id, &user.username).await.map_err(store_error)?;
+    Ok(Json(alarm).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AssignBody {
+    user: Option<String>,
+}
+
+async fn assign_alarm(
+    State(s): State<AlertState>,
+    CurrentUser(user): CurrentUser,
+    Path(id): Path<i64>,
+    Json(body): Json<AssignBody>,
+) -> Result<Response, ApiError> {
+    visible_alarm(&s.0, &user, id).await?;
+    if !can_handle_alarms(&user) {
+        return Err(forbid("assign alarms"));
+    }
+    if let Some(name) = &body.user {
+        let found = s.0.auth.users_by_names(vec![name.clone()]).await?;
+        if found.is_empty() {
+            return Err(ApiError::bad_request("unknown_user", format!("no user named '{name}'")).with_field("user"));
+        }
+    }
+    let alarm = s.0.alarms.assign(id, body.user).await.map_err(store_error)?;
+    Ok(Json(alarm).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CommentBody {
+    text: String,
+}
+
+async fn comment_alarm(
+    State(s): State<AlertState>,
+    CurrentUser(user): CurrentUser,
+    Path(id): Path<i64>,
+    Json(body): Json<CommentBody>,
+) -> Result<Response, ApiError> {
+    visible_alarm(&s.0, &user, id).await?;
+    let text = body.text.trim().to_string();
+    if text.is_empty() || text.chars().count() > 2000 {
+        return Err(ApiError::bad_request("bad_comment", "a comment is 1 to 2000 characters").with_field("text"));
+    }
+    let c = s.0.alarms.comment(id, &user.username, text).await.map_err(store_error)?;
+    Ok((StatusCode::CREATED, Json(c)).into_response())
+}
+
+/// Alarm changes as they happen (SSE event `alarm`), for the villages the
+/// caller can see.
+async fn stream_alarms(
+    State(s): State<AlertState>,
+    CurrentUser(user): CurrentUser,
+) -> Result<Response, ApiError> {
+    if !can_see_alarms(&user) {
+        return Err(forbid("see alarms"));
+    }
+    let rx = s.0.alarms.subscribe();
+    let stream = BroadcastStream::new(rx).filter_map(move |msg| {
+        let alarm = msg.ok()?;
+        if !user.can_see_village(alarm.village_id) {
+            return None;
+        }
+        let data = serde_json::to_string(&*alarm).ok()?;
+        Some(Ok::<_, Infallible>(Event::default().event("alarm").data(data)))
+    });
+    Ok(Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response())
+}
+
+// ---- notification settings ----
+
+async fn get_prefs(
+    State(s): State<AlertState>,
+    CurrentUser(user): CurrentUser,
+) -> Result<Response, ApiError> {
+    let p = s.0.db.call(move |c| nstore::prefs(c, user.id)).await.map_err(store_error)?;
+    Ok(Json(p).into_response())
+}
+
+async fn put_prefs(
+    State(s): State<AlertState>,
+    CurrentUser(user): CurrentUser,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let p: Prefs = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad_request("invalid_preferences", format!("the preferences are not valid: {e}"))
+    })?;
+    p.check()
+        .map_err(|(field, msg)| ApiError::bad_request("invalid_preferences", msg).with_field(field))?;
+    let saved = p.clone();
+    s.0.db
+        .call(move |c| nstore::put_prefs(c, user.id, &p))
+        .await
+        .map_err(store_error)?;
+    Ok(Json(saved).into_response())
+}
+
+async fn vapid_key(State(s): State<AlertState>) -> Response {
+    Json(serde_json::json!({ "public_key": s.0.notifier.vapid.public_b64 })).into_response()
+}
+
+#[derive(Deserialize)]
+struct PushKeys {
+    p256dh: String,
+    auth: String,
+}
+
+/// The browser's `PushSubscription.toJSON()`.
+#[derive(Deserialize)]
+struct PushBody {
+    endpoint: String,
+    keys: PushKeys,
+}
+
+async fn add_push(
+    State(s): State<AlertState>,
+    CurrentUser(user): CurrentUser,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let b: PushBody = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad_request("invalid_subscription", format!("expected a PushSubscription JSON: {e}"))
+    })?;
+    if !(b.endpoint.starts_with("https://") || b.endpoint.starts_with("http://"))
+        || b.endpoint.len() > 2048
+    {
+        return Err(ApiError::bad_request("invalid_subscription", "endpoint must be an http(s) URL").with_field("endpoint"));
+    }
+    // Encrypting a test message checks both keys now rather than at the first alarm.
+    if let Err(e) = crate::notify::webpush::encrypt(&b.keys.p256dh, &b.keys.auth, b"{}") {
+        let field = match e {
+            crate::notify::webpush::PushError::BadAuth => "keys.auth",
+            _ => "keys.p256dh",
+        };
+        return Err(ApiError::bad_request("invalid_subscription", e.to_string()).with_field(field));
+    }
+    let id = s
+        .0
+        .db
+        .call(move |c| nstore::add_push(c, user.id, &b.endpoint, &b.keys.p256dh, &b.keys.auth, now_ms()))
+        .await
+        .map_err(store_error)?;
+    Ok((StatusCode::CREATED, Json(serde_json::json!({ "id": id }))).into_response())
+}
+
+async fn list_pushes(
+    State(s): State<AlertState>,
+    CurrentUser(user): CurrentUser,
+) -> Result<Response, ApiError> {
+    let v = s.0.db.call(move |c| nstore::pushes_of(c, user.id)).await.map_err(store_error)?;
+    Ok(Json(v).into_response())
+}
+
+async fn remove_push(
+    State(s): State<AlertState>,
+    CurrentUser(user): CurrentUser,
+    Path(id): Path<i64>,
+) -> Result<Response, ApiError> {
+    let gone = s
+        .0
+        .db
+        .call(move |c| nstore::remove_push(c, id, Some(user.id)))
+        .await
+        .map_err(store_error)?;
+    if !gone {
+        return Err(ApiError::not_found("unknown_subscription", format!("no push subscription {id} of yours")).with_field("id"));
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WebhookBody {
+    url: String,
+}
+
+async fn add_webhook(
+    State(s): State<AlertState>,
+    CurrentUser(user): CurrentUser,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let b: WebhookBody = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad_request("invalid_webhook", format!("expected {{\"url\": ...}}: {e}"))
+    })?;
+    let url = b.url.trim().to_string();
+    let ok = url.parse::<axum::http::Uri>().ok().is_some_and(|u| {
+        matches!(u.scheme_str(), Some("http")) && u.host().is_some()
+    });
+    if !ok || url.len() > 2048 {
+        return Err(ApiError::bad_request(
+            "invalid_webhook",
+            "url must be an http:// URL with a host (https needs a local relay in this version)",
+        )
+        .with_field("url"));
+    }
+    let hook = s
+        .0
+        .db
+        .call(move |c| nstore::add_webhook(c, user.id, &url, now_ms()))
+        .await
+        .map_err(store_error)?;
+    Ok((StatusCode::CREATED, Json(hook)).into_response())
+}
+
+async fn list_webhooks(
+    State(s): State<AlertState>,
+    CurrentUser(user): CurrentUser,
+) -> Result<Response, ApiError> {
+    let v = s.0.db.call(move |c| nstore::webhooks_of(c, user.id)).await.map_err(store_error)?;
+    Ok(Json(v).into_response())
+}
+
+async fn remove_webhook(
+    State(s): State<AlertState>,
+    CurrentUser(user): CurrentUser,
+    Path(id): Path<i64>,
+) -> Result<Response, ApiError> {
+    let gone = s
+        .0
+        .db
+        .call(move |c| nstore::remove_webhook(c, id, user.id))
+        .await
+        .map_err(store_error)?;
+    if !gone {
+        return Err(ApiError::not_found("unknown_webhook", format!("no webhook {id} of yours")).with_field("id"));
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Admins see every dead letter; others their own.
+fn scope(user: &User) -> Option<i64> {
+    (user.role != Role::Admin).then_some(user.id)
+}
+
+async fn dead_letters(
+    State(s): State<AlertState>,
+    CurrentUser(user): CurrentUser,
+) -> Result<Response, ApiError> {
+    let who = scope(&user);
+    let v = s.0.db.call(move |c| nstore::dead(c, who)).await.map_err(store_error)?;
+    Ok(Json(v).into_response())
+}
+
+async fn retry_dead(
+    State(s): State<AlertState>,
+    CurrentUser(user): CurrentUser,
+    Path(id): Path<i64>,
+) -> Result<Response, ApiError> {
+    let who = scope(&user);
+    let ok = s
+        .0
+        .db
+        .call(move |c| nstore::revive(c, id, who, now_ms()))
+        .await
+        .map_err(store_error)?;
+    if !ok {
+        return Err(ApiError::not_found("unknown_dead_letter", format!("no dead letter {id} of yours")).with_field("id"));
+    }
+    Ok((StatusCode::ACCEPTED, Json(serde_json::json!({ "id": id, "status": "pending" }))).into_response())
+}

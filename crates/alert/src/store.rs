@@ -1,0 +1,507 @@
+//! All SQL of the alert domain: rules and alarms. (The outbox, subscriptions and
+//! preferences are in `notify::store`.)
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use serde::Serialize;
+
+use crate::rule::{Action, Condition, Escalate, Rule, Severity, Target};
+
+pub const MIGRATIONS: &[cunlink_core::Migration] = &[cunlink_core::Migration {
+    version: 1,
+    name: "alert",
+    sql: include_str!("../migrations/sqlite/0001_alert.sql"),
+}];
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(transparent)]
+    Db(#[from] cunlink_core::DbError),
+    #[error("no rule with id {0}")]
+    NoSuchRule(i64),
+    #[error("no alarm with id {0}")]
+    NoSuchAlarm(i64),
+    #[error("stored rule {id} is unreadable: {reason}")]
+    Corrupt { id: i64, reason: String },
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Db(e.into())
+    }
+}
+
+const RULE_COLUMNS: &str = "id, name, village_id, severity, target, condition, action, escalate, auto_clear, enabled, builtin, created_at, updated_at";
+
+fn rule_from_row(r: &Row<'_>) -> Result<Rule, StoreError> {
+    let id: i64 = r.get(0)?;
+    let corrupt = |what: &str, e: String| StoreError::Corrupt {
+        id,
+        reason: format!("{what}: {e}"),
+    };
+    let json = |i: usize, what: &str| -> Result<Option<String>, StoreError> {
+        r.get::<_, Option<String>>(i).map_err(|e| corrupt(what, e.to_string()))
+    };
+    let severity: String = r.get(3)?;
+    let target: Target = serde_json::from_str(&json(4, "target")?.unwrap_or_default())
+        .map_err(|e| corrupt("target", e.to_string()))?;
+    let condition: Condition = serde_json::from_str(&json(5, "condition")?.unwrap_or_default())
+        .map_err(|e| corrupt("condition", e.to_string()))?;
+    let action: Option<Action> = json(6, "action")?
+        .map(|s| serde_json::from_str(&s))
+        .transpose()
+        .map_err(|e| corrupt("action", e.to_string()))?;
+    let escalate: Option<Escalate> = json(7, "escalate")?
+        .map(|s| serde_json::from_str(&s))
+        .transpose()
+        .map_err(|e| corrupt("escalate", e.to_string()))?;
+    Ok(Rule {
+        id,
+        name: r.get(1)?,
+        village_id: r.get(2)?,
+        severity: severity
+            .parse()
+            .map_err(|e: crate::rule::RuleError| corrupt("severity", e.message))?,
+        target,
+        condition,
+        action,
+        escalate,
+        auto_clear: r.get(8)?,
+        enabled: r.get(9)?,
+        builtin: r.get(10)?,
+        created_at: r.get(11)?,
+        updated_at: r.get(12)?,
+    })
+}
+
+pub fn rules(conn: &Connection) -> Result<Vec<Rule>, StoreError> {
+    let mut st = conn.prepare_cached(&format!("SELECT {RULE_COLUMNS} FROM rules WHERE deleted_at IS NULL ORDER BY id"))?;
+    let mut rows = st.query([])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        out.push(rule_from_row(r)?);
+    }
+    Ok(out)
+}
+
+pub fn rule(conn: &Connection, id: i64) -> Result<Rule, StoreError> {
+    let mut st = conn.prepare_cached(&format!("SELECT {RULE_COLUMNS} FROM rules WHERE id = $1 AND deleted_at IS NULL"))?;
+    let mut rows = st.query([id])?;
+    match rows.next()? {
+        Some(r) => rule_from_row(r),
+        None => Err(StoreError::NoSuchRule(id)),
+    }
+}
+
+/// A rule ready to store (validated by the caller).
+pub struct RuleRow<'a> {
+    pub name: &'a str,
+    pub village_id: Option<i64>,
+    pub severity: Severity,
+    pub target: &'a Target,
+    pub condition: &'a Condition,
+    pub action: Option<&'a Action>,
+    pub escalate: Option<&'a Escalate>,
+    pub auto_clear: bool,
+    pub enabled: bool,
+}
+
+fn to_json<T: Serialize>(v: &T) -> String {
+    // Serialising our own plain data types cannot fail.
+    serde_json::to_string(v).unwrap_or_default()
+}
+
+pub fn insert_rule(
+    conn: &Connection,
+    row: &RuleRow<'_>,
+    by: i64,
+    now: i64,
+) -> Result<Rule, StoreError> {
+    conn.execute(
+        "INSERT INTO rules (name, village_id, severity, target, condition, action, escalate, auto_clear, enabled, created_by, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)",
+        params![
+            row.name,
+            row.village_id,
+            row.severity.as_str(),
+            to_json(row.target),
+            to_json(row.condition),
+            row.action.map(to_json),
+            row.escalate.map(to_json),
+            row.auto_clear,
+            row.enabled,
+            by,
+            now
+        ],
+    )?;
+    rule(conn, conn.last_insert_rowid())
+}
+
+pub fn update_rule(
+    conn: &Connection,
+    id: i64,
+    row: &RuleRow<'_>,
+    now: i64,
+) -> Result<Rule, StoreError> {
+    let n = conn.execute(
+        "UPDATE rules SET name = $2, village_id = $3, severity = $4, target = $5, condition = $6, action = $7,
+                escalate = $8, auto_clear = $9, enabled = $10, updated_at = $11 WHERE id = $1 AND deleted_at IS NULL",
+        params![
+            id,
+            row.name,
+            row.village_id,
+            row.severity.as_str(),
+            to_json(row.target),
+            to_json(row.condition),
+            row.action.map(to_json),
+            row.escalate.map(to_json),
+            row.auto_clear,
+            row.enabled,
+            now
+        ],
+    )?;
+    if n == 0 {
+        return Err(StoreError::NoSuchRule(id));
+    }
+    rule(conn, id)
+}
+
+/// Delete a rule. The row stays, hidden, so that its alarms keep their history.
+pub fn delete_rule(conn: &Connection, id: i64, now: i64) -> Result<(), StoreError> {
+    let n = conn.execute(
+        "UPDATE rules SET enabled = 0, deleted_at = $2 WHERE id = $1 AND deleted_at IS NULL",
+        params![id, now],
+    )?;
+    if n == 0 {
+        return Err(StoreError::NoSuchRule(id));
+    }
+    Ok(())
+}
+
+/// Alarm states as the API names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Active,
+    Acknowledged,
+    Cleared,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Active => "active",
+            Status::Acknowledged => "acknowledged",
+            Status::Cleared => "cleared",
+        }
+    }
+}
+
+/// An alarm as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Alarm {
+    pub id: i64,
+    pub device: String,
+    pub rule: String,
+    pub severity: Severity,
+    pub status: Status,
+    pub started_at: i64,
+    pub updated_at: i64,
+    pub rule_id: i64,
+    pub device_id: i64,
+    pub village_id: Option<i64>,
+    pub asset_id: Option<i64>,
+    pub condition_since: i64,
+    pub acknowledged: bool,
+    pub acked_at: Option<i64>,
+    pub acked_by: Option<String>,
+    pub cleared_at: Option<i64>,
+    pub cleared_by: Option<String>,
+    pub assignee: Option<String>,
+    pub count: i64,
+    pub details: serde_json::Value,
+    pub escalated_at: Option<i64>,
+}
+
+const ALARM_COLUMNS: &str = "id, device_name, rule_name, severity, started_at, updated_at, rule_id, device_id, village_id, asset_id, condition_since, acked_at, acked_by, cleared_at, cleared_by, assignee, count, details, escalated_at";
+
+fn alarm_from_row(r: &Row<'_>) -> rusqlite::Result<Alarm> {
+    let severity: String = r.get(3)?;
+    let acked_at: Option<i64> = r.get(11)?;
+    let cleared_at: Option<i64> = r.get(13)?;
+    let details: String = r.get(17)?;
+    Ok(Alarm {
+        id: r.get(0)?,
+        device: r.get(1)?,
+        rule: r.get(2)?,
+        // Written only from `Severity::as_str`.
+        severity: severity.parse().unwrap_or(Severity::Critical),
+        status: if cleared_at.is_some() {
+            Status::Cleared
+        } else if acked_at.is_some() {
+            Status::Acknowledged
+        } else {
+            Status::Active
+        },
+        started_at: r.get(4)?,
+        updated_at: r.get(5)?,
+        rule_id: r.get(6)?,
+        device_id: r.get(7)?,
+        village_id: r.get(8)?,
+        asset_id: r.get(9)?,
+        condition_since: r.get(10)?,
+        acknowledged: acked_at.is_some(),
+        acked_at,
+        acked_by: r.get(12)?,
+        cleared_at,
+        cleared_by: r.get(14)?,
+        assignee: r.get(15)?,
+        count: r.get(16)?,
+        details: serde_json::from_str(&details).unwrap_or(serde_json::Value::Null),
+        escalated_at: r.get(18)?,
+    })
+}
+
+pub fn alarm(conn: &Connection, id: i64) -> Result<Alarm, StoreError> {
+    conn.query_row(
+        &format!("SELECT {ALARM_COLUMNS} FROM alarms WHERE id = $1"),
+        [id],
+        alarm_from_row,
+    )
+    .optional()?
+    .ok_or(StoreError::NoSuchAlarm(id))
+}
+
+/// Open alarms (not cleared): (rule, device) → (alarm id, condition_since).
+pub fn open_alarms(conn: &Connection) -> Result<Vec<(i64, i64, i64, i64)>, StoreError> {
+    let mut st = conn.prepare(
+        "SELECT rule_id, device_id, id, condition_since FROM alarms WHERE cleared_at IS NULL",
+    )?;
+    let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Whether an alarm was already raised for this episode (open or not).
+pub fn episode_seen(
+    conn: &Connection,
+    rule: i64,
+    device: i64,
+    since: i64,
+) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT EXISTS(SELECT 1 FROM alarms WHERE rule_id = $1 AND device_id = $2 AND condition_since = $3)",
+        )?
+        .query_row(params![rule, device, since], |r| r.get(0))?)
+}
+
+pub struct NewAlarm<'a> {
+    pub rule: &'a Rule,
+    pub device_id: i64,
+    pub device_name: &'a str,
+    pub village_id: Option<i64>,
+    pub asset_id: Option<i64>,
+    pub condition_since: i64,
+    pub started_at: i64,
+    pub details: &'a serde_json::Value,
+    pub escalate_at: Option<i64>,
+}
+
+pub fn insert_alarm(conn: &Connection, a: &NewAlarm<'_>, now: i64) -> Result<i64, StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO alarms (rule_id, rule_name, device_id, device_name, village_id, asset_id, severity,
+                             condition_since, started_at, updated_at, details, escalate_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+    )?
+    .execute(params![
+        a.rule.id,
+        a.rule.name,
+        a.device_id,
+        a.device_name,
+        a.village_id,
+        a.asset_id,
+        a.rule.severity.as_str(),
+        a.condition_since,
+        a.started_at,
+        now,
+        a.details.to_string(),
+        a.escalate_at
+    ])?;
+    Ok(conn.last_insert_rowid())
+}
+
+/// A new episode of an alarm that is still open: fold it in.
+pub fn repeat_alarm(
+    conn: &Connection,
+    id: i64,
+    since: i64,
+    details: &serde_json::Value,
+    now: i64,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "UPDATE alarms SET count = count + 1, condition_since = $2, details = $3, updated_at = $4 WHERE id = $1",
+    )?
+    .execute(params![id, since, details.to_string(), now])?;
+    Ok(())
+}
+
+/// Returns false when it was already cleared.
+pub fn clear_alarm(conn: &Connection, id: i64, by: &str, now: i64) -> Result<bool, StoreError> {
+    let n = conn.execute(
+        "UPDATE alarms SET cleared_at = $2, cleared_by = $3, updated_at = $2 WHERE id = $1 AND cleared_at IS NULL",
+        params![id, now, by],
+    )?;
+    if n == 0 {
+        alarm(conn, id)?;
+    }
+    Ok(n == 1)
+}
+
+pub fn ack_alarm(conn: &Connection, id: i64, by: &str, now: i64) -> Result<bool, StoreError> {
+    let n = conn.execute(
+        "UPDATE alarms SET acked_at = $2, acked_by = $3, updated_at = $2 WHERE id = $1 AND acked_at IS NULL",
+        params![id, now, by],
+    )?;
+    if n == 0 {
+        alarm(conn, id)?;
+    }
+    Ok(n == 1)
+}
+
+pub fn assign_alarm(
+    conn: &Connection,
+    id: i64,
+    assignee: Option<&str>,
+    now: i64,
+) -> Result<(), StoreError> {
+    let n = conn.execute(
+        "UPDATE alarms SET assignee = $2, updated_at = $3 WHERE id = $1",
+        params![id, assignee, now],
+    )?;
+    if n == 0 {
+        return Err(StoreError::NoSuchAlarm(id));
+    }
+    Ok(())
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Comment {
+    pub id: i64,
+    pub at: i64,
+    pub author: String,
+    pub text: String,
+}
+
+pub fn add_comment(
+    conn: &Connection,
+    alarm_id: i64,
+    author: &str,
+    text: &str,
+    now: i64,
+) -> Result<Comment, StoreError> {
+    alarm(conn, alarm_id)?;
+    conn.execute(
+        "INSERT INTO alarm_comments (alarm_id, at, author, text) VALUES ($1, $2, $3, $4)",
+        params![alarm_id, now, author, text],
+    )?;
+    conn.execute(
+        "UPDATE alarms SET updated_at = $2 WHERE id = $1",
+        params![alarm_id, now],
+    )?;
+    Ok(Comment {
+        id: conn.last_insert_rowid(),
+        at: now,
+        author: author.to_string(),
+        text: text.to_string(),
+    })
+}
+
+pub fn comments(conn: &Connection, alarm_id: i64) -> Result<Vec<Comment>, StoreError> {
+    let mut st = conn.prepare_cached(
+        "SELECT id, at, author, text FROM alarm_comments WHERE alarm_id = $1 ORDER BY id",
+    )?;
+    let rows = st.query_map([alarm_id], |r| {
+        Ok(Comment {
+            id: r.get(0)?,
+            at: r.get(1)?,
+            author: r.get(2)?,
+            text: r.get(3)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Filters of the alarm history; `None` means any.
+#[derive(Debug, Default, Clone)]
+pub struct AlarmFilter {
+    pub status: Option<Status>,
+    pub device: Option<String>,
+    pub village_ids: Option<Vec<i64>>,
+    pub asset_id: Option<i64>,
+    pub severity: Option<Severity>,
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+    pub limit: usize,
+}
+
+/// Alarms matching `f`, newest first.
+pub fn query_alarms(conn: &Connection, f: &AlarmFilter) -> Result<Vec<Alarm>, StoreError> {
+    let mut sql = format!("SELECT {ALARM_COLUMNS} FROM alarms WHERE 1 = 1");
+    let mut args: Vec<rusqlite::types::Value> = Vec::new();
+    let mut arg = |sql: &mut String, clause: &str, v: rusqlite::types::Value| {
+        args.push(v);
+        sql.push_str(&clause.replace('?', &format!("${}", args.len())));
+    };
+    match f.status {
+        Some(Status::Active) => sql.push_str(" AND cleared_at IS NULL AND acked_at IS NULL"),
+        Some(Status::Acknowledged) => {
+            sql.push_str(" AND cleared_at IS NULL AND acked_at IS NOT NULL")
+        }
+        Some(Status::Cleared) => sql.push_str(" AND cleared_at IS NOT NULL"),
+        None => {}
+    }
+    if let Some(d) = &f.device {
+        arg(&mut sql, " AND device_name = ?", d.clone().into());
+    }
+    if let Some(a) = f.asset_id {
+        arg(&mut sql, " AND asset_id = ?", a.into());
+    }
+    if let Some(s) = f.severity {
+        arg(&mut sql, " AND severity = ?", s.as_str().to_string().into());
+    }
+    if let Some(t) = f.since {
+        arg(&mut sql, " AND started_at >= ?", t.into());
+    }
+    if let Some(t) = f.until {
+        arg(&mut sql, " AND started_at <= ?", t.into());
+    }
+    if let Some(v) = &f.village_ids {
+        // Ids are integers from our own tables: safe to inline.
+        let list: Vec<String> = v.iter().map(|i| i.to_string()).collect();
+        sql.push_str(&format!(" AND village_id IN ({})", list.join(",")));
+    }
+    sql.push_str(&format!(
+        " ORDER BY started_at DESC, id DESC LIMIT {}",
+        f.limit.max(1)
+    ));
+    let mut st = conn.prepare(&sql)?;
+    let rows = st.query_map(rusqlite::params_from_iter(args), alarm_from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Open, unacknowledged alarms whose escalation time has come.
+pub fn due_escalations(conn: &Connection, now: i64) -> Result<Vec<Alarm>, StoreError> {
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT {ALARM_COLUMNS} FROM alarms WHERE escalate_at IS NOT NULL AND escalated_at IS NULL
+           AND escalate_at <= $1 AND cleared_at IS NULL AND acked_at IS NULL ORDER BY escalate_at LIMIT 100"
+    ))?;
+    let rows = st.query_map([now], alarm_from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub fn mark_escalated(conn: &Connection, id: i64, now: i64) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE alarms SET escalated_at = $2 WHERE id = $1",
+        params![id, now],
+    )?;
+    Ok(())
+}
