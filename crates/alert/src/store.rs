@@ -143,10 +143,9 @@ pub fn update_rule(
     now: i64,
 ) -> Result<Rule, StoreError> {
     let n = conn.execute(
-        "UPDATE rules SET name = $2, village_id = $3, severity = $4, target = $5, condition = $6, action = $7,
-                escalate = $8, auto_clear = $9, enabled = $10, updated_at = $11 WHERE id = $1 AND deleted_at IS NULL",
+        "UPDATE rules SET name = $1, village_id = $2, severity = $3, target = $4, condition = $5, action = $6,
+                escalate = $7, auto_clear = $8, enabled = $9, updated_at = $10 WHERE id = $11 AND deleted_at IS NULL",
         params![
-            id,
             row.name,
             row.village_id,
             row.severity.as_str(),
@@ -156,7 +155,8 @@ pub fn update_rule(
             row.escalate.map(to_json),
             row.auto_clear,
             row.enabled,
-            now
+            now,
+            id
         ],
     )?;
     if n == 0 {
@@ -168,8 +168,8 @@ pub fn update_rule(
 /// Delete a rule. The row stays, hidden, so that its alarms keep their history.
 pub fn delete_rule(conn: &Connection, id: i64, now: i64) -> Result<(), StoreError> {
     let n = conn.execute(
-        "UPDATE rules SET enabled = 0, deleted_at = $2 WHERE id = $1 AND deleted_at IS NULL",
-        params![id, now],
+        "UPDATE rules SET enabled = 0, deleted_at = $1 WHERE id = $2 AND deleted_at IS NULL",
+        params![now, id],
     )?;
     if n == 0 {
         return Err(StoreError::NoSuchRule(id));
@@ -338,17 +338,17 @@ pub fn repeat_alarm(
     now: i64,
 ) -> Result<(), StoreError> {
     conn.prepare_cached(
-        "UPDATE alarms SET count = count + 1, condition_since = $2, details = $3, updated_at = $4 WHERE id = $1",
+        "UPDATE alarms SET count = count + 1, condition_since = $1, details = $2, updated_at = $3 WHERE id = $4",
     )?
-    .execute(params![id, since, details.to_string(), now])?;
+    .execute(params![since, details.to_string(), now, id])?;
     Ok(())
 }
 
 /// Returns false when it was already cleared.
 pub fn clear_alarm(conn: &Connection, id: i64, by: &str, now: i64) -> Result<bool, StoreError> {
     let n = conn.execute(
-        "UPDATE alarms SET cleared_at = $2, cleared_by = $3, updated_at = $2 WHERE id = $1 AND cleared_at IS NULL",
-        params![id, now, by],
+        "UPDATE alarms SET cleared_at = $1, cleared_by = $2, updated_at = $1 WHERE id = $3 AND cleared_at IS NULL",
+        params![now, by, id],
     )?;
     if n == 0 {
         alarm(conn, id)?;
@@ -358,8 +358,8 @@ pub fn clear_alarm(conn: &Connection, id: i64, by: &str, now: i64) -> Result<boo
 
 pub fn ack_alarm(conn: &Connection, id: i64, by: &str, now: i64) -> Result<bool, StoreError> {
     let n = conn.execute(
-        "UPDATE alarms SET acked_at = $2, acked_by = $3, updated_at = $2 WHERE id = $1 AND acked_at IS NULL",
-        params![id, now, by],
+        "UPDATE alarms SET acked_at = $1, acked_by = $2, updated_at = $1 WHERE id = $3 AND acked_at IS NULL",
+        params![now, by, id],
     )?;
     if n == 0 {
         alarm(conn, id)?;
@@ -374,8 +374,8 @@ pub fn assign_alarm(
     now: i64,
 ) -> Result<(), StoreError> {
     let n = conn.execute(
-        "UPDATE alarms SET assignee = $2, updated_at = $3 WHERE id = $1",
-        params![id, assignee, now],
+        "UPDATE alarms SET assignee = $1, updated_at = $2 WHERE id = $3",
+        params![assignee, now, id],
     )?;
     if n == 0 {
         return Err(StoreError::NoSuchAlarm(id));
@@ -404,8 +404,8 @@ pub fn add_comment(
         params![alarm_id, now, author, text],
     )?;
     conn.execute(
-        "UPDATE alarms SET updated_at = $2 WHERE id = $1",
-        params![alarm_id, now],
+        "UPDATE alarms SET updated_at = $1 WHERE id = $2",
+        params![now, alarm_id],
     )?;
     Ok(Comment {
         id: conn.last_insert_rowid(),
@@ -500,8 +500,8 @@ pub fn due_escalations(conn: &Connection, now: i64) -> Result<Vec<Alarm>, StoreE
 
 pub fn mark_escalated(conn: &Connection, id: i64, now: i64) -> Result<(), StoreError> {
     conn.execute(
-        "UPDATE alarms SET escalated_at = $2 WHERE id = $1",
-        params![id, now],
+        "UPDATE alarms SET escalated_at = $1 WHERE id = $2",
+        params![now, id],
     )?;
     Ok(())
 }

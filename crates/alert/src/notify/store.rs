@@ -294,9 +294,9 @@ pub fn due(conn: &Connection, now: i64, limit: usize) -> Result<Vec<OutboxItem>,
 
 pub fn mark_sent(conn: &Connection, id: i64, now: i64) -> Result<(), StoreError> {
     conn.prepare_cached(
-        "UPDATE outbox SET status = 'sent', sent_at = $2, attempts = attempts + 1, last_error = NULL WHERE id = $1",
+        "UPDATE outbox SET status = 'sent', sent_at = $1, attempts = attempts + 1, last_error = NULL WHERE id = $2",
     )?
-    .execute(params![id, now])?;
+    .execute(params![now, id])?;
     Ok(())
 }
 
@@ -309,12 +309,12 @@ pub fn mark_failed(
 ) -> Result<(), StoreError> {
     match next_at {
         Some(t) => conn.execute(
-            "UPDATE outbox SET attempts = attempts + 1, last_error = $2, next_at = $3 WHERE id = $1",
-            params![id, error, t],
+            "UPDATE outbox SET attempts = attempts + 1, last_error = $1, next_at = $2 WHERE id = $3",
+            params![error, t, id],
         )?,
         None => conn.execute(
-            "UPDATE outbox SET attempts = attempts + 1, last_error = $2, status = 'dead' WHERE id = $1",
-            params![id, error],
+            "UPDATE outbox SET attempts = attempts + 1, last_error = $1, status = 'dead' WHERE id = $2",
+            params![error, id],
         )?,
     };
     Ok(())
@@ -332,8 +332,8 @@ pub fn dead(conn: &Connection, user_id: Option<i64>) -> Result<Vec<OutboxItem>, 
 /// Put a dead letter back in the queue.
 pub fn revive(conn: &Connection, id: i64, user_id: Option<i64>, now: i64) -> Result<bool, StoreError> {
     Ok(conn.execute(
-        "UPDATE outbox SET status = 'pending', next_at = $2, attempts = 0 WHERE id = $1 AND status = 'dead' AND ($3 IS NULL OR user_id = $3)",
-        params![id, now, user_id],
+        "UPDATE outbox SET status = 'pending', next_at = $1, attempts = 0 WHERE id = $2 AND status = 'dead' AND ($3 IS NULL OR user_id = $3)",
+        params![now, id, user_id],
     )? == 1)
 }
 

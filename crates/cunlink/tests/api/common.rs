@@ -302,3 +302,52 @@ impl RawMqtt {
         Some(pkt)
     }
 }
+
+impl TestApp {
+    /// Stop and start again on the same data directory (new ports).
+    pub async fn restart(&mut self) {
+        self.stop().await;
+        let server = cunlink::app::start(test_config(&self.dir.0))
+            .await
+            .expect("server restarts");
+        self.http = server.http_addr;
+        self.mqtt = server.mqtt_addr;
+        self.server = Some(server);
+    }
+
+    pub async fn put_json(&self, path: &str, token: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+        let auth = format!("Bearer {token}");
+        let r = request(
+            self.http,
+            "PUT",
+            path,
+            &[("authorization", &auth), ("content-type", "application/json")],
+            body.to_string().into_bytes(),
+        )
+        .await;
+        (r.status, r.json())
+    }
+
+    /// Alarms as `GET /api/alarms?…` answers them (admin).
+    pub async fn alarms(&self, query: &str) -> Vec<serde_json::Value> {
+        let v = self.query(&format!("/api/alarms?{query}")).await;
+        v.as_array().cloned().unwrap_or_default()
+    }
+
+    /// Poll `GET /api/alarms?…` until `done` holds (the alarm writer is a step behind the commit).
+    pub async fn alarms_until(
+        &self,
+        query: &str,
+        within: std::time::Duration,
+        done: impl Fn(&[serde_json::Value]) -> bool,
+    ) -> Vec<serde_json::Value> {
+        let until = std::time::Instant::now() + within;
+        loop {
+            let a = self.alarms(query).await;
+            if done(&a) || std::time::Instant::now() > until {
+                return a;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+}

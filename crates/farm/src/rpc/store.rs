@@ -51,13 +51,13 @@ pub fn insert(conn: &Connection, c: &Command) -> Result<i64, StoreError> {
 
 pub fn update(conn: &Connection, c: &Command) -> Result<(), StoreError> {
     conn.prepare_cached(
-        "UPDATE rpc_commands SET state = $2, response = $3, updated_at = $4 WHERE id = $1",
+        "UPDATE rpc_commands SET state = $1, response = $2, updated_at = $3 WHERE id = $4",
     )?
     .execute(params![
-        c.id,
         c.state.as_str(),
         c.response.as_ref().map(|v| v.to_string()),
-        c.updated_at
+        c.updated_at,
+        c.id
     ])?;
     Ok(())
 }
