@@ -51,7 +51,8 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
     let (http_addr, mqtt_addr) = (http.local_addr()?, mqtt.local_addr()?);
     let (shutdown, shutdown_rx) = watch::channel(false);
 
-    let router = router(farm.clone(), auth.clone());
+    let kit = web_kit(&auth);
+    let router = router(farm.clone(), auth.clone(), kit, mqtt_addr.port());
     let mut tasks = Vec::new();
     let mut rx = shutdown_rx.clone();
     tasks.push(tokio::spawn(async move {
@@ -101,7 +102,14 @@ impl Server {
     }
 }
 
-fn router(farm: Arc<Farm>, auth: AuthService) -> Router {
+/// The web kit with every domain's strings, navigation and page sections.
+fn web_kit(auth: &AuthService) -> cunlink_web::WebKit {
+    let mut kit = cunlink_web::KitBuilder::new(auth.clone());
+    cunlink_farm::pages::register(&mut kit);
+    kit.build()
+}
+
+fn router(farm: Arc<Farm>, auth: AuthService, kit: cunlink_web::WebKit, mqtt_port: u16) -> Router {
     let metrics_farm = farm.clone();
     Router::new()
         .route(
@@ -111,8 +119,11 @@ fn router(farm: Arc<Farm>, auth: AuthService) -> Router {
         .route("/metrics", get(move || metrics(metrics_farm.clone())))
         .merge(cunlink_core::web::routes(auth))
         .merge(farm.routes())
+        .merge(cunlink_web::routes::routes(kit.clone()))
+        .merge(cunlink_farm::pages::routes(farm.clone(), kit, mqtt_port))
         .fallback(|| async { ApiError::not_found("not_found", "no such page or API route") })
         .layer(axum::middleware::from_fn(json_errors))
+        .layer(axum::middleware::from_fn(cunlink_web::compress::layer))
 }
 
 /// Rejections produced by axum's own extractors (malformed JSON body, wrong
@@ -121,10 +132,11 @@ fn router(farm: Arc<Farm>, auth: AuthService) -> Router {
 async fn json_errors(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
     let resp = next.run(req).await;
     let status = resp.status();
+    // Pages answer their own HTML errors.
     let is_json = resp
         .headers()
         .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json") || v.as_bytes().starts_with(b"text/html"));
     if !(status.is_client_error() || status.is_server_error()) || is_json {
         return resp;
     }
