@@ -41,6 +41,8 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
     db.migrate("core", auth::MIGRATIONS)?;
     let auth = AuthService::new(db.clone());
     let farm = Farm::open(db.clone(), auth.clone(), &config)?;
+    // Alarms and prices reach boards here once the alert and market domains exist.
+    let boards = cunlink_board::Boards::open(db.clone(), farm.clone(), cunlink_board::Sections::default())?;
 
     let http = TcpListener::bind(config.http)
         .await
@@ -52,7 +54,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
     let (shutdown, shutdown_rx) = watch::channel(false);
 
     let kit = web_kit(&auth);
-    let router = router(farm.clone(), auth.clone(), kit, mqtt_addr.port());
+    let router = router(farm.clone(), auth.clone(), kit, mqtt_addr.port(), &boards);
     let mut tasks = Vec::new();
     let mut rx = shutdown_rx.clone();
     tasks.push(tokio::spawn(async move {
@@ -71,7 +73,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
     )));
     farm.spawn_background(shutdown_rx.clone());
     if config.demo {
-        crate::demo::start(farm.clone(), auth.clone(), shutdown_rx.clone()).await?;
+        crate::demo::start(farm.clone(), auth.clone(), boards.clone(), shutdown_rx.clone()).await?;
     }
     tracing::info!(%http_addr, %mqtt_addr, data_dir = %config.data_dir.display(), demo = config.demo, "cunlink is serving");
     Ok(Server {
@@ -106,10 +108,17 @@ impl Server {
 fn web_kit(auth: &AuthService) -> cunlink_web::WebKit {
     let mut kit = cunlink_web::KitBuilder::new(auth.clone());
     cunlink_farm::pages::register(&mut kit);
+    cunlink_board::register(&mut kit);
     kit.build()
 }
 
-fn router(farm: Arc<Farm>, auth: AuthService, kit: cunlink_web::WebKit, mqtt_port: u16) -> Router {
+fn router(
+    farm: Arc<Farm>,
+    auth: AuthService,
+    kit: cunlink_web::WebKit,
+    mqtt_port: u16,
+    boards: &Arc<cunlink_board::Boards>,
+) -> Router {
     let metrics_farm = farm.clone();
     Router::new()
         .route(
@@ -120,6 +129,7 @@ fn router(farm: Arc<Farm>, auth: AuthService, kit: cunlink_web::WebKit, mqtt_por
         .merge(cunlink_core::web::routes(auth))
         .merge(farm.routes())
         .merge(cunlink_web::routes::routes(kit.clone()))
+        .merge(boards.routes(kit.clone()))
         .merge(cunlink_farm::pages::routes(farm.clone(), kit, mqtt_port))
         .fallback(|| async { ApiError::not_found("not_found", "no such page or API route") })
         .layer(axum::middleware::from_fn(json_errors))
