@@ -29,6 +29,7 @@ pub struct Server {
     pub mqtt_addr: SocketAddr,
     pub farm: Arc<Farm>,
     pub auth: AuthService,
+    pub boards: Arc<cunlink_board::Boards>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -81,6 +82,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         mqtt_addr,
         farm,
         auth,
+        boards,
         shutdown,
         tasks,
     })

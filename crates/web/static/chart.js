@@ -16,7 +16,7 @@
       }));
       var data = [d.x].concat(d.series.map(function (x) { return x.y; }));
       new uPlot({ width: w, height: 220, series: series,
-        axes: [{ size: 40, font: "14px sans-serif" }, { size: 52, font: "14px sans-serif" }],
+        axes: [{ size: 56, font: "14px sans-serif" }, { size: 52, font: "14px sans-serif" }],
         cursor: { points: { size: 8 } } }, data, box);
     });
   }
