@@ -31,6 +31,7 @@ pub struct Server {
     pub farm: Arc<Farm>,
     pub alerts: Arc<Alerts>,
     pub auth: AuthService,
+    pub boards: Arc<cunlink_board::Boards>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -53,6 +54,8 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         vapid_subject,
         shutdown_rx.clone(),
     )?;
+    // Alarms and prices reach boards here once the alert and market domains exist.
+    let boards = cunlink_board::Boards::open(db.clone(), farm.clone(), cunlink_board::Sections::default())?;
 
     let http = TcpListener::bind(config.http)
         .await
@@ -62,7 +65,8 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         .with_context(|| format!("binding MQTT to {}", config.mqtt))?;
     let (http_addr, mqtt_addr) = (http.local_addr()?, mqtt.local_addr()?);
 
-    let router = router(farm.clone(), alerts.clone(), auth.clone());
+    let kit = web_kit(&auth);
+    let router = router(farm.clone(), alerts.clone(), auth.clone(), kit, mqtt_addr.port(), &boards);
     let mut tasks = Vec::new();
     let mut rx = shutdown_rx.clone();
     tasks.push(tokio::spawn(async move {
@@ -81,7 +85,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
     )));
     farm.spawn_background(shutdown_rx.clone());
     if config.demo {
-        crate::demo::start(farm.clone(), auth.clone(), shutdown_rx.clone()).await?;
+        crate::demo::start(farm.clone(), auth.clone(), boards.clone(), shutdown_rx.clone()).await?;
     }
     tracing::info!(%http_addr, %mqtt_addr, data_dir = %config.data_dir.display(), demo = config.demo, "cunlink is serving");
     Ok(Server {
@@ -90,6 +94,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         farm,
         alerts,
         auth,
+        boards,
         shutdown,
         tasks,
     })
@@ -113,7 +118,22 @@ impl Server {
     }
 }
 
-fn router(farm: Arc<Farm>, alerts: Arc<Alerts>, auth: AuthService) -> Router {
+/// The web kit with every domain's strings, navigation and page sections.
+fn web_kit(auth: &AuthService) -> cunlink_web::WebKit {
+    let mut kit = cunlink_web::KitBuilder::new(auth.clone());
+    cunlink_farm::pages::register(&mut kit);
+    cunlink_board::register(&mut kit);
+    kit.build()
+}
+
+fn router(
+    farm: Arc<Farm>,
+    alerts: Arc<Alerts>,
+    auth: AuthService,
+    kit: cunlink_web::WebKit,
+    mqtt_port: u16,
+    boards: &Arc<cunlink_board::Boards>,
+) -> Router {
     let metrics_farm = farm.clone();
     let metrics_alerts = alerts.clone();
     Router::new()
@@ -128,8 +148,12 @@ fn router(farm: Arc<Farm>, alerts: Arc<Alerts>, auth: AuthService) -> Router {
         .merge(cunlink_core::web::routes(auth))
         .merge(farm.routes())
         .merge(alerts.routes())
+        .merge(cunlink_web::routes::routes(kit.clone()))
+        .merge(boards.routes(kit.clone()))
+        .merge(cunlink_farm::pages::routes(farm.clone(), kit, mqtt_port))
         .fallback(|| async { ApiError::not_found("not_found", "no such page or API route") })
         .layer(axum::middleware::from_fn(json_errors))
+        .layer(axum::middleware::from_fn(cunlink_web::compress::layer))
 }
 
 /// Rejections produced by axum's own extractors (malformed JSON body, wrong
@@ -138,10 +162,11 @@ fn router(farm: Arc<Farm>, alerts: Arc<Alerts>, auth: AuthService) -> Router {
 async fn json_errors(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
     let resp = next.run(req).await;
     let status = resp.status();
+    // Pages answer their own HTML errors.
     let is_json = resp
         .headers()
         .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json") || v.as_bytes().starts_with(b"text/html"));
     if !(status.is_client_error() || status.is_server_error()) || is_json {
         return resp;
     }

@@ -4,6 +4,7 @@
 //! cunlink serve [--data-dir DIR] [--http ADDR] [--mqtt ADDR] [--demo]
 //! cunlink user create --data-dir DIR --username NAME --role ROLE [--village NAME]   (password on stdin; prints an API token last)
 //! cunlink device create --data-dir DIR --name NAME [--type PROFILE] [--asset NAME] [--gateway] [--dev-eui HEX]   (prints the access token last)
+//! cunlink board create --data-dir DIR --name NAME --asset NAME [--asset NAME ...] [--keys a,b]   (prints /board/{slug} last)
 //! ```
 
 use std::io::BufRead;
@@ -39,6 +40,35 @@ pub enum Command {
     /// Manage devices.
     #[command(subcommand)]
     Device(DeviceCommand),
+    /// Manage display boards (TV pages and LED text feeds).
+    #[command(subcommand)]
+    Board(BoardCommand),
+}
+
+#[derive(Subcommand)]
+pub enum BoardCommand {
+    /// Create a board; prints its path (`/board/{slug}`) as the last line.
+    Create {
+        #[command(flatten)]
+        data: DataDir,
+        #[arg(long)]
+        name: String,
+        /// Asset shown (repeat for several; they rotate).
+        #[arg(long = "asset", required = true)]
+        assets: Vec<String>,
+        /// Telemetry keys shown, comma-separated (default: all but battery).
+        #[arg(long, value_delimiter = ',')]
+        keys: Vec<String>,
+        /// Seconds each asset stays on screen.
+        #[arg(long, default_value_t = 10)]
+        rotate_secs: u32,
+        /// Columns of the text feed (a CJK character takes two).
+        #[arg(long, default_value_t = 32)]
+        line_width: usize,
+        /// Lines of the text feed, the board's name included.
+        #[arg(long, default_value_t = 4)]
+        line_count: usize,
+    },
 }
 
 #[derive(Args)]
@@ -141,6 +171,7 @@ fn open_db(data_dir: &std::path::Path) -> anyhow::Result<Db> {
     let db = Db::open(&config.app_db_path())?;
     db.migrate("core", cunlink_core::auth::MIGRATIONS)?;
     db.migrate("farm", farm_store::MIGRATIONS)?;
+    db.migrate("board", cunlink_board::MIGRATIONS)?;
     Ok(db)
 }
 
@@ -213,5 +244,18 @@ pub fn device_create(
             .unwrap_or_default()
     );
     println!("{}", d.token);
+    Ok(())
+}
+
+pub fn board_create(data: &DataDir, new: cunlink_board::NewBoard) -> anyhow::Result<()> {
+    let db = open_db(&data.data_dir)?;
+    let b = db.call_blocking(|c| cunlink_board::store::create(c, &new))?;
+    eprintln!(
+        "created board '{}' ({} assets); text feed at /board/{}.txt",
+        b.name,
+        b.assets.len(),
+        b.slug
+    );
+    println!("/board/{}", b.slug);
     Ok(())
 }

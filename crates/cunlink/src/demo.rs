@@ -24,6 +24,7 @@ use cunlink_farm::telemetry::Admission;
 pub const VILLAGE: &str = "茶香村";
 pub const DEMO_USER: &str = "demo";
 pub const DEMO_PASSWORD: &str = "cunlink-demo";
+const BOARD: &str = "茶园看板";
 const SOWS: usize = 40;
 const TICK: Duration = Duration::from_secs(10);
 const HISTORY_STEP_MS: i64 = 5 * 60_000;
@@ -144,6 +145,7 @@ impl Sow {
 pub async fn start(
     farm: Arc<Farm>,
     auth: AuthService,
+    boards: Arc<cunlink_board::Boards>,
     shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let seeded = farm.registry.by_name("茶园气象站").await?.is_some();
@@ -249,6 +251,26 @@ pub async fn start(
         }
         backfill(&farm, &probes, &gateway, &sows, now, &mut rng).await?;
     }
+    let board = match boards.with_name(BOARD).await? {
+        Some(b) => b,
+        None => {
+            boards
+                .create(cunlink_board::NewBoard {
+                    name: BOARD.into(),
+                    assets: vec!["龙井茶园".into(), "一号大棚".into()],
+                    keys: Vec::new(),
+                    rotate_secs: 10,
+                    line_width: 32,
+                    line_count: 4,
+                })
+                .await?
+        }
+    };
+    tracing::info!(
+        url = %format!("/board/{}", board.slug),
+        text = %format!("/board/{}.txt", board.slug),
+        "demo: display board for the tea garden"
+    );
     tracing::info!(
         village = VILLAGE,
         probes = probes.len(),

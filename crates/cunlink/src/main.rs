@@ -2,7 +2,7 @@ use clap::Parser;
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::prelude::*;
 
-use cunlink::cli::{Cli, Command, DeviceCommand, UserCommand};
+use cunlink::cli::{BoardCommand, Cli, Command, DeviceCommand, UserCommand};
 
 fn main() -> anyhow::Result<()> {
     let filter: Targets = std::env::var("RUST_LOG")
@@ -34,6 +34,25 @@ fn main() -> anyhow::Result<()> {
             role,
             village,
         }) => cunlink::cli::user_create(&data, &username, &role, village.as_deref()),
+        Command::Board(BoardCommand::Create {
+            data,
+            name,
+            assets,
+            keys,
+            rotate_secs,
+            line_width,
+            line_count,
+        }) => cunlink::cli::board_create(
+            &data,
+            cunlink_board::NewBoard {
+                name,
+                assets,
+                keys,
+                rotate_secs,
+                line_width,
+                line_count,
+            },
+        ),
         Command::Device(DeviceCommand::Create {
             data,
             name,

@@ -9,6 +9,7 @@
 
 pub mod ingest;
 pub mod model;
+pub mod pages;
 pub mod registry;
 pub mod routes;
 pub mod rpc;

@@ -279,3 +279,24 @@ pub fn profiles(conn: &Connection) -> Result<Vec<Profile>, StoreError> {
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
+
+/// One asset by id.
+pub fn asset(conn: &Connection, id: i64) -> Result<Option<Asset>, StoreError> {
+    Ok(conn
+        .query_row(
+            "SELECT id, name, kind, village_id, parent_id, ear_tag FROM assets WHERE id = $1",
+            [id],
+            |r| {
+                let kind: String = r.get(2)?;
+                Ok(Asset {
+                    id: r.get(0)?,
+                    name: r.get(1)?,
+                    kind: kind.parse().unwrap_or(AssetKind::Other),
+                    village_id: r.get(3)?,
+                    parent_id: r.get(4)?,
+                    ear_tag: r.get(5)?,
+                })
+            },
+        )
+        .optional()?)
+}

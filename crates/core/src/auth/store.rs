@@ -285,6 +285,53 @@ impl AuthService {
             .await
     }
 
+    /// Remember the user's page language (a locale code such as `zh-CN` or `en`).
+    pub async fn set_locale(&self, user_id: i64, locale: &str) -> Result<(), DbError> {
+        let locale = locale.to_string();
+        self.db
+            .call(move |c| {
+                c.execute(
+                    "UPDATE users SET locale = $1 WHERE id = $2",
+                    params![locale, user_id],
+                )
+                .map(|_| ())
+                .map_err(DbError::from)
+            })
+            .await
+    }
+
+    /// Every user, by username (the administration page).
+    pub async fn list_users(&self) -> Result<Vec<User>, DbError> {
+        self.db
+            .call(|c| {
+                let mut st = c.prepare(&format!(
+                    "SELECT {USER_COLUMNS} FROM users u LEFT JOIN villages v ON v.id = u.village_id ORDER BY u.username"
+                ))?;
+                let rows = st.query_map([], user_from_row)?;
+                rows.collect::<Result<Vec<_>, _>>().map_err(DbError::from)
+            })
+            .await
+    }
+
+    /// Every village with its county: (id, village, county).
+    pub async fn list_villages(&self) -> Result<Vec<(i64, String, String)>, DbError> {
+        self.db
+            .call(|c| {
+                let mut st = c.prepare(
+                    "SELECT v.id, v.name, COALESCE(c.name, '') FROM villages v LEFT JOIN counties c ON c.id = v.county_id ORDER BY v.name",
+                )?;
+                let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+                rows.collect::<Result<Vec<_>, _>>().map_err(DbError::from)
+            })
+            .await
+    }
+
+    /// Create village `name` if new (administration page).
+    pub async fn create_village(&self, name: &str) -> Result<i64, AuthError> {
+        let name = name.to_string();
+        self.db.call(move |c| Self::ensure_village(c, &name)).await
+    }
+
     pub async fn logout(&self, cookie: &str) -> Result<(), DbError> {
         let hash = secret_hash(cookie);
         self.db

@@ -1,0 +1,114 @@
+//! Browser tests: the real server with data sent over real MQTT and HTTP, driven
+//! by Playwright in Debian's Chromium (`tests/browser/pages.mjs`). Run
+//! `npm ci` in tests/browser and install `chromium` first (`.ci/run` does both).
+
+#[path = "api/common.rs"]
+#[allow(dead_code)]
+mod common;
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use cunlink_core::time::now_ms;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+use common::{RawMqtt, enc, spawn_app};
+
+fn browser_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/browser")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_work_in_a_real_browser() {
+    let dir = browser_dir();
+    assert!(
+        dir.join("node_modules/playwright-core").is_dir(),
+        "tests/browser/node_modules is missing: run `npm ci` in tests/browser (bash .ci/run does it)"
+    );
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        std::path::Path::new(&chromium).exists(),
+        "{chromium} is missing: `apt-get install chromium` (bash .ci/run does it)"
+    );
+
+    let app = spawn_app().await;
+    // A greenhouse probe with a day of history (HTTP) and a pen of ear tags.
+    let probe = app
+        .device(serde_json::json!({"name": "棚内探头", "type": "air-probe", "asset": "一号大棚", "asset_kind": "greenhouse", "village": "茶香村"}))
+        .await;
+    let now = now_ms();
+    let history: Vec<_> = (0..96)
+        .map(|i| serde_json::json!({"ts": now - 86_400_000 + i * 900_000, "values": {"temperature": 20.0 + (i % 10) as f64 * 0.5, "humidity": 70}}))
+        .collect();
+    let r = app.post(&format!("/api/v1/{probe}/telemetry"), serde_json::to_vec(&history).unwrap()).await;
+    assert_eq!(r.status, 200, "history: {}", r.text());
+    for i in 0..6 {
+        let tag = app
+            .device(serde_json::json!({"name": format!("耳标 {:04}", 501 + i), "type": "ear-tag", "asset": "二号猪舍", "asset_kind": "barn", "village": "茶香村"}))
+            .await;
+        let pts: Vec<_> = (0..4 * 24 * 4)
+            .map(|k| serde_json::json!({"ts": now - 4 * 86_400_000 + k * 900_000, "values": {"temperature": 37.5 + (i as f64) * 0.05}}))
+            .chain(std::iter::once(serde_json::json!({"ts": now, "values": {"temperature": if i == 0 { 39.0 } else { 37.6 }, "activity": 40, "battery": 90}})))
+            .collect();
+        let r = app.post(&format!("/api/v1/{tag}/telemetry"), serde_json::to_vec(&pts).unwrap()).await;
+        assert_eq!(r.status, 200, "ear tag: {}", r.text());
+    }
+    let server = app.server.as_ref().unwrap();
+    let probe_dev = server.farm.registry.by_name("棚内探头").await.unwrap().unwrap();
+    let board = server
+        .boards
+        .create(cunlink_board::NewBoard {
+            name: "大棚看板".into(),
+            assets: vec!["一号大棚".into()],
+            keys: vec![],
+            rotate_secs: 10,
+            line_width: 24,
+            line_count: 4,
+        })
+        .await
+        .unwrap();
+    let _ = enc;
+
+    let mut child = tokio::process::Command::new("node")
+        .arg("pages.mjs")
+        .current_dir(&dir)
+        .env("BASE", format!("http://{}", app.http))
+        .env("BOARD", format!("/board/{}", board.slug))
+        .env("ASSET_ID", probe_dev.asset_id.unwrap().to_string())
+        .env("PROBE_ID", probe_dev.id.0.to_string())
+        .env("ANIMAL", "耳标 0501")
+        .env("DEVICE", "棚内探头")
+        .env("USERNAME", "admin")
+        .env("PASSWORD", "admin-password")
+        .env("CHROMIUM", &chromium)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node runs (install nodejs)");
+    let mut stdin = child.stdin.take().unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut log = String::new();
+    let run = async {
+        while let Some(line) = out.next_line().await.unwrap() {
+            println!("{line}");
+            log.push_str(&line);
+            log.push('\n');
+            if let Some(what) = line.strip_prefix("SEND ") {
+                let temp = if what == "board" { 24.9 } else { 23.7 };
+                let (mut m, _) = RawMqtt::connect(app.mqtt, false, &probe).await;
+                let body = serde_json::json!({"temperature": temp, "humidity": 66});
+                m.publish(false, "v1/devices/me/telemetry", body.to_string().as_bytes(), 1, 1).await;
+                let ack = m.read_packet().await.expect("puback");
+                assert_eq!(ack[0] >> 4, 4, "PUBACK");
+                stdin.write_all(b"sent\n").await.unwrap();
+            }
+        }
+        child.wait().await.unwrap()
+    };
+    let status = tokio::time::timeout(Duration::from_secs(240), run)
+        .await
+        .expect("browser tests finish within 4 minutes");
+    assert!(status.success(), "browser tests failed:\n{log}");
+}

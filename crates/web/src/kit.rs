@@ -1,0 +1,140 @@
+//! The kit assembled at wiring time: strings of every domain, the navigation, and
+//! the sections other domains contribute to shared pages (the village overview,
+//! the personal page). Domains add to it through [`KitBuilder`]; pages read it
+//! through [`WebKit`], which is cheap to clone.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use cunlink_core::auth::{AuthService, User};
+
+use crate::i18n::{Catalog, Locale, LocaleFileError};
+use crate::page::PageCtx;
+
+/// A link in the top navigation.
+#[derive(Clone)]
+pub struct NavEntry {
+    pub href: &'static str,
+    /// Locale key of the label.
+    pub label: &'static str,
+    /// Lower comes first.
+    pub order: i32,
+    /// Who sees the entry (the route still checks the role itself).
+    pub visible: fn(&User) -> bool,
+}
+
+/// HTML a section renders; empty renders nothing.
+pub type SectionFuture<'a> = Pin<Box<dyn Future<Output = String> + Send + 'a>>;
+
+/// A part of a shared page that another domain fills: open alarms at the top of
+/// the village overview, notification choices on the personal page.
+/// The HTML it returns is inserted as is, so it must escape what it shows
+/// (render it with an askama template).
+pub trait Section: Send + Sync {
+    fn render<'a>(&'a self, ctx: &'a PageCtx) -> SectionFuture<'a>;
+}
+
+/// Where a [`Section`] goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Slot {
+    /// Top of the village overview, above the assets (open alarms first).
+    OverviewTop,
+    /// The personal page, below the language choice (notification choices).
+    Personal,
+}
+
+pub(crate) struct Inner {
+    pub auth: AuthService,
+    pub catalog: Catalog,
+    pub nav: Vec<NavEntry>,
+    pub sections: Vec<(Slot, Arc<dyn Section>)>,
+}
+
+#[derive(Clone)]
+pub struct WebKit(pub(crate) Arc<Inner>);
+
+pub struct KitBuilder {
+    inner: Inner,
+}
+
+impl KitBuilder {
+    /// A kit with the shell's own strings and navigation.
+    pub fn new(auth: AuthService) -> KitBuilder {
+        let mut b = KitBuilder {
+            inner: Inner {
+                auth,
+                catalog: Catalog::default(),
+                nav: Vec::new(),
+                sections: Vec::new(),
+            },
+        };
+        // The kit's own files are part of this crate; a broken one fails its tests.
+        let _ = b.locale(Locale::ZhCn, include_str!("../locales/zh-CN.yml"));
+        let _ = b.locale(Locale::En, include_str!("../locales/en.yml"));
+        b.nav(NavEntry {
+            href: "/me",
+            label: "nav.me",
+            order: 900,
+            visible: |_| true,
+        });
+        b.nav(NavEntry {
+            href: "/admin/users",
+            label: "nav.admin",
+            order: 950,
+            visible: |u| u.role.is_county_wide(),
+        });
+        b
+    }
+
+    /// Add a domain's strings for `locale` (flat YAML, see [`crate::i18n`]).
+    pub fn locale(&mut self, locale: Locale, text: &str) -> Result<&mut Self, LocaleFileError> {
+        self.inner.catalog.add(locale, text)?;
+        Ok(self)
+    }
+
+    pub fn nav(&mut self, entry: NavEntry) -> &mut Self {
+        self.inner.nav.push(entry);
+        self
+    }
+
+    pub fn section(&mut self, slot: Slot, section: Arc<dyn Section>) -> &mut Self {
+        self.inner.sections.push((slot, section));
+        self
+    }
+
+    pub fn build(mut self) -> WebKit {
+        self.inner.nav.sort_by_key(|n| n.order);
+        WebKit(Arc::new(self.inner))
+    }
+}
+
+impl WebKit {
+    pub fn auth(&self) -> &AuthService {
+        &self.0.auth
+    }
+
+    pub fn catalog(&self) -> &Catalog {
+        &self.0.catalog
+    }
+
+    pub fn t<'a>(&'a self, locale: Locale, key: &'a str) -> &'a str {
+        self.0.catalog.get(locale, key)
+    }
+
+    /// Navigation entries `user` sees.
+    pub fn nav_for(&self, user: &User) -> Vec<&NavEntry> {
+        self.0.nav.iter().filter(|n| (n.visible)(user)).collect()
+    }
+
+    /// Render every section of `slot`, in wiring order, concatenated.
+    pub async fn render_slot(&self, slot: Slot, ctx: &PageCtx) -> String {
+        let mut out = String::new();
+        for (s, section) in &self.0.sections {
+            if *s == slot {
+                out.push_str(&section.render(ctx).await);
+            }
+        }
+        out
+    }
+}
