@@ -19,6 +19,7 @@ use tokio::task::JoinHandle;
 use cunlink_core::auth::{self, AuthService};
 use cunlink_core::{ApiError, Config, Db};
 use cunlink_farm::Farm;
+use cunlink_market::{Market, MarketConfig};
 
 /// How long shutdown waits for in-flight work before giving up on it.
 const DRAIN: Duration = Duration::from_secs(10);
@@ -28,6 +29,7 @@ pub struct Server {
     pub http_addr: SocketAddr,
     pub mqtt_addr: SocketAddr,
     pub farm: Arc<Farm>,
+    pub market: Arc<Market>,
     pub auth: AuthService,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
@@ -41,6 +43,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
     db.migrate("core", auth::MIGRATIONS)?;
     let auth = AuthService::new(db.clone());
     let farm = Farm::open(db.clone(), auth.clone(), &config)?;
+    let market = Market::open(db.clone(), auth.clone(), farm.clone(), MarketConfig::default())?;
 
     let http = TcpListener::bind(config.http)
         .await
@@ -51,7 +54,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
     let (http_addr, mqtt_addr) = (http.local_addr()?, mqtt.local_addr()?);
     let (shutdown, shutdown_rx) = watch::channel(false);
 
-    let router = router(farm.clone(), auth.clone());
+    let router = router(farm.clone(), market.clone(), auth.clone());
     let mut tasks = Vec::new();
     let mut rx = shutdown_rx.clone();
     tasks.push(tokio::spawn(async move {
@@ -69,14 +72,17 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         DRAIN,
     )));
     farm.spawn_background(shutdown_rx.clone());
+    market.spawn_background(shutdown_rx.clone());
     if config.demo {
         crate::demo::start(farm.clone(), auth.clone(), shutdown_rx.clone()).await?;
+        crate::demo_market::seed(&market).await?;
     }
     tracing::info!(%http_addr, %mqtt_addr, data_dir = %config.data_dir.display(), demo = config.demo, "cunlink is serving");
     Ok(Server {
         http_addr,
         mqtt_addr,
         farm,
+        market,
         auth,
         shutdown,
         tasks,
@@ -95,22 +101,26 @@ impl Server {
                 abort.abort();
             }
         }
+        let market = self.market.clone();
+        let _ = tokio::task::spawn_blocking(move || market.shutdown()).await;
         let farm = self.farm.clone();
         let _ = tokio::task::spawn_blocking(move || farm.shutdown()).await;
         tracing::info!("stopped");
     }
 }
 
-fn router(farm: Arc<Farm>, auth: AuthService) -> Router {
+fn router(farm: Arc<Farm>, market: Arc<Market>, auth: AuthService) -> Router {
     let metrics_farm = farm.clone();
+    let metrics_market = market.clone();
     Router::new()
         .route(
             "/healthz",
             get(|| async { axum::Json(serde_json::json!({ "status": "ok" })) }),
         )
-        .route("/metrics", get(move || metrics(metrics_farm.clone())))
+        .route("/metrics", get(move || metrics(metrics_farm.clone(), metrics_market.clone())))
         .merge(cunlink_core::web::routes(auth))
         .merge(farm.routes())
+        .merge(market.routes())
         .fallback(|| async { ApiError::not_found("not_found", "no such page or API route") })
         .layer(axum::middleware::from_fn(json_errors))
 }
@@ -156,9 +166,10 @@ async fn json_errors(req: axum::extract::Request, next: axum::middleware::Next) 
     out
 }
 
-async fn metrics(farm: Arc<Farm>) -> Response {
+async fn metrics(farm: Arc<Farm>, market: Arc<Market>) -> Response {
     let mut out = String::with_capacity(8192);
     farm.render_metrics(&mut out);
+    market.render_metrics(&mut out);
     if let Some(rss) = rss_bytes() {
         out.push_str(&format!("# HELP process_resident_memory_bytes Resident memory.\n# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes {rss}\n"));
     }

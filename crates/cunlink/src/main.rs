@@ -2,7 +2,7 @@ use clap::Parser;
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::prelude::*;
 
-use cunlink::cli::{Cli, Command, DeviceCommand, UserCommand};
+use cunlink::cli::{Cli, Command, DeviceCommand, MarketCommand, StationCommand, UserCommand};
 
 fn main() -> anyhow::Result<()> {
     let filter: Targets = std::env::var("RUST_LOG")
@@ -34,6 +34,12 @@ fn main() -> anyhow::Result<()> {
             role,
             village,
         }) => cunlink::cli::user_create(&data, &username, &role, village.as_deref()),
+        Command::Station(StationCommand::Create { data, village, name }) => {
+            cunlink::cli::station_create(&data, &village, &name)
+        }
+        Command::Market(MarketCommand::SeedPrices { data, commodities, markets, days }) => {
+            cunlink::cli::seed_prices(&data, commodities, markets, days)
+        }
         Command::Device(DeviceCommand::Create {
             data,
             name,
