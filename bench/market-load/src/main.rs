@@ -84,10 +84,9 @@ async fn main() {
                     while Instant::now() < deadline {
                         let body = format!(r#"{{"items":[{{"product_id":{product},"quantity":1}}],"pickup_station_id":{station}}}"#);
                         let t = Instant::now();
-                        let mut b = Request::builder().method("POST").uri("/api/market/orders").header("host", "bench")
+                        let b = Request::builder().method("POST").uri("/api/market/orders").header("host", "bench")
                             .header("authorization", format!("Bearer {token}")).header("content-type", "application/json")
                             .header("idempotency-key", format!("bench-{c}-{n}"));
-                        b = b.header("x-bench", "1");
                         send.ready().await.expect("ready");
                         let resp = send.send_request(b.body(Full::new(Bytes::from(body))).expect("req")).await.expect("send");
                         let status = resp.status().as_u16();

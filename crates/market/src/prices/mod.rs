@@ -192,11 +192,8 @@ impl PriceBoard {
         for (_, _, i) in hits {
             let c = &b.commodities[i];
             let Some(quotes) = b.today.get(&c.id) else { continue };
-            let mut rows: Vec<&Quote> = quotes
-                .iter()
-                .filter(|qt| market.is_none_or(|m| b.markets.get(&qt.market).is_some_and(|n| **n == *m)))
-                .collect();
-            rows.sort_unstable_by(|a, b| b.day.cmp(&a.day).then(a.market.cmp(&b.market)));
+            // Quotes are kept in the order markets first reported; no per-query sort.
+            let rows = quotes.iter().filter(|qt| market.is_none_or(|m| b.markets.get(&qt.market).is_some_and(|n| **n == *m)));
             for qt in rows {
                 if out.len() >= limit {
                     return out;
