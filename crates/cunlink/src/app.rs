@@ -20,6 +20,7 @@ use cunlink_core::auth::{self, AuthService};
 use cunlink_core::{ApiError, Config, Db};
 use cunlink_alert::Alerts;
 use cunlink_farm::Farm;
+use cunlink_market::{Market, MarketConfig};
 
 /// How long shutdown waits for in-flight work before giving up on it.
 const DRAIN: Duration = Duration::from_secs(10);
@@ -30,6 +31,7 @@ pub struct Server {
     pub mqtt_addr: SocketAddr,
     pub farm: Arc<Farm>,
     pub alerts: Arc<Alerts>,
+    pub market: Arc<Market>,
     pub auth: AuthService,
     pub boards: Arc<cunlink_board::Boards>,
     shutdown: watch::Sender<bool>,
@@ -56,6 +58,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
     )?;
     // Alarms and prices reach boards here once the alert and market domains exist.
     let boards = cunlink_board::Boards::open(db.clone(), farm.clone(), cunlink_board::Sections::default())?;
+    let market = Market::open(db.clone(), auth.clone(), farm.clone(), MarketConfig::default())?;
 
     let http = TcpListener::bind(config.http)
         .await
@@ -66,7 +69,15 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
     let (http_addr, mqtt_addr) = (http.local_addr()?, mqtt.local_addr()?);
 
     let kit = web_kit(&auth);
-    let router = router(farm.clone(), alerts.clone(), auth.clone(), kit, mqtt_addr.port(), &boards);
+    let router = router(
+        farm.clone(),
+        alerts.clone(),
+        market.clone(),
+        auth.clone(),
+        kit,
+        mqtt_addr.port(),
+        &boards,
+    );
     let mut tasks = Vec::new();
     let mut rx = shutdown_rx.clone();
     tasks.push(tokio::spawn(async move {
@@ -84,8 +95,10 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         DRAIN,
     )));
     farm.spawn_background(shutdown_rx.clone());
+    market.spawn_background(shutdown_rx.clone());
     if config.demo {
         crate::demo::start(farm.clone(), auth.clone(), boards.clone(), shutdown_rx.clone()).await?;
+        crate::demo_market::seed(&market).await?;
     }
     tracing::info!(%http_addr, %mqtt_addr, data_dir = %config.data_dir.display(), demo = config.demo, "cunlink is serving");
     Ok(Server {
@@ -93,6 +106,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         mqtt_addr,
         farm,
         alerts,
+        market,
         auth,
         boards,
         shutdown,
@@ -112,6 +126,8 @@ impl Server {
                 abort.abort();
             }
         }
+        let market = self.market.clone();
+        let _ = tokio::task::spawn_blocking(move || market.shutdown()).await;
         let farm = self.farm.clone();
         let _ = tokio::task::spawn_blocking(move || farm.shutdown()).await;
         tracing::info!("stopped");
@@ -129,6 +145,7 @@ fn web_kit(auth: &AuthService) -> cunlink_web::WebKit {
 fn router(
     farm: Arc<Farm>,
     alerts: Arc<Alerts>,
+    market: Arc<Market>,
     auth: AuthService,
     kit: cunlink_web::WebKit,
     mqtt_port: u16,
@@ -136,6 +153,7 @@ fn router(
 ) -> Router {
     let metrics_farm = farm.clone();
     let metrics_alerts = alerts.clone();
+    let metrics_market = market.clone();
     Router::new()
         .route(
             "/healthz",
@@ -143,11 +161,16 @@ fn router(
         )
         .route(
             "/metrics",
-            get(move || metrics(metrics_farm.clone(), metrics_alerts.clone())),
+            get(move || metrics(
+                    metrics_farm.clone(),
+                    metrics_alerts.clone(),
+                    metrics_market.clone(),
+                )),
         )
         .merge(cunlink_core::web::routes(auth))
         .merge(farm.routes())
         .merge(alerts.routes())
+        .merge(market.routes())
         .merge(cunlink_web::routes::routes(kit.clone()))
         .merge(boards.routes(kit.clone()))
         .merge(cunlink_farm::pages::routes(farm.clone(), kit, mqtt_port))
@@ -198,10 +221,11 @@ async fn json_errors(req: axum::extract::Request, next: axum::middleware::Next) 
     out
 }
 
-async fn metrics(farm: Arc<Farm>, alerts: Arc<Alerts>) -> Response {
+async fn metrics(farm: Arc<Farm>, alerts: Arc<Alerts>, market: Arc<Market>) -> Response {
     let mut out = String::with_capacity(8192);
     farm.render_metrics(&mut out);
     alerts.render_metrics(&mut out);
+    market.render_metrics(&mut out);
     if let Some(rss) = rss_bytes() {
         out.push_str(&format!("# HELP process_resident_memory_bytes Resident memory.\n# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes {rss}\n"));
     }

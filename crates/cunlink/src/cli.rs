@@ -3,6 +3,7 @@
 //! ```text
 //! cunlink serve [--data-dir DIR] [--http ADDR] [--mqtt ADDR] [--demo]
 //! cunlink user create --data-dir DIR --username NAME --role ROLE [--village NAME]   (password on stdin; prints an API token last)
+//! cunlink station create --data-dir DIR --village NAME --name NAME   (prints the station id last)
 //! cunlink device create --data-dir DIR --name NAME [--type PROFILE] [--asset NAME] [--gateway] [--dev-eui HEX]   (prints the access token last)
 //! cunlink board create --data-dir DIR --name NAME --asset NAME [--asset NAME ...] [--keys a,b]   (prints /board/{slug} last)
 //! ```
@@ -43,6 +44,12 @@ pub enum Command {
     /// Manage display boards (TV pages and LED text feeds).
     #[command(subcommand)]
     Board(BoardCommand),
+    /// Manage village e-commerce service stations.
+    #[command(subcommand)]
+    Station(StationCommand),
+    /// Market upkeep and benchmark data.
+    #[command(subcommand)]
+    Market(MarketCommand),
 }
 
 #[derive(Subcommand)]
@@ -68,6 +75,34 @@ pub enum BoardCommand {
         /// Lines of the text feed, the board's name included.
         #[arg(long, default_value_t = 4)]
         line_count: usize,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum StationCommand {
+    /// Create a station in a village (created if new); prints its id as the last line.
+    Create {
+        #[command(flatten)]
+        data: DataDir,
+        #[arg(long)]
+        village: String,
+        #[arg(long)]
+        name: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum MarketCommand {
+    /// Fill the price board with a synthetic history (benchmarks, demos).
+    SeedPrices {
+        #[command(flatten)]
+        data: DataDir,
+        #[arg(long, default_value_t = 2000)]
+        commodities: usize,
+        #[arg(long, default_value_t = 500)]
+        markets: usize,
+        #[arg(long, default_value_t = 365)]
+        days: i64,
     },
 }
 
@@ -172,6 +207,7 @@ fn open_db(data_dir: &std::path::Path) -> anyhow::Result<Db> {
     db.migrate("core", cunlink_core::auth::MIGRATIONS)?;
     db.migrate("farm", farm_store::MIGRATIONS)?;
     db.migrate("board", cunlink_board::MIGRATIONS)?;
+    db.migrate("market", cunlink_market::MIGRATIONS)?;
     Ok(db)
 }
 
@@ -257,5 +293,28 @@ pub fn board_create(data: &DataDir, new: cunlink_board::NewBoard) -> anyhow::Res
         b.slug
     );
     println!("/board/{}", b.slug);
+    Ok(())
+}
+
+pub fn station_create(data: &DataDir, village: &str, name: &str) -> anyhow::Result<()> {
+    let db = open_db(&data.data_dir)?;
+    let id = db
+        .call_blocking(|c| cunlink_market::access::create_station(c, village, name))
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    eprintln!("created station '{name}' in {village}");
+    println!("{id}");
+    Ok(())
+}
+
+pub fn seed_prices(data: &DataDir, commodities: usize, markets: usize, days: i64) -> anyhow::Result<()> {
+    let db = open_db(&data.data_dir)?;
+    let names = cunlink_market::prices::synthetic::commodity_names(commodities);
+    let markets: Vec<String> = (1..=markets).map(|i| format!("市场{i:03}")).collect();
+    let started = std::time::Instant::now();
+    let n = db
+        .call_blocking(|c| cunlink_market::prices::synthetic::generate(c, &names, &markets, days))
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    eprintln!("wrote {n} daily prices in {:.1} s", started.elapsed().as_secs_f64());
+    println!("{n}");
     Ok(())
 }

@@ -2,7 +2,9 @@ use clap::Parser;
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::prelude::*;
 
-use cunlink::cli::{BoardCommand, Cli, Command, DeviceCommand, UserCommand};
+use cunlink::cli::{
+    BoardCommand, Cli, Command, DeviceCommand, MarketCommand, StationCommand, UserCommand,
+};
 
 fn main() -> anyhow::Result<()> {
     let filter: Targets = std::env::var("RUST_LOG")
@@ -53,6 +55,12 @@ fn main() -> anyhow::Result<()> {
                 line_count,
             },
         ),
+        Command::Station(StationCommand::Create { data, village, name }) => {
+            cunlink::cli::station_create(&data, &village, &name)
+        }
+        Command::Market(MarketCommand::SeedPrices { data, commodities, markets, days }) => {
+            cunlink::cli::seed_prices(&data, commodities, markets, days)
+        }
         Command::Device(DeviceCommand::Create {
             data,
             name,

@@ -6,5 +6,6 @@ mod common;
 mod ingest_chirpstack;
 mod ingest_http;
 mod ingest_mqtt;
+mod market;
 mod queries;
 mod storage;

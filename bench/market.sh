@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Market benchmark: the real server (release build, synchronous=FULL) on 127.0.0.1.
+#
+#   bash bench/market.sh                      # ~2-4 minutes, most of it generating prices
+#   DURATION=10 CONNS=64 bash bench/market.sh
+#   COMMODITIES=200 MARKETS=50 bash bench/market.sh   # a smaller price set
+#
+# 1. order placement: CONNS keep-alive connections POST /api/market/orders (each
+#    with its own Idempotency-Key) for DURATION seconds; orders/s and p99.
+# 2. flash sale: 10,000 buyers (requests, from 100 buyer accounts) race for a
+#    live-sale item of 1,000 units; counts the 201s (must be exactly 1,000) and p99.
+# 3. price search: GET /api/market/prices?q=… (Chinese, pinyin, initials) over
+#    COMMODITIES × MARKETS × DAYS of history; p99.
+set -euo pipefail
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/.." && pwd)
+DURATION=${DURATION:-10}
+CONNS=${CONNS:-64}
+COMMODITIES=${COMMODITIES:-2000}
+MARKETS=${MARKETS:-500}
+DAYS=${DAYS:-365}
+PORT=${PORT:-18480}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/cunlink/target}
+log() { printf '[bench] %s\n' "$*" >&2; }
+
+(cd "$ROOT" && cargo build --release -q -p cunlink -p cunlink-market-load)
+BIN=$CARGO_TARGET_DIR/release/cunlink
+LOAD=$CARGO_TARGET_DIR/release/cunlink-market-load
+DATA=$(mktemp -d /tmp/cunlink-market-bench.XXXXXX)
+SERVER=""
+cleanup() { [ -n "$SERVER" ] && kill "$SERVER" 2>/dev/null; wait 2>/dev/null; rm -rf "$DATA"; }
+trap cleanup EXIT
+
+log "generating $COMMODITIES commodities × $MARKETS markets × $DAYS days of prices"
+t0=$(date +%s)
+"$BIN" market seed-prices --data-dir "$DATA" --commodities "$COMMODITIES" --markets "$MARKETS" --days "$DAYS" >/dev/null
+log "prices written in $(( $(date +%s) - t0 )) s; db $(du -sh "$DATA" | cut -f1)"
+
+STATION=$("$BIN" station create --data-dir "$DATA" --village 茶香村 --name 茶香村服务站 2>/dev/null | tail -1)
+FARMER=$(echo bench-password | "$BIN" user create --data-dir "$DATA" --username farmer --role farmer --village 茶香村 2>/dev/null | tail -1)
+BUYER=$(echo bench-password | "$BIN" user create --data-dir "$DATA" --username buyer --role buyer 2>/dev/null | tail -1)
+: >"$DATA/fans"
+for i in $(seq 1 100); do
+  echo bench-password | "$BIN" user create --data-dir "$DATA" --username "fan$i" --role buyer 2>/dev/null | tail -1 >>"$DATA/fans"
+done
+
+"$BIN" serve --data-dir "$DATA" --http 127.0.0.1:$PORT --mqtt 127.0.0.1:0 2>"$DATA/server.log" &
+SERVER=$!
+for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.2; done
+api() { curl -sf -X "$1" "http://127.0.0.1:$PORT$2" -H "authorization: Bearer $3" -H 'content-type: application/json' -d "$4"; }
+id_of() { sed -E 's/^\{"id":([0-9]+).*/\1/; s/.*"id":([0-9]+).*/\1/'; }
+
+PRODUCT=$(api POST /api/market/products "$FARMER" '{"name":"龙井茶","unit":"500g","price_fen":12800,"stock":10000000}' | id_of)
+"$LOAD" 127.0.0.1:$PORT orders "$BUYER" "$PRODUCT" "$STATION" "$DURATION" "$CONNS"
+
+FLASH=$(api POST /api/market/products "$FARMER" '{"name":"明前龙井","unit":"250g","price_fen":9900,"stock":5000}' | id_of)
+LIVE=$(api POST /api/market/live "$FARMER" "{\"title\":\"直播\",\"stream_url\":\"https://live.douyin.com/1\",\"items\":[{\"product_id\":$FLASH,\"session_price_fen\":6900,\"session_stock\":1000}]}")
+SESSION=$(echo "$LIVE" | sed -E 's/^\{"created_at":[0-9]+,"ended_at":null,"id":([0-9]+).*/\1/; s/^.*"id":([0-9]+),"title".*/\1/')
+ITEM=$(echo "$LIVE" | sed -E 's/.*"items":\[\{"id":([0-9]+).*/\1/')
+"$LOAD" 127.0.0.1:$PORT flash "$DATA/fans" "$SESSION" "$ITEM" "$STATION" 10000 "$CONNS"
+log "live item after the sale: $(curl -sf "http://127.0.0.1:$PORT/api/market/live/$SESSION" | sed -E 's/.*"remaining":([0-9-]+).*/remaining \1/')"
+
+"$LOAD" 127.0.0.1:$PORT search 20000 4

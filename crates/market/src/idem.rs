@@ -1,0 +1,150 @@
+//! `Idempotency-Key`: the first successful answer to a (user, key) is stored in
+//! the same transaction as the work it reports, so a retry after a lost answer
+//! replays it (`Idempotent-Replayed: true`) instead of doing the work twice.
+//! A key reused for a different request (route or body) is a 422. Refusals
+//! (4xx) are not stored: bad input changes nothing, and a retry may succeed.
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use rusqlite::{Connection, OptionalExtension, params};
+use sha2::{Digest, Sha256};
+
+use crate::error::MarketError;
+use crate::input::Obj;
+
+/// The header, validated: 1-255 visible ASCII characters.
+pub fn key(headers: &HeaderMap) -> Result<Option<String>, MarketError> {
+    let Some(v) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let s = v.to_str().unwrap_or("").trim();
+    if s.is_empty() || s.len() > 255 || !s.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(MarketError::invalid(
+            "bad_idempotency_key",
+            "Idempotency-Key",
+            "Idempotency-Key must be 1-255 visible ASCII characters",
+        ));
+    }
+    Ok(Some(s.to_string()))
+}
+
+/// Fingerprint of a request: its route and its body as canonical JSON (keys
+/// sorted), so whitespace or key order do not make a retry "different".
+pub fn request_hash(route: &str, body: &Obj) -> String {
+    let mut h = Sha256::new();
+    h.update(route.as_bytes());
+    h.update([0]);
+    h.update(serde_json::to_string(body).unwrap_or_default().as_bytes());
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The stored answer for (user, key), or a mismatch error.
+pub fn lookup(
+    conn: &Connection,
+    user_id: i64,
+    key: &str,
+    hash: &str,
+) -> Result<Option<Answer>, MarketError> {
+    let found: Option<(String, i64, String)> = conn
+        .prepare_cached(
+            "SELECT request_hash, status, response FROM market_idempotency WHERE user_id = $1 AND key = $2",
+        )?
+        .query_row(params![user_id, key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?;
+    match found {
+        None => Ok(None),
+        Some((h, _, _)) if h != hash => Err(MarketError::IdempotencyMismatch(key.to_string())),
+        Some((_, status, body)) => Ok(Some(Answer {
+            status: status as u16,
+            body,
+            replayed: true,
+        })),
+    }
+}
+
+pub fn store(
+    conn: &Connection,
+    user_id: i64,
+    key: &str,
+    hash: &str,
+    answer: &Answer,
+) -> Result<(), MarketError> {
+    conn.prepare_cached(
+        "INSERT INTO market_idempotency (user_id, key, request_hash, status, response, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+    )?
+    .execute(params![
+        user_id,
+        key,
+        hash,
+        answer.status as i64,
+        answer.body,
+        cunlink_core::time::now_ms()
+    ])?;
+    Ok(())
+}
+
+/// A JSON answer to a creating request, possibly replayed.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: u16,
+    pub body: String,
+    pub replayed: bool,
+}
+
+impl Answer {
+    pub fn created(v: &serde_json::Value) -> Answer {
+        Answer {
+            status: 201,
+            body: v.to_string(),
+            replayed: false,
+        }
+    }
+}
+
+impl IntoResponse for Answer {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::CREATED);
+        let mut resp = (status, self.body).into_response();
+        let h = resp.headers_mut();
+        h.insert(
+            axum::http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        if self.replayed {
+            h.insert("idempotent-replayed", HeaderValue::from_static("true"));
+        }
+        resp
+    }
+}
+
+/// Run a creating request on the application database: replay if the key was
+/// seen, else do `work` and store its answer, all in one transaction.
+pub async fn create<F>(
+    db: &cunlink_core::Db,
+    user_id: i64,
+    key: Option<String>,
+    route: &'static str,
+    body: Obj,
+    work: F,
+) -> Result<Answer, MarketError>
+where
+    F: FnOnce(&Connection, &Obj) -> Result<serde_json::Value, MarketError> + Send + 'static,
+{
+    db.call(move |c| {
+        let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let hash = key.as_ref().map(|_| request_hash(route, &body));
+        if let (Some(k), Some(h)) = (&key, &hash) {
+            if let Some(a) = lookup(&tx, user_id, k, h)? {
+                return Ok(a);
+            }
+        }
+        let v = work(&tx, &body)?;
+        let answer = Answer::created(&v);
+        if let (Some(k), Some(h)) = (&key, &hash) {
+            store(&tx, user_id, k, h, &answer)?;
+        }
+        tx.commit()?;
+        Ok(answer)
+    })
+    .await
+}

@@ -1,0 +1,283 @@
+//! Placing one order inside the writer's transaction.
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde_json::json;
+
+use cunlink_core::auth::{Role, User};
+use cunlink_core::time::now_ms;
+
+use crate::access;
+use crate::error::MarketError;
+use crate::idem::{self, Answer};
+use crate::input::{self, Obj};
+use crate::live::StockChange;
+use crate::prices::Observation;
+
+const MAX_ITEMS: usize = 50;
+const MAX_QUANTITY: i64 = 100_000;
+
+#[derive(Debug, Clone)]
+pub struct ItemRequest {
+    pub product_id: Option<i64>,
+    pub variant_id: Option<i64>,
+    pub live_item_id: Option<i64>,
+    pub quantity: i64,
+}
+
+/// A validated order request; what the database must still confirm (stock,
+/// products, station) is checked by [`apply`].
+#[derive(Debug, Clone)]
+pub struct OrderRequest {
+    pub buyer_id: i64,
+    pub placed_by: i64,
+    /// The villager an operator orders for (assisted ordering).
+    pub for_name: Option<String>,
+    pub operator_village: Option<i64>,
+    pub pickup_station_id: i64,
+    pub live_session_id: Option<i64>,
+    pub items: Vec<ItemRequest>,
+}
+
+/// What a committed order changes outside the database.
+#[derive(Default)]
+pub struct Effects {
+    pub stock: Vec<StockChange>,
+    pub prices: Vec<Observation>,
+}
+
+impl Effects {
+    pub fn absorb(&mut self, other: Effects) {
+        self.stock.extend(other.stock);
+        self.prices.extend(other.prices);
+    }
+}
+
+fn positive_quantity(o: &Obj, path: &str) -> Result<i64, MarketError> {
+    let q = input::int(o, "quantity", path)?;
+    if q <= 0 {
+        return Err(MarketError::invalid("bad_quantity", path, format!("{path} must be at least 1, got {q}")));
+    }
+    if q > MAX_QUANTITY {
+        return Err(MarketError::invalid("bad_quantity", path, format!("{path} must be at most {MAX_QUANTITY}")));
+    }
+    Ok(q)
+}
+
+/// `POST /api/market/orders` body → request. Buyers order for themselves;
+/// station operators order for a villager (`for_name`) at their own station.
+pub fn parse(user: &User, body: &Obj) -> Result<OrderRequest, MarketError> {
+    access::require_role(user, &[Role::Buyer, Role::StationOperator, Role::Villager, Role::Farmer, Role::Admin], "ordering")?;
+    let pickup_station_id = input::int(body, "pickup_station_id", "pickup_station_id")?;
+    let list = input::array(body, "items")?
+        .ok_or_else(|| MarketError::invalid("missing_field", "items", "items is required"))?;
+    if list.is_empty() || list.len() > MAX_ITEMS {
+        return Err(MarketError::invalid("bad_items", "items", format!("an order has 1-{MAX_ITEMS} items")));
+    }
+    let mut items = Vec::with_capacity(list.len());
+    for (i, v) in list.iter().enumerate() {
+        let o = input::as_object(v, &format!("items[{i}]"))?;
+        let product_id = input::opt_int(o, "product_id", &format!("items[{i}].product_id"))?;
+        let variant_id = input::opt_int(o, "variant_id", &format!("items[{i}].variant_id"))?;
+        if product_id.is_none() && variant_id.is_none() {
+            return Err(MarketError::invalid("missing_field", format!("items[{i}].product_id"), format!("items[{i}].product_id is required")));
+        }
+        let quantity = positive_quantity(o, &format!("items[{i}].quantity"))?;
+        items.push(ItemRequest { product_id, variant_id, live_item_id: None, quantity });
+    }
+    let for_name = input::opt_str(body, "for_name", 64)?.filter(|s| !s.is_empty()).map(str::to_string);
+    if for_name.is_some() && user.role != Role::StationOperator && user.role != Role::Admin {
+        return Err(MarketError::forbidden("only a station operator may order on behalf of a villager (for_name)"));
+    }
+    Ok(OrderRequest {
+        buyer_id: user.id,
+        placed_by: user.id,
+        for_name,
+        operator_village: (user.role == Role::StationOperator).then_some(user.village_id).flatten(),
+        pickup_station_id,
+        live_session_id: None,
+        items,
+    })
+}
+
+struct Line {
+    product_id: i64,
+    variant_id: i64,
+    live_item_id: Option<i64>,
+    quantity: i64,
+    price_fen: i64,
+    batch_id: Option<i64>,
+    name: String,
+    unit: String,
+    village_id: Option<i64>,
+}
+
+/// Check and apply one order. Runs inside the writer's SAVEPOINT: any error
+/// rolls back everything this call did.
+pub fn apply(
+    conn: &Connection,
+    user_id: i64,
+    key: Option<&str>,
+    hash: &str,
+    req: &OrderRequest,
+    fx: &mut Effects,
+) -> Result<Answer, MarketError> {
+    if let Some(k) = key {
+        if let Some(a) = idem::lookup(conn, user_id, k, hash)? {
+            return Ok(a);
+        }
+    }
+    let pickup = access::station_or_404(conn, req.pickup_station_id, "pickup_station_id")?;
+    if let Some(v) = req.operator_village {
+        if v != pickup.village_id {
+            return Err(MarketError::forbidden(format!(
+                "a station operator orders only for pickup at their own village's station; station {} is in {}",
+                pickup.id, pickup.village
+            )));
+        }
+    }
+    let now = now_ms();
+    let mut lines: Vec<Line> = Vec::with_capacity(req.items.len());
+    for (i, it) in req.items.iter().enumerate() {
+        let line = if let Some(live_item) = it.live_item_id {
+            take_live(conn, live_item, it.quantity, fx)?
+        } else {
+            take_stock(conn, i, it)?
+        };
+        lines.push(line);
+    }
+    let village = lines[0].village_id;
+    if lines.iter().any(|l| l.village_id != village) {
+        return Err(MarketError::invalid(
+            "mixed_villages",
+            "items",
+            "all items of one order must come from producers of one village (one packing station); place one order per village",
+        ));
+    }
+    let seller_station: Option<i64> = match village {
+        Some(v) => conn
+            .prepare_cached("SELECT MIN(id) FROM market_stations WHERE village_id = $1")?
+            .query_row([v], |r| r.get(0))
+            .optional()?
+            .flatten(),
+        None => None,
+    };
+    let total: i64 = lines.iter().map(|l| l.price_fen * l.quantity).sum();
+    conn.prepare_cached(
+        "INSERT INTO market_orders (buyer_id, placed_by, for_name, seller_station_id, pickup_station_id, status, total_fen, live_session_id, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, 'placed', $6, $7, $8, $8)",
+    )?
+    .execute(params![req.buyer_id, req.placed_by, req.for_name, seller_station, pickup.id, total, req.live_session_id, now])?;
+    let order_id = conn.last_insert_rowid();
+    let mut items_json = Vec::with_capacity(lines.len());
+    for l in &lines {
+        let code = cunlink_core::random::token(20);
+        conn.prepare_cached(
+            "INSERT INTO market_order_items (order_id, product_id, variant_id, live_item_id, quantity, price_fen, batch_id, trace_code)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )?
+        .execute(params![order_id, l.product_id, l.variant_id, l.live_item_id, l.quantity, l.price_fen, l.batch_id, code])?;
+        items_json.push(json!({
+            "product_id": l.product_id, "variant_id": l.variant_id, "name": l.name, "unit": l.unit,
+            "quantity": l.quantity, "price_fen": l.price_fen, "trace_code": code, "trace_url": format!("/t/{code}"),
+        }));
+        if let Some(v) = l.village_id {
+            fx.prices.push(Observation { commodity: l.name.clone(), unit: l.unit.clone(), price_fen: l.price_fen, village_id: v });
+        }
+    }
+    conn.prepare_cached("INSERT INTO market_order_events (order_id, at, status, user_id, note) VALUES ($1, $2, 'placed', $3, $4)")?
+        .execute(params![order_id, now, req.placed_by, req.for_name.as_deref().map(|n| format!("代下单: {n}")).unwrap_or_default()])?;
+    let v = json!({
+        "id": order_id, "status": "placed", "payment": "unpaid", "total_fen": total,
+        "pickup_station_id": pickup.id, "seller_station_id": seller_station,
+        "for_name": req.for_name, "live_session_id": req.live_session_id,
+        "items": items_json, "created_at": now,
+    });
+    let answer = Answer::created(&v);
+    if let Some(k) = key {
+        idem::store(conn, user_id, k, hash, &answer)?;
+    }
+    Ok(answer)
+}
+
+fn take_stock(conn: &Connection, i: usize, it: &ItemRequest) -> Result<Line, MarketError> {
+    let field = format!("items[{i}].product_id");
+    let row = if let Some(vid) = it.variant_id {
+        conn.prepare_cached(
+            "SELECT p.id, v.id, v.price_fen, v.stock, p.listed, p.batch_id, p.name, v.unit, p.village_id
+             FROM market_variants v JOIN market_products p ON p.id = v.product_id WHERE v.id = $1",
+        )?
+        .query_row([vid], row_of)
+        .optional()?
+        .filter(|r| it.product_id.is_none_or(|p| p == r.0))
+    } else {
+        let pid = it.product_id.unwrap_or_default();
+        let variants: i64 = conn
+            .prepare_cached("SELECT COUNT(*) FROM market_variants WHERE product_id = $1")?
+            .query_row([pid], |r| r.get(0))?;
+        if variants > 1 {
+            return Err(MarketError::invalid("variant_required", format!("items[{i}].variant_id"), format!("product {pid} has {variants} variants; say which (variant_id)")));
+        }
+        conn.prepare_cached(
+            "SELECT p.id, v.id, v.price_fen, v.stock, p.listed, p.batch_id, p.name, v.unit, p.village_id
+             FROM market_products p JOIN market_variants v ON v.product_id = p.id WHERE p.id = $1",
+        )?
+        .query_row([pid], row_of)
+        .optional()?
+    };
+    let Some((product_id, variant_id, price_fen, stock, listed, batch_id, name, unit, village_id)) = row else {
+        return Err(MarketError::Invalid { code: "unknown_product", field: Some(field), message: format!("items[{i}]: there is no such product or variant") });
+    };
+    if !listed {
+        return Err(MarketError::conflict("product_delisted", Some(field), format!("{name} (product {product_id}) is no longer for sale")));
+    }
+    let took = conn
+        .prepare_cached("UPDATE market_variants SET stock = stock - $1 WHERE id = $2 AND stock >= $1")?
+        .execute(params![it.quantity, variant_id])?;
+    if took == 0 {
+        return Err(MarketError::conflict(
+            "out_of_stock",
+            Some(format!("items[{i}].quantity")),
+            format!("{name}: only {stock} left, {} wanted", it.quantity),
+        ));
+    }
+    Ok(Line { product_id, variant_id, live_item_id: None, quantity: it.quantity, price_fen, batch_id, name, unit, village_id })
+}
+
+type VariantRow = (i64, i64, i64, i64, bool, Option<i64>, String, String, Option<i64>);
+
+fn row_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<VariantRow> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?))
+}
+
+fn take_live(conn: &Connection, item: i64, quantity: i64, fx: &mut Effects) -> Result<Line, MarketError> {
+    let row = conn
+        .prepare_cached(
+            "SELECT i.session_id, i.product_id, i.variant_id, i.session_price_fen, i.session_stock, i.sold, s.status,
+                    p.batch_id, p.name, v.unit, p.village_id
+             FROM market_live_items i JOIN market_live_sessions s ON s.id = i.session_id
+             JOIN market_products p ON p.id = i.product_id JOIN market_variants v ON v.id = i.variant_id
+             WHERE i.id = $1",
+        )?
+        .query_row([item], |r| {
+            Ok((
+                r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?, r.get::<_, i64>(4)?,
+                r.get::<_, i64>(5)?, r.get::<_, String>(6)?, r.get::<_, Option<i64>>(7)?, r.get::<_, String>(8)?,
+                r.get::<_, String>(9)?, r.get::<_, Option<i64>>(10)?,
+            ))
+        })
+        .optional()?;
+    let Some((session, product_id, variant_id, price, stock, sold, status, batch_id, name, unit, village_id)) = row else {
+        return Err(MarketError::not_found("unknown_live_item", format!("there is no live-sale item {item}")));
+    };
+    if status != "live" {
+        return Err(MarketError::conflict("live_ended", Some("item_id".into()), "this live sale has ended"));
+    }
+    let took = conn
+        .prepare_cached("UPDATE market_live_items SET sold = sold + $1 WHERE id = $2 AND sold + $1 <= session_stock")?
+        .execute(params![quantity, item])?;
+    if took == 0 {
+        return Err(MarketError::conflict("out_of_stock", Some("quantity".into()), format!("{name}: only {} left in this live sale", stock - sold)));
+    }
+    fx.stock.push(StockChange { session_id: session, item_id: item, remaining: stock - sold - quantity });
+    Ok(Line { product_id, variant_id, live_item_id: Some(item), quantity, price_fen: price, batch_id, name, unit, village_id })
+}

@@ -1,0 +1,241 @@
+//! Last-mile parcels: created → picked_up → at_county_hub → at_village_station
+//! (a pickup code is issued) → collected with that code; or returned. Every scan
+//! is an event with time, place and operator.
+//!
+//! Pickup codes read `shelf-layer-sequence` (e.g. `37-1-6312`), as village
+//! stations label their shelves: the operator finds the parcel by the code, and
+//! the recipient proves who they are with it.
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde_json::{Value, json};
+
+use cunlink_core::auth::{Role, User};
+use cunlink_core::time::{DAY_MS, now_ms};
+
+use crate::access::{self, Station};
+use crate::error::MarketError;
+use crate::input::{self, Obj};
+
+const SHELVES: u64 = 60;
+const LAYERS: u64 = 5;
+
+fn add_event(conn: &Connection, parcel: i64, status: &str, place: &str, operator: Option<i64>, note: &str) -> Result<(), MarketError> {
+    conn.execute(
+        "INSERT INTO market_parcel_events (parcel_id, at, status, place, operator_id, note) VALUES ($1, $2, $3, $4, $5, $6)",
+        params![parcel, now_ms(), status, place, operator, note],
+    )?;
+    Ok(())
+}
+
+/// The parcel of a shipped order, from the packing station to the pickup station.
+pub fn create_for_order(conn: &Connection, to: &Station, from: Option<&Station>, order: i64, recipient: i64, operator: i64) -> Result<i64, MarketError> {
+    let name: Option<String> = conn
+        .query_row("SELECT COALESCE(o.for_name, u.username) FROM market_orders o JOIN users u ON u.id = o.buyer_id WHERE o.id = $1", [order], |r| r.get(0))
+        .optional()?;
+    conn.execute(
+        "INSERT INTO market_parcels (order_id, from_station_id, to_station_id, recipient_user_id, recipient_name, tracking, status, created_at)
+         VALUES ($1, $2, $3, $4, $5, '', 'created', $6)",
+        params![order, from.map(|s| s.id), to.id, recipient, name.unwrap_or_default(), now_ms()],
+    )?;
+    let id = conn.last_insert_rowid();
+    let place = from.map(|s| format!("{} {}", s.village, s.name)).unwrap_or_default();
+    add_event(conn, id, "created", &place, Some(operator), &format!("order {order}"))?;
+    Ok(id)
+}
+
+/// `POST /api/market/parcels` (station operator or admin): a parcel from outside
+/// (any courier) addressed to a villager at `to_station_id`.
+pub fn create(conn: &Connection, user: &User, body: &Obj) -> Result<Value, MarketError> {
+    access::require_role(user, &[Role::StationOperator, Role::CountyStaff, Role::Admin], "registering a parcel")?;
+    let to = access::station_or_404(conn, input::int(body, "to_station_id", "to_station_id")?, "to_station_id")?;
+    let recipient_name = input::string(body, "recipient_name", 64)?;
+    let recipient_user = input::opt_int(body, "recipient_user_id", "recipient_user_id")?;
+    let tracking = input::opt_str(body, "tracking", 64)?.unwrap_or("");
+    conn.execute(
+        "INSERT INTO market_parcels (to_station_id, recipient_user_id, recipient_name, tracking, status, created_at) VALUES ($1, $2, $3, $4, 'created', $5)",
+        params![to.id, recipient_user, recipient_name, tracking, now_ms()],
+    )?;
+    let id = conn.last_insert_rowid();
+    add_event(conn, id, "created", input::opt_str(body, "place", 128)?.unwrap_or(""), Some(user.id), "")?;
+    get(conn, user, id)
+}
+
+struct Head {
+    order_id: Option<i64>,
+    to: Station,
+    recipient_user: Option<i64>,
+    status: String,
+    code: Option<String>,
+}
+
+fn head(conn: &Connection, id: i64) -> Result<Head, MarketError> {
+    let row: Option<(i64, Option<i64>, i64, Option<i64>, String, Option<String>)> = conn
+        .query_row(
+            "SELECT id, order_id, to_station_id, recipient_user_id, status, pickup_code FROM market_parcels WHERE id = $1",
+            [id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
+        )
+        .optional()?;
+    let Some((_, order_id, to, recipient_user, status, code)) = row else {
+        return Err(MarketError::not_found("unknown_parcel", format!("there is no parcel {id}")));
+    };
+    Ok(Head { order_id, to: access::station_or_404(conn, to, "to_station_id")?, recipient_user, status, code })
+}
+
+/// `GET /api/market/parcels/{id}`: the parcel and its scans. The pickup code is
+/// shown to the recipient and the destination station's operator only.
+pub fn get(conn: &Connection, user: &User, id: i64) -> Result<Value, MarketError> {
+    let h = head(conn, id)?;
+    let recipient = h.recipient_user == Some(user.id);
+    let operator = user.role == Role::StationOperator || user.role == Role::CountyStaff || user.role == Role::Admin;
+    if !(recipient || operator) {
+        return Err(MarketError::forbidden("this parcel is not addressed to you"));
+    }
+    let mut v = conn.query_row(
+        "SELECT id, order_id, from_station_id, to_station_id, recipient_user_id, recipient_name, tracking, status, arrived_at, collected_at, created_at
+         FROM market_parcels WHERE id = $1",
+        [id],
+        |r| Ok(json!({
+            "id": r.get::<_, i64>(0)?, "order_id": r.get::<_, Option<i64>>(1)?, "from_station_id": r.get::<_, Option<i64>>(2)?,
+            "to_station_id": r.get::<_, i64>(3)?, "recipient_user_id": r.get::<_, Option<i64>>(4)?, "recipient_name": r.get::<_, String>(5)?,
+            "tracking": r.get::<_, String>(6)?, "status": r.get::<_, String>(7)?, "arrived_at": r.get::<_, Option<i64>>(8)?,
+            "collected_at": r.get::<_, Option<i64>>(9)?, "created_at": r.get::<_, i64>(10)?,
+        })),
+    )?;
+    if recipient || access::operates(user, &h.to) {
+        v["pickup_code"] = json!(h.code);
+    }
+    let mut st = conn.prepare_cached("SELECT at, status, place, operator_id, note FROM market_parcel_events WHERE parcel_id = $1 ORDER BY id")?;
+    let events: Vec<Value> = st
+        .query_map([id], |r| Ok(json!({"at": r.get::<_, i64>(0)?, "status": r.get::<_, String>(1)?, "place": r.get::<_, String>(2)?,
+            "operator_id": r.get::<_, Option<i64>>(3)?, "note": r.get::<_, String>(4)?})))?
+        .collect::<Result<_, _>>()?;
+    v["events"] = Value::Array(events);
+    Ok(v)
+}
+
+/// `POST /api/market/parcels/{id}/scan` `{"status", "place"}`.
+pub fn scan(conn: &Connection, user: &User, id: i64, body: &Obj) -> Result<Value, MarketError> {
+    access::require_role(user, &[Role::StationOperator, Role::CountyStaff, Role::Admin], "scanning a parcel")?;
+    let to = input::string(body, "status", 32)?;
+    let place = input::opt_str(body, "place", 128)?.unwrap_or("");
+    let h = head(conn, id)?;
+    let ok = matches!(
+        (h.status.as_str(), to),
+        ("created", "picked_up") | ("picked_up", "at_county_hub") | ("created" | "picked_up" | "at_county_hub", "at_village_station")
+            | ("created" | "picked_up" | "at_county_hub" | "at_village_station", "returned")
+    );
+    if !["picked_up", "at_county_hub", "at_village_station", "returned"].contains(&to) {
+        return Err(MarketError::invalid("unknown_status", "status", format!("unknown scan '{to}'; expected picked_up, at_county_hub, at_village_station or returned")));
+    }
+    if !ok {
+        return Err(MarketError::conflict("bad_transition", Some("status".into()), format!("a parcel that is {} cannot become {to}", h.status)));
+    }
+    let mut note = String::new();
+    if to == "at_village_station" {
+        access::require_operator_of(user, &h.to)?;
+        let code = issue_code(conn, &h.to)?;
+        conn.execute(
+            "UPDATE market_parcels SET status = $1, pickup_code = $2, arrived_at = $3 WHERE id = $4 AND status = $5",
+            params![to, code, now_ms(), id, h.status],
+        )?;
+        // The notification a villager gets is this event (shown in the app); SMS
+        // or chat delivery belongs to the notification outbox of the alert domain.
+        note = format!("取件码 {code}");
+    } else {
+        if h.status == "at_village_station" {
+            access::require_operator_of(user, &h.to)?;
+        }
+        conn.execute("UPDATE market_parcels SET status = $1 WHERE id = $2 AND status = $3", params![to, id, h.status])?;
+    }
+    let place = if place.is_empty() && to == "at_village_station" { format!("{} {}", h.to.village, h.to.name) } else { place.to_string() };
+    add_event(conn, id, to, &place, Some(user.id), &note)?;
+    get(conn, user, id)
+}
+
+/// A code not held by another parcel waiting at this station.
+fn issue_code(conn: &Connection, station: &Station) -> Result<String, MarketError> {
+    for _ in 0..20 {
+        let seq: i64 = conn.query_row(
+            "UPDATE market_stations SET pickup_seq = pickup_seq + 1 WHERE id = $1 RETURNING pickup_seq",
+            [station.id],
+            |r| r.get(0),
+        )?;
+        let mut raw = [0u8; 8];
+        cunlink_core::random::fill(&mut raw);
+        let r = u64::from_le_bytes(raw);
+        let shelf = 1 + r % SHELVES;
+        let layer = 1 + (r / SHELVES) % LAYERS;
+        let code = format!("{shelf}-{layer}-{}", 1000 + seq.rem_euclid(9000));
+        let taken: bool = conn.query_row(
+            "SELECT EXISTS(SELECT 1 FROM market_parcels WHERE to_station_id = $1 AND pickup_code = $2 AND status = 'at_village_station')",
+            params![station.id, code],
+            |r| r.get(0),
+        )?;
+        if !taken {
+            return Ok(code);
+        }
+    }
+    Err(MarketError::conflict("station_full", None, "no free pickup code at this station"))
+}
+
+/// `POST /api/market/parcels/{id}/collect` `{"code"}`: by the destination
+/// station's operator (handing it over) or the recipient.
+pub fn collect(conn: &Connection, user: &User, id: i64, body: &Obj) -> Result<Value, MarketError> {
+    let code = input::string(body, "code", 32)?;
+    let h = head(conn, id)?;
+    if !(access::operates(user, &h.to) || h.recipient_user == Some(user.id)) {
+        return Err(MarketError::forbidden(format!("only the operator of station '{}' or the recipient may collect this parcel", h.to.name)));
+    }
+    if h.status != "at_village_station" {
+        return Err(MarketError::conflict("not_at_station", Some("code".into()), format!("the parcel is {}, not waiting at the station", h.status)));
+    }
+    if h.code.as_deref() != Some(code) {
+        return Err(MarketError::invalid("wrong_pickup_code", "code", format!("pickup code '{code}' does not match this parcel")));
+    }
+    conn.execute(
+        "UPDATE market_parcels SET status = 'collected', collected_at = $1 WHERE id = $2 AND status = 'at_village_station'",
+        params![now_ms(), id],
+    )?;
+    add_event(conn, id, "collected", &format!("{} {}", h.to.village, h.to.name), Some(user.id), "")?;
+    if let Some(order) = h.order_id {
+        crate::orders::collected(conn, order, user.id)?;
+    }
+    get(conn, user, id)
+}
+
+/// Parcels waiting at a station for more than `days` days, oldest first.
+pub fn waiting(conn: &Connection, user: &User, days: i64) -> Result<Vec<Value>, MarketError> {
+    access::require_role(user, &[Role::StationOperator, Role::CountyStaff, Role::Admin], "listing reminders")?;
+    let village = if user.role == Role::StationOperator { user.village_id } else { None };
+    let before = now_ms() - days * DAY_MS;
+    let mut st = conn.prepare(
+        "SELECT p.id, p.recipient_name, p.pickup_code, p.arrived_at, p.to_station_id, s.name, p.last_reminder_at
+         FROM market_parcels p JOIN market_stations s ON s.id = p.to_station_id
+         WHERE p.status = 'at_village_station' AND p.arrived_at < $1 AND ($2 IS NULL OR s.village_id = $2) ORDER BY p.arrived_at LIMIT 500",
+    )?;
+    let rows = st.query_map(params![before, village], |r| {
+        let arrived: i64 = r.get(3)?;
+        Ok(json!({"parcel_id": r.get::<_, i64>(0)?, "recipient_name": r.get::<_, String>(1)?, "pickup_code": r.get::<_, Option<String>>(2)?,
+            "arrived_at": arrived, "days_waiting": (now_ms() - arrived) / DAY_MS, "station_id": r.get::<_, i64>(4)?,
+            "station": r.get::<_, String>(5)?, "last_reminder_at": r.get::<_, Option<i64>>(6)?}))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The background check: one `reminder` event per waiting parcel per day.
+pub fn record_reminders(conn: &Connection, days: i64) -> Result<usize, MarketError> {
+    let now = now_ms();
+    let ids: Vec<i64> = conn
+        .prepare(
+            "SELECT id FROM market_parcels WHERE status = 'at_village_station' AND arrived_at < $1
+             AND (last_reminder_at IS NULL OR last_reminder_at < $2)",
+        )?
+        .query_map(params![now - days * DAY_MS, now - DAY_MS], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    for id in &ids {
+        conn.execute("UPDATE market_parcels SET last_reminder_at = $1 WHERE id = $2", params![now, id])?;
+        add_event(conn, *id, "reminder", "", None, &format!("waiting more than {days} days"))?;
+    }
+    Ok(ids.len())
+}

@@ -1,0 +1,401 @@
+//! The market HTTP API (see docs/market.md) and the public traceability pages.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{FromRef, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use bytes::Bytes;
+use rusqlite::OptionalExtension;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio_stream::StreamExt;
+use tokio_stream::wrappers::BroadcastStream;
+
+use cunlink_core::ApiError;
+use cunlink_core::auth::{AuthService, Role, User};
+use cunlink_core::web::CurrentUser;
+
+use crate::error::MarketError;
+use crate::idem::{self, Answer};
+use crate::input::{self, Obj};
+use crate::{Market, access, catalog, live, orders, parcels, prices, trace};
+
+#[derive(Clone)]
+pub struct MarketState(pub Arc<Market>);
+
+impl FromRef<MarketState> for AuthService {
+    fn from_ref(s: &MarketState) -> AuthService {
+        s.0.auth.clone()
+    }
+}
+
+type R<T> = Result<T, ApiError>;
+
+pub fn routes(market: Arc<Market>) -> Router {
+    Router::new()
+        .route("/api/market/stations", get(list_stations).post(create_station))
+        .route("/api/market/products", get(list_products).post(create_product))
+        .route("/api/market/products/{id}", get(get_product).patch(update_product))
+        .route("/api/market/orders", get(my_orders).post(create_order))
+        .route("/api/market/orders/{id}", get(get_order))
+        .route("/api/market/orders/{id}/status", post(order_status))
+        .route("/api/market/orders/{id}/payment", post(order_payment))
+        .route("/api/market/parcels", post(create_parcel))
+        .route("/api/market/parcels/reminders", get(reminders))
+        .route("/api/market/parcels/{id}", get(get_parcel))
+        .route("/api/market/parcels/{id}/scan", post(scan_parcel))
+        .route("/api/market/parcels/{id}/collect", post(collect_parcel))
+        .route("/api/market/prices", get(search_prices).post(report_price))
+        .route("/api/market/prices/trend", get(price_trend))
+        .route("/api/market/live", post(create_live))
+        .route("/api/market/live/{id}", get(get_live))
+        .route("/api/market/live/{id}/stream", get(live_stream))
+        .route("/api/market/live/{id}/orders", post(live_order))
+        .route("/api/market/live/{id}/end", post(end_live))
+        .route("/api/market/batches", post(create_batch))
+        .route("/t/{code}", get(trace_page))
+        .route("/t/{code}/qr.svg", get(trace_qr))
+        .with_state(MarketState(market))
+}
+
+fn body_obj(body: &Bytes) -> R<Obj> {
+    Ok(input::object(body)?)
+}
+
+/// Run a creating request with `Idempotency-Key` support on the database.
+async fn creating<F>(m: &Market, user: &User, headers: &HeaderMap, route: &'static str, body: Bytes, work: F) -> R<Answer>
+where
+    F: FnOnce(&rusqlite::Connection, &Obj) -> Result<Value, MarketError> + Send + 'static,
+{
+    let key = idem::key(headers)?;
+    let obj = body_obj(&body)?;
+    Ok(idem::create(&m.db, user.id, key, route, obj, work).await?)
+}
+
+async fn db<T: Send + 'static>(m: &Market, f: impl FnOnce(&rusqlite::Connection) -> Result<T, MarketError> + Send + 'static) -> R<T> {
+    Ok(m.db.call(move |c| f(c)).await?)
+}
+
+// --- stations -------------------------------------------------------------
+
+async fn create_station(State(s): State<MarketState>, CurrentUser(u): CurrentUser, headers: HeaderMap, body: Bytes) -> R<Answer> {
+    access::require_role(&u, &[Role::Admin, Role::CountyStaff], "creating a station")?;
+    creating(&s.0, &u, &headers, "stations", body, |c, b| {
+        let village = input::string(b, "village", 64)?;
+        let name = input::string(b, "name", 64)?;
+        let id = access::create_station(c, village, name)?;
+        Ok(json!({"id": id, "village": village, "name": name}))
+    })
+    .await
+}
+
+async fn list_stations(State(s): State<MarketState>, CurrentUser(_u): CurrentUser) -> R<Json<Value>> {
+    let list = db(&s.0, |c| {
+        let mut st = c.prepare("SELECT s.id, s.name, s.village_id, v.name FROM market_stations s JOIN villages v ON v.id = s.village_id ORDER BY s.id")?;
+        let rows = st.query_map([], |r| Ok(json!({"id": r.get::<_, i64>(0)?, "name": r.get::<_, String>(1)?, "village_id": r.get::<_, i64>(2)?, "village": r.get::<_, String>(3)?})))?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    })
+    .await?;
+    Ok(Json(Value::Array(list)))
+}
+
+// --- products -------------------------------------------------------------
+
+async fn create_product(State(s): State<MarketState>, CurrentUser(u): CurrentUser, headers: HeaderMap, body: Bytes) -> R<Answer> {
+    let user = u.clone();
+    creating(&s.0, &u, &headers, "products", body, move |c, b| catalog::create_product(c, &user, b)).await
+}
+
+#[derive(Deserialize)]
+struct ProductsQuery {
+    village_id: Option<i64>,
+}
+
+async fn list_products(State(s): State<MarketState>, Query(q): Query<ProductsQuery>) -> R<Json<Value>> {
+    Ok(Json(Value::Array(db(&s.0, move |c| catalog::list(c, q.village_id)).await?)))
+}
+
+async fn get_product(State(s): State<MarketState>, Path(id): Path<i64>) -> R<Json<Value>> {
+    db(&s.0, move |c| catalog::product(c, id)).await?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found("unknown_product", format!("there is no product {id}")))
+}
+
+async fn update_product(State(s): State<MarketState>, CurrentUser(u): CurrentUser, Path(id): Path<i64>, body: Bytes) -> R<Json<Value>> {
+    let b = body_obj(&body)?;
+    Ok(Json(db(&s.0, move |c| catalog::update(c, &u, id, &b)).await?))
+}
+
+// --- orders ---------------------------------------------------------------
+
+async fn create_order(State(s): State<MarketState>, CurrentUser(u): CurrentUser, headers: HeaderMap, body: Bytes) -> R<Answer> {
+    let key = idem::key(&headers)?;
+    let obj = body_obj(&body)?;
+    let hash = key.as_ref().map(|_| idem::request_hash("orders", &obj)).unwrap_or_default();
+    let req = orders::place::parse(&u, &obj)?;
+    Ok(s.0.place(u.id, key, hash, req).await?)
+}
+
+async fn my_orders(State(s): State<MarketState>, CurrentUser(u): CurrentUser) -> R<Json<Value>> {
+    Ok(Json(Value::Array(db(&s.0, move |c| orders::mine(c, &u)).await?)))
+}
+
+async fn get_order(State(s): State<MarketState>, CurrentUser(u): CurrentUser, Path(id): Path<i64>) -> R<Json<Value>> {
+    Ok(Json(db(&s.0, move |c| orders::get(c, &u, id)).await?))
+}
+
+async fn order_status(State(s): State<MarketState>, CurrentUser(u): CurrentUser, Path(id): Path<i64>, body: Bytes) -> R<Json<Value>> {
+    let b = body_obj(&body)?;
+    let (v, changes) = s
+        .0
+        .db
+        .call(move |c| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let out = orders::transition(&tx, &u, id, &b)?;
+            tx.commit()?;
+            Ok::<_, MarketError>(out)
+        })
+        .await?;
+    for ch in changes {
+        let _ = s.0.live.send(ch);
+    }
+    Ok(Json(v))
+}
+
+async fn order_payment(State(s): State<MarketState>, CurrentUser(u): CurrentUser, Path(id): Path<i64>, body: Bytes) -> R<Json<Value>> {
+    let b = body_obj(&body)?;
+    Ok(Json(in_tx(&s.0, move |c| orders::payment(c, &u, id, &b)).await?))
+}
+
+async fn in_tx<T: Send + 'static>(m: &Market, f: impl FnOnce(&rusqlite::Connection) -> Result<T, MarketError> + Send + 'static) -> R<T> {
+    Ok(m
+        .db
+        .call(move |c| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let out = f(&tx)?;
+            tx.commit()?;
+            Ok::<_, MarketError>(out)
+        })
+        .await?)
+}
+
+// --- parcels --------------------------------------------------------------
+
+async fn create_parcel(State(s): State<MarketState>, CurrentUser(u): CurrentUser, headers: HeaderMap, body: Bytes) -> R<Answer> {
+    let user = u.clone();
+    creating(&s.0, &u, &headers, "parcels", body, move |c, b| parcels::create(c, &user, b)).await
+}
+
+async fn get_parcel(State(s): State<MarketState>, CurrentUser(u): CurrentUser, Path(id): Path<i64>) -> R<Json<Value>> {
+    Ok(Json(db(&s.0, move |c| parcels::get(c, &u, id)).await?))
+}
+
+async fn scan_parcel(State(s): State<MarketState>, CurrentUser(u): CurrentUser, Path(id): Path<i64>, body: Bytes) -> R<Json<Value>> {
+    let b = body_obj(&body)?;
+    Ok(Json(in_tx(&s.0, move |c| parcels::scan(c, &u, id, &b)).await?))
+}
+
+async fn collect_parcel(State(s): State<MarketState>, CurrentUser(u): CurrentUser, Path(id): Path<i64>, body: Bytes) -> R<Json<Value>> {
+    let b = body_obj(&body)?;
+    Ok(Json(in_tx(&s.0, move |c| parcels::collect(c, &u, id, &b)).await?))
+}
+
+#[derive(Deserialize)]
+struct RemindersQuery {
+    days: Option<i64>,
+}
+
+async fn reminders(State(s): State<MarketState>, CurrentUser(u): CurrentUser, Query(q): Query<RemindersQuery>) -> R<Json<Value>> {
+    let days = q.days.unwrap_or(s.0.config.reminder_days);
+    if days < 0 {
+        return Err(ApiError::bad_request("bad_days", "days must be 0 or more").with_field("days"));
+    }
+    Ok(Json(Value::Array(db(&s.0, move |c| parcels::waiting(c, &u, days)).await?)))
+}
+
+// --- prices ---------------------------------------------------------------
+
+async fn report_price(State(s): State<MarketState>, CurrentUser(u): CurrentUser, headers: HeaderMap, body: Bytes) -> R<Answer> {
+    access::require_role(&u, &[Role::StationOperator, Role::Admin], "reporting prices")?;
+    let user = u.clone();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let answer = creating(&s.0, &u, &headers, "prices", body, move |c, b| {
+        let commodity = input::string(b, "commodity", 32)?;
+        let price = input::price_fen(b, "price_fen", "price_fen")?;
+        let unit = input::opt_str(b, "unit", 16)?.filter(|x| !x.is_empty()).unwrap_or("kg");
+        let station = match input::opt_int(b, "station_id", "station_id")? {
+            Some(id) => Some(access::station_or_404(c, id, "station_id")?),
+            None => match user.village_id {
+                Some(v) => c
+                    .query_row("SELECT MIN(id) FROM market_stations WHERE village_id = $1", [v], |r| r.get::<_, Option<i64>>(0))
+                    .optional()?
+                    .flatten()
+                    .map(|id| access::station_or_404(c, id, "station_id"))
+                    .transpose()?,
+                None => None,
+            },
+        };
+        let market = match (&station, input::opt_str(b, "market", 64)?) {
+            (Some(st), _) => {
+                access::require_operator_of(&user, st)?;
+                st.village.clone()
+            }
+            (None, Some(m)) if user.role == Role::Admin && !m.is_empty() => m.to_string(),
+            _ => return Err(MarketError::forbidden("you operate no station; a price is reported for a station's village market")),
+        };
+        let day = match input::opt_str(b, "date", 10)? {
+            Some(d) => {
+                let ms = d.parse::<String>().ok().and_then(|d| parse_day(&d)).ok_or_else(|| MarketError::invalid("bad_date", "date", "date must be YYYY-MM-DD"))?;
+                if ms > prices::today() {
+                    return Err(MarketError::invalid("bad_date", "date", "a price cannot be reported for a future day"));
+                }
+                ms
+            }
+            None => prices::today(),
+        };
+        let applied = prices::record(c, &prices::Report { commodity, market: &market, price_fen: price, unit, day, source: "report", reporter: Some(user.id) })?;
+        let v = applied.json();
+        let _ = tx.send(applied);
+        Ok(v)
+    })
+    .await?;
+    // Memory learns the price only after the commit (a replay sends nothing).
+    if let Ok(applied) = rx.await {
+        applied.to_board(&s.0.prices);
+    }
+    Ok(answer)
+}
+
+fn parse_day(d: &str) -> Option<i64> {
+    let mut it = d.split('-');
+    let (y, m, dd): (i64, i64, i64) = (it.next()?.parse().ok()?, it.next()?.parse().ok()?, it.next()?.parse().ok()?);
+    (1..=12).contains(&m).then_some(())?;
+    (1..=31).contains(&dd).then_some(())?;
+    let (y2, m2) = if m <= 2 { (y - 1, m + 9) } else { (y, m - 3) };
+    let era = y2.div_euclid(400);
+    let yoe = y2 - era * 400;
+    let doy = (153 * m2 + 2) / 5 + dd - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    Some(era * 146_097 + doe - 719_468)
+}
+
+#[derive(Deserialize)]
+struct SearchQuery {
+    q: Option<String>,
+    market: Option<String>,
+    limit: Option<usize>,
+}
+
+/// Public: the price board is for everyone, signed in or not.
+async fn search_prices(State(s): State<MarketState>, Query(q): Query<SearchQuery>) -> R<Response> {
+    let text = q.q.unwrap_or_default();
+    if text.chars().count() > 32 {
+        return Err(ApiError::bad_request("bad_query", "q must be at most 32 characters").with_field("q"));
+    }
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let rows = s.0.prices.search(&text, q.market.as_deref(), limit);
+    Ok(Json(rows).into_response())
+}
+
+#[derive(Deserialize)]
+struct TrendQuery {
+    commodity: Option<String>,
+    market: Option<String>,
+    days: Option<i64>,
+}
+
+async fn price_trend(State(s): State<MarketState>, Query(q): Query<TrendQuery>) -> R<Json<Value>> {
+    let commodity = q.commodity.filter(|c| !c.trim().is_empty()).ok_or_else(|| ApiError::bad_request("missing_field", "commodity is required").with_field("commodity"))?;
+    let days = q.days.unwrap_or(7);
+    if days != 7 && days != 30 {
+        return Err(ApiError::bad_request("bad_days", "days must be 7 or 30").with_field("days"));
+    }
+    let market = q.market;
+    Ok(Json(db(&s.0, move |c| prices::trend(c, commodity.trim(), market.as_deref(), days)).await?))
+}
+
+// --- live sales -----------------------------------------------------------
+
+async fn create_live(State(s): State<MarketState>, CurrentUser(u): CurrentUser, headers: HeaderMap, body: Bytes) -> R<Answer> {
+    let user = u.clone();
+    creating(&s.0, &u, &headers, "live", body, move |c, b| live::create(c, &user, b)).await
+}
+
+async fn get_live(State(s): State<MarketState>, Path(id): Path<i64>) -> R<Json<Value>> {
+    Ok(Json(db(&s.0, move |c| live::get(c, id)).await?))
+}
+
+async fn end_live(State(s): State<MarketState>, CurrentUser(u): CurrentUser, Path(id): Path<i64>) -> R<Json<Value>> {
+    Ok(Json(in_tx(&s.0, move |c| live::end(c, &u, id)).await?))
+}
+
+async fn live_order(State(s): State<MarketState>, CurrentUser(u): CurrentUser, Path(id): Path<i64>, headers: HeaderMap, body: Bytes) -> R<Answer> {
+    let key = idem::key(&headers)?;
+    let obj = body_obj(&body)?;
+    let req = live::parse_order(&u, id, &obj)?;
+    let item = req.items[0].live_item_id.unwrap_or_default();
+    if !db(&s.0, move |c| live::item_in_session(c, id, item)).await? {
+        return Err(ApiError::not_found("unknown_live_item", format!("live sale {id} has no item {item}")).with_field("item_id"));
+    }
+    let hash = key.as_ref().map(|_| idem::request_hash(&format!("live/{id}"), &obj)).unwrap_or_default();
+    Ok(s.0.place(u.id, key, hash, req).await?)
+}
+
+/// Public SSE: a snapshot of the session, then `stock` events as units sell.
+async fn live_stream(State(s): State<MarketState>, Path(id): Path<i64>) -> R<Response> {
+    let rx = s.0.live.subscribe();
+    let snapshot = db(&s.0, move |c| live::get(c, id)).await?;
+    let first = tokio_stream::once(Ok::<_, Infallible>(Event::default().event("session").data(snapshot.to_string())));
+    let updates = BroadcastStream::new(rx).filter_map(move |m| match m {
+        Ok(ch) if ch.session_id == id => Some(Ok(Event::default().event("stock").data(json!(ch).to_string()))),
+        _ => None,
+    });
+    Ok(Sse::new(first.chain(updates)).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response())
+}
+
+// --- traceability ---------------------------------------------------------
+
+async fn create_batch(State(s): State<MarketState>, CurrentUser(u): CurrentUser, headers: HeaderMap, body: Bytes) -> R<Answer> {
+    let user = u.clone();
+    creating(&s.0, &u, &headers, "batches", body, move |c, b| trace::create_batch(c, &user, b)).await
+}
+
+fn html(status: StatusCode, body: String) -> Response {
+    let mut r = (status, body).into_response();
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    r
+}
+
+async fn trace_page(State(s): State<MarketState>, Path(code): Path<String>) -> R<Response> {
+    let c = code.clone();
+    let Some(page) = db(&s.0, move |conn| trace::lookup(conn, &c)).await? else {
+        return Ok(html(StatusCode::NOT_FOUND, "<!doctype html><html lang=\"zh-CN\"><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>未找到</title><body style=\"font:20px system-ui;padding:24px\"><h1>未找到这个溯源码</h1><p>请核对包装上的二维码。</p></body></html>".into()));
+    };
+    let farm = s.0.farm.clone();
+    let series = match &page.batch {
+        Some(b) => {
+            let (asset, from, to) = (b.asset_id, b.grown_from, b.harvested_at);
+            tokio::task::spawn_blocking(move || trace::conditions(&farm, asset, from, to)).await.unwrap_or_default()
+        }
+        None => Vec::new(),
+    };
+    Ok(html(StatusCode::OK, trace::render(&code, &page, &series)))
+}
+
+async fn trace_qr(State(s): State<MarketState>, Path(code): Path<String>, headers: HeaderMap) -> R<Response> {
+    let c = code.clone();
+    if db(&s.0, move |conn| trace::lookup(conn, &c)).await?.is_none() {
+        return Err(ApiError::not_found("unknown_trace_code", "no such traceability code"));
+    }
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+    let svg = trace::qr_svg(&format!("http://{host}/t/{code}")).ok_or_else(|| ApiError::internal("QR encoding failed"))?;
+    let mut r = svg.into_response();
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("image/svg+xml"));
+    Ok(r)
+}

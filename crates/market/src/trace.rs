@@ -1,0 +1,298 @@
+//! Traceability: harvest batches linked to the farm asset they grew on, and the
+//! public page `/t/{code}` (no sign-in) a QR code on the box opens: producer,
+//! village, harvest date and the real growing conditions, read from the farm's
+//! telemetry through its public API.
+//!
+//! The page is rendered here, in one file, with inline CSS and no JavaScript,
+//! until the shared web kit (askama layout, i18n) takes it over.
+
+use std::fmt::Write;
+use std::sync::Arc;
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde_json::{Value, json};
+
+use cunlink_core::auth::User;
+use cunlink_core::time::{DAY_MS, now_ms};
+use cunlink_farm::Farm;
+use cunlink_farm::telemetry::query::{Agg, aggregate};
+
+use crate::access;
+use crate::error::MarketError;
+use crate::input::{self, Obj};
+
+/// A date `YYYY-MM-DD` (China time, start of day) or ms since the epoch.
+fn time_field(o: &Obj, field: &str) -> Result<i64, MarketError> {
+    match o.get(field) {
+        Some(Value::Number(n)) => n.as_i64().ok_or_else(|| MarketError::invalid("bad_date", field, format!("{field} must be a date YYYY-MM-DD or ms"))),
+        Some(Value::String(s)) => parse_date(s).ok_or_else(|| MarketError::invalid("bad_date", field, format!("{field} must be a date YYYY-MM-DD, got '{s}'"))),
+        _ => Err(MarketError::invalid("missing_field", field, format!("{field} is required (YYYY-MM-DD)"))),
+    }
+}
+
+fn parse_date(s: &str) -> Option<i64> {
+    let mut it = s.trim().split('-');
+    let (y, m, d): (i64, i64, i64) = (it.next()?.parse().ok()?, it.next()?.parse().ok()?, it.next()?.parse().ok()?);
+    if it.next().is_some() || !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        return None;
+    }
+    let (y2, m2) = if m <= 2 { (y - 1, m + 9) } else { (y, m - 3) };
+    let era = y2.div_euclid(400);
+    let yoe = y2 - era * 400;
+    let doy = (153 * m2 + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * DAY_MS - 8 * 3_600_000)
+}
+
+/// `POST /api/market/batches` (farmer) `{"asset": NAME | "asset_id": ID, "grown_from", "harvested_at", "product_id"?, "note"?}`.
+pub fn create_batch(conn: &Connection, user: &User, body: &Obj) -> Result<Value, MarketError> {
+    let producer = access::producer_of(conn, user)?;
+    let assets = cunlink_farm::store::assets(conn).map_err(|e| MarketError::Storage(e.to_string()))?;
+    let asset = match (input::opt_int(body, "asset_id", "asset_id")?, input::opt_str(body, "asset", 128)?) {
+        (Some(id), _) => assets.into_iter().find(|a| a.id == id),
+        (None, Some(name)) => assets.into_iter().find(|a| a.name == name),
+        (None, None) => return Err(MarketError::invalid("missing_field", "asset", "asset (name) or asset_id is required")),
+    }
+    .ok_or_else(|| MarketError::invalid("unknown_asset", "asset", "there is no such farm asset"))?;
+    if user.role != cunlink_core::auth::Role::Admin && asset.village_id.is_some() && asset.village_id != user.village_id {
+        return Err(MarketError::forbidden(format!("asset '{}' is not in your village", asset.name)));
+    }
+    let grown_from = time_field(body, "grown_from")?;
+    let harvested_at = time_field(body, "harvested_at")?;
+    if harvested_at < grown_from || harvested_at > now_ms() + DAY_MS {
+        return Err(MarketError::invalid("bad_date", "harvested_at", "harvested_at must be after grown_from and not in the future"));
+    }
+    let note = input::opt_str(body, "note", 500)?.unwrap_or("");
+    let product = input::opt_int(body, "product_id", "product_id")?;
+    if let Some(p) = product {
+        let mine: bool = conn.query_row("SELECT EXISTS(SELECT 1 FROM market_products WHERE id = $1 AND producer_id = $2)", params![p, producer], |r| r.get(0))?;
+        if !mine {
+            return Err(MarketError::invalid("unknown_product", "product_id", format!("you have no product {p}")));
+        }
+    }
+    let code = cunlink_core::random::token(20);
+    conn.execute(
+        "INSERT INTO market_batches (producer_id, product_id, asset_id, asset_name, grown_from, harvested_at, note, code, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        params![producer, product, asset.id, asset.name, grown_from, harvested_at, note, code, now_ms()],
+    )?;
+    let id = conn.last_insert_rowid();
+    if let Some(p) = product {
+        conn.execute("UPDATE market_products SET batch_id = $1 WHERE id = $2", params![id, p])?;
+    }
+    Ok(json!({"id": id, "code": code, "url": format!("/t/{code}"), "qr": format!("/t/{code}/qr.svg"), "asset": asset.name, "asset_id": asset.id}))
+}
+
+/// What the public page shows.
+pub struct TracePage {
+    pub product: Option<String>,
+    pub producer: String,
+    pub village: Option<String>,
+    pub batch: Option<BatchInfo>,
+    pub quantity: Option<(i64, String)>,
+}
+
+pub struct BatchInfo {
+    pub asset_id: i64,
+    pub asset_name: String,
+    pub grown_from: i64,
+    pub harvested_at: i64,
+    pub note: String,
+}
+
+/// Resolve a batch code or an order-line code.
+pub fn lookup(conn: &Connection, code: &str) -> Result<Option<TracePage>, MarketError> {
+    let batch_sql = "SELECT b.asset_id, b.asset_name, b.grown_from, b.harvested_at, b.note, pr.name, v.name, p.name
+                     FROM market_batches b JOIN market_producers pr ON pr.id = b.producer_id LEFT JOIN villages v ON v.id = pr.village_id
+                     LEFT JOIN market_products p ON p.id = b.product_id WHERE ";
+    let from_batch = |r: &rusqlite::Row<'_>| {
+        Ok(TracePage {
+            product: r.get(7)?,
+            producer: r.get(5)?,
+            village: r.get(6)?,
+            batch: Some(BatchInfo { asset_id: r.get(0)?, asset_name: r.get(1)?, grown_from: r.get(2)?, harvested_at: r.get(3)?, note: r.get(4)? }),
+            quantity: None,
+        })
+    };
+    if let Some(p) = conn.query_row(&format!("{batch_sql} b.code = $1"), [code], from_batch).optional()? {
+        return Ok(Some(p));
+    }
+    let line: Option<(Option<i64>, Option<i64>, String, String, Option<String>, i64, String)> = conn
+        .query_row(
+            "SELECT i.batch_id, p.batch_id, p.name, pr.name, v.name, i.quantity, va.unit FROM market_order_items i
+             JOIN market_products p ON p.id = i.product_id JOIN market_producers pr ON pr.id = p.producer_id
+             JOIN market_variants va ON va.id = i.variant_id LEFT JOIN villages v ON v.id = pr.village_id WHERE i.trace_code = $1",
+            [code],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)),
+        )
+        .optional()?;
+    let Some((item_batch, product_batch, product, producer, village, q, unit)) = line else { return Ok(None) };
+    let batch = match item_batch.or(product_batch) {
+        Some(b) => conn.query_row(&format!("{batch_sql} b.id = $1"), [b], from_batch).optional()?.and_then(|p| p.batch),
+        None => None,
+    };
+    Ok(Some(TracePage { product: Some(product), producer, village, batch, quantity: Some((q, unit)) }))
+}
+
+/// Growing conditions of one key of one device over the batch's growing period.
+pub struct Series {
+    pub device: String,
+    pub key: String,
+    pub min: f64,
+    pub avg: f64,
+    pub max: f64,
+    pub count: usize,
+    pub points: Vec<(i64, f64)>,
+}
+
+/// Read the asset's telemetry through the farm's public API (blocking).
+pub fn conditions(farm: &Arc<Farm>, asset_id: i64, from: i64, to: i64) -> Vec<Series> {
+    let store = farm.telemetry.store();
+    let mut out = Vec::new();
+    let mut devices: Vec<_> = farm.registry.all().into_iter().filter(|d| d.asset_id == Some(asset_id)).collect();
+    devices.sort_by(|a, b| a.name.cmp(&b.name));
+    for d in devices {
+        for (key, _, _) in store.latest(d.id) {
+            let Some(kid) = store.keys.lookup(&key) else { continue };
+            let Ok(points) = store.range(d.id, kid, from, to) else { continue };
+            let nums: Vec<f64> = points.iter().filter_map(|(_, v)| v.as_f64()).collect();
+            if nums.is_empty() {
+                continue;
+            }
+            let (mut min, mut max, mut sum) = (f64::INFINITY, f64::NEG_INFINITY, 0.0);
+            for &v in &nums {
+                min = min.min(v);
+                max = max.max(v);
+                sum += v;
+            }
+            let interval = ((to - from) / 48).max(60_000);
+            let chart = aggregate(&points, from, interval, Agg::Avg).into_iter().filter_map(|(t, v)| Some((t, v.as_f64()?))).collect();
+            out.push(Series { device: d.name.clone(), key: key.to_string(), min, avg: sum / nums.len() as f64, max, count: nums.len(), points: chart });
+        }
+    }
+    out
+}
+
+fn esc(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '<' => o.push_str("&lt;"),
+            '>' => o.push_str("&gt;"),
+            '&' => o.push_str("&amp;"),
+            '"' => o.push_str("&quot;"),
+            '\'' => o.push_str("&#39;"),
+            c => o.push(c),
+        }
+    }
+    o
+}
+
+fn label(key: &str) -> (String, &'static str) {
+    match key {
+        "temperature" => ("气温".into(), "°C"),
+        "humidity" => ("空气湿度".into(), "%"),
+        "soil_moisture" => ("土壤湿度".into(), "%"),
+        "soil_temperature" => ("土壤温度".into(), "°C"),
+        "light" | "illuminance" => ("光照".into(), "lx"),
+        other => (other.to_string(), ""),
+    }
+}
+
+fn fmt1(v: f64) -> String {
+    format!("{:.1}", v)
+}
+
+fn spark(points: &[(i64, f64)], min: f64, max: f64) -> String {
+    if points.len() < 2 {
+        return String::new();
+    }
+    let (t0, t1) = (points[0].0, points[points.len() - 1].0.max(points[0].0 + 1));
+    let span = (max - min).max(1e-9);
+    let mut pts = String::new();
+    for (t, v) in points {
+        let x = (t - t0) as f64 / (t1 - t0) as f64 * 300.0;
+        let y = 56.0 - (v - min) / span * 52.0;
+        let _ = write!(pts, "{x:.1},{y:.1} ");
+    }
+    format!(
+        "<svg viewBox=\"0 0 300 60\" width=\"100%\" height=\"60\" role=\"img\" aria-label=\"曲线\"><polyline fill=\"none\" stroke=\"#2e7d32\" stroke-width=\"2\" points=\"{}\"/></svg>",
+        pts.trim_end()
+    )
+}
+
+/// The zh-CN page.
+pub fn render(code: &str, page: &TracePage, series: &[Series]) -> String {
+    let date = |ms: i64| crate::prices::date_string(crate::prices::day_of(ms));
+    let mut h = String::with_capacity(8192);
+    let title = page.product.clone().unwrap_or_else(|| "农产品".into());
+    let _ = write!(
+        h,
+        "<!doctype html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
+<title>{t} · 产品溯源</title><style>\
+body{{margin:0;font:18px/1.5 system-ui,-apple-system,\"Noto Sans CJK SC\",sans-serif;background:#f6f7f2;color:#1b1b1b}}\
+main{{max-width:640px;margin:0 auto;padding:16px}}h1{{font-size:28px;margin:8px 0}}h2{{font-size:22px;margin:24px 0 8px}}\
+.card{{background:#fff;border-radius:12px;padding:16px;margin:12px 0;box-shadow:0 1px 3px #0002}}\
+dl{{display:grid;grid-template-columns:auto 1fr;gap:6px 16px;margin:0}}dt{{color:#555}}dd{{margin:0;font-weight:600}}\
+.nums{{display:flex;justify-content:space-between;font-size:16px;color:#333}}.nums b{{font-size:22px;color:#1b5e20}}\
+.muted{{color:#666;font-size:15px}}img{{max-width:180px}}</style></head><body><main>\
+<h1>{t}</h1><p class=\"muted\">产品溯源 · 扫码查看真实种植记录</p><div class=\"card\"><dl>",
+        t = esc(&title)
+    );
+    let _ = write!(h, "<dt>生产者</dt><dd>{}</dd>", esc(&page.producer));
+    if let Some(v) = &page.village {
+        let _ = write!(h, "<dt>村庄</dt><dd>{}</dd>", esc(v));
+    }
+    if let Some((q, unit)) = &page.quantity {
+        let _ = write!(h, "<dt>数量</dt><dd>{q} × {}</dd>", esc(unit));
+    }
+    if let Some(b) = &page.batch {
+        let _ = write!(
+            h,
+            "<dt>种植地块</dt><dd>{}</dd><dt>生长期</dt><dd>{} 至 {}</dd><dt>采收日期</dt><dd>{}</dd>",
+            esc(&b.asset_name),
+            date(b.grown_from),
+            date(b.harvested_at),
+            date(b.harvested_at)
+        );
+        if !b.note.is_empty() {
+            let _ = write!(h, "<dt>备注</dt><dd>{}</dd>", esc(&b.note));
+        }
+    }
+    h.push_str("</dl></div>");
+    match &page.batch {
+        None => h.push_str("<p class=\"muted\">这件商品尚未关联采收批次，暂无种植环境记录。</p>"),
+        Some(_) if series.is_empty() => h.push_str("<p class=\"muted\">生长期内该地块没有传感器数据。</p>"),
+        Some(_) => {
+            h.push_str("<h2>生长期环境（传感器实测）</h2>");
+            for s in series {
+                let (name, unit) = label(&s.key);
+                let _ = write!(
+                    h,
+                    "<div class=\"card\"><div><b>{}</b> <span class=\"muted\">{} · {} 条读数</span></div>\
+<div class=\"nums\"><span>最低 <b>{}</b>{u}</span><span>平均 <b>{}</b>{u}</span><span>最高 <b>{}</b>{u}</span></div>{}</div>",
+                    esc(&name),
+                    esc(&s.device),
+                    s.count,
+                    fmt1(s.min),
+                    fmt1(s.avg),
+                    fmt1(s.max),
+                    spark(&s.points, s.min, s.max),
+                    u = unit
+                );
+            }
+        }
+    }
+    let _ = write!(
+        h,
+        "<div class=\"card\"><img src=\"/t/{c}/qr.svg\" alt=\"溯源二维码\"><p class=\"muted\">溯源码 {c}</p></div></main></body></html>",
+        c = esc(code)
+    );
+    h
+}
+
+/// The QR code of the page at `url`, as SVG.
+pub fn qr_svg(url: &str) -> Option<String> {
+    let code = qrcode::QrCode::new(url.as_bytes()).ok()?;
+    Some(code.render::<qrcode::render::svg::Color<'_>>().min_dimensions(200, 200).build())
+}
