@@ -278,6 +278,27 @@ async fn bad_rules_are_refused_with_the_field_named() {
     let rules = app.query("/api/rules").await;
     assert_eq!(rules.as_array().unwrap().len(), 1, "{rules}");
     assert_eq!(rules[0]["builtin"], true);
+    // The built-in rule can be tuned but not deleted.
+    let id = rules[0]["id"].as_i64().unwrap();
+    let (s, r) = app
+        .put_json(
+            &format!("/api/rules/{id}"),
+            &admin,
+            json!({ "name": "母猪发热预警", "severity": "critical", "target": { "profile": "ear-tag" },
+                    "condition": { "type": "herd_fever", "above_baseline": 1.2 } }),
+        )
+        .await;
+    assert_eq!(s, 200, "{r}");
+    assert_eq!(r["condition"]["above_baseline"], 1.2);
+    let r = crate::common::request(
+        app.http,
+        "DELETE",
+        &format!("/api/rules/{id}"),
+        &[("authorization", &format!("Bearer {admin}"))],
+        vec![],
+    )
+    .await;
+    assert_eq!(r.status, 409, "{}", r.text());
 }
 
 #[tokio::test]

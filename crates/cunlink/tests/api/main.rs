@@ -6,6 +6,8 @@ mod common;
 mod ingest_chirpstack;
 mod ingest_http;
 mod ingest_mqtt;
+mod notify;
 mod market;
 mod queries;
+mod rpc;
 mod storage;
