@@ -84,6 +84,39 @@ impl Alerts {
         routes::routes(self.clone())
     }
 
+    /// Store a rule (already checked by the caller) and start evaluating it.
+    pub async fn add_rule(
+        &self,
+        input: rule::RuleInput,
+        village_id: Option<i64>,
+        by: i64,
+    ) -> Result<rule::Rule, AlertError> {
+        let row_input = input.clone();
+        let rule = self
+            .db
+            .call(move |c| {
+                store::insert_rule(
+                    c,
+                    &store::RuleRow {
+                        name: row_input.name.trim(),
+                        village_id,
+                        severity: row_input.severity,
+                        target: &row_input.target,
+                        condition: &row_input.condition,
+                        action: row_input.action.as_ref(),
+                        escalate: row_input.escalate.as_ref(),
+                        auto_clear: row_input.auto_clear,
+                        enabled: row_input.enabled,
+                    },
+                    by,
+                    cunlink_core::time::now_ms(),
+                )
+            })
+            .await?;
+        self.engine.reload();
+        Ok(rule)
+    }
+
     pub fn render_metrics(&self, out: &mut String) {
         self.engine.metrics.render(out);
         self.notifier.render_metrics(out);

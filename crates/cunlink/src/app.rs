@@ -99,6 +99,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
     if config.demo {
         crate::demo::start(farm.clone(), auth.clone(), boards.clone(), shutdown_rx.clone()).await?;
         crate::demo_market::seed(&market).await?;
+        crate::demo_alert::seed(&alerts).await?;
     }
     tracing::info!(%http_addr, %mqtt_addr, data_dir = %config.data_dir.display(), demo = config.demo, "cunlink is serving");
     Ok(Server {

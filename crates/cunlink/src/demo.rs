@@ -28,6 +28,7 @@ const BOARD: &str = "茶园看板";
 const SOWS: usize = 40;
 const TICK: Duration = Duration::from_secs(10);
 const HISTORY_STEP_MS: i64 = 5 * 60_000;
+const BACKFILL_DAYS: i64 = 4;
 
 /// A small deterministic generator; the demo needs variety, not secrecy.
 struct Rng(u64);
@@ -297,7 +298,8 @@ async fn send(farm: &Farm, device: &Device, kind: Kind, body: J) -> anyhow::Resu
     Ok(())
 }
 
-/// The last 24 hours, every 5 minutes, so charts have a history at first sight.
+/// The last 4 days, every 5 minutes, so charts have a history at first sight and
+/// the herd-fever rule has its 3-day baseline from the start.
 async fn backfill(
     farm: &Farm,
     probes: &[Probe],
@@ -306,9 +308,9 @@ async fn backfill(
     now: i64,
     rng: &mut Rng,
 ) -> anyhow::Result<()> {
-    let start = now - 86_400_000;
+    let start = now - BACKFILL_DAYS * 86_400_000;
     for p in probes {
-        let series: Vec<J> = (0..288)
+        let series: Vec<J> = (0..BACKFILL_DAYS * 288)
             .map(|i| start + i * HISTORY_STEP_MS)
             .map(|ts| json!({ "ts": ts, "values": probe_values(p.kind, ts, rng) }))
             .collect();
@@ -316,7 +318,7 @@ async fn backfill(
     }
     let mut body = Map::new();
     for sow in sows {
-        let series: Vec<J> = (0..288)
+        let series: Vec<J> = (0..BACKFILL_DAYS * 288)
             .map(|i| start + i * HISTORY_STEP_MS)
             .map(|ts| json!({ "ts": ts, "values": sow.values(ts, rng) }))
             .collect();

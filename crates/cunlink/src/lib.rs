@@ -4,4 +4,5 @@
 pub mod app;
 pub mod cli;
 pub mod demo;
+pub mod demo_alert;
 pub mod demo_market;
