@@ -32,6 +32,9 @@ use herd::Pen;
 use silence::Timers;
 use world::{Compiled, DeviceInfo, FarmView};
 
+/// How long rule changes are gathered before the engine rebuilds its matching.
+const RELOAD_DEBOUNCE: Duration = Duration::from_millis(100);
+
 /// What the engine tells the alarm writer.
 #[derive(Debug)]
 pub enum Event {
@@ -190,6 +193,10 @@ impl Engine {
                 },
                 Some(cmd) = commands.recv() => match cmd {
                     Command::Reload => {
+                        // Rules often change in bursts (a script adding many):
+                        // gather them and rebuild once.
+                        tokio::time::sleep(RELOAD_DEBOUNCE).await;
+                        while commands.try_recv().is_ok() {}
                         if let Err(e) = self.reload().await {
                             tracing::warn!(error = %e, "alert engine: reloading rules failed");
                         }
