@@ -654,12 +654,12 @@ async fn add_webhook(
     })?;
     let url = b.url.trim().to_string();
     let ok = url.parse::<axum::http::Uri>().ok().is_some_and(|u| {
-        matches!(u.scheme_str(), Some("http")) && u.host().is_some()
+        matches!(u.scheme_str(), Some("http" | "https")) && u.host().is_some()
     });
     if !ok || url.len() > 2048 {
         return Err(ApiError::bad_request(
             "invalid_webhook",
-            "url must be an http:// URL with a host (https needs a local relay in this version)",
+            "url must be an http:// or https:// URL with a host",
         )
         .with_field("url"));
     }

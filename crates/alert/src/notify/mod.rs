@@ -223,14 +223,16 @@ impl Notifier {
     ) {
         let mut inflight: HashSet<i64> = HashSet::new();
         let mut running: JoinSet<i64> = JoinSet::new();
-        let mut backlog: Vec<OutboxItem> = Vec::new();
+        // (delivery, fresh): fresh ones were committed a moment ago and handed
+        // over directly; scanned ones may have changed since they were read.
+        let mut backlog: Vec<(OutboxItem, bool)> = Vec::new();
         let mut scan = tokio::time::interval(Duration::from_secs(1));
         loop {
             tokio::select! {
-                Some(items) = rx.recv() => backlog.extend(items),
+                Some(items) = rx.recv() => backlog.extend(items.into_iter().map(|i| (i, true))),
                 _ = scan.tick() => {
                     match self.db.call(|c| store::due(c, now_ms(), 500)).await {
-                        Ok(items) => backlog.extend(items),
+                        Ok(items) => backlog.extend(items.into_iter().map(|i| (i, false))),
                         Err(e) => tracing::warn!(error = %e, "outbox scan failed"),
                     }
                 }
@@ -242,18 +244,18 @@ impl Notifier {
                 _ = shutdown.changed() => break,
             }
             while running.len() < MAX_CONCURRENT {
-                let Some(item) = backlog.pop() else { break };
+                let Some((item, fresh)) = backlog.pop() else { break };
                 if inflight.insert(item.id) {
                     let me = self.clone();
                     running.spawn(async move {
                         let id = item.id;
-                        me.deliver(item).await;
+                        me.deliver(item, fresh).await;
                         id
                     });
                 }
             }
             // What did not fit is picked up again by the next scan.
-            backlog.retain(|i| !inflight.contains(&i.id));
+            backlog.retain(|(i, _)| !inflight.contains(&i.id));
             if backlog.len() > 10_000 {
                 backlog.clear();
             }
@@ -265,18 +267,18 @@ impl Notifier {
         .await;
     }
 
-    async fn deliver(&self, item: OutboxItem) {
-        // The row may have been sent by another path or given up meanwhile.
-        let current = self
-            .db
-            .call(move |c| store::outbox_item(c, item.id))
-            .await;
-        let item = match current {
-            Ok(Some(i)) if i.status == "pending" => i,
-            Ok(_) => return,
-            Err(e) => {
-                tracing::warn!(error = %e, "outbox read failed");
-                return;
+    async fn deliver(&self, item: OutboxItem, fresh: bool) {
+        // A scanned row may have been sent by the direct path or given up meanwhile.
+        let item = if fresh {
+            item
+        } else {
+            match self.db.call(move |c| store::outbox_item(c, item.id)).await {
+                Ok(Some(i)) if i.status == "pending" => i,
+                Ok(_) => return,
+                Err(e) => {
+                    tracing::warn!(error = %e, "outbox read failed");
+                    return;
+                }
             }
         };
         let result = match item.channel {
@@ -326,7 +328,7 @@ impl Notifier {
         let (status, body) = http::post(&url, &headers, item.payload.clone().into_bytes(), SEND_TIMEOUT)
             .await
             .map_err(|e| match e {
-                http::HttpError::BadUrl(_) | http::HttpError::NoTls => Failure::permanent(e.to_string()),
+                http::HttpError::BadUrl(_) => Failure::permanent(e.to_string()),
                 _ => Failure::retry(e.to_string()),
             })?;
         match status {
@@ -364,7 +366,7 @@ impl Notifier {
         let (status, text) = http::post(&sub.endpoint, &headers, body, SEND_TIMEOUT)
             .await
             .map_err(|e| match e {
-                http::HttpError::BadUrl(_) | http::HttpError::NoTls => Failure::permanent(e.to_string()),
+                http::HttpError::BadUrl(_) => Failure::permanent(e.to_string()),
                 _ => Failure::retry(e.to_string()),
             })?;
         match status {
