@@ -73,10 +73,11 @@ impl Alarms {
                         rule,
                         device,
                         pen,
+                        pen_name,
                         since,
                         at,
                         details,
-                    } => me.raise(rule, device, pen, since, at, details).await,
+                    } => me.raise(rule, device, (pen, pen_name), since, at, details).await,
                     Event::Clear {
                         rule_id,
                         device,
@@ -94,7 +95,7 @@ impl Alarms {
         &self,
         rule: Arc<crate::rule::Rule>,
         device: Arc<cunlink_farm::model::Device>,
-        pen: Option<i64>,
+        (pen, pen_name): (Option<i64>, Option<String>),
         since: i64,
         at: i64,
         details: serde_json::Value,
@@ -103,16 +104,6 @@ impl Alarms {
         if self.open_map().get(&key).is_some_and(|(_, s)| *s == since) {
             return Ok(());
         }
-        let pen_name = match pen {
-            Some(p) => self
-                .farm
-                .assets()
-                .await
-                .ok()
-                .and_then(|a| a.into_iter().find(|x| x.id == p))
-                .map(|a| a.name),
-            None => None,
-        };
         let planned = self
             .notifier
             .plan(device.village_id, pen_name.as_deref(), rule.severity, None)

@@ -42,6 +42,7 @@ pub enum Event {
         rule: Arc<Rule>,
         device: Arc<Device>,
         pen: Option<i64>,
+        pen_name: Option<String>,
         /// Event time the condition began to hold: the episode's identity.
         since: i64,
         /// Event time it fired (wall clock for silence).
@@ -326,6 +327,7 @@ impl Engine {
                 rule: state.rule.rule.clone(),
                 device: entry.info.device.clone(),
                 pen: entry.info.pen,
+                pen_name: entry.info.pen_name.clone(),
                 since: deadline,
                 at: now,
                 details: serde_json::json!({ "silent_since": deadline - waited, "silent_s": waited / 1000 }),
@@ -405,6 +407,7 @@ impl Engine {
                         rule: state.rule.rule.clone(),
                         device: entry.info.device.clone(),
                         pen: entry.info.pen,
+                        pen_name: entry.info.pen_name.clone(),
                         since,
                         at: ts,
                         details,

@@ -226,3 +226,51 @@ async fn webhooks_deliver_and_refusals_become_dead_letters() {
     let (s, _) = app.post_json(&format!("/api/notifications/{id}/retry"), &admin, json!({})).await;
     assert_eq!(s, 202);
 }
+
+#[tokio::test]
+async fn unacknowledged_alarms_escalate_to_the_vet() {
+    let app = spawn_app().await;
+    let (hook, mut calls) = receiver(StatusCode::OK).await;
+    let vet = app.user("vet-wang", cunlink_core::auth::Role::Doctor, Some("茶香村")).await;
+    let (s, w) = app.post_json("/api/webhooks", &vet, json!({ "url": format!("{hook}/vet") })).await;
+    assert_eq!(s, 201, "{w}");
+    let token = app
+        .device(json!({ "name": "耳标 0007", "type": "soil-probe", "village": "茶香村" }))
+        .await;
+    let admin = app.admin_token.clone();
+    let (s, r) = app
+        .post_json(
+            "/api/rules",
+            &admin,
+            json!({ "name": "过干", "severity": "major", "target": { "device": "耳标 0007" },
+                    "escalate": { "after_s": 1, "to": ["vet-wang"] },
+                    "condition": { "type": "threshold", "conditions": [{ "key": "soil_moisture", "op": "<", "value": 20 }] } }),
+        )
+        .await;
+    assert_eq!(s, 201, "{r}");
+    let raised = cunlink_core::time::now_ms();
+    let r = app.post(&format!("/api/v1/{token}/telemetry"), r#"{"soil_moisture":5}"#).await;
+    assert_eq!(r.status, 200);
+    // The vet is not told at first (doctors are not notified by default)…
+    let (_, body) = tokio::time::timeout(Duration::from_secs(10), calls.recv())
+        .await
+        .expect("the escalation reaches the vet")
+        .unwrap();
+    // …only once nobody acknowledged it in time.
+    assert!(cunlink_core::time::now_ms() - raised >= 1_000);
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert!(v["title"].as_str().unwrap().contains("无人确认"), "{v}");
+    let a = app.alarms("status=active").await;
+    assert!(a[0]["escalated_at"].as_i64().is_some(), "{a:?}");
+    // Escalation to an unknown user is refused.
+    let (s, e) = app
+        .post_json(
+            "/api/rules",
+            &admin,
+            json!({ "name": "x", "severity": "major", "target": { "device": "耳标 0007" },
+                    "escalate": { "after_s": 60, "to": ["nobody"] },
+                    "condition": { "type": "silence" } }),
+        )
+        .await;
+    assert_eq!((s, e["field"].as_str()), (400, Some("escalate.to")));
+}
