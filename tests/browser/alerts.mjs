@@ -122,7 +122,6 @@ try {
         const r = await p.evaluate(() => {
           const vis = (e) => { const b = e.getBoundingClientRect(); return b.width > 0 && b.height > 0 && getComputedStyle(e).visibility !== "hidden"; };
           const small = [...document.querySelectorAll("a,button,input,select,summary,textarea")].filter(vis)
-            .filter((e) => !(e.type === "checkbox" && e.closest("label")))
             .filter((e) => { const b = e.getBoundingClientRect(); return b.height < 44 || b.width < 44; })
             .map((e) => e.tagName + ":" + (e.textContent || e.name || "").trim().slice(0, 20) + " " + Math.round(e.getBoundingClientRect().width) + "x" + Math.round(e.getBoundingClientRect().height));
           const tiny = [...document.querySelectorAll("p,td,th,dd,dt,li,label,small,span,a,button,input,select,legend,time")].filter(vis)
