@@ -13,6 +13,7 @@
 pub mod alarms;
 pub mod engine;
 pub mod notify;
+pub mod pages;
 pub mod routes;
 pub mod rule;
 pub mod store;

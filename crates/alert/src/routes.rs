@@ -76,19 +76,19 @@ fn rule_error(e: RuleError) -> ApiError {
 }
 
 /// Alarms and rules concern people who run farms; buyers in town do not see them.
-fn can_see_alarms(u: &User) -> bool {
+pub(crate) fn can_see_alarms(u: &User) -> bool {
     u.role != Role::Buyer
 }
 
 /// Acknowledge, assign, clear: farmers, the county, and village doctors/vets.
-fn can_handle_alarms(u: &User) -> bool {
+pub(crate) fn can_handle_alarms(u: &User) -> bool {
     matches!(
         u.role,
         Role::Admin | Role::CountyStaff | Role::Farmer | Role::Doctor
     )
 }
 
-fn can_manage_rules(u: &User) -> bool {
+pub(crate) fn can_manage_rules(u: &User) -> bool {
     matches!(u.role, Role::Admin | Role::CountyStaff | Role::Farmer)
 }
 

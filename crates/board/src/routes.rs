@@ -57,7 +57,8 @@ struct Tpl<'a> {
     slug: &'a str,
     rotate: u32,
     slides: Vec<Slide>,
-    extra: Vec<(&'a str, Vec<String>)>,
+    /// (CSS class, heading, lines) of the other domains' sections.
+    extra: Vec<(&'static str, &'a str, Vec<String>)>,
     updated: &'a str,
     no_data: &'a str,
     time: String,
@@ -124,14 +125,14 @@ fn slides(st: &St, b: &Board, locale: Locale) -> Vec<Slide> {
         .collect()
 }
 
-async fn extras<'a>(st: &'a St, b: &'a Board, locale: Locale) -> Vec<(&'a str, Vec<String>)> {
+async fn extras<'a>(st: &'a St, b: &'a Board, locale: Locale) -> Vec<(&'static str, &'a str, Vec<String>)> {
     let mut out = Vec::new();
     let sec = &st.boards.sections;
-    for (key, s) in [("board.alarms", &sec.alarms), ("board.prices", &sec.prices)] {
+    for (class, key, s) in [("alarms", "board.alarms", &sec.alarms), ("prices", "board.prices", &sec.prices)] {
         if let Some(s) = s {
             let lines = s.lines(b, locale).await;
             if !lines.is_empty() {
-                out.push((st.kit.t(locale, key), lines));
+                out.push((class, st.kit.t(locale, key), lines));
             }
         }
     }
@@ -187,7 +188,7 @@ async fn txt(st: &St, locale: Locale, slug: &str, page: Option<usize>) -> Result
             lines.push(text::line(&format!("{} {}", s.asset, v.label), &v.value.replace(' ', ""), w));
         }
     }
-    for (_, extra) in extras(st, &b, locale).await {
+    for (_, _, extra) in extras(st, &b, locale).await {
         lines.extend(extra.iter().map(|l| text::fit(l, w)));
     }
     let body_lines = b.line_count.saturating_sub(1).max(1);

@@ -56,8 +56,16 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         vapid_subject,
         shutdown_rx.clone(),
     )?;
-    // Alarms and prices reach boards here once the alert and market domains exist.
-    let boards = cunlink_board::Boards::open(db.clone(), farm.clone(), cunlink_board::Sections::default())?;
+    let kit = web_kit(&auth, &alerts);
+    // Prices reach boards here once the market domain wires them.
+    let board_sections = cunlink_board::Sections {
+        alarms: Some(Arc::new(crate::board_alarms::BoardAlarms {
+            alerts: alerts.clone(),
+            kit: kit.clone(),
+        })),
+        ..Default::default()
+    };
+    let boards = cunlink_board::Boards::open(db.clone(), farm.clone(), board_sections)?;
     let market = Market::open(db.clone(), auth.clone(), farm.clone(), MarketConfig::default())?;
 
     let http = TcpListener::bind(config.http)
@@ -68,7 +76,6 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         .with_context(|| format!("binding MQTT to {}", config.mqtt))?;
     let (http_addr, mqtt_addr) = (http.local_addr()?, mqtt.local_addr()?);
 
-    let kit = web_kit(&auth);
     let router = router(
         farm.clone(),
         alerts.clone(),
@@ -136,9 +143,10 @@ impl Server {
 }
 
 /// The web kit with every domain's strings, navigation and page sections.
-fn web_kit(auth: &AuthService) -> cunlink_web::WebKit {
+fn web_kit(auth: &AuthService, alerts: &Arc<Alerts>) -> cunlink_web::WebKit {
     let mut kit = cunlink_web::KitBuilder::new(auth.clone());
     cunlink_farm::pages::register(&mut kit);
+    cunlink_alert::pages::register(&mut kit, alerts);
     cunlink_board::register(&mut kit);
     kit.build()
 }
@@ -174,6 +182,7 @@ fn router(
         .merge(market.routes())
         .merge(cunlink_web::routes::routes(kit.clone()))
         .merge(boards.routes(kit.clone()))
+        .merge(cunlink_alert::pages::routes(alerts.clone(), kit.clone()))
         .merge(cunlink_farm::pages::routes(farm.clone(), kit, mqtt_port))
         .fallback(|| async { ApiError::not_found("not_found", "no such page or API route") })
         .layer(axum::middleware::from_fn(json_errors))
