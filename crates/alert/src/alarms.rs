@@ -113,6 +113,7 @@ impl Alarms {
         let escalate_at = rule.escalate.as_ref().map(|e| now + e.after_s as i64 * 1000);
         let rule2 = rule.clone();
         let device2 = device.clone();
+        let notifier = self.notifier.clone();
         let result = self
             .db
             .call(move |c| -> Result<Option<(Alarm, Vec<_>, bool)>, StoreError> {
@@ -143,6 +144,12 @@ impl Alarms {
                 )?;
                 let alarm = store::alarm(&tx, id)?;
                 let items = Notifier::enqueue_blocking(&tx, &alarm, &planned, false, now)?;
+                // Deliveries leave while the commit's fsync runs: a phone hears of
+                // the alarm a disk-flush sooner. Should the server die before the
+                // commit, the restart re-evaluates the history and raises the
+                // alarm again: a warning may repeat, it is never lost. Marking
+                // them sent waits for this transaction (the connection is held).
+                notifier.send_now(items.clone());
                 tx.commit().map_err(cunlink_core::DbError::from)?;
                 Ok(Some((alarm, items, true)))
             })
@@ -152,8 +159,7 @@ impl Alarms {
         };
         self.open_map().insert(key, (alarm.id, since));
         if new {
-            tracing::info!(alarm = alarm.id, rule = %alarm.rule, device = %alarm.device, severity = %alarm.severity, "alarm raised");
-            self.notifier.send_now(items);
+            tracing::info!(alarm = alarm.id, rule = %alarm.rule, device = %alarm.device, severity = %alarm.severity, deliveries = items.len(), "alarm raised");
             if let Some(action) = &rule.action {
                 let r = self
                     .farm

@@ -61,6 +61,7 @@ pub struct Planned {
     pub locale: String,
     pub channel: Channel,
     pub target_id: i64,
+    pub target: store::Target,
     pub next_at: i64,
 }
 
@@ -155,6 +156,11 @@ impl Notifier {
                                 locale: u.locale.clone(),
                                 channel: Channel::Push,
                                 target_id: s.id,
+                                target: store::Target::Push {
+                                    endpoint: s.endpoint,
+                                    p256dh: s.p256dh,
+                                    auth: s.auth,
+                                },
                                 next_at,
                             });
                         }
@@ -166,6 +172,7 @@ impl Notifier {
                                 locale: u.locale.clone(),
                                 channel: Channel::Webhook,
                                 target_id: w.id,
+                                target: store::Target::Webhook { url: w.url },
                                 next_at,
                             });
                         }
@@ -193,7 +200,13 @@ impl Notifier {
                 Channel::Webhook => msg.webhook_json(alarm),
             };
             out.push(store::enqueue(
-                conn, alarm.id, p.user_id, p.channel, p.target_id, &payload, p.next_at, now,
+                conn,
+                alarm.id,
+                p.user_id,
+                (p.channel, p.target_id, Some(p.target.clone())),
+                &payload,
+                p.next_at,
+                now,
             )?);
         }
         Ok(out)
@@ -314,13 +327,17 @@ impl Notifier {
     }
 
     async fn send_webhook(&self, item: &OutboxItem) -> Result<(), Failure> {
-        let target = item.target_id;
-        let url = self
-            .db
-            .call(move |c| store::webhook_url(c, target))
-            .await
-            .map_err(|e| Failure::retry(e.to_string()))?
-            .ok_or_else(|| Failure::permanent("the webhook was removed"))?;
+        let url = match &item.target {
+            Some(store::Target::Webhook { url }) => url.clone(),
+            _ => {
+                let target = item.target_id;
+                self.db
+                    .call(move |c| store::webhook_url(c, target))
+                    .await
+                    .map_err(|e| Failure::retry(e.to_string()))?
+                    .ok_or_else(|| Failure::permanent("the webhook was removed"))?
+            }
+        };
         let headers = [
             ("content-type", "application/json; charset=utf-8".to_string()),
             ("x-cunlink-delivery", item.id.to_string()),
@@ -342,18 +359,28 @@ impl Notifier {
     }
 
     async fn send_push(&self, item: &OutboxItem) -> Result<(), Failure> {
-        let target = item.target_id;
-        let sub = self
-            .db
-            .call(move |c| store::push(c, target))
-            .await
-            .map_err(|e| Failure::retry(e.to_string()))?
-            .ok_or_else(|| Failure::permanent("the push subscription was removed"))?;
-        let body = webpush::encrypt(&sub.p256dh, &sub.auth, item.payload.as_bytes())
+        let (endpoint, p256dh, key_auth) = match &item.target {
+            Some(store::Target::Push {
+                endpoint,
+                p256dh,
+                auth,
+            }) => (endpoint.clone(), p256dh.clone(), auth.clone()),
+            _ => {
+                let target = item.target_id;
+                let sub = self
+                    .db
+                    .call(move |c| store::push(c, target))
+                    .await
+                    .map_err(|e| Failure::retry(e.to_string()))?
+                    .ok_or_else(|| Failure::permanent("the push subscription was removed"))?;
+                (sub.endpoint, sub.p256dh, sub.auth)
+            }
+        };
+        let body = webpush::encrypt(&p256dh, &key_auth, item.payload.as_bytes())
             .map_err(|e| Failure::permanent(e.to_string()))?;
         let auth = self
             .vapid
-            .authorization(&sub.endpoint, now_ms() / 1000)
+            .authorization(&endpoint, now_ms() / 1000)
             .map_err(|e| Failure::permanent(e.to_string()))?;
         let urgent = item.payload.contains("\"severity\":\"critical\"");
         let headers = [
@@ -363,7 +390,7 @@ impl Notifier {
             ("ttl", "86400".to_string()),
             ("urgency", if urgent { "high" } else { "normal" }.to_string()),
         ];
-        let (status, text) = http::post(&sub.endpoint, &headers, body, SEND_TIMEOUT)
+        let (status, text) = http::post(&endpoint, &headers, body, SEND_TIMEOUT)
             .await
             .map_err(|e| match e {
                 http::HttpError::BadUrl(_) => Failure::permanent(e.to_string()),
@@ -373,7 +400,7 @@ impl Notifier {
             200..=299 => Ok(()),
             // The browser unsubscribed: forget the subscription (RFC 8030 §7.3).
             404 | 410 => {
-                let id = sub.id;
+                let id = item.target_id;
                 let _ = self.db.call(move |c| store::remove_push(c, id, None)).await;
                 Err(Failure::permanent(format!("subscription gone (HTTP {status})")))
             }

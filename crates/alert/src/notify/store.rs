@@ -213,6 +213,14 @@ impl Channel {
     }
 }
 
+/// Where a delivery goes, when already known (a fresh delivery carries it, so
+/// sending needs no database read).
+#[derive(Debug, Clone)]
+pub enum Target {
+    Push { endpoint: String, p256dh: String, auth: String },
+    Webhook { url: String },
+}
+
 /// One delivery in the outbox.
 #[derive(Debug, Clone, Serialize)]
 pub struct OutboxItem {
@@ -227,6 +235,8 @@ pub struct OutboxItem {
     pub attempts: i64,
     pub status: String,
     pub last_error: Option<String>,
+    #[serde(skip)]
+    pub target: Option<Target>,
 }
 
 const OUTBOX_COLUMNS: &str =
@@ -250,16 +260,15 @@ fn outbox_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxItem> {
         attempts: r.get(8)?,
         status: r.get(9)?,
         last_error: r.get(10)?,
+        target: None,
     })
 }
 
-#[allow(clippy::too_many_arguments)]
 pub fn enqueue(
     conn: &Connection,
     alarm_id: i64,
     user_id: i64,
-    channel: Channel,
-    target_id: i64,
+    (channel, target_id, target): (Channel, i64, Option<Target>),
     payload: &str,
     next_at: i64,
     now: i64,
@@ -281,6 +290,7 @@ pub fn enqueue(
         attempts: 0,
         status: "pending".into(),
         last_error: None,
+        target,
     })
 }
 
