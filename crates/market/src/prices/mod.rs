@@ -210,6 +210,12 @@ impl PriceBoard {
         out
     }
 
+    /// [`PriceBoard::search`] as the JSON answer body.
+    pub fn search_json(&self, q: &str, market: Option<&str>, limit: usize) -> bytes::Bytes {
+        let rows = self.search(q, market, limit);
+        bytes::Bytes::from(serde_json::to_vec(&rows).unwrap_or_else(|_| b"[]".to_vec()))
+    }
+
     /// Apply a committed report to memory.
     fn applied(&self, commodity: i64, name: &str, market: i64, market_name: &str, price: i64, unit: &str, day: i64) {
         let mut b = self.write();
