@@ -57,8 +57,12 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         shutdown_rx.clone(),
     )?;
     // Alarms and prices reach boards here once the alert and market domains exist.
-    let boards = cunlink_board::Boards::open(db.clone(), farm.clone(), cunlink_board::Sections::default())?;
     let market = Market::open(db.clone(), auth.clone(), farm.clone(), MarketConfig::default())?;
+    let sections = cunlink_board::Sections {
+        prices: Some(Arc::new(crate::board_prices::TodayPrices(market.clone()))),
+        ..Default::default()
+    };
+    let boards = cunlink_board::Boards::open(db.clone(), farm.clone(), sections)?;
 
     let http = TcpListener::bind(config.http)
         .await
@@ -139,6 +143,7 @@ fn web_kit(auth: &AuthService) -> cunlink_web::WebKit {
     let mut kit = cunlink_web::KitBuilder::new(auth.clone());
     cunlink_farm::pages::register(&mut kit);
     cunlink_board::register(&mut kit);
+    cunlink_market::pages::register(&mut kit);
     kit.build()
 }
 
@@ -173,6 +178,7 @@ fn router(
         .merge(market.routes())
         .merge(cunlink_web::routes::routes(kit.clone()))
         .merge(boards.routes(kit.clone()))
+        .merge(cunlink_market::pages::routes(market.clone(), kit.clone()))
         .merge(cunlink_farm::pages::routes(farm.clone(), kit, mqtt_port))
         .fallback(|| async { ApiError::not_found("not_found", "no such page or API route") })
         .layer(axum::middleware::from_fn(json_errors))

@@ -2,6 +2,7 @@
 //! village. Integration tests start the server in-process through [`app::start`].
 
 pub mod app;
+pub mod board_prices;
 pub mod cli;
 pub mod demo;
 pub mod demo_market;
