@@ -31,7 +31,6 @@ pub(crate) struct Trend {
     pub first: String,
     pub last: String,
     pub change: String,
-    pub up: bool,
     pub svg: String,
 }
 
@@ -113,7 +112,6 @@ pub(crate) async fn page(State(st): State<St>, Query(q): Query<PricesQuery>, req
                     first: pts.first().map(|p| yuan(*p)).unwrap_or_default(),
                     last: pts.last().map(|p| yuan(*p)).unwrap_or_default(),
                     change: format!("{}{}", if fen > 0 { "+" } else { "" }, yuan(fen)),
-                    up: fen > 0,
                     svg: spark(&pts),
                 }
             })
