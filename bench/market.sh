@@ -10,7 +10,11 @@
 # 2. flash sale: 10,000 buyers (requests, from 100 buyer accounts) race for a
 #    live-sale item of 1,000 units; counts the 201s (must be exactly 1,000) and p99.
 # 3. price search: GET /api/market/prices?q=… (Chinese, pinyin, initials) over
-#    COMMODITIES × MARKETS × DAYS of history; p99.
+#    COMMODITIES × MARKETS × DAYS of history; p99 from SEARCH_CONNS sequential
+#    clients (default 1: one client at a time, so the figure is the answer's
+#    latency, not queueing behind a load generator on the same 2 cores), then
+#    from 4 clients for comparison. The server's own time (Server-Timing) is
+#    printed beside the round trip.
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
@@ -50,8 +54,18 @@ for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null &
 api() { curl -sf -X "$1" "http://127.0.0.1:$PORT$2" -H "authorization: Bearer $3" -H 'content-type: application/json' -d "$4"; }
 id_of() { sed -E 's/^\{"id":([0-9]+).*/\1/; s/.*"id":([0-9]+).*/\1/'; }
 
+# CPU seconds used by the server, and by the whole machine (all processes), so a
+# run on a busy shared machine can be told from a slow server.
+server_cpu() { awk '{printf "%.2f", ($14 + $15) / 100}' "/proc/$SERVER/stat"; }
+machine_busy() { awk '/^cpu /{printf "%.2f", ($2 + $3 + $4 + $7 + $8) / 100}' /proc/stat; }
 PRODUCT=$(api POST /api/market/products "$FARMER" '{"name":"龙井茶","unit":"500g","price_fen":12800,"stock":10000000}' | id_of)
-"$LOAD" 127.0.0.1:$PORT orders "$BUYER" "$PRODUCT" "$STATION" "$DURATION" "$CONNS"
+c0=$(server_cpu); m0=$(machine_busy); t0=$(date +%s.%N)
+OUT=$("$LOAD" 127.0.0.1:$PORT orders "$BUYER" "$PRODUCT" "$STATION" "$DURATION" "$CONNS")
+c1=$(server_cpu); m1=$(machine_busy); t1=$(date +%s.%N)
+echo "$OUT"
+N=$(echo "$OUT" | sed -E 's/^order placement: ([0-9]+) requests.*/\1/')
+awk -v c="$(echo "$c1 - $c0" | bc)" -v m="$(echo "$m1 - $m0" | bc)" -v t="$(echo "$t1 - $t0" | bc)" -v n="$N" \
+  'BEGIN { printf "orders: server CPU %.0f µs per order (%.2f cores); whole machine busy %.2f of 2 cores (load client and anything else included)\n", c * 1e6 / n, c / t, m / t }'
 
 FLASH=$(api POST /api/market/products "$FARMER" '{"name":"明前龙井","unit":"250g","price_fen":9900,"stock":5000}' | id_of)
 LIVE=$(api POST /api/market/live "$FARMER" "{\"title\":\"直播\",\"stream_url\":\"https://live.douyin.com/1\",\"items\":[{\"product_id\":$FLASH,\"session_price_fen\":6900,\"session_stock\":1000}]}")
@@ -60,4 +74,5 @@ ITEM=$(echo "$LIVE" | sed -E 's/.*"items":\[\{"id":([0-9]+).*/\1/')
 "$LOAD" 127.0.0.1:$PORT flash "$DATA/fans" "$SESSION" "$ITEM" "$STATION" 10000 "$CONNS"
 log "live item after the sale: $(curl -sf "http://127.0.0.1:$PORT/api/market/live/$SESSION" | sed -E 's/.*"remaining":([0-9-]+).*/remaining \1/')"
 
+"$LOAD" 127.0.0.1:$PORT search 20000 "${SEARCH_CONNS:-1}"
 "$LOAD" 127.0.0.1:$PORT search 20000 4

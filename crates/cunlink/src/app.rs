@@ -57,16 +57,15 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         shutdown_rx.clone(),
     )?;
     let kit = web_kit(&auth, &alerts);
-    // Prices reach boards here once the market domain wires them.
-    let board_sections = cunlink_board::Sections {
+    let market = Market::open(db.clone(), auth.clone(), farm.clone(), MarketConfig::default())?;
+    let sections = cunlink_board::Sections {
         alarms: Some(Arc::new(crate::board_alarms::BoardAlarms {
             alerts: alerts.clone(),
             kit: kit.clone(),
         })),
-        ..Default::default()
+        prices: Some(Arc::new(crate::board_prices::TodayPrices(market.clone()))),
     };
-    let boards = cunlink_board::Boards::open(db.clone(), farm.clone(), board_sections)?;
-    let market = Market::open(db.clone(), auth.clone(), farm.clone(), MarketConfig::default())?;
+    let boards = cunlink_board::Boards::open(db.clone(), farm.clone(), sections)?;
 
     let http = TcpListener::bind(config.http)
         .await
@@ -148,6 +147,7 @@ fn web_kit(auth: &AuthService, alerts: &Arc<Alerts>) -> cunlink_web::WebKit {
     cunlink_farm::pages::register(&mut kit);
     cunlink_alert::pages::register(&mut kit, alerts);
     cunlink_board::register(&mut kit);
+    cunlink_market::pages::register(&mut kit);
     kit.build()
 }
 
@@ -183,6 +183,7 @@ fn router(
         .merge(cunlink_web::routes::routes(kit.clone()))
         .merge(boards.routes(kit.clone()))
         .merge(cunlink_alert::pages::routes(alerts.clone(), kit.clone()))
+        .merge(cunlink_market::pages::routes(market.clone(), kit.clone()))
         .merge(cunlink_farm::pages::routes(farm.clone(), kit, mqtt_port))
         .fallback(|| async { ApiError::not_found("not_found", "no such page or API route") })
         .layer(axum::middleware::from_fn(json_errors))

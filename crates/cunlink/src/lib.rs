@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod board_alarms;
+pub mod board_prices;
 pub mod cli;
 pub mod demo;
 pub mod demo_alert;

@@ -13,7 +13,7 @@ use std::time::Duration;
 use cunlink_core::time::now_ms;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
-use common::{RawMqtt, enc, spawn_app};
+use common::{RawMqtt, enc, request, spawn_app};
 
 fn browser_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/browser")
@@ -111,4 +111,76 @@ async fn pages_work_in_a_real_browser() {
         .await
         .expect("browser tests finish within 4 minutes");
     assert!(status.success(), "browser tests failed:\n{log}");
+}
+
+/// The market's whole path in the browser (`tests/browser/market.mjs`): a farmer
+/// lists tea through the form, a buyer orders it, the station packs, ships and
+/// scans arrival, the buyer sees the pickup code, the operator hands over with
+/// it, and the trace page shows the tea garden's real readings; plus page weight,
+/// 360 px checks and screenshots of the market pages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn market_path_in_a_real_browser() {
+    let dir = browser_dir();
+    if !dir.join("node_modules/playwright-core").is_dir() {
+        panic!("tests/browser/node_modules is missing: run `npm ci` in tests/browser (bash .ci/run does it)");
+    }
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let app = spawn_app().await;
+    // The tea garden with two weeks of readings between 11.5 and 18.5 °C.
+    let probe = app
+        .device(serde_json::json!({"name": "茶园探头", "type": "air-probe", "asset": "龙井茶园", "asset_kind": "field", "village": "茶香村"}))
+        .await;
+    let now = now_ms();
+    let pts: Vec<_> = (0..14 * 24)
+        .map(|h| serde_json::json!({"ts": now - 14 * 86_400_000 + h * 3_600_000, "values": {"temperature": 11.5 + (h % 8) as f64, "humidity": 70}}))
+        .collect();
+    let r = app.post(&format!("/api/v1/{probe}/telemetry"), serde_json::to_vec(&pts).unwrap()).await;
+    assert_eq!(r.status, 200, "garden history: {}", r.text());
+    let server = app.server.as_ref().unwrap();
+    server
+        .market
+        .db
+        .call(|c| cunlink_market::access::create_station(c, "茶香村", "茶香村服务站"))
+        .await
+        .unwrap();
+    app.user("farmer", cunlink_core::auth::Role::Farmer, Some("茶香村")).await;
+    app.user("buyer", cunlink_core::auth::Role::Buyer, None).await;
+    app.user("operator", cunlink_core::auth::Role::StationOperator, Some("茶香村")).await;
+    let op = app.user("reporter", cunlink_core::auth::Role::StationOperator, Some("茶香村")).await;
+    for (c, p) in [("苹果", 850), ("龙井茶", 25600), ("大米", 420)] {
+        let body = serde_json::json!({"commodity": c, "price_fen": p, "unit": "kg"}).to_string();
+        let r = request(app.http, "POST", "/api/market/prices", &[("authorization", &format!("Bearer {op}")), ("content-type", "application/json")], body.into_bytes()).await;
+        assert_eq!(r.status, 201, "price: {}", r.text());
+    }
+    let garden = server.farm.registry.by_name("茶园探头").await.unwrap().unwrap();
+    let board = server
+        .boards
+        .create(cunlink_board::NewBoard {
+            name: "茶园看板".into(),
+            assets: vec!["龙井茶园".into()],
+            keys: vec![],
+            rotate_secs: 10,
+            line_width: 24,
+            line_count: 6,
+        })
+        .await
+        .unwrap();
+    let out = tokio::process::Command::new("node")
+        .arg("market.mjs")
+        .current_dir(&dir)
+        .env("BASE", format!("http://{}", app.http))
+        .env("PASSWORD", "a-password")
+        .env("GARDEN", "龙井茶园")
+        .env("GARDEN_ID", garden.asset_id.unwrap().to_string())
+        .env("BOARD", format!("/board/{}", board.slug))
+        .env("CHROMIUM", &chromium)
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(240), out)
+        .await
+        .expect("market browser tests finish within 4 minutes")
+        .expect("node runs (install nodejs)");
+    let log = String::from_utf8_lossy(&out.stdout);
+    println!("{log}");
+    assert!(out.status.success(), "market browser tests failed:\n{log}\n{}", String::from_utf8_lossy(&out.stderr));
 }

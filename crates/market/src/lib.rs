@@ -13,6 +13,7 @@ pub mod input;
 pub mod live;
 pub mod metrics;
 pub mod orders;
+pub mod pages;
 pub mod parcels;
 pub mod prices;
 pub mod routes;

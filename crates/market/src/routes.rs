@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{FromRef, Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -59,7 +59,6 @@ pub fn routes(market: Arc<Market>) -> Router {
         .route("/api/market/live/{id}/orders", post(live_order))
         .route("/api/market/live/{id}/end", post(end_live))
         .route("/api/market/batches", post(create_batch))
-        .route("/t/{code}", get(trace_page))
         .route("/t/{code}/qr.svg", get(trace_qr))
         .with_state(MarketState(market))
 }
@@ -299,8 +298,16 @@ async fn search_prices(State(s): State<MarketState>, Query(q): Query<SearchQuery
         return Err(ApiError::bad_request("bad_query", "q must be at most 32 characters").with_field("q"));
     }
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
-    let rows = s.0.prices.search(&text, q.market.as_deref(), limit);
-    Ok(Json(rows).into_response())
+    let started = std::time::Instant::now();
+    let body = s.0.prices.search_json(&text, q.market.as_deref(), limit);
+    // The server's share of the answer, so a benchmark can tell it from the network and client.
+    let timing = format!("search;dur={:.3}", started.elapsed().as_secs_f64() * 1000.0);
+    let mut r = body.into_response();
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    if let Ok(v) = HeaderValue::from_str(&timing) {
+        r.headers_mut().insert("server-timing", v);
+    }
+    Ok(r)
 }
 
 #[derive(Deserialize)]
@@ -364,28 +371,6 @@ async fn live_stream(State(s): State<MarketState>, Path(id): Path<i64>) -> R<Res
 async fn create_batch(State(s): State<MarketState>, CurrentUser(u): CurrentUser, headers: HeaderMap, body: Bytes) -> R<Answer> {
     let user = u.clone();
     creating(&s.0, &u, &headers, "batches", body, move |c, b| trace::create_batch(c, &user, b)).await
-}
-
-fn html(status: StatusCode, body: String) -> Response {
-    let mut r = (status, body).into_response();
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
-    r
-}
-
-async fn trace_page(State(s): State<MarketState>, Path(code): Path<String>) -> R<Response> {
-    let c = code.clone();
-    let Some(page) = db(&s.0, move |conn| trace::lookup(conn, &c)).await? else {
-        return Ok(html(StatusCode::NOT_FOUND, "<!doctype html><html lang=\"zh-CN\"><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>未找到</title><body style=\"font:20px system-ui;padding:24px\"><h1>未找到这个溯源码</h1><p>请核对包装上的二维码。</p></body></html>".into()));
-    };
-    let farm = s.0.farm.clone();
-    let series = match &page.batch {
-        Some(b) => {
-            let (asset, from, to) = (b.asset_id, b.grown_from, b.harvested_at);
-            tokio::task::spawn_blocking(move || trace::conditions(&farm, asset, from, to)).await.unwrap_or_default()
-        }
-        None => Vec::new(),
-    };
-    Ok(html(StatusCode::OK, trace::render(&code, &page, &series)))
 }
 
 async fn trace_qr(State(s): State<MarketState>, Path(code): Path<String>, headers: HeaderMap) -> R<Response> {

@@ -221,22 +221,16 @@ fn spark(points: &[(i64, f64)], min: f64, max: f64) -> String {
     )
 }
 
-/// The zh-CN page.
-pub fn render(code: &str, page: &TracePage, series: &[Series]) -> String {
+/// The zh-CN page body, for the kit's public shell.
+pub fn render_body(code: &str, page: &TracePage, series: &[Series]) -> String {
     let date = |ms: i64| crate::prices::date_string(crate::prices::day_of(ms));
     let mut h = String::with_capacity(8192);
     let title = page.product.clone().unwrap_or_else(|| "农产品".into());
     let _ = write!(
         h,
-        "<!doctype html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
-<title>{t} · 产品溯源</title><style>\
-body{{margin:0;font:18px/1.5 system-ui,-apple-system,\"Noto Sans CJK SC\",sans-serif;background:#f6f7f2;color:#1b1b1b}}\
-main{{max-width:640px;margin:0 auto;padding:16px}}h1{{font-size:28px;margin:8px 0}}h2{{font-size:22px;margin:24px 0 8px}}\
-.card{{background:#fff;border-radius:12px;padding:16px;margin:12px 0;box-shadow:0 1px 3px #0002}}\
-dl{{display:grid;grid-template-columns:auto 1fr;gap:6px 16px;margin:0}}dt{{color:#555}}dd{{margin:0;font-weight:600}}\
-.nums{{display:flex;justify-content:space-between;font-size:16px;color:#333}}.nums b{{font-size:22px;color:#1b5e20}}\
-.muted{{color:#666;font-size:15px}}img{{max-width:180px}}</style></head><body><main>\
-<h1>{t}</h1><p class=\"muted\">产品溯源 · 扫码查看真实种植记录</p><div class=\"card\"><dl>",
+        "<style>.trace dl{{display:grid;grid-template-columns:auto 1fr;gap:6px 16px;margin:0}}.trace dt{{color:#555}}.trace dd{{margin:0;font-weight:600}}\
+.trace .nums{{display:flex;flex-wrap:wrap;justify-content:space-between;gap:8px}}.trace .nums b{{font-size:1.4em;color:#0b5d1e}}.trace img{{max-width:180px}}</style>\
+<div class=\"trace\"><h1>{t}</h1><p class=\"muted\">产品溯源 · 扫码查看真实种植记录</p><div class=\"card\"><dl>",
         t = esc(&title)
     );
     let _ = write!(h, "<dt>生产者</dt><dd>{}</dd>", esc(&page.producer));
@@ -285,7 +279,7 @@ dl{{display:grid;grid-template-columns:auto 1fr;gap:6px 16px;margin:0}}dt{{color
     }
     let _ = write!(
         h,
-        "<div class=\"card\"><img src=\"/t/{c}/qr.svg\" alt=\"溯源二维码\"><p class=\"muted\">溯源码 {c}</p></div></main></body></html>",
+        "<div class=\"card\"><img src=\"/t/{c}/qr.svg\" alt=\"溯源二维码\" width=\"180\" height=\"180\"><p class=\"muted\">溯源码 {c}</p></div></div>",
         c = esc(code)
     );
     h

@@ -4,6 +4,7 @@
 //! Secrets (API tokens, session cookies) are random and only their SHA-256 is
 //! stored, so a stolen database file does not hand out working credentials.
 
+mod cache;
 mod password;
 mod role;
 mod directory;

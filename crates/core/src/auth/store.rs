@@ -62,6 +62,7 @@ pub struct Session {
 #[derive(Clone)]
 pub struct AuthService {
     db: Db,
+    cache: std::sync::Arc<super::cache::AuthCache>,
 }
 
 pub(super) const USER_COLUMNS: &str = "u.id, u.username, u.role, u.village_id, v.name, u.locale";
@@ -82,7 +83,7 @@ pub(super) fn user_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
 
 impl AuthService {
     pub fn new(db: Db) -> Self {
-        AuthService { db }
+        AuthService { db, cache: Default::default() }
     }
 
     pub fn db(&self) -> &Db {
@@ -181,9 +182,14 @@ impl AuthService {
     }
 
     /// The user a bearer token belongs to, if the token is valid and not revoked.
+    /// Answers from a short-lived cache (see [`super::cache`]) when it can.
     pub async fn user_by_api_token(&self, token: &str) -> Result<Option<User>, DbError> {
         let hash = secret_hash(token);
-        self.db
+        if let Some(u) = self.cache.tokens.get(&hash) {
+            return Ok(Some(u));
+        }
+        let key = hash.clone();
+        let found = self.db
             .call(move |c| {
                 c.query_row(
                     &format!(
@@ -197,7 +203,26 @@ impl AuthService {
                 .optional()
                 .map_err(DbError::from)
             })
-            .await
+            .await?;
+        if let Some(u) = &found {
+            self.cache.tokens.put(key, u.clone(), u.id);
+        }
+        Ok(found)
+    }
+
+    /// Revoke a bearer token; it stops working at once in this process.
+    pub async fn revoke_api_token(&self, token: &str) -> Result<bool, DbError> {
+        let hash = secret_hash(token);
+        let key = hash.clone();
+        let revoked = self.db
+            .call(move |c| {
+                c.execute("UPDATE api_tokens SET revoked = 1 WHERE token_hash = $1 AND revoked = 0", [hash])
+                    .map(|n| n > 0)
+                    .map_err(DbError::from)
+            })
+            .await?;
+        self.cache.tokens.remove(&key);
+        Ok(revoked)
     }
 
     /// Check a username and password; on success open a session.
@@ -266,9 +291,14 @@ impl AuthService {
     }
 
     /// The user and CSRF token of a live session cookie.
+    /// Answers from a short-lived cache (see [`super::cache`]) when it can.
     pub async fn user_by_session(&self, cookie: &str) -> Result<Option<(User, String)>, DbError> {
         let hash = secret_hash(cookie);
-        self.db
+        if let Some(found) = self.cache.sessions.get(&hash) {
+            return Ok(Some(found));
+        }
+        let key = hash.clone();
+        let found = self.db
             .call(move |c| {
                 c.query_row(
                     &format!(
@@ -282,7 +312,12 @@ impl AuthService {
                 .optional()
                 .map_err(DbError::from)
             })
-            .await
+            .await?;
+        // Sessions live 30 days; the cache's seconds cannot outlive one meaningfully.
+        if let Some(f) = &found {
+            self.cache.sessions.put(key, f.clone(), f.0.id);
+        }
+        Ok(found)
     }
 
     /// Remember the user's page language (a locale code such as `zh-CN` or `en`).
@@ -297,7 +332,10 @@ impl AuthService {
                 .map(|_| ())
                 .map_err(DbError::from)
             })
-            .await
+            .await?;
+        // After the write, so a lookup racing it cannot re-cache the old row.
+        self.cache.forget_user(user_id);
+        Ok(())
     }
 
     /// Every user, by username (the administration page).
@@ -334,13 +372,16 @@ impl AuthService {
 
     pub async fn logout(&self, cookie: &str) -> Result<(), DbError> {
         let hash = secret_hash(cookie);
+        let key = hash.clone();
         self.db
             .call(move |c| {
                 c.execute("DELETE FROM sessions WHERE token_hash = $1", [hash])
                     .map(|_| ())
                     .map_err(DbError::from)
             })
-            .await
+            .await?;
+        self.cache.sessions.remove(&key);
+        Ok(())
     }
 }
 

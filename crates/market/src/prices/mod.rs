@@ -210,6 +210,34 @@ impl PriceBoard {
         out
     }
 
+    /// Up to `n` of today's quotes, one per commodity (its first market to
+    /// report today), in the board's commodity order: what a display board shows.
+    pub fn today_latest(&self, n: usize) -> Vec<PriceRow> {
+        let b = self.read();
+        let day = today();
+        let mut out = Vec::new();
+        for c in &b.commodities {
+            if out.len() >= n {
+                break;
+            }
+            let Some(q) = b.today.get(&c.id).and_then(|qs| qs.iter().find(|q| q.day == day)) else { continue };
+            out.push(PriceRow {
+                commodity: c.name.clone(),
+                market: b.markets.get(&q.market).cloned().unwrap_or_else(|| Arc::from("")),
+                price_fen: q.price_fen,
+                unit: b.units.get(q.unit as usize).cloned().unwrap_or_else(|| Arc::from("")),
+                date: date_string(q.day),
+            });
+        }
+        out
+    }
+
+    /// [`PriceBoard::search`] as the JSON answer body.
+    pub fn search_json(&self, q: &str, market: Option<&str>, limit: usize) -> bytes::Bytes {
+        let rows = self.search(q, market, limit);
+        bytes::Bytes::from(serde_json::to_vec(&rows).unwrap_or_else(|_| b"[]".to_vec()))
+    }
+
     /// Apply a committed report to memory.
     fn applied(&self, commodity: i64, name: &str, market: i64, market_name: &str, price: i64, unit: &str, day: i64) {
         let mut b = self.write();

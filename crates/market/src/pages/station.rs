@@ -1,0 +1,168 @@
+//! A station operator's counter: orders to pack and ship, parcels arriving
+//! (scan buttons), handing over with the pickup code, payments taken at the
+//! counter, and ordering for a villager without a phone.
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::response::Response;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use cunlink_core::auth::Role;
+use cunlink_web::layout::body;
+use cunlink_web::{PageCtx, PageError, PageOpts};
+
+use super::{Flash, St, back, db, in_tx, my_stations, refusal, yuan};
+use crate::{catalog, orders, parcels};
+
+pub(crate) struct ToPack {
+    pub id: i64,
+    pub status: String,
+    pub lines: String,
+    pub total: String,
+    pub buyer: String,
+}
+
+pub(crate) struct Arriving {
+    pub id: i64,
+    pub order_id: i64,
+    pub status: String,
+    pub recipient: String,
+    pub code: String,
+}
+
+pub(crate) struct Unpaid {
+    pub id: i64,
+    pub total: String,
+    pub buyer: String,
+    pub status: String,
+}
+
+#[derive(Template)]
+#[template(path = "station.html")]
+struct StationTpl<'a> {
+    t: &'a PageCtx,
+    stations: Vec<(i64, String)>,
+    to_pack: Vec<ToPack>,
+    arriving: Vec<Arriving>,
+    unpaid: Vec<Unpaid>,
+    products: Vec<(i64, String)>,
+    idem: String,
+    flash: Flash,
+}
+
+fn require_operator(ctx: &PageCtx) -> Result<(), PageError> {
+    if matches!(ctx.user.role, Role::StationOperator | Role::Admin) { Ok(()) } else { Err(PageError::Forbidden) }
+}
+
+/// Station ids as a SQL list (they are integers from the database).
+fn id_list(stations: &[(i64, String)]) -> String {
+    let ids: Vec<String> = stations.iter().map(|s| s.0.to_string()).collect();
+    if ids.is_empty() { "0".into() } else { ids.join(",") }
+}
+
+pub(crate) async fn page(State(st): State<St>, ctx: PageCtx, Query(flash): Query<Flash>) -> Result<Response, PageError> {
+    require_operator(&ctx)?;
+    let user = ctx.user.clone();
+    let (stations, to_pack, arriving, unpaid, products) = db(&st.market, move |c| {
+        let stations = my_stations(c, &user)?;
+        let ids = id_list(&stations);
+        let who = "COALESCE(o.for_name, u.username, '')";
+        let mut q = c.prepare(&format!(
+            "SELECT o.id, o.status, o.total_fen, {who},
+                    (SELECT group_concat(p.name || ' ×' || i.quantity || ' ' || v.unit, '，') FROM market_order_items i
+                     JOIN market_products p ON p.id = i.product_id JOIN market_variants v ON v.id = i.variant_id WHERE i.order_id = o.id)
+             FROM market_orders o LEFT JOIN users u ON u.id = o.buyer_id
+             WHERE o.seller_station_id IN ({ids}) AND o.status IN ('placed', 'packed') ORDER BY o.id LIMIT 100"
+        ))?;
+        let to_pack = q
+            .query_map([], |r| Ok(ToPack { id: r.get(0)?, status: r.get(1)?, total: yuan(r.get(2)?), buyer: r.get(3)?, lines: r.get::<_, Option<String>>(4)?.unwrap_or_default() }))?
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut q = c.prepare(&format!(
+            "SELECT id, COALESCE(order_id, 0), status, recipient_name, COALESCE(pickup_code, '') FROM market_parcels
+             WHERE to_station_id IN ({ids}) AND status NOT IN ('collected', 'returned') ORDER BY id LIMIT 100"
+        ))?;
+        let arriving = q
+            .query_map([], |r| Ok(Arriving { id: r.get(0)?, order_id: r.get(1)?, status: r.get(2)?, recipient: r.get(3)?, code: r.get(4)? }))?
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut q = c.prepare(&format!(
+            "SELECT o.id, o.total_fen, {who}, o.status FROM market_orders o LEFT JOIN users u ON u.id = o.buyer_id
+             WHERE o.pickup_station_id IN ({ids}) AND o.payment = 'unpaid' AND o.status <> 'cancelled' ORDER BY o.id DESC LIMIT 100"
+        ))?;
+        let unpaid = q
+            .query_map([], |r| Ok(Unpaid { id: r.get(0)?, total: yuan(r.get(1)?), buyer: r.get(2)?, status: r.get(3)? }))?
+            .collect::<Result<Vec<_>, _>>()?;
+        let products = catalog::list(c, None)?
+            .iter()
+            .map(|p: &Value| (p["id"].as_i64().unwrap_or_default(), format!("{} {}元/{}", super::s(p, "name"), yuan(p["price_fen"].as_i64().unwrap_or_default()), super::s(p, "unit"))))
+            .collect();
+        Ok((stations, to_pack, arriving, unpaid, products))
+    })
+    .await
+    .map_err(|e| PageError::Internal(e.to_string()))?;
+    let tpl = StationTpl { t: &ctx, stations, to_pack, arriving, unpaid, products, idem: cunlink_core::random::token(16), flash };
+    Ok(cunlink_web::page(&ctx, ctx.t("market.station.title"), &body(&tpl)?, PageOpts::default()))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct Act {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    method: String,
+    #[serde(default)]
+    code: String,
+}
+
+const HERE: &str = "/market/station";
+
+fn obj(v: Value) -> serde_json::Map<String, Value> {
+    match v {
+        Value::Object(m) => m,
+        _ => serde_json::Map::new(),
+    }
+}
+
+pub(crate) async fn order_status(State(st): State<St>, ctx: PageCtx, Path(id): Path<i64>, Form(f): Form<Act>) -> Result<Response, PageError> {
+    ctx.check_csrf(&f.csrf)?;
+    let (user, b) = (ctx.user.clone(), obj(json!({"status": f.status})));
+    match in_tx(&st.market, move |c| orders::transition(c, &user, id, &b)).await {
+        Ok((_, changes)) => {
+            for ch in changes {
+                let _ = st.market.live.send(ch);
+            }
+            Ok(back(HERE, true, &format!("#{id} {}", ctx.t(&format!("market.status.{}", f.status)))))
+        }
+        Err(e) => Ok(back(HERE, false, &refusal(e)?)),
+    }
+}
+
+pub(crate) async fn payment(State(st): State<St>, ctx: PageCtx, Path(id): Path<i64>, Form(f): Form<Act>) -> Result<Response, PageError> {
+    ctx.check_csrf(&f.csrf)?;
+    let (user, b) = (ctx.user.clone(), obj(json!({"state": "paid_at_station", "method": f.method})));
+    match in_tx(&st.market, move |c| orders::payment(c, &user, id, &b)).await {
+        Ok(_) => Ok(back(HERE, true, &format!("#{id} {}", ctx.t("market.station.paid_ok")))),
+        Err(e) => Ok(back(HERE, false, &refusal(e)?)),
+    }
+}
+
+pub(crate) async fn scan(State(st): State<St>, ctx: PageCtx, Path(id): Path<i64>, Form(f): Form<Act>) -> Result<Response, PageError> {
+    ctx.check_csrf(&f.csrf)?;
+    let (user, b) = (ctx.user.clone(), obj(json!({"status": f.status})));
+    match in_tx(&st.market, move |c| parcels::scan(c, &user, id, &b)).await {
+        Ok(_) => Ok(back(HERE, true, &format!("{} {id}: {}", ctx.t("market.station.parcel"), ctx.t(&format!("market.parcel.{}", f.status))))),
+        Err(e) => Ok(back(HERE, false, &refusal(e)?)),
+    }
+}
+
+pub(crate) async fn collect(State(st): State<St>, ctx: PageCtx, Path(id): Path<i64>, Form(f): Form<Act>) -> Result<Response, PageError> {
+    ctx.check_csrf(&f.csrf)?;
+    let (user, b) = (ctx.user.clone(), obj(json!({"code": f.code.trim()})));
+    match in_tx(&st.market, move |c| parcels::collect(c, &user, id, &b)).await {
+        Ok(_) => Ok(back(HERE, true, &format!("{} {id}: {}", ctx.t("market.station.parcel"), ctx.t("market.parcel.collected")))),
+        Err(e) => Ok(back(HERE, false, &refusal(e)?)),
+    }
+}
