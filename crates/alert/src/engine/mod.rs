@@ -183,7 +183,7 @@ impl Engine {
                 msg = bus.recv() => match msg {
                     Ok(batch) => {
                         let t = Instant::now();
-                        self.on_readings(&batch.readings, None).await;
+                        self.on_readings(&batch.readings, None, Some(batch.committed_at)).await;
                         self.metrics.batch_seconds.observe(t.elapsed().as_secs_f64());
                     }
                     Err(RecvError::Lagged(n)) => {
@@ -338,7 +338,12 @@ impl Engine {
     /// Evaluate readings, grouped by (device, instant). `arrival` is the wall
     /// clock the silence timers restart from (`None`: now; replay passes the
     /// readings' own times).
-    async fn on_readings(&mut self, readings: &[Reading], replay_arrival: Option<()>) {
+    async fn on_readings(
+        &mut self,
+        readings: &[Reading],
+        replay_arrival: Option<()>,
+        committed_at: Option<i64>,
+    ) {
         let now = now_ms();
         self.metrics.readings.add(readings.len() as u64);
         // A gateway's buffered history arrives device by device; judge it in
@@ -367,11 +372,18 @@ impl Engine {
                 continue;
             }
             let arrival = if replay_arrival.is_some() { ts.min(now) } else { now };
-            self.on_instant(device, ts, &group, arrival);
+            self.on_instant(device, ts, &group, arrival, committed_at);
         }
     }
 
-    fn on_instant(&mut self, device: DeviceId, ts: i64, group: &[(KeyId, &Value)], arrival: i64) {
+    fn on_instant(
+        &mut self,
+        device: DeviceId,
+        ts: i64,
+        group: &[(KeyId, &Value)],
+        arrival: i64,
+        committed_at: Option<i64>,
+    ) {
         let Some(entry) = self.devices.get_mut(&device) else {
             return;
         };
@@ -401,8 +413,13 @@ impl Engine {
             };
             match state.apply(&entry.info, ts, group, pen) {
                 Outcome::Nothing => {}
-                Outcome::Fire { since, details } => {
+                Outcome::Fire { since, mut details } => {
                     self.metrics.raised.inc();
+                    // When the reading that raised it was stored (absent when
+                    // re-read from history at start).
+                    if let (Some(t), Some(obj)) = (committed_at, details.as_object_mut()) {
+                        obj.insert("committed_at".into(), t.into());
+                    }
                     let _ = self.events.send(Event::Raise {
                         rule: state.rule.rule.clone(),
                         device: entry.info.device.clone(),
@@ -471,7 +488,7 @@ impl Engine {
         .await
         .unwrap_or_default();
         let n = loaded.len();
-        self.on_readings(&loaded, Some(())).await;
+        self.on_readings(&loaded, Some(()), None).await;
         n
     }
 }

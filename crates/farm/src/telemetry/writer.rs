@@ -66,6 +66,8 @@ pub enum Msg {
 pub struct Committed {
     pub readings: Vec<Reading>,
     pub attributes: Vec<Attribute>,
+    /// Wall clock (ms) when the transaction committed.
+    pub committed_at: i64,
 }
 
 pub struct Writer {
@@ -211,6 +213,7 @@ impl Writer {
                     let _ = self.bus.send(Arc::new(Committed {
                         readings,
                         attributes,
+                        committed_at: cunlink_core::time::now_ms(),
                     }));
                 }
             }
