@@ -13,7 +13,7 @@ pub struct Message {
 
 fn severity_label(s: Severity, zh: bool) -> &'static str {
     match (s, zh) {
-        (Severity::Critical, true) => "紧急",
+        (Severity::Critical, true) => "严重",
         (Severity::Major, true) => "重要",
         (Severity::Minor, true) => "次要",
         (Severity::Warning, true) => "提示",
