@@ -653,10 +653,7 @@ async fn add_webhook(
         ApiError::bad_request("invalid_webhook", format!("expected {{\"url\": ...}}: {e}"))
     })?;
     let url = b.url.trim().to_string();
-    let ok = url.parse::<axum::http::Uri>().ok().is_some_and(|u| {
-        matches!(u.scheme_str(), Some("http" | "https")) && u.host().is_some()
-    });
-    if !ok || url.len() > 2048 {
+    if !crate::notify::webhook_url_ok(&url) {
         return Err(ApiError::bad_request(
             "invalid_webhook",
             "url must be an http:// or https:// URL with a host",

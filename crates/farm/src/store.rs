@@ -248,18 +248,22 @@ pub fn assets(conn: &Connection) -> Result<Vec<Asset>, StoreError> {
     let mut st = conn.prepare(
         "SELECT id, name, kind, village_id, parent_id, ear_tag FROM assets ORDER BY name",
     )?;
-    let rows = st.query_map([], |r| {
-        let kind: String = r.get(2)?;
-        Ok(Asset {
-            id: r.get(0)?,
-            name: r.get(1)?,
-            kind: kind.parse().unwrap_or(AssetKind::Other),
-            village_id: r.get(3)?,
-            parent_id: r.get(4)?,
-            ear_tag: r.get(5)?,
-        })
-    })?;
+    let rows = st.query_map([], asset_from_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// A row of `SELECT id, name, kind, village_id, parent_id, ear_tag FROM assets`.
+fn asset_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Asset> {
+    let kind: String = r.get(2)?;
+    Ok(Asset {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        // Written only from `AssetKind::as_str`.
+        kind: kind.parse().unwrap_or(AssetKind::Other),
+        village_id: r.get(3)?,
+        parent_id: r.get(4)?,
+        ear_tag: r.get(5)?,
+    })
 }
 
 pub fn profiles(conn: &Connection) -> Result<Vec<Profile>, StoreError> {
@@ -286,17 +290,7 @@ pub fn asset(conn: &Connection, id: i64) -> Result<Option<Asset>, StoreError> {
         .query_row(
             "SELECT id, name, kind, village_id, parent_id, ear_tag FROM assets WHERE id = $1",
             [id],
-            |r| {
-                let kind: String = r.get(2)?;
-                Ok(Asset {
-                    id: r.get(0)?,
-                    name: r.get(1)?,
-                    kind: kind.parse().unwrap_or(AssetKind::Other),
-                    village_id: r.get(3)?,
-                    parent_id: r.get(4)?,
-                    ear_tag: r.get(5)?,
-                })
-            },
+            asset_from_row,
         )
         .optional()?)
 }

@@ -30,6 +30,15 @@ use store::{Channel, OutboxItem};
 
 pub use message::Message;
 
+/// A webhook receiver cunlink can call: http or https with a host.
+pub fn webhook_url_ok(url: &str) -> bool {
+    url.len() <= 2048
+        && url
+            .parse::<axum::http::Uri>()
+            .ok()
+            .is_some_and(|u| matches!(u.scheme_str(), Some("http" | "https")) && u.host().is_some())
+}
+
 /// Attempts before a delivery becomes a dead letter.
 pub const MAX_ATTEMPTS: i64 = 8;
 const SEND_TIMEOUT: Duration = Duration::from_secs(5);
@@ -440,4 +449,17 @@ impl Failure {
 /// 5 s, 10 s, 20 s … capped at an hour.
 fn backoff_ms(attempts: i64) -> i64 {
     (5_000i64 << (attempts - 1).clamp(0, 20)).min(3_600_000)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::webhook_url_ok;
+
+    #[test]
+    fn webhooks_are_http_or_https_with_a_host() {
+        assert!(webhook_url_ok("http://10.0.0.2:8080/hook"));
+        assert!(webhook_url_ok("https://example.org/hook"));
+        assert!(!webhook_url_ok("http:///nohost"));
+        assert!(!webhook_url_ok("ftp://x/y"));
+    }
 }
