@@ -116,6 +116,35 @@ async fn run() -> anyhow::Result<()> {
     farm.telemetry.write(b, Vec::new(), Admission::Wait).await?;
     eprintln!("{total} values written in {:.1?}", t.elapsed());
 
+    // Alarms for the inbox: a rule over every field, broken by 300 probes.
+    let rule: cunlink_alert::rule::RuleInput = serde_json::from_value(serde_json::json!({
+        "name": "土壤过干", "severity": "major", "target": { "asset_kind": "field" },
+        "condition": { "type": "threshold", "conditions": [{ "key": "soil_moisture", "op": "<", "value": 20 }] }
+    }))?;
+    let rule = server.alerts.add_rule(rule, None, 0).await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let dry: Vec<Reading> = devices
+        .iter()
+        .filter(|d| d.profile == "soil-probe")
+        .take(300)
+        .map(|d| Reading { device: d.id, key: moist, ts: now_ms(), value: Value::Num(10.0) })
+        .collect();
+    farm.telemetry.write(dry, Vec::new(), Admission::Wait).await?;
+    let mut alarm_id = 0;
+    for _ in 0..100 {
+        let open = server
+            .alerts
+            .db
+            .call(|c| cunlink_alert::store::query_alarms(c, &cunlink_alert::store::AlarmFilter { limit: 1000, ..Default::default() }))
+            .await?;
+        if open.len() >= 300 {
+            alarm_id = open[0].id;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eprintln!("alarms raised (latest id {alarm_id})");
+
     let board = server
         .boards
         .create(cunlink_board::NewBoard {
@@ -160,6 +189,16 @@ async fn run() -> anyhow::Result<()> {
         "/admin/users".into(),
         format!("/board/{}", board.slug),
         format!("/board/{}.txt", board.slug),
+        "/alarms".into(),
+        format!("/alarms/{alarm_id}"),
+        "/rules".into(),
+        "/rules/new".into(),
+        format!("/rules/{}", rule.id),
+        "/market".into(),
+        "/market/orders".into(),
+        "/market/mine".into(),
+        "/market/station".into(),
+        "/prices".into(),
     ];
     println!("{:<40} {:>8} {:>8} {:>8} {:>9}", "page", "p50 ms", "p99 ms", "max ms", "gz bytes");
     let mut worst: f64 = 0.0;
