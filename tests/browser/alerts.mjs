@@ -2,39 +2,10 @@
 // crates/cunlink/tests/browser_alerts.rs). Env: BASE, BOARD, USERNAME, PASSWORD.
 // Protocol: this script prints "SEND fever|hot" and waits for a line on stdin
 // once the Rust side has sent the reading over MQTT.
-import { chromium } from "playwright-core";
-import { mkdirSync } from "node:fs";
-import { join, dirname } from "node:path";
-import { fileURLToPath } from "node:url";
-import { createInterface } from "node:readline";
+import { BASE, env, phone, shots, check, ask, appeared, run, audit, sessionOf } from "./lib.mjs";
+import { join } from "node:path";
 
-const env = process.env;
-const BASE = env.BASE;
-const BUDGET = 60 * 1024;
-const shots = join(dirname(fileURLToPath(import.meta.url)), "screenshots");
-mkdirSync(shots, { recursive: true });
-const lines = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
-let failures = 0, passes = 0;
-
-function check(ok, what) {
-  if (ok) { passes++; console.log("ok   " + what); } else { failures++; console.log("FAIL " + what); }
-}
-async function ask(what) {
-  console.log("SEND " + what);
-  if ((await lines.next()).done) throw new Error("the Rust side went away");
-}
-const appeared = (loc, what, timeout = 10000) =>
-  loc.first().waitFor({ timeout }).then(() => check(true, what), () => check(false, what));
-
-const browser = await chromium.launch({
-  executablePath: env.CHROMIUM || "/usr/bin/chromium",
-  headless: true,
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"],
-});
-const phone = { viewport: { width: 360, height: 740 }, deviceScaleFactor: 1, locale: "zh-CN" };
-
-try {
+await run(async (browser) => {
   const ctx = await browser.newContext(phone);
   const page = await ctx.newPage();
   await page.goto(BASE + "/alarms");
@@ -105,37 +76,7 @@ try {
   // 4. Weight, 360 px usability and screenshots of the alert pages.
   const session = (await ctx.cookies()).filter((c) => c.name === "cunlink_session");
   const pages = [["alarms", "/alarms?status=all"], ["alarm", alarmPath], ["rules", "/rules"], ["rules-new", "/rules/new"], ["me", "/me"], ["overview-alarms", "/"]];
-  for (const [name, path] of pages) {
-    for (const width of [360, 1280]) {
-      const c = await browser.newContext({ viewport: { width, height: 800 }, deviceScaleFactor: 1 });
-      await c.addCookies(session);
-      const p = await c.newPage();
-      const cdp = await c.newCDPSession(p);
-      await cdp.send("Network.enable");
-      let bytes = 0;
-      cdp.on("Network.loadingFinished", (e) => { bytes += e.encodedDataLength; });
-      await p.goto(BASE + path, { waitUntil: "load" });
-      await p.waitForTimeout(400);
-      await p.screenshot({ path: join(shots, `${name}-${width}.png`), fullPage: true });
-      if (width === 360) {
-        check(bytes <= BUDGET, `${name}: first load ${(bytes / 1024).toFixed(1)} KB <= 60 KB`);
-        const r = await p.evaluate(() => {
-          const vis = (e) => { const b = e.getBoundingClientRect(); return b.width > 0 && b.height > 0 && getComputedStyle(e).visibility !== "hidden"; };
-          const small = [...document.querySelectorAll("a,button,input,select,summary,textarea")].filter(vis)
-            .filter((e) => { const b = e.getBoundingClientRect(); return b.height < 44 || b.width < 44; })
-            .map((e) => e.tagName + ":" + (e.textContent || e.name || "").trim().slice(0, 20) + " " + Math.round(e.getBoundingClientRect().width) + "x" + Math.round(e.getBoundingClientRect().height));
-          const tiny = [...document.querySelectorAll("p,td,th,dd,dt,li,label,small,span,a,button,input,select,legend,time")].filter(vis)
-            .filter((e) => e.textContent.trim() && parseFloat(getComputedStyle(e).fontSize) < 16)
-            .map((e) => e.tagName + ":" + e.textContent.trim().slice(0, 20));
-          return { overflow: document.documentElement.scrollWidth - window.innerWidth, small, tiny };
-        });
-        check(r.overflow <= 0, `${name}: no horizontal scroll at 360 px (${r.overflow})`);
-        check(r.small.length === 0, `${name}: tap targets >= 44 px ${r.small.slice(0, 5).join(", ")}`);
-        check(r.tiny.length === 0, `${name}: text >= 16 px ${r.tiny.slice(0, 5).join(", ")}`);
-      }
-      await c.close();
-    }
-  }
+  await audit(browser, pages.map(([name, path]) => [name, path, session]));
   // The English pages have their strings too.
   const en = await browser.newContext(phone);
   await en.addCookies(session);
@@ -150,11 +91,4 @@ try {
   await Promise.all([pe.waitForURL(BASE + "/me"), pe.click("button[value=zh-CN]")]);
   await en.close();
   await ctx.close();
-} catch (e) {
-  failures++;
-  console.log("FAIL " + (e && e.stack || e));
-} finally {
-  await browser.close();
-}
-console.log(`${passes} passed, ${failures} failed`);
-process.exit(failures ? 1 : 0);
+});

@@ -1,39 +1,23 @@
 // The market's path in a real browser, driven by crates/cunlink/tests/browser.rs
 // (market_path_in_a_real_browser). Every step goes through the pages' forms.
-import { chromium } from "playwright-core";
-import { mkdirSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { BASE, env, phone, shots, check, run, audit, sessionOf } from "./lib.mjs";
+import { join } from "node:path";
 
-const env = process.env;
-const BASE = env.BASE;
-const BUDGET = 60 * 1024;
-const shots = join(dirname(fileURLToPath(import.meta.url)), "screenshots");
-mkdirSync(shots, { recursive: true });
-let failures = 0, passes = 0;
-function check(ok, what) {
-  if (ok) { passes++; console.log("ok   " + what); } else { failures++; console.log("FAIL " + what); }
-}
-const browser = await chromium.launch({
-  executablePath: env.CHROMIUM || "/usr/bin/chromium", headless: true,
-  args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-dev-shm-usage"],
-});
-const phone = { viewport: { width: 360, height: 740 }, deviceScaleFactor: 1, locale: "zh-CN" };
+await run(async (browser) => {
+  async function signIn(name) {
+    const ctx = await browser.newContext(phone);
+    const page = await ctx.newPage();
+    await page.goto(BASE + "/login");
+    await page.fill("input[name=username]", name);
+    await page.fill("input[name=password]", env.PASSWORD);
+    await Promise.all([page.waitForNavigation(), page.click("button[type=submit]")]);
+    return { ctx, page };
+  }
+  const text = (p, sel) => p.locator(sel).first().textContent().then((t) => t || "");
 
-async function signIn(name) {
-  const ctx = await browser.newContext(phone);
-  const page = await ctx.newPage();
-  await page.goto(BASE + "/login");
-  await page.fill("input[name=username]", name);
-  await page.fill("input[name=password]", env.PASSWORD);
-  await Promise.all([page.waitForNavigation(), page.click("button[type=submit]")]);
-  return { ctx, page };
-}
-const text = (p, sel) => p.locator(sel).first().textContent().then((t) => t || "");
+  let traceUrl = null;
+  const sessions = {};
 
-let traceUrl = null;
-const sessions = {};
-try {
   // 1. The farmer lists tea through the form (price in yuan), then links a harvest batch to the garden.
   const farmer = await signIn("farmer");
   sessions.farmer = farmer.ctx;
@@ -121,42 +105,7 @@ try {
     ["market-mine", "/market/mine", "farmer"], ["market-station", "/market/station", "operator"],
     ["prices", "/prices?c=%E8%8B%B9%E6%9E%9C&days=7", null], ["trace", traceUrl, null],
   ];
-  for (const [name, path, who] of pages) {
-    for (const width of [360, 1280]) {
-      const c = await browser.newContext({ viewport: { width, height: 800 }, deviceScaleFactor: 1 });
-      if (who) await c.addCookies((await sessions[who].cookies()).filter((k) => k.name === "cunlink_session"));
-      const p = await c.newPage();
-      const cdp = await c.newCDPSession(p);
-      await cdp.send("Network.enable");
-      let bytes = 0;
-      cdp.on("Network.loadingFinished", (e) => { bytes += e.encodedDataLength; });
-      await p.goto(BASE + path, { waitUntil: "load" });
-      await p.waitForTimeout(300);
-      await p.screenshot({ path: join(shots, `${name}-${width}.png`), fullPage: true });
-      if (width === 360) {
-        check(bytes <= BUDGET, `${name}: first load ${(bytes / 1024).toFixed(1)} KB <= 60 KB`);
-        const r = await p.evaluate(() => {
-          const vis = (e) => { const b = e.getBoundingClientRect(); return b.width > 0 && b.height > 0 && getComputedStyle(e).visibility !== "hidden"; };
-          const small = [...document.querySelectorAll("a,button,input,select,summary")].filter(vis)
-            .filter((e) => { const b = e.getBoundingClientRect(); return b.height < 44 || b.width < 44; })
-            .map((e) => e.tagName + ":" + (e.textContent || e.name || "").trim().slice(0, 20) + " " + Math.round(e.getBoundingClientRect().width) + "x" + Math.round(e.getBoundingClientRect().height));
-          const tiny = [...document.querySelectorAll("p,td,th,dd,dt,li,label,small,span,a,button,input,select,b")].filter(vis)
-            .filter((e) => e.textContent.trim() && parseFloat(getComputedStyle(e).fontSize) < 16)
-            .map((e) => e.tagName + ":" + e.textContent.trim().slice(0, 20));
-          return { overflow: document.documentElement.scrollWidth - window.innerWidth, small, tiny };
-        });
-        check(r.overflow <= 0, `${name}: no horizontal scroll at 360 px (${r.overflow})`);
-        check(r.small.length === 0, `${name}: tap targets >= 44 px ${r.small.slice(0, 5).join(", ")}`);
-        check(r.tiny.length === 0, `${name}: text >= 16 px ${r.tiny.slice(0, 5).join(", ")}`);
-      }
-      await c.close();
-    }
-  }
-} catch (e) {
-  failures++;
-  console.log("FAIL " + (e && e.stack || e));
-} finally {
-  await browser.close();
-}
-console.log(`${passes} passed, ${failures} failed`);
-process.exit(failures ? 1 : 0);
+  const cookies = {};
+  for (const who of Object.keys(sessions)) cookies[who] = await sessionOf(sessions[who]);
+  await audit(browser, pages.map(([name, path, who]) => [name, path, who ? cookies[who] : null]));
+});

@@ -2,42 +2,10 @@
 // Usage: node pages.mjs  (env: BASE, BOARD, ASSET_ID, ANIMAL, DEVICE, PROBE_ID, USERNAME, PASSWORD)
 // Protocol with the Rust side: this script prints "SEND <what>" and waits for a line
 // on stdin once the Rust test has sent a reading over MQTT.
-import { chromium } from "playwright-core";
-import { mkdtempSync, mkdirSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, dirname } from "node:path";
-import { fileURLToPath } from "node:url";
-import { createInterface } from "node:readline";
+import { BASE, env, phone, shots, check, ask, appeared, run, audit, sessionOf } from "./lib.mjs";
+import { join } from "node:path";
 
-const env = process.env;
-const BASE = env.BASE;
-const BUDGET = 60 * 1024;
-const here = dirname(fileURLToPath(import.meta.url));
-const shots = join(here, "screenshots");
-mkdirSync(shots, { recursive: true });
-const stdin = createInterface({ input: process.stdin });
-const lines = stdin[Symbol.asyncIterator]();
-let failures = 0, passes = 0;
-
-function check(ok, what) {
-  if (ok) { passes++; console.log("ok   " + what); } else { failures++; console.log("FAIL " + what); }
-}
-async function ask(what) {
-  console.log("SEND " + what);
-  const l = await lines.next();
-  if (l.done) throw new Error("the Rust side went away");
-}
-
-const browser = await chromium.launch({
-  executablePath: env.CHROMIUM || "/usr/bin/chromium",
-  headless: true,
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"],
-});
-// Playwright gives every context a fresh profile of its own (its --user-data-dir).
-const phone = { viewport: { width: 360, height: 740 }, deviceScaleFactor: 1, locale: "zh-CN" };
-
-try {
+await run(async (browser) => {
   // 1. Sign in through the form.
   const ctx = await browser.newContext(phone);
   const page = await ctx.newPage();
@@ -102,43 +70,6 @@ try {
     ["admin", "/admin/users", true],
     ["board", env.BOARD, false],
   ];
-  for (const [name, path, signed] of pages) {
-    for (const width of [360, 1280]) {
-      const c = await browser.newContext({ viewport: { width, height: 800 }, deviceScaleFactor: 1 });
-      if (signed) await c.addCookies(session);
-      const p = await c.newPage();
-      const cdp = await c.newCDPSession(p);
-      await cdp.send("Network.enable");
-      let bytes = 0;
-      cdp.on("Network.loadingFinished", (e) => { bytes += e.encodedDataLength; });
-      await p.goto(BASE + path, { waitUntil: "load" });
-      await p.waitForTimeout(400);
-      await p.screenshot({ path: join(shots, `${name}-${width}.png`), fullPage: true });
-      if (width === 360) {
-        check(bytes <= BUDGET, `${name}: first load ${(bytes / 1024).toFixed(1)} KB <= 60 KB`);
-        const r = await p.evaluate(() => {
-          const vis = (e) => { const b = e.getBoundingClientRect(); return b.width > 0 && b.height > 0 && getComputedStyle(e).visibility !== "hidden"; };
-          const small = [...document.querySelectorAll("a,button,input,select,summary")].filter(vis)
-            .filter((e) => { const b = e.getBoundingClientRect(); return b.height < 44 || b.width < 44; })
-            .map((e) => e.tagName + ":" + (e.textContent || e.name || "").trim().slice(0, 20) + " " + Math.round(e.getBoundingClientRect().width) + "x" + Math.round(e.getBoundingClientRect().height));
-          const tiny = [...document.querySelectorAll("p,td,th,dd,dt,li,label,small,span,a,button,input,select")].filter(vis)
-            .filter((e) => e.textContent.trim() && parseFloat(getComputedStyle(e).fontSize) < 16)
-            .map((e) => e.tagName + ":" + e.textContent.trim().slice(0, 20));
-          return { overflow: document.documentElement.scrollWidth - window.innerWidth, small, tiny };
-        });
-        check(r.overflow <= 0, `${name}: no horizontal scroll at 360 px (${r.overflow})`);
-        check(r.small.length === 0, `${name}: tap targets >= 44 px ${r.small.slice(0, 5).join(", ")}`);
-        check(r.tiny.length === 0, `${name}: text >= 16 px ${r.tiny.slice(0, 5).join(", ")}`);
-      }
-      await c.close();
-    }
-  }
+  await audit(browser, pages.map(([name, path, signed]) => [name, path, signed ? session : null]));
   await ctx.close();
-} catch (e) {
-  failures++;
-  console.log("FAIL " + (e && e.stack || e));
-} finally {
-  await browser.close();
-}
-console.log(`${passes} passed, ${failures} failed`);
-process.exit(failures ? 1 : 0);
+});

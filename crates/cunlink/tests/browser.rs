@@ -5,33 +5,17 @@
 #[path = "api/common.rs"]
 #[allow(dead_code)]
 mod common;
-
-use std::path::PathBuf;
-use std::process::Stdio;
-use std::time::Duration;
+#[path = "support/browser.rs"]
+mod support;
 
 use cunlink_core::time::now_ms;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
-use common::{RawMqtt, enc, request, spawn_app};
-
-fn browser_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/browser")
-}
+use common::{request, spawn_app};
+use support::{mqtt_reading, run_script};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pages_work_in_a_real_browser() {
-    let dir = browser_dir();
-    assert!(
-        dir.join("node_modules/playwright-core").is_dir(),
-        "tests/browser/node_modules is missing: run `npm ci` in tests/browser (bash .ci/run does it)"
-    );
-    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    assert!(
-        std::path::Path::new(&chromium).exists(),
-        "{chromium} is missing: `apt-get install chromium` (bash .ci/run does it)"
-    );
-
+    support::tools();
     let app = spawn_app().await;
     // A greenhouse probe with a day of history (HTTP) and a pen of ear tags.
     let probe = app
@@ -68,49 +52,21 @@ async fn pages_work_in_a_real_browser() {
         })
         .await
         .unwrap();
-    let _ = enc;
-
-    let mut child = tokio::process::Command::new("node")
-        .arg("pages.mjs")
-        .current_dir(&dir)
-        .env("BASE", format!("http://{}", app.http))
-        .env("BOARD", format!("/board/{}", board.slug))
-        .env("ASSET_ID", probe_dev.asset_id.unwrap().to_string())
-        .env("PROBE_ID", probe_dev.id.0.to_string())
-        .env("ANIMAL", "耳标 0501")
-        .env("DEVICE", "棚内探头")
-        .env("USERNAME", "admin")
-        .env("PASSWORD", "admin-password")
-        .env("CHROMIUM", &chromium)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("node runs (install nodejs)");
-    let mut stdin = child.stdin.take().unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut log = String::new();
-    let run = async {
-        while let Some(line) = out.next_line().await.unwrap() {
-            println!("{line}");
-            log.push_str(&line);
-            log.push('\n');
-            if let Some(what) = line.strip_prefix("SEND ") {
-                let temp = if what == "board" { 24.9 } else { 23.7 };
-                let (mut m, _) = RawMqtt::connect(app.mqtt, false, &probe).await;
-                let body = serde_json::json!({"temperature": temp, "humidity": 66});
-                m.publish(false, "v1/devices/me/telemetry", body.to_string().as_bytes(), 1, 1).await;
-                let ack = m.read_packet().await.expect("puback");
-                assert_eq!(ack[0] >> 4, 4, "PUBACK");
-                stdin.write_all(b"sent\n").await.unwrap();
-            }
-        }
-        child.wait().await.unwrap()
-    };
-    let status = tokio::time::timeout(Duration::from_secs(240), run)
-        .await
-        .expect("browser tests finish within 4 minutes");
-    assert!(status.success(), "browser tests failed:\n{log}");
+    let envs = [
+        ("BASE", format!("http://{}", app.http)),
+        ("BOARD", format!("/board/{}", board.slug)),
+        ("ASSET_ID", probe_dev.asset_id.unwrap().to_string()),
+        ("PROBE_ID", probe_dev.id.0.to_string()),
+        ("ANIMAL", "耳标 0501".to_string()),
+        ("DEVICE", "棚内探头".to_string()),
+        ("USERNAME", "admin".to_string()),
+        ("PASSWORD", "admin-password".to_string()),
+    ];
+    run_script("pages.mjs", &envs, |what| {
+        let temp = if what == "board" { 24.9 } else { 23.7 };
+        mqtt_reading(app.mqtt, &probe, serde_json::json!({"temperature": temp, "humidity": 66}))
+    })
+    .await;
 }
 
 /// The market's whole path in the browser (`tests/browser/market.mjs`): a farmer
@@ -120,11 +76,7 @@ async fn pages_work_in_a_real_browser() {
 /// 360 px checks and screenshots of the market pages.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn market_path_in_a_real_browser() {
-    let dir = browser_dir();
-    if !dir.join("node_modules/playwright-core").is_dir() {
-        panic!("tests/browser/node_modules is missing: run `npm ci` in tests/browser (bash .ci/run does it)");
-    }
-    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    support::tools();
     let app = spawn_app().await;
     // The tea garden with two weeks of readings between 11.5 and 18.5 °C.
     let probe = app
@@ -165,22 +117,12 @@ async fn market_path_in_a_real_browser() {
         })
         .await
         .unwrap();
-    let out = tokio::process::Command::new("node")
-        .arg("market.mjs")
-        .current_dir(&dir)
-        .env("BASE", format!("http://{}", app.http))
-        .env("PASSWORD", "a-password")
-        .env("GARDEN", "龙井茶园")
-        .env("GARDEN_ID", garden.asset_id.unwrap().to_string())
-        .env("BOARD", format!("/board/{}", board.slug))
-        .env("CHROMIUM", &chromium)
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(Duration::from_secs(240), out)
-        .await
-        .expect("market browser tests finish within 4 minutes")
-        .expect("node runs (install nodejs)");
-    let log = String::from_utf8_lossy(&out.stdout);
-    println!("{log}");
-    assert!(out.status.success(), "market browser tests failed:\n{log}\n{}", String::from_utf8_lossy(&out.stderr));
+    let envs = [
+        ("BASE", format!("http://{}", app.http)),
+        ("PASSWORD", "a-password".to_string()),
+        ("GARDEN", "龙井茶园".to_string()),
+        ("GARDEN_ID", garden.asset_id.unwrap().to_string()),
+        ("BOARD", format!("/board/{}", board.slug)),
+    ];
+    run_script("market.mjs", &envs, |_| async {}).await;
 }

@@ -7,26 +7,17 @@
 #[path = "api/common.rs"]
 #[allow(dead_code)]
 mod common;
-
-use std::path::PathBuf;
-use std::process::Stdio;
-use std::time::Duration;
+#[path = "support/browser.rs"]
+mod support;
 
 use cunlink_core::time::now_ms;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
-use common::{RawMqtt, spawn_app};
+use common::spawn_app;
+use support::{mqtt_reading, run_script};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn alert_pages_work_in_a_real_browser() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/browser");
-    assert!(
-        dir.join("node_modules/playwright-core").is_dir(),
-        "tests/browser/node_modules is missing: run `npm ci` in tests/browser (bash .ci/run does it)"
-    );
-    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    assert!(std::path::Path::new(&chromium).exists(), "{chromium} is missing: `apt-get install chromium`");
-
+    support::tools();
     let app = spawn_app().await;
     let probe = app
         .device(serde_json::json!({"name": "棚内探头", "type": "air-probe", "asset": "一号大棚", "asset_kind": "greenhouse", "village": "茶香村"}))
@@ -69,44 +60,19 @@ async fn alert_pages_work_in_a_real_browser() {
         .await
         .unwrap();
 
-    let mut child = tokio::process::Command::new("node")
-        .arg("alerts.mjs")
-        .current_dir(&dir)
-        .env("BASE", format!("http://{}", app.http))
-        .env("BOARD", format!("/board/{}", board.slug))
-        .env("USERNAME", "admin")
-        .env("PASSWORD", "admin-password")
-        .env("CHROMIUM", &chromium)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("node runs (install nodejs)");
-    let mut stdin = child.stdin.take().unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut log = String::new();
-    let run = async {
-        while let Some(line) = out.next_line().await.unwrap() {
-            println!("{line}");
-            log.push_str(&line);
-            log.push('\n');
-            if let Some(what) = line.strip_prefix("SEND ") {
-                // "fever": the ear tag runs hot; "hot": the greenhouse does.
-                let (token, body) = match what {
-                    "fever" => (&tag, serde_json::json!({"temperature": 40.2, "activity": 12})),
-                    _ => (&probe, serde_json::json!({"temperature": 36.5, "humidity": 40})),
-                };
-                let (mut m, _) = RawMqtt::connect(app.mqtt, false, token).await;
-                m.publish(false, "v1/devices/me/telemetry", body.to_string().as_bytes(), 1, 1).await;
-                let ack = m.read_packet().await.expect("puback");
-                assert_eq!(ack[0] >> 4, 4, "PUBACK");
-                stdin.write_all(b"sent\n").await.unwrap();
-            }
-        }
-        child.wait().await.unwrap()
-    };
-    let status = tokio::time::timeout(Duration::from_secs(240), run)
-        .await
-        .expect("browser tests finish within 4 minutes");
-    assert!(status.success(), "browser tests failed:\n{log}");
+    let envs = [
+        ("BASE", format!("http://{}", app.http)),
+        ("BOARD", format!("/board/{}", board.slug)),
+        ("USERNAME", "admin".to_string()),
+        ("PASSWORD", "admin-password".to_string()),
+    ];
+    run_script("alerts.mjs", &envs, |what| {
+        // "fever": the ear tag runs hot; "hot": the greenhouse does.
+        let (token, body) = match what.as_str() {
+            "fever" => (&tag, serde_json::json!({"temperature": 40.2, "activity": 12})),
+            _ => (&probe, serde_json::json!({"temperature": 36.5, "humidity": 40})),
+        };
+        mqtt_reading(app.mqtt, token, body)
+    })
+    .await;
 }
