@@ -544,8 +544,7 @@ async fn get_prefs(
     State(s): State<AlertState>,
     CurrentUser(user): CurrentUser,
 ) -> Result<Response, ApiError> {
-    let p = s.0.db.call(move |c| nstore::prefs(c, user.id)).await.map_err(store_error)?;
-    Ok(Json(p).into_response())
+    mine(&s, move |c| nstore::prefs(c, user.id)).await
 }
 
 async fn put_prefs(
@@ -617,8 +616,7 @@ async fn list_pushes(
     State(s): State<AlertState>,
     CurrentUser(user): CurrentUser,
 ) -> Result<Response, ApiError> {
-    let v = s.0.db.call(move |c| nstore::pushes_of(c, user.id)).await.map_err(store_error)?;
-    Ok(Json(v).into_response())
+    mine(&s, move |c| nstore::pushes_of(c, user.id)).await
 }
 
 async fn remove_push(
@@ -626,14 +624,30 @@ async fn remove_push(
     CurrentUser(user): CurrentUser,
     Path(id): Path<i64>,
 ) -> Result<Response, ApiError> {
-    let gone = s
-        .0
-        .db
-        .call(move |c| nstore::remove_push(c, id, Some(user.id)))
-        .await
-        .map_err(store_error)?;
-    if !gone {
-        return Err(ApiError::not_found("unknown_subscription", format!("no push subscription {id} of yours")).with_field("id"));
+    let not_yours = format!("no push subscription {id} of yours");
+    remove_mine(&s, "unknown_subscription", not_yours, move |c| {
+        nstore::remove_push(c, id, Some(user.id))
+    })
+    .await
+}
+
+/// The caller's own settings, as JSON.
+async fn mine<T, F>(s: &AlertState, f: F) -> Result<Response, ApiError>
+where
+    T: serde::Serialize + Send + 'static,
+    F: FnOnce(&rusqlite::Connection) -> Result<T, StoreError> + Send + 'static,
+{
+    let v = s.0.db.call(move |c| f(c)).await.map_err(store_error)?;
+    Ok(Json(v).into_response())
+}
+
+/// Delete one of the caller's things: 204, or 404 when it is not theirs.
+async fn remove_mine<F>(s: &AlertState, code: &'static str, not_yours: String, f: F) -> Result<Response, ApiError>
+where
+    F: FnOnce(&rusqlite::Connection) -> Result<bool, StoreError> + Send + 'static,
+{
+    if !s.0.db.call(move |c| f(c)).await.map_err(store_error)? {
+        return Err(ApiError::not_found(code, not_yours).with_field("id"));
     }
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -673,8 +687,7 @@ async fn list_webhooks(
     State(s): State<AlertState>,
     CurrentUser(user): CurrentUser,
 ) -> Result<Response, ApiError> {
-    let v = s.0.db.call(move |c| nstore::webhooks_of(c, user.id)).await.map_err(store_error)?;
-    Ok(Json(v).into_response())
+    mine(&s, move |c| nstore::webhooks_of(c, user.id)).await
 }
 
 async fn remove_webhook(
@@ -682,16 +695,11 @@ async fn remove_webhook(
     CurrentUser(user): CurrentUser,
     Path(id): Path<i64>,
 ) -> Result<Response, ApiError> {
-    let gone = s
-        .0
-        .db
-        .call(move |c| nstore::remove_webhook(c, id, user.id))
-        .await
-        .map_err(store_error)?;
-    if !gone {
-        return Err(ApiError::not_found("unknown_webhook", format!("no webhook {id} of yours")).with_field("id"));
-    }
-    Ok(StatusCode::NO_CONTENT.into_response())
+    let not_yours = format!("no webhook {id} of yours");
+    remove_mine(&s, "unknown_webhook", not_yours, move |c| {
+        nstore::remove_webhook(c, id, user.id)
+    })
+    .await
 }
 
 /// Admins see every dead letter; others their own.
@@ -704,8 +712,7 @@ async fn dead_letters(
     CurrentUser(user): CurrentUser,
 ) -> Result<Response, ApiError> {
     let who = scope(&user);
-    let v = s.0.db.call(move |c| nstore::dead(c, who)).await.map_err(store_error)?;
-    Ok(Json(v).into_response())
+    mine(&s, move |c| nstore::dead(c, who)).await
 }
 
 async fn retry_dead(
