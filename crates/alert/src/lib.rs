@@ -147,17 +147,33 @@ impl Alerts {
         }
         let view = engine::world::FarmView::new(profiles, assets);
         let store = self.farm.telemetry.store();
-        for device in self.farm.registry.all() {
-            let gateway = device.gateway_id.and_then(|g| self.farm.registry.get(g));
-            if !view.targets(target, village_id, device.clone(), gateway.as_deref()) {
-                continue;
+        let mut profiles_seen: BTreeSet<String> = BTreeSet::new();
+        let mut key_ids = std::collections::HashSet::new();
+        {
+            // One pass over the devices with the latest-values map held for
+            // reading: a rule on a whole asset kind may match thousands.
+            let mem = store.mem();
+            for device in self.farm.registry.all() {
+                let gateway = device.gateway_id.and_then(|g| self.farm.registry.get(g));
+                if !view.targets(target, village_id, device.clone(), gateway.as_deref()) {
+                    continue;
+                }
+                out.exists = true;
+                out.devices += 1;
+                if profiles_seen.insert(device.profile.clone()) {
+                    out.keys.extend(view.profile_keys(&device.profile));
+                }
+                if let Some(latest) = mem.latest.get(&device.id) {
+                    key_ids.extend(latest.iter().map(|l| l.key));
+                }
             }
-            out.exists = true;
-            out.devices += 1;
-            out.keys.extend(view.profile_keys(&device.profile));
-            out.keys
-                .extend(store.latest(device.id).into_iter().map(|(k, _, _)| k.to_string()));
         }
+        out.keys.extend(
+            key_ids
+                .into_iter()
+                .filter_map(|k| store.keys.name(k))
+                .map(|k| k.to_string()),
+        );
         Ok(out)
     }
 }

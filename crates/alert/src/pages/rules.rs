@@ -281,12 +281,21 @@ async fn form(s: &PagesState, ctx: &PageCtx, rule: Option<Rule>) -> Result<Respo
         .into_iter()
         .filter(|d| ctx.user.can_see_village(d.village_id) && !d.is_gateway)
         .collect();
-    let mut devices: Vec<String> = visible.iter().map(|d| d.name.clone()).collect();
-    devices.sort();
-    devices.truncate(MAX_DEVICES);
-    let mut assets: Vec<String> = visible.iter().filter_map(|d| d.asset.clone()).collect();
-    assets.sort();
-    assets.dedup();
+    // Sort references, copy only what is shown: a county has thousands of devices.
+    let mut names: Vec<&str> = visible.iter().map(|d| d.name.as_str()).collect();
+    if names.len() > MAX_DEVICES {
+        names.select_nth_unstable(MAX_DEVICES);
+        names.truncate(MAX_DEVICES);
+    }
+    names.sort_unstable();
+    let devices: Vec<String> = names.into_iter().map(str::to_string).collect();
+    let assets: Vec<String> = visible
+        .iter()
+        .filter_map(|d| d.asset.as_deref())
+        .collect::<std::collections::BTreeSet<&str>>()
+        .into_iter()
+        .map(str::to_string)
+        .collect();
     let profiles = s
         .alerts
         .farm
