@@ -79,7 +79,7 @@ impl Market {
         let (obs_tx, obs_rx) = mpsc::unbounded_channel();
         let (live, _) = broadcast::channel(4096);
         let metrics = Arc::new(metrics::MarketMetrics::default());
-        let w = Writer { conn, rx, live: live.clone(), prices: obs_tx, metrics: metrics.clone() };
+        let w = Writer::new(conn, rx, live.clone(), obs_tx, metrics.clone())?;
         let handle = std::thread::Builder::new()
             .name("market-writer".into())
             .spawn(move || w.run())

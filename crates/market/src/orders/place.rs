@@ -120,6 +120,7 @@ pub fn apply(
     hash: &str,
     req: &OrderRequest,
     fx: &mut Effects,
+    random: &mut cunlink_core::random::Pool,
 ) -> Result<Answer, MarketError> {
     if let Some(k) = key {
         if let Some(a) = idem::lookup(conn, user_id, k, hash)? {
@@ -170,7 +171,7 @@ pub fn apply(
     let order_id = conn.last_insert_rowid();
     let mut items_json = Vec::with_capacity(lines.len());
     for l in &lines {
-        let code = cunlink_core::random::token(20);
+        let code = random.token(20);
         conn.prepare_cached(
             "INSERT INTO market_order_items (order_id, product_id, variant_id, live_item_id, quantity, price_fen, batch_id, trace_code)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
