@@ -120,6 +120,7 @@ pub fn product(conn: &Connection, id: i64) -> Result<Option<Value>, MarketError>
     }
     head["stock"] = json!(stock);
     head["variants"] = Value::Array(variants);
+    head["photos"] = Value::Array(crate::photos::of_product(conn, id)?);
     Ok(Some(head))
 }
 

@@ -35,7 +35,13 @@ pub fn request_hash(route: &str, body: &Obj) -> String {
     h.update(route.as_bytes());
     h.update([0]);
     h.update(serde_json::to_string(body).unwrap_or_default().as_bytes());
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(64);
+    for b in h.finalize() {
+        out.push(HEX[(b >> 4) as usize] as char);
+        out.push(HEX[(b & 15) as usize] as char);
+    }
+    out
 }
 
 /// The stored answer for (user, key), or a mismatch error.

@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod orders;
 pub mod pages;
 pub mod parcels;
+pub mod photos;
 pub mod prices;
 pub mod routes;
 pub mod trace;
@@ -34,11 +35,10 @@ use orders::place::OrderRequest;
 use orders::writer::{Job, Msg, Writer};
 use prices::{Observation, PriceBoard};
 
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "market",
-    sql: include_str!("../migrations/sqlite/0001_market.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration { version: 1, name: "market", sql: include_str!("../migrations/sqlite/0001_market.sql") },
+    Migration { version: 2, name: "photos", sql: include_str!("../migrations/sqlite/0002_photos.sql") },
+];
 
 /// Settings the binary may change.
 #[derive(Debug, Clone)]
@@ -79,7 +79,7 @@ impl Market {
         let (obs_tx, obs_rx) = mpsc::unbounded_channel();
         let (live, _) = broadcast::channel(4096);
         let metrics = Arc::new(metrics::MarketMetrics::default());
-        let w = Writer { conn, rx, live: live.clone(), prices: obs_tx, metrics: metrics.clone() };
+        let w = Writer::new(conn, rx, live.clone(), obs_tx, metrics.clone())?;
         let handle = std::thread::Builder::new()
             .name("market-writer".into())
             .spawn(move || w.run())
@@ -105,6 +105,11 @@ impl Market {
             .send(Msg::Job(Box::new(Job { user_id, key, hash, req, reply })))
             .map_err(|_| MarketError::WriterGone)?;
         rx.await.map_err(|_| MarketError::WriterGone)?
+    }
+
+    /// Photo files: `photos/` beside the application database.
+    pub fn photo_dir(&self) -> std::path::PathBuf {
+        self.db.path().parent().unwrap_or(std::path::Path::new(".")).join("photos")
     }
 
     pub fn routes(self: &Arc<Self>) -> axum::Router {

@@ -24,7 +24,7 @@ use cunlink_core::web::CurrentUser;
 use crate::error::MarketError;
 use crate::idem::{self, Answer};
 use crate::input::{self, Obj};
-use crate::{Market, access, catalog, live, orders, parcels, prices, trace};
+use crate::{Market, access, catalog, live, orders, parcels, photos, prices, trace};
 
 #[derive(Clone)]
 pub struct MarketState(pub Arc<Market>);
@@ -42,6 +42,11 @@ pub fn routes(market: Arc<Market>) -> Router {
         .route("/api/market/stations", get(list_stations).post(create_station))
         .route("/api/market/products", get(list_products).post(create_product))
         .route("/api/market/products/{id}", get(get_product).patch(update_product))
+        .route(
+            "/api/market/products/{id}/photos",
+            post(add_photo).layer(axum::extract::DefaultBodyLimit::max(photos::MAX_BYTES + 1)),
+        )
+        .route("/api/market/photos/{file}", get(photo_file))
         .route("/api/market/orders", get(my_orders).post(create_order))
         .route("/api/market/orders/{id}", get(get_order))
         .route("/api/market/orders/{id}/status", post(order_status))
@@ -129,6 +134,75 @@ async fn get_product(State(s): State<MarketState>, Path(id): Path<i64>) -> R<Jso
 async fn update_product(State(s): State<MarketState>, CurrentUser(u): CurrentUser, Path(id): Path<i64>, body: Bytes) -> R<Json<Value>> {
     let b = body_obj(&body)?;
     Ok(Json(db(&s.0, move |c| catalog::update(c, &u, id, &b)).await?))
+}
+
+// --- photos ---------------------------------------------------------------
+
+fn photo_error(e: photos::PhotoError) -> ApiError {
+    use axum::http::StatusCode;
+    use photos::PhotoError as P;
+    let (status, code) = match &e {
+        P::UnsupportedType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_photo_type"),
+        P::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "photo_too_large"),
+        P::NotAnImage(..) => (StatusCode::UNPROCESSABLE_ENTITY, "not_an_image"),
+        P::TooManyPixels(..) => (StatusCode::UNPROCESSABLE_ENTITY, "photo_too_many_pixels"),
+        P::TooSmall(..) => (StatusCode::UNPROCESSABLE_ENTITY, "photo_too_small"),
+        P::Io(_) => return ApiError::internal(e.to_string()),
+    };
+    ApiError::new(status, code, e.to_string())
+}
+
+/// `POST /api/market/products/{id}/photos`: the raw photo as the body, with its
+/// Content-Type. 201 when new to the product, 200 when it had it already.
+async fn add_photo(State(s): State<MarketState>, CurrentUser(u): CurrentUser, Path(id): Path<i64>, headers: HeaderMap, body: Bytes) -> R<Response> {
+    let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let format = photos::format_of(ct).map_err(photo_error)?;
+    // Who may add is checked before the costly decode.
+    let user = u.clone();
+    db(&s.0, move |c| {
+        let producer = access::producer_of(c, &user)?;
+        let owner: Option<i64> = c.query_row("SELECT producer_id FROM market_products WHERE id = $1", [id], |r| r.get(0)).optional()?;
+        match owner {
+            None => Err(MarketError::not_found("unknown_product", format!("there is no product {id}"))),
+            Some(o) if o != producer && user.role != Role::Admin => Err(MarketError::forbidden("only the producer who listed this product may add its photos")),
+            _ => Ok(()),
+        }
+    })
+    .await?;
+    let dir = s.0.photo_dir();
+    let prepared = tokio::task::spawn_blocking(move || {
+        let p = photos::prepare(&body, format)?;
+        photos::store_files(&dir, &p)?;
+        Ok::<_, photos::PhotoError>(p)
+    })
+    .await
+    .map_err(|e| ApiError::internal(e.to_string()))?
+    .map_err(photo_error)?;
+    let admin = u.role == Role::Admin;
+    let (v, new) = in_tx(&s.0, move |c| {
+        let producer = access::producer_of(c, &u)?;
+        photos::attach(c, producer, admin, id, &prepared)
+    })
+    .await?;
+    let status = if new { axum::http::StatusCode::CREATED } else { axum::http::StatusCode::OK };
+    Ok((status, Json(v)).into_response())
+}
+
+/// `GET /api/market/photos/{hash}-{size}.jpg`: never changes, cached for a year.
+async fn photo_file(State(s): State<MarketState>, Path(file): Path<String>) -> R<Response> {
+    let Some((hash, size)) = photos::parse_file_name(&file) else {
+        return Err(ApiError::not_found("unknown_photo", "no such photo"));
+    };
+    let path = photos::file_path(&s.0.photo_dir(), hash, size);
+    let bytes = tokio::task::spawn_blocking(move || std::fs::read(path))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .map_err(|_| ApiError::not_found("unknown_photo", "no such photo"))?;
+    let mut r = bytes.into_response();
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("image/jpeg"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=31536000, immutable"));
+    Ok(r)
 }
 
 // --- orders ---------------------------------------------------------------

@@ -8,6 +8,7 @@ mod ingest_http;
 mod ingest_mqtt;
 mod notify;
 mod market;
+mod photos;
 mod queries;
 mod rpc;
 mod storage;

@@ -25,6 +25,8 @@ pub(crate) struct ProductRow {
     pub unit: String,
     pub price: String,
     pub stock: i64,
+    /// The first photo's 320 px copy, or empty.
+    pub photo: String,
 }
 
 #[derive(Template)]
@@ -81,6 +83,7 @@ pub(crate) async fn list(State(st): State<St>, ctx: PageCtx, Query(q): Query<Sho
             unit: s(p, "unit"),
             price: yuan(i(p, "price_fen")),
             stock: i(p, "stock"),
+            photo: p["photos"].get(0).map(|ph| s(ph, "small")).unwrap_or_default(),
         })
         .collect();
     let tpl = ShopTpl {

@@ -50,7 +50,7 @@ pub fn date_string(day: i64) -> String {
 }
 
 /// A price seen in an order, offered to the board after the order committed.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Observation {
     pub commodity: String,
     pub unit: String,
