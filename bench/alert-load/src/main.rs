@@ -102,14 +102,50 @@ impl Drop for TempDir {
 }
 
 async fn start(bin: &str, tag: &str) -> Server {
-    let dir = std::env::temp_dir().join(format!("cunlink-alert-bench-{tag}-{}", std::process::id()));
+    let dir =
+        std::env::temp_dir().join(format!("cunlink-alert-bench-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let d = dir.to_string_lossy().to_string();
-    let admin = cli(bin, &["user", "create", "--data-dir", &d, "--username", "bench", "--role", "admin"], Some("bench-password\n")).await;
-    let gateway = cli(bin, &["device", "create", "--data-dir", &d, "--name", "bench-gateway", "--gateway"], None).await;
+    let admin = cli(
+        bin,
+        &[
+            "user",
+            "create",
+            "--data-dir",
+            &d,
+            "--username",
+            "bench",
+            "--role",
+            "admin",
+        ],
+        Some("bench-password\n"),
+    )
+    .await;
+    let gateway = cli(
+        bin,
+        &[
+            "device",
+            "create",
+            "--data-dir",
+            &d,
+            "--name",
+            "bench-gateway",
+            "--gateway",
+        ],
+        None,
+    )
+    .await;
     let (hp, mp) = (free_port(), free_port());
     let child = Command::new(bin)
-        .args(["serve", "--data-dir", &d, "--http", &format!("127.0.0.1:{hp}"), "--mqtt", &format!("127.0.0.1:{mp}")])
+        .args([
+            "serve",
+            "--data-dir",
+            &d,
+            "--http",
+            &format!("127.0.0.1:{hp}"),
+            "--mqtt",
+            &format!("127.0.0.1:{mp}"),
+        ])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .kill_on_drop(true)
@@ -141,25 +177,46 @@ impl Conn {
     async fn open(addr: SocketAddr) -> Conn {
         let s = TcpStream::connect(addr).await.expect("connect");
         let _ = s.set_nodelay(true);
-        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(s)).await.expect("handshake");
+        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(s))
+            .await
+            .expect("handshake");
         tokio::spawn(conn);
         Conn { sender, addr }
     }
 
-    async fn send(&mut self, method: &str, path: &str, token: Option<&str>, body: Bytes) -> (u16, Bytes) {
+    async fn send(
+        &mut self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Bytes,
+    ) -> (u16, Bytes) {
         if self.sender.ready().await.is_err() {
             *self = Conn::open(self.addr).await;
         }
-        let mut req = Request::builder().method(method).uri(path).header("host", self.addr.to_string()).header("content-type", "application/json");
+        let mut req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", self.addr.to_string())
+            .header("content-type", "application/json");
         if let Some(t) = token {
             req = req.header("authorization", format!("Bearer {t}"));
         }
-        let resp = match self.sender.send_request(req.body(Full::new(body)).unwrap()).await {
+        let resp = match self
+            .sender
+            .send_request(req.body(Full::new(body)).unwrap())
+            .await
+        {
             Ok(r) => r,
             Err(_) => return (0, Bytes::new()),
         };
         let status = resp.status().as_u16();
-        let body = resp.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
         (status, body)
     }
 }
@@ -172,7 +229,10 @@ fn bodies(devices: usize) -> Vec<Bytes> {
         .map(|chunk| {
             let mut m = serde_json::Map::new();
             for i in chunk {
-                m.insert(format!("dev{i:05}"), json!({ "temperature": 23.5, "humidity": 61.2 }));
+                m.insert(
+                    format!("dev{i:05}"),
+                    json!({ "temperature": 23.5, "humidity": 61.2 }),
+                );
             }
             Bytes::from(serde_json::Value::Object(m).to_string())
         })
@@ -181,7 +241,14 @@ fn bodies(devices: usize) -> Vec<Bytes> {
 
 /// Send gateway bodies on `conns` connections for `seconds`, at most `rate`
 /// values/s in total (None: as fast as acks come). Returns values/s acked.
-async fn load(http: SocketAddr, gateway: &str, conns: usize, seconds: f64, rate: Option<f64>, stop: Arc<AtomicBool>) -> f64 {
+async fn load(
+    http: SocketAddr,
+    gateway: &str,
+    conns: usize,
+    seconds: f64,
+    rate: Option<f64>,
+    stop: Arc<AtomicBool>,
+) -> f64 {
     let bodies = Arc::new(bodies_cache());
     let values = Arc::new(AtomicU64::new(0));
     let path = format!("/api/v1/{gateway}/gateway/telemetry");
@@ -189,7 +256,8 @@ async fn load(http: SocketAddr, gateway: &str, conns: usize, seconds: f64, rate:
     let until = started + Duration::from_secs_f64(seconds);
     let mut tasks = Vec::new();
     for c in 0..conns {
-        let (bodies, values, path, stop) = (bodies.clone(), values.clone(), path.clone(), stop.clone());
+        let (bodies, values, path, stop) =
+            (bodies.clone(), values.clone(), path.clone(), stop.clone());
         tasks.push(tokio::spawn(async move {
             let mut conn = Conn::open(http).await;
             let mut k = c;
@@ -238,7 +306,12 @@ async fn seed_devices(s: &Server) {
     let path = format!("/api/v1/{}/gateway/telemetry", s.gateway);
     for b in bodies_cache() {
         let (st, body) = c.send("POST", &path, None, b).await;
-        assert_eq!(st, 200, "seeding devices: {}", String::from_utf8_lossy(&body));
+        assert_eq!(
+            st,
+            200,
+            "seeding devices: {}",
+            String::from_utf8_lossy(&body)
+        );
     }
 }
 
@@ -287,10 +360,21 @@ async fn main() {
     let _ = BODIES.set(bodies(a.devices));
     let never = Arc::new(AtomicBool::new(false));
 
-    eprintln!("[alert-bench] rule cost: {} devices, {} s loads, {} connections", a.devices, a.seconds, a.conns);
+    eprintln!(
+        "[alert-bench] rule cost: {} devices, {} s loads, {} connections",
+        a.devices, a.seconds, a.conns
+    );
     let mut base = start(&a.bin, "base").await;
     seed_devices(&base).await;
-    let without = load(base.http, &base.gateway, a.conns, a.seconds, None, never.clone()).await;
+    let without = load(
+        base.http,
+        &base.gateway,
+        a.conns,
+        a.seconds,
+        None,
+        never.clone(),
+    )
+    .await;
     let _ = base.child.kill().await;
     drop(base);
 
@@ -298,7 +382,11 @@ async fn main() {
     seed_devices(&s).await;
     let t = Instant::now();
     create_rules(&s, a.devices).await;
-    eprintln!("[alert-bench] {} rules created and active in {:.1} s", a.devices, t.elapsed().as_secs_f64());
+    eprintln!(
+        "[alert-bench] {} rules created and active in {:.1} s",
+        a.devices,
+        t.elapsed().as_secs_f64()
+    );
     let with = load(s.http, &s.gateway, a.conns, a.seconds, None, never.clone()).await;
     let lagged = metric(s.http, "cunlink_alert_lagged_batches_total").await;
     println!(
@@ -340,14 +428,35 @@ async fn main() {
         let _ = axum::serve(listener, recv).await;
     });
     let mut c = Conn::open(s.http).await;
-    let (st, b) = c.send("POST", "/api/webhooks", Some(&s.admin), Bytes::from(json!({ "url": format!("http://{hook}/hook") }).to_string())).await;
+    let (st, b) = c
+        .send(
+            "POST",
+            "/api/webhooks",
+            Some(&s.admin),
+            Bytes::from(json!({ "url": format!("http://{hook}/hook") }).to_string()),
+        )
+        .await;
     assert_eq!(st, 201, "{}", String::from_utf8_lossy(&b));
     let gw_path = format!("/api/v1/{}/gateway/telemetry", s.gateway);
-    let (st, _) = c.send("POST", &gw_path, None, Bytes::from(r#"{"lat-probe":{"temperature":20}}"#)).await;
+    let (st, _) = c
+        .send(
+            "POST",
+            &gw_path,
+            None,
+            Bytes::from(r#"{"lat-probe":{"temperature":20}}"#),
+        )
+        .await;
     assert_eq!(st, 200);
     let rule = json!({ "name": "lat-rule", "severity": "critical", "target": { "device": "lat-probe" },
         "condition": { "type": "threshold", "conditions": [{ "key": "temperature", "op": ">", "value": 100 }] } });
-    let (st, b) = c.send("POST", "/api/rules", Some(&s.admin), Bytes::from(rule.to_string())).await;
+    let (st, b) = c
+        .send(
+            "POST",
+            "/api/rules",
+            Some(&s.admin),
+            Bytes::from(rule.to_string()),
+        )
+        .await;
     assert_eq!(st, 201, "{}", String::from_utf8_lossy(&b));
     tokio::time::sleep(Duration::from_millis(500)).await;
 
@@ -359,9 +468,9 @@ async fn main() {
         let (stop, conns) = (stop.clone(), a.conns);
         let s_http = s.http;
         let gateway = s.gateway.clone();
-        tokio::spawn(async move {
-            load(s_http, &gateway, conns, bg_seconds, Some(target), stop).await
-        })
+        tokio::spawn(
+            async move { load(s_http, &gateway, conns, bg_seconds, Some(target), stop).await },
+        )
     };
     tokio::time::sleep(Duration::from_secs(2)).await;
     let mut lat = Vec::new();
@@ -376,7 +485,14 @@ async fn main() {
         }
         while arrivals.try_recv().is_ok() {}
         let sent = Instant::now();
-        let (st, _) = c.send("POST", &gw_path, None, Bytes::from(r#"{"lat-probe":{"temperature":150}}"#)).await;
+        let (st, _) = c
+            .send(
+                "POST",
+                &gw_path,
+                None,
+                Bytes::from(r#"{"lat-probe":{"temperature":150}}"#),
+            )
+            .await;
         assert_eq!(st, 200);
         let acked = Instant::now();
         ack_ms.push((acked - sent).as_secs_f64() * 1000.0);
@@ -391,7 +507,14 @@ async fn main() {
             }
             _ => missed += 1,
         }
-        let (st, _) = c.send("POST", &gw_path, None, Bytes::from(r#"{"lat-probe":{"temperature":20}}"#)).await;
+        let (st, _) = c
+            .send(
+                "POST",
+                &gw_path,
+                None,
+                Bytes::from(r#"{"lat-probe":{"temperature":20}}"#),
+            )
+            .await;
         assert_eq!(st, 200);
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

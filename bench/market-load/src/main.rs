@@ -20,24 +20,42 @@ use hyper_util::rt::TokioIo;
 async fn connect(addr: SocketAddr) -> SendRequest<Full<Bytes>> {
     let s = tokio::net::TcpStream::connect(addr).await.expect("connect");
     s.set_nodelay(true).ok();
-    let (send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(s)).await.expect("handshake");
+    let (send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(s))
+        .await
+        .expect("handshake");
     tokio::spawn(conn);
     send
 }
 
-async fn call(send: &mut SendRequest<Full<Bytes>>, method: &str, path: &str, token: Option<&str>, body: Option<String>) -> (u16, Bytes) {
-    let mut b = Request::builder().method(method).uri(path).header("host", "bench");
+async fn call(
+    send: &mut SendRequest<Full<Bytes>>,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<String>,
+) -> (u16, Bytes) {
+    let mut b = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", "bench");
     if let Some(t) = token {
         b = b.header("authorization", format!("Bearer {t}"));
     }
     if body.is_some() {
         b = b.header("content-type", "application/json");
     }
-    let req = b.body(Full::new(Bytes::from(body.unwrap_or_default()))).expect("request");
+    let req = b
+        .body(Full::new(Bytes::from(body.unwrap_or_default())))
+        .expect("request");
     send.ready().await.expect("ready");
     let resp = send.send_request(req).await.expect("send");
     let status = resp.status().as_u16();
-    let body = resp.into_body().collect().await.map(|c| c.to_bytes()).unwrap_or_default();
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .unwrap_or_default();
     (status, body)
 }
 
@@ -76,7 +94,12 @@ async fn main() {
             let refused = Arc::new(AtomicUsize::new(0));
             let mut tasks = Vec::new();
             for c in 0..conns {
-                let (token, product, station, refused) = (token.clone(), product.clone(), station.clone(), refused.clone());
+                let (token, product, station, refused) = (
+                    token.clone(),
+                    product.clone(),
+                    station.clone(),
+                    refused.clone(),
+                );
                 tasks.push(tokio::spawn(async move {
                     let mut send = connect(addr).await;
                     let mut lat = Vec::new();
@@ -105,10 +128,19 @@ async fn main() {
                 all.extend(t.await.expect("task"));
             }
             let r = refused.load(Ordering::Relaxed);
-            report("order placement", all, started.elapsed(), &format!("; non-201 answers: {r}"));
+            report(
+                "order placement",
+                all,
+                started.elapsed(),
+                &format!("; non-201 answers: {r}"),
+            );
         }
         "flash" => {
-            let tokens: Vec<String> = std::fs::read_to_string(&args[3]).expect("tokens").lines().map(str::to_string).collect();
+            let tokens: Vec<String> = std::fs::read_to_string(&args[3])
+                .expect("tokens")
+                .lines()
+                .map(str::to_string)
+                .collect();
             let (session, item, station) = (args[4].clone(), args[5].clone(), args[6].clone());
             let buyers: usize = args[7].parse().expect("BUYERS");
             let conns: usize = args[8].parse().expect("CONNS");
@@ -119,7 +151,8 @@ async fn main() {
             let started = Instant::now();
             let mut tasks = Vec::new();
             for _ in 0..conns {
-                let (next, ok, sold_out, tokens) = (next.clone(), ok.clone(), sold_out.clone(), tokens.clone());
+                let (next, ok, sold_out, tokens) =
+                    (next.clone(), ok.clone(), sold_out.clone(), tokens.clone());
                 let (session, item, station) = (session.clone(), item.clone(), station.clone());
                 tasks.push(tokio::spawn(async move {
                     let mut send = connect(addr).await;
@@ -129,9 +162,18 @@ async fn main() {
                         if i >= buyers {
                             break;
                         }
-                        let body = format!(r#"{{"item_id":{item},"quantity":1,"pickup_station_id":{station}}}"#);
+                        let body = format!(
+                            r#"{{"item_id":{item},"quantity":1,"pickup_station_id":{station}}}"#
+                        );
                         let t = Instant::now();
-                        let (s, _) = call(&mut send, "POST", &format!("/api/market/live/{session}/orders"), Some(&tokens[i % tokens.len()]), Some(body)).await;
+                        let (s, _) = call(
+                            &mut send,
+                            "POST",
+                            &format!("/api/market/live/{session}/orders"),
+                            Some(&tokens[i % tokens.len()]),
+                            Some(body),
+                        )
+                        .await;
                         lat.push(t.elapsed());
                         match s {
                             201 => ok.fetch_add(1, Ordering::Relaxed),
@@ -146,7 +188,11 @@ async fn main() {
             for t in tasks {
                 all.extend(t.await.expect("task"));
             }
-            let extra = format!("; orders {} sold out {}", ok.load(Ordering::Relaxed), sold_out.load(Ordering::Relaxed));
+            let extra = format!(
+                "; orders {} sold out {}",
+                ok.load(Ordering::Relaxed),
+                sold_out.load(Ordering::Relaxed)
+            );
             report("flash sale", all, started.elapsed(), &extra);
         }
         "search" => {
@@ -157,14 +203,38 @@ async fn main() {
             // `Server-Timing` header and reported beside the round trip.
             let requests: usize = args[3].parse().expect("REQUESTS");
             let conns: usize = args[4].parse().expect("CONNS");
-            let queries = ["%E8%8B%B9%E6%9E%9C", "pingguo", "pg", "ping%20guo", "ljc", "longjingcha", "%E5%A4%A7%E7%B1%B3", "dami", "td", "tudou", "bc", "xg", "jidan", "zr", "yumi", "gj"];
+            let queries = [
+                "%E8%8B%B9%E6%9E%9C",
+                "pingguo",
+                "pg",
+                "ping%20guo",
+                "ljc",
+                "longjingcha",
+                "%E5%A4%A7%E7%B1%B3",
+                "dami",
+                "td",
+                "tudou",
+                "bc",
+                "xg",
+                "jidan",
+                "zr",
+                "yumi",
+                "gj",
+            ];
             let next = Arc::new(AtomicUsize::new(0));
             let rows = Arc::new(AtomicUsize::new(0));
             // Warm-up: the first request per query pays page faults and allocator growth.
             {
                 let mut send = connect(addr).await;
                 for q in queries {
-                    let _ = call(&mut send, "GET", &format!("/api/market/prices?q={q}"), None, None).await;
+                    let _ = call(
+                        &mut send,
+                        "GET",
+                        &format!("/api/market/prices?q={q}"),
+                        None,
+                        None,
+                    )
+                    .await;
                 }
             }
             let started = Instant::now();
@@ -180,20 +250,40 @@ async fn main() {
                         if i >= requests {
                             break;
                         }
-                        let req = Request::builder().method("GET").uri(format!("/api/market/prices?q={}", queries[i % queries.len()])).header("host", "bench")
-                            .body(Full::new(Bytes::new())).expect("request");
+                        let req = Request::builder()
+                            .method("GET")
+                            .uri(format!(
+                                "/api/market/prices?q={}",
+                                queries[i % queries.len()]
+                            ))
+                            .header("host", "bench")
+                            .body(Full::new(Bytes::new()))
+                            .expect("request");
                         let t = Instant::now();
                         send.ready().await.expect("ready");
                         let resp = send.send_request(req).await.expect("send");
                         let status = resp.status().as_u16();
-                        let timing = resp.headers().get("server-timing").and_then(|v| v.to_str().ok()).and_then(|v| v.split("dur=").nth(1)).and_then(|d| d.parse::<f64>().ok());
-                        let body = resp.into_body().collect().await.map(|c| c.to_bytes()).unwrap_or_default();
+                        let timing = resp
+                            .headers()
+                            .get("server-timing")
+                            .and_then(|v| v.to_str().ok())
+                            .and_then(|v| v.split("dur=").nth(1))
+                            .and_then(|d| d.parse::<f64>().ok());
+                        let body = resp
+                            .into_body()
+                            .collect()
+                            .await
+                            .map(|c| c.to_bytes())
+                            .unwrap_or_default();
                         lat.push(t.elapsed());
                         assert_eq!(status, 200);
                         if let Some(ms) = timing {
                             server.push(Duration::from_secs_f64(ms / 1000.0));
                         }
-                        rows.fetch_add(body.windows(12).filter(|w| w == b"\"commodity\":").count(), Ordering::Relaxed);
+                        rows.fetch_add(
+                            body.windows(12).filter(|w| w == b"\"commodity\":").count(),
+                            Ordering::Relaxed,
+                        );
                     }
                     (lat, server)
                 }));

@@ -32,7 +32,11 @@ pub struct Alarms {
 }
 
 impl Alarms {
-    pub fn open(db: Db, farm: Arc<Farm>, notifier: Arc<Notifier>) -> Result<Arc<Alarms>, StoreError> {
+    pub fn open(
+        db: Db,
+        farm: Arc<Farm>,
+        notifier: Arc<Notifier>,
+    ) -> Result<Arc<Alarms>, StoreError> {
         let open = db
             .call_blocking(|c| store::open_alarms(c))?
             .into_iter()
@@ -77,7 +81,10 @@ impl Alarms {
                         since,
                         at,
                         details,
-                    } => me.raise(rule, device, (pen, pen_name), since, at, details).await,
+                    } => {
+                        me.raise(rule, device, (pen, pen_name), since, at, details)
+                            .await
+                    }
                     Event::Clear {
                         rule_id,
                         device,
@@ -110,49 +117,54 @@ impl Alarms {
             .await?;
         let open_before = self.open_map().get(&key).copied();
         let now = now_ms();
-        let escalate_at = rule.escalate.as_ref().map(|e| now + e.after_s as i64 * 1000);
+        let escalate_at = rule
+            .escalate
+            .as_ref()
+            .map(|e| now + e.after_s as i64 * 1000);
         let rule2 = rule.clone();
         let device2 = device.clone();
         let notifier = self.notifier.clone();
         let result = self
             .db
-            .call(move |c| -> Result<Option<(Alarm, Vec<_>, bool)>, StoreError> {
-                let tx = c.transaction().map_err(cunlink_core::DbError::from)?;
-                if store::episode_seen(&tx, rule2.id, device2.id.0, since)? {
-                    return Ok(None);
-                }
-                if let Some((id, _)) = open_before {
-                    store::repeat_alarm(&tx, id, since, &details, now)?;
-                    let a = store::alarm(&tx, id)?;
+            .call(
+                move |c| -> Result<Option<(Alarm, Vec<_>, bool)>, StoreError> {
+                    let tx = c.transaction().map_err(cunlink_core::DbError::from)?;
+                    if store::episode_seen(&tx, rule2.id, device2.id.0, since)? {
+                        return Ok(None);
+                    }
+                    if let Some((id, _)) = open_before {
+                        store::repeat_alarm(&tx, id, since, &details, now)?;
+                        let a = store::alarm(&tx, id)?;
+                        tx.commit().map_err(cunlink_core::DbError::from)?;
+                        return Ok(Some((a, Vec::new(), false)));
+                    }
+                    let id = store::insert_alarm(
+                        &tx,
+                        &NewAlarm {
+                            rule: &rule2,
+                            device_id: device2.id.0,
+                            device_name: &device2.name,
+                            village_id: device2.village_id,
+                            asset_id: pen,
+                            condition_since: since,
+                            started_at: at,
+                            details: &details,
+                            escalate_at,
+                        },
+                        now,
+                    )?;
+                    let alarm = store::alarm(&tx, id)?;
+                    let items = Notifier::enqueue_blocking(&tx, &alarm, &planned, false, now)?;
+                    // Deliveries leave while the commit's fsync runs: a phone hears of
+                    // the alarm a disk-flush sooner. Should the server die before the
+                    // commit, the restart re-evaluates the history and raises the
+                    // alarm again: a warning may repeat, it is never lost. Marking
+                    // them sent waits for this transaction (the connection is held).
+                    notifier.send_now(items.clone());
                     tx.commit().map_err(cunlink_core::DbError::from)?;
-                    return Ok(Some((a, Vec::new(), false)));
-                }
-                let id = store::insert_alarm(
-                    &tx,
-                    &NewAlarm {
-                        rule: &rule2,
-                        device_id: device2.id.0,
-                        device_name: &device2.name,
-                        village_id: device2.village_id,
-                        asset_id: pen,
-                        condition_since: since,
-                        started_at: at,
-                        details: &details,
-                        escalate_at,
-                    },
-                    now,
-                )?;
-                let alarm = store::alarm(&tx, id)?;
-                let items = Notifier::enqueue_blocking(&tx, &alarm, &planned, false, now)?;
-                // Deliveries leave while the commit's fsync runs: a phone hears of
-                // the alarm a disk-flush sooner. Should the server die before the
-                // commit, the restart re-evaluates the history and raises the
-                // alarm again: a warning may repeat, it is never lost. Marking
-                // them sent waits for this transaction (the connection is held).
-                notifier.send_now(items.clone());
-                tx.commit().map_err(cunlink_core::DbError::from)?;
-                Ok(Some((alarm, items, true)))
-            })
+                    Ok(Some((alarm, items, true)))
+                },
+            )
             .await?;
         let Some((alarm, items, new)) = result else {
             return Ok(());
@@ -252,7 +264,12 @@ impl Alarms {
         Ok((*self.publish(alarm)).clone())
     }
 
-    pub async fn comment(&self, id: i64, author: &str, text: String) -> Result<store::Comment, StoreError> {
+    pub async fn comment(
+        &self,
+        id: i64,
+        author: &str,
+        text: String,
+    ) -> Result<store::Comment, StoreError> {
         let author = author.to_string();
         let now = now_ms();
         self.db
@@ -281,7 +298,10 @@ impl Alarms {
 
     pub async fn escalate_due(&self) -> Result<(), StoreError> {
         let now = now_ms();
-        let due = self.db.call(move |c| store::due_escalations(c, now)).await?;
+        let due = self
+            .db
+            .call(move |c| store::due_escalations(c, now))
+            .await?;
         for alarm in due {
             let rule_id = alarm.rule_id;
             let to = self

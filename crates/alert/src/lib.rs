@@ -142,7 +142,9 @@ impl Alerts {
                 out.keys.extend(profile.keys.iter().map(|k| k.key.clone()));
             }
             Target::Asset(a) => out.exists = assets.iter().any(|x| x.name == *a),
-            Target::AssetKind(k) => out.exists = k.parse::<cunlink_farm::model::AssetKind>().is_ok(),
+            Target::AssetKind(k) => {
+                out.exists = k.parse::<cunlink_farm::model::AssetKind>().is_ok()
+            }
             Target::Device(_) => {}
         }
         let view = engine::world::FarmView::new(profiles, assets);

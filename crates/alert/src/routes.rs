@@ -105,7 +105,11 @@ async fn list_rules(
     if !can_see_alarms(&user) {
         return Err(forbid("see alarm rules"));
     }
-    let rules = s.0.db.call(|c| store::rules(c)).await.map_err(store_error)?;
+    let rules =
+        s.0.db
+            .call(|c| store::rules(c))
+            .await
+            .map_err(store_error)?;
     let visible: Vec<_> = rules
         .into_iter()
         .filter(|r| user.can_see_village(r.village_id))
@@ -114,7 +118,10 @@ async fn list_rules(
 }
 
 async fn visible_rule(s: &Alerts, user: &User, id: i64) -> Result<crate::rule::Rule, ApiError> {
-    let rule = s.db.call(move |c| store::rule(c, id)).await.map_err(store_error)?;
+    let rule =
+        s.db.call(move |c| store::rule(c, id))
+            .await
+            .map_err(store_error)?;
     if !user.can_see_village(rule.village_id) {
         return Err(store_error(StoreError::NoSuchRule(id)));
     }
@@ -143,20 +150,19 @@ async fn checked_input(
     })?;
     let name = input.name.trim();
     if name.is_empty() || name.chars().count() > 128 {
-        return Err(ApiError::bad_request("invalid_rule", "a rule needs a name of 1 to 128 characters").with_field("name"));
+        return Err(ApiError::bad_request(
+            "invalid_rule",
+            "a rule needs a name of 1 to 128 characters",
+        )
+        .with_field("name"));
     }
     input.condition.check().map_err(rule_error)?;
     let village_id = if user.role.is_county_wide() {
         match &input.village {
-            Some(v) => Some(
-                s.auth
-                    .village_id(v.clone())
-                    .await?
-                    .ok_or_else(|| {
-                        ApiError::bad_request("unknown_village", format!("no village named '{v}'"))
-                            .with_field("village")
-                    })?,
-            ),
+            Some(v) => Some(s.auth.village_id(v.clone()).await?.ok_or_else(|| {
+                ApiError::bad_request("unknown_village", format!("no village named '{v}'"))
+                    .with_field("village")
+            })?),
             None => None,
         }
     } else {
@@ -175,7 +181,11 @@ async fn checked_input(
             .with_field("escalate"));
         }
         let found = s.auth.users_by_names(esc.to.clone()).await?;
-        if let Some(missing) = esc.to.iter().find(|n| !found.iter().any(|u| &u.username == *n)) {
+        if let Some(missing) = esc
+            .to
+            .iter()
+            .find(|n| !found.iter().any(|u| &u.username == *n))
+        {
             return Err(ApiError::bad_request(
                 "unknown_user",
                 format!("escalate.to names '{missing}', who is not a user"),
@@ -185,7 +195,11 @@ async fn checked_input(
     }
     if let Some(a) = &input.action {
         if a.rpc.method.trim().is_empty() || a.rpc.method.len() > 128 {
-            return Err(ApiError::bad_request("invalid_rule", "action.rpc.method must be 1 to 128 bytes").with_field("action.rpc.method"));
+            return Err(ApiError::bad_request(
+                "invalid_rule",
+                "action.rpc.method must be 1 to 128 bytes",
+            )
+            .with_field("action.rpc.method"));
         }
     }
     check_target(s, &input.target, &input.condition, village_id).await?;
@@ -200,7 +214,10 @@ async fn check_target(
     condition: &Condition,
     village_id: Option<i64>,
 ) -> Result<(), ApiError> {
-    let found = s.target_keys(target, village_id).await.map_err(|e| ApiError::internal(e.to_string()))?;
+    let found = s
+        .target_keys(target, village_id)
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?;
     if !found.exists {
         let (what, name) = match target {
             Target::Device(n) => ("device", n),
@@ -227,7 +244,11 @@ async fn check_target(
                 "unknown_key",
                 format!(
                     "no device of this target reports '{key}'; known keys: {}",
-                    if known.is_empty() { "none yet".to_string() } else { known.join(", ") }
+                    if known.is_empty() {
+                        "none yet".to_string()
+                    } else {
+                        known.join(", ")
+                    }
                 ),
             )
             .with_field(field));
@@ -246,14 +267,11 @@ async fn create_rule(
     }
     let (input, village_id) = checked_input(&s.0, &user, &body).await?;
     let uid = user.id;
-    let rule = s
-        .0
-        .db
-        .call(move |c| {
-            store::insert_rule(c, &row(&input, village_id), uid, now_ms())
-        })
-        .await
-        .map_err(store_error)?;
+    let rule =
+        s.0.db
+            .call(move |c| store::insert_rule(c, &row(&input, village_id), uid, now_ms()))
+            .await
+            .map_err(store_error)?;
     s.0.engine.reload();
     Ok((StatusCode::CREATED, Json(rule)).into_response())
 }
@@ -286,12 +304,11 @@ async fn update_rule(
         return Err(forbid("change county-wide rules"));
     }
     let (input, village_id) = checked_input(&s.0, &user, &body).await?;
-    let rule = s
-        .0
-        .db
-        .call(move |c| store::update_rule(c, id, &row(&input, village_id), now_ms()))
-        .await
-        .map_err(store_error)?;
+    let rule =
+        s.0.db
+            .call(move |c| store::update_rule(c, id, &row(&input, village_id), now_ms()))
+            .await
+            .map_err(store_error)?;
     s.0.engine.reload();
     Ok(Json(rule).into_response())
 }
@@ -367,7 +384,11 @@ async fn list_alarms(
         .map_err(|e| ApiError::bad_request("bad_severity", e.message).with_field("severity"))?;
     let asset_id = match &q.asset {
         Some(name) => {
-            let assets = s.0.farm.assets().await.map_err(|e| ApiError::internal(e.to_string()))?;
+            let assets =
+                s.0.farm
+                    .assets()
+                    .await
+                    .map_err(|e| ApiError::internal(e.to_string()))?;
             Some(
                 assets
                     .into_iter()
@@ -405,12 +426,11 @@ async fn list_alarms(
         until: q.until,
         limit: q.limit.unwrap_or(500).min(5000),
     };
-    let alarms = s
-        .0
-        .db
-        .call(move |c| store::query_alarms(c, &filter))
-        .await
-        .map_err(store_error)?;
+    let alarms =
+        s.0.db
+            .call(move |c| store::query_alarms(c, &filter))
+            .await
+            .map_err(store_error)?;
     Ok(Json(alarms).into_response())
 }
 
@@ -431,12 +451,11 @@ async fn get_alarm(
     Path(id): Path<i64>,
 ) -> Result<Response, ApiError> {
     let alarm = visible_alarm(&s.0, &user, id).await?;
-    let comments = s
-        .0
-        .db
-        .call(move |c| store::comments(c, id))
-        .await
-        .map_err(store_error)?;
+    let comments =
+        s.0.db
+            .call(move |c| store::comments(c, id))
+            .await
+            .map_err(store_error)?;
     let mut v = serde_json::to_value(&alarm).map_err(|e| ApiError::internal(e.to_string()))?;
     v["comments"] = serde_json::to_value(comments).unwrap_or_default();
     Ok(Json(v).into_response())
@@ -451,7 +470,11 @@ async fn ack_alarm(
     if !can_handle_alarms(&user) {
         return Err(forbid("acknowledge alarms"));
     }
-    let (alarm, _) = s.0.alarms.ack(id, &user.username).await.map_err(store_error)?;
+    let (alarm, _) =
+        s.0.alarms
+            .ack(id, &user.username)
+            .await
+            .map_err(store_error)?;
     Ok(Json(alarm).into_response())
 }
 
@@ -464,7 +487,11 @@ async fn clear_alarm(
     if !can_handle_alarms(&user) {
         return Err(forbid("clear alarms"));
     }
-    let (alarm, _) = s.0.alarms.clear(id, &user.username).await.map_err(store_error)?;
+    let (alarm, _) =
+        s.0.alarms
+            .clear(id, &user.username)
+            .await
+            .map_err(store_error)?;
     Ok(Json(alarm).into_response())
 }
 
@@ -487,10 +514,17 @@ async fn assign_alarm(
     if let Some(name) = &body.user {
         let found = s.0.auth.users_by_names(vec![name.clone()]).await?;
         if found.is_empty() {
-            return Err(ApiError::bad_request("unknown_user", format!("no user named '{name}'")).with_field("user"));
+            return Err(
+                ApiError::bad_request("unknown_user", format!("no user named '{name}'"))
+                    .with_field("user"),
+            );
         }
     }
-    let alarm = s.0.alarms.assign(id, body.user).await.map_err(store_error)?;
+    let alarm =
+        s.0.alarms
+            .assign(id, body.user)
+            .await
+            .map_err(store_error)?;
     Ok(Json(alarm).into_response())
 }
 
@@ -509,9 +543,16 @@ async fn comment_alarm(
     visible_alarm(&s.0, &user, id).await?;
     let text = body.text.trim().to_string();
     if text.is_empty() || text.chars().count() > 2000 {
-        return Err(ApiError::bad_request("bad_comment", "a comment is 1 to 2000 characters").with_field("text"));
+        return Err(
+            ApiError::bad_request("bad_comment", "a comment is 1 to 2000 characters")
+                .with_field("text"),
+        );
     }
-    let c = s.0.alarms.comment(id, &user.username, text).await.map_err(store_error)?;
+    let c =
+        s.0.alarms
+            .comment(id, &user.username, text)
+            .await
+            .map_err(store_error)?;
     Ok((StatusCode::CREATED, Json(c)).into_response())
 }
 
@@ -531,7 +572,9 @@ async fn stream_alarms(
             return None;
         }
         let data = serde_json::to_string(&*alarm).ok()?;
-        Some(Ok::<_, Infallible>(Event::default().event("alarm").data(data)))
+        Some(Ok::<_, Infallible>(
+            Event::default().event("alarm").data(data),
+        ))
     });
     Ok(Sse::new(stream)
         .keep_alive(KeepAlive::default())
@@ -553,10 +596,14 @@ async fn put_prefs(
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     let p: Prefs = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::bad_request("invalid_preferences", format!("the preferences are not valid: {e}"))
+        ApiError::bad_request(
+            "invalid_preferences",
+            format!("the preferences are not valid: {e}"),
+        )
     })?;
-    p.check()
-        .map_err(|(field, msg)| ApiError::bad_request("invalid_preferences", msg).with_field(field))?;
+    p.check().map_err(|(field, msg)| {
+        ApiError::bad_request("invalid_preferences", msg).with_field(field)
+    })?;
     let saved = p.clone();
     s.0.db
         .call(move |c| nstore::put_prefs(c, user.id, &p))
@@ -588,12 +635,19 @@ async fn add_push(
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     let b: PushBody = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::bad_request("invalid_subscription", format!("expected a PushSubscription JSON: {e}"))
+        ApiError::bad_request(
+            "invalid_subscription",
+            format!("expected a PushSubscription JSON: {e}"),
+        )
     })?;
     if !(b.endpoint.starts_with("https://") || b.endpoint.starts_with("http://"))
         || b.endpoint.len() > 2048
     {
-        return Err(ApiError::bad_request("invalid_subscription", "endpoint must be an http(s) URL").with_field("endpoint"));
+        return Err(ApiError::bad_request(
+            "invalid_subscription",
+            "endpoint must be an http(s) URL",
+        )
+        .with_field("endpoint"));
     }
     // Encrypting a test message checks both keys now rather than at the first alarm.
     if let Err(e) = crate::notify::webpush::encrypt(&b.keys.p256dh, &b.keys.auth, b"{}") {
@@ -603,12 +657,20 @@ async fn add_push(
         };
         return Err(ApiError::bad_request("invalid_subscription", e.to_string()).with_field(field));
     }
-    let id = s
-        .0
-        .db
-        .call(move |c| nstore::add_push(c, user.id, &b.endpoint, &b.keys.p256dh, &b.keys.auth, now_ms()))
-        .await
-        .map_err(store_error)?;
+    let id =
+        s.0.db
+            .call(move |c| {
+                nstore::add_push(
+                    c,
+                    user.id,
+                    &b.endpoint,
+                    &b.keys.p256dh,
+                    &b.keys.auth,
+                    now_ms(),
+                )
+            })
+            .await
+            .map_err(store_error)?;
     Ok((StatusCode::CREATED, Json(serde_json::json!({ "id": id }))).into_response())
 }
 
@@ -642,7 +704,12 @@ where
 }
 
 /// Delete one of the caller's things: 204, or 404 when it is not theirs.
-async fn remove_mine<F>(s: &AlertState, code: &'static str, not_yours: String, f: F) -> Result<Response, ApiError>
+async fn remove_mine<F>(
+    s: &AlertState,
+    code: &'static str,
+    not_yours: String,
+    f: F,
+) -> Result<Response, ApiError>
 where
     F: FnOnce(&rusqlite::Connection) -> Result<bool, StoreError> + Send + 'static,
 {
@@ -674,12 +741,11 @@ async fn add_webhook(
         )
         .with_field("url"));
     }
-    let hook = s
-        .0
-        .db
-        .call(move |c| nstore::add_webhook(c, user.id, &url, now_ms()))
-        .await
-        .map_err(store_error)?;
+    let hook =
+        s.0.db
+            .call(move |c| nstore::add_webhook(c, user.id, &url, now_ms()))
+            .await
+            .map_err(store_error)?;
     Ok((StatusCode::CREATED, Json(hook)).into_response())
 }
 
@@ -721,14 +787,21 @@ async fn retry_dead(
     Path(id): Path<i64>,
 ) -> Result<Response, ApiError> {
     let who = scope(&user);
-    let ok = s
-        .0
-        .db
-        .call(move |c| nstore::revive(c, id, who, now_ms()))
-        .await
-        .map_err(store_error)?;
+    let ok =
+        s.0.db
+            .call(move |c| nstore::revive(c, id, who, now_ms()))
+            .await
+            .map_err(store_error)?;
     if !ok {
-        return Err(ApiError::not_found("unknown_dead_letter", format!("no dead letter {id} of yours")).with_field("id"));
+        return Err(ApiError::not_found(
+            "unknown_dead_letter",
+            format!("no dead letter {id} of yours"),
+        )
+        .with_field("id"));
     }
-    Ok((StatusCode::ACCEPTED, Json(serde_json::json!({ "id": id, "status": "pending" }))).into_response())
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(serde_json::json!({ "id": id, "status": "pending" })),
+    )
+        .into_response())
 }

@@ -541,7 +541,9 @@ mod tests {
         assert!(parse(r#"{"type":"threshold","conditions":[{"key":"t","op":"<=","value":10},{"key":"t","op":">=","value":10}]}"#).is_ok());
         assert!(parse(r#"{"type":"threshold","match":"any","conditions":[{"key":"t","op":"<","value":10},{"key":"t","op":">","value":20}]}"#).is_ok());
         assert!(parse(r#"{"type":"threshold","conditions":[]}"#).is_err());
-        assert!(parse(r#"{"type":"threshold","conditions":[{"key":"t","op":"~","value":1}]}"#).is_err());
+        assert!(
+            parse(r#"{"type":"threshold","conditions":[{"key":"t","op":"~","value":1}]}"#).is_err()
+        );
     }
 
     #[test]

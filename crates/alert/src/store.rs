@@ -39,7 +39,8 @@ fn rule_from_row(r: &Row<'_>) -> Result<Rule, StoreError> {
         reason: format!("{what}: {e}"),
     };
     let json = |i: usize, what: &str| -> Result<Option<String>, StoreError> {
-        r.get::<_, Option<String>>(i).map_err(|e| corrupt(what, e.to_string()))
+        r.get::<_, Option<String>>(i)
+            .map_err(|e| corrupt(what, e.to_string()))
     };
     let severity: String = r.get(3)?;
     let target: Target = serde_json::from_str(&json(4, "target")?.unwrap_or_default())
@@ -74,7 +75,9 @@ fn rule_from_row(r: &Row<'_>) -> Result<Rule, StoreError> {
 }
 
 pub fn rules(conn: &Connection) -> Result<Vec<Rule>, StoreError> {
-    let mut st = conn.prepare_cached(&format!("SELECT {RULE_COLUMNS} FROM rules WHERE deleted_at IS NULL ORDER BY id"))?;
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT {RULE_COLUMNS} FROM rules WHERE deleted_at IS NULL ORDER BY id"
+    ))?;
     let mut rows = st.query([])?;
     let mut out = Vec::new();
     while let Some(r) = rows.next()? {
@@ -84,7 +87,9 @@ pub fn rules(conn: &Connection) -> Result<Vec<Rule>, StoreError> {
 }
 
 pub fn rule(conn: &Connection, id: i64) -> Result<Rule, StoreError> {
-    let mut st = conn.prepare_cached(&format!("SELECT {RULE_COLUMNS} FROM rules WHERE id = $1 AND deleted_at IS NULL"))?;
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT {RULE_COLUMNS} FROM rules WHERE id = $1 AND deleted_at IS NULL"
+    ))?;
     let mut rows = st.query([id])?;
     match rows.next()? {
         Some(r) => rule_from_row(r),

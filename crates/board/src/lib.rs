@@ -10,9 +10,9 @@
 //! through [`BoardSection`]s the binary wires in [`Sections`], and render nothing
 //! until wired.
 
+mod routes;
 pub mod store;
 pub mod text;
-mod routes;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -32,7 +32,11 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
 
 /// Lines another domain adds to a board (open alarms of its assets, today's prices).
 pub trait BoardSection: Send + Sync {
-    fn lines<'a>(&'a self, board: &'a Board, locale: Locale) -> Pin<Box<dyn Future<Output = Vec<String>> + Send + 'a>>;
+    fn lines<'a>(
+        &'a self,
+        board: &'a Board,
+        locale: Locale,
+    ) -> Pin<Box<dyn Future<Output = Vec<String>> + Send + 'a>>;
 }
 
 /// The optional sections a board shows below its readings.

@@ -5,12 +5,12 @@ use std::convert::Infallible;
 use std::sync::Arc;
 
 use askama::Template;
+use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
-use axum::Router;
 use serde::Deserialize;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::BroadcastStream;
@@ -101,9 +101,16 @@ fn slides(st: &St, b: &Board, locale: Locale) -> Vec<Slide> {
         .into_iter()
         .map(|(id, asset)| {
             let mut vals = Vec::new();
-            for d in devices.iter().filter(|d| d.asset_id == Some(id) && !d.is_gateway && d.profile != "ear-tag") {
+            for d in devices
+                .iter()
+                .filter(|d| d.asset_id == Some(id) && !d.is_gateway && d.profile != "ear-tag")
+            {
                 for (k, _, v) in store.latest(d.id) {
-                    let shown = if b.keys.is_empty() { k.as_ref() != "battery" } else { b.keys.iter().any(|x| x == k.as_ref()) };
+                    let shown = if b.keys.is_empty() {
+                        k.as_ref() != "battery"
+                    } else {
+                        b.keys.iter().any(|x| x == k.as_ref())
+                    };
                     if !shown {
                         continue;
                     }
@@ -111,11 +118,17 @@ fn slides(st: &St, b: &Board, locale: Locale) -> Vec<Slide> {
                     let label = st.kit.t(locale, &lk);
                     vals.push(Val {
                         device: d.id.0,
-                        label: if label == lk { k.to_string() } else { label.to_string() },
+                        label: if label == lk {
+                            k.to_string()
+                        } else {
+                            label.to_string()
+                        },
                         value: readings::show(f, &k, &v),
                         unit: readings::unit_shown(f, &k),
                         dec: readings::decimals(&k, &v),
-                        bad: v.as_f64().is_some_and(|x| readings::status(&k, x) >= readings::Status::Warn),
+                        bad: v
+                            .as_f64()
+                            .is_some_and(|x| readings::status(&k, x) >= readings::Status::Warn),
                         key: k.to_string(),
                     });
                 }
@@ -125,10 +138,17 @@ fn slides(st: &St, b: &Board, locale: Locale) -> Vec<Slide> {
         .collect()
 }
 
-async fn extras<'a>(st: &'a St, b: &'a Board, locale: Locale) -> Vec<(&'static str, &'a str, Vec<String>)> {
+async fn extras<'a>(
+    st: &'a St,
+    b: &'a Board,
+    locale: Locale,
+) -> Vec<(&'static str, &'a str, Vec<String>)> {
     let mut out = Vec::new();
     let sec = &st.boards.sections;
-    for (class, key, s) in [("alarms", "board.alarms", &sec.alarms), ("prices", "board.prices", &sec.prices)] {
+    for (class, key, s) in [
+        ("alarms", "board.alarms", &sec.alarms),
+        ("prices", "board.prices", &sec.prices),
+    ] {
         if let Some(s) = s {
             let lines = s.lines(b, locale).await;
             if !lines.is_empty() {
@@ -169,14 +189,21 @@ async fn board(
         css: cunlink_web::assets::url("board.css"),
         app_js: cunlink_web::assets::url("app.js"),
     };
-    let html = tpl.render().map_err(|e| PageError::Internal(e.to_string()))?;
+    let html = tpl
+        .render()
+        .map_err(|e| PageError::Internal(e.to_string()))?;
     Ok(no_store(Html(html).into_response()))
 }
 
 /// The text feed: line 1 is the board's name, then one line per value
 /// (`asset label ... value`), `line_count` lines per page; without `?page=` the
 /// page turns every `rotate_secs`, so a controller that polls sees them all.
-async fn txt(st: &St, locale: Locale, slug: &str, page: Option<usize>) -> Result<Response, PageError> {
+async fn txt(
+    st: &St,
+    locale: Locale,
+    slug: &str,
+    page: Option<usize>,
+) -> Result<Response, PageError> {
     let b = find(st, slug).await?;
     let w = b.line_width;
     let mut lines = Vec::new();
@@ -185,7 +212,11 @@ async fn txt(st: &St, locale: Locale, slug: &str, page: Option<usize>) -> Result
             lines.push(text::line(&s.asset, st.kit.t(locale, "board.no_data"), w));
         }
         for v in s.vals {
-            lines.push(text::line(&format!("{} {}", s.asset, v.label), &v.value.replace(' ', ""), w));
+            lines.push(text::line(
+                &format!("{} {}", s.asset, v.label),
+                &v.value.replace(' ', ""),
+                w,
+            ));
         }
     }
     for (_, _, extra) in extras(st, &b, locale).await {
@@ -204,12 +235,16 @@ async fn txt(st: &St, locale: Locale, slug: &str, page: Option<usize>) -> Result
         out.push('\n');
     }
     let mut r = (StatusCode::OK, out).into_response();
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     Ok(no_store(r))
 }
 
 fn no_store(mut r: Response) -> Response {
-    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     r
 }
 
@@ -242,5 +277,7 @@ async fn live(State(st): State<St>, Path(slug): Path<String>) -> Result<Response
             Ok::<_, Infallible>(Event::default().event("reading").data(serde_json::Value::Array(out).to_string()))
         })
     });
-    Ok(Sse::new(events).keep_alive(KeepAlive::default()).into_response())
+    Ok(Sse::new(events)
+        .keep_alive(KeepAlive::default())
+        .into_response())
 }

@@ -59,7 +59,10 @@ pub fn create(conn: &mut Connection, new: &NewBoard) -> Result<Board, BoardError
     if new.assets.is_empty() {
         return Err(BoardError::NoAssets);
     }
-    if !(8..=200).contains(&new.line_width) || !(1..=50).contains(&new.line_count) || !(2..=3600).contains(&new.rotate_secs) {
+    if !(8..=200).contains(&new.line_width)
+        || !(1..=50).contains(&new.line_count)
+        || !(2..=3600).contains(&new.rotate_secs)
+    {
         return Err(BoardError::BadLayout);
     }
     let known = cunlink_farm::store::assets(conn)?;
@@ -73,7 +76,12 @@ pub fn create(conn: &mut Connection, new: &NewBoard) -> Result<Board, BoardError
         ids.push(id);
     }
     let slug = cunlink_core::random::token(SLUG_LEN);
-    let keys: Vec<String> = new.keys.iter().map(|k| k.trim().to_string()).filter(|k| !k.is_empty()).collect();
+    let keys: Vec<String> = new
+        .keys
+        .iter()
+        .map(|k| k.trim().to_string())
+        .filter(|k| !k.is_empty())
+        .collect();
     conn.execute(
         "INSERT INTO boards (slug, name, assets, keys, rotate_secs, line_width, line_count, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         params![
@@ -116,7 +124,11 @@ pub fn by_slug(conn: &Connection, slug: &str) -> Result<Option<Board>, BoardErro
 /// The first board called `name` (the demo finds its board again on restart).
 pub fn with_name(conn: &Connection, name: &str) -> Result<Option<Board>, BoardError> {
     let slug: Option<String> = conn
-        .query_row("SELECT slug FROM boards WHERE name = $1 ORDER BY id LIMIT 1", [name], |r| r.get(0))
+        .query_row(
+            "SELECT slug FROM boards WHERE name = $1 ORDER BY id LIMIT 1",
+            [name],
+            |r| r.get(0),
+        )
         .optional()?;
     match slug {
         Some(s) => by_slug(conn, &s),

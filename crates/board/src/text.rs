@@ -46,7 +46,10 @@ pub fn line(left: &str, right: &str, width_cols: usize) -> String {
 pub fn page_of(lines: &[String], count: usize, page: usize) -> (Vec<String>, usize) {
     let pages = lines.len().div_ceil(count.max(1)).max(1);
     let p = page % pages;
-    (lines.iter().skip(p * count).take(count).cloned().collect(), pages)
+    (
+        lines.iter().skip(p * count).take(count).cloned().collect(),
+        pages,
+    )
 }
 
 #[cfg(test)]

@@ -34,7 +34,10 @@ pub struct Pool {
 
 impl Default for Pool {
     fn default() -> Self {
-        Pool { buf: Box::new([0; 4096]), at: 4096 }
+        Pool {
+            buf: Box::new([0; 4096]),
+            at: 4096,
+        }
     }
 }
 

@@ -67,7 +67,12 @@ fn placeholders_first_appear_in_ascending_order() {
                     let seen = first_appearances(lit);
                     let want: Vec<u32> = (1..=seen.len() as u32).collect();
                     if !seen.is_empty() && seen != want && lit.contains(' ') {
-                        bad.push(format!("{}: {:?} in {:?}", f.display(), seen, &lit[..lit.len().min(80)]));
+                        bad.push(format!(
+                            "{}: {:?} in {:?}",
+                            f.display(),
+                            seen,
+                            &lit[..lit.len().min(80)]
+                        ));
                     }
                 } else {
                     start = i + 1;
@@ -77,5 +82,9 @@ fn placeholders_first_appear_in_ascending_order() {
             prev = if prev == '\\' && c == '\\' { '\0' } else { c };
         }
     }
-    assert!(bad.is_empty(), "placeholders out of order:\n{}", bad.join("\n"));
+    assert!(
+        bad.is_empty(),
+        "placeholders out of order:\n{}",
+        bad.join("\n")
+    );
 }

@@ -25,14 +25,19 @@ const PER_ASSET: usize = 10;
 const ROUNDS: usize = 200;
 
 fn main() -> anyhow::Result<()> {
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(run())
 }
 
 async fn run() -> anyhow::Result<()> {
     let dir = std::env::temp_dir().join(format!("cunlink-pages-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
-    let mut config = Config { data_dir: dir.clone(), ..Config::default() };
+    let mut config = Config {
+        data_dir: dir.clone(),
+        ..Config::default()
+    };
     config.http = "127.0.0.1:0".parse()?;
     config.mqtt = "127.0.0.1:0".parse()?;
 
@@ -75,13 +80,20 @@ async fn run() -> anyhow::Result<()> {
     let server = cunlink::app::start(config).await?;
     let farm = server.farm.clone();
     let auth = server.auth.clone();
-    tokio::task::spawn_blocking(move || auth.create_user_blocking("bench", "bench-password", Role::Admin, None)).await??;
+    tokio::task::spawn_blocking(move || {
+        auth.create_user_blocking("bench", "bench-password", Role::Admin, None)
+    })
+    .await??;
 
     // 30 days through the real write path: hourly for every probe, 5-minutely
     // (2 keys) for the first field's probes, 10-minutely for the ear tags.
     let t = Instant::now();
     let keys = &farm.telemetry.store().keys;
-    let (moist, soil_t, temp) = (keys.intern("soil_moisture"), keys.intern("soil_temperature"), keys.intern("temperature"));
+    let (moist, soil_t, temp) = (
+        keys.intern("soil_moisture"),
+        keys.intern("soil_temperature"),
+        keys.intern("temperature"),
+    );
     let devices = farm.registry.all();
     let now = now_ms();
     let start = now - 30 * DAY_MS;
@@ -102,8 +114,17 @@ async fn run() -> anyhow::Result<()> {
         let mut ts = start;
         while ts <= now {
             for (j, k) in ks.iter().enumerate() {
-                let v = if d.profile == "ear-tag" { 37.5 + ((ts / 3_600_000) % 24) as f64 * 0.02 } else { 30.0 + j as f64 + ((ts / 3_600_000) % 12) as f64 };
-                batch.push(Reading { device: d.id, key: *k, ts, value: Value::Num(v) });
+                let v = if d.profile == "ear-tag" {
+                    37.5 + ((ts / 3_600_000) % 24) as f64 * 0.02
+                } else {
+                    30.0 + j as f64 + ((ts / 3_600_000) % 12) as f64
+                };
+                batch.push(Reading {
+                    device: d.id,
+                    key: *k,
+                    ts,
+                    value: Value::Num(v),
+                });
             }
             ts += step;
         }
@@ -127,15 +148,30 @@ async fn run() -> anyhow::Result<()> {
         .iter()
         .filter(|d| d.profile == "soil-probe")
         .take(300)
-        .map(|d| Reading { device: d.id, key: moist, ts: now_ms(), value: Value::Num(10.0) })
+        .map(|d| Reading {
+            device: d.id,
+            key: moist,
+            ts: now_ms(),
+            value: Value::Num(10.0),
+        })
         .collect();
-    farm.telemetry.write(dry, Vec::new(), Admission::Wait).await?;
+    farm.telemetry
+        .write(dry, Vec::new(), Admission::Wait)
+        .await?;
     let mut alarm_id = 0;
     for _ in 0..100 {
         let open = server
             .alerts
             .db
-            .call(|c| cunlink_alert::store::query_alarms(c, &cunlink_alert::store::AlarmFilter { limit: 1000, ..Default::default() }))
+            .call(|c| {
+                cunlink_alert::store::query_alarms(
+                    c,
+                    &cunlink_alert::store::AlarmFilter {
+                        limit: 1000,
+                        ..Default::default()
+                    },
+                )
+            })
             .await?;
         if open.len() >= 300 {
             alarm_id = open[0].id;
@@ -165,7 +201,9 @@ async fn run() -> anyhow::Result<()> {
     let req = Request::post("/login")
         .header("host", addr.to_string())
         .header("content-type", "application/x-www-form-urlencoded")
-        .body(Full::new(Bytes::from("username=bench&password=bench-password")))?;
+        .body(Full::new(Bytes::from(
+            "username=bench&password=bench-password",
+        )))?;
     let resp = sender.send_request(req).await?;
     let cookie = resp
         .headers()
@@ -175,7 +213,11 @@ async fn run() -> anyhow::Result<()> {
         .unwrap_or_default()
         .to_string();
     let _ = resp.into_body().collect().await;
-    let asset = devices.iter().find(|d| d.asset.as_deref() == Some("field-0000")).and_then(|d| d.asset_id).unwrap_or(1);
+    let asset = devices
+        .iter()
+        .find(|d| d.asset.as_deref() == Some("field-0000"))
+        .and_then(|d| d.asset_id)
+        .unwrap_or(1);
     let pages = [
         "/login".to_string(),
         "/".into(),
@@ -200,7 +242,10 @@ async fn run() -> anyhow::Result<()> {
         "/market/station".into(),
         "/prices".into(),
     ];
-    println!("{:<40} {:>8} {:>8} {:>8} {:>9}", "page", "p50 ms", "p99 ms", "max ms", "gz bytes");
+    println!(
+        "{:<40} {:>8} {:>8} {:>8} {:>9}",
+        "page", "p50 ms", "p99 ms", "max ms", "gz bytes"
+    );
     let mut worst: f64 = 0.0;
     for p in &pages {
         let mut times = Vec::with_capacity(ROUNDS);
@@ -227,9 +272,18 @@ async fn run() -> anyhow::Result<()> {
         let ms = |d: Duration| d.as_secs_f64() * 1000.0;
         let p99 = ms(times[(times.len() * 99).div_ceil(100) - 1]);
         worst = worst.max(p99);
-        println!("{:<40} {:>8.2} {:>8.2} {:>8.2} {:>9}", p, ms(times[times.len() / 2]), p99, ms(*times.last().unwrap_or(&Duration::ZERO)), size);
+        println!(
+            "{:<40} {:>8.2} {:>8.2} {:>8.2} {:>9}",
+            p,
+            ms(times[times.len() / 2]),
+            p99,
+            ms(*times.last().unwrap_or(&Duration::ZERO)),
+            size
+        );
     }
-    println!("worst p99: {worst:.2} ms (budget 10 ms) with {DEVICES} devices and {total} values over 30 days");
+    println!(
+        "worst p99: {worst:.2} ms (budget 10 ms) with {DEVICES} devices and {total} values over 30 days"
+    );
     server.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())

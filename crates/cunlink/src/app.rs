@@ -16,9 +16,9 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use cunlink_alert::Alerts;
 use cunlink_core::auth::{self, AuthService};
 use cunlink_core::{ApiError, Config, Db};
-use cunlink_alert::Alerts;
 use cunlink_farm::Farm;
 use cunlink_market::{Market, MarketConfig};
 
@@ -57,7 +57,12 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         shutdown_rx.clone(),
     )?;
     let kit = web_kit(&auth, &alerts);
-    let market = Market::open(db.clone(), auth.clone(), farm.clone(), MarketConfig::default())?;
+    let market = Market::open(
+        db.clone(),
+        auth.clone(),
+        farm.clone(),
+        MarketConfig::default(),
+    )?;
     let sections = cunlink_board::Sections {
         alarms: Some(Arc::new(crate::board_alarms::BoardAlarms {
             alerts: alerts.clone(),
@@ -103,7 +108,13 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
     farm.spawn_background(shutdown_rx.clone());
     market.spawn_background(shutdown_rx.clone());
     if config.demo {
-        crate::demo::start(farm.clone(), auth.clone(), boards.clone(), shutdown_rx.clone()).await?;
+        crate::demo::start(
+            farm.clone(),
+            auth.clone(),
+            boards.clone(),
+            shutdown_rx.clone(),
+        )
+        .await?;
         crate::demo_market::seed(&market).await?;
         crate::demo_alert::seed(&alerts).await?;
     }
@@ -170,11 +181,13 @@ fn router(
         )
         .route(
             "/metrics",
-            get(move || metrics(
+            get(move || {
+                metrics(
                     metrics_farm.clone(),
                     metrics_alerts.clone(),
                     metrics_market.clone(),
-                )),
+                )
+            }),
         )
         .merge(cunlink_core::web::routes(auth))
         .merge(farm.routes())
@@ -197,10 +210,9 @@ async fn json_errors(req: axum::extract::Request, next: axum::middleware::Next) 
     let resp = next.run(req).await;
     let status = resp.status();
     // Pages answer their own HTML errors.
-    let is_json = resp
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/json") || v.as_bytes().starts_with(b"text/html"));
+    let is_json = resp.headers().get(header::CONTENT_TYPE).is_some_and(|v| {
+        v.as_bytes().starts_with(b"application/json") || v.as_bytes().starts_with(b"text/html")
+    });
     if !(status.is_client_error() || status.is_server_error()) || is_json {
         return resp;
     }

@@ -16,7 +16,16 @@ pub struct BoardAlarms {
 }
 
 impl BoardSection for BoardAlarms {
-    fn lines<'a>(&'a self, board: &'a Board, locale: Locale) -> Pin<Box<dyn Future<Output = Vec<String>> + Send + 'a>> {
-        Box::pin(cunlink_alert::pages::board_lines(&self.alerts, &self.kit, &board.assets, locale))
+    fn lines<'a>(
+        &'a self,
+        board: &'a Board,
+        locale: Locale,
+    ) -> Pin<Box<dyn Future<Output = Vec<String>> + Send + 'a>> {
+        Box::pin(cunlink_alert::pages::board_lines(
+            &self.alerts,
+            &self.kit,
+            &board.assets,
+            locale,
+        ))
     }
 }

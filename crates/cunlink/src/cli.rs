@@ -306,7 +306,12 @@ pub fn station_create(data: &DataDir, village: &str, name: &str) -> anyhow::Resu
     Ok(())
 }
 
-pub fn seed_prices(data: &DataDir, commodities: usize, markets: usize, days: i64) -> anyhow::Result<()> {
+pub fn seed_prices(
+    data: &DataDir,
+    commodities: usize,
+    markets: usize,
+    days: i64,
+) -> anyhow::Result<()> {
     let db = open_db(&data.data_dir)?;
     let names = cunlink_market::prices::synthetic::commodity_names(commodities);
     let markets: Vec<String> = (1..=markets).map(|i| format!("市场{i:03}")).collect();
@@ -314,7 +319,10 @@ pub fn seed_prices(data: &DataDir, commodities: usize, markets: usize, days: i64
     let n = db
         .call_blocking(|c| cunlink_market::prices::synthetic::generate(c, &names, &markets, days))
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    eprintln!("wrote {n} daily prices in {:.1} s", started.elapsed().as_secs_f64());
+    eprintln!(
+        "wrote {n} daily prices in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     println!("{n}");
     Ok(())
 }

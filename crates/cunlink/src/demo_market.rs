@@ -22,7 +22,9 @@ const PASSWORD: &str = "cunlink-demo";
 
 pub async fn seed(market: &Arc<Market>) -> anyhow::Result<()> {
     let m = market.clone();
-    tokio::task::spawn_blocking(move || seed_blocking(&m)).await.context("demo market task")?
+    tokio::task::spawn_blocking(move || seed_blocking(&m))
+        .await
+        .context("demo market task")?
 }
 
 fn user(auth: &AuthService, name: &str, role: Role, village: Option<&str>) -> anyhow::Result<User> {
@@ -65,11 +67,32 @@ fn seed_blocking(m: &Market) -> anyhow::Result<()> {
         tx.commit()?;
         Ok(())
     })?;
-    let names: Vec<(String, &str, i64)> = synthetic::BASES.iter().take(20).map(|(n, u, p)| (n.to_string(), *u, *p)).collect();
-    let markets = vec![VILLAGE.to_string(), "县城农贸市场".to_string(), "镇集市".to_string()];
-    m.db.call_blocking(|c| synthetic::generate(c, &names, &markets, 30)).map_err(|e| anyhow::anyhow!("{e}"))?;
-    m.db.call_blocking(|c| m.prices.reload(c)).map_err(|e| anyhow::anyhow!("{e}"))?;
-    m.db.call_blocking(|c| c.execute("INSERT INTO audit_log (at, action, detail) VALUES ($1, 'demo.market', $2)", params![now, "seeded"]))?;
-    tracing::info!(village = VILLAGE, farmer = FARMER, operator = OPERATOR, buyer = BUYER, "demo market seeded (password {PASSWORD})");
+    let names: Vec<(String, &str, i64)> = synthetic::BASES
+        .iter()
+        .take(20)
+        .map(|(n, u, p)| (n.to_string(), *u, *p))
+        .collect();
+    let markets = vec![
+        VILLAGE.to_string(),
+        "县城农贸市场".to_string(),
+        "镇集市".to_string(),
+    ];
+    m.db.call_blocking(|c| synthetic::generate(c, &names, &markets, 30))
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    m.db.call_blocking(|c| m.prices.reload(c))
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    m.db.call_blocking(|c| {
+        c.execute(
+            "INSERT INTO audit_log (at, action, detail) VALUES ($1, 'demo.market', $2)",
+            params![now, "seeded"],
+        )
+    })?;
+    tracing::info!(
+        village = VILLAGE,
+        farmer = FARMER,
+        operator = OPERATOR,
+        buyer = BUYER,
+        "demo market seeded (password {PASSWORD})"
+    );
     Ok(())
 }

@@ -55,12 +55,17 @@ fn main() -> anyhow::Result<()> {
                 line_count,
             },
         ),
-        Command::Station(StationCommand::Create { data, village, name }) => {
-            cunlink::cli::station_create(&data, &village, &name)
-        }
-        Command::Market(MarketCommand::SeedPrices { data, commodities, markets, days }) => {
-            cunlink::cli::seed_prices(&data, commodities, markets, days)
-        }
+        Command::Station(StationCommand::Create {
+            data,
+            village,
+            name,
+        }) => cunlink::cli::station_create(&data, &village, &name),
+        Command::Market(MarketCommand::SeedPrices {
+            data,
+            commodities,
+            markets,
+            days,
+        }) => cunlink::cli::seed_prices(&data, commodities, markets, days),
         Command::Device(DeviceCommand::Create {
             data,
             name,

@@ -25,7 +25,12 @@ async fn pages_work_in_a_real_browser() {
     let history: Vec<_> = (0..96)
         .map(|i| serde_json::json!({"ts": now - 86_400_000 + i * 900_000, "values": {"temperature": 20.0 + (i % 10) as f64 * 0.5, "humidity": 70}}))
         .collect();
-    let r = app.post(&format!("/api/v1/{probe}/telemetry"), serde_json::to_vec(&history).unwrap()).await;
+    let r = app
+        .post(
+            &format!("/api/v1/{probe}/telemetry"),
+            serde_json::to_vec(&history).unwrap(),
+        )
+        .await;
     assert_eq!(r.status, 200, "history: {}", r.text());
     for i in 0..6 {
         let tag = app
@@ -35,11 +40,22 @@ async fn pages_work_in_a_real_browser() {
             .map(|k| serde_json::json!({"ts": now - 4 * 86_400_000 + k * 900_000, "values": {"temperature": 37.5 + (i as f64) * 0.05}}))
             .chain(std::iter::once(serde_json::json!({"ts": now, "values": {"temperature": if i == 0 { 39.0 } else { 37.6 }, "activity": 40, "battery": 90}})))
             .collect();
-        let r = app.post(&format!("/api/v1/{tag}/telemetry"), serde_json::to_vec(&pts).unwrap()).await;
+        let r = app
+            .post(
+                &format!("/api/v1/{tag}/telemetry"),
+                serde_json::to_vec(&pts).unwrap(),
+            )
+            .await;
         assert_eq!(r.status, 200, "ear tag: {}", r.text());
     }
     let server = app.server.as_ref().unwrap();
-    let probe_dev = server.farm.registry.by_name("棚内探头").await.unwrap().unwrap();
+    let probe_dev = server
+        .farm
+        .registry
+        .by_name("棚内探头")
+        .await
+        .unwrap()
+        .unwrap();
     let board = server
         .boards
         .create(cunlink_board::NewBoard {
@@ -64,7 +80,11 @@ async fn pages_work_in_a_real_browser() {
     ];
     run_script("pages.mjs", &envs, |what| {
         let temp = if what == "board" { 24.9 } else { 23.7 };
-        mqtt_reading(app.mqtt, &probe, serde_json::json!({"temperature": temp, "humidity": 66}))
+        mqtt_reading(
+            app.mqtt,
+            &probe,
+            serde_json::json!({"temperature": temp, "humidity": 66}),
+        )
     })
     .await;
 }
@@ -86,7 +106,12 @@ async fn market_path_in_a_real_browser() {
     let pts: Vec<_> = (0..14 * 24)
         .map(|h| serde_json::json!({"ts": now - 14 * 86_400_000 + h * 3_600_000, "values": {"temperature": 11.5 + (h % 8) as f64, "humidity": 70}}))
         .collect();
-    let r = app.post(&format!("/api/v1/{probe}/telemetry"), serde_json::to_vec(&pts).unwrap()).await;
+    let r = app
+        .post(
+            &format!("/api/v1/{probe}/telemetry"),
+            serde_json::to_vec(&pts).unwrap(),
+        )
+        .await;
     assert_eq!(r.status, 200, "garden history: {}", r.text());
     let server = app.server.as_ref().unwrap();
     server
@@ -95,16 +120,45 @@ async fn market_path_in_a_real_browser() {
         .call(|c| cunlink_market::access::create_station(c, "茶香村", "茶香村服务站"))
         .await
         .unwrap();
-    app.user("farmer", cunlink_core::auth::Role::Farmer, Some("茶香村")).await;
-    app.user("buyer", cunlink_core::auth::Role::Buyer, None).await;
-    app.user("operator", cunlink_core::auth::Role::StationOperator, Some("茶香村")).await;
-    let op = app.user("reporter", cunlink_core::auth::Role::StationOperator, Some("茶香村")).await;
+    app.user("farmer", cunlink_core::auth::Role::Farmer, Some("茶香村"))
+        .await;
+    app.user("buyer", cunlink_core::auth::Role::Buyer, None)
+        .await;
+    app.user(
+        "operator",
+        cunlink_core::auth::Role::StationOperator,
+        Some("茶香村"),
+    )
+    .await;
+    let op = app
+        .user(
+            "reporter",
+            cunlink_core::auth::Role::StationOperator,
+            Some("茶香村"),
+        )
+        .await;
     for (c, p) in [("苹果", 850), ("龙井茶", 25600), ("大米", 420)] {
         let body = serde_json::json!({"commodity": c, "price_fen": p, "unit": "kg"}).to_string();
-        let r = request(app.http, "POST", "/api/market/prices", &[("authorization", &format!("Bearer {op}")), ("content-type", "application/json")], body.into_bytes()).await;
+        let r = request(
+            app.http,
+            "POST",
+            "/api/market/prices",
+            &[
+                ("authorization", &format!("Bearer {op}")),
+                ("content-type", "application/json"),
+            ],
+            body.into_bytes(),
+        )
+        .await;
         assert_eq!(r.status, 201, "price: {}", r.text());
     }
-    let garden = server.farm.registry.by_name("茶园探头").await.unwrap().unwrap();
+    let garden = server
+        .farm
+        .registry
+        .by_name("茶园探头")
+        .await
+        .unwrap()
+        .unwrap();
     let board = server
         .boards
         .create(cunlink_board::NewBoard {

@@ -28,10 +28,18 @@ async fn alert_pages_work_in_a_real_browser() {
     // Both report once, so their keys are offered on the rule form.
     let now = now_ms();
     for (token, body) in [
-        (&probe, serde_json::json!({"ts": now, "values": {"temperature": 22.5, "humidity": 70}})),
-        (&tag, serde_json::json!({"ts": now, "values": {"temperature": 38.0, "activity": 40}})),
+        (
+            &probe,
+            serde_json::json!({"ts": now, "values": {"temperature": 22.5, "humidity": 70}}),
+        ),
+        (
+            &tag,
+            serde_json::json!({"ts": now, "values": {"temperature": 38.0, "activity": 40}}),
+        ),
     ] {
-        let r = app.post(&format!("/api/v1/{token}/telemetry"), body.to_string()).await;
+        let r = app
+            .post(&format!("/api/v1/{token}/telemetry"), body.to_string())
+            .await;
         assert_eq!(r.status, 200, "{}", r.text());
     }
     // A fever rule made over the API, firing at once.
@@ -69,8 +77,14 @@ async fn alert_pages_work_in_a_real_browser() {
     run_script("alerts.mjs", &envs, |what| {
         // "fever": the ear tag runs hot; "hot": the greenhouse does.
         let (token, body) = match what.as_str() {
-            "fever" => (&tag, serde_json::json!({"temperature": 40.2, "activity": 12})),
-            _ => (&probe, serde_json::json!({"temperature": 36.5, "humidity": 40})),
+            "fever" => (
+                &tag,
+                serde_json::json!({"temperature": 40.2, "activity": 12}),
+            ),
+            _ => (
+                &probe,
+                serde_json::json!({"temperature": 36.5, "humidity": 40}),
+            ),
         };
         mqtt_reading(app.mqtt, token, body)
     })

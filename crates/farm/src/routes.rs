@@ -51,7 +51,10 @@ pub fn routes(farm: Arc<Farm>) -> Router {
         .route("/api/devices/{name}/telemetry", get(telemetry))
         .route("/api/devices/{name}/attributes", get(attributes))
         .route("/api/devices/{name}/stream", get(stream))
-        .route("/api/devices/{name}/rpc", get(list_commands).post(send_command))
+        .route(
+            "/api/devices/{name}/rpc",
+            get(list_commands).post(send_command),
+        )
         .route("/api/devices/{name}/rpc/{id}", get(get_command))
         .route("/api/assets", get(list_assets))
         .with_state(FarmState(farm))
@@ -546,26 +549,27 @@ async fn send_command(
         return Err(ApiError::forbidden("your role cannot send device commands"));
     }
     let b: CommandBody = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::bad_request("bad_command", format!("expected {{\"method\", \"params\"}}: {e}"))
+        ApiError::bad_request(
+            "bad_command",
+            format!("expected {{\"method\", \"params\"}}: {e}"),
+        )
     })?;
     let opts = crate::rpc::SendOptions {
         timeout_ms: b.timeout_ms.unwrap_or(crate::rpc::DEFAULT_TIMEOUT_MS),
         oneway: b.oneway,
         origin: format!("user:{}", user.username),
     };
-    let cmd = s
-        .0
-        .rpc
-        .send(&device, &b.method, b.params, opts)
-        .await
-        .map_err(rpc_error)?;
-    if q.wait {
-        let done = s
-            .0
-            .rpc
-            .wait(device.id, cmd.id, cmd.expires_at + 1_000)
+    let cmd =
+        s.0.rpc
+            .send(&device, &b.method, b.params, opts)
             .await
             .map_err(rpc_error)?;
+    if q.wait {
+        let done =
+            s.0.rpc
+                .wait(device.id, cmd.id, cmd.expires_at + 1_000)
+                .await
+                .map_err(rpc_error)?;
         return Ok(Json(done).into_response());
     }
     Ok((StatusCode::CREATED, Json(cmd)).into_response())
@@ -586,12 +590,11 @@ async fn get_command(
     Path((name, id)): Path<(String, i64)>,
 ) -> Result<Response, ApiError> {
     let device = visible_device(&s.0, &user, &name).await?;
-    let cmd = s
-        .0
-        .rpc
-        .get(device.id, id)
-        .await
-        .map_err(rpc_error)?
-        .ok_or_else(|| rpc_error(crate::rpc::RpcError::NoSuchCommand(id)))?;
+    let cmd =
+        s.0.rpc
+            .get(device.id, id)
+            .await
+            .map_err(rpc_error)?
+            .ok_or_else(|| rpc_error(crate::rpc::RpcError::NoSuchCommand(id)))?;
     Ok(Json(cmd).into_response())
 }

@@ -32,12 +32,10 @@ pub fn station(conn: &Connection, id: i64) -> Result<Option<Station>, MarketErro
 }
 
 pub fn station_or_404(conn: &Connection, id: i64, field: &str) -> Result<Station, MarketError> {
-    station(conn, id)?.ok_or_else(|| {
-        MarketError::Invalid {
-            code: "unknown_station",
-            field: Some(field.to_string()),
-            message: format!("there is no station {id}"),
-        }
+    station(conn, id)?.ok_or_else(|| MarketError::Invalid {
+        code: "unknown_station",
+        field: Some(field.to_string()),
+        message: format!("there is no station {id}"),
     })
 }
 
@@ -73,7 +71,11 @@ pub fn require_role(user: &User, roles: &[Role], what: &str) -> Result<(), Marke
 pub fn producer_of(conn: &Connection, user: &User) -> Result<i64, MarketError> {
     require_role(user, &[Role::Farmer, Role::Admin], "selling")?;
     if let Some(id) = conn
-        .query_row("SELECT id FROM market_producers WHERE user_id = $1", [user.id], |r| r.get(0))
+        .query_row(
+            "SELECT id FROM market_producers WHERE user_id = $1",
+            [user.id],
+            |r| r.get(0),
+        )
         .optional()?
     {
         return Ok(id);
@@ -89,12 +91,17 @@ pub fn producer_of(conn: &Connection, user: &User) -> Result<i64, MarketError> {
 pub fn create_station(conn: &Connection, village: &str, name: &str) -> Result<i64, MarketError> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 64 {
-        return Err(MarketError::invalid("bad_name", "name", "a station name must be 1-64 characters"));
+        return Err(MarketError::invalid(
+            "bad_name",
+            "name",
+            "a station name must be 1-64 characters",
+        ));
     }
-    let village_id = cunlink_core::auth::AuthService::ensure_village(conn, village).map_err(|e| match e {
-        cunlink_core::auth::AuthError::Db(d) => MarketError::Db(d),
-        other => MarketError::invalid("bad_village", "village", other.to_string()),
-    })?;
+    let village_id =
+        cunlink_core::auth::AuthService::ensure_village(conn, village).map_err(|e| match e {
+            cunlink_core::auth::AuthError::Db(d) => MarketError::Db(d),
+            other => MarketError::invalid("bad_village", "village", other.to_string()),
+        })?;
     let exists: Option<i64> = conn
         .query_row(
             "SELECT id FROM market_stations WHERE village_id = $1 AND name = $2",

@@ -23,18 +23,35 @@ struct NewVariant {
 fn variant(o: &Obj, path: &str) -> Result<NewVariant, MarketError> {
     let unit = input::opt_str(o, "unit", 16)?.unwrap_or("");
     if unit.is_empty() {
-        return Err(MarketError::invalid("missing_field", format!("{path}unit"), format!("{path}unit is required, e.g. \"500g\" or \"kg\"")));
+        return Err(MarketError::invalid(
+            "missing_field",
+            format!("{path}unit"),
+            format!("{path}unit is required, e.g. \"500g\" or \"kg\""),
+        ));
     }
     let price_fen = input::price_fen(o, "price_fen", &format!("{path}price_fen"))?;
     let stock = input::int(o, "stock", &format!("{path}stock"))?;
     if !(0..=MAX_STOCK).contains(&stock) {
-        return Err(MarketError::invalid("bad_stock", format!("{path}stock"), format!("{path}stock must be 0..{MAX_STOCK}, got {stock}")));
+        return Err(MarketError::invalid(
+            "bad_stock",
+            format!("{path}stock"),
+            format!("{path}stock must be 0..{MAX_STOCK}, got {stock}"),
+        ));
     }
     let weight_g = input::opt_int(o, "weight_g", &format!("{path}weight_g"))?;
     if weight_g.is_some_and(|w| w <= 0) {
-        return Err(MarketError::invalid("bad_weight", format!("{path}weight_g"), "weight_g must be positive"));
+        return Err(MarketError::invalid(
+            "bad_weight",
+            format!("{path}weight_g"),
+            "weight_g must be positive",
+        ));
     }
-    Ok(NewVariant { unit: unit.to_string(), weight_g, price_fen, stock })
+    Ok(NewVariant {
+        unit: unit.to_string(),
+        weight_g,
+        price_fen,
+        stock,
+    })
 }
 
 /// `POST /api/market/products` (farmer).
@@ -45,9 +62,20 @@ pub fn create_product(conn: &Connection, user: &User, body: &Obj) -> Result<Valu
         Some(list) if !list.is_empty() => list
             .iter()
             .enumerate()
-            .map(|(i, v)| variant(input::as_object(v, &format!("variants[{i}]"))?, &format!("variants[{i}].")))
+            .map(|(i, v)| {
+                variant(
+                    input::as_object(v, &format!("variants[{i}]"))?,
+                    &format!("variants[{i}]."),
+                )
+            })
             .collect::<Result<Vec<_>, _>>()?,
-        Some(_) => return Err(MarketError::invalid("missing_field", "variants", "variants must not be empty")),
+        Some(_) => {
+            return Err(MarketError::invalid(
+                "missing_field",
+                "variants",
+                "variants must not be empty",
+            ));
+        }
         None => vec![variant(body, "")?],
     };
     let batch_id = input::opt_int(body, "batch_id", "batch_id")?;
@@ -59,7 +87,11 @@ pub fn create_product(conn: &Connection, user: &User, body: &Obj) -> Result<Valu
             |r| r.get(0),
         )?;
         if !ok {
-            return Err(MarketError::invalid("unknown_batch", "batch_id", format!("you have no harvest batch {b}")));
+            return Err(MarketError::invalid(
+                "unknown_batch",
+                "batch_id",
+                format!("you have no harvest batch {b}"),
+            ));
         }
     }
     conn.execute(
@@ -98,7 +130,9 @@ pub fn product(conn: &Connection, id: i64) -> Result<Option<Value>, MarketError>
             }))
         })
         .optional()?;
-    let Some(mut head) = head else { return Ok(None) };
+    let Some(mut head) = head else {
+        return Ok(None);
+    };
     let mut st = conn.prepare_cached(
         "SELECT id, unit, weight_g, price_fen, stock FROM market_variants WHERE product_id = $1 ORDER BY id",
     )?;
@@ -145,35 +179,66 @@ pub fn list(conn: &Connection, village_id: Option<i64>) -> Result<Vec<Value>, Ma
 pub fn update(conn: &Connection, user: &User, id: i64, body: &Obj) -> Result<Value, MarketError> {
     let producer = access::producer_of(conn, user)?;
     let owner: Option<i64> = conn
-        .query_row("SELECT producer_id FROM market_products WHERE id = $1", [id], |r| r.get(0))
+        .query_row(
+            "SELECT producer_id FROM market_products WHERE id = $1",
+            [id],
+            |r| r.get(0),
+        )
         .optional()?;
     match owner {
-        None => return Err(MarketError::not_found("unknown_product", format!("there is no product {id}"))),
+        None => {
+            return Err(MarketError::not_found(
+                "unknown_product",
+                format!("there is no product {id}"),
+            ));
+        }
         Some(o) if o != producer && user.role != cunlink_core::auth::Role::Admin => {
-            return Err(MarketError::forbidden("only the producer who listed this product may change it"));
+            return Err(MarketError::forbidden(
+                "only the producer who listed this product may change it",
+            ));
         }
         _ => {}
     }
     let listed = input::opt_bool(body, "listed")?;
     let variant_id = match input::opt_int(body, "variant_id", "variant_id")? {
         Some(v) => Some(v),
-        None => conn
-            .query_row("SELECT MIN(id) FROM market_variants WHERE product_id = $1", [id], |r| r.get(0))?,
+        None => conn.query_row(
+            "SELECT MIN(id) FROM market_variants WHERE product_id = $1",
+            [id],
+            |r| r.get(0),
+        )?,
     };
-    let price = if body.contains_key("price_fen") { Some(input::price_fen(body, "price_fen", "price_fen")?) } else { None };
+    let price = if body.contains_key("price_fen") {
+        Some(input::price_fen(body, "price_fen", "price_fen")?)
+    } else {
+        None
+    };
     let stock = input::opt_int(body, "stock", "stock")?;
     if stock.is_some_and(|s| !(0..=MAX_STOCK).contains(&s)) {
-        return Err(MarketError::invalid("bad_stock", "stock", format!("stock must be 0..{MAX_STOCK}")));
+        return Err(MarketError::invalid(
+            "bad_stock",
+            "stock",
+            format!("stock must be 0..{MAX_STOCK}"),
+        ));
     }
     if let Some(l) = listed {
-        conn.execute("UPDATE market_products SET listed = $1 WHERE id = $2", params![l, id])?;
+        conn.execute(
+            "UPDATE market_products SET listed = $1 WHERE id = $2",
+            params![l, id],
+        )?;
     }
     if let Some(vid) = variant_id {
         if let Some(p) = price {
-            conn.execute("UPDATE market_variants SET price_fen = $1 WHERE id = $2 AND product_id = $3", params![p, vid, id])?;
+            conn.execute(
+                "UPDATE market_variants SET price_fen = $1 WHERE id = $2 AND product_id = $3",
+                params![p, vid, id],
+            )?;
         }
         if let Some(s) = stock {
-            conn.execute("UPDATE market_variants SET stock = $1 WHERE id = $2 AND product_id = $3", params![s, vid, id])?;
+            conn.execute(
+                "UPDATE market_variants SET stock = $1 WHERE id = $2 AND product_id = $3",
+                params![s, vid, id],
+            )?;
         }
     }
     product(conn, id)?.ok_or_else(|| MarketError::not_found("unknown_product", "product vanished"))

@@ -40,7 +40,11 @@ impl From<rusqlite::Error> for MarketError {
 }
 
 impl MarketError {
-    pub fn invalid(code: &'static str, field: impl Into<String>, message: impl Into<String>) -> Self {
+    pub fn invalid(
+        code: &'static str,
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
         MarketError::Invalid {
             code,
             field: Some(field.into()),
@@ -86,10 +90,12 @@ impl From<MarketError> for ApiError {
                 a.field = field;
                 a
             }
-            e @ MarketError::IdempotencyMismatch(_) => {
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused", e.to_string())
-                    .with_field("Idempotency-Key")
-            }
+            e @ MarketError::IdempotencyMismatch(_) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency_key_reused",
+                e.to_string(),
+            )
+            .with_field("Idempotency-Key"),
             MarketError::Storage(m) => ApiError::internal(m),
             MarketError::WriterGone => ApiError::unavailable("the server is shutting down", 5),
         }

@@ -32,7 +32,11 @@ pub fn opt_int(o: &Obj, field: &str, path: &str) -> Result<Option<i64>, MarketEr
         Some(Value::Number(n)) => match n.as_i64() {
             Some(v) => Ok(Some(v)),
             None => Err(MarketError::invalid(
-                if field.ends_with("_fen") { "fractional_fen" } else { "not_an_integer" },
+                if field.ends_with("_fen") {
+                    "fractional_fen"
+                } else {
+                    "not_an_integer"
+                },
                 path,
                 if field.ends_with("_fen") {
                     format!("{path} must be a whole number of fen (1 yuan = 100 fen), got {n}")
@@ -65,12 +69,20 @@ pub fn price_fen(o: &Obj, field: &str, path: &str) -> Result<i64, MarketError> {
         ));
     }
     if v > 100_000_000_00 {
-        return Err(MarketError::invalid("bad_price", path, format!("{path} is implausibly large")));
+        return Err(MarketError::invalid(
+            "bad_price",
+            path,
+            format!("{path} is implausibly large"),
+        ));
     }
     Ok(v)
 }
 
-pub fn opt_str<'a>(o: &'a Obj, field: &str, max_chars: usize) -> Result<Option<&'a str>, MarketError> {
+pub fn opt_str<'a>(
+    o: &'a Obj,
+    field: &str,
+    max_chars: usize,
+) -> Result<Option<&'a str>, MarketError> {
     match o.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => {
@@ -84,7 +96,11 @@ pub fn opt_str<'a>(o: &'a Obj, field: &str, max_chars: usize) -> Result<Option<&
             }
             Ok(Some(t))
         }
-        Some(_) => Err(MarketError::invalid("not_a_string", field, format!("{field} must be a string"))),
+        Some(_) => Err(MarketError::invalid(
+            "not_a_string",
+            field,
+            format!("{field} must be a string"),
+        )),
     }
 }
 
@@ -92,7 +108,11 @@ pub fn opt_str<'a>(o: &'a Obj, field: &str, max_chars: usize) -> Result<Option<&
 pub fn string<'a>(o: &'a Obj, field: &str, max_chars: usize) -> Result<&'a str, MarketError> {
     match opt_str(o, field, max_chars)? {
         Some(s) if !s.is_empty() => Ok(s),
-        _ => Err(MarketError::invalid("missing_field", field, format!("{field} is required"))),
+        _ => Err(MarketError::invalid(
+            "missing_field",
+            field,
+            format!("{field} is required"),
+        )),
     }
 }
 
@@ -100,7 +120,11 @@ pub fn opt_bool(o: &Obj, field: &str) -> Result<Option<bool>, MarketError> {
     match o.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Bool(b)) => Ok(Some(*b)),
-        Some(_) => Err(MarketError::invalid("not_a_boolean", field, format!("{field} must be true or false"))),
+        Some(_) => Err(MarketError::invalid(
+            "not_a_boolean",
+            field,
+            format!("{field} must be true or false"),
+        )),
     }
 }
 
@@ -108,11 +132,16 @@ pub fn array<'a>(o: &'a Obj, field: &str) -> Result<Option<&'a Vec<Value>>, Mark
     match o.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Array(a)) => Ok(Some(a)),
-        Some(_) => Err(MarketError::invalid("not_an_array", field, format!("{field} must be an array"))),
+        Some(_) => Err(MarketError::invalid(
+            "not_an_array",
+            field,
+            format!("{field} must be an array"),
+        )),
     }
 }
 
 pub fn as_object<'a>(v: &'a Value, path: &str) -> Result<&'a Obj, MarketError> {
-    v.as_object()
-        .ok_or_else(|| MarketError::invalid("not_an_object", path, format!("{path} must be an object")))
+    v.as_object().ok_or_else(|| {
+        MarketError::invalid("not_an_object", path, format!("{path} must be an object"))
+    })
 }

@@ -36,8 +36,16 @@ use orders::writer::{Job, Msg, Writer};
 use prices::{Observation, PriceBoard};
 
 pub const MIGRATIONS: &[Migration] = &[
-    Migration { version: 1, name: "market", sql: include_str!("../migrations/sqlite/0001_market.sql") },
-    Migration { version: 2, name: "photos", sql: include_str!("../migrations/sqlite/0002_photos.sql") },
+    Migration {
+        version: 1,
+        name: "market",
+        sql: include_str!("../migrations/sqlite/0001_market.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "photos",
+        sql: include_str!("../migrations/sqlite/0002_photos.sql"),
+    },
 ];
 
 /// Settings the binary may change.
@@ -51,8 +59,14 @@ pub struct MarketConfig {
 
 impl Default for MarketConfig {
     fn default() -> Self {
-        let days = std::env::var("CUNLINK_PARCEL_REMINDER_DAYS").ok().and_then(|v| v.parse().ok()).unwrap_or(3);
-        MarketConfig { reminder_days: days, reminder_every: Duration::from_secs(3600) }
+        let days = std::env::var("CUNLINK_PARCEL_REMINDER_DAYS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(3);
+        MarketConfig {
+            reminder_days: days,
+            reminder_every: Duration::from_secs(3600),
+        }
     }
 }
 
@@ -71,7 +85,12 @@ pub struct Market {
 
 impl Market {
     /// Apply the schema, load the price board and start the order writer.
-    pub fn open(db: Db, auth: AuthService, farm: Arc<Farm>, config: MarketConfig) -> Result<Arc<Market>, MarketError> {
+    pub fn open(
+        db: Db,
+        auth: AuthService,
+        farm: Arc<Farm>,
+        config: MarketConfig,
+    ) -> Result<Arc<Market>, MarketError> {
         db.migrate("market", MIGRATIONS)?;
         let prices = Arc::new(db.call_blocking(|c| PriceBoard::load(c))?);
         let conn = cunlink_core::db::open_connection(db.path())?;
@@ -99,17 +118,33 @@ impl Market {
     }
 
     /// Queue an order for the writer; resolves once it is committed or refused.
-    pub async fn place(&self, user_id: i64, key: Option<String>, hash: String, req: OrderRequest) -> Result<Answer, MarketError> {
+    pub async fn place(
+        &self,
+        user_id: i64,
+        key: Option<String>,
+        hash: String,
+        req: OrderRequest,
+    ) -> Result<Answer, MarketError> {
         let (reply, rx) = oneshot::channel();
         self.orders
-            .send(Msg::Job(Box::new(Job { user_id, key, hash, req, reply })))
+            .send(Msg::Job(Box::new(Job {
+                user_id,
+                key,
+                hash,
+                req,
+                reply,
+            })))
             .map_err(|_| MarketError::WriterGone)?;
         rx.await.map_err(|_| MarketError::WriterGone)?
     }
 
     /// Photo files: `photos/` beside the application database.
     pub fn photo_dir(&self) -> std::path::PathBuf {
-        self.db.path().parent().unwrap_or(std::path::Path::new(".")).join("photos")
+        self.db
+            .path()
+            .parent()
+            .unwrap_or(std::path::Path::new("."))
+            .join("photos")
     }
 
     pub fn routes(self: &Arc<Self>) -> axum::Router {
@@ -118,7 +153,11 @@ impl Market {
 
     /// Background work: prices derived from orders, and parcel reminders.
     pub fn spawn_background(self: &Arc<Self>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
-        let rx = self.observations.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let rx = self
+            .observations
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
         if let Some(mut rx) = rx {
             let m = self.clone();
             tokio::spawn(async move {
@@ -156,7 +195,11 @@ impl Market {
             .db
             .call(move |c| {
                 use rusqlite::OptionalExtension;
-                c.query_row("SELECT name FROM villages WHERE id = $1", [village], |r| r.get(0)).optional().map_err(MarketError::from)
+                c.query_row("SELECT name FROM villages WHERE id = $1", [village], |r| {
+                    r.get(0)
+                })
+                .optional()
+                .map_err(MarketError::from)
             })
             .await?;
         let Some(market) = market else { return Ok(()) };
@@ -167,15 +210,18 @@ impl Market {
             .db
             .call(move |c| {
                 let tx = c.transaction()?;
-                let a = prices::record(&tx, &prices::Report {
-                    commodity: &o.commodity,
-                    market: &market,
-                    price_fen: o.price_fen,
-                    unit: &o.unit,
-                    day: prices::today(),
-                    source: "order",
-                    reporter: None,
-                })?;
+                let a = prices::record(
+                    &tx,
+                    &prices::Report {
+                        commodity: &o.commodity,
+                        market: &market,
+                        price_fen: o.price_fen,
+                        unit: &o.unit,
+                        day: prices::today(),
+                        source: "order",
+                        reporter: None,
+                    },
+                )?;
                 tx.commit()?;
                 Ok::<_, MarketError>(a)
             })

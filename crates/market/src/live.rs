@@ -25,7 +25,9 @@ pub struct StockChange {
 }
 
 fn platform_of(url: &str) -> Option<&'static str> {
-    let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"))?;
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))?;
     let host = rest.split(['/', '?', '#']).next()?.to_ascii_lowercase();
     let host = host.split(':').next().unwrap_or("");
     let under = |d: &str| host == d || host.ends_with(&format!(".{d}"));
@@ -45,7 +47,11 @@ pub fn create(conn: &Connection, user: &User, body: &Obj) -> Result<Value, Marke
     let platform = platform_of(url).ok_or_else(|| {
         MarketError::invalid("bad_stream_url", "stream_url", "stream_url must be an http(s) link to a Douyin (douyin.com) or Kuaishou (kuaishou.com) live room")
     })?;
-    let items = input::array(body, "items")?.filter(|a| !a.is_empty()).ok_or_else(|| MarketError::invalid("missing_field", "items", "pin at least one product (items)"))?;
+    let items = input::array(body, "items")?
+        .filter(|a| !a.is_empty())
+        .ok_or_else(|| {
+            MarketError::invalid("missing_field", "items", "pin at least one product (items)")
+        })?;
     let producer = access::producer_of(conn, user)?;
     conn.execute(
         "INSERT INTO market_live_sessions (producer_id, title, platform, stream_url, created_at) VALUES ($1, $2, $3, $4, $5)",
@@ -55,15 +61,28 @@ pub fn create(conn: &Connection, user: &User, body: &Obj) -> Result<Value, Marke
     for (i, v) in items.iter().enumerate() {
         let o = input::as_object(v, &format!("items[{i}]"))?;
         let pid = input::int(o, "product_id", &format!("items[{i}].product_id"))?;
-        let price = input::price_fen(o, "session_price_fen", &format!("items[{i}].session_price_fen"))?;
+        let price = input::price_fen(
+            o,
+            "session_price_fen",
+            &format!("items[{i}].session_price_fen"),
+        )?;
         let stock = input::int(o, "session_stock", &format!("items[{i}].session_stock"))?;
         if stock <= 0 {
-            return Err(MarketError::invalid("bad_stock", format!("items[{i}].session_stock"), "session_stock must be at least 1"));
+            return Err(MarketError::invalid(
+                "bad_stock",
+                format!("items[{i}].session_stock"),
+                "session_stock must be at least 1",
+            ));
         }
-        let vid: Option<i64> = match input::opt_int(o, "variant_id", &format!("items[{i}].variant_id"))? {
-            Some(v) => Some(v),
-            None => conn.query_row("SELECT MIN(id) FROM market_variants WHERE product_id = $1", [pid], |r| r.get(0))?,
-        };
+        let vid: Option<i64> =
+            match input::opt_int(o, "variant_id", &format!("items[{i}].variant_id"))? {
+                Some(v) => Some(v),
+                None => conn.query_row(
+                    "SELECT MIN(id) FROM market_variants WHERE product_id = $1",
+                    [pid],
+                    |r| r.get(0),
+                )?,
+            };
         let owner: Option<(i64, i64)> = match vid {
             Some(v) => conn
                 .query_row(
@@ -75,14 +94,27 @@ pub fn create(conn: &Connection, user: &User, body: &Obj) -> Result<Value, Marke
             None => None,
         };
         let Some((owner, have)) = owner else {
-            return Err(MarketError::invalid("unknown_product", format!("items[{i}].product_id"), format!("there is no listed product {pid} with that variant")));
+            return Err(MarketError::invalid(
+                "unknown_product",
+                format!("items[{i}].product_id"),
+                format!("there is no listed product {pid} with that variant"),
+            ));
         };
         if owner != producer {
-            return Err(MarketError::forbidden(format!("product {pid} is not yours to sell")));
+            return Err(MarketError::forbidden(format!(
+                "product {pid} is not yours to sell"
+            )));
         }
-        let took = conn.execute("UPDATE market_variants SET stock = stock - $1 WHERE id = $2 AND stock >= $1", params![stock, vid])?;
+        let took = conn.execute(
+            "UPDATE market_variants SET stock = stock - $1 WHERE id = $2 AND stock >= $1",
+            params![stock, vid],
+        )?;
         if took == 0 {
-            return Err(MarketError::conflict("out_of_stock", Some(format!("items[{i}].session_stock")), format!("product {pid} has only {have} in stock")));
+            return Err(MarketError::conflict(
+                "out_of_stock",
+                Some(format!("items[{i}].session_stock")),
+                format!("product {pid} has only {have} in stock"),
+            ));
         }
         conn.execute(
             "INSERT INTO market_live_items (session_id, product_id, variant_id, session_price_fen, session_stock) VALUES ($1, $2, $3, $4, $5)",
@@ -104,7 +136,10 @@ pub fn get(conn: &Connection, id: i64) -> Result<Value, MarketError> {
         )
         .optional()?;
     let Some(mut head) = head else {
-        return Err(MarketError::not_found("unknown_live_session", format!("there is no live sale {id}")));
+        return Err(MarketError::not_found(
+            "unknown_live_session",
+            format!("there is no live sale {id}"),
+        ));
     };
     let mut st = conn.prepare_cached(
         "SELECT i.id, i.product_id, p.name, v.unit, i.session_price_fen, i.session_stock, i.sold FROM market_live_items i
@@ -127,15 +162,27 @@ pub fn end(conn: &Connection, user: &User, id: i64) -> Result<Value, MarketError
         .query_row("SELECT pr.user_id, s.status FROM market_live_sessions s JOIN market_producers pr ON pr.id = s.producer_id WHERE s.id = $1", [id], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     let Some((owner, status)) = owner else {
-        return Err(MarketError::not_found("unknown_live_session", format!("there is no live sale {id}")));
+        return Err(MarketError::not_found(
+            "unknown_live_session",
+            format!("there is no live sale {id}"),
+        ));
     };
     if owner != user.id && user.role != Role::Admin {
-        return Err(MarketError::forbidden("only the producer who runs this live sale may end it"));
+        return Err(MarketError::forbidden(
+            "only the producer who runs this live sale may end it",
+        ));
     }
     if status != "live" {
-        return Err(MarketError::conflict("live_ended", None, "this live sale has already ended"));
+        return Err(MarketError::conflict(
+            "live_ended",
+            None,
+            "this live sale has already ended",
+        ));
     }
-    conn.execute("UPDATE market_live_sessions SET status = 'ended', ended_at = $1 WHERE id = $2", params![now_ms(), id])?;
+    conn.execute(
+        "UPDATE market_live_sessions SET status = 'ended', ended_at = $1 WHERE id = $2",
+        params![now_ms(), id],
+    )?;
     conn.execute(
         "UPDATE market_variants SET stock = stock + (SELECT SUM(i.session_stock - i.sold) FROM market_live_items i WHERE i.session_id = $1 AND i.variant_id = market_variants.id)
          WHERE id IN (SELECT variant_id FROM market_live_items WHERE session_id = $1)",
@@ -146,11 +193,25 @@ pub fn end(conn: &Connection, user: &User, id: i64) -> Result<Value, MarketError
 
 /// `POST /api/market/live/{id}/orders` `{"item_id", "quantity", "pickup_station_id"}`.
 pub fn parse_order(user: &User, session: i64, body: &Obj) -> Result<OrderRequest, MarketError> {
-    access::require_role(user, &[Role::Buyer, Role::Villager, Role::Farmer, Role::StationOperator, Role::Admin], "ordering")?;
+    access::require_role(
+        user,
+        &[
+            Role::Buyer,
+            Role::Villager,
+            Role::Farmer,
+            Role::StationOperator,
+            Role::Admin,
+        ],
+        "ordering",
+    )?;
     let item = input::int(body, "item_id", "item_id")?;
     let quantity = input::int(body, "quantity", "quantity")?;
     if quantity <= 0 || quantity > 1000 {
-        return Err(MarketError::invalid("bad_quantity", "quantity", format!("quantity must be 1-1000, got {quantity}")));
+        return Err(MarketError::invalid(
+            "bad_quantity",
+            "quantity",
+            format!("quantity must be 1-1000, got {quantity}"),
+        ));
     }
     Ok(OrderRequest {
         buyer_id: user.id,
@@ -159,11 +220,20 @@ pub fn parse_order(user: &User, session: i64, body: &Obj) -> Result<OrderRequest
         operator_village: None,
         pickup_station_id: input::int(body, "pickup_station_id", "pickup_station_id")?,
         live_session_id: Some(session),
-        items: vec![ItemRequest { product_id: None, variant_id: None, live_item_id: Some(item), quantity }],
+        items: vec![ItemRequest {
+            product_id: None,
+            variant_id: None,
+            live_item_id: Some(item),
+            quantity,
+        }],
     })
 }
 
 /// Whether `item` belongs to `session` (checked before queueing a live order).
 pub fn item_in_session(conn: &Connection, session: i64, item: i64) -> Result<bool, MarketError> {
-    Ok(conn.query_row("SELECT EXISTS(SELECT 1 FROM market_live_items WHERE id = $1 AND session_id = $2)", params![item, session], |r| r.get(0))?)
+    Ok(conn.query_row(
+        "SELECT EXISTS(SELECT 1 FROM market_live_items WHERE id = $1 AND session_id = $2)",
+        params![item, session],
+        |r| r.get(0),
+    )?)
 }

@@ -14,7 +14,11 @@ pub struct MarketMetrics {
 
 impl Default for MarketMetrics {
     fn default() -> Self {
-        MarketMetrics { orders: Counter::default(), batches: Counter::default(), commit: Histogram::new(COMMIT_SECONDS) }
+        MarketMetrics {
+            orders: Counter::default(),
+            batches: Counter::default(),
+            commit: Histogram::new(COMMIT_SECONDS),
+        }
     }
 }
 
@@ -25,8 +29,20 @@ impl MarketMetrics {
     }
 
     pub fn render(&self, out: &mut String) {
-        self.orders.render(out, "cunlink_market_orders_total", "Orders placed (committed).");
-        self.batches.render(out, "cunlink_market_order_batches_total", "Order writer transactions.");
-        self.commit.render(out, "cunlink_market_order_commit_seconds", "Order writer transaction time, including fsync.");
+        self.orders.render(
+            out,
+            "cunlink_market_orders_total",
+            "Orders placed (committed).",
+        );
+        self.batches.render(
+            out,
+            "cunlink_market_order_batches_total",
+            "Order writer transactions.",
+        );
+        self.commit.render(
+            out,
+            "cunlink_market_order_commit_seconds",
+            "Order writer transaction time, including fsync.",
+        );
     }
 }

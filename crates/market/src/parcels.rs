@@ -19,7 +19,14 @@ use crate::input::{self, Obj};
 const SHELVES: u64 = 60;
 const LAYERS: u64 = 5;
 
-fn add_event(conn: &Connection, parcel: i64, status: &str, place: &str, operator: Option<i64>, note: &str) -> Result<(), MarketError> {
+fn add_event(
+    conn: &Connection,
+    parcel: i64,
+    status: &str,
+    place: &str,
+    operator: Option<i64>,
+    note: &str,
+) -> Result<(), MarketError> {
     conn.execute(
         "INSERT INTO market_parcel_events (parcel_id, at, status, place, operator_id, note) VALUES ($1, $2, $3, $4, $5, $6)",
         params![parcel, now_ms(), status, place, operator, note],
@@ -28,7 +35,14 @@ fn add_event(conn: &Connection, parcel: i64, status: &str, place: &str, operator
 }
 
 /// The parcel of a shipped order, from the packing station to the pickup station.
-pub fn create_for_order(conn: &Connection, to: &Station, from: Option<&Station>, order: i64, recipient: i64, operator: i64) -> Result<i64, MarketError> {
+pub fn create_for_order(
+    conn: &Connection,
+    to: &Station,
+    from: Option<&Station>,
+    order: i64,
+    recipient: i64,
+    operator: i64,
+) -> Result<i64, MarketError> {
     let name: Option<String> = conn
         .query_row("SELECT COALESCE(o.for_name, u.username) FROM market_orders o JOIN users u ON u.id = o.buyer_id WHERE o.id = $1", [order], |r| r.get(0))
         .optional()?;
@@ -38,16 +52,33 @@ pub fn create_for_order(conn: &Connection, to: &Station, from: Option<&Station>,
         params![order, from.map(|s| s.id), to.id, recipient, name.unwrap_or_default(), now_ms()],
     )?;
     let id = conn.last_insert_rowid();
-    let place = from.map(|s| format!("{} {}", s.village, s.name)).unwrap_or_default();
-    add_event(conn, id, "created", &place, Some(operator), &format!("order {order}"))?;
+    let place = from
+        .map(|s| format!("{} {}", s.village, s.name))
+        .unwrap_or_default();
+    add_event(
+        conn,
+        id,
+        "created",
+        &place,
+        Some(operator),
+        &format!("order {order}"),
+    )?;
     Ok(id)
 }
 
 /// `POST /api/market/parcels` (station operator or admin): a parcel from outside
 /// (any courier) addressed to a villager at `to_station_id`.
 pub fn create(conn: &Connection, user: &User, body: &Obj) -> Result<Value, MarketError> {
-    access::require_role(user, &[Role::StationOperator, Role::CountyStaff, Role::Admin], "registering a parcel")?;
-    let to = access::station_or_404(conn, input::int(body, "to_station_id", "to_station_id")?, "to_station_id")?;
+    access::require_role(
+        user,
+        &[Role::StationOperator, Role::CountyStaff, Role::Admin],
+        "registering a parcel",
+    )?;
+    let to = access::station_or_404(
+        conn,
+        input::int(body, "to_station_id", "to_station_id")?,
+        "to_station_id",
+    )?;
     let recipient_name = input::string(body, "recipient_name", 64)?;
     let recipient_user = input::opt_int(body, "recipient_user_id", "recipient_user_id")?;
     let tracking = input::opt_str(body, "tracking", 64)?.unwrap_or("");
@@ -56,7 +87,14 @@ pub fn create(conn: &Connection, user: &User, body: &Obj) -> Result<Value, Marke
         params![to.id, recipient_user, recipient_name, tracking, now_ms()],
     )?;
     let id = conn.last_insert_rowid();
-    add_event(conn, id, "created", input::opt_str(body, "place", 128)?.unwrap_or(""), Some(user.id), "")?;
+    add_event(
+        conn,
+        id,
+        "created",
+        input::opt_str(body, "place", 128)?.unwrap_or(""),
+        Some(user.id),
+        "",
+    )?;
     get(conn, user, id)
 }
 
@@ -77,9 +115,18 @@ fn head(conn: &Connection, id: i64) -> Result<Head, MarketError> {
         )
         .optional()?;
     let Some((_, order_id, to, recipient_user, status, code)) = row else {
-        return Err(MarketError::not_found("unknown_parcel", format!("there is no parcel {id}")));
+        return Err(MarketError::not_found(
+            "unknown_parcel",
+            format!("there is no parcel {id}"),
+        ));
     };
-    Ok(Head { order_id, to: access::station_or_404(conn, to, "to_station_id")?, recipient_user, status, code })
+    Ok(Head {
+        order_id,
+        to: access::station_or_404(conn, to, "to_station_id")?,
+        recipient_user,
+        status,
+        code,
+    })
 }
 
 /// `GET /api/market/parcels/{id}`: the parcel and its scans. The pickup code is
@@ -87,9 +134,13 @@ fn head(conn: &Connection, id: i64) -> Result<Head, MarketError> {
 pub fn get(conn: &Connection, user: &User, id: i64) -> Result<Value, MarketError> {
     let h = head(conn, id)?;
     let recipient = h.recipient_user == Some(user.id);
-    let operator = user.role == Role::StationOperator || user.role == Role::CountyStaff || user.role == Role::Admin;
+    let operator = user.role == Role::StationOperator
+        || user.role == Role::CountyStaff
+        || user.role == Role::Admin;
     if !(recipient || operator) {
-        return Err(MarketError::forbidden("this parcel is not addressed to you"));
+        return Err(MarketError::forbidden(
+            "this parcel is not addressed to you",
+        ));
     }
     let mut v = conn.query_row(
         "SELECT id, order_id, from_station_id, to_station_id, recipient_user_id, recipient_name, tracking, status, arrived_at, collected_at, created_at
@@ -116,20 +167,49 @@ pub fn get(conn: &Connection, user: &User, id: i64) -> Result<Value, MarketError
 
 /// `POST /api/market/parcels/{id}/scan` `{"status", "place"}`.
 pub fn scan(conn: &Connection, user: &User, id: i64, body: &Obj) -> Result<Value, MarketError> {
-    access::require_role(user, &[Role::StationOperator, Role::CountyStaff, Role::Admin], "scanning a parcel")?;
+    access::require_role(
+        user,
+        &[Role::StationOperator, Role::CountyStaff, Role::Admin],
+        "scanning a parcel",
+    )?;
     let to = input::string(body, "status", 32)?;
     let place = input::opt_str(body, "place", 128)?.unwrap_or("");
     let h = head(conn, id)?;
     let ok = matches!(
         (h.status.as_str(), to),
-        ("created", "picked_up") | ("picked_up", "at_county_hub") | ("created" | "picked_up" | "at_county_hub", "at_village_station")
-            | ("created" | "picked_up" | "at_county_hub" | "at_village_station", "returned")
+        ("created", "picked_up")
+            | ("picked_up", "at_county_hub")
+            | (
+                "created" | "picked_up" | "at_county_hub",
+                "at_village_station"
+            )
+            | (
+                "created" | "picked_up" | "at_county_hub" | "at_village_station",
+                "returned"
+            )
     );
-    if !["picked_up", "at_county_hub", "at_village_station", "returned"].contains(&to) {
-        return Err(MarketError::invalid("unknown_status", "status", format!("unknown scan '{to}'; expected picked_up, at_county_hub, at_village_station or returned")));
+    if ![
+        "picked_up",
+        "at_county_hub",
+        "at_village_station",
+        "returned",
+    ]
+    .contains(&to)
+    {
+        return Err(MarketError::invalid(
+            "unknown_status",
+            "status",
+            format!(
+                "unknown scan '{to}'; expected picked_up, at_county_hub, at_village_station or returned"
+            ),
+        ));
     }
     if !ok {
-        return Err(MarketError::conflict("bad_transition", Some("status".into()), format!("a parcel that is {} cannot become {to}", h.status)));
+        return Err(MarketError::conflict(
+            "bad_transition",
+            Some("status".into()),
+            format!("a parcel that is {} cannot become {to}", h.status),
+        ));
     }
     let mut note = String::new();
     if to == "at_village_station" {
@@ -146,9 +226,16 @@ pub fn scan(conn: &Connection, user: &User, id: i64, body: &Obj) -> Result<Value
         if h.status == "at_village_station" {
             access::require_operator_of(user, &h.to)?;
         }
-        conn.execute("UPDATE market_parcels SET status = $1 WHERE id = $2 AND status = $3", params![to, id, h.status])?;
+        conn.execute(
+            "UPDATE market_parcels SET status = $1 WHERE id = $2 AND status = $3",
+            params![to, id, h.status],
+        )?;
     }
-    let place = if place.is_empty() && to == "at_village_station" { format!("{} {}", h.to.village, h.to.name) } else { place.to_string() };
+    let place = if place.is_empty() && to == "at_village_station" {
+        format!("{} {}", h.to.village, h.to.name)
+    } else {
+        place.to_string()
+    };
     add_event(conn, id, to, &place, Some(user.id), &note)?;
     get(conn, user, id)
 }
@@ -176,7 +263,11 @@ fn issue_code(conn: &Connection, station: &Station) -> Result<String, MarketErro
             return Ok(code);
         }
     }
-    Err(MarketError::conflict("station_full", None, "no free pickup code at this station"))
+    Err(MarketError::conflict(
+        "station_full",
+        None,
+        "no free pickup code at this station",
+    ))
 }
 
 /// `POST /api/market/parcels/{id}/collect` `{"code"}`: by the destination
@@ -185,19 +276,37 @@ pub fn collect(conn: &Connection, user: &User, id: i64, body: &Obj) -> Result<Va
     let code = input::string(body, "code", 32)?;
     let h = head(conn, id)?;
     if !(access::operates(user, &h.to) || h.recipient_user == Some(user.id)) {
-        return Err(MarketError::forbidden(format!("only the operator of station '{}' or the recipient may collect this parcel", h.to.name)));
+        return Err(MarketError::forbidden(format!(
+            "only the operator of station '{}' or the recipient may collect this parcel",
+            h.to.name
+        )));
     }
     if h.status != "at_village_station" {
-        return Err(MarketError::conflict("not_at_station", Some("code".into()), format!("the parcel is {}, not waiting at the station", h.status)));
+        return Err(MarketError::conflict(
+            "not_at_station",
+            Some("code".into()),
+            format!("the parcel is {}, not waiting at the station", h.status),
+        ));
     }
     if h.code.as_deref() != Some(code) {
-        return Err(MarketError::invalid("wrong_pickup_code", "code", format!("pickup code '{code}' does not match this parcel")));
+        return Err(MarketError::invalid(
+            "wrong_pickup_code",
+            "code",
+            format!("pickup code '{code}' does not match this parcel"),
+        ));
     }
     conn.execute(
         "UPDATE market_parcels SET status = 'collected', collected_at = $1 WHERE id = $2 AND status = 'at_village_station'",
         params![now_ms(), id],
     )?;
-    add_event(conn, id, "collected", &format!("{} {}", h.to.village, h.to.name), Some(user.id), "")?;
+    add_event(
+        conn,
+        id,
+        "collected",
+        &format!("{} {}", h.to.village, h.to.name),
+        Some(user.id),
+        "",
+    )?;
     if let Some(order) = h.order_id {
         crate::orders::collected(conn, order, user.id)?;
     }
@@ -206,8 +315,16 @@ pub fn collect(conn: &Connection, user: &User, id: i64, body: &Obj) -> Result<Va
 
 /// Parcels waiting at a station for more than `days` days, oldest first.
 pub fn waiting(conn: &Connection, user: &User, days: i64) -> Result<Vec<Value>, MarketError> {
-    access::require_role(user, &[Role::StationOperator, Role::CountyStaff, Role::Admin], "listing reminders")?;
-    let village = if user.role == Role::StationOperator { user.village_id } else { None };
+    access::require_role(
+        user,
+        &[Role::StationOperator, Role::CountyStaff, Role::Admin],
+        "listing reminders",
+    )?;
+    let village = if user.role == Role::StationOperator {
+        user.village_id
+    } else {
+        None
+    };
     let before = now_ms() - days * DAY_MS;
     let mut st = conn.prepare(
         "SELECT p.id, p.recipient_name, p.pickup_code, p.arrived_at, p.to_station_id, s.name, p.last_reminder_at
@@ -234,8 +351,18 @@ pub fn record_reminders(conn: &Connection, days: i64) -> Result<usize, MarketErr
         .query_map(params![now - days * DAY_MS, now - DAY_MS], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
     for id in &ids {
-        conn.execute("UPDATE market_parcels SET last_reminder_at = $1 WHERE id = $2", params![now, id])?;
-        add_event(conn, *id, "reminder", "", None, &format!("waiting more than {days} days"))?;
+        conn.execute(
+            "UPDATE market_parcels SET last_reminder_at = $1 WHERE id = $2",
+            params![now, id],
+        )?;
+        add_event(
+            conn,
+            *id,
+            "reminder",
+            "",
+            None,
+            &format!("waiting more than {days} days"),
+        )?;
     }
     Ok(ids.len())
 }

@@ -58,7 +58,12 @@ pub struct Prepared {
 
 /// The format a Content-Type names, if it is one we take.
 pub fn format_of(content_type: &str) -> Result<ImageFormat, PhotoError> {
-    let ct = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let ct = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     match ct.as_str() {
         "image/jpeg" | "image/jpg" => Ok(ImageFormat::Jpeg),
         "image/png" => Ok(ImageFormat::Png),
@@ -83,7 +88,9 @@ pub fn prepare(body: &[u8], format: ImageFormat) -> Result<Prepared, PhotoError>
     let bad = |e: image::ImageError| PhotoError::NotAnImage(name(format), e.to_string());
     // Dimensions first, from the header, so a decompression bomb is refused
     // before its pixels are allocated.
-    let (w, h) = ImageReader::with_format(Cursor::new(body), format).into_dimensions().map_err(bad)?;
+    let (w, h) = ImageReader::with_format(Cursor::new(body), format)
+        .into_dimensions()
+        .map_err(bad)?;
     if w > MAX_SIDE || h > MAX_SIDE || u64::from(w) * u64::from(h) > MAX_PIXELS {
         return Err(PhotoError::TooManyPixels(w, h));
     }
@@ -102,19 +109,34 @@ pub fn prepare(body: &[u8], format: ImageFormat) -> Result<Prepared, PhotoError>
     hasher.update(w.to_le_bytes());
     hasher.update(h.to_le_bytes());
     hasher.update(rgb.as_bytes());
-    let hash: String = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    let hash: String = hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     let mut files = Vec::with_capacity(SIZES.len());
     for &size in &SIZES {
         // Never enlarge: a small photo stays its size.
         let tw = size.min(w);
         let th = ((u64::from(h) * u64::from(tw)) / u64::from(w)).max(1) as u32;
-        let small = if tw == w { rgb.clone() } else { rgb.resize_exact(tw, th, FilterType::Triangle) };
+        let small = if tw == w {
+            rgb.clone()
+        } else {
+            rgb.resize_exact(tw, th, FilterType::Triangle)
+        };
         let mut out = Vec::new();
         let enc = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, JPEG_QUALITY);
-        small.write_with_encoder(enc).map_err(|e| PhotoError::Io(e.to_string()))?;
+        small
+            .write_with_encoder(enc)
+            .map_err(|e| PhotoError::Io(e.to_string()))?;
         files.push((size, out));
     }
-    Ok(Prepared { hash, width: w, height: h, files })
+    Ok(Prepared {
+        hash,
+        width: w,
+        height: h,
+        files,
+    })
 }
 
 /// Where photo files live: `<data_dir>/photos/<first two hex>/<hash>-<size>.jpg`.
@@ -133,7 +155,9 @@ pub fn store_files(dir: &Path, p: &Prepared) -> Result<(), PhotoError> {
         if path.exists() {
             continue;
         }
-        let parent = path.parent().ok_or_else(|| PhotoError::Io("bad photo path".into()))?;
+        let parent = path
+            .parent()
+            .ok_or_else(|| PhotoError::Io("bad photo path".into()))?;
         std::fs::create_dir_all(parent).map_err(io)?;
         let tmp = parent.join(format!(".{}-{size}.{}.tmp", p.hash, std::process::id()));
         let mut f = std::fs::File::create(&tmp).map_err(io)?;
@@ -158,14 +182,31 @@ pub fn json_of(hash: &str, width: i64, height: i64) -> Value {
 
 /// Link a stored photo to a product the caller owns. Returns the photo and
 /// whether it was new for this product.
-pub fn attach(conn: &Connection, producer: i64, admin: bool, product: i64, p: &Prepared) -> Result<(Value, bool), MarketError> {
+pub fn attach(
+    conn: &Connection,
+    producer: i64,
+    admin: bool,
+    product: i64,
+    p: &Prepared,
+) -> Result<(Value, bool), MarketError> {
     let owner: Option<i64> = conn
-        .query_row("SELECT producer_id FROM market_products WHERE id = $1", [product], |r| r.get(0))
+        .query_row(
+            "SELECT producer_id FROM market_products WHERE id = $1",
+            [product],
+            |r| r.get(0),
+        )
         .optional()?;
     match owner {
-        None => return Err(MarketError::not_found("unknown_product", format!("there is no product {product}"))),
+        None => {
+            return Err(MarketError::not_found(
+                "unknown_product",
+                format!("there is no product {product}"),
+            ));
+        }
         Some(o) if o != producer && !admin => {
-            return Err(MarketError::forbidden("only the producer who listed this product may add its photos"));
+            return Err(MarketError::forbidden(
+                "only the producer who listed this product may add its photos",
+            ));
         }
         _ => {}
     }
@@ -175,9 +216,17 @@ pub fn attach(conn: &Connection, producer: i64, admin: bool, product: i64, p: &P
         |r| r.get(0),
     )?;
     if !exists {
-        let n: i64 = conn.query_row("SELECT COUNT(*) FROM market_product_photos WHERE product_id = $1", [product], |r| r.get(0))?;
+        let n: i64 = conn.query_row(
+            "SELECT COUNT(*) FROM market_product_photos WHERE product_id = $1",
+            [product],
+            |r| r.get(0),
+        )?;
         if n >= MAX_PHOTOS {
-            return Err(MarketError::conflict("too_many_photos", None, format!("a product has at most {MAX_PHOTOS} photos")));
+            return Err(MarketError::conflict(
+                "too_many_photos",
+                None,
+                format!("a product has at most {MAX_PHOTOS} photos"),
+            ));
         }
         conn.execute(
             "INSERT INTO market_product_photos (product_id, hash, width, height, created_at) VALUES ($1, $2, $3, $4, $5)",
@@ -189,8 +238,12 @@ pub fn attach(conn: &Connection, producer: i64, admin: bool, product: i64, p: &P
 
 /// The photos of a product, first added first.
 pub fn of_product(conn: &Connection, product: i64) -> Result<Vec<Value>, MarketError> {
-    let mut st = conn.prepare_cached("SELECT hash, width, height FROM market_product_photos WHERE product_id = $1 ORDER BY id")?;
-    let rows = st.query_map([product], |r| Ok(json_of(&r.get::<_, String>(0)?, r.get(1)?, r.get(2)?)))?;
+    let mut st = conn.prepare_cached(
+        "SELECT hash, width, height FROM market_product_photos WHERE product_id = $1 ORDER BY id",
+    )?;
+    let rows = st.query_map([product], |r| {
+        Ok(json_of(&r.get::<_, String>(0)?, r.get(1)?, r.get(2)?))
+    })?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
@@ -199,6 +252,9 @@ pub fn parse_file_name(name: &str) -> Option<(&str, u32)> {
     let stem = name.strip_suffix(".jpg")?;
     let (hash, size) = stem.split_once('-')?;
     let size: u32 = size.parse().ok()?;
-    let ok = hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    let ok = hash.len() == 64
+        && hash
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
     (ok && SIZES.contains(&size)).then_some((hash, size))
 }

@@ -39,9 +39,18 @@ type R<T> = Result<T, ApiError>;
 
 pub fn routes(market: Arc<Market>) -> Router {
     Router::new()
-        .route("/api/market/stations", get(list_stations).post(create_station))
-        .route("/api/market/products", get(list_products).post(create_product))
-        .route("/api/market/products/{id}", get(get_product).patch(update_product))
+        .route(
+            "/api/market/stations",
+            get(list_stations).post(create_station),
+        )
+        .route(
+            "/api/market/products",
+            get(list_products).post(create_product),
+        )
+        .route(
+            "/api/market/products/{id}",
+            get(get_product).patch(update_product),
+        )
         .route(
             "/api/market/products/{id}/photos",
             post(add_photo).layer(axum::extract::DefaultBodyLimit::max(photos::MAX_BYTES + 1)),
@@ -73,7 +82,14 @@ fn body_obj(body: &Bytes) -> R<Obj> {
 }
 
 /// Run a creating request with `Idempotency-Key` support on the database.
-async fn creating<F>(m: &Market, user: &User, headers: &HeaderMap, route: &'static str, body: Bytes, work: F) -> R<Answer>
+async fn creating<F>(
+    m: &Market,
+    user: &User,
+    headers: &HeaderMap,
+    route: &'static str,
+    body: Bytes,
+    work: F,
+) -> R<Answer>
 where
     F: FnOnce(&rusqlite::Connection, &Obj) -> Result<Value, MarketError> + Send + 'static,
 {
@@ -82,13 +98,21 @@ where
     Ok(idem::create(&m.db, user.id, key, route, obj, work).await?)
 }
 
-async fn db<T: Send + 'static>(m: &Market, f: impl FnOnce(&rusqlite::Connection) -> Result<T, MarketError> + Send + 'static) -> R<T> {
+async fn db<T: Send + 'static>(
+    m: &Market,
+    f: impl FnOnce(&rusqlite::Connection) -> Result<T, MarketError> + Send + 'static,
+) -> R<T> {
     Ok(m.db.call(move |c| f(c)).await?)
 }
 
 // --- stations -------------------------------------------------------------
 
-async fn create_station(State(s): State<MarketState>, CurrentUser(u): CurrentUser, headers: HeaderMap, body: Bytes) -> R<Answer> {
+async fn create_station(
+    State(s): State<MarketState>,
+    CurrentUser(u): CurrentUser,
+    headers: HeaderMap,
+    body: Bytes,
+) -> R<Answer> {
     access::require_role(&u, &[Role::Admin, Role::CountyStaff], "creating a station")?;
     creating(&s.0, &u, &headers, "stations", body, |c, b| {
         let village = input::string(b, "village", 64)?;
@@ -99,7 +123,10 @@ async fn create_station(State(s): State<MarketState>, CurrentUser(u): CurrentUse
     .await
 }
 
-async fn list_stations(State(s): State<MarketState>, CurrentUser(_u): CurrentUser) -> R<Json<Value>> {
+async fn list_stations(
+    State(s): State<MarketState>,
+    CurrentUser(_u): CurrentUser,
+) -> R<Json<Value>> {
     let list = db(&s.0, |c| {
         let mut st = c.prepare("SELECT s.id, s.name, s.village_id, v.name FROM market_stations s JOIN villages v ON v.id = s.village_id ORDER BY s.id")?;
         let rows = st.query_map([], |r| Ok(json!({"id": r.get::<_, i64>(0)?, "name": r.get::<_, String>(1)?, "village_id": r.get::<_, i64>(2)?, "village": r.get::<_, String>(3)?})))?;
@@ -111,9 +138,17 @@ async fn list_stations(State(s): State<MarketState>, CurrentUser(_u): CurrentUse
 
 // --- products -------------------------------------------------------------
 
-async fn create_product(State(s): State<MarketState>, CurrentUser(u): CurrentUser, headers: HeaderMap, body: Bytes) -> R<Answer> {
+async fn create_product(
+    State(s): State<MarketState>,
+    CurrentUser(u): CurrentUser,
+    headers: HeaderMap,
+    body: Bytes,
+) -> R<Answer> {
     let user = u.clone();
-    creating(&s.0, &u, &headers, "products", body, move |c, b| catalog::create_product(c, &user, b)).await
+    creating(&s.0, &u, &headers, "products", body, move |c, b| {
+        catalog::create_product(c, &user, b)
+    })
+    .await
 }
 
 #[derive(Deserialize)]
@@ -121,19 +156,32 @@ struct ProductsQuery {
     village_id: Option<i64>,
 }
 
-async fn list_products(State(s): State<MarketState>, Query(q): Query<ProductsQuery>) -> R<Json<Value>> {
-    Ok(Json(Value::Array(db(&s.0, move |c| catalog::list(c, q.village_id)).await?)))
+async fn list_products(
+    State(s): State<MarketState>,
+    Query(q): Query<ProductsQuery>,
+) -> R<Json<Value>> {
+    Ok(Json(Value::Array(
+        db(&s.0, move |c| catalog::list(c, q.village_id)).await?,
+    )))
 }
 
 async fn get_product(State(s): State<MarketState>, Path(id): Path<i64>) -> R<Json<Value>> {
-    db(&s.0, move |c| catalog::product(c, id)).await?
+    db(&s.0, move |c| catalog::product(c, id))
+        .await?
         .map(Json)
         .ok_or_else(|| ApiError::not_found("unknown_product", format!("there is no product {id}")))
 }
 
-async fn update_product(State(s): State<MarketState>, CurrentUser(u): CurrentUser, Path(id): Path<i64>, body: Bytes) -> R<Json<Value>> {
+async fn update_product(
+    State(s): State<MarketState>,
+    CurrentUser(u): CurrentUser,
+    Path(id): Path<i64>,
+    body: Bytes,
+) -> R<Json<Value>> {
     let b = body_obj(&body)?;
-    Ok(Json(db(&s.0, move |c| catalog::update(c, &u, id, &b)).await?))
+    Ok(Json(
+        db(&s.0, move |c| catalog::update(c, &u, id, &b)).await?,
+    ))
 }
 
 // --- photos ---------------------------------------------------------------
@@ -154,17 +202,37 @@ fn photo_error(e: photos::PhotoError) -> ApiError {
 
 /// `POST /api/market/products/{id}/photos`: the raw photo as the body, with its
 /// Content-Type. 201 when new to the product, 200 when it had it already.
-async fn add_photo(State(s): State<MarketState>, CurrentUser(u): CurrentUser, Path(id): Path<i64>, headers: HeaderMap, body: Bytes) -> R<Response> {
-    let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+async fn add_photo(
+    State(s): State<MarketState>,
+    CurrentUser(u): CurrentUser,
+    Path(id): Path<i64>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> R<Response> {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     let format = photos::format_of(ct).map_err(photo_error)?;
     // Who may add is checked before the costly decode.
     let user = u.clone();
     db(&s.0, move |c| {
         let producer = access::producer_of(c, &user)?;
-        let owner: Option<i64> = c.query_row("SELECT producer_id FROM market_products WHERE id = $1", [id], |r| r.get(0)).optional()?;
+        let owner: Option<i64> = c
+            .query_row(
+                "SELECT producer_id FROM market_products WHERE id = $1",
+                [id],
+                |r| r.get(0),
+            )
+            .optional()?;
         match owner {
-            None => Err(MarketError::not_found("unknown_product", format!("there is no product {id}"))),
-            Some(o) if o != producer && user.role != Role::Admin => Err(MarketError::forbidden("only the producer who listed this product may add its photos")),
+            None => Err(MarketError::not_found(
+                "unknown_product",
+                format!("there is no product {id}"),
+            )),
+            Some(o) if o != producer && user.role != Role::Admin => Err(MarketError::forbidden(
+                "only the producer who listed this product may add its photos",
+            )),
             _ => Ok(()),
         }
     })
@@ -184,7 +252,11 @@ async fn add_photo(State(s): State<MarketState>, CurrentUser(u): CurrentUser, Pa
         photos::attach(c, producer, admin, id, &prepared)
     })
     .await?;
-    let status = if new { axum::http::StatusCode::CREATED } else { axum::http::StatusCode::OK };
+    let status = if new {
+        axum::http::StatusCode::CREATED
+    } else {
+        axum::http::StatusCode::OK
+    };
     Ok((status, Json(v)).into_response())
 }
 
@@ -201,54 +273,84 @@ async fn photo_file(State(s): State<MarketState>, Path(file): Path<String>) -> R
     let mut r = bytes.into_response();
     let h = r.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("image/jpeg"));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=31536000, immutable"));
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=31536000, immutable"),
+    );
     Ok(r)
 }
 
 // --- orders ---------------------------------------------------------------
 
-async fn create_order(State(s): State<MarketState>, CurrentUser(u): CurrentUser, headers: HeaderMap, body: Bytes) -> R<Answer> {
+async fn create_order(
+    State(s): State<MarketState>,
+    CurrentUser(u): CurrentUser,
+    headers: HeaderMap,
+    body: Bytes,
+) -> R<Answer> {
     let key = idem::key(&headers)?;
     let obj = body_obj(&body)?;
-    let hash = key.as_ref().map(|_| idem::request_hash("orders", &obj)).unwrap_or_default();
+    let hash = key
+        .as_ref()
+        .map(|_| idem::request_hash("orders", &obj))
+        .unwrap_or_default();
     let req = orders::place::parse(&u, &obj)?;
     Ok(s.0.place(u.id, key, hash, req).await?)
 }
 
 async fn my_orders(State(s): State<MarketState>, CurrentUser(u): CurrentUser) -> R<Json<Value>> {
-    Ok(Json(Value::Array(db(&s.0, move |c| orders::mine(c, &u)).await?)))
+    Ok(Json(Value::Array(
+        db(&s.0, move |c| orders::mine(c, &u)).await?,
+    )))
 }
 
-async fn get_order(State(s): State<MarketState>, CurrentUser(u): CurrentUser, Path(id): Path<i64>) -> R<Json<Value>> {
+async fn get_order(
+    State(s): State<MarketState>,
+    CurrentUser(u): CurrentUser,
+    Path(id): Path<i64>,
+) -> R<Json<Value>> {
     Ok(Json(db(&s.0, move |c| orders::get(c, &u, id)).await?))
 }
 
-async fn order_status(State(s): State<MarketState>, CurrentUser(u): CurrentUser, Path(id): Path<i64>, body: Bytes) -> R<Json<Value>> {
+async fn order_status(
+    State(s): State<MarketState>,
+    CurrentUser(u): CurrentUser,
+    Path(id): Path<i64>,
+    body: Bytes,
+) -> R<Json<Value>> {
     let b = body_obj(&body)?;
-    let (v, changes) = s
-        .0
-        .db
-        .call(move |c| {
-            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let out = orders::transition(&tx, &u, id, &b)?;
-            tx.commit()?;
-            Ok::<_, MarketError>(out)
-        })
-        .await?;
+    let (v, changes) =
+        s.0.db
+            .call(move |c| {
+                let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                let out = orders::transition(&tx, &u, id, &b)?;
+                tx.commit()?;
+                Ok::<_, MarketError>(out)
+            })
+            .await?;
     for ch in changes {
         let _ = s.0.live.send(ch);
     }
     Ok(Json(v))
 }
 
-async fn order_payment(State(s): State<MarketState>, CurrentUser(u): CurrentUser, Path(id): Path<i64>, body: Bytes) -> R<Json<Value>> {
+async fn order_payment(
+    State(s): State<MarketState>,
+    CurrentUser(u): CurrentUser,
+    Path(id): Path<i64>,
+    body: Bytes,
+) -> R<Json<Value>> {
     let b = body_obj(&body)?;
-    Ok(Json(in_tx(&s.0, move |c| orders::payment(c, &u, id, &b)).await?))
+    Ok(Json(
+        in_tx(&s.0, move |c| orders::payment(c, &u, id, &b)).await?,
+    ))
 }
 
-async fn in_tx<T: Send + 'static>(m: &Market, f: impl FnOnce(&rusqlite::Connection) -> Result<T, MarketError> + Send + 'static) -> R<T> {
-    Ok(m
-        .db
+async fn in_tx<T: Send + 'static>(
+    m: &Market,
+    f: impl FnOnce(&rusqlite::Connection) -> Result<T, MarketError> + Send + 'static,
+) -> R<T> {
+    Ok(m.db
         .call(move |c| {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let out = f(&tx)?;
@@ -260,23 +362,49 @@ async fn in_tx<T: Send + 'static>(m: &Market, f: impl FnOnce(&rusqlite::Connecti
 
 // --- parcels --------------------------------------------------------------
 
-async fn create_parcel(State(s): State<MarketState>, CurrentUser(u): CurrentUser, headers: HeaderMap, body: Bytes) -> R<Answer> {
+async fn create_parcel(
+    State(s): State<MarketState>,
+    CurrentUser(u): CurrentUser,
+    headers: HeaderMap,
+    body: Bytes,
+) -> R<Answer> {
     let user = u.clone();
-    creating(&s.0, &u, &headers, "parcels", body, move |c, b| parcels::create(c, &user, b)).await
+    creating(&s.0, &u, &headers, "parcels", body, move |c, b| {
+        parcels::create(c, &user, b)
+    })
+    .await
 }
 
-async fn get_parcel(State(s): State<MarketState>, CurrentUser(u): CurrentUser, Path(id): Path<i64>) -> R<Json<Value>> {
+async fn get_parcel(
+    State(s): State<MarketState>,
+    CurrentUser(u): CurrentUser,
+    Path(id): Path<i64>,
+) -> R<Json<Value>> {
     Ok(Json(db(&s.0, move |c| parcels::get(c, &u, id)).await?))
 }
 
-async fn scan_parcel(State(s): State<MarketState>, CurrentUser(u): CurrentUser, Path(id): Path<i64>, body: Bytes) -> R<Json<Value>> {
+async fn scan_parcel(
+    State(s): State<MarketState>,
+    CurrentUser(u): CurrentUser,
+    Path(id): Path<i64>,
+    body: Bytes,
+) -> R<Json<Value>> {
     let b = body_obj(&body)?;
-    Ok(Json(in_tx(&s.0, move |c| parcels::scan(c, &u, id, &b)).await?))
+    Ok(Json(
+        in_tx(&s.0, move |c| parcels::scan(c, &u, id, &b)).await?,
+    ))
 }
 
-async fn collect_parcel(State(s): State<MarketState>, CurrentUser(u): CurrentUser, Path(id): Path<i64>, body: Bytes) -> R<Json<Value>> {
+async fn collect_parcel(
+    State(s): State<MarketState>,
+    CurrentUser(u): CurrentUser,
+    Path(id): Path<i64>,
+    body: Bytes,
+) -> R<Json<Value>> {
     let b = body_obj(&body)?;
-    Ok(Json(in_tx(&s.0, move |c| parcels::collect(c, &u, id, &b)).await?))
+    Ok(Json(
+        in_tx(&s.0, move |c| parcels::collect(c, &u, id, &b)).await?,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -284,29 +412,50 @@ struct RemindersQuery {
     days: Option<i64>,
 }
 
-async fn reminders(State(s): State<MarketState>, CurrentUser(u): CurrentUser, Query(q): Query<RemindersQuery>) -> R<Json<Value>> {
+async fn reminders(
+    State(s): State<MarketState>,
+    CurrentUser(u): CurrentUser,
+    Query(q): Query<RemindersQuery>,
+) -> R<Json<Value>> {
     let days = q.days.unwrap_or(s.0.config.reminder_days);
     if days < 0 {
         return Err(ApiError::bad_request("bad_days", "days must be 0 or more").with_field("days"));
     }
-    Ok(Json(Value::Array(db(&s.0, move |c| parcels::waiting(c, &u, days)).await?)))
+    Ok(Json(Value::Array(
+        db(&s.0, move |c| parcels::waiting(c, &u, days)).await?,
+    )))
 }
 
 // --- prices ---------------------------------------------------------------
 
-async fn report_price(State(s): State<MarketState>, CurrentUser(u): CurrentUser, headers: HeaderMap, body: Bytes) -> R<Answer> {
-    access::require_role(&u, &[Role::StationOperator, Role::Admin], "reporting prices")?;
+async fn report_price(
+    State(s): State<MarketState>,
+    CurrentUser(u): CurrentUser,
+    headers: HeaderMap,
+    body: Bytes,
+) -> R<Answer> {
+    access::require_role(
+        &u,
+        &[Role::StationOperator, Role::Admin],
+        "reporting prices",
+    )?;
     let user = u.clone();
     let (tx, rx) = tokio::sync::oneshot::channel();
     let answer = creating(&s.0, &u, &headers, "prices", body, move |c, b| {
         let commodity = input::string(b, "commodity", 32)?;
         let price = input::price_fen(b, "price_fen", "price_fen")?;
-        let unit = input::opt_str(b, "unit", 16)?.filter(|x| !x.is_empty()).unwrap_or("kg");
+        let unit = input::opt_str(b, "unit", 16)?
+            .filter(|x| !x.is_empty())
+            .unwrap_or("kg");
         let station = match input::opt_int(b, "station_id", "station_id")? {
             Some(id) => Some(access::station_or_404(c, id, "station_id")?),
             None => match user.village_id {
                 Some(v) => c
-                    .query_row("SELECT MIN(id) FROM market_stations WHERE village_id = $1", [v], |r| r.get::<_, Option<i64>>(0))
+                    .query_row(
+                        "SELECT MIN(id) FROM market_stations WHERE village_id = $1",
+                        [v],
+                        |r| r.get::<_, Option<i64>>(0),
+                    )
                     .optional()?
                     .flatten()
                     .map(|id| access::station_or_404(c, id, "station_id"))
@@ -320,19 +469,44 @@ async fn report_price(State(s): State<MarketState>, CurrentUser(u): CurrentUser,
                 st.village.clone()
             }
             (None, Some(m)) if user.role == Role::Admin && !m.is_empty() => m.to_string(),
-            _ => return Err(MarketError::forbidden("you operate no station; a price is reported for a station's village market")),
+            _ => {
+                return Err(MarketError::forbidden(
+                    "you operate no station; a price is reported for a station's village market",
+                ));
+            }
         };
         let day = match input::opt_str(b, "date", 10)? {
             Some(d) => {
-                let ms = d.parse::<String>().ok().and_then(|d| parse_day(&d)).ok_or_else(|| MarketError::invalid("bad_date", "date", "date must be YYYY-MM-DD"))?;
+                let ms = d
+                    .parse::<String>()
+                    .ok()
+                    .and_then(|d| parse_day(&d))
+                    .ok_or_else(|| {
+                        MarketError::invalid("bad_date", "date", "date must be YYYY-MM-DD")
+                    })?;
                 if ms > prices::today() {
-                    return Err(MarketError::invalid("bad_date", "date", "a price cannot be reported for a future day"));
+                    return Err(MarketError::invalid(
+                        "bad_date",
+                        "date",
+                        "a price cannot be reported for a future day",
+                    ));
                 }
                 ms
             }
             None => prices::today(),
         };
-        let applied = prices::record(c, &prices::Report { commodity, market: &market, price_fen: price, unit, day, source: "report", reporter: Some(user.id) })?;
+        let applied = prices::record(
+            c,
+            &prices::Report {
+                commodity,
+                market: &market,
+                price_fen: price,
+                unit,
+                day,
+                source: "report",
+                reporter: Some(user.id),
+            },
+        )?;
         let v = applied.json();
         let _ = tx.send(applied);
         Ok(v)
@@ -347,7 +521,11 @@ async fn report_price(State(s): State<MarketState>, CurrentUser(u): CurrentUser,
 
 fn parse_day(d: &str) -> Option<i64> {
     let mut it = d.split('-');
-    let (y, m, dd): (i64, i64, i64) = (it.next()?.parse().ok()?, it.next()?.parse().ok()?, it.next()?.parse().ok()?);
+    let (y, m, dd): (i64, i64, i64) = (
+        it.next()?.parse().ok()?,
+        it.next()?.parse().ok()?,
+        it.next()?.parse().ok()?,
+    );
     (1..=12).contains(&m).then_some(())?;
     (1..=31).contains(&dd).then_some(())?;
     let (y2, m2) = if m <= 2 { (y - 1, m + 9) } else { (y, m - 3) };
@@ -369,7 +547,9 @@ struct SearchQuery {
 async fn search_prices(State(s): State<MarketState>, Query(q): Query<SearchQuery>) -> R<Response> {
     let text = q.q.unwrap_or_default();
     if text.chars().count() > 32 {
-        return Err(ApiError::bad_request("bad_query", "q must be at most 32 characters").with_field("q"));
+        return Err(
+            ApiError::bad_request("bad_query", "q must be at most 32 characters").with_field("q"),
+        );
     }
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     let started = std::time::Instant::now();
@@ -377,7 +557,10 @@ async fn search_prices(State(s): State<MarketState>, Query(q): Query<SearchQuery
     // The server's share of the answer, so a benchmark can tell it from the network and client.
     let timing = format!("search;dur={:.3}", started.elapsed().as_secs_f64() * 1000.0);
     let mut r = body.into_response();
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     if let Ok(v) = HeaderValue::from_str(&timing) {
         r.headers_mut().insert("server-timing", v);
     }
@@ -392,39 +575,74 @@ struct TrendQuery {
 }
 
 async fn price_trend(State(s): State<MarketState>, Query(q): Query<TrendQuery>) -> R<Json<Value>> {
-    let commodity = q.commodity.filter(|c| !c.trim().is_empty()).ok_or_else(|| ApiError::bad_request("missing_field", "commodity is required").with_field("commodity"))?;
+    let commodity = q
+        .commodity
+        .filter(|c| !c.trim().is_empty())
+        .ok_or_else(|| {
+            ApiError::bad_request("missing_field", "commodity is required").with_field("commodity")
+        })?;
     let days = q.days.unwrap_or(7);
     if days != 7 && days != 30 {
         return Err(ApiError::bad_request("bad_days", "days must be 7 or 30").with_field("days"));
     }
     let market = q.market;
-    Ok(Json(db(&s.0, move |c| prices::trend(c, commodity.trim(), market.as_deref(), days)).await?))
+    Ok(Json(
+        db(&s.0, move |c| {
+            prices::trend(c, commodity.trim(), market.as_deref(), days)
+        })
+        .await?,
+    ))
 }
 
 // --- live sales -----------------------------------------------------------
 
-async fn create_live(State(s): State<MarketState>, CurrentUser(u): CurrentUser, headers: HeaderMap, body: Bytes) -> R<Answer> {
+async fn create_live(
+    State(s): State<MarketState>,
+    CurrentUser(u): CurrentUser,
+    headers: HeaderMap,
+    body: Bytes,
+) -> R<Answer> {
     let user = u.clone();
-    creating(&s.0, &u, &headers, "live", body, move |c, b| live::create(c, &user, b)).await
+    creating(&s.0, &u, &headers, "live", body, move |c, b| {
+        live::create(c, &user, b)
+    })
+    .await
 }
 
 async fn get_live(State(s): State<MarketState>, Path(id): Path<i64>) -> R<Json<Value>> {
     Ok(Json(db(&s.0, move |c| live::get(c, id)).await?))
 }
 
-async fn end_live(State(s): State<MarketState>, CurrentUser(u): CurrentUser, Path(id): Path<i64>) -> R<Json<Value>> {
+async fn end_live(
+    State(s): State<MarketState>,
+    CurrentUser(u): CurrentUser,
+    Path(id): Path<i64>,
+) -> R<Json<Value>> {
     Ok(Json(in_tx(&s.0, move |c| live::end(c, &u, id)).await?))
 }
 
-async fn live_order(State(s): State<MarketState>, CurrentUser(u): CurrentUser, Path(id): Path<i64>, headers: HeaderMap, body: Bytes) -> R<Answer> {
+async fn live_order(
+    State(s): State<MarketState>,
+    CurrentUser(u): CurrentUser,
+    Path(id): Path<i64>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> R<Answer> {
     let key = idem::key(&headers)?;
     let obj = body_obj(&body)?;
     let req = live::parse_order(&u, id, &obj)?;
     let item = req.items[0].live_item_id.unwrap_or_default();
     if !db(&s.0, move |c| live::item_in_session(c, id, item)).await? {
-        return Err(ApiError::not_found("unknown_live_item", format!("live sale {id} has no item {item}")).with_field("item_id"));
+        return Err(ApiError::not_found(
+            "unknown_live_item",
+            format!("live sale {id} has no item {item}"),
+        )
+        .with_field("item_id"));
     }
-    let hash = key.as_ref().map(|_| idem::request_hash(&format!("live/{id}"), &obj)).unwrap_or_default();
+    let hash = key
+        .as_ref()
+        .map(|_| idem::request_hash(&format!("live/{id}"), &obj))
+        .unwrap_or_default();
     Ok(s.0.place(u.id, key, hash, req).await?)
 }
 
@@ -432,29 +650,60 @@ async fn live_order(State(s): State<MarketState>, CurrentUser(u): CurrentUser, P
 async fn live_stream(State(s): State<MarketState>, Path(id): Path<i64>) -> R<Response> {
     let rx = s.0.live.subscribe();
     let snapshot = db(&s.0, move |c| live::get(c, id)).await?;
-    let first = tokio_stream::once(Ok::<_, Infallible>(Event::default().event("session").data(snapshot.to_string())));
+    let first = tokio_stream::once(Ok::<_, Infallible>(
+        Event::default().event("session").data(snapshot.to_string()),
+    ));
     let updates = BroadcastStream::new(rx).filter_map(move |m| match m {
-        Ok(ch) if ch.session_id == id => Some(Ok(Event::default().event("stock").data(json!(ch).to_string()))),
+        Ok(ch) if ch.session_id == id => Some(Ok(Event::default()
+            .event("stock")
+            .data(json!(ch).to_string()))),
         _ => None,
     });
-    Ok(Sse::new(first.chain(updates)).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response())
+    Ok(Sse::new(first.chain(updates))
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response())
 }
 
 // --- traceability ---------------------------------------------------------
 
-async fn create_batch(State(s): State<MarketState>, CurrentUser(u): CurrentUser, headers: HeaderMap, body: Bytes) -> R<Answer> {
+async fn create_batch(
+    State(s): State<MarketState>,
+    CurrentUser(u): CurrentUser,
+    headers: HeaderMap,
+    body: Bytes,
+) -> R<Answer> {
     let user = u.clone();
-    creating(&s.0, &u, &headers, "batches", body, move |c, b| trace::create_batch(c, &user, b)).await
+    creating(&s.0, &u, &headers, "batches", body, move |c, b| {
+        trace::create_batch(c, &user, b)
+    })
+    .await
 }
 
-async fn trace_qr(State(s): State<MarketState>, Path(code): Path<String>, headers: HeaderMap) -> R<Response> {
+async fn trace_qr(
+    State(s): State<MarketState>,
+    Path(code): Path<String>,
+    headers: HeaderMap,
+) -> R<Response> {
     let c = code.clone();
-    if db(&s.0, move |conn| trace::lookup(conn, &c)).await?.is_none() {
-        return Err(ApiError::not_found("unknown_trace_code", "no such traceability code"));
+    if db(&s.0, move |conn| trace::lookup(conn, &c))
+        .await?
+        .is_none()
+    {
+        return Err(ApiError::not_found(
+            "unknown_trace_code",
+            "no such traceability code",
+        ));
     }
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
-    let svg = trace::qr_svg(&format!("http://{host}/t/{code}")).ok_or_else(|| ApiError::internal("QR encoding failed"))?;
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
+    let svg = trace::qr_svg(&format!("http://{host}/t/{code}"))
+        .ok_or_else(|| ApiError::internal("QR encoding failed"))?;
     let mut r = svg.into_response();
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("image/svg+xml"));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("image/svg+xml"),
+    );
     Ok(r)
 }

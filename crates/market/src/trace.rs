@@ -24,15 +24,35 @@ use crate::input::{self, Obj};
 /// A date `YYYY-MM-DD` (China time, start of day) or ms since the epoch.
 fn time_field(o: &Obj, field: &str) -> Result<i64, MarketError> {
     match o.get(field) {
-        Some(Value::Number(n)) => n.as_i64().ok_or_else(|| MarketError::invalid("bad_date", field, format!("{field} must be a date YYYY-MM-DD or ms"))),
-        Some(Value::String(s)) => parse_date(s).ok_or_else(|| MarketError::invalid("bad_date", field, format!("{field} must be a date YYYY-MM-DD, got '{s}'"))),
-        _ => Err(MarketError::invalid("missing_field", field, format!("{field} is required (YYYY-MM-DD)"))),
+        Some(Value::Number(n)) => n.as_i64().ok_or_else(|| {
+            MarketError::invalid(
+                "bad_date",
+                field,
+                format!("{field} must be a date YYYY-MM-DD or ms"),
+            )
+        }),
+        Some(Value::String(s)) => parse_date(s).ok_or_else(|| {
+            MarketError::invalid(
+                "bad_date",
+                field,
+                format!("{field} must be a date YYYY-MM-DD, got '{s}'"),
+            )
+        }),
+        _ => Err(MarketError::invalid(
+            "missing_field",
+            field,
+            format!("{field} is required (YYYY-MM-DD)"),
+        )),
     }
 }
 
 fn parse_date(s: &str) -> Option<i64> {
     let mut it = s.trim().split('-');
-    let (y, m, d): (i64, i64, i64) = (it.next()?.parse().ok()?, it.next()?.parse().ok()?, it.next()?.parse().ok()?);
+    let (y, m, d): (i64, i64, i64) = (
+        it.next()?.parse().ok()?,
+        it.next()?.parse().ok()?,
+        it.next()?.parse().ok()?,
+    );
     if it.next().is_some() || !(1..=12).contains(&m) || !(1..=31).contains(&d) {
         return None;
     }
@@ -48,27 +68,55 @@ fn parse_date(s: &str) -> Option<i64> {
 /// `POST /api/market/batches` (farmer) `{"asset": NAME | "asset_id": ID, "grown_from", "harvested_at", "product_id"?, "note"?}`.
 pub fn create_batch(conn: &Connection, user: &User, body: &Obj) -> Result<Value, MarketError> {
     let producer = access::producer_of(conn, user)?;
-    let assets = cunlink_farm::store::assets(conn).map_err(|e| MarketError::Storage(e.to_string()))?;
-    let asset = match (input::opt_int(body, "asset_id", "asset_id")?, input::opt_str(body, "asset", 128)?) {
+    let assets =
+        cunlink_farm::store::assets(conn).map_err(|e| MarketError::Storage(e.to_string()))?;
+    let asset = match (
+        input::opt_int(body, "asset_id", "asset_id")?,
+        input::opt_str(body, "asset", 128)?,
+    ) {
         (Some(id), _) => assets.into_iter().find(|a| a.id == id),
         (None, Some(name)) => assets.into_iter().find(|a| a.name == name),
-        (None, None) => return Err(MarketError::invalid("missing_field", "asset", "asset (name) or asset_id is required")),
+        (None, None) => {
+            return Err(MarketError::invalid(
+                "missing_field",
+                "asset",
+                "asset (name) or asset_id is required",
+            ));
+        }
     }
     .ok_or_else(|| MarketError::invalid("unknown_asset", "asset", "there is no such farm asset"))?;
-    if user.role != cunlink_core::auth::Role::Admin && asset.village_id.is_some() && asset.village_id != user.village_id {
-        return Err(MarketError::forbidden(format!("asset '{}' is not in your village", asset.name)));
+    if user.role != cunlink_core::auth::Role::Admin
+        && asset.village_id.is_some()
+        && asset.village_id != user.village_id
+    {
+        return Err(MarketError::forbidden(format!(
+            "asset '{}' is not in your village",
+            asset.name
+        )));
     }
     let grown_from = time_field(body, "grown_from")?;
     let harvested_at = time_field(body, "harvested_at")?;
     if harvested_at < grown_from || harvested_at > now_ms() + DAY_MS {
-        return Err(MarketError::invalid("bad_date", "harvested_at", "harvested_at must be after grown_from and not in the future"));
+        return Err(MarketError::invalid(
+            "bad_date",
+            "harvested_at",
+            "harvested_at must be after grown_from and not in the future",
+        ));
     }
     let note = input::opt_str(body, "note", 500)?.unwrap_or("");
     let product = input::opt_int(body, "product_id", "product_id")?;
     if let Some(p) = product {
-        let mine: bool = conn.query_row("SELECT EXISTS(SELECT 1 FROM market_products WHERE id = $1 AND producer_id = $2)", params![p, producer], |r| r.get(0))?;
+        let mine: bool = conn.query_row(
+            "SELECT EXISTS(SELECT 1 FROM market_products WHERE id = $1 AND producer_id = $2)",
+            params![p, producer],
+            |r| r.get(0),
+        )?;
         if !mine {
-            return Err(MarketError::invalid("unknown_product", "product_id", format!("you have no product {p}")));
+            return Err(MarketError::invalid(
+                "unknown_product",
+                "product_id",
+                format!("you have no product {p}"),
+            ));
         }
     }
     let code = cunlink_core::random::token(20);
@@ -78,9 +126,14 @@ pub fn create_batch(conn: &Connection, user: &User, body: &Obj) -> Result<Value,
     )?;
     let id = conn.last_insert_rowid();
     if let Some(p) = product {
-        conn.execute("UPDATE market_products SET batch_id = $1 WHERE id = $2", params![id, p])?;
+        conn.execute(
+            "UPDATE market_products SET batch_id = $1 WHERE id = $2",
+            params![id, p],
+        )?;
     }
-    Ok(json!({"id": id, "code": code, "url": format!("/t/{code}"), "qr": format!("/t/{code}/qr.svg"), "asset": asset.name, "asset_id": asset.id}))
+    Ok(
+        json!({"id": id, "code": code, "url": format!("/t/{code}"), "qr": format!("/t/{code}/qr.svg"), "asset": asset.name, "asset_id": asset.id}),
+    )
 }
 
 /// What the public page shows.
@@ -110,11 +163,20 @@ pub fn lookup(conn: &Connection, code: &str) -> Result<Option<TracePage>, Market
             product: r.get(7)?,
             producer: r.get(5)?,
             village: r.get(6)?,
-            batch: Some(BatchInfo { asset_id: r.get(0)?, asset_name: r.get(1)?, grown_from: r.get(2)?, harvested_at: r.get(3)?, note: r.get(4)? }),
+            batch: Some(BatchInfo {
+                asset_id: r.get(0)?,
+                asset_name: r.get(1)?,
+                grown_from: r.get(2)?,
+                harvested_at: r.get(3)?,
+                note: r.get(4)?,
+            }),
             quantity: None,
         })
     };
-    if let Some(p) = conn.query_row(&format!("{batch_sql} b.code = $1"), [code], from_batch).optional()? {
+    if let Some(p) = conn
+        .query_row(&format!("{batch_sql} b.code = $1"), [code], from_batch)
+        .optional()?
+    {
         return Ok(Some(p));
     }
     let line: Option<(Option<i64>, Option<i64>, String, String, Option<String>, i64, String)> = conn
@@ -126,12 +188,23 @@ pub fn lookup(conn: &Connection, code: &str) -> Result<Option<TracePage>, Market
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)),
         )
         .optional()?;
-    let Some((item_batch, product_batch, product, producer, village, q, unit)) = line else { return Ok(None) };
+    let Some((item_batch, product_batch, product, producer, village, q, unit)) = line else {
+        return Ok(None);
+    };
     let batch = match item_batch.or(product_batch) {
-        Some(b) => conn.query_row(&format!("{batch_sql} b.id = $1"), [b], from_batch).optional()?.and_then(|p| p.batch),
+        Some(b) => conn
+            .query_row(&format!("{batch_sql} b.id = $1"), [b], from_batch)
+            .optional()?
+            .and_then(|p| p.batch),
         None => None,
     };
-    Ok(Some(TracePage { product: Some(product), producer, village, batch, quantity: Some((q, unit)) }))
+    Ok(Some(TracePage {
+        product: Some(product),
+        producer,
+        village,
+        batch,
+        quantity: Some((q, unit)),
+    }))
 }
 
 /// Growing conditions of one key of one device over the batch's growing period.
@@ -149,12 +222,21 @@ pub struct Series {
 pub fn conditions(farm: &Arc<Farm>, asset_id: i64, from: i64, to: i64) -> Vec<Series> {
     let store = farm.telemetry.store();
     let mut out = Vec::new();
-    let mut devices: Vec<_> = farm.registry.all().into_iter().filter(|d| d.asset_id == Some(asset_id)).collect();
+    let mut devices: Vec<_> = farm
+        .registry
+        .all()
+        .into_iter()
+        .filter(|d| d.asset_id == Some(asset_id))
+        .collect();
     devices.sort_by(|a, b| a.name.cmp(&b.name));
     for d in devices {
         for (key, _, _) in store.latest(d.id) {
-            let Some(kid) = store.keys.lookup(&key) else { continue };
-            let Ok(points) = store.range(d.id, kid, from, to) else { continue };
+            let Some(kid) = store.keys.lookup(&key) else {
+                continue;
+            };
+            let Ok(points) = store.range(d.id, kid, from, to) else {
+                continue;
+            };
             let nums: Vec<f64> = points.iter().filter_map(|(_, v)| v.as_f64()).collect();
             if nums.is_empty() {
                 continue;
@@ -166,8 +248,19 @@ pub fn conditions(farm: &Arc<Farm>, asset_id: i64, from: i64, to: i64) -> Vec<Se
                 sum += v;
             }
             let interval = ((to - from) / 48).max(60_000);
-            let chart = aggregate(&points, from, interval, Agg::Avg).into_iter().filter_map(|(t, v)| Some((t, v.as_f64()?))).collect();
-            out.push(Series { device: d.name.clone(), key: key.to_string(), min, avg: sum / nums.len() as f64, max, count: nums.len(), points: chart });
+            let chart = aggregate(&points, from, interval, Agg::Avg)
+                .into_iter()
+                .filter_map(|(t, v)| Some((t, v.as_f64()?)))
+                .collect();
+            out.push(Series {
+                device: d.name.clone(),
+                key: key.to_string(),
+                min,
+                avg: sum / nums.len() as f64,
+                max,
+                count: nums.len(),
+                points: chart,
+            });
         }
     }
     out
@@ -256,7 +349,9 @@ pub fn render_body(code: &str, page: &TracePage, series: &[Series]) -> String {
     h.push_str("</dl></div>");
     match &page.batch {
         None => h.push_str("<p class=\"muted\">这件商品尚未关联采收批次，暂无种植环境记录。</p>"),
-        Some(_) if series.is_empty() => h.push_str("<p class=\"muted\">生长期内该地块没有传感器数据。</p>"),
+        Some(_) if series.is_empty() => {
+            h.push_str("<p class=\"muted\">生长期内该地块没有传感器数据。</p>")
+        }
         Some(_) => {
             h.push_str("<h2>生长期环境（传感器实测）</h2>");
             for s in series {
@@ -288,5 +383,9 @@ pub fn render_body(code: &str, page: &TracePage, series: &[Series]) -> String {
 /// The QR code of the page at `url`, as SVG.
 pub fn qr_svg(url: &str) -> Option<String> {
     let code = qrcode::QrCode::new(url.as_bytes()).ok()?;
-    Some(code.render::<qrcode::render::svg::Color<'_>>().min_dimensions(200, 200).build())
+    Some(
+        code.render::<qrcode::render::svg::Color<'_>>()
+            .min_dimensions(200, 200)
+            .build(),
+    )
 }

@@ -35,8 +35,14 @@ const SOURCES: &[Source] = &[
     asset!("chart.js", "text/javascript; charset=utf-8"),
     asset!("board.css", "text/css; charset=utf-8"),
     asset!("icon.svg", "image/svg+xml"),
-    asset!("vendor/htmx-2.0.11.min.js", "text/javascript; charset=utf-8"),
-    asset!("vendor/uplot-1.6.32.min.js", "text/javascript; charset=utf-8"),
+    asset!(
+        "vendor/htmx-2.0.11.min.js",
+        "text/javascript; charset=utf-8"
+    ),
+    asset!(
+        "vendor/uplot-1.6.32.min.js",
+        "text/javascript; charset=utf-8"
+    ),
     asset!("vendor/uplot-1.6.32.min.css", "text/css; charset=utf-8"),
 ];
 
@@ -164,9 +170,15 @@ mod tests {
     #[test]
     fn accept_encoding_is_read() {
         let mut h = HeaderMap::new();
-        h.insert(header::ACCEPT_ENCODING, HeaderValue::from_static("br, gzip;q=0.8"));
+        h.insert(
+            header::ACCEPT_ENCODING,
+            HeaderValue::from_static("br, gzip;q=0.8"),
+        );
         assert!(accepts_gzip(&h));
-        h.insert(header::ACCEPT_ENCODING, HeaderValue::from_static("gzip;q=0, br"));
+        h.insert(
+            header::ACCEPT_ENCODING,
+            HeaderValue::from_static("gzip;q=0, br"),
+        );
         assert!(!accepts_gzip(&h));
     }
 }

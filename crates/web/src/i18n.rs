@@ -67,14 +67,18 @@ pub fn parse_locale_file(text: &str) -> Result<Vec<(String, String)>, LocaleFile
             line: i + 1,
             problem,
         };
-        let (k, v) = line.split_once(':').ok_or_else(|| err("expected 'key: value'"))?;
+        let (k, v) = line
+            .split_once(':')
+            .ok_or_else(|| err("expected 'key: value'"))?;
         let k = k.trim();
         if k.is_empty() || k.contains(' ') {
             return Err(err("a key is one word of letters, digits, '.', '_' or '-'"));
         }
         let v = v.trim();
         let v = if let Some(inner) = v.strip_prefix('"') {
-            let inner = inner.strip_suffix('"').ok_or_else(|| err("unterminated quote"))?;
+            let inner = inner
+                .strip_suffix('"')
+                .ok_or_else(|| err("unterminated quote"))?;
             inner.replace("\\\"", "\"").replace("\\n", "\n")
         } else {
             v.to_string()
@@ -136,7 +140,9 @@ impl Fmt {
             return "–".into();
         }
         let s = format!("{:.*}", decimals, v.abs());
-        let (int, frac) = s.split_once('.').map_or((s.as_str(), None), |(a, b)| (a, Some(b)));
+        let (int, frac) = s
+            .split_once('.')
+            .map_or((s.as_str(), None), |(a, b)| (a, Some(b)));
         let mut grouped = String::new();
         for (i, c) in int.chars().enumerate() {
             if i > 0 && (int.len() - i) % 3 == 0 {
@@ -242,7 +248,9 @@ mod tests {
 
     #[test]
     fn numbers_group_and_round() {
-        let f = Fmt { locale: Locale::ZhCn };
+        let f = Fmt {
+            locale: Locale::ZhCn,
+        };
         assert_eq!(f.num(12345.67, 1), "12,345.7");
         assert_eq!(f.num(-0.04, 1), "0.0");
         assert_eq!(f.num(-3.5, 1), "-3.5");
@@ -253,14 +261,23 @@ mod tests {
     fn dates_are_in_village_time() {
         // 2024-05-03T06:05:00Z is 14:05 in China.
         let ts = 1_714_716_300_000;
-        assert_eq!(Fmt { locale: Locale::ZhCn }.datetime(ts), "5月3日 14:05");
+        assert_eq!(
+            Fmt {
+                locale: Locale::ZhCn
+            }
+            .datetime(ts),
+            "5月3日 14:05"
+        );
         assert_eq!(Fmt { locale: Locale::En }.datetime(ts), "3 May 14:05");
     }
 
     #[test]
     fn locale_file_subset_parses() {
         let v = parse_locale_file("# c\na.b: \"x: y\"\nc: plain\n").unwrap();
-        assert_eq!(v, vec![("a.b".into(), "x: y".into()), ("c".into(), "plain".into())]);
+        assert_eq!(
+            v,
+            vec![("a.b".into(), "x: y".into()), ("c".into(), "plain".into())]
+        );
         assert!(parse_locale_file("nocolon").is_err());
     }
 }

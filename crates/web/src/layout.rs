@@ -74,7 +74,16 @@ pub fn page(ctx: &PageCtx, title: &str, body: &str, opts: PageOpts<'_>) -> Respo
 
 /// The shell for visitors who are not signed in (sign-in page).
 pub fn public_page(kit: &WebKit, locale: Locale, title: &str, body: &str) -> Response {
-    render(kit, locale, title, body, Vec::new(), None, "", PageOpts::default())
+    render(
+        kit,
+        locale,
+        title,
+        body,
+        Vec::new(),
+        None,
+        "",
+        PageOpts::default(),
+    )
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -51,7 +51,9 @@ impl PageCtx {
 #[derive(Debug)]
 pub enum PageError {
     /// Not signed in: go to the sign-in page and come back to `next`.
-    SignIn { next: String },
+    SignIn {
+        next: String,
+    },
     Forbidden,
     NotFound,
     BadRequest(String),
@@ -65,12 +67,24 @@ impl IntoResponse for PageError {
                 let to = format!("/login?next={}", encode_component(next));
                 return Redirect::to(&to).into_response();
             }
-            PageError::Forbidden => (StatusCode::FORBIDDEN, "没有权限查看此页。", "You may not see this page."),
+            PageError::Forbidden => (
+                StatusCode::FORBIDDEN,
+                "没有权限查看此页。",
+                "You may not see this page.",
+            ),
             PageError::NotFound => (StatusCode::NOT_FOUND, "没有这个页面。", "No such page."),
-            PageError::BadRequest(_) => (StatusCode::BAD_REQUEST, "输入有误，请返回修改。", "Something in the form is wrong; go back and correct it."),
+            PageError::BadRequest(_) => (
+                StatusCode::BAD_REQUEST,
+                "输入有误，请返回修改。",
+                "Something in the form is wrong; go back and correct it.",
+            ),
             PageError::Internal(e) => {
                 tracing::error!(error = %e, "page failed");
-                (StatusCode::INTERNAL_SERVER_ERROR, "服务器出错，请稍后再试。", "Server error; try again shortly.")
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "服务器出错，请稍后再试。",
+                    "Server error; try again shortly.",
+                )
             }
         };
         let detail = match &self {

@@ -75,11 +75,7 @@ fn login_view(kit: &WebKit, locale: Locale, next: &str, username: &str, failed: 
     }
 }
 
-async fn login_page(
-    State(kit): State<WebKit>,
-    v: Visitor,
-    Query(q): Query<NextQuery>,
-) -> Response {
+async fn login_page(State(kit): State<WebKit>, v: Visitor, Query(q): Query<NextQuery>) -> Response {
     login_view(&kit, v.locale, safe_next(q.next.as_deref()), "", false)
 }
 
@@ -126,7 +122,11 @@ struct CsrfForm {
     csrf: String,
 }
 
-async fn logout(ctx: PageCtx, headers: HeaderMap, Form(f): Form<CsrfForm>) -> Result<Response, PageError> {
+async fn logout(
+    ctx: PageCtx,
+    headers: HeaderMap,
+    Form(f): Form<CsrfForm>,
+) -> Result<Response, PageError> {
     ctx.check_csrf(&f.csrf)?;
     if let Some(cookie) = cookie_value(&headers, SESSION_COOKIE) {
         ctx.kit.auth().logout(&cookie).await?;
@@ -140,7 +140,10 @@ async fn logout(ctx: PageCtx, headers: HeaderMap, Form(f): Form<CsrfForm>) -> Re
 }
 
 fn lang_cookie(l: Locale) -> String {
-    format!("{LANG_COOKIE}={}; SameSite=Lax; Path=/; Max-Age=31536000", l.code())
+    format!(
+        "{LANG_COOKIE}={}; SameSite=Lax; Path=/; Max-Age=31536000",
+        l.code()
+    )
 }
 
 async fn set_lang_cookie(Path(code): Path<String>, Query(q): Query<NextQuery>) -> Response {
@@ -196,7 +199,12 @@ async fn me(ctx: PageCtx) -> Result<Response, PageError> {
             .collect(),
         sections,
     };
-    Ok(page(&ctx, ctx.t("me.heading"), &body(&tpl)?, PageOpts::default()))
+    Ok(page(
+        &ctx,
+        ctx.t("me.heading"),
+        &body(&tpl)?,
+        PageOpts::default(),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -285,7 +293,12 @@ async fn admin(ctx: PageCtx, Query(q): Query<NoticeQuery>) -> Result<Response, P
             .collect(),
         villages,
     };
-    Ok(page(&ctx, ctx.t("admin.heading"), &body(&tpl)?, PageOpts::default()))
+    Ok(page(
+        &ctx,
+        ctx.t("admin.heading"),
+        &body(&tpl)?,
+        PageOpts::default(),
+    ))
 }
 
 #[derive(Deserialize)]

@@ -14,7 +14,9 @@ pub struct Episode {
 pub enum Step {
     Nothing,
     /// The condition has held since `since` long enough: raise.
-    Fire { since: i64 },
+    Fire {
+        since: i64,
+    },
     /// A fired episode ended: clear (if the rule clears by itself).
     Clear,
 }

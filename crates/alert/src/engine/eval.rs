@@ -138,7 +138,14 @@ impl RuleState {
                     json!({ "values": vals })
                 })
             }
-            (Kind::Rate { window, episode }, Condition::Rate { key, change, within_s }) => {
+            (
+                Kind::Rate { window, episode },
+                Condition::Rate {
+                    key,
+                    change,
+                    within_s,
+                },
+            ) => {
                 let Some(v) = readings
                     .iter()
                     .find(|(k, _)| *k == keys[0])
@@ -153,7 +160,10 @@ impl RuleState {
                 let reference = if *change > 0.0 {
                     window.iter().map(|(_, x)| *x).fold(f64::INFINITY, f64::min)
                 } else {
-                    window.iter().map(|(_, x)| *x).fold(f64::NEG_INFINITY, f64::max)
+                    window
+                        .iter()
+                        .map(|(_, x)| *x)
+                        .fold(f64::NEG_INFINITY, f64::max)
                 };
                 window.push_back((ts, v));
                 let moved = v - reference;
@@ -164,9 +174,10 @@ impl RuleState {
                         moved <= *change
                     };
                 let step = episode.step(holds, ts, 0);
-                step_to_outcome(step, &|| {
-                    json!({ "key": key, "value": v, "from": reference, "change": moved, "within_s": within_s })
-                })
+                step_to_outcome(
+                    step,
+                    &|| json!({ "key": key, "value": v, "from": reference, "change": moved, "within_s": within_s }),
+                )
             }
             (Kind::Herd(h), Condition::HerdFever(cfg)) => {
                 h.apply(cfg, keys, info, ts, readings, pen)

@@ -122,7 +122,11 @@ mod tests {
         for day in 0..3 {
             for m in (0..24 * 60).step_by(10) {
                 let ts = day * DAY + m * 60_000;
-                let v = if (10 * 60..14 * 60).contains(&m) { 37.0 } else { 35.0 };
+                let v = if (10 * 60..14 * 60).contains(&m) {
+                    37.0
+                } else {
+                    35.0
+                };
                 b.add(ts, v);
             }
         }

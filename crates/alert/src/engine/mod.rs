@@ -88,13 +88,41 @@ impl Default for EngineMetrics {
 
 impl EngineMetrics {
     pub fn render(&self, out: &mut String) {
-        self.readings.render(out, "cunlink_alert_readings_total", "Readings evaluated by the alert engine.");
-        self.late_readings.render(out, "cunlink_alert_late_readings_total", "Readings older than the state they would update (ignored).");
-        self.lagged_batches.render(out, "cunlink_alert_lagged_batches_total", "Committed batches the engine fell too far behind to see.");
-        self.raised.render(out, "cunlink_alert_raise_events_total", "Rule firings sent to the alarm writer.");
-        self.cleared.render(out, "cunlink_alert_clear_events_total", "Rule clearings sent to the alarm writer.");
-        self.watched.render(out, "cunlink_alert_watched_pairs", "Active (rule, device) pairs.");
-        self.batch_seconds.render(out, "cunlink_alert_batch_seconds", "Time to evaluate one committed batch.");
+        self.readings.render(
+            out,
+            "cunlink_alert_readings_total",
+            "Readings evaluated by the alert engine.",
+        );
+        self.late_readings.render(
+            out,
+            "cunlink_alert_late_readings_total",
+            "Readings older than the state they would update (ignored).",
+        );
+        self.lagged_batches.render(
+            out,
+            "cunlink_alert_lagged_batches_total",
+            "Committed batches the engine fell too far behind to see.",
+        );
+        self.raised.render(
+            out,
+            "cunlink_alert_raise_events_total",
+            "Rule firings sent to the alarm writer.",
+        );
+        self.cleared.render(
+            out,
+            "cunlink_alert_clear_events_total",
+            "Rule clearings sent to the alarm writer.",
+        );
+        self.watched.render(
+            out,
+            "cunlink_alert_watched_pairs",
+            "Active (rule, device) pairs.",
+        );
+        self.batch_seconds.render(
+            out,
+            "cunlink_alert_batch_seconds",
+            "Time to evaluate one committed batch.",
+        );
     }
 }
 
@@ -254,9 +282,9 @@ impl Engine {
             self.devices.insert(id, Entry { info, states });
         }
         self.arm_silences();
-        self.metrics.watched.set(
-            self.devices.values().map(|e| e.states.len() as u64).sum(),
-        );
+        self.metrics
+            .watched
+            .set(self.devices.values().map(|e| e.states.len() as u64).sum());
         Ok(())
     }
 
@@ -371,7 +399,11 @@ impl Engine {
             if !self.devices.contains_key(&device) && !self.adopt(device) {
                 continue;
             }
-            let arrival = if replay_arrival.is_some() { ts.min(now) } else { now };
+            let arrival = if replay_arrival.is_some() {
+                ts.min(now)
+            } else {
+                now
+            };
             self.on_instant(device, ts, &group, arrival, committed_at);
         }
     }
@@ -389,7 +421,10 @@ impl Engine {
         };
         for state in entry.states.iter_mut() {
             if let Some(wait) = state.rule.silence_ms(&entry.info) {
-                if self.timers.touch(state.rule.rule.id, device, arrival + wait) {
+                if self
+                    .timers
+                    .touch(state.rule.rule.id, device, arrival + wait)
+                {
                     self.metrics.cleared.inc();
                     let _ = self.events.send(Event::Clear {
                         rule_id: state.rule.rule.id,
@@ -408,7 +443,9 @@ impl Engine {
             }
             state.last_ts = ts;
             let pen = match (&state.kind, entry.info.pen) {
-                (eval::Kind::Herd(_), Some(p)) => Some(self.pens.entry((p, state.rule.keys[0])).or_default()),
+                (eval::Kind::Herd(_), Some(p)) => {
+                    Some(self.pens.entry((p, state.rule.keys[0])).or_default())
+                }
                 _ => None,
             };
             match state.apply(&entry.info, ts, group, pen) {

@@ -37,9 +37,7 @@ impl FarmView {
     }
 
     pub fn describe(&self, device: Arc<Device>, gateway: Option<&Device>) -> DeviceInfo {
-        let pen = device
-            .asset_id
-            .or_else(|| gateway.and_then(|g| g.asset_id));
+        let pen = device.asset_id.or_else(|| gateway.and_then(|g| g.asset_id));
         let profile = self.profiles.get(&device.profile);
         DeviceInfo {
             pen,
@@ -54,7 +52,8 @@ impl FarmView {
     }
 
     fn asset_name(&self, id: Option<i64>) -> Option<&str> {
-        id.and_then(|i| self.assets.get(&i)).map(|a| a.name.as_str())
+        id.and_then(|i| self.assets.get(&i))
+            .map(|a| a.name.as_str())
     }
 
     /// Whether `rule` watches the device described by `info`.
@@ -125,9 +124,7 @@ impl Compiled {
         match self.rule.condition {
             Condition::Silence { after_s, intervals } => Some(match after_s {
                 Some(s) => s as i64 * 1000,
-                None => {
-                    intervals.unwrap_or(3) as i64 * info.reporting_interval_s as i64 * 1000
-                }
+                None => intervals.unwrap_or(3) as i64 * info.reporting_interval_s as i64 * 1000,
             }),
             _ => None,
         }

@@ -41,13 +41,17 @@ async fn post_inner(
     headers: &[(&str, String)],
     body: Vec<u8>,
 ) -> Result<(u16, String), HttpError> {
-    let uri: Uri = url.parse().map_err(|_| HttpError::BadUrl(url.to_string()))?;
+    let uri: Uri = url
+        .parse()
+        .map_err(|_| HttpError::BadUrl(url.to_string()))?;
     let tls = match uri.scheme_str() {
         Some("http") => false,
         Some("https") => true,
         _ => return Err(HttpError::BadUrl(url.to_string())),
     };
-    let host = uri.host().ok_or_else(|| HttpError::BadUrl(url.to_string()))?;
+    let host = uri
+        .host()
+        .ok_or_else(|| HttpError::BadUrl(url.to_string()))?;
     let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
     let addr = format!("{host}:{port}");
     let stream = TcpStream::connect(&addr)
@@ -55,8 +59,9 @@ async fn post_inner(
         .map_err(|e| HttpError::Connect(addr.clone(), e))?;
     let _ = stream.set_nodelay(true);
     if tls {
-        let name = rustls::pki_types::ServerName::try_from(host.trim_matches(['[', ']']).to_string())
-            .map_err(|_| HttpError::BadUrl(url.to_string()))?;
+        let name =
+            rustls::pki_types::ServerName::try_from(host.trim_matches(['[', ']']).to_string())
+                .map_err(|_| HttpError::BadUrl(url.to_string()))?;
         let stream = tokio_rustls::TlsConnector::from(tls_config()?)
             .connect(name, stream)
             .await

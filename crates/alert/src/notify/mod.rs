@@ -100,9 +100,7 @@ impl Notifier {
                 let bytes = k.to_bytes().to_vec();
                 db.call_blocking(|c| store::put_vapid_key(c, &bytes, now_ms()))?;
                 // Another process may have won the race: use what is stored.
-                let b = db
-                    .call_blocking(|c| store::vapid_key(c))?
-                    .unwrap_or(bytes);
+                let b = db.call_blocking(|c| store::vapid_key(c))?.unwrap_or(bytes);
                 p256::SecretKey::from_slice(&b).map_err(|_| webpush::PushError::Crypto)?
             }
         };
@@ -232,7 +230,12 @@ impl Notifier {
 
     /// Start the dispatcher.
     pub fn spawn(self: &Arc<Self>, shutdown: watch::Receiver<bool>) {
-        let Some(rx) = self.wake_rx.lock().unwrap_or_else(|p| p.into_inner()).take() else {
+        let Some(rx) = self
+            .wake_rx
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        else {
             return;
         };
         tokio::spawn(self.clone().dispatch(rx, shutdown));
@@ -266,7 +269,9 @@ impl Notifier {
                 _ = shutdown.changed() => break,
             }
             while running.len() < MAX_CONCURRENT {
-                let Some((item, fresh)) = backlog.pop() else { break };
+                let Some((item, fresh)) = backlog.pop() else {
+                    break;
+                };
                 if inflight.insert(item.id) {
                     let me = self.clone();
                     running.spawn(async move {
@@ -320,7 +325,8 @@ impl Notifier {
             Err(Failure { message, permanent }) => {
                 self.metrics.failed.inc();
                 let attempts = item.attempts + 1;
-                let next = (!permanent && attempts < MAX_ATTEMPTS).then(|| now + backoff_ms(attempts));
+                let next =
+                    (!permanent && attempts < MAX_ATTEMPTS).then(|| now + backoff_ms(attempts));
                 if next.is_none() {
                     self.metrics.dead.inc();
                 }
@@ -348,15 +354,23 @@ impl Notifier {
             }
         };
         let headers = [
-            ("content-type", "application/json; charset=utf-8".to_string()),
+            (
+                "content-type",
+                "application/json; charset=utf-8".to_string(),
+            ),
             ("x-cunlink-delivery", item.id.to_string()),
         ];
-        let (status, body) = http::post(&url, &headers, item.payload.clone().into_bytes(), SEND_TIMEOUT)
-            .await
-            .map_err(|e| match e {
-                http::HttpError::BadUrl(_) => Failure::permanent(e.to_string()),
-                _ => Failure::retry(e.to_string()),
-            })?;
+        let (status, body) = http::post(
+            &url,
+            &headers,
+            item.payload.clone().into_bytes(),
+            SEND_TIMEOUT,
+        )
+        .await
+        .map_err(|e| match e {
+            http::HttpError::BadUrl(_) => Failure::permanent(e.to_string()),
+            _ => Failure::retry(e.to_string()),
+        })?;
         match status {
             200..=299 => Ok(()),
             // A receiver that refuses the request itself will refuse it again.
@@ -397,7 +411,10 @@ impl Notifier {
             ("content-encoding", "aes128gcm".to_string()),
             ("content-type", "application/octet-stream".to_string()),
             ("ttl", "86400".to_string()),
-            ("urgency", if urgent { "high" } else { "normal" }.to_string()),
+            (
+                "urgency",
+                if urgent { "high" } else { "normal" }.to_string(),
+            ),
         ];
         let (status, text) = http::post(&endpoint, &headers, body, SEND_TIMEOUT)
             .await
@@ -411,7 +428,9 @@ impl Notifier {
             404 | 410 => {
                 let id = item.target_id;
                 let _ = self.db.call(move |c| store::remove_push(c, id, None)).await;
-                Err(Failure::permanent(format!("subscription gone (HTTP {status})")))
+                Err(Failure::permanent(format!(
+                    "subscription gone (HTTP {status})"
+                )))
             }
             400 | 401 | 403 | 413 => Err(Failure::permanent(format!("HTTP {status}: {text}"))),
             _ => Err(Failure::retry(format!("HTTP {status}: {text}"))),
@@ -419,10 +438,26 @@ impl Notifier {
     }
 
     pub fn render_metrics(&self, out: &mut String) {
-        self.metrics.sent.render(out, "cunlink_notifications_sent_total", "Notifications accepted by their receiver.");
-        self.metrics.failed.render(out, "cunlink_notifications_failed_total", "Failed delivery attempts.");
-        self.metrics.dead.render(out, "cunlink_notifications_dead_total", "Deliveries given up (dead letters).");
-        self.metrics.latency.render(out, "cunlink_notification_latency_seconds", "From the alarm's commit to the receiver's answer.");
+        self.metrics.sent.render(
+            out,
+            "cunlink_notifications_sent_total",
+            "Notifications accepted by their receiver.",
+        );
+        self.metrics.failed.render(
+            out,
+            "cunlink_notifications_failed_total",
+            "Failed delivery attempts.",
+        );
+        self.metrics.dead.render(
+            out,
+            "cunlink_notifications_dead_total",
+            "Deliveries given up (dead letters).",
+        );
+        self.metrics.latency.render(
+            out,
+            "cunlink_notification_latency_seconds",
+            "From the alarm's commit to the receiver's answer.",
+        );
     }
 }
 

@@ -154,7 +154,12 @@ pub struct Webhook {
     pub created_at: i64,
 }
 
-pub fn add_webhook(conn: &Connection, user_id: i64, url: &str, now: i64) -> Result<Webhook, StoreError> {
+pub fn add_webhook(
+    conn: &Connection,
+    user_id: i64,
+    url: &str,
+    now: i64,
+) -> Result<Webhook, StoreError> {
     conn.execute(
         "INSERT INTO webhooks (user_id, url, created_at) VALUES ($1, $2, $3)",
         params![user_id, url, now],
@@ -217,8 +222,14 @@ impl Channel {
 /// sending needs no database read).
 #[derive(Debug, Clone)]
 pub enum Target {
-    Push { endpoint: String, p256dh: String, auth: String },
-    Webhook { url: String },
+    Push {
+        endpoint: String,
+        p256dh: String,
+        auth: String,
+    },
+    Webhook {
+        url: String,
+    },
 }
 
 /// One delivery in the outbox.
@@ -239,8 +250,7 @@ pub struct OutboxItem {
     pub target: Option<Target>,
 }
 
-const OUTBOX_COLUMNS: &str =
-    "id, alarm_id, user_id, channel, target_id, payload, created_at, next_at, attempts, status, last_error";
+const OUTBOX_COLUMNS: &str = "id, alarm_id, user_id, channel, target_id, payload, created_at, next_at, attempts, status, last_error";
 
 fn outbox_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxItem> {
     let ch: String = r.get(3)?;
@@ -277,7 +287,15 @@ pub fn enqueue(
         "INSERT INTO outbox (alarm_id, user_id, channel, target_id, payload, created_at, next_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )?
-    .execute(params![alarm_id, user_id, channel.as_str(), target_id, payload, now, next_at])?;
+    .execute(params![
+        alarm_id,
+        user_id,
+        channel.as_str(),
+        target_id,
+        payload,
+        now,
+        next_at
+    ])?;
     Ok(OutboxItem {
         id: conn.last_insert_rowid(),
         alarm_id,
@@ -340,7 +358,12 @@ pub fn dead(conn: &Connection, user_id: Option<i64>) -> Result<Vec<OutboxItem>, 
 }
 
 /// Put a dead letter back in the queue.
-pub fn revive(conn: &Connection, id: i64, user_id: Option<i64>, now: i64) -> Result<bool, StoreError> {
+pub fn revive(
+    conn: &Connection,
+    id: i64,
+    user_id: Option<i64>,
+    now: i64,
+) -> Result<bool, StoreError> {
     Ok(conn.execute(
         "UPDATE outbox SET status = 'pending', next_at = $1, attempts = 0 WHERE id = $2 AND status = 'dead' AND ($3 IS NULL OR user_id = $3)",
         params![now, id, user_id],
@@ -349,7 +372,9 @@ pub fn revive(conn: &Connection, id: i64, user_id: Option<i64>, now: i64) -> Res
 
 pub fn outbox_item(conn: &Connection, id: i64) -> Result<Option<OutboxItem>, StoreError> {
     Ok(conn
-        .prepare_cached(&format!("SELECT {OUTBOX_COLUMNS} FROM outbox WHERE id = $1"))?
+        .prepare_cached(&format!(
+            "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE id = $1"
+        ))?
         .query_row([id], outbox_from_row)
         .optional()?)
 }

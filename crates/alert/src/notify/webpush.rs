@@ -110,8 +110,11 @@ pub fn encrypt(p256dh: &str, auth: &str, plaintext: &[u8]) -> Result<Vec<u8>, Pu
         return Err(PushError::TooLarge(plaintext.len()));
     }
     let ua_public_bytes = decode_b64(p256dh).ok_or(PushError::BadPublicKey)?;
-    let ua_public = PublicKey::from_sec1_bytes(&ua_public_bytes).map_err(|_| PushError::BadPublicKey)?;
-    let auth_secret = decode_b64(auth).filter(|a| a.len() == 16).ok_or(PushError::BadAuth)?;
+    let ua_public =
+        PublicKey::from_sec1_bytes(&ua_public_bytes).map_err(|_| PushError::BadPublicKey)?;
+    let auth_secret = decode_b64(auth)
+        .filter(|a| a.len() == 16)
+        .ok_or(PushError::BadAuth)?;
     let ephemeral = new_secret()?;
     let as_public = uncompressed(&ephemeral.public_key());
     let ua_public_bytes = uncompressed(&ua_public);

@@ -32,7 +32,13 @@ fn may_handle(ctx: &PageCtx) -> Result<(), PageError> {
     }
 }
 
-fn answer(s: &PagesState, ctx: &PageCtx, headers: &HeaderMap, a: &Alarm, keep: &str) -> Result<Response, PageError> {
+fn answer(
+    s: &PagesState,
+    ctx: &PageCtx,
+    headers: &HeaderMap,
+    a: &Alarm,
+    keep: &str,
+) -> Result<Response, PageError> {
     if headers.contains_key("hx-request") {
         let stays = keep == "all" || keep == a.status.as_str();
         if !stays {
@@ -53,7 +59,12 @@ pub(crate) async fn ack(
     ctx.check_csrf(&f.csrf)?;
     visible(&s, &ctx, id).await?;
     may_handle(&ctx)?;
-    let (a, _) = s.alerts.alarms.ack(id, &ctx.user.username).await.map_err(internal)?;
+    let (a, _) = s
+        .alerts
+        .alarms
+        .ack(id, &ctx.user.username)
+        .await
+        .map_err(internal)?;
     answer(&s, &ctx, &headers, &a, &f.keep)
 }
 
@@ -67,7 +78,12 @@ pub(crate) async fn clear(
     ctx.check_csrf(&f.csrf)?;
     visible(&s, &ctx, id).await?;
     may_handle(&ctx)?;
-    let (a, _) = s.alerts.alarms.clear(id, &ctx.user.username).await.map_err(internal)?;
+    let (a, _) = s
+        .alerts
+        .alarms
+        .clear(id, &ctx.user.username)
+        .await
+        .map_err(internal)?;
     answer(&s, &ctx, &headers, &a, &f.keep)
 }
 
@@ -93,9 +109,17 @@ pub(crate) async fn assign(
         None
     } else {
         // Only someone who sees this village's alarms can take one on.
-        let found = s.alerts.auth.users_for_village(a.village_id).await.map_err(internal)?;
+        let found = s
+            .alerts
+            .auth
+            .users_for_village(a.village_id)
+            .await
+            .map_err(internal)?;
         if !found.iter().any(|u| u.username == name) {
-            return Err(PageError::BadRequest(format!("{}: {name}", ctx.t("alert.no_user"))));
+            return Err(PageError::BadRequest(format!(
+                "{}: {name}",
+                ctx.t("alert.no_user")
+            )));
         }
         Some(name)
     };
@@ -119,7 +143,9 @@ pub(crate) async fn comment(
     visible(&s, &ctx, id).await?;
     let text = f.text.trim().to_string();
     if text.is_empty() || text.chars().count() > 2000 {
-        return Err(PageError::BadRequest(ctx.t("alert.comment_len").to_string()));
+        return Err(PageError::BadRequest(
+            ctx.t("alert.comment_len").to_string(),
+        ));
     }
     s.alerts
         .alarms

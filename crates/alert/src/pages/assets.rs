@@ -46,5 +46,11 @@ pub(crate) async fn serve(Path(hash): Path<String>, headers: HeaderMap) -> Respo
     } else {
         "no-cache"
     };
-    cunlink_web::assets::bytes_response("text/javascript; charset=utf-8", SCRIPT, &b.gz, cache, &headers)
+    cunlink_web::assets::bytes_response(
+        "text/javascript; charset=utf-8",
+        SCRIPT,
+        &b.gz,
+        cache,
+        &headers,
+    )
 }

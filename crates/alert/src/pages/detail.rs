@@ -33,7 +33,11 @@ struct Tpl<'a> {
     users: Vec<String>,
 }
 
-pub(crate) async fn page_handler(s: &PagesState, ctx: &PageCtx, id: i64) -> Result<Response, PageError> {
+pub(crate) async fn page_handler(
+    s: &PagesState,
+    ctx: &PageCtx,
+    id: i64,
+) -> Result<Response, PageError> {
     let a = visible(s, ctx, id).await?;
     let comments = s
         .alerts
@@ -54,13 +58,21 @@ pub(crate) async fn page_handler(s: &PagesState, ctx: &PageCtx, id: i64) -> Resu
         history.push(ev(a.updated_at, "", "alert.hist.repeated"));
     }
     if let Some(at) = a.acked_at {
-        history.push(ev(at, a.acked_by.as_deref().unwrap_or(""), "alert.hist.acked"));
+        history.push(ev(
+            at,
+            a.acked_by.as_deref().unwrap_or(""),
+            "alert.hist.acked",
+        ));
     }
     if let Some(at) = a.escalated_at {
         history.push(ev(at, "", "alert.hist.escalated"));
     }
     if let Some(at) = a.cleared_at {
-        history.push(ev(at, a.cleared_by.as_deref().unwrap_or(""), "alert.hist.cleared"));
+        history.push(ev(
+            at,
+            a.cleared_by.as_deref().unwrap_or(""),
+            "alert.hist.cleared",
+        ));
     }
     history.extend(comments.into_iter().map(|c| Event {
         at: c.at,
@@ -91,7 +103,12 @@ pub(crate) async fn page_handler(s: &PagesState, ctx: &PageCtx, id: i64) -> Resu
         history,
         users,
     };
-    Ok(shell(ctx, &tpl.a.rule.clone(), &body(&tpl)?, PageOpts::default()))
+    Ok(shell(
+        ctx,
+        &tpl.a.rule.clone(),
+        &body(&tpl)?,
+        PageOpts::default(),
+    ))
 }
 
 pub(crate) async fn page(

@@ -85,7 +85,10 @@ pub(crate) async fn page(
     let asset = q.asset.as_deref().unwrap_or("");
     let asset_id = assets.iter().find(|a| a.1 == asset).map(|a| a.0);
     if !asset.is_empty() && asset_id.is_none() {
-        return Err(PageError::BadRequest(format!("{} '{asset}'", ctx.t("alert.no_asset"))));
+        return Err(PageError::BadRequest(format!(
+            "{} '{asset}'",
+            ctx.t("alert.no_asset")
+        )));
     }
     let filter = AlarmFilter {
         status,
@@ -129,7 +132,12 @@ pub(crate) async fn page(
         severities: ["critical", "major", "minor", "warning"],
         script: super::assets::url(),
     };
-    Ok(shell(&ctx, ctx.t("alert.inbox.title"), &body(&tpl)?, PageOpts::default()))
+    Ok(shell(
+        &ctx,
+        ctx.t("alert.inbox.title"),
+        &body(&tpl)?,
+        PageOpts::default(),
+    ))
 }
 
 /// An alarm the user may see, or not found.
@@ -160,7 +168,13 @@ pub(crate) async fn row(
     Query(q): Query<RowQuery>,
 ) -> Result<Response, PageError> {
     let a = visible(&s, &ctx, id).await?;
-    render_row(&s, &ctx, &a, q.keep.as_deref().unwrap_or("active"), q.compact)
+    render_row(
+        &s,
+        &ctx,
+        &a,
+        q.keep.as_deref().unwrap_or("active"),
+        q.compact,
+    )
 }
 
 pub(crate) fn render_row(

@@ -116,10 +116,15 @@ impl PersonalSection {
             t: ctx,
             message: message(&ctx.path),
             min_severity: prefs.min_severity.as_str(),
-            severities: [Severity::Critical, Severity::Major, Severity::Minor, Severity::Warning]
-                .into_iter()
-                .map(|s| (s.as_str(), ctx.t(severity_key(s))))
-                .collect(),
+            severities: [
+                Severity::Critical,
+                Severity::Major,
+                Severity::Minor,
+                Severity::Warning,
+            ]
+            .into_iter()
+            .map(|s| (s.as_str(), ctx.t(severity_key(s))))
+            .collect(),
             assets: names
                 .into_iter()
                 .map(|n| {
@@ -138,7 +143,13 @@ impl PersonalSection {
                 .quiet_hours
                 .as_ref()
                 .map_or_else(|| "06:00".into(), |q| q.end.clone()),
-            hooks: hooks.into_iter().map(|h| Hook { id: h.id, url: h.url }).collect(),
+            hooks: hooks
+                .into_iter()
+                .map(|h| Hook {
+                    id: h.id,
+                    url: h.url,
+                })
+                .collect(),
             dead: dead
                 .into_iter()
                 .take(20)
@@ -291,7 +302,10 @@ mod tests {
     #[test]
     fn outcome_is_read_from_the_query() {
         assert_eq!(message("/me?alerts=saved"), Some(("alert.me.saved", false)));
-        assert_eq!(message("/me?x=1&alerts=bad_url"), Some(("alert.me.bad_url", true)));
+        assert_eq!(
+            message("/me?x=1&alerts=bad_url"),
+            Some(("alert.me.bad_url", true))
+        );
         assert_eq!(message("/me?alerts=<script>"), None);
         assert_eq!(message("/me"), None);
     }

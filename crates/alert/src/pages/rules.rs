@@ -66,7 +66,12 @@ fn target_parts(t: &Target) -> (&'static str, &str) {
 
 pub(crate) async fn list(State(s): State<PagesState>, ctx: PageCtx) -> Result<Response, PageError> {
     require_alarms(&ctx.user)?;
-    let rules = s.alerts.db.call(|c| store::rules(c)).await.map_err(internal)?;
+    let rules = s
+        .alerts
+        .db
+        .call(|c| store::rules(c))
+        .await
+        .map_err(internal)?;
     let rows = rules
         .into_iter()
         .filter(|r| ctx.user.can_see_village(r.village_id))
@@ -89,7 +94,12 @@ pub(crate) async fn list(State(s): State<PagesState>, ctx: PageCtx) -> Result<Re
         rows,
         manage: crate::routes::can_manage_rules(&ctx.user),
     };
-    Ok(shell(&ctx, ctx.t("alert.rules.title"), &body(&tpl)?, PageOpts::default()))
+    Ok(shell(
+        &ctx,
+        ctx.t("alert.rules.title"),
+        &body(&tpl)?,
+        PageOpts::default(),
+    ))
 }
 
 /// The form's values as text, so one template serves new and stored rules.
@@ -307,7 +317,11 @@ async fn form(s: &PagesState, ctx: &PageCtx, rule: Option<Rule>) -> Result<Respo
         .map(|p| {
             let key = format!("farm.profile.{}", p.name);
             let label = ctx.t(&key);
-            let label = if label == key { p.name.clone() } else { format!("{label} ({})", p.name) };
+            let label = if label == key {
+                p.name.clone()
+            } else {
+                format!("{label} ({})", p.name)
+            };
             (p.name, label)
         })
         .collect();
@@ -348,10 +362,15 @@ async fn form(s: &PagesState, ctx: &PageCtx, rule: Option<Rule>) -> Result<Respo
         profiles,
         kinds: ["field", "greenhouse", "barn", "pen"],
         keys,
-        severities: [Severity::Critical, Severity::Major, Severity::Minor, Severity::Warning]
-            .into_iter()
-            .map(|s| (s.as_str(), ctx.t(severity_key(s))))
-            .collect(),
+        severities: [
+            Severity::Critical,
+            Severity::Major,
+            Severity::Minor,
+            Severity::Warning,
+        ]
+        .into_iter()
+        .map(|s| (s.as_str(), ctx.t(severity_key(s))))
+        .collect(),
         ops: ["<", "<=", ">", ">=", "==", "!="],
         users,
         script: super::assets::url(),
@@ -411,7 +430,9 @@ pub(crate) async fn delete(
         return Err(PageError::Forbidden);
     }
     if r.builtin {
-        return Err(PageError::BadRequest(ctx.t("alert.rule.builtin").to_string()));
+        return Err(PageError::BadRequest(
+            ctx.t("alert.rule.builtin").to_string(),
+        ));
     }
     s.alerts
         .db

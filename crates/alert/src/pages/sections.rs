@@ -85,7 +85,12 @@ impl Section for OverviewAlarms {
 
 /// Open alarms of a board's assets as board lines ("严重 母猪发热 · 耳标 0501 温度 39.4 °C · 5 分钟前"),
 /// most urgent first. Boards are public, so a line names the device and rule only.
-pub async fn board_lines(alerts: &Alerts, kit: &WebKit, asset_ids: &[i64], locale: Locale) -> Vec<String> {
+pub async fn board_lines(
+    alerts: &Alerts,
+    kit: &WebKit,
+    asset_ids: &[i64],
+    locale: Locale,
+) -> Vec<String> {
     let ids = asset_ids.to_vec();
     let found = alerts
         .db
@@ -124,11 +129,21 @@ pub async fn board_lines(alerts: &Alerts, kit: &WebKit, asset_ids: &[i64], local
                 let lk = format!("farm.key.{key}");
                 let label = kit.t(locale, &lk);
                 let label = if label == lk { key } else { label };
-                Some(format!(" {label} {}", f.value(x, cunlink_farm::pages::readings::unit(key))))
+                Some(format!(
+                    " {label} {}",
+                    f.value(x, cunlink_farm::pages::readings::unit(key))
+                ))
             };
-            let value: String = match (a.details.get("values").and_then(|v| v.as_object()), a.details.get("key").and_then(|k| k.as_str())) {
+            let value: String = match (
+                a.details.get("values").and_then(|v| v.as_object()),
+                a.details.get("key").and_then(|k| k.as_str()),
+            ) {
                 (Some(vals), _) => vals.iter().filter_map(|(k, v)| shown(k, v)).collect(),
-                (None, Some(key)) => a.details.get("value").and_then(|v| shown(key, v)).unwrap_or_default(),
+                (None, Some(key)) => a
+                    .details
+                    .get("value")
+                    .and_then(|v| shown(key, v))
+                    .unwrap_or_default(),
                 _ => String::new(),
             };
             format!(

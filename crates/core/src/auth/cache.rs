@@ -36,7 +36,9 @@ pub(crate) struct CredCache<T> {
 
 impl<T: Clone> Default for CredCache<T> {
     fn default() -> Self {
-        CredCache { map: Mutex::new(HashMap::new()) }
+        CredCache {
+            map: Mutex::new(HashMap::new()),
+        }
     }
 }
 
@@ -65,7 +67,14 @@ impl<T: Clone> CredCache<T> {
                 map.clear();
             }
         }
-        map.insert(hash, Entry { value, at: Instant::now(), user_id });
+        map.insert(
+            hash,
+            Entry {
+                value,
+                at: Instant::now(),
+                user_id,
+            },
+        );
     }
 
     pub fn remove(&self, hash: &str) {
@@ -98,7 +107,14 @@ mod tests {
     use crate::auth::Role;
 
     fn user(id: i64) -> User {
-        User { id, username: format!("u{id}"), role: Role::Buyer, village_id: None, village: None, locale: "zh-CN".into() }
+        User {
+            id,
+            username: format!("u{id}"),
+            role: Role::Buyer,
+            village_id: None,
+            village: None,
+            locale: "zh-CN".into(),
+        }
     }
 
     #[test]

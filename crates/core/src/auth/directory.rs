@@ -47,8 +47,12 @@ impl AuthService {
         self.db()
             .call(move |c| {
                 use rusqlite::OptionalExtension;
-                Ok(c.query_row("SELECT id FROM villages WHERE name = $1", [name], |r| r.get(0))
-                    .optional()?)
+                Ok(
+                    c.query_row("SELECT id FROM villages WHERE name = $1", [name], |r| {
+                        r.get(0)
+                    })
+                    .optional()?,
+                )
             })
             .await
     }

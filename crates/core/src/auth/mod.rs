@@ -5,9 +5,9 @@
 //! stored, so a stolen database file does not hand out working credentials.
 
 mod cache;
+mod directory;
 mod password;
 mod role;
-mod directory;
 mod store;
 
 pub use password::{hash_password, verify_password};

@@ -83,7 +83,10 @@ pub(super) fn user_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
 
 impl AuthService {
     pub fn new(db: Db) -> Self {
-        AuthService { db, cache: Default::default() }
+        AuthService {
+            db,
+            cache: Default::default(),
+        }
     }
 
     pub fn db(&self) -> &Db {
@@ -189,7 +192,8 @@ impl AuthService {
             return Ok(Some(u));
         }
         let key = hash.clone();
-        let found = self.db
+        let found = self
+            .db
             .call(move |c| {
                 c.query_row(
                     &format!(
@@ -214,11 +218,15 @@ impl AuthService {
     pub async fn revoke_api_token(&self, token: &str) -> Result<bool, DbError> {
         let hash = secret_hash(token);
         let key = hash.clone();
-        let revoked = self.db
+        let revoked = self
+            .db
             .call(move |c| {
-                c.execute("UPDATE api_tokens SET revoked = 1 WHERE token_hash = $1 AND revoked = 0", [hash])
-                    .map(|n| n > 0)
-                    .map_err(DbError::from)
+                c.execute(
+                    "UPDATE api_tokens SET revoked = 1 WHERE token_hash = $1 AND revoked = 0",
+                    [hash],
+                )
+                .map(|n| n > 0)
+                .map_err(DbError::from)
             })
             .await?;
         self.cache.tokens.remove(&key);

@@ -13,7 +13,10 @@ const DAY: i64 = 24 * 60 * MIN;
 
 async fn gateway_post(app: &TestApp, token: &str, body: serde_json::Value) {
     let r = app
-        .post(&format!("/api/v1/{token}/gateway/telemetry"), body.to_string())
+        .post(
+            &format!("/api/v1/{token}/gateway/telemetry"),
+            body.to_string(),
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
 }
@@ -34,7 +37,9 @@ fn noise(i: i64, j: i64) -> f64 {
 /// Ear-tag skin temperature of a healthy sow: her own level plus the day's cycle.
 fn healthy(sow: i64, ts: i64) -> f64 {
     let tod = (ts.rem_euclid(DAY)) as f64 / DAY as f64;
-    36.4 + (sow % 5) as f64 * 0.12 + 0.9 * (2.0 * std::f64::consts::PI * tod).sin() + noise(sow, ts / MIN)
+    36.4 + (sow % 5) as f64 * 0.12
+        + 0.9 * (2.0 * std::f64::consts::PI * tod).sin()
+        + noise(sow, ts / MIN)
 }
 
 #[tokio::test]
@@ -48,9 +53,20 @@ async fn one_sow_with_fever_raises_exactly_one_alarm() {
     let (mut mqtt, _) = RawMqtt::connect(app.mqtt, false, &gw).await;
     for (i, n) in names.iter().enumerate() {
         let pkid = i as u16 + 1;
-        mqtt.publish(false, "v1/gateway/connect", json!({ "device": n, "type": "ear-tag" }).to_string().as_bytes(), 1, pkid)
-            .await;
-        assert_eq!(mqtt.read_packet().await.unwrap(), vec![0x40, 2, 0, pkid as u8]);
+        mqtt.publish(
+            false,
+            "v1/gateway/connect",
+            json!({ "device": n, "type": "ear-tag" })
+                .to_string()
+                .as_bytes(),
+            1,
+            pkid,
+        )
+        .await;
+        assert_eq!(
+            mqtt.read_packet().await.unwrap(),
+            vec![0x40, 2, 0, pkid as u8]
+        );
     }
     let step = 10 * MIN;
     let now = now_ms() / step * step;
@@ -75,7 +91,9 @@ async fn one_sow_with_fever_raises_exactly_one_alarm() {
                 if sow == spike_sow && u == spike_at {
                     v += 2.5;
                 }
-                points.push(json!({ "ts": u, "values": { "temperature": (v * 100.0).round() / 100.0 } }));
+                points.push(
+                    json!({ "ts": u, "values": { "temperature": (v * 100.0).round() / 100.0 } }),
+                );
                 u += step;
             }
             body.insert(n.clone(), json!(points));
@@ -88,19 +106,37 @@ async fn one_sow_with_fever_raises_exactly_one_alarm() {
         .await;
     // Let anything else that would fire do so.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let alarms = if alarms.len() == 1 { app.alarms("status=all").await } else { alarms };
+    let alarms = if alarms.len() == 1 {
+        app.alarms("status=all").await
+    } else {
+        alarms
+    };
     assert_eq!(alarms.len(), 1, "exactly one alarm: {alarms:#?}");
     let a = &alarms[0];
     assert_eq!(a["device"], format!("母猪 {fever_sow:02}"));
     assert_eq!(a["status"], "active");
     assert_eq!(a["severity"], "critical");
-    for k in ["id", "device", "rule", "severity", "status", "started_at", "updated_at"] {
+    for k in [
+        "id",
+        "device",
+        "rule",
+        "severity",
+        "status",
+        "started_at",
+        "updated_at",
+    ] {
         assert!(a.get(k).is_some(), "alarm has '{k}'");
     }
     // Raised within the duration (30 min by default) plus one reading interval.
     let started = a["started_at"].as_i64().unwrap();
-    assert!(started >= fever_from + 30 * MIN, "not before the duration: {a}");
-    assert!(started <= fever_from + 30 * MIN + step, "within duration + one interval: {a}");
+    assert!(
+        started >= fever_from + 30 * MIN,
+        "not before the duration: {a}"
+    );
+    assert!(
+        started <= fever_from + 30 * MIN + step,
+        "within duration + one interval: {a}"
+    );
     assert!(a["details"]["baseline"].as_f64().is_some(), "{a}");
 }
 
@@ -129,20 +165,38 @@ async fn a_duration_window_survives_a_restart_and_fires_once() {
     assert_eq!(status, 201, "{rule}");
     let t0 = now_ms() - 35 * MIN;
     for k in 0..3 {
-        telemetry(&app, &token, json!({ "ts": t0 + k * 10 * MIN, "values": { "soil_moisture": 15 } })).await;
+        telemetry(
+            &app,
+            &token,
+            json!({ "ts": t0 + k * 10 * MIN, "values": { "soil_moisture": 15 } }),
+        )
+        .await;
     }
     // 20 minutes into a 30-minute window: nothing yet.
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(app.alarms("status=all").await.is_empty());
 
     app.restart().await;
-    telemetry(&app, &app_token(&app, &token), json!({ "ts": t0 + 30 * MIN, "values": { "soil_moisture": 14 } })).await;
+    telemetry(
+        &app,
+        &app_token(&app, &token),
+        json!({ "ts": t0 + 30 * MIN, "values": { "soil_moisture": 14 } }),
+    )
+    .await;
     let alarms = app
-        .alarms_until("status=active&device=%E5%9C%9F%E5%A3%A4-%E4%B8%9C", Duration::from_secs(5), |a| !a.is_empty())
+        .alarms_until(
+            "status=active&device=%E5%9C%9F%E5%A3%A4-%E4%B8%9C",
+            Duration::from_secs(5),
+            |a| !a.is_empty(),
+        )
         .await;
     assert_eq!(alarms.len(), 1, "{alarms:?}");
     assert_eq!(alarms[0]["started_at"].as_i64(), Some(t0 + 30 * MIN));
-    assert_eq!(alarms[0]["condition_since"].as_i64(), Some(t0), "the window began before the restart");
+    assert_eq!(
+        alarms[0]["condition_since"].as_i64(),
+        Some(t0),
+        "the window began before the restart"
+    );
 
     // Restart again: the history replays, the episode is known, no second alarm.
     app.restart().await;
@@ -150,7 +204,12 @@ async fn a_duration_window_survives_a_restart_and_fires_once() {
     assert_eq!(app.alarms("status=all").await.len(), 1);
 
     // Moisture back: the alarm clears by itself.
-    telemetry(&app, &token, json!({ "ts": t0 + 31 * MIN, "values": { "soil_moisture": 35 } })).await;
+    telemetry(
+        &app,
+        &token,
+        json!({ "ts": t0 + 31 * MIN, "values": { "soil_moisture": 35 } }),
+    )
+    .await;
     let cleared = app
         .alarms_until("status=cleared", Duration::from_secs(5), |a| !a.is_empty())
         .await;
@@ -192,7 +251,12 @@ async fn a_flood_that_keeps_a_condition_true_raises_one_alarm() {
         telemetry(&app, &token, json!(points)).await;
     }
     // OR across keys: the temperature alone also holds, no new alarm while it does.
-    telemetry(&app, &token, json!({ "ts": base + 200_000, "values": { "soil_moisture": 30, "soil_temperature": 40 } })).await;
+    telemetry(
+        &app,
+        &token,
+        json!({ "ts": base + 200_000, "values": { "soil_moisture": 30, "soil_temperature": 40 } }),
+    )
+    .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let all = app.alarms("status=all").await;
     assert_eq!(all.len(), 1, "{all:?}");
@@ -221,7 +285,11 @@ async fn silence_fires_on_time_and_clears_when_data_returns() {
     assert_eq!(fired.len(), 1, "silence alarm fired");
     let at = fired[0]["started_at"].as_i64().unwrap();
     assert!(at - last >= 2_000, "not early: {}", at - last);
-    assert!(at - last < 3_000, "on time (within a second): {}", at - last);
+    assert!(
+        at - last < 3_000,
+        "on time (within a second): {}",
+        at - last
+    );
     telemetry(&app, &token, json!({ "soil_moisture": 32 })).await;
     let cleared = app
         .alarms_until("status=cleared", Duration::from_secs(3), |a| !a.is_empty())
@@ -317,22 +385,40 @@ async fn alarms_are_acknowledged_and_cleared_through_the_api() {
     assert_eq!(s, 201);
     telemetry(&app, &token, json!({ "soil_temperature": 1.5 })).await;
     let q = format!("status=active&device={}", enc("土壤-中"));
-    let active = app.alarms_until(&q, Duration::from_secs(5), |a| !a.is_empty()).await;
+    let active = app
+        .alarms_until(&q, Duration::from_secs(5), |a| !a.is_empty())
+        .await;
     assert_eq!(active.len(), 1);
     let id = active[0]["id"].as_i64().unwrap();
 
     // A buyer cannot see alarms; a farmer of another village cannot touch this one.
-    let buyer = app.user("city-buyer", cunlink_core::auth::Role::Buyer, None).await;
+    let buyer = app
+        .user("city-buyer", cunlink_core::auth::Role::Buyer, None)
+        .await;
     assert_eq!(app.get("/api/alarms", &buyer).await.status, 403);
-    let other = app.user("far-farmer", cunlink_core::auth::Role::Farmer, Some("远山村")).await;
-    let (s, _) = app.post_json(&format!("/api/alarms/{id}/ack"), &other, json!({})).await;
+    let other = app
+        .user(
+            "far-farmer",
+            cunlink_core::auth::Role::Farmer,
+            Some("远山村"),
+        )
+        .await;
+    let (s, _) = app
+        .post_json(&format!("/api/alarms/{id}/ack"), &other, json!({}))
+        .await;
     assert_eq!(s, 404);
 
-    let (s, a) = app.post_json(&format!("/api/alarms/{id}/ack"), &admin, json!({})).await;
+    let (s, a) = app
+        .post_json(&format!("/api/alarms/{id}/ack"), &admin, json!({}))
+        .await;
     assert_eq!(s, 200, "{a}");
     assert_eq!(a["status"], "acknowledged");
     let (s, c) = app
-        .post_json(&format!("/api/alarms/{id}/comments"), &admin, json!({ "text": "已盖膜防冻" }))
+        .post_json(
+            &format!("/api/alarms/{id}/comments"),
+            &admin,
+            json!({ "text": "已盖膜防冻" }),
+        )
         .await;
     assert_eq!(s, 201, "{c}");
     assert!(app.alarms(&q).await.is_empty(), "no longer active");
@@ -341,12 +427,16 @@ async fn alarms_are_acknowledged_and_cleared_through_the_api() {
     telemetry(&app, &token, json!({ "soil_temperature": 8 })).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(app.alarms("status=acknowledged").await.len(), 1);
-    let (s, a) = app.post_json(&format!("/api/alarms/{id}/clear"), &admin, json!({})).await;
+    let (s, a) = app
+        .post_json(&format!("/api/alarms/{id}/clear"), &admin, json!({}))
+        .await;
     assert_eq!(s, 200);
     assert_eq!(a["status"], "cleared");
     let detail = app.query(&format!("/api/alarms/{id}")).await;
     assert_eq!(detail["comments"][0]["text"], "已盖膜防冻");
     assert_eq!(app.alarms("status=all").await.len(), 1);
-    let (s, e) = app.post_json("/api/alarms/99999/ack", &admin, json!({})).await;
+    let (s, e) = app
+        .post_json("/api/alarms/99999/ack", &admin, json!({}))
+        .await;
     assert_eq!(s, 404, "{e}");
 }

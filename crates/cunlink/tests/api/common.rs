@@ -315,13 +315,21 @@ impl TestApp {
         self.server = Some(server);
     }
 
-    pub async fn put_json(&self, path: &str, token: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+    pub async fn put_json(
+        &self,
+        path: &str,
+        token: &str,
+        body: serde_json::Value,
+    ) -> (u16, serde_json::Value) {
         let auth = format!("Bearer {token}");
         let r = request(
             self.http,
             "PUT",
             path,
-            &[("authorization", &auth), ("content-type", "application/json")],
+            &[
+                ("authorization", &auth),
+                ("content-type", "application/json"),
+            ],
             body.to_string().into_bytes(),
         )
         .await;

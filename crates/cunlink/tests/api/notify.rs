@@ -75,8 +75,10 @@ fn browser_decrypt(ua: &SecretKey, auth: &[u8], body: &[u8]) -> Vec<u8> {
         .unwrap();
     let prk = Hkdf::<Sha256>::new(Some(salt), &ikm);
     let (mut cek, mut nonce) = ([0u8; 16], [0u8; 12]);
-    prk.expand(b"Content-Encoding: aes128gcm\0", &mut cek).unwrap();
-    prk.expand(b"Content-Encoding: nonce\0", &mut nonce).unwrap();
+    prk.expand(b"Content-Encoding: aes128gcm\0", &mut cek)
+        .unwrap();
+    prk.expand(b"Content-Encoding: nonce\0", &mut nonce)
+        .unwrap();
     let mut plain = Aes128Gcm::new_from_slice(&cek)
         .unwrap()
         .decrypt(&Nonce::from(nonce), ciphertext)
@@ -112,7 +114,10 @@ fn check_vapid(header: &str, audience: &str, server_key: &str) {
     assert_eq!(claims["aud"], audience);
     let now = cunlink_core::time::now_ms() / 1000;
     let exp = claims["exp"].as_i64().unwrap();
-    assert!(exp > now && exp <= now + 24 * 3600, "exp within 24 h: {claims}");
+    assert!(
+        exp > now && exp <= now + 24 * 3600,
+        "exp within 24 h: {claims}"
+    );
     assert!(claims["sub"].as_str().unwrap().starts_with("mailto:"));
     let key = VerifyingKey::from_sec1_bytes(&B64.decode(&k).unwrap()).expect("k is a P-256 key");
     let sig = Signature::from_slice(&B64.decode(parts[2]).unwrap()).expect("64-byte r||s");
@@ -151,13 +156,24 @@ async fn web_push_is_signed_and_encrypted_for_the_browser() {
     assert_eq!(s, 201, "{sub}");
     // A subscription with a bad key is refused, naming it.
     let (s, e) = app
-        .post_json("/api/push/subscriptions", &admin, json!({ "endpoint": endpoint, "keys": { "p256dh": "AAAA", "auth": B64.encode(auth) } }))
+        .post_json(
+            "/api/push/subscriptions",
+            &admin,
+            json!({ "endpoint": endpoint, "keys": { "p256dh": "AAAA", "auth": B64.encode(auth) } }),
+        )
         .await;
     assert_eq!((s, e["field"].as_str()), (400, Some("keys.p256dh")));
 
-    let token = app.device(json!({ "name": "土壤-推送", "type": "soil-probe" })).await;
+    let token = app
+        .device(json!({ "name": "土壤-推送", "type": "soil-probe" }))
+        .await;
     dry_soil_rule(&app, "土壤-推送").await;
-    let r = app.post(&format!("/api/v1/{token}/telemetry"), r#"{"soil_moisture":11}"#).await;
+    let r = app
+        .post(
+            &format!("/api/v1/{token}/telemetry"),
+            r#"{"soil_moisture":11}"#,
+        )
+        .await;
     assert_eq!(r.status, 200);
 
     let (headers, body) = tokio::time::timeout(Duration::from_secs(10), pushes.recv())
@@ -171,7 +187,11 @@ async fn web_push_is_signed_and_encrypted_for_the_browser() {
         .as_str()
         .unwrap()
         .to_string();
-    check_vapid(headers["authorization"].to_str().unwrap(), &base, &server_key);
+    check_vapid(
+        headers["authorization"].to_str().unwrap(),
+        &base,
+        &server_key,
+    );
     let plain = browser_decrypt(&ua, &auth, &body);
     let msg: Value = serde_json::from_slice(&plain).expect("JSON payload");
     assert!(msg["title"].as_str().unwrap().contains("土壤干旱"), "{msg}");
@@ -186,21 +206,37 @@ async fn webhooks_deliver_and_refusals_become_dead_letters() {
     let (bad, mut refused) = receiver(StatusCode::NOT_FOUND).await;
     let admin = app.admin_token.clone();
     for url in [format!("{good}/sms"), format!("{bad}/gone")] {
-        let (s, w) = app.post_json("/api/webhooks", &admin, json!({ "url": url })).await;
+        let (s, w) = app
+            .post_json("/api/webhooks", &admin, json!({ "url": url }))
+            .await;
         assert_eq!(s, 201, "{w}");
     }
-    let (s, e) = app.post_json("/api/webhooks", &admin, json!({ "url": "ftp://x" })).await;
+    let (s, e) = app
+        .post_json("/api/webhooks", &admin, json!({ "url": "ftp://x" }))
+        .await;
     assert_eq!((s, e["field"].as_str()), (400, Some("url")));
 
-    let token = app.device(json!({ "name": "土壤-短信", "type": "soil-probe" })).await;
+    let token = app
+        .device(json!({ "name": "土壤-短信", "type": "soil-probe" }))
+        .await;
     dry_soil_rule(&app, "土壤-短信").await;
-    let r = app.post(&format!("/api/v1/{token}/telemetry"), r#"{"soil_moisture":9}"#).await;
+    let r = app
+        .post(
+            &format!("/api/v1/{token}/telemetry"),
+            r#"{"soil_moisture":9}"#,
+        )
+        .await;
     assert_eq!(r.status, 200);
     let (headers, body) = tokio::time::timeout(Duration::from_secs(10), delivered.recv())
         .await
         .expect("the webhook is called")
         .unwrap();
-    assert!(headers["content-type"].to_str().unwrap().starts_with("application/json"));
+    assert!(
+        headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
     let v: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(v["alarm"]["device"], "土壤-短信");
     assert!(v["text"].as_str().unwrap().contains("土壤干旱"));
@@ -223,7 +259,9 @@ async fn webhooks_deliver_and_refusals_become_dead_letters() {
     assert_eq!(app.alarms("status=active").await.len(), 1);
     // Retrying puts it back in the queue.
     let id = dead[0]["id"].as_i64().unwrap();
-    let (s, _) = app.post_json(&format!("/api/notifications/{id}/retry"), &admin, json!({})).await;
+    let (s, _) = app
+        .post_json(&format!("/api/notifications/{id}/retry"), &admin, json!({}))
+        .await;
     assert_eq!(s, 202);
 }
 
@@ -231,8 +269,16 @@ async fn webhooks_deliver_and_refusals_become_dead_letters() {
 async fn unacknowledged_alarms_escalate_to_the_vet() {
     let app = spawn_app().await;
     let (hook, mut calls) = receiver(StatusCode::OK).await;
-    let vet = app.user("vet-wang", cunlink_core::auth::Role::Doctor, Some("茶香村")).await;
-    let (s, w) = app.post_json("/api/webhooks", &vet, json!({ "url": format!("{hook}/vet") })).await;
+    let vet = app
+        .user("vet-wang", cunlink_core::auth::Role::Doctor, Some("茶香村"))
+        .await;
+    let (s, w) = app
+        .post_json(
+            "/api/webhooks",
+            &vet,
+            json!({ "url": format!("{hook}/vet") }),
+        )
+        .await;
     assert_eq!(s, 201, "{w}");
     let token = app
         .device(json!({ "name": "耳标 0007", "type": "soil-probe", "village": "茶香村" }))
@@ -249,7 +295,12 @@ async fn unacknowledged_alarms_escalate_to_the_vet() {
         .await;
     assert_eq!(s, 201, "{r}");
     let raised = cunlink_core::time::now_ms();
-    let r = app.post(&format!("/api/v1/{token}/telemetry"), r#"{"soil_moisture":5}"#).await;
+    let r = app
+        .post(
+            &format!("/api/v1/{token}/telemetry"),
+            r#"{"soil_moisture":5}"#,
+        )
+        .await;
     assert_eq!(r.status, 200);
     // The vet is not told at first (doctors are not notified by default)…
     let (_, body) = tokio::time::timeout(Duration::from_secs(10), calls.recv())

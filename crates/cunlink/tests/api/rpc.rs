@@ -25,7 +25,10 @@ async fn next_publish(events: &mut EventLoop, prefix: &str) -> (String, Value) {
             .expect("mqtt ok");
         if let Event::Incoming(Packet::Publish(p)) = ev {
             if p.topic.starts_with(prefix) {
-                return (p.topic.clone(), serde_json::from_slice(&p.payload).expect("json"));
+                return (
+                    p.topic.clone(),
+                    serde_json::from_slice(&p.payload).expect("json"),
+                );
             }
         }
     }
@@ -47,16 +50,24 @@ async fn until_suback(events: &mut EventLoop) {
 async fn send(app: &TestApp, device: &str, body: Value, wait: bool) -> (u16, Value) {
     let admin = app.admin_token.clone();
     let q = if wait { "?wait=true" } else { "" };
-    app.post_json(&format!("/api/devices/{}/rpc{q}", enc(device)), &admin, body)
-        .await
+    app.post_json(
+        &format!("/api/devices/{}/rpc{q}", enc(device)),
+        &admin,
+        body,
+    )
+    .await
 }
 
 #[tokio::test]
 async fn an_mqtt_device_receives_a_command_and_replies() {
     let app = spawn_app().await;
-    let token = app.device(json!({ "name": "灌溉阀-1", "type": "default" })).await;
+    let token = app
+        .device(json!({ "name": "灌溉阀-1", "type": "default" }))
+        .await;
     let (dev, mut events) = client(&app, "valve-1", &token);
-    dev.subscribe("v1/devices/me/rpc/request/+", QoS::AtLeastOnce).await.unwrap();
+    dev.subscribe("v1/devices/me/rpc/request/+", QoS::AtLeastOnce)
+        .await
+        .unwrap();
     until_suback(&mut events).await;
 
     let app_http = app.http;
@@ -67,8 +78,13 @@ async fn an_mqtt_device_receives_a_command_and_replies() {
             app_http,
             "POST",
             &format!("/api/devices/{}/rpc?wait=true", enc("灌溉阀-1")),
-            &[("authorization", &auth), ("content-type", "application/json")],
-            json!({ "method": "setValve", "params": { "open": true }, "timeout_ms": 5000 }).to_string().into_bytes(),
+            &[
+                ("authorization", &auth),
+                ("content-type", "application/json"),
+            ],
+            json!({ "method": "setValve", "params": { "open": true }, "timeout_ms": 5000 })
+                .to_string()
+                .into_bytes(),
         )
         .await
     });
@@ -92,7 +108,9 @@ async fn an_mqtt_device_receives_a_command_and_replies() {
     let cmd = r.json();
     assert_eq!(cmd["state"], "replied", "{cmd}");
     assert_eq!(cmd["response"]["flow_lpm"], 12);
-    let list = app.query(&format!("/api/devices/{}/rpc", enc("灌溉阀-1"))).await;
+    let list = app
+        .query(&format!("/api/devices/{}/rpc", enc("灌溉阀-1")))
+        .await;
     assert_eq!(list[0]["state"], "replied");
     pump.abort();
 }
@@ -105,19 +123,38 @@ async fn a_device_behind_a_gateway_gets_commands_through_it() {
         .await;
     let (gateway, mut events) = client(&app, "gw-1", &gw);
     gateway
-        .publish("v1/gateway/connect", QoS::AtLeastOnce, false, json!({ "device": "卷帘机", "type": "default" }).to_string())
+        .publish(
+            "v1/gateway/connect",
+            QoS::AtLeastOnce,
+            false,
+            json!({ "device": "卷帘机", "type": "default" }).to_string(),
+        )
         .await
         .unwrap();
-    gateway.subscribe("v1/gateway/rpc", QoS::AtLeastOnce).await.unwrap();
+    gateway
+        .subscribe("v1/gateway/rpc", QoS::AtLeastOnce)
+        .await
+        .unwrap();
     until_suback(&mut events).await;
     // The child exists once its connect is acknowledged.
     for _ in 0..100 {
-        if app.get(&format!("/api/devices/{}", enc("卷帘机")), &app.admin_token).await.status == 200 {
+        if app
+            .get(&format!("/api/devices/{}", enc("卷帘机")), &app.admin_token)
+            .await
+            .status
+            == 200
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let (s, cmd) = send(&app, "卷帘机", json!({ "method": "roll", "params": { "to": "up" } }), false).await;
+    let (s, cmd) = send(
+        &app,
+        "卷帘机",
+        json!({ "method": "roll", "params": { "to": "up" } }),
+        false,
+    )
+    .await;
     assert_eq!(s, 201, "{cmd}");
     let id = cmd["id"].as_i64().unwrap();
     let (topic, req) = next_publish(&mut events, "v1/gateway/rpc").await;
@@ -152,19 +189,41 @@ async fn a_device_behind_a_gateway_gets_commands_through_it() {
 #[tokio::test]
 async fn an_http_device_long_polls_for_commands() {
     let app = spawn_app().await;
-    let token = app.device(json!({ "name": "水泵", "type": "default" })).await;
+    let token = app
+        .device(json!({ "name": "水泵", "type": "default" }))
+        .await;
     // Nothing waiting: 408 after the poll's timeout.
-    let r = request(app.http, "GET", &format!("/api/v1/{token}/rpc?timeout=200"), &[], vec![]).await;
+    let r = request(
+        app.http,
+        "GET",
+        &format!("/api/v1/{token}/rpc?timeout=200"),
+        &[],
+        vec![],
+    )
+    .await;
     assert_eq!(r.status, 408, "{}", r.text());
     assert_eq!(r.json()["error"], "no_command");
 
     let http = app.http;
     let t2 = token.clone();
     let poll = tokio::spawn(async move {
-        request(http, "GET", &format!("/api/v1/{t2}/rpc?timeout=5000"), &[], vec![]).await
+        request(
+            http,
+            "GET",
+            &format!("/api/v1/{t2}/rpc?timeout=5000"),
+            &[],
+            vec![],
+        )
+        .await
     });
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let (s, cmd) = send(&app, "水泵", json!({ "method": "start", "params": { "minutes": 20 } }), false).await;
+    let (s, cmd) = send(
+        &app,
+        "水泵",
+        json!({ "method": "start", "params": { "minutes": 20 } }),
+        false,
+    )
+    .await;
     assert_eq!(s, 201, "{cmd}");
     let got = poll.await.unwrap();
     assert_eq!(got.status, 200, "{}", got.text());
@@ -180,30 +239,57 @@ async fn an_http_device_long_polls_for_commands() {
     )
     .await;
     assert_eq!(r.status, 200, "{}", r.text());
-    let c = app.query(&format!("/api/devices/{}/rpc/{id}", enc("水泵"))).await;
+    let c = app
+        .query(&format!("/api/devices/{}/rpc/{id}", enc("水泵")))
+        .await;
     assert_eq!(c["state"], "replied");
     assert_eq!(c["response"]["running"], true);
     // A reply to a command that is not waiting is refused.
-    let r = request(app.http, "POST", &format!("/api/v1/{token}/rpc/{id}"), &[], b"{}".to_vec()).await;
+    let r = request(
+        app.http,
+        "POST",
+        &format!("/api/v1/{token}/rpc/{id}"),
+        &[],
+        b"{}".to_vec(),
+    )
+    .await;
     assert_eq!(r.status, 404);
 }
 
 #[tokio::test]
 async fn commands_wait_for_offline_devices_and_time_out() {
     let app = spawn_app().await;
-    let token = app.device(json!({ "name": "风机", "type": "default" })).await;
-    let (s, slow) = send(&app, "风机", json!({ "method": "stop", "timeout_ms": 300 }), false).await;
+    let token = app
+        .device(json!({ "name": "风机", "type": "default" }))
+        .await;
+    let (s, slow) = send(
+        &app,
+        "风机",
+        json!({ "method": "stop", "timeout_ms": 300 }),
+        false,
+    )
+    .await;
     assert_eq!(s, 201);
     assert_eq!(slow["state"], "queued");
-    let (s, queued) = send(&app, "风机", json!({ "method": "start", "oneway": true, "timeout_ms": 30000 }), false).await;
+    let (s, queued) = send(
+        &app,
+        "风机",
+        json!({ "method": "start", "oneway": true, "timeout_ms": 30000 }),
+        false,
+    )
+    .await;
     assert_eq!(s, 201);
     tokio::time::sleep(Duration::from_millis(600)).await;
-    let slow = app.query(&format!("/api/devices/{}/rpc/{}", enc("风机"), slow["id"])).await;
+    let slow = app
+        .query(&format!("/api/devices/{}/rpc/{}", enc("风机"), slow["id"]))
+        .await;
     assert_eq!(slow["state"], "timed_out");
 
     // The device comes online and subscribes: the waiting one-way command is delivered.
     let (dev, mut events) = client(&app, "fan", &token);
-    dev.subscribe("v1/devices/me/rpc/request/+", QoS::AtLeastOnce).await.unwrap();
+    dev.subscribe("v1/devices/me/rpc/request/+", QoS::AtLeastOnce)
+        .await
+        .unwrap();
     let (_, req) = next_publish(&mut events, "v1/devices/me/rpc/request/").await;
     assert_eq!(req["method"], "start");
     let pump = tokio::spawn(async move { while events.poll().await.is_ok() {} });
@@ -229,7 +315,9 @@ async fn a_rule_opens_the_valve_when_the_soil_is_dry() {
         .device(json!({ "name": "土壤阀控", "type": "soil-probe", "asset": "北茶园", "asset_kind": "field" }))
         .await;
     let (dev, mut events) = client(&app, "soil-valve", &token);
-    dev.subscribe("v1/devices/me/rpc/request/+", QoS::AtLeastOnce).await.unwrap();
+    dev.subscribe("v1/devices/me/rpc/request/+", QoS::AtLeastOnce)
+        .await
+        .unwrap();
     until_suback(&mut events).await;
     let admin = app.admin_token.clone();
     let (s, rule) = app
@@ -242,9 +330,14 @@ async fn a_rule_opens_the_valve_when_the_soil_is_dry() {
         )
         .await;
     assert_eq!(s, 201, "{rule}");
-    dev.publish("v1/devices/me/telemetry", QoS::AtLeastOnce, false, r#"{"soil_moisture":12}"#)
-        .await
-        .unwrap();
+    dev.publish(
+        "v1/devices/me/telemetry",
+        QoS::AtLeastOnce,
+        false,
+        r#"{"soil_moisture":12}"#,
+    )
+    .await
+    .unwrap();
     let (_, req) = next_publish(&mut events, "v1/devices/me/rpc/request/").await;
     assert_eq!(req["method"], "openValve");
     assert_eq!(req["params"]["minutes"], 15);

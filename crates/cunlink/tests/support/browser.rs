@@ -72,8 +72,14 @@ where
 /// Publish `body` as `token`'s telemetry over MQTT and wait for the PUBACK.
 pub async fn mqtt_reading(mqtt: std::net::SocketAddr, token: &str, body: serde_json::Value) {
     let (mut m, _) = RawMqtt::connect(mqtt, false, token).await;
-    m.publish(false, "v1/devices/me/telemetry", body.to_string().as_bytes(), 1, 1)
-        .await;
+    m.publish(
+        false,
+        "v1/devices/me/telemetry",
+        body.to_string().as_bytes(),
+        1,
+        1,
+    )
+    .await;
     let ack = m.read_packet().await.expect("puback");
     assert_eq!(ack[0] >> 4, 4, "PUBACK");
 }

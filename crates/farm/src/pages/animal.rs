@@ -8,9 +8,9 @@ use serde::Deserialize;
 
 use cunlink_core::time::now_ms;
 use cunlink_web::layout::body;
+use cunlink_web::layout::page as shell;
 use cunlink_web::page::encode_component;
 use cunlink_web::{PageCtx, PageError, PageOpts};
-use cunlink_web::layout::page as shell;
 
 use super::charts::{self, Line, Range};
 use super::{PagesState, require_farm};
@@ -33,7 +33,11 @@ struct Tpl<'a> {
     charts: String,
 }
 
-async fn find(s: &PagesState, ctx: &PageCtx, name: &str) -> Result<std::sync::Arc<crate::model::Device>, PageError> {
+async fn find(
+    s: &PagesState,
+    ctx: &PageCtx,
+    name: &str,
+) -> Result<std::sync::Arc<crate::model::Device>, PageError> {
     s.farm
         .registry
         .by_name(name)
@@ -43,7 +47,13 @@ async fn find(s: &PagesState, ctx: &PageCtx, name: &str) -> Result<std::sync::Ar
         .ok_or(PageError::NotFound)
 }
 
-async fn charts_html(s: &PagesState, ctx: &PageCtx, d: &crate::model::Device, baseline: Option<f64>, range: Range) -> Result<String, PageError> {
+async fn charts_html(
+    s: &PagesState,
+    ctx: &PageCtx,
+    d: &crate::model::Device,
+    baseline: Option<f64>,
+    range: Range,
+) -> Result<String, PageError> {
     let store = s.farm.telemetry.store().clone();
     let lines = vec![Line {
         device: d.id,
@@ -52,11 +62,22 @@ async fn charts_html(s: &PagesState, ctx: &PageCtx, d: &crate::model::Device, ba
     }];
     let base_label = ctx.t("farm.herd.baseline").to_string();
     let built = tokio::task::spawn_blocking(move || {
-        charts::build(&store, &lines, range, now_ms(), baseline.map(|b| (base_label.as_str(), b)))
+        charts::build(
+            &store,
+            &lines,
+            range,
+            now_ms(),
+            baseline.map(|b| (base_label.as_str(), b)),
+        )
     })
     .await
     .map_err(|e| PageError::Internal(e.to_string()))?;
-    body(&charts::fragment(ctx, format!("/farm/herd/{}", encode_component(&d.name)), range, built))
+    body(&charts::fragment(
+        ctx,
+        format!("/farm/herd/{}", encode_component(&d.name)),
+        range,
+        built,
+    ))
 }
 
 pub(crate) async fn page(
@@ -77,7 +98,10 @@ pub(crate) async fn page(
         .collect();
     let refs: Vec<_> = pen.iter().collect();
     let assessed = super::herd::assess(&s, &refs, now_ms()).await;
-    let me = assessed.into_iter().find(|a| a.device.id == d.id).ok_or(PageError::NotFound)?;
+    let me = assessed
+        .into_iter()
+        .find(|a| a.device.id == d.id)
+        .ok_or(PageError::NotFound)?;
     let f = ctx.fmt();
     let c = |v: Option<f64>| v.map_or("–".to_string(), |x| f.value(x, "°C"));
     let charts = charts_html(&s, &ctx, &d, me.baseline, Range::parse(q.range.as_deref())).await?;
@@ -92,7 +116,15 @@ pub(crate) async fn page(
         charts,
     };
     let live = format!("/farm/live?d={}", d.id.0);
-    Ok(shell(&ctx, &d.name, &body(&tpl)?, PageOpts { charts: true, live: Some(&live) }))
+    Ok(shell(
+        &ctx,
+        &d.name,
+        &body(&tpl)?,
+        PageOpts {
+            charts: true,
+            live: Some(&live),
+        },
+    ))
 }
 
 pub(crate) async fn charts_fragment(
@@ -104,5 +136,8 @@ pub(crate) async fn charts_fragment(
     require_farm(&ctx.user)?;
     let d = find(&s, &ctx, &name).await?;
     let baseline = super::herd::baseline(s.farm.telemetry.store(), d.id, now_ms());
-    Ok(Html(charts_html(&s, &ctx, &d, baseline, Range::parse(q.range.as_deref())).await?).into_response())
+    Ok(
+        Html(charts_html(&s, &ctx, &d, baseline, Range::parse(q.range.as_deref())).await?)
+            .into_response(),
+    )
 }

@@ -10,8 +10,8 @@ use serde::Deserialize;
 
 use cunlink_core::time::now_ms;
 use cunlink_web::layout::body;
-use cunlink_web::{PageCtx, PageError, PageOpts};
 use cunlink_web::layout::page as shell;
+use cunlink_web::{PageCtx, PageError, PageOpts};
 
 use super::charts::{self, Line, Range};
 use super::overview::kind_key;
@@ -47,7 +47,11 @@ struct Tpl<'a> {
     charts: String,
 }
 
-async fn load(s: &PagesState, ctx: &PageCtx, id: i64) -> Result<(Asset, Vec<Arc<Device>>), PageError> {
+async fn load(
+    s: &PagesState,
+    ctx: &PageCtx,
+    id: i64,
+) -> Result<(Asset, Vec<Arc<Device>>), PageError> {
     let asset = s
         .farm
         .db
@@ -86,11 +90,18 @@ fn lines(s: &PagesState, ctx: &PageCtx, devices: &[Arc<Device>]) -> Vec<Line> {
     out
 }
 
-async fn render_charts(s: &PagesState, ctx: &PageCtx, base: String, lines: Vec<Line>, range: Range) -> Result<String, PageError> {
+async fn render_charts(
+    s: &PagesState,
+    ctx: &PageCtx,
+    base: String,
+    lines: Vec<Line>,
+    range: Range,
+) -> Result<String, PageError> {
     let store = s.farm.telemetry.store().clone();
-    let built = tokio::task::spawn_blocking(move || charts::build(&store, &lines, range, now_ms(), None))
-        .await
-        .map_err(|e| PageError::Internal(e.to_string()))?;
+    let built =
+        tokio::task::spawn_blocking(move || charts::build(&store, &lines, range, now_ms(), None))
+            .await
+            .map_err(|e| PageError::Internal(e.to_string()))?;
     body(&charts::fragment(ctx, base, range, built))
 }
 
@@ -141,7 +152,10 @@ pub(crate) async fn page(
         .collect();
     let live = format!(
         "/farm/live?d={}",
-        rows.iter().map(|r| r.id.to_string()).collect::<Vec<_>>().join(",")
+        rows.iter()
+            .map(|r| r.id.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
     );
     let tpl = Tpl {
         t: &ctx,
@@ -171,6 +185,13 @@ pub(crate) async fn charts_fragment(
 ) -> Result<Response, PageError> {
     require_farm(&ctx.user)?;
     let (_, devices) = load(&s, &ctx, id).await?;
-    let html = render_charts(&s, &ctx, format!("/farm/assets/{id}"), lines(&s, &ctx, &devices), Range::parse(q.range.as_deref())).await?;
+    let html = render_charts(
+        &s,
+        &ctx,
+        format!("/farm/assets/{id}"),
+        lines(&s, &ctx, &devices),
+        Range::parse(q.range.as_deref()),
+    )
+    .await?;
     Ok(Html(html).into_response())
 }

@@ -65,7 +65,13 @@ pub struct Chart {
 
 /// Build one chart per key of `lines` (lines of the same key share a chart).
 /// Blocking: reads chunks from the store.
-pub fn build(store: &TsStore, lines: &[Line], range: Range, now: i64, fixed: Option<(&str, f64)>) -> Vec<(String, String)> {
+pub fn build(
+    store: &TsStore,
+    lines: &[Line],
+    range: Range,
+    now: i64,
+    fixed: Option<(&str, f64)>,
+) -> Vec<(String, String)> {
     let start = now - range.span_ms();
     let interval = range.bucket_ms();
     // Align buckets to the interval so a reload does not shift them.
@@ -103,7 +109,10 @@ pub fn build(store: &TsStore, lines: &[Line], range: Range, now: i64, fixed: Opt
             json.push_str(&((start + i as i64 * interval) / 1000).to_string());
         }
         json.push_str("],\"series\":[");
-        let push_series = |json: &mut String, label: &str, ys: &mut dyn Iterator<Item = Option<f64>>, dash: bool| {
+        let push_series = |json: &mut String,
+                           label: &str,
+                           ys: &mut dyn Iterator<Item = Option<f64>>,
+                           dash: bool| {
             json.push_str("{\"label\":");
             json.push_str(&json_string(label));
             if dash {
@@ -146,7 +155,9 @@ pub fn build(store: &TsStore, lines: &[Line], range: Range, now: i64, fixed: Opt
 
 fn json_string(s: &str) -> String {
     // `</` is escaped so the JSON cannot close the <script> it sits in.
-    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into()).replace("</", "<\\/")
+    serde_json::to_string(s)
+        .unwrap_or_else(|_| "\"\"".into())
+        .replace("</", "<\\/")
 }
 
 #[derive(Template)]
@@ -159,7 +170,12 @@ pub struct ChartsTpl<'a> {
 }
 
 /// The charts fragment (range tabs and charts) for `base` (the page's path).
-pub fn fragment<'a>(ctx: &'a PageCtx, base: String, range: Range, built: Vec<(String, String)>) -> ChartsTpl<'a> {
+pub fn fragment<'a>(
+    ctx: &'a PageCtx,
+    base: String,
+    range: Range,
+    built: Vec<(String, String)>,
+) -> ChartsTpl<'a> {
     ChartsTpl {
         t: ctx,
         ranges: Range::ALL
@@ -176,7 +192,11 @@ pub fn fragment<'a>(ctx: &'a PageCtx, base: String, range: Range, built: Vec<(St
         charts: built
             .into_iter()
             .map(|(key, json)| Chart {
-                title: format!("{} ({})", readings::label(ctx, &key), readings::unit_shown(ctx.fmt(), &key)),
+                title: format!(
+                    "{} ({})",
+                    readings::label(ctx, &key),
+                    readings::unit_shown(ctx.fmt(), &key)
+                ),
                 json,
             })
             .collect(),

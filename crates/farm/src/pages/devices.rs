@@ -3,10 +3,10 @@
 //! connection examples (MQTT, HTTP, ChirpStack).
 
 use askama::Template;
+use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::Form;
 use serde::Deserialize;
 
 use cunlink_core::time::now_ms;
@@ -47,7 +47,12 @@ pub(crate) struct ListQuery {
     page: Option<usize>,
 }
 
-async fn render_list(s: &PagesState, ctx: &PageCtx, pg: Option<usize>, error: Option<String>) -> Result<Response, PageError> {
+async fn render_list(
+    s: &PagesState,
+    ctx: &PageCtx,
+    pg: Option<usize>,
+    error: Option<String>,
+) -> Result<Response, PageError> {
     require_farm(&ctx.user)?;
     let all: Vec<_> = s
         .farm
@@ -88,10 +93,19 @@ async fn render_list(s: &PagesState, ctx: &PageCtx, pg: Option<usize>, error: Op
         profiles: &PROFILES,
         error,
     };
-    Ok(page(ctx, ctx.t("farm.devices.title"), &body(&tpl)?, PageOpts::default()))
+    Ok(page(
+        ctx,
+        ctx.t("farm.devices.title"),
+        &body(&tpl)?,
+        PageOpts::default(),
+    ))
 }
 
-pub(crate) async fn list(State(s): State<PagesState>, ctx: PageCtx, Query(q): Query<ListQuery>) -> Result<Response, PageError> {
+pub(crate) async fn list(
+    State(s): State<PagesState>,
+    ctx: PageCtx,
+    Query(q): Query<ListQuery>,
+) -> Result<Response, PageError> {
     render_list(&s, &ctx, q.page, None).await
 }
 
@@ -108,7 +122,11 @@ pub(crate) struct NewDeviceForm {
     asset_kind: String,
 }
 
-pub(crate) async fn create(State(s): State<PagesState>, ctx: PageCtx, Form(f): Form<NewDeviceForm>) -> Result<Response, PageError> {
+pub(crate) async fn create(
+    State(s): State<PagesState>,
+    ctx: PageCtx,
+    Form(f): Form<NewDeviceForm>,
+) -> Result<Response, PageError> {
     ctx.check_csrf(&f.csrf)?;
     require_farm(&ctx.user)?;
     if !can_manage_devices(&ctx.user) {
@@ -119,13 +137,19 @@ pub(crate) async fn create(State(s): State<PagesState>, ctx: PageCtx, Form(f): F
         name: f.name.trim().to_string(),
         profile: Some(f.profile.trim().to_string()).filter(|p| !p.is_empty()),
         asset,
-        asset_kind: Some(f.asset_kind.parse::<AssetKind>().unwrap_or(AssetKind::Field)),
+        asset_kind: Some(
+            f.asset_kind
+                .parse::<AssetKind>()
+                .unwrap_or(AssetKind::Field),
+        ),
         // Devices join the adding user's village; county-wide users add county devices.
         village: ctx.user.village.clone(),
         ..NewDevice::default()
     };
     match s.farm.registry.create(new).await {
-        Ok(d) => Ok(Redirect::to(&format!("/farm/devices/{}", encode_component(&d.name))).into_response()),
+        Ok(d) => Ok(
+            Redirect::to(&format!("/farm/devices/{}", encode_component(&d.name))).into_response(),
+        ),
         Err(StoreError::Db(e)) => Err(PageError::Internal(e.to_string())),
         Err(e) => {
             let msg = match &e {
@@ -154,7 +178,12 @@ struct ShowTpl<'a> {
     chirpstack: String,
 }
 
-pub(crate) async fn show(State(s): State<PagesState>, ctx: PageCtx, Path(name): Path<String>, headers: HeaderMap) -> Result<Response, PageError> {
+pub(crate) async fn show(
+    State(s): State<PagesState>,
+    ctx: PageCtx,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, PageError> {
     require_farm(&ctx.user)?;
     let d = s
         .farm
@@ -168,14 +197,21 @@ pub(crate) async fn show(State(s): State<PagesState>, ctx: PageCtx, Path(name): 
     let host_port = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
-        .filter(|h| h.chars().all(|c| c.is_ascii_alphanumeric() || ".:-[]".contains(c)))
+        .filter(|h| {
+            h.chars()
+                .all(|c| c.is_ascii_alphanumeric() || ".:-[]".contains(c))
+        })
         .unwrap_or("127.0.0.1:8080")
         .to_string();
     let host = match host_port.rsplit_once(':') {
         Some((h, p)) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => h.to_string(),
         _ => host_port.clone(),
     };
-    let token = if manage { d.token.clone() } else { "ACCESS_TOKEN".into() };
+    let token = if manage {
+        d.token.clone()
+    } else {
+        "ACCESS_TOKEN".into()
+    };
     let http_url = format!("http://{host_port}/api/v1/{token}/telemetry");
     let sample = match d.profile.as_str() {
         "soil-probe" => r#"{"soil_moisture":31.5,"soil_temperature":14.2}"#,
@@ -187,15 +223,23 @@ pub(crate) async fn show(State(s): State<PagesState>, ctx: PageCtx, Path(name): 
         name: d.name.clone(),
         profile: d.profile.clone(),
         asset: d.asset.clone().unwrap_or_default(),
-        qr: if manage { qr_svg(&http_url) } else { String::new() },
+        qr: if manage {
+            qr_svg(&http_url)
+        } else {
+            String::new()
+        },
         mqtt: format!(
             "mosquitto_pub -h {host} -p {port} -q 1 -u '{token}' \\\n  -t v1/devices/me/telemetry -m '{sample}'",
             port = s.mqtt_port
         ),
-        http: format!("curl -X POST '{http_url}' \\\n  -H 'Content-Type: application/json' -d '{sample}'"),
+        http: format!(
+            "curl -X POST '{http_url}' \\\n  -H 'Content-Type: application/json' -d '{sample}'"
+        ),
         chirpstack: format!(
             "URL: http://{host_port}/api/integrations/chirpstack\nDevEUI: {}",
-            d.dev_eui.clone().unwrap_or_else(|| ctx.t("farm.device.no_eui").to_string())
+            d.dev_eui
+                .clone()
+                .unwrap_or_else(|| ctx.t("farm.device.no_eui").to_string())
         ),
         token: manage.then_some(token),
     };

@@ -22,8 +22,8 @@ use axum::response::Response;
 
 use cunlink_core::time::{DAY_MS, now_ms};
 use cunlink_web::layout::body;
-use cunlink_web::{PageCtx, PageError, PageOpts};
 use cunlink_web::layout::page as shell;
+use cunlink_web::{PageCtx, PageError, PageOpts};
 
 use super::{PagesState, require_farm};
 use crate::model::Device;
@@ -56,7 +56,10 @@ pub fn baseline(store: &TsStore, device: DeviceId, now: i64) -> Option<f64> {
     let (mut sum, mut n) = (0.0, 0usize);
     for d in 1..=BASELINE_DAYS {
         let mid = now - d * DAY_MS;
-        for (_, v) in store.range(device, key, mid - WINDOW_MS, mid + WINDOW_MS).ok()? {
+        for (_, v) in store
+            .range(device, key, mid - WINDOW_MS, mid + WINDOW_MS)
+            .ok()?
+        {
             if let Some(x) = v.as_f64() {
                 sum += x;
                 n += 1;
@@ -150,7 +153,8 @@ pub(crate) async fn assess(s: &PagesState, animals: &[&Arc<Device>], now: i64) -
         .map(|((d, temp), b)| {
             let baseline = b.flatten();
             let pen_median = medians.get(&d.asset_id).copied().flatten();
-            let fever = temp.is_some_and(|(ts, v)| now - ts < FRESH_MS && is_fever(v, baseline, pen_median));
+            let fever = temp
+                .is_some_and(|(ts, v)| now - ts < FRESH_MS && is_fever(v, baseline, pen_median));
             Animal {
                 device: (*d).clone(),
                 temp,
@@ -215,7 +219,9 @@ pub(crate) async fn page(State(s): State<PagesState>, ctx: PageCtx) -> Result<Re
             temp: c(a.temp.map(|t| t.1)),
             baseline: c(a.baseline),
             delta: match (a.temp, a.baseline) {
-                (Some((_, t)), Some(b)) => format!("{}{}", if t >= b { "+" } else { "" }, f.num(t - b, 1)),
+                (Some((_, t)), Some(b)) => {
+                    format!("{}{}", if t >= b { "+" } else { "" }, f.num(t - b, 1))
+                }
                 _ => "–".into(),
             },
             median: c(a.pen_median),
@@ -226,7 +232,10 @@ pub(crate) async fn page(State(s): State<PagesState>, ctx: PageCtx) -> Result<Re
     let fevers = rows.iter().filter(|r| r.fever).count();
     let live = format!(
         "/farm/live?d={}",
-        rows.iter().map(|r| r.id.to_string()).collect::<Vec<_>>().join(",")
+        rows.iter()
+            .map(|r| r.id.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
     );
     let tpl = Tpl {
         t: &ctx,

@@ -28,10 +28,11 @@ pub(crate) async fn stream(
     Query(q): Query<LiveQuery>,
 ) -> Result<Response, PageError> {
     require_farm(&ctx.user)?;
-    let wanted: Option<HashSet<i64>> = q
-        .d
-        .as_deref()
-        .map(|list| list.split(',').filter_map(|x| x.trim().parse().ok()).collect());
+    let wanted: Option<HashSet<i64>> = q.d.as_deref().map(|list| {
+        list.split(',')
+            .filter_map(|x| x.trim().parse().ok())
+            .collect()
+    });
     let user = ctx.user.clone();
     let farm = s.farm.clone();
     let rx = farm.telemetry.subscribe();
@@ -61,7 +62,9 @@ pub(crate) async fn stream(
             let Some(k) = store.keys.name(r.key) else {
                 continue;
             };
-            out.push(serde_json::json!({ "d": r.device.0, "k": k.as_ref(), "v": r.value, "t": r.ts }));
+            out.push(
+                serde_json::json!({ "d": r.device.0, "k": k.as_ref(), "v": r.value, "t": r.ts }),
+            );
         }
         if out.is_empty() {
             return None;
@@ -72,5 +75,7 @@ pub(crate) async fn stream(
                 .data(serde_json::Value::Array(out).to_string()),
         ))
     });
-    Ok(Sse::new(events).keep_alive(KeepAlive::default()).into_response())
+    Ok(Sse::new(events)
+        .keep_alive(KeepAlive::default())
+        .into_response())
 }

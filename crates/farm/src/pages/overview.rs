@@ -11,8 +11,8 @@ use serde::Deserialize;
 
 use cunlink_core::time::now_ms;
 use cunlink_web::layout::body;
-use cunlink_web::{PageCtx, PageError, PageOpts, Slot};
 use cunlink_web::layout::page as shell;
+use cunlink_web::{PageCtx, PageError, PageOpts, Slot};
 
 use super::readings::{self, STALE_MS, Status};
 use super::{PagesState, require_farm};

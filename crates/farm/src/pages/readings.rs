@@ -52,7 +52,11 @@ pub fn unit(key: &str) -> &'static str {
 pub fn label(ctx: &PageCtx, key: &str) -> String {
     let k = format!("farm.key.{key}");
     let t = ctx.t(&k);
-    if t == k { key.to_string() } else { t.to_string() }
+    if t == k {
+        key.to_string()
+    } else {
+        t.to_string()
+    }
 }
 
 /// Reference ranges for a first look.

@@ -317,17 +317,24 @@ impl Rpc {
             if p.cmd.state != State::Queued {
                 return;
             }
-            let via_gateway = p.gateway.and_then(|g| inner.sessions.get(&g)).filter(|s| {
-                s.gateway_qos.load(Ordering::Relaxed) != NONE
-            });
+            let via_gateway = p
+                .gateway
+                .and_then(|g| inner.sessions.get(&g))
+                .filter(|s| s.gateway_qos.load(Ordering::Relaxed) != NONE);
             let direct = inner
                 .sessions
                 .get(&p.cmd.device_id)
                 .filter(|s| s.direct_qos.load(Ordering::Relaxed) != NONE);
             if let Some(s) = via_gateway {
-                let body = serde_json::json!({ "device": p.cmd.device, "data": p.cmd.request_json() });
+                let body =
+                    serde_json::json!({ "device": p.cmd.device, "data": p.cmd.request_json() });
                 let qos = s.gateway_qos.load(Ordering::Relaxed).min(1);
-                Route::Mqtt(s.clone(), "v1/gateway/rpc".into(), body.to_string().into_bytes(), qos)
+                Route::Mqtt(
+                    s.clone(),
+                    "v1/gateway/rpc".into(),
+                    body.to_string().into_bytes(),
+                    qos,
+                )
             } else if let Some(s) = direct {
                 let qos = s.direct_qos.load(Ordering::Relaxed).min(1);
                 Route::Mqtt(
@@ -355,7 +362,11 @@ impl Rpc {
                 let mut out = Vec::with_capacity(topic.len() + payload.len() + 8);
                 packet::publish(&mut out, session.version, &topic, &payload, qos, pkid);
                 if (session.send)(out) {
-                    let state = if qos > 0 { State::Sent } else { State::Delivered };
+                    let state = if qos > 0 {
+                        State::Sent
+                    } else {
+                        State::Delivered
+                    };
                     self.transition(id, state, None).await;
                 }
             }
@@ -448,7 +459,12 @@ impl Rpc {
             .await
             {
                 Ok(()) => {}
-                Err(_) => return self.get(device, id).await?.ok_or(RpcError::NoSuchCommand(id)),
+                Err(_) => {
+                    return self
+                        .get(device, id)
+                        .await?
+                        .ok_or(RpcError::NoSuchCommand(id));
+                }
             }
         }
     }
@@ -562,7 +578,8 @@ impl Rpc {
             .get(&id)
             .is_some_and(|p| p.cmd.device_id == device);
         if ours {
-            self.transition(id, State::Replied, Some(body_json(body))).await;
+            self.transition(id, State::Replied, Some(body_json(body)))
+                .await;
         }
         ours
     }
@@ -572,14 +589,18 @@ impl Rpc {
         let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) else {
             return false;
         };
-        let Some(id) = v.get("id").and_then(|i| i.as_i64().or_else(|| i.as_str()?.parse().ok()))
+        let Some(id) = v
+            .get("id")
+            .and_then(|i| i.as_i64().or_else(|| i.as_str()?.parse().ok()))
         else {
             return false;
         };
         let name = v.get("device").and_then(|d| d.as_str()).unwrap_or_default();
-        let ours = self.lock().pending.get(&id).is_some_and(|p| {
-            p.gateway == Some(gateway) && p.cmd.device == name
-        });
+        let ours = self
+            .lock()
+            .pending
+            .get(&id)
+            .is_some_and(|p| p.gateway == Some(gateway) && p.cmd.device == name);
         if ours {
             let data = v.get("data").cloned().unwrap_or(serde_json::Value::Null);
             self.transition(id, State::Replied, Some(data)).await;
@@ -604,7 +625,9 @@ impl Rpc {
                 .lock()
                 .pending
                 .values()
-                .find(|p| p.cmd.device_id == device && p.gateway.is_none() && p.cmd.state == State::Queued)
+                .find(|p| {
+                    p.cmd.device_id == device && p.gateway.is_none() && p.cmd.state == State::Queued
+                })
                 .map(|p| p.cmd.id);
             if let Some(id) = next {
                 self.transition(id, State::Delivered, None).await;
@@ -636,10 +659,19 @@ mod tests {
 
     #[test]
     fn filters() {
-        assert!(topic_matches("v1/devices/me/rpc/request/+", "v1/devices/me/rpc/request/7"));
-        assert!(topic_matches("v1/devices/me/rpc/#", "v1/devices/me/rpc/request/7"));
+        assert!(topic_matches(
+            "v1/devices/me/rpc/request/+",
+            "v1/devices/me/rpc/request/7"
+        ));
+        assert!(topic_matches(
+            "v1/devices/me/rpc/#",
+            "v1/devices/me/rpc/request/7"
+        ));
         assert!(topic_matches("#", "v1/gateway/rpc"));
-        assert!(!topic_matches("v1/devices/me/rpc/request/+", "v1/gateway/rpc"));
+        assert!(!topic_matches(
+            "v1/devices/me/rpc/request/+",
+            "v1/gateway/rpc"
+        ));
         assert!(topic_matches("v1/gateway/rpc", "v1/gateway/rpc"));
         assert!(!topic_matches("v1/gateway/+", "v1/gateway/rpc/x"));
     }

@@ -55,10 +55,18 @@ impl Effects {
 fn positive_quantity(o: &Obj, path: &str) -> Result<i64, MarketError> {
     let q = input::int(o, "quantity", path)?;
     if q <= 0 {
-        return Err(MarketError::invalid("bad_quantity", path, format!("{path} must be at least 1, got {q}")));
+        return Err(MarketError::invalid(
+            "bad_quantity",
+            path,
+            format!("{path} must be at least 1, got {q}"),
+        ));
     }
     if q > MAX_QUANTITY {
-        return Err(MarketError::invalid("bad_quantity", path, format!("{path} must be at most {MAX_QUANTITY}")));
+        return Err(MarketError::invalid(
+            "bad_quantity",
+            path,
+            format!("{path} must be at most {MAX_QUANTITY}"),
+        ));
     }
     Ok(q)
 }
@@ -66,12 +74,26 @@ fn positive_quantity(o: &Obj, path: &str) -> Result<i64, MarketError> {
 /// `POST /api/market/orders` body → request. Buyers order for themselves;
 /// station operators order for a villager (`for_name`) at their own station.
 pub fn parse(user: &User, body: &Obj) -> Result<OrderRequest, MarketError> {
-    access::require_role(user, &[Role::Buyer, Role::StationOperator, Role::Villager, Role::Farmer, Role::Admin], "ordering")?;
+    access::require_role(
+        user,
+        &[
+            Role::Buyer,
+            Role::StationOperator,
+            Role::Villager,
+            Role::Farmer,
+            Role::Admin,
+        ],
+        "ordering",
+    )?;
     let pickup_station_id = input::int(body, "pickup_station_id", "pickup_station_id")?;
     let list = input::array(body, "items")?
         .ok_or_else(|| MarketError::invalid("missing_field", "items", "items is required"))?;
     if list.is_empty() || list.len() > MAX_ITEMS {
-        return Err(MarketError::invalid("bad_items", "items", format!("an order has 1-{MAX_ITEMS} items")));
+        return Err(MarketError::invalid(
+            "bad_items",
+            "items",
+            format!("an order has 1-{MAX_ITEMS} items"),
+        ));
     }
     let mut items = Vec::with_capacity(list.len());
     for (i, v) in list.iter().enumerate() {
@@ -79,20 +101,35 @@ pub fn parse(user: &User, body: &Obj) -> Result<OrderRequest, MarketError> {
         let product_id = input::opt_int(o, "product_id", &format!("items[{i}].product_id"))?;
         let variant_id = input::opt_int(o, "variant_id", &format!("items[{i}].variant_id"))?;
         if product_id.is_none() && variant_id.is_none() {
-            return Err(MarketError::invalid("missing_field", format!("items[{i}].product_id"), format!("items[{i}].product_id is required")));
+            return Err(MarketError::invalid(
+                "missing_field",
+                format!("items[{i}].product_id"),
+                format!("items[{i}].product_id is required"),
+            ));
         }
         let quantity = positive_quantity(o, &format!("items[{i}].quantity"))?;
-        items.push(ItemRequest { product_id, variant_id, live_item_id: None, quantity });
+        items.push(ItemRequest {
+            product_id,
+            variant_id,
+            live_item_id: None,
+            quantity,
+        });
     }
-    let for_name = input::opt_str(body, "for_name", 64)?.filter(|s| !s.is_empty()).map(str::to_string);
+    let for_name = input::opt_str(body, "for_name", 64)?
+        .filter(|s| !s.is_empty())
+        .map(str::to_string);
     if for_name.is_some() && user.role != Role::StationOperator && user.role != Role::Admin {
-        return Err(MarketError::forbidden("only a station operator may order on behalf of a villager (for_name)"));
+        return Err(MarketError::forbidden(
+            "only a station operator may order on behalf of a villager (for_name)",
+        ));
     }
     Ok(OrderRequest {
         buyer_id: user.id,
         placed_by: user.id,
         for_name,
-        operator_village: (user.role == Role::StationOperator).then_some(user.village_id).flatten(),
+        operator_village: (user.role == Role::StationOperator)
+            .then_some(user.village_id)
+            .flatten(),
         pickup_station_id,
         live_session_id: None,
         items,
@@ -182,7 +219,12 @@ pub fn apply(
             "quantity": l.quantity, "price_fen": l.price_fen, "trace_code": code, "trace_url": format!("/t/{code}"),
         }));
         if let Some(v) = l.village_id {
-            fx.prices.push(Observation { commodity: l.name.clone(), unit: l.unit.clone(), price_fen: l.price_fen, village_id: v });
+            fx.prices.push(Observation {
+                commodity: l.name.clone(),
+                unit: l.unit.clone(),
+                price_fen: l.price_fen,
+                village_id: v,
+            });
         }
     }
     conn.prepare_cached("INSERT INTO market_order_events (order_id, at, status, user_id, note) VALUES ($1, $2, 'placed', $3, $4)")?
@@ -238,7 +280,11 @@ fn take_stock(conn: &Connection, i: usize, it: &ItemRequest) -> Result<Line, Mar
             .prepare_cached("SELECT COUNT(*) FROM market_variants WHERE product_id = $1")?
             .query_row([pid], |r| r.get(0))?;
         if variants > 1 {
-            return Err(MarketError::invalid("variant_required", format!("items[{i}].variant_id"), format!("product {pid} has {variants} variants; say which (variant_id)")));
+            return Err(MarketError::invalid(
+                "variant_required",
+                format!("items[{i}].variant_id"),
+                format!("product {pid} has {variants} variants; say which (variant_id)"),
+            ));
         }
         conn.prepare_cached(
             "SELECT p.id, v.id, v.price_fen, v.stock, p.listed, p.batch_id, p.name, v.unit, p.village_id
@@ -247,14 +293,26 @@ fn take_stock(conn: &Connection, i: usize, it: &ItemRequest) -> Result<Line, Mar
         .query_row([pid], row_of)
         .optional()?
     };
-    let Some((product_id, variant_id, price_fen, stock, listed, batch_id, name, unit, village_id)) = row else {
-        return Err(MarketError::Invalid { code: "unknown_product", field: Some(field), message: format!("items[{i}]: there is no such product or variant") });
+    let Some((product_id, variant_id, price_fen, stock, listed, batch_id, name, unit, village_id)) =
+        row
+    else {
+        return Err(MarketError::Invalid {
+            code: "unknown_product",
+            field: Some(field),
+            message: format!("items[{i}]: there is no such product or variant"),
+        });
     };
     if !listed {
-        return Err(MarketError::conflict("product_delisted", Some(field), format!("{name} (product {product_id}) is no longer for sale")));
+        return Err(MarketError::conflict(
+            "product_delisted",
+            Some(field),
+            format!("{name} (product {product_id}) is no longer for sale"),
+        ));
     }
     let took = conn
-        .prepare_cached("UPDATE market_variants SET stock = stock - $1 WHERE id = $2 AND stock >= $1")?
+        .prepare_cached(
+            "UPDATE market_variants SET stock = stock - $1 WHERE id = $2 AND stock >= $1",
+        )?
         .execute(params![it.quantity, variant_id])?;
     if took == 0 {
         return Err(MarketError::conflict(
@@ -263,16 +321,51 @@ fn take_stock(conn: &Connection, i: usize, it: &ItemRequest) -> Result<Line, Mar
             format!("{name}: only {stock} left, {} wanted", it.quantity),
         ));
     }
-    Ok(Line { product_id, variant_id, live_item_id: None, quantity: it.quantity, price_fen, batch_id, name, unit, village_id })
+    Ok(Line {
+        product_id,
+        variant_id,
+        live_item_id: None,
+        quantity: it.quantity,
+        price_fen,
+        batch_id,
+        name,
+        unit,
+        village_id,
+    })
 }
 
-type VariantRow = (i64, i64, i64, i64, bool, Option<i64>, String, String, Option<i64>);
+type VariantRow = (
+    i64,
+    i64,
+    i64,
+    i64,
+    bool,
+    Option<i64>,
+    String,
+    String,
+    Option<i64>,
+);
 
 fn row_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<VariantRow> {
-    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?))
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+        r.get(8)?,
+    ))
 }
 
-fn take_live(conn: &Connection, item: i64, quantity: i64, fx: &mut Effects) -> Result<Line, MarketError> {
+fn take_live(
+    conn: &Connection,
+    item: i64,
+    quantity: i64,
+    fx: &mut Effects,
+) -> Result<Line, MarketError> {
     let row = conn
         .prepare_cached(
             "SELECT i.session_id, i.product_id, i.variant_id, i.session_price_fen, i.session_stock, i.sold, s.status,
@@ -289,20 +382,58 @@ fn take_live(conn: &Connection, item: i64, quantity: i64, fx: &mut Effects) -> R
             ))
         })
         .optional()?;
-    let Some((session, product_id, variant_id, price, stock, sold, status, batch_id, name, unit, village_id)) = row else {
-        return Err(MarketError::not_found("unknown_live_item", format!("there is no live-sale item {item}")));
+    let Some((
+        session,
+        product_id,
+        variant_id,
+        price,
+        stock,
+        sold,
+        status,
+        batch_id,
+        name,
+        unit,
+        village_id,
+    )) = row
+    else {
+        return Err(MarketError::not_found(
+            "unknown_live_item",
+            format!("there is no live-sale item {item}"),
+        ));
     };
     if status != "live" {
-        return Err(MarketError::conflict("live_ended", Some("item_id".into()), "this live sale has ended"));
+        return Err(MarketError::conflict(
+            "live_ended",
+            Some("item_id".into()),
+            "this live sale has ended",
+        ));
     }
     let took = conn
         .prepare_cached("UPDATE market_live_items SET sold = sold + $1 WHERE id = $2 AND sold + $1 <= session_stock")?
         .execute(params![quantity, item])?;
     if took == 0 {
-        return Err(MarketError::conflict("out_of_stock", Some("quantity".into()), format!("{name}: only {} left in this live sale", stock - sold)));
+        return Err(MarketError::conflict(
+            "out_of_stock",
+            Some("quantity".into()),
+            format!("{name}: only {} left in this live sale", stock - sold),
+        ));
     }
-    fx.stock.push(StockChange { session_id: session, item_id: item, remaining: stock - sold - quantity });
-    Ok(Line { product_id, variant_id, live_item_id: Some(item), quantity, price_fen: price, batch_id, name, unit, village_id })
+    fx.stock.push(StockChange {
+        session_id: session,
+        item_id: item,
+        remaining: stock - sold - quantity,
+    });
+    Ok(Line {
+        product_id,
+        variant_id,
+        live_item_id: Some(item),
+        quantity,
+        price_fen: price,
+        batch_id,
+        name,
+        unit,
+        village_id,
+    })
 }
 
 #[cfg(test)]

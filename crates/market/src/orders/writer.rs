@@ -67,10 +67,20 @@ impl Writer {
         prices: mpsc::UnboundedSender<Observation>,
         metrics: std::sync::Arc<MarketMetrics>,
     ) -> Result<Writer, rusqlite::Error> {
-        conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
+        conn.set_db_config(
+            rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+            true,
+        )?;
         // Multi-line orders' savepoints keep their statement journal in memory.
         conn.execute_batch("PRAGMA temp_store=MEMORY")?;
-        Ok(Writer { conn, rx, live, prices, metrics, random: Pool::default() })
+        Ok(Writer {
+            conn,
+            rx,
+            live,
+            prices,
+            metrics,
+            random: Pool::default(),
+        })
     }
 }
 
@@ -78,7 +88,9 @@ impl Writer {
     pub fn run(mut self) {
         let mut stopping = false;
         while !stopping {
-            let Some(first) = self.rx.blocking_recv() else { break };
+            let Some(first) = self.rx.blocking_recv() else {
+                break;
+            };
             let mut jobs = Vec::new();
             let mut next = Some(first);
             while let Some(msg) = next.take() {
@@ -106,14 +118,24 @@ impl Writer {
         let mut results: Vec<Result<Answer, MarketError>> = Vec::with_capacity(n);
         let mut effects = Effects::default();
         let outcome = (|| -> Result<(), MarketError> {
-            let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let tx = self
+                .conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             for job in &jobs {
                 let guarded = job.req.items.len() > 1;
                 if guarded {
                     tx.prepare_cached("SAVEPOINT o")?.execute([])?;
                 }
                 let mut fx = Effects::default();
-                match place::apply(&tx, job.user_id, job.key.as_deref(), &job.hash, &job.req, &mut fx, &mut self.random) {
+                match place::apply(
+                    &tx,
+                    job.user_id,
+                    job.key.as_deref(),
+                    &job.hash,
+                    &job.req,
+                    &mut fx,
+                    &mut self.random,
+                ) {
                     Ok(a) => {
                         if guarded {
                             tx.prepare_cached("RELEASE o")?.execute([])?;

@@ -33,7 +33,11 @@ struct MineTpl<'a> {
 }
 
 fn require_farmer(ctx: &PageCtx) -> Result<(), PageError> {
-    if matches!(ctx.user.role, Role::Farmer | Role::Admin) { Ok(()) } else { Err(PageError::Forbidden) }
+    if matches!(ctx.user.role, Role::Farmer | Role::Admin) {
+        Ok(())
+    } else {
+        Err(PageError::Forbidden)
+    }
 }
 
 pub(crate) async fn page_(st: &St, ctx: &PageCtx, flash: Flash) -> Result<Response, PageError> {
@@ -65,11 +69,24 @@ pub(crate) async fn page_(st: &St, ctx: &PageCtx, flash: Flash) -> Result<Respon
             listed: p["listed"].as_bool().unwrap_or(false),
         })
         .collect();
-    let tpl = MineTpl { t: ctx, products, flash };
-    Ok(cunlink_web::page(ctx, ctx.t("market.mine.title"), &body(&tpl)?, PageOpts::default()))
+    let tpl = MineTpl {
+        t: ctx,
+        products,
+        flash,
+    };
+    Ok(cunlink_web::page(
+        ctx,
+        ctx.t("market.mine.title"),
+        &body(&tpl)?,
+        PageOpts::default(),
+    ))
 }
 
-pub(crate) async fn page(State(st): State<St>, ctx: PageCtx, Query(flash): Query<Flash>) -> Result<Response, PageError> {
+pub(crate) async fn page(
+    State(st): State<St>,
+    ctx: PageCtx,
+    Query(flash): Query<Flash>,
+) -> Result<Response, PageError> {
     page_(&st, &ctx, flash).await
 }
 
@@ -87,7 +104,11 @@ pub(crate) struct NewProduct {
     stock: String,
 }
 
-pub(crate) async fn create(State(st): State<St>, ctx: PageCtx, Form(f): Form<NewProduct>) -> Result<Response, PageError> {
+pub(crate) async fn create(
+    State(st): State<St>,
+    ctx: PageCtx,
+    Form(f): Form<NewProduct>,
+) -> Result<Response, PageError> {
     ctx.check_csrf(&f.csrf)?;
     require_farmer(&ctx)?;
     let Some(price) = parse_yuan(&f.price_yuan) else {
@@ -96,12 +117,18 @@ pub(crate) async fn create(State(st): State<St>, ctx: PageCtx, Form(f): Form<New
     let Ok(stock) = f.stock.trim().parse::<i64>() else {
         return Ok(back("/market/mine", false, ctx.t("market.mine.bad_stock")));
     };
-    let Value::Object(obj) = json!({"name": f.name.trim(), "unit": f.unit.trim(), "price_fen": price, "stock": stock}) else {
+    let Value::Object(obj) =
+        json!({"name": f.name.trim(), "unit": f.unit.trim(), "price_fen": price, "stock": stock})
+    else {
         return Err(PageError::Internal("product body".into()));
     };
     let user = ctx.user.clone();
     match in_tx(&st.market, move |c| catalog::create_product(c, &user, &obj)).await {
-        Ok(p) => Ok(back("/market/mine", true, &format!("{} {}", ctx.t("market.mine.listed_ok"), s(&p, "name")))),
+        Ok(p) => Ok(back(
+            "/market/mine",
+            true,
+            &format!("{} {}", ctx.t("market.mine.listed_ok"), s(&p, "name")),
+        )),
         Err(e) => Ok(back("/market/mine", false, &refusal(e)?)),
     }
 }
@@ -114,7 +141,12 @@ pub(crate) struct ListedForm {
     listed: String,
 }
 
-pub(crate) async fn set_listed(State(st): State<St>, ctx: PageCtx, Path(id): Path<i64>, Form(f): Form<ListedForm>) -> Result<Response, PageError> {
+pub(crate) async fn set_listed(
+    State(st): State<St>,
+    ctx: PageCtx,
+    Path(id): Path<i64>,
+    Form(f): Form<ListedForm>,
+) -> Result<Response, PageError> {
     ctx.check_csrf(&f.csrf)?;
     require_farmer(&ctx)?;
     let Value::Object(obj) = json!({"listed": f.listed == "1"}) else {

@@ -45,10 +45,30 @@ pub fn register(kit: &mut KitBuilder) {
     // The files are part of this crate; the page tests catch a broken one.
     let _ = kit.locale(Locale::ZhCn, include_str!("../../locales/zh-CN.yml"));
     let _ = kit.locale(Locale::En, include_str!("../../locales/en.yml"));
-    kit.nav(NavEntry { href: "/market", label: "market.nav.shop", order: 40, visible: |_| true });
-    kit.nav(NavEntry { href: "/market/mine", label: "market.nav.mine", order: 41, visible: |u| matches!(u.role, Role::Farmer | Role::Admin) });
-    kit.nav(NavEntry { href: "/market/station", label: "market.nav.station", order: 42, visible: |u| matches!(u.role, Role::StationOperator | Role::Admin) });
-    kit.nav(NavEntry { href: "/prices", label: "market.nav.prices", order: 43, visible: |_| true });
+    kit.nav(NavEntry {
+        href: "/market",
+        label: "market.nav.shop",
+        order: 40,
+        visible: |_| true,
+    });
+    kit.nav(NavEntry {
+        href: "/market/mine",
+        label: "market.nav.mine",
+        order: 41,
+        visible: |u| matches!(u.role, Role::Farmer | Role::Admin),
+    });
+    kit.nav(NavEntry {
+        href: "/market/station",
+        label: "market.nav.station",
+        order: 42,
+        visible: |u| matches!(u.role, Role::StationOperator | Role::Admin),
+    });
+    kit.nav(NavEntry {
+        href: "/prices",
+        label: "market.nav.prices",
+        order: 43,
+        visible: |_| true,
+    });
 }
 
 pub fn routes(market: Arc<Market>, kit: WebKit) -> Router {
@@ -59,10 +79,19 @@ pub fn routes(market: Arc<Market>, kit: WebKit) -> Router {
         .route("/market/mine", get(farmer::page).post(farmer::create))
         .route("/market/mine/{id}/listed", post(farmer::set_listed))
         .route("/market/station", get(station::page))
-        .route("/market/station/orders/{id}/status", post(station::order_status))
-        .route("/market/station/orders/{id}/payment", post(station::payment))
+        .route(
+            "/market/station/orders/{id}/status",
+            post(station::order_status),
+        )
+        .route(
+            "/market/station/orders/{id}/payment",
+            post(station::payment),
+        )
         .route("/market/station/parcels/{id}/scan", post(station::scan))
-        .route("/market/station/parcels/{id}/collect", post(station::collect))
+        .route(
+            "/market/station/parcels/{id}/collect",
+            post(station::collect),
+        )
         .route("/prices", get(prices::page))
         .route("/t/{code}", get(trace::page))
         .with_state(St { market, kit })
@@ -102,14 +131,13 @@ pub(crate) async fn in_tx<T: Send + 'static>(
     m: &Market,
     f: impl FnOnce(&rusqlite::Connection) -> Result<T, MarketError> + Send + 'static,
 ) -> Result<T, MarketError> {
-    m.db
-        .call(move |c| {
-            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let out = f(&tx)?;
-            tx.commit()?;
-            Ok::<_, MarketError>(out)
-        })
-        .await
+    m.db.call(move |c| {
+        let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let out = f(&tx)?;
+        tx.commit()?;
+        Ok::<_, MarketError>(out)
+    })
+    .await
 }
 
 /// `12800` → `128.00`.
@@ -130,8 +158,16 @@ pub fn parse_yuan(s: &str) -> Option<i64> {
     if !whole.bytes().all(|b| b.is_ascii_digit()) || !frac.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    let w: i64 = if whole.is_empty() { 0 } else { whole.parse().ok()? };
-    let f: i64 = if frac.is_empty() { 0 } else { format!("{frac:0<2}").parse().ok()? };
+    let w: i64 = if whole.is_empty() {
+        0
+    } else {
+        whole.parse().ok()?
+    };
+    let f: i64 = if frac.is_empty() {
+        0
+    } else {
+        format!("{frac:0<2}").parse().ok()?
+    };
     w.checked_mul(100)?.checked_add(f).filter(|v| *v > 0)
 }
 
@@ -148,11 +184,17 @@ pub(crate) fn i(v: &Value, k: &str) -> i64 {
 }
 
 /// Stations of the user's village (every station for admins).
-pub(crate) fn my_stations(conn: &rusqlite::Connection, u: &User) -> Result<Vec<(i64, String)>, MarketError> {
+pub(crate) fn my_stations(
+    conn: &rusqlite::Connection,
+    u: &User,
+) -> Result<Vec<(i64, String)>, MarketError> {
     let mut st = conn.prepare_cached(
         "SELECT id, name FROM market_stations WHERE $1 = 1 OR village_id = $2 ORDER BY id",
     )?;
-    let rows = st.query_map(rusqlite::params![u.role == Role::Admin, u.village_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let rows = st.query_map(
+        rusqlite::params![u.role == Role::Admin, u.village_id],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 

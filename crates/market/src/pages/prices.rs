@@ -67,13 +67,22 @@ fn spark(points: &[i64]) -> String {
     if points.len() < 2 {
         return String::new();
     }
-    let (min, max) = (points.iter().min().copied().unwrap_or(0), points.iter().max().copied().unwrap_or(1));
+    let (min, max) = (
+        points.iter().min().copied().unwrap_or(0),
+        points.iter().max().copied().unwrap_or(1),
+    );
     let span = (max - min).max(1) as f64;
     let n = (points.len() - 1) as f64;
     let pts: Vec<String> = points
         .iter()
         .enumerate()
-        .map(|(i, p)| format!("{:.1},{:.1}", i as f64 / n * 300.0, 76.0 - (p - min) as f64 / span * 72.0))
+        .map(|(i, p)| {
+            format!(
+                "{:.1},{:.1}",
+                i as f64 / n * 300.0,
+                76.0 - (p - min) as f64 / span * 72.0
+            )
+        })
         .collect();
     format!(
         "<svg class=\"spark\" viewBox=\"0 0 300 80\" preserveAspectRatio=\"none\" role=\"img\" aria-hidden=\"true\"><polyline fill=\"none\" stroke=\"#0b5d1e\" stroke-width=\"3\" points=\"{}\"/></svg>",
@@ -81,12 +90,19 @@ fn spark(points: &[i64]) -> String {
     )
 }
 
-pub(crate) async fn page(State(st): State<St>, Query(q): Query<PricesQuery>, req: Request) -> Result<Response, PageError> {
+pub(crate) async fn page(
+    State(st): State<St>,
+    Query(q): Query<PricesQuery>,
+    req: Request,
+) -> Result<Response, PageError> {
     let (mut parts, _) = req.into_parts();
     let ctx = PageCtx::from_request_parts(&mut parts, &st).await.ok();
     let locale = match &ctx {
         Some(c) => c.locale,
-        None => Visitor::from_request_parts(&mut parts, &st).await.map(|v| v.locale).unwrap_or(Locale::ZhCn),
+        None => Visitor::from_request_parts(&mut parts, &st)
+            .await
+            .map(|v| v.locale)
+            .unwrap_or(Locale::ZhCn),
     };
     let kit = st.kit.clone();
     let text: String = q.q.unwrap_or_default().chars().take(32).collect();
@@ -95,14 +111,33 @@ pub(crate) async fn page(State(st): State<St>, Query(q): Query<PricesQuery>, req
         .prices
         .search(&text, None, 60)
         .into_iter()
-        .map(|r| Row { enc: encode_component(&r.commodity), commodity: r.commodity.to_string(), market: r.market.to_string(), price: yuan(r.price_fen), unit: r.unit.to_string(), date: r.date })
+        .map(|r| Row {
+            enc: encode_component(&r.commodity),
+            commodity: r.commodity.to_string(),
+            market: r.market.to_string(),
+            price: yuan(r.price_fen),
+            unit: r.unit.to_string(),
+            date: r.date,
+        })
         .collect();
     let days = if q.days == Some(30) { 30 } else { 7 };
-    let trend = match q.c.map(|c| c.trim().chars().take(32).collect::<String>()).filter(|c| !c.is_empty()) {
+    let trend = match q
+        .c
+        .map(|c| c.trim().chars().take(32).collect::<String>())
+        .filter(|c| !c.is_empty())
+    {
         Some(c) => {
             let name = c.clone();
-            db(&st.market, move |conn| prices::trend(conn, &name, None, days)).await.ok().map(|v| {
-                let pts: Vec<i64> = v["points"].as_array().map(|a| a.iter().filter_map(|p| p["price_fen"].as_i64()).collect()).unwrap_or_default();
+            db(&st.market, move |conn| {
+                prices::trend(conn, &name, None, days)
+            })
+            .await
+            .ok()
+            .map(|v| {
+                let pts: Vec<i64> = v["points"]
+                    .as_array()
+                    .map(|a| a.iter().filter_map(|p| p["price_fen"].as_i64()).collect())
+                    .unwrap_or_default();
                 let fen = v["change"]["fen"].as_i64().unwrap_or(0);
                 Trend {
                     enc: encode_component(&c),
@@ -118,7 +153,12 @@ pub(crate) async fn page(State(st): State<St>, Query(q): Query<PricesQuery>, req
         }
         None => None,
     };
-    let tpl = PricesTpl { tr: Tr { kit: &kit, locale }, q: text, rows, trend };
+    let tpl = PricesTpl {
+        tr: Tr { kit: &kit, locale },
+        q: text,
+        rows,
+        trend,
+    };
     let title = kit.t(locale, "market.prices.title");
     Ok(match &ctx {
         Some(c) => cunlink_web::page(c, title, &body(&tpl)?, PageOpts::default()),

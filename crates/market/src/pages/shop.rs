@@ -55,10 +55,16 @@ fn matches(name: &str, q: &str) -> bool {
     if !q.is_ascii() {
         return name.contains(q);
     }
-    names::keys(name).iter().any(|(full, ini)| full.starts_with(q) || ini.starts_with(q))
+    names::keys(name)
+        .iter()
+        .any(|(full, ini)| full.starts_with(q) || ini.starts_with(q))
 }
 
-pub(crate) async fn list(State(st): State<St>, ctx: PageCtx, Query(q): Query<ShopQuery>) -> Result<Response, PageError> {
+pub(crate) async fn list(
+    State(st): State<St>,
+    ctx: PageCtx,
+    Query(q): Query<ShopQuery>,
+) -> Result<Response, PageError> {
     let text = q.q.unwrap_or_default();
     let norm = names::normalize(&text);
     let village = ctx.user.village_id;
@@ -83,7 +89,10 @@ pub(crate) async fn list(State(st): State<St>, ctx: PageCtx, Query(q): Query<Sho
             unit: s(p, "unit"),
             price: yuan(i(p, "price_fen")),
             stock: i(p, "stock"),
-            photo: p["photos"].get(0).map(|ph| s(ph, "small")).unwrap_or_default(),
+            photo: p["photos"]
+                .get(0)
+                .map(|ph| s(ph, "small"))
+                .unwrap_or_default(),
         })
         .collect();
     let tpl = ShopTpl {
@@ -92,17 +101,33 @@ pub(crate) async fn list(State(st): State<St>, ctx: PageCtx, Query(q): Query<Sho
         products,
         stations,
         idem: cunlink_core::random::token(16),
-        flash: Flash { ok: q.ok, err: q.err },
+        flash: Flash {
+            ok: q.ok,
+            err: q.err,
+        },
     };
-    Ok(page(&ctx, ctx.t("market.shop.title"), &body(&tpl)?, PageOpts::default()))
+    Ok(page(
+        &ctx,
+        ctx.t("market.shop.title"),
+        &body(&tpl)?,
+        PageOpts::default(),
+    ))
 }
 
 /// One form for the whole list: the pressed button names the product; its
 /// quantity field is `qty_{id}`. `idem` (drawn when the page was shown) makes a
 /// double tap one order; `for_name` is the villager an operator orders for.
-pub(crate) async fn order(State(st): State<St>, ctx: PageCtx, Form(f): Form<HashMap<String, String>>) -> Result<Response, PageError> {
+pub(crate) async fn order(
+    State(st): State<St>,
+    ctx: PageCtx,
+    Form(f): Form<HashMap<String, String>>,
+) -> Result<Response, PageError> {
     ctx.check_csrf(f.get("csrf").map(String::as_str).unwrap_or(""))?;
-    let from = f.get("from").filter(|p| p.starts_with("/market")).cloned().unwrap_or_else(|| "/market".into());
+    let from = f
+        .get("from")
+        .filter(|p| p.starts_with("/market"))
+        .cloned()
+        .unwrap_or_else(|| "/market".into());
     let num = |k: &str| f.get(k).and_then(|v| v.trim().parse::<i64>().ok());
     let Some(product) = num("product_id") else {
         return Ok(back(&from, false, ctx.t("market.shop.pick_product")));
@@ -113,12 +138,22 @@ pub(crate) async fn order(State(st): State<St>, ctx: PageCtx, Form(f): Form<Hash
     let Some(station) = num("pickup_station_id") else {
         return Ok(back(&from, false, ctx.t("market.shop.pick_station")));
     };
-    let mut obj = json!({"items": [{"product_id": product, "quantity": qty}], "pickup_station_id": station});
-    if let Some(n) = f.get("for_name").map(|n| n.trim()).filter(|n| !n.is_empty()) {
+    let mut obj =
+        json!({"items": [{"product_id": product, "quantity": qty}], "pickup_station_id": station});
+    if let Some(n) = f
+        .get("for_name")
+        .map(|n| n.trim())
+        .filter(|n| !n.is_empty())
+    {
         obj["for_name"] = json!(n);
     }
-    let Value::Object(obj) = obj else { return Err(PageError::Internal("order body".into())) };
-    let key = f.get("idem").filter(|k| !k.is_empty() && k.len() <= 64).map(|k| format!("page-{k}"));
+    let Value::Object(obj) = obj else {
+        return Err(PageError::Internal("order body".into()));
+    };
+    let key = f
+        .get("idem")
+        .filter(|k| !k.is_empty() && k.len() <= 64)
+        .map(|k| format!("page-{k}"));
     let hash = idem::request_hash("orders", &obj);
     let req = match orders::place::parse(&ctx.user, &obj) {
         Ok(r) => r,
@@ -126,9 +161,20 @@ pub(crate) async fn order(State(st): State<St>, ctx: PageCtx, Form(f): Form<Hash
     };
     match st.market.place(ctx.user.id, key, hash, req).await {
         Ok(a) => {
-            let id = serde_json::from_str::<Value>(&a.body).ok().and_then(|v| v["id"].as_i64()).unwrap_or_default();
-            let to = if from.starts_with("/market/station") { from } else { "/market/orders".to_string() };
-            Ok(back(&to, true, &format!("{} #{id}", ctx.t("market.shop.ordered"))))
+            let id = serde_json::from_str::<Value>(&a.body)
+                .ok()
+                .and_then(|v| v["id"].as_i64())
+                .unwrap_or_default();
+            let to = if from.starts_with("/market/station") {
+                from
+            } else {
+                "/market/orders".to_string()
+            };
+            Ok(back(
+                &to,
+                true,
+                &format!("{} #{id}", ctx.t("market.shop.ordered")),
+            ))
         }
         Err(e) => Ok(back(&from, false, &refusal(e)?)),
     }
@@ -153,7 +199,11 @@ struct OrdersTpl<'a> {
     flash: Flash,
 }
 
-pub(crate) async fn orders(State(st): State<St>, ctx: PageCtx, Query(flash): Query<Flash>) -> Result<Response, PageError> {
+pub(crate) async fn orders(
+    State(st): State<St>,
+    ctx: PageCtx,
+    Query(flash): Query<Flash>,
+) -> Result<Response, PageError> {
     let user = ctx.user.clone();
     let rows = db(&st.market, move |c| {
         let list = orders::mine(c, &user)?;
@@ -163,7 +213,10 @@ pub(crate) async fn orders(State(st): State<St>, ctx: PageCtx, Query(flash): Que
                 Some(pid) => parcels::get(c, &user, pid).ok(),
                 None => None,
             };
-            let code = parcel.as_ref().filter(|p| p["status"] == "at_village_station").and_then(|p| p["pickup_code"].as_str().map(str::to_string));
+            let code = parcel
+                .as_ref()
+                .filter(|p| p["status"] == "at_village_station")
+                .and_then(|p| p["pickup_code"].as_str().map(str::to_string));
             out.push(OrderRow {
                 id: i(&o, "id"),
                 status: s(&o, "status"),
@@ -171,7 +224,18 @@ pub(crate) async fn orders(State(st): State<St>, ctx: PageCtx, Query(flash): Que
                 total: yuan(i(&o, "total_fen")),
                 items: o["items"]
                     .as_array()
-                    .map(|a| a.iter().map(|it| (s(it, "name"), i(it, "quantity"), s(it, "unit"), s(it, "trace_url"))).collect())
+                    .map(|a| {
+                        a.iter()
+                            .map(|it| {
+                                (
+                                    s(it, "name"),
+                                    i(it, "quantity"),
+                                    s(it, "unit"),
+                                    s(it, "trace_url"),
+                                )
+                            })
+                            .collect()
+                    })
                     .unwrap_or_default(),
                 for_name: s(&o, "for_name"),
                 parcel: parcel.as_ref().map(|p| s(p, "status")).unwrap_or_default(),
@@ -182,6 +246,15 @@ pub(crate) async fn orders(State(st): State<St>, ctx: PageCtx, Query(flash): Que
     })
     .await
     .map_err(|e| PageError::Internal(e.to_string()))?;
-    let tpl = OrdersTpl { t: &ctx, orders: rows, flash };
-    Ok(page(&ctx, ctx.t("market.orders.title"), &body(&tpl)?, PageOpts::default()))
+    let tpl = OrdersTpl {
+        t: &ctx,
+        orders: rows,
+        flash,
+    };
+    Ok(page(
+        &ctx,
+        ctx.t("market.orders.title"),
+        &body(&tpl)?,
+        PageOpts::default(),
+    ))
 }

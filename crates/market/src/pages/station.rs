@@ -53,16 +53,28 @@ struct StationTpl<'a> {
 }
 
 fn require_operator(ctx: &PageCtx) -> Result<(), PageError> {
-    if matches!(ctx.user.role, Role::StationOperator | Role::Admin) { Ok(()) } else { Err(PageError::Forbidden) }
+    if matches!(ctx.user.role, Role::StationOperator | Role::Admin) {
+        Ok(())
+    } else {
+        Err(PageError::Forbidden)
+    }
 }
 
 /// Station ids as a SQL list (they are integers from the database).
 fn id_list(stations: &[(i64, String)]) -> String {
     let ids: Vec<String> = stations.iter().map(|s| s.0.to_string()).collect();
-    if ids.is_empty() { "0".into() } else { ids.join(",") }
+    if ids.is_empty() {
+        "0".into()
+    } else {
+        ids.join(",")
+    }
 }
 
-pub(crate) async fn page(State(st): State<St>, ctx: PageCtx, Query(flash): Query<Flash>) -> Result<Response, PageError> {
+pub(crate) async fn page(
+    State(st): State<St>,
+    ctx: PageCtx,
+    Query(flash): Query<Flash>,
+) -> Result<Response, PageError> {
     require_operator(&ctx)?;
     let user = ctx.user.clone();
     let (stations, to_pack, arriving, unpaid, products) = db(&st.market, move |c| {
@@ -101,8 +113,22 @@ pub(crate) async fn page(State(st): State<St>, ctx: PageCtx, Query(flash): Query
     })
     .await
     .map_err(|e| PageError::Internal(e.to_string()))?;
-    let tpl = StationTpl { t: &ctx, stations, to_pack, arriving, unpaid, products, idem: cunlink_core::random::token(16), flash };
-    Ok(cunlink_web::page(&ctx, ctx.t("market.station.title"), &body(&tpl)?, PageOpts::default()))
+    let tpl = StationTpl {
+        t: &ctx,
+        stations,
+        to_pack,
+        arriving,
+        unpaid,
+        products,
+        idem: cunlink_core::random::token(16),
+        flash,
+    };
+    Ok(cunlink_web::page(
+        &ctx,
+        ctx.t("market.station.title"),
+        &body(&tpl)?,
+        PageOpts::default(),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -126,7 +152,12 @@ fn obj(v: Value) -> serde_json::Map<String, Value> {
     }
 }
 
-pub(crate) async fn order_status(State(st): State<St>, ctx: PageCtx, Path(id): Path<i64>, Form(f): Form<Act>) -> Result<Response, PageError> {
+pub(crate) async fn order_status(
+    State(st): State<St>,
+    ctx: PageCtx,
+    Path(id): Path<i64>,
+    Form(f): Form<Act>,
+) -> Result<Response, PageError> {
     ctx.check_csrf(&f.csrf)?;
     let (user, b) = (ctx.user.clone(), obj(json!({"status": f.status})));
     match in_tx(&st.market, move |c| orders::transition(c, &user, id, &b)).await {
@@ -134,35 +165,77 @@ pub(crate) async fn order_status(State(st): State<St>, ctx: PageCtx, Path(id): P
             for ch in changes {
                 let _ = st.market.live.send(ch);
             }
-            Ok(back(HERE, true, &format!("#{id} {}", ctx.t(&format!("market.status.{}", f.status)))))
+            Ok(back(
+                HERE,
+                true,
+                &format!("#{id} {}", ctx.t(&format!("market.status.{}", f.status))),
+            ))
         }
         Err(e) => Ok(back(HERE, false, &refusal(e)?)),
     }
 }
 
-pub(crate) async fn payment(State(st): State<St>, ctx: PageCtx, Path(id): Path<i64>, Form(f): Form<Act>) -> Result<Response, PageError> {
+pub(crate) async fn payment(
+    State(st): State<St>,
+    ctx: PageCtx,
+    Path(id): Path<i64>,
+    Form(f): Form<Act>,
+) -> Result<Response, PageError> {
     ctx.check_csrf(&f.csrf)?;
-    let (user, b) = (ctx.user.clone(), obj(json!({"state": "paid_at_station", "method": f.method})));
+    let (user, b) = (
+        ctx.user.clone(),
+        obj(json!({"state": "paid_at_station", "method": f.method})),
+    );
     match in_tx(&st.market, move |c| orders::payment(c, &user, id, &b)).await {
-        Ok(_) => Ok(back(HERE, true, &format!("#{id} {}", ctx.t("market.station.paid_ok")))),
+        Ok(_) => Ok(back(
+            HERE,
+            true,
+            &format!("#{id} {}", ctx.t("market.station.paid_ok")),
+        )),
         Err(e) => Ok(back(HERE, false, &refusal(e)?)),
     }
 }
 
-pub(crate) async fn scan(State(st): State<St>, ctx: PageCtx, Path(id): Path<i64>, Form(f): Form<Act>) -> Result<Response, PageError> {
+pub(crate) async fn scan(
+    State(st): State<St>,
+    ctx: PageCtx,
+    Path(id): Path<i64>,
+    Form(f): Form<Act>,
+) -> Result<Response, PageError> {
     ctx.check_csrf(&f.csrf)?;
     let (user, b) = (ctx.user.clone(), obj(json!({"status": f.status})));
     match in_tx(&st.market, move |c| parcels::scan(c, &user, id, &b)).await {
-        Ok(_) => Ok(back(HERE, true, &format!("{} {id}: {}", ctx.t("market.station.parcel"), ctx.t(&format!("market.parcel.{}", f.status))))),
+        Ok(_) => Ok(back(
+            HERE,
+            true,
+            &format!(
+                "{} {id}: {}",
+                ctx.t("market.station.parcel"),
+                ctx.t(&format!("market.parcel.{}", f.status))
+            ),
+        )),
         Err(e) => Ok(back(HERE, false, &refusal(e)?)),
     }
 }
 
-pub(crate) async fn collect(State(st): State<St>, ctx: PageCtx, Path(id): Path<i64>, Form(f): Form<Act>) -> Result<Response, PageError> {
+pub(crate) async fn collect(
+    State(st): State<St>,
+    ctx: PageCtx,
+    Path(id): Path<i64>,
+    Form(f): Form<Act>,
+) -> Result<Response, PageError> {
     ctx.check_csrf(&f.csrf)?;
     let (user, b) = (ctx.user.clone(), obj(json!({"code": f.code.trim()})));
     match in_tx(&st.market, move |c| parcels::collect(c, &user, id, &b)).await {
-        Ok(_) => Ok(back(HERE, true, &format!("{} {id}: {}", ctx.t("market.station.parcel"), ctx.t("market.parcel.collected")))),
+        Ok(_) => Ok(back(
+            HERE,
+            true,
+            &format!(
+                "{} {id}: {}",
+                ctx.t("market.station.parcel"),
+                ctx.t("market.parcel.collected")
+            ),
+        )),
         Err(e) => Ok(back(HERE, false, &refusal(e)?)),
     }
 }

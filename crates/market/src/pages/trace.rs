@@ -10,11 +10,22 @@ use cunlink_web::{PageError, Visitor, public_page};
 use super::{St, db};
 use crate::trace;
 
-pub(crate) async fn page(State(st): State<St>, v: Visitor, Path(code): Path<String>) -> Result<Response, PageError> {
+pub(crate) async fn page(
+    State(st): State<St>,
+    v: Visitor,
+    Path(code): Path<String>,
+) -> Result<Response, PageError> {
     let c = code.clone();
-    let found = db(&st.market, move |conn| trace::lookup(conn, &c)).await.map_err(|e| PageError::Internal(e.to_string()))?;
+    let found = db(&st.market, move |conn| trace::lookup(conn, &c))
+        .await
+        .map_err(|e| PageError::Internal(e.to_string()))?;
     let Some(p) = found else {
-        let mut r = public_page(&st.kit, v.locale, "未找到", "<h1>未找到这个溯源码</h1><p>请核对包装上的二维码。</p>");
+        let mut r = public_page(
+            &st.kit,
+            v.locale,
+            "未找到",
+            "<h1>未找到这个溯源码</h1><p>请核对包装上的二维码。</p>",
+        );
         *r.status_mut() = StatusCode::NOT_FOUND;
         return Ok(r);
     };
@@ -22,10 +33,21 @@ pub(crate) async fn page(State(st): State<St>, v: Visitor, Path(code): Path<Stri
     let series = match &p.batch {
         Some(b) => {
             let (asset, from, to) = (b.asset_id, b.grown_from, b.harvested_at);
-            tokio::task::spawn_blocking(move || trace::conditions(&farm, asset, from, to)).await.unwrap_or_default()
+            tokio::task::spawn_blocking(move || trace::conditions(&farm, asset, from, to))
+                .await
+                .unwrap_or_default()
         }
         None => Vec::new(),
     };
-    let title = format!("{} · 产品溯源", p.product.clone().unwrap_or_else(|| "农产品".into()));
-    Ok(public_page(&st.kit, v.locale, &title, &trace::render_body(&code, &p, &series)).into_response())
+    let title = format!(
+        "{} · 产品溯源",
+        p.product.clone().unwrap_or_else(|| "农产品".into())
+    );
+    Ok(public_page(
+        &st.kit,
+        v.locale,
+        &title,
+        &trace::render_body(&code, &p, &series),
+    )
+    .into_response())
 }

@@ -50,7 +50,10 @@ pub fn encode(points: &[(u16, i64)]) -> Vec<u8> {
     while i < points.len() {
         let (d, p) = points[i];
         let mut len = 1;
-        while i + len < points.len() && points[i + len].1 == p && points[i + len].0 as usize == d as usize + len {
+        while i + len < points.len()
+            && points[i + len].1 == p
+            && points[i + len].0 as usize == d as usize + len
+        {
             len += 1;
         }
         put(&mut out, (d as i64 - next_day).max(0) as u64);
@@ -68,7 +71,9 @@ pub fn decode(buf: &[u8]) -> Vec<(u16, i64)> {
     let mut out = Vec::new();
     let (mut pos, mut day, mut price) = (0usize, 0i64, 0i64);
     while pos < buf.len() {
-        let (Some(gap), Some(len), Some(delta)) = (get(buf, &mut pos), get(buf, &mut pos), get(buf, &mut pos)) else {
+        let (Some(gap), Some(len), Some(delta)) =
+            (get(buf, &mut pos), get(buf, &mut pos), get(buf, &mut pos))
+        else {
             break;
         };
         day += gap as i64;

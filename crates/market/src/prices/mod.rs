@@ -98,15 +98,31 @@ impl Board {
             return;
         }
         self.by_id.insert(id, self.commodities.len());
-        self.commodities.push(Commodity { id, name: Arc::from(name), keys: names::keys(name) });
+        self.commodities.push(Commodity {
+            id,
+            name: Arc::from(name),
+            keys: names::keys(name),
+        });
     }
     fn set_quote(&mut self, commodity: i64, market: u32, price_fen: i64, unit: &str, day: i64) {
         let unit = self.unit_id(unit);
         let list = self.today.entry(commodity).or_default();
         match list.iter_mut().find(|q| q.market == market) {
-            Some(q) if q.day <= day => *q = Quote { market, price_fen, unit, day },
+            Some(q) if q.day <= day => {
+                *q = Quote {
+                    market,
+                    price_fen,
+                    unit,
+                    day,
+                }
+            }
             Some(_) => {}
-            None => list.push(Quote { market, price_fen, unit, day }),
+            None => list.push(Quote {
+                market,
+                price_fen,
+                unit,
+                day,
+            }),
         }
     }
 }
@@ -139,13 +155,23 @@ impl PriceBoard {
             let (id, name) = row?;
             b.markets.insert(id as u32, Arc::from(name.as_str()));
         }
-        let mut st = conn.prepare("SELECT commodity_id, market_id, day, price_fen, unit FROM market_prices_today")?;
+        let mut st = conn.prepare(
+            "SELECT commodity_id, market_id, day, price_fen, unit FROM market_prices_today",
+        )?;
         let mut rows = st.query([])?;
         while let Some(r) = rows.next()? {
             let unit: String = r.get(4)?;
-            b.set_quote(r.get(0)?, r.get::<_, i64>(1)? as u32, r.get(3)?, &unit, r.get(2)?);
+            b.set_quote(
+                r.get(0)?,
+                r.get::<_, i64>(1)? as u32,
+                r.get(3)?,
+                &unit,
+                r.get(2)?,
+            );
         }
-        Ok(PriceBoard { board: RwLock::new(b) })
+        Ok(PriceBoard {
+            board: RwLock::new(b),
+        })
     }
 
     /// Reload from the database (after a bulk import).
@@ -175,10 +201,20 @@ impl PriceBoard {
             let rank = if q.is_empty() {
                 Some(2)
             } else if !ascii {
-                if *c.name == *q { Some(0) } else if c.name.contains(q.as_str()) { Some(1) } else { None }
+                if *c.name == *q {
+                    Some(0)
+                } else if c.name.contains(q.as_str()) {
+                    Some(1)
+                } else {
+                    None
+                }
             } else if c.keys.iter().any(|(f, ini)| *f == q || *ini == q) {
                 Some(0)
-            } else if c.keys.iter().any(|(f, ini)| f.starts_with(q.as_str()) || ini.starts_with(q.as_str())) {
+            } else if c
+                .keys
+                .iter()
+                .any(|(f, ini)| f.starts_with(q.as_str()) || ini.starts_with(q.as_str()))
+            {
                 Some(1)
             } else {
                 None
@@ -191,18 +227,30 @@ impl PriceBoard {
         let mut out = Vec::new();
         for (_, _, i) in hits {
             let c = &b.commodities[i];
-            let Some(quotes) = b.today.get(&c.id) else { continue };
+            let Some(quotes) = b.today.get(&c.id) else {
+                continue;
+            };
             // Quotes are kept in the order markets first reported; no per-query sort.
-            let rows = quotes.iter().filter(|qt| market.is_none_or(|m| b.markets.get(&qt.market).is_some_and(|n| **n == *m)));
+            let rows = quotes.iter().filter(|qt| {
+                market.is_none_or(|m| b.markets.get(&qt.market).is_some_and(|n| **n == *m))
+            });
             for qt in rows {
                 if out.len() >= limit {
                     return out;
                 }
                 out.push(PriceRow {
                     commodity: c.name.clone(),
-                    market: b.markets.get(&qt.market).cloned().unwrap_or_else(|| Arc::from("")),
+                    market: b
+                        .markets
+                        .get(&qt.market)
+                        .cloned()
+                        .unwrap_or_else(|| Arc::from("")),
                     price_fen: qt.price_fen,
-                    unit: b.units.get(qt.unit as usize).cloned().unwrap_or_else(|| Arc::from("")),
+                    unit: b
+                        .units
+                        .get(qt.unit as usize)
+                        .cloned()
+                        .unwrap_or_else(|| Arc::from("")),
                     date: date_string(qt.day),
                 });
             }
@@ -220,12 +268,26 @@ impl PriceBoard {
             if out.len() >= n {
                 break;
             }
-            let Some(q) = b.today.get(&c.id).and_then(|qs| qs.iter().find(|q| q.day == day)) else { continue };
+            let Some(q) = b
+                .today
+                .get(&c.id)
+                .and_then(|qs| qs.iter().find(|q| q.day == day))
+            else {
+                continue;
+            };
             out.push(PriceRow {
                 commodity: c.name.clone(),
-                market: b.markets.get(&q.market).cloned().unwrap_or_else(|| Arc::from("")),
+                market: b
+                    .markets
+                    .get(&q.market)
+                    .cloned()
+                    .unwrap_or_else(|| Arc::from("")),
                 price_fen: q.price_fen,
-                unit: b.units.get(q.unit as usize).cloned().unwrap_or_else(|| Arc::from("")),
+                unit: b
+                    .units
+                    .get(q.unit as usize)
+                    .cloned()
+                    .unwrap_or_else(|| Arc::from("")),
                 date: date_string(q.day),
             });
         }
@@ -239,10 +301,21 @@ impl PriceBoard {
     }
 
     /// Apply a committed report to memory.
-    fn applied(&self, commodity: i64, name: &str, market: i64, market_name: &str, price: i64, unit: &str, day: i64) {
+    fn applied(
+        &self,
+        commodity: i64,
+        name: &str,
+        market: i64,
+        market_name: &str,
+        price: i64,
+        unit: &str,
+        day: i64,
+    ) {
         let mut b = self.write();
         b.add_commodity(commodity, name);
-        b.markets.entry(market as u32).or_insert_with(|| Arc::from(market_name));
+        b.markets
+            .entry(market as u32)
+            .or_insert_with(|| Arc::from(market_name));
         b.set_quote(commodity, market as u32, price, unit, day);
     }
 
@@ -251,11 +324,18 @@ impl PriceBoard {
     pub fn shows(&self, commodity: &str, market: &str, price: i64) -> bool {
         let b = self.read();
         let today = today();
-        b.commodities.iter().find(|c| *c.name == *commodity).is_some_and(|c| {
-            b.today.get(&c.id).is_some_and(|qs| {
-                qs.iter().any(|q| q.day == today && q.price_fen == price && b.markets.get(&q.market).is_some_and(|m| **m == *market))
+        b.commodities
+            .iter()
+            .find(|c| *c.name == *commodity)
+            .is_some_and(|c| {
+                b.today.get(&c.id).is_some_and(|qs| {
+                    qs.iter().any(|q| {
+                        q.day == today
+                            && q.price_fen == price
+                            && b.markets.get(&q.market).is_some_and(|m| **m == *market)
+                    })
+                })
             })
-        })
     }
 
     pub fn commodity_count(&self) -> usize {
@@ -263,7 +343,12 @@ impl PriceBoard {
     }
 }
 
-fn ensure(conn: &Connection, table: &str, name: &str, unit: Option<&str>) -> Result<i64, MarketError> {
+fn ensure(
+    conn: &Connection,
+    table: &str,
+    name: &str,
+    unit: Option<&str>,
+) -> Result<i64, MarketError> {
     if let Some(id) = conn
         .prepare_cached(&format!("SELECT id FROM {table} WHERE name = $1"))?
         .query_row([name], |r| r.get(0))
@@ -272,7 +357,10 @@ fn ensure(conn: &Connection, table: &str, name: &str, unit: Option<&str>) -> Res
         return Ok(id);
     }
     match unit {
-        Some(u) => conn.execute(&format!("INSERT INTO {table} (name, unit) VALUES ($1, $2)"), params![name, u])?,
+        Some(u) => conn.execute(
+            &format!("INSERT INTO {table} (name, unit) VALUES ($1, $2)"),
+            params![name, u],
+        )?,
         None => conn.execute(&format!("INSERT INTO {table} (name) VALUES ($1)"), [name])?,
     };
     Ok(conn.last_insert_rowid())
@@ -318,7 +406,15 @@ pub fn record(conn: &Connection, r: &Report<'_>) -> Result<Applied, MarketError>
         "INSERT OR REPLACE INTO market_price_history (commodity_id, market_id, period, data) VALUES ($1, $2, $3, $4)",
         params![c, m, period, data],
     )?;
-    Ok(Applied { commodity: c, name: r.commodity.to_string(), market: m, market_name: r.market.to_string(), price: r.price_fen, unit: r.unit.to_string(), day: r.day })
+    Ok(Applied {
+        commodity: c,
+        name: r.commodity.to_string(),
+        market: m,
+        market_name: r.market.to_string(),
+        price: r.price_fen,
+        unit: r.unit.to_string(),
+        day: r.day,
+    })
 }
 
 pub struct Applied {
@@ -333,7 +429,15 @@ pub struct Applied {
 
 impl Applied {
     pub fn to_board(&self, board: &PriceBoard) {
-        board.applied(self.commodity, &self.name, self.market, &self.market_name, self.price, &self.unit, self.day);
+        board.applied(
+            self.commodity,
+            &self.name,
+            self.market,
+            &self.market_name,
+            self.price,
+            &self.unit,
+            self.day,
+        );
     }
     pub fn json(&self) -> Value {
         json!({"commodity": self.name, "market": self.market_name, "price_fen": self.price, "unit": self.unit, "date": date_string(self.day)})
@@ -342,18 +446,36 @@ impl Applied {
 
 /// Daily prices of `commodity` over the last `days` days: per day the average
 /// over the markets (or the one `market`), with the change over the span.
-pub fn trend(conn: &Connection, commodity: &str, market: Option<&str>, days: i64) -> Result<Value, MarketError> {
+pub fn trend(
+    conn: &Connection,
+    commodity: &str,
+    market: Option<&str>,
+    days: i64,
+) -> Result<Value, MarketError> {
     let c: Option<(i64, String)> = conn
-        .query_row("SELECT id, unit FROM market_commodities WHERE name = $1", [commodity], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row(
+            "SELECT id, unit FROM market_commodities WHERE name = $1",
+            [commodity],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
         .optional()?;
     let Some((c, unit)) = c else {
-        return Err(MarketError::not_found("unknown_commodity", format!("no prices recorded for '{commodity}'")));
+        return Err(MarketError::not_found(
+            "unknown_commodity",
+            format!("no prices recorded for '{commodity}'"),
+        ));
     };
     let m: Option<i64> = match market {
         Some(name) => Some(
-            conn.query_row("SELECT id FROM market_markets WHERE name = $1", [name], |r| r.get(0))
-                .optional()?
-                .ok_or_else(|| MarketError::not_found("unknown_market", format!("no market named '{name}'")))?,
+            conn.query_row(
+                "SELECT id FROM market_markets WHERE name = $1",
+                [name],
+                |r| r.get(0),
+            )
+            .optional()?
+            .ok_or_else(|| {
+                MarketError::not_found("unknown_market", format!("no market named '{name}'"))
+            })?,
         ),
         None => None,
     };
@@ -363,7 +485,12 @@ pub fn trend(conn: &Connection, commodity: &str, market: Option<&str>, days: i64
     let mut st = conn.prepare_cached(
         "SELECT period, data FROM market_price_history WHERE commodity_id = $1 AND ($2 IS NULL OR market_id = $2) AND period BETWEEN $3 AND $4",
     )?;
-    let mut rows = st.query(params![c, m, first.div_euclid(history::PERIOD_DAYS), last.div_euclid(history::PERIOD_DAYS)])?;
+    let mut rows = st.query(params![
+        c,
+        m,
+        first.div_euclid(history::PERIOD_DAYS),
+        last.div_euclid(history::PERIOD_DAYS)
+    ])?;
     while let Some(r) = rows.next()? {
         let period: i64 = r.get(0)?;
         let data: Vec<u8> = r.get(1)?;
@@ -376,10 +503,15 @@ pub fn trend(conn: &Connection, commodity: &str, market: Option<&str>, days: i64
             }
         }
     }
-    let mut points: Vec<(i64, i64)> = sums.into_iter().map(|(d, (s, n))| (d, (s as f64 / n as f64).round() as i64)).collect();
+    let mut points: Vec<(i64, i64)> = sums
+        .into_iter()
+        .map(|(d, (s, n))| (d, (s as f64 / n as f64).round() as i64))
+        .collect();
     points.sort_unstable();
     let change = match (points.first(), points.last()) {
-        (Some(a), Some(b)) if a.1 > 0 => json!({"fen": b.1 - a.1, "percent": ((b.1 - a.1) as f64 * 1000.0 / a.1 as f64).round() / 10.0}),
+        (Some(a), Some(b)) if a.1 > 0 => {
+            json!({"fen": b.1 - a.1, "percent": ((b.1 - a.1) as f64 * 1000.0 / a.1 as f64).round() / 10.0})
+        }
         _ => Value::Null,
     };
     Ok(json!({
