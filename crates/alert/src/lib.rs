@@ -154,10 +154,14 @@ impl Alerts {
         {
             // One pass over the devices with the latest-values map held for
             // reading: a rule on a whole asset kind may match thousands.
+            let matcher = view.matcher(target);
             let mem = store.mem();
             for device in self.farm.registry.all() {
+                if village_id.is_some() && device.village_id != village_id {
+                    continue;
+                }
                 let gateway = device.gateway_id.and_then(|g| self.farm.registry.get(g));
-                if !view.targets(target, village_id, device.clone(), gateway.as_deref()) {
+                if !matcher.matches(&device, gateway.as_deref()) {
                     continue;
                 }
                 out.exists = true;

@@ -65,6 +65,9 @@
       loadKeys();
     });
     f.querySelectorAll("[data-target]").forEach(function (e) { e.addEventListener("change", loadKeys); });
+    // An existing rule's keys are fetched after the page shows: a target may
+    // span thousands of devices, which the page render should not wait for.
+    loadKeys();
     f.elements.cond.addEventListener("change", function () {
       f.querySelectorAll("fieldset[data-cond]").forEach(function (e) { e.hidden = e.dataset.cond !== cond(); });
     });

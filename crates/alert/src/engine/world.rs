@@ -67,17 +67,27 @@ impl FarmView {
         target_matches(&rule.target, info)
     }
 
-    /// Whether `target` (within `village_id`, if given) names `device`.
-    pub fn targets(
-        &self,
-        target: &Target,
-        village_id: Option<i64>,
-        device: Arc<Device>,
-        gateway: Option<&Device>,
-    ) -> bool {
-        let info = self.describe(device, gateway);
-        (village_id.is_none() || village_id == info.device.village_id)
-            && target_matches(target, &info)
+    /// A matcher for `target` that needs no allocation per device (pages ask
+    /// it of every device in the county).
+    pub fn matcher<'a>(&self, target: &'a Target) -> TargetMatcher<'a> {
+        match target {
+            Target::Device(n) => TargetMatcher::Name(n),
+            Target::Profile(p) => TargetMatcher::Profile(p),
+            Target::Asset(name) => TargetMatcher::Pens(
+                self.assets
+                    .values()
+                    .filter(|a| a.name == *name)
+                    .map(|a| a.id)
+                    .collect(),
+            ),
+            Target::AssetKind(k) => TargetMatcher::Pens(
+                self.assets
+                    .values()
+                    .filter(|a| a.kind.as_str() == k)
+                    .map(|a| a.id)
+                    .collect(),
+            ),
+        }
     }
 
     pub fn profile_keys(&self, profile: &str) -> Vec<String> {
@@ -143,6 +153,30 @@ impl Compiled {
                     + h.for_s as i64 * 1000
                     + 2 * interval
             }
+        }
+    }
+}
+
+/// See [`FarmView::matcher`]; agrees with the engine's matching.
+pub enum TargetMatcher<'a> {
+    Name(&'a str),
+    Profile(&'a str),
+    /// Asset ids a device's pen must be one of.
+    Pens(std::collections::HashSet<i64>),
+}
+
+impl TargetMatcher<'_> {
+    pub fn matches(&self, device: &Device, gateway: Option<&Device>) -> bool {
+        if device.is_gateway && !matches!(self, TargetMatcher::Name(_)) {
+            return false;
+        }
+        match self {
+            TargetMatcher::Name(n) => device.name == *n,
+            TargetMatcher::Profile(p) => device.profile == *p,
+            TargetMatcher::Pens(ids) => device
+                .asset_id
+                .or_else(|| gateway.and_then(|g| g.asset_id))
+                .is_some_and(|a| ids.contains(&a)),
         }
     }
 }

@@ -325,18 +325,8 @@ async fn form(s: &PagesState, ctx: &PageCtx, rule: Option<Rule>) -> Result<Respo
             (p.name, label)
         })
         .collect();
-    let target = rule.as_ref().map(|r| r.target.clone());
-    let keys = match target {
-        Some(t) => s
-            .alerts
-            .target_keys(&t, ctx.user.village_id)
-            .await
-            .map_err(internal)?
-            .keys
-            .into_iter()
-            .collect(),
-        None => Vec::new(),
-    };
+    // Keys of the target come from `/rules/keys` once the page is shown.
+    let keys: Vec<String> = Vec::new();
     let users = s
         .alerts
         .auth
