@@ -326,6 +326,9 @@ impl Engine {
                     continue;
                 };
                 live.push((s.rule.rule.id, *id));
+                if self.timers.is_armed(s.rule.rule.id, *id) {
+                    continue;
+                }
                 let last = store
                     .latest(*id)
                     .iter()

@@ -36,9 +36,13 @@ impl Timers {
         old.is_some_and(|t| t.firing)
     }
 
+    pub fn is_armed(&self, rule: i64, device: DeviceId) -> bool {
+        self.by_key.contains_key(&(rule, device))
+    }
+
     /// Arm a timer only if none is armed (start-up, new rules).
     pub fn arm(&mut self, rule: i64, device: DeviceId, deadline: i64) {
-        if !self.by_key.contains_key(&(rule, device)) {
+        if !self.is_armed(rule, device) {
             self.touch(rule, device, deadline);
         }
     }
