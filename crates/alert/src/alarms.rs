@@ -132,7 +132,15 @@ impl Alarms {
                     if store::episode_seen(&tx, rule2.id, device2.id.0, since)? {
                         return Ok(None);
                     }
-                    if let Some((id, _)) = open_before {
+                    // Someone may have cleared it since we looked: then this
+                    // episode is a new alarm.
+                    let still_open = match open_before {
+                        Some((id, _)) => {
+                            (store::alarm(&tx, id)?.cleared_at.is_none()).then_some(id)
+                        }
+                        None => None,
+                    };
+                    if let Some(id) = still_open {
                         store::repeat_alarm(&tx, id, since, &details, now)?;
                         let a = store::alarm(&tx, id)?;
                         tx.commit().map_err(cunlink_core::DbError::from)?;
