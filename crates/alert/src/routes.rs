@@ -466,16 +466,7 @@ async fn ack_alarm(
     CurrentUser(user): CurrentUser,
     Path(id): Path<i64>,
 ) -> Result<Response, ApiError> {
-    visible_alarm(&s.0, &user, id).await?;
-    if !can_handle_alarms(&user) {
-        return Err(forbid("acknowledge alarms"));
-    }
-    let (alarm, _) =
-        s.0.alarms
-            .ack(id, &user.username)
-            .await
-            .map_err(store_error)?;
-    Ok(Json(alarm).into_response())
+    handle_alarm(&s, &user, id, Handling::Ack).await
 }
 
 async fn clear_alarm(
@@ -483,15 +474,33 @@ async fn clear_alarm(
     CurrentUser(user): CurrentUser,
     Path(id): Path<i64>,
 ) -> Result<Response, ApiError> {
-    visible_alarm(&s.0, &user, id).await?;
-    if !can_handle_alarms(&user) {
-        return Err(forbid("clear alarms"));
+    handle_alarm(&s, &user, id, Handling::Clear).await
+}
+
+enum Handling {
+    Ack,
+    Clear,
+}
+
+/// Acknowledge or clear; doing it twice is not an error (the alarm is answered as it is).
+async fn handle_alarm(
+    s: &AlertState,
+    user: &User,
+    id: i64,
+    h: Handling,
+) -> Result<Response, ApiError> {
+    visible_alarm(&s.0, user, id).await?;
+    if !can_handle_alarms(user) {
+        return Err(forbid(match h {
+            Handling::Ack => "acknowledge alarms",
+            Handling::Clear => "clear alarms",
+        }));
     }
-    let (alarm, _) =
-        s.0.alarms
-            .clear(id, &user.username)
-            .await
-            .map_err(store_error)?;
+    let done = match h {
+        Handling::Ack => s.0.alarms.ack(id, &user.username).await,
+        Handling::Clear => s.0.alarms.clear(id, &user.username).await,
+    };
+    let (alarm, _) = done.map_err(store_error)?;
     Ok(Json(alarm).into_response())
 }
 
