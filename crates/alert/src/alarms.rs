@@ -20,6 +20,13 @@ use crate::engine::Event;
 use crate::notify::Notifier;
 use crate::store::{self, Alarm, NewAlarm, StoreError};
 
+/// What a person does to an alarm.
+#[derive(Debug, Clone, Copy)]
+pub enum Handling {
+    Ack,
+    Clear,
+}
+
 /// Open alarms by (rule, device): (alarm id, condition start).
 type OpenMap = HashMap<(i64, i64), (i64, i64)>;
 
@@ -241,6 +248,19 @@ impl Alarms {
             return Ok(((*alarm).clone(), true));
         }
         Ok((alarm, false))
+    }
+
+    /// Acknowledge or clear, as a person asks.
+    pub async fn handle(
+        &self,
+        id: i64,
+        by: &str,
+        h: Handling,
+    ) -> Result<(Alarm, bool), StoreError> {
+        match h {
+            Handling::Ack => self.ack(id, by).await,
+            Handling::Clear => self.clear(id, by).await,
+        }
     }
 
     pub async fn ack(&self, id: i64, by: &str) -> Result<(Alarm, bool), StoreError> {

@@ -15,6 +15,7 @@ use tokio_stream::StreamExt;
 use tokio_stream::wrappers::BroadcastStream;
 
 use crate::Alerts;
+use crate::alarms::Handling;
 use crate::notify::prefs::Prefs;
 use crate::notify::store as nstore;
 use crate::rule::{Condition, RuleError, RuleInput, Severity, Target};
@@ -477,11 +478,6 @@ async fn clear_alarm(
     handle_alarm(&s, &user, id, Handling::Clear).await
 }
 
-enum Handling {
-    Ack,
-    Clear,
-}
-
 /// Acknowledge or clear; doing it twice is not an error (the alarm is answered as it is).
 async fn handle_alarm(
     s: &AlertState,
@@ -496,11 +492,11 @@ async fn handle_alarm(
             Handling::Clear => "clear alarms",
         }));
     }
-    let done = match h {
-        Handling::Ack => s.0.alarms.ack(id, &user.username).await,
-        Handling::Clear => s.0.alarms.clear(id, &user.username).await,
-    };
-    let (alarm, _) = done.map_err(store_error)?;
+    let (alarm, _) =
+        s.0.alarms
+            .handle(id, &user.username, h)
+            .await
+            .map_err(store_error)?;
     Ok(Json(alarm).into_response())
 }
 

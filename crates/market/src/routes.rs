@@ -319,15 +319,7 @@ async fn order_status(
     body: Bytes,
 ) -> R<Json<Value>> {
     let b = body_obj(&body)?;
-    let (v, changes) =
-        s.0.db
-            .call(move |c| {
-                let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-                let out = orders::transition(&tx, &u, id, &b)?;
-                tx.commit()?;
-                Ok::<_, MarketError>(out)
-            })
-            .await?;
+    let (v, changes) = in_tx(&s.0, move |c| orders::transition(c, &u, id, &b)).await?;
     for ch in changes {
         let _ = s.0.live.send(ch);
     }

@@ -14,6 +14,7 @@ use cunlink_web::{PageCtx, PageError};
 
 use super::inbox::{render_row, visible};
 use super::{PagesState, internal};
+use crate::alarms::Handling;
 use crate::store::Alarm;
 
 #[derive(Deserialize)]
@@ -56,16 +57,7 @@ pub(crate) async fn ack(
     headers: HeaderMap,
     Form(f): Form<ActForm>,
 ) -> Result<Response, PageError> {
-    ctx.check_csrf(&f.csrf)?;
-    visible(&s, &ctx, id).await?;
-    may_handle(&ctx)?;
-    let (a, _) = s
-        .alerts
-        .alarms
-        .ack(id, &ctx.user.username)
-        .await
-        .map_err(internal)?;
-    answer(&s, &ctx, &headers, &a, &f.keep)
+    act(&s, &ctx, id, &headers, &f, Handling::Ack).await
 }
 
 pub(crate) async fn clear(
@@ -75,16 +67,27 @@ pub(crate) async fn clear(
     headers: HeaderMap,
     Form(f): Form<ActForm>,
 ) -> Result<Response, PageError> {
+    act(&s, &ctx, id, &headers, &f, Handling::Clear).await
+}
+
+async fn act(
+    s: &PagesState,
+    ctx: &PageCtx,
+    id: i64,
+    headers: &HeaderMap,
+    f: &ActForm,
+    h: Handling,
+) -> Result<Response, PageError> {
     ctx.check_csrf(&f.csrf)?;
-    visible(&s, &ctx, id).await?;
-    may_handle(&ctx)?;
+    visible(s, ctx, id).await?;
+    may_handle(ctx)?;
     let (a, _) = s
         .alerts
         .alarms
-        .clear(id, &ctx.user.username)
+        .handle(id, &ctx.user.username, h)
         .await
         .map_err(internal)?;
-    answer(&s, &ctx, &headers, &a, &f.keep)
+    answer(s, ctx, headers, &a, &f.keep)
 }
 
 #[derive(Deserialize)]
