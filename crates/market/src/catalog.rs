@@ -11,7 +11,10 @@ use crate::access;
 use crate::error::MarketError;
 use crate::input::{self, Obj};
 
-const MAX_STOCK: i64 = 10_000_000;
+/// Most units of one variant (also bounds a live sale's session stock).
+pub const MAX_STOCK: i64 = 10_000_000;
+/// Heaviest unit: 100 t (a lorry load).
+const MAX_WEIGHT_G: i64 = 100_000_000;
 
 struct NewVariant {
     unit: String,
@@ -39,11 +42,11 @@ fn variant(o: &Obj, path: &str) -> Result<NewVariant, MarketError> {
         ));
     }
     let weight_g = input::opt_int(o, "weight_g", &format!("{path}weight_g"))?;
-    if weight_g.is_some_and(|w| w <= 0) {
+    if weight_g.is_some_and(|w| !(1..=MAX_WEIGHT_G).contains(&w)) {
         return Err(MarketError::invalid(
             "bad_weight",
             format!("{path}weight_g"),
-            "weight_g must be positive",
+            format!("weight_g must be 1-{MAX_WEIGHT_G}"),
         ));
     }
     Ok(NewVariant {
@@ -201,7 +204,22 @@ pub fn update(conn: &Connection, user: &User, id: i64, body: &Obj) -> Result<Val
     }
     let listed = input::opt_bool(body, "listed")?;
     let variant_id = match input::opt_int(body, "variant_id", "variant_id")? {
-        Some(v) => Some(v),
+        Some(v) => {
+            // Only this product's variants: another product's id is unknown here.
+            let ours: bool = conn.query_row(
+                "SELECT EXISTS(SELECT 1 FROM market_variants WHERE id = $1 AND product_id = $2)",
+                params![v, id],
+                |r| r.get(0),
+            )?;
+            if !ours {
+                return Err(MarketError::invalid(
+                    "unknown_variant",
+                    "variant_id",
+                    format!("product {id} has no variant {v}"),
+                ));
+            }
+            Some(v)
+        }
         None => conn.query_row(
             "SELECT MIN(id) FROM market_variants WHERE product_id = $1",
             [id],

@@ -7,6 +7,7 @@
 
 pub mod access;
 pub mod catalog;
+pub mod dates;
 pub mod error;
 pub mod idem;
 pub mod input;
@@ -17,8 +18,10 @@ pub mod pages;
 pub mod parcels;
 pub mod photos;
 pub mod prices;
+pub mod query;
 pub mod routes;
 pub mod trace;
+pub mod trace_read;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -45,6 +48,11 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 2,
         name: "photos",
         sql: include_str!("../migrations/sqlite/0002_photos.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "parcel_code_notes",
+        sql: include_str!("../migrations/sqlite/0003_parcel_code_notes.sql"),
     },
 ];
 
@@ -78,6 +86,8 @@ pub struct Market {
     pub live: broadcast::Sender<live::StockChange>,
     pub metrics: Arc<metrics::MarketMetrics>,
     pub config: MarketConfig,
+    /// Bounded, cached telemetry reads of the public trace pages.
+    pub trace_reads: trace_read::TraceReads,
     orders: mpsc::UnboundedSender<Msg>,
     observations: Mutex<Option<mpsc::UnboundedReceiver<Observation>>>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
@@ -111,6 +121,7 @@ impl Market {
             live,
             metrics,
             config,
+            trace_reads: trace_read::TraceReads::default(),
             orders: tx,
             observations: Mutex::new(Some(obs_rx)),
             writer: Mutex::new(Some(handle)),

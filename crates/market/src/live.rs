@@ -67,11 +67,11 @@ pub fn create(conn: &Connection, user: &User, body: &Obj) -> Result<Value, Marke
             &format!("items[{i}].session_price_fen"),
         )?;
         let stock = input::int(o, "session_stock", &format!("items[{i}].session_stock"))?;
-        if stock <= 0 {
+        if !(1..=crate::catalog::MAX_STOCK).contains(&stock) {
             return Err(MarketError::invalid(
                 "bad_stock",
                 format!("items[{i}].session_stock"),
-                "session_stock must be at least 1",
+                format!("session_stock must be 1-{}", crate::catalog::MAX_STOCK),
             ));
         }
         let vid: Option<i64> =

@@ -5,6 +5,12 @@
 //! Pickup codes read `shelf-layer-sequence` (e.g. `37-1-6312`), as village
 //! stations label their shelves: the operator finds the parcel by the code, and
 //! the recipient proves who they are with it.
+//!
+//! Scope (docs/market.md, "Parcel scope"): a parcel is visible to its recipient,
+//! the operators of its origin and destination stations, county staff and admins;
+//! to anyone else it does not exist (404). Each scan belongs to whoever holds the
+//! parcel at that stage (see [`may_scan`]). The pickup code is shown only to the
+//! recipient and the destination (holding) station, never in an event.
 
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Value, json};
@@ -17,6 +23,8 @@ use crate::error::MarketError;
 use crate::input::{self, Obj};
 
 const SHELVES: u64 = 60;
+/// The arrival event's note; the code itself stays on the parcel row.
+const ARRIVED_NOTE: &str = "已到站，取件码已发给收件人";
 const LAYERS: u64 = 5;
 
 fn add_event(
@@ -79,8 +87,27 @@ pub fn create(conn: &Connection, user: &User, body: &Obj) -> Result<Value, Marke
         input::int(body, "to_station_id", "to_station_id")?,
         "to_station_id",
     )?;
+    // A station operator registers parcels for their own station only; the
+    // county's staff register them for any station.
+    if !county(user) {
+        access::require_operator_of(user, &to)?;
+    }
     let recipient_name = input::string(body, "recipient_name", 64)?;
     let recipient_user = input::opt_int(body, "recipient_user_id", "recipient_user_id")?;
+    if let Some(u) = recipient_user {
+        let known: bool = conn.query_row(
+            "SELECT EXISTS(SELECT 1 FROM users WHERE id = $1)",
+            [u],
+            |r| r.get(0),
+        )?;
+        if !known {
+            return Err(MarketError::invalid(
+                "unknown_user",
+                "recipient_user_id",
+                format!("there is no user {u}"),
+            ));
+        }
+    }
     let tracking = input::opt_str(body, "tracking", 64)?.unwrap_or("");
     conn.execute(
         "INSERT INTO market_parcels (to_station_id, recipient_user_id, recipient_name, tracking, status, created_at) VALUES ($1, $2, $3, $4, 'created', $5)",
@@ -100,28 +127,34 @@ pub fn create(conn: &Connection, user: &User, body: &Obj) -> Result<Value, Marke
 
 struct Head {
     order_id: Option<i64>,
+    from: Option<Station>,
     to: Station,
     recipient_user: Option<i64>,
     status: String,
     code: Option<String>,
 }
 
+fn unknown(id: i64) -> MarketError {
+    MarketError::not_found("unknown_parcel", format!("there is no parcel {id}"))
+}
+
 fn head(conn: &Connection, id: i64) -> Result<Head, MarketError> {
-    let row: Option<(i64, Option<i64>, i64, Option<i64>, String, Option<String>)> = conn
+    let row: Option<(Option<i64>, Option<i64>, i64, Option<i64>, String, Option<String>)> = conn
         .query_row(
-            "SELECT id, order_id, to_station_id, recipient_user_id, status, pickup_code FROM market_parcels WHERE id = $1",
+            "SELECT order_id, from_station_id, to_station_id, recipient_user_id, status, pickup_code FROM market_parcels WHERE id = $1",
             [id],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
         )
         .optional()?;
-    let Some((_, order_id, to, recipient_user, status, code)) = row else {
-        return Err(MarketError::not_found(
-            "unknown_parcel",
-            format!("there is no parcel {id}"),
-        ));
+    let Some((order_id, from, to, recipient_user, status, code)) = row else {
+        return Err(unknown(id));
     };
     Ok(Head {
         order_id,
+        from: from
+            .map(|f| access::station(conn, f))
+            .transpose()?
+            .flatten(),
         to: access::station_or_404(conn, to, "to_station_id")?,
         recipient_user,
         status,
@@ -129,18 +162,80 @@ fn head(conn: &Connection, id: i64) -> Result<Head, MarketError> {
     })
 }
 
+/// County staff and admins run the county hub and see every parcel.
+fn county(user: &User) -> bool {
+    matches!(user.role, Role::CountyStaff | Role::Admin)
+}
+
+fn origin_op(user: &User, h: &Head) -> bool {
+    h.from.as_ref().is_some_and(|s| access::operates(user, s))
+}
+
+fn holding_op(user: &User, h: &Head) -> bool {
+    access::operates(user, &h.to)
+}
+
+fn recipient(user: &User, h: &Head) -> bool {
+    h.recipient_user == Some(user.id)
+}
+
+/// Who may see the parcel at all; anyone else gets the 404 of a missing one,
+/// so parcel ids of other stations reveal nothing.
+fn may_see(user: &User, h: &Head) -> bool {
+    recipient(user, h) || origin_op(user, h) || holding_op(user, h) || county(user)
+}
+
+/// The pickup code: the recipient and the holding (destination) station only.
+fn may_see_code(user: &User, h: &Head) -> bool {
+    recipient(user, h) || holding_op(user, h)
+}
+
+/// Each scan is made by whoever holds the parcel at that stage:
+/// * `picked_up`: the origin station (county staff for a courier's parcel, which has none);
+/// * `at_county_hub`: county staff (the hub is the county's);
+/// * `at_village_station`: the destination station;
+/// * `returned`: the holder: origin station or county staff before the hub,
+///   county staff at the hub, the destination station once it waits there.
+///
+/// Admins may do every scan.
+fn may_scan(user: &User, h: &Head, to: &str) -> bool {
+    if user.role == Role::Admin {
+        return true;
+    }
+    let staff = user.role == Role::CountyStaff;
+    match (h.status.as_str(), to) {
+        (_, "picked_up") => origin_op(user, h) || (h.from.is_none() && staff),
+        (_, "at_county_hub") => staff,
+        (_, "at_village_station") => holding_op(user, h),
+        ("created" | "picked_up", "returned") => origin_op(user, h) || staff,
+        ("at_county_hub", "returned") => staff,
+        ("at_village_station", "returned") => holding_op(user, h),
+        _ => false,
+    }
+}
+
+/// Who may make a scan, for the refusal message.
+fn scanner(h: &Head, to: &str) -> String {
+    let origin = h
+        .from
+        .as_ref()
+        .map(|s| format!("the operator of the origin station '{}'", s.name))
+        .unwrap_or_else(|| "county staff".to_string());
+    let holding = format!("the operator of the destination station '{}'", h.to.name);
+    match (h.status.as_str(), to) {
+        (_, "picked_up") => origin,
+        (_, "at_county_hub") | ("at_county_hub", "returned") => "county staff".into(),
+        (_, "at_village_station") | ("at_village_station", "returned") => holding,
+        _ => format!("{origin} or county staff"),
+    }
+}
+
 /// `GET /api/market/parcels/{id}`: the parcel and its scans. The pickup code is
 /// shown to the recipient and the destination station's operator only.
 pub fn get(conn: &Connection, user: &User, id: i64) -> Result<Value, MarketError> {
     let h = head(conn, id)?;
-    let recipient = h.recipient_user == Some(user.id);
-    let operator = user.role == Role::StationOperator
-        || user.role == Role::CountyStaff
-        || user.role == Role::Admin;
-    if !(recipient || operator) {
-        return Err(MarketError::forbidden(
-            "this parcel is not addressed to you",
-        ));
+    if !may_see(user, &h) {
+        return Err(unknown(id));
     }
     let mut v = conn.query_row(
         "SELECT id, order_id, from_station_id, to_station_id, recipient_user_id, recipient_name, tracking, status, arrived_at, collected_at, created_at
@@ -153,7 +248,7 @@ pub fn get(conn: &Connection, user: &User, id: i64) -> Result<Value, MarketError
             "collected_at": r.get::<_, Option<i64>>(9)?, "created_at": r.get::<_, i64>(10)?,
         })),
     )?;
-    if recipient || access::operates(user, &h.to) {
+    if may_see_code(user, &h) {
         v["pickup_code"] = json!(h.code);
     }
     let mut st = conn.prepare_cached("SELECT at, status, place, operator_id, note FROM market_parcel_events WHERE parcel_id = $1 ORDER BY id")?;
@@ -175,6 +270,9 @@ pub fn scan(conn: &Connection, user: &User, id: i64, body: &Obj) -> Result<Value
     let to = input::string(body, "status", 32)?;
     let place = input::opt_str(body, "place", 128)?.unwrap_or("");
     let h = head(conn, id)?;
+    if !may_see(user, &h) {
+        return Err(unknown(id));
+    }
     let ok = matches!(
         (h.status.as_str(), to),
         ("created", "picked_up")
@@ -211,21 +309,23 @@ pub fn scan(conn: &Connection, user: &User, id: i64, body: &Obj) -> Result<Value
             format!("a parcel that is {} cannot become {to}", h.status),
         ));
     }
+    if !may_scan(user, &h, to) {
+        return Err(MarketError::forbidden(format!(
+            "only {} may scan this parcel {to}",
+            scanner(&h, to)
+        )));
+    }
     let mut note = String::new();
     if to == "at_village_station" {
-        access::require_operator_of(user, &h.to)?;
         let code = issue_code(conn, &h.to)?;
         conn.execute(
             "UPDATE market_parcels SET status = $1, pickup_code = $2, arrived_at = $3 WHERE id = $4 AND status = $5",
             params![to, code, now_ms(), id, h.status],
         )?;
-        // The notification a villager gets is this event (shown in the app); SMS
-        // or chat delivery belongs to the notification outbox of the alert domain.
-        note = format!("取件码 {code}");
+        // The recipient sees the code on the parcel (and in "my orders"), never
+        // in an event: events are read by every station the parcel passed.
+        note = ARRIVED_NOTE.to_string();
     } else {
-        if h.status == "at_village_station" {
-            access::require_operator_of(user, &h.to)?;
-        }
         conn.execute(
             "UPDATE market_parcels SET status = $1 WHERE id = $2 AND status = $3",
             params![to, id, h.status],
@@ -275,7 +375,10 @@ fn issue_code(conn: &Connection, station: &Station) -> Result<String, MarketErro
 pub fn collect(conn: &Connection, user: &User, id: i64, body: &Obj) -> Result<Value, MarketError> {
     let code = input::string(body, "code", 32)?;
     let h = head(conn, id)?;
-    if !(access::operates(user, &h.to) || h.recipient_user == Some(user.id)) {
+    if !may_see(user, &h) {
+        return Err(unknown(id));
+    }
+    if !may_see_code(user, &h) {
         return Err(MarketError::forbidden(format!(
             "only the operator of station '{}' or the recipient may collect this parcel",
             h.to.name
@@ -313,18 +416,39 @@ pub fn collect(conn: &Connection, user: &User, id: i64, body: &Obj) -> Result<Va
     get(conn, user, id)
 }
 
+/// Longest reminder threshold a client may ask for (`?days=`), in days.
+pub const MAX_REMINDER_DAYS: i64 = 365;
+
+/// `days` as a reminder threshold: 0..=[`MAX_REMINDER_DAYS`], else a 400 naming `days`.
+pub fn reminder_days(days: i64) -> Result<i64, MarketError> {
+    if (0..=MAX_REMINDER_DAYS).contains(&days) {
+        Ok(days)
+    } else {
+        Err(MarketError::invalid(
+            "bad_days",
+            "days",
+            format!("days must be 0-{MAX_REMINDER_DAYS}, got {days}"),
+        ))
+    }
+}
+
 /// Parcels waiting at a station for more than `days` days, oldest first.
+/// Operators see their own village's stations with the codes (they hold those
+/// parcels); county staff see every station without codes; admins see all.
 pub fn waiting(conn: &Connection, user: &User, days: i64) -> Result<Vec<Value>, MarketError> {
     access::require_role(
         user,
         &[Role::StationOperator, Role::CountyStaff, Role::Admin],
         "listing reminders",
     )?;
+    let days = reminder_days(days)?;
     let village = if user.role == Role::StationOperator {
-        user.village_id
+        // An operator without a village operates no station.
+        Some(user.village_id.unwrap_or(-1))
     } else {
         None
     };
+    let show_code = user.role != Role::CountyStaff;
     let before = now_ms() - days * DAY_MS;
     let mut st = conn.prepare(
         "SELECT p.id, p.recipient_name, p.pickup_code, p.arrived_at, p.to_station_id, s.name, p.last_reminder_at
@@ -333,7 +457,8 @@ pub fn waiting(conn: &Connection, user: &User, days: i64) -> Result<Vec<Value>, 
     )?;
     let rows = st.query_map(params![before, village], |r| {
         let arrived: i64 = r.get(3)?;
-        Ok(json!({"parcel_id": r.get::<_, i64>(0)?, "recipient_name": r.get::<_, String>(1)?, "pickup_code": r.get::<_, Option<String>>(2)?,
+        let code: Option<String> = if show_code { r.get(2)? } else { None };
+        Ok(json!({"parcel_id": r.get::<_, i64>(0)?, "recipient_name": r.get::<_, String>(1)?, "pickup_code": code,
             "arrived_at": arrived, "days_waiting": (now_ms() - arrived) / DAY_MS, "station_id": r.get::<_, i64>(4)?,
             "station": r.get::<_, String>(5)?, "last_reminder_at": r.get::<_, Option<i64>>(6)?}))
     })?;
@@ -342,6 +467,8 @@ pub fn waiting(conn: &Connection, user: &User, days: i64) -> Result<Vec<Value>, 
 
 /// The background check: one `reminder` event per waiting parcel per day.
 pub fn record_reminders(conn: &Connection, days: i64) -> Result<usize, MarketError> {
+    // The setting comes from the environment; keep it in the range a client may ask for.
+    let days = days.clamp(0, MAX_REMINDER_DAYS);
     let now = now_ms();
     let ids: Vec<i64> = conn
         .prepare(

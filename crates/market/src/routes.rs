@@ -1,9 +1,11 @@
 //! The market HTTP API (see docs/market.md) and the public traceability pages.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{FromRef, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -12,7 +14,6 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use bytes::Bytes;
 use rusqlite::OptionalExtension;
-use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::BroadcastStream;
@@ -24,6 +25,7 @@ use cunlink_core::web::CurrentUser;
 use crate::error::MarketError;
 use crate::idem::{self, Answer};
 use crate::input::{self, Obj};
+use crate::query::Params;
 use crate::{Market, access, catalog, live, orders, parcels, photos, prices, trace};
 
 #[derive(Clone)]
@@ -151,17 +153,12 @@ async fn create_product(
     .await
 }
 
-#[derive(Deserialize)]
-struct ProductsQuery {
-    village_id: Option<i64>,
-}
+type RawQuery = Result<Query<HashMap<String, String>>, QueryRejection>;
 
-async fn list_products(
-    State(s): State<MarketState>,
-    Query(q): Query<ProductsQuery>,
-) -> R<Json<Value>> {
+async fn list_products(State(s): State<MarketState>, q: RawQuery) -> R<Json<Value>> {
+    let village = Params::from(q)?.int("village_id", 1..=i64::MAX)?;
     Ok(Json(Value::Array(
-        db(&s.0, move |c| catalog::list(c, q.village_id)).await?,
+        db(&s.0, move |c| catalog::list(c, village)).await?,
     )))
 }
 
@@ -399,20 +396,14 @@ async fn collect_parcel(
     ))
 }
 
-#[derive(Deserialize)]
-struct RemindersQuery {
-    days: Option<i64>,
-}
-
 async fn reminders(
     State(s): State<MarketState>,
     CurrentUser(u): CurrentUser,
-    Query(q): Query<RemindersQuery>,
+    q: RawQuery,
 ) -> R<Json<Value>> {
-    let days = q.days.unwrap_or(s.0.config.reminder_days);
-    if days < 0 {
-        return Err(ApiError::bad_request("bad_days", "days must be 0 or more").with_field("days"));
-    }
+    let days = Params::from(q)?
+        .int("days", 0..=parcels::MAX_REMINDER_DAYS)?
+        .unwrap_or(s.0.config.reminder_days);
     Ok(Json(Value::Array(
         db(&s.0, move |c| parcels::waiting(c, &u, days)).await?,
     )))
@@ -469,21 +460,21 @@ async fn report_price(
         };
         let day = match input::opt_str(b, "date", 10)? {
             Some(d) => {
-                let ms = d
-                    .parse::<String>()
-                    .ok()
-                    .and_then(|d| parse_day(&d))
-                    .ok_or_else(|| {
-                        MarketError::invalid("bad_date", "date", "date must be YYYY-MM-DD")
-                    })?;
-                if ms > prices::today() {
+                let day = crate::dates::day_number(d).ok_or_else(|| {
+                    MarketError::invalid(
+                        "bad_date",
+                        "date",
+                        "date must be a day YYYY-MM-DD from the year 2000 on",
+                    )
+                })?;
+                if day > prices::today() {
                     return Err(MarketError::invalid(
                         "bad_date",
                         "date",
                         "a price cannot be reported for a future day",
                     ));
                 }
-                ms
+                day
             }
             None => prices::today(),
         };
@@ -511,41 +502,18 @@ async fn report_price(
     Ok(answer)
 }
 
-fn parse_day(d: &str) -> Option<i64> {
-    let mut it = d.split('-');
-    let (y, m, dd): (i64, i64, i64) = (
-        it.next()?.parse().ok()?,
-        it.next()?.parse().ok()?,
-        it.next()?.parse().ok()?,
-    );
-    (1..=12).contains(&m).then_some(())?;
-    (1..=31).contains(&dd).then_some(())?;
-    let (y2, m2) = if m <= 2 { (y - 1, m + 9) } else { (y, m - 3) };
-    let era = y2.div_euclid(400);
-    let yoe = y2 - era * 400;
-    let doy = (153 * m2 + 2) / 5 + dd - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    Some(era * 146_097 + doe - 719_468)
-}
-
-#[derive(Deserialize)]
-struct SearchQuery {
-    q: Option<String>,
-    market: Option<String>,
-    limit: Option<usize>,
-}
-
 /// Public: the price board is for everyone, signed in or not.
-async fn search_prices(State(s): State<MarketState>, Query(q): Query<SearchQuery>) -> R<Response> {
-    let text = q.q.unwrap_or_default();
+async fn search_prices(State(s): State<MarketState>, q: RawQuery) -> R<Response> {
+    let q = Params::from(q)?;
+    let text = q.str("q").unwrap_or_default();
     if text.chars().count() > 32 {
         return Err(
             ApiError::bad_request("bad_query", "q must be at most 32 characters").with_field("q"),
         );
     }
-    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let limit = q.int("limit", 1..=1000)?.unwrap_or(100) as usize;
     let started = std::time::Instant::now();
-    let body = s.0.prices.search_json(&text, q.market.as_deref(), limit);
+    let body = s.0.prices.search_json(text, q.str("market"), limit);
     // The server's share of the answer, so a benchmark can tell it from the network and client.
     let timing = format!("search;dur={:.3}", started.elapsed().as_secs_f64() * 1000.0);
     let mut r = body.into_response();
@@ -559,25 +527,20 @@ async fn search_prices(State(s): State<MarketState>, Query(q): Query<SearchQuery
     Ok(r)
 }
 
-#[derive(Deserialize)]
-struct TrendQuery {
-    commodity: Option<String>,
-    market: Option<String>,
-    days: Option<i64>,
-}
-
-async fn price_trend(State(s): State<MarketState>, Query(q): Query<TrendQuery>) -> R<Json<Value>> {
+async fn price_trend(State(s): State<MarketState>, q: RawQuery) -> R<Json<Value>> {
+    let q = Params::from(q)?;
     let commodity = q
-        .commodity
+        .str("commodity")
         .filter(|c| !c.trim().is_empty())
+        .map(str::to_string)
         .ok_or_else(|| {
             ApiError::bad_request("missing_field", "commodity is required").with_field("commodity")
         })?;
-    let days = q.days.unwrap_or(7);
+    let days = q.int("days", 1..=30)?.unwrap_or(7);
     if days != 7 && days != 30 {
         return Err(ApiError::bad_request("bad_days", "days must be 7 or 30").with_field("days"));
     }
-    let market = q.market;
+    let market = q.str("market").map(str::to_string);
     Ok(Json(
         db(&s.0, move |c| {
             prices::trend(c, commodity.trim(), market.as_deref(), days)

@@ -7,19 +7,22 @@
 //! until the shared web kit (askama layout, i18n) takes it over.
 
 use std::fmt::Write;
-use std::sync::Arc;
 
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Value, json};
 
 use cunlink_core::auth::User;
 use cunlink_core::time::{DAY_MS, now_ms};
-use cunlink_farm::Farm;
-use cunlink_farm::telemetry::query::{Agg, aggregate};
 
 use crate::access;
 use crate::error::MarketError;
 use crate::input::{self, Obj};
+pub use crate::trace_read::{Reading, Series};
+
+/// Longest growing period a batch may declare (days before the harvest).
+pub const MAX_GROWING_DAYS: i64 = crate::trace_read::MAX_DAYS;
+/// Earliest harvest accepted: 2000-01-01 00:00 China time.
+const EARLIEST_MS: i64 = 10_957 * DAY_MS - 8 * 3_600_000;
 
 /// A date `YYYY-MM-DD` (China time, start of day) or ms since the epoch.
 fn time_field(o: &Obj, field: &str) -> Result<i64, MarketError> {
@@ -31,11 +34,14 @@ fn time_field(o: &Obj, field: &str) -> Result<i64, MarketError> {
                 format!("{field} must be a date YYYY-MM-DD or ms"),
             )
         }),
-        Some(Value::String(s)) => parse_date(s).ok_or_else(|| {
+        Some(Value::String(s)) => crate::dates::china_day_start_ms(s).ok_or_else(|| {
             MarketError::invalid(
                 "bad_date",
                 field,
-                format!("{field} must be a date YYYY-MM-DD, got '{s}'"),
+                format!(
+                    "{field} must be a date YYYY-MM-DD from the year 2000 on, got '{}'",
+                    s.chars().take(32).collect::<String>()
+                ),
             )
         }),
         _ => Err(MarketError::invalid(
@@ -46,36 +52,60 @@ fn time_field(o: &Obj, field: &str) -> Result<i64, MarketError> {
     }
 }
 
-fn parse_date(s: &str) -> Option<i64> {
-    let mut it = s.trim().split('-');
-    let (y, m, d): (i64, i64, i64) = (
-        it.next()?.parse().ok()?,
-        it.next()?.parse().ok()?,
-        it.next()?.parse().ok()?,
-    );
-    if it.next().is_some() || !(1..=12).contains(&m) || !(1..=31).contains(&d) {
-        return None;
+/// The growing period `[grown_from, harvested_at]`: the harvest between
+/// 2000-01-01 and tomorrow, the sowing before it and at most
+/// [`MAX_GROWING_DAYS`] earlier. Each refusal names its field.
+fn growing_period(body: &Obj) -> Result<(i64, i64), MarketError> {
+    let grown_from = time_field(body, "grown_from")?;
+    let harvested_at = time_field(body, "harvested_at")?;
+    if harvested_at < EARLIEST_MS || harvested_at > now_ms() + DAY_MS {
+        return Err(MarketError::invalid(
+            "bad_date",
+            "harvested_at",
+            "harvested_at must be a day from 2000-01-01 until today",
+        ));
     }
-    let (y2, m2) = if m <= 2 { (y - 1, m + 9) } else { (y, m - 3) };
-    let era = y2.div_euclid(400);
-    let yoe = y2 - era * 400;
-    let doy = (153 * m2 + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(days * DAY_MS - 8 * 3_600_000)
+    if grown_from > harvested_at {
+        return Err(MarketError::invalid(
+            "bad_date",
+            "harvested_at",
+            "harvested_at must be after grown_from",
+        ));
+    }
+    // Both are in range now, so the difference cannot overflow.
+    if harvested_at - grown_from > MAX_GROWING_DAYS * DAY_MS {
+        return Err(MarketError::invalid(
+            "bad_date",
+            "grown_from",
+            format!("grown_from must be at most {MAX_GROWING_DAYS} days before harvested_at"),
+        ));
+    }
+    Ok((grown_from, harvested_at))
 }
 
 /// `POST /api/market/batches` (farmer) `{"asset": NAME | "asset_id": ID, "grown_from", "harvested_at", "product_id"?, "note"?}`.
 pub fn create_batch(conn: &Connection, user: &User, body: &Obj) -> Result<Value, MarketError> {
     let producer = access::producer_of(conn, user)?;
-    let assets =
-        cunlink_farm::store::assets(conn).map_err(|e| MarketError::Storage(e.to_string()))?;
-    let asset = match (
+    // Assets are looked up among the caller's village's only (admins: all), so a
+    // name shared by two villages finds the caller's own, and another village's
+    // asset (or a county-level one, whose readings are not the farmer's to
+    // publish) is as unknown as a missing one.
+    let admin = user.role == cunlink_core::auth::Role::Admin;
+    let mut assets: Vec<_> = cunlink_farm::store::assets(conn)
+        .map_err(|e| MarketError::Storage(e.to_string()))?
+        .into_iter()
+        .filter(|a| admin || (a.village_id.is_some() && a.village_id == user.village_id))
+        .collect();
+    if admin {
+        // An admin naming an asset gets their own village's first.
+        assets.sort_by_key(|a| a.village_id != user.village_id);
+    }
+    let (asset, field) = match (
         input::opt_int(body, "asset_id", "asset_id")?,
         input::opt_str(body, "asset", 128)?,
     ) {
-        (Some(id), _) => assets.into_iter().find(|a| a.id == id),
-        (None, Some(name)) => assets.into_iter().find(|a| a.name == name),
+        (Some(id), _) => (assets.into_iter().find(|a| a.id == id), "asset_id"),
+        (None, Some(name)) => (assets.into_iter().find(|a| a.name == name), "asset"),
         (None, None) => {
             return Err(MarketError::invalid(
                 "missing_field",
@@ -83,26 +113,15 @@ pub fn create_batch(conn: &Connection, user: &User, body: &Obj) -> Result<Value,
                 "asset (name) or asset_id is required",
             ));
         }
-    }
-    .ok_or_else(|| MarketError::invalid("unknown_asset", "asset", "there is no such farm asset"))?;
-    if user.role != cunlink_core::auth::Role::Admin
-        && asset.village_id.is_some()
-        && asset.village_id != user.village_id
-    {
-        return Err(MarketError::forbidden(format!(
-            "asset '{}' is not in your village",
-            asset.name
-        )));
-    }
-    let grown_from = time_field(body, "grown_from")?;
-    let harvested_at = time_field(body, "harvested_at")?;
-    if harvested_at < grown_from || harvested_at > now_ms() + DAY_MS {
-        return Err(MarketError::invalid(
-            "bad_date",
-            "harvested_at",
-            "harvested_at must be after grown_from and not in the future",
-        ));
-    }
+    };
+    let asset = asset.ok_or_else(|| {
+        MarketError::invalid(
+            "unknown_asset",
+            field,
+            "your village has no such farm asset",
+        )
+    })?;
+    let (grown_from, harvested_at) = growing_period(body)?;
     let note = input::opt_str(body, "note", 500)?.unwrap_or("");
     let product = input::opt_int(body, "product_id", "product_id")?;
     if let Some(p) = product {
@@ -207,63 +226,11 @@ pub fn lookup(conn: &Connection, code: &str) -> Result<Option<TracePage>, Market
     }))
 }
 
-/// Growing conditions of one key of one device over the batch's growing period.
-pub struct Series {
-    pub device: String,
-    pub key: String,
-    pub min: f64,
-    pub avg: f64,
-    pub max: f64,
-    pub count: usize,
-    pub points: Vec<(i64, f64)>,
-}
-
-/// Read the asset's telemetry through the farm's public API (blocking).
-pub fn conditions(farm: &Arc<Farm>, asset_id: i64, from: i64, to: i64) -> Vec<Series> {
-    let store = farm.telemetry.store();
-    let mut out = Vec::new();
-    let mut devices: Vec<_> = farm
-        .registry
-        .all()
-        .into_iter()
-        .filter(|d| d.asset_id == Some(asset_id))
-        .collect();
-    devices.sort_by(|a, b| a.name.cmp(&b.name));
-    for d in devices {
-        for (key, _, _) in store.latest(d.id) {
-            let Some(kid) = store.keys.lookup(&key) else {
-                continue;
-            };
-            let Ok(points) = store.range(d.id, kid, from, to) else {
-                continue;
-            };
-            let nums: Vec<f64> = points.iter().filter_map(|(_, v)| v.as_f64()).collect();
-            if nums.is_empty() {
-                continue;
-            }
-            let (mut min, mut max, mut sum) = (f64::INFINITY, f64::NEG_INFINITY, 0.0);
-            for &v in &nums {
-                min = min.min(v);
-                max = max.max(v);
-                sum += v;
-            }
-            let interval = ((to - from) / 48).max(60_000);
-            let chart = aggregate(&points, from, interval, Agg::Avg)
-                .into_iter()
-                .filter_map(|(t, v)| Some((t, v.as_f64()?)))
-                .collect();
-            out.push(Series {
-                device: d.name.clone(),
-                key: key.to_string(),
-                min,
-                avg: sum / nums.len() as f64,
-                max,
-                count: nums.len(),
-                points: chart,
-            });
-        }
-    }
-    out
+/// Whether the batch's growing period starts before what was read.
+fn b_starts_before(page: &TracePage, read_from: i64) -> bool {
+    page.batch
+        .as_ref()
+        .is_some_and(|b| b.grown_from < read_from)
 }
 
 fn esc(s: &str) -> String {
@@ -315,7 +282,8 @@ fn spark(points: &[(i64, f64)], min: f64, max: f64) -> String {
 }
 
 /// The zh-CN page body, for the kit's public shell.
-pub fn render_body(code: &str, page: &TracePage, series: &[Series]) -> String {
+pub fn render_body(code: &str, page: &TracePage, reading: Option<&Reading>) -> String {
+    let series: &[Series] = reading.map(|r| r.series.as_slice()).unwrap_or_default();
     let date = |ms: i64| crate::prices::date_string(crate::prices::day_of(ms));
     let mut h = String::with_capacity(8192);
     let title = page.product.clone().unwrap_or_else(|| "农产品".into());
@@ -354,6 +322,15 @@ pub fn render_body(code: &str, page: &TracePage, series: &[Series]) -> String {
         }
         Some(_) => {
             h.push_str("<h2>生长期环境（传感器实测）</h2>");
+            // The page reads a bounded part of a long period (see trace_read).
+            if let Some(r) = reading.filter(|r| b_starts_before(page, r.from)) {
+                let _ = write!(
+                    h,
+                    "<p class=\"muted\">显示 {} 至 {} 的读数。</p>",
+                    date(r.from),
+                    date(r.to)
+                );
+            }
             for s in series {
                 let (name, unit) = label(&s.key);
                 let _ = write!(

@@ -199,7 +199,16 @@ pub fn apply(
             .flatten(),
         None => None,
     };
-    let total: i64 = lines.iter().map(|l| l.price_fen * l.quantity).sum();
+    // Prices and quantities are bounded on input, so this cannot overflow today;
+    // checked anyway so a raised bound can never wrap a total.
+    let total = lines
+        .iter()
+        .try_fold(0i64, |t, l| {
+            l.price_fen.checked_mul(l.quantity)?.checked_add(t)
+        })
+        .ok_or_else(|| {
+            MarketError::invalid("total_too_large", "items", "the order's total is too large")
+        })?;
     conn.prepare_cached(
         "INSERT INTO market_orders (buyer_id, placed_by, for_name, seller_station_id, pickup_station_id, status, total_fen, live_session_id, created_at, updated_at)
          VALUES ($1, $2, $3, $4, $5, 'placed', $6, $7, $8, $8)",

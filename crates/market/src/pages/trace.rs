@@ -29,15 +29,19 @@ pub(crate) async fn page(
         *r.status_mut() = StatusCode::NOT_FOUND;
         return Ok(r);
     };
-    let farm = st.market.farm.clone();
-    let series = match &p.batch {
-        Some(b) => {
-            let (asset, from, to) = (b.asset_id, b.grown_from, b.harvested_at);
-            tokio::task::spawn_blocking(move || trace::conditions(&farm, asset, from, to))
-                .await
-                .unwrap_or_default()
-        }
-        None => Vec::new(),
+    let reading = match &p.batch {
+        Some(b) => Some(
+            st.market
+                .trace_reads
+                .read(
+                    st.market.farm.clone(),
+                    b.asset_id,
+                    b.grown_from,
+                    b.harvested_at,
+                )
+                .await,
+        ),
+        None => None,
     };
     let title = format!(
         "{} · 产品溯源",
@@ -47,7 +51,7 @@ pub(crate) async fn page(
         &st.kit,
         v.locale,
         &title,
-        &trace::render_body(&code, &p, &series),
+        &trace::render_body(&code, &p, reading.as_deref()),
     )
     .into_response())
 }
