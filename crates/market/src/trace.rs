@@ -72,8 +72,11 @@ fn growing_period(body: &Obj) -> Result<(i64, i64), MarketError> {
             "harvested_at must be after grown_from",
         ));
     }
-    // Both are in range now, so the difference cannot overflow.
-    if harvested_at - grown_from > MAX_GROWING_DAYS * DAY_MS {
+    // grown_from may be any i64 sent as ms: the difference is checked.
+    let too_long = harvested_at
+        .checked_sub(grown_from)
+        .is_none_or(|d| d > MAX_GROWING_DAYS * DAY_MS);
+    if too_long {
         return Err(MarketError::invalid(
             "bad_date",
             "grown_from",

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use crate::common::{TestApp, request, spawn_app};
 use cunlink_core::auth::Role;
 
-async fn post_key(
+pub(crate) async fn post_key(
     app: &TestApp,
     path: &str,
     token: &str,
@@ -30,22 +30,22 @@ async fn post_key(
     (r.status, r.json(), replayed)
 }
 
-async fn get_json(app: &TestApp, path: &str, token: &str) -> Value {
+pub(crate) async fn get_json(app: &TestApp, path: &str, token: &str) -> Value {
     let r = app.get(path, token).await;
     assert_eq!(r.status, 200, "{path}: {}", r.text());
     r.json()
 }
 
-struct World {
-    farmer: String,
-    buyer: String,
-    tea_op: String,
-    town_op: String,
-    tea_station: i64,
-    town_station: i64,
+pub(crate) struct World {
+    pub farmer: String,
+    pub buyer: String,
+    pub tea_op: String,
+    pub town_op: String,
+    pub tea_station: i64,
+    pub town_station: i64,
 }
 
-async fn world(app: &TestApp) -> World {
+pub(crate) async fn world(app: &TestApp) -> World {
     let admin = app.admin_token.clone();
     let (s, v) = app
         .post_json(
@@ -78,7 +78,7 @@ async fn world(app: &TestApp) -> World {
     }
 }
 
-async fn list_tea(app: &TestApp, w: &World, stock: i64) -> i64 {
+pub(crate) async fn list_tea(app: &TestApp, w: &World, stock: i64) -> i64 {
     let (s, v) = app
         .post_json(
             "/api/market/products",
@@ -156,7 +156,9 @@ async fn tea_from_garden_to_buyer_with_pickup_code_and_trace_page() {
     assert_eq!(s, 200, "{v}");
     let parcel = v["parcel_id"].as_i64().unwrap();
 
-    for (who, st) in [(&w.tea_op, "picked_up"), (&w.town_op, "at_county_hub")] {
+    // The origin station picks it up; the county hub's staff scan its arrival there.
+    let county = app.user("county", Role::CountyStaff, None).await;
+    for (who, st) in [(&w.tea_op, "picked_up"), (&county, "at_county_hub")] {
         let (s, v) = app
             .post_json(
                 &format!("/api/market/parcels/{parcel}/scan"),
