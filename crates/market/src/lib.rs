@@ -69,7 +69,9 @@ impl Default for MarketConfig {
     fn default() -> Self {
         let days = std::env::var("CUNLINK_PARCEL_REMINDER_DAYS")
             .ok()
-            .and_then(|v| v.parse().ok())
+            .and_then(|v| v.parse::<i64>().ok())
+            // Within what a client may ask for, so the default is never refused.
+            .map(|d| d.clamp(0, parcels::MAX_REMINDER_DAYS))
             .unwrap_or(3);
         MarketConfig {
             reminder_days: days,
