@@ -255,3 +255,78 @@ async fn an_operator_registers_parcels_for_their_own_station_only() {
     assert_eq!(s, 200, "{v}");
     app.stop().await;
 }
+
+async fn login(app: &TestApp, username: &str) -> String {
+    let r = crate::common::request(
+        app.http,
+        "POST",
+        "/api/login",
+        &[("content-type", "application/json")],
+        json!({"username": username, "password": "a-password"})
+            .to_string()
+            .into_bytes(),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let c = r.headers["set-cookie"].to_str().unwrap();
+    c.split(';').next().unwrap().to_string()
+}
+
+async fn page(app: &TestApp, cookie: &str) -> String {
+    let r = crate::common::request(
+        app.http,
+        "GET",
+        "/market/station",
+        &[("cookie", cookie)],
+        vec![],
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    r.text()
+}
+
+#[tokio::test]
+async fn station_pages_offer_each_station_its_own_scans_and_the_code_only_at_the_holder() {
+    let mut app = spawn_app().await;
+    let w = world(&app).await;
+    let tea = list_tea(&app, &w, 10).await;
+    let (s, o) = app
+        .post_json(
+            "/api/market/orders",
+            &w.buyer,
+            json!({"items": [{"product_id": tea, "quantity": 1}], "pickup_station_id": w.town_station}),
+        )
+        .await;
+    assert_eq!(s, 201, "{o}");
+    let order = o["id"].as_i64().unwrap();
+    for st in ["packed", "shipped"] {
+        let (s, v) = app
+            .post_json(
+                &format!("/api/market/orders/{order}/status"),
+                &w.tea_op,
+                json!({"status": st}),
+            )
+            .await;
+        assert_eq!(s, 200, "{v}");
+    }
+    let parcel =
+        get_json(&app, &format!("/api/market/orders/{order}"), &w.buyer).await["parcel_id"]
+            .as_i64()
+            .unwrap();
+    let (origin, holder) = (login(&app, "tea-op").await, login(&app, "town-op").await);
+    // The origin station hands it to the courier; the destination only awaits it.
+    let p = page(&app, &origin).await;
+    assert!(p.contains(&format!("id=\"out-{parcel}\"")), "{p}");
+    let p = page(&app, &holder).await;
+    assert!(!p.contains(&format!("id=\"out-{parcel}\"")), "{p}");
+    assert!(
+        !p.contains("value=\"picked_up\"") && !p.contains("value=\"at_county_hub\""),
+        "{p}"
+    );
+    let (s, v) = scan(&app, &w.town_op, parcel, "at_village_station").await;
+    assert_eq!(s, 200, "{v}");
+    let code = v["pickup_code"].as_str().unwrap().to_string();
+    assert!(page(&app, &holder).await.contains(&code));
+    assert!(!page(&app, &origin).await.contains(&code));
+    app.stop().await;
+}

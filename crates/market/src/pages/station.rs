@@ -32,6 +32,14 @@ pub(crate) struct Arriving {
     pub code: String,
 }
 
+/// A parcel waiting at the origin station for the courier (no pickup code:
+/// that belongs to the destination station).
+pub(crate) struct Leaving {
+    pub id: i64,
+    pub order_id: i64,
+    pub recipient: String,
+}
+
 pub(crate) struct Unpaid {
     pub id: i64,
     pub total: String,
@@ -45,6 +53,7 @@ struct StationTpl<'a> {
     t: &'a PageCtx,
     stations: Vec<(i64, String)>,
     to_pack: Vec<ToPack>,
+    leaving: Vec<Leaving>,
     arriving: Vec<Arriving>,
     unpaid: Vec<Unpaid>,
     products: Vec<(i64, String)>,
@@ -77,7 +86,7 @@ pub(crate) async fn page(
 ) -> Result<Response, PageError> {
     require_operator(&ctx)?;
     let user = ctx.user.clone();
-    let (stations, to_pack, arriving, unpaid, products) = db(&st.market, move |c| {
+    let (stations, to_pack, leaving, arriving, unpaid, products) = db(&st.market, move |c| {
         let stations = my_stations(c, &user)?;
         let ids = id_list(&stations);
         let who = "COALESCE(o.for_name, u.username, '')";
@@ -90,6 +99,13 @@ pub(crate) async fn page(
         ))?;
         let to_pack = q
             .query_map([], |r| Ok(ToPack { id: r.get(0)?, status: r.get(1)?, total: yuan(r.get(2)?), buyer: r.get(3)?, lines: r.get::<_, Option<String>>(4)?.unwrap_or_default() }))?
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut q = c.prepare(&format!(
+            "SELECT id, COALESCE(order_id, 0), recipient_name FROM market_parcels
+             WHERE from_station_id IN ({ids}) AND status = 'created' ORDER BY id LIMIT 100"
+        ))?;
+        let leaving = q
+            .query_map([], |r| Ok(Leaving { id: r.get(0)?, order_id: r.get(1)?, recipient: r.get(2)? }))?
             .collect::<Result<Vec<_>, _>>()?;
         let mut q = c.prepare(&format!(
             "SELECT id, COALESCE(order_id, 0), status, recipient_name, COALESCE(pickup_code, '') FROM market_parcels
@@ -109,7 +125,7 @@ pub(crate) async fn page(
             .iter()
             .map(|p: &Value| (p["id"].as_i64().unwrap_or_default(), format!("{} {}元/{}", super::s(p, "name"), yuan(p["price_fen"].as_i64().unwrap_or_default()), super::s(p, "unit"))))
             .collect();
-        Ok((stations, to_pack, arriving, unpaid, products))
+        Ok((stations, to_pack, leaving, arriving, unpaid, products))
     })
     .await
     .map_err(|e| PageError::Internal(e.to_string()))?;
@@ -117,6 +133,7 @@ pub(crate) async fn page(
         t: &ctx,
         stations,
         to_pack,
+        leaving,
         arriving,
         unpaid,
         products,
