@@ -204,6 +204,16 @@ async fn hostile_query_numbers_are_a_400_naming_the_parameter() {
             started.elapsed()
         );
     }
+    // The public price page shows the 7-day trend for a days it cannot use.
+    let r = request(
+        app.http,
+        "GET",
+        "/prices?c=x&days=99999999999999999999",
+        &[],
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
     // In range still works.
     let v = get_json(&app, "/api/market/parcels/reminders?days=365", &county).await;
     assert!(v.is_array());

@@ -59,7 +59,9 @@ struct PricesTpl<'a> {
 pub(crate) struct PricesQuery {
     q: Option<String>,
     c: Option<String>,
-    days: Option<i64>,
+    /// Text, not a number: `?days=abc` or an overflowing number shows the
+    /// 7-day trend instead of a plain-text rejection.
+    days: Option<String>,
 }
 
 /// A small line chart as inline SVG (no script: the page stays light).
@@ -120,7 +122,11 @@ pub(crate) async fn page(
             date: r.date,
         })
         .collect();
-    let days = if q.days == Some(30) { 30 } else { 7 };
+    let days = if q.days.as_deref().map(str::trim) == Some("30") {
+        30
+    } else {
+        7
+    };
     let trend = match q
         .c
         .map(|c| c.trim().chars().take(32).collect::<String>())
