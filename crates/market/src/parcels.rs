@@ -138,8 +138,18 @@ fn unknown(id: i64) -> MarketError {
     MarketError::not_found("unknown_parcel", format!("there is no parcel {id}"))
 }
 
+/// order, from, to, recipient, status, code.
+type HeadRow = (
+    Option<i64>,
+    Option<i64>,
+    i64,
+    Option<i64>,
+    String,
+    Option<String>,
+);
+
 fn head(conn: &Connection, id: i64) -> Result<Head, MarketError> {
-    let row: Option<(Option<i64>, Option<i64>, i64, Option<i64>, String, Option<String>)> = conn
+    let row: Option<HeadRow> = conn
         .query_row(
             "SELECT order_id, from_station_id, to_station_id, recipient_user_id, status, pickup_code FROM market_parcels WHERE id = $1",
             [id],
