@@ -503,3 +503,37 @@ pub fn record_reminders(conn: &Connection, days: i64) -> Result<usize, MarketErr
     }
     Ok(ids.len())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migration_3_removes_codes_from_old_arrival_notes() {
+        let c = Connection::open_in_memory().unwrap();
+        c.execute_batch(include_str!("../migrations/sqlite/0001_market.sql"))
+            .unwrap();
+        for (status, note) in [
+            ("at_village_station", "取件码 37-1-6312"),
+            ("reminder", "waiting more than 3 days"),
+        ] {
+            c.execute(
+                "INSERT INTO market_parcel_events (parcel_id, at, status, note) VALUES (1, 0, $1, $2)",
+                params![status, note],
+            )
+            .unwrap();
+        }
+        c.execute_batch(include_str!(
+            "../migrations/sqlite/0003_parcel_code_notes.sql"
+        ))
+        .unwrap();
+        let notes: Vec<String> = c
+            .prepare("SELECT note FROM market_parcel_events ORDER BY id")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(notes, [ARRIVED_NOTE, "waiting more than 3 days"]);
+    }
+}
