@@ -41,6 +41,8 @@ pub enum AlertError {
     Farm(#[from] cunlink_farm::FarmError),
     #[error(transparent)]
     Push(#[from] notify::webpush::PushError),
+    #[error("configuration: {0}")]
+    Config(String),
 }
 
 /// The alert domain, running.
@@ -61,14 +63,21 @@ impl Alerts {
         auth: AuthService,
         farm: Arc<Farm>,
         vapid_subject: String,
+        notify: &cunlink_core::NotifyConfig,
         shutdown: watch::Receiver<bool>,
     ) -> Result<Arc<Alerts>, AlertError> {
+        let policy = notify::net::Policy::from_config(notify).map_err(AlertError::Config)?;
         db.migrate("alert", store::MIGRATIONS)?;
-        let notifier = Arc::new(Notifier::open(db.clone(), auth.clone(), vapid_subject)?);
+        let notifier = Arc::new(Notifier::open(
+            db.clone(),
+            auth.clone(),
+            vapid_subject,
+            policy,
+        )?);
         let alarms = Alarms::open(db.clone(), farm.clone(), notifier.clone())?;
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         let engine = engine::spawn(farm.clone(), db.clone(), events_tx, shutdown.clone());
-        alarms.spawn_writer(events_rx);
+        alarms.spawn_writer(events_rx, shutdown.clone());
         alarms.spawn_escalation(shutdown.clone());
         notifier.spawn(shutdown);
         Ok(Arc::new(Alerts {
@@ -120,6 +129,7 @@ impl Alerts {
 
     pub fn render_metrics(&self, out: &mut String) {
         self.engine.metrics.render(out);
+        self.alarms.metrics.render(out);
         self.notifier.render_metrics(out);
     }
 

@@ -645,15 +645,7 @@ async fn add_push(
             format!("expected a PushSubscription JSON: {e}"),
         )
     })?;
-    if !(b.endpoint.starts_with("https://") || b.endpoint.starts_with("http://"))
-        || b.endpoint.len() > 2048
-    {
-        return Err(ApiError::bad_request(
-            "invalid_subscription",
-            "endpoint must be an http(s) URL",
-        )
-        .with_field("endpoint"));
-    }
+    check_notify_url(&s.0, &b.endpoint, "invalid_subscription", "endpoint").await?;
     // Encrypting a test message checks both keys now rather than at the first alarm.
     if let Err(e) = crate::notify::webpush::encrypt(&b.keys.p256dh, &b.keys.auth, b"{}") {
         let field = match e {
@@ -739,19 +731,32 @@ async fn add_webhook(
         ApiError::bad_request("invalid_webhook", format!("expected {{\"url\": ...}}: {e}"))
     })?;
     let url = b.url.trim().to_string();
-    if !crate::notify::webhook_url_ok(&url) {
-        return Err(ApiError::bad_request(
-            "invalid_webhook",
-            "url must be an http:// or https:// URL with a host",
-        )
-        .with_field("url"));
-    }
+    check_notify_url(&s.0, &url, "invalid_webhook", "url").await?;
     let hook =
         s.0.db
             .call(move |c| nstore::add_webhook(c, user.id, &url, now_ms()))
             .await
             .map_err(store_error)?;
     Ok((StatusCode::CREATED, Json(hook)).into_response())
+}
+
+/// A webhook or push URL must be http(s) and reach only addresses the
+/// configuration allows (see `notify::net`); refused with 400 naming `field`.
+async fn check_notify_url(
+    s: &Alerts,
+    url: &str,
+    code: &'static str,
+    field: &'static str,
+) -> Result<(), ApiError> {
+    use crate::notify::net::TargetError;
+    s.notifier.check_target(url).await.map_err(|e| {
+        let code = match e {
+            TargetError::BadUrl => code,
+            TargetError::Unresolved => "unresolved_host",
+            TargetError::Private => "private_address",
+        };
+        ApiError::bad_request(code, format!("{field} {e}")).with_field(field)
+    })
 }
 
 async fn list_webhooks(

@@ -282,7 +282,7 @@ impl RuleError {
 }
 
 /// Longest duration or window a rule may ask for: 7 days.
-const MAX_SECONDS: u32 = 7 * 24 * 3600;
+pub const MAX_SECONDS: u32 = 7 * 24 * 3600;
 
 impl Condition {
     /// Keys this condition reads.
