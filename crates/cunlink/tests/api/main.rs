@@ -1,6 +1,9 @@
 //! Integration tests: each starts the real server on random loopback ports
 //! (`common::spawn_app`) and speaks real protocols to it.
 
+mod alert_limits;
+mod alert_scope;
+mod alert_store_retry;
 mod alerts;
 mod common;
 mod ingest_chirpstack;
@@ -8,7 +11,9 @@ mod ingest_http;
 mod ingest_mqtt;
 mod market;
 mod notify;
+mod notify_ssrf;
 mod photos;
 mod queries;
 mod rpc;
+mod settled;
 mod storage;
