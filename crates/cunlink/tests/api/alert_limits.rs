@@ -24,9 +24,7 @@ async fn rule_numbers_out_of_range_are_refused_naming_the_field() {
     app.device(json!({ "name": "界限-1", "type": "soil-probe", "village": "茶香村" }))
         .await;
     let admin = app.admin_token.clone();
-    let threshold = |v: &Value| {
-        json!({ "type": "threshold", "conditions": [{ "key": "soil_moisture", "op": "<", "value": 20 }], "for_s": v })
-    };
+    let threshold = |v: &Value| json!({ "type": "threshold", "conditions": [{ "key": "soil_moisture", "op": "<", "value": 20 }], "for_s": v });
     for v in hostile() {
         let cases: Vec<(Value, Option<Value>, &str)> = vec![
             (threshold(&v), None, "condition.for_s"),
@@ -35,11 +33,31 @@ async fn rule_numbers_out_of_range_are_refused_naming_the_field() {
                 None,
                 "condition.within_s",
             ),
-            (json!({ "type": "silence", "after_s": v }), None, "condition.after_s"),
-            (json!({ "type": "silence", "intervals": v }), None, "condition.intervals"),
-            (json!({ "type": "herd_fever", "for_s": v }), None, "condition.for_s"),
-            (json!({ "type": "herd_fever", "baseline_days": v }), None, "condition.baseline_days"),
-            (json!({ "type": "herd_fever", "window_min": v }), None, "condition.window_min"),
+            (
+                json!({ "type": "silence", "after_s": v }),
+                None,
+                "condition.after_s",
+            ),
+            (
+                json!({ "type": "silence", "intervals": v }),
+                None,
+                "condition.intervals",
+            ),
+            (
+                json!({ "type": "herd_fever", "for_s": v }),
+                None,
+                "condition.for_s",
+            ),
+            (
+                json!({ "type": "herd_fever", "baseline_days": v }),
+                None,
+                "condition.baseline_days",
+            ),
+            (
+                json!({ "type": "herd_fever", "window_min": v }),
+                None,
+                "condition.window_min",
+            ),
             (
                 threshold(&json!(60)),
                 Some(json!({ "after_s": v, "to": ["admin"] })),
@@ -64,9 +82,17 @@ async fn rule_numbers_out_of_range_are_refused_naming_the_field() {
                     "condition": { "type": "silence", "intervals": u32::MAX } }),
         )
         .await;
-    assert_eq!((s, e["field"].as_str()), (400, Some("condition.intervals")), "{e}");
+    assert_eq!(
+        (s, e["field"].as_str()),
+        (400, Some("condition.intervals")),
+        "{e}"
+    );
     let rules = app.query("/api/rules").await;
-    assert_eq!(rules.as_array().unwrap().len(), 1, "only the built-in rule: {rules}");
+    assert_eq!(
+        rules.as_array().unwrap().len(),
+        1,
+        "only the built-in rule: {rules}"
+    );
 }
 
 #[tokio::test]
@@ -97,7 +123,12 @@ async fn alarm_list_parameters_out_of_range_are_refused_naming_the_field() {
         let e = r.json();
         assert_eq!(e["field"].as_str(), Some(field.as_str()), "{q}: {e}");
     }
-    let r = app.get("/api/alarms?limit=5000&since=0&until=253402300799999", &admin).await;
+    let r = app
+        .get(
+            "/api/alarms?limit=5000&since=0&until=253402300799999",
+            &admin,
+        )
+        .await;
     assert_eq!(r.status, 200, "{}", r.text());
 }
 
@@ -105,11 +136,25 @@ async fn alarm_list_parameters_out_of_range_are_refused_naming_the_field() {
 async fn notification_preference_numbers_out_of_range_are_refused_naming_the_field() {
     let app = spawn_app().await;
     let admin = app.admin_token.clone();
-    for v in [json!(i64::MAX), json!(i64::MIN), json!(u64::MAX), json!(-100_000), json!(1.5)] {
+    for v in [
+        json!(i64::MAX),
+        json!(i64::MIN),
+        json!(u64::MAX),
+        json!(-100_000),
+        json!(1.5),
+    ] {
         let (s, e) = app
-            .put_json("/api/me/notifications", &admin, json!({ "utc_offset_min": v }))
+            .put_json(
+                "/api/me/notifications",
+                &admin,
+                json!({ "utc_offset_min": v }),
+            )
             .await;
-        assert_eq!((s, e["field"].as_str()), (400, Some("utc_offset_min")), "{v} → {e}");
+        assert_eq!(
+            (s, e["field"].as_str()),
+            (400, Some("utc_offset_min")),
+            "{v} → {e}"
+        );
     }
     let (s, e) = app
         .put_json(
@@ -118,7 +163,11 @@ async fn notification_preference_numbers_out_of_range_are_refused_naming_the_fie
             json!({ "quiet_hours": { "start": "99999999999999999999:00", "end": "07:00" } }),
         )
         .await;
-    assert_eq!((s, e["field"].as_str()), (400, Some("quiet_hours.start")), "{e}");
+    assert_eq!(
+        (s, e["field"].as_str()),
+        (400, Some("quiet_hours.start")),
+        "{e}"
+    );
     let stored = app.query("/api/me/notifications").await;
     assert_eq!(stored["utc_offset_min"], 480, "unchanged: {stored}");
 }

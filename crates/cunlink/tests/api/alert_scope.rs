@@ -26,40 +26,73 @@ async fn alarms_are_assigned_only_to_people_who_can_see_them() {
         .await;
     assert_eq!(s, 201, "{r}");
     let r = app
-        .post(&format!("/api/v1/{token}/telemetry"), r#"{"soil_moisture":9}"#)
+        .post(
+            &format!("/api/v1/{token}/telemetry"),
+            r#"{"soil_moisture":9}"#,
+        )
         .await;
     assert_eq!(r.status, 200);
     let a = app
         .alarms_until("status=active", Duration::from_secs(10), |a| !a.is_empty())
         .await;
     let id = a[0]["id"].as_i64().unwrap();
-    assert!(a[0]["village_id"].as_i64().is_some(), "a village's alarm: {a:?}");
+    assert!(
+        a[0]["village_id"].as_i64().is_some(),
+        "a village's alarm: {a:?}"
+    );
     let farmer = app.user("li-tea", Role::Farmer, Some("茶香村")).await;
     app.user("far-away", Role::Farmer, Some("远山村")).await;
     app.user("town-buyer", Role::Buyer, None).await;
 
     for name in ["far-away", "town-buyer", "nobody-at-all"] {
         let (s, e) = app
-            .post_json(&format!("/api/alarms/{id}/assign"), &farmer, json!({ "user": name }))
+            .post_json(
+                &format!("/api/alarms/{id}/assign"),
+                &farmer,
+                json!({ "user": name }),
+            )
             .await;
-        assert_eq!((s, e["field"].as_str()), (400, Some("user")), "{name} → {e}");
-        assert_eq!(e["error"], "unknown_user", "{name}: the same answer as for no one");
+        assert_eq!(
+            (s, e["field"].as_str()),
+            (400, Some("user")),
+            "{name} → {e}"
+        );
+        assert_eq!(
+            e["error"], "unknown_user",
+            "{name}: the same answer as for no one"
+        );
     }
     let (s, a) = app
-        .post_json(&format!("/api/alarms/{id}/assign"), &farmer, json!({ "user": "li-tea" }))
+        .post_json(
+            &format!("/api/alarms/{id}/assign"),
+            &farmer,
+            json!({ "user": "li-tea" }),
+        )
         .await;
     assert_eq!(s, 200, "{a}");
     assert_eq!(a["assignee"], "li-tea");
     let (s, a) = app
-        .post_json(&format!("/api/alarms/{id}/assign"), &admin, json!({ "user": "admin" }))
+        .post_json(
+            &format!("/api/alarms/{id}/assign"),
+            &admin,
+            json!({ "user": "admin" }),
+        )
         .await;
-    assert_eq!((s, &a["assignee"]), (200, &json!("admin")), "county staff may take any alarm");
+    assert_eq!(
+        (s, &a["assignee"]),
+        (200, &json!("admin")),
+        "county staff may take any alarm"
+    );
 }
 
 /// A signed-in page session for `user` (password "a-password", see `TestApp::user`).
 async fn session(app: &TestApp, user: &str) -> String {
     let auth = app.server.as_ref().unwrap().auth.clone();
-    let (_, s) = auth.login(user, "a-password").await.unwrap().expect("signs in");
+    let (_, s) = auth
+        .login(user, "a-password")
+        .await
+        .unwrap()
+        .expect("signs in");
     format!("cunlink_session={}", s.token)
 }
 
@@ -87,7 +120,10 @@ async fn rule_keys_do_not_cross_villages() {
         .await;
     for (token, key) in [(&tea, "tea_only_key"), (&hill, "hill_only_key")] {
         let r = app
-            .post(&format!("/api/v1/{token}/telemetry"), json!({ key: 1 }).to_string())
+            .post(
+                &format!("/api/v1/{token}/telemetry"),
+                json!({ key: 1 }).to_string(),
+            )
             .await;
         assert_eq!(r.status, 200);
     }
@@ -98,19 +134,29 @@ async fn rule_keys_do_not_cross_villages() {
     let vet = session(&app, "roving-vet").await;
     let admin = {
         let auth = app.server.as_ref().unwrap().auth.clone();
-        let (_, s) = auth.login("admin", "admin-password").await.unwrap().unwrap();
+        let (_, s) = auth
+            .login("admin", "admin-password")
+            .await
+            .unwrap()
+            .unwrap();
         format!("cunlink_session={}", s.token)
     };
 
     let k = keys(&app, &admin, "profile", "soil-probe").await;
     let all = k["keys"].to_string();
-    assert!(all.contains("tea_only_key") && all.contains("hill_only_key"), "{k}");
+    assert!(
+        all.contains("tea_only_key") && all.contains("hill_only_key"),
+        "{k}"
+    );
 
     let k = keys(&app, &farmer, "profile", "soil-probe").await;
     assert!(k["keys"].to_string().contains("tea_only_key"), "{k}");
     assert!(!k["keys"].to_string().contains("hill_only_key"), "{k}");
     assert_eq!(k["devices"], 1, "{k}");
-    assert_eq!(keys(&app, &farmer, "asset", "山地-秘").await["exists"], false);
+    assert_eq!(
+        keys(&app, &farmer, "asset", "山地-秘").await["exists"],
+        false
+    );
 
     // Belonging to no village is not belonging to all of them.
     let k = keys(&app, &vet, "profile", "soil-probe").await;

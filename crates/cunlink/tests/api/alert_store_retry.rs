@@ -75,9 +75,17 @@ async fn an_alarm_whose_commit_fails_is_retried_stored_once_and_announced_after_
     assert_eq!(s, 201, "{r}");
 
     // The next two commits of a new alarm fail and roll back (a busy or failing disk).
-    app.server.as_ref().unwrap().alerts.alarms.fail_next_commits(2);
+    app.server
+        .as_ref()
+        .unwrap()
+        .alerts
+        .alarms
+        .fail_next_commits(2);
     let r = app
-        .post(&format!("/api/v1/{token}/telemetry"), r#"{"soil_moisture":9}"#)
+        .post(
+            &format!("/api/v1/{token}/telemetry"),
+            r#"{"soil_moisture":9}"#,
+        )
         .await;
     assert_eq!(r.status, 200);
 
@@ -85,7 +93,10 @@ async fn an_alarm_whose_commit_fails_is_retried_stored_once_and_announced_after_
         .await
         .expect("the alarm is announced once stored")
         .unwrap();
-    assert!(committed, "alarm {id} was announced before its row was committed");
+    assert!(
+        committed,
+        "alarm {id} was announced before its row was committed"
+    );
 
     alerts_settled(&app).await;
     let all = app.alarms("status=all").await;

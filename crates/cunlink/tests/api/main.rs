@@ -5,6 +5,7 @@ mod alert_limits;
 mod alert_scope;
 mod alert_store_retry;
 mod alerts;
+mod board_text;
 mod common;
 mod ingest_chirpstack;
 mod ingest_http;

@@ -39,7 +39,12 @@ async fn receiver(status: StatusCode, body: &'static str) -> (String, mpsc::Unbo
 fn push_keys() -> Value {
     let ua = p256::SecretKey::from_slice(&[0x42; 32]).unwrap();
     use p256::elliptic_curve::sec1::ToSec1Point;
-    let point = ua.public_key().as_affine().to_sec1_point(false).as_bytes().to_vec();
+    let point = ua
+        .public_key()
+        .as_affine()
+        .to_sec1_point(false)
+        .as_bytes()
+        .to_vec();
     json!({ "p256dh": B64.encode(point), "auth": B64.encode([9u8; 16]) })
 }
 
@@ -75,7 +80,11 @@ async fn private_targets_are_refused_at_registration_naming_the_field() {
                 json!({ "endpoint": url, "keys": push_keys() }),
             )
             .await;
-        assert_eq!((s, e["field"].as_str()), (400, Some("endpoint")), "{url} → {e}");
+        assert_eq!(
+            (s, e["field"].as_str()),
+            (400, Some("endpoint")),
+            "{url} → {e}"
+        );
     }
     assert_eq!(app.query("/api/webhooks").await, json!([]));
     assert_eq!(app.query("/api/push/subscriptions").await, json!([]));
@@ -86,7 +95,11 @@ async fn an_operator_may_allow_one_network() {
     let app = spawn_app_with(|c| c.notify.allow_networks = vec!["127.0.0.1/32".into()]).await;
     let admin = app.admin_token.clone();
     let (s, e) = app
-        .post_json("/api/webhooks", &admin, json!({ "url": "http://127.0.0.1:9/sms" }))
+        .post_json(
+            "/api/webhooks",
+            &admin,
+            json!({ "url": "http://127.0.0.1:9/sms" }),
+        )
         .await;
     assert_eq!(s, 201, "{e}");
     for url in ["http://[::1]:9/sms", "http://10.0.0.1/sms"] {
@@ -112,7 +125,10 @@ async fn fire_an_alarm(app: &TestApp, device: &str) {
         .await;
     assert_eq!(s, 201, "{r}");
     let r = app
-        .post(&format!("/api/v1/{token}/telemetry"), r#"{"soil_moisture":9}"#)
+        .post(
+            &format!("/api/v1/{token}/telemetry"),
+            r#"{"soil_moisture":9}"#,
+        )
         .await;
     assert_eq!(r.status, 200);
 }
@@ -152,7 +168,10 @@ async fn dead_letters_carry_a_status_not_the_receivers_answer() {
     let dead = first_dead_letter(&app).await;
     assert_eq!(dead["last_error"], "HTTP 404 Not Found", "{dead}");
     let listed = app.query("/api/notifications/dead").await.to_string();
-    assert!(!listed.contains("SECRET") && !listed.contains("hunter2"), "{listed}");
+    assert!(
+        !listed.contains("SECRET") && !listed.contains("hunter2"),
+        "{listed}"
+    );
 }
 
 #[tokio::test]
@@ -172,9 +191,7 @@ async fn a_stored_target_that_is_private_is_refused_at_send_time() {
     server
         .alerts
         .db
-        .call(move |c| {
-            cunlink_alert::notify::store::add_webhook(c, admin_id, &url, 0)
-        })
+        .call(move |c| cunlink_alert::notify::store::add_webhook(c, admin_id, &url, 0))
         .await
         .unwrap();
     fire_an_alarm(&app, "土壤-重绑").await;

@@ -11,7 +11,9 @@ use crate::common::{TestApp, request};
 
 /// One sample of `/metrics` (0 when absent).
 pub async fn metric(app: &TestApp, name: &str) -> u64 {
-    let text = request(app.http, "GET", "/metrics", &[], vec![]).await.text();
+    let text = request(app.http, "GET", "/metrics", &[], vec![])
+        .await
+        .text();
     text.lines()
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
         .and_then(|v| v.trim().parse::<f64>().ok())
