@@ -117,3 +117,60 @@ async fn an_alarm_whose_commit_fails_is_retried_stored_once_and_announced_after_
         .unwrap();
     assert_eq!(deliveries, 1);
 }
+
+#[tokio::test]
+async fn an_alarm_written_while_another_process_holds_the_database_is_stored_once_it_is_free() {
+    let app = spawn_app_with(|c| c.notify.allow_private = true).await;
+    let admin = app.admin_token.clone();
+    let token = app
+        .device(json!({ "name": "土壤-锁", "type": "soil-probe", "village": "茶香村" }))
+        .await;
+    let (s, r) = app
+        .post_json(
+            "/api/rules",
+            &admin,
+            json!({ "name": "干旱", "severity": "critical", "target": { "device": "土壤-锁" },
+                    "condition": { "type": "threshold", "conditions": [{ "key": "soil_moisture", "op": "<", "value": 20 }] } }),
+        )
+        .await;
+    assert_eq!(s, 201, "{r}");
+
+    // Another connection (a backup tool, an admin's sqlite3 shell) takes the
+    // write lock of cunlink.db and keeps it.
+    let db = app.dir.0.join("cunlink.db");
+    let (locked_tx, locked_rx) = std::sync::mpsc::channel::<()>();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let holder = std::thread::spawn(move || {
+        let c = cunlink_core::db::open_connection(&db).unwrap();
+        c.execute_batch("BEGIN EXCLUSIVE").unwrap();
+        locked_tx.send(()).unwrap();
+        let _ = release_rx.recv();
+        c.execute_batch("ROLLBACK").unwrap();
+    });
+    locked_rx.recv().unwrap();
+
+    // Readings go to telemetry.db and are acknowledged; the alarm cannot be written.
+    let r = app
+        .post(
+            &format!("/api/v1/{token}/telemetry"),
+            r#"{"soil_moisture":9}"#,
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    let until = std::time::Instant::now() + Duration::from_secs(60);
+    while metric(&app, "cunlink_alert_store_retries_total").await == 0 {
+        assert!(std::time::Instant::now() < until, "the write never failed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    release_tx.send(()).unwrap();
+    holder.join().unwrap();
+
+    alerts_settled(&app).await;
+    let all = app.alarms("status=all").await;
+    assert_eq!(
+        all.len(),
+        1,
+        "stored once the lock is gone, and once: {all:?}"
+    );
+    assert_eq!(all[0]["device"], "土壤-锁");
+}
