@@ -452,12 +452,12 @@ async fn list_alarms(
     };
     let since = int_param(q.since.as_deref(), "since", 0, MAX_TS)?;
     let until = int_param(q.until.as_deref(), "until", 0, MAX_TS)?;
-    if let (Some(a), Some(b)) = (since, until) {
-        if a > b {
-            return Err(
-                ApiError::bad_request("bad_parameter", "since is after until").with_field("since"),
-            );
-        }
+    if let (Some(a), Some(b)) = (since, until)
+        && a > b
+    {
+        return Err(
+            ApiError::bad_request("bad_parameter", "since is after until").with_field("since"),
+        );
     }
     let limit = int_param(q.limit.as_deref(), "limit", 1, MAX_LIST)?.unwrap_or(500);
     let filter = AlarmFilter {

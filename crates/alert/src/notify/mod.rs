@@ -132,8 +132,13 @@ impl Notifier {
 
     /// Whether `url` may be registered as a webhook or push endpoint: http(s),
     /// and every address its host resolves to allowed by the policy.
+    /// The lookup is bounded like a send, so a slow resolver cannot hold the
+    /// request.
     pub async fn check_target(&self, url: &str) -> Result<(), net::TargetError> {
-        self.policy.resolve(url).await.map(|_| ())
+        tokio::time::timeout(SEND_TIMEOUT, self.policy.resolve(url))
+            .await
+            .map_err(|_| net::TargetError::Unresolved)?
+            .map(|_| ())
     }
 
     /// Decide who gets `alarm` and how. `only`: escalation to named users,
