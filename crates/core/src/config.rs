@@ -140,6 +140,18 @@ mod tests {
     }
 
     #[test]
+    fn notify_targets_are_public_only_unless_configured() {
+        assert!(!Config::default().notify.allow_private);
+        let dir = std::env::temp_dir().join(format!("cunlink-cfg3-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("c.toml");
+        std::fs::write(&path, "[notify]\nallow_networks = [\"192.168.1.20/32\"]\n").unwrap();
+        let c = Config::load(Some(&path)).unwrap();
+        assert_eq!(c.notify.allow_networks, vec!["192.168.1.20/32".to_string()]);
+        assert!(!c.notify.allow_private);
+    }
+
+    #[test]
     fn unknown_keys_are_refused() {
         let dir = std::env::temp_dir().join(format!("cunlink-cfg2-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();

@@ -203,3 +203,12 @@ async fn a_stored_target_that_is_private_is_refused_at_send_time() {
     // The attempt is over (it is a dead letter) and it never reached the receiver.
     assert!(calls.try_recv().is_err(), "the private receiver was called");
 }
+
+#[tokio::test]
+async fn a_misspelt_allowed_network_stops_the_server_from_starting() {
+    let dir = crate::common::TempDir::new("notify-cfg");
+    let mut c = crate::common::test_config(&dir.0);
+    c.notify.allow_networks = vec!["192.168.1/24".into()];
+    let e = cunlink::app::start(c).await.err().expect("refused");
+    assert!(format!("{e:#}").contains("192.168.1/24"), "{e:#}");
+}
