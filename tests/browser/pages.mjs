@@ -37,8 +37,17 @@ await run(async (browser) => {
   await board.locator(`[data-live="${env.PROBE_ID}/temperature"]`).filter({ hasText: "24.9" }).first()
     .waitFor({ timeout: 10000 }).then(() => check(true, "board updates live"), () => check(false, "board updates live"));
   await board.screenshot({ path: join(shots, "board-1280.png") });
-  const txt = await (await bctx.request.get(BASE + env.BOARD + ".txt")).text();
-  check(txt.split("\n").filter(Boolean).length <= 4, "board text feed respects its line count");
+  // The text feed (page 0, not the rotating one): the board's name, then
+  // "asset label … value" lines exactly as wide as the panel (CJK counts two).
+  const txt = await (await bctx.request.get(BASE + env.BOARD + ".txt?page=0")).text();
+  const lines = txt.split("\n").filter(Boolean);
+  const columns = (s) => [...s].reduce((w, c) => w + (/[\u1100-\u115F\u2E80-\u303E\u3041-\u33FF\u3400-\u4DBF\u4E00-\u9FFF\uA000-\uA4CF\uAC00-\uD7A3\uF900-\uFAFF\uFE30-\uFE4F\uFF00-\uFF60\uFFE0-\uFFE6]/.test(c) ? 2 : 1), 0);
+  check(lines.length <= 4, "board text feed respects its line count");
+  check(lines[0] === "大棚看板", "board text feed starts with the board's name (saw " + JSON.stringify(lines[0]) + ")");
+  const values = lines.slice(1).filter((l) => l.startsWith("一号大棚 "));
+  check(values.length >= 2 && values.every((l) => columns(l) === 24) && lines.every((l) => columns(l) <= 24), "board text value lines are exactly 24 columns, none wider:\n" + txt);
+  check(values.some((l) => l.includes("温度") && l.endsWith("24.9°C")), "board text feed shows the live temperature right-aligned:\n" + txt);
+  check(values.some((l) => l.includes("空气湿度") && l.endsWith("66%")), "board text feed shows the humidity:\n" + txt);
   await bctx.close();
 
   // 4. Language switch, remembered for the user.

@@ -136,9 +136,15 @@ async fn start(bin: &str, tag: &str) -> Server {
     )
     .await;
     let (hp, mp) = (free_port(), free_port());
+    // The latency run's webhook receiver listens on 127.0.0.1, which the
+    // server refuses to notify unless the configuration allows it.
+    let config = dir.join("bench.toml");
+    std::fs::write(&config, "[notify]\nallow_private = true\n").expect("write bench config");
     let child = Command::new(bin)
         .args([
             "serve",
+            "--config",
+            &config.to_string_lossy(),
             "--data-dir",
             &d,
             "--http",

@@ -4,13 +4,28 @@
 //! One open alarm per (rule, device): a new episode while one is open updates it.
 //! An episode (rule, device, condition start) is stored once, so evaluation
 //! replayed after a restart cannot raise it again. Each new alarm and its
-//! deliveries are committed in one transaction before anyone is told.
+//! deliveries are committed in one transaction before anyone is told: the
+//! dispatcher, live subscribers and the rule's device command all hear of it
+//! only after the commit returned. (An earlier version let deliveries leave
+//! during the commit's flush to gain a disk-flush of latency; a commit that then
+//! failed had told people of an alarm that did not exist.)
+//!
+//! The writer takes the engine's events in order and does not drop one when
+//! the database refuses a write: it retries with backoff (each failure logged
+//! and counted in `cunlink_alert_store_retries_total`) until the change is
+//! stored, and later events wait behind it so a clear never overtakes its
+//! raise. Only a change that can never succeed (its rule or alarm is gone, a
+//! constraint refuses it) is given up, logged and counted as dropped. At
+//! shutdown a change still being retried is left to the restart, whose replay
+//! of recent history raises it again.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use cunlink_core::Db;
+use cunlink_core::metrics::{Counter, Gauge};
 use cunlink_core::time::now_ms;
 use cunlink_farm::Farm;
 use cunlink_farm::telemetry::DeviceId;
@@ -19,6 +34,16 @@ use tokio::sync::{broadcast, mpsc, watch};
 use crate::engine::Event;
 use crate::notify::Notifier;
 use crate::store::{self, Alarm, NewAlarm, StoreError};
+
+/// The error [`Alarms::fail_next_commits`] injects: SQLite's "database is busy".
+fn injected_failure() -> StoreError {
+    StoreError::Db(cunlink_core::DbError::Sqlite(
+        rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+            Some("injected by a test".into()),
+        ),
+    ))
+}
 
 /// What a person does to an alarm.
 #[derive(Debug, Clone, Copy)]
@@ -36,6 +61,76 @@ pub struct Alarms {
     notifier: Arc<Notifier>,
     open: Mutex<OpenMap>,
     live: broadcast::Sender<Arc<Alarm>>,
+    pub metrics: AlarmMetrics,
+    /// Test hook: this many raise transactions fail at their commit.
+    fail_commits: Arc<AtomicU32>,
+}
+
+/// The alarm writer's counters. The `settled` ones are watermarks: a batch
+/// counts once its evaluation *and* every alarm change it caused are stored,
+/// so a test (or an operator) can tell "nothing more will come of what was
+/// committed" without waiting an arbitrary time.
+#[derive(Default)]
+pub struct AlarmMetrics {
+    pub store_retries: Counter,
+    pub dropped: Counter,
+    pub batches_settled: Counter,
+    pub readings_settled: Counter,
+    pub replay_settled: Gauge,
+}
+
+impl AlarmMetrics {
+    pub fn render(&self, out: &mut String) {
+        self.store_retries.render(
+            out,
+            "cunlink_alert_store_retries_total",
+            "Alarm writes that failed and were retried (the alarm is kept until stored).",
+        );
+        self.dropped.render(
+            out,
+            "cunlink_alert_store_dropped_total",
+            "Alarm changes given up because they can never be stored (rule or alarm gone).",
+        );
+        self.batches_settled.render(
+            out,
+            "cunlink_alert_batches_processed_total",
+            "Committed reading batches evaluated, with every alarm change they caused stored.",
+        );
+        self.readings_settled.render(
+            out,
+            "cunlink_alert_readings_settled_total",
+            "Committed readings evaluated with their alarm changes stored; catches up with cunlink_ingest_values_committed_total.",
+        );
+        self.replay_settled.render(
+            out,
+            "cunlink_alert_replay_done",
+            "1 once the history re-read at start is evaluated and its alarms stored.",
+        );
+    }
+}
+
+/// First wait after a failed alarm write; doubled up to [`RETRY_MAX`].
+const RETRY_FIRST: Duration = Duration::from_millis(50);
+const RETRY_MAX: Duration = Duration::from_secs(5);
+
+/// Whether retrying a failed write can succeed: the database was busy, locked,
+/// full or failing for now. A missing rule or alarm, a refused constraint or a
+/// corrupt row will fail the same way forever.
+fn transient(e: &StoreError) -> bool {
+    match e {
+        StoreError::NoSuchRule(_) | StoreError::NoSuchAlarm(_) | StoreError::Corrupt { .. } => {
+            false
+        }
+        StoreError::Db(cunlink_core::DbError::Sqlite(rusqlite::Error::SqliteFailure(f, _))) => {
+            !matches!(
+                f.code,
+                rusqlite::ErrorCode::ConstraintViolation
+                    | rusqlite::ErrorCode::TypeMismatch
+                    | rusqlite::ErrorCode::ApiMisuse
+            )
+        }
+        StoreError::Db(_) => true,
+    }
 }
 
 impl Alarms {
@@ -56,7 +151,17 @@ impl Alarms {
             notifier,
             open: Mutex::new(open),
             live,
+            metrics: AlarmMetrics::default(),
+            fail_commits: Arc::new(AtomicU32::new(0)),
         }))
+    }
+
+    /// Test hook: make the next `n` raise transactions fail at their commit
+    /// (rolled back, as a busy or failing disk would), to check that the
+    /// alarm is retried, stored once, and announced only after it is stored.
+    #[doc(hidden)]
+    pub fn fail_next_commits(&self, n: u32) {
+        self.fail_commits.store(n, Ordering::SeqCst);
     }
 
     /// Every change to an alarm, as it is committed.
@@ -74,35 +179,92 @@ impl Alarms {
         a
     }
 
-    /// Consume engine events until the engine stops.
-    pub fn spawn_writer(self: &Arc<Self>, mut events: mpsc::UnboundedReceiver<Event>) {
+    /// Consume engine events until the engine stops, storing each one before
+    /// the next (see the module doc on retries).
+    pub fn spawn_writer(
+        self: &Arc<Self>,
+        mut events: mpsc::UnboundedReceiver<Event>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
         let me = self.clone();
         tokio::spawn(async move {
             while let Some(ev) = events.recv().await {
-                let r = match ev {
-                    Event::Raise {
-                        rule,
-                        device,
-                        pen,
-                        pen_name,
-                        since,
-                        at,
-                        details,
-                    } => {
-                        me.raise(rule, device, (pen, pen_name), since, at, details)
-                            .await
+                if let Event::Settled { readings, replay } = ev {
+                    if replay {
+                        me.metrics.replay_settled.set(1);
+                    } else {
+                        me.metrics.batches_settled.inc();
+                        me.metrics.readings_settled.add(readings);
                     }
-                    Event::Clear {
-                        rule_id,
-                        device,
-                        at: _,
-                    } => me.auto_clear(rule_id, device).await,
-                };
-                if let Err(e) = r {
-                    tracing::error!(error = %e, "alarm writer: storing an alarm change failed");
+                    continue;
+                }
+                if !me.store_until_done(&ev, &mut shutdown).await {
+                    break;
                 }
             }
         });
+    }
+
+    /// Apply `ev`, retrying transient failures with backoff. False when the
+    /// server is shutting down meanwhile.
+    async fn store_until_done(&self, ev: &Event, shutdown: &mut watch::Receiver<bool>) -> bool {
+        let mut wait = RETRY_FIRST;
+        let mut attempt: u64 = 1;
+        loop {
+            let e = match self.apply(ev).await {
+                Ok(()) => {
+                    if attempt > 1 {
+                        tracing::info!(attempt, "alarm writer: stored after retrying");
+                    }
+                    return true;
+                }
+                Err(e) => e,
+            };
+            if !transient(&e) {
+                self.metrics.dropped.inc();
+                tracing::error!(error = %e, event = ?ev, "alarm writer: this alarm change can never be stored; dropped");
+                return true;
+            }
+            self.metrics.store_retries.inc();
+            tracing::warn!(error = %e, attempt, retry_in_ms = wait.as_millis() as u64, "alarm writer: storing an alarm change failed; retrying");
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = shutdown.changed() => {
+                    tracing::warn!(event = ?ev, "alarm writer: stopping before this change was stored; the restart re-evaluates recent history and raises it again");
+                    return false;
+                }
+            }
+            wait = (wait * 2).min(RETRY_MAX);
+            attempt += 1;
+        }
+    }
+
+    async fn apply(&self, ev: &Event) -> Result<(), StoreError> {
+        match ev {
+            Event::Raise {
+                rule,
+                device,
+                pen,
+                pen_name,
+                since,
+                at,
+                details,
+            } => {
+                self.raise(
+                    rule.clone(),
+                    device.clone(),
+                    (*pen, pen_name.clone()),
+                    *since,
+                    *at,
+                    details.clone(),
+                )
+                .await
+            }
+            Event::Clear {
+                rule_id, device, ..
+            } => self.auto_clear(*rule_id, *device).await,
+            Event::Settled { .. } => Ok(()),
+        }
     }
 
     async fn raise(
@@ -130,7 +292,7 @@ impl Alarms {
             .map(|e| now + e.after_s as i64 * 1000);
         let rule2 = rule.clone();
         let device2 = device.clone();
-        let notifier = self.notifier.clone();
+        let fail = self.fail_commits.clone();
         let result = self
             .db
             .call(
@@ -170,12 +332,15 @@ impl Alarms {
                     )?;
                     let alarm = store::alarm(&tx, id)?;
                     let items = Notifier::enqueue_blocking(&tx, &alarm, &planned, false, now)?;
-                    // Deliveries leave while the commit's fsync runs: a phone hears of
-                    // the alarm a disk-flush sooner. Should the server die before the
-                    // commit, the restart re-evaluates the history and raises the
-                    // alarm again: a warning may repeat, it is never lost. Marking
-                    // them sent waits for this transaction (the connection is held).
-                    notifier.send_now(items.clone());
+                    if fail
+                        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                        .is_ok()
+                    {
+                        // Dropping `tx` rolls back, as a failed commit does.
+                        return Err(injected_failure());
+                    }
+                    // Nobody hears of the alarm inside this closure: deliveries are
+                    // handed to the dispatcher once the commit has returned.
                     tx.commit().map_err(cunlink_core::DbError::from)?;
                     Ok(Some((alarm, items, true)))
                 },
@@ -186,6 +351,8 @@ impl Alarms {
         };
         self.open_map().insert(key, (alarm.id, since));
         if new {
+            // Committed: now the deliveries may leave.
+            self.notifier.send_now(items.clone());
             tracing::info!(alarm = alarm.id, rule = %alarm.rule, device = %alarm.device, severity = %alarm.severity, deliveries = items.len(), "alarm raised");
             if let Some(action) = &rule.action {
                 let r = self

@@ -41,6 +41,8 @@ pub enum AlertError {
     Farm(#[from] cunlink_farm::FarmError),
     #[error(transparent)]
     Push(#[from] notify::webpush::PushError),
+    #[error("configuration: {0}")]
+    Config(String),
 }
 
 /// The alert domain, running.
@@ -61,14 +63,21 @@ impl Alerts {
         auth: AuthService,
         farm: Arc<Farm>,
         vapid_subject: String,
+        notify: &cunlink_core::NotifyConfig,
         shutdown: watch::Receiver<bool>,
     ) -> Result<Arc<Alerts>, AlertError> {
+        let policy = notify::net::Policy::from_config(notify).map_err(AlertError::Config)?;
         db.migrate("alert", store::MIGRATIONS)?;
-        let notifier = Arc::new(Notifier::open(db.clone(), auth.clone(), vapid_subject)?);
+        let notifier = Arc::new(Notifier::open(
+            db.clone(),
+            auth.clone(),
+            vapid_subject,
+            policy,
+        )?);
         let alarms = Alarms::open(db.clone(), farm.clone(), notifier.clone())?;
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         let engine = engine::spawn(farm.clone(), db.clone(), events_tx, shutdown.clone());
-        alarms.spawn_writer(events_rx);
+        alarms.spawn_writer(events_rx, shutdown.clone());
         alarms.spawn_escalation(shutdown.clone());
         notifier.spawn(shutdown);
         Ok(Arc::new(Alerts {
@@ -120,15 +129,17 @@ impl Alerts {
 
     pub fn render_metrics(&self, out: &mut String) {
         self.engine.metrics.render(out);
+        self.alarms.metrics.render(out);
         self.notifier.render_metrics(out);
     }
 
-    /// What a rule's target names, checked against the farm: how many devices
-    /// it matches now and every key they (or their profiles) report.
+    /// What a rule's target names, checked against the farm within `scope`:
+    /// how many devices it matches now and every key they (or their profiles)
+    /// report. Nothing outside the scope is counted or named.
     pub async fn target_keys(
         &self,
         target: &Target,
-        village_id: Option<i64>,
+        scope: Scope,
     ) -> Result<TargetKeys, AlertError> {
         let profiles = self.farm.profiles().await?;
         let assets = self.farm.assets().await?;
@@ -141,7 +152,11 @@ impl Alerts {
                 out.exists = true;
                 out.keys.extend(profile.keys.iter().map(|k| k.key.clone()));
             }
-            Target::Asset(a) => out.exists = assets.iter().any(|x| x.name == *a),
+            Target::Asset(a) => {
+                out.exists = assets
+                    .iter()
+                    .any(|x| x.name == *a && scope.includes(x.village_id))
+            }
             Target::AssetKind(k) => {
                 out.exists = k.parse::<cunlink_farm::model::AssetKind>().is_ok()
             }
@@ -157,7 +172,7 @@ impl Alerts {
             let matcher = view.matcher(target);
             let mem = store.mem();
             for device in self.farm.registry.all() {
-                if village_id.is_some() && device.village_id != village_id {
+                if !scope.includes(device.village_id) {
                     continue;
                 }
                 let gateway = device.gateway_id.and_then(|g| self.farm.registry.get(g));
@@ -181,6 +196,34 @@ impl Alerts {
                 .map(|k| k.to_string()),
         );
         Ok(out)
+    }
+}
+
+/// Whose devices and assets a lookup may see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Every village: admin and county staff, county-wide rules.
+    County,
+    /// One village's only; `Village(None)`: only county-level ones (a user
+    /// who belongs to no village must not see every village's).
+    Village(Option<i64>),
+}
+
+impl Scope {
+    /// What `user` may look up.
+    pub fn of(user: &cunlink_core::auth::User) -> Scope {
+        if user.role.is_county_wide() {
+            Scope::County
+        } else {
+            Scope::Village(user.village_id)
+        }
+    }
+
+    pub fn includes(self, village_id: Option<i64>) -> bool {
+        match self {
+            Scope::County => true,
+            Scope::Village(v) => v == village_id,
+        }
     }
 }
 

@@ -146,9 +146,12 @@ async fn checked_input(
     user: &User,
     body: &[u8],
 ) -> Result<(RuleInput, Option<i64>), ApiError> {
-    let input: RuleInput = serde_json::from_slice(body).map_err(|e| {
+    let invalid = |e: serde_json::Error| {
         ApiError::bad_request("invalid_rule", format!("the rule is not valid: {e}"))
-    })?;
+    };
+    let raw: serde_json::Value = serde_json::from_slice(body).map_err(invalid)?;
+    crate::rule::check_numbers(&raw).map_err(rule_error)?;
+    let input: RuleInput = serde_json::from_value(raw).map_err(invalid)?;
     let name = input.name.trim();
     if name.is_empty() || name.chars().count() > 128 {
         return Err(ApiError::bad_request(
@@ -216,7 +219,11 @@ async fn check_target(
     village_id: Option<i64>,
 ) -> Result<(), ApiError> {
     let found = s
-        .target_keys(target, village_id)
+        .target_keys(
+            target,
+            // A rule without a village is county-wide (only county roles write those).
+            village_id.map_or(crate::Scope::County, |v| crate::Scope::Village(Some(v))),
+        )
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?;
     if !found.exists {
@@ -351,9 +358,35 @@ struct AlarmQuery {
     severity: Option<String>,
     asset: Option<String>,
     village: Option<String>,
-    since: Option<i64>,
-    until: Option<i64>,
-    limit: Option<usize>,
+    since: Option<String>,
+    until: Option<String>,
+    limit: Option<String>,
+}
+
+/// Most alarms one list answer holds.
+const MAX_LIST: i64 = 5000;
+/// Latest time an alarm query may name: the end of year 9999, in ms.
+const MAX_TS: i64 = 253_402_300_799_999;
+
+/// A whole-number query parameter in `lo..=hi`, or a 400 naming it. Taken as
+/// text so that `-1`, `1e3` and `9223372036854775808` all get the same answer.
+fn int_param(
+    v: Option<&str>,
+    field: &'static str,
+    lo: i64,
+    hi: i64,
+) -> Result<Option<i64>, ApiError> {
+    let Some(v) = v else {
+        return Ok(None);
+    };
+    match v.trim().parse::<i64>() {
+        Ok(n) if (lo..=hi).contains(&n) => Ok(Some(n)),
+        _ => Err(ApiError::bad_request(
+            "bad_parameter",
+            format!("{field} must be a whole number from {lo} to {hi}"),
+        )
+        .with_field(field)),
+    }
 }
 
 async fn list_alarms(
@@ -417,15 +450,26 @@ async fn list_alarms(
         (None, true) => None,
         (None, false) => Some(user.village_id.into_iter().collect()),
     };
+    let since = int_param(q.since.as_deref(), "since", 0, MAX_TS)?;
+    let until = int_param(q.until.as_deref(), "until", 0, MAX_TS)?;
+    if let (Some(a), Some(b)) = (since, until)
+        && a > b
+    {
+        return Err(
+            ApiError::bad_request("bad_parameter", "since is after until").with_field("since"),
+        );
+    }
+    let limit = int_param(q.limit.as_deref(), "limit", 1, MAX_LIST)?.unwrap_or(500);
     let filter = AlarmFilter {
         status,
         device: q.device,
         village_ids,
         asset_id,
         severity,
-        since: q.since,
-        until: q.until,
-        limit: q.limit.unwrap_or(500).min(5000),
+        since,
+        until,
+        // In 1..=MAX_LIST: fits.
+        limit: limit as usize,
     };
     let alarms =
         s.0.db
@@ -512,17 +556,19 @@ async fn assign_alarm(
     Path(id): Path<i64>,
     Json(body): Json<AssignBody>,
 ) -> Result<Response, ApiError> {
-    visible_alarm(&s.0, &user, id).await?;
+    let alarm = visible_alarm(&s.0, &user, id).await?;
     if !can_handle_alarms(&user) {
         return Err(forbid("assign alarms"));
     }
     if let Some(name) = &body.user {
-        let found = s.0.auth.users_by_names(vec![name.clone()]).await?;
-        if found.is_empty() {
-            return Err(
-                ApiError::bad_request("unknown_user", format!("no user named '{name}'"))
-                    .with_field("user"),
-            );
+        // Someone of another village is answered like no one at all: the
+        // answer must not tell which usernames exist elsewhere.
+        if !may_be_assigned(&s.0, &alarm, name).await? {
+            return Err(ApiError::bad_request(
+                "unknown_user",
+                format!("no user named '{name}' who can see this alarm"),
+            )
+            .with_field("user"));
         }
     }
     let alarm =
@@ -531,6 +577,19 @@ async fn assign_alarm(
             .await
             .map_err(store_error)?;
     Ok(Json(alarm).into_response())
+}
+
+/// Whether `name` may take `alarm` on: a user who sees alarms, of the
+/// alarm's village (or county-wide). The API and the page ask the same.
+pub(crate) async fn may_be_assigned(
+    s: &Alerts,
+    alarm: &store::Alarm,
+    name: &str,
+) -> Result<bool, cunlink_core::DbError> {
+    let found = s.auth.users_by_names(vec![name.to_string()]).await?;
+    Ok(found
+        .iter()
+        .any(|u| u.username == name && can_see_alarms(u) && u.can_see_village(alarm.village_id)))
 }
 
 #[derive(Deserialize)]
@@ -600,12 +659,17 @@ async fn put_prefs(
     CurrentUser(user): CurrentUser,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    let p: Prefs = serde_json::from_slice(&body).map_err(|e| {
+    let invalid = |e: serde_json::Error| {
         ApiError::bad_request(
             "invalid_preferences",
             format!("the preferences are not valid: {e}"),
         )
+    };
+    let raw: serde_json::Value = serde_json::from_slice(&body).map_err(invalid)?;
+    crate::notify::prefs::check_numbers(&raw).map_err(|(field, msg)| {
+        ApiError::bad_request("invalid_preferences", msg).with_field(field)
     })?;
+    let p: Prefs = serde_json::from_value(raw).map_err(invalid)?;
     p.check().map_err(|(field, msg)| {
         ApiError::bad_request("invalid_preferences", msg).with_field(field)
     })?;
@@ -645,15 +709,7 @@ async fn add_push(
             format!("expected a PushSubscription JSON: {e}"),
         )
     })?;
-    if !(b.endpoint.starts_with("https://") || b.endpoint.starts_with("http://"))
-        || b.endpoint.len() > 2048
-    {
-        return Err(ApiError::bad_request(
-            "invalid_subscription",
-            "endpoint must be an http(s) URL",
-        )
-        .with_field("endpoint"));
-    }
+    check_notify_url(&s.0, &b.endpoint, "invalid_subscription", "endpoint").await?;
     // Encrypting a test message checks both keys now rather than at the first alarm.
     if let Err(e) = crate::notify::webpush::encrypt(&b.keys.p256dh, &b.keys.auth, b"{}") {
         let field = match e {
@@ -739,19 +795,32 @@ async fn add_webhook(
         ApiError::bad_request("invalid_webhook", format!("expected {{\"url\": ...}}: {e}"))
     })?;
     let url = b.url.trim().to_string();
-    if !crate::notify::webhook_url_ok(&url) {
-        return Err(ApiError::bad_request(
-            "invalid_webhook",
-            "url must be an http:// or https:// URL with a host",
-        )
-        .with_field("url"));
-    }
+    check_notify_url(&s.0, &url, "invalid_webhook", "url").await?;
     let hook =
         s.0.db
             .call(move |c| nstore::add_webhook(c, user.id, &url, now_ms()))
             .await
             .map_err(store_error)?;
     Ok((StatusCode::CREATED, Json(hook)).into_response())
+}
+
+/// A webhook or push URL must be http(s) and reach only addresses the
+/// configuration allows (see `notify::net`); refused with 400 naming `field`.
+async fn check_notify_url(
+    s: &Alerts,
+    url: &str,
+    code: &'static str,
+    field: &'static str,
+) -> Result<(), ApiError> {
+    use crate::notify::net::TargetError;
+    s.notifier.check_target(url).await.map_err(|e| {
+        let code = match e {
+            TargetError::BadUrl => code,
+            TargetError::Unresolved => "unresolved_host",
+            TargetError::Private => "private_address",
+        };
+        ApiError::bad_request(code, format!("{field} {e}")).with_field(field)
+    })
 }
 
 async fn list_webhooks(

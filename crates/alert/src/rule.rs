@@ -282,7 +282,44 @@ impl RuleError {
 }
 
 /// Longest duration or window a rule may ask for: 7 days.
-const MAX_SECONDS: u32 = 7 * 24 * 3600;
+pub const MAX_SECONDS: u32 = 7 * 24 * 3600;
+
+/// Most reporting intervals a silence rule may wait (the wait is also capped
+/// at [`MAX_SECONDS`] whatever the profile's interval).
+pub const MAX_INTERVALS: u32 = 10_000;
+
+/// The whole numbers a rule body may carry, their JSON path and range.
+const COUNTS: &[(&str, &str, u64, u64)] = &[
+    ("condition", "for_s", 0, MAX_SECONDS as u64),
+    ("condition", "within_s", 1, MAX_SECONDS as u64),
+    ("condition", "after_s", 1, MAX_SECONDS as u64),
+    ("condition", "intervals", 1, MAX_INTERVALS as u64),
+    ("condition", "baseline_days", 1, 14),
+    ("condition", "window_min", 1, 180),
+    ("escalate", "after_s", 1, MAX_SECONDS as u64),
+];
+
+/// Check the counts and durations of a rule body before it is parsed into
+/// typed fields, so that a negative, fractional or huge number (`-1`,
+/// `9223372036854775807`) is refused naming its field instead of failing the
+/// parse as a whole. `null` is left to the parser (optional fields).
+pub fn check_numbers(body: &serde_json::Value) -> Result<(), RuleError> {
+    for (section, field, lo, hi) in COUNTS {
+        let Some(v) = body.get(section).and_then(|s| s.get(field)) else {
+            continue;
+        };
+        if v.is_null() {
+            continue;
+        }
+        if !v.as_u64().is_some_and(|n| (*lo..=*hi).contains(&n)) {
+            return Err(RuleError::new(
+                format!("{section}.{field}"),
+                format!("{field} must be a whole number from {lo} to {hi}, not {v}"),
+            ));
+        }
+    }
+    Ok(())
+}
 
 impl Condition {
     /// Keys this condition reads.
@@ -383,6 +420,12 @@ impl Condition {
                 }
                 if let Some(s) = after_s {
                     dur("after_s", *s)?;
+                }
+                if intervals.is_some_and(|n| n > MAX_INTERVALS) {
+                    return Err(RuleError::new(
+                        "condition.intervals",
+                        format!("intervals must be at most {MAX_INTERVALS}"),
+                    ));
                 }
             }
             Condition::HerdFever(h) => {
@@ -524,6 +567,7 @@ fn impossible(key: &str) -> RuleError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn parse(json: &str) -> Result<Condition, String> {
         let c: Condition = serde_json::from_str(json).map_err(|e| e.to_string())?;
@@ -556,6 +600,33 @@ mod tests {
         assert!(parse(r#"{"type":"herd_fever","baseline_days":0}"#).is_err());
         assert!(parse(r#"{"type":"herd_fever","activity_drop":0.3}"#).is_err());
         assert!(parse(r#"{"type":"herd_fever","typo":1}"#).is_err());
+    }
+
+    #[test]
+    fn out_of_range_numbers_name_their_field() {
+        let field = |body: serde_json::Value| check_numbers(&body).err().map(|e| e.field);
+        for (v, ok) in [
+            (json!(-1), false),
+            (json!(i64::MAX), false),
+            (json!(u64::MAX), false),
+            (json!(1.5), false),
+            (json!("60"), false),
+            (json!(60), true),
+            (json!(null), true),
+        ] {
+            for (section, f) in [
+                ("condition", "for_s"),
+                ("condition", "within_s"),
+                ("condition", "after_s"),
+                ("condition", "intervals"),
+                ("escalate", "after_s"),
+            ] {
+                let got = field(json!({ section: { f: v.clone() } }));
+                let want = (!ok).then(|| format!("{section}.{f}"));
+                assert_eq!(got, want, "{section}.{f} = {v}");
+            }
+        }
+        assert!(parse(r#"{"type":"silence","intervals":4294967295}"#).is_err());
     }
 
     #[test]

@@ -6,11 +6,18 @@ use serde::Serialize;
 
 use crate::rule::{Action, Condition, Escalate, Rule, Severity, Target};
 
-pub const MIGRATIONS: &[cunlink_core::Migration] = &[cunlink_core::Migration {
-    version: 1,
-    name: "alert",
-    sql: include_str!("../migrations/sqlite/0001_alert.sql"),
-}];
+pub const MIGRATIONS: &[cunlink_core::Migration] = &[
+    cunlink_core::Migration {
+        version: 1,
+        name: "alert",
+        sql: include_str!("../migrations/sqlite/0001_alert.sql"),
+    },
+    cunlink_core::Migration {
+        version: 2,
+        name: "dead_letter_reasons",
+        sql: include_str!("../migrations/sqlite/0002_dead_letter_reasons.sql"),
+    },
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

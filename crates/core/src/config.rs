@@ -34,6 +34,23 @@ pub struct Config {
     /// Feed a demo village with simulated sensors.
     pub demo: bool,
     pub ingest: IngestConfig,
+    /// Where notifications (webhooks, Web Push) may be sent.
+    pub notify: NotifyConfig,
+}
+
+/// Outgoing notification targets. Users name webhook and push URLs; without
+/// these checks a user could make the server call (and probe) hosts on its own
+/// network, so private, loopback, link-local and similar addresses are refused
+/// unless the operator allows them here.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NotifyConfig {
+    /// Allow every address, private ranges and loopback included (a closed
+    /// village network whose SMS gateway sits on the LAN; tests).
+    pub allow_private: bool,
+    /// Networks allowed even though they are private, as CIDRs
+    /// (`"192.168.1.20/32"`, `"fd00:1::/64"`).
+    pub allow_networks: Vec<String>,
 }
 
 /// Knobs of the telemetry write path.
@@ -58,6 +75,7 @@ impl Default for Config {
             mqtt: SocketAddr::from(([127, 0, 0, 1], 1883)),
             demo: false,
             ingest: IngestConfig::default(),
+            notify: NotifyConfig::default(),
         }
     }
 }
@@ -119,6 +137,18 @@ mod tests {
             c.ingest.max_batch_values,
             IngestConfig::default().max_batch_values
         );
+    }
+
+    #[test]
+    fn notify_targets_are_public_only_unless_configured() {
+        assert!(!Config::default().notify.allow_private);
+        let dir = std::env::temp_dir().join(format!("cunlink-cfg3-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("c.toml");
+        std::fs::write(&path, "[notify]\nallow_networks = [\"192.168.1.20/32\"]\n").unwrap();
+        let c = Config::load(Some(&path)).unwrap();
+        assert_eq!(c.notify.allow_networks, vec!["192.168.1.20/32".to_string()]);
+        assert!(!c.notify.allow_private);
     }
 
     #[test]

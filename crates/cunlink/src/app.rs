@@ -54,6 +54,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         auth.clone(),
         farm.clone(),
         vapid_subject,
+        &config.notify,
         shutdown_rx.clone(),
     )?;
     let kit = web_kit(&auth, &alerts);

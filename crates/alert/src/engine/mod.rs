@@ -54,6 +54,11 @@ pub enum Event {
         device: DeviceId,
         at: i64,
     },
+    /// Every event caused by one committed batch (`readings` of them), or by
+    /// the history re-read at start (`replay`), has been sent. The writer
+    /// turns it into the watermarks of [`crate::alarms::AlarmMetrics`] once
+    /// the events before it are stored.
+    Settled { readings: u64, replay: bool },
 }
 
 /// Commands from the API.
@@ -194,6 +199,10 @@ impl Engine {
         }
         let started = Instant::now();
         let replayed = self.replay().await;
+        let _ = self.events.send(Event::Settled {
+            readings: replayed as u64,
+            replay: true,
+        });
         tracing::info!(
             readings = replayed,
             pairs = self.metrics.watched.get(),
@@ -213,6 +222,10 @@ impl Engine {
                         let t = Instant::now();
                         self.on_readings(&batch.readings, None, Some(batch.committed_at)).await;
                         self.metrics.batch_seconds.observe(t.elapsed().as_secs_f64());
+                        let _ = self.events.send(Event::Settled {
+                            readings: batch.readings.len() as u64,
+                            replay: false,
+                        });
                     }
                     Err(RecvError::Lagged(n)) => {
                         self.metrics.lagged_batches.add(n);
@@ -335,7 +348,8 @@ impl Engine {
                     .map(|(_, ts, _)| *ts)
                     .max()
                     .map_or(now, |t| t.min(now));
-                self.timers.arm(s.rule.rule.id, *id, last + wait);
+                self.timers
+                    .arm(s.rule.rule.id, *id, last.saturating_add(wait));
             }
         }
         live.sort_unstable();
@@ -361,7 +375,7 @@ impl Engine {
                 pen_name: entry.info.pen_name.clone(),
                 since: deadline,
                 at: now,
-                details: serde_json::json!({ "silent_since": deadline - waited, "silent_s": waited / 1000 }),
+                details: serde_json::json!({ "silent_since": deadline.saturating_sub(waited), "silent_s": waited / 1000 }),
             });
         }
     }
@@ -426,7 +440,7 @@ impl Engine {
             if let Some(wait) = state.rule.silence_ms(&entry.info) {
                 if self
                     .timers
-                    .touch(state.rule.rule.id, device, arrival + wait)
+                    .touch(state.rule.rule.id, device, arrival.saturating_add(wait))
                 {
                     self.metrics.cleared.inc();
                     let _ = self.events.send(Event::Clear {
@@ -511,7 +525,7 @@ impl Engine {
             let mut out: Vec<Reading> = Vec::new();
             for (device, keys, lookback) in wanted {
                 for key in keys {
-                    match store.range(device, key, now - lookback, now) {
+                    match store.range(device, key, now.saturating_sub(lookback), now) {
                         Ok(points) => out.extend(points.into_iter().map(|(ts, value)| Reading {
                             device,
                             key,

@@ -129,12 +129,17 @@ impl Compiled {
         matches!(self.rule.condition, Condition::Silence { .. })
     }
 
-    /// How long the silence rule waits for `info`'s device, ms.
+    /// How long the silence rule waits for `info`'s device, ms. `intervals` ×
+    /// the profile's reporting interval is capped at the 7 days a rule may
+    /// watch (both numbers come from users; their product must not wrap).
     pub fn silence_ms(&self, info: &DeviceInfo) -> Option<i64> {
         match self.rule.condition {
             Condition::Silence { after_s, intervals } => Some(match after_s {
-                Some(s) => s as i64 * 1000,
-                None => intervals.unwrap_or(3) as i64 * info.reporting_interval_s as i64 * 1000,
+                Some(s) => i64::from(s) * 1000,
+                None => i64::from(intervals.unwrap_or(3))
+                    .saturating_mul(i64::from(info.reporting_interval_s))
+                    .saturating_mul(1000)
+                    .min(MAX_WATCH_MS),
             }),
             _ => None,
         }
@@ -142,20 +147,24 @@ impl Compiled {
 
     /// History a restart must re-read to rebuild this rule's state, ms.
     pub fn lookback_ms(&self, info: &DeviceInfo) -> i64 {
-        let interval = info.reporting_interval_s as i64 * 1000;
+        let interval = i64::from(info.reporting_interval_s).saturating_mul(1000);
+        let s = |v: u32| i64::from(v) * 1000;
         match &self.rule.condition {
-            Condition::Threshold { for_s, .. } => *for_s as i64 * 1000 + 2 * interval,
-            Condition::Rate { within_s, .. } => *within_s as i64 * 1000 + interval,
-            Condition::Silence { .. } => 0,
-            Condition::HerdFever(h) => {
-                h.baseline_days as i64 * 24 * 3600 * 1000
-                    + (h.window_min as i64 + 15) * 60_000
-                    + h.for_s as i64 * 1000
-                    + 2 * interval
+            Condition::Threshold { for_s, .. } => {
+                s(*for_s).saturating_add(interval.saturating_mul(2))
             }
+            Condition::Rate { within_s, .. } => s(*within_s).saturating_add(interval),
+            Condition::Silence { .. } => 0,
+            Condition::HerdFever(h) => (i64::from(h.baseline_days) * 24 * 3600 * 1000
+                + (i64::from(h.window_min) + 15) * 60_000
+                + s(h.for_s))
+            .saturating_add(interval.saturating_mul(2)),
         }
     }
 }
+
+/// The longest a rule may watch (`rule::MAX_SECONDS`), ms.
+const MAX_WATCH_MS: i64 = crate::rule::MAX_SECONDS as i64 * 1000;
 
 /// See [`FarmView::matcher`]; agrees with the engine's matching.
 pub enum TargetMatcher<'a> {

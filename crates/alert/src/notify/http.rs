@@ -5,33 +5,55 @@
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use super::net::{Policy, TargetError};
+
 use axum::http::{Request, Uri, header};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
+/// Why a POST failed. The display forms are short and say nothing of the
+/// receiver's answer or of addresses: they end up in the dead-letter list that
+/// users read. Details go to the server log.
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
-    #[error("bad URL '{0}'")]
-    BadUrl(String),
-    #[error("TLS: {0}")]
+    #[error("{0}")]
+    Target(#[from] TargetError),
+    #[error("TLS handshake failed")]
     Tls(String),
-    #[error("connecting to {0}: {1}")]
-    Connect(String, std::io::Error),
+    #[error("connection failed")]
+    Connect(std::io::Error),
     #[error("timed out after {0:?}")]
     Timeout(Duration),
-    #[error("http: {0}")]
+    #[error("HTTP exchange failed")]
     Http(String),
 }
 
-/// POST `body` to `url`; the answer's status and (first KB of) body.
+impl HttpError {
+    /// A refusal that retrying cannot change (the URL, or a forbidden address).
+    pub fn is_permanent(&self) -> bool {
+        matches!(
+            self,
+            HttpError::Target(TargetError::BadUrl | TargetError::Private)
+        )
+    }
+}
+
+/// Most of a receiver's answer ever read: enough for a log line, and a
+/// receiver streaming gigabytes costs nothing.
+const MAX_BODY_READ: usize = 1024;
+
+/// POST `body` to `url` if `policy` allows every address its host resolves
+/// to; the answer's status. The answer's body is read (at most
+/// [`MAX_BODY_READ`] bytes) only for the log.
 pub async fn post(
     url: &str,
     headers: &[(&str, String)],
     body: Vec<u8>,
     timeout: Duration,
-) -> Result<(u16, String), HttpError> {
-    tokio::time::timeout(timeout, post_inner(url, headers, body))
+    policy: &Policy,
+) -> Result<u16, HttpError> {
+    tokio::time::timeout(timeout, post_inner(url, headers, body, policy))
         .await
         .map_err(|_| HttpError::Timeout(timeout))?
 }
@@ -40,35 +62,44 @@ async fn post_inner(
     url: &str,
     headers: &[(&str, String)],
     body: Vec<u8>,
-) -> Result<(u16, String), HttpError> {
-    let uri: Uri = url
-        .parse()
-        .map_err(|_| HttpError::BadUrl(url.to_string()))?;
-    let tls = match uri.scheme_str() {
-        Some("http") => false,
-        Some("https") => true,
-        _ => return Err(HttpError::BadUrl(url.to_string())),
+    policy: &Policy,
+) -> Result<u16, HttpError> {
+    let uri: Uri = url.parse().map_err(|_| TargetError::BadUrl)?;
+    let tls = uri.scheme_str() == Some("https");
+    let (host, _) = super::net::host_port(url)?;
+    // Connect to an address that was just checked, never to the name again:
+    // a second lookup could answer differently (DNS rebinding).
+    let addrs = policy.resolve(url).await?;
+    let mut last = None;
+    let mut stream = None;
+    for a in &addrs {
+        match TcpStream::connect(a).await {
+            Ok(s) => {
+                stream = Some(s);
+                break;
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    let stream = match stream {
+        Some(s) => s,
+        None => {
+            let e = last.unwrap_or_else(|| std::io::Error::other("no address"));
+            tracing::debug!(error = %e, host = %host, "notification: connect failed");
+            return Err(HttpError::Connect(e));
+        }
     };
-    let host = uri
-        .host()
-        .ok_or_else(|| HttpError::BadUrl(url.to_string()))?;
-    let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
-    let addr = format!("{host}:{port}");
-    let stream = TcpStream::connect(&addr)
-        .await
-        .map_err(|e| HttpError::Connect(addr.clone(), e))?;
     let _ = stream.set_nodelay(true);
     if tls {
-        let name =
-            rustls::pki_types::ServerName::try_from(host.trim_matches(['[', ']']).to_string())
-                .map_err(|_| HttpError::BadUrl(url.to_string()))?;
+        let name = rustls::pki_types::ServerName::try_from(host.clone())
+            .map_err(|_| TargetError::BadUrl)?;
         let stream = tokio_rustls::TlsConnector::from(tls_config()?)
             .connect(name, stream)
             .await
             .map_err(|e| HttpError::Tls(e.to_string()))?;
-        exchange(TokioIo::new(stream), &uri, host, headers, body).await
+        exchange(TokioIo::new(stream), &uri, &host, headers, body).await
     } else {
-        exchange(TokioIo::new(stream), &uri, host, headers, body).await
+        exchange(TokioIo::new(stream), &uri, &host, headers, body).await
     }
 }
 
@@ -98,7 +129,7 @@ async fn exchange<I>(
     host: &str,
     headers: &[(&str, String)],
     body: Vec<u8>,
-) -> Result<(u16, String), HttpError>
+) -> Result<u16, HttpError>
 where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
@@ -124,12 +155,27 @@ where
         .await
         .map_err(|e| HttpError::Http(e.to_string()))?;
     let status = resp.status().as_u16();
-    let text = match resp.into_body().collect().await {
-        Ok(b) => {
-            let b = b.to_bytes();
-            String::from_utf8_lossy(&b[..b.len().min(1024)]).into_owned()
+    let head = read_capped(resp.into_body(), MAX_BODY_READ).await;
+    if !(200..300).contains(&status) {
+        tracing::debug!(status, host, answer = %String::from_utf8_lossy(&head), "notification refused by its receiver");
+    }
+    Ok(status)
+}
+
+/// Up to `cap` bytes of a body; the rest is never read (the connection is
+/// dropped with it).
+async fn read_capped(mut body: hyper::body::Incoming, cap: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    while out.len() < cap {
+        match body.frame().await {
+            Some(Ok(f)) => {
+                if let Ok(data) = f.into_data() {
+                    let take = data.len().min(cap - out.len());
+                    out.extend_from_slice(&data[..take]);
+                }
+            }
+            _ => break,
         }
-        Err(_) => String::new(),
-    };
-    Ok((status, text))
+    }
+    out
 }

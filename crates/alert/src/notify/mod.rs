@@ -9,6 +9,7 @@
 
 pub mod http;
 mod message;
+pub mod net;
 pub mod prefs;
 pub mod store;
 pub mod webpush;
@@ -32,11 +33,17 @@ pub use message::Message;
 
 /// A webhook receiver cunlink can call: http or https with a host.
 pub fn webhook_url_ok(url: &str) -> bool {
-    url.len() <= 2048
-        && url
-            .parse::<axum::http::Uri>()
-            .ok()
-            .is_some_and(|u| matches!(u.scheme_str(), Some("http" | "https")) && u.host().is_some())
+    net::host_port(url).is_ok()
+}
+
+/// A short reason for a receiver's status, for the dead-letter list (never
+/// the receiver's own words).
+fn status_reason(status: u16) -> String {
+    let reason = axum::http::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("");
+    format!("HTTP {status} {reason}").trim_end().to_string()
 }
 
 /// Attempts before a delivery becomes a dead letter.
@@ -78,6 +85,8 @@ pub struct Notifier {
     db: Db,
     auth: AuthService,
     pub vapid: webpush::Vapid,
+    /// Which addresses deliveries may go to.
+    pub policy: net::Policy,
     wake: mpsc::UnboundedSender<Vec<OutboxItem>>,
     wake_rx: std::sync::Mutex<Option<mpsc::UnboundedReceiver<Vec<OutboxItem>>>>,
     pub metrics: NotifyMetrics,
@@ -91,7 +100,12 @@ fn notified_by_default(u: &User) -> bool {
 
 impl Notifier {
     /// Load (or make, on first start) the VAPID key.
-    pub fn open(db: Db, auth: AuthService, subject: String) -> Result<Notifier, crate::AlertError> {
+    pub fn open(
+        db: Db,
+        auth: AuthService,
+        subject: String,
+        policy: net::Policy,
+    ) -> Result<Notifier, crate::AlertError> {
         let stored = db.call_blocking(|c| store::vapid_key(c))?;
         let secret = match stored.and_then(|b| p256::SecretKey::from_slice(&b).ok()) {
             Some(k) => k,
@@ -109,10 +123,22 @@ impl Notifier {
             db,
             auth,
             vapid: webpush::Vapid::from_secret(&secret, subject),
+            policy,
             wake,
             wake_rx: std::sync::Mutex::new(Some(rx)),
             metrics: NotifyMetrics::default(),
         })
+    }
+
+    /// Whether `url` may be registered as a webhook or push endpoint: http(s),
+    /// and every address its host resolves to allowed by the policy.
+    /// The lookup is bounded like a send, so a slow resolver cannot hold the
+    /// request.
+    pub async fn check_target(&self, url: &str) -> Result<(), net::TargetError> {
+        tokio::time::timeout(SEND_TIMEOUT, self.policy.resolve(url))
+            .await
+            .map_err(|_| net::TargetError::Unresolved)?
+            .map(|_| ())
     }
 
     /// Decide who gets `alarm` and how. `only`: escalation to named users,
@@ -360,24 +386,22 @@ impl Notifier {
             ),
             ("x-cunlink-delivery", item.id.to_string()),
         ];
-        let (status, body) = http::post(
+        let status = http::post(
             &url,
             &headers,
             item.payload.clone().into_bytes(),
             SEND_TIMEOUT,
+            &self.policy,
         )
         .await
-        .map_err(|e| match e {
-            http::HttpError::BadUrl(_) => Failure::permanent(e.to_string()),
-            _ => Failure::retry(e.to_string()),
-        })?;
+        .map_err(Failure::from_http)?;
         match status {
             200..=299 => Ok(()),
             // A receiver that refuses the request itself will refuse it again.
             400 | 401 | 403 | 404 | 410 | 413 | 422 => {
-                Err(Failure::permanent(format!("HTTP {status}: {body}")))
+                Err(Failure::permanent(status_reason(status)))
             }
-            _ => Err(Failure::retry(format!("HTTP {status}: {body}"))),
+            _ => Err(Failure::retry(status_reason(status))),
         }
     }
 
@@ -416,12 +440,9 @@ impl Notifier {
                 if urgent { "high" } else { "normal" }.to_string(),
             ),
         ];
-        let (status, text) = http::post(&endpoint, &headers, body, SEND_TIMEOUT)
+        let status = http::post(&endpoint, &headers, body, SEND_TIMEOUT, &self.policy)
             .await
-            .map_err(|e| match e {
-                http::HttpError::BadUrl(_) => Failure::permanent(e.to_string()),
-                _ => Failure::retry(e.to_string()),
-            })?;
+            .map_err(Failure::from_http)?;
         match status {
             200..=299 => Ok(()),
             // The browser unsubscribed: forget the subscription (RFC 8030 §7.3).
@@ -429,11 +450,12 @@ impl Notifier {
                 let id = item.target_id;
                 let _ = self.db.call(move |c| store::remove_push(c, id, None)).await;
                 Err(Failure::permanent(format!(
-                    "subscription gone (HTTP {status})"
+                    "subscription gone ({})",
+                    status_reason(status)
                 )))
             }
-            400 | 401 | 403 | 413 => Err(Failure::permanent(format!("HTTP {status}: {text}"))),
-            _ => Err(Failure::retry(format!("HTTP {status}: {text}"))),
+            400 | 401 | 403 | 413 => Err(Failure::permanent(status_reason(status))),
+            _ => Err(Failure::retry(status_reason(status))),
         }
     }
 
@@ -477,6 +499,12 @@ impl Failure {
         Failure {
             message: m.into(),
             permanent: true,
+        }
+    }
+    fn from_http(e: http::HttpError) -> Self {
+        Failure {
+            permanent: e.is_permanent(),
+            message: e.to_string(),
         }
     }
 }

@@ -43,11 +43,34 @@ pub struct QuietHours {
     pub end: String,
 }
 
-/// "HH:MM" → minutes after midnight.
+/// "HH:MM" → minutes after midnight. One or two digits each, nothing else
+/// (`i64::parse` alone would take "+7" and "-0").
 pub fn parse_hhmm(s: &str) -> Option<i64> {
     let (h, m) = s.split_once(':')?;
+    let digits = |x: &str| (1..=2).contains(&x.len()) && x.bytes().all(|b| b.is_ascii_digit());
+    if !digits(h) || !digits(m) {
+        return None;
+    }
     let (h, m): (i64, i64) = (h.parse().ok()?, m.parse().ok()?);
     ((0..24).contains(&h) && (0..60).contains(&m)).then_some(h * 60 + m)
+}
+
+/// Check the one number of a preferences body before it is parsed into an
+/// `i32`, so that `utc_offset_min: 9223372036854775807` is refused naming it.
+pub fn check_numbers(body: &serde_json::Value) -> Result<(), (String, String)> {
+    match body.get("utc_offset_min") {
+        None => Ok(()),
+        Some(v)
+            if v.as_i64()
+                .is_some_and(|n| (-14 * 60..=14 * 60).contains(&n)) =>
+        {
+            Ok(())
+        }
+        Some(v) => Err((
+            "utc_offset_min".into(),
+            format!("utc_offset_min must be a whole number of minutes from -840 to 840, not {v}"),
+        )),
+    }
 }
 
 impl Prefs {
@@ -117,5 +140,30 @@ mod tests {
         assert_eq!(p.release_at(Severity::Major, at(23, 30)), at(7, 0) + day);
         assert_eq!(p.release_at(Severity::Major, at(3, 0)), at(7, 0));
         assert_eq!(p.release_at(Severity::Critical, at(3, 0)), at(3, 0));
+    }
+
+    #[test]
+    fn times_and_offsets_are_checked() {
+        assert_eq!(parse_hhmm("7:05"), Some(425));
+        for bad in [
+            "+7:00",
+            "-0:30",
+            "24:00",
+            "07:60",
+            "007:00",
+            "99999999999999999999:00",
+            ":",
+        ] {
+            assert_eq!(parse_hhmm(bad), None, "{bad}");
+        }
+        let off = |v: serde_json::Value| check_numbers(&serde_json::json!({ "utc_offset_min": v }));
+        assert!(off(serde_json::json!(480)).is_ok());
+        for bad in [
+            serde_json::json!(i64::MAX),
+            serde_json::json!(-100000),
+            serde_json::json!(1.5),
+        ] {
+            assert_eq!(off(bad).unwrap_err().0, "utc_offset_min");
+        }
     }
 }

@@ -112,13 +112,10 @@ pub(crate) async fn assign(
         None
     } else {
         // Only someone who sees this village's alarms can take one on.
-        let found = s
-            .alerts
-            .auth
-            .users_for_village(a.village_id)
+        if !crate::routes::may_be_assigned(&s.alerts, &a, &name)
             .await
-            .map_err(internal)?;
-        if !found.iter().any(|u| u.username == name) {
+            .map_err(internal)?
+        {
             return Err(PageError::BadRequest(format!(
                 "{}: {name}",
                 ctx.t("alert.no_user")

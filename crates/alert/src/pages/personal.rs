@@ -78,6 +78,7 @@ fn message(path: &str) -> Option<(&'static str, bool)> {
         "retried" => ("alert.me.retried", false),
         "bad_time" => ("alert.me.bad_time", true),
         "bad_url" => ("alert.me.bad_url", true),
+        "private_url" => ("alert.me.private_url", true),
         _ => return None,
     })
 }
@@ -238,8 +239,10 @@ pub(crate) async fn add_webhook(
 ) -> Result<Response, PageError> {
     ctx.check_csrf(&f.csrf)?;
     let url = f.url.trim().to_string();
-    if !crate::notify::webhook_url_ok(&url) {
-        return Ok(back("bad_url"));
+    match s.alerts.notifier.check_target(&url).await {
+        Ok(()) => {}
+        Err(crate::notify::net::TargetError::BadUrl) => return Ok(back("bad_url")),
+        Err(_) => return Ok(back("private_url")),
     }
     let uid = ctx.user.id;
     s.alerts

@@ -456,7 +456,7 @@ pub(crate) async fn keys(
     };
     let found = s
         .alerts
-        .target_keys(&target, ctx.user.village_id)
+        .target_keys(&target, crate::Scope::of(&ctx.user))
         .await
         .map_err(internal)?;
     Ok(Json(serde_json::json!({

@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::common::{RawMqtt, TestApp, enc, spawn_app};
+use crate::settled::alerts_settled;
 use cunlink_core::time::now_ms;
 
 const MIN: i64 = 60_000;
@@ -101,16 +102,9 @@ async fn one_sow_with_fever_raises_exactly_one_alarm() {
         gateway_post(&app, &gw, serde_json::Value::Object(body)).await;
         t += 6 * 60 * MIN;
     }
-    let alarms = app
-        .alarms_until("status=all", Duration::from_secs(10), |a| !a.is_empty())
-        .await;
-    // Let anything else that would fire do so.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let alarms = if alarms.len() == 1 {
-        app.alarms("status=all").await
-    } else {
-        alarms
-    };
+    // Everything sent is evaluated and its alarms stored: what is listed now is all there will be.
+    alerts_settled(&app).await;
+    let alarms = app.alarms("status=all").await;
     assert_eq!(alarms.len(), 1, "exactly one alarm: {alarms:#?}");
     let a = &alarms[0];
     assert_eq!(a["device"], format!("母猪 {fever_sow:02}"));
@@ -173,7 +167,7 @@ async fn a_duration_window_survives_a_restart_and_fires_once() {
         .await;
     }
     // 20 minutes into a 30-minute window: nothing yet.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    alerts_settled(&app).await;
     assert!(app.alarms("status=all").await.is_empty());
 
     app.restart().await;
@@ -200,7 +194,7 @@ async fn a_duration_window_survives_a_restart_and_fires_once() {
 
     // Restart again: the history replays, the episode is known, no second alarm.
     app.restart().await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    alerts_settled(&app).await;
     assert_eq!(app.alarms("status=all").await.len(), 1);
 
     // Moisture back: the alarm clears by itself.
@@ -257,7 +251,7 @@ async fn a_flood_that_keeps_a_condition_true_raises_one_alarm() {
         json!({ "ts": base + 200_000, "values": { "soil_moisture": 30, "soil_temperature": 40 } }),
     )
     .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    alerts_settled(&app).await;
     let all = app.alarms("status=all").await;
     assert_eq!(all.len(), 1, "{all:?}");
     assert_eq!(all[0]["count"], 1);
@@ -425,7 +419,7 @@ async fn alarms_are_acknowledged_and_cleared_through_the_api() {
     assert_eq!(app.alarms("status=acknowledged").await.len(), 1);
     // Temperature back up: auto_clear is off, so it stays until someone clears it.
     telemetry(&app, &token, json!({ "soil_temperature": 8 })).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    alerts_settled(&app).await;
     assert_eq!(app.alarms("status=acknowledged").await.len(), 1);
     let (s, a) = app
         .post_json(&format!("/api/alarms/{id}/clear"), &admin, json!({}))

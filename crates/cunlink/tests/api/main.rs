@@ -1,7 +1,11 @@
 //! Integration tests: each starts the real server on random loopback ports
 //! (`common::spawn_app`) and speaks real protocols to it.
 
+mod alert_limits;
+mod alert_scope;
+mod alert_store_retry;
 mod alerts;
+mod board_text;
 mod common;
 mod ingest_chirpstack;
 mod ingest_http;
@@ -11,7 +15,9 @@ mod market_limits;
 mod market_parcels;
 mod market_scope;
 mod notify;
+mod notify_ssrf;
 mod photos;
 mod queries;
 mod rpc;
+mod settled;
 mod storage;
