@@ -1,7 +1,9 @@
 //! Integration tests: each starts the real server on random loopback ports
 //! (`common::spawn_app`) and speaks real protocols to it.
 
+mod accounts_cli;
 mod alerts;
+mod backup;
 mod common;
 mod ingest_chirpstack;
 mod ingest_http;
@@ -12,3 +14,4 @@ mod photos;
 mod queries;
 mod rpc;
 mod storage;
+mod web_auth;
