@@ -12,8 +12,8 @@ use axum::{Json, Router};
 use serde::Deserialize;
 
 use crate::ApiError;
-use crate::auth::{AuthService, LoginOutcome, User, same_secret};
 use crate::auth::limit::Limited;
+use crate::auth::{AuthService, LoginOutcome, User, same_secret};
 
 /// Name of the session cookie.
 pub const SESSION_COOKIE: &str = "cunlink_session";

@@ -199,7 +199,11 @@ fn router(
         .merge(boards.routes(kit.clone()))
         .merge(cunlink_alert::pages::routes(alerts.clone(), kit.clone()))
         .merge(cunlink_market::pages::routes(market.clone(), kit.clone()))
-        .merge(cunlink_farm::pages::routes(farm.clone(), kit.clone(), mqtt_port))
+        .merge(cunlink_farm::pages::routes(
+            farm.clone(),
+            kit.clone(),
+            mqtt_port,
+        ))
         .fallback(|| async { ApiError::not_found("not_found", "no such page or API route") })
         .layer(axum::middleware::from_fn_with_state(
             kit,

@@ -400,7 +400,10 @@ pub fn user_revoke_tokens(data: &DataDir, username: &str) -> anyhow::Result<()> 
 /// `--data-dir` should not create an empty one and report "no such user").
 fn open_existing_db(data_dir: &std::path::Path) -> anyhow::Result<Db> {
     if !data_dir.join("cunlink.db").is_file() {
-        bail!("{} holds no cunlink.db; is it the server's --data-dir?", data_dir.display());
+        bail!(
+            "{} holds no cunlink.db; is it the server's --data-dir?",
+            data_dir.display()
+        );
     }
     open_db(data_dir)
 }

@@ -2,10 +2,10 @@
 //! village. Integration tests start the server in-process through [`app::start`].
 
 pub mod app;
+pub mod backup;
 pub mod board_alarms;
 pub mod board_prices;
 pub mod cli;
 pub mod demo;
 pub mod demo_alert;
 pub mod demo_market;
-pub mod backup;

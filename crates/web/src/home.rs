@@ -14,15 +14,14 @@ use crate::kit::WebKit;
 
 /// Middleware: `GET /` by a signed-in user who may not see it → their home.
 pub async fn landing(State(kit): State<WebKit>, req: Request, next: Next) -> Response {
-    if req.method() == Method::GET && req.uri().path() == "/" {
-        if let Some(cookie) = cookie_value(req.headers(), SESSION_COOKIE) {
-            // The session lookup is cached; the page below repeats it for free.
-            if let Ok(Some((user, _))) = kit.auth().user_by_session(&cookie).await {
-                if let Some(to) = kit.home_for(&user) {
-                    return Redirect::to(to).into_response();
-                }
-            }
-        }
+    // The session lookup is cached; the page below repeats it for free.
+    if req.method() == Method::GET
+        && req.uri().path() == "/"
+        && let Some(cookie) = cookie_value(req.headers(), SESSION_COOKIE)
+        && let Ok(Some((user, _))) = kit.auth().user_by_session(&cookie).await
+        && let Some(to) = kit.home_for(&user)
+    {
+        return Redirect::to(to).into_response();
     }
     next.run(req).await
 }

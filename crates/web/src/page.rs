@@ -214,8 +214,7 @@ pub fn safe_next(next: Option<&str>) -> String {
         return "/".into();
     };
     let hostile = |c: char| c.is_control() || c.is_whitespace() || c == '\\';
-    if n.len() > MAX_NEXT || !n.starts_with('/') || n.starts_with("//") || n.chars().any(hostile)
-    {
+    if n.len() > MAX_NEXT || !n.starts_with('/') || n.starts_with("//") || n.chars().any(hostile) {
         return "/".into();
     }
     let mut out = String::with_capacity(n.len());
@@ -263,9 +262,18 @@ mod tests {
 
     #[test]
     fn site_paths_are_kept() {
-        for good in ["/", "/farm/herd", "/market?ok=1&x=%2F%2F", "/alarms/7#c", "/a/.//b"] {
+        for good in [
+            "/",
+            "/farm/herd",
+            "/market?ok=1&x=%2F%2F",
+            "/alarms/7#c",
+            "/a/.//b",
+        ] {
             assert_eq!(safe_next(Some(good)), good);
         }
-        assert_eq!(safe_next(Some("/farm/devices/探头")), "/farm/devices/%E6%8E%A2%E5%A4%B4");
+        assert_eq!(
+            safe_next(Some("/farm/devices/探头")),
+            "/farm/devices/%E6%8E%A2%E5%A4%B4"
+        );
     }
 }

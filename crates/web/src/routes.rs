@@ -153,7 +153,14 @@ async fn login(
     // Refused before any password is looked at: a cross-site post has no cookie.
     if fresh || f.csrf.is_empty() || !same_secret(&f.csrf, &csrf) {
         let msg = kit.t(v.locale, "login.expired").to_string();
-        let mut r = login_view(&kit, v.locale, &next, &f.username, Some(msg), (&csrf, fresh));
+        let mut r = login_view(
+            &kit,
+            v.locale,
+            &next,
+            &f.username,
+            Some(msg),
+            (&csrf, fresh),
+        );
         *r.status_mut() = StatusCode::FORBIDDEN;
         return r;
     }
@@ -161,7 +168,14 @@ async fn login(
         Ok(LoginOutcome::SignedIn(user, session)) => (user, session),
         Ok(LoginOutcome::Refused) => {
             let msg = kit.t(v.locale, "login.failed").to_string();
-            let mut r = login_view(&kit, v.locale, &next, &f.username, Some(msg), (&csrf, false));
+            let mut r = login_view(
+                &kit,
+                v.locale,
+                &next,
+                &f.username,
+                Some(msg),
+                (&csrf, false),
+            );
             *r.status_mut() = StatusCode::UNAUTHORIZED;
             return r;
         }
@@ -169,7 +183,14 @@ async fn login(
             let msg = kit
                 .t(v.locale, "login.too_many")
                 .replace("{s}", &l.retry_after_s.to_string());
-            let mut r = login_view(&kit, v.locale, &next, &f.username, Some(msg), (&csrf, false));
+            let mut r = login_view(
+                &kit,
+                v.locale,
+                &next,
+                &f.username,
+                Some(msg),
+                (&csrf, false),
+            );
             *r.status_mut() = StatusCode::TOO_MANY_REQUESTS;
             r.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(l.retry_after_s));
@@ -435,8 +456,12 @@ async fn user_action(ctx: PageCtx, Form(f): Form<UserActionForm>) -> Result<Resp
         }
         let (name, by) = (target.username.as_str(), Some(actor.id));
         let done = match action {
-            "disable" => auth.set_disabled_blocking(name, true, by).map(|_| "disabled"),
-            "enable" => auth.set_disabled_blocking(name, false, by).map(|_| "enabled"),
+            "disable" => auth
+                .set_disabled_blocking(name, true, by)
+                .map(|_| "disabled"),
+            "enable" => auth
+                .set_disabled_blocking(name, false, by)
+                .map(|_| "enabled"),
             _ => auth.revoke_tokens_blocking(name, by).map(|_| "revoked"),
         }?;
         Ok::<_, AuthError>(Some(done))

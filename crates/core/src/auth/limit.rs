@@ -279,7 +279,10 @@ mod tests {
         assert!(e.by_account);
         assert_eq!(e.retry_after_s, 10);
         assert!(l.try_take_at("bob", None, t0).is_ok());
-        assert!(l.try_take_at("ann", None, t0 + Duration::from_secs(10)).is_ok());
+        assert!(
+            l.try_take_at("ann", None, t0 + Duration::from_secs(10))
+                .is_ok()
+        );
     }
 
     #[test]
@@ -324,6 +327,9 @@ mod tests {
         }
         let (accounts, addresses) = l.tracked();
         assert!(accounts <= 50 && addresses <= 50, "{accounts} {addresses}");
-        assert!(l.try_take_at("victim", None, t0).is_err(), "the drained account is still limited");
+        assert!(
+            l.try_take_at("victim", None, t0).is_err(),
+            "the drained account is still limited"
+        );
     }
 }

@@ -339,7 +339,9 @@ impl AuthService {
         // hangs up does not free a slot while its hash is still running.
         let ok = tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            let matched = verify_password(&pw, phc.as_deref().unwrap_or_else(|| dummy_hash()));
+            // Made on the first sign-in, whichever path it takes, so that one is not told apart either.
+            let dummy = dummy_hash();
+            let matched = verify_password(&pw, phc.as_deref().unwrap_or(dummy));
             matched && phc.is_some()
         })
         .await
@@ -485,7 +487,11 @@ impl AuthService {
                 params![
                     now_ms(),
                     by,
-                    if disabled { "user.disable" } else { "user.enable" },
+                    if disabled {
+                        "user.disable"
+                    } else {
+                        "user.enable"
+                    },
                     user.username
                 ],
             )?;

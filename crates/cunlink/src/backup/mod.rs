@@ -66,7 +66,9 @@ fn walk(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
             Ok(e) => e,
             // A directory removed while we walk is simply not there any more.
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(e).with_context(|| format!("listing {}", dir.join(&rel).display())),
+            Err(e) => {
+                return Err(e).with_context(|| format!("listing {}", dir.join(&rel).display()));
+            }
         };
         for entry in entries {
             let entry = entry?;
@@ -89,7 +91,9 @@ fn tar_path(rel: &Path) -> anyhow::Result<String> {
     let parts: Vec<&str> = rel
         .components()
         .map(|c| match c {
-            Component::Normal(s) => s.to_str().context("a file name in the data directory is not UTF-8"),
+            Component::Normal(s) => s
+                .to_str()
+                .context("a file name in the data directory is not UTF-8"),
             _ => bail!("unexpected path {}", rel.display()),
         })
         .collect::<anyhow::Result<_>>()?;
@@ -97,7 +101,9 @@ fn tar_path(rel: &Path) -> anyhow::Result<String> {
 }
 
 fn now_s() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 fn create_private(path: &Path) -> std::io::Result<File> {
@@ -140,13 +146,22 @@ fn db_rank(rel: &str) -> u8 {
 /// Write a backup of `data_dir` to `to` (which must not exist).
 pub fn backup(data_dir: &Path, to: &Path) -> anyhow::Result<Summary> {
     if !data_dir.join("cunlink.db").is_file() {
-        bail!("{} holds no cunlink.db; is it a cunlink data directory?", data_dir.display());
+        bail!(
+            "{} holds no cunlink.db; is it a cunlink data directory?",
+            data_dir.display()
+        );
     }
     if to.exists() {
         bail!("{} exists already; choose a new file name", to.display());
     }
-    let parent = to.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let file_name = to.file_name().context("--to must name a file")?.to_string_lossy();
+    let parent = to
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let file_name = to
+        .file_name()
+        .context("--to must name a file")?
+        .to_string_lossy();
     let stage = parent.join(format!(".{file_name}.{}.stage", std::process::id()));
     let partial = parent.join(format!(".{file_name}.{}.partial", std::process::id()));
     std::fs::create_dir(&stage).with_context(|| format!("creating {}", stage.display()))?;
@@ -158,7 +173,12 @@ pub fn backup(data_dir: &Path, to: &Path) -> anyhow::Result<Summary> {
     result
 }
 
-fn write_backup(data_dir: &Path, stage: &Path, partial: &Path, to: &Path) -> anyhow::Result<Summary> {
+fn write_backup(
+    data_dir: &Path,
+    stage: &Path,
+    partial: &Path,
+    to: &Path,
+) -> anyhow::Result<Summary> {
     let started = now_s();
     // 1. Databases, in dependency order.
     let mut dbs: Vec<String> = Vec::new();
@@ -192,7 +212,12 @@ fn write_backup(data_dir: &Path, stage: &Path, partial: &Path, to: &Path) -> any
 
     let out = create_private(partial).with_context(|| format!("creating {}", partial.display()))?;
     let mut w = tar::Writer::new(BufWriter::with_capacity(1 << 20, out));
-    w.append(MANIFEST, manifest.len() as u64, started, &mut manifest.as_bytes())?;
+    w.append(
+        MANIFEST,
+        manifest.len() as u64,
+        started,
+        &mut manifest.as_bytes(),
+    )?;
     let mut summary = Summary::default();
     for (rel, dst) in &snaps {
         let f = File::open(dst)?;
@@ -210,7 +235,11 @@ fn write_backup(data_dir: &Path, stage: &Path, partial: &Path, to: &Path) -> any
             Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
         };
         let meta = f.metadata()?;
-        let mtime = meta.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map_or(started, |d| d.as_secs());
+        let mtime = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map_or(started, |d| d.as_secs());
         w.append(rel, meta.len(), mtime, &mut BufReader::new(f))?;
         summary.files += 1;
         summary.bytes += meta.len();
@@ -219,8 +248,13 @@ fn write_backup(data_dir: &Path, stage: &Path, partial: &Path, to: &Path) -> any
     let f = out.into_inner().map_err(|e| e.into_error())?;
     f.sync_all()?;
     drop(f);
-    std::fs::rename(partial, to).with_context(|| format!("moving the backup to {}", to.display()))?;
-    if let Ok(d) = File::open(to.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."))) {
+    std::fs::rename(partial, to)
+        .with_context(|| format!("moving the backup to {}", to.display()))?;
+    if let Ok(d) = File::open(
+        to.parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new(".")),
+    ) {
         let _ = d.sync_all();
     }
     Ok(summary)
@@ -238,24 +272,36 @@ fn safe_relative(path: &str) -> anyhow::Result<PathBuf> {
 /// Restore the backup `from` into `data_dir`, which must be missing or empty.
 pub fn restore(from: &Path, data_dir: &Path) -> anyhow::Result<Summary> {
     if data_dir.exists() {
-        let mut entries = std::fs::read_dir(data_dir).with_context(|| format!("reading {}", data_dir.display()))?;
+        let mut entries = std::fs::read_dir(data_dir)
+            .with_context(|| format!("reading {}", data_dir.display()))?;
         if entries.next().is_some() {
-            bail!("{} is not empty; restore into a new or empty directory", data_dir.display());
+            bail!(
+                "{} is not empty; restore into a new or empty directory",
+                data_dir.display()
+            );
         }
     }
     let input = File::open(from).with_context(|| format!("opening {}", from.display()))?;
     let mut r = tar::Reader::new(BufReader::with_capacity(1 << 20, input));
     let first = r.next_entry()?.context("the backup is empty")?;
     if first.path != MANIFEST || first.size > 16 << 20 {
-        bail!("{} is not a cunlink backup (it does not start with {MANIFEST})", from.display());
+        bail!(
+            "{} is not a cunlink backup (it does not start with {MANIFEST})",
+            from.display()
+        );
     }
     let mut raw = Vec::new();
     r.data(&first.path, &mut raw)?;
-    let manifest: serde_json::Value = serde_json::from_slice(&raw).context("the backup's manifest is not valid JSON")?;
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&raw).context("the backup's manifest is not valid JSON")?;
     if manifest["format"].as_u64() != Some(FORMAT as u64) {
-        bail!("backup format {} is not one this version reads ({FORMAT})", manifest["format"]);
+        bail!(
+            "backup format {} is not one this version reads ({FORMAT})",
+            manifest["format"]
+        );
     }
-    std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))?;
     let mut summary = Summary::default();
     let mut seen = std::collections::HashSet::new();
     while let Some(e) = r.next_entry()? {
@@ -276,7 +322,10 @@ pub fn restore(from: &Path, data_dir: &Path) -> anyhow::Result<Summary> {
         w.flush()?;
         w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
         summary.bytes += e.size;
-        if manifest["databases"].as_array().is_some_and(|a| a.iter().any(|d| d == &e.path)) {
+        if manifest["databases"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|d| d == &e.path))
+        {
             summary.databases.push(e.path);
         } else {
             summary.files += 1;

@@ -12,7 +12,9 @@ const BLOCK: usize = 512;
 pub enum TarError {
     #[error(transparent)]
     Io(#[from] io::Error),
-    #[error("path '{0}' is too long for a tar header (at most 100 bytes after the last '/' that keeps the rest within 155)")]
+    #[error(
+        "path '{0}' is too long for a tar header (at most 100 bytes after the last '/' that keeps the rest within 155)"
+    )]
     PathTooLong(String),
     #[error("not a cunlink backup (tar header {0} is damaged)")]
     BadHeader(u64),
@@ -33,7 +35,13 @@ impl<W: Write> Writer<W> {
 
     /// Append a regular file of `size` bytes read from `data` (exactly `size`
     /// bytes are written; a source that runs short is an error).
-    pub fn append(&mut self, path: &str, size: u64, mtime_s: u64, data: &mut impl Read) -> Result<(), TarError> {
+    pub fn append(
+        &mut self,
+        path: &str,
+        size: u64,
+        mtime_s: u64,
+        data: &mut impl Read,
+    ) -> Result<(), TarError> {
         self.out.write_all(&header(path, size, mtime_s)?)?;
         let copied = io::copy(&mut data.take(size), &mut self.out)?;
         if copied != size {
@@ -172,7 +180,9 @@ impl<R: Read> Reader<R> {
         let mut h = [0u8; BLOCK];
         if let Err(e) = self.input.read_exact(&mut h) {
             return match e.kind() {
-                io::ErrorKind::UnexpectedEof => Err(TarError::Truncated("(archive end marker)".into())),
+                io::ErrorKind::UnexpectedEof => {
+                    Err(TarError::Truncated("(archive end marker)".into()))
+                }
                 _ => Err(e.into()),
             };
         }
@@ -232,7 +242,8 @@ mod tests {
         ];
         let mut w = Writer::new(Vec::new());
         for (p, d) in &files {
-            w.append(p, d.len() as u64, 1_700_000_000, &mut d.as_slice()).unwrap();
+            w.append(p, d.len() as u64, 1_700_000_000, &mut d.as_slice())
+                .unwrap();
         }
         let bytes = w.finish().unwrap();
         assert_eq!(bytes.len() % BLOCK, 0);
@@ -256,7 +267,13 @@ mod tests {
         bytes.append("a", 3, 0, &mut &b"abc"[..]).unwrap();
         let mut bytes = bytes.finish().unwrap();
         bytes[10] ^= 1;
-        assert!(matches!(Reader::new(bytes.as_slice()).next_entry(), Err(TarError::BadHeader(0))));
-        assert!(matches!(header(&"x".repeat(300), 1, 0), Err(TarError::PathTooLong(_))));
+        assert!(matches!(
+            Reader::new(bytes.as_slice()).next_entry(),
+            Err(TarError::BadHeader(0))
+        ));
+        assert!(matches!(
+            header(&"x".repeat(300), 1, 0),
+            Err(TarError::PathTooLong(_))
+        ));
     }
 }

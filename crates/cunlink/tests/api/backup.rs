@@ -19,7 +19,11 @@ async fn a_backup_taken_under_ingest_restores_every_acknowledged_reading_and_ord
         .await;
     let admin = app.admin_token.clone();
     let (s, v) = app
-        .post_json("/api/market/stations", &admin, json!({"village": "县城", "name": "东街驿站"}))
+        .post_json(
+            "/api/market/stations",
+            &admin,
+            json!({"village": "县城", "name": "东街驿站"}),
+        )
         .await;
     assert_eq!(s, 201, "{v}");
     let station = v["id"].as_i64().unwrap();
@@ -47,7 +51,14 @@ async fn a_backup_taken_under_ingest_restores_every_acknowledged_reading_and_ord
             let mut seq = 0i64;
             while !stop.load(Ordering::Relaxed) {
                 let body = json!({"ts": base + seq, "values": {"seq": seq}}).to_string();
-                let r = request(http, "POST", &url, &[("content-type", "application/json")], body.into_bytes()).await;
+                let r = request(
+                    http,
+                    "POST",
+                    &url,
+                    &[("content-type", "application/json")],
+                    body.into_bytes(),
+                )
+                .await;
                 if r.status == 200 {
                     acked.lock().unwrap().push(seq);
                 }
@@ -61,9 +72,22 @@ async fn a_backup_taken_under_ingest_restores_every_acknowledged_reading_and_ord
         tokio::spawn(async move {
             while !stop.load(Ordering::Relaxed) {
                 let body = json!({"items": [{"product_id": product, "quantity": 1}], "pickup_station_id": station}).to_string();
-                let r = request(http, "POST", "/api/market/orders", &[("authorization", &auth), ("content-type", "application/json")], body.into_bytes()).await;
+                let r = request(
+                    http,
+                    "POST",
+                    "/api/market/orders",
+                    &[
+                        ("authorization", &auth),
+                        ("content-type", "application/json"),
+                    ],
+                    body.into_bytes(),
+                )
+                .await;
                 if r.status == 201 {
-                    placed.lock().unwrap().push(r.json()["id"].as_i64().unwrap());
+                    placed
+                        .lock()
+                        .unwrap()
+                        .push(r.json()["id"].as_i64().unwrap());
                 }
             }
         })
@@ -71,7 +95,10 @@ async fn a_backup_taken_under_ingest_restores_every_acknowledged_reading_and_ord
     // Watermark: both writers have been acknowledged a few times.
     let until = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while readings.lock().unwrap().len() < 50 || orders.lock().unwrap().len() < 5 {
-        assert!(std::time::Instant::now() < until, "writers made no progress");
+        assert!(
+            std::time::Instant::now() < until,
+            "writers made no progress"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     let readings_before = readings.lock().unwrap().clone();
@@ -86,25 +113,40 @@ async fn a_backup_taken_under_ingest_restores_every_acknowledged_reading_and_ord
     stop.store(true, Ordering::Relaxed);
     ingest.await.unwrap();
     shop.await.unwrap();
-    assert!(during > 0, "ingest kept being acknowledged while the backup ran");
+    assert!(
+        during > 0,
+        "ingest kept being acknowledged while the backup ran"
+    );
 
     // Restore refuses a non-empty directory, then fills an empty one.
     let (ok, err) = cunlink(&["restore", "--from", file_s, "--data-dir", dir]).await;
     assert!(!ok && err.contains("not empty"), "{err}");
     let restored = TempDir::new("restored");
     let target = restored.0.join("data");
-    let (ok, err) = cunlink(&["restore", "--from", file_s, "--data-dir", target.to_str().unwrap()]).await;
+    let (ok, err) = cunlink(&[
+        "restore",
+        "--from",
+        file_s,
+        "--data-dir",
+        target.to_str().unwrap(),
+    ])
+    .await;
     assert!(ok, "{err}");
     let (ok, err) = cunlink(&["backup", "--data-dir", dir, "--to", file_s]).await;
     assert!(!ok && err.contains("exists already"), "{err}");
 
-    let server = cunlink::app::start(test_config(&target)).await.expect("serve the restored dir");
+    let server = cunlink::app::start(test_config(&target))
+        .await
+        .expect("serve the restored dir");
     let http = server.http_addr;
     let auth = format!("Bearer {admin}");
     let r = request(
         http,
         "GET",
-        &format!("/api/devices/probe/telemetry?keys=seq&start={base}&end={}&limit=100000", base + 10_000_000),
+        &format!(
+            "/api/devices/probe/telemetry?keys=seq&start={base}&end={}&limit=100000",
+            base + 10_000_000
+        ),
         &[("authorization", &auth)],
         vec![],
     )
@@ -114,10 +156,25 @@ async fn a_backup_taken_under_ingest_restores_every_acknowledged_reading_and_ord
         .as_array()
         .map(|a| a.iter().filter_map(|p| p["value"].as_i64()).collect())
         .unwrap_or_default();
-    let lost: Vec<_> = readings_before.iter().filter(|s| !got.contains(s)).collect();
-    assert!(lost.is_empty(), "{} of {} acknowledged readings lost: {lost:?}", lost.len(), readings_before.len());
+    let lost: Vec<_> = readings_before
+        .iter()
+        .filter(|s| !got.contains(s))
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "{} of {} acknowledged readings lost: {lost:?}",
+        lost.len(),
+        readings_before.len()
+    );
     for id in &orders_before {
-        let r = request(http, "GET", &format!("/api/market/orders/{id}"), &[("authorization", &auth)], vec![]).await;
+        let r = request(
+            http,
+            "GET",
+            &format!("/api/market/orders/{id}"),
+            &[("authorization", &auth)],
+            vec![],
+        )
+        .await;
         assert_eq!(r.status, 200, "order {id}: {}", r.text());
     }
     server.shutdown().await;

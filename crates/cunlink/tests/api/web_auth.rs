@@ -111,7 +111,14 @@ const GOOD: &[(&str, &str)] = &[
 async fn hostile_next_never_reaches_location_on_lang_or_login() {
     let app = spawn_app().await;
     for next in HOSTILE {
-        let r = request(app.http, "GET", &format!("/lang/en?next={next}"), &[], vec![]).await;
+        let r = request(
+            app.http,
+            "GET",
+            &format!("/lang/en?next={next}"),
+            &[],
+            vec![],
+        )
+        .await;
         assert_eq!(r.status, 303, "/lang next={next}");
         assert_eq!(location(&r), "/", "/lang next={next}");
         let r = form_login(&app, "admin", "admin-password", Some(next)).await;
@@ -122,7 +129,14 @@ async fn hostile_next_never_reaches_location_on_lang_or_login() {
         assert_eq!(field(&page.text(), "next"), "/", "login page next={next}");
     }
     for (next, want) in GOOD {
-        let r = request(app.http, "GET", &format!("/lang/en?next={next}"), &[], vec![]).await;
+        let r = request(
+            app.http,
+            "GET",
+            &format!("/lang/en?next={next}"),
+            &[],
+            vec![],
+        )
+        .await;
         assert_eq!(location(&r), *want, "/lang next={next}");
         let r = form_login(&app, "admin", "admin-password", Some(next)).await;
         assert_eq!(r.status, 303);
@@ -141,8 +155,18 @@ async fn the_login_form_needs_its_csrf_cookie_and_field() {
     assert!(session_of(&r).is_empty(), "no session for a forged sign-in");
     // A cookie but another token in the field.
     let (cookie, csrf) = login_form(&app).await;
-    let wrong = format!("username=admin&password=admin-password&csrf={}", "x".repeat(csrf.len()));
-    let r = request(app.http, "POST", "/login", &[form, ("cookie", &cookie)], wrong.into_bytes()).await;
+    let wrong = format!(
+        "username=admin&password=admin-password&csrf={}",
+        "x".repeat(csrf.len())
+    );
+    let r = request(
+        app.http,
+        "POST",
+        "/login",
+        &[form, ("cookie", &cookie)],
+        wrong.into_bytes(),
+    )
+    .await;
     assert_eq!(r.status, 403);
     assert!(session_of(&r).is_empty());
     // The form as served works, and the API sign-in for scripts still needs no token.
@@ -154,7 +178,9 @@ async fn the_login_form_needs_its_csrf_cookie_and_field() {
         "POST",
         "/api/login",
         &[("content-type", "application/json")],
-        json!({"username": "admin", "password": "admin-password"}).to_string().into_bytes(),
+        json!({"username": "admin", "password": "admin-password"})
+            .to_string()
+            .into_bytes(),
     )
     .await;
     assert_eq!(r.status, 200);
@@ -166,7 +192,9 @@ async fn api_login(app: &TestApp, user: &str, password: &str) -> Resp {
         "POST",
         "/api/login",
         &[("content-type", "application/json")],
-        json!({"username": user, "password": password}).to_string().into_bytes(),
+        json!({"username": user, "password": password})
+            .to_string()
+            .into_bytes(),
     )
     .await
 }
@@ -183,7 +211,10 @@ async fn fast_wrong_passwords_for_one_account_get_429_and_others_still_sign_in()
     assert_eq!(&statuses[..5], &[401; 5], "{statuses:?}");
     assert!(statuses[5..].iter().all(|s| *s == 429), "{statuses:?}");
     let r = api_login(&app, "Ann ", "a-password").await;
-    assert_eq!(r.status, 429, "the right password waits too, whatever the spelling");
+    assert_eq!(
+        r.status, 429,
+        "the right password waits too, whatever the spelling"
+    );
     let retry: u32 = r.headers["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((1..=60).contains(&retry), "Retry-After {retry}");
     let j = r.json();
@@ -195,25 +226,55 @@ async fn fast_wrong_passwords_for_one_account_get_429_and_others_still_sign_in()
     assert!(r.headers.contains_key("retry-after"));
     // Another account from the same address is not affected.
     assert_eq!(api_login(&app, "bob", "a-password").await.status, 200);
-    assert_eq!(form_login(&app, "bob", "a-password", None).await.status, 303);
+    assert_eq!(
+        form_login(&app, "bob", "a-password", None).await.status,
+        303
+    );
 }
 
 #[tokio::test]
 async fn session_cookies_are_secure_when_the_public_url_is_https() {
     let app = spawn_app().await;
     let r = form_login(&app, "admin", "admin-password", None).await;
-    let set: Vec<_> = r.headers.get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_string()).collect();
+    let set: Vec<_> = r
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .collect();
     assert!(set.iter().all(|c| !c.contains("Secure")), "{set:?}");
 
-    let app = spawn_app_with(|c| c.public_url = Some("https://cunlink.example.gov.cn".into())).await;
+    let app =
+        spawn_app_with(|c| c.public_url = Some("https://cunlink.example.gov.cn".into())).await;
     let r = form_login(&app, "admin", "admin-password", None).await;
-    let set: Vec<_> = r.headers.get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_string()).collect();
-    let session = set.iter().find(|c| c.starts_with("cunlink_session=")).unwrap();
-    assert!(session.contains("; Secure") && session.contains("HttpOnly"), "{session}");
+    let set: Vec<_> = r
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .collect();
+    let session = set
+        .iter()
+        .find(|c| c.starts_with("cunlink_session="))
+        .unwrap();
+    assert!(
+        session.contains("; Secure") && session.contains("HttpOnly"),
+        "{session}"
+    );
     let r = api_login(&app, "admin", "admin-password").await;
-    assert!(r.headers["set-cookie"].to_str().unwrap().contains("; Secure"));
+    assert!(
+        r.headers["set-cookie"]
+            .to_str()
+            .unwrap()
+            .contains("; Secure")
+    );
     let r = request(app.http, "GET", "/login", &[], vec![]).await;
-    assert!(r.headers["set-cookie"].to_str().unwrap().contains("; Secure"));
+    assert!(
+        r.headers["set-cookie"]
+            .to_str()
+            .unwrap()
+            .contains("; Secure")
+    );
 }
 
 #[tokio::test]
