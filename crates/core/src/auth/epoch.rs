@@ -52,3 +52,37 @@ impl Epoch {
         Ok(c)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_counter_and_sees_other_connections_bump_it() {
+        let dir = std::env::temp_dir().join(format!("cunlink-epoch-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("cunlink.db");
+        let db = crate::Db::open(&path).unwrap();
+        db.migrate("core", crate::auth::MIGRATIONS).unwrap();
+        let e = Epoch::new(path.clone());
+        let before = e.current().unwrap();
+        let started = std::time::Instant::now();
+        for _ in 0..10_000 {
+            assert_eq!(e.current(), Some(before));
+        }
+        let per_read = started.elapsed() / 10_000;
+        // Another connection (another process, in real life) revokes a session.
+        let other = rusqlite::Connection::open(&path).unwrap();
+        other
+            .execute_batch(
+                "INSERT INTO users (username, password_hash, role, created_at) VALUES ('a', 'x', 'farmer', 0);
+                 INSERT INTO sessions (token_hash, user_id, csrf, created_at, expires_at) VALUES ('h', 1, 'c', 0, 1);
+                 DELETE FROM sessions;",
+            )
+            .unwrap();
+        assert_eq!(e.current(), Some(before + 1));
+        eprintln!("auth epoch read: {per_read:?}");
+        assert!(per_read < std::time::Duration::from_millis(1));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
