@@ -158,6 +158,15 @@ pub fn backup(data_dir: &Path, to: &Path) -> anyhow::Result<Summary> {
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
+    // Staging files inside the data directory would be backed up themselves.
+    if let (Ok(p), Ok(d)) = (parent.canonicalize(), data_dir.canonicalize())
+        && p.starts_with(&d)
+    {
+        bail!(
+            "--to {} is inside the data directory; write the backup elsewhere",
+            to.display()
+        );
+    }
     let file_name = to
         .file_name()
         .context("--to must name a file")?

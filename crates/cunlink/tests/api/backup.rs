@@ -134,6 +134,16 @@ async fn a_backup_taken_under_ingest_restores_every_acknowledged_reading_and_ord
     assert!(ok, "{err}");
     let (ok, err) = cunlink(&["backup", "--data-dir", dir, "--to", file_s]).await;
     assert!(!ok && err.contains("exists already"), "{err}");
+    let inside = app.dir.0.join("b.tar");
+    let (ok, err) = cunlink(&[
+        "backup",
+        "--data-dir",
+        dir,
+        "--to",
+        inside.to_str().unwrap(),
+    ])
+    .await;
+    assert!(!ok && err.contains("inside the data directory"), "{err}");
 
     let server = cunlink::app::start(test_config(&target))
         .await
