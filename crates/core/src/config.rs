@@ -33,6 +33,10 @@ pub struct Config {
     pub mqtt: SocketAddr,
     /// Feed a demo village with simulated sensors.
     pub demo: bool,
+    /// The address people reach the site at, e.g. `https://cunlink.example.gov.cn`
+    /// (set when a reverse proxy terminates TLS). When it is https, cookies are
+    /// marked `Secure` so a browser never sends them over plain http.
+    pub public_url: Option<String>,
     pub ingest: IngestConfig,
     /// Where notifications (webhooks, Web Push) may be sent.
     pub notify: NotifyConfig,
@@ -74,6 +78,7 @@ impl Default for Config {
             http: SocketAddr::from(([127, 0, 0, 1], 8080)),
             mqtt: SocketAddr::from(([127, 0, 0, 1], 1883)),
             demo: false,
+            public_url: None,
             ingest: IngestConfig::default(),
             notify: NotifyConfig::default(),
         }
@@ -104,6 +109,13 @@ impl Config {
             path: path.to_path_buf(),
             source,
         })
+    }
+
+    /// Whether the site is served over https (see [`Config::public_url`]).
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url
+            .as_deref()
+            .is_some_and(|u| u.trim().to_ascii_lowercase().starts_with("https://"))
     }
 
     pub fn app_db_path(&self) -> PathBuf {

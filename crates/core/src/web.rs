@@ -1,7 +1,9 @@
 //! HTTP pieces every domain uses: who is calling ([`CurrentUser`]), and the
 //! sign-in API that opens a session cookie.
 
-use axum::extract::{FromRef, FromRequestParts, State};
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, FromRef, FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
@@ -10,7 +12,8 @@ use axum::{Json, Router};
 use serde::Deserialize;
 
 use crate::ApiError;
-use crate::auth::{AuthService, User};
+use crate::auth::limit::Limited;
+use crate::auth::{AuthService, LoginOutcome, User, same_secret};
 
 /// Name of the session cookie.
 pub const SESSION_COOKIE: &str = "cunlink_session";
@@ -55,7 +58,7 @@ where
                 .headers
                 .get("x-csrf-token")
                 .and_then(|v| v.to_str().ok());
-            if !safe && sent != Some(csrf.as_str()) {
+            if !safe && !sent.is_some_and(|s| same_secret(s, &csrf)) {
                 return Err(ApiError::forbidden(
                     "missing or wrong X-CSRF-Token for a session request",
                 ));
@@ -80,6 +83,47 @@ pub fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|(_, v)| v.to_string())
 }
 
+/// The address the connection comes from, when the server was started with
+/// connect info (`cunlink serve` is). Behind a reverse proxy this is the proxy.
+pub struct ClientAddr(pub Option<IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddr(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0.ip()),
+        ))
+    }
+}
+
+/// The 429 answered when sign-in attempts are throttled.
+pub fn too_many_attempts(l: Limited) -> ApiError {
+    let mut e = ApiError::new(
+        axum::http::StatusCode::TOO_MANY_REQUESTS,
+        "too_many_attempts",
+        if l.by_account {
+            format!(
+                "too many sign-in attempts for this account; try again in {} s",
+                l.retry_after_s
+            )
+        } else {
+            format!(
+                "too many sign-in attempts from your address; try again in {} s",
+                l.retry_after_s
+            )
+        },
+    );
+    if l.by_account {
+        e = e.with_field("username");
+    }
+    e.retry_after = Some(l.retry_after_s);
+    e
+}
+
 #[derive(Deserialize)]
 struct LoginBody {
     username: String,
@@ -97,16 +141,18 @@ pub fn routes(auth: AuthService) -> Router {
 
 async fn login(
     State(auth): State<AuthService>,
+    ClientAddr(client): ClientAddr,
     Json(body): Json<LoginBody>,
 ) -> Result<Response, ApiError> {
-    let Some((user, session)) = auth.login(&body.username, &body.password).await? else {
-        return Err(ApiError::unauthorized("wrong username or password"));
+    let (user, session) = match auth.login(&body.username, &body.password, client).await? {
+        LoginOutcome::SignedIn(user, session) => (user, session),
+        LoginOutcome::Refused => {
+            return Err(ApiError::unauthorized("wrong username or password"));
+        }
+        LoginOutcome::Limited(l) => return Err(too_many_attempts(l)),
     };
     let max_age = (session.expires_at - crate::time::now_ms()) / 1000;
-    let cookie = format!(
-        "{SESSION_COOKIE}={}; HttpOnly; SameSite=Lax; Path=/; Max-Age={max_age}",
-        session.token
-    );
+    let cookie = auth.session_cookie(&session.token, max_age);
     let mut resp = Json(serde_json::json!({ "user": user, "csrf": session.csrf })).into_response();
     if let Ok(v) = HeaderValue::from_str(&cookie) {
         resp.headers_mut().insert(header::SET_COOKIE, v);
@@ -119,10 +165,9 @@ async fn logout(State(auth): State<AuthService>, headers: HeaderMap) -> Result<R
         auth.logout(&cookie).await?;
     }
     let mut resp = Json(serde_json::json!({ "ok": true })).into_response();
-    resp.headers_mut().insert(
-        header::SET_COOKIE,
-        HeaderValue::from_static("cunlink_session=; HttpOnly; SameSite=Lax; Path=/; Max-Age=0"),
-    );
+    if let Ok(v) = HeaderValue::from_str(&auth.session_cookie("", 0)) {
+        resp.headers_mut().insert(header::SET_COOKIE, v);
+    }
     Ok(resp)
 }
 

@@ -197,13 +197,33 @@ async fn run() -> anyhow::Result<()> {
     let stream = TcpStream::connect(addr).await?;
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
     tokio::spawn(conn);
-    // Sign in through the form, as a browser does.
+    // Sign in through the form, as a browser does: fetch it for its CSRF cookie and field.
+    let req = Request::get("/login")
+        .header("host", addr.to_string())
+        .body(Full::new(Bytes::new()))?;
+    let resp = sender.send_request(req).await?;
+    let login_cookie = resp
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .unwrap_or_default()
+        .to_string();
+    let form = resp.into_body().collect().await?.to_bytes();
+    let form = String::from_utf8_lossy(&form);
+    let csrf = form
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap_or_default()
+        .to_string();
     let req = Request::post("/login")
         .header("host", addr.to_string())
+        .header("cookie", login_cookie)
         .header("content-type", "application/x-www-form-urlencoded")
-        .body(Full::new(Bytes::from(
-            "username=bench&password=bench-password",
-        )))?;
+        .body(Full::new(Bytes::from(format!(
+            "username=bench&password=bench-password&csrf={csrf}"
+        ))))?;
     let resp = sender.send_request(req).await?;
     let cookie = resp
         .headers()

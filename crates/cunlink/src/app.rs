@@ -44,7 +44,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
     let db = Db::open(&config.app_db_path())?;
     db.migrate("core", auth::MIGRATIONS)?;
-    let auth = AuthService::new(db.clone());
+    let auth = AuthService::new(db.clone()).with_secure_cookies(config.secure_cookies());
     let farm = Farm::open(db.clone(), auth.clone(), &config)?;
     let (shutdown, shutdown_rx) = watch::channel(false);
     let vapid_subject = std::env::var("CUNLINK_VAPID_SUBJECT")
@@ -96,7 +96,9 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         let stop = async move {
             let _ = rx.changed().await;
         };
-        if let Err(e) = axum::serve(http, router).with_graceful_shutdown(stop).await {
+        // Connect info: the sign-in limits are per client address.
+        let app = router.into_make_service_with_connect_info::<SocketAddr>();
+        if let Err(e) = axum::serve(http, app).with_graceful_shutdown(stop).await {
             tracing::error!(error = %e, "http server failed");
         }
     }));
@@ -198,8 +200,16 @@ fn router(
         .merge(boards.routes(kit.clone()))
         .merge(cunlink_alert::pages::routes(alerts.clone(), kit.clone()))
         .merge(cunlink_market::pages::routes(market.clone(), kit.clone()))
-        .merge(cunlink_farm::pages::routes(farm.clone(), kit, mqtt_port))
+        .merge(cunlink_farm::pages::routes(
+            farm.clone(),
+            kit.clone(),
+            mqtt_port,
+        ))
         .fallback(|| async { ApiError::not_found("not_found", "no such page or API route") })
+        .layer(axum::middleware::from_fn_with_state(
+            kit,
+            cunlink_web::home::landing,
+        ))
         .layer(axum::middleware::from_fn(json_errors))
         .layer(axum::middleware::from_fn(cunlink_web::compress::layer))
 }

@@ -6,6 +6,10 @@
 //! cunlink station create --data-dir DIR --village NAME --name NAME   (prints the station id last)
 //! cunlink device create --data-dir DIR --name NAME [--type PROFILE] [--asset NAME] [--gateway] [--dev-eui HEX]   (prints the access token last)
 //! cunlink board create --data-dir DIR --name NAME --asset NAME [--asset NAME ...] [--keys a,b]   (prints /board/{slug} last)
+//! cunlink user disable --data-dir DIR --username NAME
+//! cunlink user revoke-tokens --data-dir DIR --username NAME
+//! cunlink backup --data-dir DIR --to FILE       (while the server runs)
+//! cunlink restore --from FILE --data-dir NEWDIR (NEWDIR missing or empty)
 //! ```
 
 use std::io::BufRead;
@@ -50,6 +54,23 @@ pub enum Command {
     /// Market upkeep and benchmark data.
     #[command(subcommand)]
     Market(MarketCommand),
+    /// Write a consistent backup of a data directory to one file (safe while the server runs).
+    Backup {
+        #[command(flatten)]
+        data: DataDir,
+        /// The backup file to create (must not exist).
+        #[arg(long)]
+        to: PathBuf,
+    },
+    /// Restore a backup into a new, empty data directory.
+    Restore {
+        /// A file written by `cunlink backup`.
+        #[arg(long)]
+        from: PathBuf,
+        /// Where to restore (must be missing or empty).
+        #[arg(long)]
+        data_dir: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -130,6 +151,9 @@ pub struct ServeArgs {
     /// Seed and feed a living demo village.
     #[arg(long, env = "CUNLINK_DEMO")]
     pub demo: bool,
+    /// Address people reach the site at (https:// marks cookies Secure).
+    #[arg(long, env = "CUNLINK_PUBLIC_URL")]
+    pub public_url: Option<String>,
 }
 
 impl ServeArgs {
@@ -145,6 +169,9 @@ impl ServeArgs {
             c.mqtt = a;
         }
         c.demo |= self.demo;
+        if let Some(u) = &self.public_url {
+            c.public_url = Some(u.clone());
+        }
         Ok(c)
     }
 }
@@ -163,6 +190,27 @@ pub enum UserCommand {
         /// The user's village (created if new).
         #[arg(long)]
         village: Option<String>,
+    },
+    /// Disable an account: its sessions end and its API tokens stop working at once.
+    Disable {
+        #[command(flatten)]
+        data: DataDir,
+        #[arg(long)]
+        username: String,
+    },
+    /// Enable a disabled account again (its API tokens work again, unless revoked).
+    Enable {
+        #[command(flatten)]
+        data: DataDir,
+        #[arg(long)]
+        username: String,
+    },
+    /// Revoke every API token of an account and end all its sessions.
+    RevokeTokens {
+        #[command(flatten)]
+        data: DataDir,
+        #[arg(long)]
+        username: String,
     },
 }
 
@@ -324,5 +372,66 @@ pub fn seed_prices(
         started.elapsed().as_secs_f64()
     );
     println!("{n}");
+    Ok(())
+}
+
+/// `cunlink user disable` / `enable`. The running server sees the change on
+/// the next request (see core's credential cache).
+pub fn user_set_disabled(data: &DataDir, username: &str, disabled: bool) -> anyhow::Result<()> {
+    let auth = AuthService::new(open_existing_db(&data.data_dir)?);
+    let user = auth.set_disabled_blocking(username, disabled, None)?;
+    eprintln!(
+        "{} user '{}'",
+        if disabled { "disabled" } else { "enabled" },
+        user.username
+    );
+    Ok(())
+}
+
+/// `cunlink user revoke-tokens`.
+pub fn user_revoke_tokens(data: &DataDir, username: &str) -> anyhow::Result<()> {
+    let auth = AuthService::new(open_existing_db(&data.data_dir)?);
+    let (tokens, sessions) = auth.revoke_tokens_blocking(username, None)?;
+    eprintln!("revoked {tokens} API tokens and ended {sessions} sessions of '{username}'");
+    Ok(())
+}
+
+/// The application database of an existing data directory (a typo in
+/// `--data-dir` should not create an empty one and report "no such user").
+fn open_existing_db(data_dir: &std::path::Path) -> anyhow::Result<Db> {
+    if !data_dir.join("cunlink.db").is_file() {
+        bail!(
+            "{} holds no cunlink.db; is it the server's --data-dir?",
+            data_dir.display()
+        );
+    }
+    open_db(data_dir)
+}
+
+/// `cunlink backup`.
+pub fn backup(data: &DataDir, to: &std::path::Path) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let s = crate::backup::backup(&data.data_dir, to)?;
+    eprintln!(
+        "backed up {} and {} other files ({} bytes) in {:.1} s",
+        s.databases.join(", "),
+        s.files,
+        s.bytes,
+        started.elapsed().as_secs_f64()
+    );
+    println!("{}", to.display());
+    Ok(())
+}
+
+/// `cunlink restore`.
+pub fn restore(from: &std::path::Path, data_dir: &std::path::Path) -> anyhow::Result<()> {
+    let s = crate::backup::restore(from, data_dir)?;
+    eprintln!(
+        "restored {} and {} other files ({} bytes) into {}",
+        s.databases.join(", "),
+        s.files,
+        s.bytes,
+        data_dir.display()
+    );
     Ok(())
 }

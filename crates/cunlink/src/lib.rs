@@ -2,6 +2,7 @@
 //! village. Integration tests start the server in-process through [`app::start`].
 
 pub mod app;
+pub mod backup;
 pub mod board_alarms;
 pub mod board_prices;
 pub mod cli;

@@ -36,6 +36,17 @@ fn main() -> anyhow::Result<()> {
             role,
             village,
         }) => cunlink::cli::user_create(&data, &username, &role, village.as_deref()),
+        Command::User(UserCommand::Disable { data, username }) => {
+            cunlink::cli::user_set_disabled(&data, &username, true)
+        }
+        Command::User(UserCommand::Enable { data, username }) => {
+            cunlink::cli::user_set_disabled(&data, &username, false)
+        }
+        Command::User(UserCommand::RevokeTokens { data, username }) => {
+            cunlink::cli::user_revoke_tokens(&data, &username)
+        }
+        Command::Backup { data, to } => cunlink::cli::backup(&data, &to),
+        Command::Restore { from, data_dir } => cunlink::cli::restore(&from, &data_dir),
         Command::Board(BoardCommand::Create {
             data,
             name,

@@ -122,6 +122,20 @@ impl WebKit {
         self.0.catalog.get(locale, key)
     }
 
+    /// Where `/` should send `user` instead, when the `/` entry of the navigation
+    /// is not for them: the first entry they see. `None`: `/` is theirs.
+    pub fn home_for(&self, user: &User) -> Option<&'static str> {
+        let root = self.0.nav.iter().find(|n| n.href == "/")?;
+        if (root.visible)(user) {
+            return None;
+        }
+        self.0
+            .nav
+            .iter()
+            .find(|n| n.href != "/" && (n.visible)(user))
+            .map(|n| n.href)
+    }
+
     /// Navigation entries `user` sees.
     pub fn nav_for(&self, user: &User) -> Vec<&NavEntry> {
         self.0.nav.iter().filter(|n| (n.visible)(user)).collect()

@@ -15,6 +15,7 @@
 
 pub mod assets;
 pub mod compress;
+pub mod home;
 pub mod i18n;
 pub mod kit;
 pub mod layout;

@@ -38,9 +38,10 @@ impl PageCtx {
         }
     }
 
-    /// A form's `csrf` field must match the session's token.
+    /// A form's `csrf` field must match the session's token (compared in
+    /// constant time).
     pub fn check_csrf(&self, sent: &str) -> Result<(), PageError> {
-        if sent.is_empty() || sent != self.csrf {
+        if sent.is_empty() || !cunlink_core::auth::same_secret(sent, &self.csrf) {
             return Err(PageError::Forbidden);
         }
         Ok(())
@@ -192,10 +193,87 @@ pub fn encode_component(s: &str) -> String {
     out
 }
 
-/// Only same-site paths may be a redirect target after sign-in.
-pub fn safe_next(next: Option<&str>) -> &str {
-    match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n,
-        _ => "/",
+/// The longest redirect target kept; longer ones fall back to `/`.
+const MAX_NEXT: usize = 2048;
+
+/// The one check for a redirect target that came from the client (`next=` on
+/// `/login` and `/lang/{code}`): the value is returned only if a browser would
+/// read it as a path on this site, else `/`.
+///
+/// Browsers normalise a `Location` before resolving it (WHATWG URL parsing): they
+/// drop leading and trailing control characters and spaces, remove tabs and
+/// newlines anywhere, and read `\` as `/`. So `/\t/evil.example` and
+/// `/\evil.example` both become `//evil.example`, another host. Rather than
+/// re-implement that normalisation and hope it matches every browser, anything
+/// it would change is refused: control characters, whitespace and backslashes
+/// anywhere. What is left must start with one `/` (not `//`, so no authority and
+/// no scheme). Non-ASCII characters are percent-encoded, as a browser would, so
+/// the value is a valid header.
+pub fn safe_next(next: Option<&str>) -> String {
+    let Some(n) = next else {
+        return "/".into();
+    };
+    let hostile = |c: char| c.is_control() || c.is_whitespace() || c == '\\';
+    if n.len() > MAX_NEXT || !n.starts_with('/') || n.starts_with("//") || n.chars().any(hostile) {
+        return "/".into();
+    }
+    let mut out = String::with_capacity(n.len());
+    for c in n.chars() {
+        if c.is_ascii() {
+            out.push(c);
+        } else {
+            let mut buf = [0u8; 4];
+            for b in c.encode_utf8(&mut buf).bytes() {
+                out.push_str(&format!("%{b:02X}"));
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn hostile_targets_fall_back_to_the_root() {
+        for bad in [
+            "//evil.example",
+            "/\\evil.example",
+            "\\/evil.example",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/\r\n/evil.example",
+            "/ /evil.example",
+            " //evil.example",
+            "https://evil.example",
+            "javascript:alert(1)",
+            "evil.example",
+            "/\u{7f}/evil",
+            "/\u{85}/evil",
+            "/\u{3000}/evil",
+            "",
+        ] {
+            assert_eq!(safe_next(Some(bad)), "/", "{bad:?}");
+        }
+        assert_eq!(safe_next(None), "/");
+        assert_eq!(safe_next(Some(&format!("/{}", "a".repeat(3000)))), "/");
+    }
+
+    #[test]
+    fn site_paths_are_kept() {
+        for good in [
+            "/",
+            "/farm/herd",
+            "/market?ok=1&x=%2F%2F",
+            "/alarms/7#c",
+            "/a/.//b",
+        ] {
+            assert_eq!(safe_next(Some(good)), good);
+        }
+        assert_eq!(
+            safe_next(Some("/farm/devices/探头")),
+            "/farm/devices/%E6%8E%A2%E5%A4%B4"
+        );
     }
 }

@@ -9,8 +9,8 @@ use axum::routing::{get, post};
 use axum::{Form, Router};
 use serde::Deserialize;
 
-use cunlink_core::auth::{AuthError, Role};
-use cunlink_core::web::{SESSION_COOKIE, cookie_value};
+use cunlink_core::auth::{AuthError, LoginOutcome, Role, same_secret};
+use cunlink_core::web::{ClientAddr, SESSION_COOKIE, cookie_value};
 
 use crate::i18n::Locale;
 use crate::kit::{Slot, WebKit};
@@ -25,6 +25,7 @@ pub fn routes(kit: WebKit) -> Router {
         .route("/me", get(me))
         .route("/me/locale", post(set_locale))
         .route("/admin/users", get(admin).post(add_user))
+        .route("/admin/users/action", post(user_action))
         .route("/admin/villages", post(add_village))
         .route("/static/{hash}/{*name}", get(crate::assets::serve))
         .route("/sw.js", get(crate::pwa::service_worker))
@@ -36,10 +37,10 @@ pub fn routes(kit: WebKit) -> Router {
 #[template(path = "login.html")]
 struct LoginTpl<'a> {
     heading: &'a str,
-    failed: bool,
-    failed_msg: &'a str,
+    error: Option<String>,
     next: &'a str,
     next_enc: String,
+    csrf: &'a str,
     username: &'a str,
     username_label: &'a str,
     password_label: &'a str,
@@ -52,14 +53,47 @@ struct NextQuery {
     next: Option<String>,
 }
 
-fn login_view(kit: &WebKit, locale: Locale, next: &str, username: &str, failed: bool) -> Response {
+/// Cookie carrying the sign-in form's CSRF token before there is a session
+/// (double submit: the form echoes it in its `csrf` field). A page on another
+/// site can make a browser post to `/login` but can neither read this cookie
+/// nor set it, so it cannot sign a victim into the attacker's account.
+pub const LOGIN_CSRF_COOKIE: &str = "cunlink_login";
+/// Length of the login CSRF token.
+const LOGIN_CSRF_LEN: usize = 32;
+
+/// The sign-in form's token: the visitor's cookie if it looks like one of ours,
+/// else a new one (then `fresh` is true and the cookie must be set).
+fn login_csrf(headers: &HeaderMap) -> (String, bool) {
+    match cookie_value(headers, LOGIN_CSRF_COOKIE) {
+        Some(c) if c.len() == LOGIN_CSRF_LEN && c.bytes().all(|b| b.is_ascii_alphanumeric()) => {
+            (c, false)
+        }
+        _ => (cunlink_core::random::token(LOGIN_CSRF_LEN), true),
+    }
+}
+
+fn login_csrf_cookie(kit: &WebKit, token: &str, max_age_s: i64) -> String {
+    format!(
+        "{LOGIN_CSRF_COOKIE}={token}; HttpOnly; SameSite=Lax; Path=/login; Max-Age={max_age_s}{}",
+        kit.auth().cookie_secure_attr()
+    )
+}
+
+fn login_view(
+    kit: &WebKit,
+    locale: Locale,
+    next: &str,
+    username: &str,
+    error: Option<String>,
+    csrf: (&str, bool),
+) -> Response {
     let t = |k| kit.t(locale, k);
     let tpl = LoginTpl {
         heading: t("login.heading"),
-        failed,
-        failed_msg: t("login.failed"),
+        error,
         next,
         next_enc: encode_component(next),
+        csrf: csrf.0,
         username,
         username_label: t("login.username"),
         password_label: t("login.password"),
@@ -69,30 +103,97 @@ fn login_view(kit: &WebKit, locale: Locale, next: &str, username: &str, failed: 
             .map(|l| (l.code(), l.native_name()))
             .collect(),
     };
-    match body(&tpl) {
+    let mut r = match body(&tpl) {
         Ok(html) => public_page(kit, locale, t("login.title"), &html),
-        Err(e) => e.into_response(),
+        Err(e) => return e.into_response(),
+    };
+    if csrf.1 {
+        set_cookie(&mut r, &login_csrf_cookie(kit, csrf.0, 7200));
     }
+    r
 }
 
-async fn login_page(State(kit): State<WebKit>, v: Visitor, Query(q): Query<NextQuery>) -> Response {
-    login_view(&kit, v.locale, safe_next(q.next.as_deref()), "", false)
+async fn login_page(
+    State(kit): State<WebKit>,
+    v: Visitor,
+    headers: HeaderMap,
+    Query(q): Query<NextQuery>,
+) -> Response {
+    let (csrf, fresh) = login_csrf(&headers);
+    login_view(
+        &kit,
+        v.locale,
+        &safe_next(q.next.as_deref()),
+        "",
+        None,
+        (&csrf, fresh),
+    )
 }
 
+/// The sign-in form (contract: fields `username` and `password`; `next` and
+/// `csrf` are the form's own hidden fields).
 #[derive(Deserialize)]
 struct LoginForm {
     username: String,
     password: String,
     next: Option<String>,
+    #[serde(default)]
+    csrf: String,
 }
 
-async fn login(State(kit): State<WebKit>, v: Visitor, Form(f): Form<LoginForm>) -> Response {
-    let next = safe_next(f.next.as_deref()).to_string();
-    let (user, session) = match kit.auth().login(&f.username, &f.password).await {
-        Ok(Some(found)) => found,
-        Ok(None) => {
-            let mut r = login_view(&kit, v.locale, &next, &f.username, true);
+async fn login(
+    State(kit): State<WebKit>,
+    v: Visitor,
+    ClientAddr(client): ClientAddr,
+    headers: HeaderMap,
+    Form(f): Form<LoginForm>,
+) -> Response {
+    let next = safe_next(f.next.as_deref());
+    let (csrf, fresh) = login_csrf(&headers);
+    // Refused before any password is looked at: a cross-site post has no cookie.
+    if fresh || f.csrf.is_empty() || !same_secret(&f.csrf, &csrf) {
+        let msg = kit.t(v.locale, "login.expired").to_string();
+        let mut r = login_view(
+            &kit,
+            v.locale,
+            &next,
+            &f.username,
+            Some(msg),
+            (&csrf, fresh),
+        );
+        *r.status_mut() = StatusCode::FORBIDDEN;
+        return r;
+    }
+    let (user, session) = match kit.auth().login(&f.username, &f.password, client).await {
+        Ok(LoginOutcome::SignedIn(user, session)) => (user, session),
+        Ok(LoginOutcome::Refused) => {
+            let msg = kit.t(v.locale, "login.failed").to_string();
+            let mut r = login_view(
+                &kit,
+                v.locale,
+                &next,
+                &f.username,
+                Some(msg),
+                (&csrf, false),
+            );
             *r.status_mut() = StatusCode::UNAUTHORIZED;
+            return r;
+        }
+        Ok(LoginOutcome::Limited(l)) => {
+            let msg = kit
+                .t(v.locale, "login.too_many")
+                .replace("{s}", &l.retry_after_s.to_string());
+            let mut r = login_view(
+                &kit,
+                v.locale,
+                &next,
+                &f.username,
+                Some(msg),
+                (&csrf, false),
+            );
+            *r.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(l.retry_after_s));
             return r;
         }
         Err(e) => return PageError::from(e).into_response(),
@@ -100,13 +201,9 @@ async fn login(State(kit): State<WebKit>, v: Visitor, Form(f): Form<LoginForm>) 
     tracing::info!(user = %user.username, "signed in through the page");
     let max_age = (session.expires_at - cunlink_core::time::now_ms()) / 1000;
     let mut r = Redirect::to(&next).into_response();
-    set_cookie(
-        &mut r,
-        &format!(
-            "{SESSION_COOKIE}={}; HttpOnly; SameSite=Lax; Path=/; Max-Age={max_age}",
-            session.token
-        ),
-    );
+    set_cookie(&mut r, &kit.auth().session_cookie(&session.token, max_age));
+    // The pre-session token has served its purpose.
+    set_cookie(&mut r, &login_csrf_cookie(&kit, "", 0));
     r
 }
 
@@ -132,10 +229,7 @@ async fn logout(
         ctx.kit.auth().logout(&cookie).await?;
     }
     let mut r = Redirect::to("/login").into_response();
-    set_cookie(
-        &mut r,
-        &format!("{SESSION_COOKIE}=; HttpOnly; SameSite=Lax; Path=/; Max-Age=0"),
-    );
+    set_cookie(&mut r, &ctx.kit.auth().session_cookie("", 0));
     Ok(r)
 }
 
@@ -147,7 +241,7 @@ fn lang_cookie(l: Locale) -> String {
 }
 
 async fn set_lang_cookie(Path(code): Path<String>, Query(q): Query<NextQuery>) -> Response {
-    let next = safe_next(q.next.as_deref()).to_string();
+    let next = safe_next(q.next.as_deref());
     let mut r = Redirect::to(&next).into_response();
     if let Some(l) = Locale::parse(&code) {
         set_cookie(&mut r, &lang_cookie(l));
@@ -224,6 +318,16 @@ async fn set_locale(ctx: PageCtx, Form(f): Form<LocaleForm>) -> Result<Response,
     Ok(r)
 }
 
+/// A row of the users table.
+struct UserRow<'a> {
+    name: String,
+    role: &'a str,
+    village: String,
+    disabled: bool,
+    /// Whether the viewer may disable this account or revoke its tokens.
+    actions: bool,
+}
+
 #[derive(Template)]
 #[template(path = "admin.html")]
 struct AdminTpl<'a> {
@@ -234,11 +338,17 @@ struct AdminTpl<'a> {
     password_h: &'a str,
     role_h: &'a str,
     village_h: &'a str,
+    state_h: &'a str,
+    active_l: &'a str,
+    disabled_l: &'a str,
+    disable_l: &'a str,
+    enable_l: &'a str,
+    revoke_l: &'a str,
     add_user_h: &'a str,
     villages_h: &'a str,
     add_village_h: &'a str,
     csrf: &'a str,
-    users: Vec<(String, &'a str, String)>,
+    users: Vec<UserRow<'a>>,
     roles: Vec<(&'static str, &'a str)>,
     villages: Vec<(i64, String, String)>,
 }
@@ -251,6 +361,15 @@ fn require_admin(ctx: &PageCtx) -> Result<(), PageError> {
     }
 }
 
+/// Whether `actor` may disable `target` or revoke its tokens: county-wide users
+/// only, county staff not over administrators, and nobody over themselves
+/// (disabling oneself would lock the county out).
+fn may_manage(actor: &cunlink_core::auth::User, target: &cunlink_core::auth::User) -> bool {
+    actor.role.is_county_wide()
+        && actor.id != target.id
+        && (target.role != Role::Admin || actor.role == Role::Admin)
+}
+
 #[derive(Deserialize)]
 struct NoticeQuery {
     done: Option<String>,
@@ -258,11 +377,14 @@ struct NoticeQuery {
 
 async fn admin(ctx: PageCtx, Query(q): Query<NoticeQuery>) -> Result<Response, PageError> {
     require_admin(&ctx)?;
-    let users = ctx.kit.auth().list_users().await?;
+    let users = ctx.kit.auth().list_accounts().await?;
     let villages = ctx.kit.auth().list_villages().await?;
     let notice = match q.done.as_deref() {
         Some("user") => Some(ctx.t("admin.user_added").to_string()),
         Some("village") => Some(ctx.t("admin.village_added").to_string()),
+        Some("disabled") => Some(ctx.t("admin.user_disabled").to_string()),
+        Some("enabled") => Some(ctx.t("admin.user_enabled").to_string()),
+        Some("revoked") => Some(ctx.t("admin.tokens_revoked").to_string()),
         _ => None,
     };
     let tpl = AdminTpl {
@@ -273,18 +395,24 @@ async fn admin(ctx: PageCtx, Query(q): Query<NoticeQuery>) -> Result<Response, P
         password_h: ctx.t("login.password"),
         role_h: ctx.t("admin.role"),
         village_h: ctx.t("admin.village"),
+        state_h: ctx.t("admin.state"),
+        active_l: ctx.t("admin.active"),
+        disabled_l: ctx.t("admin.disabled"),
+        disable_l: ctx.t("admin.disable"),
+        enable_l: ctx.t("admin.enable"),
+        revoke_l: ctx.t("admin.revoke"),
         add_user_h: ctx.t("admin.add_user"),
         villages_h: ctx.t("admin.villages"),
         add_village_h: ctx.t("admin.add_village"),
         csrf: &ctx.csrf,
         users: users
             .iter()
-            .map(|u| {
-                (
-                    u.username.clone(),
-                    role_label(&ctx.kit, ctx.locale, u.role),
-                    u.village.clone().unwrap_or_default(),
-                )
+            .map(|(u, disabled)| UserRow {
+                name: u.username.clone(),
+                role: role_label(&ctx.kit, ctx.locale, u.role),
+                village: u.village.clone().unwrap_or_default(),
+                disabled: *disabled,
+                actions: may_manage(&ctx.user, u),
             })
             .collect(),
         roles: Role::ALL
@@ -299,6 +427,54 @@ async fn admin(ctx: PageCtx, Query(q): Query<NoticeQuery>) -> Result<Response, P
         &body(&tpl)?,
         PageOpts::default(),
     ))
+}
+
+#[derive(Deserialize)]
+struct UserActionForm {
+    #[serde(default)]
+    csrf: String,
+    username: String,
+    action: String,
+}
+
+/// Disable, enable, or revoke the tokens of an account (the users table's buttons).
+async fn user_action(ctx: PageCtx, Form(f): Form<UserActionForm>) -> Result<Response, PageError> {
+    ctx.check_csrf(&f.csrf)?;
+    require_admin(&ctx)?;
+    let action: &'static str = match f.action.as_str() {
+        "disable" => "disable",
+        "enable" => "enable",
+        "revoke_tokens" => "revoke_tokens",
+        other => return Err(PageError::BadRequest(format!("unknown action '{other}'"))),
+    };
+    let auth = ctx.kit.auth().clone();
+    let actor = ctx.user.clone();
+    let done = tokio::task::spawn_blocking(move || {
+        let target = auth.user_by_name_blocking(&f.username)?;
+        if !may_manage(&actor, &target) {
+            return Ok(None);
+        }
+        let (name, by) = (target.username.as_str(), Some(actor.id));
+        let done = match action {
+            "disable" => auth
+                .set_disabled_blocking(name, true, by)
+                .map(|_| "disabled"),
+            "enable" => auth
+                .set_disabled_blocking(name, false, by)
+                .map(|_| "enabled"),
+            _ => auth.revoke_tokens_blocking(name, by).map(|_| "revoked"),
+        }?;
+        Ok::<_, AuthError>(Some(done))
+    })
+    .await
+    .map_err(|e| PageError::Internal(e.to_string()))?;
+    match done {
+        Ok(Some(done)) => Ok(Redirect::to(&format!("/admin/users?done={done}")).into_response()),
+        Ok(None) => Err(PageError::Forbidden),
+        Err(AuthError::Db(e)) => Err(PageError::Internal(e.to_string())),
+        Err(AuthError::UnknownUser(_)) => Err(PageError::NotFound),
+        Err(e) => Err(PageError::BadRequest(e.to_string())),
+    }
 }
 
 #[derive(Deserialize)]

@@ -6,11 +6,17 @@
 //! mutex. Under order bursts (thousands of requests a second) that lookup, not
 //! the order itself, queued requests behind each other.
 //!
-//! What keeps it honest: entries live [`TTL`] at most, so a change made by
-//! another process (the CLI editing the same database) is seen within that time;
-//! changes made through [`super::AuthService`] (logout, token revocation, a
-//! user's language) evict at once. Only found credentials are cached: an unknown
-//! token always asks the database, so a new token works immediately.
+//! What keeps it honest: every entry carries the value the database's
+//! `auth_epoch` counter had before the entry was read (see [`super::epoch`]), and
+//! is used only while the counter still has that value. Triggers bump the counter
+//! on every change that takes a credential away (user disabled, token revoked,
+//! session ended), whichever process makes it, so the CLI's `user disable` in
+//! another process is seen by the very next request. Entries also live [`TTL`]
+//! at most (changes the counter does not cover, such as another process
+//! changing a user's language, are seen within that time), and changes made
+//! through [`super::AuthService`] evict at once. Only found credentials are
+//! cached: an unknown token always asks the database, so a new token works
+//! immediately.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -27,6 +33,7 @@ struct Entry<T> {
     value: T,
     at: Instant,
     user_id: i64,
+    epoch: i64,
 }
 
 /// Credential hash → `T` (a user, or a user with a session's CSRF token).
@@ -47,10 +54,11 @@ impl<T: Clone> CredCache<T> {
         self.map.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub fn get(&self, hash: &str) -> Option<T> {
+    /// The cached value, if it was read at `epoch` and is younger than [`TTL`].
+    pub fn get(&self, hash: &str, epoch: i64) -> Option<T> {
         let mut map = self.lock();
         match map.get(hash) {
-            Some(e) if e.at.elapsed() < TTL => Some(e.value.clone()),
+            Some(e) if e.at.elapsed() < TTL && e.epoch == epoch => Some(e.value.clone()),
             Some(_) => {
                 map.remove(hash);
                 None
@@ -59,7 +67,8 @@ impl<T: Clone> CredCache<T> {
         }
     }
 
-    pub fn put(&self, hash: String, value: T, user_id: i64) {
+    /// Remember `value`, read from the database when the counter was `epoch`.
+    pub fn put(&self, hash: String, value: T, user_id: i64, epoch: i64) {
         let mut map = self.lock();
         if map.len() >= MAX_ENTRIES {
             map.retain(|_, e| e.at.elapsed() < TTL);
@@ -73,6 +82,7 @@ impl<T: Clone> CredCache<T> {
                 value,
                 at: Instant::now(),
                 user_id,
+                epoch,
             },
         );
     }
@@ -120,20 +130,28 @@ mod tests {
     #[test]
     fn evicts_by_hash_and_by_user() {
         let c = CredCache::default();
-        c.put("a".into(), user(1), 1);
-        c.put("b".into(), user(2), 2);
-        assert_eq!(c.get("a").map(|u| u.id), Some(1));
+        c.put("a".into(), user(1), 1, 0);
+        c.put("b".into(), user(2), 2, 0);
+        assert_eq!(c.get("a", 0).map(|u| u.id), Some(1));
         c.remove("a");
-        assert!(c.get("a").is_none());
+        assert!(c.get("a", 0).is_none());
         c.remove_user(2);
-        assert!(c.get("b").is_none());
+        assert!(c.get("b", 0).is_none());
+    }
+
+    #[test]
+    fn an_entry_read_before_the_counter_moved_is_not_used() {
+        let c = CredCache::default();
+        c.put("a".into(), user(1), 1, 7);
+        assert!(c.get("a", 7).is_some());
+        assert!(c.get("a", 8).is_none());
     }
 
     #[test]
     fn stays_bounded() {
         let c = CredCache::default();
         for i in 0..(MAX_ENTRIES as i64 + 10) {
-            c.put(format!("h{i}"), user(i), i);
+            c.put(format!("h{i}"), user(i), i, 0);
         }
         assert!(c.lock().len() <= MAX_ENTRIES);
     }

@@ -6,13 +6,15 @@
 
 mod cache;
 mod directory;
+mod epoch;
+pub mod limit;
 mod password;
 mod role;
 mod store;
 
 pub use password::{hash_password, verify_password};
 pub use role::{Role, UnknownRole};
-pub use store::{AuthError, AuthService, Session, User};
+pub use store::{AuthError, AuthService, LoginOutcome, Session, User};
 
 use sha2::{Digest, Sha256};
 
@@ -26,9 +28,40 @@ pub fn secret_hash(secret: &str) -> String {
     out
 }
 
+/// Whether two secrets (CSRF tokens) are equal, in time that depends only on
+/// their lengths, so a client cannot find a token byte by byte from how long a
+/// refusal takes.
+pub fn same_secret(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    // Keep the optimiser from turning the fold into an early-exit comparison.
+    std::hint::black_box(diff) == 0
+}
+
 /// The core schema (accounts), applied by the binary at start.
-pub const MIGRATIONS: &[crate::Migration] = &[crate::Migration {
-    version: 1,
-    name: "accounts",
-    sql: include_str!("../../migrations/sqlite/0001_accounts.sql"),
-}];
+pub const MIGRATIONS: &[crate::Migration] = &[
+    crate::Migration {
+        version: 1,
+        name: "accounts",
+        sql: include_str!("../../migrations/sqlite/0001_accounts.sql"),
+    },
+    crate::Migration {
+        version: 2,
+        name: "auth_epoch",
+        sql: include_str!("../../migrations/sqlite/0002_auth_epoch.sql"),
+    },
+];
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn same_secret_compares_whole_values() {
+        assert!(super::same_secret("abc", "abc"));
+        assert!(!super::same_secret("abc", "abd"));
+        assert!(!super::same_secret("abc", "ab"));
+        assert!(!super::same_secret("", "a"));
+    }
+}

@@ -1,8 +1,14 @@
 //! Accounts SQL and the [`AuthService`] every route uses to know who is calling.
 
+use std::net::IpAddr;
+use std::sync::{Arc, OnceLock};
+
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
+use tokio::sync::Semaphore;
 
+use super::epoch::Epoch;
+use super::limit::{Limited, LoginLimiter, LoginLimits};
 use super::{Role, hash_password, secret_hash, verify_password};
 use crate::db::{Db, DbError};
 use crate::time::{DAY_MS, now_ms};
@@ -24,6 +30,8 @@ pub enum AuthError {
     WeakPassword,
     #[error("a village name must be 1-64 characters")]
     InvalidVillage,
+    #[error("no user named '{0}'")]
+    UnknownUser(String),
 }
 
 impl From<rusqlite::Error> for AuthError {
@@ -58,11 +66,26 @@ pub struct Session {
     pub expires_at: i64,
 }
 
+/// What a sign-in attempt came to.
+#[derive(Debug)]
+pub enum LoginOutcome {
+    SignedIn(User, Session),
+    /// Wrong username or password (the two are not told apart).
+    Refused,
+    /// Too many attempts for this account or from this address; nothing was checked.
+    Limited(Limited),
+}
+
 /// Accounts and credentials over the application database. Cheap to clone.
 #[derive(Clone)]
 pub struct AuthService {
     db: Db,
-    cache: std::sync::Arc<super::cache::AuthCache>,
+    cache: Arc<super::cache::AuthCache>,
+    epoch: Arc<Epoch>,
+    limiter: Arc<LoginLimiter>,
+    /// argon2 runs at most this many at once (each takes ~19 MiB and a core for tens of ms).
+    hashes: Arc<Semaphore>,
+    secure_cookies: bool,
 }
 
 pub(super) const USER_COLUMNS: &str = "u.id, u.username, u.role, u.village_id, v.name, u.locale";
@@ -83,10 +106,46 @@ pub(super) fn user_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
 
 impl AuthService {
     pub fn new(db: Db) -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         AuthService {
+            epoch: Arc::new(Epoch::new(db.path().to_path_buf())),
             db,
             cache: Default::default(),
+            limiter: Arc::new(LoginLimiter::new(LoginLimits::default())),
+            hashes: Arc::new(Semaphore::new(cores)),
+            secure_cookies: false,
         }
+    }
+
+    /// Replace the sign-in limits (tests, configuration).
+    pub fn with_login_limits(mut self, limits: LoginLimits) -> Self {
+        self.limiter = Arc::new(LoginLimiter::new(limits));
+        self
+    }
+
+    /// Mark cookies `Secure` (the site is served over https).
+    pub fn with_secure_cookies(mut self, secure: bool) -> Self {
+        self.secure_cookies = secure;
+        self
+    }
+
+    /// `; Secure` when cookies must only travel over https, else nothing.
+    pub fn cookie_secure_attr(&self) -> &'static str {
+        if self.secure_cookies { "; Secure" } else { "" }
+    }
+
+    /// The `Set-Cookie` value of a session cookie (`value` empty and `max_age_s` 0 end it).
+    pub fn session_cookie(&self, value: &str, max_age_s: i64) -> String {
+        format!(
+            "{}={value}; HttpOnly; SameSite=Lax; Path=/; Max-Age={max_age_s}{}",
+            crate::web::SESSION_COOKIE,
+            self.cookie_secure_attr()
+        )
+    }
+
+    /// The sign-in limiter (for its metrics and tests).
+    pub fn login_limiter(&self) -> &LoginLimiter {
+        &self.limiter
     }
 
     pub fn db(&self) -> &Db {
@@ -188,7 +247,9 @@ impl AuthService {
     /// Answers from a short-lived cache (see [`super::cache`]) when it can.
     pub async fn user_by_api_token(&self, token: &str) -> Result<Option<User>, DbError> {
         let hash = secret_hash(token);
-        if let Some(u) = self.cache.tokens.get(&hash) {
+        // Read before the lookup: a change racing it leaves an entry that is never used.
+        let epoch = self.epoch.current();
+        if let Some(u) = epoch.and_then(|e| self.cache.tokens.get(&hash, e)) {
             return Ok(Some(u));
         }
         let key = hash.clone();
@@ -208,8 +269,8 @@ impl AuthService {
                 .map_err(DbError::from)
             })
             .await?;
-        if let Some(u) = &found {
-            self.cache.tokens.put(key, u.clone(), u.id);
+        if let (Some(u), Some(e)) = (&found, epoch) {
+            self.cache.tokens.put(key, u.clone(), u.id, e);
         }
         Ok(found)
     }
@@ -234,11 +295,19 @@ impl AuthService {
     }
 
     /// Check a username and password; on success open a session.
+    ///
+    /// `client` is the caller's address for the per-address limit. The attempt
+    /// is counted before anything is hashed; the hash runs under a semaphore of
+    /// one permit per core, and costs the same whether or not the user exists.
     pub async fn login(
         &self,
         username: &str,
         password: &str,
-    ) -> Result<Option<(User, Session)>, DbError> {
+        client: Option<IpAddr>,
+    ) -> Result<LoginOutcome, DbError> {
+        if let Err(limited) = self.limiter.try_take(username, client) {
+            return Ok(LoginOutcome::Limited(limited));
+        }
         let name = username.trim().to_string();
         let found: Option<(User, String)> = self
             .db
@@ -255,26 +324,32 @@ impl AuthService {
                 .map_err(DbError::from)
             })
             .await?;
-        // Verify off the database lock: argon2id takes tens of milliseconds by design.
+        // Unknown and disabled users are checked against a dummy hash of the same
+        // cost, so timing does not reveal who exists.
+        let phc = found.as_ref().map(|(_, phc)| phc.clone());
         let pw = password.to_string();
-        let ok = match &found {
-            Some((_, phc)) => {
-                let phc = phc.clone();
-                tokio::task::spawn_blocking(move || verify_password(&pw, &phc))
-                    .await
-                    .map_err(|_| DbError::Join)?
-            }
-            None => {
-                // Spend the same time for unknown users so timing does not reveal who exists.
-                tokio::task::spawn_blocking(move || verify_password(&pw, DUMMY_HASH))
-                    .await
-                    .map_err(|_| DbError::Join)?;
-                false
-            }
-        };
+        let permit = self
+            .hashes
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| DbError::Join)?;
+        // Off the runtime and off the database lock: argon2id takes tens of
+        // milliseconds by design. The permit moves into the task, so a client that
+        // hangs up does not free a slot while its hash is still running.
+        let ok = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            // Made on the first sign-in, whichever path it takes, so that one is not told apart either.
+            let dummy = dummy_hash();
+            let matched = verify_password(&pw, phc.as_deref().unwrap_or(dummy));
+            matched && phc.is_some()
+        })
+        .await
+        .map_err(|_| DbError::Join)?;
         let Some((user, _)) = found.filter(|_| ok) else {
-            return Ok(None);
+            return Ok(LoginOutcome::Refused);
         };
+        self.limiter.succeeded(username, client);
         let session = Session {
             token: crate::random::token(43),
             csrf: crate::random::token(32),
@@ -295,14 +370,15 @@ impl AuthService {
                 .map_err(DbError::from)
             })
             .await?;
-        Ok(Some((user, session)))
+        Ok(LoginOutcome::SignedIn(user, session))
     }
 
     /// The user and CSRF token of a live session cookie.
     /// Answers from a short-lived cache (see [`super::cache`]) when it can.
     pub async fn user_by_session(&self, cookie: &str) -> Result<Option<(User, String)>, DbError> {
         let hash = secret_hash(cookie);
-        if let Some(found) = self.cache.sessions.get(&hash) {
+        let epoch = self.epoch.current();
+        if let Some(found) = epoch.and_then(|e| self.cache.sessions.get(&hash, e)) {
             return Ok(Some(found));
         }
         let key = hash.clone();
@@ -322,8 +398,8 @@ impl AuthService {
             })
             .await?;
         // Sessions live 30 days; the cache's seconds cannot outlive one meaningfully.
-        if let Some(f) = &found {
-            self.cache.sessions.put(key, f.clone(), f.0.id);
+        if let (Some(f), Some(e)) = (&found, epoch) {
+            self.cache.sessions.put(key, f.clone(), f.0.id, e);
         }
         Ok(found)
     }
@@ -357,6 +433,100 @@ impl AuthService {
                 rows.collect::<Result<Vec<_>, _>>().map_err(DbError::from)
             })
             .await
+    }
+
+    /// Every user with whether the account is disabled, by username (the administration page).
+    pub async fn list_accounts(&self) -> Result<Vec<(User, bool)>, DbError> {
+        self.db
+            .call(|c| {
+                let mut st = c.prepare(&format!(
+                    "SELECT {USER_COLUMNS}, u.disabled FROM users u LEFT JOIN villages v ON v.id = u.village_id ORDER BY u.username"
+                ))?;
+                let rows = st.query_map([], |r| Ok((user_from_row(r)?, r.get::<_, i64>(6)? != 0)))?;
+                rows.collect::<Result<Vec<_>, _>>().map_err(DbError::from)
+            })
+            .await
+    }
+
+    /// The user called `username`, disabled or not.
+    pub fn user_by_name_blocking(&self, username: &str) -> Result<User, AuthError> {
+        let name = username.trim();
+        self.db.call_blocking(|c| {
+            c.query_row(
+                &format!("SELECT {USER_COLUMNS} FROM users u LEFT JOIN villages v ON v.id = u.village_id WHERE u.username = $1"),
+                [name],
+                user_from_row,
+            )
+            .optional()?
+            .ok_or_else(|| AuthError::UnknownUser(name.to_string()))
+        })
+    }
+
+    /// Disable (or enable again) `username`. Disabling ends every session of the
+    /// user and makes their API tokens answer 401 (they work again if the account
+    /// is enabled; `revoke_tokens` ends them for good). `by` is the acting user
+    /// (`None`: the command line), for the audit log.
+    pub fn set_disabled_blocking(
+        &self,
+        username: &str,
+        disabled: bool,
+        by: Option<i64>,
+    ) -> Result<User, AuthError> {
+        let user = self.user_by_name_blocking(username)?;
+        self.db.call_blocking(|c| {
+            let tx = c.transaction()?;
+            tx.execute(
+                "UPDATE users SET disabled = $1 WHERE id = $2",
+                params![disabled as i64, user.id],
+            )?;
+            if disabled {
+                tx.execute("DELETE FROM sessions WHERE user_id = $1", [user.id])?;
+            }
+            tx.execute(
+                "INSERT INTO audit_log (at, user_id, action, detail) VALUES ($1, $2, $3, $4)",
+                params![
+                    now_ms(),
+                    by,
+                    if disabled {
+                        "user.disable"
+                    } else {
+                        "user.enable"
+                    },
+                    user.username
+                ],
+            )?;
+            tx.commit()?;
+            Ok::<_, AuthError>(())
+        })?;
+        // After the commit, so a lookup racing it cannot re-cache the old row.
+        self.cache.forget_user(user.id);
+        Ok(user)
+    }
+
+    /// Revoke every API token of `username` and end every session:
+    /// (tokens revoked, sessions ended).
+    pub fn revoke_tokens_blocking(
+        &self,
+        username: &str,
+        by: Option<i64>,
+    ) -> Result<(usize, usize), AuthError> {
+        let user = self.user_by_name_blocking(username)?;
+        let counts = self.db.call_blocking(|c| {
+            let tx = c.transaction()?;
+            let tokens = tx.execute(
+                "UPDATE api_tokens SET revoked = 1 WHERE user_id = $1 AND revoked = 0",
+                [user.id],
+            )?;
+            let sessions = tx.execute("DELETE FROM sessions WHERE user_id = $1", [user.id])?;
+            tx.execute(
+                "INSERT INTO audit_log (at, user_id, action, detail) VALUES ($1, $2, 'user.revoke_tokens', $3)",
+                params![now_ms(), by, format!("{} ({tokens} tokens, {sessions} sessions)", user.username)],
+            )?;
+            tx.commit()?;
+            Ok::<_, AuthError>((tokens, sessions))
+        })?;
+        self.cache.forget_user(user.id);
+        Ok(counts)
     }
 
     /// Every village with its county: (id, village, county).
@@ -393,6 +563,10 @@ impl AuthService {
     }
 }
 
-/// A valid argon2id hash of a random string, verified against when the username is
-/// unknown so that both paths cost the same.
-const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$Gq2PpS4dkbRa8w1xeYXlLDvTr1nPtF2q0sQW5WyNR3Y";
+/// An argon2id hash of a random string made with the same parameters as real
+/// passwords (once per process), verified against when the username is unknown
+/// so that both paths cost the same.
+fn dummy_hash() -> &'static str {
+    static DUMMY: OnceLock<String> = OnceLock::new();
+    DUMMY.get_or_init(|| hash_password(&crate::random::token(24)))
+}

@@ -1,10 +1,12 @@
 //! Integration tests: each starts the real server on random loopback ports
 //! (`common::spawn_app`) and speaks real protocols to it.
 
+mod accounts_cli;
 mod alert_limits;
 mod alert_scope;
 mod alert_store_retry;
 mod alerts;
+mod backup;
 mod board_text;
 mod common;
 mod ingest_chirpstack;
@@ -21,3 +23,4 @@ mod queries;
 mod rpc;
 mod settled;
 mod storage;
+mod web_auth;

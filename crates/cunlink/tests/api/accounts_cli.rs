@@ -1,0 +1,236 @@
+//! Taking credentials away: `cunlink user disable` / `revoke-tokens` run as a
+//! separate process against a data directory a server is using, and the admin
+//! page's buttons. Afterwards the user's bearer tokens and sessions get 401 on
+//! the very next request, although the server had them cached.
+
+use serde_json::json;
+
+use crate::common::{TestApp, request, spawn_app};
+use crate::web_auth::{field, form_login, session_of};
+use cunlink_core::auth::Role;
+
+/// Run the real binary; (exit ok, stderr).
+pub async fn cunlink(args: &[&str]) -> (bool, String) {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_cunlink"))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .await
+        .expect("run cunlink");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+async fn api_session(app: &TestApp, user: &str) -> String {
+    let r = request(
+        app.http,
+        "POST",
+        "/api/login",
+        &[("content-type", "application/json")],
+        json!({"username": user, "password": "a-password"})
+            .to_string()
+            .into_bytes(),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    session_of(&r)
+}
+
+/// `GET /api/me` with a bearer token, and with a session cookie.
+async fn me(app: &TestApp, token: &str, cookie: &str) -> (u16, u16) {
+    let by_token = app.get("/api/me", token).await.status;
+    let by_cookie = request(app.http, "GET", "/api/me", &[("cookie", cookie)], vec![])
+        .await
+        .status;
+    (by_token, by_cookie)
+}
+
+#[tokio::test]
+async fn cli_disable_and_revoke_tokens_take_effect_on_a_running_server() {
+    let app = spawn_app().await;
+    let token = app.user("ann", Role::Farmer, Some("茶香村")).await;
+    let cookie = api_session(&app, "ann").await;
+    let dir = app.dir.0.to_str().unwrap().to_string();
+    // Both credentials work, and are now in the server's credential cache.
+    assert_eq!(me(&app, &token, &cookie).await, (200, 200));
+
+    let (ok, err) = cunlink(&["user", "disable", "--data-dir", &dir, "--username", "ann"]).await;
+    assert!(ok, "{err}");
+    assert_eq!(
+        me(&app, &token, &cookie).await,
+        (401, 401),
+        "disabled in another process"
+    );
+    let r = request(
+        app.http,
+        "POST",
+        "/api/login",
+        &[("content-type", "application/json")],
+        json!({"username": "ann", "password": "a-password"})
+            .to_string()
+            .into_bytes(),
+    )
+    .await;
+    assert_eq!(r.status, 401, "a disabled user cannot sign in");
+
+    let (ok, err) = cunlink(&["user", "enable", "--data-dir", &dir, "--username", "ann"]).await;
+    assert!(ok, "{err}");
+    assert_eq!(
+        app.get("/api/me", &token).await.status,
+        200,
+        "enabled again: the token works"
+    );
+    let cookie = api_session(&app, "ann").await;
+    assert_eq!(me(&app, &token, &cookie).await, (200, 200));
+
+    let (ok, err) = cunlink(&[
+        "user",
+        "revoke-tokens",
+        "--data-dir",
+        &dir,
+        "--username",
+        "ann",
+    ])
+    .await;
+    assert!(ok, "{err}");
+    assert!(
+        err.contains("revoked 1 API tokens and ended 1 sessions"),
+        "{err}"
+    );
+    assert_eq!(
+        me(&app, &token, &cookie).await,
+        (401, 401),
+        "revoked in another process"
+    );
+
+    // Mistakes are refused with a message and a failing exit status.
+    let (ok, err) = cunlink(&[
+        "user",
+        "disable",
+        "--data-dir",
+        &dir,
+        "--username",
+        "nobody",
+    ])
+    .await;
+    assert!(!ok && err.contains("no user named 'nobody'"), "{err}");
+    let (ok, err) = cunlink(&[
+        "user",
+        "disable",
+        "--data-dir",
+        "/nonexistent/cunlink",
+        "--username",
+        "ann",
+    ])
+    .await;
+    assert!(!ok && err.contains("no cunlink.db"), "{err}");
+}
+
+#[tokio::test]
+async fn admin_page_disables_enables_and_revokes_with_csrf() {
+    let app = spawn_app().await;
+    let bob = app.user("bob", Role::Farmer, Some("茶香村")).await;
+    let staff = app.user("staff", Role::CountyStaff, None).await;
+    assert_eq!(app.get("/api/me", &bob).await.status, 200);
+    let admin = session_of(&form_login(&app, "admin", "admin-password", None).await);
+    let page = request(
+        app.http,
+        "GET",
+        "/admin/users",
+        &[("cookie", &admin)],
+        vec![],
+    )
+    .await;
+    assert_eq!(page.status, 200);
+    let html = page.text();
+    assert!(
+        html.contains("action=\"/admin/users/action\""),
+        "the users table has its buttons"
+    );
+    let csrf = field(&html, "csrf");
+    let post = |body: String| {
+        let admin = admin.clone();
+        let http = app.http;
+        async move {
+            request(
+                http,
+                "POST",
+                "/admin/users/action",
+                &[
+                    ("cookie", &admin),
+                    ("content-type", "application/x-www-form-urlencoded"),
+                ],
+                body.into_bytes(),
+            )
+            .await
+        }
+    };
+    let r = post("username=bob&action=disable".into()).await;
+    assert_eq!(r.status, 403, "no CSRF token");
+    assert_eq!(
+        app.get("/api/me", &bob).await.status,
+        200,
+        "nothing changed"
+    );
+    let r = post(format!(
+        "username=bob&action=disable&csrf={}",
+        "x".repeat(csrf.len())
+    ))
+    .await;
+    assert_eq!(r.status, 403, "wrong CSRF token");
+
+    let r = post(format!("username=bob&action=disable&csrf={csrf}")).await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    assert_eq!(app.get("/api/me", &bob).await.status, 401);
+    let page = request(
+        app.http,
+        "GET",
+        "/admin/users?done=disabled",
+        &[("cookie", &admin)],
+        vec![],
+    )
+    .await;
+    assert!(
+        page.text().contains("value=\"enable\""),
+        "bob is shown disabled, with Enable"
+    );
+
+    let r = post(format!("username=bob&action=enable&csrf={csrf}")).await;
+    assert_eq!(r.status, 303);
+    assert_eq!(app.get("/api/me", &bob).await.status, 200);
+
+    let r = post(format!("username=bob&action=revoke_tokens&csrf={csrf}")).await;
+    assert_eq!(r.status, 303);
+    assert_eq!(app.get("/api/me", &bob).await.status, 401);
+
+    // Nobody disables themselves, and county staff cannot touch administrators.
+    let r = post(format!("username=admin&action=disable&csrf={csrf}")).await;
+    assert_eq!(r.status, 403);
+    assert_eq!(app.get("/api/me", &app.admin_token).await.status, 200);
+    let staff_session = session_of(&form_login(&app, "staff", "a-password", None).await);
+    let staff_page = request(
+        app.http,
+        "GET",
+        "/admin/users",
+        &[("cookie", &staff_session)],
+        vec![],
+    )
+    .await;
+    let staff_csrf = field(&staff_page.text(), "csrf");
+    let r = request(
+        app.http,
+        "POST",
+        "/admin/users/action",
+        &[
+            ("cookie", &staff_session),
+            ("content-type", "application/x-www-form-urlencoded"),
+        ],
+        format!("username=admin&action=disable&csrf={staff_csrf}").into_bytes(),
+    )
+    .await;
+    assert_eq!(r.status, 403);
+    assert_eq!(app.get("/api/me", &app.admin_token).await.status, 200);
+    assert_eq!(app.get("/api/me", &staff).await.status, 200);
+}
