@@ -87,13 +87,7 @@ async fn alarms_are_assigned_only_to_people_who_can_see_them() {
 
 /// A signed-in page session for `user` (password "a-password", see `TestApp::user`).
 async fn session(app: &TestApp, user: &str) -> String {
-    let auth = app.server.as_ref().unwrap().auth.clone();
-    let (_, s) = auth
-        .login(user, "a-password")
-        .await
-        .unwrap()
-        .expect("signs in");
-    format!("cunlink_session={}", s.token)
+    app.session(user, "a-password").await
 }
 
 async fn keys(app: &TestApp, cookie: &str, kind: &str, name: &str) -> serde_json::Value {
@@ -132,15 +126,7 @@ async fn rule_keys_do_not_cross_villages() {
     app.user("roving-vet", Role::Doctor, None).await;
     let farmer = session(&app, "tea-farmer").await;
     let vet = session(&app, "roving-vet").await;
-    let admin = {
-        let auth = app.server.as_ref().unwrap().auth.clone();
-        let (_, s) = auth
-            .login("admin", "admin-password")
-            .await
-            .unwrap()
-            .unwrap();
-        format!("cunlink_session={}", s.token)
-    };
+    let admin = app.session("admin", "admin-password").await;
 
     let k = keys(&app, &admin, "profile", "soil-probe").await;
     let all = k["keys"].to_string();

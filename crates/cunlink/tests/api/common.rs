@@ -106,6 +106,18 @@ impl TestApp {
         .unwrap()
     }
 
+    /// A page session cookie (`cunlink_session=…`) for `user`, signed in
+    /// directly through the auth service (no form, no rate limit address).
+    pub async fn session(&self, user: &str, password: &str) -> String {
+        let auth = self.server.as_ref().unwrap().auth.clone();
+        match auth.login(user, password, None).await.unwrap() {
+            cunlink_core::auth::LoginOutcome::SignedIn(_, s) => {
+                format!("cunlink_session={}", s.token)
+            }
+            _ => panic!("{user} could not sign in"),
+        }
+    }
+
     pub async fn post(&self, path: &str, body: impl Into<Vec<u8>>) -> Resp {
         request(self.http, "POST", path, &[], body.into()).await
     }

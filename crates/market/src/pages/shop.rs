@@ -123,11 +123,12 @@ pub(crate) async fn order(
     Form(f): Form<HashMap<String, String>>,
 ) -> Result<Response, PageError> {
     ctx.check_csrf(f.get("csrf").map(String::as_str).unwrap_or(""))?;
-    let from = f
-        .get("from")
-        .filter(|p| p.starts_with("/market"))
-        .cloned()
-        .unwrap_or_else(|| "/market".into());
+    // The one redirect check of the web kit, then: only back into the market.
+    let from = Some(cunlink_web::page::safe_next(
+        f.get("from").map(String::as_str),
+    ))
+    .filter(|p| p.starts_with("/market"))
+    .unwrap_or_else(|| "/market".into());
     let num = |k: &str| f.get(k).and_then(|v| v.trim().parse::<i64>().ok());
     let Some(product) = num("product_id") else {
         return Ok(back(&from, false, ctx.t("market.shop.pick_product")));
