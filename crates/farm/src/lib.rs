@@ -8,11 +8,14 @@
 //! * [`routes`]: the query and device management JSON API.
 
 pub mod ingest;
+pub mod integrations;
 pub mod model;
 pub mod pages;
+pub mod params;
 pub mod registry;
 pub mod routes;
 pub mod rpc;
+pub mod scope;
 pub mod store;
 pub mod telemetry;
 
@@ -57,6 +60,7 @@ impl Farm {
             telemetry: telemetry.clone(),
             registry: registry.clone(),
             rpc: rpc.clone(),
+            integrations: Arc::new(integrations::Integrations::new(db.clone())),
         });
         Ok(Arc::new(Farm {
             db,

@@ -51,7 +51,7 @@ pub(crate) async fn stream(
                     let ok = farm
                         .registry
                         .get(r.device)
-                        .is_some_and(|d| user.can_see_village(d.village_id));
+                        .is_some_and(|d| crate::scope::can_see(&user, d.village_id));
                     allowed = Some((r.device, ok));
                     ok
                 }
