@@ -111,13 +111,11 @@ impl TimeRange {
     /// `start` and `end` from `p`; `end` defaults to `now`, `start` to `end - default_span`
     /// (not before 1970).
     pub fn parse(p: &Params, now: i64, default_span: i64) -> Result<TimeRange, ApiError> {
+        let start = p.int("start", "bad_range", 0..=MAX_TS)?;
         let end = p
             .int("end", "bad_range", 0..=MAX_TS)?
             .unwrap_or_else(|| now.clamp(0, MAX_TS));
-        let start = match p.int("start", "bad_range", 0..=MAX_TS)? {
-            Some(s) => s,
-            None => end.saturating_sub(default_span).max(0),
-        };
+        let start = start.unwrap_or_else(|| end.saturating_sub(default_span).max(0));
         if start > end {
             return Err(ApiError::bad_request(
                 "bad_range",

@@ -2,7 +2,9 @@
 //! (`common::spawn_app`) and speaks real protocols to it.
 
 mod alerts;
+mod chirpstack_auth;
 mod common;
+mod hostile_queries;
 mod ingest_chirpstack;
 mod ingest_http;
 mod ingest_mqtt;
@@ -12,3 +14,4 @@ mod photos;
 mod queries;
 mod rpc;
 mod storage;
+mod village_scope;
