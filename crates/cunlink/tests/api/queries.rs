@@ -202,7 +202,8 @@ async fn session_cookie_login_works_and_needs_csrf_for_writes() {
     let csrf = r.json()["csrf"].as_str().unwrap().to_string();
     let me = request(app.http, "GET", "/api/me", &[("cookie", &cookie)], vec![]).await;
     assert_eq!(me.json()["username"], "admin");
-    let body = br#"{"name":"by-cookie"}"#.to_vec();
+    // A device belongs to a village (or is county-level on purpose).
+    let body = r#"{"name":"by-cookie","village":"茶香村"}"#.as_bytes().to_vec();
     let ct = ("content-type", "application/json");
     let r = request(
         app.http,
