@@ -173,9 +173,9 @@ impl Bucketing {
             .with_field("interval"));
         }
         let agg = match agg {
-            Some(a) => a.parse::<Agg>().map_err(|e| {
-                ApiError::bad_request("bad_agg", e.to_string()).with_field("agg")
-            })?,
+            Some(a) => a
+                .parse::<Agg>()
+                .map_err(|e| ApiError::bad_request("bad_agg", e.to_string()).with_field("agg"))?,
             None => Agg::Avg,
         };
         Ok(Some(Bucketing { interval, agg }))
@@ -287,7 +287,10 @@ mod tests {
             ("start=0&end=10&interval=0", "interval"),
             ("start=0&end=10&interval=-5", "interval"),
             ("start=0&end=10&interval=9223372036854775807", "interval"),
-            ("start=0&end=9000000000000000&interval=1&agg=count", "interval"),
+            (
+                "start=0&end=9000000000000000&interval=1&agg=count",
+                "interval",
+            ),
             ("start=10&end=5", "start"),
             ("agg=avg", "interval"),
             ("start=0&end=10&interval=1&agg=median", "agg"),

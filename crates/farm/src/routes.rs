@@ -17,8 +17,8 @@ use tokio_stream::wrappers::BroadcastStream;
 
 use crate::Farm;
 use crate::model::{AssetKind, Device};
-use crate::store::{NewDevice, StoreError};
 use crate::params::{Params, TelemetryQuery};
+use crate::store::{NewDevice, StoreError};
 use crate::telemetry::{KeyId, Value};
 use cunlink_core::ApiError;
 use cunlink_core::auth::{AuthService, Role, User};
@@ -358,7 +358,9 @@ async fn telemetry(
             let points = match (id, bucketing) {
                 (None, _) => Vec::new(),
                 // The limit is pushed into the read: only the newest `limit` points are decoded.
-                (Some(id), None) => store.range_newest(device, id, range.start, range.end, limit)?,
+                (Some(id), None) => {
+                    store.range_newest(device, id, range.start, range.end, limit)?
+                }
                 (Some(id), Some(b)) => {
                     let mut buckets = store.range_aggregate(
                         device,

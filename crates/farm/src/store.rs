@@ -159,7 +159,10 @@ pub fn ensure_asset(
 }
 
 /// Id and village of the asset named `name`.
-pub fn asset_by_name(conn: &Connection, name: &str) -> Result<Option<(i64, Option<i64>)>, StoreError> {
+pub fn asset_by_name(
+    conn: &Connection,
+    name: &str,
+) -> Result<Option<(i64, Option<i64>)>, StoreError> {
     Ok(conn
         .query_row(
             "SELECT id, village_id FROM assets WHERE name = $1",

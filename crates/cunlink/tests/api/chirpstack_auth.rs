@@ -136,7 +136,13 @@ async fn the_cli_prints_a_working_token_last() {
         .output()
         .unwrap();
     assert!(!out.status.success());
-    let device = server.farm.registry.by_name("lora-2").await.unwrap().unwrap();
+    let device = server
+        .farm
+        .registry
+        .by_name("lora-2")
+        .await
+        .unwrap()
+        .unwrap();
     let latest = server.farm.telemetry.store().latest(device.id);
     assert_eq!(latest.len(), 1, "{latest:?}");
     server.shutdown().await;

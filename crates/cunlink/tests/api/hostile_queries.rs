@@ -2,6 +2,7 @@
 //! naming the field, answered at once (before any data is read), and a raw query
 //! with a small limit over a large stored range reads only what it answers.
 
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -30,15 +31,24 @@ async fn overflowing_and_out_of_range_parameters_are_a_quick_400_naming_the_fiel
             "start=-9223372036854775808&interval=9223372036854775807&agg=count",
             "start",
         ),
-        ("start=0&end=9223372036854775807&interval=1&agg=count", "end"),
-        ("start=-9223372036854775808&end=9223372036854775807", "start"),
+        (
+            "start=0&end=9223372036854775807&interval=1&agg=count",
+            "end",
+        ),
+        (
+            "start=-9223372036854775808&end=9223372036854775807",
+            "start",
+        ),
         ("start=0&end=99999999999999999999", "end"),
         ("limit=-1", "limit"),
         ("limit=-9223372036854775808", "limit"),
         ("limit=0", "limit"),
         ("limit=18446744073709551616", "limit"),
         ("start=0&end=1800000000000&interval=0&agg=avg", "interval"),
-        ("start=0&end=1800000000000&interval=-60000&agg=avg", "interval"),
+        (
+            "start=0&end=1800000000000&interval=-60000&agg=avg",
+            "interval",
+        ),
         ("start=0&end=1800000000000&interval=1&agg=count", "interval"),
         (
             "start=0&end=1800000000000&interval=9223372036854775807&agg=sum",
@@ -69,7 +79,10 @@ async fn overflowing_and_out_of_range_parameters_are_a_quick_400_naming_the_fiel
             app.http,
             "POST",
             "/api/devices/d/rpc",
-            &[("authorization", &auth), ("content-type", "application/json")],
+            &[
+                ("authorization", &auth),
+                ("content-type", "application/json"),
+            ],
             format!(r#"{{"method":"m","timeout_ms":{timeout}}}"#).into_bytes(),
         )
         .await;
@@ -137,7 +150,14 @@ async fn a_small_limit_over_a_large_stored_range_returns_the_newest_points() {
             T0 + n * 1000
         )
     };
+    let stats = &app.server.as_ref().unwrap().farm.telemetry.store().stats;
+    let sealed = stats.chunks_sealed.load(Relaxed);
+    assert!(sealed >= 10, "the points are in chunks ({sealed})");
+    let read_before = stats.chunks_read.load(Relaxed);
     let got = app.query(&q(3)).await;
+    let read = stats.chunks_read.load(Relaxed) - read_before;
+    // Before, every chunk of the range was decoded and then all but 3 points dropped.
+    assert!(read <= 2, "{read} of {sealed} chunks decoded for 3 points");
     assert_eq!(
         got["v"],
         json!([
@@ -151,7 +171,10 @@ async fn a_small_limit_over_a_large_stored_range_returns_the_newest_points() {
     let full = full["v"].as_array().unwrap();
     assert_eq!(full.len() as i64, n);
     let part = app.query(&q(1_234)).await;
-    assert_eq!(part["v"].as_array().unwrap()[..], full[full.len() - 1_234..]);
+    assert_eq!(
+        part["v"].as_array().unwrap()[..],
+        full[full.len() - 1_234..]
+    );
     // Aggregates stream over the same data.
     let sum = app
         .query(&format!(

@@ -42,7 +42,10 @@ async fn an_up_event_stores_the_decoded_object() {
         app.http,
         "POST",
         "/api/integrations/chirpstack?event=up",
-        &[("content-type", "application/json"), ("authorization", &auth)],
+        &[
+            ("content-type", "application/json"),
+            ("authorization", &auth),
+        ],
         body.into_bytes(),
     )
     .await;

@@ -3,6 +3,7 @@
 
 mod alerts;
 mod chirpstack_auth;
+mod cli_device;
 mod common;
 mod hostile_queries;
 mod ingest_chirpstack;

@@ -92,7 +92,11 @@ async fn ranges_and_aggregates_answer_the_contract_shape() {
         )
         .await;
     assert_eq!(
-        (r.status, r.json()["error"].as_str(), r.json()["field"].as_str()),
+        (
+            r.status,
+            r.json()["error"].as_str(),
+            r.json()["field"].as_str()
+        ),
         (400, Some("bad_range"), Some("start")),
         "{}",
         r.text()

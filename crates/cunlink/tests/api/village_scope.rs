@@ -38,11 +38,17 @@ async fn a_farmer_cannot_put_a_device_on_another_villages_asset() {
     );
     // Nothing about the other village is told: not its name, not the asset's id.
     let text = j.to_string();
-    assert!(!text.contains("乙村探头") && !text.contains("village_id"), "{text}");
+    assert!(
+        !text.contains("乙村探头") && !text.contains("village_id"),
+        "{text}"
+    );
     assert!(!text.replace("乙村茶园", "").contains("乙村"), "{text}");
     // No device was made: nothing for anyone to find, the admin included.
     let r = app
-        .get(&format!("/api/devices/{}", enc("甲村的探头")), &app.admin_token)
+        .get(
+            &format!("/api/devices/{}", enc("甲村的探头")),
+            &app.admin_token,
+        )
         .await;
     assert_eq!(r.status, 404, "{}", r.text());
 
@@ -55,16 +61,27 @@ async fn a_farmer_cannot_put_a_device_on_another_villages_asset() {
         )
         .await;
     assert_eq!(status, 201, "{j}");
-    assert_ne!(j["village_id"], b_village, "a farmer's `village` is not honoured");
-    let r = app.get(&format!("/api/devices/{}", enc("甲村探头")), &b).await;
+    assert_ne!(
+        j["village_id"], b_village,
+        "a farmer's `village` is not honoured"
+    );
+    let r = app
+        .get(&format!("/api/devices/{}", enc("甲村探头")), &b)
+        .await;
     assert_eq!(r.status, 404);
     // A device without an asset still belongs to the farmer's village.
     let (status, j) = app
-        .post_json("/api/devices", &a, json!({ "name": "甲村网关", "gateway": true }))
+        .post_json(
+            "/api/devices",
+            &a,
+            json!({ "name": "甲村网关", "gateway": true }),
+        )
         .await;
     assert_eq!(status, 201, "{j}");
     assert!(j["village_id"].is_i64(), "{j}");
-    let r = app.get(&format!("/api/devices/{}", enc("甲村网关")), &b).await;
+    let r = app
+        .get(&format!("/api/devices/{}", enc("甲村网关")), &b)
+        .await;
     assert_eq!(r.status, 404);
 }
 
@@ -150,7 +167,11 @@ async fn county_level_devices_are_for_admins_and_county_staff_only() {
             json!({ "name": "x", "county_level": true, "village": "甲村" }),
         )
         .await;
-    assert_eq!((status, j["field"].as_str()), (400, Some("county_level")), "{j}");
+    assert_eq!(
+        (status, j["field"].as_str()),
+        (400, Some("county_level")),
+        "{j}"
+    );
 }
 
 #[tokio::test]

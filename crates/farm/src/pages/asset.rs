@@ -66,7 +66,9 @@ async fn load(
         .all()
         .into_iter()
         .filter(|d| {
-            d.asset_id == Some(id) && !d.is_gateway && crate::scope::can_see(&ctx.user, d.village_id)
+            d.asset_id == Some(id)
+                && !d.is_gateway
+                && crate::scope::can_see(&ctx.user, d.village_id)
         })
         .collect();
     Ok((asset, devices))

@@ -144,8 +144,8 @@ pub(crate) async fn create(
     let village = Some(f.village.trim().to_string())
         .filter(|v| !v.is_empty())
         .or_else(|| ctx.user.village.clone());
-    let place = crate::scope::placement(&ctx.user, village, false)
-        .map_err(|_| PageError::Forbidden)?;
+    let place =
+        crate::scope::placement(&ctx.user, village, false).map_err(|_| PageError::Forbidden)?;
     let new = NewDevice {
         name: f.name.trim().to_string(),
         profile: Some(f.profile.trim().to_string()).filter(|p| !p.is_empty()),

@@ -97,6 +97,8 @@ pub struct StoreStats {
     pub points_sealed: AtomicU64,
     pub chunk_bytes: AtomicU64,
     pub log_bytes: AtomicU64,
+    /// Chunks decoded by queries (shows that a limited read stops early).
+    pub chunks_read: AtomicU64,
 }
 
 pub struct TsStore {
@@ -297,7 +299,7 @@ impl TsStore {
             for (id, t0) in chunks {
                 // Chunks come by ascending t0: no later one holds a point before t0.
                 emit_before(&mut pending, Some(t0), &mut visit);
-                read_chunk(conn, id, start, end, &mut pending)?;
+                read_chunk(conn, &self.stats, id, start, end, &mut pending)?;
             }
             Ok(())
         })?;
@@ -343,7 +345,7 @@ impl TsStore {
                         break;
                     }
                 }
-                read_chunk(conn, id, start, end, &mut kept)?;
+                read_chunk(conn, &self.stats, id, start, end, &mut kept)?;
             }
             Ok(())
         })?;
@@ -475,6 +477,7 @@ impl Pt {
 /// Append the points of chunk `id` within `[start, end]` to `out`.
 fn read_chunk(
     conn: &Connection,
+    stats: &StoreStats,
     id: i64,
     start: i64,
     end: i64,
@@ -483,6 +486,9 @@ fn read_chunk(
     let mut st = conn.prepare_cached("SELECT data FROM chunks WHERE id = $1")?;
     let data: Vec<u8> = st.query_row([id], |r| r.get(0))?;
     let (ts, vals) = codec::decode_chunk(&data)?;
+    stats
+        .chunks_read
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     for (index, (t, v)) in ts.into_iter().zip(vals).enumerate() {
         if t >= start && t <= end {
             out.push(Pt {
