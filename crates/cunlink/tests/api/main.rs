@@ -5,6 +5,7 @@ mod alerts;
 mod chirpstack_auth;
 mod cli_device;
 mod common;
+mod farm_pages_scope;
 mod hostile_queries;
 mod ingest_chirpstack;
 mod ingest_http;
