@@ -64,6 +64,19 @@ impl Params {
         Ok(first.map(|(_, v)| v.as_str()).filter(|v| !v.is_empty()))
     }
 
+    /// A yes/no parameter: `true`/`false` (also `1`/`0`); absent is false.
+    pub fn flag(&self, field: &str) -> Result<bool, ApiError> {
+        match self.get(field)? {
+            None | Some("false" | "0") => Ok(false),
+            Some("true" | "1") => Ok(true),
+            Some(other) => Err(ApiError::bad_request(
+                "bad_flag",
+                format!("'{field}' must be true or false, got '{}'", shorten(other)),
+            )
+            .with_field(field)),
+        }
+    }
+
     /// A whole number within `allowed`, or `None` when absent; anything else
     /// (not a number, too large for 64 bits, out of range) is `400 code` naming `field`.
     pub fn int(
@@ -299,6 +312,9 @@ mod tests {
         for (q, f) in cases {
             assert_eq!(field(q).as_deref(), Some(f), "{q}");
         }
+        let p = Params::from_query("wait=true&no=0&bad=yes").unwrap();
+        assert!(p.flag("wait").unwrap() && !p.flag("no").unwrap() && !p.flag("x").unwrap());
+        assert_eq!(p.flag("bad").unwrap_err().field.as_deref(), Some("bad"));
         let many = format!("keys={}", vec!["k"; MAX_KEYS + 1].join(","));
         assert_eq!(field(&many).as_deref(), Some("keys"));
     }

@@ -495,20 +495,15 @@ struct CommandBody {
     oneway: bool,
 }
 
-#[derive(Deserialize)]
-struct WaitQuery {
-    /// Answer only when the command is final (replied, delivered one-way, timed out).
-    #[serde(default)]
-    wait: bool,
-}
-
 async fn send_command(
     State(s): State<FarmState>,
     CurrentUser(user): CurrentUser,
     Path(name): Path<String>,
-    Query(q): Query<WaitQuery>,
+    params: Params,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
+    // `?wait=true`: answer only when the command is final (replied, delivered one-way, timed out).
+    let wait = params.flag("wait")?;
     let device = visible_device(&s.0, &user, &name).await?;
     if !can_manage_devices(&user) {
         return Err(ApiError::forbidden("your role cannot send device commands"));
@@ -536,10 +531,10 @@ async fn send_command(
             .send(&device, &b.method, b.params, opts)
             .await
             .map_err(rpc_error)?;
-    if q.wait {
+    if wait {
         let done =
             s.0.rpc
-                .wait(device.id, cmd.id, cmd.expires_at + 1_000)
+                .wait(device.id, cmd.id, cmd.expires_at.saturating_add(1_000))
                 .await
                 .map_err(rpc_error)?;
         return Ok(Json(done).into_response());
