@@ -5,7 +5,11 @@
 //! * [`telemetry`]: the durable store and its group-commit writer; committed
 //!   readings are published on an in-process channel for alerts and live views.
 //! * [`registry`]: devices by token, name and DevEUI, in memory.
-//! * [`routes`]: the query and device management JSON API.
+//! * [`routes`]: the query and device management JSON API; [`params`] parses and
+//!   bounds its query parameters in one place.
+//! * [`scope`]: village boundaries — who sees which device and asset, where a new
+//!   device goes.
+//! * [`integrations`]: tokens of network servers (ChirpStack) allowed to post uplinks.
 
 pub mod ingest;
 pub mod integrations;
