@@ -27,6 +27,9 @@ pub const MAX_LIMIT: usize = 100_000;
 pub const MAX_BUCKETS: i64 = 100_000;
 /// Most keys one query may name (each is a read of its own).
 pub const MAX_KEYS: usize = 100;
+/// Most points one query answers over all its keys (`keys × limit`): what a
+/// single answer may hold in memory, a few tens of MB.
+pub const MAX_POINTS: usize = 1_000_000;
 
 /// The query string as `(name, value)` pairs, percent-decoded.
 pub struct Params(Vec<(String, String)>);
@@ -247,6 +250,35 @@ impl TelemetryQuery {
     }
 }
 
+impl TelemetryQuery {
+    /// Points one key can answer: `limit`, and for aggregates no more than the buckets.
+    pub fn points_per_key(&self) -> usize {
+        match self.bucketing {
+            Some(b) => self
+                .range
+                .buckets(b.interval)
+                .and_then(|n| usize::try_from(n).ok())
+                .map_or(self.limit, |n| n.min(self.limit)),
+            None => self.limit,
+        }
+    }
+
+    /// Refuse a query over `keys` keys that could answer more than [`MAX_POINTS`] points.
+    pub fn check_points(&self, keys: usize) -> Result<(), ApiError> {
+        let per_key = self.points_per_key();
+        if keys.saturating_mul(per_key) > MAX_POINTS {
+            return Err(ApiError::bad_request(
+                "too_many_points",
+                format!(
+                    "{keys} keys × {per_key} points is more than {MAX_POINTS}; ask for fewer keys, a smaller limit or a larger interval"
+                ),
+            )
+            .with_field("limit"));
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -315,6 +347,17 @@ mod tests {
         let p = Params::from_query("wait=true&no=0&bad=yes").unwrap();
         assert!(p.flag("wait").unwrap() && !p.flag("no").unwrap() && !p.flag("x").unwrap());
         assert_eq!(p.flag("bad").unwrap_err().field.as_deref(), Some("bad"));
+        let q = parse("limit=100000").unwrap();
+        assert!(q.check_points(10).is_ok());
+        assert_eq!(
+            q.check_points(11).unwrap_err().field.as_deref(),
+            Some("limit")
+        );
+        assert!(parse("").unwrap().check_points(MAX_KEYS).is_ok());
+        // Hourly buckets over a week: 169 points per key whatever the limit.
+        let week = parse("start=0&end=604800000&interval=3600000&agg=avg").unwrap();
+        assert_eq!(week.points_per_key(), 169);
+        assert!(week.check_points(MAX_KEYS).is_ok());
         let many = format!("keys={}", vec!["k"; MAX_KEYS + 1].join(","));
         assert_eq!(field(&many).as_deref(), Some("keys"));
     }

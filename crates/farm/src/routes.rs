@@ -350,6 +350,7 @@ async fn telemetry(
             .map(|(k, _, _)| (k.to_string(), store.keys.lookup(&k)))
             .collect(),
     };
+    q.check_points(keys.len())?;
     let device = d.id;
     let (range, bucketing, limit) = (q.range, q.bucketing, q.limit);
     let series = tokio::task::spawn_blocking(move || {

@@ -72,6 +72,23 @@ async fn overflowing_and_out_of_range_parameters_are_a_quick_400_naming_the_fiel
         assert!(j["error"].is_string() && j["message"].is_string(), "{j}");
         assert!(took < Duration::from_millis(100), "{q} took {took:?}");
     }
+    // Many keys × a large limit would be one huge answer.
+    let keys: Vec<String> = (0..11).map(|i| format!("k{i}")).collect();
+    let r = app
+        .get(
+            &format!(
+                "/api/devices/d/telemetry?keys={}&limit=100000",
+                keys.join(",")
+            ),
+            &app.admin_token,
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.json()["field"].as_str()),
+        (400, Some("limit")),
+        "{}",
+        r.text()
+    );
     // Device commands: a timeout that does not fit (or is negative) is refused naming its field.
     let auth = format!("Bearer {}", app.admin_token);
     for timeout in ["18446744073709551616", "-1", "1.5"] {
