@@ -202,3 +202,55 @@ async fn a_small_limit_over_a_large_stored_range_returns_the_newest_points() {
         .await;
     assert_eq!(sum["v"], json!([{ "ts": T0, "value": n }]));
 }
+
+#[tokio::test]
+async fn chunks_that_overlap_in_time_read_back_in_order() {
+    let app = crate::common::spawn_app_with(|c| c.ingest.checkpoint_secs = 0).await;
+    let token = app.device(json!({ "name": "mix" })).await;
+    let url = format!("/api/v1/{token}/telemetry");
+    // Three chunks whose time spans interleave: even seconds, odd seconds, every third.
+    let mut expected = std::collections::BTreeMap::new();
+    for (step, offset, tag) in [(2, 0, 1), (2, 1, 2), (3, 0, 3)] {
+        let body: Vec<_> = (0..600)
+            .map(|i| {
+                let ts = T0 + (i * step + offset) * 1000;
+                expected.insert(ts, tag);
+                json!({ "ts": ts, "values": { "v": tag } })
+            })
+            .collect();
+        assert_eq!(app.post(&url, json!(body).to_string()).await.status, 200);
+    }
+    let end = T0 + 2_000_000;
+    let full = app
+        .query(&format!(
+            "/api/devices/mix/telemetry?keys=v&start={T0}&end={end}&limit=100000"
+        ))
+        .await;
+    let got: Vec<(i64, i64)> = full["v"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["ts"].as_i64().unwrap(), p["value"].as_i64().unwrap()))
+        .collect();
+    // One point per timestamp, ascending, the last written value winning.
+    let want: Vec<(i64, i64)> = expected.into_iter().collect();
+    assert_eq!(got, want);
+    let tail = app
+        .query(&format!(
+            "/api/devices/mix/telemetry?keys=v&start={T0}&end={end}&limit=50"
+        ))
+        .await;
+    let tail: Vec<(i64, i64)> = tail["v"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["ts"].as_i64().unwrap(), p["value"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(tail[..], want[want.len() - 50..]);
+    let count = app
+        .query(&format!(
+            "/api/devices/mix/telemetry?keys=v&start={T0}&end={end}&interval=3000000&agg=count"
+        ))
+        .await;
+    assert_eq!(count["v"][0]["value"], want.len());
+}
