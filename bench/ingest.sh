@@ -90,7 +90,7 @@ HTTP_RSS=$(awk '/^VmHWM/{printf "%.0f", $2/1024}' "/proc/$CUNLINK_PID/status")
 # ---------------------------------------------------------------- MQTT
 log "MQTT: registering $MQTT_CONNS devices"
 seq -w 0 $((MQTT_CONNS - 1)) | xargs -P 8 -I{} curl -s -X POST -H "Authorization: Bearer $ADMIN" -H 'content-type: application/json' \
-  "http://127.0.0.1:$HTTP_PORT/api/devices" -d '{"name":"mqtt-{}"}' | grep -o '"token":"[^"]*"' | cut -d'"' -f4 >"$TMP/tokens.txt"
+  "http://127.0.0.1:$HTTP_PORT/api/devices" -d '{"name":"mqtt-{}","village":"bench"}' | grep -o '"token":"[^"]*"' | cut -d'"' -f4 >"$TMP/tokens.txt"
 [ "$(wc -l <"$TMP/tokens.txt")" -eq "$MQTT_CONNS" ] || { log "device registration failed"; exit 1; }
 mqtt_run() {  # mqtt_run PORT INFLIGHT [--tokens-file F]
   local port=$1 inflight=$2; shift 2

@@ -55,7 +55,8 @@ async fn run() -> anyhow::Result<()> {
                     profile: Some("soil-probe".into()),
                     asset: Some(format!("field-{:04}", i / PER_ASSET)),
                     asset_kind: Some(AssetKind::Field),
-                    village: Some(format!("village-{}", i % 10)),
+                    // One village per asset: an asset (and its devices) lives in one village.
+                    village: Some(format!("village-{}", (i / PER_ASSET) % 10)),
                     ..NewDevice::default()
                 };
                 cunlink_farm::store::create_device(c, &new)?;

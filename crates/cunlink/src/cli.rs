@@ -4,7 +4,8 @@
 //! cunlink serve [--data-dir DIR] [--http ADDR] [--mqtt ADDR] [--demo]
 //! cunlink user create --data-dir DIR --username NAME --role ROLE [--village NAME]   (password on stdin; prints an API token last)
 //! cunlink station create --data-dir DIR --village NAME --name NAME   (prints the station id last)
-//! cunlink device create --data-dir DIR --name NAME [--type PROFILE] [--asset NAME] [--gateway] [--dev-eui HEX]   (prints the access token last)
+//! cunlink device create --data-dir DIR --name NAME [--type PROFILE] [--asset NAME] [--village NAME | --county-level] [--gateway] [--dev-eui HEX]   (prints the access token last)
+//! cunlink integration create --data-dir DIR --name NAME   (prints the integration token last)
 //! cunlink board create --data-dir DIR --name NAME --asset NAME [--asset NAME ...] [--keys a,b]   (prints /board/{slug} last)
 //! cunlink user disable --data-dir DIR --username NAME
 //! cunlink user revoke-tokens --data-dir DIR --username NAME
@@ -45,6 +46,9 @@ pub enum Command {
     /// Manage devices.
     #[command(subcommand)]
     Device(DeviceCommand),
+    /// Manage integrations (ChirpStack's HTTP integration authenticates with their tokens).
+    #[command(subcommand)]
+    Integration(IntegrationCommand),
     /// Manage display boards (TV pages and LED text feeds).
     #[command(subcommand)]
     Board(BoardCommand),
@@ -231,15 +235,31 @@ pub enum DeviceCommand {
         /// Kind of a newly created asset: field, greenhouse, barn, pen, animal, other.
         #[arg(long, default_value = "field")]
         asset_kind: String,
-        /// Village of a newly created asset (created if new).
-        #[arg(long)]
+        /// The device's village (created if new). Default: the village of an existing
+        /// --asset, else the only village there is, else (no village yet) county-level.
+        #[arg(long, conflicts_with = "county_level")]
         village: Option<String>,
+        /// Make the device county-level on purpose: it belongs to no village and only
+        /// admins and county staff see or manage it.
+        #[arg(long)]
+        county_level: bool,
         /// The device is a gateway that forwards other devices.
         #[arg(long)]
         gateway: bool,
         /// LoRaWAN DevEUI (16 hex digits), for the ChirpStack integration.
         #[arg(long)]
         dev_eui: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum IntegrationCommand {
+    /// Create an integration; prints its token as the last line (shown only once).
+    Create {
+        #[command(flatten)]
+        data: DataDir,
+        #[arg(long)]
+        name: String,
     },
 }
 
@@ -301,33 +321,85 @@ pub fn device_create(
     asset: Option<String>,
     asset_kind: &str,
     village: Option<String>,
+    county_level: bool,
     gateway: bool,
     dev_eui: Option<String>,
 ) -> anyhow::Result<()> {
     let asset_kind: AssetKind = asset_kind.parse()?;
     let db = open_db(&data.data_dir)?;
+    let (village, county_level) = if village.is_some() || county_level {
+        (village, county_level)
+    } else {
+        let asset = asset.clone();
+        db.call_blocking(move |c| default_home(c, asset.as_deref()))?
+    };
     let new = NewDevice {
         name: name.to_string(),
         profile,
         asset,
         asset_kind: Some(asset_kind),
         village,
+        county_level,
         is_gateway: gateway,
         dev_eui,
         ..NewDevice::default()
     };
     let d = db.call_blocking(|c| farm_store::create_device(c, &new))?;
     eprintln!(
-        "created {} '{}' (type {}){}",
+        "created {} '{}' (type {}){}{}",
         if d.is_gateway { "gateway" } else { "device" },
         d.name,
         d.profile,
         d.asset
             .as_deref()
             .map(|a| format!(" on asset {a}"))
-            .unwrap_or_default()
+            .unwrap_or_default(),
+        match &new.village {
+            Some(v) => format!(" in {v}"),
+            None if d.village_id.is_none() => {
+                " (county-level: only admins and county staff see it)".to_string()
+            }
+            None => String::new(),
+        }
     );
     println!("{}", d.token);
+    Ok(())
+}
+
+/// Where `device create` puts a device when the operator names neither a village
+/// nor `--county-level`: an existing asset's village; else the only village; else,
+/// on a fresh install without villages, county-level (nobody but admins and county
+/// staff exist to see it). With several villages the operator must choose.
+fn default_home(
+    c: &rusqlite::Connection,
+    asset: Option<&str>,
+) -> anyhow::Result<(Option<String>, bool)> {
+    if let Some(a) = asset
+        && let Some((_, Some(_))) = farm_store::asset_by_name(c, a.trim())?
+    {
+        return Ok((None, false));
+    }
+    let mut st = c.prepare("SELECT name FROM villages ORDER BY name")?;
+    let villages: Vec<String> = st.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
+    match villages.as_slice() {
+        [] => Ok((None, true)),
+        [only] => Ok((Some(only.clone()), false)),
+        many => bail!(
+            "there are several villages ({}): give --village NAME, or --county-level",
+            many.join(", ")
+        ),
+    }
+}
+
+/// `cunlink integration create`: a new integration token, printed last.
+pub fn integration_create(data: &DataDir, name: &str) -> anyhow::Result<()> {
+    let db = open_db(&data.data_dir)?;
+    let n = name.to_string();
+    let token = db.call_blocking(move |c| cunlink_farm::integrations::create(c, &n))?;
+    eprintln!(
+        "created integration '{name}'; send its token as 'Authorization: Bearer TOKEN' (shown only now)"
+    );
+    println!("{token}");
     Ok(())
 }
 

@@ -3,7 +3,8 @@ use tracing_subscriber::filter::Targets;
 use tracing_subscriber::prelude::*;
 
 use cunlink::cli::{
-    BoardCommand, Cli, Command, DeviceCommand, MarketCommand, StationCommand, UserCommand,
+    BoardCommand, Cli, Command, DeviceCommand, IntegrationCommand, MarketCommand, StationCommand,
+    UserCommand,
 };
 
 fn main() -> anyhow::Result<()> {
@@ -84,6 +85,7 @@ fn main() -> anyhow::Result<()> {
             asset,
             asset_kind,
             village,
+            county_level,
             gateway,
             dev_eui,
         }) => cunlink::cli::device_create(
@@ -93,8 +95,12 @@ fn main() -> anyhow::Result<()> {
             asset,
             &asset_kind,
             village,
+            county_level,
             gateway,
             dev_eui,
         ),
+        Command::Integration(IntegrationCommand::Create { data, name }) => {
+            cunlink::cli::integration_create(&data, &name)
+        }
     }
 }

@@ -5,14 +5,21 @@
 //! * [`telemetry`]: the durable store and its group-commit writer; committed
 //!   readings are published on an in-process channel for alerts and live views.
 //! * [`registry`]: devices by token, name and DevEUI, in memory.
-//! * [`routes`]: the query and device management JSON API.
+//! * [`routes`]: the query and device management JSON API; [`params`] parses and
+//!   bounds its query parameters in one place.
+//! * [`scope`]: village boundaries — who sees which device and asset, where a new
+//!   device goes.
+//! * [`integrations`]: tokens of network servers (ChirpStack) allowed to post uplinks.
 
 pub mod ingest;
+pub mod integrations;
 pub mod model;
 pub mod pages;
+pub mod params;
 pub mod registry;
 pub mod routes;
 pub mod rpc;
+pub mod scope;
 pub mod store;
 pub mod telemetry;
 
@@ -57,6 +64,7 @@ impl Farm {
             telemetry: telemetry.clone(),
             registry: registry.clone(),
             rpc: rpc.clone(),
+            integrations: Arc::new(integrations::Integrations::new(db.clone())),
         });
         Ok(Arc::new(Farm {
             db,

@@ -193,6 +193,9 @@ impl Registry {
                     profile: profile.map(str::to_string),
                     gateway_id: Some(gateway.id),
                     asset_id: gateway.asset_id,
+                    // A gateway's devices live where it lives.
+                    village_id: gateway.village_id,
+                    county_level: gateway.village_id.is_none(),
                     ..NewDevice::default()
                 })
                 .collect();

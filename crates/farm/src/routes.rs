@@ -17,18 +17,13 @@ use tokio_stream::wrappers::BroadcastStream;
 
 use crate::Farm;
 use crate::model::{AssetKind, Device};
+use crate::params::{Params, TelemetryQuery};
 use crate::store::{NewDevice, StoreError};
-use crate::telemetry::query::{Agg, aggregate};
 use crate::telemetry::{KeyId, Value};
 use cunlink_core::ApiError;
 use cunlink_core::auth::{AuthService, Role, User};
-use cunlink_core::time::{DAY_MS, now_ms};
+use cunlink_core::time::now_ms;
 use cunlink_core::web::CurrentUser;
-
-/// Most raw points answered per key; older ones are dropped first.
-const DEFAULT_LIMIT: usize = 10_000;
-const MAX_LIMIT: usize = 100_000;
-const MAX_BUCKETS: i64 = 100_000;
 
 #[derive(Clone)]
 pub struct FarmState(pub Arc<Farm>);
@@ -78,6 +73,18 @@ pub fn store_error(e: StoreError) -> ApiError {
         }
         StoreError::Village(_) => ApiError::bad_request("bad_village", msg).with_field("village"),
         StoreError::NotGatewayChild { device, .. } => ApiError::forbidden(msg).with_field(device),
+        StoreError::VillageRequired => {
+            ApiError::bad_request("village_required", msg).with_field("village")
+        }
+        StoreError::CountyLevelWithVillage => {
+            ApiError::bad_request("bad_village", msg).with_field("county_level")
+        }
+        StoreError::IntegrationExists(_) => {
+            ApiError::new(StatusCode::CONFLICT, "integration_exists", msg).with_field("name")
+        }
+        StoreError::AssetElsewhere(_) => {
+            ApiError::not_found("unknown_asset", msg).with_field("asset")
+        }
     }
 }
 
@@ -105,7 +112,7 @@ async fn visible_device(farm: &Farm, user: &User, name: &str) -> Result<Arc<Devi
         .await
         .map_err(store_error)?
         .ok_or_else(not_found)?;
-    if !user.can_see_village(d.village_id) {
+    if !crate::scope::can_see(user, d.village_id) {
         return Err(not_found());
     }
     Ok(d)
@@ -129,7 +136,7 @@ async fn list_devices(
     let devices = s.0.registry.all();
     let views: Vec<DeviceView<'_>> = devices
         .iter()
-        .filter(|d| user.can_see_village(d.village_id))
+        .filter(|d| crate::scope::can_see(&user, d.village_id))
         .map(|d| DeviceView {
             device: d,
             last_seen: store.latest(d.id).iter().map(|l| l.1).max(),
@@ -164,6 +171,9 @@ struct CreateDevice {
     #[serde(default)]
     gateway: bool,
     dev_eui: Option<String>,
+    /// Belong to no village, on purpose (admin and county staff only).
+    #[serde(default)]
+    county_level: bool,
 }
 
 async fn create_device(
@@ -183,17 +193,20 @@ async fn create_device(
         None => None,
     };
     // Village-bound users add devices to their own village only.
-    let village = if user.role.is_county_wide() {
-        body.village
-    } else {
-        user.village.clone()
-    };
+    let place =
+        crate::scope::placement(&user, body.village, body.county_level).map_err(|e| match e {
+            crate::scope::PlacementError::CountyLevelForbidden => {
+                ApiError::forbidden(e.to_string()).with_field("county_level")
+            }
+            crate::scope::PlacementError::NoVillage => ApiError::forbidden(e.to_string()),
+        })?;
     let new = NewDevice {
         name: body.name,
         profile: body.profile,
         asset: body.asset,
         asset_kind,
-        village,
+        village: place.village,
+        county_level: place.county_level,
         is_gateway: body.gateway,
         dev_eui: body.dev_eui,
         ..NewDevice::default()
@@ -316,103 +329,54 @@ async fn latest(
     ))
 }
 
-#[derive(Deserialize)]
-struct RangeQuery {
-    keys: Option<String>,
-    start: Option<i64>,
-    end: Option<i64>,
-    interval: Option<i64>,
-    agg: Option<String>,
-    limit: Option<usize>,
-    format: Option<String>,
-}
-
 async fn telemetry(
     State(s): State<FarmState>,
     CurrentUser(user): CurrentUser,
     Path(name): Path<String>,
-    Query(q): Query<RangeQuery>,
+    params: Params,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let d = visible_device(&s.0, &user, &name).await?;
-    let end = q.end.unwrap_or_else(now_ms);
-    let start = q.start.unwrap_or(end - DAY_MS);
-    if start > end {
-        return Err(ApiError::bad_request(
-            "bad_range",
-            format!("start ({start}) is after end ({end})"),
-        )
-        .with_field("start"));
-    }
-    let agg = match (&q.agg, q.interval) {
-        (None, None) => None,
-        (agg, Some(interval)) => {
-            if interval < 1 {
-                return Err(ApiError::bad_request(
-                    "bad_interval",
-                    "interval must be at least 1 ms",
-                )
-                .with_field("interval"));
-            }
-            if (end - start) / interval > MAX_BUCKETS {
-                return Err(ApiError::bad_request("too_many_buckets", format!("this range and interval make more than {MAX_BUCKETS} buckets; use a larger interval")).with_field("interval"));
-            }
-            let agg = match agg.as_deref() {
-                Some(a) => a.parse::<Agg>().map_err(|e| {
-                    ApiError::bad_request("bad_agg", e.to_string()).with_field("agg")
-                })?,
-                None => Agg::Avg,
-            };
-            Some((interval, agg))
-        }
-        (Some(_), None) => {
-            return Err(
-                ApiError::bad_request("missing_interval", "agg needs an interval in ms")
-                    .with_field("interval"),
-            );
-        }
-    };
-    // Aggregates are bounded by MAX_BUCKETS already; only raw points get the default cap.
-    let limit = q
-        .limit
-        .unwrap_or(if agg.is_some() {
-            MAX_LIMIT
-        } else {
-            DEFAULT_LIMIT
-        })
-        .clamp(1, MAX_LIMIT);
+    let q = TelemetryQuery::parse(&params, now_ms())?;
     let store = s.0.telemetry.store().clone();
-    let keys: Vec<(String, Option<KeyId>)> =
-        match q.keys.as_deref().filter(|k| !k.trim().is_empty()) {
-            Some(list) => list
-                .split(',')
-                .map(|k| k.trim().to_string())
-                .filter(|k| !k.is_empty())
-                .map(|k| {
-                    let id = store.keys.lookup(&k);
-                    (k, id)
-                })
-                .collect(),
-            None => store
-                .latest(d.id)
-                .into_iter()
-                .map(|(k, _, _)| (k.to_string(), store.keys.lookup(&k)))
-                .collect(),
-        };
+    let keys: Vec<(String, Option<KeyId>)> = match &q.keys {
+        Some(list) => list
+            .iter()
+            .map(|k| (k.clone(), store.keys.lookup(k)))
+            .collect(),
+        None => store
+            .latest(d.id)
+            .into_iter()
+            .map(|(k, _, _)| (k.to_string(), store.keys.lookup(&k)))
+            .collect(),
+    };
+    q.check_points(keys.len())?;
     let device = d.id;
+    let (range, bucketing, limit) = (q.range, q.bucketing, q.limit);
     let series = tokio::task::spawn_blocking(move || {
         let mut out = BTreeMap::new();
         for (name, id) in keys {
-            let mut points = match id {
-                Some(id) => store.range(device, id, start, end)?,
-                None => Vec::new(),
+            let points = match (id, bucketing) {
+                (None, _) => Vec::new(),
+                // The limit is pushed into the read: only the newest `limit` points are decoded.
+                (Some(id), None) => {
+                    store.range_newest(device, id, range.start, range.end, limit)?
+                }
+                (Some(id), Some(b)) => {
+                    let mut buckets = store.range_aggregate(
+                        device,
+                        id,
+                        range.start,
+                        range.end,
+                        b.interval,
+                        b.agg,
+                    )?;
+                    if buckets.len() > limit {
+                        buckets.drain(..buckets.len() - limit);
+                    }
+                    buckets
+                }
             };
-            if let Some((interval, agg)) = agg {
-                points = aggregate(&points, start, interval, agg);
-            }
-            if points.len() > limit {
-                points.drain(..points.len() - limit);
-            }
             out.insert(
                 name,
                 points
@@ -500,7 +464,7 @@ async fn list_assets(
             .map_err(store_error)?;
     let visible: Vec<_> = assets
         .into_iter()
-        .filter(|a| user.can_see_village(a.village_id))
+        .filter(|a| crate::scope::can_see(&user, a.village_id))
         .collect();
     Ok(Json(visible).into_response())
 }
@@ -525,25 +489,22 @@ struct CommandBody {
     method: String,
     #[serde(default)]
     params: serde_json::Value,
-    timeout_ms: Option<u32>,
+    /// Any JSON number, checked below: a number too large for the type must be a
+    /// 400 naming `timeout_ms`, not a parse error about the whole body.
+    timeout_ms: Option<serde_json::Number>,
     #[serde(default)]
     oneway: bool,
-}
-
-#[derive(Deserialize)]
-struct WaitQuery {
-    /// Answer only when the command is final (replied, delivered one-way, timed out).
-    #[serde(default)]
-    wait: bool,
 }
 
 async fn send_command(
     State(s): State<FarmState>,
     CurrentUser(user): CurrentUser,
     Path(name): Path<String>,
-    Query(q): Query<WaitQuery>,
+    params: Params,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
+    // `?wait=true`: answer only when the command is final (replied, delivered one-way, timed out).
+    let wait = params.flag("wait")?;
     let device = visible_device(&s.0, &user, &name).await?;
     if !can_manage_devices(&user) {
         return Err(ApiError::forbidden("your role cannot send device commands"));
@@ -554,8 +515,15 @@ async fn send_command(
             format!("expected {{\"method\", \"params\"}}: {e}"),
         )
     })?;
+    let timeout_ms = match &b.timeout_ms {
+        None => crate::rpc::DEFAULT_TIMEOUT_MS,
+        Some(n) => n
+            .as_u64()
+            .and_then(|t| u32::try_from(t).ok())
+            .ok_or_else(|| rpc_error(crate::rpc::RpcError::BadTimeout))?,
+    };
     let opts = crate::rpc::SendOptions {
-        timeout_ms: b.timeout_ms.unwrap_or(crate::rpc::DEFAULT_TIMEOUT_MS),
+        timeout_ms,
         oneway: b.oneway,
         origin: format!("user:{}", user.username),
     };
@@ -564,10 +532,10 @@ async fn send_command(
             .send(&device, &b.method, b.params, opts)
             .await
             .map_err(rpc_error)?;
-    if q.wait {
+    if wait {
         let done =
             s.0.rpc
-                .wait(device.id, cmd.id, cmd.expires_at + 1_000)
+                .wait(device.id, cmd.id, cmd.expires_at.saturating_add(1_000))
                 .await
                 .map_err(rpc_error)?;
         return Ok(Json(done).into_response());

@@ -18,6 +18,16 @@ pub const MIGRATIONS: &[cunlink_core::Migration] = &[
         name: "rpc",
         sql: include_str!("../migrations/sqlite/0002_rpc.sql"),
     },
+    cunlink_core::Migration {
+        version: 3,
+        name: "device_village",
+        sql: include_str!("../migrations/sqlite/0003_device_village.sql"),
+    },
+    cunlink_core::Migration {
+        version: 4,
+        name: "integrations",
+        sql: include_str!("../migrations/sqlite/0004_integrations.sql"),
+    },
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +48,20 @@ pub enum StoreError {
     Village(String),
     #[error("device '{device}' exists and does not belong to gateway '{gateway}'")]
     NotGatewayChild { device: String, gateway: String },
+    #[error(
+        "a device belongs to a village: name a village (or an existing asset), or make it county-level on purpose"
+    )]
+    VillageRequired,
+    /// The asset name is taken outside the device's village. The message says no
+    /// more than that: not which village, nor anything else about the asset.
+    #[error(
+        "there is no asset named '{0}' in this village, and the name is not free for a new one; choose another name"
+    )]
+    AssetElsewhere(String),
+    #[error("a county-level device belongs to no village; leave out the village")]
+    CountyLevelWithVillage,
+    #[error("an integration named '{0}' already exists")]
+    IntegrationExists(String),
 }
 
 impl From<rusqlite::Error> for StoreError {
@@ -59,9 +83,14 @@ pub struct NewDevice {
     pub dev_eui: Option<String>,
     /// For devices created by a gateway: its asset id, used when `asset` is None.
     pub asset_id: Option<i64>,
+    /// For devices created by a gateway: its village id, used when `village` is None.
+    pub village_id: Option<i64>,
+    /// Belongs to no village, on purpose (admins and county staff only; the
+    /// callers check the role). Without it a device needs a village.
+    pub county_level: bool,
 }
 
-const DEVICE_SELECT: &str = "SELECT d.id, d.name, p.name, d.asset_id, a.name, a.village_id, d.gateway_id, d.is_gateway, d.token, d.dev_eui, d.created_at
+const DEVICE_SELECT: &str = "SELECT d.id, d.name, p.name, d.asset_id, a.name, d.village_id, d.gateway_id, d.is_gateway, d.token, d.dev_eui, d.created_at
      FROM devices d JOIN device_profiles p ON p.id = d.profile_id LEFT JOIN assets a ON a.id = d.asset_id";
 
 fn device_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Device> {
@@ -105,7 +134,10 @@ pub fn ensure_profile(conn: &Connection, name: &str) -> Result<i64, StoreError> 
     )?)
 }
 
-/// The id of asset `name`, creating it (of `kind`, in `village`) if it is new.
+/// The id of asset `name` in `village_id` (`None`: county-level), creating it (of
+/// `kind`) if the name is new. Asset names are unique across the county (other
+/// domains name assets), so a name taken in another village is refused without
+/// saying where.
 pub fn ensure_asset(
     conn: &Connection,
     name: &str,
@@ -113,12 +145,10 @@ pub fn ensure_asset(
     village_id: Option<i64>,
 ) -> Result<i64, StoreError> {
     let name = check_name(name)?;
-    if let Some(id) = conn
-        .query_row("SELECT id FROM assets WHERE name = $1", [name], |r| {
-            r.get(0)
-        })
-        .optional()?
-    {
+    if let Some((id, home)) = asset_by_name(conn, name)? {
+        if home != village_id {
+            return Err(StoreError::AssetElsewhere(name.to_string()));
+        }
         return Ok(id);
     }
     conn.execute(
@@ -126,6 +156,51 @@ pub fn ensure_asset(
         params![name, kind.as_str(), village_id, now_ms()],
     )?;
     Ok(conn.last_insert_rowid())
+}
+
+/// Id and village of the asset named `name`.
+pub fn asset_by_name(
+    conn: &Connection,
+    name: &str,
+) -> Result<Option<(i64, Option<i64>)>, StoreError> {
+    Ok(conn
+        .query_row(
+            "SELECT id, village_id FROM assets WHERE name = $1",
+            [name],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?)
+}
+
+/// The asset id and village of a new device: see [`NewDevice`] and docs/devices.md.
+fn place(tx: &Connection, new: &NewDevice) -> Result<(Option<i64>, Option<i64>), StoreError> {
+    let village_id = match &new.village {
+        Some(v) => Some(
+            cunlink_core::auth::AuthService::ensure_village(tx, v)
+                .map_err(|e| StoreError::Village(e.to_string()))?,
+        ),
+        None => new.village_id,
+    };
+    if new.county_level && village_id.is_some() {
+        return Err(StoreError::CountyLevelWithVillage);
+    }
+    let Some(asset) = &new.asset else {
+        if village_id.is_none() && !new.county_level {
+            return Err(StoreError::VillageRequired);
+        }
+        return Ok((new.asset_id, village_id));
+    };
+    let asset = check_name(asset)?;
+    if village_id.is_none() && !new.county_level {
+        // No village named: an existing asset brings its own (a county-level asset
+        // only for the county-wide callers that may name no village at all).
+        return match asset_by_name(tx, asset)? {
+            Some((id, Some(home))) => Ok((Some(id), Some(home))),
+            _ => Err(StoreError::VillageRequired),
+        };
+    }
+    let kind = new.asset_kind.unwrap_or(AssetKind::Field);
+    Ok((Some(ensure_asset(tx, asset, kind, village_id)?), village_id))
 }
 
 pub fn create_device(conn: &mut Connection, new: &NewDevice) -> Result<Device, StoreError> {
@@ -155,13 +230,7 @@ pub fn create_device(conn: &mut Connection, new: &NewDevice) -> Result<Device, S
             return Err(StoreError::DevEuiTaken(eui.clone()));
         }
     }
-    let village_id = match &new.village {
-        Some(v) => Some(
-            cunlink_core::auth::AuthService::ensure_village(&tx, v)
-                .map_err(|e| StoreError::Village(e.to_string()))?,
-        ),
-        None => None,
-    };
+    let (asset_id, village_id) = place(&tx, new)?;
     let profile_name = new.profile.clone().unwrap_or_else(|| {
         if new.is_gateway {
             "gateway".into()
@@ -170,21 +239,12 @@ pub fn create_device(conn: &mut Connection, new: &NewDevice) -> Result<Device, S
         }
     });
     let profile_id = ensure_profile(&tx, &profile_name)?;
-    let asset_id = match &new.asset {
-        Some(a) => Some(ensure_asset(
-            &tx,
-            a,
-            new.asset_kind.unwrap_or(AssetKind::Field),
-            village_id,
-        )?),
-        None => new.asset_id,
-    };
     let token = cunlink_core::random::token(24);
     let now = now_ms();
     tx.execute(
-        "INSERT INTO devices (name, profile_id, asset_id, gateway_id, is_gateway, token, dev_eui, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
-        params![name, profile_id, asset_id, new.gateway_id.map(|g| g.0), new.is_gateway, token, dev_eui, now],
+        "INSERT INTO devices (name, profile_id, asset_id, gateway_id, is_gateway, token, dev_eui, created_at, updated_at, village_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9)",
+        params![name, profile_id, asset_id, new.gateway_id.map(|g| g.0), new.is_gateway, token, dev_eui, now, village_id],
     )?;
     let id = tx.last_insert_rowid();
     let dev = tx.query_row(

@@ -84,8 +84,12 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
 }
 
 impl TestApp {
-    /// Register a device through the API; returns its access token.
-    pub async fn device(&self, body: serde_json::Value) -> String {
+    /// Register a device through the API; returns its access token. Without a
+    /// `village` the device is made county-level (on purpose, as the admin may).
+    pub async fn device(&self, mut body: serde_json::Value) -> String {
+        if body.get("village").is_none() && body.get("county_level").is_none() {
+            body["county_level"] = serde_json::Value::Bool(true);
+        }
         let (status, json) = self
             .post_json("/api/devices", &self.admin_token.clone(), body)
             .await;

@@ -2,9 +2,19 @@
 
 use serde_json::json;
 
-use crate::common::{request, spawn_app};
+use crate::common::{TestApp, request, spawn_app};
 
-fn up(dev_eui: &str, object: serde_json::Value) -> String {
+/// A new integration token of `app`, as `Authorization` header value.
+pub async fn integration(app: &TestApp) -> String {
+    let db = app.server.as_ref().unwrap().farm.db.clone();
+    let token = db
+        .call(|c| cunlink_farm::integrations::create(c, "chirpstack"))
+        .await
+        .unwrap();
+    format!("Bearer {token}")
+}
+
+pub fn up(dev_eui: &str, object: serde_json::Value) -> String {
     json!({
         "deduplicationId": "3ab1c2d4-0000-4000-8000-000000000001",
         "time": "2026-11-23T06:01:02.123Z",
@@ -23,6 +33,7 @@ async fn an_up_event_stores_the_decoded_object() {
     let app = spawn_app().await;
     app.device(json!({ "name": "soil-lora", "type": "soil-probe", "dev_eui": "70B3D57ED0001234" }))
         .await;
+    let auth = integration(&app).await;
     let body = up(
         "70b3d57ed0001234",
         json!({ "soil_moisture": 18.5, "probe": { "depth_cm": 30 }, "missing": null }),
@@ -31,7 +42,10 @@ async fn an_up_event_stores_the_decoded_object() {
         app.http,
         "POST",
         "/api/integrations/chirpstack?event=up",
-        &[("content-type", "application/json")],
+        &[
+            ("content-type", "application/json"),
+            ("authorization", &auth),
+        ],
         body.into_bytes(),
     )
     .await;
@@ -49,12 +63,13 @@ async fn an_up_event_stores_the_decoded_object() {
 #[tokio::test]
 async fn other_events_are_accepted_and_ignored() {
     let app = spawn_app().await;
+    let auth = integration(&app).await;
     for event in ["join", "status", "ack", "txack", "log", "location"] {
         let r = request(
             app.http,
             "POST",
             &format!("/api/integrations/chirpstack?event={event}"),
-            &[],
+            &[("authorization", &auth)],
             b"{}".to_vec(),
         )
         .await;
@@ -65,17 +80,20 @@ async fn other_events_are_accepted_and_ignored() {
 #[tokio::test]
 async fn an_unknown_dev_eui_is_a_404_that_names_it() {
     let app = spawn_app().await;
+    let auth = integration(&app).await;
     let r = request(
         app.http,
         "POST",
         "/api/integrations/chirpstack?event=up",
-        &[],
+        &[("authorization", &auth)],
         up("0102030405060708", json!({ "t": 1 })).into_bytes(),
     )
     .await;
     assert_eq!(r.status, 404);
     let j = r.json();
     assert_eq!(j["error"], "unknown_dev_eui");
+    // As docs/devices.md says: the field is where the DevEUI was read from.
+    assert_eq!(j["field"], "deviceInfo.devEui");
     assert!(
         j["message"].as_str().unwrap().contains("0102030405060708"),
         "{j}"
@@ -85,11 +103,15 @@ async fn an_unknown_dev_eui_is_a_404_that_names_it() {
 #[tokio::test]
 async fn protobuf_encoding_is_refused_with_advice() {
     let app = spawn_app().await;
+    let auth = integration(&app).await;
     let r = request(
         app.http,
         "POST",
         "/api/integrations/chirpstack?event=up",
-        &[("content-type", "application/octet-stream")],
+        &[
+            ("content-type", "application/octet-stream"),
+            ("authorization", &auth),
+        ],
         vec![0x0a, 0x01],
     )
     .await;

@@ -84,7 +84,7 @@ async fn ranges_and_aggregates_answer_the_contract_shape() {
     assert_eq!((r.status, r.json()["field"].as_str()), (400, Some("agg")));
     let r = app.get("/api/devices/nope/latest", &app.admin_token).await;
     assert_eq!(r.status, 404);
-    // Rejections from the framework's extractors answer JSON too.
+    // A number that is not one is refused naming its field.
     let r = app
         .get(
             &format!("/api/devices/g/telemetry?start=yesterday"),
@@ -92,8 +92,12 @@ async fn ranges_and_aggregates_answer_the_contract_shape() {
         )
         .await;
     assert_eq!(
-        (r.status, r.json()["error"].as_str()),
-        (400, Some("bad_request")),
+        (
+            r.status,
+            r.json()["error"].as_str(),
+            r.json()["field"].as_str()
+        ),
+        (400, Some("bad_range"), Some("start")),
         "{}",
         r.text()
     );
@@ -202,7 +206,8 @@ async fn session_cookie_login_works_and_needs_csrf_for_writes() {
     let csrf = r.json()["csrf"].as_str().unwrap().to_string();
     let me = request(app.http, "GET", "/api/me", &[("cookie", &cookie)], vec![]).await;
     assert_eq!(me.json()["username"], "admin");
-    let body = br#"{"name":"by-cookie"}"#.to_vec();
+    // A device belongs to a village (or is county-level on purpose).
+    let body = r#"{"name":"by-cookie","village":"茶香村"}"#.as_bytes().to_vec();
     let ct = ("content-type", "application/json");
     let r = request(
         app.http,

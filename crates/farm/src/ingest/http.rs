@@ -1,7 +1,8 @@
 //! HTTP ingest: the ThingsBoard device API and the ChirpStack integration.
 //!
 //! `POST /api/v1/{token}/telemetry`, `/attributes`, `/gateway/telemetry`,
-//! `/gateway/attributes`; `POST /api/integrations/chirpstack?event=up`.
+//! `/gateway/attributes`; `POST /api/integrations/chirpstack?event=up` (with an
+//! integration token as `Authorization: Bearer TOKEN`).
 //! Each answers 200 only after the values are committed; a full queue is 503 with
 //! `Retry-After`; bad input is a 4xx JSON error naming the problem.
 
@@ -33,8 +34,9 @@ impl From<IngestError> for ApiError {
             }
             IngestError::UnknownToken => ApiError::unauthorized(msg),
             IngestError::NotAGateway(_) => ApiError::forbidden(msg),
-            IngestError::UnknownDevEui(eui) => {
-                ApiError::not_found("unknown_dev_eui", msg).with_field(eui)
+            // The field is where the DevEUI was read from; the DevEUI is in the message.
+            IngestError::UnknownDevEui(_) => {
+                ApiError::not_found("unknown_dev_eui", msg).with_field("deviceInfo.devEui")
             }
             IngestError::Write(WriteError::Overloaded) => ApiError::unavailable(msg, 1),
             IngestError::Write(WriteError::ShuttingDown) => ApiError::unavailable(msg, 5),
@@ -166,6 +168,22 @@ async fn chirpstack_event(
     Body(body): Body,
 ) -> Result<Response, ApiError> {
     i.telemetry.metrics.chirpstack_events.inc();
+    // Before anything about the event is looked at: without a valid token the answer
+    // is the same 401 whatever the body, so it reveals nothing about DevEUIs.
+    let header = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    if !i
+        .integrations
+        .authorize(header)
+        .await
+        .map_err(IngestError::from)?
+    {
+        i.telemetry.metrics.rejected_auth.inc();
+        return Err(ApiError::unauthorized(
+            "send a valid integration token as 'Authorization: Bearer TOKEN' (cunlink integration create)",
+        ));
+    }
     let event = q.event.unwrap_or_default();
     if event != "up" {
         // join, status, ack, txack, log, location, integration: accepted, not stored.
@@ -200,12 +218,6 @@ async fn chirpstack_event(
     Ok(StatusCode::OK.into_response())
 }
 
-#[derive(Deserialize)]
-struct PollQuery {
-    /// Milliseconds to wait for a command (ThingsBoard's `timeout`).
-    timeout: Option<u64>,
-}
-
 /// Longest a device may hold a poll open.
 const MAX_POLL_MS: u64 = 60_000;
 
@@ -214,15 +226,19 @@ const MAX_POLL_MS: u64 = 60_000;
 async fn rpc_poll(
     State(i): State<Arc<Ingest>>,
     Path(token): Path<String>,
-    Query(q): Query<PollQuery>,
+    params: crate::params::Params,
 ) -> Result<Response, ApiError> {
+    // Milliseconds to wait for a command (ThingsBoard's `timeout`); longer waits are
+    // shortened to MAX_POLL_MS, negative or non-numbers refused.
+    let timeout = params.int("timeout", "bad_timeout", 0..=i64::MAX)?;
     let device = i
         .registry
         .by_token(&token)
         .await
         .map_err(crate::routes::store_error)?
         .ok_or(IngestError::UnknownToken)?;
-    let wait = std::time::Duration::from_millis(q.timeout.unwrap_or(20_000).min(MAX_POLL_MS));
+    let wait_ms = timeout.map_or(20_000, |t| t.unsigned_abs().min(MAX_POLL_MS));
+    let wait = std::time::Duration::from_millis(wait_ms);
     match i.rpc.poll(device.id, wait).await {
         Some(cmd) => Ok(Json(serde_json::json!({
             "id": cmd.id, "method": cmd.method, "params": cmd.params

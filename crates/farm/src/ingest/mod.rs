@@ -73,6 +73,8 @@ pub struct Ingest {
     pub telemetry: Arc<Telemetry>,
     pub registry: Arc<Registry>,
     pub rpc: Arc<crate::rpc::Rpc>,
+    /// Tokens of network servers (ChirpStack) allowed to post uplinks.
+    pub integrations: Arc<crate::integrations::Integrations>,
 }
 
 impl Ingest {

@@ -43,7 +43,7 @@ async fn find(
         .by_name(name)
         .await
         .map_err(|e| PageError::Internal(e.to_string()))?
-        .filter(|d| d.profile == "ear-tag" && ctx.user.can_see_village(d.village_id))
+        .filter(|d| d.profile == "ear-tag" && crate::scope::can_see(&ctx.user, d.village_id))
         .ok_or(PageError::NotFound)
 }
 

@@ -58,14 +58,18 @@ async fn load(
         .call(move |c| crate::store::asset(c, id))
         .await
         .map_err(|e| PageError::Internal(e.to_string()))?
-        .filter(|a| ctx.user.can_see_village(a.village_id))
+        .filter(|a| crate::scope::can_see(&ctx.user, a.village_id))
         .ok_or(PageError::NotFound)?;
     let devices = s
         .farm
         .registry
         .all()
         .into_iter()
-        .filter(|d| d.asset_id == Some(id) && !d.is_gateway)
+        .filter(|d| {
+            d.asset_id == Some(id)
+                && !d.is_gateway
+                && crate::scope::can_see(&ctx.user, d.village_id)
+        })
         .collect();
     Ok((asset, devices))
 }

@@ -6,7 +6,7 @@ use askama::Template;
 use cunlink_web::PageCtx;
 
 use super::readings;
-use crate::telemetry::query::{Agg, aggregate};
+use crate::telemetry::query::Agg;
 use crate::telemetry::{DeviceId, TsStore};
 use cunlink_core::time::DAY_MS;
 
@@ -87,8 +87,10 @@ pub fn build(
         let series: Vec<Vec<(i64, f64)>> = group
             .iter()
             .map(|l| {
-                let pts = store.range(l.device, kid, start, now).unwrap_or_default();
-                aggregate(&pts, start, interval, Agg::Avg)
+                // Aggregated while read: memory follows the buckets, not the points.
+                store
+                    .range_aggregate(l.device, kid, start, now, interval, Agg::Avg)
+                    .unwrap_or_default()
                     .into_iter()
                     .filter_map(|(t, v)| Some((t, v.as_f64()?)))
                     .collect()

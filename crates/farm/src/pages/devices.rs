@@ -38,6 +38,8 @@ struct ListTpl<'a> {
     page: usize,
     pages: usize,
     manage: bool,
+    /// Admins and county staff name the village of a new device.
+    county_wide: bool,
     profiles: &'static [&'static str],
     error: Option<String>,
 }
@@ -59,7 +61,7 @@ async fn render_list(
         .registry
         .all()
         .into_iter()
-        .filter(|d| ctx.user.can_see_village(d.village_id))
+        .filter(|d| crate::scope::can_see(&ctx.user, d.village_id))
         .collect();
     let pages = all.len().div_ceil(PER_PAGE).max(1);
     let pg = pg.unwrap_or(1).clamp(1, pages);
@@ -90,6 +92,7 @@ async fn render_list(
         page: pg,
         pages,
         manage: can_manage_devices(&ctx.user),
+        county_wide: ctx.user.role.is_county_wide(),
         profiles: &PROFILES,
         error,
     };
@@ -120,6 +123,8 @@ pub(crate) struct NewDeviceForm {
     asset: String,
     #[serde(default)]
     asset_kind: String,
+    #[serde(default)]
+    village: String,
 }
 
 pub(crate) async fn create(
@@ -133,6 +138,14 @@ pub(crate) async fn create(
         return Err(PageError::Forbidden);
     }
     let asset = Some(f.asset.trim().to_string()).filter(|a| !a.is_empty());
+    // Village-bound users add to their own village; county-wide users name one
+    // (or reuse an existing location's). County-level devices are made through
+    // the API or the command line, where the flag is explicit.
+    let village = Some(f.village.trim().to_string())
+        .filter(|v| !v.is_empty())
+        .or_else(|| ctx.user.village.clone());
+    let place =
+        crate::scope::placement(&ctx.user, village, false).map_err(|_| PageError::Forbidden)?;
     let new = NewDevice {
         name: f.name.trim().to_string(),
         profile: Some(f.profile.trim().to_string()).filter(|p| !p.is_empty()),
@@ -142,8 +155,7 @@ pub(crate) async fn create(
                 .parse::<AssetKind>()
                 .unwrap_or(AssetKind::Field),
         ),
-        // Devices join the adding user's village; county-wide users add county devices.
-        village: ctx.user.village.clone(),
+        village: place.village,
         ..NewDevice::default()
     };
     match s.farm.registry.create(new).await {
@@ -191,7 +203,7 @@ pub(crate) async fn show(
         .by_name(&name)
         .await
         .map_err(|e| PageError::Internal(e.to_string()))?
-        .filter(|d| ctx.user.can_see_village(d.village_id))
+        .filter(|d| crate::scope::can_see(&ctx.user, d.village_id))
         .ok_or(PageError::NotFound)?;
     let manage = can_manage_devices(&ctx.user);
     let host_port = headers

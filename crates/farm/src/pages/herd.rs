@@ -194,7 +194,7 @@ pub(crate) async fn page(State(s): State<PagesState>, ctx: PageCtx) -> Result<Re
         .registry
         .all()
         .into_iter()
-        .filter(|d| d.profile == "ear-tag" && ctx.user.can_see_village(d.village_id))
+        .filter(|d| d.profile == "ear-tag" && crate::scope::can_see(&ctx.user, d.village_id))
         .collect();
     let refs: Vec<&Arc<Device>> = devices.iter().collect();
     let now = now_ms();

@@ -75,13 +75,13 @@ pub(crate) async fn page(
         .map_err(|e| PageError::Internal(e.to_string()))?;
     let mut by_asset: BTreeMap<i64, Vec<std::sync::Arc<Device>>> = BTreeMap::new();
     for d in s.farm.registry.all() {
-        if ctx.user.can_see_village(d.village_id) && !d.is_gateway {
+        if crate::scope::can_see(&ctx.user, d.village_id) && !d.is_gateway {
             by_asset.entry(d.asset_id.unwrap_or(0)).or_default().push(d);
         }
     }
     let visible: Vec<_> = assets
         .iter()
-        .filter(|a| ctx.user.can_see_village(a.village_id) && by_asset.contains_key(&a.id))
+        .filter(|a| crate::scope::can_see(&ctx.user, a.village_id) && by_asset.contains_key(&a.id))
         .collect();
     let pages = visible.len().div_ceil(PER_PAGE).max(1);
     let pg = q.page.unwrap_or(1).clamp(1, pages);

@@ -97,6 +97,8 @@ pub struct StoreStats {
     pub points_sealed: AtomicU64,
     pub chunk_bytes: AtomicU64,
     pub log_bytes: AtomicU64,
+    /// Chunks decoded by queries (shows that a limited read stops early).
+    pub chunks_read: AtomicU64,
 }
 
 pub struct TsStore {
@@ -249,6 +251,8 @@ impl TsStore {
     }
 
     /// Points of one series with `start <= ts <= end`, ascending, one per timestamp.
+    /// Holds every point of the range in memory: for ranges of unknown size use
+    /// [`TsStore::range_newest`] or [`TsStore::range_aggregate`].
     /// Blocking: call from the blocking pool.
     pub fn range(
         &self,
@@ -257,47 +261,140 @@ impl TsStore {
         start: i64,
         end: i64,
     ) -> Result<Vec<(i64, Value)>, StoreError> {
+        let mut out = Vec::new();
+        self.scan(device, key, start, end, |t, v| out.push((t, v)))?;
+        Ok(out)
+    }
+
+    /// Visit the points of one series with `start <= ts <= end`, ascending, one per
+    /// timestamp (the last written), without collecting them: chunks are decoded one
+    /// at a time and a point is handed over as soon as no chunk still unread can
+    /// hold its timestamp. Memory is the open buffer plus the chunks that overlap in
+    /// time (usually one). Blocking: call from the blocking pool.
+    pub fn scan(
+        &self,
+        device: DeviceId,
+        key: KeyId,
+        start: i64,
+        end: i64,
+        mut visit: impl FnMut(i64, Value),
+    ) -> Result<(), StoreError> {
         // Buffer first, then chunks: a seal in between duplicates points, never loses them.
-        let mut points: Vec<(i64, u64, Value)> = Vec::new();
-        let sid = {
-            let mem = self.mem();
-            let Some(&sid) = mem.series.get(&(device, key)) else {
-                return Ok(Vec::new());
-            };
-            let b = &mem.bufs[sid as usize];
-            for (i, (&t, v)) in b.ts.iter().zip(&b.vals).enumerate() {
-                if t >= start && t <= end {
-                    points.push((t, u64::MAX / 2 + i as u64, v.clone()));
-                }
-            }
-            sid
+        let mut pending: Vec<Pt> = Vec::new();
+        let Some(sid) = self.buffered(device, key, start, end, &mut pending) else {
+            return Ok(());
         };
         self.with_reader(|conn| {
-            let mut st = conn.prepare_cached("SELECT id, data FROM chunks WHERE series = $1 AND t1 >= $2 AND t0 <= $3 ORDER BY id")?;
-            let mut rows = st.query(rusqlite::params![sid, start, end])?;
-            let mut order = 0u64;
-            while let Some(row) = rows.next()? {
-                let data: Vec<u8> = row.get(1)?;
-                let (ts, vals) = codec::decode_chunk(&data)?;
-                for (t, v) in ts.into_iter().zip(vals) {
-                    if t >= start && t <= end {
-                        points.push((t, order, v));
-                        order += 1;
-                    }
-                }
+            // Ids and bounds first, data one chunk at a time: sorting whole rows by t0
+            // would make SQLite hold every blob of the range.
+            let chunks: Vec<(i64, i64)> = {
+                let mut st = conn.prepare_cached(
+                    "SELECT id, t0 FROM chunks WHERE series = $1 AND t1 >= $2 AND t0 <= $3 ORDER BY t0, id",
+                )?;
+                let rows = st.query_map(rusqlite::params![sid, start, end], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })?;
+                rows.collect::<Result<_, _>>()?
+            };
+            for (id, t0) in chunks {
+                // Chunks come by ascending t0: no later one holds a point before t0.
+                emit_before(&mut pending, Some(t0), &mut visit);
+                read_chunk(conn, &self.stats, id, start, end, &mut pending)?;
             }
             Ok(())
         })?;
-        points.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
-        // Keep the last written value of each timestamp.
-        let mut out: Vec<(i64, Value)> = Vec::with_capacity(points.len());
-        for (t, _, v) in points {
-            match out.last_mut() {
-                Some(last) if last.0 == t => last.1 = v,
-                _ => out.push((t, v)),
+        emit_before(&mut pending, None, &mut visit);
+        Ok(())
+    }
+
+    /// The newest `limit` points of one series with `start <= ts <= end`, ascending,
+    /// one per timestamp. Chunks are read newest first and reading stops as soon as
+    /// `limit` points newer than every unread chunk are known, so the cost follows
+    /// `limit`, not the width of the range. Blocking: call from the blocking pool.
+    pub fn range_newest(
+        &self,
+        device: DeviceId,
+        key: KeyId,
+        start: i64,
+        end: i64,
+        limit: usize,
+    ) -> Result<Vec<(i64, Value)>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let mut kept: Vec<Pt> = Vec::new();
+        let Some(sid) = self.buffered(device, key, start, end, &mut kept) else {
+            return Ok(Vec::new());
+        };
+        self.with_reader(|conn| {
+            let chunks: Vec<(i64, i64)> = {
+                let mut st = conn.prepare_cached(
+                    "SELECT id, t1 FROM chunks WHERE series = $1 AND t1 >= $2 AND t0 <= $3 ORDER BY t1 DESC, id DESC",
+                )?;
+                let rows = st.query_map(rusqlite::params![sid, start, end], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })?;
+                rows.collect::<Result<_, _>>()?
+            };
+            for (id, t1) in chunks {
+                if kept.len() >= limit {
+                    keep_newest(&mut kept, limit);
+                    // Every unread chunk ends at or before t1: the points after t1 are final.
+                    let final_after = kept.len() - kept.partition_point(|p| p.ts <= t1);
+                    if final_after >= limit {
+                        break;
+                    }
+                }
+                read_chunk(conn, &self.stats, id, start, end, &mut kept)?;
+            }
+            Ok(())
+        })?;
+        keep_newest(&mut kept, limit);
+        Ok(kept.into_iter().map(|p| (p.ts, p.value)).collect())
+    }
+
+    /// Per-interval aggregates of one series over `[start, end]`, streamed: memory
+    /// follows the number of buckets, not the number of points. The caller bounds the
+    /// buckets (`(end - start) / interval`; the JSON API allows 100,000).
+    /// Blocking: call from the blocking pool.
+    pub fn range_aggregate(
+        &self,
+        device: DeviceId,
+        key: KeyId,
+        start: i64,
+        end: i64,
+        interval: i64,
+        agg: super::query::Agg,
+    ) -> Result<Vec<(i64, Value)>, StoreError> {
+        let mut a = super::query::Aggregator::new(start, interval, agg);
+        self.scan(device, key, start, end, |t, v| a.push(t, &v))?;
+        Ok(a.finish())
+    }
+
+    /// Copy the buffered points of a series within `[start, end]` into `out`; the
+    /// series id, or `None` when the series does not exist.
+    fn buffered(
+        &self,
+        device: DeviceId,
+        key: KeyId,
+        start: i64,
+        end: i64,
+        out: &mut Vec<Pt>,
+    ) -> Option<u32> {
+        let mem = self.mem();
+        let &sid = mem.series.get(&(device, key))?;
+        let b = &mem.bufs[sid as usize];
+        for (i, (&t, v)) in b.ts.iter().zip(&b.vals).enumerate() {
+            if t >= start && t <= end {
+                out.push(Pt {
+                    ts: t,
+                    chunk: BUFFER,
+                    index: i,
+                    value: v.clone(),
+                });
             }
         }
-        Ok(out)
+        Some(sid)
     }
 
     /// Client attributes of a device: (key, ts, value).
@@ -356,5 +453,89 @@ impl TsStore {
         if pool.len() < 8 {
             pool.push(c);
         }
+    }
+}
+
+/// A point with where it was written: of two points with one timestamp, the one
+/// written later (higher chunk id, buffer after every chunk, then higher index) wins.
+struct Pt {
+    ts: i64,
+    chunk: i64,
+    index: usize,
+    value: Value,
+}
+
+/// The open buffer's "chunk id": newer than any sealed chunk.
+const BUFFER: i64 = i64::MAX;
+
+impl Pt {
+    fn order(&self) -> (i64, i64, usize) {
+        (self.ts, self.chunk, self.index)
+    }
+}
+
+/// Append the points of chunk `id` within `[start, end]` to `out`.
+fn read_chunk(
+    conn: &Connection,
+    stats: &StoreStats,
+    id: i64,
+    start: i64,
+    end: i64,
+    out: &mut Vec<Pt>,
+) -> Result<(), StoreError> {
+    let mut st = conn.prepare_cached("SELECT data FROM chunks WHERE id = $1")?;
+    let data: Vec<u8> = st.query_row([id], |r| r.get(0))?;
+    let (ts, vals) = codec::decode_chunk(&data)?;
+    stats
+        .chunks_read
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    for (index, (t, v)) in ts.into_iter().zip(vals).enumerate() {
+        if t >= start && t <= end {
+            out.push(Pt {
+                ts: t,
+                chunk: id,
+                index,
+                value: v,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Sort `pts` and keep one point per timestamp, the last written.
+fn normalise(pts: &mut Vec<Pt>) {
+    pts.sort_unstable_by_key(Pt::order);
+    // After sorting, the last of a run of equal timestamps is the last written.
+    let mut out: Vec<Pt> = Vec::with_capacity(pts.len());
+    for p in pts.drain(..) {
+        match out.last_mut() {
+            Some(last) if last.ts == p.ts => *last = p,
+            _ => out.push(p),
+        }
+    }
+    *pts = out;
+}
+
+/// Normalise and drop all but the newest `limit` points.
+fn keep_newest(pts: &mut Vec<Pt>, limit: usize) {
+    normalise(pts);
+    if pts.len() > limit {
+        pts.drain(..pts.len() - limit);
+    }
+}
+
+/// Hand over (ascending, one per timestamp) the pending points before `before`
+/// (all of them for `None`), keeping the rest pending.
+fn emit_before(pending: &mut Vec<Pt>, before: Option<i64>, visit: &mut impl FnMut(i64, Value)) {
+    if pending.is_empty() {
+        return;
+    }
+    normalise(pending);
+    let n = match before {
+        Some(t) => pending.partition_point(|p| p.ts < t),
+        None => pending.len(),
+    };
+    for p in pending.drain(..n) {
+        visit(p.ts, p.value);
     }
 }
