@@ -1,6 +1,7 @@
 //! The alert JSON API: rules, alarms (list, detail, ack, clear, assign,
 //! comment, live stream) and each user's notification settings.
 
+use cunlink_farm::scope;
 use std::convert::Infallible;
 use std::sync::Arc;
 
@@ -484,7 +485,7 @@ async fn visible_alarm(s: &Alerts, user: &User, id: i64) -> Result<store::Alarm,
         return Err(forbid("see alarms"));
     }
     let a = s.alarms.get(id).await.map_err(store_error)?;
-    if !user.can_see_village(a.village_id) {
+    if !scope::can_see(&user, a.village_id) {
         return Err(store_error(StoreError::NoSuchAlarm(id)));
     }
     Ok(a)
@@ -589,7 +590,7 @@ pub(crate) async fn may_be_assigned(
     let found = s.auth.users_by_names(vec![name.to_string()]).await?;
     Ok(found
         .iter()
-        .any(|u| u.username == name && can_see_alarms(u) && u.can_see_village(alarm.village_id)))
+        .any(|u| u.username == name && can_see_alarms(u) && scope::can_see(&u, alarm.village_id)))
 }
 
 #[derive(Deserialize)]
@@ -632,7 +633,7 @@ async fn stream_alarms(
     let rx = s.0.alarms.subscribe();
     let stream = BroadcastStream::new(rx).filter_map(move |msg| {
         let alarm = msg.ok()?;
-        if !user.can_see_village(alarm.village_id) {
+        if !scope::can_see(&user, alarm.village_id) {
             return None;
         }
         let data = serde_json::to_string(&*alarm).ok()?;

@@ -6,6 +6,7 @@
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::response::{Html, IntoResponse, Response};
+use cunlink_farm::scope;
 use serde::Deserialize;
 
 use cunlink_web::layout::body;
@@ -77,7 +78,7 @@ pub(crate) async fn page(
         .registry
         .all()
         .iter()
-        .filter(|d| ctx.user.can_see_village(d.village_id))
+        .filter(|d| scope::can_see(&ctx.user, d.village_id))
         .filter_map(|d| Some((d.asset_id?, d.asset.clone()?)))
         .collect();
     assets.sort_by(|a, b| a.1.cmp(&b.1));
@@ -147,7 +148,7 @@ pub(crate) async fn visible(s: &PagesState, ctx: &PageCtx, id: i64) -> Result<Al
         StoreError::NoSuchAlarm(_) => PageError::NotFound,
         e => internal(e),
     })?;
-    if !ctx.user.can_see_village(a.village_id) {
+    if !scope::can_see(&ctx.user, a.village_id) {
         return Err(PageError::NotFound);
     }
     Ok(a)

@@ -6,6 +6,7 @@
 //! The forms post here and come back to `/me?alerts=<outcome>#alerts`; the
 //! outcome key picks the message shown above the forms.
 
+use cunlink_farm::scope;
 use std::sync::Arc;
 
 use askama::Template;
@@ -106,7 +107,7 @@ impl PersonalSection {
             .registry
             .all()
             .iter()
-            .filter(|d| ctx.user.can_see_village(d.village_id))
+            .filter(|d| scope::can_see(&ctx.user, d.village_id))
             .filter_map(|d| d.asset.clone())
             .collect();
         names.sort();

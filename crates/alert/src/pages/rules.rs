@@ -13,6 +13,7 @@ use axum::Form;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
+use cunlink_farm::scope;
 use serde::Deserialize;
 
 use cunlink_web::layout::body;
@@ -289,7 +290,7 @@ async fn form(s: &PagesState, ctx: &PageCtx, rule: Option<Rule>) -> Result<Respo
         .registry
         .all()
         .into_iter()
-        .filter(|d| ctx.user.can_see_village(d.village_id) && !d.is_gateway)
+        .filter(|d| scope::can_see(&ctx.user, d.village_id) && !d.is_gateway)
         .collect();
     // Sort references, copy only what is shown: a county has thousands of devices.
     let mut names: Vec<&str> = visible.iter().map(|d| d.name.as_str()).collect();

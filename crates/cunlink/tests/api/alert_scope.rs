@@ -150,3 +150,57 @@ async fn rule_keys_do_not_cross_villages() {
     assert_eq!(k["devices"], 0, "{k}");
     assert_eq!(keys(&app, &vet, "asset", "茶园-秘").await["exists"], false);
 }
+
+/// A county-level device's alarm is county-level data: only admins and county
+/// staff see or handle it, like the device itself (issue 9, item 2).
+#[tokio::test]
+async fn a_county_level_devices_alarm_is_hidden_from_village_users() {
+    let app = spawn_app().await;
+    let admin = app.admin_token.clone();
+    let token = app
+        .device(json!({ "name": "县级气象站", "type": "air-probe", "county_level": true }))
+        .await;
+    let (s, r) = app
+        .post_json(
+            "/api/rules",
+            &admin,
+            json!({ "name": "霜冻", "severity": "major", "target": { "device": "县级气象站" },
+                    "condition": { "type": "threshold", "conditions": [{ "key": "temperature", "op": "<", "value": 0 }] } }),
+        )
+        .await;
+    assert_eq!(s, 201, "{r}");
+    let r = app
+        .post(
+            &format!("/api/v1/{token}/telemetry"),
+            r#"{"temperature":-3}"#,
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    let a = app
+        .alarms_until("status=active", Duration::from_secs(10), |a| !a.is_empty())
+        .await;
+    let id = a[0]["id"].as_i64().unwrap();
+    assert!(a[0]["village_id"].is_null(), "county-level: {a:?}");
+
+    let farmer = app.user("li-tea", Role::Farmer, Some("茶香村")).await;
+    let r = app.get(&format!("/api/alarms/{id}"), &farmer).await;
+    assert_eq!(r.status, 404, "{}", r.text());
+    let (s, e) = app
+        .post_json(&format!("/api/alarms/{id}/ack"), &farmer, json!({}))
+        .await;
+    assert_eq!(s, 404, "{e}");
+    let listed = app.get("/api/alarms?status=active", &farmer).await.json();
+    assert_eq!(listed, json!([]), "not in the farmer's list");
+    let page = app.session("li-tea", "a-password").await;
+    let r = request(
+        app.http,
+        "GET",
+        &format!("/alarms/{id}"),
+        &[("cookie", &page)],
+        vec![],
+    )
+    .await;
+    assert_ne!(r.status, 200, "alarm page: {}", r.text());
+    let r = app.get(&format!("/api/alarms/{id}"), &admin).await;
+    assert_eq!(r.status, 200, "admins still see it");
+}
