@@ -11,10 +11,13 @@ use cunlink_core::auth::{AuthService, User};
 
 use crate::i18n::{Catalog, Locale, LocaleFileError};
 use crate::page::PageCtx;
+use crate::shell::Tab;
 
-/// A link in the top navigation.
+/// A sub-page of a domain, listed in its tab's sub-nav.
 #[derive(Clone)]
 pub struct NavEntry {
+    /// The [`Tab::id`] of the domain tab the page belongs to (`"farm"`).
+    pub tab: &'static str,
     pub href: &'static str,
     /// Locale key of the label.
     pub label: &'static str,
@@ -47,6 +50,7 @@ pub enum Slot {
 pub(crate) struct Inner {
     pub auth: AuthService,
     pub catalog: Catalog,
+    pub tabs: Vec<Tab>,
     pub nav: Vec<NavEntry>,
     pub sections: Vec<(Slot, Arc<dyn Section>)>,
 }
@@ -65,6 +69,7 @@ impl KitBuilder {
             inner: Inner {
                 auth,
                 catalog: Catalog::default(),
+                tabs: Vec::new(),
                 nav: Vec::new(),
                 sections: Vec::new(),
             },
@@ -72,13 +77,23 @@ impl KitBuilder {
         // The kit's own files are part of this crate; a broken one fails its tests.
         let _ = b.locale(Locale::ZhCn, include_str!("../locales/zh-CN.yml"));
         let _ = b.locale(Locale::En, include_str!("../locales/en.yml"));
-        b.nav(NavEntry {
-            href: "/me",
+        b.tab(Tab {
+            id: "me",
             label: "nav.me",
+            icon: crate::shell::icon::ME,
+            home: "/me",
             order: 900,
             visible: |_| true,
         });
         b.nav(NavEntry {
+            tab: "me",
+            href: "/me",
+            label: "nav.settings",
+            order: 900,
+            visible: |_| true,
+        });
+        b.nav(NavEntry {
+            tab: "me",
             href: "/admin/users",
             label: "nav.admin",
             order: 950,
@@ -93,6 +108,13 @@ impl KitBuilder {
         Ok(self)
     }
 
+    /// A domain's tab in the tab bar (phones: bottom bar; wide screens: side bar).
+    pub fn tab(&mut self, tab: Tab) -> &mut Self {
+        self.inner.tabs.push(tab);
+        self
+    }
+
+    /// A sub-page of the tab named by `entry.tab`.
     pub fn nav(&mut self, entry: NavEntry) -> &mut Self {
         self.inner.nav.push(entry);
         self
@@ -104,7 +126,19 @@ impl KitBuilder {
     }
 
     pub fn build(mut self) -> WebKit {
+        self.inner.tabs.sort_by_key(|t| t.order);
         self.inner.nav.sort_by_key(|n| n.order);
+        let tabs = &self.inner.tabs;
+        for n in &self.inner.nav {
+            if !tabs.iter().any(|t| t.id == n.tab) {
+                // Wiring mistake: the entry would never be shown.
+                tracing::warn!(
+                    href = n.href,
+                    tab = n.tab,
+                    "navigation entry of an unregistered tab"
+                );
+            }
+        }
         WebKit(Arc::new(self.inner))
     }
 }
@@ -139,6 +173,11 @@ impl WebKit {
     /// Navigation entries `user` sees.
     pub fn nav_for(&self, user: &User) -> Vec<&NavEntry> {
         self.0.nav.iter().filter(|n| (n.visible)(user)).collect()
+    }
+
+    /// Tabs `user` sees, in order.
+    pub fn tabs_for(&self, user: &User) -> Vec<&Tab> {
+        self.0.tabs.iter().filter(|t| (t.visible)(user)).collect()
     }
 
     /// Render every section of `slot`, in wiring order, concatenated.

@@ -1,6 +1,7 @@
 //! The page shell every domain's page is wrapped in: head (CSS, htmx, uPlot only
-//! where charts are), the top bar with navigation, and the offline banner the
-//! service worker's cached copies show.
+//! where charts are), the top bar, the domain tabs and the current domain's
+//! sub-pages ([`crate::shell`]), and the offline banner the service worker's
+//! cached copies show.
 
 use askama::Template;
 use axum::response::{IntoResponse, Response};
@@ -9,6 +10,7 @@ use crate::assets::url;
 use crate::i18n::Locale;
 use crate::kit::WebKit;
 use crate::page::{PageCtx, PageError};
+use crate::shell::{self, Link, Nav};
 
 #[derive(Template)]
 #[template(path = "layout.html")]
@@ -17,7 +19,9 @@ struct Layout<'a> {
     app: &'a str,
     title: &'a str,
     body: &'a str,
-    nav: Vec<(&'a str, &'a str, bool)>,
+    tabs: Vec<Link<'a>>,
+    sub: Vec<Link<'a>>,
+    sub_label: &'a str,
     nav_label: &'a str,
     user: Option<&'a str>,
     csrf: &'a str,
@@ -47,19 +51,7 @@ pub struct PageOpts<'a> {
 /// Wrap `body` (HTML rendered by the domain's template) in the signed-in shell.
 pub fn page(ctx: &PageCtx, title: &str, body: &str, opts: PageOpts<'_>) -> Response {
     let current = ctx.path.split('?').next().unwrap_or("/");
-    let nav = ctx
-        .kit
-        .nav_for(&ctx.user)
-        .into_iter()
-        .map(|n| {
-            let active = if n.href == "/" {
-                current == "/"
-            } else {
-                current.starts_with(n.href)
-            };
-            (n.href, ctx.t(n.label), active)
-        })
-        .collect();
+    let nav = shell::nav(&ctx.kit, &ctx.user, ctx.locale, current);
     render(
         &ctx.kit,
         ctx.locale,
@@ -79,7 +71,11 @@ pub fn public_page(kit: &WebKit, locale: Locale, title: &str, body: &str) -> Res
         locale,
         title,
         body,
-        Vec::new(),
+        Nav {
+            tabs: Vec::new(),
+            sub: Vec::new(),
+            sub_label: "",
+        },
         None,
         "",
         PageOpts::default(),
@@ -92,7 +88,7 @@ fn render(
     locale: Locale,
     title: &str,
     body: &str,
-    nav: Vec<(&str, &str, bool)>,
+    nav: Nav<'_>,
     user: Option<&str>,
     csrf: &str,
     opts: PageOpts<'_>,
@@ -103,7 +99,9 @@ fn render(
         app: t("app.name"),
         title,
         body,
-        nav,
+        tabs: nav.tabs,
+        sub: nav.sub,
+        sub_label: nav.sub_label,
         nav_label: t("nav.label"),
         user,
         csrf,

@@ -4,7 +4,8 @@
 //!   navigation entries, and [`Section`]s other domains fill on shared pages.
 //! * [`page`]: the signed-in page extractor ([`PageCtx`], redirects to `/login`),
 //!   CSRF checks for forms, page errors.
-//! * [`layout`]: the shell a page body is wrapped in.
+//! * [`layout`]: the shell a page body is wrapped in; [`shell`]: its domain tabs
+//!   and sub-nav.
 //! * [`i18n`]: zh-CN and en strings, locale-aware numbers, times and units.
 //! * [`assets`], [`compress`], [`pwa`]: embedded static files under hashed URLs,
 //!   gzip, the manifest and the service worker.
@@ -22,11 +23,13 @@ pub mod layout;
 pub mod page;
 pub mod pwa;
 pub mod routes;
+pub mod shell;
 
 pub use i18n::{Fmt, Locale};
 pub use kit::{KitBuilder, NavEntry, Section, SectionFuture, Slot, WebKit};
 pub use layout::{PageOpts, page, public_page};
 pub use page::{PageCtx, PageError, Visitor};
+pub use shell::{Tab, icon};
 
 #[cfg(test)]
 mod tests {

@@ -49,12 +49,14 @@ pub fn register(kit: &mut KitBuilder, alerts: &Arc<Alerts>) {
     let _ = kit.locale(Locale::ZhCn, include_str!("../../locales/zh-CN.yml"));
     let _ = kit.locale(Locale::En, include_str!("../../locales/en.yml"));
     kit.nav(NavEntry {
+        tab: "farm",
         href: "/alarms",
         label: "alert.nav.alarms",
         order: 10,
         visible: crate::routes::can_see_alarms,
     });
     kit.nav(NavEntry {
+        tab: "farm",
         href: "/rules",
         label: "alert.nav.rules",
         order: 40,

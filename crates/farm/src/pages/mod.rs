@@ -21,7 +21,7 @@ use axum::extract::FromRef;
 use axum::routing::get;
 
 use cunlink_core::auth::{Role, User};
-use cunlink_web::{KitBuilder, Locale, NavEntry, PageError, WebKit};
+use cunlink_web::{KitBuilder, Locale, NavEntry, PageError, Tab, WebKit, icon};
 
 use crate::Farm;
 
@@ -45,19 +45,30 @@ pub fn register(kit: &mut KitBuilder) {
     // The files are part of this crate; the page tests catch a broken one.
     let _ = kit.locale(Locale::ZhCn, include_str!("../../locales/zh-CN.yml"));
     let _ = kit.locale(Locale::En, include_str!("../../locales/en.yml"));
+    kit.tab(Tab {
+        id: "farm",
+        label: "farm.tab",
+        icon: icon::FARM,
+        home: "/",
+        order: 100,
+        visible: can_read_farm,
+    });
     kit.nav(NavEntry {
+        tab: "farm",
         href: "/",
         label: "farm.nav.overview",
         order: 0,
         visible: can_read_farm,
     });
     kit.nav(NavEntry {
+        tab: "farm",
         href: "/farm/herd",
         label: "farm.nav.herd",
         order: 20,
         visible: can_read_farm,
     });
     kit.nav(NavEntry {
+        tab: "farm",
         href: "/farm/devices",
         label: "farm.nav.devices",
         order: 30,

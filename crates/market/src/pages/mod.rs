@@ -24,7 +24,7 @@ use serde_json::Value;
 
 use cunlink_core::auth::{Role, User};
 use cunlink_web::page::encode_component;
-use cunlink_web::{KitBuilder, Locale, NavEntry, PageError, WebKit};
+use cunlink_web::{KitBuilder, Locale, NavEntry, PageError, Tab, WebKit, icon};
 
 use crate::{Market, MarketError};
 
@@ -45,25 +45,37 @@ pub fn register(kit: &mut KitBuilder) {
     // The files are part of this crate; the page tests catch a broken one.
     let _ = kit.locale(Locale::ZhCn, include_str!("../../locales/zh-CN.yml"));
     let _ = kit.locale(Locale::En, include_str!("../../locales/en.yml"));
+    kit.tab(Tab {
+        id: "market",
+        label: "market.tab",
+        icon: icon::MARKET,
+        home: "/market",
+        order: 200,
+        visible: |_| true,
+    });
     kit.nav(NavEntry {
+        tab: "market",
         href: "/market",
         label: "market.nav.shop",
         order: 40,
         visible: |_| true,
     });
     kit.nav(NavEntry {
+        tab: "market",
         href: "/market/mine",
         label: "market.nav.mine",
         order: 41,
         visible: |u| matches!(u.role, Role::Farmer | Role::Admin),
     });
     kit.nav(NavEntry {
+        tab: "market",
         href: "/market/station",
         label: "market.nav.station",
         order: 42,
         visible: |u| matches!(u.role, Role::StationOperator | Role::Admin),
     });
     kit.nav(NavEntry {
+        tab: "market",
         href: "/prices",
         label: "market.nav.prices",
         order: 43,
