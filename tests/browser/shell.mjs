@@ -1,6 +1,8 @@
 // The app shell for each role, driven by crates/cunlink/tests/browser_shell.rs.
-// SESSIONS: "role=session-token" lines. Screenshots: screenshots/shell-<role>-<tab>-<width>.png.
-import { BASE, env, check, run, audit } from "./lib.mjs";
+// SESSIONS: "role=session-token" lines. Screenshots: screenshots/shell-<role>-<tab>-<width>.png
+// (full page) and shell-<role>-<tab>-360-end.png (the phone's screen scrolled to the end).
+import { BASE, env, shots, check, run, audit } from "./lib.mjs";
+import { join } from "node:path";
 
 /// The tabs (home paths, in order) and, per tab, the sub-pages each role sees.
 /// Clinic, school and village affairs add their tabs when their crates register them.
@@ -47,6 +49,8 @@ await run(async (browser) => {
           const last = await p.evaluate(() => Math.max(...[...document.querySelectorAll("main *")].map((e) => e.getBoundingClientRect().bottom)));
           const top = await p.evaluate(() => document.querySelector(".tabbar").getBoundingClientRect().top);
           check(last <= top, `${what}: the bar covers nothing (${Math.round(last)} <= ${Math.round(top)})`);
+          // What a phone shows at the end of the page (full-page shots draw the fixed bar mid-page).
+          await p.screenshot({ path: join(shots, `shell-${role}-${tabName(home)}-360-end.png`) });
         } else {
           const ys = await p.locator(".tabbar a").evaluateAll((as) => as.map((a) => a.getBoundingClientRect().y));
           check(bar.x === 0 && bar.width <= 220 && ys.every((y, i) => i === 0 || y > ys[i - 1]), `${what}: tab bar at the side, tabs one below the other`);
