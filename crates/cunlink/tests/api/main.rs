@@ -1,6 +1,7 @@
 //! Integration tests: each starts the real server on random loopback ports
 //! (`common::spawn_app`) and speaks real protocols to it.
 
+mod access_matrix;
 mod alerts;
 mod common;
 mod ingest_chirpstack;
