@@ -11,5 +11,6 @@ mod market;
 mod notify;
 mod photos;
 mod queries;
+mod query_props;
 mod rpc;
 mod storage;
