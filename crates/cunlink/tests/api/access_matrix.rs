@@ -10,18 +10,26 @@
 //!
 //! How answers are classed:
 //! * anonymous: `401` on the JSON API, a redirect to `/login` on pages;
-//! * a role that may not use the route at all: `403`;
+//! * a role that may not use the route at all: `403` (market pages answer a
+//!   refused form with a redirect carrying `?err=`, counted as a 403);
 //! * an object of another village (farm, alarms, rules): `404`, existence is not
 //!   revealed; an object of another owner in the market (orders, parcels,
-//!   products, live sales), where ids are not secret: `403`;
+//!   products, live sales), where ids are not secret: `403`; a role that may not
+//!   do the thing anywhere may get either on another village's object;
+//! * a county-level device (no village): like another village's, for everyone
+//!   but admin and county staff (issue 9 item 2);
 //! * allowed: past the access check, i.e. any other answer below 500 (2xx, a
 //!   redirect elsewhere, or 400/409/422 when the fixed body does not fit the
 //!   object's state).
 //!
-//! Callers of village A act on village A's objects ("own") and on village B's
-//! ("other"). Admin and county staff belong to no village; the buyer neither.
-//! Routes whose object is personal (a push subscription, webhook or dead letter
-//! of the caller) are walked with an unknown id: only the sign-in gate is checked.
+//! Callers of village A act on village A's objects ("own"), on village B's
+//! ("other") and, on device routes, on a county-level device ("county"). The
+//! village-A farmer, operator and buyer callers are the ones who listed, handle
+//! and bought village A's market objects. Admin and county staff belong to no
+//! village; the buyer neither. Rows that delete or move their object get a fresh
+//! one per request. Routes whose object is personal (a push subscription, webhook
+//! or dead letter of the caller) are walked with an unknown id: only the sign-in
+//! gate is checked. Rows marked `fixed by issue 9 item N` fail until that fix lands.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -170,7 +178,8 @@ fn table() -> Vec<Row> {
         row("POST", "/api/v1/{token}/rpc/{id}", Rule::DeviceToken),
         // fixed by issue 9 item 3 (today anyone may post events)
         row("POST", "/api/integrations/chirpstack", Rule::Integration),
-        // farm: JSON API.
+        // farm: JSON API. fixed by issue 9 item 2: the device rows are also walked
+        // against a county-level device, which only admin and county staff may touch.
         row("GET", "/api/devices", api(NOT_BUYER, NOT_BUYER, Unscoped)),
         row("POST", "/api/devices", api(MANAGE_DEVICES, MANAGE_DEVICES, Unscoped)),
         row("GET", "/api/devices/{name}", api(NOT_BUYER, NOT_BUYER, Village404)),
