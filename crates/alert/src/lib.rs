@@ -90,7 +90,7 @@ impl Alerts {
         }))
     }
 
-    pub fn routes(self: &Arc<Self>) -> axum::Router {
+    pub fn routes(self: &Arc<Self>) -> cunlink_core::routes::Routes {
         routes::routes(self.clone())
     }
 

@@ -10,7 +10,8 @@ use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
+use cunlink_core::routes::Routes;
 use serde::Deserialize;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::BroadcastStream;
@@ -35,8 +36,8 @@ impl FromRef<AlertState> for AuthService {
     }
 }
 
-pub fn routes(alerts: Arc<Alerts>) -> Router {
-    Router::new()
+pub fn routes(alerts: Arc<Alerts>) -> Routes {
+    Routes::new()
         .route("/api/rules", get(list_rules).post(create_rule))
         .route(
             "/api/rules/{id}",

@@ -59,7 +59,7 @@ impl Boards {
         Ok(Arc::new(Boards { db, farm, sections }))
     }
 
-    pub fn routes(self: &Arc<Self>, kit: cunlink_web::WebKit) -> axum::Router {
+    pub fn routes(self: &Arc<Self>, kit: cunlink_web::WebKit) -> cunlink_core::routes::Routes {
         routes::routes(self.clone(), kit)
     }
 

@@ -5,7 +5,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 
 use askama::Template;
-use axum::Router;
+use cunlink_core::routes::Routes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -27,8 +27,8 @@ struct St {
     kit: WebKit,
 }
 
-pub fn routes(boards: Arc<Boards>, kit: WebKit) -> Router {
-    Router::new()
+pub fn routes(boards: Arc<Boards>, kit: WebKit) -> Routes {
+    Routes::new()
         .route("/board/{slug}", get(board))
         .route("/board/{slug}/live", get(live))
         .with_state(St { boards, kit })

@@ -12,6 +12,7 @@ pub mod db;
 pub mod error;
 pub mod metrics;
 pub mod random;
+pub mod routes;
 pub mod time;
 pub mod web;
 

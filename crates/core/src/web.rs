@@ -8,7 +8,8 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
+use crate::routes::Routes;
 use serde::Deserialize;
 
 use crate::ApiError;
@@ -131,8 +132,8 @@ struct LoginBody {
 }
 
 /// `POST /api/login`, `POST /api/logout`, `GET /api/me`.
-pub fn routes(auth: AuthService) -> Router {
-    Router::new()
+pub fn routes(auth: AuthService) -> Routes {
+    Routes::new()
         .route("/api/login", post(login))
         .route("/api/logout", post(logout))
         .route("/api/me", get(me))

@@ -18,6 +18,7 @@ use tokio::task::JoinHandle;
 
 use cunlink_alert::Alerts;
 use cunlink_core::auth::{self, AuthService};
+use cunlink_core::routes::Routes;
 use cunlink_core::{ApiError, Config, Db};
 use cunlink_farm::Farm;
 use cunlink_market::{Market, MarketConfig};
@@ -34,6 +35,9 @@ pub struct Server {
     pub market: Arc<Market>,
     pub auth: AuthService,
     pub boards: Arc<cunlink_board::Boards>,
+    /// Every path the HTTP router registers (see `cunlink_core::routes`); the
+    /// access-matrix test walks them all.
+    pub route_paths: Vec<String>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -81,7 +85,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         .with_context(|| format!("binding MQTT to {}", config.mqtt))?;
     let (http_addr, mqtt_addr) = (http.local_addr()?, mqtt.local_addr()?);
 
-    let router = router(
+    let (router, route_paths) = router(
         farm.clone(),
         alerts.clone(),
         market.clone(),
@@ -130,6 +134,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         market,
         auth,
         boards,
+        route_paths,
         shutdown,
         tasks,
     })
@@ -173,11 +178,11 @@ fn router(
     kit: cunlink_web::WebKit,
     mqtt_port: u16,
     boards: &Arc<cunlink_board::Boards>,
-) -> Router {
+) -> (Router, Vec<String>) {
     let metrics_farm = farm.clone();
     let metrics_alerts = alerts.clone();
     let metrics_market = market.clone();
-    Router::new()
+    let (router, paths) = Routes::new()
         .route(
             "/healthz",
             get(|| async { axum::Json(serde_json::json!({ "status": "ok" })) }),
@@ -205,13 +210,16 @@ fn router(
             kit.clone(),
             mqtt_port,
         ))
+        .into_parts();
+    let router = router
         .fallback(|| async { ApiError::not_found("not_found", "no such page or API route") })
         .layer(axum::middleware::from_fn_with_state(
             kit,
             cunlink_web::home::landing,
         ))
         .layer(axum::middleware::from_fn(json_errors))
-        .layer(axum::middleware::from_fn(cunlink_web::compress::layer))
+        .layer(axum::middleware::from_fn(cunlink_web::compress::layer));
+    (router, paths)
 }
 
 /// Rejections produced by axum's own extractors (malformed JSON body, wrong

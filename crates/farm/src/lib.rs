@@ -77,7 +77,7 @@ impl Farm {
     }
 
     /// Routes of the farm domain: device API (ingest) and the JSON API.
-    pub fn routes(self: &Arc<Self>) -> axum::Router {
+    pub fn routes(self: &Arc<Self>) -> cunlink_core::routes::Routes {
         ingest::http::routes(self.ingest.clone()).merge(routes::routes(self.clone()))
     }
 

@@ -10,7 +10,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
+use cunlink_core::routes::Routes;
 use serde::{Deserialize, Serialize};
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::BroadcastStream;
@@ -34,8 +35,8 @@ impl FromRef<FarmState> for AuthService {
     }
 }
 
-pub fn routes(farm: Arc<Farm>) -> Router {
-    Router::new()
+pub fn routes(farm: Arc<Farm>) -> Routes {
+    Routes::new()
         .route("/api/devices", get(list_devices).post(create_device))
         .route("/api/devices/{name}", get(get_device))
         .route(

@@ -160,7 +160,7 @@ impl Market {
             .join("photos")
     }
 
-    pub fn routes(self: &Arc<Self>) -> axum::Router {
+    pub fn routes(self: &Arc<Self>) -> cunlink_core::routes::Routes {
         routes::routes(self.clone())
     }
 

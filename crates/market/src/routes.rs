@@ -11,7 +11,8 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
+use cunlink_core::routes::Routes;
 use bytes::Bytes;
 use rusqlite::OptionalExtension;
 use serde_json::{Value, json};
@@ -39,8 +40,8 @@ impl FromRef<MarketState> for AuthService {
 
 type R<T> = Result<T, ApiError>;
 
-pub fn routes(market: Arc<Market>) -> Router {
-    Router::new()
+pub fn routes(market: Arc<Market>) -> Routes {
+    Routes::new()
         .route(
             "/api/market/stations",
             get(list_stations).post(create_station),

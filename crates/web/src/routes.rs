@@ -6,7 +6,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::{Form, Router};
+use axum::Form;
+use cunlink_core::routes::Routes;
 use serde::Deserialize;
 
 use cunlink_core::auth::{AuthError, LoginOutcome, Role, same_secret};
@@ -17,8 +18,8 @@ use crate::kit::{Slot, WebKit};
 use crate::layout::{PageOpts, body, page, public_page};
 use crate::page::{LANG_COOKIE, PageCtx, PageError, Visitor, encode_component, safe_next};
 
-pub fn routes(kit: WebKit) -> Router {
-    Router::new()
+pub fn routes(kit: WebKit) -> Routes {
+    Routes::new()
         .route("/login", get(login_page).post(login))
         .route("/logout", post(logout))
         .route("/lang/{code}", get(set_lang_cookie))

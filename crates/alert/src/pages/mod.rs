@@ -20,7 +20,7 @@ mod view;
 
 use std::sync::Arc;
 
-use axum::Router;
+use cunlink_core::routes::Routes;
 use axum::extract::FromRef;
 use axum::routing::{get, post};
 
@@ -72,8 +72,8 @@ pub fn register(kit: &mut KitBuilder, alerts: &Arc<Alerts>) {
     );
 }
 
-pub fn routes(alerts: Arc<Alerts>, kit: WebKit) -> Router {
-    Router::new()
+pub fn routes(alerts: Arc<Alerts>, kit: WebKit) -> Routes {
+    Routes::new()
         .route("/alarms", get(inbox::page))
         .route("/alarms/{id}", get(detail::page))
         .route("/alarms/{id}/row", get(inbox::row))

@@ -110,16 +110,20 @@ impl TestApp {
         .unwrap()
     }
 
-    /// A page session cookie (`cunlink_session=…`) for `user`, signed in
-    /// directly through the auth service (no form, no rate limit address).
-    pub async fn session(&self, user: &str, password: &str) -> String {
+    /// A page session for `user`, signed in directly through the auth service
+    /// (no form, no rate-limit address).
+    pub async fn sign_in(&self, user: &str, password: &str) -> cunlink_core::auth::Session {
         let auth = self.server.as_ref().unwrap().auth.clone();
         match auth.login(user, password, None).await.unwrap() {
-            cunlink_core::auth::LoginOutcome::SignedIn(_, s) => {
-                format!("cunlink_session={}", s.token)
-            }
+            cunlink_core::auth::LoginOutcome::SignedIn(_, s) => s,
             _ => panic!("{user} could not sign in"),
         }
+    }
+
+    /// The session cookie (`cunlink_session=…`) of a fresh [`TestApp::sign_in`].
+    pub async fn session(&self, user: &str, password: &str) -> String {
+        let s = self.sign_in(user, password).await;
+        format!("{}={}", cunlink_core::web::SESSION_COOKIE, s.token)
     }
 
     pub async fn post(&self, path: &str, body: impl Into<Vec<u8>>) -> Resp {

@@ -1,6 +1,7 @@
 //! Integration tests: each starts the real server on random loopback ports
 //! (`common::spawn_app`) and speaks real protocols to it.
 
+mod access_matrix;
 mod accounts_cli;
 mod alert_limits;
 mod alert_scope;
@@ -24,6 +25,7 @@ mod notify;
 mod notify_ssrf;
 mod photos;
 mod queries;
+mod query_props;
 mod rpc;
 mod settled;
 mod storage;

@@ -13,7 +13,8 @@ use axum::extract::{FromRequest, Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
+use cunlink_core::routes::Routes;
 use serde::Deserialize;
 
 use super::{Ingest, IngestError, Kind, Prepared, chirpstack};
@@ -67,8 +68,8 @@ impl<S: Send + Sync> FromRequest<S> for Body {
     }
 }
 
-pub fn routes(ingest: Arc<Ingest>) -> Router {
-    Router::new()
+pub fn routes(ingest: Arc<Ingest>) -> Routes {
+    Routes::new()
         .route("/api/v1/{token}/telemetry", post(telemetry))
         .route("/api/v1/{token}/attributes", post(attributes))
         .route("/api/v1/{token}/gateway/telemetry", post(gateway_telemetry))

@@ -16,7 +16,7 @@ pub mod readings;
 
 use std::sync::Arc;
 
-use axum::Router;
+use cunlink_core::routes::Routes;
 use axum::extract::FromRef;
 use axum::routing::get;
 
@@ -76,14 +76,14 @@ pub fn register(kit: &mut KitBuilder) {
     });
 }
 
-pub fn routes(farm: Arc<Farm>, kit: WebKit, mqtt_port: u16) -> Router {
+pub fn routes(farm: Arc<Farm>, kit: WebKit, mqtt_port: u16) -> Routes {
     let state = PagesState {
         herd: Arc::new(herd::BaselineCache::default()),
         farm,
         kit,
         mqtt_port,
     };
-    Router::new()
+    Routes::new()
         .route("/", get(overview::page))
         .route("/farm/live", get(live::stream))
         .route("/farm/assets/{id}", get(asset::page))

@@ -15,7 +15,7 @@ mod trace;
 
 use std::sync::Arc;
 
-use axum::Router;
+use cunlink_core::routes::Routes;
 use axum::extract::FromRef;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -83,8 +83,8 @@ pub fn register(kit: &mut KitBuilder) {
     });
 }
 
-pub fn routes(market: Arc<Market>, kit: WebKit) -> Router {
-    Router::new()
+pub fn routes(market: Arc<Market>, kit: WebKit) -> Routes {
+    Routes::new()
         .route("/market", get(shop::list))
         .route("/market/order", post(shop::order))
         .route("/market/orders", get(shop::orders))

@@ -6,7 +6,9 @@
 //! that a slow disk slows the sockets instead of filling memory. `rumqttd` acks
 //! inside its router before a consumer sees the message; `ntex-mqtt` fits but
 //! brings a second runtime and framework beside tokio/axum. The server side of the
-//! packets devices use is small (see [`packet`]) and fuzzed by its tests.
+//! packets devices use is small (see [`packet`]); its decoder is property-tested
+//! in `cargo test` (crates/farm/tests/parsers_prop.rs) and fuzzed by the
+//! `mqtt_codec` cargo-fuzz target (fuzz/, results in bench/results/fuzz.md).
 
 pub mod packet;
 mod session;

@@ -1,0 +1,1237 @@
+//! Access matrix: every route the server registers × every role (and anonymous)
+//! × an object of the caller's own village and of another village, checked
+//! against the table below.
+//!
+//! The routes come from the server (`Server::route_paths`, recorded by
+//! `cunlink_core::routes::Routes` as each domain registers them) and the methods
+//! of each path from the server too (the `Allow` header of a 405), so a route
+//! added without a row here fails this test. Every mismatch is collected and the
+//! test fails once with the whole table of them.
+//!
+//! How answers are classed:
+//! * anonymous: `401` on the JSON API, a redirect to `/login` on pages;
+//! * a role that may not use the route at all: `403` (market pages answer a
+//!   refused form with a redirect carrying `?err=`, counted as a 403);
+//! * an object of another village (farm, alarms, rules): `404`, existence is not
+//!   revealed; an object of another owner in the market (orders, parcels,
+//!   products, live sales), where ids are not secret: `403`; a role that may not
+//!   do the thing anywhere may get either on another village's object;
+//! * a county-level device (no village): like another village's, for everyone
+//!   but admin and county staff (issue 9 item 2);
+//! * allowed: past the access check, i.e. any other answer below 500 (2xx, a
+//!   redirect elsewhere, or 400/409/422 when the fixed body does not fit the
+//!   object's state).
+//!
+//! Callers of village A act on village A's objects ("own"), on village B's
+//! ("other") and, on device routes, on a county-level device ("county"). The
+//! village-A farmer, operator and buyer callers are the ones who listed, handle
+//! and bought village A's market objects. Admin and county staff belong to no
+//! village; the buyer neither. Rows that delete or move their object get a fresh
+//! one per request. Routes whose object is personal (a push subscription, webhook
+//! or dead letter of the caller) are walked with an unknown id: only the sign-in
+//! gate is checked. Rows marked `fixed by issue 9 item N` fail until that fix lands.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+
+use serde_json::{Value, json};
+
+use crate::common::{TestApp, enc, request, spawn_app};
+use cunlink_core::auth::Role;
+
+// ---- the declared table ------------------------------------------------------
+
+const ALL: &[Role] = &Role::ALL;
+/// Farm and alarm data: everyone of the county and its villages, not city buyers.
+const NOT_BUYER: &[Role] = &[
+    Role::Admin,
+    Role::CountyStaff,
+    Role::StationOperator,
+    Role::Farmer,
+    Role::Doctor,
+    Role::Teacher,
+    Role::Villager,
+];
+const MANAGE_DEVICES: &[Role] = &[Role::Admin, Role::CountyStaff, Role::Farmer];
+const MANAGE_RULES: &[Role] = &[Role::Admin, Role::CountyStaff, Role::Farmer];
+const HANDLE_ALARMS: &[Role] = &[Role::Admin, Role::CountyStaff, Role::Farmer, Role::Doctor];
+const COUNTY: &[Role] = &[Role::Admin, Role::CountyStaff];
+const SELLERS: &[Role] = &[Role::Admin, Role::Farmer];
+const OPERATORS: &[Role] = &[Role::Admin, Role::StationOperator];
+const PARCEL_STAFF: &[Role] = &[Role::Admin, Role::CountyStaff, Role::StationOperator];
+/// A parcel: the county, the stations, and its recipient.
+const PARCEL_READERS: &[Role] = &[
+    Role::Admin,
+    Role::CountyStaff,
+    Role::StationOperator,
+    Role::Buyer,
+];
+/// Collecting a parcel: the destination's operator, or the recipient with the code.
+const COLLECTORS: &[Role] = &[Role::Admin, Role::StationOperator, Role::Buyer];
+const ORDERING: &[Role] = &[
+    Role::Admin,
+    Role::StationOperator,
+    Role::Farmer,
+    Role::Buyer,
+    Role::Villager,
+];
+/// Who may see an order of their own village: its buyer, its seller, the
+/// operator of its stations, and the county.
+const ORDER_PARTIES: &[Role] = &[
+    Role::Admin,
+    Role::CountyStaff,
+    Role::StationOperator,
+    Role::Farmer,
+    Role::Buyer,
+];
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Surface {
+    /// JSON API: anonymous gets 401.
+    Api,
+    /// HTML page: anonymous is sent to /login.
+    Page,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Other {
+    /// The route takes no village object.
+    Unscoped,
+    /// Another village's object answers 404.
+    NotFound,
+    /// Another owner's object answers 403 (market: ids are not secret).
+    Forbidden,
+}
+
+#[derive(Clone, Copy)]
+enum Rule {
+    /// Anyone, signed in or not.
+    Public,
+    /// The `{token}` in the path is the credential (device API); anyone.
+    DeviceToken,
+    /// Integration token only: no user session or API token is one (issue 9 item 3).
+    Integration,
+    /// A personal object with an unknown id: signed in → 404; only the sign-in gate is checked.
+    Personal(Surface),
+    /// Signed-in users: `see` may learn the object exists, `act` may do it.
+    Users {
+        surface: Surface,
+        see: &'static [Role],
+        act: &'static [Role],
+        other: Other,
+    },
+}
+
+struct Row {
+    method: &'static str,
+    path: &'static str,
+    rule: Rule,
+    /// Per-role answers that differ from the rule's (with why).
+    overrides: &'static [(Role, Expect)],
+}
+
+const fn api(see: &'static [Role], act: &'static [Role], other: Other) -> Rule {
+    Rule::Users {
+        surface: Surface::Api,
+        see,
+        act,
+        other,
+    }
+}
+
+const fn page(see: &'static [Role], act: &'static [Role], other: Other) -> Rule {
+    Rule::Users {
+        surface: Surface::Page,
+        see,
+        act,
+        other,
+    }
+}
+
+const fn row(method: &'static str, path: &'static str, rule: Rule) -> Row {
+    Row {
+        method,
+        path,
+        rule,
+        overrides: &[],
+    }
+}
+
+use Other::{Forbidden as Owner403, NotFound as Village404, Unscoped};
+
+#[rustfmt::skip]
+fn table() -> Vec<Row> {
+    vec![
+        // The binary's own.
+        row("GET", "/healthz", Rule::Public),
+        row("GET", "/metrics", Rule::Public),
+        // core: sign-in API.
+        row("POST", "/api/login", Rule::Public),
+        row("POST", "/api/logout", Rule::Public),
+        row("GET", "/api/me", api(ALL, ALL, Unscoped)),
+        // farm: device API (ingest). The device token is the credential.
+        row("POST", "/api/v1/{token}/telemetry", Rule::DeviceToken),
+        row("POST", "/api/v1/{token}/attributes", Rule::DeviceToken),
+        row("POST", "/api/v1/{token}/gateway/telemetry", Rule::DeviceToken),
+        row("POST", "/api/v1/{token}/gateway/attributes", Rule::DeviceToken),
+        row("GET", "/api/v1/{token}/rpc", Rule::DeviceToken),
+        row("POST", "/api/v1/{token}/rpc/{id}", Rule::DeviceToken),
+        // fixed by issue 9 item 3 (today anyone may post events)
+        row("POST", "/api/integrations/chirpstack", Rule::Integration),
+        // farm: JSON API. fixed by issue 9 item 2: the device rows are also walked
+        // against a county-level device, which only admin and county staff may touch.
+        row("GET", "/api/devices", api(NOT_BUYER, NOT_BUYER, Unscoped)),
+        row("POST", "/api/devices", api(MANAGE_DEVICES, MANAGE_DEVICES, Unscoped)),
+        row("GET", "/api/devices/{name}", api(NOT_BUYER, NOT_BUYER, Village404)),
+        row("GET", "/api/devices/{name}/token", api(NOT_BUYER, MANAGE_DEVICES, Village404)),
+        row("POST", "/api/devices/{name}/token", api(NOT_BUYER, MANAGE_DEVICES, Village404)),
+        row("GET", "/api/devices/{name}/latest", api(NOT_BUYER, NOT_BUYER, Village404)),
+        row("GET", "/api/devices/{name}/telemetry", api(NOT_BUYER, NOT_BUYER, Village404)),
+        row("GET", "/api/devices/{name}/attributes", api(NOT_BUYER, NOT_BUYER, Village404)),
+        row("GET", "/api/devices/{name}/stream", api(NOT_BUYER, NOT_BUYER, Village404)),
+        row("GET", "/api/devices/{name}/rpc", api(NOT_BUYER, NOT_BUYER, Village404)),
+        row("POST", "/api/devices/{name}/rpc", api(NOT_BUYER, MANAGE_DEVICES, Village404)),
+        row("GET", "/api/devices/{name}/rpc/{id}", api(NOT_BUYER, NOT_BUYER, Village404)),
+        row("GET", "/api/assets", api(NOT_BUYER, NOT_BUYER, Unscoped)),
+        // farm: pages.
+        Row {
+            method: "GET",
+            path: "/",
+            rule: page(NOT_BUYER, NOT_BUYER, Unscoped),
+            // fixed by issue 9 item 12: `/` sends buyers to /market instead of a 403.
+            overrides: &[(Role::Buyer, Expect::Passed)],
+        },
+        row("GET", "/farm/live", page(NOT_BUYER, NOT_BUYER, Unscoped)),
+        row("GET", "/farm/assets/{id}", page(NOT_BUYER, NOT_BUYER, Village404)),
+        row("GET", "/farm/assets/{id}/charts", page(NOT_BUYER, NOT_BUYER, Village404)),
+        row("GET", "/farm/herd", page(NOT_BUYER, NOT_BUYER, Unscoped)),
+        row("GET", "/farm/herd/{name}", page(NOT_BUYER, NOT_BUYER, Village404)),
+        row("GET", "/farm/herd/{name}/charts", page(NOT_BUYER, NOT_BUYER, Village404)),
+        row("GET", "/farm/devices", page(NOT_BUYER, NOT_BUYER, Unscoped)),
+        row("POST", "/farm/devices", page(MANAGE_DEVICES, MANAGE_DEVICES, Unscoped)),
+        row("GET", "/farm/devices/{name}", page(NOT_BUYER, NOT_BUYER, Village404)),
+        // alert: JSON API.
+        row("GET", "/api/rules", api(NOT_BUYER, NOT_BUYER, Unscoped)),
+        row("POST", "/api/rules", api(MANAGE_RULES, MANAGE_RULES, Unscoped)),
+        row("GET", "/api/rules/{id}", api(NOT_BUYER, NOT_BUYER, Village404)),
+        row("PUT", "/api/rules/{id}", api(NOT_BUYER, MANAGE_RULES, Village404)),
+        row("DELETE", "/api/rules/{id}", api(NOT_BUYER, MANAGE_RULES, Village404)),
+        row("GET", "/api/alarms", api(NOT_BUYER, NOT_BUYER, Unscoped)),
+        row("GET", "/api/alarms/stream", api(NOT_BUYER, NOT_BUYER, Unscoped)),
+        row("GET", "/api/alarms/{id}", api(NOT_BUYER, NOT_BUYER, Village404)),
+        row("POST", "/api/alarms/{id}/ack", api(NOT_BUYER, HANDLE_ALARMS, Village404)),
+        row("POST", "/api/alarms/{id}/clear", api(NOT_BUYER, HANDLE_ALARMS, Village404)),
+        row("POST", "/api/alarms/{id}/assign", api(NOT_BUYER, HANDLE_ALARMS, Village404)),
+        row("POST", "/api/alarms/{id}/comments", api(NOT_BUYER, NOT_BUYER, Village404)),
+        row("GET", "/api/me/notifications", api(ALL, ALL, Unscoped)),
+        row("PUT", "/api/me/notifications", api(ALL, ALL, Unscoped)),
+        row("GET", "/api/push/vapid-public-key", Rule::Public),
+        row("GET", "/api/push/subscriptions", api(ALL, ALL, Unscoped)),
+        row("POST", "/api/push/subscriptions", api(ALL, ALL, Unscoped)),
+        row("DELETE", "/api/push/subscriptions/{id}", Rule::Personal(Surface::Api)),
+        row("GET", "/api/webhooks", api(ALL, ALL, Unscoped)),
+        row("POST", "/api/webhooks", api(ALL, ALL, Unscoped)),
+        row("DELETE", "/api/webhooks/{id}", Rule::Personal(Surface::Api)),
+        row("GET", "/api/notifications/dead", api(ALL, ALL, Unscoped)),
+        row("POST", "/api/notifications/{id}/retry", Rule::Personal(Surface::Api)),
+        // alert: pages.
+        row("GET", "/alarms", page(NOT_BUYER, NOT_BUYER, Unscoped)),
+        row("GET", "/alarms/{id}", page(NOT_BUYER, NOT_BUYER, Village404)),
+        row("GET", "/alarms/{id}/row", page(NOT_BUYER, NOT_BUYER, Village404)),
+        row("POST", "/alarms/{id}/ack", page(NOT_BUYER, HANDLE_ALARMS, Village404)),
+        row("POST", "/alarms/{id}/clear", page(NOT_BUYER, HANDLE_ALARMS, Village404)),
+        row("POST", "/alarms/{id}/assign", page(NOT_BUYER, HANDLE_ALARMS, Village404)),
+        row("POST", "/alarms/{id}/comment", page(NOT_BUYER, NOT_BUYER, Village404)),
+        row("GET", "/rules", page(NOT_BUYER, NOT_BUYER, Unscoped)),
+        row("GET", "/rules/new", page(NOT_BUYER, MANAGE_RULES, Unscoped)),
+        row("GET", "/rules/keys", page(NOT_BUYER, NOT_BUYER, Unscoped)),
+        row("GET", "/rules/{id}", page(NOT_BUYER, MANAGE_RULES, Village404)),
+        row("POST", "/rules/{id}/delete", page(NOT_BUYER, MANAGE_RULES, Village404)),
+        row("POST", "/me/notifications", page(ALL, ALL, Unscoped)),
+        row("POST", "/me/webhooks", page(ALL, ALL, Unscoped)),
+        row("POST", "/me/webhooks/{id}/delete", Rule::Personal(Surface::Page)),
+        row("POST", "/me/dead/{id}/retry", Rule::Personal(Surface::Page)),
+        row("GET", "/alert/static/{hash}/alert.js", Rule::Public),
+        // market: JSON API.
+        row("GET", "/api/market/stations", api(ALL, ALL, Unscoped)),
+        row("POST", "/api/market/stations", api(COUNTY, COUNTY, Unscoped)),
+        row("GET", "/api/market/products", Rule::Public),
+        row("POST", "/api/market/products", api(SELLERS, SELLERS, Unscoped)),
+        row("GET", "/api/market/products/{id}", Rule::Public),
+        row("PATCH", "/api/market/products/{id}", api(SELLERS, SELLERS, Owner403)),
+        row("POST", "/api/market/products/{id}/photos", api(SELLERS, SELLERS, Owner403)),
+        row("GET", "/api/market/photos/{file}", Rule::Public),
+        row("GET", "/api/market/orders", api(ALL, ALL, Unscoped)),
+        row("POST", "/api/market/orders", api(ORDERING, ORDERING, Unscoped)),
+        row("GET", "/api/market/orders/{id}", api(ORDER_PARTIES, ORDER_PARTIES, Owner403)),
+        row("POST", "/api/market/orders/{id}/status", api(ORDER_PARTIES, OPERATORS, Owner403)),
+        row("POST", "/api/market/orders/{id}/payment", api(ORDER_PARTIES, OPERATORS, Owner403)),
+        row("POST", "/api/market/parcels", api(PARCEL_STAFF, PARCEL_STAFF, Unscoped)),
+        row("GET", "/api/market/parcels/reminders", api(PARCEL_STAFF, PARCEL_STAFF, Unscoped)),
+        // fixed by issue 9 item 6: an operator sees only its own station's parcels.
+        row("GET", "/api/market/parcels/{id}", api(PARCEL_READERS, PARCEL_READERS, Owner403)),
+        // fixed by issue 9 item 6: scans only by the holding station.
+        row("POST", "/api/market/parcels/{id}/scan", api(PARCEL_STAFF, PARCEL_STAFF, Owner403)),
+        row("POST", "/api/market/parcels/{id}/collect", api(COLLECTORS, COLLECTORS, Owner403)),
+        row("GET", "/api/market/prices", Rule::Public),
+        row("POST", "/api/market/prices", api(OPERATORS, OPERATORS, Unscoped)),
+        row("GET", "/api/market/prices/trend", Rule::Public),
+        // Admins may end any live sale but start one only with products they list.
+        row("POST", "/api/market/live", api(SELLERS, &[Role::Farmer], Unscoped)),
+        row("GET", "/api/market/live/{id}", Rule::Public),
+        row("GET", "/api/market/live/{id}/stream", Rule::Public),
+        row("POST", "/api/market/live/{id}/orders", api(ORDERING, ORDERING, Unscoped)),
+        row("POST", "/api/market/live/{id}/end", api(SELLERS, SELLERS, Owner403)),
+        row("POST", "/api/market/batches", api(SELLERS, SELLERS, Unscoped)),
+        row("GET", "/t/{code}/qr.svg", Rule::Public),
+        // market: pages.
+        row("GET", "/market", page(ALL, ALL, Unscoped)),
+        row("POST", "/market/order", page(ORDERING, ORDERING, Unscoped)),
+        row("GET", "/market/orders", page(ALL, ALL, Unscoped)),
+        row("GET", "/market/mine", page(SELLERS, SELLERS, Unscoped)),
+        row("POST", "/market/mine", page(SELLERS, SELLERS, Unscoped)),
+        row("POST", "/market/mine/{id}/listed", page(SELLERS, SELLERS, Owner403)),
+        row("GET", "/market/station", page(OPERATORS, OPERATORS, Unscoped)),
+        row("POST", "/market/station/orders/{id}/status", page(OPERATORS, OPERATORS, Owner403)),
+        row("POST", "/market/station/orders/{id}/payment", page(OPERATORS, OPERATORS, Owner403)),
+        // fixed by issue 9 item 6: scans only by the holding station (the county hub may scan any).
+        row("POST", "/market/station/parcels/{id}/scan", page(PARCEL_STAFF, PARCEL_STAFF, Owner403)),
+        // As the API: the destination's operator, or the recipient with the code.
+        row("POST", "/market/station/parcels/{id}/collect", page(COLLECTORS, COLLECTORS, Owner403)),
+        row("GET", "/prices", Rule::Public),
+        row("GET", "/t/{code}", Rule::Public),
+        // web: sign-in, settings, administration, assets.
+        row("GET", "/login", Rule::Public),
+        row("POST", "/login", Rule::Public),
+        row("POST", "/logout", page(ALL, ALL, Unscoped)),
+        row("GET", "/lang/{code}", Rule::Public),
+        row("GET", "/me", page(ALL, ALL, Unscoped)),
+        row("POST", "/me/locale", page(ALL, ALL, Unscoped)),
+        row("GET", "/admin/users", page(COUNTY, COUNTY, Unscoped)),
+        row("POST", "/admin/users", page(COUNTY, COUNTY, Unscoped)),
+        row("POST", "/admin/villages", page(COUNTY, COUNTY, Unscoped)),
+        row("GET", "/static/{hash}/{*name}", Rule::Public),
+        row("GET", "/sw.js", Rule::Public),
+        row("GET", "/manifest.webmanifest", Rule::Public),
+        // board: the unguessable slug is the credential.
+        row("GET", "/board/{slug}", Rule::Public),
+        row("GET", "/board/{slug}/live", Rule::Public),
+    ]
+}
+
+// ---- expectations and outcomes -----------------------------------------------
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Expect {
+    Unauthorized,
+    ToLogin,
+    Forbidden,
+    NotFound,
+    /// 403 or 404: a caller whose role may not do this anywhere, on another
+    /// village's object; either answer reveals nothing.
+    Denied,
+    /// Past the access check: any answer below 500 that is none of the above.
+    Passed,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Scope {
+    Own,
+    Other,
+    /// A county-level device (no village): only admin and county staff (issue 9 item 2).
+    County,
+}
+
+fn expected(row: &Row, caller: Option<Role>, scope: Scope) -> Expect {
+    if let Some(role) = caller
+        && let Some((_, e)) = row.overrides.iter().find(|(r, _)| *r == role)
+    {
+        return *e;
+    }
+    match row.rule {
+        Rule::Public | Rule::DeviceToken => Expect::Passed,
+        Rule::Integration => Expect::Unauthorized,
+        Rule::Personal(surface) => match caller {
+            None => signed_out(surface),
+            Some(_) => Expect::NotFound,
+        },
+        Rule::Users {
+            surface,
+            see,
+            act,
+            other,
+        } => {
+            let Some(role) = caller else {
+                return signed_out(surface);
+            };
+            if !see.contains(&role) {
+                return Expect::Forbidden;
+            }
+            if scope != Scope::Own && !role.is_county_wide() {
+                match other {
+                    _ if !act.contains(&role) && other != Other::Unscoped => return Expect::Denied,
+                    Other::NotFound => return Expect::NotFound,
+                    Other::Forbidden => return Expect::Forbidden,
+                    Other::Unscoped => {}
+                }
+            }
+            if act.contains(&role) {
+                Expect::Passed
+            } else {
+                Expect::Forbidden
+            }
+        }
+    }
+}
+
+fn signed_out(surface: Surface) -> Expect {
+    match surface {
+        Surface::Api => Expect::Unauthorized,
+        Surface::Page => Expect::ToLogin,
+    }
+}
+
+fn classify(status: u16, location: Option<&str>) -> Option<Expect> {
+    match status {
+        401 => Some(Expect::Unauthorized),
+        403 => Some(Expect::Forbidden),
+        404 => Some(Expect::NotFound),
+        // A sign-in redirect says where to come back to; signing out also lands on /login.
+        300..=399 if location.is_some_and(|l| l.starts_with("/login?next=")) => {
+            Some(Expect::ToLogin)
+        }
+        // Market pages answer a refused form by redirecting back with the reason (`?err=`).
+        300..=399 if location.is_some_and(|l| l.contains("err=")) => Some(Expect::Forbidden),
+        405 | 500.. => None,
+        _ => Some(Expect::Passed),
+    }
+}
+
+/// Whether an answer meets an expectation.
+fn meets(got: Option<Expect>, want: Expect) -> bool {
+    match want {
+        Expect::Denied => matches!(got, Some(Expect::Forbidden | Expect::NotFound)),
+        w => got == Some(w),
+    }
+}
+
+fn scoped(row: &Row) -> bool {
+    matches!(
+        row.rule,
+        Rule::Users {
+            other: Other::NotFound | Other::Forbidden,
+            ..
+        }
+    )
+}
+
+// ---- the two villages ----------------------------------------------------------
+
+const PASSWORD: &str = "a-password";
+
+struct Caller {
+    role: Role,
+    username: String,
+    token: String,
+    cookie: String,
+    csrf: String,
+    /// A second session, for the one row that signs out.
+    spare_cookie: String,
+    spare_csrf: String,
+}
+
+/// Ids of one village's objects.
+#[derive(Default, Clone)]
+struct Village {
+    name: &'static str,
+    device: String,
+    device_token: String,
+    tag: String,
+    rotate: String,
+    asset: i64,
+    rule: i64,
+    alarm: i64,
+    command: i64,
+    station: i64,
+    product: i64,
+    order: i64,
+    parcel: i64,
+    live: i64,
+    live_item: i64,
+    gateway_token: String,
+    /// The village's buyer, who places fresh orders for rows that move one.
+    buyer_token: String,
+    /// The village's station operator, who moves fresh parcels.
+    op_token: String,
+    photo: String,
+    trace: String,
+}
+
+struct World {
+    a: Village,
+    b: Village,
+    county: Village,
+    board: String,
+    static_asset: String,
+    alert_asset: String,
+}
+
+async fn ok(app: &TestApp, path: &str, token: &str, body: Value) -> Value {
+    let (s, v) = app.post_json(path, token, body.clone()).await;
+    assert!((200..300).contains(&s), "seeding {path} {body}: {s} {v}");
+    v
+}
+
+async fn seed_village(
+    app: &TestApp,
+    name: &'static str,
+    tag: &str,
+) -> (Village, String, String, String) {
+    let admin = app.admin_token.clone();
+    let farmer = app
+        .user(&format!("farmer-{tag}"), Role::Farmer, Some(name))
+        .await;
+    let op = app
+        .user(&format!("op-{tag}"), Role::StationOperator, Some(name))
+        .await;
+    let buyer = app.user(&format!("buyer-{tag}"), Role::Buyer, None).await;
+    let mut v = Village {
+        name,
+        device: format!("dev-{tag}"),
+        tag: format!("tag-{tag}"),
+        rotate: format!("rot-{tag}"),
+        ..Village::default()
+    };
+    let asset = format!("Asset {tag}");
+    v.device_token = app
+        .device(json!({"name": v.device, "asset": asset, "village": name}))
+        .await;
+    app.device(json!({"name": v.tag, "type": "ear-tag", "asset": asset, "village": name}))
+        .await;
+    app.device(json!({"name": v.rotate, "asset": asset, "village": name}))
+        .await;
+    v.gateway_token = app
+        .device(
+            json!({"name": format!("gw-{tag}"), "gateway": true, "asset": asset, "village": name}),
+        )
+        .await;
+    v.buyer_token = buyer.clone();
+    v.op_token = op.clone();
+    let assets = app.query("/api/assets").await;
+    v.asset = assets
+        .as_array()
+        .and_then(|a| a.iter().find(|x| x["name"] == asset.as_str()))
+        .and_then(|x| x["id"].as_i64())
+        .expect("asset id");
+    // A reading first (a rule may only name keys its target reports), then the rule, then the reading that raises its alarm.
+    for t in [5, 6] {
+        let r = app
+            .post(
+                &format!("/api/v1/{}/telemetry", v.device_token),
+                format!(r#"{{"t":{t}}}"#),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        if t == 5 {
+            let rule = ok(app, "/api/rules", &admin, rule_body(&v)).await;
+            v.rule = rule["id"].as_i64().expect("rule id");
+        }
+    }
+    let cmd = ok(
+        app,
+        &format!("/api/devices/{}/rpc", enc(&v.device)),
+        &admin,
+        json!({"method": "m", "params": {}, "timeout_ms": 600000}),
+    )
+    .await;
+    v.command = cmd["id"].as_i64().expect("command id");
+    // The device fetches it, so the device API's reply row has a command waiting.
+    let r = request(
+        app.http,
+        "GET",
+        &format!("/api/v1/{}/rpc?timeout=1", v.device_token),
+        &[],
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(r.status, 200, "poll: {}", r.text());
+    let st = ok(
+        app,
+        "/api/market/stations",
+        &admin,
+        json!({"village": name, "name": format!("Station {tag}")}),
+    )
+    .await;
+    v.station = st["id"].as_i64().expect("station id");
+    let p = ok(
+        app,
+        "/api/market/products",
+        &farmer,
+        json!({"name": format!("Tea {tag}"), "unit": "kg", "price_fen": 100, "stock": 100000}),
+    )
+    .await;
+    v.product = p["id"].as_i64().expect("product id");
+    let r = request(
+        app.http,
+        "POST",
+        &format!("/api/market/products/{}/photos", v.product),
+        &[
+            ("authorization", &format!("Bearer {farmer}")),
+            ("content-type", "image/png"),
+        ],
+        png(),
+    )
+    .await;
+    assert_eq!(r.status, 201, "photo: {}", r.text());
+    v.photo = r.json()["small"]
+        .as_str()
+        .and_then(|u| u.rsplit('/').next())
+        .expect("photo url")
+        .to_string();
+    let o = ok(app, "/api/market/orders", &buyer, json!({"items": [{"product_id": v.product, "quantity": 1}], "pickup_station_id": v.station})).await;
+    v.order = o["id"].as_i64().expect("order id");
+    let path = format!("/api/market/orders/{}/status", v.order);
+    ok(app, &path, &op, json!({"status": "packed"})).await;
+    let shipped = ok(app, &path, &op, json!({"status": "shipped"})).await;
+    v.parcel = shipped["parcel_id"].as_i64().expect("parcel id");
+    let live = ok(
+        app,
+        "/api/market/live",
+        &farmer,
+        json!({"title": format!("Live {tag}"), "stream_url": "https://live.douyin.com/1",
+        "items": [{"product_id": v.product, "session_price_fen": 90, "session_stock": 100}]}),
+    )
+    .await;
+    v.live = live["id"].as_i64().expect("live id");
+    v.live_item = live["items"][0]["id"].as_i64().expect("live item id");
+    let now = cunlink_core::time::now_ms();
+    let batch = ok(app, "/api/market/batches", &farmer, json!({"asset": asset, "grown_from": now - 86_400_000, "harvested_at": now, "product_id": v.product})).await;
+    v.trace = batch["url"]
+        .as_str()
+        .and_then(|u| u.rsplit('/').next())
+        .expect("trace url")
+        .to_string();
+    (v, farmer, op, buyer)
+}
+
+/// A small PNG with something in it.
+fn png() -> Vec<u8> {
+    let img = image::RgbImage::from_fn(96, 80, |x, y| {
+        image::Rgb([(x * 4) as u8, (y * 5) as u8, 90])
+    });
+    let mut out = std::io::Cursor::new(Vec::new());
+    image::DynamicImage::ImageRgb8(img)
+        .write_to(&mut out, image::ImageFormat::Png)
+        .expect("png");
+    out.into_inner()
+}
+
+fn rule_body(v: &Village) -> Value {
+    json!({"name": format!("hot {}", v.device), "severity": "major", "village": v.name,
+        "target": {"device": v.device},
+        "condition": {"type": "threshold", "conditions": [{"key": "t", "op": ">", "value": 0}]}})
+}
+
+/// The two villages, and village A's farmer, operator and buyer (role, username, token).
+async fn seed(app: &TestApp) -> (World, Vec<(Role, String, String)>) {
+    let (a, farmer, op, buyer) = seed_village(app, "Village A", "a").await;
+    let seeders = vec![
+        (Role::Farmer, "farmer-a".to_string(), farmer),
+        (Role::StationOperator, "op-a".to_string(), op),
+        (Role::Buyer, "buyer-a".to_string(), buyer),
+    ];
+    let (b, ..) = seed_village(app, "Village B", "b").await;
+    // Alarms: one per village, raised by the readings above.
+    let alarms = app
+        .alarms_until("", std::time::Duration::from_secs(20), |l| l.len() >= 2)
+        .await;
+    let alarm_of = |v: &Village| {
+        alarms
+            .iter()
+            .find(|x| x["rule_id"].as_i64() == Some(v.rule))
+            .and_then(|x| x["id"].as_i64())
+            .expect("alarm raised")
+    };
+    let (a, b) = (
+        Village {
+            alarm: alarm_of(&a),
+            ..a
+        },
+        Village {
+            alarm: alarm_of(&b),
+            ..b
+        },
+    );
+    // A county-level device: made by the admin on purpose, without a village.
+    let mut county = Village {
+        device: "county-dev".into(),
+        rotate: "county-rot".into(),
+        ..Village::default()
+    };
+    county.device_token = app.device(json!({"name": county.device})).await;
+    app.device(json!({"name": county.rotate})).await;
+    let cmd = ok(
+        app,
+        "/api/devices/county-dev/rpc",
+        &app.admin_token.clone(),
+        json!({"method": "m", "params": {}, "timeout_ms": 600000}),
+    )
+    .await;
+    county.command = cmd["id"].as_i64().expect("command id");
+    let boards = app.server.as_ref().unwrap().boards.clone();
+    let board = boards
+        .create(cunlink_board::NewBoard {
+            name: "Board A".into(),
+            assets: vec!["Asset a".into()],
+            keys: vec!["t".into()],
+            rotate_secs: 10,
+            line_width: 20,
+            line_count: 4,
+        })
+        .await
+        .expect("board");
+    let login = request(app.http, "GET", "/login", &[], Vec::new())
+        .await
+        .text();
+    let world = World {
+        a,
+        b,
+        county,
+        board: board.slug,
+        static_asset: find_url(&login, "/static/"),
+        alert_asset: String::new(),
+    };
+    (world, seeders)
+}
+
+fn find_url(html: &str, prefix: &str) -> String {
+    let start = html
+        .find(prefix)
+        .unwrap_or_else(|| panic!("no {prefix} in page"));
+    let end = html[start..]
+        .find(['"', '\'', ' ', '>'])
+        .map(|e| start + e)
+        .unwrap_or(html.len());
+    html[start..end].to_string()
+}
+
+/// One caller per role. The village-A farmer, operator and buyer are the ones
+/// who listed, handle and bought village A's objects (`seeders`: role → token).
+async fn callers(app: &TestApp, seeders: &[(Role, String, String)]) -> Vec<Caller> {
+    let mut out = Vec::new();
+    for role in Role::ALL {
+        let (username, password, token) = if role == Role::Admin {
+            (
+                "admin".to_string(),
+                "admin-password",
+                app.admin_token.clone(),
+            )
+        } else if let Some((_, name, token)) = seeders.iter().find(|(r, ..)| *r == role) {
+            (name.clone(), PASSWORD, token.clone())
+        } else {
+            let name = format!("caller-{}", role.as_str().replace('_', "-"));
+            let village = (!role.is_county_wide()).then_some("Village A");
+            let token = app.user(&name, role, village).await;
+            (name, PASSWORD, token)
+        };
+        let mut sessions = Vec::new();
+        for _ in 0..2 {
+            sessions.push(app.sign_in(&username, password).await);
+        }
+        let cookie = |t: &str| format!("{}={t}", cunlink_core::web::SESSION_COOKIE);
+        out.push(Caller {
+            role,
+            username,
+            token,
+            cookie: cookie(&sessions[0].token),
+            csrf: sessions[0].csrf.clone(),
+            spare_cookie: cookie(&sessions[1].token),
+            spare_csrf: sessions[1].csrf.clone(),
+        });
+    }
+    out
+}
+
+// ---- filling paths and bodies ------------------------------------------------
+
+/// A query some routes need to get past their parser to the access check.
+fn query(path: &str) -> &'static str {
+    match path {
+        "/rules/keys" => "?kind=device&name=dev-a",
+        // The device API's long poll: answer at once.
+        "/api/v1/{token}/rpc" => "?timeout=1",
+        _ => "",
+    }
+}
+
+fn fill(path: &str, v: &Village, w: &World, fresh: Option<i64>) -> String {
+    if path == "/static/{hash}/{*name}" {
+        return w.static_asset.clone();
+    }
+    if path == "/alert/static/{hash}/alert.js" {
+        return w.alert_asset.clone();
+    }
+    let mut out = String::new();
+    let mut rest = path;
+    while let Some(start) = rest.find('{') {
+        out.push_str(&rest[..start]);
+        let end = rest[start..]
+            .find('}')
+            .map(|e| start + e + 1)
+            .unwrap_or(rest.len());
+        let param = &rest[start + 1..end - 1];
+        let before = &path[..path.len() - rest.len() + start];
+        out.push_str(&value(path, before, param, v, w, fresh));
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out.push_str(query(path));
+    out
+}
+
+fn value(
+    path: &str,
+    before: &str,
+    param: &str,
+    v: &Village,
+    w: &World,
+    fresh: Option<i64>,
+) -> String {
+    let is = |p: &str| before.starts_with(p);
+    match param {
+        // Rotating the main device's token would lock out the device API rows.
+        "name" if path == "/api/devices/{name}/token" => enc(&v.rotate),
+        "token" if path.contains("/gateway/") => v.gateway_token.clone(),
+        "token" => v.device_token.clone(),
+        "code" if is("/lang/") => "en".into(),
+        "code" => v.trace.clone(),
+        "slug" => w.board.clone(),
+        "file" => v.photo.clone(),
+        "name" if is("/farm/herd/") => enc(&v.tag),
+        "name" => enc(&v.device),
+        "id" if is("/api/v1/") || is("/api/devices/") => v.command.to_string(),
+        "id" if is("/farm/assets/") => v.asset.to_string(),
+        "id" if is("/api/rules/") || is("/rules/") => fresh.unwrap_or(v.rule).to_string(),
+        "id" if is("/api/alarms/") || is("/alarms/") => v.alarm.to_string(),
+        "id" if is("/api/market/products/") || is("/market/mine/") => v.product.to_string(),
+        "id" if is("/api/market/orders/") || is("/market/station/orders/") => {
+            fresh.unwrap_or(v.order).to_string()
+        }
+        "id" if is("/api/market/parcels/") || is("/market/station/parcels/") => fresh
+            .map(|f| f.to_string())
+            .unwrap_or_else(|| v.parcel.to_string()),
+        "id" if is("/api/market/live/") => v.live.to_string(),
+        // Personal objects (subscriptions, webhooks, dead letters): an id nobody has.
+        "id" => "999999".into(),
+        other => panic!("no fixture for {{{other}}} in {before}"),
+    }
+}
+
+/// A body that passes validation for an allowed caller, so the answer shows the access decision.
+fn body(
+    method: &str,
+    path: &str,
+    v: &Village,
+    c: Option<&Caller>,
+    n: usize,
+    code: Option<&str>,
+) -> (Option<&'static str>, Vec<u8>) {
+    let code = code.unwrap_or("0-0-0000");
+    const JSON: Option<&str> = Some("application/json");
+    const FORM: Option<&str> = Some("application/x-www-form-urlencoded");
+    if method == "GET" || method == "DELETE" {
+        return (None, Vec::new());
+    }
+    let j = |v: Value| (JSON, v.to_string().into_bytes());
+    let csrf = c.map(|c| c.csrf.as_str()).unwrap_or("");
+    let f = |s: String| (FORM, format!("csrf={csrf}&{s}").into_bytes());
+    match path {
+        "/api/login" | "/login" => {
+            // Every caller signs in as itself; anonymous as the admin.
+            let (user, password) = match c {
+                Some(c) if c.role != Role::Admin => (c.username.as_str(), PASSWORD),
+                _ => ("admin", "admin-password"),
+            };
+            if path == "/login" {
+                (
+                    FORM,
+                    format!("username={user}&password={password}").into_bytes(),
+                )
+            } else {
+                j(json!({"username": user, "password": password}))
+            }
+        }
+        "/api/logout" => (None, Vec::new()),
+        "/logout" => (
+            FORM,
+            format!("csrf={}", c.map(|c| c.spare_csrf.as_str()).unwrap_or("")).into_bytes(),
+        ),
+        "/api/v1/{token}/telemetry" => j(json!({"t": 1})),
+        "/api/v1/{token}/attributes" => j(json!({"fw": "1"})),
+        "/api/v1/{token}/gateway/telemetry" | "/api/v1/{token}/gateway/attributes" => {
+            j(json!({"child": {"t": 1}}))
+        }
+        "/api/v1/{token}/rpc/{id}" => j(json!({"ok": true})),
+        "/api/integrations/chirpstack" => {
+            j(json!({"deviceInfo": {"devEui": "0000000000000001"}, "object": {"t": 1}}))
+        }
+        "/api/devices" => j(
+            json!({"name": format!("new-{n}"), "asset": format!("Asset {}", &v.device[4..]), "village": v.name}),
+        ),
+        "/api/devices/{name}/token" => (None, Vec::new()),
+        "/api/devices/{name}/rpc" => j(json!({"method": "m", "params": {}, "timeout_ms": 600000})),
+        "/api/rules" | "/api/rules/{id}" => j(rule_body(v)),
+        "/api/alarms/{id}/ack" | "/api/alarms/{id}/clear" => (None, Vec::new()),
+        "/api/alarms/{id}/assign" => j(json!({"user": "farmer-a"})),
+        "/api/alarms/{id}/comments" => j(json!({"text": "seen"})),
+        "/api/me/notifications" => j(json!({})),
+        "/api/push/subscriptions" => j(
+            json!({"endpoint": "https://push.example.com/x", "keys": {"p256dh": "x", "auth": "y"}}),
+        ),
+        "/api/webhooks" => j(json!({"url": "https://hooks.example.com/x"})),
+        "/api/notifications/{id}/retry" => (None, Vec::new()),
+        "/api/market/stations" => j(json!({"village": v.name, "name": format!("Station {n}")})),
+        "/api/market/products" => {
+            j(json!({"name": format!("Rice {n}"), "unit": "kg", "price_fen": 100, "stock": 10}))
+        }
+        "/api/market/products/{id}" => j(json!({"price_fen": 120})),
+        "/api/market/products/{id}/photos" => (Some("image/jpeg"), b"not a jpeg".to_vec()),
+        "/api/market/orders" => j(
+            json!({"items": [{"product_id": v.product, "quantity": 1}], "pickup_station_id": v.station}),
+        ),
+        "/api/market/orders/{id}/status" => j(json!({"status": "packed"})),
+        "/api/market/orders/{id}/payment" => {
+            j(json!({"state": "paid_at_station", "method": "cash"}))
+        }
+        "/api/market/parcels" => j(
+            json!({"to_station_id": v.station, "recipient_name": "Li", "tracking": format!("T{n}")}),
+        ),
+        "/api/market/parcels/{id}/scan" => j(json!({"status": "picked_up", "place": "hub"})),
+        "/api/market/parcels/{id}/collect" => j(json!({"code": code})),
+        "/api/market/prices" => j(
+            json!({"commodity": "apple", "price_fen": 800, "unit": "kg", "station_id": v.station}),
+        ),
+        "/api/market/live" => j(
+            json!({"title": format!("Live {n}"), "stream_url": "https://live.douyin.com/2",
+            "items": [{"product_id": v.product, "session_price_fen": 90, "session_stock": 5}]}),
+        ),
+        "/api/market/live/{id}/orders" => {
+            j(json!({"item_id": v.live_item, "quantity": 1, "pickup_station_id": v.station}))
+        }
+        "/api/market/live/{id}/end" => (None, Vec::new()),
+        "/api/market/batches" => j(
+            json!({"asset": format!("Asset {}", &v.device[4..]), "grown_from": 1, "harvested_at": 2, "product_id": v.product}),
+        ),
+        "/farm/devices" => f(format!(
+            "name=page-{n}&profile=default&asset=Asset+{}",
+            &v.device[4..]
+        )),
+        "/alarms/{id}/ack" | "/alarms/{id}/clear" => f(String::new()),
+        "/alarms/{id}/assign" => f("user=farmer-a".into()),
+        "/alarms/{id}/comment" => f("text=seen".into()),
+        "/rules/{id}/delete" => f(String::new()),
+        "/me/notifications" => f(String::new()),
+        "/me/webhooks" => f("url=https%3A%2F%2Fhooks.example.com%2Fy".into()),
+        "/me/webhooks/{id}/delete" | "/me/dead/{id}/retry" => f(String::new()),
+        "/market/order" => f(format!(
+            "product_id={}&quantity=1&pickup_station_id={}",
+            v.product, v.station
+        )),
+        "/market/mine" => f(format!("name=Beans+{n}&unit=kg&price_yuan=1.00&stock=5")),
+        // Stays listed: later rows still order it.
+        "/market/mine/{id}/listed" => f("listed=1".into()),
+        "/market/station/orders/{id}/status" => f("status=packed".into()),
+        "/market/station/orders/{id}/payment" => f("status=paid_at_station&method=cash".into()),
+        "/market/station/parcels/{id}/scan" => f("status=picked_up".into()),
+        "/market/station/parcels/{id}/collect" => f(format!("code={code}")),
+        "/me/locale" => f("locale=en".into()),
+        "/admin/users" => f(format!(
+            "username=made-{n}&password=a-password&role=villager&village=Village+A"
+        )),
+        "/admin/villages" => f(format!("name=Village+{n}")),
+        other => panic!("no body declared for {method} {other}"),
+    }
+}
+
+// ---- the walk --------------------------------------------------------------------
+
+/// Methods the server takes on `path` (without HEAD), from the `Allow` of a 405.
+async fn served_methods(app: &TestApp, path: &str) -> BTreeSet<String> {
+    let r = request(app.http, "PROPFIND", path, &[], Vec::new()).await;
+    assert_eq!(
+        r.status,
+        405,
+        "PROPFIND {path} should be refused: {}",
+        r.text()
+    );
+    r.headers
+        .get("allow")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .split(',')
+        .map(|m| m.trim().to_string())
+        .filter(|m| !m.is_empty() && m != "HEAD")
+        .collect()
+}
+
+#[tokio::test]
+async fn every_route_answers_every_role_as_declared() {
+    let app = spawn_app().await;
+    let (mut world, seeders) = seed(&app).await;
+    let callers = callers(&app, &seeders).await;
+    let admin = &callers[0];
+    // The alert script's hashed URL is only known from a page that loads it.
+    let page = request(
+        app.http,
+        "GET",
+        "/rules/new",
+        &[("cookie", admin.cookie.as_str())],
+        Vec::new(),
+    )
+    .await
+    .text();
+    world.alert_asset = find_url(&page, "/alert/static/");
+
+    let table = table();
+    let mut problems: Vec<String> = Vec::new();
+
+    // 1. The table and the server agree on every (method, path).
+    let served_paths: BTreeSet<String> = app
+        .server
+        .as_ref()
+        .unwrap()
+        .route_paths
+        .iter()
+        .cloned()
+        .collect();
+    let mut served: BTreeSet<(String, String)> = BTreeSet::new();
+    for p in &served_paths {
+        let probe = fill(p, &world.a, &world, None);
+        for m in served_methods(&app, &probe).await {
+            served.insert((m, p.clone()));
+        }
+    }
+    let declared: BTreeSet<(String, String)> = table
+        .iter()
+        .map(|r| (r.method.to_string(), r.path.to_string()))
+        .collect();
+    for (m, p) in served.difference(&declared) {
+        problems.push(format!(
+            "| {m} {p} | - | - | route has no row in the access table |"
+        ));
+    }
+    for (m, p) in declared.difference(&served) {
+        problems.push(format!("| {m} {p} | - | - | declared but not served |"));
+    }
+
+    // 2. Every row × caller × scope.
+    let mut n = 0usize;
+    let mut mismatches: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+    let mut checked = 0usize;
+    for row in table
+        .iter()
+        .filter(|r| served.contains(&(r.method.to_string(), r.path.to_string())))
+    {
+        let device_route = row.path.starts_with("/api/devices/{name}")
+            || row.path.starts_with("/farm/devices/{name}");
+        let scopes: &[Scope] = if device_route {
+            &[Scope::Own, Scope::Other, Scope::County]
+        } else if scoped(row) {
+            &[Scope::Own, Scope::Other]
+        } else {
+            &[Scope::Own]
+        };
+        // The device token in the path is the only credential: one anonymous call says it all.
+        let who: Vec<Option<&Caller>> = if matches!(row.rule, Rule::DeviceToken) {
+            vec![None]
+        } else {
+            std::iter::once(None)
+                .chain(callers.iter().map(Some))
+                .collect()
+        };
+        for &scope in scopes {
+            let v = match scope {
+                Scope::Own => &world.a,
+                Scope::Other => &world.b,
+                Scope::County => &world.county,
+            };
+            for c in &who {
+                n += 1;
+                // Deleting needs a rule of its own per request, or later requests would find none.
+                // Rows that delete a rule or move an order get one of their own per
+                // request, or later requests would find it gone or already moved.
+                let mut code = None;
+                let fresh = match row.path {
+                    "/api/rules/{id}" if row.method == "DELETE" => Some(fresh_rule(&app, v).await),
+                    "/rules/{id}/delete" => Some(fresh_rule(&app, v).await),
+                    "/api/market/orders/{id}/status"
+                    | "/market/station/orders/{id}/status"
+                    | "/api/market/orders/{id}/payment"
+                    | "/market/station/orders/{id}/payment" => Some(fresh_order(&app, v).await),
+                    "/api/market/parcels/{id}/scan" | "/market/station/parcels/{id}/scan" => {
+                        Some(fresh_parcel(&app, v, false).await.0)
+                    }
+                    "/api/market/parcels/{id}/collect" | "/market/station/parcels/{id}/collect" => {
+                        let (id, c) = fresh_parcel(&app, v, true).await;
+                        code = Some(c);
+                        Some(id)
+                    }
+                    _ => None,
+                };
+                let uri = fill(row.path, v, &world, fresh);
+                let (ctype, b) = body(row.method, row.path, v, *c, n, code.as_deref());
+                let bearer;
+                let mut headers: Vec<(&str, &str)> = Vec::new();
+                if let Some(c) = c {
+                    bearer = format!("Bearer {}", c.token);
+                    headers.push(("authorization", &bearer));
+                    match row.path {
+                        // Signing out ends a session: never the one every later row needs.
+                        "/api/logout" => {}
+                        "/logout" => headers.push(("cookie", &c.spare_cookie)),
+                        _ => {
+                            headers.push(("cookie", &c.cookie));
+                            headers.push(("x-csrf-token", &c.csrf));
+                        }
+                    }
+                }
+                if let Some(t) = ctype {
+                    headers.push(("content-type", t));
+                }
+                let r = request_head(&app, row.method, &uri, &headers, b).await;
+                let location =
+                    r.0.get("location")
+                        .and_then(|l| l.to_str().ok())
+                        .map(str::to_string);
+                let got = classify(r.1, location.as_deref());
+                let want = expected(row, c.map(|c| c.role), scope);
+                checked += 1;
+                if !meets(got, want) {
+                    mismatches
+                        .entry((row.method.to_string(), row.path.to_string()))
+                        .or_default()
+                        .push(format!(
+                            "| {} {} | {} | {:?} | want {:?}, got {}{} {} |",
+                            row.method,
+                            row.path,
+                            c.map(|c| c.role.as_str()).unwrap_or("anonymous"),
+                            scope,
+                            want,
+                            r.1,
+                            location.map(|l| format!(" → {l}")).unwrap_or_default(),
+                            r.2.chars()
+                                .take(80)
+                                .collect::<String>()
+                                .replace(['\n', '|'], " "),
+                        ));
+                }
+            }
+        }
+    }
+    for rows in mismatches.into_values() {
+        problems.extend(rows);
+    }
+    let mut report = String::new();
+    let _ = writeln!(
+        report,
+        "{} of {checked} answers (over {} routes) differ from the access table:\n| route | caller | scope | problem |\n|---|---|---|---|",
+        problems.len(),
+        table.len()
+    );
+    for p in &problems {
+        let _ = writeln!(report, "{p}");
+    }
+    assert!(problems.is_empty(), "{report}");
+}
+
+async fn fresh_rule(app: &TestApp, v: &Village) -> i64 {
+    let r = ok(app, "/api/rules", &app.admin_token.clone(), rule_body(v)).await;
+    r["id"].as_i64().expect("rule id")
+}
+
+/// A new order of the village's buyer, still `placed`.
+async fn fresh_order(app: &TestApp, v: &Village) -> i64 {
+    let body = json!({"items": [{"product_id": v.product, "quantity": 1}], "pickup_station_id": v.station});
+    let r = ok(app, "/api/market/orders", &v.buyer_token, body).await;
+    r["id"].as_i64().expect("order id")
+}
+
+/// A new parcel of a fresh order (shipped by the village's operator), `created`
+/// or, with `at_station`, waiting at the station; and its pickup code.
+async fn fresh_parcel(app: &TestApp, v: &Village, at_station: bool) -> (i64, String) {
+    let order = fresh_order(app, v).await;
+    let path = format!("/api/market/orders/{order}/status");
+    ok(app, &path, &v.op_token, json!({"status": "packed"})).await;
+    let shipped = ok(app, &path, &v.op_token, json!({"status": "shipped"})).await;
+    let parcel = shipped["parcel_id"].as_i64().expect("parcel id");
+    if !at_station {
+        return (parcel, String::new());
+    }
+    let scan = format!("/api/market/parcels/{parcel}/scan");
+    ok(
+        app,
+        &scan,
+        &v.op_token,
+        json!({"status": "at_village_station"}),
+    )
+    .await;
+    let seen = app
+        .get(&format!("/api/market/parcels/{parcel}"), &v.buyer_token)
+        .await
+        .json();
+    let code = seen["pickup_code"]
+        .as_str()
+        .expect("pickup code")
+        .to_string();
+    (parcel, code)
+}
+
+/// A request whose body is read only briefly: event streams never end.
+async fn request_head(
+    app: &TestApp,
+    method: &str,
+    uri: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> (hyper::HeaderMap, u16, String) {
+    use bytes::Bytes;
+    use http_body_util::{BodyExt, Full};
+    use hyper_util::rt::TokioIo;
+    let stream = tokio::net::TcpStream::connect(app.http)
+        .await
+        .expect("connect");
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .expect("handshake");
+    tokio::spawn(conn);
+    let mut req = hyper::Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("host", app.http.to_string());
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let resp = sender
+        .send_request(req.body(Full::new(Bytes::from(body))).expect("request"))
+        .await
+        .expect("send");
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let is_stream = headers
+        .get("content-type")
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+    let text = if is_stream {
+        String::new()
+    } else {
+        match tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            resp.into_body().collect(),
+        )
+        .await
+        {
+            Ok(Ok(b)) => String::from_utf8_lossy(&b.to_bytes()).into_owned(),
+            _ => String::new(),
+        }
+    };
+    (headers, status, text)
+}
