@@ -66,6 +66,13 @@ const PARCEL_READERS: &[Role] = &[
     Role::StationOperator,
     Role::Buyer,
 ];
+/// Roles that are never party to a parcel: told it does not exist (403 or 404).
+const NOT_IN_A_PARCEL: &[(Role, Expect)] = &[
+    (Role::Farmer, Expect::Denied),
+    (Role::Doctor, Expect::Denied),
+    (Role::Teacher, Expect::Denied),
+    (Role::Villager, Expect::Denied),
+];
 /// Collecting a parcel: the destination's operator, or the recipient with the code.
 const COLLECTORS: &[Role] = &[Role::Admin, Role::StationOperator, Role::Buyer];
 const ORDERING: &[Role] = &[
@@ -269,10 +276,28 @@ fn table() -> Vec<Row> {
         row("POST", "/api/market/parcels", api(PARCEL_STAFF, PARCEL_STAFF, Unscoped)),
         row("GET", "/api/market/parcels/reminders", api(PARCEL_STAFF, PARCEL_STAFF, Unscoped)),
         // fixed by issue 9 item 6: an operator sees only its own station's parcels.
-        row("GET", "/api/market/parcels/{id}", api(PARCEL_READERS, PARCEL_READERS, Owner403)),
+        // Issue 9 item 6: outside a parcel's scope (not its stations, its recipient
+        // or the county) the answer is the same 404 as for no parcel at all.
+        Row {
+            method: "GET",
+            path: "/api/market/parcels/{id}",
+            rule: api(PARCEL_READERS, PARCEL_READERS, Village404),
+            overrides: NOT_IN_A_PARCEL,
+        },
         // fixed by issue 9 item 6: scans only by the holding station.
-        row("POST", "/api/market/parcels/{id}/scan", api(PARCEL_STAFF, PARCEL_STAFF, Owner403)),
-        row("POST", "/api/market/parcels/{id}/collect", api(COLLECTORS, COLLECTORS, Owner403)),
+        Row {
+            method: "POST",
+            path: "/api/market/parcels/{id}/scan",
+            rule: api(PARCEL_STAFF, PARCEL_STAFF, Village404),
+            // The row scans `picked_up`, which only the origin station makes.
+            overrides: &[(Role::CountyStaff, Expect::Forbidden)],
+        },
+        Row {
+            method: "POST",
+            path: "/api/market/parcels/{id}/collect",
+            rule: api(COLLECTORS, COLLECTORS, Village404),
+            overrides: NOT_IN_A_PARCEL,
+        },
         row("GET", "/api/market/prices", Rule::Public),
         row("POST", "/api/market/prices", api(OPERATORS, OPERATORS, Unscoped)),
         row("GET", "/api/market/prices/trend", Rule::Public),
@@ -295,7 +320,12 @@ fn table() -> Vec<Row> {
         row("POST", "/market/station/orders/{id}/status", page(OPERATORS, OPERATORS, Owner403)),
         row("POST", "/market/station/orders/{id}/payment", page(OPERATORS, OPERATORS, Owner403)),
         // fixed by issue 9 item 6: scans only by the holding station (the county hub may scan any).
-        row("POST", "/market/station/parcels/{id}/scan", page(PARCEL_STAFF, PARCEL_STAFF, Owner403)),
+        Row {
+            method: "POST",
+            path: "/market/station/parcels/{id}/scan",
+            rule: page(PARCEL_STAFF, PARCEL_STAFF, Owner403),
+            overrides: &[(Role::CountyStaff, Expect::Forbidden)],
+        },
         // As the API: the destination's operator, or the recipient with the code.
         row("POST", "/market/station/parcels/{id}/collect", page(COLLECTORS, COLLECTORS, Owner403)),
         row("GET", "/prices", Rule::Public),
@@ -309,6 +339,8 @@ fn table() -> Vec<Row> {
         row("POST", "/me/locale", page(ALL, ALL, Unscoped)),
         row("GET", "/admin/users", page(COUNTY, COUNTY, Unscoped)),
         row("POST", "/admin/users", page(COUNTY, COUNTY, Unscoped)),
+        // Issue 9 item 12: disable, enable, revoke tokens (the row sends no action).
+        row("POST", "/admin/users/action", page(COUNTY, COUNTY, Unscoped)),
         row("POST", "/admin/villages", page(COUNTY, COUNTY, Unscoped)),
         row("GET", "/static/{hash}/{*name}", Rule::Public),
         row("GET", "/sw.js", Rule::Public),
@@ -428,6 +460,9 @@ fn scoped(row: &Row) -> bool {
 // ---- the two villages ----------------------------------------------------------
 
 const PASSWORD: &str = "a-password";
+/// The sign-in form's CSRF token (32 letters and digits, as the server issues them),
+/// sent both as its cookie and in the form.
+const LOGIN_CSRF: &str = "AccessMatrixLoginToken0123456789";
 
 struct Caller {
     role: Role,
@@ -853,9 +888,10 @@ fn body(
                 _ => ("admin", "admin-password"),
             };
             if path == "/login" {
+                // The sign-in form's double-submit token, as its cookie carries it.
                 (
                     FORM,
-                    format!("username={user}&password={password}").into_bytes(),
+                    format!("csrf={LOGIN_CSRF}&username={user}&password={password}").into_bytes(),
                 )
             } else {
                 j(json!({"username": user, "password": password}))
@@ -949,6 +985,8 @@ fn body(
             "username=made-{n}&password=a-password&role=villager&village=Village+A"
         )),
         "/admin/villages" => f(format!("name=Village+{n}")),
+        // Enabling an account that is enabled changes nothing later rows rely on.
+        "/admin/users/action" => f("username=caller-villager&action=enable".into()),
         other => panic!("no body declared for {method} {other}"),
     }
 }
@@ -1026,6 +1064,7 @@ async fn every_route_answers_every_role_as_declared() {
 
     // 2. Every row × caller × scope.
     let mut n = 0usize;
+    let login_cookie = format!("{}={LOGIN_CSRF}", cunlink_web::routes::LOGIN_CSRF_COOKIE);
     let mut mismatches: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
     let mut checked = 0usize;
     for row in table
@@ -1082,6 +1121,9 @@ async fn every_route_answers_every_role_as_declared() {
                 let (ctype, b) = body(row.method, row.path, v, *c, n, code.as_deref());
                 let bearer;
                 let mut headers: Vec<(&str, &str)> = Vec::new();
+                if c.is_none() && row.path == "/login" {
+                    headers.push(("cookie", &login_cookie));
+                }
                 if let Some(c) = c {
                     bearer = format!("Bearer {}", c.token);
                     headers.push(("authorization", &bearer));
@@ -1089,6 +1131,7 @@ async fn every_route_answers_every_role_as_declared() {
                         // Signing out ends a session: never the one every later row needs.
                         "/api/logout" => {}
                         "/logout" => headers.push(("cookie", &c.spare_cookie)),
+                        "/login" => headers.push(("cookie", &login_cookie)),
                         _ => {
                             headers.push(("cookie", &c.cookie));
                             headers.push(("x-csrf-token", &c.csrf));
