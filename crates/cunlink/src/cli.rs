@@ -130,6 +130,9 @@ pub struct ServeArgs {
     /// Seed and feed a living demo village.
     #[arg(long, env = "CUNLINK_DEMO")]
     pub demo: bool,
+    /// Most MQTT connections open at once [default: 10000]
+    #[arg(long, env = "CUNLINK_MQTT_MAX_CONNECTIONS")]
+    pub mqtt_max_connections: Option<usize>,
 }
 
 impl ServeArgs {
@@ -145,6 +148,9 @@ impl ServeArgs {
             c.mqtt = a;
         }
         c.demo |= self.demo;
+        if let Some(n) = self.mqtt_max_connections {
+            c.mqtt_max_connections = n;
+        }
         Ok(c)
     }
 }
