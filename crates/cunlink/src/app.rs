@@ -107,6 +107,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         config.mqtt_max_connections,
     )));
     farm.spawn_background(shutdown_rx.clone());
+    crate::memory::spawn_janitor(shutdown_rx.clone());
     market.spawn_background(shutdown_rx.clone());
     if config.demo {
         crate::demo::start(

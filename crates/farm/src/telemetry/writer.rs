@@ -168,13 +168,13 @@ impl Writer {
                     next = self.rx.try_recv().ok();
                 }
             }
-            if !jobs.is_empty() {
-                if let Err(e) = self.commit(jobs) {
-                    return Err(format!(
-                        "commits failed for {}s without a success; last error: {e}",
-                        self.give_up.as_secs()
-                    ));
-                }
+            if !jobs.is_empty()
+                && let Err(e) = self.commit(jobs)
+            {
+                return Err(format!(
+                    "commits failed for {}s without a success; last error: {e}",
+                    self.give_up.as_secs()
+                ));
             }
         }
         tracing::info!("telemetry writer stopped");
