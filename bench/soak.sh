@@ -10,8 +10,8 @@
 # the maximum MQTT QoS 1 ingest for 10 s, then for MINUTES runs at the same time:
 #   * MQTT QoS 1 at half that rate (cunlink-mqtt-load --rate), DEVICES connections;
 #   * SSE clients: SSE/2 on device live streams, SSE/2 on the alarm stream;
-#   * page loads: the demo board (HTML and .txt), a raw and an aggregated
-#     telemetry query, the device list and /metrics, in a loop.
+#   * page loads: the demo board (HTML and .txt), a raw (last 5 s) and an
+#     aggregated (last 30 s) telemetry query, the device list and /metrics, in a loop.
 # RSS (VmRSS of the server) is sampled every 10 s after a 30 s warm-up; prints the
 # samples and the least-squares slope in MB/min. Only 127.0.0.1 is used.
 set -euo pipefail
@@ -49,8 +49,12 @@ done
 
 NO_COLOR=1 "$BIN" serve --demo --data-dir "$DATA" --http 127.0.0.1:$HTTP_PORT --mqtt 127.0.0.1:$MQTT_PORT 2>"$DATA/server.log" &
 SERVER=$!
-for _ in $(seq 1 600); do grep -q "demo village is live" "$DATA/server.log" && break; sleep 0.2; done
+for _ in $(seq 1 600); do grep -qs "demo village is live" "$DATA/server.log" && break; sleep 0.2; done
 api() { curl -sf -X "$1" "$H$2" -H "authorization: Bearer $ADMIN" -H 'content-type: application/json' ${3:+-d "$3"}; }
+# A first reading, so the rules' key is known.
+while read -r tok; do
+  curl -sf -X POST "$H/api/v1/$tok/telemetry" -H 'content-type: application/json' -d '{"temperature":20,"humidity":50}' >/dev/null
+done <"$DATA/tokens"
 for i in $(seq 1 "$DEVICES"); do
   limit=60; [ $((i % 2)) -eq 0 ] && limit=20   # even devices fire (the load sends 23.5)
   api POST /api/rules "{\"name\":\"soak $i\",\"severity\":\"minor\",\"target\":{\"device\":\"soak$i\"},\"condition\":{\"type\":\"threshold\",\"conditions\":[{\"key\":\"temperature\",\"op\":\">\",\"value\":$limit}]}}" >/dev/null
@@ -75,8 +79,9 @@ done
     n=$((n + 1)); d=soak$(( (n % DEVICES) + 1 )); now=$(($(date +%s) * 1000))
     curl -sf "$H$BOARD" >/dev/null || true
     curl -sf "$H$BOARD.txt" >/dev/null || true
-    api GET "/api/devices/$d/telemetry?keys=temperature&start=$((now - 600000))&end=$now&limit=500" >/dev/null || true
-    api GET "/api/devices/$d/telemetry?keys=temperature&start=$((now - 3600000))&end=$now&interval=60000&agg=avg" >/dev/null || true
+    # Fixed windows, so each query does the same work all along the soak.
+    api GET "/api/devices/$d/telemetry?keys=temperature&start=$((now - 5000))&end=$now&limit=500" >/dev/null || true
+    api GET "/api/devices/$d/telemetry?keys=temperature&start=$((now - 30000))&end=$now&interval=1000&agg=avg" >/dev/null || true
     api GET /api/devices >/dev/null || true
     curl -sf "$H/metrics" >/dev/null || true
     sleep 0.1
@@ -94,8 +99,8 @@ while [ "$(date +%s)" -lt "$end" ]; do
   echo "$m" | tee -a "$DATA/samples" | awk '{printf "%6.2f  %8.1f\n", $1, $2}'
   sleep 10
 done
-for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-wait "${PIDS[0]}" 2>/dev/null || true
+for p in "${PIDS[@]:1}"; do kill "$p" 2>/dev/null || true; done
+wait "${PIDS[0]}" 2>/dev/null || true   # the load ends by itself and prints its figures
 log "load: $(grep RESULT "$DATA/load.out" || tail -1 "$DATA/load.out")"
 awk '{ n++; sx += $1; sy += $2; sxx += $1*$1; sxy += $1*$2; if (n == 1) first = $2; last = $2; if ($2 > max) max = $2 }
   END { slope = (n * sxy - sx * sy) / (n * sxx - sx * sx);
