@@ -24,6 +24,8 @@ struct Args {
     tokens: Vec<String>,
     topic: String,
     payload: String,
+    /// Total PUBLISHes per second across connections (0: as fast as acks allow).
+    rate: f64,
 }
 
 fn parse_args() -> Args {
@@ -36,6 +38,7 @@ fn parse_args() -> Args {
         tokens: Vec::new(),
         topic: "v1/devices/me/telemetry".into(),
         payload: r#"{"temperature":23.5,"humidity":61.2}"#.into(),
+        rate: 0.0,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -62,9 +65,10 @@ fn parse_args() -> Args {
             }
             "--topic" => a.topic = val(),
             "--payload" => a.payload = val(),
+            "--rate" => a.rate = val().parse().unwrap_or_else(|_| die("bad --rate")),
             "-h" | "--help" => {
                 println!(
-                    "cunlink-mqtt-load [--host H] [--port P] [--conns N] [--inflight N] [--seconds S] [--token T | --tokens-file F] [--topic T] [--payload JSON]"
+                    "cunlink-mqtt-load [--host H] [--port P] [--conns N] [--inflight N] [--seconds S] [--token T | --tokens-file F] [--topic T] [--payload JSON] [--rate MSGS_PER_S]"
                 );
                 std::process::exit(0);
             }
@@ -181,10 +185,17 @@ async fn run_conn(i: usize, a: &Args, start_at: Instant, stop_at: Instant) -> Co
     let mut next_id: u16 = 1;
     let mut out = Vec::with_capacity(a.inflight * 64);
     let (mut rd, mut wr) = s.into_split();
+    // With --rate, this connection's share of it, spread evenly.
+    let gap = (a.rate > 0.0).then(|| Duration::from_secs_f64(a.conns as f64 / a.rate));
+    let mut next_send =
+        start_at + gap.map_or(Duration::ZERO, |g| g.mul_f64(i as f64 / a.conns as f64));
     loop {
         let now = Instant::now();
         if now < stop_at {
-            while sent_at.len() < a.inflight {
+            while sent_at.len() < a.inflight && (gap.is_none() || now >= next_send) {
+                if let Some(g) = gap {
+                    next_send += g;
+                }
                 publish_packet(&mut out, topic, payload, next_id);
                 next_id = if next_id == u16::MAX { 1 } else { next_id + 1 };
                 sent_at.push_back(now);
@@ -205,8 +216,14 @@ async fn run_conn(i: usize, a: &Args, start_at: Instant, stop_at: Instant) -> Co
         } else {
             now + Duration::from_secs(10)
         };
-        let n = match tokio::time::timeout_at(deadline.into(), rd.read(&mut buf[have..])).await {
+        // Paced: wake for the next send even when no ack comes.
+        let wake = match gap {
+            Some(_) if now < stop_at && sent_at.len() < a.inflight => deadline.min(next_send),
+            _ => deadline,
+        };
+        let n = match tokio::time::timeout_at(wake.into(), rd.read(&mut buf[have..])).await {
             Ok(Ok(n)) if n > 0 => n,
+            Err(_) if wake < deadline => continue,
             _ => {
                 r.errors += 1;
                 break;

@@ -37,6 +37,9 @@ pub struct Config {
     /// (set when a reverse proxy terminates TLS). When it is https, cookies are
     /// marked `Secure` so a browser never sends them over plain http.
     pub public_url: Option<String>,
+    /// Most MQTT connections open at once (authenticated or not); one more is
+    /// accepted and closed at once. Keep the process's open-file limit above it.
+    pub mqtt_max_connections: usize,
     pub ingest: IngestConfig,
     /// Where notifications (webhooks, Web Push) may be sent.
     pub notify: NotifyConfig,
@@ -69,6 +72,9 @@ pub struct IngestConfig {
     /// Seconds between checkpoints, which seal or carry open buffers and drop old
     /// log rows (also done whenever 64 MiB of log accumulate).
     pub checkpoint_secs: u64,
+    /// Seconds of commits failing without a success after which the writer stops
+    /// and the process exits with an error, for the service manager to restart it.
+    pub writer_give_up_secs: u64,
 }
 
 impl Default for Config {
@@ -79,6 +85,7 @@ impl Default for Config {
             mqtt: SocketAddr::from(([127, 0, 0, 1], 1883)),
             demo: false,
             public_url: None,
+            mqtt_max_connections: 10_000,
             ingest: IngestConfig::default(),
             notify: NotifyConfig::default(),
         }
@@ -91,6 +98,7 @@ impl Default for IngestConfig {
             queue_values: 1_000_000,
             max_batch_values: 200_000,
             checkpoint_secs: 60,
+            writer_give_up_secs: 60,
         }
     }
 }

@@ -111,8 +111,10 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         farm.ingest.clone(),
         shutdown_rx.clone(),
         DRAIN,
+        config.mqtt_max_connections,
     )));
     farm.spawn_background(shutdown_rx.clone());
+    crate::memory::spawn_janitor(shutdown_rx.clone());
     market.spawn_background(shutdown_rx.clone());
     if config.demo {
         crate::demo::start(
@@ -141,6 +143,12 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
 }
 
 impl Server {
+    /// Resolves with the reason when the server can no longer do its job (the
+    /// telemetry writer stopped); the binary then shuts down and exits non-zero.
+    pub async fn failed(&self) -> String {
+        self.farm.telemetry.health.wait_down().await
+    }
+
     /// Graceful shutdown: every acknowledged write is committed before this returns.
     pub async fn shutdown(self) {
         tracing::info!("shutting down: finishing in-flight requests and MQTT acks");
@@ -180,13 +188,11 @@ fn router(
     boards: &Arc<cunlink_board::Boards>,
 ) -> (Router, Vec<String>) {
     let metrics_farm = farm.clone();
+    let health_farm = farm.clone();
     let metrics_alerts = alerts.clone();
     let metrics_market = market.clone();
     let (router, paths) = Routes::new()
-        .route(
-            "/healthz",
-            get(|| async { axum::Json(serde_json::json!({ "status": "ok" })) }),
-        )
+        .route("/healthz", get(move || health(health_farm.clone())))
         .route(
             "/metrics",
             get(move || {
@@ -261,6 +267,27 @@ async fn json_errors(req: axum::extract::Request, next: axum::middleware::Next) 
         }
     }
     out
+}
+
+/// 200 while readings can be stored; 503 with the reason while telemetry commits
+/// fail or after the writer stopped (the process is then exiting).
+async fn health(farm: Arc<Farm>) -> Response {
+    use cunlink_farm::telemetry::WriterState;
+    match farm.telemetry.health.state() {
+        WriterState::Ok => axum::Json(serde_json::json!({ "status": "ok" })).into_response(),
+        WriterState::Failing { since_ms, error } => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "telemetry_commits_failing",
+            format!("telemetry commits have failed since {since_ms} (ms since the epoch): {error}"),
+        )
+        .into_response(),
+        WriterState::Down { reason } => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "telemetry_writer_down",
+            format!("the telemetry writer stopped ({reason}); cunlink is exiting"),
+        )
+        .into_response(),
+    }
 }
 
 async fn metrics(farm: Arc<Farm>, alerts: Arc<Alerts>, market: Arc<Market>) -> Response {

@@ -158,6 +158,9 @@ pub struct ServeArgs {
     /// Address people reach the site at (https:// marks cookies Secure).
     #[arg(long, env = "CUNLINK_PUBLIC_URL")]
     pub public_url: Option<String>,
+    /// Most MQTT connections open at once [default: 10000]
+    #[arg(long, env = "CUNLINK_MQTT_MAX_CONNECTIONS")]
+    pub mqtt_max_connections: Option<usize>,
 }
 
 impl ServeArgs {
@@ -175,6 +178,9 @@ impl ServeArgs {
         c.demo |= self.demo;
         if let Some(u) = &self.public_url {
             c.public_url = Some(u.clone());
+        }
+        if let Some(n) = self.mqtt_max_connections {
+            c.mqtt_max_connections = n;
         }
         Ok(c)
     }

@@ -308,23 +308,30 @@ async fn backfill(
     now: i64,
     rng: &mut Rng,
 ) -> anyhow::Result<()> {
-    let start = now - BACKFILL_DAYS * 86_400_000;
-    for p in probes {
-        let series: Vec<J> = (0..BACKFILL_DAYS * 288)
-            .map(|i| start + i * HISTORY_STEP_MS)
-            .map(|ts| json!({ "ts": ts, "values": probe_values(p.kind, ts, rng) }))
-            .collect();
-        send(farm, &p.device, Kind::Telemetry, J::Array(series)).await?;
+    // One day per request: the whole history in one body peaked at ~200 MB of
+    // JSON trees and parsed readings, which the allocator then kept.
+    const STEPS_PER_DAY: i64 = 86_400_000 / HISTORY_STEP_MS;
+    for day in 0..BACKFILL_DAYS {
+        let steps = || {
+            (day * STEPS_PER_DAY..(day + 1) * STEPS_PER_DAY)
+                .map(|i| now - BACKFILL_DAYS * 86_400_000 + i * HISTORY_STEP_MS)
+        };
+        for p in probes {
+            let series: Vec<J> = steps()
+                .map(|ts| json!({ "ts": ts, "values": probe_values(p.kind, ts, rng) }))
+                .collect();
+            send(farm, &p.device, Kind::Telemetry, J::Array(series)).await?;
+        }
+        let mut body = Map::new();
+        for sow in sows {
+            let series: Vec<J> = steps()
+                .map(|ts| json!({ "ts": ts, "values": sow.values(ts, rng) }))
+                .collect();
+            body.insert(sow.name.clone(), J::Array(series));
+        }
+        send(farm, gateway, Kind::GatewayTelemetry, J::Object(body)).await?;
     }
-    let mut body = Map::new();
-    for sow in sows {
-        let series: Vec<J> = (0..BACKFILL_DAYS * 288)
-            .map(|i| start + i * HISTORY_STEP_MS)
-            .map(|ts| json!({ "ts": ts, "values": sow.values(ts, rng) }))
-            .collect();
-        body.insert(sow.name.clone(), J::Array(series));
-    }
-    send(farm, gateway, Kind::GatewayTelemetry, J::Object(body)).await
+    Ok(())
 }
 
 async fn feed(

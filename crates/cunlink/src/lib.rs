@@ -9,3 +9,4 @@ pub mod cli;
 pub mod demo;
 pub mod demo_alert;
 pub mod demo_market;
+pub mod memory;

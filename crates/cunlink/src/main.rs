@@ -26,9 +26,19 @@ fn main() -> anyhow::Result<()> {
                 .build()?;
             rt.block_on(async move {
                 let server = cunlink::app::start(config).await?;
-                cunlink::app::stop_signal().await;
+                let failed = tokio::select! {
+                    _ = cunlink::app::stop_signal() => None,
+                    reason = server.failed() => Some(reason),
+                };
+                if let Some(reason) = &failed {
+                    tracing::error!(%reason, "telemetry writer is down; shutting down to exit with an error so the service manager restarts cunlink");
+                }
                 server.shutdown().await;
-                anyhow::Ok(())
+                match failed {
+                    // Exit status 1.
+                    Some(reason) => Err(anyhow::anyhow!("telemetry writer stopped: {reason}")),
+                    None => anyhow::Ok(()),
+                }
             })
         }
         Command::User(UserCommand::Create {

@@ -37,6 +37,12 @@ pub struct IngestMetrics {
     pub batch_jobs: Histogram,
     pub queue_values: Gauge,
     pub mqtt_connections: Gauge,
+    /// Connections closed at accept because `mqtt_max_connections` were open.
+    pub mqtt_refused_full: Counter,
+    /// Connections closed because no CONNECT arrived in time.
+    pub mqtt_connect_timeouts: Counter,
+    /// Connections closed because their first packet announced more than a CONNECT needs.
+    pub mqtt_connect_too_large: Counter,
 }
 
 impl Default for IngestMetrics {
@@ -56,6 +62,9 @@ impl Default for IngestMetrics {
             batch_jobs: Histogram::new(&BATCH_BOUNDS),
             queue_values: Gauge::default(),
             mqtt_connections: Gauge::default(),
+            mqtt_refused_full: Counter::default(),
+            mqtt_connect_timeouts: Counter::default(),
+            mqtt_connect_too_large: Counter::default(),
         }
     }
 }
@@ -141,5 +150,20 @@ impl IngestMetrics {
         );
         self.mqtt_connections
             .render(out, "cunlink_mqtt_connections", "Open MQTT connections.");
+        let _ = writeln!(
+            out,
+            "# HELP cunlink_mqtt_refused_total MQTT connections closed before CONNECT, by reason.\n# TYPE cunlink_mqtt_refused_total counter"
+        );
+        for (reason, c) in [
+            ("max_connections", &self.mqtt_refused_full),
+            ("connect_timeout", &self.mqtt_connect_timeouts),
+            ("connect_too_large", &self.mqtt_connect_too_large),
+        ] {
+            let _ = writeln!(
+                out,
+                "cunlink_mqtt_refused_total{{reason=\"{reason}\"}} {}",
+                c.get()
+            );
+        }
     }
 }

@@ -6,6 +6,7 @@
 //! views and the alert engine.
 
 pub mod codec;
+pub mod health;
 pub mod metrics;
 pub mod query;
 pub mod store;
@@ -18,6 +19,7 @@ use std::thread::JoinHandle;
 
 use tokio::sync::{Semaphore, broadcast, mpsc, oneshot};
 
+pub use health::{WriterHealth, WriterState};
 pub use metrics::IngestMetrics;
 pub use store::{StoreError, TsStore};
 pub use value::{DeviceId, KeyId, Reading, Value};
@@ -53,6 +55,7 @@ pub struct Telemetry {
     capacity: usize,
     bus: broadcast::Sender<Arc<Committed>>,
     pub metrics: Arc<IngestMetrics>,
+    pub health: Arc<WriterHealth>,
     writer: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -73,18 +76,42 @@ impl Telemetry {
         let (tx, rx) = mpsc::unbounded_channel();
         let (bus, _) = broadcast::channel(1024);
         let metrics = Arc::new(IngestMetrics::default());
+        let health = Arc::new(WriterHealth::default());
         let w = writer::Writer::new(
             opened.writer_conn,
             opened.store.clone(),
             rx,
             bus.clone(),
             metrics.clone(),
-            cfg.max_batch_values,
-            std::time::Duration::from_secs(cfg.checkpoint_secs),
+            health.clone(),
+            writer::Knobs {
+                max_batch_values: cfg.max_batch_values,
+                checkpoint_every: std::time::Duration::from_secs(cfg.checkpoint_secs),
+                give_up: std::time::Duration::from_secs(cfg.writer_give_up_secs),
+            },
         );
+        let thread_health = health.clone();
         let handle = std::thread::Builder::new()
             .name("telemetry-writer".into())
-            .spawn(move || w.run())
+            .spawn(move || {
+                // A panic must not end the thread silently: every later write would
+                // get 503 while the process looks alive.
+                let ended = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| w.run()));
+                let reason = match ended {
+                    Ok(Ok(())) => return,
+                    Ok(Err(reason)) => reason,
+                    Err(panic) => {
+                        let what = panic
+                            .downcast_ref::<&str>()
+                            .map(|s| s.to_string())
+                            .or_else(|| panic.downcast_ref::<String>().cloned())
+                            .unwrap_or_default();
+                        format!("panicked: {what}")
+                    }
+                };
+                tracing::error!(%reason, "telemetry writer stopped; no reading can be stored until cunlink restarts");
+                thread_health.mark_down(reason);
+            })
             .map_err(StoreError::WriterThread)?;
         let capacity = cfg.queue_values.max(1);
         Ok(Arc::new(Telemetry {
@@ -94,6 +121,7 @@ impl Telemetry {
             capacity,
             bus,
             metrics,
+            health,
             writer: Mutex::new(Some(handle)),
         }))
     }
@@ -167,6 +195,18 @@ impl Telemetry {
         use std::sync::atomic::Ordering::Relaxed;
         self.metrics.queue_values.set(self.queued_values() as u64);
         self.metrics.render(out);
+        let (up, failing) = match self.health.state() {
+            WriterState::Ok => (1, 0),
+            WriterState::Failing { .. } => (1, 1),
+            WriterState::Down { .. } => (0, 1),
+        };
+        let _ = std::fmt::Write::write_fmt(
+            out,
+            format_args!(
+                "# HELP cunlink_telemetry_writer_up 1 while the telemetry writer runs; 0 once it stopped (the process then exits).\n# TYPE cunlink_telemetry_writer_up gauge\ncunlink_telemetry_writer_up {up}\n\
+                 # HELP cunlink_telemetry_writer_failing 1 while the latest telemetry commit failed.\n# TYPE cunlink_telemetry_writer_failing gauge\ncunlink_telemetry_writer_failing {failing}\n"
+            ),
+        );
         let st = &self.store.stats;
         let g = |out: &mut String, name: &str, help: &str, v: u64| {
             let _ = std::fmt::Write::write_fmt(

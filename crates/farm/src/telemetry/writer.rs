@@ -18,6 +18,7 @@ use rusqlite::{Connection, Transaction, params};
 use tokio::sync::{OwnedSemaphorePermit, broadcast, mpsc, oneshot};
 
 use super::codec;
+use super::health::WriterHealth;
 use super::metrics::IngestMetrics;
 use super::store::{SeriesBuf, TsStore};
 use super::value::{DeviceId, KeyId, Reading, Value};
@@ -76,8 +77,10 @@ pub struct Writer {
     rx: mpsc::UnboundedReceiver<Msg>,
     bus: broadcast::Sender<Arc<Committed>>,
     metrics: Arc<IngestMetrics>,
+    health: Arc<WriterHealth>,
     max_batch_values: usize,
     checkpoint_every: Duration,
+    give_up: Duration,
     persisted_keys: usize,
     pending_seal: Vec<u32>,
     latest_dirty: HashSet<(DeviceId, KeyId)>,
@@ -92,6 +95,14 @@ struct Outcome {
     keys_persisted: usize,
 }
 
+/// Timing knobs of the writer (from `IngestConfig`).
+pub struct Knobs {
+    pub max_batch_values: usize,
+    pub checkpoint_every: Duration,
+    /// Commits failing this long without a success stop the writer.
+    pub give_up: Duration,
+}
+
 impl Writer {
     pub fn new(
         conn: Connection,
@@ -99,8 +110,8 @@ impl Writer {
         rx: mpsc::UnboundedReceiver<Msg>,
         bus: broadcast::Sender<Arc<Committed>>,
         metrics: Arc<IngestMetrics>,
-        max_batch_values: usize,
-        checkpoint_every: Duration,
+        health: Arc<WriterHealth>,
+        knobs: Knobs,
     ) -> Writer {
         let persisted_keys = store.keys.len();
         let pending_seal = store
@@ -117,8 +128,10 @@ impl Writer {
             rx,
             bus,
             metrics,
-            max_batch_values,
-            checkpoint_every,
+            health,
+            max_batch_values: knobs.max_batch_values,
+            checkpoint_every: knobs.checkpoint_every,
+            give_up: knobs.give_up,
             persisted_keys,
             pending_seal,
             latest_dirty: HashSet::new(),
@@ -128,7 +141,9 @@ impl Writer {
     }
 
     /// Run until shutdown: drain what is queued into one batch, commit, ack, repeat.
-    pub fn run(mut self) {
+    /// Returns an error when commits kept failing for the give-up window; jobs still
+    /// queued are then dropped unacknowledged (their senders see an error).
+    pub fn run(mut self) -> Result<(), String> {
         let mut stopping = false;
         while !stopping {
             let Some(first) = self.rx.blocking_recv() else {
@@ -153,14 +168,22 @@ impl Writer {
                     next = self.rx.try_recv().ok();
                 }
             }
-            if !jobs.is_empty() {
-                self.commit(jobs);
+            if !jobs.is_empty()
+                && let Err(e) = self.commit(jobs)
+            {
+                return Err(format!(
+                    "commits failed for {}s without a success; last error: {e}",
+                    self.give_up.as_secs()
+                ));
             }
         }
         tracing::info!("telemetry writer stopped");
+        Ok(())
     }
 
-    fn commit(&mut self, jobs: Vec<Job>) {
+    /// Commit one batch. Errs (with the storage error) when commits have now been
+    /// failing for the give-up window.
+    fn commit(&mut self, jobs: Vec<Job>) -> Result<(), String> {
         let started = Instant::now();
         let n_jobs = jobs.len();
         let mut readings = Vec::with_capacity(jobs.iter().map(|j| j.readings.len()).sum());
@@ -188,6 +211,7 @@ impl Writer {
         let result = self.transact(&blob, first_new, &seal, truncate, &attributes);
         match result {
             Ok(out) => {
+                self.health.committed();
                 self.persisted_keys = out.keys_persisted;
                 self.log_bytes_since_truncate += blob.len() as u64;
                 if out.truncated {
@@ -216,6 +240,7 @@ impl Writer {
                         committed_at: cunlink_core::time::now_ms(),
                     }));
                 }
+                Ok(())
             }
             Err(e) => {
                 tracing::error!(error = %e, jobs = n_jobs, "telemetry commit failed; nothing of this batch was acknowledged");
@@ -234,6 +259,10 @@ impl Writer {
                 for ack in acks {
                     let _ = ack.send(Err(err.clone()));
                 }
+                if self.health.failed(&e.to_string(), self.give_up) {
+                    return Err(e.to_string());
+                }
+                Ok(())
             }
         }
     }

@@ -17,28 +17,45 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
 use super::Ingest;
 
 /// Accept connections until `shutdown` turns true, then let every session finish
 /// its in-flight acknowledgements (at most `drain` long).
+///
+/// At most `max_connections` sessions run at once. One more is accepted and
+/// dropped at once, before anything is read or allocated for it: a crowd of idle
+/// sockets costs a file descriptor each and nothing else.
 pub async fn serve(
     listener: TcpListener,
     ingest: Arc<Ingest>,
     mut shutdown: watch::Receiver<bool>,
     drain: Duration,
+    max_connections: usize,
 ) {
     let mut sessions = JoinSet::new();
+    let slots = Arc::new(Semaphore::new(max_connections));
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
+                    let Ok(slot) = slots.clone().try_acquire_owned() else {
+                        ingest.telemetry.metrics.mqtt_refused_full.inc();
+                        tracing::debug!(%peer, max_connections, "mqtt connection refused: server full");
+                        drop(stream);
+                        continue;
+                    };
                     let ingest = ingest.clone();
                     let shutdown = shutdown.clone();
+                    let metrics = ingest.telemetry.metrics.clone();
+                    metrics.mqtt_connections.inc();
                     sessions.spawn(async move {
                         session::run(stream, peer, ingest, shutdown).await;
+                        // The slot is free before the gauge says so.
+                        drop(slot);
+                        metrics.mqtt_connections.dec();
                     });
                 }
                 Err(e) => {

@@ -24,7 +24,10 @@ use crate::telemetry::{Ack, Admission, CommitError, WriteError};
 
 const MAX_PACKET: usize = crate::ingest::http::MAX_BODY_BYTES + 64 * 1024;
 const MAX_INFLIGHT: usize = 1024;
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Before CONNECT the client is anonymous: it gets a few seconds and a few KB.
+/// A CONNECT holds a client id, the token, a password and perhaps a small will.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+pub const MAX_CONNECT_BYTES: usize = 4096;
 
 enum Out {
     /// PUBACK once `ack` resolves.
@@ -42,12 +45,9 @@ pub async fn run(
     shutdown: watch::Receiver<bool>,
 ) {
     let _ = stream.set_nodelay(true);
-    let metrics = ingest.telemetry.metrics.clone();
-    metrics.mqtt_connections.inc();
     if let Err(e) = serve(stream, ingest, shutdown).await {
         tracing::debug!(%peer, error = %e, "mqtt connection closed");
     }
-    metrics.mqtt_connections.dec();
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -70,12 +70,14 @@ async fn serve(
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), SessionError> {
     let (mut rd, mut wr) = stream.into_split();
-    let mut buf = BytesMut::with_capacity(4096);
+    let mut buf = BytesMut::with_capacity(MAX_CONNECT_BYTES);
+    let metrics = ingest.telemetry.metrics.clone();
 
     let first = tokio::time::timeout(CONNECT_TIMEOUT, async {
         loop {
             // The version is unknown until CONNECT is parsed; CONNECT itself parses the same in both.
-            match packet::decode(&mut buf, Version::V311, MAX_PACKET) {
+            // The small size limit keeps `buf` within MAX_CONNECT_BYTES (plus the fixed header).
+            match packet::decode(&mut buf, Version::V311, MAX_CONNECT_BYTES) {
                 Ok(Some(p)) => return Ok(p),
                 Ok(None) => {
                     if rd.read_buf(&mut buf).await? == 0 {
@@ -88,12 +90,20 @@ async fn serve(
                     let _ = wr.write_all(&out).await;
                     return Err(ProtoError::UnsupportedProtocol(level).into());
                 }
-                Err(e) => return Err(e.into()),
+                Err(e) => {
+                    if matches!(e, ProtoError::TooLarge(_)) {
+                        metrics.mqtt_connect_too_large.inc();
+                    }
+                    return Err(e.into());
+                }
             }
         }
     })
     .await
-    .map_err(|_| SessionError::ConnectTimeout(CONNECT_TIMEOUT))??;
+    .map_err(|_| {
+        metrics.mqtt_connect_timeouts.inc();
+        SessionError::ConnectTimeout(CONNECT_TIMEOUT)
+    })??;
     let Packet::Connect(connect) = first else {
         return Err(SessionError::NotConnect);
     };

@@ -1,0 +1,152 @@
+//! A telemetry writer that can no longer commit is not a silent 503 factory:
+//! `/healthz` says why, and the real binary exits non-zero for systemd to restart it.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+use crate::common::{TempDir, request};
+
+/// Start the real binary with a config file; returns it and its HTTP address.
+async fn spawn(dir: &std::path::Path, config: &str) -> (tokio::process::Child, String) {
+    let cfg = dir.join("cunlink.toml");
+    std::fs::write(&cfg, config).unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_cunlink"))
+        .args(["serve", "--http", "127.0.0.1:0", "--mqtt", "127.0.0.1:0"])
+        .env("CUNLINK_CONFIG", &cfg)
+        .env("CUNLINK_DATA_DIR", dir)
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let line = tokio::time::timeout_at(deadline, lines.next_line())
+            .await
+            .expect("server starts")
+            .unwrap()
+            .expect("server output");
+        if line.contains("cunlink is serving") {
+            let http = line
+                .replace("\u{1b}[3m", "")
+                .replace("\u{1b}[0m", "")
+                .replace("\u{1b}[2m", "")
+                .split_whitespace()
+                .find_map(|w| w.strip_prefix("http_addr=").map(str::to_string))
+                .unwrap();
+            tokio::spawn(async move {
+                while let Ok(Some(l)) = lines.next_line().await {
+                    if std::env::var_os("CUNLINK_TEST_SERVER_LOG").is_some() {
+                        eprintln!("server: {l}");
+                    }
+                }
+            });
+            return (child, http);
+        }
+    }
+}
+
+fn device_token(dir: &std::path::Path) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_cunlink"))
+        .args(["device", "create", "--data-dir"])
+        .arg(dir)
+        .args(["--name", "probe"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .last()
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+/// POST a reading, tolerating a server that is going away.
+async fn try_post(addr: std::net::SocketAddr, url: &str) -> Option<u16> {
+    use http_body_util::Full;
+    use hyper_util::rt::TokioIo;
+    let stream = tokio::net::TcpStream::connect(addr).await.ok()?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .ok()?;
+    tokio::spawn(conn);
+    let req = hyper::Request::post(url)
+        .header("host", addr.to_string())
+        .body(Full::new(bytes::Bytes::from_static(b"{\"t\":3}")))
+        .ok()?;
+    Some(sender.send_request(req).await.ok()?.status().as_u16())
+}
+
+#[tokio::test]
+async fn failing_commits_turn_healthz_503_and_then_the_process_exits_non_zero() {
+    let dir = TempDir::new("writer-down");
+    let token = device_token(&dir.0);
+    let (mut child, http) = spawn(&dir.0, "[ingest]\nwriter_give_up_secs = 2\n").await;
+    let http = http.parse().unwrap();
+    let url = format!("/api/v1/{token}/telemetry");
+    let post = |v: i64| {
+        let url = url.clone();
+        async move {
+            request(
+                http,
+                "POST",
+                &url,
+                &[],
+                format!("{{\"t\":{v}}}").into_bytes(),
+            )
+            .await
+            .status
+        }
+    };
+    assert_eq!(post(1).await, 200);
+    let h = request(http, "GET", "/healthz", &[], vec![]).await;
+    assert_eq!(h.status, 200, "{}", h.text());
+
+    // A real storage failure, not a hook: another process drops the table every
+    // commit appends to (as a botched manual repair might). Each commit now fails.
+    {
+        let db = rusqlite::Connection::open(dir.0.join("telemetry.db")).unwrap();
+        db.busy_timeout(Duration::from_secs(10)).unwrap();
+        db.execute_batch("DROP TABLE log").unwrap();
+    }
+    let status = post(2).await;
+    assert!(
+        status >= 500,
+        "a failed commit is not acknowledged: {status}"
+    );
+    let h = request(http, "GET", "/healthz", &[], vec![]).await;
+    assert_eq!(h.status, 503, "{}", h.text());
+    let body = h.json();
+    assert_eq!(body["error"], "telemetry_commits_failing", "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("no such table"),
+        "{body}"
+    );
+
+    // Devices keep retrying; once commits have failed for the give-up window the
+    // writer stops and the process exits with status 1.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let exit = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the process did not exit"
+        );
+        // The listener closes while the process shuts down: a failed send is fine.
+        let _ = tokio::time::timeout(Duration::from_secs(2), try_post(http, &url)).await;
+        let _ = tokio::time::timeout(Duration::from_millis(200), child.wait()).await;
+    };
+    assert_eq!(exit.code(), Some(1), "{exit:?}");
+}
