@@ -14,7 +14,7 @@ use serde_json::{Map, Value as J, json};
 use tokio::sync::watch;
 
 use cunlink_core::auth::{AuthService, Role};
-use cunlink_core::time::now_ms;
+use cunlink_core::time::{DAY_MS, HOUR_MS, TZ_OFFSET_MS, now_ms};
 use cunlink_farm::Farm;
 use cunlink_farm::ingest::Kind;
 use cunlink_farm::model::{AssetKind, Device};
@@ -60,7 +60,7 @@ enum ProbeKind {
 
 /// Hour of day in China (UTC+8) as a fraction.
 fn local_hour(ts: i64) -> f64 {
-    ((ts + 8 * 3_600_000).rem_euclid(86_400_000)) as f64 / 3_600_000.0
+    ((ts + TZ_OFFSET_MS).rem_euclid(DAY_MS)) as f64 / HOUR_MS as f64
 }
 
 /// +1 at 15:00, -1 at 03:00.
@@ -308,7 +308,7 @@ async fn backfill(
     now: i64,
     rng: &mut Rng,
 ) -> anyhow::Result<()> {
-    let start = now - BACKFILL_DAYS * 86_400_000;
+    let start = now - BACKFILL_DAYS * DAY_MS;
     for p in probes {
         let series: Vec<J> = (0..BACKFILL_DAYS * 288)
             .map(|i| start + i * HISTORY_STEP_MS)
