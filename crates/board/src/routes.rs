@@ -114,15 +114,9 @@ fn slides(st: &St, b: &Board, locale: Locale) -> Vec<Slide> {
                     if !shown {
                         continue;
                     }
-                    let lk = format!("farm.key.{k}");
-                    let label = st.kit.t(locale, &lk);
                     vals.push(Val {
                         device: d.id.0,
-                        label: if label == lk {
-                            k.to_string()
-                        } else {
-                            label.to_string()
-                        },
+                        label: readings::key_label(&st.kit, locale, &k),
                         value: readings::show(f, &k, &v),
                         unit: readings::unit_shown(f, &k),
                         dec: readings::decimals(&k, &v),

@@ -18,10 +18,11 @@ use tokio_stream::wrappers::BroadcastStream;
 use crate::Farm;
 use crate::model::{AssetKind, Device};
 use crate::params::{Params, TelemetryQuery};
+use crate::scope::{can_manage_devices, can_read_farm};
 use crate::store::{NewDevice, StoreError};
 use crate::telemetry::{KeyId, Value};
 use cunlink_core::ApiError;
-use cunlink_core::auth::{AuthService, Role, User};
+use cunlink_core::auth::{AuthService, User};
 use cunlink_core::time::now_ms;
 use cunlink_core::web::CurrentUser;
 
@@ -86,15 +87,6 @@ pub fn store_error(e: StoreError) -> ApiError {
             ApiError::not_found("unknown_asset", msg).with_field("asset")
         }
     }
-}
-
-/// Farm data is for people of the county and its villages, not for city buyers.
-fn can_read_farm(user: &User) -> bool {
-    user.role != Role::Buyer
-}
-
-fn can_manage_devices(user: &User) -> bool {
-    matches!(user.role, Role::Admin | Role::CountyStaff | Role::Farmer)
 }
 
 /// The device `name`, if `user` may see it; 404 otherwise (existence is not revealed).
