@@ -15,6 +15,6 @@ pub mod random;
 pub mod time;
 pub mod web;
 
-pub use config::{Config, NotifyConfig};
+pub use config::{Config, MarketSettings, NotifyConfig};
 pub use db::{Db, DbError, Migration};
 pub use error::ApiError;

@@ -158,6 +158,12 @@ pub struct ServeArgs {
     /// Address people reach the site at (https:// marks cookies Secure).
     #[arg(long, env = "CUNLINK_PUBLIC_URL")]
     pub public_url: Option<String>,
+    /// Operator contact sent to Web Push services [default: mailto:cunlink@localhost]
+    #[arg(long, env = "CUNLINK_VAPID_SUBJECT")]
+    pub vapid_subject: Option<String>,
+    /// Days a parcel waits at a station before a pickup reminder [default: 3]
+    #[arg(long, env = "CUNLINK_PARCEL_REMINDER_DAYS")]
+    pub parcel_reminder_days: Option<i64>,
 }
 
 impl ServeArgs {
@@ -175,6 +181,12 @@ impl ServeArgs {
         c.demo |= self.demo;
         if let Some(u) = &self.public_url {
             c.public_url = Some(u.clone());
+        }
+        if let Some(s) = &self.vapid_subject {
+            c.notify.vapid_subject = s.clone();
+        }
+        if let Some(d) = self.parcel_reminder_days {
+            c.market.parcel_reminder_days = d;
         }
         Ok(c)
     }
