@@ -226,7 +226,7 @@ async fn check_target(
             village_id.map_or(crate::Scope::County, |v| crate::Scope::Village(Some(v))),
         )
         .await
-        .map_err(|e| ApiError::internal(e.to_string()))?;
+        .map_err(ApiError::internal)?;
     if !found.exists {
         let (what, name) = match target {
             Target::Device(n) => ("device", n),
@@ -419,11 +419,7 @@ async fn list_alarms(
         .map_err(|e| ApiError::bad_request("bad_severity", e.message).with_field("severity"))?;
     let asset_id = match &q.asset {
         Some(name) => {
-            let assets =
-                s.0.farm
-                    .assets()
-                    .await
-                    .map_err(|e| ApiError::internal(e.to_string()))?;
+            let assets = s.0.farm.assets().await.map_err(ApiError::internal)?;
             Some(
                 assets
                     .into_iter()
@@ -502,7 +498,7 @@ async fn get_alarm(
             .call(move |c| store::comments(c, id))
             .await
             .map_err(store_error)?;
-    let mut v = serde_json::to_value(&alarm).map_err(|e| ApiError::internal(e.to_string()))?;
+    let mut v = serde_json::to_value(&alarm).map_err(ApiError::internal)?;
     v["comments"] = serde_json::to_value(comments).unwrap_or_default();
     Ok(Json(v).into_response())
 }

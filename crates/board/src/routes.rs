@@ -76,7 +76,7 @@ async fn find(st: &St, slug: &str) -> Result<Board, PageError> {
         .db
         .call(move |c| crate::store::by_slug(c, &s))
         .await
-        .map_err(|e| PageError::Internal(e.to_string()))?
+        .map_err(PageError::internal)?
         .ok_or(PageError::NotFound)
 }
 
@@ -183,9 +183,7 @@ async fn board(
         css: cunlink_web::assets::url("board.css"),
         app_js: cunlink_web::assets::url("app.js"),
     };
-    let html = tpl
-        .render()
-        .map_err(|e| PageError::Internal(e.to_string()))?;
+    let html = tpl.render().map_err(PageError::internal)?;
     Ok(no_store(Html(html).into_response()))
 }
 

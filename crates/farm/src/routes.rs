@@ -204,7 +204,7 @@ async fn create_device(
         ..NewDevice::default()
     };
     let d = s.0.registry.create(new).await.map_err(store_error)?;
-    let mut v = serde_json::to_value(&*d).map_err(|e| ApiError::internal(e.to_string()))?;
+    let mut v = serde_json::to_value(&*d).map_err(ApiError::internal)?;
     v["token"] = serde_json::Value::String(d.token.clone());
     Ok((StatusCode::CREATED, Json(v)).into_response())
 }
@@ -381,7 +381,7 @@ async fn telemetry(
     })
     .await
     .map_err(|_| ApiError::internal("query task failed"))?
-    .map_err(|e| ApiError::internal(e.to_string()))?;
+    .map_err(ApiError::internal)?;
     Ok(respond(
         series,
         wants_csv(&headers, q.format.as_deref()),
@@ -399,7 +399,7 @@ async fn attributes(
     let attrs = tokio::task::spawn_blocking(move || store.attributes(d.id))
         .await
         .map_err(|_| ApiError::internal("query task failed"))?
-        .map_err(|e| ApiError::internal(e.to_string()))?;
+        .map_err(ApiError::internal)?;
     let map: BTreeMap<String, TsValue> = attrs
         .into_iter()
         .map(|(k, ts, value)| (k, TsValue { ts, value }))

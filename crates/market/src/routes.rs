@@ -192,7 +192,7 @@ fn photo_error(e: photos::PhotoError) -> ApiError {
         P::NotAnImage(..) => (StatusCode::UNPROCESSABLE_ENTITY, "not_an_image"),
         P::TooManyPixels(..) => (StatusCode::UNPROCESSABLE_ENTITY, "photo_too_many_pixels"),
         P::TooSmall(..) => (StatusCode::UNPROCESSABLE_ENTITY, "photo_too_small"),
-        P::Io(_) => return ApiError::internal(e.to_string()),
+        P::Io(_) => return ApiError::internal(e),
     };
     ApiError::new(status, code, e.to_string())
 }
@@ -241,7 +241,7 @@ async fn add_photo(
         Ok::<_, photos::PhotoError>(p)
     })
     .await
-    .map_err(|e| ApiError::internal(e.to_string()))?
+    .map_err(ApiError::internal)?
     .map_err(photo_error)?;
     let admin = u.role == Role::Admin;
     let (v, new) = in_tx(&s.0, move |c| {
@@ -265,7 +265,7 @@ async fn photo_file(State(s): State<MarketState>, Path(file): Path<String>) -> R
     let path = photos::file_path(&s.0.photo_dir(), hash, size);
     let bytes = tokio::task::spawn_blocking(move || std::fs::read(path))
         .await
-        .map_err(|e| ApiError::internal(e.to_string()))?
+        .map_err(ApiError::internal)?
         .map_err(|_| ApiError::not_found("unknown_photo", "no such photo"))?;
     let mut r = bytes.into_response();
     let h = r.headers_mut();

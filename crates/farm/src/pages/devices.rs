@@ -162,7 +162,7 @@ pub(crate) async fn create(
         Ok(d) => Ok(
             Redirect::to(&format!("/farm/devices/{}", encode_component(&d.name))).into_response(),
         ),
-        Err(StoreError::Db(e)) => Err(PageError::Internal(e.to_string())),
+        Err(StoreError::Db(e)) => Err(PageError::internal(e)),
         Err(e) => {
             let msg = match &e {
                 StoreError::DeviceExists(_) => ctx.t("farm.devices.exists").to_string(),
@@ -202,7 +202,7 @@ pub(crate) async fn show(
         .registry
         .by_name(&name)
         .await
-        .map_err(|e| PageError::Internal(e.to_string()))?
+        .map_err(PageError::internal)?
         .filter(|d| crate::scope::can_see(&ctx.user, d.village_id))
         .ok_or(PageError::NotFound)?;
     let manage = can_manage_devices(&ctx.user);
