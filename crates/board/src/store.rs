@@ -22,7 +22,7 @@ pub enum BoardError {
     #[error(transparent)]
     Db(#[from] cunlink_core::DbError),
     #[error(transparent)]
-    Farm(#[from] cunlink_farm::store::StoreError),
+    Farm(#[from] cunlink_farm::FarmStoreError),
     #[error("no asset named '{0}'")]
     UnknownAsset(String),
     #[error("a board needs a name of 1-64 characters")]

@@ -19,7 +19,7 @@ use std::thread::JoinHandle;
 use tokio::sync::{Semaphore, broadcast, mpsc, oneshot};
 
 pub use metrics::IngestMetrics;
-pub use store::{StoreError, TsStore};
+pub use store::{TelemetryStoreError, TsStore};
 pub use value::{DeviceId, KeyId, Reading, Value};
 pub use writer::{Attribute, CommitError, Committed};
 
@@ -61,7 +61,7 @@ impl Telemetry {
     pub fn open(
         path: &Path,
         cfg: &cunlink_core::config::IngestConfig,
-    ) -> Result<Arc<Telemetry>, StoreError> {
+    ) -> Result<Arc<Telemetry>, TelemetryStoreError> {
         let opened = TsStore::open(path)?;
         tracing::info!(
             path = %path.display(),
@@ -85,7 +85,7 @@ impl Telemetry {
         let handle = std::thread::Builder::new()
             .name("telemetry-writer".into())
             .spawn(move || w.run())
-            .map_err(StoreError::WriterThread)?;
+            .map_err(TelemetryStoreError::WriterThread)?;
         let capacity = cfg.queue_values.max(1);
         Ok(Arc::new(Telemetry {
             store: opened.store,
