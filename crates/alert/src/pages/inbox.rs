@@ -15,8 +15,9 @@ use cunlink_web::{PageCtx, PageError, PageOpts};
 
 use super::view::{RowTpl, status_rank, view};
 use super::{PagesState, require_alarms};
+use crate::AlertStoreError;
 use crate::rule::Severity;
-use crate::store::{self, Alarm, AlarmFilter, Status, StoreError};
+use crate::store::{self, Alarm, AlarmFilter, Status};
 
 /// Rows a list shows; a phone on 3G should not download a year of alarms.
 const LIMIT: usize = 100;
@@ -145,7 +146,7 @@ pub(crate) async fn page(
 pub(crate) async fn visible(s: &PagesState, ctx: &PageCtx, id: i64) -> Result<Alarm, PageError> {
     require_alarms(&ctx.user)?;
     let a = s.alerts.alarms.get(id).await.map_err(|e| match e {
-        StoreError::NoSuchAlarm(_) => PageError::NotFound,
+        AlertStoreError::NoSuchAlarm(_) => PageError::NotFound,
         e => PageError::internal(e),
     })?;
     if !scope::can_see(&ctx.user, a.village_id) {

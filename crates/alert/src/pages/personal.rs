@@ -92,7 +92,7 @@ impl PersonalSection {
             .0
             .db
             .call(move |c| {
-                Ok::<_, crate::store::StoreError>((
+                Ok::<_, crate::AlertStoreError>((
                     nstore::prefs(c, uid)?,
                     nstore::webhooks_of(c, uid)?,
                     nstore::dead(c, who)?,

@@ -22,8 +22,9 @@ use cunlink_web::{PageCtx, PageError, PageOpts};
 
 use super::view::{severity_class, severity_key};
 use super::{PagesState, require_alarms};
+use crate::AlertStoreError;
 use crate::rule::{Condition, HerdFever, Match, Op, Rule, Severity, Target};
-use crate::store::{self, StoreError};
+use crate::store;
 
 /// Device names offered in the target list; more are typed.
 const MAX_DEVICES: usize = 300;
@@ -382,7 +383,7 @@ async fn visible_rule(s: &PagesState, ctx: &PageCtx, id: i64) -> Result<Rule, Pa
         .call(move |c| store::rule(c, id))
         .await
         .map_err(|e| match e {
-            StoreError::NoSuchRule(_) => PageError::NotFound,
+            AlertStoreError::NoSuchRule(_) => PageError::NotFound,
             e => PageError::internal(e),
         })?;
     if !ctx.user.can_see_village(r.village_id) {

@@ -107,7 +107,7 @@ pub async fn board_lines(
                     out.extend(store::query_alarms(c, &f)?);
                 }
             }
-            Ok::<_, store::StoreError>(out)
+            Ok::<_, crate::AlertStoreError>(out)
         })
         .await;
     let mut alarms = match found {
