@@ -183,20 +183,6 @@ async fn update_product(
 
 // --- photos ---------------------------------------------------------------
 
-fn photo_error(e: photos::PhotoError) -> ApiError {
-    use axum::http::StatusCode;
-    use photos::PhotoError as P;
-    let (status, code) = match &e {
-        P::UnsupportedType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_photo_type"),
-        P::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "photo_too_large"),
-        P::NotAnImage(..) => (StatusCode::UNPROCESSABLE_ENTITY, "not_an_image"),
-        P::TooManyPixels(..) => (StatusCode::UNPROCESSABLE_ENTITY, "photo_too_many_pixels"),
-        P::TooSmall(..) => (StatusCode::UNPROCESSABLE_ENTITY, "photo_too_small"),
-        P::Io(_) => return ApiError::internal(e),
-    };
-    ApiError::new(status, code, e.to_string())
-}
-
 /// `POST /api/market/products/{id}/photos`: the raw photo as the body, with its
 /// Content-Type. 201 when new to the product, 200 when it had it already.
 async fn add_photo(
@@ -210,7 +196,7 @@ async fn add_photo(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let format = photos::format_of(ct).map_err(photo_error)?;
+    let format = photos::format_of(ct)?;
     // Who may add is checked before the costly decode.
     let user = u.clone();
     db(&s.0, move |c| {
@@ -241,8 +227,7 @@ async fn add_photo(
         Ok::<_, photos::PhotoError>(p)
     })
     .await
-    .map_err(ApiError::internal)?
-    .map_err(photo_error)?;
+    .map_err(ApiError::internal)??;
     let admin = u.role == Role::Admin;
     let (v, new) = in_tx(&s.0, move |c| {
         let producer = access::producer_of(c, &u)?;
