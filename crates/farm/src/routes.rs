@@ -338,7 +338,7 @@ async fn telemetry(
         Ok::<_, crate::telemetry::TelemetryStoreError>(out)
     })
     .await
-    .map_err(|_| ApiError::internal("query task failed"))?
+    .map_err(ApiError::internal)?
     .map_err(ApiError::internal)?;
     Ok(respond(
         series,
@@ -356,7 +356,7 @@ async fn attributes(
     let store = s.0.telemetry.store().clone();
     let attrs = tokio::task::spawn_blocking(move || store.attributes(d.id))
         .await
-        .map_err(|_| ApiError::internal("query task failed"))?
+        .map_err(ApiError::internal)?
         .map_err(ApiError::internal)?;
     let map: BTreeMap<String, TsValue> = attrs
         .into_iter()
