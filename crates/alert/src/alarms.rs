@@ -31,13 +31,14 @@ use cunlink_farm::Farm;
 use cunlink_farm::telemetry::DeviceId;
 use tokio::sync::{broadcast, mpsc, watch};
 
+use crate::AlertStoreError;
 use crate::engine::Event;
 use crate::notify::Notifier;
-use crate::store::{self, Alarm, NewAlarm, StoreError};
+use crate::store::{self, Alarm, NewAlarm};
 
 /// The error [`Alarms::fail_next_commits`] injects: SQLite's "database is busy".
-fn injected_failure() -> StoreError {
-    StoreError::Db(cunlink_core::DbError::Sqlite(
+fn injected_failure() -> AlertStoreError {
+    AlertStoreError::Db(cunlink_core::DbError::Sqlite(
         rusqlite::Error::SqliteFailure(
             rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
             Some("injected by a test".into()),
@@ -116,20 +117,21 @@ const RETRY_MAX: Duration = Duration::from_secs(5);
 /// Whether retrying a failed write can succeed: the database was busy, locked,
 /// full or failing for now. A missing rule or alarm, a refused constraint or a
 /// corrupt row will fail the same way forever.
-fn transient(e: &StoreError) -> bool {
+fn transient(e: &AlertStoreError) -> bool {
     match e {
-        StoreError::NoSuchRule(_) | StoreError::NoSuchAlarm(_) | StoreError::Corrupt { .. } => {
-            false
-        }
-        StoreError::Db(cunlink_core::DbError::Sqlite(rusqlite::Error::SqliteFailure(f, _))) => {
-            !matches!(
-                f.code,
-                rusqlite::ErrorCode::ConstraintViolation
-                    | rusqlite::ErrorCode::TypeMismatch
-                    | rusqlite::ErrorCode::ApiMisuse
-            )
-        }
-        StoreError::Db(_) => true,
+        AlertStoreError::NoSuchRule(_)
+        | AlertStoreError::NoSuchAlarm(_)
+        | AlertStoreError::Corrupt { .. } => false,
+        AlertStoreError::Db(cunlink_core::DbError::Sqlite(rusqlite::Error::SqliteFailure(
+            f,
+            _,
+        ))) => !matches!(
+            f.code,
+            rusqlite::ErrorCode::ConstraintViolation
+                | rusqlite::ErrorCode::TypeMismatch
+                | rusqlite::ErrorCode::ApiMisuse
+        ),
+        AlertStoreError::Db(_) => true,
     }
 }
 
@@ -138,7 +140,7 @@ impl Alarms {
         db: Db,
         farm: Arc<Farm>,
         notifier: Arc<Notifier>,
-    ) -> Result<Arc<Alarms>, StoreError> {
+    ) -> Result<Arc<Alarms>, AlertStoreError> {
         let open = db
             .call_blocking(|c| store::open_alarms(c))?
             .into_iter()
@@ -239,7 +241,7 @@ impl Alarms {
         }
     }
 
-    async fn apply(&self, ev: &Event) -> Result<(), StoreError> {
+    async fn apply(&self, ev: &Event) -> Result<(), AlertStoreError> {
         match ev {
             Event::Raise {
                 rule,
@@ -275,7 +277,7 @@ impl Alarms {
         since: i64,
         at: i64,
         details: serde_json::Value,
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), AlertStoreError> {
         let key = (rule.id, device.id.0);
         if self.open_map().get(&key).is_some_and(|(_, s)| *s == since) {
             return Ok(());
@@ -296,7 +298,7 @@ impl Alarms {
         let result = self
             .db
             .call(
-                move |c| -> Result<Option<(Alarm, Vec<_>, bool)>, StoreError> {
+                move |c| -> Result<Option<(Alarm, Vec<_>, bool)>, AlertStoreError> {
                     let tx = c.transaction().map_err(cunlink_core::DbError::from)?;
                     if store::episode_seen(&tx, rule2.id, device2.id.0, since)? {
                         return Ok(None);
@@ -377,7 +379,7 @@ impl Alarms {
         Ok(())
     }
 
-    async fn auto_clear(&self, rule_id: i64, device: DeviceId) -> Result<(), StoreError> {
+    async fn auto_clear(&self, rule_id: i64, device: DeviceId) -> Result<(), AlertStoreError> {
         let key = (rule_id, device.0);
         let Some((id, _)) = self.open_map().get(&key).copied() else {
             return Ok(());
@@ -393,19 +395,19 @@ impl Alarms {
         self.clear(id, "system").await.map(|_| ())
     }
 
-    pub async fn get(&self, id: i64) -> Result<Alarm, StoreError> {
+    pub async fn get(&self, id: i64) -> Result<Alarm, AlertStoreError> {
         self.db.call(move |c| store::alarm(c, id)).await
     }
 
     /// Clear an alarm; `Ok(false)` if it already was.
-    pub async fn clear(&self, id: i64, by: &str) -> Result<(Alarm, bool), StoreError> {
+    pub async fn clear(&self, id: i64, by: &str) -> Result<(Alarm, bool), AlertStoreError> {
         let by = by.to_string();
         let now = now_ms();
         let (alarm, changed) = self
             .db
             .call(move |c| {
                 let changed = store::clear_alarm(c, id, &by, now)?;
-                Ok::<_, StoreError>((store::alarm(c, id)?, changed))
+                Ok::<_, AlertStoreError>((store::alarm(c, id)?, changed))
             })
             .await?;
         if changed {
@@ -423,21 +425,21 @@ impl Alarms {
         id: i64,
         by: &str,
         h: Handling,
-    ) -> Result<(Alarm, bool), StoreError> {
+    ) -> Result<(Alarm, bool), AlertStoreError> {
         match h {
             Handling::Ack => self.ack(id, by).await,
             Handling::Clear => self.clear(id, by).await,
         }
     }
 
-    pub async fn ack(&self, id: i64, by: &str) -> Result<(Alarm, bool), StoreError> {
+    pub async fn ack(&self, id: i64, by: &str) -> Result<(Alarm, bool), AlertStoreError> {
         let by = by.to_string();
         let now = now_ms();
         let (alarm, changed) = self
             .db
             .call(move |c| {
                 let changed = store::ack_alarm(c, id, &by, now)?;
-                Ok::<_, StoreError>((store::alarm(c, id)?, changed))
+                Ok::<_, AlertStoreError>((store::alarm(c, id)?, changed))
             })
             .await?;
         if changed {
@@ -447,7 +449,7 @@ impl Alarms {
         Ok((alarm, false))
     }
 
-    pub async fn assign(&self, id: i64, to: Option<String>) -> Result<Alarm, StoreError> {
+    pub async fn assign(&self, id: i64, to: Option<String>) -> Result<Alarm, AlertStoreError> {
         let now = now_ms();
         let alarm = self
             .db
@@ -464,7 +466,7 @@ impl Alarms {
         id: i64,
         author: &str,
         text: String,
-    ) -> Result<store::Comment, StoreError> {
+    ) -> Result<store::Comment, AlertStoreError> {
         let author = author.to_string();
         let now = now_ms();
         self.db
@@ -491,7 +493,7 @@ impl Alarms {
         });
     }
 
-    pub async fn escalate_due(&self) -> Result<(), StoreError> {
+    pub async fn escalate_due(&self) -> Result<(), AlertStoreError> {
         let now = now_ms();
         let due = self
             .db
@@ -519,7 +521,7 @@ impl Alarms {
                     let items = Notifier::enqueue_blocking(&tx, &a, &planned, true, now)?;
                     store::mark_escalated(&tx, a.id, now)?;
                     tx.commit().map_err(cunlink_core::DbError::from)?;
-                    Ok::<_, StoreError>(items)
+                    Ok::<_, AlertStoreError>(items)
                 })
                 .await?;
             tracing::info!(alarm = alarm.id, to = ?to, deliveries = items.len(), "alarm escalated");

@@ -9,9 +9,11 @@
 //!   comment, clear, escalation.
 //! * [`notify`]: the outbox, Web Push (VAPID, RFC 8291), webhooks, preferences.
 //! * [`routes`]: `/api/rules`, `/api/alarms`, notification settings.
+//! * [`error`]: alert's errors and their one mapping each to HTTP answers.
 
 pub mod alarms;
 pub mod engine;
+pub mod error;
 pub mod notify;
 pub mod pages;
 pub mod routes;
@@ -28,22 +30,9 @@ use tokio::sync::{mpsc, watch};
 
 use alarms::Alarms;
 use engine::EngineHandle;
+pub use error::{AlertError, AlertStoreError};
 use notify::Notifier;
 use rule::Target;
-
-#[derive(Debug, thiserror::Error)]
-pub enum AlertError {
-    #[error(transparent)]
-    Store(#[from] store::StoreError),
-    #[error(transparent)]
-    Db(#[from] cunlink_core::DbError),
-    #[error(transparent)]
-    Farm(#[from] cunlink_farm::FarmError),
-    #[error(transparent)]
-    Push(#[from] notify::webpush::PushError),
-    #[error("configuration: {0}")]
-    Config(String),
-}
 
 /// The alert domain, running.
 pub struct Alerts {

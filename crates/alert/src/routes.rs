@@ -16,12 +16,13 @@ use serde::Deserialize;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::BroadcastStream;
 
+use crate::AlertStoreError;
 use crate::Alerts;
 use crate::alarms::Handling;
 use crate::notify::prefs::Prefs;
 use crate::notify::store as nstore;
-use crate::rule::{Condition, RuleError, RuleInput, Severity, Target};
-use crate::store::{self, AlarmFilter, Status, StoreError};
+use crate::rule::{Condition, RuleInput, Severity, Target};
+use crate::store::{self, AlarmFilter, Status};
 use cunlink_core::ApiError;
 use cunlink_core::auth::{AuthService, Role, User};
 use cunlink_core::time::now_ms;
@@ -64,20 +65,6 @@ pub fn routes(alerts: Arc<Alerts>) -> Routes {
         .with_state(AlertState(alerts))
 }
 
-pub fn store_error(e: StoreError) -> ApiError {
-    let msg = e.to_string();
-    match e {
-        StoreError::Db(d) => ApiError::from(d),
-        StoreError::NoSuchRule(_) => ApiError::not_found("unknown_rule", msg).with_field("id"),
-        StoreError::NoSuchAlarm(_) => ApiError::not_found("unknown_alarm", msg).with_field("id"),
-        StoreError::Corrupt { .. } => ApiError::internal(msg),
-    }
-}
-
-fn rule_error(e: RuleError) -> ApiError {
-    ApiError::bad_request("invalid_rule", e.message).with_field(e.field)
-}
-
 /// Alarms and rules concern people who run farms; buyers in town do not see them.
 pub(crate) fn can_see_alarms(u: &User) -> bool {
     u.role != Role::Buyer
@@ -108,11 +95,7 @@ async fn list_rules(
     if !can_see_alarms(&user) {
         return Err(forbid("see alarm rules"));
     }
-    let rules =
-        s.0.db
-            .call(|c| store::rules(c))
-            .await
-            .map_err(store_error)?;
+    let rules = s.0.db.call(|c| store::rules(c)).await?;
     let visible: Vec<_> = rules
         .into_iter()
         .filter(|r| user.can_see_village(r.village_id))
@@ -121,12 +104,9 @@ async fn list_rules(
 }
 
 async fn visible_rule(s: &Alerts, user: &User, id: i64) -> Result<crate::rule::Rule, ApiError> {
-    let rule =
-        s.db.call(move |c| store::rule(c, id))
-            .await
-            .map_err(store_error)?;
+    let rule = s.db.call(move |c| store::rule(c, id)).await?;
     if !user.can_see_village(rule.village_id) {
-        return Err(store_error(StoreError::NoSuchRule(id)));
+        return Err(ApiError::from(AlertStoreError::NoSuchRule(id)));
     }
     Ok(rule)
 }
@@ -152,7 +132,7 @@ async fn checked_input(
         ApiError::bad_request("invalid_rule", format!("the rule is not valid: {e}"))
     };
     let raw: serde_json::Value = serde_json::from_slice(body).map_err(invalid)?;
-    crate::rule::check_numbers(&raw).map_err(rule_error)?;
+    crate::rule::check_numbers(&raw)?;
     let input: RuleInput = serde_json::from_value(raw).map_err(invalid)?;
     let name = input.name.trim();
     if name.is_empty() || name.chars().count() > 128 {
@@ -162,7 +142,7 @@ async fn checked_input(
         )
         .with_field("name"));
     }
-    input.condition.check().map_err(rule_error)?;
+    input.condition.check()?;
     let village_id = if user.role.is_county_wide() {
         match &input.village {
             Some(v) => Some(s.auth.village_id(v.clone()).await?.ok_or_else(|| {
@@ -227,7 +207,7 @@ async fn check_target(
             village_id.map_or(crate::Scope::County, |v| crate::Scope::Village(Some(v))),
         )
         .await
-        .map_err(|e| ApiError::internal(e.to_string()))?;
+        .map_err(ApiError::internal)?;
     if !found.exists {
         let (what, name) = match target {
             Target::Device(n) => ("device", n),
@@ -280,8 +260,7 @@ async fn create_rule(
     let rule =
         s.0.db
             .call(move |c| store::insert_rule(c, &row(&input, village_id), uid, now_ms()))
-            .await
-            .map_err(store_error)?;
+            .await?;
     s.0.engine.reload();
     Ok((StatusCode::CREATED, Json(rule)).into_response())
 }
@@ -317,8 +296,7 @@ async fn update_rule(
     let rule =
         s.0.db
             .call(move |c| store::update_rule(c, id, &row(&input, village_id), now_ms()))
-            .await
-            .map_err(store_error)?;
+            .await?;
     s.0.engine.reload();
     Ok(Json(rule).into_response())
 }
@@ -345,8 +323,7 @@ async fn delete_rule(
     }
     s.0.db
         .call(move |c| store::delete_rule(c, id, now_ms()))
-        .await
-        .map_err(store_error)?;
+        .await?;
     s.0.engine.reload();
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -420,11 +397,7 @@ async fn list_alarms(
         .map_err(|e| ApiError::bad_request("bad_severity", e.message).with_field("severity"))?;
     let asset_id = match &q.asset {
         Some(name) => {
-            let assets =
-                s.0.farm
-                    .assets()
-                    .await
-                    .map_err(|e| ApiError::internal(e.to_string()))?;
+            let assets = s.0.farm.assets().await.map_err(ApiError::internal)?;
             Some(
                 assets
                     .into_iter()
@@ -476,8 +449,7 @@ async fn list_alarms(
     let alarms =
         s.0.db
             .call(move |c| store::query_alarms(c, &filter))
-            .await
-            .map_err(store_error)?;
+            .await?;
     Ok(Json(alarms).into_response())
 }
 
@@ -485,9 +457,9 @@ async fn visible_alarm(s: &Alerts, user: &User, id: i64) -> Result<store::Alarm,
     if !can_see_alarms(user) {
         return Err(forbid("see alarms"));
     }
-    let a = s.alarms.get(id).await.map_err(store_error)?;
+    let a = s.alarms.get(id).await?;
     if !scope::can_see(&user, a.village_id) {
-        return Err(store_error(StoreError::NoSuchAlarm(id)));
+        return Err(ApiError::from(AlertStoreError::NoSuchAlarm(id)));
     }
     Ok(a)
 }
@@ -498,12 +470,8 @@ async fn get_alarm(
     Path(id): Path<i64>,
 ) -> Result<Response, ApiError> {
     let alarm = visible_alarm(&s.0, &user, id).await?;
-    let comments =
-        s.0.db
-            .call(move |c| store::comments(c, id))
-            .await
-            .map_err(store_error)?;
-    let mut v = serde_json::to_value(&alarm).map_err(|e| ApiError::internal(e.to_string()))?;
+    let comments = s.0.db.call(move |c| store::comments(c, id)).await?;
+    let mut v = serde_json::to_value(&alarm).map_err(ApiError::internal)?;
     v["comments"] = serde_json::to_value(comments).unwrap_or_default();
     Ok(Json(v).into_response())
 }
@@ -538,11 +506,7 @@ async fn handle_alarm(
             Handling::Clear => "clear alarms",
         }));
     }
-    let (alarm, _) =
-        s.0.alarms
-            .handle(id, &user.username, h)
-            .await
-            .map_err(store_error)?;
+    let (alarm, _) = s.0.alarms.handle(id, &user.username, h).await?;
     Ok(Json(alarm).into_response())
 }
 
@@ -573,11 +537,7 @@ async fn assign_alarm(
             .with_field("user"));
         }
     }
-    let alarm =
-        s.0.alarms
-            .assign(id, body.user)
-            .await
-            .map_err(store_error)?;
+    let alarm = s.0.alarms.assign(id, body.user).await?;
     Ok(Json(alarm).into_response())
 }
 
@@ -614,11 +574,7 @@ async fn comment_alarm(
                 .with_field("text"),
         );
     }
-    let c =
-        s.0.alarms
-            .comment(id, &user.username, text)
-            .await
-            .map_err(store_error)?;
+    let c = s.0.alarms.comment(id, &user.username, text).await?;
     Ok((StatusCode::CREATED, Json(c)).into_response())
 }
 
@@ -678,8 +634,7 @@ async fn put_prefs(
     let saved = p.clone();
     s.0.db
         .call(move |c| nstore::put_prefs(c, user.id, &p))
-        .await
-        .map_err(store_error)?;
+        .await?;
     Ok(Json(saved).into_response())
 }
 
@@ -732,8 +687,7 @@ async fn add_push(
                     now_ms(),
                 )
             })
-            .await
-            .map_err(store_error)?;
+            .await?;
     Ok((StatusCode::CREATED, Json(serde_json::json!({ "id": id }))).into_response())
 }
 
@@ -760,9 +714,9 @@ async fn remove_push(
 async fn mine<T, F>(s: &AlertState, f: F) -> Result<Response, ApiError>
 where
     T: serde::Serialize + Send + 'static,
-    F: FnOnce(&rusqlite::Connection) -> Result<T, StoreError> + Send + 'static,
+    F: FnOnce(&rusqlite::Connection) -> Result<T, AlertStoreError> + Send + 'static,
 {
-    let v = s.0.db.call(move |c| f(c)).await.map_err(store_error)?;
+    let v = s.0.db.call(move |c| f(c)).await?;
     Ok(Json(v).into_response())
 }
 
@@ -774,9 +728,9 @@ async fn remove_mine<F>(
     f: F,
 ) -> Result<Response, ApiError>
 where
-    F: FnOnce(&rusqlite::Connection) -> Result<bool, StoreError> + Send + 'static,
+    F: FnOnce(&rusqlite::Connection) -> Result<bool, AlertStoreError> + Send + 'static,
 {
-    if !s.0.db.call(move |c| f(c)).await.map_err(store_error)? {
+    if !s.0.db.call(move |c| f(c)).await? {
         return Err(ApiError::not_found(code, not_yours).with_field("id"));
     }
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -801,8 +755,7 @@ async fn add_webhook(
     let hook =
         s.0.db
             .call(move |c| nstore::add_webhook(c, user.id, &url, now_ms()))
-            .await
-            .map_err(store_error)?;
+            .await?;
     Ok((StatusCode::CREATED, Json(hook)).into_response())
 }
 
@@ -866,8 +819,7 @@ async fn retry_dead(
     let ok =
         s.0.db
             .call(move |c| nstore::revive(c, id, who, now_ms()))
-            .await
-            .map_err(store_error)?;
+            .await?;
     if !ok {
         return Err(ApiError::not_found(
             "unknown_dead_letter",

@@ -4,6 +4,7 @@
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::Serialize;
 
+use crate::AlertStoreError;
 use crate::rule::{Action, Condition, Escalate, Rule, Severity, Target};
 
 pub const MIGRATIONS: &[cunlink_core::Migration] = &[
@@ -19,33 +20,15 @@ pub const MIGRATIONS: &[cunlink_core::Migration] = &[
     },
 ];
 
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error(transparent)]
-    Db(#[from] cunlink_core::DbError),
-    #[error("no rule with id {0}")]
-    NoSuchRule(i64),
-    #[error("no alarm with id {0}")]
-    NoSuchAlarm(i64),
-    #[error("stored rule {id} is unreadable: {reason}")]
-    Corrupt { id: i64, reason: String },
-}
-
-impl From<rusqlite::Error> for StoreError {
-    fn from(e: rusqlite::Error) -> Self {
-        StoreError::Db(e.into())
-    }
-}
-
 const RULE_COLUMNS: &str = "id, name, village_id, severity, target, condition, action, escalate, auto_clear, enabled, builtin, created_at, updated_at";
 
-fn rule_from_row(r: &Row<'_>) -> Result<Rule, StoreError> {
+fn rule_from_row(r: &Row<'_>) -> Result<Rule, AlertStoreError> {
     let id: i64 = r.get(0)?;
-    let corrupt = |what: &str, e: String| StoreError::Corrupt {
+    let corrupt = |what: &str, e: String| AlertStoreError::Corrupt {
         id,
         reason: format!("{what}: {e}"),
     };
-    let json = |i: usize, what: &str| -> Result<Option<String>, StoreError> {
+    let json = |i: usize, what: &str| -> Result<Option<String>, AlertStoreError> {
         r.get::<_, Option<String>>(i)
             .map_err(|e| corrupt(what, e.to_string()))
     };
@@ -81,7 +64,7 @@ fn rule_from_row(r: &Row<'_>) -> Result<Rule, StoreError> {
     })
 }
 
-pub fn rules(conn: &Connection) -> Result<Vec<Rule>, StoreError> {
+pub fn rules(conn: &Connection) -> Result<Vec<Rule>, AlertStoreError> {
     let mut st = conn.prepare_cached(&format!(
         "SELECT {RULE_COLUMNS} FROM rules WHERE deleted_at IS NULL ORDER BY id"
     ))?;
@@ -93,14 +76,14 @@ pub fn rules(conn: &Connection) -> Result<Vec<Rule>, StoreError> {
     Ok(out)
 }
 
-pub fn rule(conn: &Connection, id: i64) -> Result<Rule, StoreError> {
+pub fn rule(conn: &Connection, id: i64) -> Result<Rule, AlertStoreError> {
     let mut st = conn.prepare_cached(&format!(
         "SELECT {RULE_COLUMNS} FROM rules WHERE id = $1 AND deleted_at IS NULL"
     ))?;
     let mut rows = st.query([id])?;
     match rows.next()? {
         Some(r) => rule_from_row(r),
-        None => Err(StoreError::NoSuchRule(id)),
+        None => Err(AlertStoreError::NoSuchRule(id)),
     }
 }
 
@@ -127,7 +110,7 @@ pub fn insert_rule(
     row: &RuleRow<'_>,
     by: i64,
     now: i64,
-) -> Result<Rule, StoreError> {
+) -> Result<Rule, AlertStoreError> {
     conn.execute(
         "INSERT INTO rules (name, village_id, severity, target, condition, action, escalate, auto_clear, enabled, created_by, created_at, updated_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)",
@@ -153,7 +136,7 @@ pub fn update_rule(
     id: i64,
     row: &RuleRow<'_>,
     now: i64,
-) -> Result<Rule, StoreError> {
+) -> Result<Rule, AlertStoreError> {
     let n = conn.execute(
         "UPDATE rules SET name = $1, village_id = $2, severity = $3, target = $4, condition = $5, action = $6,
                 escalate = $7, auto_clear = $8, enabled = $9, updated_at = $10 WHERE id = $11 AND deleted_at IS NULL",
@@ -172,19 +155,19 @@ pub fn update_rule(
         ],
     )?;
     if n == 0 {
-        return Err(StoreError::NoSuchRule(id));
+        return Err(AlertStoreError::NoSuchRule(id));
     }
     rule(conn, id)
 }
 
 /// Delete a rule. The row stays, hidden, so that its alarms keep their history.
-pub fn delete_rule(conn: &Connection, id: i64, now: i64) -> Result<(), StoreError> {
+pub fn delete_rule(conn: &Connection, id: i64, now: i64) -> Result<(), AlertStoreError> {
     let n = conn.execute(
         "UPDATE rules SET enabled = 0, deleted_at = $1 WHERE id = $2 AND deleted_at IS NULL",
         params![now, id],
     )?;
     if n == 0 {
-        return Err(StoreError::NoSuchRule(id));
+        return Err(AlertStoreError::NoSuchRule(id));
     }
     Ok(())
 }
@@ -273,18 +256,18 @@ fn alarm_from_row(r: &Row<'_>) -> rusqlite::Result<Alarm> {
     })
 }
 
-pub fn alarm(conn: &Connection, id: i64) -> Result<Alarm, StoreError> {
+pub fn alarm(conn: &Connection, id: i64) -> Result<Alarm, AlertStoreError> {
     conn.query_row(
         &format!("SELECT {ALARM_COLUMNS} FROM alarms WHERE id = $1"),
         [id],
         alarm_from_row,
     )
     .optional()?
-    .ok_or(StoreError::NoSuchAlarm(id))
+    .ok_or(AlertStoreError::NoSuchAlarm(id))
 }
 
 /// Open alarms (not cleared): (rule, device) → (alarm id, condition_since).
-pub fn open_alarms(conn: &Connection) -> Result<Vec<(i64, i64, i64, i64)>, StoreError> {
+pub fn open_alarms(conn: &Connection) -> Result<Vec<(i64, i64, i64, i64)>, AlertStoreError> {
     let mut st = conn.prepare(
         "SELECT rule_id, device_id, id, condition_since FROM alarms WHERE cleared_at IS NULL",
     )?;
@@ -298,7 +281,7 @@ pub fn episode_seen(
     rule: i64,
     device: i64,
     since: i64,
-) -> Result<bool, StoreError> {
+) -> Result<bool, AlertStoreError> {
     Ok(conn
         .prepare_cached(
             "SELECT EXISTS(SELECT 1 FROM alarms WHERE rule_id = $1 AND device_id = $2 AND condition_since = $3)",
@@ -318,7 +301,7 @@ pub struct NewAlarm<'a> {
     pub escalate_at: Option<i64>,
 }
 
-pub fn insert_alarm(conn: &Connection, a: &NewAlarm<'_>, now: i64) -> Result<i64, StoreError> {
+pub fn insert_alarm(conn: &Connection, a: &NewAlarm<'_>, now: i64) -> Result<i64, AlertStoreError> {
     conn.prepare_cached(
         "INSERT INTO alarms (rule_id, rule_name, device_id, device_name, village_id, asset_id, severity,
                              condition_since, started_at, updated_at, details, escalate_at)
@@ -348,7 +331,7 @@ pub fn repeat_alarm(
     since: i64,
     details: &serde_json::Value,
     now: i64,
-) -> Result<(), StoreError> {
+) -> Result<(), AlertStoreError> {
     conn.prepare_cached(
         "UPDATE alarms SET count = count + 1, condition_since = $1, details = $2, updated_at = $3 WHERE id = $4",
     )?
@@ -357,7 +340,12 @@ pub fn repeat_alarm(
 }
 
 /// Returns false when it was already cleared.
-pub fn clear_alarm(conn: &Connection, id: i64, by: &str, now: i64) -> Result<bool, StoreError> {
+pub fn clear_alarm(
+    conn: &Connection,
+    id: i64,
+    by: &str,
+    now: i64,
+) -> Result<bool, AlertStoreError> {
     let n = conn.execute(
         "UPDATE alarms SET cleared_at = $1, cleared_by = $2, updated_at = $1 WHERE id = $3 AND cleared_at IS NULL",
         params![now, by, id],
@@ -368,7 +356,7 @@ pub fn clear_alarm(conn: &Connection, id: i64, by: &str, now: i64) -> Result<boo
     Ok(n == 1)
 }
 
-pub fn ack_alarm(conn: &Connection, id: i64, by: &str, now: i64) -> Result<bool, StoreError> {
+pub fn ack_alarm(conn: &Connection, id: i64, by: &str, now: i64) -> Result<bool, AlertStoreError> {
     let n = conn.execute(
         "UPDATE alarms SET acked_at = $1, acked_by = $2, updated_at = $1 WHERE id = $3 AND acked_at IS NULL",
         params![now, by, id],
@@ -384,13 +372,13 @@ pub fn assign_alarm(
     id: i64,
     assignee: Option<&str>,
     now: i64,
-) -> Result<(), StoreError> {
+) -> Result<(), AlertStoreError> {
     let n = conn.execute(
         "UPDATE alarms SET assignee = $1, updated_at = $2 WHERE id = $3",
         params![assignee, now, id],
     )?;
     if n == 0 {
-        return Err(StoreError::NoSuchAlarm(id));
+        return Err(AlertStoreError::NoSuchAlarm(id));
     }
     Ok(())
 }
@@ -409,7 +397,7 @@ pub fn add_comment(
     author: &str,
     text: &str,
     now: i64,
-) -> Result<Comment, StoreError> {
+) -> Result<Comment, AlertStoreError> {
     alarm(conn, alarm_id)?;
     conn.execute(
         "INSERT INTO alarm_comments (alarm_id, at, author, text) VALUES ($1, $2, $3, $4)",
@@ -427,7 +415,7 @@ pub fn add_comment(
     })
 }
 
-pub fn comments(conn: &Connection, alarm_id: i64) -> Result<Vec<Comment>, StoreError> {
+pub fn comments(conn: &Connection, alarm_id: i64) -> Result<Vec<Comment>, AlertStoreError> {
     let mut st = conn.prepare_cached(
         "SELECT id, at, author, text FROM alarm_comments WHERE alarm_id = $1 ORDER BY id",
     )?;
@@ -456,7 +444,7 @@ pub struct AlarmFilter {
 }
 
 /// Alarms matching `f`, newest first.
-pub fn query_alarms(conn: &Connection, f: &AlarmFilter) -> Result<Vec<Alarm>, StoreError> {
+pub fn query_alarms(conn: &Connection, f: &AlarmFilter) -> Result<Vec<Alarm>, AlertStoreError> {
     let mut sql = format!("SELECT {ALARM_COLUMNS} FROM alarms WHERE 1 = 1");
     let mut args: Vec<rusqlite::types::Value> = Vec::new();
     let mut arg = |sql: &mut String, clause: &str, v: rusqlite::types::Value| {
@@ -501,7 +489,7 @@ pub fn query_alarms(conn: &Connection, f: &AlarmFilter) -> Result<Vec<Alarm>, St
 }
 
 /// Open, unacknowledged alarms whose escalation time has come.
-pub fn due_escalations(conn: &Connection, now: i64) -> Result<Vec<Alarm>, StoreError> {
+pub fn due_escalations(conn: &Connection, now: i64) -> Result<Vec<Alarm>, AlertStoreError> {
     let mut st = conn.prepare_cached(&format!(
         "SELECT {ALARM_COLUMNS} FROM alarms WHERE escalate_at IS NOT NULL AND escalated_at IS NULL
            AND escalate_at <= $1 AND cleared_at IS NULL AND acked_at IS NULL ORDER BY escalate_at LIMIT 100"
@@ -510,7 +498,7 @@ pub fn due_escalations(conn: &Connection, now: i64) -> Result<Vec<Alarm>, StoreE
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-pub fn mark_escalated(conn: &Connection, id: i64, now: i64) -> Result<(), StoreError> {
+pub fn mark_escalated(conn: &Connection, id: i64, now: i64) -> Result<(), AlertStoreError> {
     conn.execute(
         "UPDATE alarms SET escalated_at = $1 WHERE id = $2",
         params![now, id],

@@ -10,6 +10,7 @@
 //! through [`BoardSection`]s the binary wires in [`Sections`], and render nothing
 //! until wired.
 
+pub mod error;
 mod routes;
 pub mod store;
 pub mod text;
@@ -22,7 +23,8 @@ use cunlink_core::{Db, Migration};
 use cunlink_farm::Farm;
 use cunlink_web::{KitBuilder, Locale};
 
-pub use store::{Board, BoardError, NewBoard};
+pub use error::BoardError;
+pub use store::{Board, NewBoard};
 
 pub const MIGRATIONS: &[Migration] = &[Migration {
     version: 1,

@@ -76,7 +76,7 @@ async fn find(st: &St, slug: &str) -> Result<Board, PageError> {
         .db
         .call(move |c| crate::store::by_slug(c, &s))
         .await
-        .map_err(|e| PageError::Internal(e.to_string()))?
+        .map_err(PageError::internal)?
         .ok_or(PageError::NotFound)
 }
 
@@ -114,15 +114,9 @@ fn slides(st: &St, b: &Board, locale: Locale) -> Vec<Slide> {
                     if !shown {
                         continue;
                     }
-                    let lk = format!("farm.key.{k}");
-                    let label = st.kit.t(locale, &lk);
                     vals.push(Val {
                         device: d.id.0,
-                        label: if label == lk {
-                            k.to_string()
-                        } else {
-                            label.to_string()
-                        },
+                        label: readings::key_label(&st.kit, locale, &k),
                         value: readings::show(f, &k, &v),
                         unit: readings::unit_shown(f, &k),
                         dec: readings::decimals(&k, &v),
@@ -189,9 +183,7 @@ async fn board(
         css: cunlink_web::assets::url("board.css"),
         app_js: cunlink_web::assets::url("app.js"),
     };
-    let html = tpl
-        .render()
-        .map_err(|e| PageError::Internal(e.to_string()))?;
+    let html = tpl.render().map_err(PageError::internal)?;
     Ok(no_store(Html(html).into_response()))
 }
 

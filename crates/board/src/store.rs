@@ -2,6 +2,7 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
+use crate::BoardError;
 use cunlink_core::time::now_ms;
 
 /// A board as configured.
@@ -15,28 +16,6 @@ pub struct Board {
     pub rotate_secs: u32,
     pub line_width: usize,
     pub line_count: usize,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum BoardError {
-    #[error(transparent)]
-    Db(#[from] cunlink_core::DbError),
-    #[error(transparent)]
-    Farm(#[from] cunlink_farm::store::StoreError),
-    #[error("no asset named '{0}'")]
-    UnknownAsset(String),
-    #[error("a board needs a name of 1-64 characters")]
-    BadName,
-    #[error("a board needs at least one asset")]
-    NoAssets,
-    #[error("line width must be 8-200 and line count 1-50; rotation 2-3600 s")]
-    BadLayout,
-}
-
-impl From<rusqlite::Error> for BoardError {
-    fn from(e: rusqlite::Error) -> Self {
-        BoardError::Db(cunlink_core::DbError::Sqlite(e))
-    }
 }
 
 pub struct NewBoard {

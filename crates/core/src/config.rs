@@ -43,13 +43,32 @@ pub struct Config {
     pub ingest: IngestConfig,
     /// Where notifications (webhooks, Web Push) may be sent.
     pub notify: NotifyConfig,
+    pub market: MarketSettings,
+}
+
+/// Settings of the market domain.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MarketSettings {
+    /// Parcels waiting at a station longer than this many days raise a pickup
+    /// reminder (`CUNLINK_PARCEL_REMINDER_DAYS`); the market clamps it to what a
+    /// client may ask for.
+    pub parcel_reminder_days: i64,
+}
+
+impl Default for MarketSettings {
+    fn default() -> Self {
+        MarketSettings {
+            parcel_reminder_days: 3,
+        }
+    }
 }
 
 /// Outgoing notification targets. Users name webhook and push URLs; without
 /// these checks a user could make the server call (and probe) hosts on its own
 /// network, so private, loopback, link-local and similar addresses are refused
 /// unless the operator allows them here.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct NotifyConfig {
     /// Allow every address, private ranges and loopback included (a closed
@@ -58,6 +77,19 @@ pub struct NotifyConfig {
     /// Networks allowed even though they are private, as CIDRs
     /// (`"192.168.1.20/32"`, `"fd00:1::/64"`).
     pub allow_networks: Vec<String>,
+    /// Contact of this server's operator sent to Web Push services with every
+    /// push (`CUNLINK_VAPID_SUBJECT`): a `mailto:` or `https:` URL.
+    pub vapid_subject: String,
+}
+
+impl Default for NotifyConfig {
+    fn default() -> Self {
+        NotifyConfig {
+            allow_private: false,
+            allow_networks: Vec::new(),
+            vapid_subject: "mailto:cunlink@localhost".into(),
+        }
+    }
 }
 
 /// Knobs of the telemetry write path.
@@ -88,6 +120,7 @@ impl Default for Config {
             mqtt_max_connections: 10_000,
             ingest: IngestConfig::default(),
             notify: NotifyConfig::default(),
+            market: MarketSettings::default(),
         }
     }
 }
@@ -169,6 +202,23 @@ mod tests {
         let c = Config::load(Some(&path)).unwrap();
         assert_eq!(c.notify.allow_networks, vec!["192.168.1.20/32".to_string()]);
         assert!(!c.notify.allow_private);
+        assert_eq!(c.notify.vapid_subject, "mailto:cunlink@localhost");
+    }
+
+    #[test]
+    fn market_and_push_settings_come_from_the_file() {
+        assert_eq!(Config::default().market.parcel_reminder_days, 3);
+        let dir = std::env::temp_dir().join(format!("cunlink-cfg4-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("c.toml");
+        std::fs::write(
+            &path,
+            "[market]\nparcel_reminder_days = 5\n[notify]\nvapid_subject = \"mailto:ops@example.cn\"\n",
+        )
+        .unwrap();
+        let c = Config::load(Some(&path)).unwrap();
+        assert_eq!(c.market.parcel_reminder_days, 5);
+        assert_eq!(c.notify.vapid_subject, "mailto:ops@example.cn");
     }
 
     #[test]

@@ -16,6 +16,6 @@ pub mod routes;
 pub mod time;
 pub mod web;
 
-pub use config::{Config, NotifyConfig};
+pub use config::{Config, MarketSettings, NotifyConfig};
 pub use db::{Db, DbError, Migration};
 pub use error::ApiError;

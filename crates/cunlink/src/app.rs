@@ -51,13 +51,11 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
     let auth = AuthService::new(db.clone()).with_secure_cookies(config.secure_cookies());
     let farm = Farm::open(db.clone(), auth.clone(), &config)?;
     let (shutdown, shutdown_rx) = watch::channel(false);
-    let vapid_subject = std::env::var("CUNLINK_VAPID_SUBJECT")
-        .unwrap_or_else(|_| "mailto:cunlink@localhost".to_string());
     let alerts = Alerts::start(
         db.clone(),
         auth.clone(),
         farm.clone(),
-        vapid_subject,
+        config.notify.vapid_subject.clone(),
         &config.notify,
         shutdown_rx.clone(),
     )?;
@@ -66,7 +64,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         db.clone(),
         auth.clone(),
         farm.clone(),
-        MarketConfig::default(),
+        MarketConfig::with_reminder_days(config.market.parcel_reminder_days),
     )?;
     let sections = cunlink_board::Sections {
         alarms: Some(Arc::new(crate::board_alarms::BoardAlarms {

@@ -161,6 +161,12 @@ pub struct ServeArgs {
     /// Most MQTT connections open at once [default: 10000]
     #[arg(long, env = "CUNLINK_MQTT_MAX_CONNECTIONS")]
     pub mqtt_max_connections: Option<usize>,
+    /// Operator contact sent to Web Push services [default: mailto:cunlink@localhost]
+    #[arg(long, env = "CUNLINK_VAPID_SUBJECT")]
+    pub vapid_subject: Option<String>,
+    /// Days a parcel waits at a station before a pickup reminder [default: 3]
+    #[arg(long, env = "CUNLINK_PARCEL_REMINDER_DAYS")]
+    pub parcel_reminder_days: Option<i64>,
 }
 
 impl ServeArgs {
@@ -181,6 +187,12 @@ impl ServeArgs {
         }
         if let Some(n) = self.mqtt_max_connections {
             c.mqtt_max_connections = n;
+        }
+        if let Some(s) = &self.vapid_subject {
+            c.notify.vapid_subject = s.clone();
+        }
+        if let Some(d) = self.parcel_reminder_days {
+            c.market.parcel_reminder_days = d;
         }
         Ok(c)
     }

@@ -14,7 +14,7 @@ use serde_json::{Map, Value as J, json};
 use tokio::sync::watch;
 
 use cunlink_core::auth::{AuthService, Role};
-use cunlink_core::time::now_ms;
+use cunlink_core::time::{DAY_MS, HOUR_MS, TZ_OFFSET_MS, now_ms};
 use cunlink_farm::Farm;
 use cunlink_farm::ingest::Kind;
 use cunlink_farm::model::{AssetKind, Device};
@@ -60,7 +60,7 @@ enum ProbeKind {
 
 /// Hour of day in China (UTC+8) as a fraction.
 fn local_hour(ts: i64) -> f64 {
-    ((ts + 8 * 3_600_000).rem_euclid(86_400_000)) as f64 / 3_600_000.0
+    ((ts + TZ_OFFSET_MS).rem_euclid(DAY_MS)) as f64 / HOUR_MS as f64
 }
 
 /// +1 at 15:00, -1 at 03:00.
@@ -310,11 +310,11 @@ async fn backfill(
 ) -> anyhow::Result<()> {
     // One day per request: the whole history in one body peaked at ~200 MB of
     // JSON trees and parsed readings, which the allocator then kept.
-    const STEPS_PER_DAY: i64 = 86_400_000 / HISTORY_STEP_MS;
+    const STEPS_PER_DAY: i64 = DAY_MS / HISTORY_STEP_MS;
     for day in 0..BACKFILL_DAYS {
         let steps = || {
             (day * STEPS_PER_DAY..(day + 1) * STEPS_PER_DAY)
-                .map(|i| now - BACKFILL_DAYS * 86_400_000 + i * HISTORY_STEP_MS)
+                .map(|i| now - BACKFILL_DAYS * DAY_MS + i * HISTORY_STEP_MS)
         };
         for p in probes {
             let series: Vec<J> = steps()

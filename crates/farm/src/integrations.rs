@@ -8,8 +8,8 @@ use std::sync::Mutex;
 
 use rusqlite::{Connection, params};
 
+use crate::FarmStoreError;
 use crate::model::MAX_NAME_CHARS;
-use crate::store::StoreError;
 use cunlink_core::Db;
 use cunlink_core::auth::secret_hash;
 use cunlink_core::time::now_ms;
@@ -22,13 +22,13 @@ const CACHE_MAX: usize = 1_024;
 const MAX_TOKEN_LEN: usize = 256;
 
 /// Create integration `name` and return its token, shown this once.
-pub fn create(conn: &Connection, name: &str) -> Result<String, StoreError> {
+pub fn create(conn: &Connection, name: &str) -> Result<String, FarmStoreError> {
     let name = name.trim();
     if name.is_empty()
         || name.chars().count() > MAX_NAME_CHARS
         || name.chars().any(char::is_control)
     {
-        return Err(StoreError::BadName);
+        return Err(FarmStoreError::BadName);
     }
     let token = cunlink_core::random::token(32);
     let n = conn.execute(
@@ -36,13 +36,13 @@ pub fn create(conn: &Connection, name: &str) -> Result<String, StoreError> {
         params![name, secret_hash(&token), now_ms()],
     )?;
     if n == 0 {
-        return Err(StoreError::IntegrationExists(name.to_string()));
+        return Err(FarmStoreError::IntegrationExists(name.to_string()));
     }
     Ok(token)
 }
 
 /// Whether `token` belongs to an integration that is not revoked.
-pub fn is_valid(conn: &Connection, token: &str) -> Result<bool, StoreError> {
+pub fn is_valid(conn: &Connection, token: &str) -> Result<bool, FarmStoreError> {
     Ok(conn.query_row(
         "SELECT EXISTS(SELECT 1 FROM integrations WHERE token_hash = $1 AND revoked_at IS NULL)",
         [secret_hash(token)],
@@ -67,7 +67,7 @@ impl Integrations {
     }
 
     /// Whether the `Authorization` header value `header` carries a valid token.
-    pub async fn authorize(&self, header: Option<&str>) -> Result<bool, StoreError> {
+    pub async fn authorize(&self, header: Option<&str>) -> Result<bool, FarmStoreError> {
         let Some(token) = header.and_then(bearer) else {
             return Ok(false);
         };
@@ -130,8 +130,8 @@ mod tests {
         assert_eq!(stored, secret_hash(&token));
         assert!(matches!(
             create(&conn, " chirpstack "),
-            Err(StoreError::IntegrationExists(_))
+            Err(FarmStoreError::IntegrationExists(_))
         ));
-        assert!(matches!(create(&conn, ""), Err(StoreError::BadName)));
+        assert!(matches!(create(&conn, ""), Err(FarmStoreError::BadName)));
     }
 }

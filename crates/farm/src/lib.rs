@@ -10,7 +10,9 @@
 //! * [`scope`]: village boundaries — who sees which device and asset, where a new
 //!   device goes.
 //! * [`integrations`]: tokens of network servers (ChirpStack) allowed to post uplinks.
+//! * [`error`]: farm's errors and their one mapping each to HTTP answers.
 
+pub mod error;
 pub mod ingest;
 pub mod integrations;
 pub mod model;
@@ -29,19 +31,10 @@ use std::time::Duration;
 use cunlink_core::auth::AuthService;
 use cunlink_core::{Config, Db};
 
+pub use error::{FarmError, FarmStoreError};
 use ingest::Ingest;
 use registry::Registry;
 use telemetry::Telemetry;
-
-#[derive(Debug, thiserror::Error)]
-pub enum FarmError {
-    #[error(transparent)]
-    Store(#[from] store::StoreError),
-    #[error(transparent)]
-    Telemetry(#[from] telemetry::StoreError),
-    #[error(transparent)]
-    Db(#[from] cunlink_core::DbError),
-}
 
 /// The farm domain, opened: what routes, the MQTT listener and other domains use.
 pub struct Farm {

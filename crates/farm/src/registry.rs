@@ -10,8 +10,9 @@ use std::sync::{Arc, RwLock};
 
 use cunlink_core::Db;
 
+use crate::FarmStoreError;
 use crate::model::Device;
-use crate::store::{self, NewDevice, StoreError};
+use crate::store::{self, NewDevice};
 use crate::telemetry::DeviceId;
 
 #[derive(Default)]
@@ -50,7 +51,7 @@ pub struct Registry {
 }
 
 impl Registry {
-    pub fn load(db: Db) -> Result<Registry, StoreError> {
+    pub fn load(db: Db) -> Result<Registry, FarmStoreError> {
         let devices = db.call_blocking(|c| store::all_devices(c))?;
         let mut inner = Inner::default();
         for d in devices {
@@ -103,7 +104,7 @@ impl Registry {
         &self,
         column: &'static str,
         value: &str,
-    ) -> Result<Option<Arc<Device>>, StoreError> {
+    ) -> Result<Option<Arc<Device>>, FarmStoreError> {
         if let Some(d) = self.cached(column, value) {
             return Ok(Some(d));
         }
@@ -116,30 +117,30 @@ impl Registry {
     }
 
     /// The device an access token belongs to.
-    pub async fn by_token(&self, token: &str) -> Result<Option<Arc<Device>>, StoreError> {
+    pub async fn by_token(&self, token: &str) -> Result<Option<Arc<Device>>, FarmStoreError> {
         if token.is_empty() || token.len() > 256 {
             return Ok(None);
         }
         self.lookup("token", token).await
     }
 
-    pub async fn by_name(&self, name: &str) -> Result<Option<Arc<Device>>, StoreError> {
+    pub async fn by_name(&self, name: &str) -> Result<Option<Arc<Device>>, FarmStoreError> {
         self.lookup("name", name).await
     }
 
     /// The device registered with a (normalised) DevEUI.
-    pub async fn by_dev_eui(&self, eui: &str) -> Result<Option<Arc<Device>>, StoreError> {
+    pub async fn by_dev_eui(&self, eui: &str) -> Result<Option<Arc<Device>>, FarmStoreError> {
         self.lookup("dev_eui", eui).await
     }
 
     /// Register a device and cache it.
-    pub async fn create(&self, new: NewDevice) -> Result<Arc<Device>, StoreError> {
+    pub async fn create(&self, new: NewDevice) -> Result<Arc<Device>, FarmStoreError> {
         let d = self.db.call(move |c| store::create_device(c, &new)).await?;
         Ok(self.write().put(d))
     }
 
     /// Give a device a new token; the old one stops working at once.
-    pub async fn rotate_token(&self, name: &str) -> Result<Arc<Device>, StoreError> {
+    pub async fn rotate_token(&self, name: &str) -> Result<Arc<Device>, FarmStoreError> {
         let n = name.to_string();
         let d = self.db.call(move |c| store::rotate_token(c, &n)).await?;
         Ok(self.write().put(d))
@@ -154,10 +155,10 @@ impl Registry {
         gateway: &Device,
         names: &[&str],
         profile: Option<&str>,
-    ) -> Result<Vec<Arc<Device>>, StoreError> {
+    ) -> Result<Vec<Arc<Device>>, FarmStoreError> {
         let out = self.gateway_children_any(gateway, names, profile).await?;
         if let Some(foreign) = out.iter().find(|d| d.gateway_id != Some(gateway.id)) {
-            return Err(StoreError::NotGatewayChild {
+            return Err(FarmStoreError::NotGatewayChild {
                 device: foreign.name.clone(),
                 gateway: gateway.name.clone(),
             });
@@ -170,7 +171,7 @@ impl Registry {
         gateway: &Device,
         names: &[&str],
         profile: Option<&str>,
-    ) -> Result<Vec<Arc<Device>>, StoreError> {
+    ) -> Result<Vec<Arc<Device>>, FarmStoreError> {
         let mut out = Vec::with_capacity(names.len());
         let mut missing = Vec::new();
         {
@@ -211,7 +212,7 @@ impl Registry {
                         };
                         made.push(d);
                     }
-                    Ok::<_, StoreError>(made)
+                    Ok::<_, FarmStoreError>(made)
                 })
                 .await?;
             let mut w = self.write();
@@ -223,7 +224,7 @@ impl Registry {
     }
 
     /// Reload devices changed in the database since the last load (CLI edits, other processes).
-    pub async fn refresh(&self) -> Result<(), StoreError> {
+    pub async fn refresh(&self) -> Result<(), FarmStoreError> {
         let since = self.read().loaded_until - 1_000;
         let now = cunlink_core::time::now_ms();
         let changed = self

@@ -19,10 +19,11 @@ use tokio_stream::wrappers::BroadcastStream;
 use crate::Farm;
 use crate::model::{AssetKind, Device};
 use crate::params::{Params, TelemetryQuery};
-use crate::store::{NewDevice, StoreError};
+use crate::scope::{can_manage_devices, can_read_farm};
+use crate::store::NewDevice;
 use crate::telemetry::{KeyId, Value};
 use cunlink_core::ApiError;
-use cunlink_core::auth::{AuthService, Role, User};
+use cunlink_core::auth::{AuthService, User};
 use cunlink_core::time::now_ms;
 use cunlink_core::web::CurrentUser;
 
@@ -56,48 +57,6 @@ pub fn routes(farm: Arc<Farm>) -> Routes {
         .with_state(FarmState(farm))
 }
 
-/// Map farm storage errors to answers (one place).
-pub fn store_error(e: StoreError) -> ApiError {
-    let msg = e.to_string();
-    match e {
-        StoreError::Db(d) => ApiError::from(d),
-        StoreError::DeviceExists(n) => {
-            ApiError::new(StatusCode::CONFLICT, "device_exists", msg).with_field(n)
-        }
-        StoreError::DevEuiTaken(_) => {
-            ApiError::new(StatusCode::CONFLICT, "dev_eui_taken", msg).with_field("dev_eui")
-        }
-        StoreError::BadName => ApiError::bad_request("bad_name", msg).with_field("name"),
-        StoreError::BadDevEui(_) => ApiError::bad_request("bad_dev_eui", msg).with_field("dev_eui"),
-        StoreError::NoSuchDevice(_) => {
-            ApiError::not_found("unknown_device", msg).with_field("name")
-        }
-        StoreError::Village(_) => ApiError::bad_request("bad_village", msg).with_field("village"),
-        StoreError::NotGatewayChild { device, .. } => ApiError::forbidden(msg).with_field(device),
-        StoreError::VillageRequired => {
-            ApiError::bad_request("village_required", msg).with_field("village")
-        }
-        StoreError::CountyLevelWithVillage => {
-            ApiError::bad_request("bad_village", msg).with_field("county_level")
-        }
-        StoreError::IntegrationExists(_) => {
-            ApiError::new(StatusCode::CONFLICT, "integration_exists", msg).with_field("name")
-        }
-        StoreError::AssetElsewhere(_) => {
-            ApiError::not_found("unknown_asset", msg).with_field("asset")
-        }
-    }
-}
-
-/// Farm data is for people of the county and its villages, not for city buyers.
-fn can_read_farm(user: &User) -> bool {
-    user.role != Role::Buyer
-}
-
-fn can_manage_devices(user: &User) -> bool {
-    matches!(user.role, Role::Admin | Role::CountyStaff | Role::Farmer)
-}
-
 /// The device `name`, if `user` may see it; 404 otherwise (existence is not revealed).
 async fn visible_device(farm: &Farm, user: &User, name: &str) -> Result<Arc<Device>, ApiError> {
     let not_found = || {
@@ -107,12 +66,7 @@ async fn visible_device(farm: &Farm, user: &User, name: &str) -> Result<Arc<Devi
     if !can_read_farm(user) {
         return Err(ApiError::forbidden("your role cannot read farm data"));
     }
-    let d = farm
-        .registry
-        .by_name(name)
-        .await
-        .map_err(store_error)?
-        .ok_or_else(not_found)?;
+    let d = farm.registry.by_name(name).await?.ok_or_else(not_found)?;
     if !crate::scope::can_see(user, d.village_id) {
         return Err(not_found());
     }
@@ -212,8 +166,8 @@ async fn create_device(
         dev_eui: body.dev_eui,
         ..NewDevice::default()
     };
-    let d = s.0.registry.create(new).await.map_err(store_error)?;
-    let mut v = serde_json::to_value(&*d).map_err(|e| ApiError::internal(e.to_string()))?;
+    let d = s.0.registry.create(new).await?;
+    let mut v = serde_json::to_value(&*d).map_err(ApiError::internal)?;
     v["token"] = serde_json::Value::String(d.token.clone());
     Ok((StatusCode::CREATED, Json(v)).into_response())
 }
@@ -243,11 +197,7 @@ async fn rotate_token(
         ));
     }
     let d = visible_device(&s.0, &user, &name).await?;
-    let d =
-        s.0.registry
-            .rotate_token(&d.name)
-            .await
-            .map_err(store_error)?;
+    let d = s.0.registry.rotate_token(&d.name).await?;
     Ok(Json(serde_json::json!({ "name": d.name, "token": d.token })).into_response())
 }
 
@@ -386,11 +336,11 @@ async fn telemetry(
                     .collect::<Vec<_>>(),
             );
         }
-        Ok::<_, crate::telemetry::StoreError>(out)
+        Ok::<_, crate::telemetry::TelemetryStoreError>(out)
     })
     .await
-    .map_err(|_| ApiError::internal("query task failed"))?
-    .map_err(|e| ApiError::internal(e.to_string()))?;
+    .map_err(ApiError::internal)?
+    .map_err(ApiError::internal)?;
     Ok(respond(
         series,
         wants_csv(&headers, q.format.as_deref()),
@@ -407,8 +357,8 @@ async fn attributes(
     let store = s.0.telemetry.store().clone();
     let attrs = tokio::task::spawn_blocking(move || store.attributes(d.id))
         .await
-        .map_err(|_| ApiError::internal("query task failed"))?
-        .map_err(|e| ApiError::internal(e.to_string()))?;
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
     let map: BTreeMap<String, TsValue> = attrs
         .into_iter()
         .map(|(k, ts, value)| (k, TsValue { ts, value }))
@@ -458,11 +408,7 @@ async fn list_assets(
     if !can_read_farm(&user) {
         return Err(ApiError::forbidden("your role cannot read farm data"));
     }
-    let assets =
-        s.0.db
-            .call(|c| crate::store::assets(c))
-            .await
-            .map_err(store_error)?;
+    let assets = s.0.db.call(|c| crate::store::assets(c)).await?;
     let visible: Vec<_> = assets
         .into_iter()
         .filter(|a| crate::scope::can_see(&user, a.village_id))
@@ -471,18 +417,6 @@ async fn list_assets(
 }
 
 // ---- device commands (RPC) ----
-
-fn rpc_error(e: crate::rpc::RpcError) -> ApiError {
-    use crate::rpc::RpcError as E;
-    let msg = e.to_string();
-    match e {
-        E::BadMethod => ApiError::bad_request("bad_method", msg).with_field("method"),
-        E::BadTimeout => ApiError::bad_request("bad_timeout", msg).with_field("timeout_ms"),
-        E::TooLarge(_) => ApiError::bad_request("params_too_large", msg).with_field("params"),
-        E::NoSuchCommand(_) => ApiError::not_found("unknown_command", msg).with_field("id"),
-        E::Store(s) => store_error(s),
-    }
-}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -521,24 +455,19 @@ async fn send_command(
         Some(n) => n
             .as_u64()
             .and_then(|t| u32::try_from(t).ok())
-            .ok_or_else(|| rpc_error(crate::rpc::RpcError::BadTimeout))?,
+            .ok_or_else(|| ApiError::from(crate::rpc::RpcError::BadTimeout))?,
     };
     let opts = crate::rpc::SendOptions {
         timeout_ms,
         oneway: b.oneway,
         origin: format!("user:{}", user.username),
     };
-    let cmd =
-        s.0.rpc
-            .send(&device, &b.method, b.params, opts)
-            .await
-            .map_err(rpc_error)?;
+    let cmd = s.0.rpc.send(&device, &b.method, b.params, opts).await?;
     if wait {
         let done =
             s.0.rpc
                 .wait(device.id, cmd.id, cmd.expires_at.saturating_add(1_000))
-                .await
-                .map_err(rpc_error)?;
+                .await?;
         return Ok(Json(done).into_response());
     }
     Ok((StatusCode::CREATED, Json(cmd)).into_response())
@@ -550,7 +479,7 @@ async fn list_commands(
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
     let device = visible_device(&s.0, &user, &name).await?;
-    Ok(Json(s.0.rpc.list(device.id).await.map_err(rpc_error)?).into_response())
+    Ok(Json(s.0.rpc.list(device.id).await?).into_response())
 }
 
 async fn get_command(
@@ -562,8 +491,7 @@ async fn get_command(
     let cmd =
         s.0.rpc
             .get(device.id, id)
-            .await
-            .map_err(rpc_error)?
-            .ok_or_else(|| rpc_error(crate::rpc::RpcError::NoSuchCommand(id)))?;
+            .await?
+            .ok_or_else(|| ApiError::from(crate::rpc::RpcError::NoSuchCommand(id)))?;
     Ok(Json(cmd).into_response())
 }

@@ -8,7 +8,17 @@
 //! also lets everyone see village-less data, which suits rules and alarms but not
 //! devices: a county-level device's token writes readings that trigger actions.)
 
-use cunlink_core::auth::User;
+use cunlink_core::auth::{Role, User};
+
+/// Farm data is for people of the county and its villages, not for city buyers.
+pub(crate) fn can_read_farm(user: &User) -> bool {
+    user.role != Role::Buyer
+}
+
+/// Who may add, rename and re-key devices (within [`can_see`]'s villages).
+pub(crate) fn can_manage_devices(user: &User) -> bool {
+    matches!(user.role, Role::Admin | Role::CountyStaff | Role::Farmer)
+}
 
 /// Whether `user` may see (and, with a managing role, manage) a device or asset of `village_id`.
 pub fn can_see(user: &User, village_id: Option<i64>) -> bool {

@@ -2,9 +2,9 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
+use crate::FarmStoreError;
 use crate::model::{Asset, AssetKind, Device, MAX_NAME_CHARS, Profile, ProfileKey};
 use crate::telemetry::DeviceId;
-use cunlink_core::DbError;
 use cunlink_core::time::now_ms;
 
 pub const MIGRATIONS: &[cunlink_core::Migration] = &[
@@ -29,46 +29,6 @@ pub const MIGRATIONS: &[cunlink_core::Migration] = &[
         sql: include_str!("../migrations/sqlite/0004_integrations.sql"),
     },
 ];
-
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error(transparent)]
-    Db(#[from] DbError),
-    #[error("a device named '{0}' already exists")]
-    DeviceExists(String),
-    #[error("a device with DevEUI {0} already exists")]
-    DevEuiTaken(String),
-    #[error("name must be 1-{MAX_NAME_CHARS} characters")]
-    BadName,
-    #[error("'{0}' is not a DevEUI (16 hex digits)")]
-    BadDevEui(String),
-    #[error("no device named '{0}'")]
-    NoSuchDevice(String),
-    #[error("village: {0}")]
-    Village(String),
-    #[error("device '{device}' exists and does not belong to gateway '{gateway}'")]
-    NotGatewayChild { device: String, gateway: String },
-    #[error(
-        "a device belongs to a village: name a village (or an existing asset), or make it county-level on purpose"
-    )]
-    VillageRequired,
-    /// The asset name is taken outside the device's village. The message says no
-    /// more than that: not which village, nor anything else about the asset.
-    #[error(
-        "there is no asset named '{0}' in this village, and the name is not free for a new one; choose another name"
-    )]
-    AssetElsewhere(String),
-    #[error("a county-level device belongs to no village; leave out the village")]
-    CountyLevelWithVillage,
-    #[error("an integration named '{0}' already exists")]
-    IntegrationExists(String),
-}
-
-impl From<rusqlite::Error> for StoreError {
-    fn from(e: rusqlite::Error) -> Self {
-        StoreError::Db(DbError::Sqlite(e))
-    }
-}
 
 /// What it takes to register a device.
 #[derive(Debug, Clone, Default)]
@@ -109,19 +69,19 @@ fn device_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Device> {
     })
 }
 
-fn check_name(name: &str) -> Result<&str, StoreError> {
+fn check_name(name: &str) -> Result<&str, FarmStoreError> {
     let name = name.trim();
     if name.is_empty()
         || name.chars().count() > MAX_NAME_CHARS
         || name.chars().any(char::is_control)
     {
-        return Err(StoreError::BadName);
+        return Err(FarmStoreError::BadName);
     }
     Ok(name)
 }
 
 /// The id of profile `name`, creating an empty profile if it is new.
-pub fn ensure_profile(conn: &Connection, name: &str) -> Result<i64, StoreError> {
+pub fn ensure_profile(conn: &Connection, name: &str) -> Result<i64, FarmStoreError> {
     let name = check_name(name)?;
     conn.execute(
         "INSERT OR IGNORE INTO device_profiles (name) VALUES ($1)",
@@ -143,11 +103,11 @@ pub fn ensure_asset(
     name: &str,
     kind: AssetKind,
     village_id: Option<i64>,
-) -> Result<i64, StoreError> {
+) -> Result<i64, FarmStoreError> {
     let name = check_name(name)?;
     if let Some((id, home)) = asset_by_name(conn, name)? {
         if home != village_id {
-            return Err(StoreError::AssetElsewhere(name.to_string()));
+            return Err(FarmStoreError::AssetElsewhere(name.to_string()));
         }
         return Ok(id);
     }
@@ -162,7 +122,7 @@ pub fn ensure_asset(
 pub fn asset_by_name(
     conn: &Connection,
     name: &str,
-) -> Result<Option<(i64, Option<i64>)>, StoreError> {
+) -> Result<Option<(i64, Option<i64>)>, FarmStoreError> {
     Ok(conn
         .query_row(
             "SELECT id, village_id FROM assets WHERE name = $1",
@@ -173,20 +133,20 @@ pub fn asset_by_name(
 }
 
 /// The asset id and village of a new device: see [`NewDevice`] and docs/devices.md.
-fn place(tx: &Connection, new: &NewDevice) -> Result<(Option<i64>, Option<i64>), StoreError> {
+fn place(tx: &Connection, new: &NewDevice) -> Result<(Option<i64>, Option<i64>), FarmStoreError> {
     let village_id = match &new.village {
         Some(v) => Some(
             cunlink_core::auth::AuthService::ensure_village(tx, v)
-                .map_err(|e| StoreError::Village(e.to_string()))?,
+                .map_err(|e| FarmStoreError::Village(e.to_string()))?,
         ),
         None => new.village_id,
     };
     if new.county_level && village_id.is_some() {
-        return Err(StoreError::CountyLevelWithVillage);
+        return Err(FarmStoreError::CountyLevelWithVillage);
     }
     let Some(asset) = &new.asset else {
         if village_id.is_none() && !new.county_level {
-            return Err(StoreError::VillageRequired);
+            return Err(FarmStoreError::VillageRequired);
         }
         return Ok((new.asset_id, village_id));
     };
@@ -196,19 +156,19 @@ fn place(tx: &Connection, new: &NewDevice) -> Result<(Option<i64>, Option<i64>),
         // only for the county-wide callers that may name no village at all).
         return match asset_by_name(tx, asset)? {
             Some((id, Some(home))) => Ok((Some(id), Some(home))),
-            _ => Err(StoreError::VillageRequired),
+            _ => Err(FarmStoreError::VillageRequired),
         };
     }
     let kind = new.asset_kind.unwrap_or(AssetKind::Field);
     Ok((Some(ensure_asset(tx, asset, kind, village_id)?), village_id))
 }
 
-pub fn create_device(conn: &mut Connection, new: &NewDevice) -> Result<Device, StoreError> {
+pub fn create_device(conn: &mut Connection, new: &NewDevice) -> Result<Device, FarmStoreError> {
     let name = check_name(&new.name)?.to_string();
     let dev_eui = match &new.dev_eui {
-        Some(e) => {
-            Some(crate::model::parse_dev_eui(e).ok_or_else(|| StoreError::BadDevEui(e.clone()))?)
-        }
+        Some(e) => Some(
+            crate::model::parse_dev_eui(e).ok_or_else(|| FarmStoreError::BadDevEui(e.clone()))?,
+        ),
         None => None,
     };
     let tx = conn.transaction()?;
@@ -218,7 +178,7 @@ pub fn create_device(conn: &mut Connection, new: &NewDevice) -> Result<Device, S
         |r| r.get(0),
     )?;
     if exists {
-        return Err(StoreError::DeviceExists(name));
+        return Err(FarmStoreError::DeviceExists(name));
     }
     if let Some(eui) = &dev_eui {
         let taken: bool = tx.query_row(
@@ -227,7 +187,7 @@ pub fn create_device(conn: &mut Connection, new: &NewDevice) -> Result<Device, S
             |r| r.get(0),
         )?;
         if taken {
-            return Err(StoreError::DevEuiTaken(eui.clone()));
+            return Err(FarmStoreError::DevEuiTaken(eui.clone()));
         }
     }
     let (asset_id, village_id) = place(&tx, new)?;
@@ -256,14 +216,14 @@ pub fn create_device(conn: &mut Connection, new: &NewDevice) -> Result<Device, S
     Ok(dev)
 }
 
-pub fn all_devices(conn: &Connection) -> Result<Vec<Device>, StoreError> {
+pub fn all_devices(conn: &Connection) -> Result<Vec<Device>, FarmStoreError> {
     let mut st = conn.prepare(&format!("{DEVICE_SELECT} ORDER BY d.id"))?;
     let rows = st.query_map([], device_from_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
 /// Devices created or changed at or after `since` (ms).
-pub fn devices_changed_since(conn: &Connection, since: i64) -> Result<Vec<Device>, StoreError> {
+pub fn devices_changed_since(conn: &Connection, since: i64) -> Result<Vec<Device>, FarmStoreError> {
     let mut st = conn.prepare(&format!(
         "{DEVICE_SELECT} WHERE d.updated_at >= $1 ORDER BY d.id"
     ))?;
@@ -275,7 +235,7 @@ pub fn device_where(
     conn: &Connection,
     column: &str,
     value: &str,
-) -> Result<Option<Device>, StoreError> {
+) -> Result<Option<Device>, FarmStoreError> {
     let col = match column {
         "token" => "d.token",
         "name" => "d.name",
@@ -292,19 +252,19 @@ pub fn device_where(
 }
 
 /// Give a device a new random token; the old one stops working.
-pub fn rotate_token(conn: &Connection, name: &str) -> Result<Device, StoreError> {
+pub fn rotate_token(conn: &Connection, name: &str) -> Result<Device, FarmStoreError> {
     let token = cunlink_core::random::token(24);
     let n = conn.execute(
         "UPDATE devices SET token = $1, updated_at = $2 WHERE name = $3",
         params![token, now_ms(), name],
     )?;
     if n == 0 {
-        return Err(StoreError::NoSuchDevice(name.to_string()));
+        return Err(FarmStoreError::NoSuchDevice(name.to_string()));
     }
-    device_where(conn, "name", name)?.ok_or_else(|| StoreError::NoSuchDevice(name.to_string()))
+    device_where(conn, "name", name)?.ok_or_else(|| FarmStoreError::NoSuchDevice(name.to_string()))
 }
 
-pub fn assets(conn: &Connection) -> Result<Vec<Asset>, StoreError> {
+pub fn assets(conn: &Connection) -> Result<Vec<Asset>, FarmStoreError> {
     let mut st = conn.prepare(
         "SELECT id, name, kind, village_id, parent_id, ear_tag FROM assets ORDER BY name",
     )?;
@@ -326,7 +286,7 @@ fn asset_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Asset> {
     })
 }
 
-pub fn profiles(conn: &Connection) -> Result<Vec<Profile>, StoreError> {
+pub fn profiles(conn: &Connection) -> Result<Vec<Profile>, FarmStoreError> {
     let mut st = conn.prepare(
         "SELECT id, name, keys, reporting_interval_s, measures_core_temp FROM device_profiles ORDER BY name",
     )?;
@@ -345,7 +305,7 @@ pub fn profiles(conn: &Connection) -> Result<Vec<Profile>, StoreError> {
 }
 
 /// One asset by id.
-pub fn asset(conn: &Connection, id: i64) -> Result<Option<Asset>, StoreError> {
+pub fn asset(conn: &Connection, id: i64) -> Result<Option<Asset>, FarmStoreError> {
     Ok(conn
         .query_row(
             "SELECT id, name, kind, village_id, parent_id, ear_tag FROM assets WHERE id = $1",

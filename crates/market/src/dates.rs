@@ -1,21 +1,12 @@
 //! Calendar dates typed by people (`YYYY-MM-DD`): strict, and with arithmetic
 //! that cannot overflow whatever the client sends.
 
-use cunlink_core::time::DAY_MS;
+use cunlink_core::time::{DAY_MS, TZ_OFFSET_MS, days_from_civil, days_in_month};
 
 /// Earliest year a market date may name (the platform has no older data).
 pub const MIN_YEAR: i64 = 2000;
 /// Latest year (four digits).
 pub const MAX_YEAR: i64 = 9999;
-
-fn days_in_month(y: i64, m: i64) -> i64 {
-    match m {
-        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
 
 /// Days since 1970-01-01 of `YYYY-MM-DD` (proleptic Gregorian), or `None`
 /// when it is not such a date or its year is outside [`MIN_YEAR`]..=[`MAX_YEAR`].
@@ -41,19 +32,14 @@ pub fn day_number(s: &str) -> Option<i64> {
         return None;
     }
     // With the year bounded above, none of this can overflow.
-    let (y2, m2) = if m <= 2 { (y - 1, m + 9) } else { (y, m - 3) };
-    let era = y2.div_euclid(400);
-    let yoe = y2 - era * 400;
-    let doy = (153 * m2 + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    Some(era * 146_097 + doe - 719_468)
+    Some(days_from_civil(y, m, d))
 }
 
 /// Start of the day `YYYY-MM-DD` in China time (UTC+8), in ms since the epoch.
 pub fn china_day_start_ms(s: &str) -> Option<i64> {
     day_number(s)?
         .checked_mul(DAY_MS)?
-        .checked_sub(8 * 3_600_000)
+        .checked_sub(TZ_OFFSET_MS)
 }
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! Market errors and their one mapping to HTTP answers.
+//! Market errors, and for each the one place it becomes an HTTP answer.
 
 use axum::http::StatusCode;
 use cunlink_core::{ApiError, DbError};
@@ -99,5 +99,20 @@ impl From<MarketError> for ApiError {
             MarketError::Storage(m) => ApiError::internal(m),
             MarketError::WriterGone => ApiError::unavailable("the server is shutting down", 5),
         }
+    }
+}
+
+impl From<crate::photos::PhotoError> for ApiError {
+    fn from(e: crate::photos::PhotoError) -> Self {
+        use crate::photos::PhotoError as P;
+        let (status, code) = match &e {
+            P::UnsupportedType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_photo_type"),
+            P::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "photo_too_large"),
+            P::NotAnImage(..) => (StatusCode::UNPROCESSABLE_ENTITY, "not_an_image"),
+            P::TooManyPixels(..) => (StatusCode::UNPROCESSABLE_ENTITY, "photo_too_many_pixels"),
+            P::TooSmall(..) => (StatusCode::UNPROCESSABLE_ENTITY, "photo_too_small"),
+            P::Io(_) => return ApiError::internal(e),
+        };
+        ApiError::new(status, code, e.to_string())
     }
 }

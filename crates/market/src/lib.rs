@@ -67,14 +67,18 @@ pub struct MarketConfig {
 
 impl Default for MarketConfig {
     fn default() -> Self {
-        let days = std::env::var("CUNLINK_PARCEL_REMINDER_DAYS")
-            .ok()
-            .and_then(|v| v.parse::<i64>().ok())
-            // Within what a client may ask for, so the default is never refused.
-            .map(|d| d.clamp(0, parcels::MAX_REMINDER_DAYS))
-            .unwrap_or(3);
+        MarketConfig::with_reminder_days(
+            cunlink_core::MarketSettings::default().parcel_reminder_days,
+        )
+    }
+}
+
+impl MarketConfig {
+    /// `days` from the configuration (`CUNLINK_PARCEL_REMINDER_DAYS`).
+    pub fn with_reminder_days(days: i64) -> Self {
         MarketConfig {
-            reminder_days: days,
+            // Within what a client may ask for, so the configured value is never refused.
+            reminder_days: days.clamp(0, parcels::MAX_REMINDER_DAYS),
             reminder_every: Duration::from_secs(3600),
         }
     }

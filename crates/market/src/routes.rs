@@ -184,20 +184,6 @@ async fn update_product(
 
 // --- photos ---------------------------------------------------------------
 
-fn photo_error(e: photos::PhotoError) -> ApiError {
-    use axum::http::StatusCode;
-    use photos::PhotoError as P;
-    let (status, code) = match &e {
-        P::UnsupportedType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_photo_type"),
-        P::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "photo_too_large"),
-        P::NotAnImage(..) => (StatusCode::UNPROCESSABLE_ENTITY, "not_an_image"),
-        P::TooManyPixels(..) => (StatusCode::UNPROCESSABLE_ENTITY, "photo_too_many_pixels"),
-        P::TooSmall(..) => (StatusCode::UNPROCESSABLE_ENTITY, "photo_too_small"),
-        P::Io(_) => return ApiError::internal(e.to_string()),
-    };
-    ApiError::new(status, code, e.to_string())
-}
-
 /// `POST /api/market/products/{id}/photos`: the raw photo as the body, with its
 /// Content-Type. 201 when new to the product, 200 when it had it already.
 async fn add_photo(
@@ -211,7 +197,7 @@ async fn add_photo(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let format = photos::format_of(ct).map_err(photo_error)?;
+    let format = photos::format_of(ct)?;
     // Who may add is checked before the costly decode.
     let user = u.clone();
     db(&s.0, move |c| {
@@ -242,8 +228,7 @@ async fn add_photo(
         Ok::<_, photos::PhotoError>(p)
     })
     .await
-    .map_err(|e| ApiError::internal(e.to_string()))?
-    .map_err(photo_error)?;
+    .map_err(ApiError::internal)??;
     let admin = u.role == Role::Admin;
     let (v, new) = in_tx(&s.0, move |c| {
         let producer = access::producer_of(c, &u)?;
@@ -266,7 +251,7 @@ async fn photo_file(State(s): State<MarketState>, Path(file): Path<String>) -> R
     let path = photos::file_path(&s.0.photo_dir(), hash, size);
     let bytes = tokio::task::spawn_blocking(move || std::fs::read(path))
         .await
-        .map_err(|e| ApiError::internal(e.to_string()))?
+        .map_err(ApiError::internal)?
         .map_err(|_| ApiError::not_found("unknown_photo", "no such photo"))?;
     let mut r = bytes.into_response();
     let h = r.headers_mut();

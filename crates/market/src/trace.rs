@@ -22,7 +22,7 @@ pub use crate::trace_read::{Reading, Series};
 /// Longest growing period a batch may declare (days before the harvest).
 pub const MAX_GROWING_DAYS: i64 = crate::trace_read::MAX_DAYS;
 /// Earliest harvest accepted: 2000-01-01 00:00 China time.
-const EARLIEST_MS: i64 = 10_957 * DAY_MS - 8 * 3_600_000;
+const EARLIEST_MS: i64 = 10_957 * DAY_MS - cunlink_core::time::TZ_OFFSET_MS;
 
 /// A date `YYYY-MM-DD` (China time, start of day) or ms since the epoch.
 fn time_field(o: &Obj, field: &str) -> Result<i64, MarketError> {

@@ -10,8 +10,7 @@
 
 use std::collections::HashMap;
 
-/// Village clocks: the county runs on China Standard Time (no daylight saving).
-pub const TZ_OFFSET_MS: i64 = 8 * 3_600_000;
+pub use cunlink_core::time::TZ_OFFSET_MS;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Locale {
@@ -228,17 +227,9 @@ const MONTHS: [&str; 12] = [
 /// (year, month, day, hour, minute) of a millisecond timestamp already shifted to
 /// local time; days-from-civil inverse after Howard Hinnant's public algorithm.
 fn civil(ms: i64) -> (i64, i64, i64, i64, i64) {
-    let days = ms.div_euclid(86_400_000);
-    let rem = ms.rem_euclid(86_400_000) / 1000;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
+    use cunlink_core::time::{DAY_MS, civil_from_days};
+    let (y, m, d) = civil_from_days(ms.div_euclid(DAY_MS));
+    let rem = ms.rem_euclid(DAY_MS) / 1000;
     (y, m, d, rem / 3600, rem % 3600 / 60)
 }
 

@@ -128,11 +128,11 @@ fn render(
             );
             r
         }
-        Err(e) => PageError::Internal(e.to_string()).into_response(),
+        Err(e) => PageError::internal(e).into_response(),
     }
 }
 
 /// Render a domain's body template, mapping a template error to a page error.
 pub fn body<T: Template>(t: &T) -> Result<String, PageError> {
-    t.render().map_err(|e| PageError::Internal(e.to_string()))
+    t.render().map_err(PageError::internal)
 }

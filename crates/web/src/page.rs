@@ -58,7 +58,15 @@ pub enum PageError {
     Forbidden,
     NotFound,
     BadRequest(String),
-    Internal(String),
+    /// The server failed; the cause is logged with its chain, never shown.
+    Internal(Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl PageError {
+    /// A server failure caused by `e` (an error, or a sentence for the log).
+    pub fn internal(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        PageError::Internal(e.into())
+    }
 }
 
 impl IntoResponse for PageError {
@@ -80,7 +88,8 @@ impl IntoResponse for PageError {
                 "Something in the form is wrong; go back and correct it.",
             ),
             PageError::Internal(e) => {
-                tracing::error!(error = %e, "page failed");
+                let chain = cunlink_core::error::error_chain(e.as_ref());
+                tracing::error!(error = %chain, "page failed");
                 (
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "服务器出错，请稍后再试。",
@@ -103,7 +112,7 @@ impl IntoResponse for PageError {
 
 impl From<cunlink_core::DbError> for PageError {
     fn from(e: cunlink_core::DbError) -> Self {
-        PageError::Internal(e.to_string())
+        PageError::internal(e)
     }
 }
 

@@ -468,11 +468,11 @@ async fn user_action(ctx: PageCtx, Form(f): Form<UserActionForm>) -> Result<Resp
         Ok::<_, AuthError>(Some(done))
     })
     .await
-    .map_err(|e| PageError::Internal(e.to_string()))?;
+    .map_err(PageError::internal)?;
     match done {
         Ok(Some(done)) => Ok(Redirect::to(&format!("/admin/users?done={done}")).into_response()),
         Ok(None) => Err(PageError::Forbidden),
-        Err(AuthError::Db(e)) => Err(PageError::Internal(e.to_string())),
+        Err(AuthError::Db(e)) => Err(PageError::internal(e)),
         Err(AuthError::UnknownUser(_)) => Err(PageError::NotFound),
         Err(e) => Err(PageError::BadRequest(e.to_string())),
     }
@@ -506,10 +506,10 @@ async fn add_user(ctx: PageCtx, Form(f): Form<NewUserForm>) -> Result<Response, 
         auth.create_user_blocking(&f.username, &f.password, role, village.as_deref())
     })
     .await
-    .map_err(|e| PageError::Internal(e.to_string()))?;
+    .map_err(PageError::internal)?;
     match result {
         Ok(_) => Ok(Redirect::to("/admin/users?done=user").into_response()),
-        Err(AuthError::Db(e)) => Err(PageError::Internal(e.to_string())),
+        Err(AuthError::Db(e)) => Err(PageError::internal(e)),
         Err(e) => Err(PageError::BadRequest(e.to_string())),
     }
 }
@@ -526,7 +526,7 @@ async fn add_village(ctx: PageCtx, Form(f): Form<VillageForm>) -> Result<Respons
     require_admin(&ctx)?;
     match ctx.kit.auth().create_village(&f.name).await {
         Ok(_) => Ok(Redirect::to("/admin/users?done=village").into_response()),
-        Err(AuthError::Db(e)) => Err(PageError::Internal(e.to_string())),
+        Err(AuthError::Db(e)) => Err(PageError::internal(e)),
         Err(e) => Err(PageError::BadRequest(e.to_string())),
     }
 }

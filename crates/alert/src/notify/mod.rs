@@ -25,8 +25,9 @@ use cunlink_core::time::now_ms;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
+use crate::AlertStoreError;
 use crate::rule::Severity;
-use crate::store::{Alarm, StoreError};
+use crate::store::Alarm;
 use store::{Channel, OutboxItem};
 
 pub use message::Message;
@@ -149,7 +150,7 @@ impl Notifier {
         asset: Option<&str>,
         severity: Severity,
         only: Option<Vec<String>>,
-    ) -> Result<Vec<Planned>, StoreError> {
+    ) -> Result<Vec<Planned>, AlertStoreError> {
         let escalation = only.is_some();
         let users = match only {
             Some(names) => self.auth.users_by_names(names).await?,
@@ -224,7 +225,7 @@ impl Notifier {
         planned: &[Planned],
         escalation: bool,
         now: i64,
-    ) -> Result<Vec<OutboxItem>, StoreError> {
+    ) -> Result<Vec<OutboxItem>, AlertStoreError> {
         let mut out = Vec::with_capacity(planned.len());
         for p in planned {
             let msg = Message::for_alarm(alarm, &p.locale, escalation);

@@ -31,7 +31,7 @@ impl Default for Prefs {
             push: true,
             webhook: true,
             quiet_hours: None,
-            utc_offset_min: 480,
+            utc_offset_min: (cunlink_core::time::TZ_OFFSET_MS / 60_000) as i32,
         }
     }
 }

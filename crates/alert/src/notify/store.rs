@@ -5,13 +5,13 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 use super::prefs::{Prefs, QuietHours};
-use crate::store::StoreError;
+use crate::AlertStoreError;
 
 fn hhmm(min: i64) -> String {
     format!("{:02}:{:02}", min / 60, min % 60)
 }
 
-pub fn prefs(conn: &Connection, user_id: i64) -> Result<Prefs, StoreError> {
+pub fn prefs(conn: &Connection, user_id: i64) -> Result<Prefs, AlertStoreError> {
     let row = conn
         .prepare_cached(
             "SELECT min_severity, assets, push, webhook, quiet_start, quiet_end, utc_offset_min FROM notify_prefs WHERE user_id = $1",
@@ -47,7 +47,7 @@ pub fn prefs(conn: &Connection, user_id: i64) -> Result<Prefs, StoreError> {
     })
 }
 
-pub fn put_prefs(conn: &Connection, user_id: i64, p: &Prefs) -> Result<(), StoreError> {
+pub fn put_prefs(conn: &Connection, user_id: i64, p: &Prefs) -> Result<(), AlertStoreError> {
     let (qs, qe) = match &p.quiet_hours {
         Some(q) => (
             super::prefs::parse_hhmm(&q.start),
@@ -95,7 +95,7 @@ pub fn add_push(
     p256dh: &str,
     auth: &str,
     now: i64,
-) -> Result<i64, StoreError> {
+) -> Result<i64, AlertStoreError> {
     conn.execute(
         "INSERT INTO push_subscriptions (user_id, endpoint, p256dh, auth, created_at) VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (endpoint) DO UPDATE SET user_id = $1, p256dh = $3, auth = $4",
@@ -121,7 +121,10 @@ fn push_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PushSubscription> {
     })
 }
 
-pub fn pushes_of(conn: &Connection, user_id: i64) -> Result<Vec<PushSubscription>, StoreError> {
+pub fn pushes_of(
+    conn: &Connection,
+    user_id: i64,
+) -> Result<Vec<PushSubscription>, AlertStoreError> {
     let mut st = conn.prepare_cached(&format!(
         "SELECT {PUSH_COLUMNS} FROM push_subscriptions WHERE user_id = $1 ORDER BY id"
     ))?;
@@ -129,7 +132,7 @@ pub fn pushes_of(conn: &Connection, user_id: i64) -> Result<Vec<PushSubscription
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-pub fn push(conn: &Connection, id: i64) -> Result<Option<PushSubscription>, StoreError> {
+pub fn push(conn: &Connection, id: i64) -> Result<Option<PushSubscription>, AlertStoreError> {
     Ok(conn
         .prepare_cached(&format!(
             "SELECT {PUSH_COLUMNS} FROM push_subscriptions WHERE id = $1"
@@ -139,7 +142,11 @@ pub fn push(conn: &Connection, id: i64) -> Result<Option<PushSubscription>, Stor
 }
 
 /// Returns whether it existed (and belonged to `user_id`, when given).
-pub fn remove_push(conn: &Connection, id: i64, user_id: Option<i64>) -> Result<bool, StoreError> {
+pub fn remove_push(
+    conn: &Connection,
+    id: i64,
+    user_id: Option<i64>,
+) -> Result<bool, AlertStoreError> {
     Ok(conn.execute(
         "DELETE FROM push_subscriptions WHERE id = $1 AND ($2 IS NULL OR user_id = $2)",
         params![id, user_id],
@@ -159,7 +166,7 @@ pub fn add_webhook(
     user_id: i64,
     url: &str,
     now: i64,
-) -> Result<Webhook, StoreError> {
+) -> Result<Webhook, AlertStoreError> {
     conn.execute(
         "INSERT INTO webhooks (user_id, url, created_at) VALUES ($1, $2, $3)",
         params![user_id, url, now],
@@ -172,7 +179,7 @@ pub fn add_webhook(
     })
 }
 
-pub fn webhooks_of(conn: &Connection, user_id: i64) -> Result<Vec<Webhook>, StoreError> {
+pub fn webhooks_of(conn: &Connection, user_id: i64) -> Result<Vec<Webhook>, AlertStoreError> {
     let mut st = conn.prepare_cached(
         "SELECT id, user_id, url, created_at FROM webhooks WHERE user_id = $1 ORDER BY id",
     )?;
@@ -187,14 +194,14 @@ pub fn webhooks_of(conn: &Connection, user_id: i64) -> Result<Vec<Webhook>, Stor
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-pub fn webhook_url(conn: &Connection, id: i64) -> Result<Option<String>, StoreError> {
+pub fn webhook_url(conn: &Connection, id: i64) -> Result<Option<String>, AlertStoreError> {
     Ok(conn
         .prepare_cached("SELECT url FROM webhooks WHERE id = $1")?
         .query_row([id], |r| r.get(0))
         .optional()?)
 }
 
-pub fn remove_webhook(conn: &Connection, id: i64, user_id: i64) -> Result<bool, StoreError> {
+pub fn remove_webhook(conn: &Connection, id: i64, user_id: i64) -> Result<bool, AlertStoreError> {
     Ok(conn.execute(
         "DELETE FROM webhooks WHERE id = $1 AND user_id = $2",
         params![id, user_id],
@@ -282,7 +289,7 @@ pub fn enqueue(
     payload: &str,
     next_at: i64,
     now: i64,
-) -> Result<OutboxItem, StoreError> {
+) -> Result<OutboxItem, AlertStoreError> {
     conn.prepare_cached(
         "INSERT INTO outbox (alarm_id, user_id, channel, target_id, payload, created_at, next_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -312,7 +319,7 @@ pub fn enqueue(
     })
 }
 
-pub fn due(conn: &Connection, now: i64, limit: usize) -> Result<Vec<OutboxItem>, StoreError> {
+pub fn due(conn: &Connection, now: i64, limit: usize) -> Result<Vec<OutboxItem>, AlertStoreError> {
     let mut st = conn.prepare_cached(&format!(
         "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE status = 'pending' AND next_at <= $1 ORDER BY next_at LIMIT $2"
     ))?;
@@ -320,7 +327,7 @@ pub fn due(conn: &Connection, now: i64, limit: usize) -> Result<Vec<OutboxItem>,
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-pub fn mark_sent(conn: &Connection, id: i64, now: i64) -> Result<(), StoreError> {
+pub fn mark_sent(conn: &Connection, id: i64, now: i64) -> Result<(), AlertStoreError> {
     conn.prepare_cached(
         "UPDATE outbox SET status = 'sent', sent_at = $1, attempts = attempts + 1, last_error = NULL WHERE id = $2",
     )?
@@ -334,7 +341,7 @@ pub fn mark_failed(
     id: i64,
     error: &str,
     next_at: Option<i64>,
-) -> Result<(), StoreError> {
+) -> Result<(), AlertStoreError> {
     match next_at {
         Some(t) => conn.execute(
             "UPDATE outbox SET attempts = attempts + 1, last_error = $1, next_at = $2 WHERE id = $3",
@@ -349,7 +356,7 @@ pub fn mark_failed(
 }
 
 /// Dead letters, newest first; `user_id` limits to one user's.
-pub fn dead(conn: &Connection, user_id: Option<i64>) -> Result<Vec<OutboxItem>, StoreError> {
+pub fn dead(conn: &Connection, user_id: Option<i64>) -> Result<Vec<OutboxItem>, AlertStoreError> {
     let mut st = conn.prepare_cached(&format!(
         "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE status = 'dead' AND ($1 IS NULL OR user_id = $1) ORDER BY id DESC LIMIT 500"
     ))?;
@@ -363,14 +370,14 @@ pub fn revive(
     id: i64,
     user_id: Option<i64>,
     now: i64,
-) -> Result<bool, StoreError> {
+) -> Result<bool, AlertStoreError> {
     Ok(conn.execute(
         "UPDATE outbox SET status = 'pending', next_at = $1, attempts = 0 WHERE id = $2 AND status = 'dead' AND ($3 IS NULL OR user_id = $3)",
         params![now, id, user_id],
     )? == 1)
 }
 
-pub fn outbox_item(conn: &Connection, id: i64) -> Result<Option<OutboxItem>, StoreError> {
+pub fn outbox_item(conn: &Connection, id: i64) -> Result<Option<OutboxItem>, AlertStoreError> {
     Ok(conn
         .prepare_cached(&format!(
             "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE id = $1"
@@ -379,7 +386,7 @@ pub fn outbox_item(conn: &Connection, id: i64) -> Result<Option<OutboxItem>, Sto
         .optional()?)
 }
 
-pub fn vapid_key(conn: &Connection) -> Result<Option<Vec<u8>>, StoreError> {
+pub fn vapid_key(conn: &Connection) -> Result<Option<Vec<u8>>, AlertStoreError> {
     Ok(conn
         .query_row("SELECT private_key FROM vapid_key WHERE id = 1", [], |r| {
             r.get(0)
@@ -387,7 +394,7 @@ pub fn vapid_key(conn: &Connection) -> Result<Option<Vec<u8>>, StoreError> {
         .optional()?)
 }
 
-pub fn put_vapid_key(conn: &Connection, key: &[u8], now: i64) -> Result<(), StoreError> {
+pub fn put_vapid_key(conn: &Connection, key: &[u8], now: i64) -> Result<(), AlertStoreError> {
     conn.execute(
         "INSERT OR IGNORE INTO vapid_key (id, private_key, created_at) VALUES (1, $1, $2)",
         params![key, now],

@@ -12,8 +12,8 @@ use serde::Deserialize;
 
 use cunlink_web::{PageCtx, PageError};
 
+use super::PagesState;
 use super::inbox::{render_row, visible};
-use super::{PagesState, internal};
 use crate::alarms::Handling;
 use crate::store::Alarm;
 
@@ -86,7 +86,7 @@ async fn act(
         .alarms
         .handle(id, &ctx.user.username, h)
         .await
-        .map_err(internal)?;
+        .map_err(PageError::internal)?;
     answer(s, ctx, headers, &a, &f.keep)
 }
 
@@ -114,7 +114,7 @@ pub(crate) async fn assign(
         // Only someone who sees this village's alarms can take one on.
         if !crate::routes::may_be_assigned(&s.alerts, &a, &name)
             .await
-            .map_err(internal)?
+            .map_err(PageError::internal)?
         {
             return Err(PageError::BadRequest(format!(
                 "{}: {name}",
@@ -123,7 +123,11 @@ pub(crate) async fn assign(
         }
         Some(name)
     };
-    s.alerts.alarms.assign(id, to).await.map_err(internal)?;
+    s.alerts
+        .alarms
+        .assign(id, to)
+        .await
+        .map_err(PageError::internal)?;
     Ok(Redirect::to(&format!("/alarms/{id}")).into_response())
 }
 
@@ -151,6 +155,6 @@ pub(crate) async fn comment(
         .alarms
         .comment(id, &ctx.user.username, text)
         .await
-        .map_err(internal)?;
+        .map_err(PageError::internal)?;
     Ok(Redirect::to(&format!("/alarms/{id}#comments")).into_response())
 }

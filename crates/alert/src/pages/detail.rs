@@ -10,9 +10,9 @@ use cunlink_web::layout::body;
 use cunlink_web::layout::page as shell;
 use cunlink_web::{PageCtx, PageError, PageOpts};
 
+use super::PagesState;
 use super::inbox::visible;
 use super::view::{AlarmView, view};
-use super::{PagesState, internal};
 use crate::store;
 
 struct Event {
@@ -44,7 +44,7 @@ pub(crate) async fn page_handler(
         .db
         .call(move |c| store::comments(c, id))
         .await
-        .map_err(internal)?;
+        .map_err(PageError::internal)?;
     let f = ctx.fmt();
     let ev = |at: i64, who: &str, key: &str| Event {
         at,
@@ -88,7 +88,7 @@ pub(crate) async fn page_handler(
             .auth
             .users_for_village(a.village_id)
             .await
-            .map_err(internal)?
+            .map_err(PageError::internal)?
             .into_iter()
             .filter(|u| crate::routes::can_handle_alarms(u))
             .map(|u| u.username)

@@ -14,9 +14,10 @@ use cunlink_web::layout::page as shell;
 use cunlink_web::{PageCtx, PageError, PageOpts};
 
 use super::view::{RowTpl, status_rank, view};
-use super::{PagesState, internal, require_alarms};
+use super::{PagesState, require_alarms};
+use crate::AlertStoreError;
 use crate::rule::Severity;
-use crate::store::{self, Alarm, AlarmFilter, Status, StoreError};
+use crate::store::{self, Alarm, AlarmFilter, Status};
 
 /// Rows a list shows; a phone on 3G should not download a year of alarms.
 const LIMIT: usize = 100;
@@ -104,7 +105,7 @@ pub(crate) async fn page(
         .db
         .call(move |c| store::query_alarms(c, &filter))
         .await
-        .map_err(internal)?;
+        .map_err(PageError::internal)?;
     alarms.sort_by_key(|a| status_rank(a.status));
     let status_s = status.map_or("all", Status::as_str);
     let handle = crate::routes::can_handle_alarms(&ctx.user);
@@ -145,8 +146,8 @@ pub(crate) async fn page(
 pub(crate) async fn visible(s: &PagesState, ctx: &PageCtx, id: i64) -> Result<Alarm, PageError> {
     require_alarms(&ctx.user)?;
     let a = s.alerts.alarms.get(id).await.map_err(|e| match e {
-        StoreError::NoSuchAlarm(_) => PageError::NotFound,
-        e => internal(e),
+        AlertStoreError::NoSuchAlarm(_) => PageError::NotFound,
+        e => PageError::internal(e),
     })?;
     if !scope::can_see(&ctx.user, a.village_id) {
         return Err(PageError::NotFound);

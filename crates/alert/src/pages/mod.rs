@@ -102,10 +102,6 @@ pub(crate) fn require_alarms(u: &User) -> Result<(), PageError> {
     }
 }
 
-pub(crate) fn internal(e: impl std::fmt::Display) -> PageError {
-    PageError::Internal(e.to_string())
-}
-
 #[cfg(test)]
 mod tests {
     use cunlink_web::Locale;

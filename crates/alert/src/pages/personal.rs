@@ -19,8 +19,8 @@ use cunlink_core::time::now_ms;
 use cunlink_web::layout::body;
 use cunlink_web::{PageCtx, PageError, Section, SectionFuture};
 
+use super::PagesState;
 use super::view::severity_key;
-use super::{PagesState, internal};
 use crate::Alerts;
 use crate::notify::prefs::{Prefs, QuietHours};
 use crate::notify::store as nstore;
@@ -92,7 +92,7 @@ impl PersonalSection {
             .0
             .db
             .call(move |c| {
-                Ok::<_, crate::store::StoreError>((
+                Ok::<_, crate::AlertStoreError>((
                     nstore::prefs(c, uid)?,
                     nstore::webhooks_of(c, uid)?,
                     nstore::dead(c, who)?,
@@ -100,7 +100,7 @@ impl PersonalSection {
                 ))
             })
             .await
-            .map_err(internal)?;
+            .map_err(PageError::internal)?;
         let mut names: Vec<String> = self
             .0
             .farm
@@ -223,7 +223,7 @@ pub(crate) async fn save_prefs(
         .db
         .call(move |c| nstore::put_prefs(c, uid, &p))
         .await
-        .map_err(internal)?;
+        .map_err(PageError::internal)?;
     Ok(back("saved"))
 }
 
@@ -250,7 +250,7 @@ pub(crate) async fn add_webhook(
         .db
         .call(move |c| nstore::add_webhook(c, uid, &url, now_ms()))
         .await
-        .map_err(internal)?;
+        .map_err(PageError::internal)?;
     Ok(back("hook_added"))
 }
 
@@ -272,7 +272,7 @@ pub(crate) async fn remove_webhook(
         .db
         .call(move |c| nstore::remove_webhook(c, id, uid))
         .await
-        .map_err(internal)?;
+        .map_err(PageError::internal)?;
     if !gone {
         return Err(PageError::NotFound);
     }
@@ -292,7 +292,7 @@ pub(crate) async fn retry_dead(
         .db
         .call(move |c| nstore::revive(c, id, who, now_ms()))
         .await
-        .map_err(internal)?;
+        .map_err(PageError::internal)?;
     if !ok {
         return Err(PageError::NotFound);
     }

@@ -21,9 +21,10 @@ use cunlink_web::layout::page as shell;
 use cunlink_web::{PageCtx, PageError, PageOpts};
 
 use super::view::{severity_class, severity_key};
-use super::{PagesState, internal, require_alarms};
+use super::{PagesState, require_alarms};
+use crate::AlertStoreError;
 use crate::rule::{Condition, HerdFever, Match, Op, Rule, Severity, Target};
-use crate::store::{self, StoreError};
+use crate::store;
 
 /// Device names offered in the target list; more are typed.
 const MAX_DEVICES: usize = 300;
@@ -72,7 +73,7 @@ pub(crate) async fn list(State(s): State<PagesState>, ctx: PageCtx) -> Result<Re
         .db
         .call(|c| store::rules(c))
         .await
-        .map_err(internal)?;
+        .map_err(PageError::internal)?;
     let rows = rules
         .into_iter()
         .filter(|r| ctx.user.can_see_village(r.village_id))
@@ -267,7 +268,7 @@ async fn form(s: &PagesState, ctx: &PageCtx, rule: Option<Rule>) -> Result<Respo
             .auth
             .list_villages()
             .await
-            .map_err(internal)?
+            .map_err(PageError::internal)?
             .into_iter()
             .map(|(id, name, _)| (id, name))
             .collect()
@@ -312,7 +313,7 @@ async fn form(s: &PagesState, ctx: &PageCtx, rule: Option<Rule>) -> Result<Respo
         .farm
         .profiles()
         .await
-        .map_err(internal)?
+        .map_err(PageError::internal)?
         .into_iter()
         .filter(|p| p.name != "gateway")
         .map(|p| {
@@ -333,7 +334,7 @@ async fn form(s: &PagesState, ctx: &PageCtx, rule: Option<Rule>) -> Result<Respo
         .auth
         .users_for_village(ctx.user.village_id)
         .await
-        .map_err(internal)?
+        .map_err(PageError::internal)?
         .into_iter()
         .map(|u| u.username)
         .collect();
@@ -382,8 +383,8 @@ async fn visible_rule(s: &PagesState, ctx: &PageCtx, id: i64) -> Result<Rule, Pa
         .call(move |c| store::rule(c, id))
         .await
         .map_err(|e| match e {
-            StoreError::NoSuchRule(_) => PageError::NotFound,
-            e => internal(e),
+            AlertStoreError::NoSuchRule(_) => PageError::NotFound,
+            e => PageError::internal(e),
         })?;
     if !ctx.user.can_see_village(r.village_id) {
         return Err(PageError::NotFound);
@@ -429,7 +430,7 @@ pub(crate) async fn delete(
         .db
         .call(move |c| store::delete_rule(c, id, cunlink_core::time::now_ms()))
         .await
-        .map_err(internal)?;
+        .map_err(PageError::internal)?;
     s.alerts.engine.reload();
     Ok(Redirect::to("/rules").into_response())
 }
@@ -459,7 +460,7 @@ pub(crate) async fn keys(
         .alerts
         .target_keys(&target, crate::Scope::of(&ctx.user))
         .await
-        .map_err(internal)?;
+        .map_err(PageError::internal)?;
     Ok(Json(serde_json::json!({
         "exists": found.exists,
         "devices": found.devices,

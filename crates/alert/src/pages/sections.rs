@@ -107,7 +107,7 @@ pub async fn board_lines(
                     out.extend(store::query_alarms(c, &f)?);
                 }
             }
-            Ok::<_, store::StoreError>(out)
+            Ok::<_, crate::AlertStoreError>(out)
         })
         .await;
     let mut alarms = match found {
@@ -126,9 +126,7 @@ pub async fn board_lines(
         .map(|a| {
             let shown = |key: &str, v: &serde_json::Value| -> Option<String> {
                 let x = v.as_f64()?;
-                let lk = format!("farm.key.{key}");
-                let label = kit.t(locale, &lk);
-                let label = if label == lk { key } else { label };
+                let label = cunlink_farm::pages::readings::key_label(kit, locale, key);
                 Some(format!(
                     " {label} {}",
                     f.value(x, cunlink_farm::pages::readings::unit(key))

@@ -17,6 +17,7 @@ mod hostile_queries;
 mod ingest_chirpstack;
 mod ingest_http;
 mod ingest_mqtt;
+mod internal_errors;
 mod market;
 mod market_limits;
 mod market_parcels;

@@ -24,29 +24,6 @@ use cunlink_core::ApiError;
 /// Largest request body accepted by the device API.
 pub const MAX_BODY_BYTES: usize = 1 << 20;
 
-impl From<IngestError> for ApiError {
-    fn from(e: IngestError) -> Self {
-        let msg = e.to_string();
-        match e {
-            IngestError::Payload(p) => {
-                let mut err = ApiError::bad_request(p.code(), msg);
-                err.field = p.field();
-                err
-            }
-            IngestError::UnknownToken => ApiError::unauthorized(msg),
-            IngestError::NotAGateway(_) => ApiError::forbidden(msg),
-            // The field is where the DevEUI was read from; the DevEUI is in the message.
-            IngestError::UnknownDevEui(_) => {
-                ApiError::not_found("unknown_dev_eui", msg).with_field("deviceInfo.devEui")
-            }
-            IngestError::Write(WriteError::Overloaded) => ApiError::unavailable(msg, 1),
-            IngestError::Write(WriteError::ShuttingDown) => ApiError::unavailable(msg, 5),
-            IngestError::Write(WriteError::Commit(_)) => ApiError::internal(msg),
-            IngestError::Store(s) => crate::routes::store_error(s),
-        }
-    }
-}
-
 /// The raw body, at most [`MAX_BODY_BYTES`], with a JSON error when it is larger.
 pub struct Body(pub Bytes);
 
@@ -235,8 +212,7 @@ async fn rpc_poll(
     let device = i
         .registry
         .by_token(&token)
-        .await
-        .map_err(crate::routes::store_error)?
+        .await?
         .ok_or(IngestError::UnknownToken)?;
     let wait_ms = timeout.map_or(20_000, |t| t.unsigned_abs().min(MAX_POLL_MS));
     let wait = std::time::Duration::from_millis(wait_ms);
@@ -262,8 +238,7 @@ async fn rpc_reply(
     let device = i
         .registry
         .by_token(&token)
-        .await
-        .map_err(crate::routes::store_error)?
+        .await?
         .ok_or(IngestError::UnknownToken)?;
     if serde_json::from_slice::<serde_json::Value>(&body).is_err() {
         return Err(ApiError::bad_request("bad_json", "the reply must be JSON"));

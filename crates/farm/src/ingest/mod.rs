@@ -17,9 +17,9 @@ pub mod payload;
 
 use std::sync::Arc;
 
+use crate::FarmStoreError;
 use crate::model::Device;
 use crate::registry::Registry;
-use crate::store::StoreError;
 use crate::telemetry::{Attribute, DeviceId, Reading, Telemetry, WriteError};
 use payload::{PayloadError, Point};
 
@@ -47,7 +47,7 @@ pub enum IngestError {
     #[error(transparent)]
     Write(#[from] WriteError),
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Store(#[from] FarmStoreError),
 }
 
 /// Readings and attributes ready to be queued.

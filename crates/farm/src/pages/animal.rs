@@ -42,7 +42,7 @@ async fn find(
         .registry
         .by_name(name)
         .await
-        .map_err(|e| PageError::Internal(e.to_string()))?
+        .map_err(PageError::internal)?
         .filter(|d| d.profile == "ear-tag" && crate::scope::can_see(&ctx.user, d.village_id))
         .ok_or(PageError::NotFound)
 }
@@ -71,7 +71,7 @@ async fn charts_html(
         )
     })
     .await
-    .map_err(|e| PageError::Internal(e.to_string()))?;
+    .map_err(PageError::internal)?;
     body(&charts::fragment(
         ctx,
         format!("/farm/herd/{}", encode_component(&d.name)),

@@ -57,7 +57,7 @@ async fn load(
         .db
         .call(move |c| crate::store::asset(c, id))
         .await
-        .map_err(|e| PageError::Internal(e.to_string()))?
+        .map_err(PageError::internal)?
         .filter(|a| crate::scope::can_see(&ctx.user, a.village_id))
         .ok_or(PageError::NotFound)?;
     let devices = s
@@ -105,7 +105,7 @@ async fn render_charts(
     let built =
         tokio::task::spawn_blocking(move || charts::build(&store, &lines, range, now_ms(), None))
             .await
-            .map_err(|e| PageError::Internal(e.to_string()))?;
+            .map_err(PageError::internal)?;
     body(&charts::fragment(ctx, base, range, built))
 }
 

@@ -15,8 +15,9 @@ use cunlink_web::page::encode_component;
 use cunlink_web::{PageCtx, PageError, PageOpts, page};
 
 use super::{PagesState, can_manage_devices, require_farm};
+use crate::FarmStoreError;
 use crate::model::AssetKind;
-use crate::store::{NewDevice, StoreError};
+use crate::store::NewDevice;
 
 const PER_PAGE: usize = 50;
 const PROFILES: [&str; 4] = ["air-probe", "soil-probe", "ear-tag", "default"];
@@ -162,11 +163,11 @@ pub(crate) async fn create(
         Ok(d) => Ok(
             Redirect::to(&format!("/farm/devices/{}", encode_component(&d.name))).into_response(),
         ),
-        Err(StoreError::Db(e)) => Err(PageError::Internal(e.to_string())),
+        Err(FarmStoreError::Db(e)) => Err(PageError::internal(e)),
         Err(e) => {
             let msg = match &e {
-                StoreError::DeviceExists(_) => ctx.t("farm.devices.exists").to_string(),
-                StoreError::BadName => ctx.t("farm.devices.bad_name").to_string(),
+                FarmStoreError::DeviceExists(_) => ctx.t("farm.devices.exists").to_string(),
+                FarmStoreError::BadName => ctx.t("farm.devices.bad_name").to_string(),
                 other => other.to_string(),
             };
             let mut r = render_list(&s, &ctx, None, Some(msg)).await?;
@@ -202,7 +203,7 @@ pub(crate) async fn show(
         .registry
         .by_name(&name)
         .await
-        .map_err(|e| PageError::Internal(e.to_string()))?
+        .map_err(PageError::internal)?
         .filter(|d| crate::scope::can_see(&ctx.user, d.village_id))
         .ok_or(PageError::NotFound)?;
     let manage = can_manage_devices(&ctx.user);

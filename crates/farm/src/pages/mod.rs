@@ -20,7 +20,7 @@ use cunlink_core::routes::Routes;
 use axum::extract::FromRef;
 use axum::routing::get;
 
-use cunlink_core::auth::{Role, User};
+use cunlink_core::auth::User;
 use cunlink_web::{KitBuilder, Locale, NavEntry, PageError, Tab, WebKit, icon};
 
 use crate::Farm;
@@ -96,13 +96,7 @@ pub fn routes(farm: Arc<Farm>, kit: WebKit, mqtt_port: u16) -> Routes {
         .with_state(state)
 }
 
-pub(crate) fn can_read_farm(u: &User) -> bool {
-    u.role != Role::Buyer
-}
-
-pub(crate) fn can_manage_devices(u: &User) -> bool {
-    matches!(u.role, Role::Admin | Role::CountyStaff | Role::Farmer)
-}
+pub(crate) use crate::scope::{can_manage_devices, can_read_farm};
 
 pub(crate) fn require_farm(u: &User) -> Result<(), PageError> {
     if can_read_farm(u) {

@@ -72,7 +72,7 @@ pub(crate) async fn page(
         .db
         .call(|c| crate::store::assets(c))
         .await
-        .map_err(|e| PageError::Internal(e.to_string()))?;
+        .map_err(PageError::internal)?;
     let mut by_asset: BTreeMap<i64, Vec<std::sync::Arc<Device>>> = BTreeMap::new();
     for d in s.farm.registry.all() {
         if crate::scope::can_see(&ctx.user, d.village_id) && !d.is_gateway {

@@ -4,7 +4,7 @@
 //! overview; the alert domain's rules and alarms are the real early warning and
 //! fill the top of the overview through the kit's overview slot.
 
-use cunlink_web::{Fmt, PageCtx};
+use cunlink_web::{Fmt, Locale, PageCtx, WebKit};
 
 use crate::telemetry::Value;
 
@@ -50,8 +50,15 @@ pub fn unit(key: &str) -> &'static str {
 
 /// The label of a key in the page's language (falls back to the key).
 pub fn label(ctx: &PageCtx, key: &str) -> String {
+    key_label(&ctx.kit, ctx.locale, key)
+}
+
+/// The label of a telemetry key in `locale` (`farm.key.*` in farm's locale files),
+/// or the key itself when there is none. Farm owns the keys; other domains that
+/// show readings (alarms, boards) ask here.
+pub fn key_label(kit: &WebKit, locale: Locale, key: &str) -> String {
     let k = format!("farm.key.{key}");
-    let t = ctx.t(&k);
+    let t = kit.t(locale, &k);
     if t == k {
         key.to_string()
     } else {

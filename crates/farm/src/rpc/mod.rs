@@ -129,7 +129,7 @@ pub enum RpcError {
     #[error("no command {0} for this device")]
     NoSuchCommand(i64),
     #[error(transparent)]
-    Store(#[from] crate::store::StoreError),
+    Store(#[from] crate::FarmStoreError),
 }
 
 /// Bytes to an MQTT session's socket; false when the session is gone.
@@ -197,7 +197,7 @@ pub struct Rpc {
 
 impl Rpc {
     /// Load unfinished commands: expired ones time out, the rest wait again.
-    pub fn open(db: Db, registry: Arc<Registry>) -> Result<Arc<Rpc>, crate::store::StoreError> {
+    pub fn open(db: Db, registry: Arc<Registry>) -> Result<Arc<Rpc>, crate::FarmStoreError> {
         let now = now_ms();
         let open = db.call_blocking(|c| store::unfinished(c, now))?;
         let (changes, _) = broadcast::channel(256);

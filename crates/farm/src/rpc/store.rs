@@ -3,7 +3,7 @@
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{Command, State};
-use crate::store::StoreError;
+use crate::FarmStoreError;
 use crate::telemetry::DeviceId;
 
 /// Commands listed per device, newest first.
@@ -31,7 +31,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Command> {
     })
 }
 
-pub fn insert(conn: &Connection, c: &Command) -> Result<i64, StoreError> {
+pub fn insert(conn: &Connection, c: &Command) -> Result<i64, FarmStoreError> {
     conn.prepare_cached(
         "INSERT INTO rpc_commands (device_id, method, params, oneway, state, origin, created_at, updated_at, expires_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8)",
@@ -49,7 +49,7 @@ pub fn insert(conn: &Connection, c: &Command) -> Result<i64, StoreError> {
     Ok(conn.last_insert_rowid())
 }
 
-pub fn update(conn: &Connection, c: &Command) -> Result<(), StoreError> {
+pub fn update(conn: &Connection, c: &Command) -> Result<(), FarmStoreError> {
     conn.prepare_cached(
         "UPDATE rpc_commands SET state = $1, response = $2, updated_at = $3 WHERE id = $4",
     )?
@@ -62,7 +62,7 @@ pub fn update(conn: &Connection, c: &Command) -> Result<(), StoreError> {
     Ok(())
 }
 
-pub fn get(conn: &Connection, id: i64) -> Result<Option<Command>, StoreError> {
+pub fn get(conn: &Connection, id: i64) -> Result<Option<Command>, FarmStoreError> {
     Ok(conn
         .prepare_cached(&format!(
             "SELECT {COLUMNS} FROM rpc_commands r JOIN devices d ON d.id = r.device_id WHERE r.id = $1"
@@ -71,7 +71,7 @@ pub fn get(conn: &Connection, id: i64) -> Result<Option<Command>, StoreError> {
         .optional()?)
 }
 
-pub fn list(conn: &Connection, device: DeviceId) -> Result<Vec<Command>, StoreError> {
+pub fn list(conn: &Connection, device: DeviceId) -> Result<Vec<Command>, FarmStoreError> {
     let mut st = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM rpc_commands r JOIN devices d ON d.id = r.device_id
          WHERE r.device_id = $1 ORDER BY r.id DESC LIMIT {MAX_LIST}"
@@ -81,7 +81,7 @@ pub fn list(conn: &Connection, device: DeviceId) -> Result<Vec<Command>, StoreEr
 }
 
 /// Commands not finished at start. Those already expired are marked timed out.
-pub fn unfinished(conn: &Connection, now: i64) -> Result<Vec<Command>, StoreError> {
+pub fn unfinished(conn: &Connection, now: i64) -> Result<Vec<Command>, FarmStoreError> {
     conn.execute(
         "UPDATE rpc_commands SET state = 'timed_out', updated_at = $1
          WHERE state IN ('queued', 'sent') AND expires_at <= $1

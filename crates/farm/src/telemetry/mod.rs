@@ -21,7 +21,7 @@ use tokio::sync::{Semaphore, broadcast, mpsc, oneshot};
 
 pub use health::{WriterHealth, WriterState};
 pub use metrics::IngestMetrics;
-pub use store::{StoreError, TsStore};
+pub use store::{TelemetryStoreError, TsStore};
 pub use value::{DeviceId, KeyId, Reading, Value};
 pub use writer::{Attribute, CommitError, Committed};
 
@@ -64,7 +64,7 @@ impl Telemetry {
     pub fn open(
         path: &Path,
         cfg: &cunlink_core::config::IngestConfig,
-    ) -> Result<Arc<Telemetry>, StoreError> {
+    ) -> Result<Arc<Telemetry>, TelemetryStoreError> {
         let opened = TsStore::open(path)?;
         tracing::info!(
             path = %path.display(),
@@ -112,7 +112,7 @@ impl Telemetry {
                 tracing::error!(%reason, "telemetry writer stopped; no reading can be stored until cunlink restarts");
                 thread_health.mark_down(reason);
             })
-            .map_err(StoreError::WriterThread)?;
+            .map_err(TelemetryStoreError::WriterThread)?;
         let capacity = cfg.queue_values.max(1);
         Ok(Arc::new(Telemetry {
             store: opened.store,

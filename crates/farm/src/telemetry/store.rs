@@ -17,7 +17,7 @@ use super::codec::{self, CodecError};
 use super::value::{DeviceId, KeyId, Keys, Value};
 
 #[derive(Debug, thiserror::Error)]
-pub enum StoreError {
+pub enum TelemetryStoreError {
     #[error("telemetry database: {0}")]
     Sqlite(#[from] rusqlite::Error),
     #[error(transparent)]
@@ -125,7 +125,7 @@ pub struct Opened {
 
 impl TsStore {
     /// Open `path`, apply migrations and rebuild the open buffers from the log.
-    pub fn open(path: &Path) -> Result<Opened, StoreError> {
+    pub fn open(path: &Path) -> Result<Opened, TelemetryStoreError> {
         let mut conn = cunlink_core::db::open_connection(path)?;
         cunlink_core::db::migrate(&mut conn, "telemetry", MIGRATIONS)?;
 
@@ -260,7 +260,7 @@ impl TsStore {
         key: KeyId,
         start: i64,
         end: i64,
-    ) -> Result<Vec<(i64, Value)>, StoreError> {
+    ) -> Result<Vec<(i64, Value)>, TelemetryStoreError> {
         let mut out = Vec::new();
         self.scan(device, key, start, end, |t, v| out.push((t, v)))?;
         Ok(out)
@@ -278,7 +278,7 @@ impl TsStore {
         start: i64,
         end: i64,
         mut visit: impl FnMut(i64, Value),
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), TelemetryStoreError> {
         // Buffer first, then chunks: a seal in between duplicates points, never loses them.
         let mut pending: Vec<Pt> = Vec::new();
         let Some(sid) = self.buffered(device, key, start, end, &mut pending) else {
@@ -318,7 +318,7 @@ impl TsStore {
         start: i64,
         end: i64,
         limit: usize,
-    ) -> Result<Vec<(i64, Value)>, StoreError> {
+    ) -> Result<Vec<(i64, Value)>, TelemetryStoreError> {
         if limit == 0 {
             return Ok(Vec::new());
         }
@@ -365,7 +365,7 @@ impl TsStore {
         end: i64,
         interval: i64,
         agg: super::query::Agg,
-    ) -> Result<Vec<(i64, Value)>, StoreError> {
+    ) -> Result<Vec<(i64, Value)>, TelemetryStoreError> {
         let mut a = super::query::Aggregator::new(start, interval, agg);
         self.scan(device, key, start, end, |t, v| a.push(t, &v))?;
         Ok(a.finish())
@@ -398,7 +398,10 @@ impl TsStore {
     }
 
     /// Client attributes of a device: (key, ts, value).
-    pub fn attributes(&self, device: DeviceId) -> Result<Vec<(String, i64, Value)>, StoreError> {
+    pub fn attributes(
+        &self,
+        device: DeviceId,
+    ) -> Result<Vec<(String, i64, Value)>, TelemetryStoreError> {
         self.with_reader(|conn| {
             let mut st = conn.prepare_cached(
                 "SELECT key, ts, value FROM attributes WHERE device = $1 ORDER BY key",
@@ -431,15 +434,15 @@ impl TsStore {
     /// Run `f` with a pooled read-only connection, returned to the pool afterwards.
     fn with_reader<R>(
         &self,
-        f: impl FnOnce(&Connection) -> Result<R, StoreError>,
-    ) -> Result<R, StoreError> {
+        f: impl FnOnce(&Connection) -> Result<R, TelemetryStoreError>,
+    ) -> Result<R, TelemetryStoreError> {
         let conn = self.reader()?;
         let result = f(&conn);
         self.release(conn);
         result
     }
 
-    fn reader(&self) -> Result<Connection, StoreError> {
+    fn reader(&self) -> Result<Connection, TelemetryStoreError> {
         if let Some(c) = self.readers.lock().unwrap_or_else(|p| p.into_inner()).pop() {
             return Ok(c);
         }
@@ -482,7 +485,7 @@ fn read_chunk(
     start: i64,
     end: i64,
     out: &mut Vec<Pt>,
-) -> Result<(), StoreError> {
+) -> Result<(), TelemetryStoreError> {
     let mut st = conn.prepare_cached("SELECT data FROM chunks WHERE id = $1")?;
     let data: Vec<u8> = st.query_row([id], |r| r.get(0))?;
     let (ts, vals) = codec::decode_chunk(&data)?;

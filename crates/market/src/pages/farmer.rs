@@ -57,7 +57,7 @@ pub(crate) async fn page_(st: &St, ctx: &PageCtx, flash: Flash) -> Result<Respon
         Ok(out)
     })
     .await
-    .map_err(|e| PageError::Internal(e.to_string()))?;
+    .map_err(PageError::internal)?;
     let products = list
         .iter()
         .map(|p: &Value| Mine {

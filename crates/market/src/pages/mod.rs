@@ -126,7 +126,7 @@ pub(crate) fn back(to: &str, ok: bool, msg: &str) -> Response {
 /// A domain refusal as a message; storage failures stay page errors.
 pub(crate) fn refusal(e: MarketError) -> Result<String, PageError> {
     match e {
-        MarketError::Db(_) | MarketError::Storage(_) => Err(PageError::Internal(e.to_string())),
+        MarketError::Db(_) | MarketError::Storage(_) => Err(PageError::internal(e)),
         other => Ok(other.to_string()),
     }
 }

@@ -77,7 +77,7 @@ pub(crate) async fn list(
         Ok((all, stations))
     })
     .await
-    .map_err(|e| PageError::Internal(e.to_string()))?;
+    .map_err(PageError::internal)?;
     let products = all
         .iter()
         .filter(|p| matches(&s(p, "name"), &norm))
@@ -246,7 +246,7 @@ pub(crate) async fn orders(
         Ok(out)
     })
     .await
-    .map_err(|e| PageError::Internal(e.to_string()))?;
+    .map_err(PageError::internal)?;
     let tpl = OrdersTpl {
         t: &ctx,
         orders: rows,

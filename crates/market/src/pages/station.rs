@@ -128,7 +128,7 @@ pub(crate) async fn page(
         Ok((stations, to_pack, leaving, arriving, unpaid, products))
     })
     .await
-    .map_err(|e| PageError::Internal(e.to_string()))?;
+    .map_err(PageError::internal)?;
     let tpl = StationTpl {
         t: &ctx,
         stations,

@@ -18,7 +18,7 @@ pub(crate) async fn page(
     let c = code.clone();
     let found = db(&st.market, move |conn| trace::lookup(conn, &c))
         .await
-        .map_err(|e| PageError::Internal(e.to_string()))?;
+        .map_err(PageError::internal)?;
     let Some(p) = found else {
         let mut r = public_page(
             &st.kit,

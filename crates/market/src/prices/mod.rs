@@ -22,13 +22,13 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use cunlink_core::time::{DAY_MS, now_ms};
+use cunlink_core::time::now_ms;
 
 use crate::error::MarketError;
 
 /// Days since 1970-01-01 in China time (UTC+8), the day a price belongs to.
 pub fn day_of(ms: i64) -> i64 {
-    (ms + 8 * 3_600_000).div_euclid(DAY_MS)
+    cunlink_core::time::china_day(ms)
 }
 
 pub fn today() -> i64 {
@@ -37,15 +37,7 @@ pub fn today() -> i64 {
 
 /// `YYYY-MM-DD` of a day number (proleptic Gregorian).
 pub fn date_string(day: i64) -> String {
-    let z = day + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + if m <= 2 { 1 } else { 0 };
+    let (y, m, d) = cunlink_core::time::civil_from_days(day);
     format!("{y:04}-{m:02}-{d:02}")
 }
 

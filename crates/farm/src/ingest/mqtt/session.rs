@@ -341,7 +341,7 @@ async fn refuse_error(
         IngestError::Payload(_) => reason::PAYLOAD_FORMAT_INVALID,
         IngestError::NotAGateway(_)
         | IngestError::UnknownToken
-        | IngestError::Store(crate::store::StoreError::NotGatewayChild { .. }) => {
+        | IngestError::Store(crate::FarmStoreError::NotGatewayChild { .. }) => {
             reason::NOT_AUTHORIZED
         }
         IngestError::Write(WriteError::Overloaded) => reason::SERVER_BUSY,
