@@ -6,29 +6,12 @@ use rusqlite::{Connection, OptionalExtension, params};
 use cunlink_core::auth::{Role, User};
 
 use crate::error::MarketError;
+use crate::store::stations;
 
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Station {
-    pub id: i64,
-    pub village_id: i64,
-    pub village: String,
-    pub name: String,
-}
+pub use crate::store::stations::Station;
 
 pub fn station(conn: &Connection, id: i64) -> Result<Option<Station>, MarketError> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT s.id, s.village_id, v.name, s.name FROM market_stations s JOIN villages v ON v.id = s.village_id WHERE s.id = $1",
-        )?
-        .query_row([id], |r| {
-            Ok(Station {
-                id: r.get(0)?,
-                village_id: r.get(1)?,
-                village: r.get(2)?,
-                name: r.get(3)?,
-            })
-        })
-        .optional()?)
+    stations::get(conn, id)
 }
 
 pub fn station_or_404(conn: &Connection, id: i64, field: &str) -> Result<Station, MarketError> {
@@ -102,23 +85,12 @@ pub fn create_station(conn: &Connection, village: &str, name: &str) -> Result<i6
             cunlink_core::auth::AuthError::Db(d) => MarketError::Db(d),
             other => MarketError::invalid("bad_village", "village", other.to_string()),
         })?;
-    let exists: Option<i64> = conn
-        .query_row(
-            "SELECT id FROM market_stations WHERE village_id = $1 AND name = $2",
-            params![village_id, name],
-            |r| r.get(0),
-        )
-        .optional()?;
-    if exists.is_some() {
+    if stations::id_by_name(conn, village_id, name)?.is_some() {
         return Err(MarketError::conflict(
             "station_exists",
             Some("name".into()),
             format!("village '{village}' already has a station named '{name}'"),
         ));
     }
-    conn.execute(
-        "INSERT INTO market_stations (village_id, name, created_at) VALUES ($1, $2, $3)",
-        params![village_id, name, cunlink_core::time::now_ms()],
-    )?;
-    Ok(conn.last_insert_rowid())
+    stations::insert(conn, village_id, name)
 }

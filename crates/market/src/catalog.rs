@@ -115,9 +115,8 @@ pub fn create_product(conn: &Connection, user: &User, body: &Obj) -> Result<Valu
 pub fn product(conn: &Connection, id: i64) -> Result<Option<Value>, MarketError> {
     let head = conn
         .prepare_cached(
-            "SELECT p.id, p.name, p.description, p.listed, p.batch_id, p.producer_id, pr.name, v.name, p.village_id
-             FROM market_products p JOIN market_producers pr ON pr.id = p.producer_id
-             LEFT JOIN villages v ON v.id = p.village_id WHERE p.id = $1",
+            "SELECT p.id, p.name, p.description, p.listed, p.batch_id, p.producer_id, pr.name, p.village_id
+             FROM market_products p JOIN market_producers pr ON pr.id = p.producer_id WHERE p.id = $1",
         )?
         .query_row([id], |r| {
             Ok(json!({
@@ -128,14 +127,17 @@ pub fn product(conn: &Connection, id: i64) -> Result<Option<Value>, MarketError>
                 "batch_id": r.get::<_, Option<i64>>(4)?,
                 "producer_id": r.get::<_, i64>(5)?,
                 "producer": r.get::<_, String>(6)?,
-                "village": r.get::<_, Option<String>>(7)?,
-                "village_id": r.get::<_, Option<i64>>(8)?,
+                "village": Value::Null,
+                "village_id": r.get::<_, Option<i64>>(7)?,
             }))
         })
         .optional()?;
     let Some(mut head) = head else {
         return Ok(None);
     };
+    if let Some(v) = head["village_id"].as_i64() {
+        head["village"] = cunlink_core::auth::village_name(conn, v)?.into();
+    }
     let mut st = conn.prepare_cached(
         "SELECT id, unit, weight_g, price_fen, stock FROM market_variants WHERE product_id = $1 ORDER BY id",
     )?;

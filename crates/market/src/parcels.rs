@@ -51,9 +51,7 @@ pub fn create_for_order(
     recipient: i64,
     operator: i64,
 ) -> Result<i64, MarketError> {
-    let name: Option<String> = conn
-        .query_row("SELECT COALESCE(o.for_name, u.username) FROM market_orders o JOIN users u ON u.id = o.buyer_id WHERE o.id = $1", [order], |r| r.get(0))
-        .optional()?;
+    let name = crate::store::orders::recipient_name(conn, order)?;
     conn.execute(
         "INSERT INTO market_parcels (order_id, from_station_id, to_station_id, recipient_user_id, recipient_name, tracking, status, created_at)
          VALUES ($1, $2, $3, $4, $5, '', 'created', $6)",
@@ -95,12 +93,7 @@ pub fn create(conn: &Connection, user: &User, body: &Obj) -> Result<Value, Marke
     let recipient_name = input::string(body, "recipient_name", 64)?;
     let recipient_user = input::opt_int(body, "recipient_user_id", "recipient_user_id")?;
     if let Some(u) = recipient_user {
-        let known: bool = conn.query_row(
-            "SELECT EXISTS(SELECT 1 FROM users WHERE id = $1)",
-            [u],
-            |r| r.get(0),
-        )?;
-        if !known {
+        if !cunlink_core::auth::user_exists(conn, u)? {
             return Err(MarketError::invalid(
                 "unknown_user",
                 "recipient_user_id",
@@ -353,11 +346,7 @@ pub fn scan(conn: &Connection, user: &User, id: i64, body: &Obj) -> Result<Value
 /// A code not held by another parcel waiting at this station.
 fn issue_code(conn: &Connection, station: &Station) -> Result<String, MarketError> {
     for _ in 0..20 {
-        let seq: i64 = conn.query_row(
-            "UPDATE market_stations SET pickup_seq = pickup_seq + 1 WHERE id = $1 RETURNING pickup_seq",
-            [station.id],
-            |r| r.get(0),
-        )?;
+        let seq = crate::store::stations::next_pickup_seq(conn, station.id)?;
         let mut raw = [0u8; 8];
         cunlink_core::random::fill(&mut raw);
         let r = u64::from_le_bytes(raw);

@@ -177,14 +177,21 @@ pub struct BatchInfo {
 
 /// Resolve a batch code or an order-line code.
 pub fn lookup(conn: &Connection, code: &str) -> Result<Option<TracePage>, MarketError> {
-    let batch_sql = "SELECT b.asset_id, b.asset_name, b.grown_from, b.harvested_at, b.note, pr.name, v.name, p.name
-                     FROM market_batches b JOIN market_producers pr ON pr.id = b.producer_id LEFT JOIN villages v ON v.id = pr.village_id
+    let batch_sql = "SELECT b.asset_id, b.asset_name, b.grown_from, b.harvested_at, b.note, pr.name, pr.village_id, p.name
+                     FROM market_batches b JOIN market_producers pr ON pr.id = b.producer_id
                      LEFT JOIN market_products p ON p.id = b.product_id WHERE ";
+    // The producer's village name comes from core, after the row is read.
+    let village = |id: Option<i64>| -> Result<Option<String>, MarketError> {
+        Ok(match id {
+            Some(v) => cunlink_core::auth::village_name(conn, v)?,
+            None => None,
+        })
+    };
     let from_batch = |r: &rusqlite::Row<'_>| {
         Ok(TracePage {
             product: r.get(7)?,
             producer: r.get(5)?,
-            village: r.get(6)?,
+            village: None,
             batch: Some(BatchInfo {
                 asset_id: r.get(0)?,
                 asset_name: r.get(1)?,
@@ -195,22 +202,25 @@ pub fn lookup(conn: &Connection, code: &str) -> Result<Option<TracePage>, Market
             quantity: None,
         })
     };
-    if let Some(p) = conn
-        .query_row(&format!("{batch_sql} b.code = $1"), [code], from_batch)
+    if let Some((mut p, v)) = conn
+        .query_row(&format!("{batch_sql} b.code = $1"), [code], |r| {
+            Ok((from_batch(r)?, r.get::<_, Option<i64>>(6)?))
+        })
         .optional()?
     {
+        p.village = village(v)?;
         return Ok(Some(p));
     }
-    let line: Option<(Option<i64>, Option<i64>, String, String, Option<String>, i64, String)> = conn
+    let line: Option<(Option<i64>, Option<i64>, String, String, Option<i64>, i64, String)> = conn
         .query_row(
-            "SELECT i.batch_id, p.batch_id, p.name, pr.name, v.name, i.quantity, va.unit FROM market_order_items i
+            "SELECT i.batch_id, p.batch_id, p.name, pr.name, pr.village_id, i.quantity, va.unit FROM market_order_items i
              JOIN market_products p ON p.id = i.product_id JOIN market_producers pr ON pr.id = p.producer_id
-             JOIN market_variants va ON va.id = i.variant_id LEFT JOIN villages v ON v.id = pr.village_id WHERE i.trace_code = $1",
+             JOIN market_variants va ON va.id = i.variant_id WHERE i.trace_code = $1",
             [code],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)),
         )
         .optional()?;
-    let Some((item_batch, product_batch, product, producer, village, q, unit)) = line else {
+    let Some((item_batch, product_batch, product, producer, village_id, q, unit)) = line else {
         return Ok(None);
     };
     let batch = match item_batch.or(product_batch) {
@@ -223,7 +233,7 @@ pub fn lookup(conn: &Connection, code: &str) -> Result<Option<TracePage>, Market
     Ok(Some(TracePage {
         product: Some(product),
         producer,
-        village,
+        village: village(village_id)?,
         batch,
         quantity: Some((q, unit)),
     }))

@@ -192,11 +192,7 @@ pub fn apply(
         ));
     }
     let seller_station: Option<i64> = match village {
-        Some(v) => conn
-            .prepare_cached("SELECT MIN(id) FROM market_stations WHERE village_id = $1")?
-            .query_row([v], |r| r.get(0))
-            .optional()?
-            .flatten(),
+        Some(v) => crate::store::stations::first_in_village(conn, v)?,
         None => None,
     };
     // Prices and quantities are bounded on input, so this cannot overflow today;

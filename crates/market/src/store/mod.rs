@@ -1,0 +1,22 @@
+//! The market's tables (`market_*`), one file per entity. Domain files call
+//! these typed functions instead of writing SQL, and nothing here names
+//! another crate's table: village and user names come from core's contract
+//! (`cunlink_core::auth::village_name`, `usernames`, …) on the same
+//! connection, so a caller's transaction covers both.
+//!
+//! Moved so far: stations and the order-list reads of the station page. Other
+//! market SQL still sits beside its domain code (catalog, orders, parcels,
+//! prices, live, trace, photos, idem) and moves here entity by entity.
+
+pub mod orders;
+pub mod parcels;
+pub mod stations;
+
+/// Ids as a SQL list (integers, so no quoting); "0" for none, which no row has.
+pub(crate) fn id_list(ids: &[i64]) -> String {
+    if ids.is_empty() {
+        return "0".into();
+    }
+    let ids: Vec<String> = ids.iter().map(i64::to_string).collect();
+    ids.join(",")
+}
