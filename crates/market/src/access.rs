@@ -1,12 +1,12 @@
 //! Who may act for what: station operators act only for stations of their own
 //! village; farmers act through their producer record.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::Connection;
 
 use cunlink_core::auth::{Role, User};
 
 use crate::error::MarketError;
-use crate::store::stations;
+use crate::store::{products, stations};
 
 pub use crate::store::stations::Station;
 
@@ -53,21 +53,10 @@ pub fn require_role(user: &User, roles: &[Role], what: &str) -> Result<(), Marke
 /// The producer record of a farmer, created on first use.
 pub fn producer_of(conn: &Connection, user: &User) -> Result<i64, MarketError> {
     require_role(user, &[Role::Farmer, Role::Admin], "selling")?;
-    if let Some(id) = conn
-        .query_row(
-            "SELECT id FROM market_producers WHERE user_id = $1",
-            [user.id],
-            |r| r.get(0),
-        )
-        .optional()?
-    {
+    if let Some(id) = products::producer_of_user(conn, user.id)? {
         return Ok(id);
     }
-    conn.execute(
-        "INSERT INTO market_producers (user_id, name, kind, village_id, created_at) VALUES ($1, $2, 'farmer', $3, $4)",
-        params![user.id, user.username, user.village_id, cunlink_core::time::now_ms()],
-    )?;
-    Ok(conn.last_insert_rowid())
+    products::insert_producer(conn, user.id, &user.username, user.village_id)
 }
 
 /// Create a station (CLI and admin API).

@@ -13,7 +13,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use bytes::Bytes;
-use rusqlite::OptionalExtension;
 use serde_json::{Value, json};
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::BroadcastStream;
@@ -218,14 +217,7 @@ async fn add_photo(
     let user = u.clone();
     db(&s.0, move |c| {
         let producer = access::producer_of(c, &user)?;
-        let owner: Option<i64> = c
-            .query_row(
-                "SELECT producer_id FROM market_products WHERE id = $1",
-                [id],
-                |r| r.get(0),
-            )
-            .optional()?;
-        match owner {
+        match crate::store::products::owner(c, id)? {
             None => Err(MarketError::not_found(
                 "unknown_product",
                 format!("there is no product {id}"),

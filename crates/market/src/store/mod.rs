@@ -8,8 +8,12 @@
 //! market SQL still sits beside its domain code (catalog, orders, parcels,
 //! prices, live, trace, photos, idem) and moves here entity by entity.
 
+pub mod batches;
+pub mod idem;
 pub mod orders;
 pub mod parcels;
+pub mod photos;
+pub mod products;
 pub mod stations;
 
 /// Ids as a SQL list (integers, so no quoting); "0" for none, which no row has.
