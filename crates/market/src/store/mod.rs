@@ -10,6 +10,7 @@
 
 pub mod batches;
 pub mod idem;
+pub mod live;
 pub mod orders;
 pub mod parcels;
 pub mod photos;
