@@ -155,3 +155,25 @@ pub fn item_in_session(conn: &Connection, session: i64, item: i64) -> Result<boo
         |r| r.get(0),
     )?)
 }
+
+/// (session, session status) of pinned item `item`.
+pub fn item_session(conn: &Connection, item: i64) -> Result<(i64, String), MarketError> {
+    Ok(conn.query_row(
+        "SELECT s.id, s.status FROM market_live_items i JOIN market_live_sessions s ON s.id = i.session_id WHERE i.id = $1",
+        [item],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?)
+}
+
+/// `quantity` sold units of `item` are back in the session; its remaining count.
+pub fn unsell(conn: &Connection, item: i64, quantity: i64) -> Result<i64, MarketError> {
+    conn.execute(
+        "UPDATE market_live_items SET sold = sold - $1 WHERE id = $2",
+        params![quantity, item],
+    )?;
+    Ok(conn.query_row(
+        "SELECT session_stock - sold FROM market_live_items WHERE id = $1",
+        [item],
+        |r| r.get(0),
+    )?)
+}

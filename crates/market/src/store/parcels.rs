@@ -268,3 +268,14 @@ pub fn set_reminded(conn: &Connection, id: i64, at: i64) -> Result<(), MarketErr
     )?;
     Ok(())
 }
+
+/// The newest parcel of order `order`.
+pub fn latest_of_order(conn: &Connection, order: i64) -> Result<Option<i64>, MarketError> {
+    Ok(conn
+        .query_row(
+            "SELECT id FROM market_parcels WHERE order_id = $1 ORDER BY id DESC LIMIT 1",
+            [order],
+            |r| r.get(0),
+        )
+        .optional()?)
+}

@@ -219,3 +219,12 @@ pub fn set_batch(conn: &Connection, product: i64, batch: i64) -> Result<(), Mark
     )?;
     Ok(())
 }
+
+/// `quantity` units go back to `variant`'s stock.
+pub fn restock(conn: &Connection, variant: i64, quantity: i64) -> Result<(), MarketError> {
+    conn.execute(
+        "UPDATE market_variants SET stock = stock + $1 WHERE id = $2",
+        params![quantity, variant],
+    )?;
+    Ok(())
+}
