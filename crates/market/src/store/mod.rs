@@ -14,6 +14,7 @@ pub mod live;
 pub mod orders;
 pub mod parcels;
 pub mod photos;
+pub mod prices;
 pub mod products;
 pub mod stations;
 
