@@ -123,3 +123,36 @@ async fn a_refused_line_leaves_no_trace_of_its_order() {
     assert_eq!(shop.count("market_orders"), 0);
     assert_eq!(shop.count("market_order_items"), 0);
 }
+
+#[tokio::test]
+async fn an_operator_orders_only_for_pickup_at_their_own_village() {
+    let shop = Shop::open("operator");
+    let farmer = shop.user("farmer", Role::Farmer, Some(VILLAGE));
+    let operator = shop.user("operator", Role::StationOperator, Some(VILLAGE));
+    let own = shop.station(VILLAGE, "服务站");
+    let other = shop.station("县城", "县城东街驿站");
+    let product = shop.product(&farmer, 100, 5);
+    let body = |station| {
+        json!({"pickup_station_id": station, "for_name": "王奶奶",
+               "items": [{"product_id": product, "quantity": 1}]})
+    };
+    let e = shop
+        .order(&operator, None, body(other))
+        .await
+        .expect_err("another village's station");
+    match &e {
+        MarketError::Forbidden(m) => assert!(m.contains("县城"), "{m}"),
+        other => panic!("expected forbidden, got {other}"),
+    }
+    assert_eq!(shop.stock(product), 5);
+    let a = shop
+        .order(&operator, None, body(own))
+        .await
+        .expect("own station");
+    let v: Value = serde_json::from_str(&a.body).expect("json");
+    assert_eq!(
+        (v["pickup_station_id"].as_i64(), v["for_name"].as_str()),
+        (Some(own), Some("王奶奶"))
+    );
+    assert_eq!(shop.stock(product), 4);
+}

@@ -4,9 +4,9 @@
 //! (`cunlink_core::auth::village_name`, `usernames`, …) on the same
 //! connection, so a caller's transaction covers both.
 //!
-//! Moved so far: stations and the order-list reads of the station page. Other
-//! market SQL still sits beside its domain code (catalog, orders, parcels,
-//! prices, live, trace, photos, idem) and moves here entity by entity.
+//! Every market table is read and written here and nowhere else (the order
+//! writer's SAVEPOINTs and a migration test aside): one file per entity, plus
+//! [`placing`], the writer's hot-path statements, kept `prepare_cached`.
 
 pub mod batches;
 pub mod idem;
@@ -14,6 +14,7 @@ pub mod live;
 pub mod orders;
 pub mod parcels;
 pub mod photos;
+pub mod placing;
 pub mod prices;
 pub mod products;
 pub mod stations;
