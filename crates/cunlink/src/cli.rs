@@ -397,8 +397,7 @@ fn default_home(
     {
         return Ok((None, false));
     }
-    let mut st = c.prepare("SELECT name FROM villages ORDER BY name")?;
-    let villages: Vec<String> = st.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
+    let villages = cunlink_core::auth::village_list(c)?;
     match villages.as_slice() {
         [] => Ok((None, true)),
         [only] => Ok((Some(only.clone()), false)),

@@ -235,9 +235,10 @@ pub async fn start(
             .await?;
     }
     if !seeded {
-        if auth.db().call_blocking(|c| {
-            c.query_row("SELECT COUNT(*) FROM users", [], |r| r.get::<_, i64>(0))
-        })? == 0
+        if auth
+            .db()
+            .call_blocking(|c| cunlink_core::auth::user_count(c))?
+            == 0
         {
             let a = auth.clone();
             tokio::task::spawn_blocking(move || {

@@ -5,7 +5,6 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use rusqlite::params;
 use serde_json::json;
 
 use cunlink_core::auth::{AuthService, Role, User};
@@ -32,9 +31,9 @@ fn user(auth: &AuthService, name: &str, role: Role, village: Option<&str>) -> an
 }
 
 fn seed_blocking(m: &Market) -> anyhow::Result<()> {
-    let seeded: bool = m.db.call_blocking(|c| {
-        c.query_row("SELECT EXISTS(SELECT 1 FROM market_stations s JOIN villages v ON v.id = s.village_id WHERE v.name = $1)", [VILLAGE], |r| r.get(0))
-    })?;
+    let seeded =
+        m.db.call_blocking(|c| cunlink_market::store::stations::any_in_village_named(c, VILLAGE))
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
     if seeded {
         return Ok(());
     }
@@ -81,12 +80,7 @@ fn seed_blocking(m: &Market) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     m.db.call_blocking(|c| m.prices.reload(c))
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    m.db.call_blocking(|c| {
-        c.execute(
-            "INSERT INTO audit_log (at, action, detail) VALUES ($1, 'demo.market', $2)",
-            params![now, "seeded"],
-        )
-    })?;
+    m.db.call_blocking(|c| cunlink_core::audit::record(c, None, "demo.market", "seeded"))?;
     tracing::info!(
         village = VILLAGE,
         farmer = FARMER,

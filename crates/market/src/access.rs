@@ -1,34 +1,17 @@
 //! Who may act for what: station operators act only for stations of their own
 //! village; farmers act through their producer record.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::Connection;
 
 use cunlink_core::auth::{Role, User};
 
 use crate::error::MarketError;
+use crate::store::{products, stations};
 
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Station {
-    pub id: i64,
-    pub village_id: i64,
-    pub village: String,
-    pub name: String,
-}
+pub use crate::store::stations::Station;
 
 pub fn station(conn: &Connection, id: i64) -> Result<Option<Station>, MarketError> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT s.id, s.village_id, v.name, s.name FROM market_stations s JOIN villages v ON v.id = s.village_id WHERE s.id = $1",
-        )?
-        .query_row([id], |r| {
-            Ok(Station {
-                id: r.get(0)?,
-                village_id: r.get(1)?,
-                village: r.get(2)?,
-                name: r.get(3)?,
-            })
-        })
-        .optional()?)
+    stations::get(conn, id)
 }
 
 pub fn station_or_404(conn: &Connection, id: i64, field: &str) -> Result<Station, MarketError> {
@@ -70,21 +53,10 @@ pub fn require_role(user: &User, roles: &[Role], what: &str) -> Result<(), Marke
 /// The producer record of a farmer, created on first use.
 pub fn producer_of(conn: &Connection, user: &User) -> Result<i64, MarketError> {
     require_role(user, &[Role::Farmer, Role::Admin], "selling")?;
-    if let Some(id) = conn
-        .query_row(
-            "SELECT id FROM market_producers WHERE user_id = $1",
-            [user.id],
-            |r| r.get(0),
-        )
-        .optional()?
-    {
+    if let Some(id) = products::producer_of_user(conn, user.id)? {
         return Ok(id);
     }
-    conn.execute(
-        "INSERT INTO market_producers (user_id, name, kind, village_id, created_at) VALUES ($1, $2, 'farmer', $3, $4)",
-        params![user.id, user.username, user.village_id, cunlink_core::time::now_ms()],
-    )?;
-    Ok(conn.last_insert_rowid())
+    products::insert_producer(conn, user.id, &user.username, user.village_id)
 }
 
 /// Create a station (CLI and admin API).
@@ -102,23 +74,12 @@ pub fn create_station(conn: &Connection, village: &str, name: &str) -> Result<i6
             cunlink_core::auth::AuthError::Db(d) => MarketError::Db(d),
             other => MarketError::invalid("bad_village", "village", other.to_string()),
         })?;
-    let exists: Option<i64> = conn
-        .query_row(
-            "SELECT id FROM market_stations WHERE village_id = $1 AND name = $2",
-            params![village_id, name],
-            |r| r.get(0),
-        )
-        .optional()?;
-    if exists.is_some() {
+    if stations::id_by_name(conn, village_id, name)?.is_some() {
         return Err(MarketError::conflict(
             "station_exists",
             Some("name".into()),
             format!("village '{village}' already has a station named '{name}'"),
         ));
     }
-    conn.execute(
-        "INSERT INTO market_stations (village_id, name, created_at) VALUES ($1, $2, $3)",
-        params![village_id, name, cunlink_core::time::now_ms()],
-    )?;
-    Ok(conn.last_insert_rowid())
+    stations::insert(conn, village_id, name)
 }

@@ -1,15 +1,15 @@
 //! Products and their variants. A product created with `unit`/`price_fen`/`stock`
 //! gets one variant; `variants: [...]` lists several.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::Connection;
 use serde_json::{Value, json};
 
 use cunlink_core::auth::User;
-use cunlink_core::time::now_ms;
 
 use crate::access;
 use crate::error::MarketError;
 use crate::input::{self, Obj};
+use crate::store::products;
 
 /// Most units of one variant (also bounds a live sale's session stock).
 pub const MAX_STOCK: i64 = 10_000_000;
@@ -84,12 +84,7 @@ pub fn create_product(conn: &Connection, user: &User, body: &Obj) -> Result<Valu
     let batch_id = input::opt_int(body, "batch_id", "batch_id")?;
     let producer = access::producer_of(conn, user)?;
     if let Some(b) = batch_id {
-        let ok: bool = conn.query_row(
-            "SELECT EXISTS(SELECT 1 FROM market_batches WHERE id = $1 AND producer_id = $2)",
-            params![b, producer],
-            |r| r.get(0),
-        )?;
-        if !ok {
+        if !crate::store::batches::of_producer(conn, b, producer)? {
             return Err(MarketError::invalid(
                 "unknown_batch",
                 "batch_id",
@@ -97,59 +92,45 @@ pub fn create_product(conn: &Connection, user: &User, body: &Obj) -> Result<Valu
             ));
         }
     }
-    conn.execute(
-        "INSERT INTO market_products (producer_id, village_id, name, description, batch_id, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
-        params![producer, user.village_id, name, description, batch_id, now_ms()],
-    )?;
-    let id = conn.last_insert_rowid();
+    let id = products::insert(conn, producer, user.village_id, name, description, batch_id)?;
     for v in &variants {
-        conn.execute(
-            "INSERT INTO market_variants (product_id, unit, weight_g, price_fen, stock) VALUES ($1, $2, $3, $4, $5)",
-            params![id, v.unit, v.weight_g, v.price_fen, v.stock],
-        )?;
+        products::insert_variant(conn, id, &v.unit, v.weight_g, v.price_fen, v.stock)?;
     }
     product(conn, id)?.ok_or_else(|| MarketError::not_found("unknown_product", "product vanished"))
 }
 
 /// A product as the API shows it; `stock` is the sum over its variants.
 pub fn product(conn: &Connection, id: i64) -> Result<Option<Value>, MarketError> {
-    let head = conn
-        .prepare_cached(
-            "SELECT p.id, p.name, p.description, p.listed, p.batch_id, p.producer_id, pr.name, v.name, p.village_id
-             FROM market_products p JOIN market_producers pr ON pr.id = p.producer_id
-             LEFT JOIN villages v ON v.id = p.village_id WHERE p.id = $1",
-        )?
-        .query_row([id], |r| {
-            Ok(json!({
-                "id": r.get::<_, i64>(0)?,
-                "name": r.get::<_, String>(1)?,
-                "description": r.get::<_, String>(2)?,
-                "listed": r.get::<_, bool>(3)?,
-                "batch_id": r.get::<_, Option<i64>>(4)?,
-                "producer_id": r.get::<_, i64>(5)?,
-                "producer": r.get::<_, String>(6)?,
-                "village": r.get::<_, Option<String>>(7)?,
-                "village_id": r.get::<_, Option<i64>>(8)?,
-            }))
-        })
-        .optional()?;
-    let Some(mut head) = head else {
+    let Some(p) = products::get(conn, id)? else {
         return Ok(None);
     };
-    let mut st = conn.prepare_cached(
-        "SELECT id, unit, weight_g, price_fen, stock FROM market_variants WHERE product_id = $1 ORDER BY id",
-    )?;
-    let variants: Vec<Value> = st
-        .query_map([id], |r| {
-            Ok(json!({
-                "id": r.get::<_, i64>(0)?,
-                "unit": r.get::<_, String>(1)?,
-                "weight_g": r.get::<_, Option<i64>>(2)?,
-                "price_fen": r.get::<_, i64>(3)?,
-                "stock": r.get::<_, i64>(4)?,
-            }))
-        })?
-        .collect::<Result<_, _>>()?;
+    let village = match p.village_id {
+        Some(v) => cunlink_core::auth::village_name(conn, v)?,
+        None => None,
+    };
+    let mut head = json!({
+        "id": p.id,
+        "name": p.name,
+        "description": p.description,
+        "listed": p.listed,
+        "batch_id": p.batch_id,
+        "producer_id": p.producer_id,
+        "producer": p.producer,
+        "village": village,
+        "village_id": p.village_id,
+    });
+    let variants: Vec<Value> = products::variants(conn, id)?
+        .into_iter()
+        .map(|v| {
+            json!({
+                "id": v.id,
+                "unit": v.unit,
+                "weight_g": v.weight_g,
+                "price_fen": v.price_fen,
+                "stock": v.stock,
+            })
+        })
+        .collect();
     let stock: i64 = variants.iter().filter_map(|v| v["stock"].as_i64()).sum();
     if let Some(first) = variants.first() {
         head["unit"] = first["unit"].clone();
@@ -163,12 +144,7 @@ pub fn product(conn: &Connection, id: i64) -> Result<Option<Value>, MarketError>
 
 /// Listed products, newest first, optionally of one village.
 pub fn list(conn: &Connection, village_id: Option<i64>) -> Result<Vec<Value>, MarketError> {
-    let ids: Vec<i64> = conn
-        .prepare_cached(
-            "SELECT id FROM market_products WHERE listed = 1 AND ($1 IS NULL OR village_id = $1) ORDER BY id DESC LIMIT 200",
-        )?
-        .query_map([village_id], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
+    let ids = products::listed_ids(conn, village_id)?;
     let mut out = Vec::new();
     for id in ids {
         if let Some(p) = product(conn, id)? {
@@ -181,14 +157,7 @@ pub fn list(conn: &Connection, village_id: Option<i64>) -> Result<Vec<Value>, Ma
 /// `PATCH /api/market/products/{id}`: the owner changes `listed`, prices or stock.
 pub fn update(conn: &Connection, user: &User, id: i64, body: &Obj) -> Result<Value, MarketError> {
     let producer = access::producer_of(conn, user)?;
-    let owner: Option<i64> = conn
-        .query_row(
-            "SELECT producer_id FROM market_products WHERE id = $1",
-            [id],
-            |r| r.get(0),
-        )
-        .optional()?;
-    match owner {
+    match products::owner(conn, id)? {
         None => {
             return Err(MarketError::not_found(
                 "unknown_product",
@@ -206,12 +175,7 @@ pub fn update(conn: &Connection, user: &User, id: i64, body: &Obj) -> Result<Val
     let variant_id = match input::opt_int(body, "variant_id", "variant_id")? {
         Some(v) => {
             // Only this product's variants: another product's id is unknown here.
-            let ours: bool = conn.query_row(
-                "SELECT EXISTS(SELECT 1 FROM market_variants WHERE id = $1 AND product_id = $2)",
-                params![v, id],
-                |r| r.get(0),
-            )?;
-            if !ours {
+            if !products::has_variant(conn, id, v)? {
                 return Err(MarketError::invalid(
                     "unknown_variant",
                     "variant_id",
@@ -220,11 +184,7 @@ pub fn update(conn: &Connection, user: &User, id: i64, body: &Obj) -> Result<Val
             }
             Some(v)
         }
-        None => conn.query_row(
-            "SELECT MIN(id) FROM market_variants WHERE product_id = $1",
-            [id],
-            |r| r.get(0),
-        )?,
+        None => products::first_variant(conn, id)?,
     };
     let price = if body.contains_key("price_fen") {
         Some(input::price_fen(body, "price_fen", "price_fen")?)
@@ -240,23 +200,14 @@ pub fn update(conn: &Connection, user: &User, id: i64, body: &Obj) -> Result<Val
         ));
     }
     if let Some(l) = listed {
-        conn.execute(
-            "UPDATE market_products SET listed = $1 WHERE id = $2",
-            params![l, id],
-        )?;
+        products::set_listed(conn, id, l)?;
     }
     if let Some(vid) = variant_id {
         if let Some(p) = price {
-            conn.execute(
-                "UPDATE market_variants SET price_fen = $1 WHERE id = $2 AND product_id = $3",
-                params![p, vid, id],
-            )?;
+            products::set_price(conn, id, vid, p)?;
         }
         if let Some(s) = stock {
-            conn.execute(
-                "UPDATE market_variants SET stock = $1 WHERE id = $2 AND product_id = $3",
-                params![s, vid, id],
-            )?;
+            products::set_stock(conn, id, vid, s)?;
         }
     }
     product(conn, id)?.ok_or_else(|| MarketError::not_found("unknown_product", "product vanished"))

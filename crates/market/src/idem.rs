@@ -6,7 +6,7 @@
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::Connection;
 use sha2::{Digest, Sha256};
 
 use crate::error::MarketError;
@@ -51,13 +51,7 @@ pub fn lookup(
     key: &str,
     hash: &str,
 ) -> Result<Option<Answer>, MarketError> {
-    let found: Option<(String, i64, String)> = conn
-        .prepare_cached(
-            "SELECT request_hash, status, response FROM market_idempotency WHERE user_id = $1 AND key = $2",
-        )?
-        .query_row(params![user_id, key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .optional()?;
-    match found {
+    match crate::store::idem::get(conn, user_id, key)? {
         None => Ok(None),
         Some((h, _, _)) if h != hash => Err(MarketError::IdempotencyMismatch(key.to_string())),
         Some((_, status, body)) => Ok(Some(Answer {
@@ -75,18 +69,7 @@ pub fn store(
     hash: &str,
     answer: &Answer,
 ) -> Result<(), MarketError> {
-    conn.prepare_cached(
-        "INSERT INTO market_idempotency (user_id, key, request_hash, status, response, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
-    )?
-    .execute(params![
-        user_id,
-        key,
-        hash,
-        answer.status as i64,
-        answer.body,
-        cunlink_core::time::now_ms()
-    ])?;
-    Ok(())
+    crate::store::idem::insert(conn, user_id, key, hash, answer.status as i64, &answer.body)
 }
 
 /// A JSON answer to a creating request, possibly replayed.

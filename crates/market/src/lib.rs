@@ -20,6 +20,7 @@ pub mod photos;
 pub mod prices;
 pub mod query;
 pub mod routes;
+pub mod store;
 pub mod trace;
 pub mod trace_read;
 
@@ -210,14 +211,7 @@ impl Market {
         let village = o.village_id;
         let market: Option<String> = self
             .db
-            .call(move |c| {
-                use rusqlite::OptionalExtension;
-                c.query_row("SELECT name FROM villages WHERE id = $1", [village], |r| {
-                    r.get(0)
-                })
-                .optional()
-                .map_err(MarketError::from)
-            })
+            .call(move |c| cunlink_core::auth::village_name(c, village).map_err(MarketError::from))
             .await?;
         let Some(market) = market else { return Ok(()) };
         if self.prices.shows(&o.commodity, &market, o.price_fen) {

@@ -5,16 +5,16 @@
 //! order writer, which takes session stock atomically and publishes the
 //! remaining count to viewers (SSE) after each commit.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::Connection;
 use serde_json::{Value, json};
 
 use cunlink_core::auth::{Role, User};
-use cunlink_core::time::now_ms;
 
 use crate::access;
 use crate::error::MarketError;
 use crate::input::{self, Obj};
 use crate::orders::place::{ItemRequest, OrderRequest};
+use crate::store;
 
 /// Remaining session stock of one pinned item, as pushed to viewers.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -53,11 +53,7 @@ pub fn create(conn: &Connection, user: &User, body: &Obj) -> Result<Value, Marke
             MarketError::invalid("missing_field", "items", "pin at least one product (items)")
         })?;
     let producer = access::producer_of(conn, user)?;
-    conn.execute(
-        "INSERT INTO market_live_sessions (producer_id, title, platform, stream_url, created_at) VALUES ($1, $2, $3, $4, $5)",
-        params![producer, title, platform, url, now_ms()],
-    )?;
-    let session = conn.last_insert_rowid();
+    let session = store::live::insert_session(conn, producer, title, platform, url)?;
     for (i, v) in items.iter().enumerate() {
         let o = input::as_object(v, &format!("items[{i}]"))?;
         let pid = input::int(o, "product_id", &format!("items[{i}].product_id"))?;
@@ -77,23 +73,13 @@ pub fn create(conn: &Connection, user: &User, body: &Obj) -> Result<Value, Marke
         let vid: Option<i64> =
             match input::opt_int(o, "variant_id", &format!("items[{i}].variant_id"))? {
                 Some(v) => Some(v),
-                None => conn.query_row(
-                    "SELECT MIN(id) FROM market_variants WHERE product_id = $1",
-                    [pid],
-                    |r| r.get(0),
-                )?,
+                None => store::products::first_variant(conn, pid)?,
             };
-        let owner: Option<(i64, i64)> = match vid {
-            Some(v) => conn
-                .query_row(
-                    "SELECT p.producer_id, v.stock FROM market_variants v JOIN market_products p ON p.id = v.product_id WHERE v.id = $1 AND p.id = $2 AND p.listed = 1",
-                    params![v, pid],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()?,
+        let owner = match vid {
+            Some(v) => store::live::listed_variant(conn, v, pid)?.map(|o| (v, o)),
             None => None,
         };
-        let Some((owner, have)) = owner else {
+        let Some((vid, (owner, have))) = owner else {
             return Err(MarketError::invalid(
                 "unknown_product",
                 format!("items[{i}].product_id"),
@@ -105,63 +91,43 @@ pub fn create(conn: &Connection, user: &User, body: &Obj) -> Result<Value, Marke
                 "product {pid} is not yours to sell"
             )));
         }
-        let took = conn.execute(
-            "UPDATE market_variants SET stock = stock - $1 WHERE id = $2 AND stock >= $1",
-            params![stock, vid],
-        )?;
-        if took == 0 {
+        if !store::live::set_aside(conn, vid, stock)? {
             return Err(MarketError::conflict(
                 "out_of_stock",
                 Some(format!("items[{i}].session_stock")),
                 format!("product {pid} has only {have} in stock"),
             ));
         }
-        conn.execute(
-            "INSERT INTO market_live_items (session_id, product_id, variant_id, session_price_fen, session_stock) VALUES ($1, $2, $3, $4, $5)",
-            params![session, pid, vid, price, stock],
-        )?;
+        store::live::insert_item(conn, session, pid, vid, price, stock)?;
     }
     get(conn, session)
 }
 
 pub fn get(conn: &Connection, id: i64) -> Result<Value, MarketError> {
-    let head = conn
-        .query_row(
-            "SELECT s.id, s.title, s.platform, s.stream_url, s.status, s.created_at, s.ended_at, pr.name FROM market_live_sessions s
-             JOIN market_producers pr ON pr.id = s.producer_id WHERE s.id = $1",
-            [id],
-            |r| Ok(json!({"id": r.get::<_, i64>(0)?, "title": r.get::<_, String>(1)?, "platform": r.get::<_, String>(2)?,
-                "stream_url": r.get::<_, String>(3)?, "status": r.get::<_, String>(4)?, "created_at": r.get::<_, i64>(5)?,
-                "ended_at": r.get::<_, Option<i64>>(6)?, "producer": r.get::<_, String>(7)?})),
-        )
-        .optional()?;
-    let Some(mut head) = head else {
+    let Some(s) = store::live::session(conn, id)? else {
         return Err(MarketError::not_found(
             "unknown_live_session",
             format!("there is no live sale {id}"),
         ));
     };
-    let mut st = conn.prepare_cached(
-        "SELECT i.id, i.product_id, p.name, v.unit, i.session_price_fen, i.session_stock, i.sold FROM market_live_items i
-         JOIN market_products p ON p.id = i.product_id JOIN market_variants v ON v.id = i.variant_id WHERE i.session_id = $1 ORDER BY i.id",
-    )?;
-    let items: Vec<Value> = st
-        .query_map([id], |r| {
-            let (stock, sold): (i64, i64) = (r.get(5)?, r.get(6)?);
-            Ok(json!({"id": r.get::<_, i64>(0)?, "product_id": r.get::<_, i64>(1)?, "name": r.get::<_, String>(2)?, "unit": r.get::<_, String>(3)?,
-                "session_price_fen": r.get::<_, i64>(4)?, "session_stock": stock, "sold": sold, "remaining": stock - sold}))
-        })?
-        .collect::<Result<_, _>>()?;
+    let mut head = json!({"id": s.id, "title": s.title, "platform": s.platform,
+        "stream_url": s.stream_url, "status": s.status, "created_at": s.created_at,
+        "ended_at": s.ended_at, "producer": s.producer});
+    let items: Vec<Value> = store::live::items(conn, id)?
+        .into_iter()
+        .map(|i| {
+            json!({"id": i.id, "product_id": i.product_id, "name": i.name, "unit": i.unit,
+                "session_price_fen": i.session_price_fen, "session_stock": i.session_stock, "sold": i.sold,
+                "remaining": i.session_stock - i.sold})
+        })
+        .collect();
     head["items"] = Value::Array(items);
     Ok(head)
 }
 
 /// `POST /api/market/live/{id}/end` (its producer): unsold units go back to stock.
 pub fn end(conn: &Connection, user: &User, id: i64) -> Result<Value, MarketError> {
-    let owner: Option<(i64, String)> = conn
-        .query_row("SELECT pr.user_id, s.status FROM market_live_sessions s JOIN market_producers pr ON pr.id = s.producer_id WHERE s.id = $1", [id], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?;
-    let Some((owner, status)) = owner else {
+    let Some((owner, status)) = store::live::owner_and_status(conn, id)? else {
         return Err(MarketError::not_found(
             "unknown_live_session",
             format!("there is no live sale {id}"),
@@ -179,15 +145,7 @@ pub fn end(conn: &Connection, user: &User, id: i64) -> Result<Value, MarketError
             "this live sale has already ended",
         ));
     }
-    conn.execute(
-        "UPDATE market_live_sessions SET status = 'ended', ended_at = $1 WHERE id = $2",
-        params![now_ms(), id],
-    )?;
-    conn.execute(
-        "UPDATE market_variants SET stock = stock + (SELECT SUM(i.session_stock - i.sold) FROM market_live_items i WHERE i.session_id = $1 AND i.variant_id = market_variants.id)
-         WHERE id IN (SELECT variant_id FROM market_live_items WHERE session_id = $1)",
-        [id],
-    )?;
+    store::live::end(conn, id)?;
     get(conn, id)
 }
 
@@ -231,9 +189,5 @@ pub fn parse_order(user: &User, session: i64, body: &Obj) -> Result<OrderRequest
 
 /// Whether `item` belongs to `session` (checked before queueing a live order).
 pub fn item_in_session(conn: &Connection, session: i64, item: i64) -> Result<bool, MarketError> {
-    Ok(conn.query_row(
-        "SELECT EXISTS(SELECT 1 FROM market_live_items WHERE id = $1 AND session_id = $2)",
-        params![item, session],
-        |r| r.get(0),
-    )?)
+    store::live::item_in_session(conn, session, item)
 }

@@ -12,7 +12,7 @@
 //! parcel at that stage (see [`may_scan`]). The pickup code is shown only to the
 //! recipient and the destination (holding) station, never in an event.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::Connection;
 use serde_json::{Value, json};
 
 use cunlink_core::auth::{Role, User};
@@ -21,26 +21,14 @@ use cunlink_core::time::{DAY_MS, now_ms};
 use crate::access::{self, Station};
 use crate::error::MarketError;
 use crate::input::{self, Obj};
+use crate::store;
 
 const SHELVES: u64 = 60;
 /// The arrival event's note; the code itself stays on the parcel row.
 const ARRIVED_NOTE: &str = "已到站，取件码已发给收件人";
 const LAYERS: u64 = 5;
 
-fn add_event(
-    conn: &Connection,
-    parcel: i64,
-    status: &str,
-    place: &str,
-    operator: Option<i64>,
-    note: &str,
-) -> Result<(), MarketError> {
-    conn.execute(
-        "INSERT INTO market_parcel_events (parcel_id, at, status, place, operator_id, note) VALUES ($1, $2, $3, $4, $5, $6)",
-        params![parcel, now_ms(), status, place, operator, note],
-    )?;
-    Ok(())
-}
+use store::parcels::add_event;
 
 /// The parcel of a shipped order, from the packing station to the pickup station.
 pub fn create_for_order(
@@ -51,15 +39,18 @@ pub fn create_for_order(
     recipient: i64,
     operator: i64,
 ) -> Result<i64, MarketError> {
-    let name: Option<String> = conn
-        .query_row("SELECT COALESCE(o.for_name, u.username) FROM market_orders o JOIN users u ON u.id = o.buyer_id WHERE o.id = $1", [order], |r| r.get(0))
-        .optional()?;
-    conn.execute(
-        "INSERT INTO market_parcels (order_id, from_station_id, to_station_id, recipient_user_id, recipient_name, tracking, status, created_at)
-         VALUES ($1, $2, $3, $4, $5, '', 'created', $6)",
-        params![order, from.map(|s| s.id), to.id, recipient, name.unwrap_or_default(), now_ms()],
+    let name = crate::store::orders::recipient_name(conn, order)?;
+    let id = store::parcels::insert(
+        conn,
+        &store::parcels::NewParcel {
+            order_id: Some(order),
+            from_station_id: from.map(|s| s.id),
+            to_station_id: to.id,
+            recipient_user_id: Some(recipient),
+            recipient_name: &name.unwrap_or_default(),
+            tracking: "",
+        },
     )?;
-    let id = conn.last_insert_rowid();
     let place = from
         .map(|s| format!("{} {}", s.village, s.name))
         .unwrap_or_default();
@@ -95,12 +86,7 @@ pub fn create(conn: &Connection, user: &User, body: &Obj) -> Result<Value, Marke
     let recipient_name = input::string(body, "recipient_name", 64)?;
     let recipient_user = input::opt_int(body, "recipient_user_id", "recipient_user_id")?;
     if let Some(u) = recipient_user {
-        let known: bool = conn.query_row(
-            "SELECT EXISTS(SELECT 1 FROM users WHERE id = $1)",
-            [u],
-            |r| r.get(0),
-        )?;
-        if !known {
+        if !cunlink_core::auth::user_exists(conn, u)? {
             return Err(MarketError::invalid(
                 "unknown_user",
                 "recipient_user_id",
@@ -109,11 +95,17 @@ pub fn create(conn: &Connection, user: &User, body: &Obj) -> Result<Value, Marke
         }
     }
     let tracking = input::opt_str(body, "tracking", 64)?.unwrap_or("");
-    conn.execute(
-        "INSERT INTO market_parcels (to_station_id, recipient_user_id, recipient_name, tracking, status, created_at) VALUES ($1, $2, $3, $4, 'created', $5)",
-        params![to.id, recipient_user, recipient_name, tracking, now_ms()],
+    let id = store::parcels::insert(
+        conn,
+        &store::parcels::NewParcel {
+            order_id: None,
+            from_station_id: None,
+            to_station_id: to.id,
+            recipient_user_id: recipient_user,
+            recipient_name,
+            tracking,
+        },
     )?;
-    let id = conn.last_insert_rowid();
     add_event(
         conn,
         id,
@@ -138,37 +130,21 @@ fn unknown(id: i64) -> MarketError {
     MarketError::not_found("unknown_parcel", format!("there is no parcel {id}"))
 }
 
-/// order, from, to, recipient, status, code.
-type HeadRow = (
-    Option<i64>,
-    Option<i64>,
-    i64,
-    Option<i64>,
-    String,
-    Option<String>,
-);
-
 fn head(conn: &Connection, id: i64) -> Result<Head, MarketError> {
-    let row: Option<HeadRow> = conn
-        .query_row(
-            "SELECT order_id, from_station_id, to_station_id, recipient_user_id, status, pickup_code FROM market_parcels WHERE id = $1",
-            [id],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
-        )
-        .optional()?;
-    let Some((order_id, from, to, recipient_user, status, code)) = row else {
+    let Some(row) = store::parcels::head(conn, id)? else {
         return Err(unknown(id));
     };
     Ok(Head {
-        order_id,
-        from: from
+        order_id: row.order_id,
+        from: row
+            .from_station_id
             .map(|f| access::station(conn, f))
             .transpose()?
             .flatten(),
-        to: access::station_or_404(conn, to, "to_station_id")?,
-        recipient_user,
-        status,
-        code,
+        to: access::station_or_404(conn, row.to_station_id, "to_station_id")?,
+        recipient_user: row.recipient_user_id,
+        status: row.status,
+        code: row.pickup_code,
     })
 }
 
@@ -247,25 +223,20 @@ pub fn get(conn: &Connection, user: &User, id: i64) -> Result<Value, MarketError
     if !may_see(user, &h) {
         return Err(unknown(id));
     }
-    let mut v = conn.query_row(
-        "SELECT id, order_id, from_station_id, to_station_id, recipient_user_id, recipient_name, tracking, status, arrived_at, collected_at, created_at
-         FROM market_parcels WHERE id = $1",
-        [id],
-        |r| Ok(json!({
-            "id": r.get::<_, i64>(0)?, "order_id": r.get::<_, Option<i64>>(1)?, "from_station_id": r.get::<_, Option<i64>>(2)?,
-            "to_station_id": r.get::<_, i64>(3)?, "recipient_user_id": r.get::<_, Option<i64>>(4)?, "recipient_name": r.get::<_, String>(5)?,
-            "tracking": r.get::<_, String>(6)?, "status": r.get::<_, String>(7)?, "arrived_at": r.get::<_, Option<i64>>(8)?,
-            "collected_at": r.get::<_, Option<i64>>(9)?, "created_at": r.get::<_, i64>(10)?,
-        })),
-    )?;
+    let d = store::parcels::detail(conn, id)?;
+    let mut v = json!({
+        "id": d.id, "order_id": d.order_id, "from_station_id": d.from_station_id,
+        "to_station_id": d.to_station_id, "recipient_user_id": d.recipient_user_id, "recipient_name": d.recipient_name,
+        "tracking": d.tracking, "status": d.status, "arrived_at": d.arrived_at,
+        "collected_at": d.collected_at, "created_at": d.created_at,
+    });
     if may_see_code(user, &h) {
         v["pickup_code"] = json!(h.code);
     }
-    let mut st = conn.prepare_cached("SELECT at, status, place, operator_id, note FROM market_parcel_events WHERE parcel_id = $1 ORDER BY id")?;
-    let events: Vec<Value> = st
-        .query_map([id], |r| Ok(json!({"at": r.get::<_, i64>(0)?, "status": r.get::<_, String>(1)?, "place": r.get::<_, String>(2)?,
-            "operator_id": r.get::<_, Option<i64>>(3)?, "note": r.get::<_, String>(4)?})))?
-        .collect::<Result<_, _>>()?;
+    let events: Vec<Value> = store::parcels::events(conn, id)?
+        .into_iter()
+        .map(|e| json!({"at": e.at, "status": e.status, "place": e.place, "operator_id": e.operator_id, "note": e.note}))
+        .collect();
     v["events"] = Value::Array(events);
     Ok(v)
 }
@@ -328,18 +299,12 @@ pub fn scan(conn: &Connection, user: &User, id: i64, body: &Obj) -> Result<Value
     let mut note = String::new();
     if to == "at_village_station" {
         let code = issue_code(conn, &h.to)?;
-        conn.execute(
-            "UPDATE market_parcels SET status = $1, pickup_code = $2, arrived_at = $3 WHERE id = $4 AND status = $5",
-            params![to, code, now_ms(), id, h.status],
-        )?;
+        store::parcels::set_status(conn, id, &h.status, to, Some(&code))?;
         // The recipient sees the code on the parcel (and in "my orders"), never
         // in an event: events are read by every station the parcel passed.
         note = ARRIVED_NOTE.to_string();
     } else {
-        conn.execute(
-            "UPDATE market_parcels SET status = $1 WHERE id = $2 AND status = $3",
-            params![to, id, h.status],
-        )?;
+        store::parcels::set_status(conn, id, &h.status, to, None)?;
     }
     let place = if place.is_empty() && to == "at_village_station" {
         format!("{} {}", h.to.village, h.to.name)
@@ -353,23 +318,14 @@ pub fn scan(conn: &Connection, user: &User, id: i64, body: &Obj) -> Result<Value
 /// A code not held by another parcel waiting at this station.
 fn issue_code(conn: &Connection, station: &Station) -> Result<String, MarketError> {
     for _ in 0..20 {
-        let seq: i64 = conn.query_row(
-            "UPDATE market_stations SET pickup_seq = pickup_seq + 1 WHERE id = $1 RETURNING pickup_seq",
-            [station.id],
-            |r| r.get(0),
-        )?;
+        let seq = crate::store::stations::next_pickup_seq(conn, station.id)?;
         let mut raw = [0u8; 8];
         cunlink_core::random::fill(&mut raw);
         let r = u64::from_le_bytes(raw);
         let shelf = 1 + r % SHELVES;
         let layer = 1 + (r / SHELVES) % LAYERS;
         let code = format!("{shelf}-{layer}-{}", 1000 + seq.rem_euclid(9000));
-        let taken: bool = conn.query_row(
-            "SELECT EXISTS(SELECT 1 FROM market_parcels WHERE to_station_id = $1 AND pickup_code = $2 AND status = 'at_village_station')",
-            params![station.id, code],
-            |r| r.get(0),
-        )?;
-        if !taken {
+        if !store::parcels::code_taken(conn, station.id, &code)? {
             return Ok(code);
         }
     }
@@ -408,10 +364,7 @@ pub fn collect(conn: &Connection, user: &User, id: i64, body: &Obj) -> Result<Va
             format!("pickup code '{code}' does not match this parcel"),
         ));
     }
-    conn.execute(
-        "UPDATE market_parcels SET status = 'collected', collected_at = $1 WHERE id = $2 AND status = 'at_village_station'",
-        params![now_ms(), id],
-    )?;
+    store::parcels::set_collected(conn, id)?;
     add_event(
         conn,
         id,
@@ -460,19 +413,15 @@ pub fn waiting(conn: &Connection, user: &User, days: i64) -> Result<Vec<Value>, 
     };
     let show_code = user.role != Role::CountyStaff;
     let before = now_ms() - days * DAY_MS;
-    let mut st = conn.prepare(
-        "SELECT p.id, p.recipient_name, p.pickup_code, p.arrived_at, p.to_station_id, s.name, p.last_reminder_at
-         FROM market_parcels p JOIN market_stations s ON s.id = p.to_station_id
-         WHERE p.status = 'at_village_station' AND p.arrived_at < $1 AND ($2 IS NULL OR s.village_id = $2) ORDER BY p.arrived_at LIMIT 500",
-    )?;
-    let rows = st.query_map(params![before, village], |r| {
-        let arrived: i64 = r.get(3)?;
-        let code: Option<String> = if show_code { r.get(2)? } else { None };
-        Ok(json!({"parcel_id": r.get::<_, i64>(0)?, "recipient_name": r.get::<_, String>(1)?, "pickup_code": code,
-            "arrived_at": arrived, "days_waiting": (now_ms() - arrived) / DAY_MS, "station_id": r.get::<_, i64>(4)?,
-            "station": r.get::<_, String>(5)?, "last_reminder_at": r.get::<_, Option<i64>>(6)?}))
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    Ok(store::parcels::waiting(conn, before, village)?
+        .into_iter()
+        .map(|w| {
+            let code = if show_code { w.pickup_code } else { None };
+            json!({"parcel_id": w.id, "recipient_name": w.recipient_name, "pickup_code": code,
+                "arrived_at": w.arrived_at, "days_waiting": (now_ms() - w.arrived_at) / DAY_MS, "station_id": w.station_id,
+                "station": w.station, "last_reminder_at": w.last_reminder_at})
+        })
+        .collect())
 }
 
 /// The background check: one `reminder` event per waiting parcel per day.
@@ -480,18 +429,9 @@ pub fn record_reminders(conn: &Connection, days: i64) -> Result<usize, MarketErr
     // The setting comes from the environment; keep it in the range a client may ask for.
     let days = days.clamp(0, MAX_REMINDER_DAYS);
     let now = now_ms();
-    let ids: Vec<i64> = conn
-        .prepare(
-            "SELECT id FROM market_parcels WHERE status = 'at_village_station' AND arrived_at < $1
-             AND (last_reminder_at IS NULL OR last_reminder_at < $2)",
-        )?
-        .query_map(params![now - days * DAY_MS, now - DAY_MS], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
+    let ids = store::parcels::due_reminders(conn, now - days * DAY_MS, now - DAY_MS)?;
     for id in &ids {
-        conn.execute(
-            "UPDATE market_parcels SET last_reminder_at = $1 WHERE id = $2",
-            params![now, id],
-        )?;
+        store::parcels::set_reminded(conn, *id, now)?;
         add_event(
             conn,
             *id,
@@ -507,6 +447,7 @@ pub fn record_reminders(conn: &Connection, days: i64) -> Result<usize, MarketErr
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rusqlite::params;
 
     #[test]
     fn migration_3_removes_codes_from_old_arrival_notes() {

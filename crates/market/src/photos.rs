@@ -12,11 +12,12 @@ use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
 use image::{DynamicImage, ImageFormat, ImageReader, Limits, imageops::FilterType};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::Connection;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::error::MarketError;
+use crate::store;
 
 /// Widths kept: a list thumbnail and a product page picture.
 pub const SIZES: [u32; 2] = [320, 960];
@@ -189,14 +190,7 @@ pub fn attach(
     product: i64,
     p: &Prepared,
 ) -> Result<(Value, bool), MarketError> {
-    let owner: Option<i64> = conn
-        .query_row(
-            "SELECT producer_id FROM market_products WHERE id = $1",
-            [product],
-            |r| r.get(0),
-        )
-        .optional()?;
-    match owner {
+    match store::products::owner(conn, product)? {
         None => {
             return Err(MarketError::not_found(
                 "unknown_product",
@@ -210,17 +204,9 @@ pub fn attach(
         }
         _ => {}
     }
-    let exists: bool = conn.query_row(
-        "SELECT EXISTS(SELECT 1 FROM market_product_photos WHERE product_id = $1 AND hash = $2)",
-        params![product, p.hash],
-        |r| r.get(0),
-    )?;
+    let exists = store::photos::exists(conn, product, &p.hash)?;
     if !exists {
-        let n: i64 = conn.query_row(
-            "SELECT COUNT(*) FROM market_product_photos WHERE product_id = $1",
-            [product],
-            |r| r.get(0),
-        )?;
+        let n = store::photos::count(conn, product)?;
         if n >= MAX_PHOTOS {
             return Err(MarketError::conflict(
                 "too_many_photos",
@@ -228,23 +214,17 @@ pub fn attach(
                 format!("a product has at most {MAX_PHOTOS} photos"),
             ));
         }
-        conn.execute(
-            "INSERT INTO market_product_photos (product_id, hash, width, height, created_at) VALUES ($1, $2, $3, $4, $5)",
-            params![product, p.hash, p.width, p.height, cunlink_core::time::now_ms()],
-        )?;
+        store::photos::insert(conn, product, &p.hash, p.width, p.height)?;
     }
     Ok((json_of(&p.hash, p.width.into(), p.height.into()), !exists))
 }
 
 /// The photos of a product, first added first.
 pub fn of_product(conn: &Connection, product: i64) -> Result<Vec<Value>, MarketError> {
-    let mut st = conn.prepare_cached(
-        "SELECT hash, width, height FROM market_product_photos WHERE product_id = $1 ORDER BY id",
-    )?;
-    let rows = st.query_map([product], |r| {
-        Ok(json_of(&r.get::<_, String>(0)?, r.get(1)?, r.get(2)?))
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    Ok(store::photos::of_product(conn, product)?
+        .into_iter()
+        .map(|(hash, w, h)| json_of(&hash, w, h))
+        .collect())
 }
 
 /// A served file name `<64 hex>-<size>.jpg` → (hash, size), or None.

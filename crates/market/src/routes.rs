@@ -14,7 +14,6 @@ use axum::routing::{get, post};
 use axum::Json;
 use cunlink_core::routes::Routes;
 use bytes::Bytes;
-use rusqlite::OptionalExtension;
 use serde_json::{Value, json};
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::BroadcastStream;
@@ -131,9 +130,12 @@ async fn list_stations(
     CurrentUser(_u): CurrentUser,
 ) -> R<Json<Value>> {
     let list = db(&s.0, |c| {
-        let mut st = c.prepare("SELECT s.id, s.name, s.village_id, v.name FROM market_stations s JOIN villages v ON v.id = s.village_id ORDER BY s.id")?;
-        let rows = st.query_map([], |r| Ok(json!({"id": r.get::<_, i64>(0)?, "name": r.get::<_, String>(1)?, "village_id": r.get::<_, i64>(2)?, "village": r.get::<_, String>(3)?})))?;
-        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        let all = crate::store::stations::all(c)?;
+        Ok::<_, MarketError>(
+            all.into_iter()
+                .map(|s| json!({"id": s.id, "name": s.name, "village_id": s.village_id, "village": s.village}))
+                .collect::<Vec<_>>(),
+        )
     })
     .await?;
     Ok(Json(Value::Array(list)))
@@ -202,14 +204,7 @@ async fn add_photo(
     let user = u.clone();
     db(&s.0, move |c| {
         let producer = access::producer_of(c, &user)?;
-        let owner: Option<i64> = c
-            .query_row(
-                "SELECT producer_id FROM market_products WHERE id = $1",
-                [id],
-                |r| r.get(0),
-            )
-            .optional()?;
-        match owner {
+        match crate::store::products::owner(c, id)? {
             None => Err(MarketError::not_found(
                 "unknown_product",
                 format!("there is no product {id}"),
@@ -419,14 +414,7 @@ async fn report_price(
         let station = match input::opt_int(b, "station_id", "station_id")? {
             Some(id) => Some(access::station_or_404(c, id, "station_id")?),
             None => match user.village_id {
-                Some(v) => c
-                    .query_row(
-                        "SELECT MIN(id) FROM market_stations WHERE village_id = $1",
-                        [v],
-                        |r| r.get::<_, Option<i64>>(0),
-                    )
-                    .optional()?
-                    .flatten()
+                Some(v) => crate::store::stations::first_in_village(c, v)?
                     .map(|id| access::station_or_404(c, id, "station_id"))
                     .transpose()?,
                 None => None,

@@ -8,7 +8,7 @@
 
 use std::fmt::Write;
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::Connection;
 use serde_json::{Value, json};
 
 use cunlink_core::auth::User;
@@ -17,6 +17,7 @@ use cunlink_core::time::{DAY_MS, now_ms};
 use crate::access;
 use crate::error::MarketError;
 use crate::input::{self, Obj};
+use crate::store::{batches, products};
 pub use crate::trace_read::{Reading, Series};
 
 /// Longest growing period a batch may declare (days before the harvest).
@@ -128,12 +129,7 @@ pub fn create_batch(conn: &Connection, user: &User, body: &Obj) -> Result<Value,
     let note = input::opt_str(body, "note", 500)?.unwrap_or("");
     let product = input::opt_int(body, "product_id", "product_id")?;
     if let Some(p) = product {
-        let mine: bool = conn.query_row(
-            "SELECT EXISTS(SELECT 1 FROM market_products WHERE id = $1 AND producer_id = $2)",
-            params![p, producer],
-            |r| r.get(0),
-        )?;
-        if !mine {
+        if !products::is_producers(conn, p, producer)? {
             return Err(MarketError::invalid(
                 "unknown_product",
                 "product_id",
@@ -142,16 +138,21 @@ pub fn create_batch(conn: &Connection, user: &User, body: &Obj) -> Result<Value,
         }
     }
     let code = cunlink_core::random::token(20);
-    conn.execute(
-        "INSERT INTO market_batches (producer_id, product_id, asset_id, asset_name, grown_from, harvested_at, note, code, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        params![producer, product, asset.id, asset.name, grown_from, harvested_at, note, code, now_ms()],
+    let id = batches::insert(
+        conn,
+        &batches::NewBatch {
+            producer,
+            product,
+            asset_id: asset.id,
+            asset_name: &asset.name,
+            grown_from,
+            harvested_at,
+            note,
+            code: &code,
+        },
     )?;
-    let id = conn.last_insert_rowid();
     if let Some(p) = product {
-        conn.execute(
-            "UPDATE market_products SET batch_id = $1 WHERE id = $2",
-            params![id, p],
-        )?;
+        products::set_batch(conn, p, id)?;
     }
     Ok(
         json!({"id": id, "code": code, "url": format!("/t/{code}"), "qr": format!("/t/{code}/qr.svg"), "asset": asset.name, "asset_id": asset.id}),
@@ -177,56 +178,46 @@ pub struct BatchInfo {
 
 /// Resolve a batch code or an order-line code.
 pub fn lookup(conn: &Connection, code: &str) -> Result<Option<TracePage>, MarketError> {
-    let batch_sql = "SELECT b.asset_id, b.asset_name, b.grown_from, b.harvested_at, b.note, pr.name, v.name, p.name
-                     FROM market_batches b JOIN market_producers pr ON pr.id = b.producer_id LEFT JOIN villages v ON v.id = pr.village_id
-                     LEFT JOIN market_products p ON p.id = b.product_id WHERE ";
-    let from_batch = |r: &rusqlite::Row<'_>| {
-        Ok(TracePage {
-            product: r.get(7)?,
-            producer: r.get(5)?,
-            village: r.get(6)?,
-            batch: Some(BatchInfo {
-                asset_id: r.get(0)?,
-                asset_name: r.get(1)?,
-                grown_from: r.get(2)?,
-                harvested_at: r.get(3)?,
-                note: r.get(4)?,
-            }),
-            quantity: None,
+    // The producer's village name comes from core, after the row is read.
+    let village = |id: Option<i64>| -> Result<Option<String>, MarketError> {
+        Ok(match id {
+            Some(v) => cunlink_core::auth::village_name(conn, v)?,
+            None => None,
         })
     };
-    if let Some(p) = conn
-        .query_row(&format!("{batch_sql} b.code = $1"), [code], from_batch)
-        .optional()?
-    {
-        return Ok(Some(p));
+    if let Some(b) = batches::by_code(conn, code)? {
+        return Ok(Some(TracePage {
+            product: b.product.clone(),
+            producer: b.producer.clone(),
+            village: village(b.producer_village_id)?,
+            batch: Some(batch_info(b)),
+            quantity: None,
+        }));
     }
-    let line: Option<(Option<i64>, Option<i64>, String, String, Option<String>, i64, String)> = conn
-        .query_row(
-            "SELECT i.batch_id, p.batch_id, p.name, pr.name, v.name, i.quantity, va.unit FROM market_order_items i
-             JOIN market_products p ON p.id = i.product_id JOIN market_producers pr ON pr.id = p.producer_id
-             JOIN market_variants va ON va.id = i.variant_id LEFT JOIN villages v ON v.id = pr.village_id WHERE i.trace_code = $1",
-            [code],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)),
-        )
-        .optional()?;
-    let Some((item_batch, product_batch, product, producer, village, q, unit)) = line else {
+    let Some(line) = batches::line_by_trace_code(conn, code)? else {
         return Ok(None);
     };
-    let batch = match item_batch.or(product_batch) {
-        Some(b) => conn
-            .query_row(&format!("{batch_sql} b.id = $1"), [b], from_batch)
-            .optional()?
-            .and_then(|p| p.batch),
+    let batch = match line.item_batch.or(line.product_batch) {
+        Some(b) => batches::by_id(conn, b)?.map(batch_info),
         None => None,
     };
     Ok(Some(TracePage {
-        product: Some(product),
-        producer,
-        village,
+        product: Some(line.product),
+        producer: line.producer,
+        village: village(line.producer_village_id)?,
         batch,
-        quantity: Some((q, unit)),
+        quantity: Some((line.quantity, line.unit)),
     }))
+}
+
+fn batch_info(b: batches::BatchRow) -> BatchInfo {
+    BatchInfo {
+        asset_id: b.asset_id,
+        asset_name: b.asset_name,
+        grown_from: b.grown_from,
+        harvested_at: b.harvested_at,
+        note: b.note,
+    }
 }
 
 /// Whether the batch's growing period starts before what was read.

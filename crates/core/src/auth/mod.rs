@@ -3,15 +3,26 @@
 //!
 //! Secrets (API tokens, session cookies) are random and only their SHA-256 is
 //! stored, so a stolen database file does not hand out working credentials.
+//!
+//! Other domains never read these tables themselves: they call the service
+//! (routes, `users_for_village`, `users_by_names`, …) or, inside their own
+//! transaction, the connection-level contract re-exported here: [`village_name`],
+//! [`village_names`], [`village_id`], [`village_list`], [`usernames`],
+//! [`user_exists`], [`user_count`] and [`AuthService::ensure_village`]. List
+//! pages fetch their own rows with ids, then resolve names in one batched call.
 
 mod cache;
 mod directory;
 mod epoch;
 pub mod limit;
+mod lookup;
 mod password;
 mod role;
 mod store;
 
+pub use lookup::{
+    user_count, user_exists, usernames, village_id, village_list, village_name, village_names,
+};
 pub use password::{hash_password, verify_password};
 pub use role::{Role, UnknownRole};
 pub use store::{AuthError, AuthService, LoginOutcome, Session, User};

@@ -9,16 +9,16 @@
 pub mod place;
 pub mod writer;
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::Connection;
 use serde_json::{Value, json};
 
 use cunlink_core::auth::{Role, User};
-use cunlink_core::time::now_ms;
 
 use crate::access::{self, Station};
 use crate::error::MarketError;
 use crate::input::{self, Obj};
 use crate::live::StockChange;
+use crate::store;
 
 struct OrderHead {
     id: i64,
@@ -31,19 +31,21 @@ struct OrderHead {
 }
 
 fn head(conn: &Connection, id: i64) -> Result<OrderHead, MarketError> {
-    let row: Option<(i64, i64, i64, String, String, Option<i64>, i64)> = conn
-        .query_row(
-            "SELECT id, buyer_id, placed_by, status, payment, seller_station_id, pickup_station_id FROM market_orders WHERE id = $1",
-            [id],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)),
-        )
-        .optional()?;
-    let Some((id, buyer_id, placed_by, status, payment, seller, pickup)) = row else {
+    let Some(row) = store::orders::head(conn, id)? else {
         return Err(MarketError::not_found(
             "unknown_order",
             format!("there is no order {id}"),
         ));
     };
+    let store::orders::HeadRow {
+        id,
+        buyer_id,
+        placed_by,
+        status,
+        payment,
+        seller_station_id: seller,
+        pickup_station_id: pickup,
+    } = row;
     let seller = seller
         .map(|s| access::station(conn, s))
         .transpose()?
@@ -74,12 +76,7 @@ fn may_see(conn: &Connection, user: &User, h: &OrderHead) -> Result<bool, Market
         return Ok(true);
     }
     // A producer sees orders containing their products.
-    Ok(conn.query_row(
-        "SELECT EXISTS(SELECT 1 FROM market_order_items i JOIN market_products p ON p.id = i.product_id
-         JOIN market_producers pr ON pr.id = p.producer_id WHERE i.order_id = $1 AND pr.user_id = $2)",
-        params![h.id, user.id],
-        |r| r.get(0),
-    )?)
+    store::orders::has_product_of(conn, h.id, user.id)
 }
 
 /// `GET /api/market/orders/{id}`: the order, its items, events and parcel.
@@ -88,47 +85,27 @@ pub fn get(conn: &Connection, user: &User, id: i64) -> Result<Value, MarketError
     if !may_see(conn, user, &h)? {
         return Err(MarketError::forbidden("this order is not yours"));
     }
-    let mut v = conn.query_row(
-        "SELECT id, buyer_id, placed_by, for_name, seller_station_id, pickup_station_id, status, payment, payment_method, total_fen, live_session_id, created_at, updated_at
-         FROM market_orders WHERE id = $1",
-        [id],
-        |r| {
-            Ok(json!({
-                "id": r.get::<_, i64>(0)?, "buyer_id": r.get::<_, i64>(1)?, "placed_by": r.get::<_, i64>(2)?,
-                "for_name": r.get::<_, Option<String>>(3)?, "seller_station_id": r.get::<_, Option<i64>>(4)?,
-                "pickup_station_id": r.get::<_, i64>(5)?, "status": r.get::<_, String>(6)?, "payment": r.get::<_, String>(7)?,
-                "payment_method": r.get::<_, Option<String>>(8)?, "total_fen": r.get::<_, i64>(9)?,
-                "live_session_id": r.get::<_, Option<i64>>(10)?, "created_at": r.get::<_, i64>(11)?, "updated_at": r.get::<_, i64>(12)?,
-            }))
-        },
-    )?;
-    let mut st = conn.prepare_cached(
-        "SELECT i.product_id, i.variant_id, p.name, v.unit, i.quantity, i.price_fen, i.trace_code FROM market_order_items i
-         JOIN market_products p ON p.id = i.product_id JOIN market_variants v ON v.id = i.variant_id WHERE i.order_id = $1 ORDER BY i.id",
-    )?;
-    let items: Vec<Value> = st
-        .query_map([id], |r| {
-            let code: String = r.get(6)?;
-            Ok(json!({"product_id": r.get::<_, i64>(0)?, "variant_id": r.get::<_, i64>(1)?, "name": r.get::<_, String>(2)?,
-                "unit": r.get::<_, String>(3)?, "quantity": r.get::<_, i64>(4)?, "price_fen": r.get::<_, i64>(5)?,
-                "trace_url": format!("/t/{code}"), "trace_code": code}))
-        })?
-        .collect::<Result<_, _>>()?;
-    let mut st = conn.prepare_cached(
-        "SELECT at, status, user_id, note FROM market_order_events WHERE order_id = $1 ORDER BY id",
-    )?;
-    let events: Vec<Value> = st
-        .query_map([id], |r| {
-            Ok(json!({"at": r.get::<_, i64>(0)?, "status": r.get::<_, String>(1)?, "user_id": r.get::<_, Option<i64>>(2)?, "note": r.get::<_, String>(3)?}))
-        })?
-        .collect::<Result<_, _>>()?;
-    let parcel: Option<i64> = conn
-        .query_row(
-            "SELECT id FROM market_parcels WHERE order_id = $1 ORDER BY id DESC LIMIT 1",
-            [id],
-            |r| r.get(0),
-        )
-        .optional()?;
+    let d = store::orders::detail(conn, id)?;
+    let mut v = json!({
+        "id": d.id, "buyer_id": d.buyer_id, "placed_by": d.placed_by,
+        "for_name": d.for_name, "seller_station_id": d.seller_station_id,
+        "pickup_station_id": d.pickup_station_id, "status": d.status, "payment": d.payment,
+        "payment_method": d.payment_method, "total_fen": d.total_fen,
+        "live_session_id": d.live_session_id, "created_at": d.created_at, "updated_at": d.updated_at,
+    });
+    let items: Vec<Value> = store::orders::items(conn, id)?
+        .into_iter()
+        .map(|i| {
+            json!({"product_id": i.product_id, "variant_id": i.variant_id, "name": i.name,
+                "unit": i.unit, "quantity": i.quantity, "price_fen": i.price_fen,
+                "trace_url": format!("/t/{}", i.trace_code), "trace_code": i.trace_code})
+        })
+        .collect();
+    let events: Vec<Value> = store::orders::events(conn, id)?
+        .into_iter()
+        .map(|e| json!({"at": e.at, "status": e.status, "user_id": e.user_id, "note": e.note}))
+        .collect();
+    let parcel = store::parcels::latest_of_order(conn, id)?;
     v["items"] = Value::Array(items);
     v["events"] = Value::Array(events);
     v["parcel_id"] = json!(parcel);
@@ -142,20 +119,12 @@ fn event(
     user: i64,
     note: &str,
 ) -> Result<(), MarketError> {
-    let now = now_ms();
-    conn.execute(
-        "INSERT INTO market_order_events (order_id, at, status, user_id, note) VALUES ($1, $2, $3, $4, $5)",
-        params![order, now, status, user, note],
-    )?;
-    Ok(())
+    store::orders::add_event(conn, order, status, user, note)
 }
 
 fn set_status(conn: &Connection, h: &OrderHead, to: &str) -> Result<(), MarketError> {
     // Guarded on the status read, so two racing transitions cannot both apply.
-    let n = conn.execute(
-        "UPDATE market_orders SET status = $1, updated_at = $2 WHERE id = $3 AND status = $4",
-        params![to, now_ms(), h.id, h.status],
-    )?;
+    let n = store::orders::set_status(conn, h.id, &h.status, to)?;
     if n == 0 {
         return Err(MarketError::conflict(
             "status_changed",
@@ -251,31 +220,14 @@ pub fn transition(
 
 /// Put the units of a cancelled order back where they came from.
 fn return_stock(conn: &Connection, order: i64) -> Result<Vec<StockChange>, MarketError> {
-    let mut st = conn.prepare(
-        "SELECT variant_id, live_item_id, quantity FROM market_order_items WHERE order_id = $1",
-    )?;
-    let lines: Vec<(i64, Option<i64>, i64)> = st
-        .query_map([order], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-        .collect::<Result<_, _>>()?;
+    let lines = store::orders::lines(conn, order)?;
     let mut changes = Vec::new();
     for (variant, live, q) in lines {
         match live {
             Some(item) => {
-                let (session, status): (i64, String) = conn.query_row(
-                    "SELECT s.id, s.status FROM market_live_items i JOIN market_live_sessions s ON s.id = i.session_id WHERE i.id = $1",
-                    [item],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )?;
+                let (session, status) = store::live::item_session(conn, item)?;
                 if status == "live" {
-                    conn.execute(
-                        "UPDATE market_live_items SET sold = sold - $1 WHERE id = $2",
-                        params![q, item],
-                    )?;
-                    let remaining: i64 = conn.query_row(
-                        "SELECT session_stock - sold FROM market_live_items WHERE id = $1",
-                        [item],
-                        |r| r.get(0),
-                    )?;
+                    let remaining = store::live::unsell(conn, item, q)?;
                     changes.push(StockChange {
                         session_id: session,
                         item_id: item,
@@ -283,17 +235,11 @@ fn return_stock(conn: &Connection, order: i64) -> Result<Vec<StockChange>, Marke
                     });
                 } else {
                     // The session is over and its unsold units went back already.
-                    conn.execute(
-                        "UPDATE market_variants SET stock = stock + $1 WHERE id = $2",
-                        params![q, variant],
-                    )?;
+                    store::products::restock(conn, variant, q)?;
                 }
             }
             None => {
-                conn.execute(
-                    "UPDATE market_variants SET stock = stock + $1 WHERE id = $2",
-                    params![q, variant],
-                )?;
+                store::products::restock(conn, variant, q)?;
             }
         }
     }
@@ -330,10 +276,10 @@ pub fn payment(conn: &Connection, user: &User, id: i64, body: &Obj) -> Result<Va
                     "this order is cancelled; nothing to pay",
                 ));
             }
-            conn.execute("UPDATE market_orders SET payment = 'paid_at_station', payment_method = $1, updated_at = $2 WHERE id = $3 AND payment = 'unpaid'", params![m, now_ms(), id])?;
+            store::orders::set_paid(conn, id, m)?;
         }
         ("paid_at_station", "refunded") => {
-            conn.execute("UPDATE market_orders SET payment = 'refunded', updated_at = $1 WHERE id = $2 AND payment = 'paid_at_station'", params![now_ms(), id])?;
+            store::orders::set_refunded(conn, id)?;
         }
         (_, "unpaid" | "paid_at_station" | "refunded") => {
             return Err(MarketError::conflict(
@@ -362,10 +308,7 @@ pub fn payment(conn: &Connection, user: &User, id: i64, body: &Obj) -> Result<Va
 
 /// Mark an order collected (called when its parcel is collected with the code).
 pub fn collected(conn: &Connection, order: i64, user: i64) -> Result<(), MarketError> {
-    let n = conn.execute(
-        "UPDATE market_orders SET status = 'collected', updated_at = $1 WHERE id = $2 AND status IN ('shipped', 'delivered')",
-        params![now_ms(), order],
-    )?;
+    let n = store::orders::set_collected(conn, order)?;
     if n > 0 {
         event(conn, order, "collected", user, "")?;
     }
@@ -374,9 +317,6 @@ pub fn collected(conn: &Connection, order: i64, user: i64) -> Result<(), MarketE
 
 /// Orders the caller placed, newest first.
 pub fn mine(conn: &Connection, user: &User) -> Result<Vec<Value>, MarketError> {
-    let ids: Vec<i64> = conn
-        .prepare("SELECT id FROM market_orders WHERE buyer_id = $1 OR placed_by = $1 ORDER BY id DESC LIMIT 100")?
-        .query_map([user.id], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
+    let ids = store::orders::ids_of_user(conn, user.id)?;
     ids.into_iter().map(|id| get(conn, user, id)).collect()
 }

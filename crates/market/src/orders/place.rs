@@ -1,6 +1,6 @@
 //! Placing one order inside the writer's transaction.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::Connection;
 use serde_json::json;
 
 use cunlink_core::auth::{Role, User};
@@ -12,6 +12,7 @@ use crate::idem::{self, Answer};
 use crate::input::{self, Obj};
 use crate::live::StockChange;
 use crate::prices::Observation;
+use crate::store::placing;
 
 const MAX_ITEMS: usize = 50;
 const MAX_QUANTITY: i64 = 100_000;
@@ -164,12 +165,22 @@ pub fn apply(
             return Ok(a);
         }
     }
-    let pickup = access::station_or_404(conn, req.pickup_station_id, "pickup_station_id")?;
+    // One read of the station's own row on this hot path; its village's name
+    // is needed only for the refusal below.
+    let pickup = req.pickup_station_id;
+    let Some(pickup_village) = placing::station_village(conn, pickup)? else {
+        // As access::station_or_404 answers.
+        return Err(MarketError::invalid(
+            "unknown_station",
+            "pickup_station_id",
+            format!("there is no station {pickup}"),
+        ));
+    };
     if let Some(v) = req.operator_village {
-        if v != pickup.village_id {
+        if v != pickup_village {
+            let village = access::station_or_404(conn, pickup, "pickup_station_id")?.village;
             return Err(MarketError::forbidden(format!(
-                "a station operator orders only for pickup at their own village's station; station {} is in {}",
-                pickup.id, pickup.village
+                "a station operator orders only for pickup at their own village's station; station {pickup} is in {village}"
             )));
         }
     }
@@ -192,11 +203,7 @@ pub fn apply(
         ));
     }
     let seller_station: Option<i64> = match village {
-        Some(v) => conn
-            .prepare_cached("SELECT MIN(id) FROM market_stations WHERE village_id = $1")?
-            .query_row([v], |r| r.get(0))
-            .optional()?
-            .flatten(),
+        Some(v) => crate::store::stations::first_in_village(conn, v)?,
         None => None,
     };
     // Prices and quantities are bounded on input, so this cannot overflow today;
@@ -209,20 +216,35 @@ pub fn apply(
         .ok_or_else(|| {
             MarketError::invalid("total_too_large", "items", "the order's total is too large")
         })?;
-    conn.prepare_cached(
-        "INSERT INTO market_orders (buyer_id, placed_by, for_name, seller_station_id, pickup_station_id, status, total_fen, live_session_id, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, 'placed', $6, $7, $8, $8)",
-    )?
-    .execute(params![req.buyer_id, req.placed_by, req.for_name, seller_station, pickup.id, total, req.live_session_id, now])?;
-    let order_id = conn.last_insert_rowid();
+    let order_id = placing::insert_order(
+        conn,
+        &placing::NewOrder {
+            buyer_id: req.buyer_id,
+            placed_by: req.placed_by,
+            for_name: req.for_name.as_deref(),
+            seller_station_id: seller_station,
+            pickup_station_id: pickup,
+            total_fen: total,
+            live_session_id: req.live_session_id,
+            at: now,
+        },
+    )?;
     let mut items_json = Vec::with_capacity(lines.len());
     for l in &lines {
         let code = trace_code(random, now);
-        conn.prepare_cached(
-            "INSERT INTO market_order_items (order_id, product_id, variant_id, live_item_id, quantity, price_fen, batch_id, trace_code)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )?
-        .execute(params![order_id, l.product_id, l.variant_id, l.live_item_id, l.quantity, l.price_fen, l.batch_id, code])?;
+        placing::insert_item(
+            conn,
+            &placing::NewItem {
+                order_id,
+                product_id: l.product_id,
+                variant_id: l.variant_id,
+                live_item_id: l.live_item_id,
+                quantity: l.quantity,
+                price_fen: l.price_fen,
+                batch_id: l.batch_id,
+                trace_code: &code,
+            },
+        )?;
         items_json.push(json!({
             "product_id": l.product_id, "variant_id": l.variant_id, "name": l.name, "unit": l.unit,
             "quantity": l.quantity, "price_fen": l.price_fen, "trace_code": code, "trace_url": format!("/t/{code}"),
@@ -236,11 +258,15 @@ pub fn apply(
             });
         }
     }
-    conn.prepare_cached("INSERT INTO market_order_events (order_id, at, status, user_id, note) VALUES ($1, $2, 'placed', $3, $4)")?
-        .execute(params![order_id, now, req.placed_by, req.for_name.as_deref().map(|n| format!("代下单: {n}")).unwrap_or_default()])?;
+    let note = req
+        .for_name
+        .as_deref()
+        .map(|n| format!("代下单: {n}"))
+        .unwrap_or_default();
+    placing::placed_event(conn, order_id, now, req.placed_by, &note)?;
     let v = json!({
         "id": order_id, "status": "placed", "payment": "unpaid", "total_fen": total,
-        "pickup_station_id": pickup.id, "seller_station_id": seller_station,
+        "pickup_station_id": pickup, "seller_station_id": seller_station,
         "for_name": req.for_name, "live_session_id": req.live_session_id,
         "items": items_json, "created_at": now,
     });
@@ -276,18 +302,10 @@ fn trace_code(random: &mut cunlink_core::random::Pool, now_ms: i64) -> String {
 fn take_stock(conn: &Connection, i: usize, it: &ItemRequest) -> Result<Line, MarketError> {
     let field = format!("items[{i}].product_id");
     let row = if let Some(vid) = it.variant_id {
-        conn.prepare_cached(
-            "SELECT p.id, v.id, v.price_fen, v.stock, p.listed, p.batch_id, p.name, v.unit, p.village_id
-             FROM market_variants v JOIN market_products p ON p.id = v.product_id WHERE v.id = $1",
-        )?
-        .query_row([vid], row_of)
-        .optional()?
-        .filter(|r| it.product_id.is_none_or(|p| p == r.0))
+        placing::variant(conn, vid)?.filter(|r| it.product_id.is_none_or(|p| p == r.0))
     } else {
         let pid = it.product_id.unwrap_or_default();
-        let variants: i64 = conn
-            .prepare_cached("SELECT COUNT(*) FROM market_variants WHERE product_id = $1")?
-            .query_row([pid], |r| r.get(0))?;
+        let variants = placing::variant_count(conn, pid)?;
         if variants > 1 {
             return Err(MarketError::invalid(
                 "variant_required",
@@ -295,12 +313,7 @@ fn take_stock(conn: &Connection, i: usize, it: &ItemRequest) -> Result<Line, Mar
                 format!("product {pid} has {variants} variants; say which (variant_id)"),
             ));
         }
-        conn.prepare_cached(
-            "SELECT p.id, v.id, v.price_fen, v.stock, p.listed, p.batch_id, p.name, v.unit, p.village_id
-             FROM market_products p JOIN market_variants v ON v.product_id = p.id WHERE p.id = $1",
-        )?
-        .query_row([pid], row_of)
-        .optional()?
+        placing::product(conn, pid)?
     };
     let Some((product_id, variant_id, price_fen, stock, listed, batch_id, name, unit, village_id)) =
         row
@@ -318,12 +331,7 @@ fn take_stock(conn: &Connection, i: usize, it: &ItemRequest) -> Result<Line, Mar
             format!("{name} (product {product_id}) is no longer for sale"),
         ));
     }
-    let took = conn
-        .prepare_cached(
-            "UPDATE market_variants SET stock = stock - $1 WHERE id = $2 AND stock >= $1",
-        )?
-        .execute(params![it.quantity, variant_id])?;
-    if took == 0 {
+    if !placing::take_stock(conn, variant_id, it.quantity)? {
         return Err(MarketError::conflict(
             "out_of_stock",
             Some(format!("items[{i}].quantity")),
@@ -343,54 +351,13 @@ fn take_stock(conn: &Connection, i: usize, it: &ItemRequest) -> Result<Line, Mar
     })
 }
 
-type VariantRow = (
-    i64,
-    i64,
-    i64,
-    i64,
-    bool,
-    Option<i64>,
-    String,
-    String,
-    Option<i64>,
-);
-
-fn row_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<VariantRow> {
-    Ok((
-        r.get(0)?,
-        r.get(1)?,
-        r.get(2)?,
-        r.get(3)?,
-        r.get(4)?,
-        r.get(5)?,
-        r.get(6)?,
-        r.get(7)?,
-        r.get(8)?,
-    ))
-}
-
 fn take_live(
     conn: &Connection,
     item: i64,
     quantity: i64,
     fx: &mut Effects,
 ) -> Result<Line, MarketError> {
-    let row = conn
-        .prepare_cached(
-            "SELECT i.session_id, i.product_id, i.variant_id, i.session_price_fen, i.session_stock, i.sold, s.status,
-                    p.batch_id, p.name, v.unit, p.village_id
-             FROM market_live_items i JOIN market_live_sessions s ON s.id = i.session_id
-             JOIN market_products p ON p.id = i.product_id JOIN market_variants v ON v.id = i.variant_id
-             WHERE i.id = $1",
-        )?
-        .query_row([item], |r| {
-            Ok((
-                r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?, r.get::<_, i64>(4)?,
-                r.get::<_, i64>(5)?, r.get::<_, String>(6)?, r.get::<_, Option<i64>>(7)?, r.get::<_, String>(8)?,
-                r.get::<_, String>(9)?, r.get::<_, Option<i64>>(10)?,
-            ))
-        })
-        .optional()?;
+    let row = placing::live_item(conn, item)?;
     let Some((
         session,
         product_id,
@@ -417,10 +384,7 @@ fn take_live(
             "this live sale has ended",
         ));
     }
-    let took = conn
-        .prepare_cached("UPDATE market_live_items SET sold = sold + $1 WHERE id = $2 AND sold + $1 <= session_stock")?
-        .execute(params![quantity, item])?;
-    if took == 0 {
+    if !placing::take_live(conn, item, quantity)? {
         return Err(MarketError::conflict(
             "out_of_stock",
             Some("quantity".into()),

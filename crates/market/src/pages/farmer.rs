@@ -44,10 +44,7 @@ pub(crate) async fn page_(st: &St, ctx: &PageCtx, flash: Flash) -> Result<Respon
     require_farmer(ctx)?;
     let uid = ctx.user.id;
     let list = db(&st.market, move |c| {
-        let ids: Vec<i64> = c
-            .prepare_cached("SELECT p.id FROM market_products p JOIN market_producers pr ON pr.id = p.producer_id WHERE pr.user_id = $1 ORDER BY p.id DESC LIMIT 200")?
-            .query_map([uid], |r| r.get(0))?
-            .collect::<Result<_, _>>()?;
+        let ids = crate::store::products::ids_of_user(c, uid)?;
         let mut out = Vec::new();
         for id in ids {
             if let Some(p) = catalog::product(c, id)? {

@@ -200,14 +200,7 @@ pub(crate) fn my_stations(
     conn: &rusqlite::Connection,
     u: &User,
 ) -> Result<Vec<(i64, String)>, MarketError> {
-    let mut st = conn.prepare_cached(
-        "SELECT id, name FROM market_stations WHERE $1 = 1 OR village_id = $2 ORDER BY id",
-    )?;
-    let rows = st.query_map(
-        rusqlite::params![u.role == Role::Admin, u.village_id],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    crate::store::stations::visible(conn, u.role == Role::Admin, u.village_id)
 }
 
 #[cfg(test)]

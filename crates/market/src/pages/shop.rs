@@ -70,10 +70,16 @@ pub(crate) async fn list(
     let village = ctx.user.village_id;
     let (all, stations) = db(&st.market, move |c| {
         let all = catalog::list(c, None)?;
-        let mut sst = c.prepare_cached("SELECT s.id, s.name, v.name, s.village_id FROM market_stations s JOIN villages v ON v.id = s.village_id ORDER BY s.id")?;
-        let stations: Vec<(i64, String, bool)> = sst
-            .query_map([], |r| Ok((r.get::<_, i64>(0)?, format!("{} · {}", r.get::<_, String>(2)?, r.get::<_, String>(1)?), Some(r.get::<_, i64>(3)?) == village)))?
-            .collect::<Result<_, _>>()?;
+        let stations: Vec<(i64, String, bool)> = crate::store::stations::all(c)?
+            .into_iter()
+            .map(|s| {
+                (
+                    s.id,
+                    format!("{} · {}", s.village, s.name),
+                    Some(s.village_id) == village,
+                )
+            })
+            .collect();
         Ok((all, stations))
     })
     .await

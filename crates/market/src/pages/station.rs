@@ -14,7 +14,7 @@ use cunlink_web::layout::body;
 use cunlink_web::{PageCtx, PageError, PageOpts};
 
 use super::{Flash, St, back, db, in_tx, my_stations, refusal, yuan};
-use crate::{catalog, orders, parcels};
+use crate::{catalog, orders, parcels, store};
 
 pub(crate) struct ToPack {
     pub id: i64,
@@ -69,16 +69,6 @@ fn require_operator(ctx: &PageCtx) -> Result<(), PageError> {
     }
 }
 
-/// Station ids as a SQL list (they are integers from the database).
-fn id_list(stations: &[(i64, String)]) -> String {
-    let ids: Vec<String> = stations.iter().map(|s| s.0.to_string()).collect();
-    if ids.is_empty() {
-        "0".into()
-    } else {
-        ids.join(",")
-    }
-}
-
 pub(crate) async fn page(
     State(st): State<St>,
     ctx: PageCtx,
@@ -88,42 +78,57 @@ pub(crate) async fn page(
     let user = ctx.user.clone();
     let (stations, to_pack, leaving, arriving, unpaid, products) = db(&st.market, move |c| {
         let stations = my_stations(c, &user)?;
-        let ids = id_list(&stations);
-        let who = "COALESCE(o.for_name, u.username, '')";
-        let mut q = c.prepare(&format!(
-            "SELECT o.id, o.status, o.total_fen, {who},
-                    (SELECT group_concat(p.name || ' ×' || i.quantity || ' ' || v.unit, '，') FROM market_order_items i
-                     JOIN market_products p ON p.id = i.product_id JOIN market_variants v ON v.id = i.variant_id WHERE i.order_id = o.id)
-             FROM market_orders o LEFT JOIN users u ON u.id = o.buyer_id
-             WHERE o.seller_station_id IN ({ids}) AND o.status IN ('placed', 'packed') ORDER BY o.id LIMIT 100"
-        ))?;
-        let to_pack = q
-            .query_map([], |r| Ok(ToPack { id: r.get(0)?, status: r.get(1)?, total: yuan(r.get(2)?), buyer: r.get(3)?, lines: r.get::<_, Option<String>>(4)?.unwrap_or_default() }))?
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut q = c.prepare(&format!(
-            "SELECT id, COALESCE(order_id, 0), recipient_name FROM market_parcels
-             WHERE from_station_id IN ({ids}) AND status = 'created' ORDER BY id LIMIT 100"
-        ))?;
-        let leaving = q
-            .query_map([], |r| Ok(Leaving { id: r.get(0)?, order_id: r.get(1)?, recipient: r.get(2)? }))?
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut q = c.prepare(&format!(
-            "SELECT id, COALESCE(order_id, 0), status, recipient_name, COALESCE(pickup_code, '') FROM market_parcels
-             WHERE to_station_id IN ({ids}) AND status NOT IN ('collected', 'returned') ORDER BY id LIMIT 100"
-        ))?;
-        let arriving = q
-            .query_map([], |r| Ok(Arriving { id: r.get(0)?, order_id: r.get(1)?, status: r.get(2)?, recipient: r.get(3)?, code: r.get(4)? }))?
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut q = c.prepare(&format!(
-            "SELECT o.id, o.total_fen, {who}, o.status FROM market_orders o LEFT JOIN users u ON u.id = o.buyer_id
-             WHERE o.pickup_station_id IN ({ids}) AND o.payment = 'unpaid' AND o.status <> 'cancelled' ORDER BY o.id DESC LIMIT 100"
-        ))?;
-        let unpaid = q
-            .query_map([], |r| Ok(Unpaid { id: r.get(0)?, total: yuan(r.get(1)?), buyer: r.get(2)?, status: r.get(3)? }))?
-            .collect::<Result<Vec<_>, _>>()?;
+        let ids: Vec<i64> = stations.iter().map(|s| s.0).collect();
+        let to_pack = store::orders::to_pack(c, &ids)?
+            .into_iter()
+            .map(|o| ToPack {
+                id: o.id,
+                status: o.status,
+                total: yuan(o.total_fen),
+                buyer: o.buyer,
+                lines: o.lines,
+            })
+            .collect();
+        let leaving = store::parcels::leaving(c, &ids)?
+            .into_iter()
+            .map(|p| Leaving {
+                id: p.id,
+                order_id: p.order_id,
+                recipient: p.recipient,
+            })
+            .collect();
+        let arriving = store::parcels::arriving(c, &ids)?
+            .into_iter()
+            .map(|p| Arriving {
+                id: p.id,
+                order_id: p.order_id,
+                status: p.status,
+                recipient: p.recipient,
+                code: p.code,
+            })
+            .collect();
+        let unpaid = store::orders::unpaid(c, &ids)?
+            .into_iter()
+            .map(|o| Unpaid {
+                id: o.id,
+                total: yuan(o.total_fen),
+                buyer: o.buyer,
+                status: o.status,
+            })
+            .collect();
         let products = catalog::list(c, None)?
             .iter()
-            .map(|p: &Value| (p["id"].as_i64().unwrap_or_default(), format!("{} {}元/{}", super::s(p, "name"), yuan(p["price_fen"].as_i64().unwrap_or_default()), super::s(p, "unit"))))
+            .map(|p: &Value| {
+                (
+                    p["id"].as_i64().unwrap_or_default(),
+                    format!(
+                        "{} {}元/{}",
+                        super::s(p, "name"),
+                        yuan(p["price_fen"].as_i64().unwrap_or_default()),
+                        super::s(p, "unit")
+                    ),
+                )
+            })
             .collect();
         Ok((stations, to_pack, leaving, arriving, unpaid, products))
     })

@@ -18,13 +18,14 @@ pub mod synthetic;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::Connection;
 use serde::Serialize;
 use serde_json::{Value, json};
 
 use cunlink_core::time::now_ms;
 
 use crate::error::MarketError;
+use crate::store;
 
 /// Days since 1970-01-01 in China time (UTC+8), the day a price belongs to.
 pub fn day_of(ms: i64) -> i64 {
@@ -136,30 +137,14 @@ impl PriceBoard {
     /// Load names and today's quotes into memory.
     pub fn load(conn: &Connection) -> Result<PriceBoard, MarketError> {
         let mut b = Board::default();
-        let mut st = conn.prepare("SELECT id, name FROM market_commodities")?;
-        let rows = st.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
-        for row in rows {
-            let (id, name) = row?;
+        for (id, name) in store::prices::commodities(conn)? {
             b.add_commodity(id, &name);
         }
-        let mut st = conn.prepare("SELECT id, name FROM market_markets")?;
-        for row in st.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))? {
-            let (id, name) = row?;
+        for (id, name) in store::prices::markets(conn)? {
             b.markets.insert(id as u32, Arc::from(name.as_str()));
         }
-        let mut st = conn.prepare(
-            "SELECT commodity_id, market_id, day, price_fen, unit FROM market_prices_today",
-        )?;
-        let mut rows = st.query([])?;
-        while let Some(r) = rows.next()? {
-            let unit: String = r.get(4)?;
-            b.set_quote(
-                r.get(0)?,
-                r.get::<_, i64>(1)? as u32,
-                r.get(3)?,
-                &unit,
-                r.get(2)?,
-            );
+        for (commodity, market, day, price, unit) in store::prices::today(conn)? {
+            b.set_quote(commodity, market as u32, price, &unit, day);
         }
         Ok(PriceBoard {
             board: RwLock::new(b),
@@ -335,29 +320,6 @@ impl PriceBoard {
     }
 }
 
-fn ensure(
-    conn: &Connection,
-    table: &str,
-    name: &str,
-    unit: Option<&str>,
-) -> Result<i64, MarketError> {
-    if let Some(id) = conn
-        .prepare_cached(&format!("SELECT id FROM {table} WHERE name = $1"))?
-        .query_row([name], |r| r.get(0))
-        .optional()?
-    {
-        return Ok(id);
-    }
-    match unit {
-        Some(u) => conn.execute(
-            &format!("INSERT INTO {table} (name, unit) VALUES ($1, $2)"),
-            params![name, u],
-        )?,
-        None => conn.execute(&format!("INSERT INTO {table} (name) VALUES ($1)"), [name])?,
-    };
-    Ok(conn.last_insert_rowid())
-}
-
 /// A price to record.
 pub struct Report<'a> {
     pub commodity: &'a str,
@@ -372,32 +334,26 @@ pub struct Report<'a> {
 /// Record a price: report row, today's quote (if not older) and history.
 /// Returns what [`PriceBoard`] must learn once the transaction commits.
 pub fn record(conn: &Connection, r: &Report<'_>) -> Result<Applied, MarketError> {
-    let c = ensure(conn, "market_commodities", r.commodity, Some(r.unit))?;
-    let m = ensure(conn, "market_markets", r.market, None)?;
-    conn.execute(
-        "INSERT INTO market_price_reports (commodity_id, market_id, day, price_fen, unit, source, reporter_id, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        params![c, m, r.day, r.price_fen, r.unit, r.source, r.reporter, now_ms()],
+    let c = store::prices::ensure_commodity(conn, r.commodity, r.unit)?;
+    let m = store::prices::ensure_market(conn, r.market)?;
+    store::prices::insert_report(
+        conn,
+        &store::prices::ReportRow {
+            commodity: c,
+            market: m,
+            day: r.day,
+            price_fen: r.price_fen,
+            unit: r.unit,
+            source: r.source,
+            reporter: r.reporter,
+        },
     )?;
-    conn.execute(
-        "INSERT INTO market_prices_today (commodity_id, market_id, day, price_fen, unit) VALUES ($1, $2, $3, $4, $5)
-         ON CONFLICT (commodity_id, market_id) DO UPDATE SET day = excluded.day, price_fen = excluded.price_fen, unit = excluded.unit
-         WHERE excluded.day >= market_prices_today.day",
-        params![c, m, r.day, r.price_fen, r.unit],
-    )?;
+    store::prices::set_today_unless_newer(conn, c, m, r.day, r.price_fen, r.unit)?;
     let period = r.day.div_euclid(history::PERIOD_DAYS);
     let offset = r.day.rem_euclid(history::PERIOD_DAYS) as u16;
-    let old: Option<Vec<u8>> = conn
-        .query_row(
-            "SELECT data FROM market_price_history WHERE commodity_id = $1 AND market_id = $2 AND period = $3",
-            params![c, m, period],
-            |row| row.get(0),
-        )
-        .optional()?;
+    let old = store::prices::history(conn, c, m, period)?;
     let data = history::set(old.as_deref().unwrap_or(&[]), offset, r.price_fen);
-    conn.execute(
-        "INSERT OR REPLACE INTO market_price_history (commodity_id, market_id, period, data) VALUES ($1, $2, $3, $4)",
-        params![c, m, period, data],
-    )?;
+    store::prices::put_history(conn, c, m, period, &data)?;
     Ok(Applied {
         commodity: c,
         name: r.commodity.to_string(),
@@ -444,48 +400,29 @@ pub fn trend(
     market: Option<&str>,
     days: i64,
 ) -> Result<Value, MarketError> {
-    let c: Option<(i64, String)> = conn
-        .query_row(
-            "SELECT id, unit FROM market_commodities WHERE name = $1",
-            [commodity],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()?;
-    let Some((c, unit)) = c else {
+    let Some((c, unit)) = store::prices::commodity(conn, commodity)? else {
         return Err(MarketError::not_found(
             "unknown_commodity",
             format!("no prices recorded for '{commodity}'"),
         ));
     };
     let m: Option<i64> = match market {
-        Some(name) => Some(
-            conn.query_row(
-                "SELECT id FROM market_markets WHERE name = $1",
-                [name],
-                |r| r.get(0),
-            )
-            .optional()?
-            .ok_or_else(|| {
-                MarketError::not_found("unknown_market", format!("no market named '{name}'"))
-            })?,
-        ),
+        Some(name) => Some(store::prices::market(conn, name)?.ok_or_else(|| {
+            MarketError::not_found("unknown_market", format!("no market named '{name}'"))
+        })?),
         None => None,
     };
     let last = today();
     let first = last - days + 1;
     let mut sums: HashMap<i64, (i64, i64)> = HashMap::new();
-    let mut st = conn.prepare_cached(
-        "SELECT period, data FROM market_price_history WHERE commodity_id = $1 AND ($2 IS NULL OR market_id = $2) AND period BETWEEN $3 AND $4",
-    )?;
-    let mut rows = st.query(params![
+    let rows = store::prices::history_range(
+        conn,
         c,
         m,
         first.div_euclid(history::PERIOD_DAYS),
-        last.div_euclid(history::PERIOD_DAYS)
-    ])?;
-    while let Some(r) = rows.next()? {
-        let period: i64 = r.get(0)?;
-        let data: Vec<u8> = r.get(1)?;
+        last.div_euclid(history::PERIOD_DAYS),
+    )?;
+    for (period, data) in rows {
         for (off, price) in history::decode(&data) {
             let day = period * history::PERIOD_DAYS + off as i64;
             if day >= first && day <= last {

@@ -2,10 +2,11 @@
 //! produce names (and qualified variants of them), random-walk prices that hold
 //! for a few days at a time, written straight into the packed layout.
 
-use rusqlite::{Connection, params};
+use rusqlite::Connection;
 
 use super::history::{self, PERIOD_DAYS};
 use crate::error::MarketError;
+use crate::store;
 
 /// Common produce and their usual unit and price (fen).
 pub const BASES: &[(&str, &str, i64)] = &[
@@ -121,34 +122,15 @@ pub fn generate(
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let mut c_ids = Vec::new();
     for (name, unit, _) in commodities {
-        tx.execute(
-            "INSERT OR IGNORE INTO market_commodities (name, unit) VALUES ($1, $2)",
-            params![name, unit],
-        )?;
-        c_ids.push(tx.query_row(
-            "SELECT id FROM market_commodities WHERE name = $1",
-            [name],
-            |r| r.get::<_, i64>(0),
-        )?);
+        c_ids.push(store::prices::ensure_commodity(&tx, name, unit)?);
     }
     let mut m_ids = Vec::new();
     for m in markets {
-        tx.execute(
-            "INSERT OR IGNORE INTO market_markets (name) VALUES ($1)",
-            [m],
-        )?;
-        m_ids.push(
-            tx.query_row("SELECT id FROM market_markets WHERE name = $1", [m], |r| {
-                r.get::<_, i64>(0)
-            })?,
-        );
+        m_ids.push(store::prices::ensure_market(&tx, m)?);
     }
     let mut total = 0u64;
     {
-        let mut today_st = tx.prepare(
-            "INSERT OR REPLACE INTO market_prices_today (commodity_id, market_id, day, price_fen, unit) VALUES ($1, $2, $3, $4, $5)",
-        )?;
-        let mut hist_st = tx.prepare("INSERT OR REPLACE INTO market_price_history (commodity_id, market_id, period, data) VALUES ($1, $2, $3, $4)")?;
+        let mut bulk = store::prices::Bulk::new(&tx)?;
         for (ci, (_, unit, base)) in commodities.iter().enumerate() {
             for &m in &m_ids {
                 let mut price = (*base as f64 * (0.8 + (rng.next() % 400) as f64 / 1000.0)) as i64;
@@ -157,7 +139,7 @@ pub fn generate(
                 for day in first..=last {
                     let p = day.div_euclid(PERIOD_DAYS);
                     if p != period {
-                        hist_st.execute(params![c_ids[ci], m, period, history::encode(&pts)])?;
+                        bulk.history(c_ids[ci], m, period, &history::encode(&pts))?;
                         pts.clear();
                         period = p;
                     }
@@ -170,8 +152,8 @@ pub fn generate(
                     pts.push((day.rem_euclid(PERIOD_DAYS) as u16, price));
                     total += 1;
                 }
-                hist_st.execute(params![c_ids[ci], m, period, history::encode(&pts)])?;
-                today_st.execute(params![c_ids[ci], m, last, price, unit])?;
+                bulk.history(c_ids[ci], m, period, &history::encode(&pts))?;
+                bulk.today(c_ids[ci], m, last, price, unit)?;
             }
         }
     }
