@@ -62,11 +62,10 @@ fn start() -> Harness {
         })
         .await
         .expect("join");
-        let (_, session) = auth
-            .login("admin", "admin-password")
-            .await
-            .expect("login")
-            .expect("session");
+        let session = match auth.login("admin", "admin-password", None).await {
+            Ok(cunlink_core::auth::LoginOutcome::SignedIn(_, s)) => s,
+            _ => panic!("the fuzz harness's admin could not sign in"),
+        };
         (token, session)
     });
     let h = Harness {
