@@ -9,9 +9,12 @@
 //!   comment, clear, escalation.
 //! * [`notify`]: the outbox, Web Push (VAPID, RFC 8291), webhooks, preferences.
 //! * [`routes`]: `/api/rules`, `/api/alarms`, notification settings.
+//! * `domain`: [`Alerts`] as a [`cunlink_web::Domain`] (its strings, nav entries,
+//!   page and board sections, routes).
 //! * [`error`]: alert's errors and their one mapping each to HTTP answers.
 
 pub mod alarms;
+mod domain;
 pub mod engine;
 pub mod error;
 pub mod notify;
@@ -26,9 +29,10 @@ use std::sync::Arc;
 use cunlink_core::Db;
 use cunlink_core::auth::AuthService;
 use cunlink_farm::Farm;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 
 use alarms::Alarms;
+pub use domain::AlertDeps;
 use engine::EngineHandle;
 pub use error::{AlertError, AlertStoreError};
 use notify::Notifier;
@@ -47,14 +51,15 @@ pub struct Alerts {
 impl Alerts {
     /// Apply the schema, load the VAPID key and open alarms, start the engine,
     /// the alarm writer, the dispatcher and the escalation timer.
-    pub fn start(
-        db: Db,
-        auth: AuthService,
-        farm: Arc<Farm>,
-        vapid_subject: String,
-        notify: &cunlink_core::NotifyConfig,
-        shutdown: watch::Receiver<bool>,
-    ) -> Result<Arc<Alerts>, AlertError> {
+    pub fn open(config: &cunlink_core::Config, deps: AlertDeps) -> Result<Arc<Alerts>, AlertError> {
+        let AlertDeps {
+            db,
+            auth,
+            farm,
+            shutdown,
+        } = deps;
+        let notify = &config.notify;
+        let vapid_subject = notify.vapid_subject.clone();
         let policy = notify::net::Policy::from_config(notify).map_err(AlertError::Config)?;
         db.migrate("alert", store::MIGRATIONS)?;
         let notifier = Arc::new(Notifier::open(
