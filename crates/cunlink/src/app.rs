@@ -16,13 +16,16 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use cunlink_affairs::{Affairs, AffairsDeps};
 use cunlink_alert::{AlertDeps, Alerts};
 use cunlink_board::{BoardDeps, Boards};
+use cunlink_clinic::{Clinic, ClinicDeps};
 use cunlink_core::auth::{self, AuthService};
 use cunlink_core::routes::Routes;
 use cunlink_core::{ApiError, Config, Db};
 use cunlink_farm::{Farm, FarmDeps};
 use cunlink_market::{Market, MarketDeps};
+use cunlink_school::{School, SchoolDeps};
 use cunlink_web::{Domain, KitBuilder, WebKit};
 
 /// How long shutdown waits for in-flight work before giving up on it.
@@ -95,12 +98,18 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
             farm: farm.clone(),
         },
     )?;
+    let clinic = Clinic::open(&config, ClinicDeps { db: db.clone() })?;
+    let school = School::open(&config, SchoolDeps { db: db.clone() })?;
+    let affairs = Affairs::open(&config, AffairsDeps { db: db.clone() })?;
     // Registration order is the order of page and board sections.
     let domains: Vec<Arc<dyn Domain>> = vec![
         farm.clone(),
         alerts.clone(),
         boards.clone(),
         market.clone(),
+        clinic,
+        school,
+        affairs,
     ];
 
     let kit = web_kit(&auth, &domains);
