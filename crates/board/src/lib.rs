@@ -78,3 +78,18 @@ impl Domain for Boards {
         routes::routes(self, kit.clone())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use cunlink_web::Locale;
+    use cunlink_web::i18n::Catalog;
+
+    #[test]
+    fn english_has_every_board_string() {
+        let mut c = Catalog::default();
+        c.add(Locale::ZhCn, include_str!("../locales/zh-CN.yml"))
+            .unwrap();
+        c.add(Locale::En, include_str!("../locales/en.yml")).unwrap();
+        assert_eq!(c.missing(Locale::En), Vec::<String>::new());
+    }
+}

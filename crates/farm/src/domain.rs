@@ -48,3 +48,18 @@ impl Domain for Farm {
         Farm::render_metrics(self, out);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use cunlink_web::Locale;
+    use cunlink_web::i18n::Catalog;
+
+    #[test]
+    fn english_has_every_farm_string() {
+        let mut c = Catalog::default();
+        c.add(Locale::ZhCn, include_str!("../locales/zh-CN.yml"))
+            .unwrap();
+        c.add(Locale::En, include_str!("../locales/en.yml")).unwrap();
+        assert_eq!(c.missing(Locale::En), Vec::<String>::new());
+    }
+}
