@@ -59,7 +59,8 @@ mod tests {
         let mut c = Catalog::default();
         c.add(Locale::ZhCn, include_str!("../locales/zh-CN.yml"))
             .unwrap();
-        c.add(Locale::En, include_str!("../locales/en.yml")).unwrap();
+        c.add(Locale::En, include_str!("../locales/en.yml"))
+            .unwrap();
         assert_eq!(c.missing(Locale::En), Vec::<String>::new());
     }
 }
