@@ -14,14 +14,11 @@ use tokio::sync::watch;
 use crate::Alerts;
 
 /// What the alert domain needs from outside: the application database, sign-in,
-/// the farm (its readings bus, devices and assets), and the shutdown signal its
-/// engine, alarm writer, dispatcher and escalation timer stop on (they start in
-/// [`Alerts::open`], because the handle holds the engine's control channel).
+/// and the farm (its readings bus, devices and assets).
 pub struct AlertDeps {
     pub db: Db,
     pub auth: AuthService,
     pub farm: Arc<Farm>,
-    pub shutdown: watch::Receiver<bool>,
 }
 
 impl Domain for Alerts {
@@ -46,6 +43,10 @@ impl Domain for Alerts {
 
     fn page_routes(self: Arc<Self>, kit: &WebKit) -> Routes {
         crate::pages::routes(self, kit.clone())
+    }
+
+    fn spawn_background(self: Arc<Self>, shutdown: watch::Receiver<bool>) {
+        self.start_tasks(shutdown);
     }
 
     fn render_metrics(&self, out: &mut String) {

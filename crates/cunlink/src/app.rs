@@ -65,7 +65,6 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
 
     // Each domain is opened from the configuration and the narrow handles it
     // needs; after that the binary sees them only as `Domain`s.
-    let (shutdown, shutdown_rx) = watch::channel(false);
     let farm = Farm::open(
         &config,
         FarmDeps {
@@ -80,7 +79,6 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
             db: db.clone(),
             auth: auth.clone(),
             farm: farm.clone(),
-            shutdown: shutdown_rx.clone(),
         },
     )?;
     let market = Market::open(
@@ -114,6 +112,12 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
 
     let kit = web_kit(&auth, &domains);
     let (router, route_paths) = router(&domains, farm.clone(), auth.clone(), kit);
+    // Background work runs before the listeners serve: the alert engine is
+    // evaluating when the first reading arrives.
+    let (shutdown, shutdown_rx) = watch::channel(false);
+    for d in &domains {
+        d.clone().spawn_background(shutdown_rx.clone());
+    }
     let mut tasks = Vec::new();
     let mut rx = shutdown_rx.clone();
     tasks.push(tokio::spawn(async move {
@@ -133,9 +137,6 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         DRAIN,
         config.mqtt_max_connections,
     )));
-    for d in &domains {
-        d.clone().spawn_background(shutdown_rx.clone());
-    }
     crate::memory::spawn_janitor(shutdown_rx.clone());
     if config.demo {
         crate::demo::start(
