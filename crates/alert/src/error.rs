@@ -5,7 +5,7 @@ use cunlink_core::{ApiError, DbError};
 
 use crate::rule::RuleError;
 
-/// Starting the alert domain failed (see [`crate::Alerts::start`]).
+/// Starting the alert domain failed (see [`crate::Alerts::open`]).
 #[derive(Debug, thiserror::Error)]
 pub enum AlertError {
     #[error(transparent)]

@@ -9,9 +9,12 @@
 //!   comment, clear, escalation.
 //! * [`notify`]: the outbox, Web Push (VAPID, RFC 8291), webhooks, preferences.
 //! * [`routes`]: `/api/rules`, `/api/alarms`, notification settings.
+//! * `domain`: [`Alerts`] as a [`cunlink_web::Domain`] (its strings, nav entries,
+//!   page and board sections, routes).
 //! * [`error`]: alert's errors and their one mapping each to HTTP answers.
 
 pub mod alarms;
+mod domain;
 pub mod engine;
 pub mod error;
 pub mod notify;
@@ -21,7 +24,7 @@ pub mod rule;
 pub mod store;
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use cunlink_core::Db;
 use cunlink_core::auth::AuthService;
@@ -29,6 +32,7 @@ use cunlink_farm::Farm;
 use tokio::sync::{mpsc, watch};
 
 use alarms::Alarms;
+pub use domain::AlertDeps;
 use engine::EngineHandle;
 pub use error::{AlertError, AlertStoreError};
 use notify::Notifier;
@@ -42,19 +46,19 @@ pub struct Alerts {
     pub alarms: Arc<Alarms>,
     pub notifier: Arc<Notifier>,
     pub engine: EngineHandle,
+    /// The engine and the alarm writer's events until `start_tasks` runs them.
+    tasks: Mutex<Option<(engine::Ready, mpsc::UnboundedReceiver<engine::Event>)>>,
 }
 
 impl Alerts {
-    /// Apply the schema, load the VAPID key and open alarms, start the engine,
-    /// the alarm writer, the dispatcher and the escalation timer.
-    pub fn start(
-        db: Db,
-        auth: AuthService,
-        farm: Arc<Farm>,
-        vapid_subject: String,
-        notify: &cunlink_core::NotifyConfig,
-        shutdown: watch::Receiver<bool>,
-    ) -> Result<Arc<Alerts>, AlertError> {
+    /// Apply the schema, load the VAPID key and open alarms, and subscribe the
+    /// engine to the farm's bus; [`Alerts::start_tasks`] (the domain's
+    /// `spawn_background`) starts the engine, the alarm writer, the dispatcher
+    /// and the escalation timer.
+    pub fn open(config: &cunlink_core::Config, deps: AlertDeps) -> Result<Arc<Alerts>, AlertError> {
+        let AlertDeps { db, auth, farm } = deps;
+        let notify = &config.notify;
+        let vapid_subject = notify.vapid_subject.clone();
         let policy = notify::net::Policy::from_config(notify).map_err(AlertError::Config)?;
         db.migrate("alert", store::MIGRATIONS)?;
         let notifier = Arc::new(Notifier::open(
@@ -65,10 +69,7 @@ impl Alerts {
         )?);
         let alarms = Alarms::open(db.clone(), farm.clone(), notifier.clone())?;
         let (events_tx, events_rx) = mpsc::unbounded_channel();
-        let engine = engine::spawn(farm.clone(), db.clone(), events_tx, shutdown.clone());
-        alarms.spawn_writer(events_rx, shutdown.clone());
-        alarms.spawn_escalation(shutdown.clone());
-        notifier.spawn(shutdown);
+        let (engine, ready) = engine::prepare(farm.clone(), db.clone(), events_tx);
         Ok(Arc::new(Alerts {
             db,
             auth,
@@ -76,7 +77,21 @@ impl Alerts {
             alarms,
             notifier,
             engine,
+            tasks: Mutex::new(Some((ready, events_rx))),
         }))
+    }
+
+    /// Start the engine, the alarm writer, the dispatcher and the escalation
+    /// timer; they stop when `shutdown` turns true. Only the first call starts them.
+    pub fn start_tasks(&self, shutdown: watch::Receiver<bool>) {
+        let tasks = self.tasks.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let Some((ready, events_rx)) = tasks else {
+            return;
+        };
+        ready.spawn(shutdown.clone());
+        self.alarms.spawn_writer(events_rx, shutdown.clone());
+        self.alarms.spawn_escalation(shutdown.clone());
+        self.notifier.spawn(shutdown);
     }
 
     pub fn routes(self: &Arc<Self>) -> cunlink_core::routes::Routes {

@@ -6,22 +6,21 @@
 //!   controllers that fetch text (CJK characters count two columns).
 //!
 //! No sign-in: the slug (≈140 random bits) is the key, as for a shared link.
-//! Open alarms and today's prices belong to other domains; they reach a board
-//! through [`BoardSection`]s the binary wires in [`Sections`], and render nothing
-//! until wired.
+//! Open alarms and today's prices belong to other domains; each registers a
+//! [`cunlink_web::BoardSection`] in its own `register`, and the board shows what
+//! the kit holds.
 
 pub mod error;
 mod routes;
 pub mod store;
 pub mod text;
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 
-use cunlink_core::{Db, Migration};
+use cunlink_core::routes::Routes;
+use cunlink_core::{Config, Db, Migration};
 use cunlink_farm::Farm;
-use cunlink_web::{KitBuilder, Locale};
+use cunlink_web::{Domain, KitBuilder, Locale, WebKit};
 
 pub use error::BoardError;
 pub use store::{Board, NewBoard};
@@ -32,37 +31,25 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
     sql: include_str!("../migrations/sqlite/0001_boards.sql"),
 }];
 
-/// Lines another domain adds to a board (open alarms of its assets, today's prices).
-pub trait BoardSection: Send + Sync {
-    fn lines<'a>(
-        &'a self,
-        board: &'a Board,
-        locale: Locale,
-    ) -> Pin<Box<dyn Future<Output = Vec<String>> + Send + 'a>>;
-}
-
-/// The optional sections a board shows below its readings.
-#[derive(Default, Clone)]
-pub struct Sections {
-    pub alarms: Option<Arc<dyn BoardSection>>,
-    pub prices: Option<Arc<dyn BoardSection>>,
-}
-
 pub struct Boards {
     pub db: Db,
     pub farm: Arc<Farm>,
-    pub sections: Sections,
+}
+
+/// What the boards need from outside: the application database and the farm
+/// (the readings they show).
+pub struct BoardDeps {
+    pub db: Db,
+    pub farm: Arc<Farm>,
 }
 
 impl Boards {
     /// Apply the boards schema and open the domain.
-    pub fn open(db: Db, farm: Arc<Farm>, sections: Sections) -> Result<Arc<Boards>, BoardError> {
+    /// Boards have no settings yet; `_config` keeps the shape of every domain.
+    pub fn open(_config: &Config, deps: BoardDeps) -> Result<Arc<Boards>, BoardError> {
+        let BoardDeps { db, farm } = deps;
         db.migrate("board", MIGRATIONS)?;
-        Ok(Arc::new(Boards { db, farm, sections }))
-    }
-
-    pub fn routes(self: &Arc<Self>, kit: cunlink_web::WebKit) -> cunlink_core::routes::Routes {
-        routes::routes(self.clone(), kit)
+        Ok(Arc::new(Boards { db, farm }))
     }
 
     pub async fn create(&self, new: NewBoard) -> Result<Board, BoardError> {
@@ -75,8 +62,35 @@ impl Boards {
     }
 }
 
-/// Add the boards' strings to the kit.
-pub fn register(kit: &mut KitBuilder) {
-    let _ = kit.locale(Locale::ZhCn, include_str!("../locales/zh-CN.yml"));
-    let _ = kit.locale(Locale::En, include_str!("../locales/en.yml"));
+impl Domain for Boards {
+    fn name(&self) -> &'static str {
+        "board"
+    }
+
+    /// The boards' strings (they have no tab: boards are for screens, not people
+    /// signed in).
+    fn register(self: Arc<Self>, kit: &mut KitBuilder) {
+        let _ = kit.locale(Locale::ZhCn, include_str!("../locales/zh-CN.yml"));
+        let _ = kit.locale(Locale::En, include_str!("../locales/en.yml"));
+    }
+
+    fn page_routes(self: Arc<Self>, kit: &WebKit) -> Routes {
+        routes::routes(self, kit.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use cunlink_web::Locale;
+    use cunlink_web::i18n::Catalog;
+
+    #[test]
+    fn english_has_every_board_string() {
+        let mut c = Catalog::default();
+        c.add(Locale::ZhCn, include_str!("../locales/zh-CN.yml"))
+            .unwrap();
+        c.add(Locale::En, include_str!("../locales/en.yml"))
+            .unwrap();
+        assert_eq!(c.missing(Locale::En), Vec::<String>::new());
+    }
 }

@@ -5,12 +5,12 @@ use std::convert::Infallible;
 use std::sync::Arc;
 
 use askama::Template;
-use cunlink_core::routes::Routes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
+use cunlink_core::routes::Routes;
 use serde::Deserialize;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::BroadcastStream;
@@ -138,16 +138,10 @@ async fn extras<'a>(
     locale: Locale,
 ) -> Vec<(&'static str, &'a str, Vec<String>)> {
     let mut out = Vec::new();
-    let sec = &st.boards.sections;
-    for (class, key, s) in [
-        ("alarms", "board.alarms", &sec.alarms),
-        ("prices", "board.prices", &sec.prices),
-    ] {
-        if let Some(s) = s {
-            let lines = s.lines(b, locale).await;
-            if !lines.is_empty() {
-                out.push((class, st.kit.t(locale, key), lines));
-            }
+    for (part, s) in st.kit.board_sections() {
+        let lines = s.lines(&st.kit, &b.assets, locale).await;
+        if !lines.is_empty() {
+            out.push((part.class, st.kit.t(locale, part.heading), lines));
         }
     }
     out

@@ -16,12 +16,17 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use cunlink_alert::Alerts;
+use cunlink_affairs::{Affairs, AffairsDeps};
+use cunlink_alert::{AlertDeps, Alerts};
+use cunlink_board::{BoardDeps, Boards};
+use cunlink_clinic::{Clinic, ClinicDeps};
 use cunlink_core::auth::{self, AuthService};
 use cunlink_core::routes::Routes;
 use cunlink_core::{ApiError, Config, Db};
-use cunlink_farm::Farm;
-use cunlink_market::{Market, MarketConfig};
+use cunlink_farm::{Farm, FarmDeps};
+use cunlink_market::{Market, MarketDeps};
+use cunlink_school::{School, SchoolDeps};
+use cunlink_web::{Domain, KitBuilder, WebKit};
 
 /// How long shutdown waits for in-flight work before giving up on it.
 const DRAIN: Duration = Duration::from_secs(10);
@@ -34,10 +39,11 @@ pub struct Server {
     pub alerts: Arc<Alerts>,
     pub market: Arc<Market>,
     pub auth: AuthService,
-    pub boards: Arc<cunlink_board::Boards>,
+    pub boards: Arc<Boards>,
     /// Every path the HTTP router registers (see `cunlink_core::routes`); the
     /// access-matrix test walks them all.
     pub route_paths: Vec<String>,
+    domains: Vec<Arc<dyn Domain>>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -49,32 +55,6 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
     let db = Db::open(&config.app_db_path())?;
     db.migrate("core", auth::MIGRATIONS)?;
     let auth = AuthService::new(db.clone()).with_secure_cookies(config.secure_cookies());
-    let farm = Farm::open(db.clone(), auth.clone(), &config)?;
-    let (shutdown, shutdown_rx) = watch::channel(false);
-    let alerts = Alerts::start(
-        db.clone(),
-        auth.clone(),
-        farm.clone(),
-        config.notify.vapid_subject.clone(),
-        &config.notify,
-        shutdown_rx.clone(),
-    )?;
-    let kit = web_kit(&auth, &alerts);
-    let market = Market::open(
-        db.clone(),
-        auth.clone(),
-        farm.clone(),
-        MarketConfig::with_reminder_days(config.market.parcel_reminder_days),
-    )?;
-    let sections = cunlink_board::Sections {
-        alarms: Some(Arc::new(crate::board_alarms::BoardAlarms {
-            alerts: alerts.clone(),
-            kit: kit.clone(),
-        })),
-        prices: Some(Arc::new(crate::board_prices::TodayPrices(market.clone()))),
-    };
-    let boards = cunlink_board::Boards::open(db.clone(), farm.clone(), sections)?;
-
     let http = TcpListener::bind(config.http)
         .await
         .with_context(|| format!("binding HTTP to {}", config.http))?;
@@ -83,15 +63,61 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         .with_context(|| format!("binding MQTT to {}", config.mqtt))?;
     let (http_addr, mqtt_addr) = (http.local_addr()?, mqtt.local_addr()?);
 
-    let (router, route_paths) = router(
+    // Each domain is opened from the configuration and the narrow handles it
+    // needs; after that the binary sees them only as `Domain`s.
+    let farm = Farm::open(
+        &config,
+        FarmDeps {
+            db: db.clone(),
+            auth: auth.clone(),
+            mqtt_port: mqtt_addr.port(),
+        },
+    )?;
+    let alerts = Alerts::open(
+        &config,
+        AlertDeps {
+            db: db.clone(),
+            auth: auth.clone(),
+            farm: farm.clone(),
+        },
+    )?;
+    let market = Market::open(
+        &config,
+        MarketDeps {
+            db: db.clone(),
+            auth: auth.clone(),
+            farm: farm.clone(),
+        },
+    )?;
+    let boards = Boards::open(
+        &config,
+        BoardDeps {
+            db: db.clone(),
+            farm: farm.clone(),
+        },
+    )?;
+    let clinic = Clinic::open(&config, ClinicDeps { db: db.clone() })?;
+    let school = School::open(&config, SchoolDeps { db: db.clone() })?;
+    let affairs = Affairs::open(&config, AffairsDeps { db: db.clone() })?;
+    // Registration order is the order of page and board sections.
+    let domains: Vec<Arc<dyn Domain>> = vec![
         farm.clone(),
         alerts.clone(),
+        boards.clone(),
         market.clone(),
-        auth.clone(),
-        kit,
-        mqtt_addr.port(),
-        &boards,
-    );
+        clinic,
+        school,
+        affairs,
+    ];
+
+    let kit = web_kit(&auth, &domains);
+    let (router, route_paths) = router(&domains, farm.clone(), auth.clone(), kit);
+    // Background work runs before the listeners serve: the alert engine is
+    // evaluating when the first reading arrives.
+    let (shutdown, shutdown_rx) = watch::channel(false);
+    for d in &domains {
+        d.clone().spawn_background(shutdown_rx.clone());
+    }
     let mut tasks = Vec::new();
     let mut rx = shutdown_rx.clone();
     tasks.push(tokio::spawn(async move {
@@ -111,9 +137,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         DRAIN,
         config.mqtt_max_connections,
     )));
-    farm.spawn_background(shutdown_rx.clone());
     crate::memory::spawn_janitor(shutdown_rx.clone());
-    market.spawn_background(shutdown_rx.clone());
     if config.demo {
         crate::demo::start(
             farm.clone(),
@@ -135,6 +159,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         auth,
         boards,
         route_paths,
+        domains,
         shutdown,
         tasks,
     })
@@ -158,63 +183,45 @@ impl Server {
                 abort.abort();
             }
         }
-        let market = self.market.clone();
-        let _ = tokio::task::spawn_blocking(move || market.shutdown()).await;
-        let farm = self.farm.clone();
-        let _ = tokio::task::spawn_blocking(move || farm.shutdown()).await;
+        // Later domains depend on earlier ones (the market on the farm): stop
+        // them first.
+        for d in self.domains.iter().rev() {
+            let d = d.clone();
+            let _ = tokio::task::spawn_blocking(move || d.shutdown()).await;
+        }
         tracing::info!("stopped");
     }
 }
 
-/// The web kit with every domain's strings, navigation and page sections.
-fn web_kit(auth: &AuthService, alerts: &Arc<Alerts>) -> cunlink_web::WebKit {
-    let mut kit = cunlink_web::KitBuilder::new(auth.clone());
-    cunlink_farm::pages::register(&mut kit);
-    cunlink_alert::pages::register(&mut kit, alerts);
-    cunlink_board::register(&mut kit);
-    cunlink_market::pages::register(&mut kit);
+/// The web kit with every domain's strings, navigation, page and board sections.
+fn web_kit(auth: &AuthService, domains: &[Arc<dyn Domain>]) -> WebKit {
+    let mut kit = KitBuilder::new(auth.clone());
+    for d in domains {
+        d.clone().register(&mut kit);
+    }
     kit.build()
 }
 
+/// Health and metrics, sign-in and the shell's own pages, then every domain's
+/// API and pages.
 fn router(
+    domains: &[Arc<dyn Domain>],
     farm: Arc<Farm>,
-    alerts: Arc<Alerts>,
-    market: Arc<Market>,
     auth: AuthService,
-    kit: cunlink_web::WebKit,
-    mqtt_port: u16,
-    boards: &Arc<cunlink_board::Boards>,
+    kit: WebKit,
 ) -> (Router, Vec<String>) {
-    let metrics_farm = farm.clone();
-    let health_farm = farm.clone();
-    let metrics_alerts = alerts.clone();
-    let metrics_market = market.clone();
-    let (router, paths) = Routes::new()
-        .route("/healthz", get(move || health(health_farm.clone())))
-        .route(
-            "/metrics",
-            get(move || {
-                metrics(
-                    metrics_farm.clone(),
-                    metrics_alerts.clone(),
-                    metrics_market.clone(),
-                )
-            }),
-        )
+    let metrics_domains = domains.to_vec();
+    let mut routes = Routes::new()
+        .route("/healthz", get(move || health(farm.clone())))
+        .route("/metrics", get(move || metrics(metrics_domains.clone())))
         .merge(cunlink_core::web::routes(auth))
-        .merge(farm.routes())
-        .merge(alerts.routes())
-        .merge(market.routes())
-        .merge(cunlink_web::routes::routes(kit.clone()))
-        .merge(boards.routes(kit.clone()))
-        .merge(cunlink_alert::pages::routes(alerts.clone(), kit.clone()))
-        .merge(cunlink_market::pages::routes(market.clone(), kit.clone()))
-        .merge(cunlink_farm::pages::routes(
-            farm.clone(),
-            kit.clone(),
-            mqtt_port,
-        ))
-        .into_parts();
+        .merge(cunlink_web::routes::routes(kit.clone()));
+    for d in domains {
+        routes = routes
+            .merge(d.clone().api_routes())
+            .merge(d.clone().page_routes(&kit));
+    }
+    let (router, paths) = routes.into_parts();
     let router = router
         .fallback(|| async { ApiError::not_found("not_found", "no such page or API route") })
         .layer(axum::middleware::from_fn_with_state(
@@ -288,11 +295,11 @@ async fn health(farm: Arc<Farm>) -> Response {
     }
 }
 
-async fn metrics(farm: Arc<Farm>, alerts: Arc<Alerts>, market: Arc<Market>) -> Response {
+async fn metrics(domains: Vec<Arc<dyn Domain>>) -> Response {
     let mut out = String::with_capacity(8192);
-    farm.render_metrics(&mut out);
-    alerts.render_metrics(&mut out);
-    market.render_metrics(&mut out);
+    for d in &domains {
+        d.render_metrics(&mut out);
+    }
     if let Some(rss) = rss_bytes() {
         out.push_str(&format!("# HELP process_resident_memory_bytes Resident memory.\n# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes {rss}\n"));
     }

@@ -3,8 +3,6 @@
 
 pub mod app;
 pub mod backup;
-pub mod board_alarms;
-pub mod board_prices;
 pub mod cli;
 pub mod demo;
 pub mod demo_alert;

@@ -39,6 +39,8 @@ async fn each_role_sees_its_tabs_in_a_real_browser() {
         ("station_operator", Role::StationOperator, village),
         ("buyer", Role::Buyer, None),
         ("doctor", Role::Doctor, village),
+        ("teacher", Role::Teacher, village),
+        ("villager", Role::Villager, village),
     ] {
         app.user(name, role, village).await;
         sessions.push((name, app.session(name, "a-password").await));

@@ -10,8 +10,11 @@
 //! * [`scope`]: village boundaries — who sees which device and asset, where a new
 //!   device goes.
 //! * [`integrations`]: tokens of network servers (ChirpStack) allowed to post uplinks.
+//! * `domain`: [`Farm`] as a [`cunlink_web::Domain`] (registration, routes,
+//!   background work, shutdown), the shape every domain crate shares.
 //! * [`error`]: farm's errors and their one mapping each to HTTP answers.
 
+mod domain;
 pub mod error;
 pub mod ingest;
 pub mod integrations;
@@ -31,6 +34,7 @@ use std::time::Duration;
 use cunlink_core::auth::AuthService;
 use cunlink_core::{Config, Db};
 
+pub use domain::FarmDeps;
 pub use error::{FarmError, FarmStoreError};
 use ingest::Ingest;
 use registry::Registry;
@@ -44,11 +48,18 @@ pub struct Farm {
     pub telemetry: Arc<Telemetry>,
     pub ingest: Arc<Ingest>,
     pub rpc: Arc<rpc::Rpc>,
+    /// The MQTT port device pages tell users to connect to.
+    pub mqtt_port: u16,
 }
 
 impl Farm {
     /// Apply the farm schema to `db`, load the device registry and open `telemetry.db`.
-    pub fn open(db: Db, auth: AuthService, config: &Config) -> Result<Arc<Farm>, FarmError> {
+    pub fn open(config: &Config, deps: FarmDeps) -> Result<Arc<Farm>, FarmError> {
+        let FarmDeps {
+            db,
+            auth,
+            mqtt_port,
+        } = deps;
         db.migrate("farm", store::MIGRATIONS)?;
         let registry = Arc::new(Registry::load(db.clone())?);
         let telemetry = Telemetry::open(&config.telemetry_db_path(), &config.ingest)?;
@@ -66,6 +77,7 @@ impl Farm {
             telemetry,
             ingest,
             rpc,
+            mqtt_port,
         }))
     }
 

@@ -8,6 +8,7 @@
 pub mod access;
 pub mod catalog;
 pub mod dates;
+mod domain;
 pub mod error;
 pub mod idem;
 pub mod input;
@@ -33,6 +34,7 @@ use cunlink_core::auth::AuthService;
 use cunlink_core::{Db, Migration};
 use cunlink_farm::Farm;
 
+pub use domain::MarketDeps;
 pub use error::MarketError;
 use idem::Answer;
 use orders::place::OrderRequest;
@@ -101,13 +103,21 @@ pub struct Market {
 }
 
 impl Market {
-    /// Apply the schema, load the price board and start the order writer.
+    /// Apply the schema, load the price board and start the order writer, with
+    /// the market settings of `config`.
     pub fn open(
-        db: Db,
-        auth: AuthService,
-        farm: Arc<Farm>,
-        config: MarketConfig,
+        config: &cunlink_core::Config,
+        deps: MarketDeps,
     ) -> Result<Arc<Market>, MarketError> {
+        Market::open_with(
+            MarketConfig::with_reminder_days(config.market.parcel_reminder_days),
+            deps,
+        )
+    }
+
+    /// [`Market::open`] with settings given directly (tests shorten the reminder period).
+    pub fn open_with(config: MarketConfig, deps: MarketDeps) -> Result<Arc<Market>, MarketError> {
+        let MarketDeps { db, auth, farm } = deps;
         db.migrate("market", MIGRATIONS)?;
         let prices = Arc::new(db.call_blocking(|c| PriceBoard::load(c))?);
         let conn = cunlink_core::db::open_connection(db.path())?;

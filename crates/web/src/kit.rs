@@ -1,7 +1,8 @@
 //! The kit assembled at wiring time: strings of every domain, the navigation, and
 //! the sections other domains contribute to shared pages (the village overview,
-//! the personal page). Domains add to it through [`KitBuilder`]; pages read it
-//! through [`WebKit`], which is cheap to clone.
+//! the personal page, the display boards). Domains add to it through
+//! [`KitBuilder`] in their [`crate::Domain::register`]; pages read it through
+//! [`WebKit`], which is cheap to clone.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -47,12 +48,34 @@ pub enum Slot {
     Personal,
 }
 
+/// Lines another domain adds to a display board below its readings (open alarms
+/// of the board's assets, today's prices). Plain text: the board escapes it and
+/// also sends it to LED controllers as fixed-width text.
+pub trait BoardSection: Send + Sync {
+    /// Lines for a board showing `assets` (asset ids); none renders nothing.
+    fn lines<'a>(
+        &'a self,
+        kit: &'a WebKit,
+        assets: &'a [i64],
+        locale: Locale,
+    ) -> Pin<Box<dyn Future<Output = Vec<String>> + Send + 'a>>;
+}
+
+/// Where a [`BoardSection`] shows: its CSS class on the board page and the
+/// locale key of its heading.
+#[derive(Debug, Clone, Copy)]
+pub struct BoardPart {
+    pub class: &'static str,
+    pub heading: &'static str,
+}
+
 pub(crate) struct Inner {
     pub auth: AuthService,
     pub catalog: Catalog,
     pub tabs: Vec<Tab>,
     pub nav: Vec<NavEntry>,
     pub sections: Vec<(Slot, Arc<dyn Section>)>,
+    pub board: Vec<(BoardPart, Arc<dyn BoardSection>)>,
 }
 
 #[derive(Clone)]
@@ -72,6 +95,7 @@ impl KitBuilder {
                 tabs: Vec::new(),
                 nav: Vec::new(),
                 sections: Vec::new(),
+                board: Vec::new(),
             },
         };
         // The kit's own files are part of this crate; a broken one fails its tests.
@@ -122,6 +146,12 @@ impl KitBuilder {
 
     pub fn section(&mut self, slot: Slot, section: Arc<dyn Section>) -> &mut Self {
         self.inner.sections.push((slot, section));
+        self
+    }
+
+    /// A section of every display board, shown in registration order.
+    pub fn board_section(&mut self, part: BoardPart, section: Arc<dyn BoardSection>) -> &mut Self {
+        self.inner.board.push((part, section));
         self
     }
 
@@ -178,6 +208,11 @@ impl WebKit {
     /// Tabs `user` sees, in order.
     pub fn tabs_for(&self, user: &User) -> Vec<&Tab> {
         self.0.tabs.iter().filter(|t| (t.visible)(user)).collect()
+    }
+
+    /// The display-board sections, in registration order.
+    pub fn board_sections(&self) -> impl Iterator<Item = &(BoardPart, Arc<dyn BoardSection>)> {
+        self.0.board.iter()
     }
 
     /// Render every section of `slot`, in wiring order, concatenated.

@@ -1,7 +1,10 @@
 //! The web kit every domain builds its pages with.
 //!
+//! * [`domain`]: the [`Domain`] trait every domain crate's handle implements, so
+//!   the binary wires domains as one list.
 //! * [`kit`]: what is assembled at wiring time — strings of every domain,
-//!   navigation entries, and [`Section`]s other domains fill on shared pages.
+//!   navigation entries, [`Section`]s other domains fill on shared pages, and
+//!   [`BoardSection`]s they add to display boards.
 //! * [`page`]: the signed-in page extractor ([`PageCtx`], redirects to `/login`),
 //!   CSRF checks for forms, page errors.
 //! * [`layout`]: the shell a page body is wrapped in; [`shell`]: its domain tabs
@@ -16,6 +19,7 @@
 
 pub mod assets;
 pub mod compress;
+pub mod domain;
 pub mod home;
 pub mod i18n;
 pub mod kit;
@@ -25,8 +29,11 @@ pub mod pwa;
 pub mod routes;
 pub mod shell;
 
+pub use domain::Domain;
 pub use i18n::{Fmt, Locale};
-pub use kit::{KitBuilder, NavEntry, Section, SectionFuture, Slot, WebKit};
+pub use kit::{
+    BoardPart, BoardSection, KitBuilder, NavEntry, Section, SectionFuture, Slot, WebKit,
+};
 pub use layout::{PageOpts, page, public_page};
 pub use page::{PageCtx, PageError, Visitor};
 pub use shell::{Tab, icon};

@@ -168,6 +168,33 @@ pub fn spawn(
     events: mpsc::UnboundedSender<Event>,
     shutdown: watch::Receiver<bool>,
 ) -> EngineHandle {
+    let (handle, ready) = prepare(farm, db, events);
+    ready.spawn(shutdown);
+    handle
+}
+
+/// An engine subscribed to the farm's bus but not yet running (see [`prepare`]).
+pub struct Ready {
+    engine: Engine,
+    bus: broadcast::Receiver<Arc<Committed>>,
+    commands: mpsc::UnboundedReceiver<Command>,
+}
+
+impl Ready {
+    /// Start evaluating; stops when `shutdown` turns true.
+    pub fn spawn(self, shutdown: watch::Receiver<bool>) {
+        tokio::spawn(self.engine.run(self.bus, self.commands, shutdown));
+    }
+}
+
+/// The engine's handle now and its task for later: the bus is subscribed here,
+/// so readings committed before [`Ready::spawn`] wait in the subscription
+/// (commands such as reloads wait in the handle's channel).
+pub fn prepare(
+    farm: Arc<Farm>,
+    db: Db,
+    events: mpsc::UnboundedSender<Event>,
+) -> (EngineHandle, Ready) {
     let (commands, rx) = mpsc::unbounded_channel();
     let metrics = Arc::new(EngineMetrics::default());
     // Subscribe before reading history, so nothing committed in between is lost.
@@ -183,8 +210,14 @@ pub fn spawn(
         pens: HashMap::new(),
         timers: Timers::default(),
     };
-    tokio::spawn(engine.run(bus, rx, shutdown));
-    EngineHandle { commands, metrics }
+    (
+        EngineHandle { commands, metrics },
+        Ready {
+            engine,
+            bus,
+            commands: rx,
+        },
+    )
 }
 
 impl Engine {

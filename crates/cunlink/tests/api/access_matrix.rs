@@ -92,6 +92,11 @@ const ORDER_PARTIES: &[Role] = &[
     Role::Buyer,
 ];
 
+/// The clinic: its doctor, the villagers it serves, and the county.
+const CLINIC: &[Role] = &[Role::Admin, Role::CountyStaff, Role::Doctor, Role::Villager];
+/// The school: its teachers, the villagers whose children go there, and the county.
+const SCHOOL: &[Role] = &[Role::Admin, Role::CountyStaff, Role::Teacher, Role::Villager];
+
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Surface {
     /// JSON API: anonymous gets 401.
@@ -348,6 +353,10 @@ fn table() -> Vec<Row> {
         // board: the unguessable slug is the credential.
         row("GET", "/board/{slug}", Rule::Public),
         row("GET", "/board/{slug}/live", Rule::Public),
+        // Skeleton domains: each home page for the roles its tab is for.
+        row("GET", "/clinic", page(CLINIC, CLINIC, Unscoped)),
+        row("GET", "/school", page(SCHOOL, SCHOOL, Unscoped)),
+        row("GET", "/affairs", page(NOT_BUYER, NOT_BUYER, Unscoped)),
     ]
 }
 

@@ -30,6 +30,7 @@ mod queries;
 mod query_props;
 mod rpc;
 mod settled;
+mod skeletons;
 mod storage;
 mod village_scope;
 mod web_auth;

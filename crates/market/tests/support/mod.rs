@@ -11,10 +11,10 @@ use serde_json::Value;
 
 use cunlink_core::auth::{self, AuthService, Role, User};
 use cunlink_core::{Config, Db};
-use cunlink_farm::Farm;
+use cunlink_farm::{Farm, FarmDeps};
 use cunlink_market::idem::{self, Answer};
 use cunlink_market::input::Obj;
-use cunlink_market::{Market, MarketConfig, MarketError, access, catalog, orders};
+use cunlink_market::{Market, MarketConfig, MarketDeps, MarketError, access, catalog, orders};
 
 pub const VILLAGE: &str = "茶香村";
 
@@ -41,8 +41,24 @@ impl Shop {
         let db = Db::open(&config.app_db_path()).expect("open db");
         db.migrate("core", auth::MIGRATIONS).expect("core schema");
         let auth = AuthService::new(db.clone());
-        let farm = Farm::open(db.clone(), auth.clone(), &config).expect("farm");
-        let market = Market::open(db, auth.clone(), farm, MarketConfig::default()).expect("market");
+        let farm = Farm::open(
+            &config,
+            FarmDeps {
+                db: db.clone(),
+                auth: auth.clone(),
+                mqtt_port: 0,
+            },
+        )
+        .expect("farm");
+        let market = Market::open_with(
+            MarketConfig::default(),
+            MarketDeps {
+                db,
+                auth: auth.clone(),
+                farm,
+            },
+        )
+        .expect("market");
         Shop { market, auth, dir }
     }
 
