@@ -251,3 +251,6 @@ impl Herd {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
