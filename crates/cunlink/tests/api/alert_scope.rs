@@ -106,7 +106,7 @@ async fn rule_keys_do_not_cross_villages() {
         .device(json!({ "name": "土壤-山", "type": "soil-probe", "village": "远山村", "asset": "山地-秘", "asset_kind": "field" }))
         .await;
     for (token, key) in [(&tea, "tea_only_key"), (&hill, "hill_only_key")] {
-        let r = app.telemetry(&token, json!({ key: 1 }).to_string()).await;
+        let r = app.telemetry(token, json!({ key: 1 }).to_string()).await;
         assert_eq!(r.status, 200);
     }
     alerts_settled(&app).await;

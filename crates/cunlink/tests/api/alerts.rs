@@ -13,12 +13,12 @@ const MIN: i64 = 60_000;
 const DAY: i64 = 24 * 60 * MIN;
 
 async fn gateway_post(app: &TestApp, token: &str, body: serde_json::Value) {
-    let r = app.gateway_telemetry(&token, body.to_string()).await;
+    let r = app.gateway_telemetry(token, body.to_string()).await;
     assert_eq!(r.status, 200, "{}", r.text());
 }
 
 async fn telemetry(app: &TestApp, token: &str, body: serde_json::Value) {
-    let r = app.telemetry(&token, body.to_string()).await;
+    let r = app.telemetry(token, body.to_string()).await;
     assert_eq!(r.status, 200, "{}", r.text());
 }
 
