@@ -62,15 +62,9 @@ fn int_param(
     }
 }
 
-pub(super) async fn list_alarms(
-    State(s): State<AlertState>,
-    CurrentUser(user): CurrentUser,
-    Query(q): Query<AlarmQuery>,
-) -> Result<Response, ApiError> {
-    if !can_see_alarms(&user) {
-        return Err(forbid("see alarms"));
-    }
-    let status = match q.status.as_deref().unwrap_or("all") {
+/// The `status` filter; `None` for all.
+fn parse_status(status: Option<&str>) -> Result<Option<Status>, ApiError> {
+    Ok(match status.unwrap_or("all") {
         "all" => None,
         "active" => Some(Status::Active),
         "acknowledged" => Some(Status::Acknowledged),
@@ -82,32 +76,32 @@ pub(super) async fn list_alarms(
             )
             .with_field("status"));
         }
-    };
-    let severity = q
-        .severity
-        .as_deref()
-        .map(|v| v.parse::<Severity>())
-        .transpose()
-        .map_err(|e| ApiError::bad_request("bad_severity", e.message).with_field("severity"))?;
-    let asset_id = match &q.asset {
-        Some(name) => {
-            let assets = s.0.farm.assets().await.map_err(ApiError::internal)?;
-            Some(
-                assets
-                    .into_iter()
-                    .find(|a| a.name == *name)
-                    .map(|a| a.id)
-                    .ok_or_else(|| {
-                        ApiError::not_found("unknown_asset", format!("no asset named '{name}'"))
-                            .with_field("asset")
-                    })?,
-            )
-        }
-        None => None,
-    };
-    let village_ids = match (&q.village, user.role.is_county_wide()) {
+    })
+}
+
+/// The id of the asset named `name`, or a 404 naming the field.
+async fn asset_named(s: &Alerts, name: &str) -> Result<i64, ApiError> {
+    let assets = s.farm.assets().await.map_err(ApiError::internal)?;
+    assets
+        .into_iter()
+        .find(|a| a.name == *name)
+        .map(|a| a.id)
+        .ok_or_else(|| {
+            ApiError::not_found("unknown_asset", format!("no asset named '{name}'"))
+                .with_field("asset")
+        })
+}
+
+/// The villages whose alarms the query asks for: the named one (if the caller
+/// sees it), every village for the county (`None`), else the caller's own.
+async fn villages_asked(
+    s: &Alerts,
+    user: &User,
+    village: Option<&str>,
+) -> Result<Option<Vec<i64>>, ApiError> {
+    Ok(match (village, user.role.is_county_wide()) {
         (Some(v), _) => {
-            let id = s.0.auth.village_id(v.clone()).await?.ok_or_else(|| {
+            let id = s.auth.village_id(v.to_string()).await?.ok_or_else(|| {
                 ApiError::not_found("unknown_village", format!("no village named '{v}'"))
                     .with_field("village")
             })?;
@@ -118,7 +112,29 @@ pub(super) async fn list_alarms(
         }
         (None, true) => None,
         (None, false) => Some(user.village_id.into_iter().collect()),
+    })
+}
+
+pub(super) async fn list_alarms(
+    State(s): State<AlertState>,
+    CurrentUser(user): CurrentUser,
+    Query(q): Query<AlarmQuery>,
+) -> Result<Response, ApiError> {
+    if !can_see_alarms(&user) {
+        return Err(forbid("see alarms"));
+    }
+    let status = parse_status(q.status.as_deref())?;
+    let severity = q
+        .severity
+        .as_deref()
+        .map(|v| v.parse::<Severity>())
+        .transpose()
+        .map_err(|e| ApiError::bad_request("bad_severity", e.message).with_field("severity"))?;
+    let asset_id = match &q.asset {
+        Some(name) => Some(asset_named(&s.0, name).await?),
+        None => None,
     };
+    let village_ids = villages_asked(&s.0, &user, q.village.as_deref()).await?;
     let since = int_param(q.since.as_deref(), "since", 0, MAX_TS)?;
     let until = int_param(q.until.as_deref(), "until", 0, MAX_TS)?;
     if let (Some(a), Some(b)) = (since, until)
