@@ -521,31 +521,18 @@ fn record_raise(
     c: &mut rusqlite::Connection,
     r: RaiseRecord,
 ) -> Result<Option<(Alarm, Vec<crate::notify::store::OutboxItem>, bool)>, AlertStoreError> {
-    let RaiseRecord {
-        rule,
-        device,
-        pen,
-        since,
-        at,
-        details,
-        now,
-        escalate_at,
-        open_before,
-        planned,
-        fail,
-    } = r;
     let tx = c.transaction().map_err(cunlink_core::DbError::from)?;
-    if store::episode_seen(&tx, rule.id, device.id.0, since)? {
+    if store::episode_seen(&tx, r.rule.id, r.device.id.0, r.since)? {
         return Ok(None);
     }
     // Someone may have cleared it since we looked: then this
     // episode is a new alarm.
-    let still_open = match open_before {
+    let still_open = match r.open_before {
         Some((id, _)) => (store::alarm(&tx, id)?.cleared_at.is_none()).then_some(id),
         None => None,
     };
     if let Some(id) = still_open {
-        store::repeat_alarm(&tx, id, since, &details, now)?;
+        store::repeat_alarm(&tx, id, r.since, &r.details, r.now)?;
         let a = store::alarm(&tx, id)?;
         tx.commit().map_err(cunlink_core::DbError::from)?;
         return Ok(Some((a, Vec::new(), false)));
@@ -553,21 +540,21 @@ fn record_raise(
     let id = store::insert_alarm(
         &tx,
         &NewAlarm {
-            rule: &rule,
-            device_id: device.id.0,
-            device_name: &device.name,
-            village_id: device.village_id,
-            asset_id: pen,
-            condition_since: since,
-            started_at: at,
-            details: &details,
-            escalate_at,
+            rule: &r.rule,
+            device_id: r.device.id.0,
+            device_name: &r.device.name,
+            village_id: r.device.village_id,
+            asset_id: r.pen,
+            condition_since: r.since,
+            started_at: r.at,
+            details: &r.details,
+            escalate_at: r.escalate_at,
         },
-        now,
+        r.now,
     )?;
     let alarm = store::alarm(&tx, id)?;
-    let items = Notifier::enqueue_blocking(&tx, &alarm, &planned, false, now)?;
-    if fail
+    let items = Notifier::enqueue_blocking(&tx, &alarm, &r.planned, false, r.now)?;
+    if r.fail
         .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
         .is_ok()
     {
