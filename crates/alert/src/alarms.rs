@@ -292,62 +292,20 @@ impl Alarms {
             .escalate
             .as_ref()
             .map(|e| now + e.after_s as i64 * 1000);
-        let rule2 = rule.clone();
-        let device2 = device.clone();
-        let fail = self.fail_commits.clone();
-        let result = self
-            .db
-            .call(
-                move |c| -> Result<Option<(Alarm, Vec<_>, bool)>, AlertStoreError> {
-                    let tx = c.transaction().map_err(cunlink_core::DbError::from)?;
-                    if store::episode_seen(&tx, rule2.id, device2.id.0, since)? {
-                        return Ok(None);
-                    }
-                    // Someone may have cleared it since we looked: then this
-                    // episode is a new alarm.
-                    let still_open = match open_before {
-                        Some((id, _)) => {
-                            (store::alarm(&tx, id)?.cleared_at.is_none()).then_some(id)
-                        }
-                        None => None,
-                    };
-                    if let Some(id) = still_open {
-                        store::repeat_alarm(&tx, id, since, &details, now)?;
-                        let a = store::alarm(&tx, id)?;
-                        tx.commit().map_err(cunlink_core::DbError::from)?;
-                        return Ok(Some((a, Vec::new(), false)));
-                    }
-                    let id = store::insert_alarm(
-                        &tx,
-                        &NewAlarm {
-                            rule: &rule2,
-                            device_id: device2.id.0,
-                            device_name: &device2.name,
-                            village_id: device2.village_id,
-                            asset_id: pen,
-                            condition_since: since,
-                            started_at: at,
-                            details: &details,
-                            escalate_at,
-                        },
-                        now,
-                    )?;
-                    let alarm = store::alarm(&tx, id)?;
-                    let items = Notifier::enqueue_blocking(&tx, &alarm, &planned, false, now)?;
-                    if fail
-                        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-                        .is_ok()
-                    {
-                        // Dropping `tx` rolls back, as a failed commit does.
-                        return Err(injected_failure());
-                    }
-                    // Nobody hears of the alarm inside this closure: deliveries are
-                    // handed to the dispatcher once the commit has returned.
-                    tx.commit().map_err(cunlink_core::DbError::from)?;
-                    Ok(Some((alarm, items, true)))
-                },
-            )
-            .await?;
+        let record = RaiseRecord {
+            rule: rule.clone(),
+            device: device.clone(),
+            pen,
+            since,
+            at,
+            details,
+            now,
+            escalate_at,
+            open_before,
+            planned,
+            fail: self.fail_commits.clone(),
+        };
+        let result = self.db.call(move |c| record_raise(c, record)).await?;
         let Some((alarm, items, new)) = result else {
             return Ok(());
         };
@@ -356,27 +314,33 @@ impl Alarms {
             // Committed: now the deliveries may leave.
             self.notifier.send_now(items.clone());
             tracing::info!(alarm = alarm.id, rule = %alarm.rule, device = %alarm.device, severity = %alarm.severity, deliveries = items.len(), "alarm raised");
-            if let Some(action) = &rule.action {
-                let r = self
-                    .farm
-                    .rpc
-                    .send(
-                        &device,
-                        &action.rpc.method,
-                        action.rpc.params.clone(),
-                        cunlink_farm::rpc::SendOptions {
-                            origin: format!("rule:{}", rule.id),
-                            ..Default::default()
-                        },
-                    )
-                    .await;
-                if let Err(e) = r {
-                    tracing::warn!(error = %e, rule = rule.id, device = %device.name, "rule action: device command failed");
-                }
-            }
+            self.run_action(&rule, &device).await;
         }
         self.publish(alarm);
         Ok(())
+    }
+
+    /// The rule's device command, if it has one; a failure is logged, the alarm stands.
+    async fn run_action(&self, rule: &crate::rule::Rule, device: &cunlink_farm::model::Device) {
+        let Some(action) = &rule.action else {
+            return;
+        };
+        let r = self
+            .farm
+            .rpc
+            .send(
+                device,
+                &action.rpc.method,
+                action.rpc.params.clone(),
+                cunlink_farm::rpc::SendOptions {
+                    origin: format!("rule:{}", rule.id),
+                    ..Default::default()
+                },
+            )
+            .await;
+        if let Err(e) = r {
+            tracing::warn!(error = %e, rule = rule.id, device = %device.name, "rule action: device command failed");
+        }
     }
 
     async fn auto_clear(&self, rule_id: i64, device: DeviceId) -> Result<(), AlertStoreError> {
@@ -532,4 +496,73 @@ impl Alarms {
         }
         Ok(())
     }
+}
+
+/// What [`record_raise`] needs to store one raised episode.
+struct RaiseRecord {
+    rule: Arc<crate::rule::Rule>,
+    device: Arc<cunlink_farm::model::Device>,
+    pen: Option<i64>,
+    since: i64,
+    at: i64,
+    details: serde_json::Value,
+    now: i64,
+    escalate_at: Option<i64>,
+    /// The alarm open for this (rule, device) when the engine looked, if any.
+    open_before: Option<(i64, i64)>,
+    planned: Vec<crate::notify::Planned>,
+    fail: Arc<AtomicU32>,
+}
+
+/// Store a raised episode in one transaction: nothing if it was seen already, a
+/// repeat of the alarm still open, or a new alarm with its deliveries queued.
+/// Returns the alarm, its deliveries and whether it is new.
+fn record_raise(
+    c: &mut rusqlite::Connection,
+    r: RaiseRecord,
+) -> Result<Option<(Alarm, Vec<crate::notify::store::OutboxItem>, bool)>, AlertStoreError> {
+    let tx = c.transaction().map_err(cunlink_core::DbError::from)?;
+    if store::episode_seen(&tx, r.rule.id, r.device.id.0, r.since)? {
+        return Ok(None);
+    }
+    // Someone may have cleared it since we looked: then this
+    // episode is a new alarm.
+    let still_open = match r.open_before {
+        Some((id, _)) => (store::alarm(&tx, id)?.cleared_at.is_none()).then_some(id),
+        None => None,
+    };
+    if let Some(id) = still_open {
+        store::repeat_alarm(&tx, id, r.since, &r.details, r.now)?;
+        let a = store::alarm(&tx, id)?;
+        tx.commit().map_err(cunlink_core::DbError::from)?;
+        return Ok(Some((a, Vec::new(), false)));
+    }
+    let id = store::insert_alarm(
+        &tx,
+        &NewAlarm {
+            rule: &r.rule,
+            device_id: r.device.id.0,
+            device_name: &r.device.name,
+            village_id: r.device.village_id,
+            asset_id: r.pen,
+            condition_since: r.since,
+            started_at: r.at,
+            details: &r.details,
+            escalate_at: r.escalate_at,
+        },
+        r.now,
+    )?;
+    let alarm = store::alarm(&tx, id)?;
+    let items = Notifier::enqueue_blocking(&tx, &alarm, &r.planned, false, r.now)?;
+    if r.fail
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok()
+    {
+        // Dropping `tx` rolls back, as a failed commit does.
+        return Err(injected_failure());
+    }
+    // Nobody hears of the alarm inside this function: deliveries are
+    // handed to the dispatcher once the commit has returned.
+    tx.commit().map_err(cunlink_core::DbError::from)?;
+    Ok(Some((alarm, items, true)))
 }

@@ -342,148 +342,162 @@ impl Condition {
 
     /// Refuse what cannot be evaluated or can never hold.
     pub fn check(&self) -> Result<(), RuleError> {
-        let dur = |field: &str, v: u32| -> Result<(), RuleError> {
-            if v > MAX_SECONDS {
-                return Err(RuleError::new(
-                    format!("condition.{field}"),
-                    format!("{field} = {v} s is longer than the 7 days a rule may watch"),
-                ));
-            }
-            Ok(())
-        };
-        let finite = |field: &str, v: f64| -> Result<(), RuleError> {
-            if !v.is_finite() {
-                return Err(RuleError::new(
-                    format!("condition.{field}"),
-                    format!("{field} must be a finite number"),
-                ));
-            }
-            Ok(())
-        };
         match self {
             Condition::Threshold {
                 r#match,
                 conditions,
                 for_s,
-            } => {
-                dur("for_s", *for_s)?;
-                if conditions.is_empty() {
-                    return Err(RuleError::new(
-                        "condition.conditions",
-                        "a threshold needs at least one comparison",
-                    ));
-                }
-                for (i, c) in conditions.iter().enumerate() {
-                    finite(&format!("conditions[{i}].value"), c.value)?;
-                    check_key(&format!("condition.conditions[{i}].key"), &c.key)?;
-                }
-                if *r#match == Match::All {
-                    impossible_conjunction(conditions)?;
-                }
-            }
+            } => check_threshold(*r#match, conditions, *for_s),
             Condition::Rate {
                 key,
                 change,
                 within_s,
-            } => {
-                check_key("condition.key", key)?;
-                finite("change", *change)?;
-                if *change == 0.0 {
-                    return Err(RuleError::new(
-                        "condition.change",
-                        "a rate rule needs a non-zero change (positive: rises by, negative: falls by)",
-                    ));
-                }
-                if *within_s == 0 {
-                    return Err(RuleError::new(
-                        "condition.within_s",
-                        "within_s must be at least 1 second",
-                    ));
-                }
-                dur("within_s", *within_s)?;
-            }
-            Condition::Silence { after_s, intervals } => {
-                match (after_s, intervals) {
-                    (Some(_), Some(_)) => {
-                        return Err(RuleError::new(
-                            "condition.after_s",
-                            "give either after_s or intervals, not both",
-                        ));
-                    }
-                    (Some(0), _) | (_, Some(0)) => {
-                        return Err(RuleError::new(
-                            "condition.after_s",
-                            "a silence must last at least 1 second (or 1 interval)",
-                        ));
-                    }
-                    _ => {}
-                }
-                if let Some(s) = after_s {
-                    dur("after_s", *s)?;
-                }
-                if intervals.is_some_and(|n| n > MAX_INTERVALS) {
-                    return Err(RuleError::new(
-                        "condition.intervals",
-                        format!("intervals must be at most {MAX_INTERVALS}"),
-                    ));
-                }
-            }
-            Condition::HerdFever(h) => {
-                check_key("condition.key", &h.key)?;
-                if h.baseline_days == 0 || h.baseline_days > 14 {
-                    return Err(RuleError::new(
-                        "condition.baseline_days",
-                        "baseline_days must be between 1 and 14",
-                    ));
-                }
-                if h.window_min == 0 || h.window_min > 180 {
-                    return Err(RuleError::new(
-                        "condition.window_min",
-                        "window_min must be between 1 and 180 minutes",
-                    ));
-                }
-                for (field, v) in [
-                    ("above_baseline", h.above_baseline),
-                    ("above_pen_median", h.above_pen_median),
-                    ("core_cutoff", h.core_cutoff),
-                ] {
-                    finite(field, v)?;
-                }
-                if h.above_baseline <= 0.0 || h.above_baseline > 10.0 {
-                    return Err(RuleError::new(
-                        "condition.above_baseline",
-                        "above_baseline must be more than 0 and at most 10 °C",
-                    ));
-                }
-                if h.above_pen_median < 0.0 || h.above_pen_median > 10.0 {
-                    return Err(RuleError::new(
-                        "condition.above_pen_median",
-                        "above_pen_median must be between 0 and 10 °C",
-                    ));
-                }
-                dur("for_s", h.for_s)?;
-                match (&h.activity_key, h.activity_drop) {
-                    (Some(k), Some(d)) => {
-                        check_key("condition.activity_key", k)?;
-                        if !(d > 0.0 && d < 1.0) {
-                            return Err(RuleError::new(
-                                "condition.activity_drop",
-                                "activity_drop is a fraction between 0 and 1 (0.3: 30 % less active)",
-                            ));
-                        }
-                    }
-                    (None, None) => {}
-                    _ => {
-                        return Err(RuleError::new(
-                            "condition.activity_drop",
-                            "activity_key and activity_drop go together",
-                        ));
-                    }
-                }
+            } => check_rate(key, *change, *within_s),
+            Condition::Silence { after_s, intervals } => check_silence(*after_s, *intervals),
+            Condition::HerdFever(h) => check_herd_fever(h),
+        }
+    }
+}
+
+/// A duration field must fit the 7 days a rule may watch.
+fn check_duration(field: &str, v: u32) -> Result<(), RuleError> {
+    if v > MAX_SECONDS {
+        return Err(RuleError::new(
+            format!("condition.{field}"),
+            format!("{field} = {v} s is longer than the 7 days a rule may watch"),
+        ));
+    }
+    Ok(())
+}
+
+fn check_finite(field: &str, v: f64) -> Result<(), RuleError> {
+    if !v.is_finite() {
+        return Err(RuleError::new(
+            format!("condition.{field}"),
+            format!("{field} must be a finite number"),
+        ));
+    }
+    Ok(())
+}
+
+fn check_threshold(r#match: Match, conditions: &[Compare], for_s: u32) -> Result<(), RuleError> {
+    check_duration("for_s", for_s)?;
+    if conditions.is_empty() {
+        return Err(RuleError::new(
+            "condition.conditions",
+            "a threshold needs at least one comparison",
+        ));
+    }
+    for (i, c) in conditions.iter().enumerate() {
+        check_finite(&format!("conditions[{i}].value"), c.value)?;
+        check_key(&format!("condition.conditions[{i}].key"), &c.key)?;
+    }
+    if r#match == Match::All {
+        impossible_conjunction(conditions)?;
+    }
+    Ok(())
+}
+
+fn check_rate(key: &str, change: f64, within_s: u32) -> Result<(), RuleError> {
+    check_key("condition.key", key)?;
+    check_finite("change", change)?;
+    if change == 0.0 {
+        return Err(RuleError::new(
+            "condition.change",
+            "a rate rule needs a non-zero change (positive: rises by, negative: falls by)",
+        ));
+    }
+    if within_s == 0 {
+        return Err(RuleError::new(
+            "condition.within_s",
+            "within_s must be at least 1 second",
+        ));
+    }
+    check_duration("within_s", within_s)?;
+    Ok(())
+}
+
+fn check_silence(after_s: Option<u32>, intervals: Option<u32>) -> Result<(), RuleError> {
+    match (after_s, intervals) {
+        (Some(_), Some(_)) => {
+            return Err(RuleError::new(
+                "condition.after_s",
+                "give either after_s or intervals, not both",
+            ));
+        }
+        (Some(0), _) | (_, Some(0)) => {
+            return Err(RuleError::new(
+                "condition.after_s",
+                "a silence must last at least 1 second (or 1 interval)",
+            ));
+        }
+        _ => {}
+    }
+    if let Some(s) = after_s {
+        check_duration("after_s", s)?;
+    }
+    if intervals.is_some_and(|n| n > MAX_INTERVALS) {
+        return Err(RuleError::new(
+            "condition.intervals",
+            format!("intervals must be at most {MAX_INTERVALS}"),
+        ));
+    }
+    Ok(())
+}
+
+fn check_herd_fever(h: &HerdFever) -> Result<(), RuleError> {
+    check_key("condition.key", &h.key)?;
+    if h.baseline_days == 0 || h.baseline_days > 14 {
+        return Err(RuleError::new(
+            "condition.baseline_days",
+            "baseline_days must be between 1 and 14",
+        ));
+    }
+    if h.window_min == 0 || h.window_min > 180 {
+        return Err(RuleError::new(
+            "condition.window_min",
+            "window_min must be between 1 and 180 minutes",
+        ));
+    }
+    for (field, v) in [
+        ("above_baseline", h.above_baseline),
+        ("above_pen_median", h.above_pen_median),
+        ("core_cutoff", h.core_cutoff),
+    ] {
+        check_finite(field, v)?;
+    }
+    if h.above_baseline <= 0.0 || h.above_baseline > 10.0 {
+        return Err(RuleError::new(
+            "condition.above_baseline",
+            "above_baseline must be more than 0 and at most 10 °C",
+        ));
+    }
+    if h.above_pen_median < 0.0 || h.above_pen_median > 10.0 {
+        return Err(RuleError::new(
+            "condition.above_pen_median",
+            "above_pen_median must be between 0 and 10 °C",
+        ));
+    }
+    check_duration("for_s", h.for_s)?;
+    match (&h.activity_key, h.activity_drop) {
+        (Some(k), Some(d)) => {
+            check_key("condition.activity_key", k)?;
+            if !(d > 0.0 && d < 1.0) {
+                return Err(RuleError::new(
+                    "condition.activity_drop",
+                    "activity_drop is a fraction between 0 and 1 (0.3: 30 % less active)",
+                ));
             }
         }
-        Ok(())
+        (None, None) => {}
+        _ => {
+            return Err(RuleError::new(
+                "condition.activity_drop",
+                "activity_key and activity_drop go together",
+            ));
+        }
     }
+    Ok(())
 }
 
 fn check_key(field: &str, key: &str) -> Result<(), RuleError> {

@@ -150,19 +150,68 @@ pub async fn start(
     shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let seeded = farm.registry.by_name("茶园气象站").await?.is_some();
-    let village = Some(VILLAGE.to_string());
-    let mk = |name: &str, profile: &str, asset: &str, kind: AssetKind, gateway: bool| NewDevice {
+    let probes = ensure_probes(&farm).await?;
+    let gateway = match farm.registry.by_name("猪舍网关").await? {
+        Some(d) => d,
+        None => {
+            farm.registry
+                .create(demo_device(
+                    "猪舍网关",
+                    "gateway",
+                    "猪舍",
+                    AssetKind::Barn,
+                    true,
+                ))
+                .await?
+        }
+    };
+    let mut rng = Rng(0x5EED_CAFE_F00D_0001);
+    let now = now_ms();
+    let sows = connect_sows(&farm, &gateway, &mut rng).await?;
+    if !seeded {
+        ensure_demo_user(&auth).await?;
+        backfill(&farm, &probes, &gateway, &sows, now, &mut rng).await?;
+    }
+    let board = ensure_board(&boards).await?;
+    tracing::info!(
+        url = %format!("/board/{}", board.slug),
+        text = %format!("/board/{}.txt", board.slug),
+        "demo: display board for the tea garden"
+    );
+    tracing::info!(
+        village = VILLAGE,
+        probes = probes.len(),
+        sows = SOWS,
+        "demo village is live"
+    );
+    tokio::spawn(feed(farm, probes, gateway, sows, rng, shutdown));
+    Ok(())
+}
+
+/// A device of the demo village, with its asset.
+fn demo_device(
+    name: &str,
+    profile: &str,
+    asset: &str,
+    kind: AssetKind,
+    gateway: bool,
+) -> NewDevice {
+    NewDevice {
         name: name.into(),
         profile: Some(profile.into()),
         asset: Some(asset.into()),
         asset_kind: Some(kind),
-        village: village.clone(),
+        village: Some(VILLAGE.to_string()),
         is_gateway: gateway,
         ..NewDevice::default()
-    };
+    }
+}
+
+/// The tea garden's and greenhouse's probes, created on first start.
+async fn ensure_probes(farm: &Farm) -> anyhow::Result<Vec<Probe>> {
     let specs = [
         (
-            mk(
+            demo_device(
                 "茶园气象站",
                 "air-probe",
                 "龙井茶园",
@@ -172,7 +221,7 @@ pub async fn start(
             ProbeKind::GardenAir,
         ),
         (
-            mk(
+            demo_device(
                 "茶园土壤-东",
                 "soil-probe",
                 "龙井茶园",
@@ -182,7 +231,7 @@ pub async fn start(
             ProbeKind::Soil { offset: 0.0 },
         ),
         (
-            mk(
+            demo_device(
                 "茶园土壤-西",
                 "soil-probe",
                 "龙井茶园",
@@ -192,7 +241,7 @@ pub async fn start(
             ProbeKind::Soil { offset: -8.0 },
         ),
         (
-            mk(
+            demo_device(
                 "大棚温湿度",
                 "air-probe",
                 "一号大棚",
@@ -210,17 +259,16 @@ pub async fn start(
         };
         probes.push(Probe { device, kind });
     }
-    let gateway = match farm.registry.by_name("猪舍网关").await? {
-        Some(d) => d,
-        None => {
-            farm.registry
-                .create(mk("猪舍网关", "gateway", "猪舍", AssetKind::Barn, true))
-                .await?
-        }
-    };
-    let mut rng = Rng(0x5EED_CAFE_F00D_0001);
-    let now = now_ms();
-    let mut sows: Vec<Sow> = (0..SOWS)
+    Ok(probes)
+}
+
+/// The barn's ear-tagged sows, each announced through the gateway.
+async fn connect_sows(
+    farm: &Farm,
+    gateway: &Arc<Device>,
+    rng: &mut Rng,
+) -> anyhow::Result<Vec<Sow>> {
+    let sows: Vec<Sow> = (0..SOWS)
         .map(|i| Sow {
             name: format!("耳标 {:04}", 401 + i),
             baseline: 37.2 + rng.next() * 0.8,
@@ -231,29 +279,37 @@ pub async fn start(
     for sow in &sows {
         let body = json!({ "device": sow.name, "type": "ear-tag" }).to_string();
         farm.ingest
-            .gateway_connect(&gateway, body.as_bytes())
+            .gateway_connect(gateway, body.as_bytes())
             .await?;
     }
-    if !seeded {
-        if auth
-            .db()
-            .call_blocking(|c| cunlink_core::auth::user_count(c))?
-            == 0
-        {
-            let a = auth.clone();
-            tokio::task::spawn_blocking(move || {
-                a.create_user_blocking(DEMO_USER, DEMO_PASSWORD, Role::Admin, Some(VILLAGE))
-            })
-            .await??;
-            tracing::info!(
-                user = DEMO_USER,
-                password = DEMO_PASSWORD,
-                "demo: sign in with this account"
-            );
-        }
-        backfill(&farm, &probes, &gateway, &sows, now, &mut rng).await?;
+    Ok(sows)
+}
+
+/// The demo admin, created only on an empty user table.
+async fn ensure_demo_user(auth: &AuthService) -> anyhow::Result<()> {
+    if auth
+        .db()
+        .call_blocking(|c| cunlink_core::auth::user_count(c))?
+        != 0
+    {
+        return Ok(());
     }
-    let board = match boards.with_name(BOARD).await? {
+    let a = auth.clone();
+    tokio::task::spawn_blocking(move || {
+        a.create_user_blocking(DEMO_USER, DEMO_PASSWORD, Role::Admin, Some(VILLAGE))
+    })
+    .await??;
+    tracing::info!(
+        user = DEMO_USER,
+        password = DEMO_PASSWORD,
+        "demo: sign in with this account"
+    );
+    Ok(())
+}
+
+/// The tea garden's display board, created on first start.
+async fn ensure_board(boards: &cunlink_board::Boards) -> anyhow::Result<cunlink_board::Board> {
+    Ok(match boards.with_name(BOARD).await? {
         Some(b) => b,
         None => {
             boards
@@ -267,27 +323,7 @@ pub async fn start(
                 })
                 .await?
         }
-    };
-    tracing::info!(
-        url = %format!("/board/{}", board.slug),
-        text = %format!("/board/{}.txt", board.slug),
-        "demo: display board for the tea garden"
-    );
-    tracing::info!(
-        village = VILLAGE,
-        probes = probes.len(),
-        sows = SOWS,
-        "demo village is live"
-    );
-    tokio::spawn(feed(
-        farm,
-        probes,
-        gateway,
-        sows.drain(..).collect(),
-        rng,
-        shutdown,
-    ));
-    Ok(())
+    })
 }
 
 async fn send(farm: &Farm, device: &Device, kind: Kind, body: J) -> anyhow::Result<()> {

@@ -9,7 +9,7 @@ use serde_json::json;
 use super::episode::{Episode, Step};
 use super::herd::{Baseline, Pen};
 use super::world::{Compiled, DeviceInfo};
-use crate::rule::{Condition, HerdFever, Match};
+use crate::rule::{Compare, Condition, HerdFever, Match};
 
 /// A herd baseline needs this many readings at the same time of day.
 const MIN_BASELINE_READINGS: u32 = 3;
@@ -94,14 +94,6 @@ impl RuleState {
         pen: Option<&mut Pen>,
     ) -> Outcome {
         let keys = &self.rule.keys;
-        let step_to_outcome = |step: Step, details: &dyn Fn() -> serde_json::Value| match step {
-            Step::Nothing => Outcome::Nothing,
-            Step::Fire { since } => Outcome::Fire {
-                since,
-                details: details(),
-            },
-            Step::Clear => Outcome::Clear,
-        };
         match (&mut self.kind, &self.rule.rule.condition) {
             (
                 Kind::Threshold { values, episode },
@@ -110,34 +102,14 @@ impl RuleState {
                     conditions,
                     for_s,
                 },
-            ) => {
-                for (k, v) in readings {
-                    for (i, key) in keys.iter().enumerate() {
-                        if key == k {
-                            if let Some(x) = v.as_f64() {
-                                values[i] = Some(x);
-                            }
-                        }
-                    }
-                }
-                let mut results = conditions
-                    .iter()
-                    .zip(values.iter())
-                    .map(|(c, v)| v.is_some_and(|x| c.op.holds(x, c.value)));
-                let holds = match r#match {
-                    Match::All => results.all(|b| b),
-                    Match::Any => results.any(|b| b),
-                };
-                let step = episode.step(holds, ts, *for_s as i64 * 1000);
-                step_to_outcome(step, &|| {
-                    let vals: serde_json::Map<String, serde_json::Value> = conditions
-                        .iter()
-                        .zip(values.iter())
-                        .filter_map(|(c, v)| Some((c.key.clone(), json!((*v)?))))
-                        .collect();
-                    json!({ "values": vals })
-                })
-            }
+            ) => threshold(
+                values,
+                episode,
+                keys,
+                (*r#match, conditions, *for_s),
+                ts,
+                readings,
+            ),
             (
                 Kind::Rate { window, episode },
                 Condition::Rate {
@@ -145,46 +117,114 @@ impl RuleState {
                     change,
                     within_s,
                 },
-            ) => {
-                let Some(v) = readings
-                    .iter()
-                    .find(|(k, _)| *k == keys[0])
-                    .and_then(|(_, v)| v.as_f64())
-                else {
-                    return Outcome::Nothing;
-                };
-                let within = *within_s as i64 * 1000;
-                while window.front().is_some_and(|(t, _)| ts - t > within) {
-                    window.pop_front();
-                }
-                let reference = if *change > 0.0 {
-                    window.iter().map(|(_, x)| *x).fold(f64::INFINITY, f64::min)
-                } else {
-                    window
-                        .iter()
-                        .map(|(_, x)| *x)
-                        .fold(f64::NEG_INFINITY, f64::max)
-                };
-                window.push_back((ts, v));
-                let moved = v - reference;
-                let holds = reference.is_finite()
-                    && if *change > 0.0 {
-                        moved >= *change
-                    } else {
-                        moved <= *change
-                    };
-                let step = episode.step(holds, ts, 0);
-                step_to_outcome(
-                    step,
-                    &|| json!({ "key": key, "value": v, "from": reference, "change": moved, "within_s": within_s }),
-                )
-            }
+            ) => rate(
+                window,
+                episode,
+                keys,
+                (key, *change, *within_s),
+                ts,
+                readings,
+            ),
             (Kind::Herd(h), Condition::HerdFever(cfg)) => {
                 h.apply(cfg, keys, info, ts, readings, pen)
             }
             _ => Outcome::Nothing,
         }
     }
+}
+
+/// An episode's step as an outcome; `details` is built only when it fires.
+fn step_to_outcome(step: Step, details: impl FnOnce() -> serde_json::Value) -> Outcome {
+    match step {
+        Step::Nothing => Outcome::Nothing,
+        Step::Fire { since } => Outcome::Fire {
+            since,
+            details: details(),
+        },
+        Step::Clear => Outcome::Clear,
+    }
+}
+
+/// Threshold: remember the latest value of each compared key, then AND/OR the
+/// comparisons; the episode decides whether they held for `for_s`.
+fn threshold(
+    values: &mut [Option<f64>],
+    episode: &mut Episode,
+    keys: &[KeyId],
+    (r#match, conditions, for_s): (Match, &[Compare], u32),
+    ts: i64,
+    readings: &[(KeyId, &Value)],
+) -> Outcome {
+    for (k, v) in readings {
+        for (i, key) in keys.iter().enumerate() {
+            if key == k {
+                if let Some(x) = v.as_f64() {
+                    values[i] = Some(x);
+                }
+            }
+        }
+    }
+    let mut results = conditions
+        .iter()
+        .zip(values.iter())
+        .map(|(c, v)| v.is_some_and(|x| c.op.holds(x, c.value)));
+    let holds = match r#match {
+        Match::All => results.all(|b| b),
+        Match::Any => results.any(|b| b),
+    };
+    let step = episode.step(holds, ts, for_s as i64 * 1000);
+    step_to_outcome(step, || {
+        let vals: serde_json::Map<String, serde_json::Value> = conditions
+            .iter()
+            .zip(values.iter())
+            .filter_map(|(c, v)| Some((c.key.clone(), json!((*v)?))))
+            .collect();
+        json!({ "values": vals })
+    })
+}
+
+/// Rate: the change of `key` against the lowest (rises) or highest (falls)
+/// value within the last `within_s` seconds.
+fn rate(
+    window: &mut VecDeque<(i64, f64)>,
+    episode: &mut Episode,
+    keys: &[KeyId],
+    (key, change, within_s): (&str, f64, u32),
+    ts: i64,
+    readings: &[(KeyId, &Value)],
+) -> Outcome {
+    let Some(v) = readings
+        .iter()
+        .find(|(k, _)| *k == keys[0])
+        .and_then(|(_, v)| v.as_f64())
+    else {
+        return Outcome::Nothing;
+    };
+    let within = within_s as i64 * 1000;
+    while window.front().is_some_and(|(t, _)| ts - t > within) {
+        window.pop_front();
+    }
+    let reference = if change > 0.0 {
+        window.iter().map(|(_, x)| *x).fold(f64::INFINITY, f64::min)
+    } else {
+        window
+            .iter()
+            .map(|(_, x)| *x)
+            .fold(f64::NEG_INFINITY, f64::max)
+    };
+    window.push_back((ts, v));
+    let moved = v - reference;
+    let holds = reference.is_finite()
+        && if change > 0.0 {
+            moved >= change
+        } else {
+            moved <= change
+        };
+    let step = episode.step(holds, ts, 0);
+    step_to_outcome(
+        step,
+        || json!({ "key": key, "value": v, "from": reference, "change": moved, "within_s": within_s }),
+    )
 }
 
 impl Herd {
@@ -251,3 +291,6 @@ impl Herd {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -54,6 +54,24 @@ pub(crate) fn villages_of(ctx: &PageCtx) -> Option<Vec<i64>> {
     }
 }
 
+/// Asset names offered in the filter (id, name), sorted by name.
+fn asset_options(s: &PagesState, ctx: &PageCtx) -> Vec<(i64, String)> {
+    // Asset names offered in the filter: those of devices the user can see,
+    // from the in-memory registry (no table scan per request).
+    let mut assets: Vec<(i64, String)> = s
+        .alerts
+        .farm
+        .registry
+        .all()
+        .iter()
+        .filter(|d| scope::can_see(&ctx.user, d.village_id))
+        .filter_map(|d| Some((d.asset_id?, d.asset.clone()?)))
+        .collect();
+    assets.sort_by(|a, b| a.1.cmp(&b.1));
+    assets.dedup();
+    assets
+}
+
 pub(crate) async fn page(
     State(s): State<PagesState>,
     ctx: PageCtx,
@@ -71,19 +89,7 @@ pub(crate) async fn page(
         .as_deref()
         .filter(|v| !v.is_empty())
         .and_then(|v| v.parse::<Severity>().ok());
-    // Asset names offered in the filter: those of devices the user can see,
-    // from the in-memory registry (no table scan per request).
-    let mut assets: Vec<(i64, String)> = s
-        .alerts
-        .farm
-        .registry
-        .all()
-        .iter()
-        .filter(|d| scope::can_see(&ctx.user, d.village_id))
-        .filter_map(|d| Some((d.asset_id?, d.asset.clone()?)))
-        .collect();
-    assets.sort_by(|a, b| a.1.cmp(&b.1));
-    assets.dedup();
+    let assets = asset_options(&s, &ctx);
     let asset = q.asset.as_deref().unwrap_or("");
     let asset_id = assets.iter().find(|a| a.1 == asset).map(|a| a.0);
     if !asset.is_empty() && asset_id.is_none() {

@@ -258,33 +258,24 @@ struct FormTpl<'a> {
     script: &'static str,
 }
 
-async fn form(s: &PagesState, ctx: &PageCtx, rule: Option<Rule>) -> Result<Response, PageError> {
-    if !crate::routes::can_manage_rules(&ctx.user) {
-        return Err(PageError::Forbidden);
+/// Villages a county-wide user may put a rule in (id, name); none for others.
+async fn village_choices(s: &PagesState, ctx: &PageCtx) -> Result<Vec<(i64, String)>, PageError> {
+    if !ctx.user.role.is_county_wide() {
+        return Ok(Vec::new());
     }
-    let county = ctx.user.role.is_county_wide();
-    let villages: Vec<(i64, String)> = if county {
-        s.alerts
-            .auth
-            .list_villages()
-            .await
-            .map_err(PageError::internal)?
-            .into_iter()
-            .map(|(id, name, _)| (id, name))
-            .collect()
-    } else {
-        Vec::new()
-    };
-    let village = rule
-        .as_ref()
-        .and_then(|r| r.village_id)
-        .and_then(|id| villages.iter().find(|v| v.0 == id))
-        .map(|v| v.1.clone())
-        .unwrap_or_default();
-    let v = match &rule {
-        Some(r) => Vals::of(r, village),
-        None => Vals::blank(),
-    };
+    Ok(s.alerts
+        .auth
+        .list_villages()
+        .await
+        .map_err(PageError::internal)?
+        .into_iter()
+        .map(|(id, name, _)| (id, name))
+        .collect())
+}
+
+/// Names of the devices (at most `MAX_DEVICES`, sorted) and assets the caller
+/// may target.
+fn target_choices(s: &PagesState, ctx: &PageCtx) -> (Vec<String>, Vec<String>) {
     let visible: Vec<_> = s
         .alerts
         .farm
@@ -308,8 +299,15 @@ async fn form(s: &PagesState, ctx: &PageCtx, rule: Option<Rule>) -> Result<Respo
         .into_iter()
         .map(str::to_string)
         .collect();
-    let profiles = s
-        .alerts
+    (devices, assets)
+}
+
+/// Profiles a rule may target, as (name, label shown).
+async fn profile_choices(
+    s: &PagesState,
+    ctx: &PageCtx,
+) -> Result<Vec<(String, String)>, PageError> {
+    Ok(s.alerts
         .farm
         .profiles()
         .await
@@ -326,7 +324,26 @@ async fn form(s: &PagesState, ctx: &PageCtx, rule: Option<Rule>) -> Result<Respo
             };
             (p.name, label)
         })
-        .collect();
+        .collect())
+}
+
+async fn form(s: &PagesState, ctx: &PageCtx, rule: Option<Rule>) -> Result<Response, PageError> {
+    if !crate::routes::can_manage_rules(&ctx.user) {
+        return Err(PageError::Forbidden);
+    }
+    let villages = village_choices(s, ctx).await?;
+    let village = rule
+        .as_ref()
+        .and_then(|r| r.village_id)
+        .and_then(|id| villages.iter().find(|v| v.0 == id))
+        .map(|v| v.1.clone())
+        .unwrap_or_default();
+    let v = match &rule {
+        Some(r) => Vals::of(r, village),
+        None => Vals::blank(),
+    };
+    let (devices, assets) = target_choices(s, ctx);
+    let profiles = profile_choices(s, ctx).await?;
     // Keys of the target come from `/rules/keys` once the page is shown.
     let keys: Vec<String> = Vec::new();
     let users = s

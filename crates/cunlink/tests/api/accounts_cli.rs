@@ -3,7 +3,6 @@
 //! page's buttons. Afterwards the user's bearer tokens and sessions get 401 on
 //! the very next request, although the server had them cached.
 
-use serde_json::json;
 
 use crate::common::{TestApp, request, spawn_app};
 use crate::web_auth::{field, form_login, session_of};
@@ -24,16 +23,7 @@ pub async fn cunlink(args: &[&str]) -> (bool, String) {
 }
 
 async fn api_session(app: &TestApp, user: &str) -> String {
-    let r = request(
-        app.http,
-        "POST",
-        "/api/login",
-        &[("content-type", "application/json")],
-        json!({"username": user, "password": "a-password"})
-            .to_string()
-            .into_bytes(),
-    )
-    .await;
+    let r = app.api_login(user, "a-password").await;
     assert_eq!(r.status, 200, "{}", r.text());
     session_of(&r)
 }
@@ -63,16 +53,7 @@ async fn cli_disable_and_revoke_tokens_take_effect_on_a_running_server() {
         (401, 401),
         "disabled in another process"
     );
-    let r = request(
-        app.http,
-        "POST",
-        "/api/login",
-        &[("content-type", "application/json")],
-        json!({"username": "ann", "password": "a-password"})
-            .to_string()
-            .into_bytes(),
-    )
-    .await;
+    let r = app.api_login("ann", "a-password").await;
     assert_eq!(r.status, 401, "a disabled user cannot sign in");
 
     let (ok, err) = cunlink(&["user", "enable", "--data-dir", &dir, "--username", "ann"]).await;

@@ -69,14 +69,13 @@ async fn rule_numbers_out_of_range_are_refused_naming_the_field() {
             if let Some(e) = escalate {
                 body["escalate"] = e;
             }
-            let (s, e) = app.post_json("/api/rules", &admin, body.clone()).await;
+            let (s, e) = app.create_rule(&admin, body.clone()).await;
             assert_eq!((s, e["field"].as_str()), (400, Some(field)), "{body} → {e}");
         }
     }
     // In range for the type, but intervals × a profile's interval could wrap.
     let (s, e) = app
-        .post_json(
-            "/api/rules",
+        .create_rule(
             &admin,
             json!({ "name": "x", "severity": "major", "target": { "device": "界限-1" },
                     "condition": { "type": "silence", "intervals": u32::MAX } }),

@@ -17,20 +17,13 @@ async fn alarms_are_assigned_only_to_people_who_can_see_them() {
         .device(json!({ "name": "土壤-指派", "type": "soil-probe", "village": "茶香村", "asset": "指派田", "asset_kind": "field" }))
         .await;
     let (s, r) = app
-        .post_json(
-            "/api/rules",
-            &admin,
+        .create_rule(&admin,
             json!({ "name": "干旱", "severity": "major", "target": { "device": "土壤-指派" },
                     "condition": { "type": "threshold", "conditions": [{ "key": "soil_moisture", "op": "<", "value": 20 }] } }),
         )
         .await;
     assert_eq!(s, 201, "{r}");
-    let r = app
-        .post(
-            &format!("/api/v1/{token}/telemetry"),
-            r#"{"soil_moisture":9}"#,
-        )
-        .await;
+    let r = app.telemetry(&token, r#"{"soil_moisture":9}"#).await;
     assert_eq!(r.status, 200);
     let a = app
         .alarms_until("status=active", Duration::from_secs(10), |a| !a.is_empty())
@@ -113,12 +106,7 @@ async fn rule_keys_do_not_cross_villages() {
         .device(json!({ "name": "土壤-山", "type": "soil-probe", "village": "远山村", "asset": "山地-秘", "asset_kind": "field" }))
         .await;
     for (token, key) in [(&tea, "tea_only_key"), (&hill, "hill_only_key")] {
-        let r = app
-            .post(
-                &format!("/api/v1/{token}/telemetry"),
-                json!({ key: 1 }).to_string(),
-            )
-            .await;
+        let r = app.telemetry(token, json!({ key: 1 }).to_string()).await;
         assert_eq!(r.status, 200);
     }
     alerts_settled(&app).await;
@@ -161,20 +149,13 @@ async fn a_county_level_devices_alarm_is_hidden_from_village_users() {
         .device(json!({ "name": "县级气象站", "type": "air-probe", "county_level": true }))
         .await;
     let (s, r) = app
-        .post_json(
-            "/api/rules",
-            &admin,
+        .create_rule(&admin,
             json!({ "name": "霜冻", "severity": "major", "target": { "device": "县级气象站" },
                     "condition": { "type": "threshold", "conditions": [{ "key": "temperature", "op": "<", "value": 0 }] } }),
         )
         .await;
     assert_eq!(s, 201, "{r}");
-    let r = app
-        .post(
-            &format!("/api/v1/{token}/telemetry"),
-            r#"{"temperature":-3}"#,
-        )
-        .await;
+    let r = app.telemetry(&token, r#"{"temperature":-3}"#).await;
     assert_eq!(r.status, 200);
     let a = app
         .alarms_until("status=active", Duration::from_secs(10), |a| !a.is_empty())

@@ -65,9 +65,7 @@ async fn an_alarm_whose_commit_fails_is_retried_stored_once_and_announced_after_
         .device(json!({ "name": "土壤-重试", "type": "soil-probe", "village": "茶香村" }))
         .await;
     let (s, r) = app
-        .post_json(
-            "/api/rules",
-            &admin,
+        .create_rule(&admin,
             json!({ "name": "干旱", "severity": "critical", "target": { "device": "土壤-重试" },
                     "condition": { "type": "threshold", "conditions": [{ "key": "soil_moisture", "op": "<", "value": 20 }] } }),
         )
@@ -81,12 +79,7 @@ async fn an_alarm_whose_commit_fails_is_retried_stored_once_and_announced_after_
         .alerts
         .alarms
         .fail_next_commits(2);
-    let r = app
-        .post(
-            &format!("/api/v1/{token}/telemetry"),
-            r#"{"soil_moisture":9}"#,
-        )
-        .await;
+    let r = app.telemetry(&token, r#"{"soil_moisture":9}"#).await;
     assert_eq!(r.status, 200);
 
     let (id, committed) = tokio::time::timeout(Duration::from_secs(20), calls.recv())
@@ -126,9 +119,7 @@ async fn an_alarm_written_while_another_process_holds_the_database_is_stored_onc
         .device(json!({ "name": "土壤-锁", "type": "soil-probe", "village": "茶香村" }))
         .await;
     let (s, r) = app
-        .post_json(
-            "/api/rules",
-            &admin,
+        .create_rule(&admin,
             json!({ "name": "干旱", "severity": "critical", "target": { "device": "土壤-锁" },
                     "condition": { "type": "threshold", "conditions": [{ "key": "soil_moisture", "op": "<", "value": 20 }] } }),
         )
@@ -150,12 +141,7 @@ async fn an_alarm_written_while_another_process_holds_the_database_is_stored_onc
     locked_rx.recv().unwrap();
 
     // Readings go to telemetry.db and are acknowledged; the alarm cannot be written.
-    let r = app
-        .post(
-            &format!("/api/v1/{token}/telemetry"),
-            r#"{"soil_moisture":9}"#,
-        )
-        .await;
+    let r = app.telemetry(&token, r#"{"soil_moisture":9}"#).await;
     assert_eq!(r.status, 200);
     let until = std::time::Instant::now() + Duration::from_secs(60);
     while metric(&app, "cunlink_alert_store_retries_total").await == 0 {

@@ -13,19 +13,12 @@ const MIN: i64 = 60_000;
 const DAY: i64 = 24 * 60 * MIN;
 
 async fn gateway_post(app: &TestApp, token: &str, body: serde_json::Value) {
-    let r = app
-        .post(
-            &format!("/api/v1/{token}/gateway/telemetry"),
-            body.to_string(),
-        )
-        .await;
+    let r = app.gateway_telemetry(token, body.to_string()).await;
     assert_eq!(r.status, 200, "{}", r.text());
 }
 
 async fn telemetry(app: &TestApp, token: &str, body: serde_json::Value) {
-    let r = app
-        .post(&format!("/api/v1/{token}/telemetry"), body.to_string())
-        .await;
+    let r = app.telemetry(token, body.to_string()).await;
     assert_eq!(r.status, 200, "{}", r.text());
 }
 
@@ -145,9 +138,7 @@ async fn a_duration_window_survives_a_restart_and_fires_once() {
     let token = soil_probe(&app, "土壤-东").await;
     let admin = app.admin_token.clone();
     let (status, rule) = app
-        .post_json(
-            "/api/rules",
-            &admin,
+        .create_rule(&admin,
             json!({
                 "name": "土壤干旱",
                 "severity": "major",
@@ -222,8 +213,7 @@ async fn a_flood_that_keeps_a_condition_true_raises_one_alarm() {
     let token = soil_probe(&app, "土壤-西").await;
     let admin = app.admin_token.clone();
     let (status, _) = app
-        .post_json(
-            "/api/rules",
+        .create_rule(
             &admin,
             json!({
                 "name": "过湿或过干",
@@ -264,9 +254,7 @@ async fn silence_fires_on_time_and_clears_when_data_returns() {
     let admin = app.admin_token.clone();
     telemetry(&app, &token, json!({ "soil_moisture": 30 })).await;
     let (status, rule) = app
-        .post_json(
-            "/api/rules",
-            &admin,
+        .create_rule(&admin,
             json!({ "name": "探头失联", "severity": "warning", "target": { "device": "土壤-北" }, "condition": { "type": "silence", "after_s": 2 } }),
         )
         .await;
@@ -329,7 +317,7 @@ async fn bad_rules_are_refused_with_the_field_named() {
         ),
     ];
     for (body, code, field) in cases {
-        let (status, err) = app.post_json("/api/rules", &admin, body.clone()).await;
+        let (status, err) = app.create_rule(&admin, body.clone()).await;
         assert_eq!(status, 400, "{body} → {err}");
         assert_eq!(err["error"], code, "{err}");
         if !field.is_empty() {
@@ -369,9 +357,7 @@ async fn alarms_are_acknowledged_and_cleared_through_the_api() {
     let token = soil_probe(&app, "土壤-中").await;
     let admin = app.admin_token.clone();
     let (s, _) = app
-        .post_json(
-            "/api/rules",
-            &admin,
+        .create_rule(&admin,
             json!({ "name": "霜冻", "severity": "critical", "target": { "asset_kind": "field" }, "auto_clear": false,
                     "condition": { "type": "threshold", "conditions": [{ "key": "soil_temperature", "op": "<", "value": 2 }] } }),
         )

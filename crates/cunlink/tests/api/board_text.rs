@@ -17,8 +17,8 @@ async fn the_text_feed_shows_the_latest_readings_in_fixed_width_lines() {
         .device(json!({ "name": "棚内探头", "type": "air-probe", "asset": "一号大棚", "asset_kind": "greenhouse", "village": "茶香村" }))
         .await;
     let r = app
-        .post(
-            &format!("/api/v1/{token}/telemetry"),
+        .telemetry(
+            &token,
             json!({ "temperature": 24.9, "humidity": 66 }).to_string(),
         )
         .await;

@@ -9,16 +9,7 @@ use cunlink_core::auth::Role;
 
 /// Sign in through the JSON API; (cookie, csrf).
 async fn sign_in(app: &TestApp, username: &str) -> (String, String) {
-    let r = request(
-        app.http,
-        "POST",
-        "/api/login",
-        &[("content-type", "application/json")],
-        json!({ "username": username, "password": "a-password" })
-            .to_string()
-            .into_bytes(),
-    )
-    .await;
+    let r = app.api_login(username, "a-password").await;
     assert_eq!(r.status, 200, "{}", r.text());
     let cookie = r.headers["set-cookie"]
         .to_str()
@@ -36,11 +27,7 @@ async fn farm_pages_respect_the_village_boundary() {
     app.user("farmer-a", Role::Farmer, Some("甲村")).await;
     let b = app.user("farmer-b", Role::Farmer, Some("乙村")).await;
     let (status, j) = app
-        .post_json(
-            "/api/devices",
-            &b,
-            json!({ "name": "乙村探头", "asset": "乙村茶园" }),
-        )
+        .create_device(&b, json!({ "name": "乙村探头", "asset": "乙村茶园" }))
         .await;
     assert_eq!(status, 201, "{j}");
     app.device(json!({ "name": "县气象站", "county_level": true }))
@@ -115,10 +102,7 @@ async fn farm_pages_respect_the_village_boundary() {
         .unwrap()
         .to_string();
     let r = app
-        .post(
-            &format!("/api/v1/{token}/telemetry"),
-            json!({ "temperature": 21.5 }).to_string(),
-        )
+        .telemetry(&token, json!({ "temperature": 21.5 }).to_string())
         .await;
     assert_eq!(r.status, 200);
     let asset = mine["asset_id"].as_i64().unwrap();

@@ -18,12 +18,7 @@ async fn overflowing_and_out_of_range_parameters_are_a_quick_400_naming_the_fiel
     let body: Vec<_> = (0..100)
         .map(|i| json!({ "ts": T0 + i * 1000, "values": { "t": i } }))
         .collect();
-    let r = app
-        .post(
-            &format!("/api/v1/{token}/telemetry"),
-            json!(body).to_string(),
-        )
-        .await;
+    let r = app.telemetry(&token, json!(body).to_string()).await;
     assert_eq!(r.status, 200);
     let cases = [
         // The request of issue 9: `end - start` wrapped and `aggregate` never ended.

@@ -155,9 +155,7 @@ async fn gateway_creates_its_devices_on_first_sight() {
         "Ear tag 0413": { "temperature": 38.1, "activity": 12 },
         "Ear tag 0414": { "ts": now, "values": { "temperature": 37.9 } },
     });
-    let r = app
-        .post(&format!("/api/v1/{gw}/gateway/telemetry"), body.to_string())
-        .await;
+    let r = app.gateway_telemetry(&gw, body.to_string()).await;
     assert_eq!(r.status, 200, "{}", r.text());
     let t = app
         .query(&format!(
@@ -181,20 +179,12 @@ async fn gateway_creates_its_devices_on_first_sight() {
 
     // A plain device may not speak for others.
     let plain = app.device(json!({ "name": "plain" })).await;
-    let r = app
-        .post(
-            &format!("/api/v1/{plain}/gateway/telemetry"),
-            body.to_string(),
-        )
-        .await;
+    let r = app.gateway_telemetry(&plain, body.to_string()).await;
     assert_eq!(r.status, 403);
 
     // Nor may a gateway write for a device it does not own.
     let r = app
-        .post(
-            &format!("/api/v1/{gw}/gateway/telemetry"),
-            json!({ "plain": { "t": 1 } }).to_string(),
-        )
+        .gateway_telemetry(&gw, json!({ "plain": { "t": 1 } }).to_string())
         .await;
     assert_eq!(r.status, 403, "{}", r.text());
     assert!(
@@ -207,9 +197,7 @@ async fn gateway_creates_its_devices_on_first_sight() {
 
     // One bad device in a gateway body refuses the whole body.
     let bad = json!({ "Ear tag 0412": { "temperature": 39.0 }, "Ear tag 0415": { "temperature": { "x": 1 } } });
-    let r = app
-        .post(&format!("/api/v1/{gw}/gateway/telemetry"), bad.to_string())
-        .await;
+    let r = app.gateway_telemetry(&gw, bad.to_string()).await;
     assert_eq!(r.status, 400);
     let l = app
         .query(&format!("/api/devices/{}/latest", enc("Ear tag 0412")))

@@ -7,6 +7,7 @@ mod alert_limits;
 mod alert_scope;
 mod alert_store_retry;
 mod alerts;
+mod app_routes;
 mod backup;
 mod board_text;
 mod chirpstack_auth;

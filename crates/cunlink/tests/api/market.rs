@@ -100,7 +100,7 @@ async fn tea_from_garden_to_buyer_with_pickup_code_and_trace_page() {
     for (i, t) in [11.5, 14.0, 18.5].iter().enumerate() {
         let body = json!({"ts": now - 3_600_000 * (3 - i as i64), "values": {"temperature": t}})
             .to_string();
-        let r = app.post(&format!("/api/v1/{token}/telemetry"), body).await;
+        let r = app.telemetry(&token, body).await;
         assert_eq!(r.status, 200, "{}", r.text());
     }
     let tea = list_tea(&app, &w, 1000).await;
@@ -510,9 +510,7 @@ async fn bad_input_is_refused_by_name_and_changes_nothing() {
         (order(tea, 6, w.town_station), 409, "out_of_stock"),
         (order(tea, 1, 999), 400, "unknown_station"),
     ] {
-        let (s, e) = app
-            .post_json("/api/market/orders", &w.buyer, body.clone())
-            .await;
+        let (s, e) = app.place_order(&w.buyer, body.clone()).await;
         assert_eq!(
             (s, e["error"].as_str()),
             (status, Some(code)),
@@ -520,9 +518,9 @@ async fn bad_input_is_refused_by_name_and_changes_nothing() {
         );
     }
     // An operator orders for a villager only at their own station.
-    let (s, _) = app.post_json("/api/market/orders", &w.tea_op, json!({"items": [{"product_id": tea, "quantity": 1}], "pickup_station_id": w.town_station, "for_name": "王大妈"})).await;
+    let (s, _) = app.place_order(&w.tea_op, json!({"items": [{"product_id": tea, "quantity": 1}], "pickup_station_id": w.town_station, "for_name": "王大妈"})).await;
     assert_eq!(s, 403);
-    let (s, v) = app.post_json("/api/market/orders", &w.tea_op, json!({"items": [{"product_id": tea, "quantity": 1}], "pickup_station_id": w.tea_station, "for_name": "王大妈"})).await;
+    let (s, v) = app.place_order(&w.tea_op, json!({"items": [{"product_id": tea, "quantity": 1}], "pickup_station_id": w.tea_station, "for_name": "王大妈"})).await;
     assert_eq!(s, 201, "{v}");
     let id = v["id"].as_i64().unwrap();
     let (s, _) = app
@@ -559,11 +557,7 @@ async fn bad_input_is_refused_by_name_and_changes_nothing() {
     .await;
     assert_eq!(r.status, 200, "{}", r.text());
     let (s, e) = app
-        .post_json(
-            "/api/market/orders",
-            &w.buyer,
-            order(tea, 1, w.town_station),
-        )
+        .place_order(&w.buyer, order(tea, 1, w.town_station))
         .await;
     assert_eq!((s, e["error"].as_str()), (409, Some("product_delisted")));
     assert_eq!(

@@ -297,8 +297,8 @@ async fn an_old_unbounded_batch_reads_only_the_last_year() {
         (now - 3_600_000, 12.5),
     ] {
         let r = app
-            .post(
-                &format!("/api/v1/{token}/telemetry"),
+            .telemetry(
+                &token,
                 json!({"ts": ts, "values": {"temperature": t}}).to_string(),
             )
             .await;

@@ -54,9 +54,7 @@ async fn parcels_are_scoped_to_their_stations_and_codes_stay_with_buyer_and_hold
 
     let tea = list_tea(&app, &w, 10).await;
     let (s, o) = app
-        .post_json(
-            "/api/market/orders",
-            &w.buyer,
+        .place_order(&w.buyer,
             json!({"items": [{"product_id": tea, "quantity": 1}], "pickup_station_id": w.town_station}),
         )
         .await;
@@ -257,16 +255,7 @@ async fn an_operator_registers_parcels_for_their_own_station_only() {
 }
 
 async fn login(app: &TestApp, username: &str) -> String {
-    let r = crate::common::request(
-        app.http,
-        "POST",
-        "/api/login",
-        &[("content-type", "application/json")],
-        json!({"username": username, "password": "a-password"})
-            .to_string()
-            .into_bytes(),
-    )
-    .await;
+    let r = app.api_login(username, "a-password").await;
     assert_eq!(r.status, 200, "{}", r.text());
     let c = r.headers["set-cookie"].to_str().unwrap();
     c.split(';').next().unwrap().to_string()
@@ -291,9 +280,7 @@ async fn station_pages_offer_each_station_its_own_scans_and_the_code_only_at_the
     let w = world(&app).await;
     let tea = list_tea(&app, &w, 10).await;
     let (s, o) = app
-        .post_json(
-            "/api/market/orders",
-            &w.buyer,
+        .place_order(&w.buyer,
             json!({"items": [{"product_id": tea, "quantity": 1}], "pickup_station_id": w.town_station}),
         )
         .await;

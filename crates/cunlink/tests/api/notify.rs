@@ -134,9 +134,7 @@ fn check_vapid(header: &str, audience: &str, server_key: &str) {
 async fn dry_soil_rule(app: &TestApp, device: &str) {
     let admin = app.admin_token.clone();
     let (s, r) = app
-        .post_json(
-            "/api/rules",
-            &admin,
+        .create_rule(&admin,
             json!({ "name": "土壤干旱", "severity": "critical", "target": { "device": device },
                     "condition": { "type": "threshold", "conditions": [{ "key": "soil_moisture", "op": "<", "value": 20 }] } }),
         )
@@ -174,12 +172,7 @@ async fn web_push_is_signed_and_encrypted_for_the_browser() {
         .device(json!({ "name": "土壤-推送", "type": "soil-probe" }))
         .await;
     dry_soil_rule(&app, "土壤-推送").await;
-    let r = app
-        .post(
-            &format!("/api/v1/{token}/telemetry"),
-            r#"{"soil_moisture":11}"#,
-        )
-        .await;
+    let r = app.telemetry(&token, r#"{"soil_moisture":11}"#).await;
     assert_eq!(r.status, 200);
 
     let (headers, body) = tokio::time::timeout(Duration::from_secs(10), pushes.recv())
@@ -226,12 +219,7 @@ async fn webhooks_deliver_and_refusals_become_dead_letters() {
         .device(json!({ "name": "土壤-短信", "type": "soil-probe" }))
         .await;
     dry_soil_rule(&app, "土壤-短信").await;
-    let r = app
-        .post(
-            &format!("/api/v1/{token}/telemetry"),
-            r#"{"soil_moisture":9}"#,
-        )
-        .await;
+    let r = app.telemetry(&token, r#"{"soil_moisture":9}"#).await;
     assert_eq!(r.status, 200);
     let (headers, body) = tokio::time::timeout(Duration::from_secs(10), delivered.recv())
         .await
@@ -291,9 +279,7 @@ async fn unacknowledged_alarms_escalate_to_the_vet() {
         .await;
     let admin = app.admin_token.clone();
     let (s, r) = app
-        .post_json(
-            "/api/rules",
-            &admin,
+        .create_rule(&admin,
             json!({ "name": "过干", "severity": "major", "target": { "device": "耳标 0007" },
                     "escalate": { "after_s": 1, "to": ["vet-wang"] },
                     "condition": { "type": "threshold", "conditions": [{ "key": "soil_moisture", "op": "<", "value": 20 }] } }),
@@ -301,12 +287,7 @@ async fn unacknowledged_alarms_escalate_to_the_vet() {
         .await;
     assert_eq!(s, 201, "{r}");
     let raised = cunlink_core::time::now_ms();
-    let r = app
-        .post(
-            &format!("/api/v1/{token}/telemetry"),
-            r#"{"soil_moisture":5}"#,
-        )
-        .await;
+    let r = app.telemetry(&token, r#"{"soil_moisture":5}"#).await;
     assert_eq!(r.status, 200);
     // The vet is not told at first (doctors are not notified by default)…
     let (_, body) = tokio::time::timeout(Duration::from_secs(10), calls.recv())
@@ -321,8 +302,7 @@ async fn unacknowledged_alarms_escalate_to_the_vet() {
     assert!(a[0]["escalated_at"].as_i64().is_some(), "{a:?}");
     // Escalation to an unknown user is refused.
     let (s, e) = app
-        .post_json(
-            "/api/rules",
+        .create_rule(
             &admin,
             json!({ "name": "x", "severity": "major", "target": { "device": "耳标 0007" },
                     "escalate": { "after_s": 60, "to": ["nobody"] },

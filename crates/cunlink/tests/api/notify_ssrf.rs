@@ -116,20 +116,13 @@ async fn fire_an_alarm(app: &TestApp, device: &str) {
         .device(json!({ "name": device, "type": "soil-probe", "village": "茶香村" }))
         .await;
     let (s, r) = app
-        .post_json(
-            "/api/rules",
-            &admin,
+        .create_rule(&admin,
             json!({ "name": "干旱", "severity": "critical", "target": { "device": device },
                     "condition": { "type": "threshold", "conditions": [{ "key": "soil_moisture", "op": "<", "value": 20 }] } }),
         )
         .await;
     assert_eq!(s, 201, "{r}");
-    let r = app
-        .post(
-            &format!("/api/v1/{token}/telemetry"),
-            r#"{"soil_moisture":9}"#,
-        )
-        .await;
+    let r = app.telemetry(&token, r#"{"soil_moisture":9}"#).await;
     assert_eq!(r.status, 200);
 }
 

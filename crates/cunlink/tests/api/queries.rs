@@ -19,12 +19,7 @@ async fn seed(app: &crate::common::TestApp) -> String {
         .map(|i| json!({ "ts": T0 + i * 60_000, "values": { "t": i, "s": format!("v{i}") } }))
         .collect();
     assert_eq!(
-        app.post(
-            &format!("/api/v1/{token}/telemetry"),
-            json!(body).to_string()
-        )
-        .await
-        .status,
+        app.telemetry(&token, json!(body).to_string()).await.status,
         200
     );
     token
@@ -102,8 +97,7 @@ async fn ranges_and_aggregates_answer_the_contract_shape() {
         r.text()
     );
     let (status, j) = app
-        .post_json(
-            "/api/devices",
+        .create_device(
             &app.admin_token.clone(),
             json!({ "name": "x", "colour": "red" }),
         )
@@ -173,9 +167,7 @@ async fn queries_need_a_caller_and_respect_villages() {
     let buyer = app.user("city-buyer", Role::Buyer, None).await;
     assert_eq!(app.get("/api/devices/g/latest", &buyer).await.status, 403);
     let villager = app.user("villager", Role::Villager, Some("茶香村")).await;
-    let (status, _) = app
-        .post_json("/api/devices", &villager, json!({ "name": "x" }))
-        .await;
+    let (status, _) = app.create_device(&villager, json!({ "name": "x" })).await;
     assert_eq!(status, 403, "villagers do not register devices");
 }
 
@@ -248,12 +240,7 @@ async fn the_live_stream_carries_new_readings() {
         .unwrap();
     got.extend_from_slice(&buf[..n]);
     assert!(String::from_utf8_lossy(&got).contains("text/event-stream"));
-    assert_eq!(
-        app.post(&format!("/api/v1/{token}/telemetry"), r#"{"t":42}"#)
-            .await
-            .status,
-        200
-    );
+    assert_eq!(app.telemetry(&token, r#"{"t":42}"#).await.status, 200);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     while !String::from_utf8_lossy(&got).contains("\"t\":42") {
         let n = tokio::time::timeout_at(deadline, s.read(&mut buf))

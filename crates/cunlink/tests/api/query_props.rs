@@ -120,8 +120,8 @@ async fn hostile_query_strings_get_an_answer_below_500() {
         )
         .await;
     let r = app
-        .post(
-            &format!("/api/v1/{token}/telemetry"),
+        .telemetry(
+            &token,
             r#"[{"ts":1700000000000,"values":{"t":1}},{"ts":1700000060000,"values":{"t":2}}]"#,
         )
         .await;

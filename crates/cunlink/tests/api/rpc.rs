@@ -321,9 +321,7 @@ async fn a_rule_opens_the_valve_when_the_soil_is_dry() {
     until_suback(&mut events).await;
     let admin = app.admin_token.clone();
     let (s, rule) = app
-        .post_json(
-            "/api/rules",
-            &admin,
+        .create_rule(&admin,
             json!({ "name": "干旱自动灌溉", "severity": "minor", "target": { "device": "土壤阀控" },
                     "condition": { "type": "threshold", "conditions": [{ "key": "soil_moisture", "op": "<", "value": 20 }] },
                     "action": { "rpc": { "method": "openValve", "params": { "minutes": 15 } } } }),

@@ -14,22 +14,14 @@ async fn a_farmer_cannot_put_a_device_on_another_villages_asset() {
     let a = app.user("farmer-a", Role::Farmer, Some("甲村")).await;
     let b = app.user("farmer-b", Role::Farmer, Some("乙村")).await;
     let (status, j) = app
-        .post_json(
-            "/api/devices",
-            &b,
-            json!({ "name": "乙村探头", "asset": "乙村茶园" }),
-        )
+        .create_device(&b, json!({ "name": "乙村探头", "asset": "乙村茶园" }))
         .await;
     assert_eq!(status, 201, "{j}");
     let b_village = j["village_id"].clone();
     assert!(b_village.is_i64(), "{j}");
 
     let (status, j) = app
-        .post_json(
-            "/api/devices",
-            &a,
-            json!({ "name": "甲村的探头", "asset": "乙村茶园" }),
-        )
+        .create_device(&a, json!({ "name": "甲村的探头", "asset": "乙村茶园" }))
         .await;
     assert_eq!(
         (status, j["error"].as_str(), j["field"].as_str()),
@@ -54,8 +46,7 @@ async fn a_farmer_cannot_put_a_device_on_another_villages_asset() {
 
     // In its own village the farmer's device lands there, and B cannot see it.
     let (status, j) = app
-        .post_json(
-            "/api/devices",
+        .create_device(
             &a,
             json!({ "name": "甲村探头", "asset": "甲村茶园", "village": "乙村" }),
         )
@@ -71,11 +62,7 @@ async fn a_farmer_cannot_put_a_device_on_another_villages_asset() {
     assert_eq!(r.status, 404);
     // A device without an asset still belongs to the farmer's village.
     let (status, j) = app
-        .post_json(
-            "/api/devices",
-            &a,
-            json!({ "name": "甲村网关", "gateway": true }),
-        )
+        .create_device(&a, json!({ "name": "甲村网关", "gateway": true }))
         .await;
     assert_eq!(status, 201, "{j}");
     assert!(j["village_id"].is_i64(), "{j}");
@@ -95,7 +82,7 @@ async fn county_level_devices_are_for_admins_and_county_staff_only() {
 
     // Not by accident: an admin naming no village gets a 400 naming the field…
     let (status, j) = app
-        .post_json("/api/devices", &admin, json!({ "name": "县气象站" }))
+        .create_device(&admin, json!({ "name": "县气象站" }))
         .await;
     assert_eq!(
         (status, j["error"].as_str(), j["field"].as_str()),
@@ -104,11 +91,7 @@ async fn county_level_devices_are_for_admins_and_county_staff_only() {
     );
     // …a farmer may not ask for it…
     let (status, j) = app
-        .post_json(
-            "/api/devices",
-            &farmer,
-            json!({ "name": "县气象站", "county_level": true }),
-        )
+        .create_device(&farmer, json!({ "name": "县气象站", "county_level": true }))
         .await;
     assert_eq!(
         (status, j["field"].as_str()),
@@ -117,11 +100,7 @@ async fn county_level_devices_are_for_admins_and_county_staff_only() {
     );
     // …and an admin makes one on purpose.
     let (status, j) = app
-        .post_json(
-            "/api/devices",
-            &admin,
-            json!({ "name": "县气象站", "county_level": true }),
-        )
+        .create_device(&admin, json!({ "name": "县气象站", "county_level": true }))
         .await;
     assert_eq!(status, 201, "{j}");
     assert!(j["village_id"].is_null(), "{j}");
@@ -161,8 +140,7 @@ async fn county_level_devices_are_for_admins_and_county_staff_only() {
     }
     // County-level and a village at once make no sense.
     let (status, j) = app
-        .post_json(
-            "/api/devices",
+        .create_device(
             &admin,
             json!({ "name": "x", "county_level": true, "village": "甲村" }),
         )
@@ -180,8 +158,7 @@ async fn a_gateways_devices_live_in_its_village() {
     let farmer = app.user("farmer", Role::Farmer, Some("甲村")).await;
     let other = app.user("other", Role::Farmer, Some("乙村")).await;
     let (status, j) = app
-        .post_json(
-            "/api/devices",
+        .create_device(
             &farmer,
             json!({ "name": "猪舍网关", "gateway": true, "asset": "猪舍", "asset_kind": "barn" }),
         )
@@ -195,8 +172,8 @@ async fn a_gateways_devices_live_in_its_village() {
         .unwrap()
         .to_string();
     let r = app
-        .post(
-            &format!("/api/v1/{token}/gateway/telemetry"),
+        .gateway_telemetry(
+            &token,
             json!({ "耳标 0001": [{ "temperature": 38.5 }] }).to_string(),
         )
         .await;

@@ -186,19 +186,6 @@ async fn the_login_form_needs_its_csrf_cookie_and_field() {
     assert_eq!(r.status, 200);
 }
 
-async fn api_login(app: &TestApp, user: &str, password: &str) -> Resp {
-    request(
-        app.http,
-        "POST",
-        "/api/login",
-        &[("content-type", "application/json")],
-        json!({"username": user, "password": password})
-            .to_string()
-            .into_bytes(),
-    )
-    .await
-}
-
 #[tokio::test]
 async fn fast_wrong_passwords_for_one_account_get_429_and_others_still_sign_in() {
     let app = spawn_app().await;
@@ -206,11 +193,11 @@ async fn fast_wrong_passwords_for_one_account_get_429_and_others_still_sign_in()
     app.user("bob", Role::Farmer, Some("茶香村")).await;
     let mut statuses = Vec::new();
     for _ in 0..8 {
-        statuses.push(api_login(&app, "ann", "wrong-password").await.status);
+        statuses.push(app.api_login("ann", "wrong-password").await.status);
     }
     assert_eq!(&statuses[..5], &[401; 5], "{statuses:?}");
     assert!(statuses[5..].iter().all(|s| *s == 429), "{statuses:?}");
-    let r = api_login(&app, "Ann ", "a-password").await;
+    let r = app.api_login("Ann ", "a-password").await;
     assert_eq!(
         r.status, 429,
         "the right password waits too, whatever the spelling"
@@ -225,7 +212,7 @@ async fn fast_wrong_passwords_for_one_account_get_429_and_others_still_sign_in()
     assert_eq!(r.status, 429);
     assert!(r.headers.contains_key("retry-after"));
     // Another account from the same address is not affected.
-    assert_eq!(api_login(&app, "bob", "a-password").await.status, 200);
+    assert_eq!(app.api_login("bob", "a-password").await.status, 200);
     assert_eq!(
         form_login(&app, "bob", "a-password", None).await.status,
         303
@@ -261,7 +248,7 @@ async fn session_cookies_are_secure_when_the_public_url_is_https() {
         session.contains("; Secure") && session.contains("HttpOnly"),
         "{session}"
     );
-    let r = api_login(&app, "admin", "admin-password").await;
+    let r = app.api_login("admin", "admin-password").await;
     assert!(
         r.headers["set-cookie"]
             .to_str()

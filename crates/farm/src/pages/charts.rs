@@ -99,60 +99,72 @@ pub fn build(
         if series.iter().all(Vec::is_empty) {
             continue;
         }
-        let n = ((now - start) / interval + 1) as usize;
-        let mut json = String::with_capacity(64 + n * 10 * (group.len() + 1));
-        json.push_str("{\"unit\":\"");
-        json.push_str(readings::unit(key));
-        json.push_str("\",\"x\":[");
-        for i in 0..n {
-            if i > 0 {
-                json.push(',');
-            }
-            json.push_str(&((start + i as i64 * interval) / 1000).to_string());
-        }
-        json.push_str("],\"series\":[");
-        let push_series = |json: &mut String,
-                           label: &str,
-                           ys: &mut dyn Iterator<Item = Option<f64>>,
-                           dash: bool| {
-            json.push_str("{\"label\":");
-            json.push_str(&json_string(label));
-            if dash {
-                json.push_str(",\"dash\":true");
-            }
-            json.push_str(",\"y\":[");
-            for (i, y) in ys.enumerate() {
-                if i > 0 {
-                    json.push(',');
-                }
-                match y {
-                    Some(v) => json.push_str(&format!("{:.2}", v)),
-                    None => json.push_str("null"),
-                }
-            }
-            json.push_str("]}");
-        };
-        for (i, (l, pts)) in group.iter().zip(&series).enumerate() {
-            if i > 0 {
-                json.push(',');
-            }
-            let mut dense = vec![None; n];
-            for (t, v) in pts {
-                let idx = ((t - start) / interval) as usize;
-                if idx < n {
-                    dense[idx] = Some(*v);
-                }
-            }
-            push_series(&mut json, &l.label, &mut dense.into_iter(), false);
-        }
-        if let Some((label, v)) = fixed {
-            json.push(',');
-            push_series(&mut json, label, &mut std::iter::repeat_n(Some(v), n), true);
-        }
-        json.push_str("]}");
+        let json = chart_json(key, (start, interval, now), &group, &series, fixed);
         out.push((key.to_string(), json));
     }
     out
+}
+
+/// One chart's JSON: the bucket times, a line per device, and the fixed line
+/// (a threshold) if any. `(start, interval, now)` give the buckets.
+fn chart_json(
+    key: &str,
+    (start, interval, now): (i64, i64, i64),
+    group: &[&Line],
+    series: &[Vec<(i64, f64)>],
+    fixed: Option<(&str, f64)>,
+) -> String {
+    let n = ((now - start) / interval + 1) as usize;
+    let mut json = String::with_capacity(64 + n * 10 * (group.len() + 1));
+    json.push_str("{\"unit\":\"");
+    json.push_str(readings::unit(key));
+    json.push_str("\",\"x\":[");
+    for i in 0..n {
+        if i > 0 {
+            json.push(',');
+        }
+        json.push_str(&((start + i as i64 * interval) / 1000).to_string());
+    }
+    json.push_str("],\"series\":[");
+    for (i, (l, pts)) in group.iter().zip(series).enumerate() {
+        if i > 0 {
+            json.push(',');
+        }
+        let mut dense = vec![None; n];
+        for (t, v) in pts {
+            let idx = ((t - start) / interval) as usize;
+            if idx < n {
+                dense[idx] = Some(*v);
+            }
+        }
+        push_series(&mut json, &l.label, dense.into_iter(), false);
+    }
+    if let Some((label, v)) = fixed {
+        json.push(',');
+        push_series(&mut json, label, std::iter::repeat_n(Some(v), n), true);
+    }
+    json.push_str("]}");
+    json
+}
+
+/// One series of a chart: its label, dashed or not, and one y per bucket.
+fn push_series(json: &mut String, label: &str, ys: impl Iterator<Item = Option<f64>>, dash: bool) {
+    json.push_str("{\"label\":");
+    json.push_str(&json_string(label));
+    if dash {
+        json.push_str(",\"dash\":true");
+    }
+    json.push_str(",\"y\":[");
+    for (i, y) in ys.enumerate() {
+        if i > 0 {
+            json.push(',');
+        }
+        match y {
+            Some(v) => json.push_str(&format!("{:.2}", v)),
+            None => json.push_str("null"),
+        }
+    }
+    json.push_str("]}");
 }
 
 fn json_string(s: &str) -> String {
@@ -203,5 +215,32 @@ pub fn fragment<'a>(
             })
             .collect(),
         base,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chart_json_has_a_y_per_bucket_and_the_fixed_line_dashed() {
+        let line = Line {
+            device: DeviceId(1),
+            key: "temperature".into(),
+            label: "东</script>".into(),
+        };
+        // Buckets at 0, 60 and 120 s; a point in the middle one and one past the end.
+        let series = vec![vec![(60_000, 21.456), (999_000, 5.0)]];
+        let json = chart_json(
+            "temperature",
+            (0, 60_000, 120_000),
+            &[&line],
+            &series,
+            Some(("阈值", 30.0)),
+        );
+        assert_eq!(
+            json,
+            r#"{"unit":"°C","x":[0,60,120],"series":[{"label":"东<\/script>","y":[null,21.46,null]},{"label":"阈值","dash":true,"y":[30.00,30.00,30.00]}]}"#
+        );
     }
 }

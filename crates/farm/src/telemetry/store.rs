@@ -129,90 +129,11 @@ impl TsStore {
         let mut conn = cunlink_core::db::open_connection(path)?;
         cunlink_core::db::migrate(&mut conn, "telemetry", MIGRATIONS)?;
 
-        let names: Vec<String> = {
-            let mut st = conn.prepare("SELECT id, name FROM keys ORDER BY id")?;
-            let rows = st.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
-            let mut names = Vec::new();
-            for row in rows {
-                let (id, name) = row?;
-                // Ids are dense by construction; pad defensively so ids keep their meaning.
-                while (names.len() as i64) < id {
-                    names.push(format!("__missing_{}", names.len()));
-                }
-                names.push(name);
-            }
-            names
-        };
-        let keys = Keys::from_names(names);
-
+        let keys = Keys::from_names(load_key_names(&conn)?);
         let mut mem = Mem::default();
-        let mut replay_from: Vec<i64> = Vec::new();
-        {
-            let mut st =
-                conn.prepare("SELECT id, device, key, replay_from FROM series ORDER BY id")?;
-            let rows = st.query_map([], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, i64>(1)?,
-                    r.get::<_, u32>(2)?,
-                    r.get::<_, i64>(3)?,
-                ))
-            })?;
-            for row in rows {
-                let (id, device, key, from) = row?;
-                while (mem.bufs.len() as i64) < id {
-                    mem.bufs.push(SeriesBuf::new(DeviceId(-1), KeyId(u32::MAX)));
-                    replay_from.push(i64::MAX);
-                }
-                mem.series.insert((DeviceId(device), KeyId(key)), id as u32);
-                mem.bufs.push(SeriesBuf::new(DeviceId(device), KeyId(key)));
-                replay_from.push(from);
-            }
-        }
-        {
-            let mut st = conn.prepare("SELECT device, key, ts, value FROM latest")?;
-            let rows = st.query_map([], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, u32>(1)?,
-                    r.get::<_, i64>(2)?,
-                    r.get::<_, Vec<u8>>(3)?,
-                ))
-            })?;
-            for row in rows {
-                let (device, key, ts, blob) = row?;
-                let value = codec::get_value(&mut codec::Reader::new(&blob))?;
-                mem.note_latest(DeviceId(device), KeyId(key), ts, &value);
-            }
-        }
-        let now = cunlink_core::time::now_ms();
-        let (mut replayed, mut log_rows) = (0usize, 0usize);
-        {
-            let mut st = conn.prepare("SELECT id, body FROM log ORDER BY id")?;
-            let mut rows = st.query([])?;
-            while let Some(row) = rows.next()? {
-                let id: i64 = row.get(0)?;
-                let body: Vec<u8> = row.get(1)?;
-                log_rows += 1;
-                for p in codec::decode_log(&body)? {
-                    let Some(&from) = replay_from.get(p.series as usize) else {
-                        continue;
-                    };
-                    if id < from {
-                        continue;
-                    }
-                    let b = &mut mem.bufs[p.series as usize];
-                    let (device, key) = (b.device, b.key);
-                    if b.ts.is_empty() {
-                        b.opened_at = now;
-                    }
-                    b.ts.push(p.ts);
-                    b.vals.push(p.value.clone());
-                    mem.note_latest(device, key, p.ts, &p.value);
-                    replayed += 1;
-                }
-            }
-        }
+        let replay_from = load_series(&conn, &mut mem)?;
+        load_latest(&conn, &mut mem)?;
+        let (replayed, log_rows) = replay_log(&conn, &mut mem, &replay_from)?;
         let store = Arc::new(TsStore {
             mem: RwLock::new(mem),
             keys,
@@ -457,6 +378,102 @@ impl TsStore {
             pool.push(c);
         }
     }
+}
+
+/// Key names by id, as the writer persisted them.
+fn load_key_names(conn: &Connection) -> Result<Vec<String>, TelemetryStoreError> {
+    let mut st = conn.prepare("SELECT id, name FROM keys ORDER BY id")?;
+    let rows = st.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
+    let mut names = Vec::new();
+    for row in rows {
+        let (id, name) = row?;
+        // Ids are dense by construction; pad defensively so ids keep their meaning.
+        while (names.len() as i64) < id {
+            names.push(format!("__missing_{}", names.len()));
+        }
+        names.push(name);
+    }
+    Ok(names)
+}
+
+/// One (empty) buffer per stored series; each series' first log row to replay.
+fn load_series(conn: &Connection, mem: &mut Mem) -> Result<Vec<i64>, TelemetryStoreError> {
+    let mut replay_from: Vec<i64> = Vec::new();
+    let mut st = conn.prepare("SELECT id, device, key, replay_from FROM series ORDER BY id")?;
+    let rows = st.query_map([], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, u32>(2)?,
+            r.get::<_, i64>(3)?,
+        ))
+    })?;
+    for row in rows {
+        let (id, device, key, from) = row?;
+        while (mem.bufs.len() as i64) < id {
+            mem.bufs.push(SeriesBuf::new(DeviceId(-1), KeyId(u32::MAX)));
+            replay_from.push(i64::MAX);
+        }
+        mem.series.insert((DeviceId(device), KeyId(key)), id as u32);
+        mem.bufs.push(SeriesBuf::new(DeviceId(device), KeyId(key)));
+        replay_from.push(from);
+    }
+    Ok(replay_from)
+}
+
+/// The latest values checkpointed before the last log truncation.
+fn load_latest(conn: &Connection, mem: &mut Mem) -> Result<(), TelemetryStoreError> {
+    let mut st = conn.prepare("SELECT device, key, ts, value FROM latest")?;
+    let rows = st.query_map([], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, u32>(1)?,
+            r.get::<_, i64>(2)?,
+            r.get::<_, Vec<u8>>(3)?,
+        ))
+    })?;
+    for row in rows {
+        let (device, key, ts, blob) = row?;
+        let value = codec::get_value(&mut codec::Reader::new(&blob))?;
+        mem.note_latest(DeviceId(device), KeyId(key), ts, &value);
+    }
+    Ok(())
+}
+
+/// Rebuild the open buffers (and latest values) from the log rows each series
+/// has not sealed yet; (points replayed, log rows read).
+fn replay_log(
+    conn: &Connection,
+    mem: &mut Mem,
+    replay_from: &[i64],
+) -> Result<(usize, usize), TelemetryStoreError> {
+    let now = cunlink_core::time::now_ms();
+    let (mut replayed, mut log_rows) = (0usize, 0usize);
+    let mut st = conn.prepare("SELECT id, body FROM log ORDER BY id")?;
+    let mut rows = st.query([])?;
+    while let Some(row) = rows.next()? {
+        let id: i64 = row.get(0)?;
+        let body: Vec<u8> = row.get(1)?;
+        log_rows += 1;
+        for p in codec::decode_log(&body)? {
+            let Some(&from) = replay_from.get(p.series as usize) else {
+                continue;
+            };
+            if id < from {
+                continue;
+            }
+            let b = &mut mem.bufs[p.series as usize];
+            let (device, key) = (b.device, b.key);
+            if b.ts.is_empty() {
+                b.opened_at = now;
+            }
+            b.ts.push(p.ts);
+            b.vals.push(p.value.clone());
+            mem.note_latest(device, key, p.ts, &p.value);
+            replayed += 1;
+        }
+    }
+    Ok((replayed, log_rows))
 }
 
 /// A point with where it was written: of two points with one timestamp, the one

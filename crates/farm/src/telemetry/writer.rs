@@ -308,6 +308,9 @@ impl Writer {
         (sids, first_new)
     }
 
+    /// One batch's transaction. Nothing here acks: the caller acks only after
+    /// `commit` returned, which keeps **acked ⇒ committed** (see the module doc).
+    /// Each step below is one statement group inside that single transaction.
     fn transact(
         &mut self,
         blob: &[u8],
@@ -320,116 +323,174 @@ impl Writer {
         let tx = self.conn.transaction()?;
 
         let new_keys = store.keys.names_from(self.persisted_keys);
-        {
-            let mut st = tx.prepare_cached("INSERT INTO keys (id, name) VALUES ($1, $2)")?;
-            for (id, name) in &new_keys {
-                st.execute(params![id, name.as_ref()])?;
-            }
-        }
+        insert_new_keys(&tx, &new_keys)?;
         let keys_persisted = self.persisted_keys + new_keys.len();
 
         let mem = store.mem();
-        {
-            let mut st = tx.prepare_cached(
-                "INSERT INTO series (id, device, key, replay_from) VALUES ($1, $2, $3, 0)",
-            )?;
-            for sid in first_new..mem.bufs.len() as u32 {
-                let b = &mem.bufs[sid as usize];
-                st.execute(params![sid, b.device.0, b.key.0])?;
-            }
-        }
-
-        // On truncation every open buffer is sealed or carried into a fresh log row
-        // written *before* this batch's row, so that this batch's points, which land
-        // in those buffers after the commit, stay replayable.
-        let mut sealed: Vec<u32> = seal.to_vec();
-        let mut carried = Vec::new();
-        let mut carry_id = None;
-        if truncate {
-            let already: HashSet<u32> = seal.iter().copied().collect();
-            let now = now_ms();
-            for (sid, b) in mem.bufs.iter().enumerate() {
-                let sid = sid as u32;
-                if b.ts.is_empty() || already.contains(&sid) {
-                    continue;
-                }
-                if b.ts.len() >= MIN_SEAL_ON_TRUNCATE || now - b.opened_at > MAX_OPEN_AGE_MS {
-                    sealed.push(sid);
-                } else {
-                    carried.push(sid);
-                }
-            }
-            if !carried.is_empty() {
-                let pts = carried.iter().flat_map(|&sid| {
-                    let b = &mem.bufs[sid as usize];
-                    b.ts.iter().zip(&b.vals).map(move |(t, v)| (sid, *t, v))
-                });
-                let pts: Vec<(u32, i64, &Value)> = pts.collect();
-                let carry = codec::encode_log(pts.iter().copied());
-                tx.execute("INSERT INTO log (body) VALUES ($1)", [&carry])?;
-                carry_id = Some(tx.last_insert_rowid());
-            }
-        }
-
+        insert_new_series(&tx, &mem, first_new)?;
+        let plan = plan_truncation(&tx, &mem, seal, truncate)?;
         tx.execute("INSERT INTO log (body) VALUES ($1)", [blob])?;
         let log_id = tx.last_insert_rowid();
-
-        {
-            let mut ins = tx.prepare_cached(
-                "INSERT INTO chunks (series, t0, t1, n, data) VALUES ($1, $2, $3, $4, $5)",
-            )?;
-            let mut upd = tx.prepare_cached("UPDATE series SET replay_from = $1 WHERE id = $2")?;
-            for &sid in &sealed {
-                let b = &mem.bufs[sid as usize];
-                if b.ts.is_empty() {
-                    continue;
-                }
-                let (ts, vals) = sorted_unique(b);
-                let data = codec::encode_chunk(&ts, &vals);
-                ins.execute(params![sid, ts[0], ts[ts.len() - 1], ts.len() as i64, data])?;
-                upd.execute(params![log_id, sid])?;
-                let st = &store.stats;
-                st.chunks_sealed
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                st.points_sealed
-                    .fetch_add(ts.len() as u64, std::sync::atomic::Ordering::Relaxed);
-                st.chunk_bytes
-                    .fetch_add(data.len() as u64, std::sync::atomic::Ordering::Relaxed);
-            }
-            if let Some(c) = carry_id {
-                for &sid in &carried {
-                    upd.execute(params![c, sid])?;
-                }
-            }
-        }
-
+        seal_chunks(&tx, &mem, &store.stats, &plan, log_id)?;
         if truncate {
-            tx.execute(
-                "DELETE FROM log WHERE id < $1",
-                [carry_id.unwrap_or(log_id)],
+            truncate_log(
+                &tx,
+                &mem,
+                &self.latest_dirty,
+                plan.carry_id.unwrap_or(log_id),
             )?;
-            checkpoint_latest(&tx, &mem, &self.latest_dirty)?;
         }
         drop(mem);
 
-        if !attributes.is_empty() {
-            let mut st = tx.prepare_cached(
-                "INSERT INTO attributes (device, key, ts, value) VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (device, key) DO UPDATE SET ts = excluded.ts, value = excluded.value WHERE excluded.ts >= attributes.ts",
-            )?;
-            for a in attributes {
-                let mut v = Vec::new();
-                codec::put_value(&mut v, &a.value);
-                st.execute(params![a.device.0, a.key.as_ref(), a.ts, v])?;
-            }
-        }
+        upsert_attributes(&tx, attributes)?;
         tx.commit()?;
         Ok(Outcome {
-            sealed,
+            sealed: plan.sealed,
             truncated: truncate,
             keys_persisted,
         })
     }
+}
+
+/// Which buffers this transaction seals into chunks, which it carries into a
+/// fresh log row, and that row's id.
+struct TruncationPlan {
+    sealed: Vec<u32>,
+    carried: Vec<u32>,
+    carry_id: Option<i64>,
+}
+
+/// Persist key names interned since the last commit.
+fn insert_new_keys(tx: &Transaction<'_>, new_keys: &[(u32, Arc<str>)]) -> rusqlite::Result<()> {
+    let mut st = tx.prepare_cached("INSERT INTO keys (id, name) VALUES ($1, $2)")?;
+    for (id, name) in new_keys {
+        st.execute(params![id, name.as_ref()])?;
+    }
+    Ok(())
+}
+
+/// Persist the series this batch created (ids from `first_new` on).
+fn insert_new_series(
+    tx: &Transaction<'_>,
+    mem: &super::store::Mem,
+    first_new: u32,
+) -> rusqlite::Result<()> {
+    let mut st = tx.prepare_cached(
+        "INSERT INTO series (id, device, key, replay_from) VALUES ($1, $2, $3, 0)",
+    )?;
+    for sid in first_new..mem.bufs.len() as u32 {
+        let b = &mem.bufs[sid as usize];
+        st.execute(params![sid, b.device.0, b.key.0])?;
+    }
+    Ok(())
+}
+
+/// On truncation every open buffer is sealed or carried into a fresh log row
+/// written *before* this batch's row, so that this batch's points, which land
+/// in those buffers after the commit, stay replayable.
+fn plan_truncation(
+    tx: &Transaction<'_>,
+    mem: &super::store::Mem,
+    seal: &[u32],
+    truncate: bool,
+) -> rusqlite::Result<TruncationPlan> {
+    let mut sealed: Vec<u32> = seal.to_vec();
+    let mut carried = Vec::new();
+    let mut carry_id = None;
+    if truncate {
+        let already: HashSet<u32> = seal.iter().copied().collect();
+        let now = now_ms();
+        for (sid, b) in mem.bufs.iter().enumerate() {
+            let sid = sid as u32;
+            if b.ts.is_empty() || already.contains(&sid) {
+                continue;
+            }
+            if b.ts.len() >= MIN_SEAL_ON_TRUNCATE || now - b.opened_at > MAX_OPEN_AGE_MS {
+                sealed.push(sid);
+            } else {
+                carried.push(sid);
+            }
+        }
+        if !carried.is_empty() {
+            let pts = carried.iter().flat_map(|&sid| {
+                let b = &mem.bufs[sid as usize];
+                b.ts.iter().zip(&b.vals).map(move |(t, v)| (sid, *t, v))
+            });
+            let pts: Vec<(u32, i64, &Value)> = pts.collect();
+            let carry = codec::encode_log(pts.iter().copied());
+            tx.execute("INSERT INTO log (body) VALUES ($1)", [&carry])?;
+            carry_id = Some(tx.last_insert_rowid());
+        }
+    }
+    Ok(TruncationPlan {
+        sealed,
+        carried,
+        carry_id,
+    })
+}
+
+/// Write each sealed buffer as a chunk and move its series' replay point past
+/// this batch's log row; carried series replay from the carry row.
+fn seal_chunks(
+    tx: &Transaction<'_>,
+    mem: &super::store::Mem,
+    stats: &super::store::StoreStats,
+    plan: &TruncationPlan,
+    log_id: i64,
+) -> rusqlite::Result<()> {
+    use std::sync::atomic::Ordering::Relaxed;
+    let mut ins = tx.prepare_cached(
+        "INSERT INTO chunks (series, t0, t1, n, data) VALUES ($1, $2, $3, $4, $5)",
+    )?;
+    let mut upd = tx.prepare_cached("UPDATE series SET replay_from = $1 WHERE id = $2")?;
+    for &sid in &plan.sealed {
+        let b = &mem.bufs[sid as usize];
+        if b.ts.is_empty() {
+            continue;
+        }
+        let (ts, vals) = sorted_unique(b);
+        let data = codec::encode_chunk(&ts, &vals);
+        ins.execute(params![sid, ts[0], ts[ts.len() - 1], ts.len() as i64, data])?;
+        upd.execute(params![log_id, sid])?;
+        stats.chunks_sealed.fetch_add(1, Relaxed);
+        stats.points_sealed.fetch_add(ts.len() as u64, Relaxed);
+        stats.chunk_bytes.fetch_add(data.len() as u64, Relaxed);
+    }
+    if let Some(c) = plan.carry_id {
+        for &sid in &plan.carried {
+            upd.execute(params![c, sid])?;
+        }
+    }
+    Ok(())
+}
+
+/// Delete log rows older than `keep_from` (the carry row, or this batch's row),
+/// first persisting the latest values those rows produced.
+fn truncate_log(
+    tx: &Transaction<'_>,
+    mem: &super::store::Mem,
+    dirty: &HashSet<(DeviceId, KeyId)>,
+    keep_from: i64,
+) -> rusqlite::Result<()> {
+    tx.execute("DELETE FROM log WHERE id < $1", [keep_from])?;
+    checkpoint_latest(tx, mem, dirty)
+}
+
+/// Upsert client attributes, keeping the newest by timestamp.
+fn upsert_attributes(tx: &Transaction<'_>, attributes: &[Attribute]) -> rusqlite::Result<()> {
+    if attributes.is_empty() {
+        return Ok(());
+    }
+    let mut st = tx.prepare_cached(
+        "INSERT INTO attributes (device, key, ts, value) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (device, key) DO UPDATE SET ts = excluded.ts, value = excluded.value WHERE excluded.ts >= attributes.ts",
+    )?;
+    for a in attributes {
+        let mut v = Vec::new();
+        codec::put_value(&mut v, &a.value);
+        st.execute(params![a.device.0, a.key.as_ref(), a.ts, v])?;
+    }
+    Ok(())
 }
 
 /// Persist latest values changed since the last checkpoint: the log rows that

@@ -165,6 +165,51 @@ pub fn apply(
             return Ok(a);
         }
     }
+    let pickup = req.pickup_station_id;
+    check_pickup(conn, req)?;
+    let now = now_ms();
+    let lines = take_lines(conn, req, fx)?;
+    let village = lines[0].village_id;
+    let seller_station: Option<i64> = match village {
+        Some(v) => crate::store::stations::first_in_village(conn, v)?,
+        None => None,
+    };
+    let total = order_total(&lines)?;
+    let order_id = placing::insert_order(
+        conn,
+        &placing::NewOrder {
+            buyer_id: req.buyer_id,
+            placed_by: req.placed_by,
+            for_name: req.for_name.as_deref(),
+            seller_station_id: seller_station,
+            pickup_station_id: pickup,
+            total_fen: total,
+            live_session_id: req.live_session_id,
+            at: now,
+        },
+    )?;
+    let items_json = insert_items(conn, order_id, &lines, now, fx, random)?;
+    let note = req
+        .for_name
+        .as_deref()
+        .map(|n| format!("代下单: {n}"))
+        .unwrap_or_default();
+    placing::placed_event(conn, order_id, now, req.placed_by, &note)?;
+    let v = json!({
+        "id": order_id, "status": "placed", "payment": "unpaid", "total_fen": total,
+        "pickup_station_id": pickup, "seller_station_id": seller_station,
+        "for_name": req.for_name, "live_session_id": req.live_session_id,
+        "items": items_json, "created_at": now,
+    });
+    let answer = Answer::created(&v);
+    if let Some(k) = key {
+        idem::store(conn, user_id, k, hash, &answer)?;
+    }
+    Ok(answer)
+}
+
+/// The pickup station exists, and an operator orders only for their own village's.
+fn check_pickup(conn: &Connection, req: &OrderRequest) -> Result<(), MarketError> {
     // One read of the station's own row on this hot path; its village's name
     // is needed only for the refusal below.
     let pickup = req.pickup_station_id;
@@ -184,7 +229,15 @@ pub fn apply(
             )));
         }
     }
-    let now = now_ms();
+    Ok(())
+}
+
+/// Take every item from stock (or a live sale); all from one village.
+fn take_lines(
+    conn: &Connection,
+    req: &OrderRequest,
+    fx: &mut Effects,
+) -> Result<Vec<Line>, MarketError> {
     let mut lines: Vec<Line> = Vec::with_capacity(req.items.len());
     for (i, it) in req.items.iter().enumerate() {
         let line = if let Some(live_item) = it.live_item_id {
@@ -202,35 +255,35 @@ pub fn apply(
             "all items of one order must come from producers of one village (one packing station); place one order per village",
         ));
     }
-    let seller_station: Option<i64> = match village {
-        Some(v) => crate::store::stations::first_in_village(conn, v)?,
-        None => None,
-    };
+    Ok(lines)
+}
+
+/// The order's total in fen; refused rather than wrapped.
+fn order_total(lines: &[Line]) -> Result<i64, MarketError> {
     // Prices and quantities are bounded on input, so this cannot overflow today;
     // checked anyway so a raised bound can never wrap a total.
-    let total = lines
+    lines
         .iter()
         .try_fold(0i64, |t, l| {
             l.price_fen.checked_mul(l.quantity)?.checked_add(t)
         })
         .ok_or_else(|| {
             MarketError::invalid("total_too_large", "items", "the order's total is too large")
-        })?;
-    let order_id = placing::insert_order(
-        conn,
-        &placing::NewOrder {
-            buyer_id: req.buyer_id,
-            placed_by: req.placed_by,
-            for_name: req.for_name.as_deref(),
-            seller_station_id: seller_station,
-            pickup_station_id: pickup,
-            total_fen: total,
-            live_session_id: req.live_session_id,
-            at: now,
-        },
-    )?;
+        })
+}
+
+/// Insert the order's lines with fresh trace codes, note the prices seen;
+/// the lines as the answer shows them.
+fn insert_items(
+    conn: &Connection,
+    order_id: i64,
+    lines: &[Line],
+    now: i64,
+    fx: &mut Effects,
+    random: &mut cunlink_core::random::Pool,
+) -> Result<Vec<serde_json::Value>, MarketError> {
     let mut items_json = Vec::with_capacity(lines.len());
-    for l in &lines {
+    for l in lines {
         let code = trace_code(random, now);
         placing::insert_item(
             conn,
@@ -258,23 +311,7 @@ pub fn apply(
             });
         }
     }
-    let note = req
-        .for_name
-        .as_deref()
-        .map(|n| format!("代下单: {n}"))
-        .unwrap_or_default();
-    placing::placed_event(conn, order_id, now, req.placed_by, &note)?;
-    let v = json!({
-        "id": order_id, "status": "placed", "payment": "unpaid", "total_fen": total,
-        "pickup_station_id": pickup, "seller_station_id": seller_station,
-        "for_name": req.for_name, "live_session_id": req.live_session_id,
-        "items": items_json, "created_at": now,
-    });
-    let answer = Answer::created(&v);
-    if let Some(k) = key {
-        idem::store(conn, user_id, k, hash, &answer)?;
-    }
-    Ok(answer)
+    Ok(items_json)
 }
 
 /// The same look-alike-free characters as `cunlink_core::random`, in ASCII order.
