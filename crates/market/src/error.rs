@@ -1,7 +1,9 @@
-//! Market errors, and for each the one place it becomes an HTTP answer.
+//! Market errors, and the one place they become an HTTP answer.
 
 use axum::http::StatusCode;
 use cunlink_core::{ApiError, DbError};
+
+use crate::photos::PhotoError;
 
 /// A market request that could not be done. Every variant except `Db` is the
 /// caller's problem and names it; nothing was changed when one is returned.
@@ -31,6 +33,8 @@ pub enum MarketError {
     Storage(String),
     #[error("the market writer is not running")]
     WriterGone,
+    #[error(transparent)]
+    Photo(#[from] PhotoError),
 }
 
 impl From<rusqlite::Error> for MarketError {
@@ -98,21 +102,20 @@ impl From<MarketError> for ApiError {
             .with_field("Idempotency-Key"),
             MarketError::Storage(m) => ApiError::internal(m),
             MarketError::WriterGone => ApiError::unavailable("the server is shutting down", 5),
+            MarketError::Photo(p) => photo_error(p),
         }
     }
 }
 
-impl From<crate::photos::PhotoError> for ApiError {
-    fn from(e: crate::photos::PhotoError) -> Self {
-        use crate::photos::PhotoError as P;
-        let (status, code) = match &e {
-            P::UnsupportedType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_photo_type"),
-            P::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "photo_too_large"),
-            P::NotAnImage(..) => (StatusCode::UNPROCESSABLE_ENTITY, "not_an_image"),
-            P::TooManyPixels(..) => (StatusCode::UNPROCESSABLE_ENTITY, "photo_too_many_pixels"),
-            P::TooSmall(..) => (StatusCode::UNPROCESSABLE_ENTITY, "photo_too_small"),
-            P::Io(_) => return ApiError::internal(e),
-        };
-        ApiError::new(status, code, e.to_string())
-    }
+fn photo_error(e: PhotoError) -> ApiError {
+    use PhotoError as P;
+    let (status, code) = match &e {
+        P::UnsupportedType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_photo_type"),
+        P::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "photo_too_large"),
+        P::NotAnImage(..) => (StatusCode::UNPROCESSABLE_ENTITY, "not_an_image"),
+        P::TooManyPixels(..) => (StatusCode::UNPROCESSABLE_ENTITY, "photo_too_many_pixels"),
+        P::TooSmall(..) => (StatusCode::UNPROCESSABLE_ENTITY, "photo_too_small"),
+        P::Io(_) => return ApiError::internal(e),
+    };
+    ApiError::new(status, code, e.to_string())
 }

@@ -5,15 +5,15 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{FromRef, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::Json;
-use cunlink_core::routes::Routes;
 use bytes::Bytes;
+use cunlink_core::routes::Routes;
 use serde_json::{Value, json};
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::BroadcastStream;
@@ -199,7 +199,7 @@ async fn add_photo(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let format = photos::format_of(ct)?;
+    let format = photos::format_of(ct).map_err(MarketError::from)?;
     // Who may add is checked before the costly decode.
     let user = u.clone();
     db(&s.0, move |c| {
@@ -220,7 +220,7 @@ async fn add_photo(
     let prepared = tokio::task::spawn_blocking(move || {
         let p = photos::prepare(&body, format)?;
         photos::store_files(&dir, &p)?;
-        Ok::<_, photos::PhotoError>(p)
+        Ok::<_, MarketError>(p)
     })
     .await
     .map_err(ApiError::internal)??;
