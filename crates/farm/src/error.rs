@@ -1,5 +1,6 @@
-//! Farm's errors, and for each the one place it becomes an HTTP answer
-//! ([`ApiError`]): handlers and other crates just use `?`.
+//! Farm's errors, and the one place they become an HTTP answer
+//! (`From<FarmError> for ApiError`): a handler turns any farm error into a
+//! [`FarmError`] (`?` inside it, or `FarmError::from`) and `?` does the rest.
 
 use axum::http::StatusCode;
 use cunlink_core::{ApiError, DbError};
@@ -9,7 +10,8 @@ use crate::model::MAX_NAME_CHARS;
 use crate::rpc::RpcError;
 use crate::telemetry::{TelemetryStoreError, WriteError};
 
-/// Opening the farm domain failed (see [`crate::Farm::open`]).
+/// Any farm failure: opening the domain (see [`crate::Farm::open`]) or
+/// answering a request.
 #[derive(Debug, thiserror::Error)]
 pub enum FarmError {
     #[error(transparent)]
@@ -18,6 +20,23 @@ pub enum FarmError {
     Telemetry(#[from] TelemetryStoreError),
     #[error(transparent)]
     Db(#[from] DbError),
+    #[error(transparent)]
+    Ingest(#[from] IngestError),
+    #[error(transparent)]
+    Rpc(#[from] RpcError),
+}
+
+impl From<FarmError> for ApiError {
+    fn from(e: FarmError) -> Self {
+        match e {
+            FarmError::Store(s) => store_error(s),
+            // The telemetry store failing is the server's problem.
+            FarmError::Telemetry(t) => ApiError::internal(t),
+            FarmError::Db(d) => ApiError::from(d),
+            FarmError::Ingest(i) => ingest_error(i),
+            FarmError::Rpc(r) => rpc_error(r),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -62,75 +81,63 @@ impl From<rusqlite::Error> for FarmStoreError {
     }
 }
 
-impl From<FarmStoreError> for ApiError {
-    fn from(e: FarmStoreError) -> Self {
-        use FarmStoreError as E;
-        let msg = e.to_string();
-        match e {
-            E::Db(d) => ApiError::from(d),
-            E::DeviceExists(n) => {
-                ApiError::new(StatusCode::CONFLICT, "device_exists", msg).with_field(n)
-            }
-            E::DevEuiTaken(_) => {
-                ApiError::new(StatusCode::CONFLICT, "dev_eui_taken", msg).with_field("dev_eui")
-            }
-            E::BadName => ApiError::bad_request("bad_name", msg).with_field("name"),
-            E::BadDevEui(_) => ApiError::bad_request("bad_dev_eui", msg).with_field("dev_eui"),
-            E::NoSuchDevice(_) => ApiError::not_found("unknown_device", msg).with_field("name"),
-            E::Village(_) => ApiError::bad_request("bad_village", msg).with_field("village"),
-            E::NotGatewayChild { device, .. } => ApiError::forbidden(msg).with_field(device),
-            E::VillageRequired => {
-                ApiError::bad_request("village_required", msg).with_field("village")
-            }
-            E::CountyLevelWithVillage => {
-                ApiError::bad_request("bad_village", msg).with_field("county_level")
-            }
-            E::IntegrationExists(_) => {
-                ApiError::new(StatusCode::CONFLICT, "integration_exists", msg).with_field("name")
-            }
-            E::AssetElsewhere(_) => ApiError::not_found("unknown_asset", msg).with_field("asset"),
+fn store_error(e: FarmStoreError) -> ApiError {
+    use FarmStoreError as E;
+    let msg = e.to_string();
+    match e {
+        E::Db(d) => ApiError::from(d),
+        E::DeviceExists(n) => {
+            ApiError::new(StatusCode::CONFLICT, "device_exists", msg).with_field(n)
         }
+        E::DevEuiTaken(_) => {
+            ApiError::new(StatusCode::CONFLICT, "dev_eui_taken", msg).with_field("dev_eui")
+        }
+        E::BadName => ApiError::bad_request("bad_name", msg).with_field("name"),
+        E::BadDevEui(_) => ApiError::bad_request("bad_dev_eui", msg).with_field("dev_eui"),
+        E::NoSuchDevice(_) => ApiError::not_found("unknown_device", msg).with_field("name"),
+        E::Village(_) => ApiError::bad_request("bad_village", msg).with_field("village"),
+        E::NotGatewayChild { device, .. } => ApiError::forbidden(msg).with_field(device),
+        E::VillageRequired => ApiError::bad_request("village_required", msg).with_field("village"),
+        E::CountyLevelWithVillage => {
+            ApiError::bad_request("bad_village", msg).with_field("county_level")
+        }
+        E::IntegrationExists(_) => {
+            ApiError::new(StatusCode::CONFLICT, "integration_exists", msg).with_field("name")
+        }
+        E::AssetElsewhere(_) => ApiError::not_found("unknown_asset", msg).with_field("asset"),
     }
 }
 
-impl From<IngestError> for ApiError {
-    fn from(e: IngestError) -> Self {
-        let msg = e.to_string();
-        match e {
-            IngestError::Payload(p) => {
-                let mut err = ApiError::bad_request(p.code(), msg);
-                err.field = p.field();
-                err
-            }
-            IngestError::UnknownToken => ApiError::unauthorized(msg),
-            IngestError::NotAGateway(_) => ApiError::forbidden(msg),
-            // The field is where the DevEUI was read from; the DevEUI is in the message.
-            IngestError::UnknownDevEui(_) => {
-                ApiError::not_found("unknown_dev_eui", msg).with_field("deviceInfo.devEui")
-            }
-            IngestError::Write(WriteError::Overloaded) => ApiError::unavailable(msg, 1),
-            IngestError::Write(WriteError::ShuttingDown) => ApiError::unavailable(msg, 5),
-            IngestError::Write(w @ WriteError::Commit(_)) => ApiError::internal(w),
-            IngestError::Store(s) => ApiError::from(s),
+fn ingest_error(e: IngestError) -> ApiError {
+    let msg = e.to_string();
+    match e {
+        IngestError::Payload(p) => {
+            let mut err = ApiError::bad_request(p.code(), msg);
+            err.field = p.field();
+            err
         }
+        IngestError::UnknownToken => ApiError::unauthorized(msg),
+        IngestError::NotAGateway(_) => ApiError::forbidden(msg),
+        // The field is where the DevEUI was read from; the DevEUI is in the message.
+        IngestError::UnknownDevEui(_) => {
+            ApiError::not_found("unknown_dev_eui", msg).with_field("deviceInfo.devEui")
+        }
+        IngestError::Write(WriteError::Overloaded) => ApiError::unavailable(msg, 1),
+        IngestError::Write(WriteError::ShuttingDown) => ApiError::unavailable(msg, 5),
+        IngestError::Write(w @ WriteError::Commit(_)) => ApiError::internal(w),
+        IngestError::Store(s) => store_error(s),
     }
 }
 
-impl From<RpcError> for ApiError {
-    fn from(e: RpcError) -> Self {
-        let msg = e.to_string();
-        match e {
-            RpcError::BadMethod => ApiError::bad_request("bad_method", msg).with_field("method"),
-            RpcError::BadTimeout => {
-                ApiError::bad_request("bad_timeout", msg).with_field("timeout_ms")
-            }
-            RpcError::TooLarge(_) => {
-                ApiError::bad_request("params_too_large", msg).with_field("params")
-            }
-            RpcError::NoSuchCommand(_) => {
-                ApiError::not_found("unknown_command", msg).with_field("id")
-            }
-            RpcError::Store(s) => ApiError::from(s),
+fn rpc_error(e: RpcError) -> ApiError {
+    let msg = e.to_string();
+    match e {
+        RpcError::BadMethod => ApiError::bad_request("bad_method", msg).with_field("method"),
+        RpcError::BadTimeout => ApiError::bad_request("bad_timeout", msg).with_field("timeout_ms"),
+        RpcError::TooLarge(_) => {
+            ApiError::bad_request("params_too_large", msg).with_field("params")
         }
+        RpcError::NoSuchCommand(_) => ApiError::not_found("unknown_command", msg).with_field("id"),
+        RpcError::Store(s) => store_error(s),
     }
 }

@@ -5,23 +5,23 @@ use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::sync::Arc;
 
+use axum::Json;
 use axum::extract::{FromRef, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::Json;
 use cunlink_core::routes::Routes;
 use serde::{Deserialize, Serialize};
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::BroadcastStream;
 
-use crate::Farm;
 use crate::model::{AssetKind, Device};
 use crate::params::{Params, TelemetryQuery};
 use crate::scope::{can_manage_devices, can_read_farm};
 use crate::store::NewDevice;
 use crate::telemetry::{KeyId, Value};
+use crate::{Farm, FarmError};
 use cunlink_core::ApiError;
 use cunlink_core::auth::{AuthService, User};
 use cunlink_core::time::now_ms;
@@ -66,7 +66,12 @@ async fn visible_device(farm: &Farm, user: &User, name: &str) -> Result<Arc<Devi
     if !can_read_farm(user) {
         return Err(ApiError::forbidden("your role cannot read farm data"));
     }
-    let d = farm.registry.by_name(name).await?.ok_or_else(not_found)?;
+    let d = farm
+        .registry
+        .by_name(name)
+        .await
+        .map_err(FarmError::from)?
+        .ok_or_else(not_found)?;
     if !crate::scope::can_see(user, d.village_id) {
         return Err(not_found());
     }
@@ -166,7 +171,7 @@ async fn create_device(
         dev_eui: body.dev_eui,
         ..NewDevice::default()
     };
-    let d = s.0.registry.create(new).await?;
+    let d = s.0.registry.create(new).await.map_err(FarmError::from)?;
     let mut v = serde_json::to_value(&*d).map_err(ApiError::internal)?;
     v["token"] = serde_json::Value::String(d.token.clone());
     Ok((StatusCode::CREATED, Json(v)).into_response())
@@ -197,7 +202,11 @@ async fn rotate_token(
         ));
     }
     let d = visible_device(&s.0, &user, &name).await?;
-    let d = s.0.registry.rotate_token(&d.name).await?;
+    let d =
+        s.0.registry
+            .rotate_token(&d.name)
+            .await
+            .map_err(FarmError::from)?;
     Ok(Json(serde_json::json!({ "name": d.name, "token": d.token })).into_response())
 }
 
@@ -408,7 +417,11 @@ async fn list_assets(
     if !can_read_farm(&user) {
         return Err(ApiError::forbidden("your role cannot read farm data"));
     }
-    let assets = s.0.db.call(|c| crate::store::assets(c)).await?;
+    let assets =
+        s.0.db
+            .call(|c| crate::store::assets(c))
+            .await
+            .map_err(FarmError::from)?;
     let visible: Vec<_> = assets
         .into_iter()
         .filter(|a| crate::scope::can_see(&user, a.village_id))
@@ -455,19 +468,24 @@ async fn send_command(
         Some(n) => n
             .as_u64()
             .and_then(|t| u32::try_from(t).ok())
-            .ok_or_else(|| ApiError::from(crate::rpc::RpcError::BadTimeout))?,
+            .ok_or_else(|| ApiError::from(FarmError::Rpc(crate::rpc::RpcError::BadTimeout)))?,
     };
     let opts = crate::rpc::SendOptions {
         timeout_ms,
         oneway: b.oneway,
         origin: format!("user:{}", user.username),
     };
-    let cmd = s.0.rpc.send(&device, &b.method, b.params, opts).await?;
+    let cmd =
+        s.0.rpc
+            .send(&device, &b.method, b.params, opts)
+            .await
+            .map_err(FarmError::from)?;
     if wait {
         let done =
             s.0.rpc
                 .wait(device.id, cmd.id, cmd.expires_at.saturating_add(1_000))
-                .await?;
+                .await
+                .map_err(FarmError::from)?;
         return Ok(Json(done).into_response());
     }
     Ok((StatusCode::CREATED, Json(cmd)).into_response())
@@ -479,7 +497,7 @@ async fn list_commands(
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
     let device = visible_device(&s.0, &user, &name).await?;
-    Ok(Json(s.0.rpc.list(device.id).await?).into_response())
+    Ok(Json(s.0.rpc.list(device.id).await.map_err(FarmError::from)?).into_response())
 }
 
 async fn get_command(
@@ -488,10 +506,12 @@ async fn get_command(
     Path((name, id)): Path<(String, i64)>,
 ) -> Result<Response, ApiError> {
     let device = visible_device(&s.0, &user, &name).await?;
-    let cmd =
-        s.0.rpc
-            .get(device.id, id)
-            .await?
-            .ok_or_else(|| ApiError::from(crate::rpc::RpcError::NoSuchCommand(id)))?;
+    let cmd = s
+        .0
+        .rpc
+        .get(device.id, id)
+        .await
+        .map_err(FarmError::from)?
+        .ok_or_else(|| ApiError::from(FarmError::Rpc(crate::rpc::RpcError::NoSuchCommand(id))))?;
     Ok(Json(cmd).into_response())
 }

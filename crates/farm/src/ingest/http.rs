@@ -8,16 +8,17 @@
 
 use std::sync::Arc;
 
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::Json;
 use cunlink_core::routes::Routes;
 use serde::Deserialize;
 
 use super::{Ingest, IngestError, Kind, Prepared, chirpstack};
+use crate::FarmError;
 use crate::telemetry::{Admission, WriteError};
 use cunlink_core::ApiError;
 
@@ -66,7 +67,7 @@ async fn telemetry(
     Path(token): Path<String>,
     Body(body): Body,
 ) -> Result<Response, ApiError> {
-    device_message(&i, &token, Kind::Telemetry, &body).await
+    Ok(device_message(&i, &token, Kind::Telemetry, &body).await?)
 }
 
 async fn attributes(
@@ -74,7 +75,7 @@ async fn attributes(
     Path(token): Path<String>,
     Body(body): Body,
 ) -> Result<Response, ApiError> {
-    device_message(&i, &token, Kind::Attributes, &body).await
+    Ok(device_message(&i, &token, Kind::Attributes, &body).await?)
 }
 
 async fn gateway_telemetry(
@@ -82,7 +83,7 @@ async fn gateway_telemetry(
     Path(token): Path<String>,
     Body(body): Body,
 ) -> Result<Response, ApiError> {
-    device_message(&i, &token, Kind::GatewayTelemetry, &body).await
+    Ok(device_message(&i, &token, Kind::GatewayTelemetry, &body).await?)
 }
 
 async fn gateway_attributes(
@@ -90,7 +91,7 @@ async fn gateway_attributes(
     Path(token): Path<String>,
     Body(body): Body,
 ) -> Result<Response, ApiError> {
-    device_message(&i, &token, Kind::GatewayAttributes, &body).await
+    Ok(device_message(&i, &token, Kind::GatewayAttributes, &body).await?)
 }
 
 async fn device_message(
@@ -98,7 +99,7 @@ async fn device_message(
     token: &str,
     kind: Kind,
     body: &[u8],
-) -> Result<Response, ApiError> {
+) -> Result<Response, FarmError> {
     let m = &ingest.telemetry.metrics;
     m.http_requests.inc();
     let Some(device) = ingest
@@ -155,7 +156,7 @@ async fn chirpstack_event(
         .integrations
         .authorize(header)
         .await
-        .map_err(IngestError::from)?
+        .map_err(FarmError::from)?
     {
         i.telemetry.metrics.rejected_auth.inc();
         return Err(ApiError::unauthorized(
@@ -181,18 +182,19 @@ async fn chirpstack_event(
     let now = cunlink_core::time::now_ms();
     let up = chirpstack::parse_uplink(&body, now)
         .map_err(IngestError::from)
-        .inspect_err(|_| i.telemetry.metrics.rejected_bad_input.inc())?;
+        .inspect_err(|_| i.telemetry.metrics.rejected_bad_input.inc())
+        .map_err(FarmError::from)?;
     let Some(device) = i
         .registry
         .by_dev_eui(&up.dev_eui)
         .await
-        .map_err(IngestError::from)?
+        .map_err(FarmError::from)?
     else {
-        return Err(IngestError::UnknownDevEui(up.dev_eui).into());
+        return Err(FarmError::from(IngestError::UnknownDevEui(up.dev_eui)).into());
     };
     let mut p = Prepared::default();
     i.push_readings(&mut p, device.id, up.points);
-    commit(&i, p).await?;
+    commit(&i, p).await.map_err(FarmError::from)?;
     Ok(StatusCode::OK.into_response())
 }
 
@@ -212,8 +214,9 @@ async fn rpc_poll(
     let device = i
         .registry
         .by_token(&token)
-        .await?
-        .ok_or(IngestError::UnknownToken)?;
+        .await
+        .map_err(FarmError::from)?
+        .ok_or(FarmError::Ingest(IngestError::UnknownToken))?;
     let wait_ms = timeout.map_or(20_000, |t| t.unsigned_abs().min(MAX_POLL_MS));
     let wait = std::time::Duration::from_millis(wait_ms);
     match i.rpc.poll(device.id, wait).await {
@@ -238,8 +241,9 @@ async fn rpc_reply(
     let device = i
         .registry
         .by_token(&token)
-        .await?
-        .ok_or(IngestError::UnknownToken)?;
+        .await
+        .map_err(FarmError::from)?
+        .ok_or(FarmError::Ingest(IngestError::UnknownToken))?;
     if serde_json::from_slice::<serde_json::Value>(&body).is_err() {
         return Err(ApiError::bad_request("bad_json", "the reply must be JSON"));
     }
