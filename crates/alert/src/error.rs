@@ -1,15 +1,19 @@
-//! Alert's errors, and for each the one place it becomes an HTTP answer
-//! ([`ApiError`]): handlers just use `?`.
+//! Alert's errors, and the one place they become an HTTP answer
+//! (`From<AlertError> for ApiError`): a handler turns any alert error into an
+//! [`AlertError`] (`AlertError::from`) and `?` does the rest.
 
 use cunlink_core::{ApiError, DbError};
 
 use crate::rule::RuleError;
 
-/// Starting the alert domain failed (see [`crate::Alerts::open`]).
+/// Any alert failure: starting the domain (see [`crate::Alerts::open`]) or
+/// answering a request.
 #[derive(Debug, thiserror::Error)]
 pub enum AlertError {
     #[error(transparent)]
     Store(#[from] AlertStoreError),
+    #[error(transparent)]
+    Rule(#[from] RuleError),
     #[error(transparent)]
     Db(#[from] DbError),
     #[error(transparent)]
@@ -18,6 +22,21 @@ pub enum AlertError {
     Push(#[from] crate::notify::webpush::PushError),
     #[error("configuration: {0}")]
     Config(String),
+}
+
+impl From<AlertError> for ApiError {
+    fn from(e: AlertError) -> Self {
+        match e {
+            AlertError::Store(s) => store_error(s),
+            AlertError::Rule(r) => {
+                ApiError::bad_request("invalid_rule", r.message).with_field(r.field)
+            }
+            AlertError::Db(d) => ApiError::from(d),
+            AlertError::Farm(f) => ApiError::from(f),
+            // Start-up failures; no request meets them, but if one did it is the server's problem.
+            e @ (AlertError::Push(_) | AlertError::Config(_)) => ApiError::internal(e),
+        }
+    }
 }
 
 /// Reading or changing rules, alarms and notification settings failed.
@@ -39,25 +58,15 @@ impl From<rusqlite::Error> for AlertStoreError {
     }
 }
 
-impl From<AlertStoreError> for ApiError {
-    fn from(e: AlertStoreError) -> Self {
-        let msg = e.to_string();
-        match e {
-            AlertStoreError::Db(d) => ApiError::from(d),
-            AlertStoreError::NoSuchRule(_) => {
-                ApiError::not_found("unknown_rule", msg).with_field("id")
-            }
-            AlertStoreError::NoSuchAlarm(_) => {
-                ApiError::not_found("unknown_alarm", msg).with_field("id")
-            }
-            // A stored rule nobody can read is the operator's problem.
-            e @ AlertStoreError::Corrupt { .. } => ApiError::internal(e),
+fn store_error(e: AlertStoreError) -> ApiError {
+    let msg = e.to_string();
+    match e {
+        AlertStoreError::Db(d) => ApiError::from(d),
+        AlertStoreError::NoSuchRule(_) => ApiError::not_found("unknown_rule", msg).with_field("id"),
+        AlertStoreError::NoSuchAlarm(_) => {
+            ApiError::not_found("unknown_alarm", msg).with_field("id")
         }
-    }
-}
-
-impl From<RuleError> for ApiError {
-    fn from(e: RuleError) -> Self {
-        ApiError::bad_request("invalid_rule", e.message).with_field(e.field)
+        // A stored rule nobody can read is the operator's problem.
+        e @ AlertStoreError::Corrupt { .. } => ApiError::internal(e),
     }
 }

@@ -14,10 +14,10 @@ use tokio_stream::StreamExt;
 use tokio_stream::wrappers::BroadcastStream;
 
 use crate::AlertStoreError;
-use crate::Alerts;
 use crate::alarms::Handling;
 use crate::rule::Severity;
 use crate::store::{self, AlarmFilter, Status};
+use crate::{AlertError, Alerts};
 use cunlink_core::ApiError;
 use cunlink_core::auth::User;
 use cunlink_core::web::CurrentUser;
@@ -159,7 +159,8 @@ pub(super) async fn list_alarms(
     let alarms =
         s.0.db
             .call(move |c| store::query_alarms(c, &filter))
-            .await?;
+            .await
+            .map_err(AlertError::from)?;
     Ok(Json(alarms).into_response())
 }
 
@@ -167,9 +168,11 @@ async fn visible_alarm(s: &Alerts, user: &User, id: i64) -> Result<store::Alarm,
     if !can_see_alarms(user) {
         return Err(forbid("see alarms"));
     }
-    let a = s.alarms.get(id).await?;
+    let a = s.alarms.get(id).await.map_err(AlertError::from)?;
     if !scope::can_see(&user, a.village_id) {
-        return Err(ApiError::from(AlertStoreError::NoSuchAlarm(id)));
+        return Err(ApiError::from(AlertError::Store(
+            AlertStoreError::NoSuchAlarm(id),
+        )));
     }
     Ok(a)
 }
@@ -180,7 +183,11 @@ pub(super) async fn get_alarm(
     Path(id): Path<i64>,
 ) -> Result<Response, ApiError> {
     let alarm = visible_alarm(&s.0, &user, id).await?;
-    let comments = s.0.db.call(move |c| store::comments(c, id)).await?;
+    let comments =
+        s.0.db
+            .call(move |c| store::comments(c, id))
+            .await
+            .map_err(AlertError::from)?;
     let mut v = serde_json::to_value(&alarm).map_err(ApiError::internal)?;
     v["comments"] = serde_json::to_value(comments).unwrap_or_default();
     Ok(Json(v).into_response())
@@ -216,7 +223,11 @@ async fn handle_alarm(
             Handling::Clear => "clear alarms",
         }));
     }
-    let (alarm, _) = s.0.alarms.handle(id, &user.username, h).await?;
+    let (alarm, _) =
+        s.0.alarms
+            .handle(id, &user.username, h)
+            .await
+            .map_err(AlertError::from)?;
     Ok(Json(alarm).into_response())
 }
 
@@ -247,7 +258,11 @@ pub(super) async fn assign_alarm(
             .with_field("user"));
         }
     }
-    let alarm = s.0.alarms.assign(id, body.user).await?;
+    let alarm =
+        s.0.alarms
+            .assign(id, body.user)
+            .await
+            .map_err(AlertError::from)?;
     Ok(Json(alarm).into_response())
 }
 
@@ -284,7 +299,11 @@ pub(super) async fn comment_alarm(
                 .with_field("text"),
         );
     }
-    let c = s.0.alarms.comment(id, &user.username, text).await?;
+    let c =
+        s.0.alarms
+            .comment(id, &user.username, text)
+            .await
+            .map_err(AlertError::from)?;
     Ok((StatusCode::CREATED, Json(c)).into_response())
 }
 

@@ -8,9 +8,9 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use crate::AlertStoreError;
-use crate::Alerts;
 use crate::notify::prefs::Prefs;
 use crate::notify::store as nstore;
+use crate::{AlertError, Alerts};
 use cunlink_core::ApiError;
 use cunlink_core::auth::{Role, User};
 use cunlink_core::time::now_ms;
@@ -47,7 +47,8 @@ pub(super) async fn put_prefs(
     let saved = p.clone();
     s.0.db
         .call(move |c| nstore::put_prefs(c, user.id, &p))
-        .await?;
+        .await
+        .map_err(AlertError::from)?;
     Ok(Json(saved).into_response())
 }
 
@@ -100,7 +101,8 @@ pub(super) async fn add_push(
                     now_ms(),
                 )
             })
-            .await?;
+            .await
+            .map_err(AlertError::from)?;
     Ok((StatusCode::CREATED, Json(serde_json::json!({ "id": id }))).into_response())
 }
 
@@ -129,7 +131,7 @@ where
     T: serde::Serialize + Send + 'static,
     F: FnOnce(&rusqlite::Connection) -> Result<T, AlertStoreError> + Send + 'static,
 {
-    let v = s.0.db.call(move |c| f(c)).await?;
+    let v = s.0.db.call(move |c| f(c)).await.map_err(AlertError::from)?;
     Ok(Json(v).into_response())
 }
 
@@ -143,7 +145,7 @@ async fn remove_mine<F>(
 where
     F: FnOnce(&rusqlite::Connection) -> Result<bool, AlertStoreError> + Send + 'static,
 {
-    if !s.0.db.call(move |c| f(c)).await? {
+    if !s.0.db.call(move |c| f(c)).await.map_err(AlertError::from)? {
         return Err(ApiError::not_found(code, not_yours).with_field("id"));
     }
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -168,7 +170,8 @@ pub(super) async fn add_webhook(
     let hook =
         s.0.db
             .call(move |c| nstore::add_webhook(c, user.id, &url, now_ms()))
-            .await?;
+            .await
+            .map_err(AlertError::from)?;
     Ok((StatusCode::CREATED, Json(hook)).into_response())
 }
 
@@ -232,7 +235,8 @@ pub(super) async fn retry_dead(
     let ok =
         s.0.db
             .call(move |c| nstore::revive(c, id, who, now_ms()))
-            .await?;
+            .await
+            .map_err(AlertError::from)?;
     if !ok {
         return Err(ApiError::not_found(
             "unknown_dead_letter",

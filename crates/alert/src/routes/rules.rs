@@ -7,9 +7,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 use crate::AlertStoreError;
-use crate::Alerts;
 use crate::rule::{Condition, RuleInput, Target};
 use crate::store;
+use crate::{AlertError, Alerts};
 use cunlink_core::ApiError;
 use cunlink_core::auth::User;
 use cunlink_core::time::now_ms;
@@ -24,7 +24,11 @@ pub(super) async fn list_rules(
     if !can_see_alarms(&user) {
         return Err(forbid("see alarm rules"));
     }
-    let rules = s.0.db.call(|c| store::rules(c)).await?;
+    let rules =
+        s.0.db
+            .call(|c| store::rules(c))
+            .await
+            .map_err(AlertError::from)?;
     let visible: Vec<_> = rules
         .into_iter()
         .filter(|r| user.can_see_village(r.village_id))
@@ -33,9 +37,14 @@ pub(super) async fn list_rules(
 }
 
 async fn visible_rule(s: &Alerts, user: &User, id: i64) -> Result<crate::rule::Rule, ApiError> {
-    let rule = s.db.call(move |c| store::rule(c, id)).await?;
+    let rule =
+        s.db.call(move |c| store::rule(c, id))
+            .await
+            .map_err(AlertError::from)?;
     if !user.can_see_village(rule.village_id) {
-        return Err(ApiError::from(AlertStoreError::NoSuchRule(id)));
+        return Err(ApiError::from(AlertError::Store(
+            AlertStoreError::NoSuchRule(id),
+        )));
     }
     Ok(rule)
 }
@@ -61,7 +70,7 @@ async fn checked_input(
         ApiError::bad_request("invalid_rule", format!("the rule is not valid: {e}"))
     };
     let raw: serde_json::Value = serde_json::from_slice(body).map_err(invalid)?;
-    crate::rule::check_numbers(&raw)?;
+    crate::rule::check_numbers(&raw).map_err(AlertError::from)?;
     let input: RuleInput = serde_json::from_value(raw).map_err(invalid)?;
     let name = input.name.trim();
     if name.is_empty() || name.chars().count() > 128 {
@@ -71,7 +80,7 @@ async fn checked_input(
         )
         .with_field("name"));
     }
-    input.condition.check()?;
+    input.condition.check().map_err(AlertError::from)?;
     let village_id = if user.role.is_county_wide() {
         match &input.village {
             Some(v) => Some(s.auth.village_id(v.clone()).await?.ok_or_else(|| {
@@ -189,7 +198,8 @@ pub(super) async fn create_rule(
     let rule =
         s.0.db
             .call(move |c| store::insert_rule(c, &row(&input, village_id), uid, now_ms()))
-            .await?;
+            .await
+            .map_err(AlertError::from)?;
     s.0.engine.reload();
     Ok((StatusCode::CREATED, Json(rule)).into_response())
 }
@@ -225,7 +235,8 @@ pub(super) async fn update_rule(
     let rule =
         s.0.db
             .call(move |c| store::update_rule(c, id, &row(&input, village_id), now_ms()))
-            .await?;
+            .await
+            .map_err(AlertError::from)?;
     s.0.engine.reload();
     Ok(Json(rule).into_response())
 }
@@ -252,7 +263,8 @@ pub(super) async fn delete_rule(
     }
     s.0.db
         .call(move |c| store::delete_rule(c, id, now_ms()))
-        .await?;
+        .await
+        .map_err(AlertError::from)?;
     s.0.engine.reload();
     Ok(StatusCode::NO_CONTENT.into_response())
 }
