@@ -4,6 +4,7 @@
 //!
 //! `cargo run --release -p cunlink --example pages_bench` (or bench/pages.sh).
 
+use anyhow::Context;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -202,7 +203,7 @@ async fn run() -> anyhow::Result<()> {
     let req = Request::get("/login")
         .header("host", addr.to_string())
         .body(Full::new(Bytes::new()))?;
-    let resp = sender.send_request(req).await?;
+    let resp = sender.send_request(req).await.context("GET /login")?;
     let login_cookie = resp
         .headers()
         .get("set-cookie")
@@ -225,7 +226,13 @@ async fn run() -> anyhow::Result<()> {
         .body(Full::new(Bytes::from(format!(
             "username=bench&password=bench-password&csrf={csrf}"
         ))))?;
-    let resp = sender.send_request(req).await?;
+    sender.ready().await?;
+    let resp = sender.send_request(req).await.context("POST /login")?;
+    anyhow::ensure!(
+        resp.status().is_redirection(),
+        "sign-in refused: {}",
+        resp.status()
+    );
     let cookie = resp
         .headers()
         .get("set-cookie")
@@ -279,7 +286,10 @@ async fn run() -> anyhow::Result<()> {
                 .body(Full::new(Bytes::new()))?;
             sender.ready().await?;
             let t = Instant::now();
-            let resp = sender.send_request(req).await?;
+            let resp = sender
+                .send_request(req)
+                .await
+                .with_context(|| format!("GET {p}"))?;
             let status = resp.status();
             let body = resp.into_body().collect().await?.to_bytes();
             let took = t.elapsed();
