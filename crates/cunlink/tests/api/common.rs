@@ -379,3 +379,66 @@ impl TestApp {
         }
     }
 }
+
+/// Start the real `cunlink serve` on `dir` and random loopback ports (with `config`
+/// as its TOML file, if given); returns the child and its HTTP and MQTT addresses.
+pub async fn spawn_binary(
+    dir: &std::path::Path,
+    config: Option<&str>,
+) -> (tokio::process::Child, String, String) {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_cunlink"));
+    if let Some(config) = config {
+        let file = dir.join("cunlink.toml");
+        std::fs::write(&file, config).unwrap();
+        cmd.env("CUNLINK_CONFIG", file);
+    }
+    let mut child = cmd
+        .args([
+            "serve",
+            "--data-dir",
+            dir.to_str().unwrap(),
+            "--http",
+            "127.0.0.1:0",
+            "--mqtt",
+            "127.0.0.1:0",
+        ])
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    use tokio::io::AsyncBufReadExt;
+    let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let line = tokio::time::timeout_at(deadline, lines.next_line())
+            .await
+            .expect("server starts")
+            .unwrap()
+            .expect("server output");
+        if line.contains("cunlink is serving") {
+            let field = |k: &str| {
+                let plain = line
+                    .replace("\u{1b}[3m", "")
+                    .replace("\u{1b}[0m", "")
+                    .replace("\u{1b}[2m", "");
+                plain
+                    .split_whitespace()
+                    .find_map(|w| w.strip_prefix(&format!("{k}=")))
+                    .unwrap()
+                    .to_string()
+            };
+            let (h, m) = (field("http_addr"), field("mqtt_addr"));
+            // Keep draining stderr so the child never blocks on a full pipe.
+            tokio::spawn(async move {
+                while let Ok(Some(l)) = lines.next_line().await {
+                    if std::env::var_os("CUNLINK_TEST_SERVER_LOG").is_some() {
+                        eprintln!("server: {l}");
+                    }
+                }
+            });
+            return (child, h, m);
+        }
+    }
+}

@@ -5,9 +5,8 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::json;
-use tokio::io::{AsyncBufReadExt, BufReader};
 
-use crate::common::{RawMqtt, TempDir, request, spawn_app_with, test_config};
+use crate::common::{RawMqtt, TempDir, request, spawn_app_with, spawn_binary, test_config};
 
 const T0: i64 = 1_790_000_000_000;
 
@@ -64,58 +63,6 @@ async fn everything_acked_is_read_back_after_checkpoints_and_restart() {
     assert_eq!(app.query(&path).await, before, "same answer after restart");
     let latest = app.query("/api/devices/many/latest").await;
     assert_eq!(latest["fast"][0]["value"], 1199);
-}
-
-/// Start the real binary; returns the child and its HTTP and MQTT addresses.
-async fn spawn_binary(dir: &std::path::Path) -> (tokio::process::Child, String, String) {
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_cunlink"))
-        .args([
-            "serve",
-            "--data-dir",
-            dir.to_str().unwrap(),
-            "--http",
-            "127.0.0.1:0",
-            "--mqtt",
-            "127.0.0.1:0",
-        ])
-        .env("RUST_LOG", "info")
-        .env("NO_COLOR", "1")
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let line = tokio::time::timeout_at(deadline, lines.next_line())
-            .await
-            .expect("server starts")
-            .unwrap()
-            .expect("server output");
-        if line.contains("cunlink is serving") {
-            let field = |k: &str| {
-                let plain = line
-                    .replace("\u{1b}[3m", "")
-                    .replace("\u{1b}[0m", "")
-                    .replace("\u{1b}[2m", "");
-                plain
-                    .split_whitespace()
-                    .find_map(|w| w.strip_prefix(&format!("{k}=")))
-                    .unwrap()
-                    .to_string()
-            };
-            let (h, m) = (field("http_addr"), field("mqtt_addr"));
-            // Keep draining stderr so the child never blocks on a full pipe.
-            tokio::spawn(async move {
-                while let Ok(Some(l)) = lines.next_line().await {
-                    if std::env::var_os("CUNLINK_TEST_SERVER_LOG").is_some() {
-                        eprintln!("server: {l}");
-                    }
-                }
-            });
-            return (child, h, m);
-        }
-    }
 }
 
 /// The last stdout line of a successful CLI run (the contract: tokens come last).
@@ -198,7 +145,7 @@ async fn acked_reading_survives_kill() {
     let dir = TempDir::new("kill");
     let token = create_device(&dir.0, "sensor");
     let admin = create_admin(&dir.0);
-    let (mut child, http, _) = spawn_binary(&dir.0).await;
+    let (mut child, http, _) = spawn_binary(&dir.0, None).await;
     for i in 0..200 {
         let body = format!(r#"{{"ts":{},"values":{{"v":{i}}}}}"#, T0 + i);
         let r = request(
@@ -213,7 +160,7 @@ async fn acked_reading_survives_kill() {
     }
     child.start_kill().unwrap();
     child.wait().await.unwrap();
-    let (_child, http, _) = spawn_binary(&dir.0).await;
+    let (_child, http, _) = spawn_binary(&dir.0, None).await;
     assert_eq!(
         count(&http, &admin, "sensor", "v").await,
         200,
@@ -226,7 +173,7 @@ async fn sigterm_mid_burst_acks_only_what_it_committed() {
     let dir = TempDir::new("term");
     let token = create_device(&dir.0, "burst");
     let admin = create_admin(&dir.0);
-    let (mut child, _, mqtt) = spawn_binary(&dir.0).await;
+    let (mut child, _, mqtt) = spawn_binary(&dir.0, None).await;
     let addr = mqtt.parse().unwrap();
     let mut clients = Vec::new();
     for c in 0..4u16 {
@@ -279,7 +226,7 @@ async fn sigterm_mid_burst_acks_only_what_it_committed() {
         acked += c.await.unwrap().0;
     }
     assert!(acked > 0, "some messages were acked before shutdown");
-    let (_child, http, _) = spawn_binary(&dir.0).await;
+    let (_child, http, _) = spawn_binary(&dir.0, None).await;
     let stored = count(&http, &admin, "burst", "n").await;
     assert!(
         stored >= acked,

@@ -1,54 +1,9 @@
 //! A telemetry writer that can no longer commit is not a silent 503 factory:
 //! `/healthz` says why, and the real binary exits non-zero for systemd to restart it.
 
-use std::process::Stdio;
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, BufReader};
-
-use crate::common::{TempDir, request};
-
-/// Start the real binary with a config file; returns it and its HTTP address.
-async fn spawn(dir: &std::path::Path, config: &str) -> (tokio::process::Child, String) {
-    let cfg = dir.join("cunlink.toml");
-    std::fs::write(&cfg, config).unwrap();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_cunlink"))
-        .args(["serve", "--http", "127.0.0.1:0", "--mqtt", "127.0.0.1:0"])
-        .env("CUNLINK_CONFIG", &cfg)
-        .env("CUNLINK_DATA_DIR", dir)
-        .env("RUST_LOG", "info")
-        .env("NO_COLOR", "1")
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let line = tokio::time::timeout_at(deadline, lines.next_line())
-            .await
-            .expect("server starts")
-            .unwrap()
-            .expect("server output");
-        if line.contains("cunlink is serving") {
-            let http = line
-                .replace("\u{1b}[3m", "")
-                .replace("\u{1b}[0m", "")
-                .replace("\u{1b}[2m", "")
-                .split_whitespace()
-                .find_map(|w| w.strip_prefix("http_addr=").map(str::to_string))
-                .unwrap();
-            tokio::spawn(async move {
-                while let Ok(Some(l)) = lines.next_line().await {
-                    if std::env::var_os("CUNLINK_TEST_SERVER_LOG").is_some() {
-                        eprintln!("server: {l}");
-                    }
-                }
-            });
-            return (child, http);
-        }
-    }
-}
+use crate::common::{TempDir, request, spawn_binary};
 
 fn device_token(dir: &std::path::Path) -> String {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_cunlink"))
@@ -91,7 +46,8 @@ async fn try_post(addr: std::net::SocketAddr, url: &str) -> Option<u16> {
 async fn failing_commits_turn_healthz_503_and_then_the_process_exits_non_zero() {
     let dir = TempDir::new("writer-down");
     let token = device_token(&dir.0);
-    let (mut child, http) = spawn(&dir.0, "[ingest]\nwriter_give_up_secs = 2\n").await;
+    let (mut child, http, _) =
+        spawn_binary(&dir.0, Some("[ingest]\nwriter_give_up_secs = 2\n")).await;
     let http = http.parse().unwrap();
     let url = format!("/api/v1/{token}/telemetry");
     let post = |v: i64| {
