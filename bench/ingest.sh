@@ -111,11 +111,11 @@ BYTES_PER_VALUE=$(awk -v b="$(du -sb "$TMP/data/telemetry.db" | cut -f1)" -v w="
 kill "$CUNLINK_PID"; wait "$CUNLINK_PID" 2>/dev/null || true
 
 # Idle memory with 10,000 registered devices.
-for i in $(seq 0 7999); do printf 'INSERT INTO devices (name, profile_id, token, created_at, updated_at) VALUES (%s, 1, %s, 0, 0);\n' "'idle-$i'" "'idle-token-$i'"; done >"$TMP/devices.sql"
+for i in $(seq 0 7999); do printf 'INSERT INTO farm_devices (name, profile_id, token, created_at, updated_at) VALUES (%s, 1, %s, 0, 0);\n' "'idle-$i'" "'idle-token-$i'"; done >"$TMP/devices.sql"
 python3 - "$TMP/data/cunlink.db" "$TMP/devices.sql" <<'PY'
 import sqlite3, sys
 c = sqlite3.connect(sys.argv[1]); c.executescript("BEGIN;" + open(sys.argv[2]).read() + "COMMIT;")
-print(c.execute("SELECT COUNT(*) FROM devices").fetchone()[0], file=sys.stderr)
+print(c.execute("SELECT COUNT(*) FROM farm_devices").fetchone()[0], file=sys.stderr)
 PY
 start_cunlink
 sleep 3

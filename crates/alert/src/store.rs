@@ -18,6 +18,11 @@ pub const MIGRATIONS: &[cunlink_core::Migration] = &[
         name: "dead_letter_reasons",
         sql: include_str!("../migrations/sqlite/0002_dead_letter_reasons.sql"),
     },
+    cunlink_core::Migration {
+        version: 3,
+        name: "table_names",
+        sql: include_str!("../migrations/sqlite/0003_table_names.sql"),
+    },
 ];
 
 const RULE_COLUMNS: &str = "id, name, village_id, severity, target, condition, action, escalate, auto_clear, enabled, builtin, created_at, updated_at";
@@ -66,7 +71,7 @@ fn rule_from_row(r: &Row<'_>) -> Result<Rule, AlertStoreError> {
 
 pub fn rules(conn: &Connection) -> Result<Vec<Rule>, AlertStoreError> {
     let mut st = conn.prepare_cached(&format!(
-        "SELECT {RULE_COLUMNS} FROM rules WHERE deleted_at IS NULL ORDER BY id"
+        "SELECT {RULE_COLUMNS} FROM alert_rules WHERE deleted_at IS NULL ORDER BY id"
     ))?;
     let mut rows = st.query([])?;
     let mut out = Vec::new();
@@ -78,7 +83,7 @@ pub fn rules(conn: &Connection) -> Result<Vec<Rule>, AlertStoreError> {
 
 pub fn rule(conn: &Connection, id: i64) -> Result<Rule, AlertStoreError> {
     let mut st = conn.prepare_cached(&format!(
-        "SELECT {RULE_COLUMNS} FROM rules WHERE id = $1 AND deleted_at IS NULL"
+        "SELECT {RULE_COLUMNS} FROM alert_rules WHERE id = $1 AND deleted_at IS NULL"
     ))?;
     let mut rows = st.query([id])?;
     match rows.next()? {
@@ -112,7 +117,7 @@ pub fn insert_rule(
     now: i64,
 ) -> Result<Rule, AlertStoreError> {
     conn.execute(
-        "INSERT INTO rules (name, village_id, severity, target, condition, action, escalate, auto_clear, enabled, created_by, created_at, updated_at)
+        "INSERT INTO alert_rules (name, village_id, severity, target, condition, action, escalate, auto_clear, enabled, created_by, created_at, updated_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)",
         params![
             row.name,
@@ -138,7 +143,7 @@ pub fn update_rule(
     now: i64,
 ) -> Result<Rule, AlertStoreError> {
     let n = conn.execute(
-        "UPDATE rules SET name = $1, village_id = $2, severity = $3, target = $4, condition = $5, action = $6,
+        "UPDATE alert_rules SET name = $1, village_id = $2, severity = $3, target = $4, condition = $5, action = $6,
                 escalate = $7, auto_clear = $8, enabled = $9, updated_at = $10 WHERE id = $11 AND deleted_at IS NULL",
         params![
             row.name,
@@ -163,7 +168,7 @@ pub fn update_rule(
 /// Delete a rule. The row stays, hidden, so that its alarms keep their history.
 pub fn delete_rule(conn: &Connection, id: i64, now: i64) -> Result<(), AlertStoreError> {
     let n = conn.execute(
-        "UPDATE rules SET enabled = 0, deleted_at = $1 WHERE id = $2 AND deleted_at IS NULL",
+        "UPDATE alert_rules SET enabled = 0, deleted_at = $1 WHERE id = $2 AND deleted_at IS NULL",
         params![now, id],
     )?;
     if n == 0 {
@@ -258,7 +263,7 @@ fn alarm_from_row(r: &Row<'_>) -> rusqlite::Result<Alarm> {
 
 pub fn alarm(conn: &Connection, id: i64) -> Result<Alarm, AlertStoreError> {
     conn.query_row(
-        &format!("SELECT {ALARM_COLUMNS} FROM alarms WHERE id = $1"),
+        &format!("SELECT {ALARM_COLUMNS} FROM alert_alarms WHERE id = $1"),
         [id],
         alarm_from_row,
     )
@@ -269,7 +274,7 @@ pub fn alarm(conn: &Connection, id: i64) -> Result<Alarm, AlertStoreError> {
 /// Open alarms (not cleared): (rule, device) → (alarm id, condition_since).
 pub fn open_alarms(conn: &Connection) -> Result<Vec<(i64, i64, i64, i64)>, AlertStoreError> {
     let mut st = conn.prepare(
-        "SELECT rule_id, device_id, id, condition_since FROM alarms WHERE cleared_at IS NULL",
+        "SELECT rule_id, device_id, id, condition_since FROM alert_alarms WHERE cleared_at IS NULL",
     )?;
     let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
     Ok(rows.collect::<Result<_, _>>()?)
@@ -284,7 +289,7 @@ pub fn episode_seen(
 ) -> Result<bool, AlertStoreError> {
     Ok(conn
         .prepare_cached(
-            "SELECT EXISTS(SELECT 1 FROM alarms WHERE rule_id = $1 AND device_id = $2 AND condition_since = $3)",
+            "SELECT EXISTS(SELECT 1 FROM alert_alarms WHERE rule_id = $1 AND device_id = $2 AND condition_since = $3)",
         )?
         .query_row(params![rule, device, since], |r| r.get(0))?)
 }
@@ -303,7 +308,7 @@ pub struct NewAlarm<'a> {
 
 pub fn insert_alarm(conn: &Connection, a: &NewAlarm<'_>, now: i64) -> Result<i64, AlertStoreError> {
     conn.prepare_cached(
-        "INSERT INTO alarms (rule_id, rule_name, device_id, device_name, village_id, asset_id, severity,
+        "INSERT INTO alert_alarms (rule_id, rule_name, device_id, device_name, village_id, asset_id, severity,
                              condition_since, started_at, updated_at, details, escalate_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
     )?
@@ -333,7 +338,7 @@ pub fn repeat_alarm(
     now: i64,
 ) -> Result<(), AlertStoreError> {
     conn.prepare_cached(
-        "UPDATE alarms SET count = count + 1, condition_since = $1, details = $2, updated_at = $3 WHERE id = $4",
+        "UPDATE alert_alarms SET count = count + 1, condition_since = $1, details = $2, updated_at = $3 WHERE id = $4",
     )?
     .execute(params![since, details.to_string(), now, id])?;
     Ok(())
@@ -347,7 +352,7 @@ pub fn clear_alarm(
     now: i64,
 ) -> Result<bool, AlertStoreError> {
     let n = conn.execute(
-        "UPDATE alarms SET cleared_at = $1, cleared_by = $2, updated_at = $1 WHERE id = $3 AND cleared_at IS NULL",
+        "UPDATE alert_alarms SET cleared_at = $1, cleared_by = $2, updated_at = $1 WHERE id = $3 AND cleared_at IS NULL",
         params![now, by, id],
     )?;
     if n == 0 {
@@ -358,7 +363,7 @@ pub fn clear_alarm(
 
 pub fn ack_alarm(conn: &Connection, id: i64, by: &str, now: i64) -> Result<bool, AlertStoreError> {
     let n = conn.execute(
-        "UPDATE alarms SET acked_at = $1, acked_by = $2, updated_at = $1 WHERE id = $3 AND acked_at IS NULL",
+        "UPDATE alert_alarms SET acked_at = $1, acked_by = $2, updated_at = $1 WHERE id = $3 AND acked_at IS NULL",
         params![now, by, id],
     )?;
     if n == 0 {
@@ -374,7 +379,7 @@ pub fn assign_alarm(
     now: i64,
 ) -> Result<(), AlertStoreError> {
     let n = conn.execute(
-        "UPDATE alarms SET assignee = $1, updated_at = $2 WHERE id = $3",
+        "UPDATE alert_alarms SET assignee = $1, updated_at = $2 WHERE id = $3",
         params![assignee, now, id],
     )?;
     if n == 0 {
@@ -400,11 +405,11 @@ pub fn add_comment(
 ) -> Result<Comment, AlertStoreError> {
     alarm(conn, alarm_id)?;
     conn.execute(
-        "INSERT INTO alarm_comments (alarm_id, at, author, text) VALUES ($1, $2, $3, $4)",
+        "INSERT INTO alert_alarm_comments (alarm_id, at, author, text) VALUES ($1, $2, $3, $4)",
         params![alarm_id, now, author, text],
     )?;
     conn.execute(
-        "UPDATE alarms SET updated_at = $1 WHERE id = $2",
+        "UPDATE alert_alarms SET updated_at = $1 WHERE id = $2",
         params![now, alarm_id],
     )?;
     Ok(Comment {
@@ -417,7 +422,7 @@ pub fn add_comment(
 
 pub fn comments(conn: &Connection, alarm_id: i64) -> Result<Vec<Comment>, AlertStoreError> {
     let mut st = conn.prepare_cached(
-        "SELECT id, at, author, text FROM alarm_comments WHERE alarm_id = $1 ORDER BY id",
+        "SELECT id, at, author, text FROM alert_alarm_comments WHERE alarm_id = $1 ORDER BY id",
     )?;
     let rows = st.query_map([alarm_id], |r| {
         Ok(Comment {
@@ -445,7 +450,7 @@ pub struct AlarmFilter {
 
 /// Alarms matching `f`, newest first.
 pub fn query_alarms(conn: &Connection, f: &AlarmFilter) -> Result<Vec<Alarm>, AlertStoreError> {
-    let mut sql = format!("SELECT {ALARM_COLUMNS} FROM alarms WHERE 1 = 1");
+    let mut sql = format!("SELECT {ALARM_COLUMNS} FROM alert_alarms WHERE 1 = 1");
     let mut args: Vec<rusqlite::types::Value> = Vec::new();
     let mut arg = |sql: &mut String, clause: &str, v: rusqlite::types::Value| {
         args.push(v);
@@ -491,7 +496,7 @@ pub fn query_alarms(conn: &Connection, f: &AlarmFilter) -> Result<Vec<Alarm>, Al
 /// Open, unacknowledged alarms whose escalation time has come.
 pub fn due_escalations(conn: &Connection, now: i64) -> Result<Vec<Alarm>, AlertStoreError> {
     let mut st = conn.prepare_cached(&format!(
-        "SELECT {ALARM_COLUMNS} FROM alarms WHERE escalate_at IS NOT NULL AND escalated_at IS NULL
+        "SELECT {ALARM_COLUMNS} FROM alert_alarms WHERE escalate_at IS NOT NULL AND escalated_at IS NULL
            AND escalate_at <= $1 AND cleared_at IS NULL AND acked_at IS NULL ORDER BY escalate_at LIMIT 100"
     ))?;
     let rows = st.query_map([now], alarm_from_row)?;
@@ -500,7 +505,7 @@ pub fn due_escalations(conn: &Connection, now: i64) -> Result<Vec<Alarm>, AlertS
 
 pub fn mark_escalated(conn: &Connection, id: i64, now: i64) -> Result<(), AlertStoreError> {
     conn.execute(
-        "UPDATE alarms SET escalated_at = $1 WHERE id = $2",
+        "UPDATE alert_alarms SET escalated_at = $1 WHERE id = $2",
         params![now, id],
     )?;
     Ok(())

@@ -32,7 +32,7 @@ pub fn create(conn: &Connection, name: &str) -> Result<String, FarmStoreError> {
     }
     let token = cunlink_core::random::token(32);
     let n = conn.execute(
-        "INSERT OR IGNORE INTO integrations (name, token_hash, created_at) VALUES ($1, $2, $3)",
+        "INSERT OR IGNORE INTO farm_integrations (name, token_hash, created_at) VALUES ($1, $2, $3)",
         params![name, secret_hash(&token), now_ms()],
     )?;
     if n == 0 {
@@ -44,7 +44,7 @@ pub fn create(conn: &Connection, name: &str) -> Result<String, FarmStoreError> {
 /// Whether `token` belongs to an integration that is not revoked.
 pub fn is_valid(conn: &Connection, token: &str) -> Result<bool, FarmStoreError> {
     Ok(conn.query_row(
-        "SELECT EXISTS(SELECT 1 FROM integrations WHERE token_hash = $1 AND revoked_at IS NULL)",
+        "SELECT EXISTS(SELECT 1 FROM farm_integrations WHERE token_hash = $1 AND revoked_at IS NULL)",
         [secret_hash(token)],
         |r| r.get(0),
     )?)
@@ -125,7 +125,7 @@ mod tests {
         assert!(is_valid(&conn, &token).unwrap());
         assert!(!is_valid(&conn, "not-the-token").unwrap());
         let stored: String = conn
-            .query_row("SELECT token_hash FROM integrations", [], |r| r.get(0))
+            .query_row("SELECT token_hash FROM farm_integrations", [], |r| r.get(0))
             .unwrap();
         assert_eq!(stored, secret_hash(&token));
         assert!(matches!(

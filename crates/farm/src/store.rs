@@ -28,6 +28,11 @@ pub const MIGRATIONS: &[cunlink_core::Migration] = &[
         name: "integrations",
         sql: include_str!("../migrations/sqlite/0004_integrations.sql"),
     },
+    cunlink_core::Migration {
+        version: 5,
+        name: "table_names",
+        sql: include_str!("../migrations/sqlite/0005_table_names.sql"),
+    },
 ];
 
 /// What it takes to register a device.
@@ -51,7 +56,7 @@ pub struct NewDevice {
 }
 
 const DEVICE_SELECT: &str = "SELECT d.id, d.name, p.name, d.asset_id, a.name, d.village_id, d.gateway_id, d.is_gateway, d.token, d.dev_eui, d.created_at
-     FROM devices d JOIN device_profiles p ON p.id = d.profile_id LEFT JOIN assets a ON a.id = d.asset_id";
+     FROM farm_devices d JOIN farm_device_profiles p ON p.id = d.profile_id LEFT JOIN farm_assets a ON a.id = d.asset_id";
 
 fn device_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Device> {
     Ok(Device {
@@ -84,11 +89,11 @@ fn check_name(name: &str) -> Result<&str, FarmStoreError> {
 pub fn ensure_profile(conn: &Connection, name: &str) -> Result<i64, FarmStoreError> {
     let name = check_name(name)?;
     conn.execute(
-        "INSERT OR IGNORE INTO device_profiles (name) VALUES ($1)",
+        "INSERT OR IGNORE INTO farm_device_profiles (name) VALUES ($1)",
         [name],
     )?;
     Ok(conn.query_row(
-        "SELECT id FROM device_profiles WHERE name = $1",
+        "SELECT id FROM farm_device_profiles WHERE name = $1",
         [name],
         |r| r.get(0),
     )?)
@@ -112,7 +117,7 @@ pub fn ensure_asset(
         return Ok(id);
     }
     conn.execute(
-        "INSERT INTO assets (name, kind, village_id, created_at) VALUES ($1, $2, $3, $4)",
+        "INSERT INTO farm_assets (name, kind, village_id, created_at) VALUES ($1, $2, $3, $4)",
         params![name, kind.as_str(), village_id, now_ms()],
     )?;
     Ok(conn.last_insert_rowid())
@@ -125,7 +130,7 @@ pub fn asset_by_name(
 ) -> Result<Option<(i64, Option<i64>)>, FarmStoreError> {
     Ok(conn
         .query_row(
-            "SELECT id, village_id FROM assets WHERE name = $1",
+            "SELECT id, village_id FROM farm_assets WHERE name = $1",
             [name],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
@@ -173,7 +178,7 @@ pub fn create_device(conn: &mut Connection, new: &NewDevice) -> Result<Device, F
     };
     let tx = conn.transaction()?;
     let exists: bool = tx.query_row(
-        "SELECT EXISTS(SELECT 1 FROM devices WHERE name = $1)",
+        "SELECT EXISTS(SELECT 1 FROM farm_devices WHERE name = $1)",
         [&name],
         |r| r.get(0),
     )?;
@@ -182,7 +187,7 @@ pub fn create_device(conn: &mut Connection, new: &NewDevice) -> Result<Device, F
     }
     if let Some(eui) = &dev_eui {
         let taken: bool = tx.query_row(
-            "SELECT EXISTS(SELECT 1 FROM devices WHERE dev_eui = $1)",
+            "SELECT EXISTS(SELECT 1 FROM farm_devices WHERE dev_eui = $1)",
             [eui],
             |r| r.get(0),
         )?;
@@ -202,7 +207,7 @@ pub fn create_device(conn: &mut Connection, new: &NewDevice) -> Result<Device, F
     let token = cunlink_core::random::token(24);
     let now = now_ms();
     tx.execute(
-        "INSERT INTO devices (name, profile_id, asset_id, gateway_id, is_gateway, token, dev_eui, created_at, updated_at, village_id)
+        "INSERT INTO farm_devices (name, profile_id, asset_id, gateway_id, is_gateway, token, dev_eui, created_at, updated_at, village_id)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9)",
         params![name, profile_id, asset_id, new.gateway_id.map(|g| g.0), new.is_gateway, token, dev_eui, now, village_id],
     )?;
@@ -255,7 +260,7 @@ pub fn device_where(
 pub fn rotate_token(conn: &Connection, name: &str) -> Result<Device, FarmStoreError> {
     let token = cunlink_core::random::token(24);
     let n = conn.execute(
-        "UPDATE devices SET token = $1, updated_at = $2 WHERE name = $3",
+        "UPDATE farm_devices SET token = $1, updated_at = $2 WHERE name = $3",
         params![token, now_ms(), name],
     )?;
     if n == 0 {
@@ -266,13 +271,13 @@ pub fn rotate_token(conn: &Connection, name: &str) -> Result<Device, FarmStoreEr
 
 pub fn assets(conn: &Connection) -> Result<Vec<Asset>, FarmStoreError> {
     let mut st = conn.prepare(
-        "SELECT id, name, kind, village_id, parent_id, ear_tag FROM assets ORDER BY name",
+        "SELECT id, name, kind, village_id, parent_id, ear_tag FROM farm_assets ORDER BY name",
     )?;
     let rows = st.query_map([], asset_from_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// A row of `SELECT id, name, kind, village_id, parent_id, ear_tag FROM assets`.
+/// A row of `SELECT id, name, kind, village_id, parent_id, ear_tag FROM farm_assets`.
 fn asset_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Asset> {
     let kind: String = r.get(2)?;
     Ok(Asset {
@@ -288,7 +293,7 @@ fn asset_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Asset> {
 
 pub fn profiles(conn: &Connection) -> Result<Vec<Profile>, FarmStoreError> {
     let mut st = conn.prepare(
-        "SELECT id, name, keys, reporting_interval_s, measures_core_temp FROM device_profiles ORDER BY name",
+        "SELECT id, name, keys, reporting_interval_s, measures_core_temp FROM farm_device_profiles ORDER BY name",
     )?;
     let rows = st.query_map([], |r| {
         let keys: String = r.get(2)?;
@@ -308,7 +313,7 @@ pub fn profiles(conn: &Connection) -> Result<Vec<Profile>, FarmStoreError> {
 pub fn asset(conn: &Connection, id: i64) -> Result<Option<Asset>, FarmStoreError> {
     Ok(conn
         .query_row(
-            "SELECT id, name, kind, village_id, parent_id, ear_tag FROM assets WHERE id = $1",
+            "SELECT id, name, kind, village_id, parent_id, ear_tag FROM farm_assets WHERE id = $1",
             [id],
             asset_from_row,
         )

@@ -14,7 +14,7 @@ fn hhmm(min: i64) -> String {
 pub fn prefs(conn: &Connection, user_id: i64) -> Result<Prefs, AlertStoreError> {
     let row = conn
         .prepare_cached(
-            "SELECT min_severity, assets, push, webhook, quiet_start, quiet_end, utc_offset_min FROM notify_prefs WHERE user_id = $1",
+            "SELECT min_severity, assets, push, webhook, quiet_start, quiet_end, utc_offset_min FROM alert_notify_prefs WHERE user_id = $1",
         )?
         .query_row([user_id], |r| {
             Ok((
@@ -56,7 +56,7 @@ pub fn put_prefs(conn: &Connection, user_id: i64, p: &Prefs) -> Result<(), Alert
         None => (None, None),
     };
     conn.execute(
-        "INSERT INTO notify_prefs (user_id, min_severity, assets, push, webhook, quiet_start, quiet_end, utc_offset_min)
+        "INSERT INTO alert_notify_prefs (user_id, min_severity, assets, push, webhook, quiet_start, quiet_end, utc_offset_min)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
          ON CONFLICT (user_id) DO UPDATE SET min_severity = $2, assets = $3, push = $4, webhook = $5,
              quiet_start = $6, quiet_end = $7, utc_offset_min = $8",
@@ -97,12 +97,12 @@ pub fn add_push(
     now: i64,
 ) -> Result<i64, AlertStoreError> {
     conn.execute(
-        "INSERT INTO push_subscriptions (user_id, endpoint, p256dh, auth, created_at) VALUES ($1, $2, $3, $4, $5)
+        "INSERT INTO alert_push_subscriptions (user_id, endpoint, p256dh, auth, created_at) VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (endpoint) DO UPDATE SET user_id = $1, p256dh = $3, auth = $4",
         params![user_id, endpoint, p256dh, auth, now],
     )?;
     Ok(conn.query_row(
-        "SELECT id FROM push_subscriptions WHERE endpoint = $1",
+        "SELECT id FROM alert_push_subscriptions WHERE endpoint = $1",
         [endpoint],
         |r| r.get(0),
     )?)
@@ -126,7 +126,7 @@ pub fn pushes_of(
     user_id: i64,
 ) -> Result<Vec<PushSubscription>, AlertStoreError> {
     let mut st = conn.prepare_cached(&format!(
-        "SELECT {PUSH_COLUMNS} FROM push_subscriptions WHERE user_id = $1 ORDER BY id"
+        "SELECT {PUSH_COLUMNS} FROM alert_push_subscriptions WHERE user_id = $1 ORDER BY id"
     ))?;
     let rows = st.query_map([user_id], push_from_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
@@ -135,7 +135,7 @@ pub fn pushes_of(
 pub fn push(conn: &Connection, id: i64) -> Result<Option<PushSubscription>, AlertStoreError> {
     Ok(conn
         .prepare_cached(&format!(
-            "SELECT {PUSH_COLUMNS} FROM push_subscriptions WHERE id = $1"
+            "SELECT {PUSH_COLUMNS} FROM alert_push_subscriptions WHERE id = $1"
         ))?
         .query_row([id], push_from_row)
         .optional()?)
@@ -148,7 +148,7 @@ pub fn remove_push(
     user_id: Option<i64>,
 ) -> Result<bool, AlertStoreError> {
     Ok(conn.execute(
-        "DELETE FROM push_subscriptions WHERE id = $1 AND ($2 IS NULL OR user_id = $2)",
+        "DELETE FROM alert_push_subscriptions WHERE id = $1 AND ($2 IS NULL OR user_id = $2)",
         params![id, user_id],
     )? == 1)
 }
@@ -168,7 +168,7 @@ pub fn add_webhook(
     now: i64,
 ) -> Result<Webhook, AlertStoreError> {
     conn.execute(
-        "INSERT INTO webhooks (user_id, url, created_at) VALUES ($1, $2, $3)",
+        "INSERT INTO alert_webhooks (user_id, url, created_at) VALUES ($1, $2, $3)",
         params![user_id, url, now],
     )?;
     Ok(Webhook {
@@ -181,7 +181,7 @@ pub fn add_webhook(
 
 pub fn webhooks_of(conn: &Connection, user_id: i64) -> Result<Vec<Webhook>, AlertStoreError> {
     let mut st = conn.prepare_cached(
-        "SELECT id, user_id, url, created_at FROM webhooks WHERE user_id = $1 ORDER BY id",
+        "SELECT id, user_id, url, created_at FROM alert_webhooks WHERE user_id = $1 ORDER BY id",
     )?;
     let rows = st.query_map([user_id], |r| {
         Ok(Webhook {
@@ -196,14 +196,14 @@ pub fn webhooks_of(conn: &Connection, user_id: i64) -> Result<Vec<Webhook>, Aler
 
 pub fn webhook_url(conn: &Connection, id: i64) -> Result<Option<String>, AlertStoreError> {
     Ok(conn
-        .prepare_cached("SELECT url FROM webhooks WHERE id = $1")?
+        .prepare_cached("SELECT url FROM alert_webhooks WHERE id = $1")?
         .query_row([id], |r| r.get(0))
         .optional()?)
 }
 
 pub fn remove_webhook(conn: &Connection, id: i64, user_id: i64) -> Result<bool, AlertStoreError> {
     Ok(conn.execute(
-        "DELETE FROM webhooks WHERE id = $1 AND user_id = $2",
+        "DELETE FROM alert_webhooks WHERE id = $1 AND user_id = $2",
         params![id, user_id],
     )? == 1)
 }
@@ -291,7 +291,7 @@ pub fn enqueue(
     now: i64,
 ) -> Result<OutboxItem, AlertStoreError> {
     conn.prepare_cached(
-        "INSERT INTO outbox (alarm_id, user_id, channel, target_id, payload, created_at, next_at)
+        "INSERT INTO alert_outbox (alarm_id, user_id, channel, target_id, payload, created_at, next_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )?
     .execute(params![
@@ -321,7 +321,7 @@ pub fn enqueue(
 
 pub fn due(conn: &Connection, now: i64, limit: usize) -> Result<Vec<OutboxItem>, AlertStoreError> {
     let mut st = conn.prepare_cached(&format!(
-        "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE status = 'pending' AND next_at <= $1 ORDER BY next_at LIMIT $2"
+        "SELECT {OUTBOX_COLUMNS} FROM alert_outbox WHERE status = 'pending' AND next_at <= $1 ORDER BY next_at LIMIT $2"
     ))?;
     let rows = st.query_map(params![now, limit as i64], outbox_from_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
@@ -329,7 +329,7 @@ pub fn due(conn: &Connection, now: i64, limit: usize) -> Result<Vec<OutboxItem>,
 
 pub fn mark_sent(conn: &Connection, id: i64, now: i64) -> Result<(), AlertStoreError> {
     conn.prepare_cached(
-        "UPDATE outbox SET status = 'sent', sent_at = $1, attempts = attempts + 1, last_error = NULL WHERE id = $2",
+        "UPDATE alert_outbox SET status = 'sent', sent_at = $1, attempts = attempts + 1, last_error = NULL WHERE id = $2",
     )?
     .execute(params![now, id])?;
     Ok(())
@@ -344,11 +344,11 @@ pub fn mark_failed(
 ) -> Result<(), AlertStoreError> {
     match next_at {
         Some(t) => conn.execute(
-            "UPDATE outbox SET attempts = attempts + 1, last_error = $1, next_at = $2 WHERE id = $3",
+            "UPDATE alert_outbox SET attempts = attempts + 1, last_error = $1, next_at = $2 WHERE id = $3",
             params![error, t, id],
         )?,
         None => conn.execute(
-            "UPDATE outbox SET attempts = attempts + 1, last_error = $1, status = 'dead' WHERE id = $2",
+            "UPDATE alert_outbox SET attempts = attempts + 1, last_error = $1, status = 'dead' WHERE id = $2",
             params![error, id],
         )?,
     };
@@ -358,7 +358,7 @@ pub fn mark_failed(
 /// Dead letters, newest first; `user_id` limits to one user's.
 pub fn dead(conn: &Connection, user_id: Option<i64>) -> Result<Vec<OutboxItem>, AlertStoreError> {
     let mut st = conn.prepare_cached(&format!(
-        "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE status = 'dead' AND ($1 IS NULL OR user_id = $1) ORDER BY id DESC LIMIT 500"
+        "SELECT {OUTBOX_COLUMNS} FROM alert_outbox WHERE status = 'dead' AND ($1 IS NULL OR user_id = $1) ORDER BY id DESC LIMIT 500"
     ))?;
     let rows = st.query_map([user_id], outbox_from_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
@@ -372,7 +372,7 @@ pub fn revive(
     now: i64,
 ) -> Result<bool, AlertStoreError> {
     Ok(conn.execute(
-        "UPDATE outbox SET status = 'pending', next_at = $1, attempts = 0 WHERE id = $2 AND status = 'dead' AND ($3 IS NULL OR user_id = $3)",
+        "UPDATE alert_outbox SET status = 'pending', next_at = $1, attempts = 0 WHERE id = $2 AND status = 'dead' AND ($3 IS NULL OR user_id = $3)",
         params![now, id, user_id],
     )? == 1)
 }
@@ -380,7 +380,7 @@ pub fn revive(
 pub fn outbox_item(conn: &Connection, id: i64) -> Result<Option<OutboxItem>, AlertStoreError> {
     Ok(conn
         .prepare_cached(&format!(
-            "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE id = $1"
+            "SELECT {OUTBOX_COLUMNS} FROM alert_outbox WHERE id = $1"
         ))?
         .query_row([id], outbox_from_row)
         .optional()?)
@@ -388,7 +388,7 @@ pub fn outbox_item(conn: &Connection, id: i64) -> Result<Option<OutboxItem>, Ale
 
 pub fn vapid_key(conn: &Connection) -> Result<Option<Vec<u8>>, AlertStoreError> {
     Ok(conn
-        .query_row("SELECT private_key FROM vapid_key WHERE id = 1", [], |r| {
+        .query_row("SELECT private_key FROM alert_vapid_key WHERE id = 1", [], |r| {
             r.get(0)
         })
         .optional()?)
@@ -396,7 +396,7 @@ pub fn vapid_key(conn: &Connection) -> Result<Option<Vec<u8>>, AlertStoreError> 
 
 pub fn put_vapid_key(conn: &Connection, key: &[u8], now: i64) -> Result<(), AlertStoreError> {
     conn.execute(
-        "INSERT OR IGNORE INTO vapid_key (id, private_key, created_at) VALUES (1, $1, $2)",
+        "INSERT OR IGNORE INTO alert_vapid_key (id, private_key, created_at) VALUES (1, $1, $2)",
         params![key, now],
     )?;
     Ok(())

@@ -29,7 +29,7 @@ async fn checking_receiver(db: PathBuf) -> (String, mpsc::UnboundedReceiver<(i64
                     let exists = tokio::task::spawn_blocking(move || {
                         let c = cunlink_core::db::open_connection(&db).unwrap();
                         c.query_row(
-                            "SELECT EXISTS(SELECT 1 FROM alarms WHERE id = $1)",
+                            "SELECT EXISTS(SELECT 1 FROM alert_alarms WHERE id = $1)",
                             [id],
                             |r| r.get::<_, bool>(0),
                         )
@@ -103,7 +103,7 @@ async fn an_alarm_whose_commit_fails_is_retried_stored_once_and_announced_after_
         .alerts
         .db
         .call(|c| {
-            c.query_row("SELECT COUNT(*) FROM outbox", [], |r| r.get(0))
+            c.query_row("SELECT COUNT(*) FROM alert_outbox", [], |r| r.get(0))
                 .map_err(cunlink_core::DbError::from)
         })
         .await

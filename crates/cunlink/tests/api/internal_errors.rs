@@ -18,7 +18,7 @@ async fn internal_errors_answer_internal_error_and_nothing_of_sqlite() {
         assert_eq!(r.status, 200, "{path} works before: {}", r.text());
     }
     let db = app.dir.0.join("cunlink.db");
-    drop_table(&db, "notify_prefs");
+    drop_table(&db, "alert_notify_prefs");
     drop_table(&db, "market_products");
     for path in ["/api/me/notifications", "/api/market/products"] {
         let r = app.get(path, &admin).await;

@@ -33,7 +33,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Command> {
 
 pub fn insert(conn: &Connection, c: &Command) -> Result<i64, FarmStoreError> {
     conn.prepare_cached(
-        "INSERT INTO rpc_commands (device_id, method, params, oneway, state, origin, created_at, updated_at, expires_at)
+        "INSERT INTO farm_rpc_commands (device_id, method, params, oneway, state, origin, created_at, updated_at, expires_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8)",
     )?
     .execute(params![
@@ -51,7 +51,7 @@ pub fn insert(conn: &Connection, c: &Command) -> Result<i64, FarmStoreError> {
 
 pub fn update(conn: &Connection, c: &Command) -> Result<(), FarmStoreError> {
     conn.prepare_cached(
-        "UPDATE rpc_commands SET state = $1, response = $2, updated_at = $3 WHERE id = $4",
+        "UPDATE farm_rpc_commands SET state = $1, response = $2, updated_at = $3 WHERE id = $4",
     )?
     .execute(params![
         c.state.as_str(),
@@ -65,7 +65,7 @@ pub fn update(conn: &Connection, c: &Command) -> Result<(), FarmStoreError> {
 pub fn get(conn: &Connection, id: i64) -> Result<Option<Command>, FarmStoreError> {
     Ok(conn
         .prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM rpc_commands r JOIN devices d ON d.id = r.device_id WHERE r.id = $1"
+            "SELECT {COLUMNS} FROM farm_rpc_commands r JOIN farm_devices d ON d.id = r.device_id WHERE r.id = $1"
         ))?
         .query_row([id], from_row)
         .optional()?)
@@ -73,7 +73,7 @@ pub fn get(conn: &Connection, id: i64) -> Result<Option<Command>, FarmStoreError
 
 pub fn list(conn: &Connection, device: DeviceId) -> Result<Vec<Command>, FarmStoreError> {
     let mut st = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM rpc_commands r JOIN devices d ON d.id = r.device_id
+        "SELECT {COLUMNS} FROM farm_rpc_commands r JOIN farm_devices d ON d.id = r.device_id
          WHERE r.device_id = $1 ORDER BY r.id DESC LIMIT {MAX_LIST}"
     ))?;
     let rows = st.query_map([device.0], from_row)?;
@@ -83,13 +83,13 @@ pub fn list(conn: &Connection, device: DeviceId) -> Result<Vec<Command>, FarmSto
 /// Commands not finished at start. Those already expired are marked timed out.
 pub fn unfinished(conn: &Connection, now: i64) -> Result<Vec<Command>, FarmStoreError> {
     conn.execute(
-        "UPDATE rpc_commands SET state = 'timed_out', updated_at = $1
+        "UPDATE farm_rpc_commands SET state = 'timed_out', updated_at = $1
          WHERE state IN ('queued', 'sent') AND expires_at <= $1
             OR state = 'delivered' AND oneway = 0 AND expires_at <= $1",
         [now],
     )?;
     let mut st = conn.prepare(&format!(
-        "SELECT {COLUMNS} FROM rpc_commands r JOIN devices d ON d.id = r.device_id
+        "SELECT {COLUMNS} FROM farm_rpc_commands r JOIN farm_devices d ON d.id = r.device_id
          WHERE r.state IN ('queued', 'sent') OR (r.state = 'delivered' AND r.oneway = 0) ORDER BY r.id"
     ))?;
     let rows = st.query_map([], from_row)?;
