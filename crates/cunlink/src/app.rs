@@ -98,7 +98,15 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
     )?;
     let clinic = Clinic::open(&config, ClinicDeps { db: db.clone() })?;
     let school = School::open(&config, SchoolDeps { db: db.clone() })?;
-    let affairs = Affairs::open(&config, AffairsDeps { db: db.clone() })?;
+    // Clinic and affairs notify people through alert's outbox, via the port.
+    let notify = alerts.notify_users();
+    let affairs = Affairs::open(
+        &config,
+        AffairsDeps {
+            db: db.clone(),
+            notify: notify.clone(),
+        },
+    )?;
     // Registration order is the order of page and board sections.
     let domains: Vec<Arc<dyn Domain>> = vec![
         farm.clone(),

@@ -237,6 +237,8 @@ fn table() -> Vec<Row> {
         row("POST", "/api/alarms/{id}/comments", api(NOT_BUYER, NOT_BUYER, Village404)),
         row("GET", "/api/me/notifications", api(ALL, ALL, Unscoped)),
         row("PUT", "/api/me/notifications", api(ALL, ALL, Unscoped)),
+        row("GET", "/api/me/notifications/feed", api(ALL, ALL, Unscoped)),
+        row("POST", "/api/me/notifications/{id}/read", Rule::Personal(Surface::Api)),
         row("GET", "/api/push/vapid-public-key", Rule::Public),
         row("GET", "/api/push/subscriptions", api(ALL, ALL, Unscoped)),
         row("POST", "/api/push/subscriptions", api(ALL, ALL, Unscoped)),
@@ -934,7 +936,7 @@ fn body(
             json!({"endpoint": "https://push.example.com/x", "keys": {"p256dh": "x", "auth": "y"}}),
         ),
         "/api/webhooks" => j(json!({"url": "https://hooks.example.com/x"})),
-        "/api/notifications/{id}/retry" => (None, Vec::new()),
+        "/api/notifications/{id}/retry" | "/api/me/notifications/{id}/read" => (None, Vec::new()),
         "/api/market/stations" => j(json!({"village": v.name, "name": format!("Station {n}")})),
         "/api/market/products" => {
             j(json!({"name": format!("Rice {n}"), "unit": "kg", "price_fen": 100, "stock": 10}))
