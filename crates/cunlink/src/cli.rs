@@ -206,7 +206,8 @@ pub enum UserCommand {
         data: DataDir,
         #[arg(long)]
         username: String,
-        /// admin, county_staff, station_operator, farmer, buyer, doctor, teacher or villager.
+        /// admin, county_staff, station_operator, farmer, buyer, doctor, teacher, villager or
+        /// village_official.
         #[arg(long)]
         role: String,
         /// The user's village (created if new).
@@ -304,6 +305,10 @@ pub fn user_create(
     village: Option<&str>,
 ) -> anyhow::Result<()> {
     let role: Role = role.parse()?;
+    // An official acts for one village; without one there is nothing to act on.
+    if role == Role::VillageOfficial && village.is_none() {
+        bail!("a village_official needs --village NAME");
+    }
     let mut password = String::new();
     std::io::stdin()
         .lock()

@@ -51,6 +51,7 @@ const NOT_BUYER: &[Role] = &[
     Role::Doctor,
     Role::Teacher,
     Role::Villager,
+    Role::VillageOfficial,
 ];
 const MANAGE_DEVICES: &[Role] = &[Role::Admin, Role::CountyStaff, Role::Farmer];
 const MANAGE_RULES: &[Role] = &[Role::Admin, Role::CountyStaff, Role::Farmer];
@@ -72,6 +73,7 @@ const NOT_IN_A_PARCEL: &[(Role, Expect)] = &[
     (Role::Doctor, Expect::Denied),
     (Role::Teacher, Expect::Denied),
     (Role::Villager, Expect::Denied),
+    (Role::VillageOfficial, Expect::Denied),
 ];
 /// Collecting a parcel: the destination's operator, or the recipient with the code.
 const COLLECTORS: &[Role] = &[Role::Admin, Role::StationOperator, Role::Buyer];
