@@ -1,70 +1,149 @@
-//! The village-affairs domain (村务), a skeleton: the shape every domain crate has, with a
-//! home page that says what is coming. The village-affairs issue fills it in.
+//! The village-affairs domain (村务): notices that reach every household, the
+//! open village accounts, residents' feedback and votes (issue 16).
 //!
 //! * [`Affairs`]: the handle, opened by [`Affairs::open`] and wired by the binary
-//!   as a [`cunlink_web::Domain`] (its tab, strings and routes).
-//! * [`store`]: the tables this crate owns (`affairs_*`) and their migrations.
-//! * [`access`]: who may use the affairs pages.
+//!   as a [`cunlink_web::Domain`] (`domain.rs`: its tab, strings, board section,
+//!   routes and the escalation task).
+//! * [`notices`], [`ledger`], [`feedback`], [`votes`]: the rules of each, as
+//!   methods of [`Affairs`] that the JSON API (`routes/`) and the pages
+//!   (`pages/`) both call; their SQL is in [`store`].
+//! * [`files`]: photos and loudspeaker recordings (espeak-ng when installed).
+//! * [`clock`]: the time escalation and vote closing are judged by.
+//! * [`access`]: who may do what; [`input`]: body limits and field checks.
 //! * [`error`]: village affairs' errors and their one mapping to HTTP answers.
-//! * `pages`: the home page.
+//!
+//! People are told through the `NotifyUsers` port (alert's outbox: in-app
+//! feed, Web Push, webhooks for SMS gateways), written in the same
+//! transaction as the notice or escalation that causes it.
 
 pub mod access;
+mod board;
+pub mod clock;
+mod domain;
 pub mod error;
+pub mod feedback;
+pub mod files;
+pub mod input;
+pub mod ledger;
+pub mod notices;
 mod pages;
+mod routes;
 pub mod store;
+pub mod votes;
 
 use std::sync::Arc;
 
+use cunlink_core::auth::{AuthService, User};
 use cunlink_core::notify::NotifyUsers;
-use cunlink_core::routes::Routes;
-use cunlink_core::{Config, Db};
-use cunlink_web::{Domain, KitBuilder, Locale, Tab, WebKit, icon};
+use cunlink_core::{Config, Db, DbError};
 
+pub use domain::AffairsDeps;
 pub use error::AffairsError;
-
-/// What village affairs needs from outside: the application database and the
-/// port that notifies users (implemented by the alert crate).
-pub struct AffairsDeps {
-    pub db: Db,
-    pub notify: Arc<dyn NotifyUsers>,
-}
 
 /// The village-affairs domain, opened.
 pub struct Affairs {
     pub db: Db,
+    pub auth: AuthService,
     pub notify: Arc<dyn NotifyUsers>,
+    pub clock: clock::Clock,
+    /// Whether urgent notices get a spoken recording (espeak-ng found at start).
+    pub speech: bool,
 }
 
 impl Affairs {
-    /// Apply the affairs schema. No settings yet; `_config` keeps the shape.
+    /// Apply the affairs schema and look for espeak-ng.
     pub fn open(_config: &Config, deps: AffairsDeps) -> Result<Arc<Affairs>, AffairsError> {
-        let AffairsDeps { db, notify } = deps;
+        let AffairsDeps { db, auth, notify } = deps;
         db.migrate("affairs", store::MIGRATIONS)?;
-        Ok(Arc::new(Affairs { db, notify }))
-    }
-}
-
-impl Domain for Affairs {
-    fn name(&self) -> &'static str {
-        "affairs"
-    }
-
-    fn register(self: Arc<Self>, kit: &mut KitBuilder) {
-        // The files are part of this crate; its tests catch a broken one.
-        let _ = kit.locale(Locale::ZhCn, include_str!("../locales/zh-CN.yml"));
-        let _ = kit.locale(Locale::En, include_str!("../locales/en.yml"));
-        kit.tab(Tab {
-            id: "affairs",
-            label: "affairs.tab",
-            icon: icon::AFFAIRS,
-            home: pages::HOME,
-            order: 500,
-            visible: access::can_use,
-        });
+        let speech = files::can_speak();
+        if !speech {
+            tracing::info!(
+                "espeak-ng not found: urgent notices get no spoken recording unless one is uploaded"
+            );
+        }
+        Ok(Arc::new(Affairs {
+            db,
+            auth,
+            notify,
+            clock: clock::Clock::default(),
+            speech,
+        }))
     }
 
-    fn page_routes(self: Arc<Self>, kit: &WebKit) -> Routes {
-        pages::routes(kit.clone())
+    /// Run `f` in one transaction on the application database.
+    pub(crate) async fn tx<T, F>(&self, f: F) -> Result<T, AffairsError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Transaction<'_>) -> Result<T, AffairsError> + Send + 'static,
+    {
+        self.db
+            .call(move |c| {
+                let tx = c.transaction().map_err(DbError::from)?;
+                let out = f(&tx)?;
+                tx.commit().map_err(DbError::from)?;
+                Ok(out)
+            })
+            .await
+    }
+
+    /// Read-only work on the application database.
+    pub(crate) async fn read<T, F>(&self, f: F) -> Result<T, AffairsError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Connection) -> Result<T, AffairsError> + Send + 'static,
+    {
+        self.db.call(move |c| f(c)).await
+    }
+
+    /// The village `user` acts for when creating something: an official's own;
+    /// an admin names one with `"village"`. Others may not create.
+    pub(crate) async fn acting_village(
+        &self,
+        user: &User,
+        o: &input::Obj,
+    ) -> Result<i64, AffairsError> {
+        if !access::is_manager(user) {
+            return Err(AffairsError::forbidden(
+                "only the village's officials may do this",
+            ));
+        }
+        if let Some(v) = user.village_id.filter(|_| !user.role.is_county_wide()) {
+            return Ok(v);
+        }
+        let name = input::text(o, "village", 100)?;
+        self.auth.village_id(name.clone()).await?.ok_or_else(|| {
+            AffairsError::invalid("unknown_village", "village", format!("no village '{name}'"))
+        })
+    }
+
+    /// Residents of `village_id` (everyone of it but buyers): who a notice
+    /// to the whole village reaches and who may vote.
+    pub(crate) async fn residents(&self, village_id: i64) -> Result<Vec<User>, AffairsError> {
+        Ok(self
+            .auth
+            .users_for_village(Some(village_id))
+            .await?
+            .into_iter()
+            .filter(|u| access::resident_of(u, village_id))
+            .collect())
+    }
+
+    /// Admins and county staff: the township that feedback escalates to.
+    pub(crate) async fn township(&self) -> Result<Vec<i64>, AffairsError> {
+        Ok(self
+            .auth
+            .users_for_village(None)
+            .await?
+            .into_iter()
+            .filter(|u| u.role.is_county_wide())
+            .map(|u| u.id)
+            .collect())
+    }
+
+    /// Run the feedback escalation pass at the domain clock's `now` (what the
+    /// background task does once a minute). Returns how many were escalated.
+    pub async fn escalate_now(&self) -> Result<usize, AffairsError> {
+        self.escalate(self.clock.now()).await
     }
 }
 

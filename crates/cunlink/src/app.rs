@@ -40,6 +40,8 @@ pub struct Server {
     pub market: Arc<Market>,
     pub auth: AuthService,
     pub boards: Arc<Boards>,
+    /// Village affairs (tests move its clock: see `cunlink_affairs::clock`).
+    pub affairs: Arc<Affairs>,
     /// Every path the HTTP router registers (see `cunlink_core::routes`); the
     /// access-matrix test walks them all.
     pub route_paths: Vec<String>,
@@ -104,6 +106,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         &config,
         AffairsDeps {
             db: db.clone(),
+            auth: auth.clone(),
             notify: notify.clone(),
         },
     )?;
@@ -115,7 +118,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         market.clone(),
         clinic,
         school,
-        affairs,
+        affairs.clone(),
     ];
 
     let kit = web_kit(&auth, &domains);
@@ -166,6 +169,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         market,
         auth,
         boards,
+        affairs,
         route_paths,
         domains,
         shutdown,
