@@ -38,3 +38,14 @@ pub fn is_manager(user: &User) -> bool {
 pub fn resident_of(user: &User, village_id: i64) -> bool {
     can_use(user) && !user.role.is_county_wide() && user.village_id == Some(village_id)
 }
+
+/// Buyers are refused (403) before any lookup, so they learn nothing.
+pub fn gate(user: &User) -> Result<(), crate::AffairsError> {
+    if can_use(user) {
+        Ok(())
+    } else {
+        Err(crate::AffairsError::forbidden(
+            "village affairs are for the people of the village",
+        ))
+    }
+}

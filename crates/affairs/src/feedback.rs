@@ -104,6 +104,7 @@ impl Affairs {
     /// Feedback the caller may see: the reporter's own, or any of a village
     /// they manage or oversee. Others, and other villages', are 404.
     async fn visible_feedback(&self, user: &User, id: i64) -> Result<Feedback, AffairsError> {
+        access::gate(user)?;
         let f = self
             .read(move |c| Ok(store::get(c, id)?))
             .await?

@@ -169,6 +169,7 @@ impl Affairs {
 
     /// An entry of a village the caller manages, or 404/403.
     async fn managed_entry(&self, user: &User, id: i64) -> Result<Entry, AffairsError> {
+        access::gate(user)?;
         let e = self
             .read(move |c| Ok(store::get(c, id)?))
             .await?
@@ -385,6 +386,7 @@ impl Affairs {
     /// `POST /api/affairs/ledger/{id}/questions {"text"}`: a resident asks
     /// about a published entry.
     pub async fn ask(&self, user: &User, id: i64, o: Obj) -> Result<i64, AffairsError> {
+        access::gate(user)?;
         let text = input::text(&o, "text", 500)?;
         let e = self
             .read(move |c| {
@@ -416,6 +418,7 @@ impl Affairs {
 
     /// `POST /api/affairs/ledger/questions/{id}/answer {"answer"}`: public.
     pub async fn answer(&self, user: &User, id: i64, o: Obj) -> Result<(), AffairsError> {
+        access::gate(user)?;
         let text = input::text(&o, "answer", 1000)?;
         let q = self.read(move |c| Ok(store::question(c, id)?)).await?;
         let Some((_, village_id)) = q.filter(|(_, v)| access::sees(user, *v)) else {

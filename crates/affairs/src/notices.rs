@@ -166,6 +166,7 @@ impl Affairs {
 
     /// One notice the caller may see, or 404.
     pub async fn notice(&self, user: &User, id: i64) -> Result<Notice, AffairsError> {
+        access::gate(user)?;
         let caller = user.id;
         let n = self
             .read(move |c| Ok(store::get(c, caller, id)?))
@@ -262,6 +263,7 @@ impl Affairs {
 
     /// A stored file the caller's village owns: (content type, bytes).
     pub async fn file(&self, user: &User, hash: String) -> Result<(String, Vec<u8>), AffairsError> {
+        access::gate(user)?;
         let f = self.read(move |c| Ok(files::get(c, &hash)?)).await?;
         match f {
             Some((v, ct, bytes)) if access::sees(user, v) => Ok((ct, bytes)),
@@ -307,6 +309,7 @@ impl Affairs {
     }
 
     pub async fn groups(&self, user: &User) -> Result<Vec<Value>, AffairsError> {
+        access::gate(user)?;
         let Some(v) = user.village_id.filter(|v| access::sees(user, *v)) else {
             return Ok(Vec::new());
         };

@@ -75,6 +75,7 @@ impl Affairs {
     }
 
     async fn visible_vote(&self, user: &User, id: i64) -> Result<Vote, AffairsError> {
+        access::gate(user)?;
         let v = self
             .read(move |c| Ok(store::get(c, id)?))
             .await?

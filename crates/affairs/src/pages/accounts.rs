@@ -24,7 +24,7 @@ const PAGE: &str = "/affairs/accounts";
 pub(crate) struct Q {
     month: Option<String>,
     ok: Option<String>,
-    err: Option<String>,
+    warn: Option<String>,
 }
 
 struct EntryRow {
@@ -166,7 +166,10 @@ pub(crate) async fn page(
         .collect();
     let tpl = Tpl {
         t: &ctx,
-        flash: super::Flash { ok: q.ok, err: q.err },
+        flash: super::Flash {
+            ok: q.ok,
+            warn: q.warn,
+        },
         chart: chart(&m.totals.by_category),
         income: yuan(m.totals.income_fen),
         spending: yuan(m.totals.spending_fen),

@@ -59,20 +59,25 @@ pub(crate) fn routes(a: Arc<Affairs>, kit: WebKit) -> Routes {
 #[derive(Deserialize, Default)]
 pub(crate) struct Flash {
     pub ok: Option<String>,
-    pub err: Option<String>,
+    /// A refusal of the input or the object's state (not of access: those
+    /// answer 403/404 like the API).
+    pub warn: Option<String>,
 }
 
 /// Back to `to` with a message for the user.
 pub(crate) fn back(to: &str, ok: bool, msg: &str) -> Response {
     let sep = if to.contains('?') { '&' } else { '?' };
-    let key = if ok { "ok" } else { "err" };
+    let key = if ok { "ok" } else { "warn" };
     Redirect::to(&format!("{to}{sep}{key}={}", encode_component(msg))).into_response()
 }
 
-/// A refusal as a message on the page; storage failures stay page errors.
+/// A refusal as a message on the page; access refusals answer 403/404 as
+/// the API does, and storage failures stay page errors.
 pub(crate) fn refusal(e: AffairsError) -> Result<String, PageError> {
     match e {
         AffairsError::Db(_) => Err(PageError::internal(e)),
+        AffairsError::Forbidden(_) => Err(PageError::Forbidden),
+        AffairsError::NotFound { .. } => Err(PageError::NotFound),
         other => Ok(other.to_string()),
     }
 }

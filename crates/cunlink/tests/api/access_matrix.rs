@@ -96,6 +96,28 @@ const ORDER_PARTIES: &[Role] = &[
 
 /// The clinic: its doctor, the villagers it serves, and the county.
 const CLINIC: &[Role] = &[Role::Admin, Role::CountyStaff, Role::Doctor, Role::Villager];
+/// Village affairs: its officials (and admins) run it.
+const AFFAIRS_MANAGE: &[Role] = &[Role::Admin, Role::VillageOfficial];
+/// Read receipts: the village's officials and the county.
+const AFFAIRS_OVERSEE: &[Role] = &[Role::Admin, Role::CountyStaff, Role::VillageOfficial];
+/// Residents of a village: they report, ask and vote (not the county's accounts).
+const RESIDENTS: &[Role] = &[
+    Role::StationOperator,
+    Role::Farmer,
+    Role::Doctor,
+    Role::Teacher,
+    Role::Villager,
+    Role::VillageOfficial,
+];
+/// A resident's feedback is seen by its reporter, the village's officials and
+/// the county: other residents are told it does not exist.
+const NOT_THE_REPORTER: &[(Role, Expect)] = &[
+    (Role::StationOperator, Expect::NotFound),
+    (Role::Farmer, Expect::NotFound),
+    (Role::Doctor, Expect::NotFound),
+    (Role::Teacher, Expect::NotFound),
+    (Role::Villager, Expect::NotFound),
+];
 /// The school: its teachers, the villagers whose children go there, and the county.
 const SCHOOL: &[Role] = &[Role::Admin, Role::CountyStaff, Role::Teacher, Role::Villager];
 
@@ -361,6 +383,57 @@ fn table() -> Vec<Row> {
         row("GET", "/clinic", page(CLINIC, CLINIC, Unscoped)),
         row("GET", "/school", page(SCHOOL, SCHOOL, Unscoped)),
         row("GET", "/affairs", page(NOT_BUYER, NOT_BUYER, Unscoped)),
+        // affairs: JSON API (issue 16).
+        row("GET", "/api/affairs/notices", api(NOT_BUYER, NOT_BUYER, Unscoped)),
+        row("POST", "/api/affairs/notices", api(NOT_BUYER, AFFAIRS_MANAGE, Unscoped)),
+        row("GET", "/api/affairs/notices/{id}", api(NOT_BUYER, NOT_BUYER, Village404)),
+        row("POST", "/api/affairs/notices/{id}/read", api(NOT_BUYER, NOT_BUYER, Village404)),
+        row("GET", "/api/affairs/notices/{id}/receipts", api(NOT_BUYER, AFFAIRS_OVERSEE, Village404)),
+        row("POST", "/api/affairs/notices/{id}/photos", api(NOT_BUYER, AFFAIRS_MANAGE, Village404)),
+        row("GET", "/api/affairs/notices/{id}/audio", api(NOT_BUYER, NOT_BUYER, Village404)),
+        row("POST", "/api/affairs/notices/{id}/audio", api(NOT_BUYER, AFFAIRS_MANAGE, Village404)),
+        row("GET", "/api/affairs/files/{hash}", api(NOT_BUYER, NOT_BUYER, Village404)),
+        row("GET", "/api/affairs/groups", api(NOT_BUYER, NOT_BUYER, Unscoped)),
+        row("POST", "/api/affairs/groups", api(NOT_BUYER, AFFAIRS_MANAGE, Unscoped)),
+        row("GET", "/api/affairs/ledger", api(NOT_BUYER, NOT_BUYER, Unscoped)),
+        row("POST", "/api/affairs/ledger", api(NOT_BUYER, AFFAIRS_MANAGE, Unscoped)),
+        row("GET", "/api/affairs/ledger/months", api(NOT_BUYER, NOT_BUYER, Unscoped)),
+        row("POST", "/api/affairs/ledger/months/{month}/publish", api(NOT_BUYER, AFFAIRS_MANAGE, Unscoped)),
+        row("DELETE", "/api/affairs/ledger/{id}", api(NOT_BUYER, AFFAIRS_MANAGE, Village404)),
+        row("POST", "/api/affairs/ledger/{id}/approve", api(NOT_BUYER, AFFAIRS_MANAGE, Village404)),
+        row("POST", "/api/affairs/ledger/{id}/voucher", api(NOT_BUYER, AFFAIRS_MANAGE, Village404)),
+        row("POST", "/api/affairs/ledger/{id}/questions", api(NOT_BUYER, RESIDENTS, Village404)),
+        row("POST", "/api/affairs/ledger/questions/{id}/answer", api(NOT_BUYER, AFFAIRS_MANAGE, Village404)),
+        row("GET", "/api/affairs/feedback", api(NOT_BUYER, NOT_BUYER, Unscoped)),
+        row("POST", "/api/affairs/feedback", api(NOT_BUYER, RESIDENTS, Unscoped)),
+        row("GET", "/api/affairs/feedback/stats", api(NOT_BUYER, NOT_BUYER, Unscoped)),
+        Row { method: "GET", path: "/api/affairs/feedback/{id}", rule: api(NOT_BUYER, AFFAIRS_OVERSEE, Village404), overrides: NOT_THE_REPORTER },
+        Row { method: "POST", path: "/api/affairs/feedback/{id}/ack", rule: api(NOT_BUYER, AFFAIRS_MANAGE, Village404), overrides: NOT_THE_REPORTER },
+        Row { method: "POST", path: "/api/affairs/feedback/{id}/assign", rule: api(NOT_BUYER, AFFAIRS_MANAGE, Village404), overrides: NOT_THE_REPORTER },
+        Row { method: "POST", path: "/api/affairs/feedback/{id}/resolve", rule: api(NOT_BUYER, AFFAIRS_MANAGE, Village404), overrides: NOT_THE_REPORTER },
+        // Only the reporter rates or adds a photo (the fixture's reporter is not a caller).
+        Row { method: "POST", path: "/api/affairs/feedback/{id}/rate", rule: api(NOT_BUYER, &[], Village404), overrides: NOT_THE_REPORTER },
+        Row { method: "POST", path: "/api/affairs/feedback/{id}/photo", rule: api(NOT_BUYER, &[], Village404), overrides: NOT_THE_REPORTER },
+        row("GET", "/api/affairs/votes", api(NOT_BUYER, NOT_BUYER, Unscoped)),
+        row("POST", "/api/affairs/votes", api(NOT_BUYER, AFFAIRS_MANAGE, Unscoped)),
+        row("GET", "/api/affairs/votes/{id}", api(NOT_BUYER, NOT_BUYER, Village404)),
+        row("POST", "/api/affairs/votes/{id}/ballot", api(NOT_BUYER, RESIDENTS, Village404)),
+        // affairs: pages.
+        row("POST", "/affairs", page(NOT_BUYER, AFFAIRS_MANAGE, Unscoped)),
+        row("GET", "/affairs/notices/list", page(NOT_BUYER, NOT_BUYER, Unscoped)),
+        row("GET", "/affairs/notices/{id}", page(NOT_BUYER, NOT_BUYER, Village404)),
+        row("POST", "/affairs/notices/{id}/read", page(NOT_BUYER, NOT_BUYER, Village404)),
+        row("GET", "/affairs/accounts", page(NOT_BUYER, NOT_BUYER, Unscoped)),
+        row("POST", "/affairs/accounts", page(NOT_BUYER, AFFAIRS_MANAGE, Unscoped)),
+        row("POST", "/affairs/accounts/{id}/approve", page(NOT_BUYER, AFFAIRS_MANAGE, Village404)),
+        row("POST", "/affairs/accounts/{id}/ask", page(NOT_BUYER, RESIDENTS, Village404)),
+        row("POST", "/affairs/accounts/publish", page(NOT_BUYER, AFFAIRS_MANAGE, Unscoped)),
+        row("GET", "/affairs/feedback", page(NOT_BUYER, NOT_BUYER, Unscoped)),
+        row("POST", "/affairs/feedback", page(NOT_BUYER, RESIDENTS, Unscoped)),
+        Row { method: "POST", path: "/affairs/feedback/{id}/{action}", rule: page(NOT_BUYER, AFFAIRS_MANAGE, Village404), overrides: NOT_THE_REPORTER },
+        row("GET", "/affairs/votes", page(NOT_BUYER, NOT_BUYER, Unscoped)),
+        row("POST", "/affairs/votes", page(NOT_BUYER, AFFAIRS_MANAGE, Unscoped)),
+        row("POST", "/affairs/votes/{id}/ballot", page(NOT_BUYER, RESIDENTS, Village404)),
     ]
 }
 
@@ -513,6 +586,13 @@ struct Village {
     op_token: String,
     photo: String,
     trace: String,
+    // Village affairs' objects (see `seed_affairs`).
+    notice: i64,
+    file: String,
+    entry: i64,
+    question: i64,
+    feedback: i64,
+    vote: i64,
 }
 
 struct World {
@@ -659,7 +739,47 @@ async fn seed_village(
         .and_then(|u| u.rsplit('/').next())
         .expect("trace url")
         .to_string();
+    seed_affairs(app, &mut v, tag).await;
     (v, farmer, op, buyer)
+}
+
+/// A notice with a recording, a published ledger month with a question, a
+/// villager's feedback and a vote, made by the village's two officials.
+async fn seed_affairs(app: &TestApp, v: &mut Village, tag: &str) {
+    let off = app
+        .user(&format!("official-{tag}"), Role::VillageOfficial, Some(v.name))
+        .await;
+    let off2 = app
+        .user(&format!("official2-{tag}"), Role::VillageOfficial, Some(v.name))
+        .await;
+    let villager = app
+        .user(&format!("reporter-{tag}"), Role::Villager, Some(v.name))
+        .await;
+    let n = ok(app, "/api/affairs/notices", &off, json!({"title": "t", "body": "b", "category": "notice"})).await;
+    v.notice = n["id"].as_i64().expect("notice id");
+    let r = request(
+        app.http,
+        "POST",
+        &format!("/api/affairs/notices/{}/audio", v.notice),
+        &[("authorization", &format!("Bearer {off}"))],
+        format!("RIFF\0\0\0\0WAVEfmt {tag}").into_bytes(),
+    )
+    .await;
+    assert_eq!(r.status, 201, "audio: {}", r.text());
+    v.file = r.json()["hash"].as_str().expect("hash").to_string();
+    let e = ok(app, "/api/affairs/ledger", &off, json!({"date": "2026-10-05", "item": "rent", "kind": "income", "amount_fen": 100, "category": "c"})).await;
+    v.entry = e["id"].as_i64().expect("entry id");
+    for t in [&off, &off2] {
+        ok(app, &format!("/api/affairs/ledger/{}/approve", v.entry), t, json!({})).await;
+    }
+    ok(app, "/api/affairs/ledger/months/2026-10/publish", &off, json!({})).await;
+    let q = ok(app, &format!("/api/affairs/ledger/{}/questions", v.entry), &villager, json!({"text": "why?"})).await;
+    v.question = q["id"].as_i64().expect("question id");
+    let f = ok(app, "/api/affairs/feedback", &villager, json!({"category": "road", "text": "pothole"})).await;
+    v.feedback = f["id"].as_i64().expect("feedback id");
+    let closes = cunlink_core::time::now_ms() + 86_400_000;
+    let vote = ok(app, "/api/affairs/votes", &off, json!({"question": "q", "options": ["a", "b"], "closes_at": closes})).await;
+    v.vote = vote["id"].as_i64().expect("vote id");
 }
 
 /// A small PNG with something in it.
@@ -869,6 +989,14 @@ fn value(
             .map(|f| f.to_string())
             .unwrap_or_else(|| v.parcel.to_string()),
         "id" if is("/api/market/live/") => v.live.to_string(),
+        "id" if is("/api/affairs/notices/") || is("/affairs/notices/") => v.notice.to_string(),
+        "id" if is("/api/affairs/ledger/questions/") => v.question.to_string(),
+        "id" if is("/api/affairs/ledger/") || is("/affairs/accounts/") => v.entry.to_string(),
+        "id" if is("/api/affairs/feedback/") || is("/affairs/feedback/") => v.feedback.to_string(),
+        "id" if is("/api/affairs/votes/") || is("/affairs/votes/") => v.vote.to_string(),
+        "hash" => v.file.clone(),
+        "month" => "2026-10".into(),
+        "action" => "ack".into(),
         // Personal objects (subscriptions, webhooks, dead letters): an id nobody has.
         "id" => "999999".into(),
         other => panic!("no fixture for {{{other}}} in {before}"),
@@ -939,6 +1067,31 @@ fn body(
         ),
         "/api/webhooks" => j(json!({"url": "https://hooks.example.com/x"})),
         "/api/notifications/{id}/retry" | "/api/me/notifications/{id}/read" => (None, Vec::new()),
+        "/api/affairs/notices" => j(json!({"title": "t", "body": "b", "category": "notice", "village": v.name})),
+        "/api/affairs/notices/{id}/photos" | "/api/affairs/ledger/{id}/voucher" | "/api/affairs/feedback/{id}/photo" => {
+            (Some("image/jpeg"), b"\xFF\xD8\xFF\xE0 a photo".to_vec())
+        }
+        "/api/affairs/notices/{id}/audio" => (Some("audio/wav"), b"RIFF\0\0\0\0WAVEfmt ".to_vec()),
+        "/api/affairs/groups" => j(json!({"name": "g", "members": [], "village": v.name})),
+        "/api/affairs/ledger" => j(json!({"date": "2026-10-06", "item": "i", "kind": "income", "amount_fen": 1, "category": "c", "village": v.name})),
+        "/api/affairs/ledger/months/{month}/publish" => j(json!({"village": v.name})),
+        "/api/affairs/ledger/{id}/questions" => j(json!({"text": "q"})),
+        "/api/affairs/ledger/questions/{id}/answer" => j(json!({"answer": "a"})),
+        "/api/affairs/feedback" => j(json!({"category": "road", "text": "x"})),
+        "/api/affairs/feedback/{id}/assign" => j(json!({"user": "caller-village-official"})),
+        "/api/affairs/feedback/{id}/resolve" => j(json!({"reply": "done"})),
+        "/api/affairs/feedback/{id}/rate" => j(json!({"rating": 5})),
+        "/api/affairs/votes" => j(json!({"question": "q", "options": ["a", "b"], "closes_at": cunlink_core::time::now_ms() + 86_400_000, "village": v.name})),
+        "/api/affairs/votes/{id}/ballot" => j(json!({"option": 0})),
+        "/api/affairs/notices/{id}/read" | "/api/affairs/ledger/{id}/approve" | "/api/affairs/feedback/{id}/ack" => j(json!({})),
+        "/affairs" => f(format!("title=t&body=b&category=notice&village={}", v.name.replace(' ', "+"))),
+        "/affairs/accounts" => f(format!("date=2026-10-06&item=i&kind=income&amount_yuan=1&category=c&village={}", v.name.replace(' ', "+"))),
+        "/affairs/accounts/publish" => f(format!("month=2026-10&village={}", v.name.replace(' ', "+"))),
+        "/affairs/accounts/{id}/ask" => f("text=q".into()),
+        "/affairs/feedback" => f("category=road&text=x".into()),
+        "/affairs/votes" => f(format!("question=q&options=a%0Ab&village={}", v.name.replace(' ', "+"))),
+        "/affairs/votes/{id}/ballot" => f("option=0".into()),
+        "/affairs/notices/{id}/read" | "/affairs/accounts/{id}/approve" | "/affairs/feedback/{id}/{action}" => f(String::new()),
         "/api/market/stations" => j(json!({"village": v.name, "name": format!("Station {n}")})),
         "/api/market/products" => {
             j(json!({"name": format!("Rice {n}"), "unit": "kg", "price_fen": 100, "stock": 10}))
