@@ -3,6 +3,10 @@
 
 mod access_matrix;
 mod accounts_cli;
+mod affairs_feedback;
+mod affairs_ledger;
+mod affairs_notices;
+mod affairs_votes;
 mod alert_limits;
 mod alert_scope;
 mod alert_store_retry;
