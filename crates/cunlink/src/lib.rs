@@ -5,6 +5,7 @@ pub mod app;
 pub mod backup;
 pub mod cli;
 pub mod demo;
+pub mod demo_affairs;
 pub mod demo_alert;
 pub mod demo_market;
 pub mod memory;

@@ -3,6 +3,7 @@
 
 mod access_matrix;
 mod accounts_cli;
+mod affairs_demo;
 mod affairs_feedback;
 mod affairs_ledger;
 mod affairs_notices;
