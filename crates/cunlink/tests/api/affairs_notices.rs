@@ -99,13 +99,20 @@ async fn an_urgent_notice_reaches_every_household_and_receipts_count() {
     }
     let (_, list) = get_json(&app, "/api/affairs/notices", &off).await;
     assert_eq!(list[0]["read_count"], 1);
+    // Opening the notice's page (where the push leads) reads it too.
+    let cookie = app.session("wang", "a-password").await;
+    let r = request(app.http, "GET", &format!("/affairs/notices/{id}"), &[("cookie", &cookie)], Vec::new()).await;
+    assert_eq!(r.status, 200);
+    assert!(r.text().contains("紧急停水"));
+    let (_, list) = get_json(&app, "/api/affairs/notices", &off).await;
+    assert_eq!(list[0]["read_count"], 2);
     let (s, r) = get_json(&app, &format!("/api/affairs/notices/{id}/receipts"), &off).await;
     assert_eq!(s, 200, "{r}");
     let names = |k: &str| -> Vec<String> {
         r[k].as_array().unwrap().iter().map(|x| x["user"].as_str().unwrap().to_string()).collect()
     };
-    assert_eq!(names("read"), ["li"]);
-    assert_eq!(names("unread"), ["cun-zhuren", "wang"]);
+    assert_eq!(names("read"), ["li", "wang"]);
+    assert_eq!(names("unread"), ["cun-zhuren"]);
     let (s, _) = get_json(&app, &format!("/api/affairs/notices/{id}/receipts"), &li).await;
     assert_eq!(s, 403, "receipts are for officials");
 

@@ -76,6 +76,13 @@ async fn a_notice_reaches_the_feed_and_the_phone() {
         .await;
     assert_eq!(r.0, 200, "{}", r.1);
 
+    // wang's SMS gateway is a webhook.
+    let (hook, mut hooks) = receiver(StatusCode::OK).await;
+    let (s, h) = app
+        .post_json("/api/webhooks", &wang, json!({ "url": format!("{hook}/sms") }))
+        .await;
+    assert_eq!(s, 201, "{h}");
+
     let li_id = user_id(&app, "li");
     let wang_id = user_id(&app, "wang");
     let queued = send(
@@ -90,8 +97,8 @@ async fn a_notice_reaches_the_feed_and_the_phone() {
         },
     )
     .await;
-    // Two feed entries (li once) and li's one push.
-    assert_eq!(queued, 3);
+    // Two feed entries (li once), li's push and wang's webhook.
+    assert_eq!(queued, 4);
     let queued = send(
         &app,
         UserNotice {
@@ -105,6 +112,15 @@ async fn a_notice_reaches_the_feed_and_the_phone() {
     )
     .await;
     assert_eq!(queued, 2);
+
+    // The gateway gets text ready to send.
+    let (_, body) = tokio::time::timeout(Duration::from_secs(10), hooks.recv())
+        .await
+        .expect("a webhook arrives")
+        .unwrap();
+    let sms: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(sms["text"], "村民大会 周六上午九点在村委会开会", "{sms}");
+    assert_eq!(sms["source"], "affairs");
 
     // The urgent one reaches the phone despite the quiet hours.
     let (headers, body) = tokio::time::timeout(Duration::from_secs(10), pushes.recv())
