@@ -3,6 +3,7 @@
 
 mod access_matrix;
 mod accounts_cli;
+mod affairs_board;
 mod affairs_demo;
 mod affairs_feedback;
 mod affairs_ledger;
