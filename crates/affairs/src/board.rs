@@ -45,9 +45,17 @@ pub(crate) async fn lines(a: &Affairs, assets: &[i64], locale: Locale) -> Vec<St
                     let entries = ledger::month(c, v, m)?;
                     if let Ok(t) = crate::ledger::totals(&entries) {
                         out.push(if zh {
-                            format!("{m} 收入{}元 支出{}元", yuan(t.income_fen), yuan(t.spending_fen))
+                            format!(
+                                "{m} 收入{}元 支出{}元",
+                                yuan(t.income_fen),
+                                yuan(t.spending_fen)
+                            )
                         } else {
-                            format!("{m} in {} out {} yuan", yuan(t.income_fen), yuan(t.spending_fen))
+                            format!(
+                                "{m} in {} out {} yuan",
+                                yuan(t.income_fen),
+                                yuan(t.spending_fen)
+                            )
                         });
                     }
                 }

@@ -11,7 +11,9 @@ use cunlink_core::Db;
 use cunlink_core::auth::AuthService;
 use cunlink_core::notify::NotifyUsers;
 use cunlink_core::routes::Routes;
-use cunlink_web::{BoardPart, BoardSection, Domain, KitBuilder, Locale, NavEntry, Tab, WebKit, icon};
+use cunlink_web::{
+    BoardPart, BoardSection, Domain, KitBuilder, Locale, NavEntry, Tab, WebKit, icon,
+};
 use tokio::sync::watch;
 
 use crate::{Affairs, access, pages};

@@ -115,7 +115,10 @@ impl Affairs {
         if ok { Ok(f) } else { Err(not_found(id)) }
     }
 
-    async fn names_for(&self, f: &[Feedback]) -> Result<std::collections::HashMap<i64, String>, AffairsError> {
+    async fn names_for(
+        &self,
+        f: &[Feedback],
+    ) -> Result<std::collections::HashMap<i64, String>, AffairsError> {
         let ids: Vec<i64> = f
             .iter()
             .flat_map(|f| [Some(f.reporter_id), f.assignee_id])
@@ -171,7 +174,12 @@ impl Affairs {
     }
 
     /// `{"user": USERNAME}`: an official of the same village.
-    pub async fn assign_feedback(&self, user: &User, id: i64, o: Obj) -> Result<Value, AffairsError> {
+    pub async fn assign_feedback(
+        &self,
+        user: &User,
+        id: i64,
+        o: Obj,
+    ) -> Result<Value, AffairsError> {
         let f = self.managed_feedback(user, id).await?;
         let name = input::text(&o, "user", 100)?;
         let to = self
@@ -197,10 +205,19 @@ impl Affairs {
         self.feedback(user, id).await
     }
 
-    pub async fn resolve_feedback(&self, user: &User, id: i64, o: Obj) -> Result<Value, AffairsError> {
+    pub async fn resolve_feedback(
+        &self,
+        user: &User,
+        id: i64,
+        o: Obj,
+    ) -> Result<Value, AffairsError> {
         let f = self.managed_feedback(user, id).await?;
         if f.status == "resolved" {
-            return Err(AffairsError::conflict("already_resolved", "id", "this feedback is resolved"));
+            return Err(AffairsError::conflict(
+                "already_resolved",
+                "id",
+                "this feedback is resolved",
+            ));
         }
         let reply = input::text(&o, "reply", 2000)?;
         let now = self.clock.now();
@@ -230,21 +247,36 @@ impl Affairs {
     pub async fn rate_feedback(&self, user: &User, id: i64, o: Obj) -> Result<Value, AffairsError> {
         let f = self.visible_feedback(user, id).await?;
         if f.reporter_id != user.id {
-            return Err(AffairsError::forbidden("only the reporter rates the answer"));
+            return Err(AffairsError::forbidden(
+                "only the reporter rates the answer",
+            ));
         }
         let rating = input::int(&o, "rating", 1, 5)?;
         if f.status != "resolved" {
-            return Err(AffairsError::conflict("not_resolved", "id", "feedback is rated once it is resolved"));
+            return Err(AffairsError::conflict(
+                "not_resolved",
+                "id",
+                "feedback is rated once it is resolved",
+            ));
         }
         if f.rating.is_some() {
-            return Err(AffairsError::conflict("already_rated", "rating", "you already rated this"));
+            return Err(AffairsError::conflict(
+                "already_rated",
+                "rating",
+                "you already rated this",
+            ));
         }
         self.tx(move |c| Ok(store::rate(c, id, rating)?)).await?;
         self.feedback(user, id).await
     }
 
     /// The reporter's photo of the problem.
-    pub async fn feedback_photo(&self, user: &User, id: i64, bytes: Vec<u8>) -> Result<String, AffairsError> {
+    pub async fn feedback_photo(
+        &self,
+        user: &User,
+        id: i64,
+        bytes: Vec<u8>,
+    ) -> Result<String, AffairsError> {
         let f = self.visible_feedback(user, id).await?;
         if f.reporter_id != user.id {
             return Err(AffairsError::forbidden("only the reporter adds a photo"));
@@ -260,11 +292,17 @@ impl Affairs {
     }
 
     /// Per-category counts of the feedback made in `month` (China time).
-    pub async fn feedback_stats(&self, village_id: i64, month: &str) -> Result<Vec<Value>, AffairsError> {
+    pub async fn feedback_stats(
+        &self,
+        village_id: i64,
+        month: &str,
+    ) -> Result<Vec<Value>, AffairsError> {
         let (y, m) = month
             .split_once('-')
             .and_then(|(y, m)| Some((y.parse::<i64>().ok()?, m.parse::<i64>().ok()?)))
-            .ok_or_else(|| AffairsError::invalid("invalid_month", "month", "month must look like 2026-11"))?;
+            .ok_or_else(|| {
+                AffairsError::invalid("invalid_month", "month", "month must look like 2026-11")
+            })?;
         let tz = cunlink_core::time::TZ_OFFSET_MS;
         let from = cunlink_core::time::days_from_civil(y, m, 1) * DAY_MS - tz;
         let (ny, nm) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };

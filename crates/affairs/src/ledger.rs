@@ -80,8 +80,14 @@ pub fn totals(entries: &[Entry]) -> Result<Totals, AffairsError> {
             ..Default::default()
         });
         if e.kind == "income" {
-            c.income_fen = c.income_fen.checked_add(e.amount_fen).ok_or_else(overflow)?;
-            t.income_fen = t.income_fen.checked_add(e.amount_fen).ok_or_else(overflow)?;
+            c.income_fen = c
+                .income_fen
+                .checked_add(e.amount_fen)
+                .ok_or_else(overflow)?;
+            t.income_fen = t
+                .income_fen
+                .checked_add(e.amount_fen)
+                .ok_or_else(overflow)?;
         } else {
             c.spending_fen = c
                 .spending_fen
@@ -298,7 +304,9 @@ impl Affairs {
         village: Option<String>,
     ) -> Result<i64, AffairsError> {
         if !access::can_use(user) {
-            return Err(AffairsError::forbidden("the village accounts are for residents"));
+            return Err(AffairsError::forbidden(
+                "the village accounts are for residents",
+            ));
         }
         if let Some(v) = user.village_id.filter(|_| !user.role.is_county_wide()) {
             return Ok(v);
@@ -330,7 +338,9 @@ impl Affairs {
                 AffairsError::invalid("invalid_month", "month", "month must look like 2026-11")
             })?,
             None => {
-                let months = self.read(move |c| Ok(store::months(c, village_id)?)).await?;
+                let months = self
+                    .read(move |c| Ok(store::months(c, village_id)?))
+                    .await?;
                 match months.iter().find(|(_, p)| *p || officer) {
                     Some((m, _)) => m.clone(),
                     None => input::china_month(self.clock.now()),
@@ -413,7 +423,8 @@ impl Affairs {
             ));
         }
         let (by, now) = (user.id, self.clock.now());
-        self.tx(move |c| Ok(store::ask(c, id, by, &text, now)?)).await
+        self.tx(move |c| Ok(store::ask(c, id, by, &text, now)?))
+            .await
     }
 
     /// `POST /api/affairs/ledger/questions/{id}/answer {"answer"}`: public.
@@ -467,13 +478,22 @@ mod tests {
             entry("spending", "道路", 20_00),
         ])
         .unwrap();
-        assert_eq!((t.income_fen, t.spending_fen, t.balance_fen), (10000, 5000, 5000));
+        assert_eq!(
+            (t.income_fen, t.spending_fen, t.balance_fen),
+            (10000, 5000, 5000)
+        );
         assert_eq!(t.by_category.len(), 2);
     }
 
     #[test]
     fn overflowing_totals_are_refused_not_wrapped() {
         let e = totals(&[entry("income", "a", i64::MAX), entry("income", "a", 1)]);
-        assert!(matches!(e, Err(AffairsError::Conflict { code: "total_overflow", .. })));
+        assert!(matches!(
+            e,
+            Err(AffairsError::Conflict {
+                code: "total_overflow",
+                ..
+            })
+        ));
     }
 }

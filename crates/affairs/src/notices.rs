@@ -56,7 +56,12 @@ impl Affairs {
         let group = input::opt_text(&o, "group", 50)?;
         let now = self.clock.now();
         let expires_at = input::opt_int(&o, "expires_at", now + 60_000, now + MAX_EXPIRY_MS)?;
-        let residents: Vec<i64> = self.residents(village_id).await?.iter().map(|u| u.id).collect();
+        let residents: Vec<i64> = self
+            .residents(village_id)
+            .await?
+            .iter()
+            .map(|u| u.id)
+            .collect();
         // The loudspeaker's recording is made before the transaction: speech
         // takes a moment and needs no database.
         let audio = if urgent && self.speech {
@@ -144,7 +149,11 @@ impl Affairs {
         let (village_id, for_user, cutoff) = if user.role.is_county_wide() {
             let v = match village {
                 Some(name) => Some(self.auth.village_id(name.clone()).await?.ok_or_else(|| {
-                    AffairsError::invalid("unknown_village", "village", format!("no village '{name}'"))
+                    AffairsError::invalid(
+                        "unknown_village",
+                        "village",
+                        format!("no village '{name}'"),
+                    )
                 })?),
                 None => None,
             };
@@ -182,7 +191,9 @@ impl Affairs {
     pub async fn read_notice(&self, user: &User, id: i64) -> Result<(), AffairsError> {
         self.notice(user, id).await?;
         let (uid, now) = (user.id, self.clock.now());
-        let mine = self.tx(move |c| Ok(store::mark_read(c, id, uid, now)?)).await?;
+        let mine = self
+            .tx(move |c| Ok(store::mark_read(c, id, uid, now)?))
+            .await?;
         if !mine {
             return Err(AffairsError::conflict(
                 "not_a_recipient",

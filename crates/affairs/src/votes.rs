@@ -49,8 +49,12 @@ impl Affairs {
         let now = self.clock.now();
         let closes_at = input::int(&o, "closes_at", now + 60_000, now + 366 * DAY_MS)?;
         let by = user.id;
-        self.tx(move |c| Ok(store::insert(c, village_id, &question, &opts, closes_at, by, now)?))
-            .await
+        self.tx(move |c| {
+            Ok(store::insert(
+                c, village_id, &question, &opts, closes_at, by, now,
+            )?)
+        })
+        .await
     }
 
     fn vote_view(&self, v: &Vote, voted: bool, tallies: Option<Vec<i64>>) -> Value {
@@ -131,9 +135,7 @@ impl Affairs {
     pub async fn ballot(&self, user: &User, id: i64, o: Obj) -> Result<Value, AffairsError> {
         let v = self.visible_vote(user, id).await?;
         if !access::resident_of(user, v.village_id) {
-            return Err(AffairsError::forbidden(
-                "only the village's residents vote",
-            ));
+            return Err(AffairsError::forbidden("only the village's residents vote"));
         }
         let option = input::int(&o, "option", 0, v.options.len() as i64 - 1)?;
         if self.clock.now() >= v.closes_at {
@@ -144,7 +146,9 @@ impl Affairs {
             ));
         }
         let uid = user.id;
-        let new = self.tx(move |c| Ok(store::cast(c, id, uid, option)?)).await?;
+        let new = self
+            .tx(move |c| Ok(store::cast(c, id, uid, option)?))
+            .await?;
         if !new {
             return Err(AffairsError::conflict(
                 "already_voted",

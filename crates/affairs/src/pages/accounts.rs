@@ -108,41 +108,43 @@ pub(crate) async fn page(
             return Ok(cunlink_web::page(
                 &ctx,
                 ctx.t("affairs.accounts.title"),
-                &format!("<h1>{}</h1><p class=\"muted\">{}</p>", ctx.t("affairs.accounts.title"), ctx.t("affairs.accounts.county")),
+                &format!(
+                    "<h1>{}</h1><p class=\"muted\">{}</p>",
+                    ctx.t("affairs.accounts.title"),
+                    ctx.t("affairs.accounts.county")
+                ),
                 PageOpts::default(),
             ));
         }
         Err(AffairsError::Invalid { message, .. }) => return Ok(back(PAGE, false, &message)),
         Err(e) => return Err(PageError::internal(e)),
     };
-    let months = st
-        .a
-        .ledger_months(&ctx.user, None)
-        .await
-        .map_err(PageError::internal)?
-        .into_iter()
-        .map(|v| {
-            (
-                v["month"].as_str().unwrap_or("").to_string(),
-                v["published"].as_bool().unwrap_or(false),
-            )
-        })
-        .collect();
+    let months =
+        st.a.ledger_months(&ctx.user, None)
+            .await
+            .map_err(PageError::internal)?
+            .into_iter()
+            .map(|v| {
+                (
+                    v["month"].as_str().unwrap_or("").to_string(),
+                    v["published"].as_bool().unwrap_or(false),
+                )
+            })
+            .collect();
     let village = ctx.user.village_id.unwrap_or(0);
-    let stats = st
-        .a
-        .feedback_stats(village, &m.month)
-        .await
-        .map_err(PageError::internal)?
-        .into_iter()
-        .map(|v: Value| {
-            (
-                v["category"].as_str().unwrap_or("").to_string(),
-                v["received"].as_i64().unwrap_or(0),
-                v["resolved"].as_i64().unwrap_or(0),
-            )
-        })
-        .collect();
+    let stats =
+        st.a.feedback_stats(village, &m.month)
+            .await
+            .map_err(PageError::internal)?
+            .into_iter()
+            .map(|v: Value| {
+                (
+                    v["category"].as_str().unwrap_or("").to_string(),
+                    v["received"].as_i64().unwrap_or(0),
+                    v["resolved"].as_i64().unwrap_or(0),
+                )
+            })
+            .collect();
     let entries = m
         .entries
         .iter()
@@ -225,7 +227,10 @@ pub(crate) async fn approve(
 ) -> Result<Response, PageError> {
     gate(&ctx)?;
     let o = form_obj(&ctx, &f)?;
-    let to = format!("{PAGE}?month={}", o.get("month").and_then(|m| m.as_str()).unwrap_or(""));
+    let to = format!(
+        "{PAGE}?month={}",
+        o.get("month").and_then(|m| m.as_str()).unwrap_or("")
+    );
     match st.a.approve_entry(&ctx.user, id).await {
         Ok(_) => Ok(back(&to, true, ctx.t("affairs.accounts.approved_ok"))),
         Err(e) => Ok(back(&to, false, &refusal(e)?)),
@@ -255,7 +260,10 @@ pub(crate) async fn ask(
 ) -> Result<Response, PageError> {
     gate(&ctx)?;
     let o = form_obj(&ctx, &f)?;
-    let to = format!("{PAGE}?month={}", f.get("month").map(String::as_str).unwrap_or(""));
+    let to = format!(
+        "{PAGE}?month={}",
+        f.get("month").map(String::as_str).unwrap_or("")
+    );
     match st.a.ask(&ctx.user, id, o).await {
         Ok(_) => Ok(back(&to, true, ctx.t("affairs.accounts.asked"))),
         Err(e) => Ok(back(&to, false, &refusal(e)?)),

@@ -53,7 +53,10 @@ pub(crate) async fn page(
     Query(flash): Query<Flash>,
 ) -> Result<Response, PageError> {
     gate(&ctx)?;
-    let list = st.a.feedback_list(&ctx.user, 100).await.map_err(PageError::internal)?;
+    let list =
+        st.a.feedback_list(&ctx.user, 100)
+            .await
+            .map_err(PageError::internal)?;
     let f = Fmt { locale: ctx.locale };
     let rows = list
         .iter()

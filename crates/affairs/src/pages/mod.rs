@@ -48,7 +48,10 @@ pub(crate) fn routes(a: Arc<Affairs>, kit: WebKit) -> Routes {
         .route("/affairs/accounts/{id}/approve", post(accounts::approve))
         .route("/affairs/accounts/{id}/ask", post(accounts::ask))
         .route("/affairs/accounts/publish", post(accounts::publish))
-        .route("/affairs/feedback", get(feedback::page).post(feedback::report))
+        .route(
+            "/affairs/feedback",
+            get(feedback::page).post(feedback::report),
+        )
         .route("/affairs/feedback/{id}/{action}", post(feedback::act))
         .route("/affairs/votes", get(votes::page).post(votes::create))
         .route("/affairs/votes/{id}/ballot", post(votes::ballot))
@@ -115,7 +118,13 @@ pub(crate) fn yuan(fen: i64) -> String {
 pub(crate) fn parse_yuan(s: &str) -> Option<i64> {
     let s = s.trim();
     let (whole, frac) = s.split_once('.').unwrap_or((s, ""));
-    if whole.is_empty() || frac.len() > 2 || !whole.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit()) {
+    if whole.is_empty()
+        || frac.len() > 2
+        || !whole
+            .bytes()
+            .chain(frac.bytes())
+            .all(|b| b.is_ascii_digit())
+    {
         return None;
     }
     let w: i64 = whole.parse().ok()?;

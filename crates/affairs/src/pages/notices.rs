@@ -66,11 +66,10 @@ struct PageTpl<'a> {
 }
 
 async fn list_html(st: &St, ctx: &PageCtx) -> Result<String, PageError> {
-    let list = st
-        .a
-        .notices(&ctx.user, None, 50)
-        .await
-        .map_err(PageError::internal)?;
+    let list =
+        st.a.notices(&ctx.user, None, 50)
+            .await
+            .map_err(PageError::internal)?;
     body(&ListTpl {
         t: ctx,
         rows: rows(ctx, list),
@@ -83,7 +82,10 @@ pub(crate) async fn page(
     Query(flash): Query<Flash>,
 ) -> Result<Response, PageError> {
     gate(&ctx)?;
-    let unread = st.a.unread_count(&ctx.user).await.map_err(PageError::internal)?;
+    let unread =
+        st.a.unread_count(&ctx.user)
+            .await
+            .map_err(PageError::internal)?;
     let list = list_html(&st, &ctx).await?;
     let html = body(&PageTpl {
         t: &ctx,
@@ -165,7 +167,10 @@ pub(crate) async fn detail(
     let official = access::manages(&ctx.user, n.village_id);
     let (mut read, mut unread) = (Vec::new(), Vec::new());
     if official {
-        let r = st.a.receipts(&ctx.user, id).await.map_err(PageError::internal)?;
+        let r =
+            st.a.receipts(&ctx.user, id)
+                .await
+                .map_err(PageError::internal)?;
         let f = Fmt { locale: ctx.locale };
         for x in r["read"].as_array().into_iter().flatten() {
             read.push((

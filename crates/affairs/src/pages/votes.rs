@@ -100,7 +100,13 @@ pub(crate) async fn create(
     let mut o = form_obj(&ctx, &f)?;
     let options: Vec<Value> = f
         .get("options")
-        .map(|s| s.lines().map(str::trim).filter(|l| !l.is_empty()).map(|l| Value::String(l.into())).collect())
+        .map(|s| {
+            s.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(|l| Value::String(l.into()))
+                .collect()
+        })
         .unwrap_or_default();
     o.insert("options".into(), Value::Array(options));
     let days = f

@@ -30,14 +30,14 @@ impl FromRef<St> for AuthService {
 
 pub(crate) fn routes(a: Arc<Affairs>) -> Routes {
     Routes::new()
-        .route("/api/affairs/notices", get(list_notices).post(create_notice))
+        .route(
+            "/api/affairs/notices",
+            get(list_notices).post(create_notice),
+        )
         .route("/api/affairs/notices/{id}", get(get_notice))
         .route("/api/affairs/notices/{id}/read", post(read_notice))
         .route("/api/affairs/notices/{id}/receipts", get(receipts))
-        .route(
-            "/api/affairs/notices/{id}/photos",
-            post(add_photo),
-        )
+        .route("/api/affairs/notices/{id}/photos", post(add_photo))
         .route(
             "/api/affairs/notices/{id}/audio",
             get(notice_audio).post(add_audio),
@@ -168,7 +168,9 @@ fn file_response(ct: String, bytes: Vec<u8>) -> Response {
 async fn notice_audio(State(s): State<St>, CurrentUser(u): CurrentUser, Path(id): Path<i64>) -> R {
     let n = s.0.notice(&u, id).await?;
     let Some(hash) = n.audio else {
-        return Err(AffairsError::not_found("no_audio", format!("notice {id} has no recording")).into());
+        return Err(
+            AffairsError::not_found("no_audio", format!("notice {id} has no recording")).into(),
+        );
     };
     let (ct, bytes) = s.0.file(&u, hash).await?;
     Ok(file_response(ct, bytes))
@@ -227,9 +229,12 @@ async fn publish(
         match serde_json::from_slice(&raw) {
             Ok(serde_json::Value::Object(o)) => o,
             _ => {
-                return Err(
-                    AffairsError::invalid("invalid_body", "body", "expected a JSON object").into(),
-                );
+                return Err(AffairsError::invalid(
+                    "invalid_body",
+                    "body",
+                    "expected a JSON object",
+                )
+                .into());
             }
         }
     };

@@ -108,8 +108,14 @@ pub fn corrected_by(c: &Connection, id: i64) -> rusqlite::Result<Vec<i64>> {
 }
 
 pub fn delete(c: &Connection, id: i64) -> rusqlite::Result<()> {
-    c.execute("DELETE FROM affairs_ledger_approvals WHERE entry_id = $1", [id])?;
-    c.execute("DELETE FROM affairs_ledger_questions WHERE entry_id = $1", [id])?;
+    c.execute(
+        "DELETE FROM affairs_ledger_approvals WHERE entry_id = $1",
+        [id],
+    )?;
+    c.execute(
+        "DELETE FROM affairs_ledger_questions WHERE entry_id = $1",
+        [id],
+    )?;
     c.execute("DELETE FROM affairs_ledger_entries WHERE id = $1", [id])?;
     Ok(())
 }

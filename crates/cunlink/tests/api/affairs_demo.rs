@@ -31,7 +31,10 @@ async fn the_demo_village_has_affairs() {
     let (_, month) = get_json(&app, "/api/affairs/ledger", &villager).await;
     assert_eq!(month["totals"]["income_fen"], 3_200_000, "{month}");
     let (_, votes) = get_json(&app, "/api/affairs/votes", &villager).await;
-    assert_eq!((votes[0]["closed"].clone(), votes.as_array().unwrap().len()), (json!(false), 1));
+    assert_eq!(
+        (votes[0]["closed"].clone(), votes.as_array().unwrap().len()),
+        (json!(false), 1)
+    );
     let (_, fb) = get_json(&app, "/api/affairs/feedback", &official).await;
     assert_eq!(fb.as_array().unwrap().len(), 1);
 }

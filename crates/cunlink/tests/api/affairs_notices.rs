@@ -15,13 +15,21 @@ use serde_json::{Value, json};
 use crate::common::{TestApp, request};
 use crate::notify::{browser_decrypt, receiver, spawn_local_receivers_app, uncompressed};
 
-pub(crate) async fn post_raw(app: &TestApp, path: &str, token: &str, body: Vec<u8>) -> (u16, Value) {
+pub(crate) async fn post_raw(
+    app: &TestApp,
+    path: &str,
+    token: &str,
+    body: Vec<u8>,
+) -> (u16, Value) {
     let auth = format!("Bearer {token}");
     let r = request(
         app.http,
         "POST",
         path,
-        &[("authorization", &auth), ("content-type", "application/json")],
+        &[
+            ("authorization", &auth),
+            ("content-type", "application/json"),
+        ],
         body,
     )
     .await;
@@ -41,11 +49,15 @@ async fn an_urgent_notice_reaches_every_household_and_receipts_count() {
     );
     let app = spawn_local_receivers_app().await;
     let (base, mut pushes) = receiver(StatusCode::CREATED).await;
-    let off = app.user("cun-zhuren", Role::VillageOfficial, Some("东山村")).await;
+    let off = app
+        .user("cun-zhuren", Role::VillageOfficial, Some("东山村"))
+        .await;
     let li = app.user("li", Role::Villager, Some("东山村")).await;
     let wang = app.user("wang", Role::Farmer, Some("东山村")).await;
     let zhao = app.user("zhao", Role::Villager, Some("西山村")).await;
-    let xi_off = app.user("xi-zhuren", Role::VillageOfficial, Some("西山村")).await;
+    let xi_off = app
+        .user("xi-zhuren", Role::VillageOfficial, Some("西山村"))
+        .await;
     let buyer = app.user("buyer", Role::Buyer, None).await;
     let ua = SecretKey::from_slice(&[0x44; 32]).unwrap();
     let auth = [3u8; 16];
@@ -87,21 +99,44 @@ async fn an_urgent_notice_reaches_every_household_and_receipts_count() {
     let (s, list) = get_json(&app, "/api/affairs/notices", &off).await;
     assert_eq!(s, 200);
     let first = &list[0];
-    for k in ["id", "title", "category", "created_at", "read_count", "recipients"] {
+    for k in [
+        "id",
+        "title",
+        "category",
+        "created_at",
+        "read_count",
+        "recipients",
+    ] {
         assert!(first.get(k).is_some(), "{k} in {first}");
     }
-    assert_eq!((first["category"].as_str(), first["recipients"].as_i64(), first["read_count"].as_i64()), (Some("urgent"), Some(3), Some(0)));
+    assert_eq!(
+        (
+            first["category"].as_str(),
+            first["recipients"].as_i64(),
+            first["read_count"].as_i64()
+        ),
+        (Some("urgent"), Some(3), Some(0))
+    );
 
     // Read receipts: li reads (twice counts once).
     for _ in 0..2 {
-        let (s, r) = app.post_json(&format!("/api/affairs/notices/{id}/read"), &li, json!({})).await;
+        let (s, r) = app
+            .post_json(&format!("/api/affairs/notices/{id}/read"), &li, json!({}))
+            .await;
         assert_eq!(s, 200, "{r}");
     }
     let (_, list) = get_json(&app, "/api/affairs/notices", &off).await;
     assert_eq!(list[0]["read_count"], 1);
     // Opening the notice's page (where the push leads) reads it too.
     let cookie = app.session("wang", "a-password").await;
-    let r = request(app.http, "GET", &format!("/affairs/notices/{id}"), &[("cookie", &cookie)], Vec::new()).await;
+    let r = request(
+        app.http,
+        "GET",
+        &format!("/affairs/notices/{id}"),
+        &[("cookie", &cookie)],
+        Vec::new(),
+    )
+    .await;
     assert_eq!(r.status, 200);
     assert!(r.text().contains("紧急停水"));
     let (_, list) = get_json(&app, "/api/affairs/notices", &off).await;
@@ -109,7 +144,11 @@ async fn an_urgent_notice_reaches_every_household_and_receipts_count() {
     let (s, r) = get_json(&app, &format!("/api/affairs/notices/{id}/receipts"), &off).await;
     assert_eq!(s, 200, "{r}");
     let names = |k: &str| -> Vec<String> {
-        r[k].as_array().unwrap().iter().map(|x| x["user"].as_str().unwrap().to_string()).collect()
+        r[k].as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["user"].as_str().unwrap().to_string())
+            .collect()
     };
     assert_eq!(names("read"), ["li", "wang"]);
     assert_eq!(names("unread"), ["cun-zhuren"]);
@@ -117,19 +156,36 @@ async fn an_urgent_notice_reaches_every_household_and_receipts_count() {
     assert_eq!(s, 403, "receipts are for officials");
 
     // The loudspeaker's recording, spoken by espeak-ng.
-    let r = app.get(&format!("/api/affairs/notices/{id}/audio"), &li).await;
+    let r = app
+        .get(&format!("/api/affairs/notices/{id}/audio"), &li)
+        .await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.headers["content-type"], "audio/wav");
-    assert!(r.body.starts_with(b"RIFF") && r.body.len() > 10_000, "a spoken WAV");
+    assert!(
+        r.body.starts_with(b"RIFF") && r.body.len() > 10_000,
+        "a spoken WAV"
+    );
 
     // Another village, and buyers, see none of it.
     let (_, theirs) = get_json(&app, "/api/affairs/notices", &zhao).await;
     assert_eq!(theirs, json!([]));
     for (t, want) in [(&zhao, 404), (&xi_off, 404), (&buyer, 403)] {
-        assert_eq!(get_json(&app, &format!("/api/affairs/notices/{id}"), t).await.0, want);
-        let (s, _) = app.post_json(&format!("/api/affairs/notices/{id}/read"), t, json!({})).await;
+        assert_eq!(
+            get_json(&app, &format!("/api/affairs/notices/{id}"), t)
+                .await
+                .0,
+            want
+        );
+        let (s, _) = app
+            .post_json(&format!("/api/affairs/notices/{id}/read"), t, json!({}))
+            .await;
         assert_eq!(s, want);
-        assert_eq!(get_json(&app, &format!("/api/affairs/notices/{id}/receipts"), t).await.0, want);
+        assert_eq!(
+            get_json(&app, &format!("/api/affairs/notices/{id}/receipts"), t)
+                .await
+                .0,
+            want
+        );
     }
     let (_, feed) = get_json(&app, "/api/me/notifications/feed", &zhao).await;
     assert_eq!(feed, json!([]));
@@ -138,15 +194,25 @@ async fn an_urgent_notice_reaches_every_household_and_receipts_count() {
 #[tokio::test]
 async fn a_group_notice_reaches_only_the_group() {
     let app = crate::common::spawn_app().await;
-    let off = app.user("zhuren", Role::VillageOfficial, Some("东山村")).await;
+    let off = app
+        .user("zhuren", Role::VillageOfficial, Some("东山村"))
+        .await;
     let li = app.user("li", Role::Villager, Some("东山村")).await;
     let wang = app.user("wang", Role::Farmer, Some("东山村")).await;
     let (s, g) = app
-        .post_json("/api/affairs/groups", &off, json!({"name": "养猪户", "members": ["wang"]}))
+        .post_json(
+            "/api/affairs/groups",
+            &off,
+            json!({"name": "养猪户", "members": ["wang"]}),
+        )
         .await;
     assert_eq!(s, 201, "{g}");
     let (s, e) = app
-        .post_json("/api/affairs/groups", &off, json!({"name": "x", "members": ["nobody"]}))
+        .post_json(
+            "/api/affairs/groups",
+            &off,
+            json!({"name": "x", "members": ["nobody"]}),
+        )
         .await;
     assert_eq!((s, e["field"].as_str()), (400, Some("members")));
     let (s, n) = app
@@ -157,8 +223,19 @@ async fn a_group_notice_reaches_only_the_group() {
         )
         .await;
     assert_eq!(s, 201, "{n}");
-    assert_eq!(get_json(&app, "/api/affairs/notices", &wang).await.1.as_array().unwrap().len(), 1);
-    assert_eq!(get_json(&app, "/api/affairs/notices", &li).await.1, json!([]));
+    assert_eq!(
+        get_json(&app, "/api/affairs/notices", &wang)
+            .await
+            .1
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        get_json(&app, "/api/affairs/notices", &li).await.1,
+        json!([])
+    );
     let (_, list) = get_json(&app, "/api/affairs/notices", &off).await;
     assert_eq!(list[0]["recipients"], 1);
     assert_eq!(list[0]["group"], "养猪户");
@@ -167,25 +244,51 @@ async fn a_group_notice_reaches_only_the_group() {
 #[tokio::test]
 async fn bad_notices_are_refused_by_name_and_nothing_is_stored() {
     let app = crate::common::spawn_app().await;
-    let off = app.user("zhuren", Role::VillageOfficial, Some("东山村")).await;
+    let off = app
+        .user("zhuren", Role::VillageOfficial, Some("东山村"))
+        .await;
     let li = app.user("li", Role::Villager, Some("东山村")).await;
     // A 10 MB body: refused before it is parsed.
-    let big = json!({"title": "t", "body": "水".repeat(3_500_000), "category": "notice"}).to_string();
+    let big =
+        json!({"title": "t", "body": "水".repeat(3_500_000), "category": "notice"}).to_string();
     assert!(big.len() > 10_000_000);
     let (s, e) = post_raw(&app, "/api/affairs/notices", &off, big.into_bytes()).await;
     assert_eq!((s, e["field"].as_str()), (413, Some("body")), "{e}");
     let now = cunlink_core::time::now_ms();
     for (body, field) in [
         (json!({"body": "b", "category": "notice"}), "title"),
-        (json!({"title": "  ", "body": "b", "category": "notice"}), "title"),
-        (json!({"title": "t", "body": "b".repeat(5001), "category": "notice"}), "body"),
-        (json!({"title": "t", "body": "b", "category": "news"}), "category"),
-        (json!({"title": "t", "body": "b", "category": "notice", "urgent": "yes"}), "urgent"),
-        (json!({"title": "t", "body": "b", "category": "notice", "expires_at": now - 1}), "expires_at"),
-        (json!({"title": "t", "body": "b", "category": "notice", "expires_at": 1e300}), "expires_at"),
-        (json!({"title": "t", "body": "b", "category": "notice", "group": "无此组"}), "group"),
+        (
+            json!({"title": "  ", "body": "b", "category": "notice"}),
+            "title",
+        ),
+        (
+            json!({"title": "t", "body": "b".repeat(5001), "category": "notice"}),
+            "body",
+        ),
+        (
+            json!({"title": "t", "body": "b", "category": "news"}),
+            "category",
+        ),
+        (
+            json!({"title": "t", "body": "b", "category": "notice", "urgent": "yes"}),
+            "urgent",
+        ),
+        (
+            json!({"title": "t", "body": "b", "category": "notice", "expires_at": now - 1}),
+            "expires_at",
+        ),
+        (
+            json!({"title": "t", "body": "b", "category": "notice", "expires_at": 1e300}),
+            "expires_at",
+        ),
+        (
+            json!({"title": "t", "body": "b", "category": "notice", "group": "无此组"}),
+            "group",
+        ),
     ] {
-        let (s, e) = app.post_json("/api/affairs/notices", &off, body.clone()).await;
+        let (s, e) = app
+            .post_json("/api/affairs/notices", &off, body.clone())
+            .await;
         assert_eq!((s, e["field"].as_str()), (400, Some(field)), "{body}: {e}");
         assert!(e["error"].is_string() && e["message"].is_string());
     }
@@ -193,9 +296,19 @@ async fn bad_notices_are_refused_by_name_and_nothing_is_stored() {
     assert_eq!(s, 400);
     // Residents read notices; they do not post them.
     let (s, _) = app
-        .post_json("/api/affairs/notices", &li, json!({"title": "t", "body": "b", "category": "notice"}))
+        .post_json(
+            "/api/affairs/notices",
+            &li,
+            json!({"title": "t", "body": "b", "category": "notice"}),
+        )
         .await;
     assert_eq!(s, 403);
-    assert_eq!(get_json(&app, "/api/affairs/notices", &off).await.1, json!([]));
-    assert_eq!(get_json(&app, "/api/me/notifications/feed", &li).await.1, json!([]));
+    assert_eq!(
+        get_json(&app, "/api/affairs/notices", &off).await.1,
+        json!([])
+    );
+    assert_eq!(
+        get_json(&app, "/api/me/notifications/feed", &li).await.1,
+        json!([])
+    );
 }

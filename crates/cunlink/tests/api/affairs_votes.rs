@@ -13,7 +13,9 @@ use crate::common::spawn_app;
 #[tokio::test]
 async fn one_resident_one_secret_ballot_and_results_after_closing() {
     let app = spawn_app().await;
-    let off = app.user("zhuren", Role::VillageOfficial, Some("东山村")).await;
+    let off = app
+        .user("zhuren", Role::VillageOfficial, Some("东山村"))
+        .await;
     let li = app.user("li", Role::Villager, Some("东山村")).await;
     let wang = app.user("wang", Role::Farmer, Some("东山村")).await;
     let zhang = app.user("zhang", Role::Teacher, Some("东山村")).await;
@@ -39,13 +41,31 @@ async fn one_resident_one_secret_ballot_and_results_after_closing() {
     let (s, e) = app.post_json(&ballot, &late, json!({"option": 2})).await;
     assert_eq!((s, e["field"].as_str()), (400, Some("option")));
     // Another village and buyers are shut out.
-    assert_eq!(app.post_json(&ballot, &xi, json!({"option": 0})).await.0, 404);
-    assert_eq!(get_json(&app, &format!("/api/affairs/votes/{id}"), &xi).await.0, 404);
-    assert_eq!(app.post_json(&ballot, &buyer, json!({"option": 0})).await.0, 403);
+    assert_eq!(
+        app.post_json(&ballot, &xi, json!({"option": 0})).await.0,
+        404
+    );
+    assert_eq!(
+        get_json(&app, &format!("/api/affairs/votes/{id}"), &xi)
+            .await
+            .0,
+        404
+    );
+    assert_eq!(
+        app.post_json(&ballot, &buyer, json!({"option": 0})).await.0,
+        403
+    );
 
     // Open: turnout only, no results, and nothing names a voter.
     let (_, v) = get_json(&app, &format!("/api/affairs/votes/{id}"), &off).await;
-    assert_eq!((v["closed"].as_bool(), v["voters"].as_i64(), v["results"].clone()), (Some(false), Some(4), json!(null)));
+    assert_eq!(
+        (
+            v["closed"].as_bool(),
+            v["voters"].as_i64(),
+            v["results"].clone()
+        ),
+        (Some(false), Some(4), json!(null))
+    );
     for name in ["li", "wang", "zhang"] {
         assert!(!v.to_string().contains(name), "{v}");
     }
@@ -61,9 +81,16 @@ async fn one_resident_one_secret_ballot_and_results_after_closing() {
         })
         .await
         .unwrap();
-    for table in ["affairs_votes", "affairs_vote_voters", "affairs_vote_tallies"] {
+    for table in [
+        "affairs_votes",
+        "affairs_vote_voters",
+        "affairs_vote_tallies",
+    ] {
         let has = |c: &str| cols.iter().any(|(t, n)| t == table && n == c);
-        assert!(!(has("user_id") && has("option")), "{table} links a voter to a choice");
+        assert!(
+            !(has("user_id") && has("option")),
+            "{table} links a voter to a choice"
+        );
     }
 
     // Closed: a late ballot is refused, and the results are out.
@@ -72,32 +99,72 @@ async fn one_resident_one_secret_ballot_and_results_after_closing() {
     assert_eq!((s, e["error"].as_str()), (409, Some("vote_closed")));
     let (_, v) = get_json(&app, &format!("/api/affairs/votes/{id}"), &li).await;
     assert_eq!(v["closed"], true);
-    assert_eq!(v["results"], json!([{"option": "东线", "votes": 3}, {"option": "西线", "votes": 1}]));
+    assert_eq!(
+        v["results"],
+        json!([{"option": "东线", "votes": 3}, {"option": "西线", "votes": 1}])
+    );
 }
 
 #[tokio::test]
 async fn bad_votes_are_refused_by_name_and_nothing_is_stored() {
     let app = spawn_app().await;
-    let off = app.user("zhuren", Role::VillageOfficial, Some("东山村")).await;
+    let off = app
+        .user("zhuren", Role::VillageOfficial, Some("东山村"))
+        .await;
     let li = app.user("li", Role::Villager, Some("东山村")).await;
     let now = cunlink_core::time::now_ms();
     for (body, field) in [
-        (json!({"question": "q", "options": [], "closes_at": now + HOUR_MS}), "options"),
-        (json!({"question": "q", "options": ["只有一个"], "closes_at": now + HOUR_MS}), "options"),
-        (json!({"question": "q", "options": ["a", " "], "closes_at": now + HOUR_MS}), "options"),
-        (json!({"question": "q", "options": ["a", "a"], "closes_at": now + HOUR_MS}), "options"),
-        (json!({"question": "q", "options": "a,b", "closes_at": now + HOUR_MS}), "options"),
-        (json!({"question": "q", "options": ["a", "b"], "closes_at": now - 1}), "closes_at"),
-        (json!({"question": "q", "options": ["a", "b"], "closes_at": 9.9e18}), "closes_at"),
+        (
+            json!({"question": "q", "options": [], "closes_at": now + HOUR_MS}),
+            "options",
+        ),
+        (
+            json!({"question": "q", "options": ["只有一个"], "closes_at": now + HOUR_MS}),
+            "options",
+        ),
+        (
+            json!({"question": "q", "options": ["a", " "], "closes_at": now + HOUR_MS}),
+            "options",
+        ),
+        (
+            json!({"question": "q", "options": ["a", "a"], "closes_at": now + HOUR_MS}),
+            "options",
+        ),
+        (
+            json!({"question": "q", "options": "a,b", "closes_at": now + HOUR_MS}),
+            "options",
+        ),
+        (
+            json!({"question": "q", "options": ["a", "b"], "closes_at": now - 1}),
+            "closes_at",
+        ),
+        (
+            json!({"question": "q", "options": ["a", "b"], "closes_at": 9.9e18}),
+            "closes_at",
+        ),
         (json!({"question": "q", "options": ["a", "b"]}), "closes_at"),
-        (json!({"options": ["a", "b"], "closes_at": now + HOUR_MS}), "question"),
+        (
+            json!({"options": ["a", "b"], "closes_at": now + HOUR_MS}),
+            "question",
+        ),
     ] {
-        let (s, e) = app.post_json("/api/affairs/votes", &off, body.clone()).await;
+        let (s, e) = app
+            .post_json("/api/affairs/votes", &off, body.clone())
+            .await;
         assert_eq!((s, e["field"].as_str()), (400, Some(field)), "{body}: {e}");
     }
     assert_eq!(
-        app.post_json("/api/affairs/votes", &li, json!({"question": "q", "options": ["a", "b"], "closes_at": now + HOUR_MS})).await.0,
+        app.post_json(
+            "/api/affairs/votes",
+            &li,
+            json!({"question": "q", "options": ["a", "b"], "closes_at": now + HOUR_MS})
+        )
+        .await
+        .0,
         403
     );
-    assert_eq!(get_json(&app, "/api/affairs/votes", &off).await.1, json!([]));
+    assert_eq!(
+        get_json(&app, "/api/affairs/votes", &off).await.1,
+        json!([])
+    );
 }

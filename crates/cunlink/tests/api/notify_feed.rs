@@ -79,7 +79,11 @@ async fn a_notice_reaches_the_feed_and_the_phone() {
     // wang's SMS gateway is a webhook.
     let (hook, mut hooks) = receiver(StatusCode::OK).await;
     let (s, h) = app
-        .post_json("/api/webhooks", &wang, json!({ "url": format!("{hook}/sms") }))
+        .post_json(
+            "/api/webhooks",
+            &wang,
+            json!({ "url": format!("{hook}/sms") }),
+        )
         .await;
     assert_eq!(s, 201, "{h}");
 
