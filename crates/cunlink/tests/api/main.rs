@@ -4,6 +4,7 @@
 mod access_matrix;
 mod accounts_cli;
 mod affairs_board;
+mod affairs_cli;
 mod affairs_demo;
 mod affairs_feedback;
 mod affairs_ledger;
