@@ -83,6 +83,8 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
             farm: farm.clone(),
         },
     )?;
+    // Clinic and affairs notify people through alert's outbox, via the port.
+    let notify = alerts.notify_users();
     let market = Market::open(
         &config,
         MarketDeps {
@@ -100,8 +102,6 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
     )?;
     let clinic = Clinic::open(&config, ClinicDeps { db: db.clone() })?;
     let school = School::open(&config, SchoolDeps { db: db.clone() })?;
-    // Clinic and affairs notify people through alert's outbox, via the port.
-    let notify = alerts.notify_users();
     let affairs = Affairs::open(
         &config,
         AffairsDeps {
