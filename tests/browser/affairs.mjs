@@ -18,11 +18,17 @@ await run(async (browser) => {
   const card = page.locator("#notices .card.urgent", { hasText: "紧急停水" });
   await appeared(card, "an urgent notice appears on the open page live", 15000);
   check(await card.first().getAttribute("data-read") === "false", "it is unread");
+  // The tab shows the count on another tab's page too.
+  await page.goto(BASE + "/me");
+  await appeared(page.locator('.tabbar a[href="/affairs"] .badge', { hasText: "1" }), "the 村务 tab shows 1 unread");
+  await page.goto(BASE + "/affairs");
   await page.screenshot({ path: join(shots, "affairs-urgent-360.png"), fullPage: true });
   const href = await card.first().locator("h2 a").getAttribute("href");
   await Promise.all([page.waitForURL(/\/affairs\?ok=/), card.first().locator("form button").click()]);
   check(await page.locator("#notices .card", { hasText: "紧急停水" }).first().getAttribute("data-read") === "true", "marked read on the page");
   check(await page.locator("#unread").count() === 0, "no unread count left");
+  await page.waitForTimeout(300);
+  check(await page.locator(".tabbar .badge").count() === 0, "and none on the tab");
 
   // 2. The official sees who has read it.
   const octx = await browser.newContext(phone);

@@ -47,6 +47,8 @@ impl Domain for Affairs {
             order: 500,
             visible: access::can_use,
         });
+        // Unread notices on the tab, fetched by the page after it loads.
+        kit.tab_badge("affairs", pages::UNREAD);
         for (href, label, order) in [
             (pages::HOME, "affairs.nav.notices", 50),
             ("/affairs/accounts", "affairs.nav.accounts", 51),

@@ -10,6 +10,7 @@
 #[allow(dead_code)]
 mod common;
 #[path = "support/browser.rs"]
+#[allow(dead_code)]
 mod support;
 
 use cunlink_core::auth::Role;

@@ -76,6 +76,8 @@ pub(crate) struct Inner {
     pub nav: Vec<NavEntry>,
     pub sections: Vec<(Slot, Arc<dyn Section>)>,
     pub board: Vec<(BoardPart, Arc<dyn BoardSection>)>,
+    /// (tab id, URL answering `{"count": N}`): a number shown on the tab.
+    pub badges: Vec<(&'static str, &'static str)>,
 }
 
 #[derive(Clone)]
@@ -96,6 +98,7 @@ impl KitBuilder {
                 nav: Vec::new(),
                 sections: Vec::new(),
                 board: Vec::new(),
+                badges: Vec::new(),
             },
         };
         // The kit's own files are part of this crate; a broken one fails its tests.
@@ -135,6 +138,14 @@ impl KitBuilder {
     /// A domain's tab in the tab bar (phones: bottom bar; wide screens: side bar).
     pub fn tab(&mut self, tab: Tab) -> &mut Self {
         self.inner.tabs.push(tab);
+        self
+    }
+
+    /// A count on the tab `tab` (unread notices): the page fetches `url`
+    /// after it loads (`{"count": N}`, same origin) and shows N when above 0,
+    /// so no page waits for another domain's count.
+    pub fn tab_badge(&mut self, tab: &'static str, url: &'static str) -> &mut Self {
+        self.inner.badges.push((tab, url));
         self
     }
 
@@ -203,6 +214,11 @@ impl WebKit {
     /// Navigation entries `user` sees.
     pub fn nav_for(&self, user: &User) -> Vec<&NavEntry> {
         self.0.nav.iter().filter(|n| (n.visible)(user)).collect()
+    }
+
+    /// The count URL of tab `id`, if it has one (see [`KitBuilder::tab_badge`]).
+    pub fn badge_of(&self, id: &str) -> Option<&'static str> {
+        self.0.badges.iter().find(|(t, _)| *t == id).map(|(_, u)| *u)
     }
 
     /// Tabs `user` sees, in order.

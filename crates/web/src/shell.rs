@@ -58,6 +58,8 @@ pub(crate) struct Link<'a> {
     /// `aria-current`: `"page"` on the page itself, `"true"` on the tab of a
     /// page inside the domain; `None` elsewhere.
     pub current: Option<&'static str>,
+    /// Where the page fetches the number shown on this tab (`app.js`).
+    pub badge: Option<&'static str>,
 }
 
 /// The navigation of one page for one person.
@@ -86,6 +88,7 @@ pub(crate) fn nav<'a>(kit: &'a WebKit, user: &User, locale: Locale, path: &str) 
                 (true, false) => Some("true"),
                 (false, _) => None,
             },
+            badge: kit.badge_of(t.id),
         })
         .collect::<Vec<_>>();
     let Some(id) = owner else {
@@ -111,6 +114,7 @@ pub(crate) fn nav<'a>(kit: &'a WebKit, user: &User, locale: Locale, path: &str) 
                 label: kit.t(locale, n.label),
                 icon: "",
                 current: (Some(n.href) == here).then_some("page"),
+                badge: None,
             })
             .collect()
     };

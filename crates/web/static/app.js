@@ -35,6 +35,14 @@
     });
     es.addEventListener("reload", function () { location.reload(); });
   }
+  // Counts on tabs (unread notices), fetched after the page is shown.
+  document.querySelectorAll(".tabbar a[data-badge]").forEach(function (a) {
+    fetch(a.dataset.badge, { credentials: "same-origin" }).then(function (r) { return r.ok ? r.json() : null; }).then(function (j) {
+      if (!j || !(j.count > 0)) return;
+      var n = document.createElement("b"); n.className = "badge"; n.textContent = j.count > 99 ? "99+" : String(j.count);
+      a.querySelector("span").append(" ", n);
+    }).catch(function () {});
+  });
   document.addEventListener("click", function (e) {
     var t = e.target.closest("[data-copy]");
     if (!t) return;

@@ -25,6 +25,8 @@ use crate::{Affairs, AffairsError, access};
 
 /// The affairs tab's home: the notices.
 pub(crate) const HOME: &str = "/affairs";
+/// `{"count": N}`: the caller's unread notices, for the tab's badge.
+pub(crate) const UNREAD: &str = "/affairs/unread";
 
 #[derive(Clone)]
 pub(crate) struct St {
@@ -42,6 +44,7 @@ pub(crate) fn routes(a: Arc<Affairs>, kit: WebKit) -> Routes {
     Routes::new()
         .route(HOME, get(notices::page).post(notices::create))
         .route("/affairs/notices/list", get(notices::list))
+        .route(UNREAD, get(notices::unread))
         .route("/affairs/notices/{id}", get(notices::detail))
         .route("/affairs/notices/{id}/read", post(notices::read))
         .route("/affairs/accounts", get(accounts::page).post(accounts::add))

@@ -102,6 +102,19 @@ pub(crate) async fn page(
     ))
 }
 
+/// The caller's unread count, for the tab's badge.
+pub(crate) async fn unread(State(st): State<St>, ctx: PageCtx) -> Result<Response, PageError> {
+    gate(&ctx)?;
+    let count = st.a.unread_count(&ctx.user).await.map_err(PageError::internal)?;
+    let mut r = axum::Json(serde_json::json!({ "count": count })).into_response();
+    // Personal and changing: never from a shared cache.
+    r.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("private, no-cache"),
+    );
+    Ok(r)
+}
+
 /// The list alone, for the page's polling.
 pub(crate) async fn list(State(st): State<St>, ctx: PageCtx) -> Result<Response, PageError> {
     gate(&ctx)?;

@@ -421,6 +421,7 @@ fn table() -> Vec<Row> {
         // affairs: pages.
         row("POST", "/affairs", page(NOT_BUYER, AFFAIRS_MANAGE, Unscoped)),
         row("GET", "/affairs/notices/list", page(NOT_BUYER, NOT_BUYER, Unscoped)),
+        row("GET", "/affairs/unread", page(NOT_BUYER, NOT_BUYER, Unscoped)),
         row("GET", "/affairs/notices/{id}", page(NOT_BUYER, NOT_BUYER, Village404)),
         row("POST", "/affairs/notices/{id}/read", page(NOT_BUYER, NOT_BUYER, Village404)),
         row("GET", "/affairs/accounts", page(NOT_BUYER, NOT_BUYER, Unscoped)),
