@@ -26,6 +26,9 @@ use crate::notify::prefs::{Prefs, QuietHours};
 use crate::notify::store as nstore;
 use crate::rule::Severity;
 
+/// Feed entries shown on `/me` (the newest; the API lists more).
+const FEED_ON_PAGE: usize = 10;
+
 /// Assets offered as checkboxes; a county-wide account picks from its villages' first ones.
 const MAX_ASSETS: usize = 40;
 
@@ -34,6 +37,14 @@ pub(crate) struct PersonalSection(pub Arc<Alerts>);
 struct Hook {
     id: i64,
     url: String,
+}
+
+/// An entry of the in-app feed (notices from other domains).
+struct FeedRow {
+    title: String,
+    body: String,
+    url: String,
+    when: String,
 }
 
 struct Dead {
@@ -60,6 +71,7 @@ struct Tpl<'a> {
     quiet_end: String,
     hooks: Vec<Hook>,
     dead: Vec<Dead>,
+    feed: Vec<FeedRow>,
     devices: usize,
     script: &'static str,
 }
@@ -89,7 +101,7 @@ impl PersonalSection {
     async fn html(&self, ctx: &PageCtx) -> Result<String, PageError> {
         let uid = ctx.user.id;
         let who = scope(ctx);
-        let (prefs, hooks, dead, devices) = self
+        let (prefs, hooks, dead, devices, feed) = self
             .0
             .db
             .call(move |c| {
@@ -98,6 +110,8 @@ impl PersonalSection {
                     nstore::webhooks_of(c, uid)?,
                     nstore::dead(c, who)?,
                     nstore::pushes_of(c, uid)?.len(),
+                    crate::notify::feed::list(c, uid, FEED_ON_PAGE)
+                        .map_err(cunlink_core::DbError::from)?,
                 ))
             })
             .await
@@ -162,6 +176,20 @@ impl PersonalSection {
                     channel: d.channel.as_str(),
                     when: f.datetime(d.created_at),
                     error: d.last_error.unwrap_or_default(),
+                })
+                .collect(),
+            feed: feed
+                .into_iter()
+                .map(|e| FeedRow {
+                    title: e.title,
+                    body: e.body.chars().take(80).collect(),
+                    // Only paths on this server are links.
+                    url: if e.url.starts_with('/') && !e.url.starts_with("//") {
+                        e.url
+                    } else {
+                        "/me".into()
+                    },
+                    when: f.datetime(e.created_at),
                 })
                 .collect(),
             devices,

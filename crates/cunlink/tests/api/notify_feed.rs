@@ -179,6 +179,17 @@ async fn a_notice_reaches_the_feed_and_the_phone() {
     let w = app.get("/api/me/notifications/feed", &wang).await.json();
     assert_eq!(w.as_array().unwrap().len(), 1);
 
+    // The newest are on the person's own page too.
+    let cookie = app.session("li", "a-password").await;
+    let me =
+        crate::common::request(app.http, "GET", "/me", &[("cookie", &cookie)], Vec::new()).await;
+    assert_eq!(me.status, 200);
+    let html = me.text();
+    assert!(
+        html.contains("紧急停水") && html.contains("href=\"/affairs/notices/2\""),
+        "{html}"
+    );
+
     // Reading: one's own entry only.
     let id = first["id"].as_i64().unwrap();
     let (s, e) = app
