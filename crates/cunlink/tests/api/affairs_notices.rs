@@ -239,6 +239,22 @@ async fn a_group_notice_reaches_only_the_group() {
     let (_, list) = get_json(&app, "/api/affairs/notices", &off).await;
     assert_eq!(list[0]["recipients"], 1);
     assert_eq!(list[0]["group"], "养猪户");
+    // Past its expiry it leaves the residents' list (officials keep it).
+    let affairs = app.server.as_ref().unwrap().affairs.clone();
+    affairs.clock.advance(86_400_000 + 1);
+    assert_eq!(
+        get_json(&app, "/api/affairs/notices", &wang).await.1,
+        json!([])
+    );
+    assert_eq!(
+        get_json(&app, "/api/affairs/notices", &off)
+            .await
+            .1
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 #[tokio::test]
