@@ -15,10 +15,15 @@
 
 pub mod access;
 pub mod error;
+mod flow;
+pub mod record;
+pub mod input;
+pub mod live;
 pub mod model;
 mod pages;
 pub mod photos;
 pub mod store;
+pub mod vitals;
 
 use std::sync::Arc;
 
@@ -47,6 +52,8 @@ pub struct Clinic {
     pub auth: AuthService,
     pub farm: Arc<Farm>,
     pub notify: Arc<dyn NotifyUsers>,
+    /// Queue changes for live pages.
+    pub live: live::Live,
 }
 
 impl Clinic {
@@ -64,6 +71,7 @@ impl Clinic {
             auth,
             farm,
             notify,
+            live: live::Live::default(),
         }))
     }
 
