@@ -15,8 +15,10 @@
 
 pub mod access;
 pub mod error;
+pub mod fhir;
 mod flow;
 pub mod record;
+pub mod routes;
 pub mod input;
 pub mod live;
 pub mod model;
@@ -153,6 +155,10 @@ impl Domain for Clinic {
             order: 300,
             visible: access::can_use,
         });
+    }
+
+    fn api_routes(self: Arc<Self>) -> Routes {
+        routes::routes(self.clone()).merge(fhir::routes(self))
     }
 
     fn page_routes(self: Arc<Self>, kit: &WebKit) -> Routes {
