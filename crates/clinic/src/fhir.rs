@@ -102,12 +102,7 @@ async fn practitioner(
         .0
         .db
         .call(move |c| {
-            let known: bool = c.query_row(
-                "SELECT EXISTS(SELECT 1 FROM clinic_doctors WHERE user_id = $1)
-                    OR EXISTS(SELECT 1 FROM clinic_consults WHERE village_doctor_id = $1)",
-                [id],
-                |r| r.get(0),
-            )?;
+            let known = crate::store::people::is_practitioner(c, id)?;
             let names = if known { cunlink_core::auth::usernames(c, &[id])? } else { HashMap::new() };
             names
                 .get(&id)

@@ -79,6 +79,36 @@ impl Clinic {
         .await
     }
 
+    /// `POST /api/clinic/doctors` `{"user", "department"}`: an admin makes a
+    /// doctor account without a village a county doctor of a department
+    /// (created if new) — what `cunlink user create --department` does.
+    pub async fn link_doctor(&self, user: &User, body: Obj) -> Result<Value, ClinicError> {
+        if user.role != Role::Admin {
+            return Err(ClinicError::forbidden("only admins assign county doctors"));
+        }
+        let name = input::text(&body, "user", 64)?.to_string();
+        let department = input::text(&body, "department", 64)?.to_string();
+        let doctor = self
+            .auth
+            .users_by_names(vec![name.clone()])
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| ClinicError::invalid("unknown_user", "user", format!("no user named '{name}'")))?;
+        if doctor.role != Role::Doctor || doctor.village_id.is_some() {
+            return Err(ClinicError::invalid(
+                "not_a_county_doctor",
+                "user",
+                "a county doctor is an account with role doctor and no village",
+            ));
+        }
+        self.write(move |c, _| {
+            let dep = people::link_county_doctor(c, doctor.id, &department)?;
+            Ok(plain(json!({"user": name, "department": department, "department_id": dep})))
+        })
+        .await
+    }
+
     /// `POST /api/clinic/patients`: a village doctor (their village) or an admin.
     pub async fn create_patient(&self, user: &User, body: Obj) -> Result<Value, ClinicError> {
         if user.role != Role::Admin && access::village_doctor(user).is_none() {

@@ -49,6 +49,7 @@ const MAX_LIMIT: i64 = 500;
 pub fn routes(clinic: Arc<Clinic>) -> Routes {
     Routes::new()
         .route("/api/clinic/departments", get(list_departments).post(create_department))
+        .route("/api/clinic/doctors", post(link_doctor))
         .route("/api/clinic/patients", get(list_patients).post(create_patient))
         .route("/api/clinic/patients/{id}", get(get_record))
         .route("/api/clinic/patients/{id}/access-log", get(access_log))
@@ -125,6 +126,10 @@ async fn list_departments(State(s): State<ClinicState>, CurrentUser(_u): Current
 
 async fn create_department(State(s): State<ClinicState>, CurrentUser(u): CurrentUser, body: Bytes) -> R<Response> {
     Ok(created(s.0.create_department(&u, obj(&body)?).await?))
+}
+
+async fn link_doctor(State(s): State<ClinicState>, CurrentUser(u): CurrentUser, body: Bytes) -> R<Json<Value>> {
+    Ok(Json(s.0.link_doctor(&u, obj(&body)?).await?))
 }
 
 async fn create_patient(State(s): State<ClinicState>, CurrentUser(u): CurrentUser, body: Bytes) -> R<Response> {

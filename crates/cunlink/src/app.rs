@@ -40,6 +40,7 @@ pub struct Server {
     pub market: Arc<Market>,
     pub auth: AuthService,
     pub boards: Arc<Boards>,
+    pub clinic: Arc<Clinic>,
     /// Every path the HTTP router registers (see `cunlink_core::routes`); the
     /// access-matrix test walks them all.
     pub route_paths: Vec<String>,
@@ -113,7 +114,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         alerts.clone(),
         boards.clone(),
         market.clone(),
-        clinic,
+        clinic.clone(),
         school,
         affairs,
     ];
@@ -166,6 +167,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         market,
         auth,
         boards,
+        clinic,
         route_paths,
         domains,
         shutdown,

@@ -11,6 +11,8 @@ mod app_routes;
 mod backup;
 mod board_text;
 mod chirpstack_auth;
+mod clinic_flow;
+mod clinic_world;
 mod cli_device;
 mod common;
 mod farm_pages_scope;
