@@ -51,6 +51,7 @@ const NOT_BUYER: &[Role] = &[
     Role::Doctor,
     Role::Teacher,
     Role::Villager,
+    Role::VillageOfficial,
 ];
 const MANAGE_DEVICES: &[Role] = &[Role::Admin, Role::CountyStaff, Role::Farmer];
 const MANAGE_RULES: &[Role] = &[Role::Admin, Role::CountyStaff, Role::Farmer];
@@ -72,6 +73,7 @@ const NOT_IN_A_PARCEL: &[(Role, Expect)] = &[
     (Role::Doctor, Expect::Denied),
     (Role::Teacher, Expect::Denied),
     (Role::Villager, Expect::Denied),
+    (Role::VillageOfficial, Expect::Denied),
 ];
 /// Collecting a parcel: the destination's operator, or the recipient with the code.
 const COLLECTORS: &[Role] = &[Role::Admin, Role::StationOperator, Role::Buyer];
@@ -237,6 +239,8 @@ fn table() -> Vec<Row> {
         row("POST", "/api/alarms/{id}/comments", api(NOT_BUYER, NOT_BUYER, Village404)),
         row("GET", "/api/me/notifications", api(ALL, ALL, Unscoped)),
         row("PUT", "/api/me/notifications", api(ALL, ALL, Unscoped)),
+        row("GET", "/api/me/notifications/feed", api(ALL, ALL, Unscoped)),
+        row("POST", "/api/me/notifications/{id}/read", Rule::Personal(Surface::Api)),
         row("GET", "/api/push/vapid-public-key", Rule::Public),
         row("GET", "/api/push/subscriptions", api(ALL, ALL, Unscoped)),
         row("POST", "/api/push/subscriptions", api(ALL, ALL, Unscoped)),
@@ -934,7 +938,7 @@ fn body(
             json!({"endpoint": "https://push.example.com/x", "keys": {"p256dh": "x", "auth": "y"}}),
         ),
         "/api/webhooks" => j(json!({"url": "https://hooks.example.com/x"})),
-        "/api/notifications/{id}/retry" => (None, Vec::new()),
+        "/api/notifications/{id}/retry" | "/api/me/notifications/{id}/read" => (None, Vec::new()),
         "/api/market/stations" => j(json!({"village": v.name, "name": format!("Station {n}")})),
         "/api/market/products" => {
             j(json!({"name": format!("Rice {n}"), "unit": "kg", "price_fen": 100, "stock": 10}))

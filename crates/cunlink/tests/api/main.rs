@@ -27,6 +27,7 @@ mod market_parcels;
 mod market_scope;
 mod mqtt_limits;
 mod notify;
+mod notify_feed;
 mod notify_ssrf;
 mod photos;
 mod queries;
