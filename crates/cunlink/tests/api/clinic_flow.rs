@@ -72,6 +72,16 @@ async fn a_consult_goes_from_the_village_to_the_county_and_back() {
     let (s, v) = app.post_json(&format!("/api/clinic/consults/{id}/accept"), cdoc, json!({})).await;
     assert_eq!(s, 409, "{v}");
 
+    // Both sides were told, in their in-app feed (alert's NotifyUsers).
+    let url = format!("/clinic/consults/{id}");
+    for (who, title) in [(cdoc, "新会诊 · 内科"), (vdoc, "会诊已接诊"), (&w.pat_a_user.1, "会诊已接诊")] {
+        let feed = app.get("/api/me/notifications/feed?limit=50", who).await.json();
+        assert!(
+            feed.as_array().unwrap().iter().any(|e| e["source"] == "clinic" && e["url"] == url.as_str() && e["title"] == title),
+            "{title} for {who}: {feed}"
+        );
+    }
+
     // The call crate's view of it, and the call beginning.
     let clinic = app.server.as_ref().unwrap().clinic.clone();
     let m = clinic.call_members(id).await.unwrap().expect("members");
