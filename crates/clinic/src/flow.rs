@@ -201,8 +201,12 @@ impl Clinic {
     pub async fn accept(&self, user: &User, id: i64) -> Result<Value, ClinicError> {
         let user = user.clone();
         self.write(move |c, notify| {
-            let (consult, patient) = consult_for_write(c, &user, id)?;
+            // The contract: a doctor of another department is refused (403), not told "no such consult".
             let dep = access::county_department(c, &user)?;
+            if dep.is_some() && consults::get(c, id)?.is_some_and(|k| Some(k.department_id) != dep) {
+                return Err(ClinicError::forbidden("only county doctors of the consult's department accept it"));
+            }
+            let (consult, patient) = consult_for_write(c, &user, id)?;
             if dep != Some(consult.department_id) {
                 return Err(ClinicError::forbidden("only county doctors of the consult's department accept it"));
             }
@@ -451,10 +455,7 @@ pub(crate) fn consult_for_write(c: &Connection, user: &User, id: i64) -> Result<
     let gone = || ClinicError::not_found("unknown_consult", format!("no consult {id}"));
     let consult = consults::get(c, id)?.ok_or_else(gone)?;
     let patient = people::patient(c, consult.patient_id)?.ok_or_else(gone)?;
-    // A county doctor of another department may not read a waiting consult,
-    // but the contract answers their accept with 403, not 404.
-    let county_doctor = access::county_department(c, user)?.is_some();
-    if !county_doctor && !access::can_read_consult(c, user, &consult, &patient)? {
+    if !access::can_read_consult(c, user, &consult, &patient)? {
         return Err(gone());
     }
     Ok((consult, patient))

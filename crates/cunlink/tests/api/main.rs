@@ -11,6 +11,7 @@ mod app_routes;
 mod backup;
 mod board_text;
 mod chirpstack_auth;
+mod clinic_access;
 mod clinic_flow;
 mod clinic_world;
 mod cli_device;
