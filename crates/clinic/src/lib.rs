@@ -162,7 +162,7 @@ impl Domain for Clinic {
     }
 
     fn page_routes(self: Arc<Self>, kit: &WebKit) -> Routes {
-        pages::routes(kit.clone())
+        pages::routes(self, kit.clone())
     }
 }
 

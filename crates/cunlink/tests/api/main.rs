@@ -12,6 +12,7 @@ mod backup;
 mod board_text;
 mod chirpstack_auth;
 mod clinic_access;
+mod clinic_audit;
 mod clinic_flow;
 mod clinic_world;
 mod cli_device;
