@@ -326,6 +326,17 @@ impl Clinic {
 
     /// `POST /api/clinic/consults/{id}/photos`: a treating doctor adds a photo.
     pub async fn add_photo(&self, user: &User, id: i64, content_type: String, body: bytes::Bytes) -> Result<Value, ClinicError> {
+        // The access check first: who may not add a photo learns nothing from decoding it.
+        let check = user.clone();
+        self.db
+            .call(move |c| {
+                let (consult, patient) = consult_for_write(c, &check, id)?;
+                if !access::can_treat(&check, &consult, &patient) {
+                    return Err(ClinicError::forbidden("only the consult's doctors add photos"));
+                }
+                Ok(())
+            })
+            .await?;
         let format = crate::photos::format_of(&content_type)?;
         let prepared = tokio::task::spawn_blocking(move || crate::photos::prepare(&body, format))
             .await

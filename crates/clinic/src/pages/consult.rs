@@ -194,7 +194,7 @@ pub(crate) async fn action(
             number(&mut obj, "slot_id");
             st.clinic.schedule(u, id, obj).await
         }
-        _ => return Ok(back(&here, false, ctx.t("clinic.err.action"))),
+        _ => return Ok(super::back_with(&here, "warn", ctx.t("clinic.err.action"))),
     };
     outcome(r, &here, ctx.t("clinic.done.saved"))
 }

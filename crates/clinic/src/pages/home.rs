@@ -305,7 +305,7 @@ pub(crate) async fn slots(State(st): State<St>, ctx: PageCtx, Query(q): Query<Ha
     if !may_see_queue(&ctx) {
         return Err(PageError::Forbidden);
     }
-    let flash = Flash { ok: q.get("ok").cloned(), err: q.get("err").cloned() };
+    let flash = Flash { ok: q.get("ok").cloned(), err: q.get("err").cloned(), warn: q.get("warn").cloned() };
     let (department, _) = queue_department(&st, &ctx, &q).await?;
     let mut qq = HashMap::new();
     if !department.is_empty() {
@@ -342,7 +342,7 @@ pub(crate) async fn create_slot(State(st): State<St>, ctx: PageCtx, Form(f): For
     let date = obj.get("date").and_then(|v| v.as_str()).unwrap_or("").to_string();
     let time = obj.get("time").and_then(|v| v.as_str()).unwrap_or("").to_string();
     let Some(ms) = china_ms(&date, &time) else {
-        return Ok(back("/clinic/slots", false, ctx.t("clinic.slots.bad_time")));
+        return Ok(super::back_with("/clinic/slots", "warn", ctx.t("clinic.slots.bad_time")));
     };
     obj.insert("starts_at".into(), ms.into());
     number(&mut obj, "minutes");

@@ -64,13 +64,19 @@ pub(crate) fn routes(clinic: Arc<Clinic>, kit: WebKit) -> Routes {
 #[derive(Default, serde::Deserialize)]
 pub(crate) struct Flash {
     pub ok: Option<String>,
+    /// Refused: the caller may not do this.
     pub err: Option<String>,
+    /// Not done: the input or the consult's state does not allow it.
+    pub warn: Option<String>,
 }
 
 /// Redirect to `to` with a short message (PRG).
 pub(crate) fn back(to: &str, ok: bool, msg: &str) -> Response {
+    back_with(to, if ok { "ok" } else { "err" }, msg)
+}
+
+pub(crate) fn back_with(to: &str, key: &str, msg: &str) -> Response {
     let sep = if to.contains('?') { '&' } else { '?' };
-    let key = if ok { "ok" } else { "err" };
     Redirect::to(&format!("{to}{sep}{key}={}", encode_component(msg))).into_response()
 }
 
@@ -87,7 +93,7 @@ pub(crate) fn refused(e: ClinicError, to: &str) -> Result<Response, PageError> {
         ClinicError::NotFound(..) => Err(PageError::NotFound),
         ClinicError::Forbidden(m) => Ok(back(to, false, &m)),
         e @ (ClinicError::Invalid { .. } | ClinicError::Conflict { .. } | ClinicError::Photo(_)) => {
-            Ok(back(to, false, &e.to_string()))
+            Ok(back_with(to, "warn", &e.to_string()))
         }
         ClinicError::Db(e) => Err(PageError::internal(e)),
     }
