@@ -13,6 +13,7 @@ mod board_text;
 mod chirpstack_auth;
 mod clinic_access;
 mod clinic_audit;
+mod clinic_bad_input;
 mod clinic_fhir;
 mod clinic_flow;
 mod clinic_world;
