@@ -95,6 +95,12 @@ impl Clinic {
             .into_iter()
             .next()
             .ok_or_else(|| ClinicError::invalid("unknown_user", "user", format!("no user named '{name}'")))?;
+        self.assign_department(doctor, department).await
+    }
+
+    /// Make `doctor` (role doctor, no village) a county doctor of `department`,
+    /// created if new. For the admin API and the demo.
+    pub async fn assign_department(&self, doctor: User, department: String) -> Result<Value, ClinicError> {
         if doctor.role != Role::Doctor || doctor.village_id.is_some() {
             return Err(ClinicError::invalid(
                 "not_a_county_doctor",
@@ -104,7 +110,7 @@ impl Clinic {
         }
         self.write(move |c, _| {
             let dep = people::link_county_doctor(c, doctor.id, &department)?;
-            Ok(plain(json!({"user": name, "department": department, "department_id": dep})))
+            Ok(plain(json!({"user": doctor.username, "department": department, "department_id": dep})))
         })
         .await
     }

@@ -165,6 +165,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         .await?;
         crate::demo_market::seed(&market).await?;
         crate::demo_alert::seed(&alerts).await?;
+        crate::demo_clinic::seed(&clinic, &farm).await?;
     }
     tracing::info!(%http_addr, %mqtt_addr, data_dir = %config.data_dir.display(), demo = config.demo, "cunlink is serving");
     Ok(Server {

@@ -223,3 +223,33 @@ async fn read_until(s: &mut tokio::net::TcpStream, needle: &str) {
     .await;
     assert!(found.is_ok(), "no {needle:?} on the queue stream");
 }
+
+/// The demo village has a clinic: a `vitals` monitor whose readings the form
+/// offers, a village doctor, 内科's county doctor with a waiting consult, and
+/// the patient's own account.
+#[tokio::test]
+async fn the_demo_village_has_a_clinic() {
+    let app = crate::common::spawn_app_with(|c| c.demo = true).await;
+    let session = |u: &'static str| {
+        let app = &app;
+        async move { app.session(u, "cunlink-demo").await }
+    };
+    let get = |path: String, cookie: String| {
+        let app = &app;
+        async move { crate::common::request(app.http, "GET", &path, &[("cookie", &cookie)], Vec::new()).await }
+    };
+    let neike = session("neike").await;
+    let queue = get("/api/clinic/consults?status=waiting".into(), neike.clone()).await;
+    assert_eq!(queue.status, 200, "{}", queue.text());
+    let first = queue.json()[0].clone();
+    assert_eq!(first["department"], "内科", "{first}");
+    let page = get("/clinic/queue".into(), neike).await;
+    assert_eq!(page.status, 200);
+    assert!(page.text().contains(&format!("#{}", first["id"])), "{}", page.text());
+    let form = get("/clinic/consults/new".into(), session("cunyi").await).await;
+    assert_eq!(form.status, 200);
+    assert!(form.text().contains("value=\"148\""), "the monitor's reading is offered: {}", form.text());
+    let mine = get(format!("/clinic/patients/{}", first["patient_id"]), session("huanzhe").await).await;
+    assert_eq!(mine.status, 200);
+    assert!(mine.text().contains("王秀英"));
+}
