@@ -19,7 +19,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use cunlink_core::ApiError;
 use cunlink_core::auth::User;
@@ -55,7 +55,11 @@ pub fn routes(clinic: Arc<Clinic>) -> Routes {
 }
 
 fn fhir(v: Value) -> Response {
-    ([(header::CONTENT_TYPE, CONTENT_TYPE)], v.to_string()).into_response()
+    fhir_text(v.to_string())
+}
+
+fn fhir_text(body: String) -> Response {
+    ([(header::CONTENT_TYPE, CONTENT_TYPE)], body).into_response()
 }
 
 /// The server's FHIR base as the client reached it (for Bundle fullUrls).
@@ -85,7 +89,7 @@ async fn everything(
 ) -> R<Response> {
     let rec = s.0.read_record(&u, id, None, "fhir Patient/$everything").await?;
     let base = base(&headers);
-    Ok(fhir(bundle(&base, &format!("{base}/Patient/{id}/$everything"), resources(&rec, None))))
+    Ok(fhir_text(bundle(&base, &format!("{base}/Patient/{id}/$everything"), resources(&rec, None))))
 }
 
 async fn practitioner(
@@ -129,7 +133,7 @@ async fn search(
         .ok_or_else(|| ApiError::bad_request("invalid_field", "give ?patient={id}").with_field("patient"))?;
     let rec = s.0.read_record(&u, id, None, action).await?;
     let base = base(&headers);
-    Ok(fhir(bundle(&base, &format!("{base}/{kind}?patient={id}"), resources(&rec, Some(kind)))))
+    Ok(fhir_text(bundle(&base, &format!("{base}/{kind}?patient={id}"), resources(&rec, Some(kind)))))
 }
 
 type Q = Query<HashMap<String, String>>;
@@ -150,22 +154,33 @@ async fn search_medication_dispense(State(s): State<ClinicState>, CurrentUser(u)
     search(s, u, q, h, "MedicationDispense", "fhir MedicationDispense search").await
 }
 
-/// A searchset Bundle of `resources`.
-pub fn bundle(base: &str, self_url: &str, resources: Vec<Value>) -> Value {
-    let entry: Vec<Value> = resources
-        .into_iter()
-        .map(|r| {
-            let url = format!("{base}/{}/{}", r["resourceType"].as_str().unwrap_or(""), r["id"].as_str().unwrap_or(""));
-            json!({"fullUrl": url, "resource": r, "search": {"mode": "match"}})
-        })
-        .collect();
-    json!({
-        "resourceType": "Bundle",
-        "type": "searchset",
-        "total": entry.len(),
-        "link": [{"relation": "self", "url": self_url}],
-        "entry": entry,
-    })
+/// A searchset Bundle of `resources`, as JSON text. Each entry is written and
+/// dropped in turn (a 100-consult record is ~2,000 resources; holding and
+/// copying the whole tree was most of `$everything`'s time), and nothing goes
+/// through `json!` interpolation, which deep-copies a value via the serializer.
+pub fn bundle(base: &str, self_url: &str, resources: Vec<Value>) -> String {
+    let mut out = Vec::with_capacity(resources.len() * 320 + 256);
+    let head = json!({"resourceType": "Bundle", "type": "searchset", "total": resources.len(),
+        "link": [{"relation": "self", "url": self_url}]});
+    // `{...}` without its closing brace, then the entries.
+    let head = head.to_string();
+    out.extend_from_slice(&head.as_bytes()[..head.len() - 1]);
+    out.extend_from_slice(b",\"entry\":[");
+    for (i, r) in resources.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        let url = format!("{base}/{}/{}", r["resourceType"].as_str().unwrap_or(""), r["id"].as_str().unwrap_or(""));
+        let mut e = Map::new();
+        e.insert("fullUrl".into(), Value::String(url));
+        e.insert("resource".into(), r);
+        e.insert("search".into(), json!({"mode": "match"}));
+        // Writing into a Vec cannot fail; a Value always serializes.
+        let _ = serde_json::to_writer(&mut out, &Value::Object(e));
+    }
+    out.extend_from_slice(b"]}");
+    // serde_json writes UTF-8 only.
+    String::from_utf8(out).unwrap_or_default()
 }
 
 /// Every resource of a record (`only`: of one type), patient first.
@@ -217,13 +232,19 @@ pub fn resources(rec: &Record, only: Option<&str>) -> Vec<Value> {
                 "id": n.id.to_string(),
                 "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-category",
                     "code": "encounter-diagnosis"}]}],
-                "code": code,
                 "subject": {"reference": format!("Patient/{pid}")},
                 "encounter": {"reference": format!("Encounter/{}", n.consult_id)},
                 "recordedDate": date_time(n.created_at),
                 "recorder": {"reference": format!("Practitioner/{}", n.author_id)},
-                "note": soap_note(n),
             }));
+            // Moved in, not copied through `json!`.
+            if let Some(r) = out.last_mut() {
+                r["code"] = code;
+                let note = soap_note(n);
+                if note.as_array().is_some_and(|a| !a.is_empty()) {
+                    r["note"] = note;
+                }
+            }
         }
     }
     let by_id: HashMap<i64, &crate::store::records::Prescription> = rec.prescriptions.iter().map(|p| (p.id, p)).collect();

@@ -197,10 +197,7 @@ fn consult_view(c: &Connection, consult: Consult, patient: Patient) -> Result<Co
 }
 
 pub(crate) fn record_of(c: &Connection, patient: Patient) -> Result<Record, ClinicError> {
-    let list = consults::list(
-        c,
-        &consults::Filter { patient_id: Some(patient.id), limit: MAX_CONSULTS, ..Default::default() },
-    )?;
+    let list = consults::of_patient(c, patient.id, MAX_CONSULTS)?;
     let ids: Vec<i64> = list.iter().map(|k| k.id).collect();
     let observations = consults::observations(c, &ids)?;
     let notes = records::notes(c, &ids)?;

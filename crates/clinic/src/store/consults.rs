@@ -117,6 +117,15 @@ pub fn list(conn: &Connection, f: &Filter) -> rusqlite::Result<Vec<Consult>> {
     rows.collect()
 }
 
+/// A patient's consults, newest first, at most `limit` (the record's index).
+pub fn of_patient(conn: &Connection, patient_id: i64, limit: i64) -> rusqlite::Result<Vec<Consult>> {
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM clinic_consults WHERE patient_id = $1 ORDER BY id DESC LIMIT $2"
+    ))?;
+    let rows = st.query_map(params![patient_id, limit], from_row)?;
+    rows.collect()
+}
+
 /// Move a consult from one of `from` to `to`; false if it was in none of them
 /// (someone else moved it first).
 pub fn transition(
