@@ -31,7 +31,9 @@ pub fn can_use(user: &User) -> bool {
 
 /// A doctor of a village (who opens consults there).
 pub fn village_doctor(user: &User) -> Option<i64> {
-    (user.role == Role::Doctor).then_some(user.village_id).flatten()
+    (user.role == Role::Doctor)
+        .then_some(user.village_id)
+        .flatten()
 }
 
 /// The department of a county doctor (a doctor without a village, linked to one).
@@ -43,7 +45,11 @@ pub fn county_department(conn: &Connection, user: &User) -> rusqlite::Result<Opt
 }
 
 /// Item 6: may `user` read `patient`'s record?
-pub fn can_read_patient(conn: &Connection, user: &User, patient: &Patient) -> rusqlite::Result<bool> {
+pub fn can_read_patient(
+    conn: &Connection,
+    user: &User,
+    patient: &Patient,
+) -> rusqlite::Result<bool> {
     if user.role == Role::Admin || patient.user_id == Some(user.id) {
         return Ok(true);
     }
@@ -74,5 +80,6 @@ pub fn can_read_consult(
 /// May `user` write notes and prescriptions on, or close, this consult.
 pub fn can_treat(user: &User, consult: &Consult, patient: &Patient) -> bool {
     user.role == Role::Doctor
-        && (user.village_id == Some(patient.village_id) || consult.county_doctor_id == Some(user.id))
+        && (user.village_id == Some(patient.village_id)
+            || consult.county_doctor_id == Some(user.id))
 }

@@ -39,7 +39,11 @@ impl From<rusqlite::Error> for ClinicError {
 }
 
 impl ClinicError {
-    pub fn invalid(code: &'static str, field: impl Into<String>, message: impl Into<String>) -> Self {
+    pub fn invalid(
+        code: &'static str,
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
         ClinicError::Invalid {
             code,
             field: field.into(),

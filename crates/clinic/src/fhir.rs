@@ -26,12 +26,12 @@ use cunlink_core::auth::User;
 use cunlink_core::routes::Routes;
 use cunlink_core::web::CurrentUser;
 
+use crate::Clinic;
 use crate::error::ClinicError;
 use crate::model::ConsultStatus;
 use crate::record::Record;
 use crate::routes::ClinicState;
 use crate::store::consults::Consult;
-use crate::Clinic;
 
 pub const CONTENT_TYPE: &str = "application/fhir+json";
 const ACT_CODE: &str = "http://terminology.hl7.org/CodeSystem/v3-ActCode";
@@ -50,7 +50,10 @@ pub fn routes(clinic: Arc<Clinic>) -> Routes {
         .route("/fhir/r4/Observation", get(search_observation))
         .route("/fhir/r4/Condition", get(search_condition))
         .route("/fhir/r4/MedicationRequest", get(search_medication_request))
-        .route("/fhir/r4/MedicationDispense", get(search_medication_dispense))
+        .route(
+            "/fhir/r4/MedicationDispense",
+            get(search_medication_dispense),
+        )
         .with_state(ClinicState(clinic))
 }
 
@@ -67,7 +70,10 @@ fn base(headers: &HeaderMap) -> String {
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
-        .filter(|h| h.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | ':' | '-' | '[' | ']')))
+        .filter(|h| {
+            h.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | ':' | '-' | '[' | ']'))
+        })
         .unwrap_or("localhost");
     format!("http://{host}/fhir/r4")
 }
@@ -87,9 +93,15 @@ async fn everything(
     Path(id): Path<i64>,
     headers: HeaderMap,
 ) -> R<Response> {
-    let rec = s.0.read_record(&u, id, None, "fhir Patient/$everything").await?;
+    let rec =
+        s.0.read_record(&u, id, None, "fhir Patient/$everything")
+            .await?;
     let base = base(&headers);
-    Ok(fhir_text(bundle(&base, &format!("{base}/Patient/{id}/$everything"), resources(&rec, None))))
+    Ok(fhir_text(bundle(
+        &base,
+        &format!("{base}/Patient/{id}/$everything"),
+        resources(&rec, None),
+    )))
 }
 
 async fn practitioner(
@@ -102,18 +114,20 @@ async fn practitioner(
     }
     // Practitioners are the clinic's doctors: county doctors and doctors who
     // opened a consult. Anyone else is not found.
-    let name = s
-        .0
-        .db
-        .call(move |c| {
-            let known = crate::store::people::is_practitioner(c, id)?;
-            let names = if known { cunlink_core::auth::usernames(c, &[id])? } else { HashMap::new() };
-            names
-                .get(&id)
-                .cloned()
-                .ok_or_else(|| ClinicError::not_found("unknown_practitioner", format!("no practitioner {id}")))
-        })
-        .await?;
+    let name =
+        s.0.db
+            .call(move |c| {
+                let known = crate::store::people::is_practitioner(c, id)?;
+                let names = if known {
+                    cunlink_core::auth::usernames(c, &[id])?
+                } else {
+                    HashMap::new()
+                };
+                names.get(&id).cloned().ok_or_else(|| {
+                    ClinicError::not_found("unknown_practitioner", format!("no practitioner {id}"))
+                })
+            })
+            .await?;
     Ok(fhir(practitioner_resource(id, &name)))
 }
 
@@ -130,28 +144,75 @@ async fn search(
         .map(|p| p.strip_prefix("Patient/").unwrap_or(p))
         .and_then(|p| p.parse::<i64>().ok())
         .filter(|p| *p > 0)
-        .ok_or_else(|| ApiError::bad_request("invalid_field", "give ?patient={id}").with_field("patient"))?;
+        .ok_or_else(|| {
+            ApiError::bad_request("invalid_field", "give ?patient={id}").with_field("patient")
+        })?;
     let rec = s.0.read_record(&u, id, None, action).await?;
     let base = base(&headers);
-    Ok(fhir_text(bundle(&base, &format!("{base}/{kind}?patient={id}"), resources(&rec, Some(kind)))))
+    Ok(fhir_text(bundle(
+        &base,
+        &format!("{base}/{kind}?patient={id}"),
+        resources(&rec, Some(kind)),
+    )))
 }
 
 type Q = Query<HashMap<String, String>>;
 
-async fn search_encounter(State(s): State<ClinicState>, CurrentUser(u): CurrentUser, Query(q): Q, h: HeaderMap) -> R<Response> {
+async fn search_encounter(
+    State(s): State<ClinicState>,
+    CurrentUser(u): CurrentUser,
+    Query(q): Q,
+    h: HeaderMap,
+) -> R<Response> {
     search(s, u, q, h, "Encounter", "fhir Encounter search").await
 }
-async fn search_observation(State(s): State<ClinicState>, CurrentUser(u): CurrentUser, Query(q): Q, h: HeaderMap) -> R<Response> {
+async fn search_observation(
+    State(s): State<ClinicState>,
+    CurrentUser(u): CurrentUser,
+    Query(q): Q,
+    h: HeaderMap,
+) -> R<Response> {
     search(s, u, q, h, "Observation", "fhir Observation search").await
 }
-async fn search_condition(State(s): State<ClinicState>, CurrentUser(u): CurrentUser, Query(q): Q, h: HeaderMap) -> R<Response> {
+async fn search_condition(
+    State(s): State<ClinicState>,
+    CurrentUser(u): CurrentUser,
+    Query(q): Q,
+    h: HeaderMap,
+) -> R<Response> {
     search(s, u, q, h, "Condition", "fhir Condition search").await
 }
-async fn search_medication_request(State(s): State<ClinicState>, CurrentUser(u): CurrentUser, Query(q): Q, h: HeaderMap) -> R<Response> {
-    search(s, u, q, h, "MedicationRequest", "fhir MedicationRequest search").await
+async fn search_medication_request(
+    State(s): State<ClinicState>,
+    CurrentUser(u): CurrentUser,
+    Query(q): Q,
+    h: HeaderMap,
+) -> R<Response> {
+    search(
+        s,
+        u,
+        q,
+        h,
+        "MedicationRequest",
+        "fhir MedicationRequest search",
+    )
+    .await
 }
-async fn search_medication_dispense(State(s): State<ClinicState>, CurrentUser(u): CurrentUser, Query(q): Q, h: HeaderMap) -> R<Response> {
-    search(s, u, q, h, "MedicationDispense", "fhir MedicationDispense search").await
+async fn search_medication_dispense(
+    State(s): State<ClinicState>,
+    CurrentUser(u): CurrentUser,
+    Query(q): Q,
+    h: HeaderMap,
+) -> R<Response> {
+    search(
+        s,
+        u,
+        q,
+        h,
+        "MedicationDispense",
+        "fhir MedicationDispense search",
+    )
+    .await
 }
 
 /// A searchset Bundle of `resources`, as JSON text. Each entry is written and
@@ -170,7 +231,11 @@ pub fn bundle(base: &str, self_url: &str, resources: Vec<Value>) -> String {
         if i > 0 {
             out.push(b',');
         }
-        let url = format!("{base}/{}/{}", r["resourceType"].as_str().unwrap_or(""), r["id"].as_str().unwrap_or(""));
+        let url = format!(
+            "{base}/{}/{}",
+            r["resourceType"].as_str().unwrap_or(""),
+            r["id"].as_str().unwrap_or("")
+        );
         let mut e = Map::new();
         e.insert("fullUrl".into(), Value::String(url));
         e.insert("resource".into(), r);
@@ -206,7 +271,9 @@ pub fn resources(rec: &Record, only: Option<&str>) -> Vec<Value> {
     }
     if want("Observation") {
         for o in &rec.observations {
-            let Some(v) = crate::vitals::vital(&o.key) else { continue };
+            let Some(v) = crate::vitals::vital(&o.key) else {
+                continue;
+            };
             out.push(json!({
                 "resourceType": "Observation",
                 "id": o.id.to_string(),
@@ -247,9 +314,12 @@ pub fn resources(rec: &Record, only: Option<&str>) -> Vec<Value> {
             }
         }
     }
-    let by_id: HashMap<i64, &crate::store::records::Prescription> = rec.prescriptions.iter().map(|p| (p.id, p)).collect();
+    let by_id: HashMap<i64, &crate::store::records::Prescription> =
+        rec.prescriptions.iter().map(|p| (p.id, p)).collect();
     for p in &rec.prescriptions {
-        let closed = consults.get(&p.consult_id).is_some_and(|k| !k.status.is_open());
+        let closed = consults
+            .get(&p.consult_id)
+            .is_some_and(|k| !k.status.is_open());
         for (i, line) in p.items.iter().enumerate() {
             let n = i + 1;
             let med = json!({"text": line.drug});
@@ -284,7 +354,8 @@ pub fn resources(rec: &Record, only: Option<&str>) -> Vec<Value> {
                 if let Some(prev) = p.previous_id.and_then(|id| by_id.get(&id)) {
                     // The same line of the previous version, else its first.
                     let m = if n <= prev.items.len() { n } else { 1 };
-                    r["priorPrescription"] = json!({"reference": format!("MedicationRequest/{}-{m}", prev.id)});
+                    r["priorPrescription"] =
+                        json!({"reference": format!("MedicationRequest/{}-{m}", prev.id)});
                 }
                 out.push(r);
             }
@@ -311,11 +382,16 @@ pub fn resources(rec: &Record, only: Option<&str>) -> Vec<Value> {
 }
 
 fn soap_note(n: &crate::store::records::Note) -> Value {
-    let parts: Vec<Value> = [("S", &n.subjective), ("O", &n.objective), ("A", &n.assessment), ("P", &n.plan)]
-        .into_iter()
-        .filter(|(_, t)| !t.is_empty())
-        .map(|(k, t)| json!({"text": format!("{k}: {t}")}))
-        .collect();
+    let parts: Vec<Value> = [
+        ("S", &n.subjective),
+        ("O", &n.objective),
+        ("A", &n.assessment),
+        ("P", &n.plan),
+    ]
+    .into_iter()
+    .filter(|(_, t)| !t.is_empty())
+    .map(|(k, t)| json!({"text": format!("{k}: {t}")}))
+    .collect();
     Value::Array(parts)
 }
 
@@ -340,14 +416,19 @@ pub fn practitioner_resource(id: i64, name: &str) -> Value {
 }
 
 fn encounter(k: &Consult, department: &str) -> Value {
-    let (code, display) = if k.video { ("VR", "virtual") } else { ("AMB", "ambulatory") };
+    let (code, display) = if k.video {
+        ("VR", "virtual")
+    } else {
+        ("AMB", "ambulatory")
+    };
     let status = match k.status {
         ConsultStatus::Waiting | ConsultStatus::Accepted | ConsultStatus::Scheduled => "planned",
         ConsultStatus::InCall => "in-progress",
         ConsultStatus::Closed => "finished",
         ConsultStatus::Cancelled => "cancelled",
     };
-    let mut participant = vec![json!({"individual": {"reference": format!("Practitioner/{}", k.village_doctor_id)}})];
+    let mut participant =
+        vec![json!({"individual": {"reference": format!("Practitioner/{}", k.village_doctor_id)}})];
     if let Some(d) = k.county_doctor_id {
         participant.push(json!({"individual": {"reference": format!("Practitioner/{d}")}}));
     }
@@ -374,7 +455,12 @@ pub fn date_time(ms: i64) -> String {
     let days = local.div_euclid(86_400_000);
     let rem = local.rem_euclid(86_400_000);
     let (y, m, d) = cunlink_core::time::civil_from_days(days);
-    let (h, mi, s, milli) = (rem / 3_600_000, rem / 60_000 % 60, rem / 1000 % 60, rem % 1000);
+    let (h, mi, s, milli) = (
+        rem / 3_600_000,
+        rem / 60_000 % 60,
+        rem / 1000 % 60,
+        rem % 1000,
+    );
     format!("{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{milli:03}+08:00")
 }
 
@@ -385,6 +471,9 @@ mod tests {
         // 2026-11-30T00:00:00Z is 08:00 in China.
         let ms = cunlink_core::time::days_from_civil(2026, 11, 30) * 86_400_000;
         assert_eq!(super::date_time(ms), "2026-11-30T08:00:00.000+08:00");
-        assert_eq!(super::date_time(ms + 16 * 3_600_000 + 1), "2026-12-01T00:00:00.001+08:00");
+        assert_eq!(
+            super::date_time(ms + 16 * 3_600_000 + 1),
+            "2026-12-01T00:00:00.001+08:00"
+        );
     }
 }

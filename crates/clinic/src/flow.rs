@@ -16,6 +16,7 @@ use cunlink_core::auth::{Role, User};
 use cunlink_core::notify::{NotifyUsers, UserNotice};
 use cunlink_core::time::{DAY_MS, china_day, now_ms};
 
+use crate::Clinic;
 use crate::access;
 use crate::error::ClinicError;
 use crate::input::{self, Obj};
@@ -25,7 +26,6 @@ use crate::store::consults::{self, Consult};
 use crate::store::people::{self, NewPatient, Patient};
 use crate::store::records::{self, Line, NewNote};
 use crate::vitals;
-use crate::Clinic;
 
 /// Most lines on one prescription.
 pub const MAX_LINES: usize = 30;
@@ -71,7 +71,11 @@ impl Clinic {
         self.write(move |c, _| {
             let name = input::text(&body, "name", 64)?;
             if people::department_by_name(c, name)?.is_some() {
-                return Err(ClinicError::conflict("department_exists", Some("name"), format!("department '{name}' exists")));
+                return Err(ClinicError::conflict(
+                    "department_exists",
+                    Some("name"),
+                    format!("department '{name}' exists"),
+                ));
             }
             let id = people::ensure_department(c, name)?;
             Ok(plain(json!({"id": id, "name": name})))
@@ -94,13 +98,19 @@ impl Clinic {
             .await?
             .into_iter()
             .next()
-            .ok_or_else(|| ClinicError::invalid("unknown_user", "user", format!("no user named '{name}'")))?;
+            .ok_or_else(|| {
+                ClinicError::invalid("unknown_user", "user", format!("no user named '{name}'"))
+            })?;
         self.assign_department(doctor, department).await
     }
 
     /// Make `doctor` (role doctor, no village) a county doctor of `department`,
     /// created if new. For the admin API and the demo.
-    pub async fn assign_department(&self, doctor: User, department: String) -> Result<Value, ClinicError> {
+    pub async fn assign_department(
+        &self,
+        doctor: User,
+        department: String,
+    ) -> Result<Value, ClinicError> {
         if doctor.role != Role::Doctor || doctor.village_id.is_some() {
             return Err(ClinicError::invalid(
                 "not_a_county_doctor",
@@ -110,7 +120,9 @@ impl Clinic {
         }
         self.write(move |c, _| {
             let dep = people::link_county_doctor(c, doctor.id, &department)?;
-            Ok(plain(json!({"user": doctor.username, "department": department, "department_id": dep})))
+            Ok(plain(
+                json!({"user": doctor.username, "department": department, "department_id": dep}),
+            ))
         })
         .await
     }
@@ -118,7 +130,9 @@ impl Clinic {
     /// `POST /api/clinic/patients`: a village doctor (their village) or an admin.
     pub async fn create_patient(&self, user: &User, body: Obj) -> Result<Value, ClinicError> {
         if user.role != Role::Admin && access::village_doctor(user).is_none() {
-            return Err(ClinicError::forbidden("patients are registered by village doctors and admins"));
+            return Err(ClinicError::forbidden(
+                "patients are registered by village doctors and admins",
+            ));
         }
         // The patient's own account, by username, so they can read their record.
         // Resolved through core before the transaction (core owns the accounts).
@@ -130,7 +144,13 @@ impl Clinic {
                     .await?
                     .first()
                     .map(|u| u.id)
-                    .ok_or_else(|| ClinicError::invalid("unknown_user", "user", format!("no user named '{name}'")))?,
+                    .ok_or_else(|| {
+                        ClinicError::invalid(
+                            "unknown_user",
+                            "user",
+                            format!("no user named '{name}'"),
+                        )
+                    })?,
             ),
         };
         let user = user.clone();
@@ -138,25 +158,50 @@ impl Clinic {
             let name = input::text(&body, "name", 64)?;
             let sex = input::text(&body, "sex", 10)?;
             if !SEXES.contains(&sex) {
-                return Err(ClinicError::invalid("invalid_field", "sex", "'sex' must be male, female, other or unknown"));
+                return Err(ClinicError::invalid(
+                    "invalid_field",
+                    "sex",
+                    "'sex' must be male, female, other or unknown",
+                ));
             }
             let birth_date = input::past_date(&body, "birth_date", china_day(now_ms()))?;
             let village = input::text(&body, "village", 64)?;
-            let village_id = cunlink_core::auth::village_id(c, village)?
-                .ok_or_else(|| ClinicError::invalid("unknown_village", "village", format!("no village named '{village}'")))?;
+            let village_id = cunlink_core::auth::village_id(c, village)?.ok_or_else(|| {
+                ClinicError::invalid(
+                    "unknown_village",
+                    "village",
+                    format!("no village named '{village}'"),
+                )
+            })?;
             if user.role != Role::Admin && user.village_id != Some(village_id) {
-                return Err(ClinicError::forbidden("a village doctor registers patients of their own village"));
+                return Err(ClinicError::forbidden(
+                    "a village doctor registers patients of their own village",
+                ));
             }
             let phone = input::opt_text(&body, "phone", 32)?;
             if let Some(p) = phone
-                && !p.chars().all(|ch| ch.is_ascii_digit() || matches!(ch, '+' | '-' | ' '))
+                && !p
+                    .chars()
+                    .all(|ch| ch.is_ascii_digit() || matches!(ch, '+' | '-' | ' '))
             {
-                return Err(ClinicError::invalid("invalid_field", "phone", "'phone' may hold digits, spaces, + and - only"));
+                return Err(ClinicError::invalid(
+                    "invalid_field",
+                    "phone",
+                    "'phone' may hold digits, spaces, + and - only",
+                ));
             }
             let user_id = account;
             let id = people::insert_patient(
                 c,
-                &NewPatient { name, sex, birth_date, village_id, phone, user_id, created_by: user.id },
+                &NewPatient {
+                    name,
+                    sex,
+                    birth_date,
+                    village_id,
+                    phone,
+                    user_id,
+                    created_by: user.id,
+                },
             )?;
             Ok(plain(json!({"id": id})))
         })
@@ -167,17 +212,30 @@ impl Clinic {
     /// patient of their village; the department's county doctors are told.
     pub async fn open_consult(&self, user: &User, body: Obj) -> Result<Value, ClinicError> {
         let Some(village) = access::village_doctor(user) else {
-            return Err(ClinicError::forbidden("consults are opened by village doctors"));
+            return Err(ClinicError::forbidden(
+                "consults are opened by village doctors",
+            ));
         };
         let user = user.clone();
         self.write(move |c, notify| {
             let patient_id = input::int(&body, "patient_id", 1, i64::MAX)?;
             let patient = people::patient(c, patient_id)?
                 .filter(|p| p.village_id == village)
-                .ok_or_else(|| ClinicError::invalid("unknown_patient", "patient_id", format!("no patient {patient_id} in your village")))?;
+                .ok_or_else(|| {
+                    ClinicError::invalid(
+                        "unknown_patient",
+                        "patient_id",
+                        format!("no patient {patient_id} in your village"),
+                    )
+                })?;
             let dep_name = input::text(&body, "department", 64)?;
-            let dep = people::department_by_name(c, dep_name)?
-                .ok_or_else(|| ClinicError::invalid("unknown_department", "department", format!("no department named '{dep_name}'")))?;
+            let dep = people::department_by_name(c, dep_name)?.ok_or_else(|| {
+                ClinicError::invalid(
+                    "unknown_department",
+                    "department",
+                    format!("no department named '{dep_name}'"),
+                )
+            })?;
             let complaint = input::text(&body, "complaint", 2000)?;
             let vitals = parse_vitals(&body)?;
             let id = consults::insert(c, patient.id, dep.id, user.id, complaint)?;
@@ -191,12 +249,19 @@ impl Clinic {
                 notify,
                 doctors,
                 format!("新会诊 · {}", dep.name),
-                format!("{}: {}", user.village.as_deref().unwrap_or(""), short(complaint)),
+                format!(
+                    "{}: {}",
+                    user.village.as_deref().unwrap_or(""),
+                    short(complaint)
+                ),
                 format!("/clinic/consults/{id}"),
             )?;
             Ok(Done {
                 answer: json!({"id": id, "status": "waiting"}),
-                change: Some(QueueChange { department_id: dep.id, consult_id: id }),
+                change: Some(QueueChange {
+                    department_id: dep.id,
+                    consult_id: id,
+                }),
                 notified,
             })
         })
@@ -209,20 +274,42 @@ impl Clinic {
         self.write(move |c, notify| {
             // The contract: a doctor of another department is refused (403), not told "no such consult".
             let dep = access::county_department(c, &user)?;
-            if dep.is_some() && consults::get(c, id)?.is_some_and(|k| Some(k.department_id) != dep) {
-                return Err(ClinicError::forbidden("only county doctors of the consult's department accept it"));
+            if dep.is_some() && consults::get(c, id)?.is_some_and(|k| Some(k.department_id) != dep)
+            {
+                return Err(ClinicError::forbidden(
+                    "only county doctors of the consult's department accept it",
+                ));
             }
             let (consult, patient) = consult_for_write(c, &user, id)?;
             if dep != Some(consult.department_id) {
-                return Err(ClinicError::forbidden("only county doctors of the consult's department accept it"));
+                return Err(ClinicError::forbidden(
+                    "only county doctors of the consult's department accept it",
+                ));
             }
-            if !consults::transition(c, id, &[ConsultStatus::Waiting], ConsultStatus::Accepted, Some(user.id))? {
+            if !consults::transition(
+                c,
+                id,
+                &[ConsultStatus::Waiting],
+                ConsultStatus::Accepted,
+                Some(user.id),
+            )? {
                 return Err(not_in_state(&consult, "accepted"));
             }
-            let notified = tell_sides(c, notify, &consult, &patient, &user, "会诊已接诊", "accepted")?;
+            let notified = tell_sides(
+                c,
+                notify,
+                &consult,
+                &patient,
+                &user,
+                "会诊已接诊",
+                "accepted",
+            )?;
             Ok(Done {
                 answer: json!({"status": "accepted"}),
-                change: Some(QueueChange { department_id: consult.department_id, consult_id: id }),
+                change: Some(QueueChange {
+                    department_id: consult.department_id,
+                    consult_id: id,
+                }),
                 notified,
             })
         })
@@ -271,16 +358,26 @@ impl Clinic {
         self.write(move |c, notify| {
             let (consult, patient) = consult_for_write(c, &user, id)?;
             if !access::can_treat(&user, &consult, &patient) {
-                return Err(ClinicError::forbidden("only the consult's doctors close it"));
+                return Err(ClinicError::forbidden(
+                    "only the consult's doctors close it",
+                ));
             }
-            let from = [ConsultStatus::Accepted, ConsultStatus::Scheduled, ConsultStatus::InCall];
+            let from = [
+                ConsultStatus::Accepted,
+                ConsultStatus::Scheduled,
+                ConsultStatus::InCall,
+            ];
             if !consults::transition(c, id, &from, ConsultStatus::Closed, None)? {
                 return Err(not_in_state(&consult, "closed"));
             }
-            let notified = tell_sides(c, notify, &consult, &patient, &user, "会诊已结束", "closed")?;
+            let notified =
+                tell_sides(c, notify, &consult, &patient, &user, "会诊已结束", "closed")?;
             Ok(Done {
                 answer: json!({"status": "closed"}),
-                change: Some(QueueChange { department_id: consult.department_id, consult_id: id }),
+                change: Some(QueueChange {
+                    department_id: consult.department_id,
+                    consult_id: id,
+                }),
                 notified,
             })
         })
@@ -293,18 +390,39 @@ impl Clinic {
         let user = user.clone();
         self.write(move |c, notify| {
             let (consult, patient) = consult_for_write(c, &user, id)?;
-            if user.role != Role::Admin && access::village_doctor(&user) != Some(patient.village_id) {
-                return Err(ClinicError::forbidden("the patient's village doctor cancels a consult"));
+            if user.role != Role::Admin && access::village_doctor(&user) != Some(patient.village_id)
+            {
+                return Err(ClinicError::forbidden(
+                    "the patient's village doctor cancels a consult",
+                ));
             }
-            let from = [ConsultStatus::Waiting, ConsultStatus::Accepted, ConsultStatus::Scheduled];
+            let from = [
+                ConsultStatus::Waiting,
+                ConsultStatus::Accepted,
+                ConsultStatus::Scheduled,
+            ];
             if !consults::transition(c, id, &from, ConsultStatus::Cancelled, None)? {
                 return Err(not_in_state(&consult, "cancelled"));
             }
-            c.execute("UPDATE clinic_slots SET consult_id = NULL WHERE consult_id = $1", [id])?;
-            let notified = tell_sides(c, notify, &consult, &patient, &user, "会诊已取消", "cancelled")?;
+            c.execute(
+                "UPDATE clinic_slots SET consult_id = NULL WHERE consult_id = $1",
+                [id],
+            )?;
+            let notified = tell_sides(
+                c,
+                notify,
+                &consult,
+                &patient,
+                &user,
+                "会诊已取消",
+                "cancelled",
+            )?;
             Ok(Done {
                 answer: json!({"status": "cancelled"}),
-                change: Some(QueueChange { department_id: consult.department_id, consult_id: id }),
+                change: Some(QueueChange {
+                    department_id: consult.department_id,
+                    consult_id: id,
+                }),
                 notified,
             })
         })
@@ -316,29 +434,47 @@ impl Clinic {
         let user = user.clone();
         self.write(move |c, _| {
             let Some(dep) = access::county_department(c, &user)? else {
-                return Err(ClinicError::forbidden("slots are published by county doctors"));
+                return Err(ClinicError::forbidden(
+                    "slots are published by county doctors",
+                ));
             };
             let now = now_ms();
             // A slot within the coming 90 days; its start on a minute.
             let starts_at = input::int(&body, "starts_at", now, now + 90 * DAY_MS)?;
             let minutes = input::int(&body, "minutes", 5, 240)?;
             let starts_at = starts_at - starts_at.rem_euclid(60_000);
-            let id = consults::insert_slot(c, user.id, dep, starts_at, minutes)?
-                .ok_or_else(|| ClinicError::conflict("slot_exists", Some("starts_at"), "you have a slot starting then"))?;
-            Ok(plain(json!({"id": id, "starts_at": starts_at, "minutes": minutes})))
+            let id =
+                consults::insert_slot(c, user.id, dep, starts_at, minutes)?.ok_or_else(|| {
+                    ClinicError::conflict(
+                        "slot_exists",
+                        Some("starts_at"),
+                        "you have a slot starting then",
+                    )
+                })?;
+            Ok(plain(
+                json!({"id": id, "starts_at": starts_at, "minutes": minutes}),
+            ))
         })
         .await
     }
 
     /// `POST /api/clinic/consults/{id}/photos`: a treating doctor adds a photo.
-    pub async fn add_photo(&self, user: &User, id: i64, content_type: String, body: bytes::Bytes) -> Result<Value, ClinicError> {
+    pub async fn add_photo(
+        &self,
+        user: &User,
+        id: i64,
+        content_type: String,
+        body: bytes::Bytes,
+    ) -> Result<Value, ClinicError> {
         // The access check first: who may not add a photo learns nothing from decoding it.
         let check = user.clone();
         self.db
             .call(move |c| {
                 let (consult, patient) = consult_for_write(c, &check, id)?;
                 if !access::can_treat(&check, &consult, &patient) {
-                    return Err(ClinicError::forbidden("only the consult's doctors add photos"));
+                    return Err(ClinicError::forbidden(
+                        "only the consult's doctors add photos",
+                    ));
                 }
                 Ok(())
             })
@@ -351,15 +487,30 @@ impl Clinic {
         self.write(move |c, _| {
             let (consult, patient) = consult_for_write(c, &user, id)?;
             if !access::can_treat(&user, &consult, &patient) {
-                return Err(ClinicError::forbidden("only the consult's doctors add photos"));
+                return Err(ClinicError::forbidden(
+                    "only the consult's doctors add photos",
+                ));
             }
             open_or_conflict(&consult)?;
             if consults::photo_count(c, id)? >= crate::photos::MAX_PER_CONSULT {
-                return Err(ClinicError::conflict("too_many_photos", Some("photo"), "a consult keeps at most 8 photos"));
+                return Err(ClinicError::conflict(
+                    "too_many_photos",
+                    Some("photo"),
+                    "a consult keeps at most 8 photos",
+                ));
             }
-            let pid = consults::insert_photo(c, id, prepared.width, prepared.height, &prepared.jpeg, user.id)?;
-            Ok(plain(json!({"id": pid, "url": format!("/api/clinic/photos/{pid}"),
-                "width": prepared.width, "height": prepared.height})))
+            let pid = consults::insert_photo(
+                c,
+                id,
+                prepared.width,
+                prepared.height,
+                &prepared.jpeg,
+                user.id,
+            )?;
+            Ok(plain(
+                json!({"id": pid, "url": format!("/api/clinic/photos/{pid}"),
+                "width": prepared.width, "height": prepared.height}),
+            ))
         })
         .await
     }
@@ -370,7 +521,9 @@ impl Clinic {
         self.write(move |c, _| {
             let (consult, patient) = consult_for_write(c, &user, id)?;
             if !access::can_treat(&user, &consult, &patient) {
-                return Err(ClinicError::forbidden("only the consult's doctors write its notes"));
+                return Err(ClinicError::forbidden(
+                    "only the consult's doctors write its notes",
+                ));
             }
             open_or_conflict(&consult)?;
             let note = NewNote {
@@ -381,7 +534,11 @@ impl Clinic {
                 diagnosis: input::text(&body, "diagnosis", 200)?,
                 icd10: match input::opt_text(&body, "icd10", 8)? {
                     Some(code) if !is_icd10(code) => {
-                        return Err(ClinicError::invalid("invalid_icd10", "icd10", "'icd10' must be an ICD-10 code such as J06.9"));
+                        return Err(ClinicError::invalid(
+                            "invalid_icd10",
+                            "icd10",
+                            "'icd10' must be an ICD-10 code such as J06.9",
+                        ));
                     }
                     other => other,
                 },
@@ -398,13 +555,19 @@ impl Clinic {
         self.write(move |c, notify| {
             let (consult, patient) = consult_for_write(c, &user, id)?;
             if !access::can_treat(&user, &consult, &patient) {
-                return Err(ClinicError::forbidden("only the consult's doctors prescribe"));
+                return Err(ClinicError::forbidden(
+                    "only the consult's doctors prescribe",
+                ));
             }
             open_or_conflict(&consult)?;
             let items = parse_lines(&body)?;
             let (rx, version) = records::insert_prescription(c, id, user.id, None, &items)?;
             let notified = tell_rx(c, notify, &consult, &patient, &user, rx)?;
-            Ok(Done { answer: json!({"id": rx, "version": version}), change: None, notified })
+            Ok(Done {
+                answer: json!({"id": rx, "version": version}),
+                change: None,
+                notified,
+            })
         })
         .await
     }
@@ -414,21 +577,33 @@ impl Clinic {
     pub async fn revise(&self, user: &User, id: i64, body: Obj) -> Result<Value, ClinicError> {
         let user = user.clone();
         self.write(move |c, notify| {
-            let prev = records::prescription(c, id)?
-                .ok_or_else(|| ClinicError::not_found("unknown_prescription", format!("no prescription {id}")))?;
+            let prev = records::prescription(c, id)?.ok_or_else(|| {
+                ClinicError::not_found("unknown_prescription", format!("no prescription {id}"))
+            })?;
             let (consult, patient) = consult_for_write(c, &user, prev.consult_id)?;
             if !access::can_treat(&user, &consult, &patient) {
-                return Err(ClinicError::forbidden("only the consult's doctors revise its prescriptions"));
+                return Err(ClinicError::forbidden(
+                    "only the consult's doctors revise its prescriptions",
+                ));
             }
             open_or_conflict(&consult)?;
             if prev.superseded {
-                return Err(ClinicError::conflict("prescription_superseded", None, "revise the latest version of this prescription"));
+                return Err(ClinicError::conflict(
+                    "prescription_superseded",
+                    None,
+                    "revise the latest version of this prescription",
+                ));
             }
             if prev.dispensed_at.is_some() {
-                return Err(ClinicError::conflict("prescription_dispensed", None, "a dispensed prescription cannot be revised; write a new one"));
+                return Err(ClinicError::conflict(
+                    "prescription_dispensed",
+                    None,
+                    "a dispensed prescription cannot be revised; write a new one",
+                ));
             }
             let items = parse_lines(&body)?;
-            let (rx, version) = records::insert_prescription(c, consult.id, user.id, Some(&prev), &items)?;
+            let (rx, version) =
+                records::insert_prescription(c, consult.id, user.id, Some(&prev), &items)?;
             let notified = tell_rx(c, notify, &consult, &patient, &user, rx)?;
             Ok(Done {
                 answer: json!({"id": rx, "version": version, "previous_id": prev.id}),
@@ -444,31 +619,51 @@ impl Clinic {
     pub async fn dispense(&self, user: &User, id: i64) -> Result<Value, ClinicError> {
         let user = user.clone();
         self.write(move |c, _| {
-            let rx = records::prescription(c, id)?
-                .ok_or_else(|| ClinicError::not_found("unknown_prescription", format!("no prescription {id}")))?;
+            let rx = records::prescription(c, id)?.ok_or_else(|| {
+                ClinicError::not_found("unknown_prescription", format!("no prescription {id}"))
+            })?;
             let (_, patient) = consult_for_write(c, &user, rx.consult_id)?;
             if access::village_doctor(&user) != Some(patient.village_id) {
-                return Err(ClinicError::forbidden("prescriptions are dispensed by the patient's village clinic"));
+                return Err(ClinicError::forbidden(
+                    "prescriptions are dispensed by the patient's village clinic",
+                ));
             }
             if rx.superseded {
-                return Err(ClinicError::conflict("prescription_superseded", None, "a later version replaced this prescription"));
+                return Err(ClinicError::conflict(
+                    "prescription_superseded",
+                    None,
+                    "a later version replaced this prescription",
+                ));
             }
             if !records::dispense(c, id, user.id)? {
-                return Err(ClinicError::conflict("already_dispensed", None, "this prescription was dispensed already"));
+                return Err(ClinicError::conflict(
+                    "already_dispensed",
+                    None,
+                    "this prescription was dispensed already",
+                ));
             }
-            Ok(plain(json!({"id": id, "dispensed_by": user.username, "dispensed_at": now_ms()})))
+            Ok(plain(
+                json!({"id": id, "dispensed_by": user.username, "dispensed_at": now_ms()}),
+            ))
         })
         .await
     }
 }
 
 fn plain(answer: Value) -> Done {
-    Done { answer, change: None, notified: false }
+    Done {
+        answer,
+        change: None,
+        notified: false,
+    }
 }
 
-
 /// The consult and its patient, if `user` may read it; else 404.
-pub(crate) fn consult_for_write(c: &Connection, user: &User, id: i64) -> Result<(Consult, Patient), ClinicError> {
+pub(crate) fn consult_for_write(
+    c: &Connection,
+    user: &User,
+    id: i64,
+) -> Result<(Consult, Patient), ClinicError> {
     let gone = || ClinicError::not_found("unknown_consult", format!("no consult {id}"));
     let consult = consults::get(c, id)?.ok_or_else(gone)?;
     let patient = people::patient(c, consult.patient_id)?.ok_or_else(gone)?;
@@ -485,7 +680,10 @@ fn open_or_conflict(consult: &Consult) -> Result<(), ClinicError> {
         Err(ClinicError::conflict(
             "consult_closed",
             Some("consult"),
-            format!("the consult is {}; it takes no more notes, photos or prescriptions", consult.status),
+            format!(
+                "the consult is {}; it takes no more notes, photos or prescriptions",
+                consult.status
+            ),
         ))
     }
 }
@@ -501,31 +699,51 @@ fn not_in_state(consult: &Consult, to: &str) -> ClinicError {
 /// `vitals`: `{"key": number}` (or `{"key": {"value", "device"}}` when a
 /// device's reading was accepted), every key known, every value in range.
 fn parse_vitals(body: &Obj) -> Result<Vec<(&'static str, f64, Option<String>)>, ClinicError> {
-    let Some(v) = body.get("vitals") else { return Ok(Vec::new()) };
+    let Some(v) = body.get("vitals") else {
+        return Ok(Vec::new());
+    };
     if v.is_null() {
         return Ok(Vec::new());
     }
     let Value::Object(map) = v else {
-        return Err(ClinicError::invalid("invalid_field", "vitals", "'vitals' must be an object of numbers"));
+        return Err(ClinicError::invalid(
+            "invalid_field",
+            "vitals",
+            "'vitals' must be an object of numbers",
+        ));
     };
     let mut out = Vec::new();
     for (key, val) in map {
         let field = format!("vitals.{key}");
         let Some(kind) = vitals::vital(key) else {
             let known: Vec<_> = vitals::VITALS.iter().map(|v| v.key).collect();
-            return Err(ClinicError::invalid("unknown_vital", field, format!("unknown vital '{key}'; known: {}", known.join(", "))));
+            return Err(ClinicError::invalid(
+                "unknown_vital",
+                field,
+                format!("unknown vital '{key}'; known: {}", known.join(", ")),
+            ));
         };
         let (num, device) = match val {
-            Value::Object(o) => (o.get("value").and_then(Value::as_f64), o.get("device").and_then(Value::as_str).map(|s| s.chars().take(128).collect())),
+            Value::Object(o) => (
+                o.get("value").and_then(Value::as_f64),
+                o.get("device")
+                    .and_then(Value::as_str)
+                    .map(|s| s.chars().take(128).collect()),
+            ),
             other => (other.as_f64(), None),
         };
         match num {
-            Some(n) if n.is_finite() && (kind.min..=kind.max).contains(&n) => out.push((kind.key, n, device)),
+            Some(n) if n.is_finite() && (kind.min..=kind.max).contains(&n) => {
+                out.push((kind.key, n, device))
+            }
             _ => {
                 return Err(ClinicError::invalid(
                     "invalid_vital",
                     field,
-                    format!("'{key}' must be a number from {} to {} {}", kind.min, kind.max, kind.unit),
+                    format!(
+                        "'{key}' must be a number from {} to {} {}",
+                        kind.min, kind.max, kind.unit
+                    ),
                 ));
             }
         }
@@ -536,23 +754,41 @@ fn parse_vitals(body: &Obj) -> Result<Vec<(&'static str, f64, Option<String>)>, 
 /// `items`: 1..=30 lines, each with every field; days and quantity positive.
 fn parse_lines(body: &Obj) -> Result<Vec<Line>, ClinicError> {
     let Some(Value::Array(items)) = body.get("items") else {
-        return Err(ClinicError::invalid("missing_field", "items", "'items' must be a list of prescription lines"));
+        return Err(ClinicError::invalid(
+            "missing_field",
+            "items",
+            "'items' must be a list of prescription lines",
+        ));
     };
     if items.is_empty() || items.len() > MAX_LINES {
-        return Err(ClinicError::invalid("invalid_field", "items", format!("a prescription has 1 to {MAX_LINES} lines")));
+        return Err(ClinicError::invalid(
+            "invalid_field",
+            "items",
+            format!("a prescription has 1 to {MAX_LINES} lines"),
+        ));
     }
     let mut out = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
         let Value::Object(o) = item else {
-            return Err(ClinicError::invalid("invalid_field", format!("items[{i}]"), "each line must be an object"));
+            return Err(ClinicError::invalid(
+                "invalid_field",
+                format!("items[{i}]"),
+                "each line must be an object",
+            ));
         };
         let f = |name: &str| format!("items[{i}].{name}");
         let text = |name: &str, max: usize| -> Result<String, ClinicError> {
-            input::text(o, name, max).map(str::to_string).map_err(|e| rename(e, f(name)))
+            input::text(o, name, max)
+                .map(str::to_string)
+                .map_err(|e| rename(e, f(name)))
         };
         let num = |name: &str, max: i64| -> Result<i64, ClinicError> {
             match o.get(name) {
-                None | Some(Value::Null) => Err(ClinicError::invalid("missing_field", f(name), format!("'{name}' is required"))),
+                None | Some(Value::Null) => Err(ClinicError::invalid(
+                    "missing_field",
+                    f(name),
+                    format!("'{name}' is required"),
+                )),
                 Some(v) => input::int_value(v, &f(name), 1, max),
             }
         };
@@ -570,7 +806,11 @@ fn parse_lines(body: &Obj) -> Result<Vec<Line>, ClinicError> {
 
 fn rename(e: ClinicError, field: String) -> ClinicError {
     match e {
-        ClinicError::Invalid { code, message, .. } => ClinicError::Invalid { code, field, message },
+        ClinicError::Invalid { code, message, .. } => ClinicError::Invalid {
+            code,
+            field,
+            message,
+        },
         other => other,
     }
 }
@@ -579,12 +819,18 @@ fn rename(e: ClinicError, field: String) -> ClinicError {
 /// an optional dot and up to four more.
 fn is_icd10(s: &str) -> bool {
     let b = s.as_bytes();
-    if b.len() < 3 || !b[0].is_ascii_uppercase() || !b[1].is_ascii_digit() || !b[2].is_ascii_alphanumeric() {
+    if b.len() < 3
+        || !b[0].is_ascii_uppercase()
+        || !b[1].is_ascii_digit()
+        || !b[2].is_ascii_alphanumeric()
+    {
         return false;
     }
     match &b[3..] {
         [] => true,
-        [b'.', rest @ ..] => (1..=4).contains(&rest.len()) && rest.iter().all(u8::is_ascii_alphanumeric),
+        [b'.', rest @ ..] => {
+            (1..=4).contains(&rest.len()) && rest.iter().all(u8::is_ascii_alphanumeric)
+        }
         _ => false,
     }
 }
@@ -601,11 +847,25 @@ fn tell(
     body: String,
     url: String,
 ) -> Result<bool, ClinicError> {
-    let user_ids: Vec<i64> = users.into_iter().collect::<BTreeSet<_>>().into_iter().collect();
+    let user_ids: Vec<i64> = users
+        .into_iter()
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
     if user_ids.is_empty() {
         return Ok(false);
     }
-    let n = notify.enqueue(c, &UserNotice { user_ids, source: "clinic", title, body, url, urgent: false })?;
+    let n = notify.enqueue(
+        c,
+        &UserNotice {
+            user_ids,
+            source: "clinic",
+            title,
+            body,
+            url,
+            urgent: false,
+        },
+    )?;
     Ok(n > 0)
 }
 
@@ -619,16 +879,23 @@ fn tell_sides(
     title: &str,
     status: &str,
 ) -> Result<bool, ClinicError> {
-    let who = [Some(consult.village_doctor_id), consult.county_doctor_id, patient.user_id]
-        .into_iter()
-        .flatten()
-        .filter(|u| *u != by.id);
+    let who = [
+        Some(consult.village_doctor_id),
+        consult.county_doctor_id,
+        patient.user_id,
+    ]
+    .into_iter()
+    .flatten()
+    .filter(|u| *u != by.id);
     tell(
         c,
         notify,
         who,
         title.to_string(),
-        format!("#{} {} ({status}) · {}", consult.id, patient.name, by.username),
+        format!(
+            "#{} {} ({status}) · {}",
+            consult.id, patient.name, by.username
+        ),
         format!("/clinic/consults/{}", consult.id),
     )
 }
@@ -641,10 +908,14 @@ fn tell_rx(
     by: &User,
     rx: i64,
 ) -> Result<bool, ClinicError> {
-    let who = [Some(consult.village_doctor_id), consult.county_doctor_id, patient.user_id]
-        .into_iter()
-        .flatten()
-        .filter(|u| *u != by.id);
+    let who = [
+        Some(consult.village_doctor_id),
+        consult.county_doctor_id,
+        patient.user_id,
+    ]
+    .into_iter()
+    .flatten()
+    .filter(|u| *u != by.id);
     tell(
         c,
         notify,

@@ -13,19 +13,35 @@ pub const MAX_BODY: usize = 64 * 1024;
 /// The body as a JSON object.
 pub fn object(body: &[u8]) -> Result<Obj, ClinicError> {
     if body.len() > MAX_BODY {
-        return Err(ClinicError::invalid("body_too_large", "body", format!("at most {MAX_BODY} bytes are accepted")));
+        return Err(ClinicError::invalid(
+            "body_too_large",
+            "body",
+            format!("at most {MAX_BODY} bytes are accepted"),
+        ));
     }
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(o)) => Ok(o),
-        Ok(_) => Err(ClinicError::invalid("invalid_json", "body", "the body must be a JSON object")),
-        Err(e) => Err(ClinicError::invalid("invalid_json", "body", format!("the body is not valid JSON: {e}"))),
+        Ok(_) => Err(ClinicError::invalid(
+            "invalid_json",
+            "body",
+            "the body must be a JSON object",
+        )),
+        Err(e) => Err(ClinicError::invalid(
+            "invalid_json",
+            "body",
+            format!("the body is not valid JSON: {e}"),
+        )),
     }
 }
 
 /// A required text field of 1..=`max` characters (trimmed).
 pub fn text<'a>(o: &'a Obj, field: &str, max: usize) -> Result<&'a str, ClinicError> {
     match o.get(field) {
-        None | Some(Value::Null) => Err(ClinicError::invalid("missing_field", field, format!("'{field}' is required"))),
+        None | Some(Value::Null) => Err(ClinicError::invalid(
+            "missing_field",
+            field,
+            format!("'{field}' is required"),
+        )),
         Some(v) => text_value(v, field, max),
     }
 }
@@ -46,11 +62,19 @@ pub fn text_or_empty<'a>(o: &'a Obj, field: &str, max: usize) -> Result<&'a str,
 
 fn text_value<'a>(v: &'a Value, field: &str, max: usize) -> Result<&'a str, ClinicError> {
     let Value::String(s) = v else {
-        return Err(ClinicError::invalid("invalid_field", field, format!("'{field}' must be a string")));
+        return Err(ClinicError::invalid(
+            "invalid_field",
+            field,
+            format!("'{field}' must be a string"),
+        ));
     };
     let s = s.trim();
     if s.is_empty() {
-        return Err(ClinicError::invalid("missing_field", field, format!("'{field}' must not be empty")));
+        return Err(ClinicError::invalid(
+            "missing_field",
+            field,
+            format!("'{field}' must not be empty"),
+        ));
     }
     if s.chars().count() > max || s.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
         return Err(ClinicError::invalid(
@@ -65,7 +89,11 @@ fn text_value<'a>(v: &'a Value, field: &str, max: usize) -> Result<&'a str, Clin
 /// A required integer field in `min..=max`.
 pub fn int(o: &Obj, field: &str, min: i64, max: i64) -> Result<i64, ClinicError> {
     match o.get(field) {
-        None | Some(Value::Null) => Err(ClinicError::invalid("missing_field", field, format!("'{field}' is required"))),
+        None | Some(Value::Null) => Err(ClinicError::invalid(
+            "missing_field",
+            field,
+            format!("'{field}' is required"),
+        )),
         Some(v) => int_value(v, field, min, max),
     }
 }
@@ -84,16 +112,30 @@ pub fn int_value(v: &Value, field: &str, min: i64, max: i64) -> Result<i64, Clin
 /// A calendar date `YYYY-MM-DD` that exists, not after `today` (days since epoch).
 pub fn past_date<'a>(o: &'a Obj, field: &str, today: i64) -> Result<&'a str, ClinicError> {
     let s = text(o, field, 10)?;
-    let bad = || ClinicError::invalid("invalid_date", field, format!("'{field}' must be a date YYYY-MM-DD, not in the future"));
+    let bad = || {
+        ClinicError::invalid(
+            "invalid_date",
+            field,
+            format!("'{field}' must be a date YYYY-MM-DD, not in the future"),
+        )
+    };
     let b = s.as_bytes();
     if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
         return Err(bad());
     }
-    let num = |r: std::ops::Range<usize>| s.get(r).filter(|p| p.bytes().all(|c| c.is_ascii_digit())).and_then(|p| p.parse::<i64>().ok());
+    let num = |r: std::ops::Range<usize>| {
+        s.get(r)
+            .filter(|p| p.bytes().all(|c| c.is_ascii_digit()))
+            .and_then(|p| p.parse::<i64>().ok())
+    };
     let (Some(y), Some(m), Some(d)) = (num(0..4), num(5..7), num(8..10)) else {
         return Err(bad());
     };
-    if !(1850..=9999).contains(&y) || !(1..=12).contains(&m) || d < 1 || d > cunlink_core::time::days_in_month(y, m) {
+    if !(1850..=9999).contains(&y)
+        || !(1..=12).contains(&m)
+        || d < 1
+        || d > cunlink_core::time::days_in_month(y, m)
+    {
         return Err(bad());
     }
     if cunlink_core::time::days_from_civil(y, m, d) > today {
@@ -114,10 +156,23 @@ mod tests {
     #[test]
     fn dates_must_exist_and_be_past() {
         let today = cunlink_core::time::days_from_civil(2026, 11, 30);
-        for bad in ["2026-02-30", "1990-13-01", "90-01-01", "1990/01/01", "2026-12-01", "１９９０-01-01"] {
-            assert!(past_date(&obj(json!({"d": bad})), "d", today).is_err(), "{bad}");
+        for bad in [
+            "2026-02-30",
+            "1990-13-01",
+            "90-01-01",
+            "1990/01/01",
+            "2026-12-01",
+            "１９９０-01-01",
+        ] {
+            assert!(
+                past_date(&obj(json!({"d": bad})), "d", today).is_err(),
+                "{bad}"
+            );
         }
-        assert_eq!(past_date(&obj(json!({"d": "2024-02-29"})), "d", today).unwrap(), "2024-02-29");
+        assert_eq!(
+            past_date(&obj(json!({"d": "2024-02-29"})), "d", today).unwrap(),
+            "2024-02-29"
+        );
     }
 
     #[test]

@@ -17,13 +17,13 @@ pub mod access;
 pub mod error;
 pub mod fhir;
 mod flow;
-pub mod record;
-pub mod routes;
 pub mod input;
 pub mod live;
 pub mod model;
 mod pages;
 pub mod photos;
+pub mod record;
+pub mod routes;
 pub mod store;
 pub mod vitals;
 
@@ -31,9 +31,9 @@ use std::sync::Arc;
 
 use cunlink_core::auth::AuthService;
 use cunlink_core::notify::NotifyUsers;
-use cunlink_farm::Farm;
 use cunlink_core::routes::Routes;
 use cunlink_core::{Config, Db};
+use cunlink_farm::Farm;
 use cunlink_web::{Domain, KitBuilder, Locale, Tab, WebKit, icon};
 
 pub use error::ClinicError;
@@ -104,14 +104,20 @@ impl Clinic {
             .call(move |c| {
                 let tx = c.transaction()?;
                 let Some(consult) = store::consults::get(&tx, consult_id)? else {
-                    return Err(ClinicError::not_found("unknown_consult", format!("no consult {consult_id}")));
+                    return Err(ClinicError::not_found(
+                        "unknown_consult",
+                        format!("no consult {consult_id}"),
+                    ));
                 };
-                let patient_user = store::people::patient(&tx, consult.patient_id)?.and_then(|p| p.user_id);
+                let patient_user =
+                    store::people::patient(&tx, consult.patient_id)?.and_then(|p| p.user_id);
                 let in_it = consult.village_doctor_id == by_user
                     || consult.county_doctor_id == Some(by_user)
                     || patient_user == Some(by_user);
                 if !in_it {
-                    return Err(ClinicError::forbidden("only the consult's doctors and patient join its call"));
+                    return Err(ClinicError::forbidden(
+                        "only the consult's doctors and patient join its call",
+                    ));
                 }
                 match consult.status {
                     ConsultStatus::InCall => return Ok(()),

@@ -69,8 +69,9 @@ impl FromStr for ConsultStatus {
 impl rusqlite::types::FromSql for ConsultStatus {
     fn column_result(v: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
         let s = v.as_str()?;
-        s.parse()
-            .map_err(|_| rusqlite::types::FromSqlError::Other(format!("bad consult status {s}").into()))
+        s.parse().map_err(|_| {
+            rusqlite::types::FromSqlError::Other(format!("bad consult status {s}").into())
+        })
     }
 }
 

@@ -120,6 +120,9 @@ mod tests {
             prepare(b"nope", ImageFormat::Jpeg),
             Err(PhotoError::NotAnImage(_))
         ));
-        assert!(matches!(format_of("text/plain"), Err(PhotoError::UnsupportedType(_))));
+        assert!(matches!(
+            format_of("text/plain"),
+            Err(PhotoError::UnsupportedType(_))
+        ));
     }
 }

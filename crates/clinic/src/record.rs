@@ -12,13 +12,13 @@ use serde_json::{Value, json};
 
 use cunlink_core::auth::{Role, User};
 
+use crate::Clinic;
 use crate::access;
 use crate::error::ClinicError;
 use crate::store::consults::{self, Consult, Observation};
 use crate::store::log;
 use crate::store::people::{self, Patient};
 use crate::store::records::{self, Note, Prescription};
-use crate::Clinic;
 
 /// Most consults one record read returns (newest first).
 pub const MAX_CONSULTS: i64 = 500;
@@ -67,7 +67,12 @@ impl Clinic {
     }
 
     /// One consult, logged as `action` for that consult.
-    pub async fn read_consult(&self, user: &User, id: i64, action: &'static str) -> Result<ConsultView, ClinicError> {
+    pub async fn read_consult(
+        &self,
+        user: &User,
+        id: i64,
+        action: &'static str,
+    ) -> Result<ConsultView, ClinicError> {
         let user = user.clone();
         self.read(move |c| {
             let (consult, patient) = readable_consult(c, &user, id)?;
@@ -91,7 +96,11 @@ impl Clinic {
             if let Some(w) = why
                 && consults::get(c, w)?.is_none_or(|k| k.patient_id != patient_id)
             {
-                return Err(ClinicError::invalid("unknown_consult", "consult", format!("consult {w} is not this patient's")));
+                return Err(ClinicError::invalid(
+                    "unknown_consult",
+                    "consult",
+                    format!("consult {w} is not this patient's"),
+                ));
             }
             log::record(c, patient.id, user.id, action, why)?;
             record_of(c, patient)
@@ -108,9 +117,11 @@ impl Clinic {
     ) -> Result<(Prescription, ConsultView), ClinicError> {
         let user = user.clone();
         self.read(move |c| {
-            let gone = || ClinicError::not_found("unknown_prescription", format!("no prescription {id}"));
+            let gone =
+                || ClinicError::not_found("unknown_prescription", format!("no prescription {id}"));
             let rx = records::prescription(c, id)?.ok_or_else(gone)?;
-            let (consult, patient) = readable_consult(c, &user, rx.consult_id).map_err(|_| gone())?;
+            let (consult, patient) =
+                readable_consult(c, &user, rx.consult_id).map_err(|_| gone())?;
             log::record(c, patient.id, user.id, action, Some(consult.id))?;
             Ok((rx, consult_view(c, consult, patient)?))
         })
@@ -131,10 +142,16 @@ impl Clinic {
     }
 
     /// A patient's access log, newest first: for the patient's own account and admins.
-    pub async fn access_log(&self, user: &User, patient_id: i64, limit: i64) -> Result<Vec<Value>, ClinicError> {
+    pub async fn access_log(
+        &self,
+        user: &User,
+        patient_id: i64,
+        limit: i64,
+    ) -> Result<Vec<Value>, ClinicError> {
         let user = user.clone();
         self.read(move |c| {
-            let gone = || ClinicError::not_found("unknown_patient", format!("no patient {patient_id}"));
+            let gone =
+                || ClinicError::not_found("unknown_patient", format!("no patient {patient_id}"));
             let patient = people::patient(c, patient_id)?.ok_or_else(gone)?;
             if user.role != Role::Admin && patient.user_id != Some(user.id) {
                 // Readers of the record learn it exists; others do not.
@@ -160,7 +177,11 @@ impl Clinic {
 }
 
 /// The patient if `user` may read their record, else 404.
-pub(crate) fn readable_patient(c: &Connection, user: &User, id: i64) -> Result<Patient, ClinicError> {
+pub(crate) fn readable_patient(
+    c: &Connection,
+    user: &User,
+    id: i64,
+) -> Result<Patient, ClinicError> {
     let gone = || ClinicError::not_found("unknown_patient", format!("no patient {id}"));
     let p = people::patient(c, id)?.ok_or_else(gone)?;
     if !access::can_read_patient(c, user, &p)? {
@@ -169,7 +190,11 @@ pub(crate) fn readable_patient(c: &Connection, user: &User, id: i64) -> Result<P
     Ok(p)
 }
 
-pub(crate) fn readable_consult(c: &Connection, user: &User, id: i64) -> Result<(Consult, Patient), ClinicError> {
+pub(crate) fn readable_consult(
+    c: &Connection,
+    user: &User,
+    id: i64,
+) -> Result<(Consult, Patient), ClinicError> {
     let gone = || ClinicError::not_found("unknown_consult", format!("no consult {id}"));
     let consult = consults::get(c, id)?.ok_or_else(gone)?;
     let patient = people::patient(c, consult.patient_id)?.ok_or_else(gone)?;
@@ -179,7 +204,11 @@ pub(crate) fn readable_consult(c: &Connection, user: &User, id: i64) -> Result<(
     Ok((consult, patient))
 }
 
-fn consult_view(c: &Connection, consult: Consult, patient: Patient) -> Result<ConsultView, ClinicError> {
+fn consult_view(
+    c: &Connection,
+    consult: Consult,
+    patient: Patient,
+) -> Result<ConsultView, ClinicError> {
     let ids = [consult.id];
     let observations = consults::observations(c, &ids)?;
     let notes = records::notes(c, &ids)?;
@@ -193,7 +222,17 @@ fn consult_view(c: &Connection, consult: Consult, patient: Patient) -> Result<Co
     who.extend(prescriptions.iter().map(|p| p.prescriber_id));
     who.extend(prescriptions.iter().filter_map(|p| p.dispensed_by));
     let names = cunlink_core::auth::usernames(c, &who)?;
-    Ok(ConsultView { consult, patient, department, village, observations, notes, prescriptions, photos, names })
+    Ok(ConsultView {
+        consult,
+        patient,
+        department,
+        village,
+        observations,
+        notes,
+        prescriptions,
+        photos,
+        names,
+    })
 }
 
 pub(crate) fn record_of(c: &Connection, patient: Patient) -> Result<Record, ClinicError> {
@@ -202,7 +241,10 @@ pub(crate) fn record_of(c: &Connection, patient: Patient) -> Result<Record, Clin
     let observations = consults::observations(c, &ids)?;
     let notes = records::notes(c, &ids)?;
     let prescriptions = records::prescriptions(c, &ids)?;
-    let deps: HashMap<i64, String> = people::departments(c)?.into_iter().map(|d| (d.id, d.name)).collect();
+    let deps: HashMap<i64, String> = people::departments(c)?
+        .into_iter()
+        .map(|d| (d.id, d.name))
+        .collect();
     let village = cunlink_core::auth::village_name(c, patient.village_id)?.unwrap_or_default();
     let mut who: Vec<i64> = list.iter().map(|k| k.village_doctor_id).collect();
     who.extend(list.iter().filter_map(|k| k.county_doctor_id));
@@ -219,7 +261,15 @@ pub(crate) fn record_of(c: &Connection, patient: Patient) -> Result<Record, Clin
             (k, d)
         })
         .collect();
-    Ok(Record { patient, village, consults, observations, notes, prescriptions, names })
+    Ok(Record {
+        patient,
+        village,
+        consults,
+        observations,
+        notes,
+        prescriptions,
+        names,
+    })
 }
 
 // --- JSON forms ---------------------------------------------------------------
@@ -230,7 +280,10 @@ pub fn patient_json(p: &Patient, village: &str) -> Value {
 }
 
 fn name(names: &HashMap<i64, String>, id: i64) -> Value {
-    names.get(&id).map(|n| Value::String(n.clone())).unwrap_or(Value::Null)
+    names
+        .get(&id)
+        .map(|n| Value::String(n.clone()))
+        .unwrap_or(Value::Null)
 }
 
 pub fn consult_json(k: &Consult, department: &str, names: &HashMap<i64, String>) -> Value {
@@ -262,9 +315,21 @@ impl ConsultView {
         let mut v = consult_json(&self.consult, &self.department, &self.names);
         v["patient"] = patient_json(&self.patient, &self.village);
         v["observations"] = self.observations.iter().map(observation_json).collect();
-        v["notes"] = self.notes.iter().map(|n| note_json(n, &self.names)).collect();
-        v["prescriptions"] = self.prescriptions.iter().map(|p| rx_json(p, &self.names)).collect();
-        v["photos"] = self.photos.iter().map(|p| json!(format!("/api/clinic/photos/{p}"))).collect();
+        v["notes"] = self
+            .notes
+            .iter()
+            .map(|n| note_json(n, &self.names))
+            .collect();
+        v["prescriptions"] = self
+            .prescriptions
+            .iter()
+            .map(|p| rx_json(p, &self.names))
+            .collect();
+        v["photos"] = self
+            .photos
+            .iter()
+            .map(|p| json!(format!("/api/clinic/photos/{p}")))
+            .collect();
         v
     }
 }

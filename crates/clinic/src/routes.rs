@@ -48,12 +48,21 @@ const MAX_LIMIT: i64 = 500;
 
 pub fn routes(clinic: Arc<Clinic>) -> Routes {
     Routes::new()
-        .route("/api/clinic/departments", get(list_departments).post(create_department))
+        .route(
+            "/api/clinic/departments",
+            get(list_departments).post(create_department),
+        )
         .route("/api/clinic/doctors", post(link_doctor))
-        .route("/api/clinic/patients", get(list_patients).post(create_patient))
+        .route(
+            "/api/clinic/patients",
+            get(list_patients).post(create_patient),
+        )
         .route("/api/clinic/patients/{id}", get(get_record))
         .route("/api/clinic/patients/{id}/access-log", get(access_log))
-        .route("/api/clinic/consults", get(list_consults).post(open_consult))
+        .route(
+            "/api/clinic/consults",
+            get(list_consults).post(open_consult),
+        )
         .route("/api/clinic/consults/{id}", get(get_consult))
         .route("/api/clinic/consults/{id}/accept", post(accept))
         .route("/api/clinic/consults/{id}/schedule", post(schedule))
@@ -85,7 +94,11 @@ fn limit(q: &HashMap<String, String>) -> Result<i64, ClinicError> {
         None => Ok(DEFAULT_LIMIT),
         Some(s) => match s.parse::<i64>() {
             Ok(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
-            _ => Err(ClinicError::invalid("invalid_limit", "limit", format!("limit must be 1 to {MAX_LIMIT}"))),
+            _ => Err(ClinicError::invalid(
+                "invalid_limit",
+                "limit",
+                format!("limit must be 1 to {MAX_LIMIT}"),
+            )),
         },
     }
 }
@@ -98,7 +111,13 @@ fn id_param(q: &HashMap<String, String>, name: &str) -> Result<Option<i64>, Clin
             .ok()
             .filter(|n| *n > 0)
             .map(Some)
-            .ok_or_else(|| ClinicError::invalid("invalid_field", name, format!("'{name}' must be a positive id"))),
+            .ok_or_else(|| {
+                ClinicError::invalid(
+                    "invalid_field",
+                    name,
+                    format!("'{name}' must be a positive id"),
+                )
+            }),
     }
 }
 
@@ -119,26 +138,45 @@ async fn db<T: Send + 'static>(
 
 // --- departments and patients -----------------------------------------------
 
-async fn list_departments(State(s): State<ClinicState>, CurrentUser(_u): CurrentUser) -> R<Json<Value>> {
+async fn list_departments(
+    State(s): State<ClinicState>,
+    CurrentUser(_u): CurrentUser,
+) -> R<Json<Value>> {
     let list = db(&s, |c| Ok(people::departments(c)?)).await?;
     Ok(Json(json!(list)))
 }
 
-async fn create_department(State(s): State<ClinicState>, CurrentUser(u): CurrentUser, body: Bytes) -> R<Response> {
+async fn create_department(
+    State(s): State<ClinicState>,
+    CurrentUser(u): CurrentUser,
+    body: Bytes,
+) -> R<Response> {
     Ok(created(s.0.create_department(&u, obj(&body)?).await?))
 }
 
-async fn link_doctor(State(s): State<ClinicState>, CurrentUser(u): CurrentUser, body: Bytes) -> R<Json<Value>> {
+async fn link_doctor(
+    State(s): State<ClinicState>,
+    CurrentUser(u): CurrentUser,
+    body: Bytes,
+) -> R<Json<Value>> {
     Ok(Json(s.0.link_doctor(&u, obj(&body)?).await?))
 }
 
-async fn create_patient(State(s): State<ClinicState>, CurrentUser(u): CurrentUser, body: Bytes) -> R<Response> {
+async fn create_patient(
+    State(s): State<ClinicState>,
+    CurrentUser(u): CurrentUser,
+    body: Bytes,
+) -> R<Response> {
     Ok(created(s.0.create_patient(&u, obj(&body)?).await?))
 }
 
 /// Patients of the caller's village (admins: every village, or `?village=`):
 /// names for choosing a patient, no clinical content.
-async fn list_patients(State(s): State<ClinicState>, CurrentUser(u): CurrentUser, q: RawQuery) -> R<Json<Value>> {
+async fn list_patients(
+    State(s): State<ClinicState>,
+    CurrentUser(u): CurrentUser,
+    q: RawQuery,
+) -> R<Json<Value>> {
     let q = query(q)?;
     let limit = limit(&q)?;
     let village = q.get("village").cloned();
@@ -147,11 +185,19 @@ async fn list_patients(State(s): State<ClinicState>, CurrentUser(u): CurrentUser
             (Role::Admin, _) => match village.as_deref() {
                 None => None,
                 Some(v) => Some(cunlink_core::auth::village_id(c, v)?.ok_or_else(|| {
-                    ClinicError::invalid("unknown_village", "village", format!("no village named '{v}'"))
+                    ClinicError::invalid(
+                        "unknown_village",
+                        "village",
+                        format!("no village named '{v}'"),
+                    )
                 })?),
             },
             (_, Some(v)) => Some(v),
-            _ => return Err(ClinicError::forbidden("patient lists are for village doctors and admins")),
+            _ => {
+                return Err(ClinicError::forbidden(
+                    "patient lists are for village doctors and admins",
+                ));
+            }
         };
         let list = people::patients(c, scope, limit)?;
         Ok(list
@@ -189,13 +235,21 @@ async fn access_log(
 
 // --- consults ---------------------------------------------------------------
 
-async fn open_consult(State(s): State<ClinicState>, CurrentUser(u): CurrentUser, body: Bytes) -> R<Response> {
+async fn open_consult(
+    State(s): State<ClinicState>,
+    CurrentUser(u): CurrentUser,
+    body: Bytes,
+) -> R<Response> {
     Ok(created(s.0.open_consult(&u, obj(&body)?).await?))
 }
 
 /// Consults the caller deals with, newest first: `?status=&department=&limit=&before=`.
 /// Ids, states and departments only (no clinical content, so not a record read).
-async fn list_consults(State(s): State<ClinicState>, CurrentUser(u): CurrentUser, q: RawQuery) -> R<Json<Value>> {
+async fn list_consults(
+    State(s): State<ClinicState>,
+    CurrentUser(u): CurrentUser,
+    q: RawQuery,
+) -> R<Json<Value>> {
     let q = query(q)?;
     let list = s.0.consult_list(&u, &q).await?;
     Ok(Json(Value::Array(list)))
@@ -203,11 +257,19 @@ async fn list_consults(State(s): State<ClinicState>, CurrentUser(u): CurrentUser
 
 impl Clinic {
     /// The consult list of `user`, filtered by `q` (see [`list_consults`]).
-    pub async fn consult_list(&self, user: &User, q: &HashMap<String, String>) -> Result<Vec<Value>, ClinicError> {
+    pub async fn consult_list(
+        &self,
+        user: &User,
+        q: &HashMap<String, String>,
+    ) -> Result<Vec<Value>, ClinicError> {
         let status = match q.get("status").filter(|s| !s.is_empty()) {
             None => None,
             Some(st) => Some(st.parse::<ConsultStatus>().map_err(|_| {
-                ClinicError::invalid("invalid_status", "status", "status must be waiting, accepted, scheduled, in_call, closed or cancelled")
+                ClinicError::invalid(
+                    "invalid_status",
+                    "status",
+                    "status must be waiting, accepted, scheduled, in_call, closed or cancelled",
+                )
             })?),
         };
         let limit = limit(q)?;
@@ -219,10 +281,20 @@ impl Clinic {
                 let dep = match department.as_deref() {
                     None => None,
                     Some(name) => Some(people::department_by_name(c, name)?.ok_or_else(|| {
-                        ClinicError::invalid("unknown_department", "department", format!("no department named '{name}'"))
+                        ClinicError::invalid(
+                            "unknown_department",
+                            "department",
+                            format!("no department named '{name}'"),
+                        )
                     })?),
                 };
-                let mut f = consults::Filter { status, department_id: dep.as_ref().map(|d| d.id), before, limit, ..Default::default() };
+                let mut f = consults::Filter {
+                    status,
+                    department_id: dep.as_ref().map(|d| d.id),
+                    before,
+                    limit,
+                    ..Default::default()
+                };
                 let mut patients_of_user = None;
                 if user.role == Role::Admin {
                 } else if let Some(v) = access::village_doctor(&user) {
@@ -243,14 +315,23 @@ impl Clinic {
                     Some(ps) => {
                         let mut all = Vec::new();
                         for p in ps {
-                            all.extend(consults::list(c, &consults::Filter { patient_id: Some(p.id), ..f.clone() })?);
+                            all.extend(consults::list(
+                                c,
+                                &consults::Filter {
+                                    patient_id: Some(p.id),
+                                    ..f.clone()
+                                },
+                            )?);
                         }
                         all.sort_by(|a, b| b.id.cmp(&a.id));
                         all.truncate(f.limit as usize);
                         all
                     }
                 };
-                let deps: HashMap<i64, String> = people::departments(c)?.into_iter().map(|d| (d.id, d.name)).collect();
+                let deps: HashMap<i64, String> = people::departments(c)?
+                    .into_iter()
+                    .map(|d| (d.id, d.name))
+                    .collect();
                 Ok(list
                     .iter()
                     .map(|k| {
@@ -264,11 +345,21 @@ impl Clinic {
     }
 }
 
-async fn get_consult(State(s): State<ClinicState>, CurrentUser(u): CurrentUser, Path(id): Path<i64>) -> R<Json<Value>> {
-    Ok(Json(s.0.read_consult(&u, id, "read consult").await?.to_json()))
+async fn get_consult(
+    State(s): State<ClinicState>,
+    CurrentUser(u): CurrentUser,
+    Path(id): Path<i64>,
+) -> R<Json<Value>> {
+    Ok(Json(
+        s.0.read_consult(&u, id, "read consult").await?.to_json(),
+    ))
 }
 
-async fn accept(State(s): State<ClinicState>, CurrentUser(u): CurrentUser, Path(id): Path<i64>) -> R<Json<Value>> {
+async fn accept(
+    State(s): State<ClinicState>,
+    CurrentUser(u): CurrentUser,
+    Path(id): Path<i64>,
+) -> R<Json<Value>> {
     Ok(Json(s.0.accept(&u, id).await?))
 }
 
@@ -281,11 +372,19 @@ async fn schedule(
     Ok(Json(s.0.schedule(&u, id, obj(&body)?).await?))
 }
 
-async fn close(State(s): State<ClinicState>, CurrentUser(u): CurrentUser, Path(id): Path<i64>) -> R<Json<Value>> {
+async fn close(
+    State(s): State<ClinicState>,
+    CurrentUser(u): CurrentUser,
+    Path(id): Path<i64>,
+) -> R<Json<Value>> {
     Ok(Json(s.0.close(&u, id).await?))
 }
 
-async fn cancel(State(s): State<ClinicState>, CurrentUser(u): CurrentUser, Path(id): Path<i64>) -> R<Json<Value>> {
+async fn cancel(
+    State(s): State<ClinicState>,
+    CurrentUser(u): CurrentUser,
+    Path(id): Path<i64>,
+) -> R<Json<Value>> {
     Ok(Json(s.0.cancel(&u, id).await?))
 }
 
@@ -322,15 +421,30 @@ async fn add_photo(
     Ok(created(s.0.add_photo(&u, id, ct, body).await?))
 }
 
-async fn get_photo(State(s): State<ClinicState>, CurrentUser(u): CurrentUser, Path(id): Path<i64>) -> R<Response> {
+async fn get_photo(
+    State(s): State<ClinicState>,
+    CurrentUser(u): CurrentUser,
+    Path(id): Path<i64>,
+) -> R<Response> {
     let jpeg = s.0.read_photo(&u, id).await?;
     // Private: never in a shared cache.
-    Ok(([(header::CONTENT_TYPE, "image/jpeg"), (header::CACHE_CONTROL, "private, no-store")], jpeg).into_response())
+    Ok((
+        [
+            (header::CONTENT_TYPE, "image/jpeg"),
+            (header::CACHE_CONTROL, "private, no-store"),
+        ],
+        jpeg,
+    )
+        .into_response())
 }
 
 // --- prescriptions ------------------------------------------------------------
 
-async fn get_prescription(State(s): State<ClinicState>, CurrentUser(u): CurrentUser, Path(id): Path<i64>) -> R<Json<Value>> {
+async fn get_prescription(
+    State(s): State<ClinicState>,
+    CurrentUser(u): CurrentUser,
+    Path(id): Path<i64>,
+) -> R<Json<Value>> {
     let (rx, view) = s.0.read_prescription(&u, id, "read prescription").await?;
     let mut v = record::rx_json(&rx, &view.names);
     v["patient"] = record::patient_json(&view.patient, &view.village);
@@ -346,19 +460,31 @@ async fn revise(
     Ok(created(s.0.revise(&u, id, obj(&body)?).await?))
 }
 
-async fn dispense(State(s): State<ClinicState>, CurrentUser(u): CurrentUser, Path(id): Path<i64>) -> R<Json<Value>> {
+async fn dispense(
+    State(s): State<ClinicState>,
+    CurrentUser(u): CurrentUser,
+    Path(id): Path<i64>,
+) -> R<Json<Value>> {
     Ok(Json(s.0.dispense(&u, id).await?))
 }
 
 // --- slots, vitals, the live queue ---------------------------------------------
 
-async fn create_slot(State(s): State<ClinicState>, CurrentUser(u): CurrentUser, body: Bytes) -> R<Response> {
+async fn create_slot(
+    State(s): State<ClinicState>,
+    CurrentUser(u): CurrentUser,
+    body: Bytes,
+) -> R<Response> {
     Ok(created(s.0.create_slot(&u, obj(&body)?).await?))
 }
 
 /// Coming slots: `?department=NAME` (default: the caller's, for a county
 /// doctor), `?free=1` for unbooked only. Doctors and admins.
-async fn list_slots(State(s): State<ClinicState>, CurrentUser(u): CurrentUser, q: RawQuery) -> R<Json<Value>> {
+async fn list_slots(
+    State(s): State<ClinicState>,
+    CurrentUser(u): CurrentUser,
+    q: RawQuery,
+) -> R<Json<Value>> {
     let q = query(q)?;
     let list = s.0.slot_list(&u, &q).await?;
     Ok(Json(Value::Array(list)))
@@ -366,7 +492,11 @@ async fn list_slots(State(s): State<ClinicState>, CurrentUser(u): CurrentUser, q
 
 impl Clinic {
     /// See [`list_slots`].
-    pub async fn slot_list(&self, user: &User, q: &HashMap<String, String>) -> Result<Vec<Value>, ClinicError> {
+    pub async fn slot_list(
+        &self,
+        user: &User,
+        q: &HashMap<String, String>,
+    ) -> Result<Vec<Value>, ClinicError> {
         if user.role != Role::Doctor && user.role != Role::Admin {
             return Err(ClinicError::forbidden("slots are for doctors"));
         }
@@ -403,7 +533,11 @@ impl Clinic {
 
 /// `?patient_id=`: the latest fresh readings of the `vitals` devices of the
 /// patient's village, for the village doctor filling the consult form.
-async fn offered_vitals(State(s): State<ClinicState>, CurrentUser(u): CurrentUser, q: RawQuery) -> R<Json<Value>> {
+async fn offered_vitals(
+    State(s): State<ClinicState>,
+    CurrentUser(u): CurrentUser,
+    q: RawQuery,
+) -> R<Json<Value>> {
     let q = query(q)?;
     let Some(village) = access::village_doctor(&u) else {
         return Err(ClinicError::forbidden("vitals are offered to village doctors").into());
@@ -411,7 +545,12 @@ async fn offered_vitals(State(s): State<ClinicState>, CurrentUser(u): CurrentUse
     if let Some(pid) = id_param(&q, "patient_id")? {
         let p = db(&s, move |c| Ok(people::patient(c, pid)?)).await?;
         if p.is_none_or(|p| p.village_id != village) {
-            return Err(ClinicError::invalid("unknown_patient", "patient_id", format!("no patient {pid} in your village")).into());
+            return Err(ClinicError::invalid(
+                "unknown_patient",
+                "patient_id",
+                format!("no patient {pid} in your village"),
+            )
+            .into());
         }
     }
     let offered = crate::vitals::offered(&s.0.farm, village, now_ms());
@@ -421,7 +560,11 @@ async fn offered_vitals(State(s): State<ClinicState>, CurrentUser(u): CurrentUse
 /// SSE: an event `changed` (data: the consult id) whenever a consult of
 /// `?department=` (default: the caller's) changes state. County doctors of it,
 /// village doctors and admins.
-async fn queue_stream(State(s): State<ClinicState>, CurrentUser(u): CurrentUser, q: RawQuery) -> R<Response> {
+async fn queue_stream(
+    State(s): State<ClinicState>,
+    CurrentUser(u): CurrentUser,
+    q: RawQuery,
+) -> R<Response> {
     let q = query(q)?;
     let department = q.get("department").cloned();
     let user = u.clone();
@@ -431,20 +574,32 @@ async fn queue_stream(State(s): State<ClinicState>, CurrentUser(u): CurrentUser,
             None => None,
             Some(name) => Some(
                 people::department_by_name(c, name)?
-                    .ok_or_else(|| ClinicError::invalid("unknown_department", "department", format!("no department named '{name}'")))?
+                    .ok_or_else(|| {
+                        ClinicError::invalid(
+                            "unknown_department",
+                            "department",
+                            format!("no department named '{name}'"),
+                        )
+                    })?
                     .id,
             ),
         };
         if user.role != Role::Admin && access::village_doctor(&user).is_none() && own.is_none() {
             return Err(ClinicError::forbidden("the queue is for doctors"));
         }
-        named.or(own).ok_or_else(|| ClinicError::invalid("missing_field", "department", "name a department"))
+        named
+            .or(own)
+            .ok_or_else(|| ClinicError::invalid("missing_field", "department", "name a department"))
     })
     .await?;
     let rx = s.0.live.subscribe();
-    let hello = tokio_stream::once(Ok::<_, Infallible>(Event::default().event("hello").data(dep.to_string())));
+    let hello = tokio_stream::once(Ok::<_, Infallible>(
+        Event::default().event("hello").data(dep.to_string()),
+    ));
     let updates = BroadcastStream::new(rx).filter_map(move |m| match m {
-        Ok(ch) if ch.department_id == dep => Some(Ok(Event::default().event("changed").data(ch.consult_id.to_string()))),
+        Ok(ch) if ch.department_id == dep => Some(Ok(Event::default()
+            .event("changed")
+            .data(ch.consult_id.to_string()))),
         // Lagged: tell the page to reload anyway.
         Err(_) => Some(Ok(Event::default().event("changed").data("0"))),
         _ => None,

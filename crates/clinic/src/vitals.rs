@@ -24,14 +24,70 @@ pub struct Vital {
 /// Keys a consult takes. Ranges refuse typing slips (a temperature of 365),
 /// not unusual patients.
 pub const VITALS: &[Vital] = &[
-    Vital { key: "systolic", loinc: "8480-6", display: "Systolic blood pressure", unit: "mm[Hg]", min: 40.0, max: 300.0 },
-    Vital { key: "diastolic", loinc: "8462-4", display: "Diastolic blood pressure", unit: "mm[Hg]", min: 20.0, max: 200.0 },
-    Vital { key: "heart_rate", loinc: "8867-4", display: "Heart rate", unit: "/min", min: 20.0, max: 300.0 },
-    Vital { key: "temperature", loinc: "8310-5", display: "Body temperature", unit: "Cel", min: 30.0, max: 45.0 },
-    Vital { key: "spo2", loinc: "59408-5", display: "Oxygen saturation in Arterial blood by Pulse oximetry", unit: "%", min: 50.0, max: 100.0 },
-    Vital { key: "respiratory_rate", loinc: "9279-1", display: "Respiratory rate", unit: "/min", min: 4.0, max: 80.0 },
-    Vital { key: "weight", loinc: "29463-7", display: "Body weight", unit: "kg", min: 0.5, max: 400.0 },
-    Vital { key: "glucose", loinc: "15074-8", display: "Glucose [Moles/volume] in Blood", unit: "mmol/L", min: 0.5, max: 50.0 },
+    Vital {
+        key: "systolic",
+        loinc: "8480-6",
+        display: "Systolic blood pressure",
+        unit: "mm[Hg]",
+        min: 40.0,
+        max: 300.0,
+    },
+    Vital {
+        key: "diastolic",
+        loinc: "8462-4",
+        display: "Diastolic blood pressure",
+        unit: "mm[Hg]",
+        min: 20.0,
+        max: 200.0,
+    },
+    Vital {
+        key: "heart_rate",
+        loinc: "8867-4",
+        display: "Heart rate",
+        unit: "/min",
+        min: 20.0,
+        max: 300.0,
+    },
+    Vital {
+        key: "temperature",
+        loinc: "8310-5",
+        display: "Body temperature",
+        unit: "Cel",
+        min: 30.0,
+        max: 45.0,
+    },
+    Vital {
+        key: "spo2",
+        loinc: "59408-5",
+        display: "Oxygen saturation in Arterial blood by Pulse oximetry",
+        unit: "%",
+        min: 50.0,
+        max: 100.0,
+    },
+    Vital {
+        key: "respiratory_rate",
+        loinc: "9279-1",
+        display: "Respiratory rate",
+        unit: "/min",
+        min: 4.0,
+        max: 80.0,
+    },
+    Vital {
+        key: "weight",
+        loinc: "29463-7",
+        display: "Body weight",
+        unit: "kg",
+        min: 0.5,
+        max: 400.0,
+    },
+    Vital {
+        key: "glucose",
+        loinc: "15074-8",
+        display: "Glucose [Moles/volume] in Blood",
+        unit: "mmol/L",
+        min: 0.5,
+        max: 50.0,
+    },
 ];
 
 pub fn vital(key: &str) -> Option<&'static Vital> {
@@ -66,7 +122,15 @@ pub fn offered(farm: &Farm, village_id: i64, now: i64) -> Vec<Offered> {
                 continue;
             }
             if best.get(v.key).is_none_or(|o| o.ts < ts) {
-                best.insert(v.key, Offered { key: v.key, value: num, device: d.name.clone(), ts });
+                best.insert(
+                    v.key,
+                    Offered {
+                        key: v.key,
+                        value: num,
+                        device: d.name.clone(),
+                        ts,
+                    },
+                );
             }
         }
     }

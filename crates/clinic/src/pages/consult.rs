@@ -37,7 +37,11 @@ pub(crate) struct NoteView {
     pub icd10: String,
 }
 
-fn rx_views(ctx: &PageCtx, list: &[crate::store::records::Prescription], names: &std::collections::HashMap<i64, String>) -> Vec<RxView> {
+fn rx_views(
+    ctx: &PageCtx,
+    list: &[crate::store::records::Prescription],
+    names: &std::collections::HashMap<i64, String>,
+) -> Vec<RxView> {
     let fmt = ctx.fmt();
     let name = |id: i64| names.get(&id).cloned().unwrap_or_default();
     list.iter()
@@ -48,35 +52,56 @@ fn rx_views(ctx: &PageCtx, list: &[crate::store::records::Prescription], names: 
             prescriber: name(p.prescriber_id),
             at: fmt.datetime(p.created_at),
             lines: p.items.clone(),
-            dispensed: p.dispensed_at.map(|at| format!("{} · {}", name(p.dispensed_by.unwrap_or(0)), fmt.datetime(at))),
+            dispensed: p.dispensed_at.map(|at| {
+                format!(
+                    "{} · {}",
+                    name(p.dispensed_by.unwrap_or(0)),
+                    fmt.datetime(at)
+                )
+            }),
         })
         .collect()
 }
 
-fn note_views(ctx: &PageCtx, list: &[crate::store::records::Note], names: &std::collections::HashMap<i64, String>) -> Vec<NoteView> {
+fn note_views(
+    ctx: &PageCtx,
+    list: &[crate::store::records::Note],
+    names: &std::collections::HashMap<i64, String>,
+) -> Vec<NoteView> {
     let fmt = ctx.fmt();
     list.iter()
         .map(|n| NoteView {
             author: names.get(&n.author_id).cloned().unwrap_or_default(),
             at: fmt.datetime(n.created_at),
-            soap: [("S", &n.subjective), ("O", &n.objective), ("A", &n.assessment), ("P", &n.plan)]
-                .into_iter()
-                .filter(|(_, t)| !t.is_empty())
-                .map(|(k, t)| (k, t.clone()))
-                .collect(),
+            soap: [
+                ("S", &n.subjective),
+                ("O", &n.objective),
+                ("A", &n.assessment),
+                ("P", &n.plan),
+            ]
+            .into_iter()
+            .filter(|(_, t)| !t.is_empty())
+            .map(|(k, t)| (k, t.clone()))
+            .collect(),
             diagnosis: n.diagnosis.clone(),
             icd10: n.icd10.clone().unwrap_or_default(),
         })
         .collect()
 }
 
-fn vitals_line(ctx: &PageCtx, obs: &[crate::store::consults::Observation]) -> Vec<(String, String)> {
+fn vitals_line(
+    ctx: &PageCtx,
+    obs: &[crate::store::consults::Observation],
+) -> Vec<(String, String)> {
     obs.iter()
         .map(|o| {
             let unit = crate::vitals::vital(&o.key).map(|v| v.unit).unwrap_or("");
             (
                 ctx.t(&format!("clinic.vital.{}", o.key)).to_string(),
-                format!("{} {unit}", cunlink_farm::telemetry::value::format_num(o.value)),
+                format!(
+                    "{} {unit}",
+                    cunlink_farm::telemetry::value::format_num(o.value)
+                ),
             )
         })
         .collect()
@@ -111,7 +136,11 @@ pub(crate) async fn show(
     Path(id): Path<i64>,
     Query(flash): Query<Flash>,
 ) -> Result<Response, PageError> {
-    let v = st.clinic.read_consult(&ctx.user, id, "page consult").await.map_err(page_err)?;
+    let v = st
+        .clinic
+        .read_consult(&ctx.user, id, "page consult")
+        .await
+        .map_err(page_err)?;
     let user = ctx.user.clone();
     let dep = v.consult.department_id;
     let county = st
@@ -134,10 +163,20 @@ pub(crate) async fn show(
             .map_err(page_err)?
             .into_iter()
             .filter(|s| s.consult_id.is_none())
-            .map(|s| (s.id, format!("{} · {}′", fmt.datetime(s.starts_at), s.minutes)))
+            .map(|s| {
+                (
+                    s.id,
+                    format!("{} · {}′", fmt.datetime(s.starts_at), s.minutes),
+                )
+            })
             .collect();
     }
-    let latest_rx = v.prescriptions.iter().rev().find(|p| !p.superseded && p.dispensed_at.is_none()).map(|p| p.id);
+    let latest_rx = v
+        .prescriptions
+        .iter()
+        .rev()
+        .find(|p| !p.superseded && p.dispensed_at.is_none())
+        .map(|p| p.id);
     let html = body(&ConsultTpl {
         t: &ctx,
         flash,
@@ -147,9 +186,13 @@ pub(crate) async fn show(
         notes: note_views(&ctx, &v.notes, &v.names),
         rxs: rx_views(&ctx, &v.prescriptions, &v.names),
         can_accept: waiting && county == Some(dep),
-        can_treat: access::can_treat(&ctx.user, &v.consult, &v.patient) && v.consult.status.is_open(),
+        can_treat: access::can_treat(&ctx.user, &v.consult, &v.patient)
+            && v.consult.status.is_open(),
         can_cancel: (village_doctor || ctx.user.role == Role::Admin)
-            && matches!(v.consult.status, ConsultStatus::Waiting | ConsultStatus::Accepted | ConsultStatus::Scheduled),
+            && matches!(
+                v.consult.status,
+                ConsultStatus::Waiting | ConsultStatus::Accepted | ConsultStatus::Scheduled
+            ),
         can_dispense: village_doctor,
         is_open: v.consult.status.is_open(),
         slots,
@@ -157,7 +200,12 @@ pub(crate) async fn show(
         blank_lines: (0..3).collect(),
         v: &v,
     })?;
-    Ok(cunlink_web::page(&ctx, ctx.t("clinic.consult.title"), &html, PageOpts::default()))
+    Ok(cunlink_web::page(
+        &ctx,
+        ctx.t("clinic.consult.title"),
+        &html,
+        PageOpts::default(),
+    ))
 }
 
 fn age_sex(ctx: &PageCtx, p: &crate::store::people::Patient) -> String {
@@ -172,7 +220,11 @@ fn age_sex(ctx: &PageCtx, p: &crate::store::people::Patient) -> String {
             y - by - i64::from(md > format!("{m:02}-{d:02}").as_str())
         })
         .unwrap_or(0);
-    format!("{} · {age}{}", ctx.t(&format!("clinic.sex.{}", p.sex)), ctx.t("clinic.years"))
+    format!(
+        "{} · {age}{}",
+        ctx.t(&format!("clinic.sex.{}", p.sex)),
+        ctx.t("clinic.years")
+    )
 }
 
 /// Accept, close, cancel or schedule, as `action=`.
@@ -184,7 +236,11 @@ pub(crate) async fn action(
 ) -> Result<Response, PageError> {
     let mut obj = form(&ctx, f)?;
     let here = format!("/clinic/consults/{id}");
-    let act = obj.get("action").and_then(Value::as_str).unwrap_or("").to_string();
+    let act = obj
+        .get("action")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
     let u = &ctx.user;
     let r = match act.as_str() {
         "accept" => st.clinic.accept(u, id).await,
@@ -207,7 +263,11 @@ pub(crate) async fn note(
 ) -> Result<Response, PageError> {
     let obj = form(&ctx, f)?;
     let here = format!("/clinic/consults/{id}");
-    outcome(st.clinic.add_note(&ctx.user, id, obj).await, &here, ctx.t("clinic.done.saved"))
+    outcome(
+        st.clinic.add_note(&ctx.user, id, obj).await,
+        &here,
+        ctx.t("clinic.done.saved"),
+    )
 }
 
 /// A prescription from the form's numbered lines (`drug_0`, `dose_0`, …);
@@ -222,7 +282,13 @@ pub(crate) async fn prescribe(
     let here = format!("/clinic/consults/{id}");
     let mut items = Vec::new();
     for i in 0..crate::flow::MAX_LINES {
-        let get = |k: &str| obj.get(&format!("{k}_{i}")).and_then(Value::as_str).unwrap_or("").trim().to_string();
+        let get = |k: &str| {
+            obj.get(&format!("{k}_{i}"))
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .trim()
+                .to_string()
+        };
         if get("drug").is_empty() {
             continue;
         }
@@ -236,7 +302,10 @@ pub(crate) async fn prescribe(
     }
     let mut body = serde_json::Map::new();
     body.insert("items".into(), Value::Array(items));
-    let revise = obj.get("revise_of").and_then(Value::as_str).and_then(|s| s.parse::<i64>().ok());
+    let revise = obj
+        .get("revise_of")
+        .and_then(Value::as_str)
+        .and_then(|s| s.parse::<i64>().ok());
     let r = match revise {
         Some(rx) => st.clinic.revise(&ctx.user, rx, body).await,
         None => st.clinic.prescribe(&ctx.user, id, body).await,
@@ -270,23 +339,54 @@ struct RecordTpl<'a> {
     r: &'a Record,
     age_sex: String,
     /// (consult id, department, status, date, vitals, notes, prescriptions)
-    consults: Vec<(i64, String, String, String, Vec<(String, String)>, Vec<NoteView>, Vec<RxView>)>,
+    consults: Vec<(
+        i64,
+        String,
+        String,
+        String,
+        Vec<(String, String)>,
+        Vec<NoteView>,
+        Vec<RxView>,
+    )>,
     /// The access log (for the patient and admins): (who, what, when).
     log: Vec<(String, String, String)>,
     show_log: bool,
 }
 
 /// A patient's record: the patient's own view, and the doctors'.
-pub(crate) async fn record(State(st): State<St>, ctx: PageCtx, Path(id): Path<i64>) -> Result<Response, PageError> {
-    let r = st.clinic.read_record(&ctx.user, id, None, "page record").await.map_err(page_err)?;
+pub(crate) async fn record(
+    State(st): State<St>,
+    ctx: PageCtx,
+    Path(id): Path<i64>,
+) -> Result<Response, PageError> {
+    let r = st
+        .clinic
+        .read_record(&ctx.user, id, None, "page record")
+        .await
+        .map_err(page_err)?;
     let fmt = ctx.fmt();
     let consults = r
         .consults
         .iter()
         .map(|(k, dep)| {
-            let obs: Vec<_> = r.observations.iter().filter(|o| o.consult_id == k.id).cloned().collect();
-            let notes: Vec<_> = r.notes.iter().filter(|n| n.consult_id == k.id).cloned().collect();
-            let rxs: Vec<_> = r.prescriptions.iter().filter(|p| p.consult_id == k.id).cloned().collect();
+            let obs: Vec<_> = r
+                .observations
+                .iter()
+                .filter(|o| o.consult_id == k.id)
+                .cloned()
+                .collect();
+            let notes: Vec<_> = r
+                .notes
+                .iter()
+                .filter(|n| n.consult_id == k.id)
+                .cloned()
+                .collect();
+            let rxs: Vec<_> = r
+                .prescriptions
+                .iter()
+                .filter(|p| p.consult_id == k.id)
+                .cloned()
+                .collect();
             (
                 k.id,
                 dep.clone(),
@@ -316,6 +416,18 @@ pub(crate) async fn record(State(st): State<St>, ctx: PageCtx, Path(id): Path<i6
     } else {
         Vec::new()
     };
-    let html = body(&RecordTpl { t: &ctx, age_sex: age_sex(&ctx, &r.patient), r: &r, consults, log, show_log })?;
-    Ok(cunlink_web::page(&ctx, ctx.t("clinic.record.title"), &html, PageOpts::default()))
+    let html = body(&RecordTpl {
+        t: &ctx,
+        age_sex: age_sex(&ctx, &r.patient),
+        r: &r,
+        consults,
+        log,
+        show_log,
+    })?;
+    Ok(cunlink_web::page(
+        &ctx,
+        ctx.t("clinic.record.title"),
+        &html,
+        PageOpts::default(),
+    ))
 }

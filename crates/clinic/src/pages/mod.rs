@@ -46,15 +46,24 @@ pub(crate) fn routes(clinic: Arc<Clinic>, kit: WebKit) -> Routes {
         .route(HOME, get(home::home))
         .route("/clinic/patients", post(home::create_patient))
         .route("/clinic/departments", post(home::create_department))
-        .route("/clinic/consults/new", get(home::new_consult).post(home::open_consult))
+        .route(
+            "/clinic/consults/new",
+            get(home::new_consult).post(home::open_consult),
+        )
         .route("/clinic/queue", get(home::queue))
         .route("/clinic/queue/rows", get(home::queue_rows))
         .route("/clinic/slots", get(home::slots).post(home::create_slot))
         .route("/clinic/consults/{id}", get(consult::show))
         .route("/clinic/consults/{id}/action", post(consult::action))
         .route("/clinic/consults/{id}/notes", post(consult::note))
-        .route("/clinic/consults/{id}/prescriptions", post(consult::prescribe))
-        .route("/clinic/prescriptions/{id}/dispense", post(consult::dispense))
+        .route(
+            "/clinic/consults/{id}/prescriptions",
+            post(consult::prescribe),
+        )
+        .route(
+            "/clinic/prescriptions/{id}/dispense",
+            post(consult::dispense),
+        )
         .route("/clinic/patients/{id}", get(consult::record))
         .route("/clinic/prescriptions/{id}/print", get(print::print))
         .with_state(St { clinic, kit })
@@ -81,7 +90,11 @@ pub(crate) fn back_with(to: &str, key: &str, msg: &str) -> Response {
 }
 
 /// A flow's answer as a page answer: refused input goes back with its message.
-pub(crate) fn outcome(r: Result<Value, ClinicError>, to: &str, done: &str) -> Result<Response, PageError> {
+pub(crate) fn outcome(
+    r: Result<Value, ClinicError>,
+    to: &str,
+    done: &str,
+) -> Result<Response, PageError> {
     match r {
         Ok(_) => Ok(back(to, true, done)),
         Err(e) => Err(e).or_else(|e| refused(e, to)),
@@ -92,7 +105,8 @@ pub(crate) fn refused(e: ClinicError, to: &str) -> Result<Response, PageError> {
     match e {
         ClinicError::NotFound(..) => Err(PageError::NotFound),
         ClinicError::Forbidden(m) => Ok(back(to, false, &m)),
-        e @ (ClinicError::Invalid { .. } | ClinicError::Conflict { .. } | ClinicError::Photo(_)) => {
+        e
+        @ (ClinicError::Invalid { .. } | ClinicError::Conflict { .. } | ClinicError::Photo(_)) => {
             Ok(back_with(to, "warn", &e.to_string()))
         }
         ClinicError::Db(e) => Err(PageError::internal(e)),
@@ -109,7 +123,10 @@ pub(crate) fn page_err(e: ClinicError) -> PageError {
 }
 
 /// The form's fields, after its CSRF token is checked.
-pub(crate) fn form(ctx: &PageCtx, fields: Vec<(String, String)>) -> Result<Map<String, Value>, PageError> {
+pub(crate) fn form(
+    ctx: &PageCtx,
+    fields: Vec<(String, String)>,
+) -> Result<Map<String, Value>, PageError> {
     let mut out = Map::new();
     let mut csrf = String::new();
     for (k, v) in fields {

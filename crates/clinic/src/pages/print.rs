@@ -30,8 +30,16 @@ struct PrintTpl<'a> {
     dispensed: String,
 }
 
-pub(crate) async fn print(State(st): State<St>, ctx: PageCtx, Path(id): Path<i64>) -> Result<Response, PageError> {
-    let (rx, v) = st.clinic.read_prescription(&ctx.user, id, "page print").await.map_err(page_err)?;
+pub(crate) async fn print(
+    State(st): State<St>,
+    ctx: PageCtx,
+    Path(id): Path<i64>,
+) -> Result<Response, PageError> {
+    let (rx, v) = st
+        .clinic
+        .read_prescription(&ctx.user, id, "page print")
+        .await
+        .map_err(page_err)?;
     let fmt = ctx.fmt();
     let name = |id: i64| v.names.get(&id).cloned().unwrap_or_default();
     let diagnosis = v
@@ -48,7 +56,11 @@ pub(crate) async fn print(State(st): State<St>, ctx: PageCtx, Path(id): Path<i64
         version: rx.version,
         superseded: rx.superseded,
         patient: v.patient.name.clone(),
-        sex_age: format!("{} · {}", ctx.t(&format!("clinic.sex.{}", v.patient.sex)), v.patient.birth_date),
+        sex_age: format!(
+            "{} · {}",
+            ctx.t(&format!("clinic.sex.{}", v.patient.sex)),
+            v.patient.birth_date
+        ),
         village: v.village.clone(),
         department: v.department.clone(),
         diagnosis,
@@ -57,7 +69,13 @@ pub(crate) async fn print(State(st): State<St>, ctx: PageCtx, Path(id): Path<i64
         lines: rx.items.clone(),
         dispensed: rx
             .dispensed_at
-            .map(|at| format!("{} · {}", name(rx.dispensed_by.unwrap_or(0)), fmt.datetime(at)))
+            .map(|at| {
+                format!(
+                    "{} · {}",
+                    name(rx.dispensed_by.unwrap_or(0)),
+                    fmt.datetime(at)
+                )
+            })
             .unwrap_or_default(),
     })?;
     Ok(Html(html).into_response())

@@ -118,7 +118,11 @@ pub fn list(conn: &Connection, f: &Filter) -> rusqlite::Result<Vec<Consult>> {
 }
 
 /// A patient's consults, newest first, at most `limit` (the record's index).
-pub fn of_patient(conn: &Connection, patient_id: i64, limit: i64) -> rusqlite::Result<Vec<Consult>> {
+pub fn of_patient(
+    conn: &Connection,
+    patient_id: i64,
+    limit: i64,
+) -> rusqlite::Result<Vec<Consult>> {
     let mut st = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM clinic_consults WHERE patient_id = $1 ORDER BY id DESC LIMIT $2"
     ))?;
@@ -208,7 +212,12 @@ pub fn slot(conn: &Connection, id: i64) -> rusqlite::Result<Option<Slot>> {
 }
 
 /// Slots of a department from `from` on, soonest first, at most `limit`.
-pub fn slots(conn: &Connection, department_id: Option<i64>, from: i64, limit: i64) -> rusqlite::Result<Vec<Slot>> {
+pub fn slots(
+    conn: &Connection,
+    department_id: Option<i64>,
+    from: i64,
+    limit: i64,
+) -> rusqlite::Result<Vec<Slot>> {
     let mut st = conn.prepare_cached(
         "SELECT id, doctor_id, department_id, starts_at, minutes, consult_id FROM clinic_slots
          WHERE ($1 IS NULL OR department_id = $1) AND starts_at >= $2 ORDER BY starts_at, id LIMIT $3",
@@ -307,7 +316,9 @@ pub fn insert_photo(
 
 /// Photo ids of a consult.
 pub fn photo_ids(conn: &Connection, consult_id: i64) -> rusqlite::Result<Vec<i64>> {
-    let mut st = conn.prepare_cached("SELECT id FROM clinic_photos WHERE consult_id = $1 ORDER BY id LIMIT 20")?;
+    let mut st = conn.prepare_cached(
+        "SELECT id FROM clinic_photos WHERE consult_id = $1 ORDER BY id LIMIT 20",
+    )?;
     let rows = st.query_map([consult_id], |r| r.get(0))?;
     rows.collect()
 }
@@ -340,7 +351,12 @@ pub fn waiting(
          WHERE c.department_id = $1 AND c.status = 'waiting' ORDER BY c.id LIMIT $2"
     ))?;
     let rows = st.query_map(params![department_id, limit], |r| {
-        Ok((from_row(r)?, r.get::<_, i64>(12)?, r.get::<_, String>(13)?, r.get::<_, String>(14)?))
+        Ok((
+            from_row(r)?,
+            r.get::<_, i64>(12)?,
+            r.get::<_, String>(13)?,
+            r.get::<_, String>(14)?,
+        ))
     })?;
     let rows: Vec<_> = rows.collect::<Result<_, _>>()?;
     let ids: Vec<i64> = rows.iter().map(|r| r.1).collect();

@@ -31,7 +31,12 @@ pub struct Entry {
 }
 
 /// A patient's log, newest first, at most `limit` rows older than `before`.
-pub fn list(conn: &Connection, patient_id: i64, before: Option<i64>, limit: i64) -> rusqlite::Result<Vec<Entry>> {
+pub fn list(
+    conn: &Connection,
+    patient_id: i64,
+    before: Option<i64>,
+    limit: i64,
+) -> rusqlite::Result<Vec<Entry>> {
     let mut st = conn.prepare_cached(
         "SELECT id, user_id, action, consult_id, at FROM clinic_access_log
          WHERE patient_id = $1 AND ($2 IS NULL OR id < $2) ORDER BY id DESC LIMIT $3",

@@ -29,26 +29,45 @@ pub fn department_by_name(conn: &Connection, name: &str) -> rusqlite::Result<Opt
     conn.query_row(
         "SELECT id, name FROM clinic_departments WHERE name = $1",
         [name],
-        |r| Ok(Department { id: r.get(0)?, name: r.get(1)? }),
+        |r| {
+            Ok(Department {
+                id: r.get(0)?,
+                name: r.get(1)?,
+            })
+        },
     )
     .optional()
 }
 
 pub fn department_name(conn: &Connection, id: i64) -> rusqlite::Result<Option<String>> {
-    conn.query_row("SELECT name FROM clinic_departments WHERE id = $1", [id], |r| r.get(0))
-        .optional()
+    conn.query_row(
+        "SELECT name FROM clinic_departments WHERE id = $1",
+        [id],
+        |r| r.get(0),
+    )
+    .optional()
 }
 
 /// Every department, by name (a county has tens at most; bounded anyway).
 pub fn departments(conn: &Connection) -> rusqlite::Result<Vec<Department>> {
-    let mut st = conn.prepare_cached("SELECT id, name FROM clinic_departments ORDER BY name LIMIT 500")?;
-    let rows = st.query_map([], |r| Ok(Department { id: r.get(0)?, name: r.get(1)? }))?;
+    let mut st =
+        conn.prepare_cached("SELECT id, name FROM clinic_departments ORDER BY name LIMIT 500")?;
+    let rows = st.query_map([], |r| {
+        Ok(Department {
+            id: r.get(0)?,
+            name: r.get(1)?,
+        })
+    })?;
     rows.collect()
 }
 
 /// Make `user_id` a county doctor of `department` (created if new); moves them
 /// if they were in another.
-pub fn link_county_doctor(conn: &Connection, user_id: i64, department: &str) -> rusqlite::Result<i64> {
+pub fn link_county_doctor(
+    conn: &Connection,
+    user_id: i64,
+    department: &str,
+) -> rusqlite::Result<i64> {
     let dep = ensure_department(conn, department)?;
     conn.execute(
         "INSERT INTO clinic_doctors (user_id, department_id) VALUES ($1, $2)
@@ -135,7 +154,11 @@ pub fn patient(conn: &Connection, id: i64) -> rusqlite::Result<Option<Patient>> 
 }
 
 /// Patients of a village (`None`: every village), newest first, at most `limit`.
-pub fn patients(conn: &Connection, village_id: Option<i64>, limit: i64) -> rusqlite::Result<Vec<Patient>> {
+pub fn patients(
+    conn: &Connection,
+    village_id: Option<i64>,
+    limit: i64,
+) -> rusqlite::Result<Vec<Patient>> {
     let mut st = conn.prepare_cached(&format!(
         "SELECT {PATIENT_COLUMNS} FROM clinic_patients WHERE $1 IS NULL OR village_id = $1
          ORDER BY id DESC LIMIT $2"

@@ -29,7 +29,12 @@ pub struct NewNote<'a> {
     pub icd10: Option<&'a str>,
 }
 
-pub fn insert_note(conn: &Connection, consult_id: i64, author: i64, n: &NewNote<'_>) -> rusqlite::Result<i64> {
+pub fn insert_note(
+    conn: &Connection,
+    consult_id: i64,
+    author: i64,
+    n: &NewNote<'_>,
+) -> rusqlite::Result<i64> {
     conn.execute(
         "INSERT INTO clinic_notes (consult_id, author_id, subjective, objective, assessment, plan, diagnosis, icd10, created_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -105,14 +110,25 @@ pub fn insert_prescription(
     )?;
     let id = conn.last_insert_rowid();
     if let Some(p) = previous {
-        conn.execute("UPDATE clinic_prescriptions SET superseded = 1 WHERE id = $1", [p.id])?;
+        conn.execute(
+            "UPDATE clinic_prescriptions SET superseded = 1 WHERE id = $1",
+            [p.id],
+        )?;
     }
     let mut st = conn.prepare_cached(
         "INSERT INTO clinic_prescription_lines (prescription_id, drug, dose, route, frequency, days, quantity)
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )?;
     for l in items {
-        st.execute(params![id, l.drug, l.dose, l.route, l.frequency, l.days, l.quantity])?;
+        st.execute(params![
+            id,
+            l.drug,
+            l.dose,
+            l.route,
+            l.frequency,
+            l.days,
+            l.quantity
+        ])?;
     }
     Ok((id, version))
 }
@@ -175,7 +191,10 @@ pub fn prescription(conn: &Connection, id: i64) -> rusqlite::Result<Option<Presc
 }
 
 /// Prescriptions of the given consults, every version, oldest first.
-pub fn prescriptions(conn: &Connection, consult_ids: &[i64]) -> rusqlite::Result<Vec<Prescription>> {
+pub fn prescriptions(
+    conn: &Connection,
+    consult_ids: &[i64],
+) -> rusqlite::Result<Vec<Prescription>> {
     let ids = serde_json::to_string(consult_ids).unwrap_or_default();
     let mut st = conn.prepare_cached(&format!(
         "SELECT {RX_COLUMNS} FROM clinic_prescriptions p

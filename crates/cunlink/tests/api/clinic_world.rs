@@ -65,16 +65,32 @@ pub async fn world(app: &TestApp) -> ClinicWorld {
     let vdoc_b = app.user("vdoc-b", Role::Doctor, Some(B)).await;
     let cdoc = cli_user(app, "cdoc", &["--role", "doctor", "--department", "内科"]).await;
     let surgeon = app.user("surgeon", Role::Doctor, None).await;
-    ok(app, "/api/clinic/doctors", &admin, json!({"user": "surgeon", "department": "外科"})).await;
+    ok(
+        app,
+        "/api/clinic/doctors",
+        &admin,
+        json!({"user": "surgeon", "department": "外科"}),
+    )
+    .await;
     let pat_a_user = app.user("pat-a", Role::Villager, Some(A)).await;
     let pat_b_user = app.user("pat-b", Role::Villager, Some(B)).await;
-    let patient_a = ok(app, "/api/clinic/patients", &vdoc_a, json!({"name": "王秀英", "sex": "female",
-        "birth_date": "1958-03-02", "village": A, "phone": "138 0000 0001", "user": "pat-a"}))
+    let patient_a = ok(
+        app,
+        "/api/clinic/patients",
+        &vdoc_a,
+        json!({"name": "王秀英", "sex": "female",
+        "birth_date": "1958-03-02", "village": A, "phone": "138 0000 0001", "user": "pat-a"}),
+    )
     .await["id"]
         .as_i64()
         .unwrap();
-    let patient_b = ok(app, "/api/clinic/patients", &vdoc_b, json!({"name": "李强", "sex": "male",
-        "birth_date": "1970-07-20", "village": B, "user": "pat-b"}))
+    let patient_b = ok(
+        app,
+        "/api/clinic/patients",
+        &vdoc_b,
+        json!({"name": "李强", "sex": "male",
+        "birth_date": "1970-07-20", "village": B, "user": "pat-b"}),
+    )
     .await["id"]
         .as_i64()
         .unwrap();
@@ -83,8 +99,13 @@ pub async fn world(app: &TestApp) -> ClinicWorld {
     .await["id"]
         .as_i64()
         .unwrap();
-    let consult_b = ok(app, "/api/clinic/consults", &vdoc_b, json!({"patient_id": patient_b,
-        "department": "内科", "complaint": "咳嗽"}))
+    let consult_b = ok(
+        app,
+        "/api/clinic/consults",
+        &vdoc_b,
+        json!({"patient_id": patient_b,
+        "department": "内科", "complaint": "咳嗽"}),
+    )
     .await["id"]
         .as_i64()
         .unwrap();
@@ -105,7 +126,10 @@ pub async fn world(app: &TestApp) -> ClinicWorld {
 /// The access log of a patient, as the admin reads it.
 pub async fn log_len(app: &TestApp, patient: i64) -> usize {
     let r = app
-        .get(&format!("/api/clinic/patients/{patient}/access-log?limit=500"), &app.admin_token.clone())
+        .get(
+            &format!("/api/clinic/patients/{patient}/access-log?limit=500"),
+            &app.admin_token.clone(),
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
     r.json().as_array().unwrap().len()
@@ -113,7 +137,9 @@ pub async fn log_len(app: &TestApp, patient: i64) -> usize {
 
 /// A PNG of `w`×`h`.
 pub fn png(w: u32, h: u32) -> Vec<u8> {
-    let img = image::RgbImage::from_fn(w, h, |x, y| image::Rgb([(x % 256) as u8, (y % 256) as u8, 90]));
+    let img = image::RgbImage::from_fn(w, h, |x, y| {
+        image::Rgb([(x % 256) as u8, (y % 256) as u8, 90])
+    });
     let mut out = std::io::Cursor::new(Vec::new());
     image::DynamicImage::ImageRgb8(img)
         .write_to(&mut out, image::ImageFormat::Png)
@@ -122,7 +148,20 @@ pub fn png(w: u32, h: u32) -> Vec<u8> {
 }
 
 /// POST raw bytes with a bearer token.
-pub async fn post_bytes(app: &TestApp, path: &str, token: &str, ct: &str, body: Vec<u8>) -> crate::common::Resp {
+pub async fn post_bytes(
+    app: &TestApp,
+    path: &str,
+    token: &str,
+    ct: &str,
+    body: Vec<u8>,
+) -> crate::common::Resp {
     let auth = format!("Bearer {token}");
-    request(app.http, "POST", path, &[("authorization", &auth), ("content-type", ct)], body).await
+    request(
+        app.http,
+        "POST",
+        path,
+        &[("authorization", &auth), ("content-type", ct)],
+        body,
+    )
+    .await
 }
