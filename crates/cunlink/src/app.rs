@@ -42,6 +42,7 @@ pub struct Server {
     pub boards: Arc<Boards>,
     /// Village affairs (tests move its clock: see `cunlink_affairs::clock`).
     pub affairs: Arc<Affairs>,
+    pub clinic: Arc<Clinic>,
     /// Every path the HTTP router registers (see `cunlink_core::routes`); the
     /// access-matrix test walks them all.
     pub route_paths: Vec<String>,
@@ -100,7 +101,15 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
             farm: farm.clone(),
         },
     )?;
-    let clinic = Clinic::open(&config, ClinicDeps { db: db.clone() })?;
+    let clinic = Clinic::open(
+        &config,
+        ClinicDeps {
+            db: db.clone(),
+            auth: auth.clone(),
+            farm: farm.clone(),
+            notify: notify.clone(),
+        },
+    )?;
     let school = School::open(&config, SchoolDeps { db: db.clone() })?;
     let affairs = Affairs::open(
         &config,
@@ -116,7 +125,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         alerts.clone(),
         boards.clone(),
         market.clone(),
-        clinic,
+        clinic.clone(),
         school,
         affairs.clone(),
     ];
@@ -160,6 +169,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         crate::demo_market::seed(&market).await?;
         crate::demo_alert::seed(&alerts).await?;
         crate::demo_affairs::seed(&affairs).await?;
+        crate::demo_clinic::seed(&clinic, &farm).await?;
     }
     tracing::info!(%http_addr, %mqtt_addr, data_dir = %config.data_dir.display(), demo = config.demo, "cunlink is serving");
     Ok(Server {
@@ -171,6 +181,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         auth,
         boards,
         affairs,
+        clinic,
         route_paths,
         domains,
         shutdown,

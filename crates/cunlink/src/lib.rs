@@ -7,5 +7,6 @@ pub mod cli;
 pub mod demo;
 pub mod demo_affairs;
 pub mod demo_alert;
+pub mod demo_clinic;
 pub mod demo_market;
 pub mod memory;

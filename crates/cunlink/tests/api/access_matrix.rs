@@ -118,6 +118,22 @@ const NOT_THE_REPORTER: &[(Role, Expect)] = &[
     (Role::Teacher, Expect::NotFound),
     (Role::Villager, Expect::NotFound),
 ];
+/// Clinic records (issue 11 item 6): admins and the doctors of the patient's
+/// village (the patient's own account and assigned county doctors are walked in
+/// clinic_access.rs). Everyone else is told the record does not exist.
+const RECORD: &[Role] = &[Role::Admin, Role::Doctor];
+const ADMIN: &[Role] = &[Role::Admin];
+const DOCTOR: &[Role] = &[Role::Doctor];
+const NOBODY: &[Role] = &[];
+const NOT_A_READER: &[(Role, Expect)] = &[
+    (Role::CountyStaff, Expect::NotFound),
+    (Role::StationOperator, Expect::NotFound),
+    (Role::Farmer, Expect::NotFound),
+    (Role::Buyer, Expect::NotFound),
+    (Role::Teacher, Expect::NotFound),
+    (Role::Villager, Expect::NotFound),
+    (Role::VillageOfficial, Expect::NotFound),
+];
 /// The school: its teachers, the villagers whose children go there, and the county.
 const SCHOOL: &[Role] = &[Role::Admin, Role::CountyStaff, Role::Teacher, Role::Villager];
 
@@ -381,6 +397,59 @@ fn table() -> Vec<Row> {
         row("GET", "/board/{slug}/live", Rule::Public),
         // Skeleton domains: each home page for the roles its tab is for.
         row("GET", "/clinic", page(CLINIC, CLINIC, Unscoped)),
+        // clinic (issue 11): JSON API. The village-A doctor is a village doctor;
+        // accepting and publishing slots are for county doctors (clinic_flow.rs).
+        row("GET", "/api/clinic/departments", api(ALL, ALL, Unscoped)),
+        row("POST", "/api/clinic/departments", api(ADMIN, ADMIN, Unscoped)),
+        row("POST", "/api/clinic/doctors", api(ADMIN, ADMIN, Unscoped)),
+        row("GET", "/api/clinic/patients", api(RECORD, RECORD, Unscoped)),
+        row("POST", "/api/clinic/patients", api(RECORD, RECORD, Unscoped)),
+        Row { method: "GET", path: "/api/clinic/patients/{id}", rule: api(RECORD, RECORD, Village404), overrides: NOT_A_READER },
+        // The log: the patient and admins; a doctor who may read the record is refused.
+        Row { method: "GET", path: "/api/clinic/patients/{id}/access-log", rule: api(RECORD, ADMIN, Village404), overrides: NOT_A_READER },
+        row("GET", "/api/clinic/consults", api(ALL, ALL, Unscoped)),
+        row("POST", "/api/clinic/consults", api(RECORD, DOCTOR, Unscoped)),
+        Row { method: "GET", path: "/api/clinic/consults/{id}", rule: api(RECORD, RECORD, Village404), overrides: NOT_A_READER },
+        Row { method: "POST", path: "/api/clinic/consults/{id}/accept", rule: api(RECORD, NOBODY, Village404), overrides: NOT_A_READER },
+        Row { method: "POST", path: "/api/clinic/consults/{id}/schedule", rule: api(RECORD, DOCTOR, Village404), overrides: NOT_A_READER },
+        Row { method: "POST", path: "/api/clinic/consults/{id}/close", rule: api(RECORD, DOCTOR, Village404), overrides: NOT_A_READER },
+        Row { method: "POST", path: "/api/clinic/consults/{id}/cancel", rule: api(RECORD, RECORD, Village404), overrides: NOT_A_READER },
+        Row { method: "POST", path: "/api/clinic/consults/{id}/notes", rule: api(RECORD, DOCTOR, Village404), overrides: NOT_A_READER },
+        Row { method: "POST", path: "/api/clinic/consults/{id}/prescriptions", rule: api(RECORD, DOCTOR, Village404), overrides: NOT_A_READER },
+        Row { method: "POST", path: "/api/clinic/consults/{id}/photos", rule: api(RECORD, DOCTOR, Village404), overrides: NOT_A_READER },
+        Row { method: "GET", path: "/api/clinic/photos/{id}", rule: api(RECORD, RECORD, Village404), overrides: NOT_A_READER },
+        Row { method: "GET", path: "/api/clinic/prescriptions/{id}", rule: api(RECORD, RECORD, Village404), overrides: NOT_A_READER },
+        Row { method: "POST", path: "/api/clinic/prescriptions/{id}/revise", rule: api(RECORD, DOCTOR, Village404), overrides: NOT_A_READER },
+        Row { method: "POST", path: "/api/clinic/prescriptions/{id}/dispense", rule: api(RECORD, DOCTOR, Village404), overrides: NOT_A_READER },
+        row("GET", "/api/clinic/slots", api(RECORD, RECORD, Unscoped)),
+        row("POST", "/api/clinic/slots", api(NOBODY, NOBODY, Unscoped)),
+        row("GET", "/api/clinic/vitals", api(DOCTOR, DOCTOR, Unscoped)),
+        row("GET", "/api/clinic/queue/stream", api(RECORD, RECORD, Unscoped)),
+        // clinic: FHIR R4, the same rules as the records (searches name village A's patient).
+        Row { method: "GET", path: "/fhir/r4/Patient/{id}", rule: api(RECORD, RECORD, Village404), overrides: NOT_A_READER },
+        Row { method: "GET", path: "/fhir/r4/Patient/{id}/$everything", rule: api(RECORD, RECORD, Village404), overrides: NOT_A_READER },
+        row("GET", "/fhir/r4/Practitioner/{id}", api(CLINIC, CLINIC, Unscoped)),
+        Row { method: "GET", path: "/fhir/r4/Encounter", rule: api(RECORD, RECORD, Unscoped), overrides: NOT_A_READER },
+        Row { method: "GET", path: "/fhir/r4/Observation", rule: api(RECORD, RECORD, Unscoped), overrides: NOT_A_READER },
+        Row { method: "GET", path: "/fhir/r4/Condition", rule: api(RECORD, RECORD, Unscoped), overrides: NOT_A_READER },
+        Row { method: "GET", path: "/fhir/r4/MedicationRequest", rule: api(RECORD, RECORD, Unscoped), overrides: NOT_A_READER },
+        Row { method: "GET", path: "/fhir/r4/MedicationDispense", rule: api(RECORD, RECORD, Unscoped), overrides: NOT_A_READER },
+        // clinic: pages.
+        row("POST", "/clinic/patients", page(RECORD, RECORD, Unscoped)),
+        row("POST", "/clinic/departments", page(ADMIN, ADMIN, Unscoped)),
+        row("GET", "/clinic/consults/new", page(DOCTOR, DOCTOR, Unscoped)),
+        row("POST", "/clinic/consults/new", page(DOCTOR, DOCTOR, Unscoped)),
+        row("GET", "/clinic/queue", page(RECORD, RECORD, Unscoped)),
+        row("GET", "/clinic/queue/rows", page(RECORD, RECORD, Unscoped)),
+        row("GET", "/clinic/slots", page(RECORD, RECORD, Unscoped)),
+        row("POST", "/clinic/slots", page(NOBODY, NOBODY, Unscoped)),
+        Row { method: "GET", path: "/clinic/consults/{id}", rule: page(RECORD, RECORD, Village404), overrides: NOT_A_READER },
+        Row { method: "POST", path: "/clinic/consults/{id}/action", rule: page(RECORD, DOCTOR, Village404), overrides: NOT_A_READER },
+        Row { method: "POST", path: "/clinic/consults/{id}/notes", rule: page(RECORD, DOCTOR, Village404), overrides: NOT_A_READER },
+        Row { method: "POST", path: "/clinic/consults/{id}/prescriptions", rule: page(RECORD, DOCTOR, Village404), overrides: NOT_A_READER },
+        Row { method: "POST", path: "/clinic/prescriptions/{id}/dispense", rule: page(RECORD, DOCTOR, Village404), overrides: NOT_A_READER },
+        Row { method: "GET", path: "/clinic/patients/{id}", rule: page(RECORD, RECORD, Village404), overrides: NOT_A_READER },
+        Row { method: "GET", path: "/clinic/prescriptions/{id}/print", rule: page(RECORD, RECORD, Village404), overrides: NOT_A_READER },
         row("GET", "/school", page(SCHOOL, SCHOOL, Unscoped)),
         row("GET", "/affairs", page(NOT_BUYER, NOT_BUYER, Unscoped)),
         // affairs: JSON API (issue 16).
@@ -594,6 +663,14 @@ struct Village {
     question: i64,
     feedback: i64,
     vote: i64,
+    /// Clinic: a patient of the village, their consult, its prescription,
+    /// photo and the free slot it may book, and the village doctor's user id.
+    patient: i64,
+    consult: i64,
+    rx: i64,
+    clinic_photo: i64,
+    slot: i64,
+    vdoc_id: i64,
 }
 
 struct World {
@@ -741,7 +818,58 @@ async fn seed_village(
         .expect("trace url")
         .to_string();
     seed_affairs(app, &mut v, tag).await;
+    seed_clinic(app, &mut v, tag).await;
     (v, farmer, op, buyer)
+}
+
+/// The village's clinic objects: its doctor registers a patient, opens a
+/// consult in 内科 with a prescription and a photo; 内科's county doctor
+/// (`cdoc-mx`, made once) publishes a slot the consult may book.
+async fn seed_clinic(app: &TestApp, v: &mut Village, tag: &str) {
+    let admin = app.admin_token.clone();
+    let cdoc = if tag == "a" {
+        let t = app.user("cdoc-mx", Role::Doctor, None).await;
+        ok(app, "/api/clinic/doctors", &admin, json!({"user": "cdoc-mx", "department": "内科"})).await;
+        t
+    } else {
+        app.user("cdoc-mx-b", Role::Doctor, None).await
+    };
+    if tag != "a" {
+        ok(app, "/api/clinic/doctors", &admin, json!({"user": "cdoc-mx-b", "department": "内科"})).await;
+    }
+    let vdoc = app.user(&format!("vdoc-{tag}"), Role::Doctor, Some(v.name)).await;
+    v.patient = ok(app, "/api/clinic/patients", &vdoc, json!({"name": format!("病人 {tag}"), "sex": "female",
+        "birth_date": "1960-01-01", "village": v.name}))
+    .await["id"]
+        .as_i64()
+        .expect("patient id");
+    v.consult = ok(app, "/api/clinic/consults", &vdoc, json!({"patient_id": v.patient, "department": "内科",
+        "complaint": "头痛", "vitals": {"temperature": 37.2}}))
+    .await["id"]
+        .as_i64()
+        .expect("consult id");
+    v.rx = ok(app, &format!("/api/clinic/consults/{}/prescriptions", v.consult), &vdoc, json!({"items": [
+        {"drug": "对乙酰氨基酚", "dose": "0.5 g", "route": "口服", "frequency": "必要时", "days": 2, "quantity": 4}]}))
+    .await["id"]
+        .as_i64()
+        .expect("rx id");
+    let r = request(
+        app.http,
+        "POST",
+        &format!("/api/clinic/consults/{}/photos", v.consult),
+        &[("authorization", &format!("Bearer {vdoc}")), ("content-type", "image/png")],
+        png(),
+    )
+    .await;
+    assert_eq!(r.status, 201, "clinic photo: {}", r.text());
+    v.clinic_photo = r.json()["id"].as_i64().expect("photo id");
+    let start = cunlink_core::time::now_ms() + 86_400_000;
+    v.slot = ok(app, "/api/clinic/slots", &cdoc, json!({"starts_at": start, "minutes": 20}))
+        .await["id"]
+        .as_i64()
+        .expect("slot id");
+    let me = app.get("/api/me", &vdoc).await.json();
+    v.vdoc_id = me["id"].as_i64().expect("doctor id");
 }
 
 /// A notice with a recording, a published ledger month with a question, a
@@ -804,6 +932,7 @@ fn rule_body(v: &Village) -> Value {
 /// The two villages, and village A's farmer, operator and buyer (role, username, token).
 async fn seed(app: &TestApp) -> (World, Vec<(Role, String, String)>) {
     let (a, farmer, op, buyer) = seed_village(app, "Village A", "a").await;
+    assert_eq!(a.patient, 1, "the FHIR search rows name village A's patient as 1");
     let seeders = vec![
         (Role::Farmer, "farmer-a".to_string(), farmer),
         (Role::StationOperator, "op-a".to_string(), op),
@@ -929,6 +1058,9 @@ fn query(path: &str) -> &'static str {
         "/rules/keys" => "?kind=device&name=dev-a",
         // The device API's long poll: answer at once.
         "/api/v1/{token}/rpc" => "?timeout=1",
+        // Village A's patient, the first the clinic registered (asserted in seed).
+        "/fhir/r4/Encounter" | "/fhir/r4/Observation" | "/fhir/r4/Condition"
+        | "/fhir/r4/MedicationRequest" | "/fhir/r4/MedicationDispense" => "?patient=1",
         _ => "",
     }
 }
@@ -998,6 +1130,13 @@ fn value(
         "hash" => v.file.clone(),
         "month" => "2026-10".into(),
         "action" => "ack".into(),
+        "id" if is("/api/clinic/patients/") || is("/clinic/patients/") || is("/fhir/r4/Patient/") => {
+            v.patient.to_string()
+        }
+        "id" if is("/api/clinic/consults/") || is("/clinic/consults/") => v.consult.to_string(),
+        "id" if is("/api/clinic/prescriptions/") || is("/clinic/prescriptions/") => v.rx.to_string(),
+        "id" if is("/api/clinic/photos/") => v.clinic_photo.to_string(),
+        "id" if is("/fhir/r4/Practitioner/") => v.vdoc_id.to_string(),
         // Personal objects (subscriptions, webhooks, dead letters): an id nobody has.
         "id" => "999999".into(),
         other => panic!("no fixture for {{{other}}} in {before}"),
@@ -1125,6 +1264,26 @@ fn body(
         "/api/market/batches" => j(
             json!({"asset": format!("Asset {}", &v.device[4..]), "grown_from": 1, "harvested_at": 2, "product_id": v.product}),
         ),
+        "/api/clinic/departments" => j(json!({"name": format!("科 {n}")})),
+        "/api/clinic/doctors" => j(json!({"user": "cdoc-mx", "department": "内科"})),
+        "/api/clinic/patients" => j(json!({"name": format!("P {n}"), "sex": "male", "birth_date": "1990-05-05", "village": v.name})),
+        "/api/clinic/consults" => j(json!({"patient_id": v.patient, "department": "内科", "complaint": "咳嗽"})),
+        "/api/clinic/consults/{id}/accept" | "/api/clinic/consults/{id}/close"
+        | "/api/clinic/consults/{id}/cancel" | "/api/clinic/prescriptions/{id}/dispense" => (None, Vec::new()),
+        "/api/clinic/consults/{id}/schedule" => j(json!({"slot_id": v.slot})),
+        "/api/clinic/consults/{id}/notes" => j(json!({"diagnosis": "感冒", "icd10": "J00"})),
+        "/api/clinic/consults/{id}/prescriptions" | "/api/clinic/prescriptions/{id}/revise" => j(json!({"items": [
+            {"drug": "维生素C", "dose": "0.1 g", "route": "口服", "frequency": "每日三次", "days": 5, "quantity": 15}]})),
+        "/api/clinic/consults/{id}/photos" => (Some("image/jpeg"), b"not a jpeg".to_vec()),
+        "/api/clinic/slots" => j(json!({"starts_at": cunlink_core::time::now_ms() + 3_600_000 * (n as i64 + 2), "minutes": 15})),
+        "/clinic/patients" => f(format!("name=P+{n}&sex=female&birth_date=1991-01-01&village=Village+A")),
+        "/clinic/departments" => f(format!("name=Dept+{n}")),
+        "/clinic/consults/new" => f(format!("patient_id={}&department=%E5%86%85%E7%A7%91&complaint=cough&vital_temperature=37.5", v.patient)),
+        "/clinic/slots" => f("date=2099-01-01&time=09:00&minutes=20".into()),
+        "/clinic/consults/{id}/action" => f("action=close".into()),
+        "/clinic/consults/{id}/notes" => f("diagnosis=cold".into()),
+        "/clinic/consults/{id}/prescriptions" => f("drug_0=VC&dose_0=0.1g&route_0=po&frequency_0=tid&days_0=3&quantity_0=9".into()),
+        "/clinic/prescriptions/{id}/dispense" => f(String::new()),
         "/farm/devices" => f(format!(
             "name=page-{n}&profile=default&asset=Asset+{}",
             &v.device[4..]
