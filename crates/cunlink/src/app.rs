@@ -96,7 +96,15 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
             farm: farm.clone(),
         },
     )?;
-    let clinic = Clinic::open(&config, ClinicDeps { db: db.clone() })?;
+    let clinic = Clinic::open(
+        &config,
+        ClinicDeps {
+            db: db.clone(),
+            auth: auth.clone(),
+            farm: farm.clone(),
+            notify: Arc::new(NoNotify),
+        },
+    )?;
     let school = School::open(&config, SchoolDeps { db: db.clone() })?;
     let affairs = Affairs::open(&config, AffairsDeps { db: db.clone() })?;
     // Registration order is the order of page and board sections.
@@ -337,4 +345,20 @@ pub async fn stop_signal() {
         _ = ctrl_c => {}
         _ = term => {}
     }
+}
+
+/// Until the alert crate implements `NotifyUsers` (issue 12's helper), the
+/// clinic's notices are dropped here; the consult flow works without them.
+struct NoNotify;
+
+impl cunlink_core::notify::NotifyUsers for NoNotify {
+    fn enqueue(
+        &self,
+        _conn: &rusqlite::Connection,
+        _notice: &cunlink_core::notify::UserNotice,
+    ) -> rusqlite::Result<usize> {
+        Ok(0)
+    }
+
+    fn wake(&self) {}
 }

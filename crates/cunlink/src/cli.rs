@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! cunlink serve [--data-dir DIR] [--http ADDR] [--mqtt ADDR] [--demo]
-//! cunlink user create --data-dir DIR --username NAME --role ROLE [--village NAME]   (password on stdin; prints an API token last)
+//! cunlink user create --data-dir DIR --username NAME --role ROLE [--village NAME | --department NAME]   (password on stdin; prints an API token last)
 //! cunlink station create --data-dir DIR --village NAME --name NAME   (prints the station id last)
 //! cunlink device create --data-dir DIR --name NAME [--type PROFILE] [--asset NAME] [--village NAME | --county-level] [--gateway] [--dev-eui HEX]   (prints the access token last)
 //! cunlink integration create --data-dir DIR --name NAME   (prints the integration token last)
@@ -209,9 +209,13 @@ pub enum UserCommand {
         /// admin, county_staff, station_operator, farmer, buyer, doctor, teacher or villager.
         #[arg(long)]
         role: String,
-        /// The user's village (created if new).
+        /// The user's village (created if new). A doctor with a village is a village doctor.
         #[arg(long)]
         village: Option<String>,
+        /// A county doctor's department (created if new); only with `--role doctor`
+        /// and without `--village`.
+        #[arg(long, conflicts_with = "village")]
+        department: Option<String>,
     },
     /// Disable an account: its sessions end and its API tokens stop working at once.
     Disable {
@@ -294,6 +298,7 @@ fn open_db(data_dir: &std::path::Path) -> anyhow::Result<Db> {
     db.migrate("farm", farm_store::MIGRATIONS)?;
     db.migrate("board", cunlink_board::MIGRATIONS)?;
     db.migrate("market", cunlink_market::MIGRATIONS)?;
+    db.migrate("clinic", cunlink_clinic::store::MIGRATIONS)?;
     Ok(db)
 }
 
@@ -302,8 +307,18 @@ pub fn user_create(
     username: &str,
     role: &str,
     village: Option<&str>,
+    department: Option<&str>,
 ) -> anyhow::Result<()> {
     let role: Role = role.parse()?;
+    let department = department.map(str::trim);
+    if let Some(d) = department {
+        if role != Role::Doctor {
+            bail!("--department is for county doctors: use it with --role doctor");
+        }
+        if d.is_empty() || d.chars().count() > 64 {
+            bail!("a department name must be 1-64 characters");
+        }
+    }
     let mut password = String::new();
     std::io::stdin()
         .lock()
@@ -317,6 +332,12 @@ pub fn user_create(
     }
     let auth = AuthService::new(open_db(&data.data_dir)?);
     let user = auth.create_user_blocking(username, password, role, village)?;
+    if let Some(d) = department {
+        auth.db()
+            .call_blocking(|c| cunlink_clinic::store::people::link_county_doctor(c, user.id, d))
+            .with_context(|| format!("linking {username} to department {d}"))?;
+        eprintln!("{username} is a county doctor of {d}");
+    }
     let token = auth.create_api_token_blocking(user.id)?;
     eprintln!(
         "created user '{}' ({}){}",

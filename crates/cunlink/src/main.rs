@@ -46,7 +46,14 @@ fn main() -> anyhow::Result<()> {
             username,
             role,
             village,
-        }) => cunlink::cli::user_create(&data, &username, &role, village.as_deref()),
+            department,
+        }) => cunlink::cli::user_create(
+            &data,
+            &username,
+            &role,
+            village.as_deref(),
+            department.as_deref(),
+        ),
         Command::User(UserCommand::Disable { data, username }) => {
             cunlink::cli::user_set_disabled(&data, &username, true)
         }

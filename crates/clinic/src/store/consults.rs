@@ -1,0 +1,314 @@
+//! Consults, their slots, observations and photos.
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+
+use cunlink_core::time::now_ms;
+
+use crate::model::ConsultStatus;
+
+/// A consult row.
+#[derive(Debug, Clone, Serialize)]
+pub struct Consult {
+    pub id: i64,
+    pub patient_id: i64,
+    pub department_id: i64,
+    pub village_doctor_id: i64,
+    pub county_doctor_id: Option<i64>,
+    pub status: ConsultStatus,
+    pub complaint: String,
+    pub slot_id: Option<i64>,
+    pub video: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub closed_at: Option<i64>,
+}
+
+const COLUMNS: &str = "id, patient_id, department_id, village_doctor_id, county_doctor_id, status, \
+                       complaint, slot_id, video, created_at, updated_at, closed_at";
+
+fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Consult> {
+    Ok(Consult {
+        id: r.get(0)?,
+        patient_id: r.get(1)?,
+        department_id: r.get(2)?,
+        village_doctor_id: r.get(3)?,
+        county_doctor_id: r.get(4)?,
+        status: r.get(5)?,
+        complaint: r.get(6)?,
+        slot_id: r.get(7)?,
+        video: r.get(8)?,
+        created_at: r.get(9)?,
+        updated_at: r.get(10)?,
+        closed_at: r.get(11)?,
+    })
+}
+
+pub fn insert(
+    conn: &Connection,
+    patient_id: i64,
+    department_id: i64,
+    village_doctor_id: i64,
+    complaint: &str,
+) -> rusqlite::Result<i64> {
+    let now = now_ms();
+    conn.execute(
+        "INSERT INTO clinic_consults (patient_id, department_id, village_doctor_id, status, complaint, created_at, updated_at)
+         VALUES ($1, $2, $3, 'waiting', $4, $5, $5)",
+        params![patient_id, department_id, village_doctor_id, complaint, now],
+    )?;
+    Ok(conn.last_insert_rowid())
+}
+
+pub fn get(conn: &Connection, id: i64) -> rusqlite::Result<Option<Consult>> {
+    conn.query_row(
+        &format!("SELECT {COLUMNS} FROM clinic_consults WHERE id = $1"),
+        [id],
+        from_row,
+    )
+    .optional()
+}
+
+/// Which consults a list may show.
+#[derive(Debug, Default, Clone)]
+pub struct Filter {
+    pub status: Option<ConsultStatus>,
+    pub department_id: Option<i64>,
+    pub village_id: Option<i64>,
+    /// Only consults this county doctor took.
+    pub county_doctor_id: Option<i64>,
+    pub patient_id: Option<i64>,
+    /// Only ids below this (paging, newest first).
+    pub before: Option<i64>,
+    pub limit: i64,
+}
+
+/// Consults matching `f`, newest first. The queue index serves the department
+/// and status filters; the village filter joins the patient.
+pub fn list(conn: &Connection, f: &Filter) -> rusqlite::Result<Vec<Consult>> {
+    let sql = format!(
+        "SELECT {} FROM clinic_consults c
+         WHERE ($1 IS NULL OR c.status = $1)
+           AND ($2 IS NULL OR c.department_id = $2)
+           AND ($3 IS NULL OR c.patient_id IN (SELECT id FROM clinic_patients WHERE village_id = $3))
+           AND ($4 IS NULL OR c.county_doctor_id = $4)
+           AND ($5 IS NULL OR c.patient_id = $5)
+           AND ($6 IS NULL OR c.id < $6)
+         ORDER BY c.id DESC LIMIT $7",
+        COLUMNS
+            .split(", ")
+            .map(|c| format!("c.{}", c.trim()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let mut st = conn.prepare_cached(&sql)?;
+    let rows = st.query_map(
+        params![
+            f.status.map(|s| s.as_str()),
+            f.department_id,
+            f.village_id,
+            f.county_doctor_id,
+            f.patient_id,
+            f.before,
+            f.limit
+        ],
+        from_row,
+    )?;
+    rows.collect()
+}
+
+/// Move a consult from one of `from` to `to`; false if it was in none of them
+/// (someone else moved it first).
+pub fn transition(
+    conn: &Connection,
+    id: i64,
+    from: &[ConsultStatus],
+    to: ConsultStatus,
+    county_doctor: Option<i64>,
+) -> rusqlite::Result<bool> {
+    let from: Vec<&str> = from.iter().map(|s| s.as_str()).collect();
+    let list = serde_json::to_string(&from).unwrap_or_default();
+    let now = now_ms();
+    let closed = matches!(to, ConsultStatus::Closed | ConsultStatus::Cancelled).then_some(now);
+    let n = conn.execute(
+        "UPDATE clinic_consults
+         SET status = $1, updated_at = $2, closed_at = COALESCE($3, closed_at),
+             county_doctor_id = COALESCE($4, county_doctor_id),
+             video = video OR $1 = 'in_call'
+         WHERE id = $5 AND status IN (SELECT value FROM json_each($6))",
+        params![to.as_str(), now, closed, county_doctor, id, list],
+    )?;
+    Ok(n == 1)
+}
+
+/// Whether `doctor_id` took one of `patient_id`'s consults.
+pub fn assigned(conn: &Connection, patient_id: i64, doctor_id: i64) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT EXISTS(SELECT 1 FROM clinic_consults WHERE county_doctor_id = $1 AND patient_id = $2)",
+        params![doctor_id, patient_id],
+        |r| r.get(0),
+    )
+}
+
+// --- slots -------------------------------------------------------------------
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Slot {
+    pub id: i64,
+    pub doctor_id: i64,
+    pub department_id: i64,
+    pub starts_at: i64,
+    pub minutes: i64,
+    pub consult_id: Option<i64>,
+}
+
+fn slot_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Slot> {
+    Ok(Slot {
+        id: r.get(0)?,
+        doctor_id: r.get(1)?,
+        department_id: r.get(2)?,
+        starts_at: r.get(3)?,
+        minutes: r.get(4)?,
+        consult_id: r.get(5)?,
+    })
+}
+
+/// A new slot; `None` when the doctor already has one starting then.
+pub fn insert_slot(
+    conn: &Connection,
+    doctor_id: i64,
+    department_id: i64,
+    starts_at: i64,
+    minutes: i64,
+) -> rusqlite::Result<Option<i64>> {
+    let n = conn.execute(
+        "INSERT INTO clinic_slots (doctor_id, department_id, starts_at, minutes, created_at)
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (doctor_id, starts_at) DO NOTHING",
+        params![doctor_id, department_id, starts_at, minutes, now_ms()],
+    )?;
+    Ok((n == 1).then(|| conn.last_insert_rowid()))
+}
+
+pub fn slot(conn: &Connection, id: i64) -> rusqlite::Result<Option<Slot>> {
+    conn.query_row(
+        "SELECT id, doctor_id, department_id, starts_at, minutes, consult_id FROM clinic_slots WHERE id = $1",
+        [id],
+        slot_from_row,
+    )
+    .optional()
+}
+
+/// Slots of a department from `from` on, soonest first, at most `limit`.
+pub fn slots(conn: &Connection, department_id: Option<i64>, from: i64, limit: i64) -> rusqlite::Result<Vec<Slot>> {
+    let mut st = conn.prepare_cached(
+        "SELECT id, doctor_id, department_id, starts_at, minutes, consult_id FROM clinic_slots
+         WHERE ($1 IS NULL OR department_id = $1) AND starts_at >= $2 ORDER BY starts_at, id LIMIT $3",
+    )?;
+    let rows = st.query_map(params![department_id, from, limit], slot_from_row)?;
+    rows.collect()
+}
+
+/// Book a free slot for a consult; false if it was taken meanwhile.
+pub fn book_slot(conn: &Connection, slot_id: i64, consult_id: i64) -> rusqlite::Result<bool> {
+    let n = conn.execute(
+        "UPDATE clinic_slots SET consult_id = $1 WHERE id = $2 AND consult_id IS NULL",
+        params![consult_id, slot_id],
+    )?;
+    if n == 1 {
+        conn.execute(
+            "UPDATE clinic_consults SET slot_id = $1 WHERE id = $2",
+            params![slot_id, consult_id],
+        )?;
+    }
+    Ok(n == 1)
+}
+
+// --- observations ------------------------------------------------------------
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Observation {
+    pub id: i64,
+    pub consult_id: i64,
+    pub key: String,
+    pub value: f64,
+    pub device: Option<String>,
+    pub observed_at: i64,
+}
+
+pub fn insert_observation(
+    conn: &Connection,
+    consult_id: i64,
+    key: &str,
+    value: f64,
+    device: Option<&str>,
+    observed_at: i64,
+) -> rusqlite::Result<i64> {
+    conn.execute(
+        "INSERT INTO clinic_observations (consult_id, key, value, device, observed_at) VALUES ($1, $2, $3, $4, $5)",
+        params![consult_id, key, value, device, observed_at],
+    )?;
+    Ok(conn.last_insert_rowid())
+}
+
+/// Observations of the given consults.
+pub fn observations(conn: &Connection, consult_ids: &[i64]) -> rusqlite::Result<Vec<Observation>> {
+    let ids = serde_json::to_string(consult_ids).unwrap_or_default();
+    let mut st = conn.prepare_cached(
+        "SELECT id, consult_id, key, value, device, observed_at FROM clinic_observations
+         WHERE consult_id IN (SELECT value FROM json_each($1)) ORDER BY consult_id, id",
+    )?;
+    let rows = st.query_map([ids], |r| {
+        Ok(Observation {
+            id: r.get(0)?,
+            consult_id: r.get(1)?,
+            key: r.get(2)?,
+            value: r.get(3)?,
+            device: r.get(4)?,
+            observed_at: r.get(5)?,
+        })
+    })?;
+    rows.collect()
+}
+
+// --- photos ------------------------------------------------------------------
+
+pub fn photo_count(conn: &Connection, consult_id: i64) -> rusqlite::Result<i64> {
+    conn.query_row(
+        "SELECT COUNT(*) FROM clinic_photos WHERE consult_id = $1",
+        [consult_id],
+        |r| r.get(0),
+    )
+}
+
+pub fn insert_photo(
+    conn: &Connection,
+    consult_id: i64,
+    width: u32,
+    height: u32,
+    jpeg: &[u8],
+    by: i64,
+) -> rusqlite::Result<i64> {
+    conn.execute(
+        "INSERT INTO clinic_photos (consult_id, width, height, jpeg, created_by, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+        params![consult_id, width, height, jpeg, by, now_ms()],
+    )?;
+    Ok(conn.last_insert_rowid())
+}
+
+/// Photo ids of a consult.
+pub fn photo_ids(conn: &Connection, consult_id: i64) -> rusqlite::Result<Vec<i64>> {
+    let mut st = conn.prepare_cached("SELECT id FROM clinic_photos WHERE consult_id = $1 ORDER BY id LIMIT 20")?;
+    let rows = st.query_map([consult_id], |r| r.get(0))?;
+    rows.collect()
+}
+
+/// A photo's consult and bytes.
+pub fn photo(conn: &Connection, id: i64) -> rusqlite::Result<Option<(i64, Vec<u8>)>> {
+    conn.query_row(
+        "SELECT consult_id, jpeg FROM clinic_photos WHERE id = $1",
+        [id],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .optional()
+}

@@ -1,0 +1,200 @@
+//! SOAP notes, prescriptions (a revision chain) and their dispensing.
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+
+use cunlink_core::time::now_ms;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Note {
+    pub id: i64,
+    pub consult_id: i64,
+    pub author_id: i64,
+    pub subjective: String,
+    pub objective: String,
+    pub assessment: String,
+    pub plan: String,
+    pub diagnosis: String,
+    pub icd10: Option<String>,
+    pub created_at: i64,
+}
+
+/// A note to write; checked by the caller.
+pub struct NewNote<'a> {
+    pub subjective: &'a str,
+    pub objective: &'a str,
+    pub assessment: &'a str,
+    pub plan: &'a str,
+    pub diagnosis: &'a str,
+    pub icd10: Option<&'a str>,
+}
+
+pub fn insert_note(conn: &Connection, consult_id: i64, author: i64, n: &NewNote<'_>) -> rusqlite::Result<i64> {
+    conn.execute(
+        "INSERT INTO clinic_notes (consult_id, author_id, subjective, objective, assessment, plan, diagnosis, icd10, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        params![consult_id, author, n.subjective, n.objective, n.assessment, n.plan, n.diagnosis, n.icd10, now_ms()],
+    )?;
+    Ok(conn.last_insert_rowid())
+}
+
+/// Notes of the given consults, oldest first.
+pub fn notes(conn: &Connection, consult_ids: &[i64]) -> rusqlite::Result<Vec<Note>> {
+    let ids = serde_json::to_string(consult_ids).unwrap_or_default();
+    let mut st = conn.prepare_cached(
+        "SELECT id, consult_id, author_id, subjective, objective, assessment, plan, diagnosis, icd10, created_at
+         FROM clinic_notes WHERE consult_id IN (SELECT value FROM json_each($1)) ORDER BY id",
+    )?;
+    let rows = st.query_map([ids], |r| {
+        Ok(Note {
+            id: r.get(0)?,
+            consult_id: r.get(1)?,
+            author_id: r.get(2)?,
+            subjective: r.get(3)?,
+            objective: r.get(4)?,
+            assessment: r.get(5)?,
+            plan: r.get(6)?,
+            diagnosis: r.get(7)?,
+            icd10: r.get(8)?,
+            created_at: r.get(9)?,
+        })
+    })?;
+    rows.collect()
+}
+
+/// One prescription line.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Line {
+    pub drug: String,
+    pub dose: String,
+    pub route: String,
+    pub frequency: String,
+    pub days: i64,
+    pub quantity: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Prescription {
+    pub id: i64,
+    pub consult_id: i64,
+    pub prescriber_id: i64,
+    pub version: i64,
+    pub previous_id: Option<i64>,
+    /// A later version replaced it; it stays readable.
+    pub superseded: bool,
+    pub created_at: i64,
+    pub items: Vec<Line>,
+    pub dispensed_by: Option<i64>,
+    pub dispensed_at: Option<i64>,
+}
+
+/// Write a prescription (version 1 if `previous` is None, else the next
+/// version, marking the previous superseded) with its lines.
+pub fn insert_prescription(
+    conn: &Connection,
+    consult_id: i64,
+    prescriber: i64,
+    previous: Option<&Prescription>,
+    items: &[Line],
+) -> rusqlite::Result<(i64, i64)> {
+    let version = previous.map(|p| p.version + 1).unwrap_or(1);
+    conn.execute(
+        "INSERT INTO clinic_prescriptions (consult_id, prescriber_id, version, previous_id, created_at)
+         VALUES ($1, $2, $3, $4, $5)",
+        params![consult_id, prescriber, version, previous.map(|p| p.id), now_ms()],
+    )?;
+    let id = conn.last_insert_rowid();
+    if let Some(p) = previous {
+        conn.execute("UPDATE clinic_prescriptions SET superseded = 1 WHERE id = $1", [p.id])?;
+    }
+    let mut st = conn.prepare_cached(
+        "INSERT INTO clinic_prescription_lines (prescription_id, drug, dose, route, frequency, days, quantity)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )?;
+    for l in items {
+        st.execute(params![id, l.drug, l.dose, l.route, l.frequency, l.days, l.quantity])?;
+    }
+    Ok((id, version))
+}
+
+const RX_COLUMNS: &str = "p.id, p.consult_id, p.prescriber_id, p.version, p.previous_id, p.superseded, \
+                          p.created_at, d.by_user, d.at";
+
+fn rx_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Prescription> {
+    Ok(Prescription {
+        id: r.get(0)?,
+        consult_id: r.get(1)?,
+        prescriber_id: r.get(2)?,
+        version: r.get(3)?,
+        previous_id: r.get(4)?,
+        superseded: r.get(5)?,
+        created_at: r.get(6)?,
+        items: Vec::new(),
+        dispensed_by: r.get(7)?,
+        dispensed_at: r.get(8)?,
+    })
+}
+
+fn fill_lines(conn: &Connection, list: &mut [Prescription]) -> rusqlite::Result<()> {
+    let mut st = conn.prepare_cached(
+        "SELECT drug, dose, route, frequency, days, quantity FROM clinic_prescription_lines
+         WHERE prescription_id = $1 ORDER BY id",
+    )?;
+    for p in list {
+        let rows = st.query_map([p.id], |r| {
+            Ok(Line {
+                drug: r.get(0)?,
+                dose: r.get(1)?,
+                route: r.get(2)?,
+                frequency: r.get(3)?,
+                days: r.get(4)?,
+                quantity: r.get(5)?,
+            })
+        })?;
+        p.items = rows.collect::<Result<_, _>>()?;
+    }
+    Ok(())
+}
+
+pub fn prescription(conn: &Connection, id: i64) -> rusqlite::Result<Option<Prescription>> {
+    let p = conn
+        .query_row(
+            &format!(
+                "SELECT {RX_COLUMNS} FROM clinic_prescriptions p
+                 LEFT JOIN clinic_dispenses d ON d.prescription_id = p.id WHERE p.id = $1"
+            ),
+            [id],
+            rx_from_row,
+        )
+        .optional()?;
+    let Some(p) = p else { return Ok(None) };
+    let mut one = [p];
+    fill_lines(conn, &mut one)?;
+    let [p] = one;
+    Ok(Some(p))
+}
+
+/// Prescriptions of the given consults, every version, oldest first.
+pub fn prescriptions(conn: &Connection, consult_ids: &[i64]) -> rusqlite::Result<Vec<Prescription>> {
+    let ids = serde_json::to_string(consult_ids).unwrap_or_default();
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT {RX_COLUMNS} FROM clinic_prescriptions p
+         LEFT JOIN clinic_dispenses d ON d.prescription_id = p.id
+         WHERE p.consult_id IN (SELECT value FROM json_each($1)) ORDER BY p.id"
+    ))?;
+    let mut list = st
+        .query_map([ids], rx_from_row)?
+        .collect::<Result<Vec<_>, _>>()?;
+    fill_lines(conn, &mut list)?;
+    Ok(list)
+}
+
+/// Record the hand-out; false if it was already dispensed.
+pub fn dispense(conn: &Connection, id: i64, by: i64) -> rusqlite::Result<bool> {
+    let n = conn.execute(
+        "INSERT INTO clinic_dispenses (prescription_id, by_user, at) VALUES ($1, $2, $3)
+         ON CONFLICT (prescription_id) DO NOTHING",
+        params![id, by, now_ms()],
+    )?;
+    Ok(n == 1)
+}
