@@ -14,6 +14,7 @@
 //! * `pages`: the pages under the 医疗 tab.
 
 pub mod access;
+pub mod call;
 pub mod error;
 pub mod model;
 mod pages;
@@ -47,11 +48,13 @@ pub struct Clinic {
     pub auth: AuthService,
     pub farm: Arc<Farm>,
     pub notify: Arc<dyn NotifyUsers>,
+    /// The consults' video calls: TURN credentials, room tokens, signaling ([`call`]).
+    pub calls: cunlink_rtc::Calls,
 }
 
 impl Clinic {
-    /// Apply the clinic schema. No settings yet; `_config` keeps the shape.
-    pub fn open(_config: &Config, deps: ClinicDeps) -> Result<Arc<Clinic>, ClinicError> {
+    /// Apply the clinic schema and set up calls (TURN settings from `config`).
+    pub fn open(config: &Config, deps: ClinicDeps) -> Result<Arc<Clinic>, ClinicError> {
         let ClinicDeps {
             db,
             auth,
@@ -64,6 +67,10 @@ impl Clinic {
             auth,
             farm,
             notify,
+            calls: cunlink_rtc::Calls::new(
+                cunlink_rtc::TurnConfig::new(config.turn_secret.clone(), config.turn_urls.clone()),
+                call::limits(),
+            ),
         }))
     }
 
@@ -148,7 +155,15 @@ impl Domain for Clinic {
     }
 
     fn page_routes(self: Arc<Self>, kit: &WebKit) -> Routes {
-        pages::routes(kit.clone())
+        pages::routes(kit.clone()).merge(call::page_routes(self.clone(), kit.clone()))
+    }
+
+    fn api_routes(self: Arc<Self>) -> Routes {
+        call::api_routes(self.clone())
+    }
+
+    fn render_metrics(&self, out: &mut String) {
+        self.calls.hub.metrics().render(out, "cunlink_clinic_call");
     }
 }
 

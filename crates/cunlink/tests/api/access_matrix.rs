@@ -94,6 +94,12 @@ const ORDER_PARTIES: &[Role] = &[
 
 /// The clinic: its doctor, the villagers it serves, and the county.
 const CLINIC: &[Role] = &[Role::Admin, Role::CountyStaff, Role::Doctor, Role::Villager];
+/// Who may ask for TURN credentials: doctors and villagers (patients' accounts).
+const CALLERS: &[Role] = &[Role::Doctor, Role::Villager];
+/// A consult's call: only its members. Village A's doctor is the village doctor
+/// of village A's consult and of no other; everyone else is refused with 403.
+const CALL_MEMBERS: &[Role] = &[Role::Doctor];
+
 /// The school: its teachers, the villagers whose children go there, and the county.
 const SCHOOL: &[Role] = &[Role::Admin, Role::CountyStaff, Role::Teacher, Role::Villager];
 
@@ -357,6 +363,12 @@ fn table() -> Vec<Row> {
         row("GET", "/clinic", page(CLINIC, CLINIC, Unscoped)),
         row("GET", "/school", page(SCHOOL, SCHOOL, Unscoped)),
         row("GET", "/affairs", page(NOT_BUYER, NOT_BUYER, Unscoped)),
+        // clinic: calls (issue 11 item 3). The socket row sends no upgrade: a
+        // member gets 400 (past the access check), everyone else 403.
+        row("GET", "/api/clinic/ice-servers", api(ALL, CALLERS, Unscoped)),
+        row("POST", "/api/clinic/consults/{id}/call", api(ALL, CALL_MEMBERS, Owner403)),
+        row("GET", "/api/clinic/consults/{id}/call/ws", api(ALL, CALL_MEMBERS, Owner403)),
+        row("GET", "/clinic/consults/{id}/call", page(ALL, CALL_MEMBERS, Owner403)),
     ]
 }
 
@@ -509,6 +521,9 @@ struct Village {
     op_token: String,
     photo: String,
     trace: String,
+    /// A consult accepted by a county doctor, whose village doctor is the
+    /// village's doctor caller (made after the callers).
+    consult: i64,
 }
 
 struct World {
@@ -748,6 +763,32 @@ async fn seed(app: &TestApp) -> (World, Vec<(Role, String, String)>) {
     (world, seeders)
 }
 
+/// A consult in each village: village A's by the doctor caller, village B's by
+/// a doctor of B; both taken by a county doctor.
+async fn seed_consults(app: &TestApp, world: &mut World) {
+    let auth = app.server.as_ref().unwrap().auth.clone();
+    let id = |name: &'static str| {
+        let auth = auth.clone();
+        async move {
+            auth.login(name, PASSWORD, None)
+                .await
+                .ok()
+                .and_then(|o| match o {
+                    cunlink_core::auth::LoginOutcome::SignedIn(u, _) => Some(u.id),
+                    _ => None,
+                })
+                .expect("user signs in")
+        }
+    };
+    app.user("county-doctor", Role::Doctor, None).await;
+    app.user("doctor-b", Role::Doctor, Some("Village B")).await;
+    let (vdoc_a, vdoc_b, cdoc) = (id("caller-doctor").await, id("doctor-b").await, id("county-doctor").await);
+    world.a.consult =
+        crate::call_fixture::consult(&auth, "Village A", vdoc_a, Some(cdoc), None).await;
+    world.b.consult =
+        crate::call_fixture::consult(&auth, "Village B", vdoc_b, Some(cdoc), None).await;
+}
+
 fn find_url(html: &str, prefix: &str) -> String {
     let start = html
         .find(prefix)
@@ -865,6 +906,7 @@ fn value(
             .map(|f| f.to_string())
             .unwrap_or_else(|| v.parcel.to_string()),
         "id" if is("/api/market/live/") => v.live.to_string(),
+        "id" if is("/api/clinic/consults/") || is("/clinic/consults/") => v.consult.to_string(),
         // Personal objects (subscriptions, webhooks, dead letters): an id nobody has.
         "id" => "999999".into(),
         other => panic!("no fixture for {{{other}}} in {before}"),
@@ -964,6 +1006,7 @@ fn body(
             j(json!({"item_id": v.live_item, "quantity": 1, "pickup_station_id": v.station}))
         }
         "/api/market/live/{id}/end" => (None, Vec::new()),
+        "/api/clinic/consults/{id}/call" => (None, Vec::new()),
         "/api/market/batches" => j(
             json!({"asset": format!("Asset {}", &v.device[4..]), "grown_from": 1, "harvested_at": 2, "product_id": v.product}),
         ),
@@ -1026,6 +1069,7 @@ async fn every_route_answers_every_role_as_declared() {
     let app = spawn_app().await;
     let (mut world, seeders) = seed(&app).await;
     let callers = callers(&app, &seeders).await;
+    seed_consults(&app, &mut world).await;
     let admin = &callers[0];
     // The alert script's hashed URL is only known from a page that loads it.
     let page = request(
