@@ -96,7 +96,13 @@
     pc.onconnectionstatechange = () => {
       if (mine !== pc || ended) return;
       const s = pc.connectionState;
-      if (s === "connected") { retries = 0; setState("connected"); label(); }
+      if (s === "connected") {
+        retries = 0;
+        // Page open → connected, in ms (the call-setup benchmark reads it).
+        root.dataset.connectedMs ??= String(Math.round(performance.now()));
+        setState("connected");
+        label();
+      }
       else if (s === "failed" && offerer) offer(true).catch(fail);
       else if (s === "disconnected" || s === "failed") setState("connecting", L("reconnecting"));
     };
@@ -129,6 +135,7 @@
   async function onMessage(m) {
     switch (m.type) {
       case "welcome":
+        root.dataset.joined = "1";
         setState("connecting", m.peers.length ? L("connecting") : L("waiting"));
         if (m.peers.length) {
           offerer = true;

@@ -101,7 +101,12 @@ const CALLERS: &[Role] = &[Role::Doctor, Role::Villager];
 const CALL_MEMBERS: &[Role] = &[Role::Doctor];
 
 /// The school: its teachers, the villagers whose children go there, and the county.
-const SCHOOL: &[Role] = &[Role::Admin, Role::CountyStaff, Role::Teacher, Role::Villager];
+const SCHOOL: &[Role] = &[
+    Role::Admin,
+    Role::CountyStaff,
+    Role::Teacher,
+    Role::Villager,
+];
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Surface {
@@ -782,7 +787,11 @@ async fn seed_consults(app: &TestApp, world: &mut World) {
     };
     app.user("county-doctor", Role::Doctor, None).await;
     app.user("doctor-b", Role::Doctor, Some("Village B")).await;
-    let (vdoc_a, vdoc_b, cdoc) = (id("caller-doctor").await, id("doctor-b").await, id("county-doctor").await);
+    let (vdoc_a, vdoc_b, cdoc) = (
+        id("caller-doctor").await,
+        id("doctor-b").await,
+        id("county-doctor").await,
+    );
     world.a.consult =
         crate::call_fixture::consult(&auth, "Village A", vdoc_a, Some(cdoc), None).await;
     world.b.consult =

@@ -1,0 +1,140 @@
+//! Browser test of the consult's video call (`tests/browser/call.mjs`): two
+//! Chromium contexts with a fake camera and microphone join through cunlink's
+//! signaling and reach `connected`, directly and then relayed only through a
+//! real coturn (Debian's `turnserver`, started here on loopback with
+//! `use-auth-secret`) using the credentials cunlink hands out; the low
+//! profile's cap holds in `getStats`; audio-only works; a third user cannot
+//! join. With `CALL_BENCH_RUNS=N` the script also measures call setup
+//! (bench/call.sh). Needs `npm ci` in tests/browser, chromium and coturn (./test).
+
+#[path = "api/call_fixture.rs"]
+#[allow(dead_code)]
+mod call_fixture;
+#[path = "api/common.rs"]
+#[allow(dead_code)]
+mod common;
+#[path = "support/browser.rs"]
+mod support;
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::spawn_app_with;
+use support::run_script;
+
+const SECRET: &str = "browser-call-turn-secret";
+
+/// coturn on loopback, stopped when dropped.
+struct Turn {
+    child: Child,
+    port: u16,
+    log: std::path::PathBuf,
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    // A port free for both UDP and TCP (turnserver listens on both).
+    loop {
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = udp.local_addr().unwrap().port();
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+async fn start_turn(dir: &Path) -> Turn {
+    let bin = Path::new("/usr/bin/turnserver");
+    assert!(
+        bin.exists(),
+        "/usr/bin/turnserver is missing: `apt-get install coturn` (./test does it)"
+    );
+    let port = free_port();
+    let log = dir.join("turn.log");
+    let child = Command::new(bin)
+        .args([
+            "-n", // no configuration file
+            "--use-auth-secret",
+            &format!("--static-auth-secret={SECRET}"),
+            "--realm=cunlink.test",
+            "--listening-ip=127.0.0.1",
+            "--relay-ip=127.0.0.1",
+            &format!("--listening-port={port}"),
+            "--min-port=50000",
+            "--max-port=50999",
+            "--allow-loopback-peers",
+            "--no-cli",
+            "--no-tls",
+            "--no-dtls",
+            "--simple-log",
+            "--verbose", // logs each allocation with its username
+            &format!("--log-file={}", log.display()),
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("turnserver starts");
+    let turn = Turn { child, port, log };
+    // Ready when its TCP listener accepts.
+    for _ in 0..200 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return turn;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!(
+        "turnserver did not listen on {port}: {}",
+        std::fs::read_to_string(&turn.log).unwrap_or_default()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_doctors_call_directly_and_through_coturn() {
+    support::tools();
+    let dir = common::TempDir::new("turn");
+    let turn = start_turn(&dir.0).await;
+    let turn_url = format!("turn:127.0.0.1:{}?transport=udp", turn.port);
+    let app = spawn_app_with(|c| {
+        c.turn_secret = Some(SECRET.into());
+        c.turn_urls = vec![turn_url.clone()];
+    })
+    .await;
+    let f = call_fixture::call_fixture(&app).await;
+    let cookie = |s: &cunlink_core::auth::Session| {
+        format!("{}={}", cunlink_core::web::SESSION_COOKIE, s.token)
+    };
+    let a = app.sign_in(&f.village_doctor.name, "a-password").await;
+    let b = app.sign_in(&f.county_doctor.name, "a-password").await;
+    let c = app.sign_in(&f.other_doctor.name, "a-password").await;
+    let envs = [
+        ("BASE", format!("http://{}", app.http)),
+        ("CONSULT", f.consult.to_string()),
+        ("COOKIE_A", cookie(&a)),
+        ("COOKIE_B", cookie(&b)),
+        ("COOKIE_C", cookie(&c)),
+        ("CSRF_C", c.csrf.clone()),
+        ("TURN_URL", turn_url.clone()),
+        ("RUNS", std::env::var("CALL_BENCH_RUNS").unwrap_or_default()),
+    ];
+    run_script("call.mjs", &envs, |_| async {}).await;
+    // The relayed call really went through this coturn, with cunlink's
+    // credentials (usernames `EXPIRY:USER_ID` of the two doctors).
+    let log = std::fs::read_to_string(&turn.log).unwrap_or_default();
+    for who in [&f.village_doctor, &f.county_doctor] {
+        let ok = log.lines().any(|l| {
+            l.contains("ALLOCATE processed, success") && l.contains(&format!(":{}>", who.id))
+        });
+        assert!(ok, "coturn allocated nothing for {}:\n{log}", who.name);
+    }
+}
