@@ -56,5 +56,5 @@ if [ "$PART" = all ] || [ "$PART" = rooms ]; then
   done
   log "signaling: $ROOMS rooms × 2 WebSocket clients ($PROFILE build)"
   "$LOAD" run --addr "127.0.0.1:$PORT" --token-a "$A" --token-b "$B" --first "$FIRST" --rooms "$ROOMS" --pid "$SERVER"
-  curl -fsS "http://127.0.0.1:$PORT/metrics" | grep -E '^cunlink_clinic_call_(rooms|members|messages_total|dropped_total) ' || true
+
 fi

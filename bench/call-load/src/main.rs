@@ -21,7 +21,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 fn arg(args: &[String], name: &str) -> String {
     args.iter()
@@ -50,12 +51,20 @@ async fn seed(args: &[String]) {
     let dir = std::path::PathBuf::from(arg(args, "--data-dir"));
     let rooms: i64 = arg(args, "--rooms").parse().expect("--rooms N");
     let db = cunlink_core::Db::open(&dir.join("cunlink.db")).expect("open cunlink.db");
-    db.migrate("core", cunlink_core::auth::MIGRATIONS).expect("core schema");
-    db.migrate("clinic", cunlink_clinic::store::MIGRATIONS).expect("clinic schema");
+    db.migrate("core", cunlink_core::auth::MIGRATIONS)
+        .expect("core schema");
+    db.migrate("clinic", cunlink_clinic::store::MIGRATIONS)
+        .expect("clinic schema");
     let auth = cunlink_core::auth::AuthService::new(db.clone());
     let names = vec![arg(args, "--village-doctor"), arg(args, "--county-doctor")];
     let users = auth.users_by_names(names.clone()).await.expect("users");
-    let id = |n: &str| users.iter().find(|u| u.username == n).map(|u| (u.id, u.village_id)).expect("user exists");
+    let id = |n: &str| {
+        users
+            .iter()
+            .find(|u| u.username == n)
+            .map(|u| (u.id, u.village_id))
+            .expect("user exists")
+    };
     let (vdoc, village) = id(&names[0]);
     let (cdoc, _) = id(&names[1]);
     let village = village.expect("the village doctor has a village");
@@ -78,7 +87,13 @@ async fn seed(args: &[String]) {
             let mut first = None;
             for _ in 0..rooms {
                 let id = consults::insert(&tx, patient, dept, vdoc, "load test")?;
-                consults::transition(&tx, id, &[ConsultStatus::Waiting], ConsultStatus::Accepted, Some(cdoc))?;
+                consults::transition(
+                    &tx,
+                    id,
+                    &[ConsultStatus::Waiting],
+                    ConsultStatus::Accepted,
+                    Some(cdoc),
+                )?;
                 first.get_or_insert(id);
             }
             tx.commit()?;
@@ -107,7 +122,10 @@ async fn room_token(addr: &str, consult: i64, bearer: &str) -> String {
     s.write_all(req.as_bytes()).await.expect("send");
     let mut out = String::new();
     s.read_to_string(&mut out).await.expect("read");
-    assert!(out.starts_with("HTTP/1.1 200"), "token for consult {consult}: {out}");
+    assert!(
+        out.starts_with("HTTP/1.1 200"),
+        "token for consult {consult}: {out}"
+    );
     let body = out.split("\r\n\r\n").nth(1).unwrap_or("");
     let v: serde_json::Value = serde_json::from_str(body).expect("json");
     v["token"].as_str().expect("token").to_string()
@@ -118,9 +136,13 @@ async fn open(addr: &str, consult: i64, bearer: &str) -> Ws {
     let mut req = format!("ws://{addr}/api/clinic/consults/{consult}/call/ws?token={token}")
         .into_client_request()
         .expect("request");
-    req.headers_mut()
-        .insert("authorization", format!("Bearer {bearer}").parse().expect("header"));
-    let (ws, _) = tokio_tungstenite::connect_async(req).await.expect("websocket");
+    req.headers_mut().insert(
+        "authorization",
+        format!("Bearer {bearer}").parse().expect("header"),
+    );
+    let (ws, _) = tokio_tungstenite::connect_async(req)
+        .await
+        .expect("websocket");
     ws
 }
 
@@ -148,7 +170,9 @@ async fn room(addr: String, consult: i64, a: String, b: String) -> (Ws, Ws) {
 
 async fn exchange(mut wa: Ws, mut wb: Ws) -> (Ws, Ws, u64) {
     let sdp = "a=candidate:1 1 udp 2122260223 192.168.1.10 54321 typ host\\r\\n".repeat(50);
-    let send = |kind: &str| Message::Text(format!(r#"{{"type":"{kind}","data":{{"sdp":"{sdp}"}}}}"#).into());
+    let send = |kind: &str| {
+        Message::Text(format!(r#"{{"type":"{kind}","data":{{"sdp":"{sdp}"}}}}"#).into())
+    };
     wb.send(send("offer")).await.expect("offer");
     assert_eq!(next(&mut wa).await["type"], "offer");
     wa.send(send("answer")).await.expect("answer");
@@ -206,5 +230,19 @@ async fn run(args: &[String]) {
         held.len() * 2,
         after - before
     );
+    // The server's own count while every socket is held.
+    let mut s = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    s.write_all(
+        format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await
+    .expect("send");
+    let mut m = String::new();
+    s.read_to_string(&mut m).await.expect("read");
+    for l in m.lines().filter(|l| l.starts_with("cunlink_clinic_call_")) {
+        println!("{l}");
+    }
     drop(held);
 }

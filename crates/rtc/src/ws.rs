@@ -17,6 +17,8 @@ use tokio::time::{Instant, interval};
 
 use crate::hub::{Hub, JoinError, Membership, Text};
 
+/// Bytes read from a socket at a time.
+const READ_BUFFER: usize = 4096;
 /// A ping this often keeps NAT and proxy mappings open on rural links.
 const PING: Duration = Duration::from_secs(20);
 /// Nothing heard for this long (not even a pong): the client is gone.
@@ -38,7 +40,13 @@ pub fn serve(
 ) -> Result<Response, JoinError> {
     let (member, rx) = hub.join(room, user)?;
     let max = hub.limits().max_message_bytes;
+    // tungstenite's defaults reserve 128 KiB per socket for reading; signaling
+    // messages are a few KiB and a village node holds many idle rooms, so read
+    // in small chunks (a large message still arrives, in more reads) and write
+    // each message out at once instead of buffering.
     Ok(upgrade
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(0)
         .max_message_size(max)
         .max_frame_size(max)
         .on_upgrade(move |socket| run(socket, member, rx))
