@@ -2,7 +2,8 @@
 // microphone (started by crates/cunlink/tests/browser_call.rs, which runs
 // coturn on loopback). Env: BASE, CONSULT, COOKIE_A (village doctor), COOKIE_B
 // (county doctor), COOKIE_C and CSRF_C (a doctor outside the consult), TURN_URL; RUNS=N
-// adds the call-setup benchmark (N runs direct and N through the relay).
+// adds the call-setup benchmark (N runs direct and N through the relay);
+// PHASE=weak runs only the weak-link check against a policed coturn.
 import { BASE, env, check, run } from "./lib.mjs";
 
 const FAKE = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
@@ -75,9 +76,32 @@ async function percentiles(ctxA, ctxB, query, runs) {
   return { p50: p(0.5), p95: p(0.95), max: times[times.length - 1], n: times.length };
 }
 
+/// PHASE=weak: the only TURN server polices each session to a rate that
+/// cannot carry the low video profile; the call must fall back to audio only by
+/// itself and stay connected.
+async function weakLink(ctxA, ctxB) {
+  const { a, b, ms } = await setup(ctxA, ctxB, "?ice=relay");
+  check(true, `weak link: both pages reach connected through the policed relay (B in ${ms} ms)`);
+  const auto = '#call[data-audio-only="1"][data-audio-forced="0"]';
+  const t0 = Date.now();
+  await Promise.all([a, b].map((p) => p.waitForSelector(auto, { timeout: 40000 })))
+    .then(() => check(true, `weak link: both sides fall back to audio only by themselves (${Date.now() - t0} ms)`),
+      () => check(false, "weak link: both sides fall back to audio only by themselves"));
+  check(await a.locator(".call-status").textContent().then((t) => t.includes("自动改为仅语音")), "the page says it switched to audio only because the link is slow");
+  // What the congested sender had queued (its pacer holds up to ~2 s) and
+  // retransmissions drain first.
+  await a.waitForTimeout(5000);
+  const r = await rates(a, 3000);
+  check(r.video < 2000 && r.audio > 5000, `weak link: audio flows, video stopped (${Math.round(r.audio / 1000)} / ${Math.round(r.video)} bit/s)`);
+  check(await state(a) === "connected" && await state(b) === "connected", "weak link: the call stays connected");
+  await a.close();
+  await b.close();
+}
+
 await run(async (browser) => {
   const ctxA = await context(browser, env.COOKIE_A);
   const ctxB = await context(browser, env.COOKIE_B);
+  if (env.PHASE === "weak") return weakLink(ctxA, ctxB);
   const ctxC = await context(browser, env.COOKIE_C);
 
   // 1. Direct: the two doctors connect; the low profile holds.

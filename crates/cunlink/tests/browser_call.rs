@@ -4,7 +4,8 @@
 //! real coturn (Debian's `turnserver`, started here on loopback with
 //! `use-auth-secret`) using the credentials cunlink hands out; the low
 //! profile's cap holds in `getStats`; audio-only works; a third user cannot
-//! join. With `CALL_BENCH_RUNS=N` the script also measures call setup
+//! join; on a relay policed below the video profile the call falls back to
+//! audio only by itself. With `CALL_BENCH_RUNS=N` the script also measures call setup
 //! (bench/call.sh). Needs `npm ci` in tests/browser, chromium and coturn (./test).
 
 #[path = "api/call_fixture.rs"]
@@ -50,15 +51,20 @@ fn free_port() -> u16 {
     }
 }
 
-async fn start_turn(dir: &Path) -> Turn {
+/// coturn on loopback; `max_bps`: its per-session policing (bytes/s each way).
+async fn start_turn(dir: &Path, max_bps: Option<u32>) -> Turn {
     let bin = Path::new("/usr/bin/turnserver");
     assert!(
         bin.exists(),
         "/usr/bin/turnserver is missing: `apt-get install coturn` (./test does it)"
     );
     let port = free_port();
-    let log = dir.join("turn.log");
-    let child = Command::new(bin)
+    let log = dir.join(format!("turn-{port}.log"));
+    let mut cmd = Command::new(bin);
+    if let Some(bps) = max_bps {
+        cmd.arg(format!("--max-bps={bps}"));
+    }
+    let child = cmd
         .args([
             "-n", // no configuration file
             "--use-auth-secret",
@@ -103,7 +109,7 @@ async fn start_turn(dir: &Path) -> Turn {
 async fn two_doctors_call_directly_and_through_coturn() {
     support::tools();
     let dir = common::TempDir::new("turn");
-    let turn = start_turn(&dir.0).await;
+    let turn = start_turn(&dir.0, None).await;
     let turn_url = format!("turn:127.0.0.1:{}?transport=udp", turn.port);
     let app = spawn_app_with(|c| {
         c.turn_secret = Some(SECRET.into());
@@ -137,4 +143,33 @@ async fn two_doctors_call_directly_and_through_coturn() {
         });
         assert!(ok, "coturn allocated nothing for {}:\n{log}", who.name);
     }
+}
+
+/// A TURN server that polices each session to 8,000 bytes/s (64 kbit/s) each
+/// way: too little for the low video profile plus audio, enough for audio. The
+/// call, relayed through it only, must go audio-only by itself and stay up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_on_a_weak_link_falls_back_to_audio_only() {
+    support::tools();
+    let dir = common::TempDir::new("turn-weak");
+    let turn = start_turn(&dir.0, Some(8_000)).await;
+    let app = spawn_app_with(|c| {
+        c.turn_secret = Some(SECRET.into());
+        c.turn_urls = vec![format!("turn:127.0.0.1:{}?transport=udp", turn.port)];
+    })
+    .await;
+    let f = call_fixture::call_fixture(&app).await;
+    let cookie = |s: &cunlink_core::auth::Session| {
+        format!("{}={}", cunlink_core::web::SESSION_COOKIE, s.token)
+    };
+    let a = app.sign_in(&f.village_doctor.name, "a-password").await;
+    let b = app.sign_in(&f.county_doctor.name, "a-password").await;
+    let envs = [
+        ("BASE", format!("http://{}", app.http)),
+        ("CONSULT", f.consult.to_string()),
+        ("COOKIE_A", cookie(&a)),
+        ("COOKIE_B", cookie(&b)),
+        ("PHASE", "weak".to_string()),
+    ];
+    run_script("call.mjs", &envs, |_| async {}).await;
 }
