@@ -17,6 +17,7 @@ const expected = {
   doctor: { "/": FARM, "/market": SHOP, "/clinic": [], "/affairs": [], "/me": [] },
   teacher: { "/": FARM, "/market": SHOP, "/school": [], "/affairs": [], "/me": [] },
   villager: { "/": FARM, "/market": SHOP, "/clinic": [], "/school": [], "/affairs": [], "/me": [] },
+  village_official: { "/": FARM, "/market": SHOP, "/affairs": [], "/me": [] },
 };
 const tabName = (home) => home === "/" ? "farm" : home.slice(1).replace(/\//g, "-");
 const hrefs = (p, sel) => p.locator(sel).evaluateAll((as) => as.map((a) => a.getAttribute("href")));

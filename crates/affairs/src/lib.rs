@@ -15,28 +15,32 @@ pub mod store;
 
 use std::sync::Arc;
 
+use cunlink_core::notify::NotifyUsers;
 use cunlink_core::routes::Routes;
 use cunlink_core::{Config, Db};
 use cunlink_web::{Domain, KitBuilder, Locale, Tab, WebKit, icon};
 
 pub use error::AffairsError;
 
-/// What village affairs needs from outside: the application database.
+/// What village affairs needs from outside: the application database and the
+/// port that notifies users (implemented by the alert crate).
 pub struct AffairsDeps {
     pub db: Db,
+    pub notify: Arc<dyn NotifyUsers>,
 }
 
 /// The village-affairs domain, opened.
 pub struct Affairs {
     pub db: Db,
+    pub notify: Arc<dyn NotifyUsers>,
 }
 
 impl Affairs {
     /// Apply the affairs schema. No settings yet; `_config` keeps the shape.
     pub fn open(_config: &Config, deps: AffairsDeps) -> Result<Arc<Affairs>, AffairsError> {
-        let AffairsDeps { db } = deps;
+        let AffairsDeps { db, notify } = deps;
         db.migrate("affairs", store::MIGRATIONS)?;
-        Ok(Arc::new(Affairs { db }))
+        Ok(Arc::new(Affairs { db, notify }))
     }
 }
 

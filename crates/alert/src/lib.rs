@@ -94,6 +94,11 @@ impl Alerts {
         self.notifier.spawn(shutdown);
     }
 
+    /// The `NotifyUsers` port for other domains (see `notify/users.rs`).
+    pub fn notify_users(&self) -> Arc<dyn cunlink_core::notify::NotifyUsers> {
+        self.notifier.clone()
+    }
+
     pub fn routes(self: &Arc<Self>) -> cunlink_core::routes::Routes {
         routes::routes(self.clone())
     }

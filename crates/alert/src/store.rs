@@ -23,6 +23,11 @@ pub const MIGRATIONS: &[cunlink_core::Migration] = &[
         name: "table_names",
         sql: include_str!("../migrations/sqlite/0003_table_names.sql"),
     },
+    cunlink_core::Migration {
+        version: 4,
+        name: "user_notices",
+        sql: include_str!("../migrations/sqlite/0004_user_notices.sql"),
+    },
 ];
 
 const RULE_COLUMNS: &str = "id, name, village_id, severity, target, condition, action, escalate, auto_clear, enabled, builtin, created_at, updated_at";

@@ -16,10 +16,17 @@
 pub mod access;
 pub mod call;
 pub mod error;
+pub mod fhir;
+mod flow;
+pub mod record;
+pub mod routes;
+pub mod input;
+pub mod live;
 pub mod model;
 mod pages;
 pub mod photos;
 pub mod store;
+pub mod vitals;
 
 use std::sync::Arc;
 
@@ -48,6 +55,8 @@ pub struct Clinic {
     pub auth: AuthService,
     pub farm: Arc<Farm>,
     pub notify: Arc<dyn NotifyUsers>,
+    /// Queue changes for live pages.
+    pub live: live::Live,
     /// The consults' video calls: TURN credentials, room tokens, signaling ([`call`]).
     pub calls: cunlink_rtc::Calls,
 }
@@ -67,6 +76,7 @@ impl Clinic {
             auth,
             farm,
             notify,
+            live: live::Live::default(),
             calls: cunlink_rtc::Calls::new(
                 cunlink_rtc::TurnConfig::new(config.turn_secret.clone(), config.turn_urls.clone()),
                 call::limits(),
@@ -154,12 +164,14 @@ impl Domain for Clinic {
         });
     }
 
-    fn page_routes(self: Arc<Self>, kit: &WebKit) -> Routes {
-        pages::routes(kit.clone()).merge(call::page_routes(self.clone(), kit.clone()))
+    fn api_routes(self: Arc<Self>) -> Routes {
+        routes::routes(self.clone())
+            .merge(fhir::routes(self.clone()))
+            .merge(call::api_routes(self))
     }
 
-    fn api_routes(self: Arc<Self>) -> Routes {
-        call::api_routes(self.clone())
+    fn page_routes(self: Arc<Self>, kit: &WebKit) -> Routes {
+        pages::routes(self.clone(), kit.clone()).merge(call::page_routes(self, kit.clone()))
     }
 
     fn render_metrics(&self, out: &mut String) {

@@ -40,6 +40,7 @@ pub struct Server {
     pub market: Arc<Market>,
     pub auth: AuthService,
     pub boards: Arc<Boards>,
+    pub clinic: Arc<Clinic>,
     /// Every path the HTTP router registers (see `cunlink_core::routes`); the
     /// access-matrix test walks them all.
     pub route_paths: Vec<String>,
@@ -96,24 +97,32 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
             farm: farm.clone(),
         },
     )?;
+    // Clinic and affairs notify people through alert's outbox, via the port.
+    let notify = alerts.notify_users();
     let clinic = Clinic::open(
         &config,
         ClinicDeps {
             db: db.clone(),
             auth: auth.clone(),
             farm: farm.clone(),
-            notify: Arc::new(NoNotify),
+            notify: notify.clone(),
         },
     )?;
     let school = School::open(&config, SchoolDeps { db: db.clone() })?;
-    let affairs = Affairs::open(&config, AffairsDeps { db: db.clone() })?;
+    let affairs = Affairs::open(
+        &config,
+        AffairsDeps {
+            db: db.clone(),
+            notify: notify.clone(),
+        },
+    )?;
     // Registration order is the order of page and board sections.
     let domains: Vec<Arc<dyn Domain>> = vec![
         farm.clone(),
         alerts.clone(),
         boards.clone(),
         market.clone(),
-        clinic,
+        clinic.clone(),
         school,
         affairs,
     ];
@@ -156,6 +165,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         .await?;
         crate::demo_market::seed(&market).await?;
         crate::demo_alert::seed(&alerts).await?;
+        crate::demo_clinic::seed(&clinic, &farm).await?;
     }
     tracing::info!(%http_addr, %mqtt_addr, data_dir = %config.data_dir.display(), demo = config.demo, "cunlink is serving");
     Ok(Server {
@@ -166,6 +176,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         market,
         auth,
         boards,
+        clinic,
         route_paths,
         domains,
         shutdown,
@@ -345,20 +356,4 @@ pub async fn stop_signal() {
         _ = ctrl_c => {}
         _ = term => {}
     }
-}
-
-/// Until the alert crate implements `NotifyUsers` (issue 12's helper), the
-/// clinic's notices are dropped here; the consult flow works without them.
-struct NoNotify;
-
-impl cunlink_core::notify::NotifyUsers for NoNotify {
-    fn enqueue(
-        &self,
-        _conn: &rusqlite::Connection,
-        _notice: &cunlink_core::notify::UserNotice,
-    ) -> rusqlite::Result<usize> {
-        Ok(0)
-    }
-
-    fn wake(&self) {}
 }

@@ -218,7 +218,8 @@ pub enum UserCommand {
         data: DataDir,
         #[arg(long)]
         username: String,
-        /// admin, county_staff, station_operator, farmer, buyer, doctor, teacher or villager.
+        /// admin, county_staff, station_operator, farmer, buyer, doctor, teacher, villager or
+        /// village_official.
         #[arg(long)]
         role: String,
         /// The user's village (created if new). A doctor with a village is a village doctor.
@@ -330,6 +331,10 @@ pub fn user_create(
         if d.is_empty() || d.chars().count() > 64 {
             bail!("a department name must be 1-64 characters");
         }
+    }
+    // An official acts for one village; without one there is nothing to act on.
+    if role == Role::VillageOfficial && village.is_none() {
+        bail!("a village_official needs --village NAME");
     }
     let mut password = String::new();
     std::io::stdin()

@@ -6,5 +6,6 @@ pub mod backup;
 pub mod cli;
 pub mod demo;
 pub mod demo_alert;
+pub mod demo_clinic;
 pub mod demo_market;
 pub mod memory;

@@ -41,6 +41,7 @@ async fn each_role_sees_its_tabs_in_a_real_browser() {
         ("doctor", Role::Doctor, village),
         ("teacher", Role::Teacher, village),
         ("villager", Role::Villager, village),
+        ("village_official", Role::VillageOfficial, village),
     ] {
         app.user(name, role, village).await;
         sessions.push((name, app.session(name, "a-password").await));

@@ -274,6 +274,7 @@ fn role_label(ctx_kit: &WebKit, locale: Locale, r: Role) -> &str {
         Role::Doctor => "role.doctor",
         Role::Teacher => "role.teacher",
         Role::Villager => "role.villager",
+        Role::VillageOfficial => "role.village_official",
     };
     ctx_kit.t(locale, key)
 }

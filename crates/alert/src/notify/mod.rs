@@ -7,11 +7,13 @@
 //! dispatcher, never a delay in evaluation. After [`MAX_ATTEMPTS`] a delivery is
 //! a dead letter, listed at `/api/notifications/dead` and retryable from there.
 
+pub mod feed;
 pub mod http;
 mod message;
 pub mod net;
 pub mod prefs;
 pub mod store;
+mod users;
 pub mod webpush;
 
 use std::collections::HashSet;
@@ -90,6 +92,9 @@ pub struct Notifier {
     pub policy: net::Policy,
     wake: mpsc::UnboundedSender<Vec<OutboxItem>>,
     wake_rx: std::sync::Mutex<Option<mpsc::UnboundedReceiver<Vec<OutboxItem>>>>,
+    /// Scan the outbox now: committed notices from other domains are waiting
+    /// (`NotifyUsers::wake`).
+    scan_now: tokio::sync::Notify,
     pub metrics: NotifyMetrics,
 }
 
@@ -127,6 +132,7 @@ impl Notifier {
             policy,
             wake,
             wake_rx: std::sync::Mutex::new(Some(rx)),
+            scan_now: tokio::sync::Notify::new(),
             metrics: NotifyMetrics::default(),
         })
     }
@@ -235,11 +241,14 @@ impl Notifier {
             };
             out.push(store::enqueue(
                 conn,
-                alarm.id,
+                store::Origin::Alarm(alarm.id),
                 p.user_id,
                 (p.channel, p.target_id, Some(p.target.clone())),
-                &payload,
-                p.next_at,
+                store::Sending {
+                    payload: &payload,
+                    urgent: alarm.severity == Severity::Critical,
+                    next_at: p.next_at,
+                },
                 now,
             )?);
         }
@@ -282,7 +291,12 @@ impl Notifier {
         loop {
             tokio::select! {
                 Some(items) = rx.recv() => backlog.extend(items.into_iter().map(|i| (i, true))),
-                _ = scan.tick() => {
+                _ = async {
+                    tokio::select! {
+                        _ = scan.tick() => {}
+                        _ = self.scan_now.notified() => {}
+                    }
+                } => {
                     match self.db.call(|c| store::due(c, now_ms(), 500)).await {
                         Ok(items) => backlog.extend(items.into_iter().map(|i| (i, false))),
                         Err(e) => tracing::warn!(error = %e, "outbox scan failed"),
@@ -430,7 +444,7 @@ impl Notifier {
             .vapid
             .authorization(&endpoint, now_ms() / 1000)
             .map_err(|e| Failure::permanent(e.to_string()))?;
-        let urgent = item.payload.contains("\"severity\":\"critical\"");
+        let urgent = item.urgent;
         let headers = [
             ("authorization", auth),
             ("content-encoding", "aes128gcm".to_string()),

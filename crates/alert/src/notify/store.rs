@@ -239,15 +239,28 @@ pub enum Target {
     },
 }
 
+/// What a delivery is about: an alarm, or an entry of the in-app feed (a
+/// notice from another domain through the `NotifyUsers` port).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    Alarm(i64),
+    Feed(i64),
+}
+
 /// One delivery in the outbox.
 #[derive(Debug, Clone, Serialize)]
 pub struct OutboxItem {
     pub id: i64,
-    pub alarm_id: i64,
+    /// Set for an alarm's delivery.
+    pub alarm_id: Option<i64>,
+    /// Set for a notice's delivery: its `alert_feed` entry.
+    pub feed_id: Option<i64>,
     pub user_id: i64,
     pub channel: Channel,
     pub target_id: i64,
     pub payload: String,
+    /// Sent with `Urgency: high` (critical alarms, urgent notices).
+    pub urgent: bool,
     pub created_at: i64,
     pub next_at: i64,
     pub attempts: i64,
@@ -257,59 +270,80 @@ pub struct OutboxItem {
     pub target: Option<Target>,
 }
 
-const OUTBOX_COLUMNS: &str = "id, alarm_id, user_id, channel, target_id, payload, created_at, next_at, attempts, status, last_error";
+const OUTBOX_COLUMNS: &str = "id, alarm_id, feed_id, user_id, channel, target_id, payload, urgent, created_at, next_at, attempts, status, last_error";
 
 fn outbox_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxItem> {
-    let ch: String = r.get(3)?;
+    let ch: String = r.get(4)?;
     Ok(OutboxItem {
         id: r.get(0)?,
         alarm_id: r.get(1)?,
-        user_id: r.get(2)?,
+        feed_id: r.get(2)?,
+        user_id: r.get(3)?,
         channel: if ch == "push" {
             Channel::Push
         } else {
             Channel::Webhook
         },
-        target_id: r.get(4)?,
-        payload: r.get(5)?,
-        created_at: r.get(6)?,
-        next_at: r.get(7)?,
-        attempts: r.get(8)?,
-        status: r.get(9)?,
-        last_error: r.get(10)?,
+        target_id: r.get(5)?,
+        payload: r.get(6)?,
+        urgent: r.get(7)?,
+        created_at: r.get(8)?,
+        next_at: r.get(9)?,
+        attempts: r.get(10)?,
+        status: r.get(11)?,
+        last_error: r.get(12)?,
         target: None,
     })
 }
 
+/// How a delivery is sent: the payload, its urgency, and when it may leave.
+pub struct Sending<'a> {
+    pub payload: &'a str,
+    pub urgent: bool,
+    pub next_at: i64,
+}
+
 pub fn enqueue(
     conn: &Connection,
-    alarm_id: i64,
+    origin: Origin,
     user_id: i64,
     (channel, target_id, target): (Channel, i64, Option<Target>),
-    payload: &str,
-    next_at: i64,
+    sending: Sending<'_>,
     now: i64,
-) -> Result<OutboxItem, AlertStoreError> {
+) -> rusqlite::Result<OutboxItem> {
+    let Sending {
+        payload,
+        urgent,
+        next_at,
+    } = sending;
+    let (alarm_id, feed_id) = match origin {
+        Origin::Alarm(a) => (Some(a), None),
+        Origin::Feed(f) => (None, Some(f)),
+    };
     conn.prepare_cached(
-        "INSERT INTO alert_outbox (alarm_id, user_id, channel, target_id, payload, created_at, next_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO alert_outbox (alarm_id, feed_id, user_id, channel, target_id, payload, urgent, created_at, next_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )?
     .execute(params![
         alarm_id,
+        feed_id,
         user_id,
         channel.as_str(),
         target_id,
         payload,
+        urgent,
         now,
         next_at
     ])?;
     Ok(OutboxItem {
         id: conn.last_insert_rowid(),
         alarm_id,
+        feed_id,
         user_id,
         channel,
         target_id,
         payload: payload.to_string(),
+        urgent,
         created_at: now,
         next_at,
         attempts: 0,
@@ -388,9 +422,11 @@ pub fn outbox_item(conn: &Connection, id: i64) -> Result<Option<OutboxItem>, Ale
 
 pub fn vapid_key(conn: &Connection) -> Result<Option<Vec<u8>>, AlertStoreError> {
     Ok(conn
-        .query_row("SELECT private_key FROM alert_vapid_key WHERE id = 1", [], |r| {
-            r.get(0)
-        })
+        .query_row(
+            "SELECT private_key FROM alert_vapid_key WHERE id = 1",
+            [],
+            |r| r.get(0),
+        )
         .optional()?)
 }
 

@@ -38,7 +38,8 @@ struct Hook {
 
 struct Dead {
     id: i64,
-    alarm: i64,
+    /// None for a notice's delivery (it has no alarm page).
+    alarm: Option<i64>,
     channel: &'static str,
     when: String,
     error: String,

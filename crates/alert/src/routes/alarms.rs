@@ -43,7 +43,7 @@ const MAX_TS: i64 = 253_402_300_799_999;
 
 /// A whole-number query parameter in `lo..=hi`, or a 400 naming it. Taken as
 /// text so that `-1`, `1e3` and `9223372036854775808` all get the same answer.
-fn int_param(
+pub(super) fn int_param(
     v: Option<&str>,
     field: &'static str,
     lo: i64,

@@ -312,3 +312,32 @@ pub fn photo(conn: &Connection, id: i64) -> rusqlite::Result<Option<(i64, Vec<u8
     )
     .optional()
 }
+
+/// The waiting consults of a department, oldest first, with what the queue
+/// shows of each patient (village, sex, birth date — no name, no complaint).
+pub fn waiting(
+    conn: &Connection,
+    department_id: i64,
+    limit: i64,
+) -> rusqlite::Result<Vec<(Consult, String, String, String)>> {
+    let cols = COLUMNS
+        .split(", ")
+        .map(|c| format!("c.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT {cols}, p.village_id, p.sex, p.birth_date FROM clinic_consults c
+         JOIN clinic_patients p ON p.id = c.patient_id
+         WHERE c.department_id = $1 AND c.status = 'waiting' ORDER BY c.id LIMIT $2"
+    ))?;
+    let rows = st.query_map(params![department_id, limit], |r| {
+        Ok((from_row(r)?, r.get::<_, i64>(12)?, r.get::<_, String>(13)?, r.get::<_, String>(14)?))
+    })?;
+    let rows: Vec<_> = rows.collect::<Result<_, _>>()?;
+    let ids: Vec<i64> = rows.iter().map(|r| r.1).collect();
+    let names = cunlink_core::auth::village_names(conn, &ids)?;
+    Ok(rows
+        .into_iter()
+        .map(|(k, v, s, b)| (k, names.get(&v).cloned().unwrap_or_default(), s, b))
+        .collect())
+}

@@ -152,3 +152,14 @@ pub fn patients_of_user(conn: &Connection, user_id: i64) -> rusqlite::Result<Vec
     let rows = st.query_map([user_id], patient_from_row)?;
     rows.collect()
 }
+
+/// Whether `user_id` is one of the clinic's doctors: a county doctor, or a
+/// doctor who opened a consult.
+pub fn is_practitioner(conn: &Connection, user_id: i64) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT EXISTS(SELECT 1 FROM clinic_doctors WHERE user_id = $1)
+            OR EXISTS(SELECT 1 FROM clinic_consults WHERE village_doctor_id = $1)",
+        [user_id],
+        |r| r.get(0),
+    )
+}

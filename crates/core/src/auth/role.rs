@@ -14,10 +14,13 @@ pub enum Role {
     Doctor,
     Teacher,
     Villager,
+    /// 村干部: a member of the village committee (posts notices, keeps the
+    /// open accounts, handles residents' feedback, holds votes).
+    VillageOfficial,
 }
 
 impl Role {
-    pub const ALL: [Role; 8] = [
+    pub const ALL: [Role; 9] = [
         Role::Admin,
         Role::CountyStaff,
         Role::StationOperator,
@@ -26,6 +29,7 @@ impl Role {
         Role::Doctor,
         Role::Teacher,
         Role::Villager,
+        Role::VillageOfficial,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -38,6 +42,7 @@ impl Role {
             Role::Doctor => "doctor",
             Role::Teacher => "teacher",
             Role::Villager => "villager",
+            Role::VillageOfficial => "village_official",
         }
     }
 
@@ -55,7 +60,7 @@ impl fmt::Display for Role {
 
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "unknown role '{0}'; expected one of admin, county_staff, station_operator, farmer, buyer, doctor, teacher, villager"
+    "unknown role '{0}'; expected one of admin, county_staff, station_operator, farmer, buyer, doctor, teacher, villager, village_official"
 )]
 pub struct UnknownRole(pub String);
 

@@ -51,6 +51,7 @@ const NOT_BUYER: &[Role] = &[
     Role::Doctor,
     Role::Teacher,
     Role::Villager,
+    Role::VillageOfficial,
 ];
 const MANAGE_DEVICES: &[Role] = &[Role::Admin, Role::CountyStaff, Role::Farmer];
 const MANAGE_RULES: &[Role] = &[Role::Admin, Role::CountyStaff, Role::Farmer];
@@ -72,6 +73,7 @@ const NOT_IN_A_PARCEL: &[(Role, Expect)] = &[
     (Role::Doctor, Expect::Denied),
     (Role::Teacher, Expect::Denied),
     (Role::Villager, Expect::Denied),
+    (Role::VillageOfficial, Expect::Denied),
 ];
 /// Collecting a parcel: the destination's operator, or the recipient with the code.
 const COLLECTORS: &[Role] = &[Role::Admin, Role::StationOperator, Role::Buyer];
@@ -94,19 +96,29 @@ const ORDER_PARTIES: &[Role] = &[
 
 /// The clinic: its doctor, the villagers it serves, and the county.
 const CLINIC: &[Role] = &[Role::Admin, Role::CountyStaff, Role::Doctor, Role::Villager];
+/// Clinic records (issue 11 item 6): admins and the doctors of the patient's
+/// village (the patient's own account and assigned county doctors are walked in
+/// clinic_access.rs). Everyone else is told the record does not exist.
+const RECORD: &[Role] = &[Role::Admin, Role::Doctor];
+const ADMIN: &[Role] = &[Role::Admin];
+const DOCTOR: &[Role] = &[Role::Doctor];
+const NOBODY: &[Role] = &[];
+const NOT_A_READER: &[(Role, Expect)] = &[
+    (Role::CountyStaff, Expect::NotFound),
+    (Role::StationOperator, Expect::NotFound),
+    (Role::Farmer, Expect::NotFound),
+    (Role::Buyer, Expect::NotFound),
+    (Role::Teacher, Expect::NotFound),
+    (Role::Villager, Expect::NotFound),
+    (Role::VillageOfficial, Expect::NotFound),
+];
 /// Who may ask for TURN credentials: doctors and villagers (patients' accounts).
 const CALLERS: &[Role] = &[Role::Doctor, Role::Villager];
-/// A consult's call: only its members. Village A's doctor is the village doctor
-/// of village A's consult and of no other; everyone else is refused with 403.
+/// A consult's call: only its members. Village A's doctor caller is the village
+/// doctor of village A's call consult and of no other; everyone else gets 403.
 const CALL_MEMBERS: &[Role] = &[Role::Doctor];
-
 /// The school: its teachers, the villagers whose children go there, and the county.
-const SCHOOL: &[Role] = &[
-    Role::Admin,
-    Role::CountyStaff,
-    Role::Teacher,
-    Role::Villager,
-];
+const SCHOOL: &[Role] = &[Role::Admin, Role::CountyStaff, Role::Teacher, Role::Villager];
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Surface {
@@ -248,6 +260,8 @@ fn table() -> Vec<Row> {
         row("POST", "/api/alarms/{id}/comments", api(NOT_BUYER, NOT_BUYER, Village404)),
         row("GET", "/api/me/notifications", api(ALL, ALL, Unscoped)),
         row("PUT", "/api/me/notifications", api(ALL, ALL, Unscoped)),
+        row("GET", "/api/me/notifications/feed", api(ALL, ALL, Unscoped)),
+        row("POST", "/api/me/notifications/{id}/read", Rule::Personal(Surface::Api)),
         row("GET", "/api/push/vapid-public-key", Rule::Public),
         row("GET", "/api/push/subscriptions", api(ALL, ALL, Unscoped)),
         row("POST", "/api/push/subscriptions", api(ALL, ALL, Unscoped)),
@@ -366,10 +380,64 @@ fn table() -> Vec<Row> {
         row("GET", "/board/{slug}/live", Rule::Public),
         // Skeleton domains: each home page for the roles its tab is for.
         row("GET", "/clinic", page(CLINIC, CLINIC, Unscoped)),
+        // clinic (issue 11): JSON API. The village-A doctor is a village doctor;
+        // accepting and publishing slots are for county doctors (clinic_flow.rs).
+        row("GET", "/api/clinic/departments", api(ALL, ALL, Unscoped)),
+        row("POST", "/api/clinic/departments", api(ADMIN, ADMIN, Unscoped)),
+        row("POST", "/api/clinic/doctors", api(ADMIN, ADMIN, Unscoped)),
+        row("GET", "/api/clinic/patients", api(RECORD, RECORD, Unscoped)),
+        row("POST", "/api/clinic/patients", api(RECORD, RECORD, Unscoped)),
+        Row { method: "GET", path: "/api/clinic/patients/{id}", rule: api(RECORD, RECORD, Village404), overrides: NOT_A_READER },
+        // The log: the patient and admins; a doctor who may read the record is refused.
+        Row { method: "GET", path: "/api/clinic/patients/{id}/access-log", rule: api(RECORD, ADMIN, Village404), overrides: NOT_A_READER },
+        row("GET", "/api/clinic/consults", api(ALL, ALL, Unscoped)),
+        row("POST", "/api/clinic/consults", api(RECORD, DOCTOR, Unscoped)),
+        Row { method: "GET", path: "/api/clinic/consults/{id}", rule: api(RECORD, RECORD, Village404), overrides: NOT_A_READER },
+        Row { method: "POST", path: "/api/clinic/consults/{id}/accept", rule: api(RECORD, NOBODY, Village404), overrides: NOT_A_READER },
+        Row { method: "POST", path: "/api/clinic/consults/{id}/schedule", rule: api(RECORD, DOCTOR, Village404), overrides: NOT_A_READER },
+        Row { method: "POST", path: "/api/clinic/consults/{id}/close", rule: api(RECORD, DOCTOR, Village404), overrides: NOT_A_READER },
+        Row { method: "POST", path: "/api/clinic/consults/{id}/cancel", rule: api(RECORD, RECORD, Village404), overrides: NOT_A_READER },
+        Row { method: "POST", path: "/api/clinic/consults/{id}/notes", rule: api(RECORD, DOCTOR, Village404), overrides: NOT_A_READER },
+        Row { method: "POST", path: "/api/clinic/consults/{id}/prescriptions", rule: api(RECORD, DOCTOR, Village404), overrides: NOT_A_READER },
+        Row { method: "POST", path: "/api/clinic/consults/{id}/photos", rule: api(RECORD, DOCTOR, Village404), overrides: NOT_A_READER },
+        Row { method: "GET", path: "/api/clinic/photos/{id}", rule: api(RECORD, RECORD, Village404), overrides: NOT_A_READER },
+        Row { method: "GET", path: "/api/clinic/prescriptions/{id}", rule: api(RECORD, RECORD, Village404), overrides: NOT_A_READER },
+        Row { method: "POST", path: "/api/clinic/prescriptions/{id}/revise", rule: api(RECORD, DOCTOR, Village404), overrides: NOT_A_READER },
+        Row { method: "POST", path: "/api/clinic/prescriptions/{id}/dispense", rule: api(RECORD, DOCTOR, Village404), overrides: NOT_A_READER },
+        row("GET", "/api/clinic/slots", api(RECORD, RECORD, Unscoped)),
+        row("POST", "/api/clinic/slots", api(NOBODY, NOBODY, Unscoped)),
+        row("GET", "/api/clinic/vitals", api(DOCTOR, DOCTOR, Unscoped)),
+        row("GET", "/api/clinic/queue/stream", api(RECORD, RECORD, Unscoped)),
+        // clinic: FHIR R4, the same rules as the records (searches name village A's patient).
+        Row { method: "GET", path: "/fhir/r4/Patient/{id}", rule: api(RECORD, RECORD, Village404), overrides: NOT_A_READER },
+        Row { method: "GET", path: "/fhir/r4/Patient/{id}/$everything", rule: api(RECORD, RECORD, Village404), overrides: NOT_A_READER },
+        row("GET", "/fhir/r4/Practitioner/{id}", api(CLINIC, CLINIC, Unscoped)),
+        Row { method: "GET", path: "/fhir/r4/Encounter", rule: api(RECORD, RECORD, Unscoped), overrides: NOT_A_READER },
+        Row { method: "GET", path: "/fhir/r4/Observation", rule: api(RECORD, RECORD, Unscoped), overrides: NOT_A_READER },
+        Row { method: "GET", path: "/fhir/r4/Condition", rule: api(RECORD, RECORD, Unscoped), overrides: NOT_A_READER },
+        Row { method: "GET", path: "/fhir/r4/MedicationRequest", rule: api(RECORD, RECORD, Unscoped), overrides: NOT_A_READER },
+        Row { method: "GET", path: "/fhir/r4/MedicationDispense", rule: api(RECORD, RECORD, Unscoped), overrides: NOT_A_READER },
+        // clinic: pages.
+        row("POST", "/clinic/patients", page(RECORD, RECORD, Unscoped)),
+        row("POST", "/clinic/departments", page(ADMIN, ADMIN, Unscoped)),
+        row("GET", "/clinic/consults/new", page(DOCTOR, DOCTOR, Unscoped)),
+        row("POST", "/clinic/consults/new", page(DOCTOR, DOCTOR, Unscoped)),
+        row("GET", "/clinic/queue", page(RECORD, RECORD, Unscoped)),
+        row("GET", "/clinic/queue/rows", page(RECORD, RECORD, Unscoped)),
+        row("GET", "/clinic/slots", page(RECORD, RECORD, Unscoped)),
+        row("POST", "/clinic/slots", page(NOBODY, NOBODY, Unscoped)),
+        Row { method: "GET", path: "/clinic/consults/{id}", rule: page(RECORD, RECORD, Village404), overrides: NOT_A_READER },
+        Row { method: "POST", path: "/clinic/consults/{id}/action", rule: page(RECORD, DOCTOR, Village404), overrides: NOT_A_READER },
+        Row { method: "POST", path: "/clinic/consults/{id}/notes", rule: page(RECORD, DOCTOR, Village404), overrides: NOT_A_READER },
+        Row { method: "POST", path: "/clinic/consults/{id}/prescriptions", rule: page(RECORD, DOCTOR, Village404), overrides: NOT_A_READER },
+        Row { method: "POST", path: "/clinic/prescriptions/{id}/dispense", rule: page(RECORD, DOCTOR, Village404), overrides: NOT_A_READER },
+        Row { method: "GET", path: "/clinic/patients/{id}", rule: page(RECORD, RECORD, Village404), overrides: NOT_A_READER },
+        Row { method: "GET", path: "/clinic/prescriptions/{id}/print", rule: page(RECORD, RECORD, Village404), overrides: NOT_A_READER },
         row("GET", "/school", page(SCHOOL, SCHOOL, Unscoped)),
         row("GET", "/affairs", page(NOT_BUYER, NOT_BUYER, Unscoped)),
-        // clinic: calls (issue 11 item 3). The socket row sends no upgrade: a
-        // member gets 400 (past the access check), everyone else 403.
+        // clinic: calls (issue 11 item 3), on each village's `call_consult`. The
+        // socket row sends no upgrade: a member gets 400 (past the access check),
+        // everyone else 403.
         row("GET", "/api/clinic/ice-servers", api(ALL, CALLERS, Unscoped)),
         row("POST", "/api/clinic/consults/{id}/call", api(ALL, CALL_MEMBERS, Owner403)),
         row("GET", "/api/clinic/consults/{id}/call/ws", api(ALL, CALL_MEMBERS, Owner403)),
@@ -526,9 +594,17 @@ struct Village {
     op_token: String,
     photo: String,
     trace: String,
-    /// A consult accepted by a county doctor, whose village doctor is the
-    /// village's doctor caller (made after the callers).
+    /// Clinic: a patient of the village, their consult, its prescription,
+    /// photo and the free slot it may book, and the village doctor's user id.
+    patient: i64,
     consult: i64,
+    rx: i64,
+    clinic_photo: i64,
+    slot: i64,
+    vdoc_id: i64,
+    /// A consult accepted by a county doctor whose village doctor is the
+    /// village's doctor caller, for the call rows (made after the callers).
+    call_consult: i64,
 }
 
 struct World {
@@ -675,7 +751,58 @@ async fn seed_village(
         .and_then(|u| u.rsplit('/').next())
         .expect("trace url")
         .to_string();
+    seed_clinic(app, &mut v, tag).await;
     (v, farmer, op, buyer)
+}
+
+/// The village's clinic objects: its doctor registers a patient, opens a
+/// consult in 内科 with a prescription and a photo; 内科's county doctor
+/// (`cdoc-mx`, made once) publishes a slot the consult may book.
+async fn seed_clinic(app: &TestApp, v: &mut Village, tag: &str) {
+    let admin = app.admin_token.clone();
+    let cdoc = if tag == "a" {
+        let t = app.user("cdoc-mx", Role::Doctor, None).await;
+        ok(app, "/api/clinic/doctors", &admin, json!({"user": "cdoc-mx", "department": "内科"})).await;
+        t
+    } else {
+        app.user("cdoc-mx-b", Role::Doctor, None).await
+    };
+    if tag != "a" {
+        ok(app, "/api/clinic/doctors", &admin, json!({"user": "cdoc-mx-b", "department": "内科"})).await;
+    }
+    let vdoc = app.user(&format!("vdoc-{tag}"), Role::Doctor, Some(v.name)).await;
+    v.patient = ok(app, "/api/clinic/patients", &vdoc, json!({"name": format!("病人 {tag}"), "sex": "female",
+        "birth_date": "1960-01-01", "village": v.name}))
+    .await["id"]
+        .as_i64()
+        .expect("patient id");
+    v.consult = ok(app, "/api/clinic/consults", &vdoc, json!({"patient_id": v.patient, "department": "内科",
+        "complaint": "头痛", "vitals": {"temperature": 37.2}}))
+    .await["id"]
+        .as_i64()
+        .expect("consult id");
+    v.rx = ok(app, &format!("/api/clinic/consults/{}/prescriptions", v.consult), &vdoc, json!({"items": [
+        {"drug": "对乙酰氨基酚", "dose": "0.5 g", "route": "口服", "frequency": "必要时", "days": 2, "quantity": 4}]}))
+    .await["id"]
+        .as_i64()
+        .expect("rx id");
+    let r = request(
+        app.http,
+        "POST",
+        &format!("/api/clinic/consults/{}/photos", v.consult),
+        &[("authorization", &format!("Bearer {vdoc}")), ("content-type", "image/png")],
+        png(),
+    )
+    .await;
+    assert_eq!(r.status, 201, "clinic photo: {}", r.text());
+    v.clinic_photo = r.json()["id"].as_i64().expect("photo id");
+    let start = cunlink_core::time::now_ms() + 86_400_000;
+    v.slot = ok(app, "/api/clinic/slots", &cdoc, json!({"starts_at": start, "minutes": 20}))
+        .await["id"]
+        .as_i64()
+        .expect("slot id");
+    let me = app.get("/api/me", &vdoc).await.json();
+    v.vdoc_id = me["id"].as_i64().expect("doctor id");
 }
 
 /// A small PNG with something in it.
@@ -699,6 +826,7 @@ fn rule_body(v: &Village) -> Value {
 /// The two villages, and village A's farmer, operator and buyer (role, username, token).
 async fn seed(app: &TestApp) -> (World, Vec<(Role, String, String)>) {
     let (a, farmer, op, buyer) = seed_village(app, "Village A", "a").await;
+    assert_eq!(a.patient, 1, "the FHIR search rows name village A's patient as 1");
     let seeders = vec![
         (Role::Farmer, "farmer-a".to_string(), farmer),
         (Role::StationOperator, "op-a".to_string(), op),
@@ -768,33 +896,27 @@ async fn seed(app: &TestApp) -> (World, Vec<(Role, String, String)>) {
     (world, seeders)
 }
 
-/// A consult in each village: village A's by the doctor caller, village B's by
-/// a doctor of B; both taken by a county doctor.
-async fn seed_consults(app: &TestApp, world: &mut World) {
+/// A call consult in each village: village A's by the doctor caller, village
+/// B's by a doctor of B; both taken by a county doctor.
+async fn seed_call_consults(app: &TestApp, world: &mut World) {
     let auth = app.server.as_ref().unwrap().auth.clone();
     let id = |name: &'static str| {
         let auth = auth.clone();
         async move {
-            auth.login(name, PASSWORD, None)
-                .await
-                .ok()
-                .and_then(|o| match o {
-                    cunlink_core::auth::LoginOutcome::SignedIn(u, _) => Some(u.id),
-                    _ => None,
-                })
-                .expect("user signs in")
+            match auth.login(name, PASSWORD, None).await {
+                Ok(cunlink_core::auth::LoginOutcome::SignedIn(u, _)) => u.id,
+                _ => panic!("{name} signs in"),
+            }
         }
     };
-    app.user("county-doctor", Role::Doctor, None).await;
-    app.user("doctor-b", Role::Doctor, Some("Village B")).await;
-    let (vdoc_a, vdoc_b, cdoc) = (
-        id("caller-doctor").await,
-        id("doctor-b").await,
-        id("county-doctor").await,
-    );
-    world.a.consult =
+    app.user("call-cdoc", Role::Doctor, None).await;
+    app.user("call-vdoc-b", Role::Doctor, Some("Village B")).await;
+    let vdoc_a = id("caller-doctor").await;
+    let vdoc_b = id("call-vdoc-b").await;
+    let cdoc = id("call-cdoc").await;
+    world.a.call_consult =
         crate::call_fixture::consult(&auth, "Village A", vdoc_a, Some(cdoc), None).await;
-    world.b.consult =
+    world.b.call_consult =
         crate::call_fixture::consult(&auth, "Village B", vdoc_b, Some(cdoc), None).await;
 }
 
@@ -854,6 +976,9 @@ fn query(path: &str) -> &'static str {
         "/rules/keys" => "?kind=device&name=dev-a",
         // The device API's long poll: answer at once.
         "/api/v1/{token}/rpc" => "?timeout=1",
+        // Village A's patient, the first the clinic registered (asserted in seed).
+        "/fhir/r4/Encounter" | "/fhir/r4/Observation" | "/fhir/r4/Condition"
+        | "/fhir/r4/MedicationRequest" | "/fhir/r4/MedicationDispense" => "?patient=1",
         _ => "",
     }
 }
@@ -915,7 +1040,14 @@ fn value(
             .map(|f| f.to_string())
             .unwrap_or_else(|| v.parcel.to_string()),
         "id" if is("/api/market/live/") => v.live.to_string(),
+        "id" if is("/api/clinic/patients/") || is("/clinic/patients/") || is("/fhir/r4/Patient/") => {
+            v.patient.to_string()
+        }
+        "id" if path.ends_with("/call") || path.ends_with("/call/ws") => v.call_consult.to_string(),
         "id" if is("/api/clinic/consults/") || is("/clinic/consults/") => v.consult.to_string(),
+        "id" if is("/api/clinic/prescriptions/") || is("/clinic/prescriptions/") => v.rx.to_string(),
+        "id" if is("/api/clinic/photos/") => v.clinic_photo.to_string(),
+        "id" if is("/fhir/r4/Practitioner/") => v.vdoc_id.to_string(),
         // Personal objects (subscriptions, webhooks, dead letters): an id nobody has.
         "id" => "999999".into(),
         other => panic!("no fixture for {{{other}}} in {before}"),
@@ -985,7 +1117,7 @@ fn body(
             json!({"endpoint": "https://push.example.com/x", "keys": {"p256dh": "x", "auth": "y"}}),
         ),
         "/api/webhooks" => j(json!({"url": "https://hooks.example.com/x"})),
-        "/api/notifications/{id}/retry" => (None, Vec::new()),
+        "/api/notifications/{id}/retry" | "/api/me/notifications/{id}/read" => (None, Vec::new()),
         "/api/market/stations" => j(json!({"village": v.name, "name": format!("Station {n}")})),
         "/api/market/products" => {
             j(json!({"name": format!("Rice {n}"), "unit": "kg", "price_fen": 100, "stock": 10}))
@@ -1019,6 +1151,26 @@ fn body(
         "/api/market/batches" => j(
             json!({"asset": format!("Asset {}", &v.device[4..]), "grown_from": 1, "harvested_at": 2, "product_id": v.product}),
         ),
+        "/api/clinic/departments" => j(json!({"name": format!("科 {n}")})),
+        "/api/clinic/doctors" => j(json!({"user": "cdoc-mx", "department": "内科"})),
+        "/api/clinic/patients" => j(json!({"name": format!("P {n}"), "sex": "male", "birth_date": "1990-05-05", "village": v.name})),
+        "/api/clinic/consults" => j(json!({"patient_id": v.patient, "department": "内科", "complaint": "咳嗽"})),
+        "/api/clinic/consults/{id}/accept" | "/api/clinic/consults/{id}/close"
+        | "/api/clinic/consults/{id}/cancel" | "/api/clinic/prescriptions/{id}/dispense" => (None, Vec::new()),
+        "/api/clinic/consults/{id}/schedule" => j(json!({"slot_id": v.slot})),
+        "/api/clinic/consults/{id}/notes" => j(json!({"diagnosis": "感冒", "icd10": "J00"})),
+        "/api/clinic/consults/{id}/prescriptions" | "/api/clinic/prescriptions/{id}/revise" => j(json!({"items": [
+            {"drug": "维生素C", "dose": "0.1 g", "route": "口服", "frequency": "每日三次", "days": 5, "quantity": 15}]})),
+        "/api/clinic/consults/{id}/photos" => (Some("image/jpeg"), b"not a jpeg".to_vec()),
+        "/api/clinic/slots" => j(json!({"starts_at": cunlink_core::time::now_ms() + 3_600_000 * (n as i64 + 2), "minutes": 15})),
+        "/clinic/patients" => f(format!("name=P+{n}&sex=female&birth_date=1991-01-01&village=Village+A")),
+        "/clinic/departments" => f(format!("name=Dept+{n}")),
+        "/clinic/consults/new" => f(format!("patient_id={}&department=%E5%86%85%E7%A7%91&complaint=cough&vital_temperature=37.5", v.patient)),
+        "/clinic/slots" => f("date=2099-01-01&time=09:00&minutes=20".into()),
+        "/clinic/consults/{id}/action" => f("action=close".into()),
+        "/clinic/consults/{id}/notes" => f("diagnosis=cold".into()),
+        "/clinic/consults/{id}/prescriptions" => f("drug_0=VC&dose_0=0.1g&route_0=po&frequency_0=tid&days_0=3&quantity_0=9".into()),
+        "/clinic/prescriptions/{id}/dispense" => f(String::new()),
         "/farm/devices" => f(format!(
             "name=page-{n}&profile=default&asset=Asset+{}",
             &v.device[4..]
@@ -1078,7 +1230,7 @@ async fn every_route_answers_every_role_as_declared() {
     let app = spawn_app().await;
     let (mut world, seeders) = seed(&app).await;
     let callers = callers(&app, &seeders).await;
-    seed_consults(&app, &mut world).await;
+    seed_call_consults(&app, &mut world).await;
     let admin = &callers[0];
     // The alert script's hashed URL is only known from a page that loads it.
     let page = request(

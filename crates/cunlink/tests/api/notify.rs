@@ -23,15 +23,15 @@ use crate::common::{TestApp, spawn_app_with};
 
 /// The receivers here listen on 127.0.0.1, which a server refuses to notify
 /// unless its configuration allows private addresses.
-async fn spawn_local_receivers_app() -> TestApp {
+pub(crate) async fn spawn_local_receivers_app() -> TestApp {
     spawn_app_with(|c| c.notify.allow_private = true).await
 }
 
 /// What a receiver got: headers and body.
-type Received = (HeaderMap, Vec<u8>);
+pub(crate) type Received = (HeaderMap, Vec<u8>);
 
 /// A local HTTP receiver answering `status`; returns its base URL.
-async fn receiver(status: StatusCode) -> (String, mpsc::UnboundedReceiver<Received>) {
+pub(crate) async fn receiver(status: StatusCode) -> (String, mpsc::UnboundedReceiver<Received>) {
     let (tx, rx) = mpsc::unbounded_channel();
     let app = axum::Router::new()
         .route(
@@ -54,13 +54,13 @@ async fn receiver(status: StatusCode) -> (String, mpsc::UnboundedReceiver<Receiv
     (format!("http://{addr}"), rx)
 }
 
-fn uncompressed(p: &PublicKey) -> Vec<u8> {
+pub(crate) fn uncompressed(p: &PublicKey) -> Vec<u8> {
     use p256::elliptic_curve::sec1::ToSec1Point;
     p.as_affine().to_sec1_point(false).as_bytes().to_vec()
 }
 
 /// Decrypt an `aes128gcm` Web Push body as the browser holding `ua` and `auth` would.
-fn browser_decrypt(ua: &SecretKey, auth: &[u8], body: &[u8]) -> Vec<u8> {
+pub(crate) fn browser_decrypt(ua: &SecretKey, auth: &[u8], body: &[u8]) -> Vec<u8> {
     assert!(body.len() > 21 + 65 + 16, "body too short");
     let salt = &body[..16];
     let rs = u32::from_be_bytes(body[16..20].try_into().unwrap());

@@ -1,0 +1,369 @@
+//! FHIR R4 export (JSON, `application/fhir+json`) of the records: Patient,
+//! Practitioner, Encounter (class VR for consults that had a video call, AMB
+//! otherwise), Observation (vital signs, LOINC-coded, UCUM units), Condition
+//! (the notes' diagnoses, ICD-10 when given), MedicationRequest (one per
+//! prescription line; a revision's lines point at the previous version with
+//! `priorPrescription`), MedicationDispense, `Patient/{id}/$everything` and
+//! searchset Bundles by `?patient=`. The same access rules and access log as
+//! every other read apply (`record.rs`).
+//!
+//! Ids: `Patient/{patient id}`, `Practitioner/{user id}`, `Encounter/{consult
+//! id}`, `Observation/{observation id}`, `Condition/{note id}`,
+//! `MedicationRequest/{prescription id}-{line number}`,
+//! `MedicationDispense/{prescription id}-{line number}`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::{Value, json};
+
+use cunlink_core::ApiError;
+use cunlink_core::auth::User;
+use cunlink_core::routes::Routes;
+use cunlink_core::web::CurrentUser;
+
+use crate::error::ClinicError;
+use crate::model::ConsultStatus;
+use crate::record::Record;
+use crate::routes::ClinicState;
+use crate::store::consults::Consult;
+use crate::Clinic;
+
+pub const CONTENT_TYPE: &str = "application/fhir+json";
+const ACT_CODE: &str = "http://terminology.hl7.org/CodeSystem/v3-ActCode";
+const LOINC: &str = "http://loinc.org";
+const UCUM: &str = "http://unitsofmeasure.org";
+const ICD10: &str = "http://hl7.org/fhir/sid/icd-10";
+
+type R<T> = Result<T, ApiError>;
+
+pub fn routes(clinic: Arc<Clinic>) -> Routes {
+    Routes::new()
+        .route("/fhir/r4/Patient/{id}", get(patient))
+        .route("/fhir/r4/Patient/{id}/$everything", get(everything))
+        .route("/fhir/r4/Practitioner/{id}", get(practitioner))
+        .route("/fhir/r4/Encounter", get(search_encounter))
+        .route("/fhir/r4/Observation", get(search_observation))
+        .route("/fhir/r4/Condition", get(search_condition))
+        .route("/fhir/r4/MedicationRequest", get(search_medication_request))
+        .route("/fhir/r4/MedicationDispense", get(search_medication_dispense))
+        .with_state(ClinicState(clinic))
+}
+
+fn fhir(v: Value) -> Response {
+    ([(header::CONTENT_TYPE, CONTENT_TYPE)], v.to_string()).into_response()
+}
+
+/// The server's FHIR base as the client reached it (for Bundle fullUrls).
+fn base(headers: &HeaderMap) -> String {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| h.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | ':' | '-' | '[' | ']')))
+        .unwrap_or("localhost");
+    format!("http://{host}/fhir/r4")
+}
+
+async fn patient(
+    State(s): State<ClinicState>,
+    CurrentUser(u): CurrentUser,
+    Path(id): Path<i64>,
+) -> R<Response> {
+    let rec = s.0.read_record(&u, id, None, "fhir Patient").await?;
+    Ok(fhir(patient_resource(&rec)))
+}
+
+async fn everything(
+    State(s): State<ClinicState>,
+    CurrentUser(u): CurrentUser,
+    Path(id): Path<i64>,
+    headers: HeaderMap,
+) -> R<Response> {
+    let rec = s.0.read_record(&u, id, None, "fhir Patient/$everything").await?;
+    let base = base(&headers);
+    Ok(fhir(bundle(&base, &format!("{base}/Patient/{id}/$everything"), resources(&rec, None))))
+}
+
+async fn practitioner(
+    State(s): State<ClinicState>,
+    CurrentUser(u): CurrentUser,
+    Path(id): Path<i64>,
+) -> R<Response> {
+    if !crate::access::can_use(&u) {
+        return Err(ClinicError::forbidden("practitioners are listed for clinic users").into());
+    }
+    // Practitioners are the clinic's doctors: county doctors and doctors who
+    // opened a consult. Anyone else is not found.
+    let name = s
+        .0
+        .db
+        .call(move |c| {
+            let known = crate::store::people::is_practitioner(c, id)?;
+            let names = if known { cunlink_core::auth::usernames(c, &[id])? } else { HashMap::new() };
+            names
+                .get(&id)
+                .cloned()
+                .ok_or_else(|| ClinicError::not_found("unknown_practitioner", format!("no practitioner {id}")))
+        })
+        .await?;
+    Ok(fhir(practitioner_resource(id, &name)))
+}
+
+async fn search(
+    s: ClinicState,
+    u: User,
+    q: HashMap<String, String>,
+    headers: HeaderMap,
+    kind: &'static str,
+    action: &'static str,
+) -> R<Response> {
+    let id = q
+        .get("patient")
+        .map(|p| p.strip_prefix("Patient/").unwrap_or(p))
+        .and_then(|p| p.parse::<i64>().ok())
+        .filter(|p| *p > 0)
+        .ok_or_else(|| ApiError::bad_request("invalid_field", "give ?patient={id}").with_field("patient"))?;
+    let rec = s.0.read_record(&u, id, None, action).await?;
+    let base = base(&headers);
+    Ok(fhir(bundle(&base, &format!("{base}/{kind}?patient={id}"), resources(&rec, Some(kind)))))
+}
+
+type Q = Query<HashMap<String, String>>;
+
+async fn search_encounter(State(s): State<ClinicState>, CurrentUser(u): CurrentUser, Query(q): Q, h: HeaderMap) -> R<Response> {
+    search(s, u, q, h, "Encounter", "fhir Encounter search").await
+}
+async fn search_observation(State(s): State<ClinicState>, CurrentUser(u): CurrentUser, Query(q): Q, h: HeaderMap) -> R<Response> {
+    search(s, u, q, h, "Observation", "fhir Observation search").await
+}
+async fn search_condition(State(s): State<ClinicState>, CurrentUser(u): CurrentUser, Query(q): Q, h: HeaderMap) -> R<Response> {
+    search(s, u, q, h, "Condition", "fhir Condition search").await
+}
+async fn search_medication_request(State(s): State<ClinicState>, CurrentUser(u): CurrentUser, Query(q): Q, h: HeaderMap) -> R<Response> {
+    search(s, u, q, h, "MedicationRequest", "fhir MedicationRequest search").await
+}
+async fn search_medication_dispense(State(s): State<ClinicState>, CurrentUser(u): CurrentUser, Query(q): Q, h: HeaderMap) -> R<Response> {
+    search(s, u, q, h, "MedicationDispense", "fhir MedicationDispense search").await
+}
+
+/// A searchset Bundle of `resources`.
+pub fn bundle(base: &str, self_url: &str, resources: Vec<Value>) -> Value {
+    let entry: Vec<Value> = resources
+        .into_iter()
+        .map(|r| {
+            let url = format!("{base}/{}/{}", r["resourceType"].as_str().unwrap_or(""), r["id"].as_str().unwrap_or(""));
+            json!({"fullUrl": url, "resource": r, "search": {"mode": "match"}})
+        })
+        .collect();
+    json!({
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "total": entry.len(),
+        "link": [{"relation": "self", "url": self_url}],
+        "entry": entry,
+    })
+}
+
+/// Every resource of a record (`only`: of one type), patient first.
+pub fn resources(rec: &Record, only: Option<&str>) -> Vec<Value> {
+    let want = |t: &str| only.is_none_or(|o| o == t);
+    let mut out = Vec::new();
+    if want("Patient") {
+        out.push(patient_resource(rec));
+    }
+    if want("Practitioner") {
+        let mut ids: Vec<&i64> = rec.names.keys().collect();
+        ids.sort();
+        for id in ids {
+            out.push(practitioner_resource(*id, &rec.names[id]));
+        }
+    }
+    let pid = rec.patient.id;
+    let consults: HashMap<i64, &Consult> = rec.consults.iter().map(|(k, _)| (k.id, k)).collect();
+    if want("Encounter") {
+        for (k, dep) in &rec.consults {
+            out.push(encounter(k, dep));
+        }
+    }
+    if want("Observation") {
+        for o in &rec.observations {
+            let Some(v) = crate::vitals::vital(&o.key) else { continue };
+            out.push(json!({
+                "resourceType": "Observation",
+                "id": o.id.to_string(),
+                "status": "final",
+                "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                    "code": "vital-signs", "display": "Vital Signs"}]}],
+                "code": {"coding": [{"system": LOINC, "code": v.loinc, "display": v.display}], "text": v.display},
+                "subject": {"reference": format!("Patient/{pid}")},
+                "encounter": {"reference": format!("Encounter/{}", o.consult_id)},
+                "effectiveDateTime": date_time(o.observed_at),
+                "valueQuantity": {"value": o.value, "unit": v.unit, "system": UCUM, "code": v.unit},
+            }));
+        }
+    }
+    if want("Condition") {
+        for n in &rec.notes {
+            let mut code = json!({"text": n.diagnosis});
+            if let Some(icd) = &n.icd10 {
+                code["coding"] = json!([{"system": ICD10, "code": icd}]);
+            }
+            out.push(json!({
+                "resourceType": "Condition",
+                "id": n.id.to_string(),
+                "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-category",
+                    "code": "encounter-diagnosis"}]}],
+                "code": code,
+                "subject": {"reference": format!("Patient/{pid}")},
+                "encounter": {"reference": format!("Encounter/{}", n.consult_id)},
+                "recordedDate": date_time(n.created_at),
+                "recorder": {"reference": format!("Practitioner/{}", n.author_id)},
+                "note": soap_note(n),
+            }));
+        }
+    }
+    let by_id: HashMap<i64, &crate::store::records::Prescription> = rec.prescriptions.iter().map(|p| (p.id, p)).collect();
+    for p in &rec.prescriptions {
+        let closed = consults.get(&p.consult_id).is_some_and(|k| !k.status.is_open());
+        for (i, line) in p.items.iter().enumerate() {
+            let n = i + 1;
+            let med = json!({"text": line.drug});
+            if want("MedicationRequest") {
+                let status = if p.superseded {
+                    "stopped"
+                } else if p.dispensed_at.is_some() || closed {
+                    "completed"
+                } else {
+                    "active"
+                };
+                let mut r = json!({
+                    "resourceType": "MedicationRequest",
+                    "id": format!("{}-{n}", p.id),
+                    "status": status,
+                    "intent": "order",
+                    "groupIdentifier": {"system": "urn:cunlink:prescription", "value": format!("{}", p.id)},
+                    "medicationCodeableConcept": med,
+                    "subject": {"reference": format!("Patient/{pid}")},
+                    "encounter": {"reference": format!("Encounter/{}", p.consult_id)},
+                    "authoredOn": date_time(p.created_at),
+                    "requester": {"reference": format!("Practitioner/{}", p.prescriber_id)},
+                    "dosageInstruction": [{
+                        "text": format!("{} {} {} × {} d", line.dose, line.route, line.frequency, line.days),
+                        "route": {"text": line.route},
+                    }],
+                    "dispenseRequest": {
+                        "quantity": {"value": line.quantity},
+                        "expectedSupplyDuration": {"value": line.days, "unit": "d", "system": UCUM, "code": "d"},
+                    },
+                });
+                if let Some(prev) = p.previous_id.and_then(|id| by_id.get(&id)) {
+                    // The same line of the previous version, else its first.
+                    let m = if n <= prev.items.len() { n } else { 1 };
+                    r["priorPrescription"] = json!({"reference": format!("MedicationRequest/{}-{m}", prev.id)});
+                }
+                out.push(r);
+            }
+            if want("MedicationDispense")
+                && let (Some(by), Some(at)) = (p.dispensed_by, p.dispensed_at)
+            {
+                out.push(json!({
+                    "resourceType": "MedicationDispense",
+                    "id": format!("{}-{n}", p.id),
+                    "status": "completed",
+                    "medicationCodeableConcept": med,
+                    "subject": {"reference": format!("Patient/{pid}")},
+                    "context": {"reference": format!("Encounter/{}", p.consult_id)},
+                    "performer": [{"actor": {"reference": format!("Practitioner/{by}")}}],
+                    "authorizingPrescription": [{"reference": format!("MedicationRequest/{}-{n}", p.id)}],
+                    "quantity": {"value": line.quantity},
+                    "daysSupply": {"value": line.days, "unit": "d", "system": UCUM, "code": "d"},
+                    "whenHandedOver": date_time(at),
+                }));
+            }
+        }
+    }
+    out
+}
+
+fn soap_note(n: &crate::store::records::Note) -> Value {
+    let parts: Vec<Value> = [("S", &n.subjective), ("O", &n.objective), ("A", &n.assessment), ("P", &n.plan)]
+        .into_iter()
+        .filter(|(_, t)| !t.is_empty())
+        .map(|(k, t)| json!({"text": format!("{k}: {t}")}))
+        .collect();
+    Value::Array(parts)
+}
+
+pub fn patient_resource(rec: &Record) -> Value {
+    let p = &rec.patient;
+    let mut r = json!({
+        "resourceType": "Patient",
+        "id": p.id.to_string(),
+        "name": [{"text": p.name}],
+        "gender": p.sex,
+        "birthDate": p.birth_date,
+        "address": [{"text": rec.village, "city": rec.village}],
+    });
+    if let Some(phone) = &p.phone {
+        r["telecom"] = json!([{"system": "phone", "value": phone}]);
+    }
+    r
+}
+
+pub fn practitioner_resource(id: i64, name: &str) -> Value {
+    json!({"resourceType": "Practitioner", "id": id.to_string(), "name": [{"text": name}]})
+}
+
+fn encounter(k: &Consult, department: &str) -> Value {
+    let (code, display) = if k.video { ("VR", "virtual") } else { ("AMB", "ambulatory") };
+    let status = match k.status {
+        ConsultStatus::Waiting | ConsultStatus::Accepted | ConsultStatus::Scheduled => "planned",
+        ConsultStatus::InCall => "in-progress",
+        ConsultStatus::Closed => "finished",
+        ConsultStatus::Cancelled => "cancelled",
+    };
+    let mut participant = vec![json!({"individual": {"reference": format!("Practitioner/{}", k.village_doctor_id)}})];
+    if let Some(d) = k.county_doctor_id {
+        participant.push(json!({"individual": {"reference": format!("Practitioner/{d}")}}));
+    }
+    let mut period = json!({"start": date_time(k.created_at)});
+    if let Some(end) = k.closed_at {
+        period["end"] = json!(date_time(end));
+    }
+    json!({
+        "resourceType": "Encounter",
+        "id": k.id.to_string(),
+        "status": status,
+        "class": {"system": ACT_CODE, "code": code, "display": display},
+        "serviceType": {"text": department},
+        "subject": {"reference": format!("Patient/{}", k.patient_id)},
+        "participant": participant,
+        "period": period,
+        "reasonCode": [{"text": k.complaint}],
+    })
+}
+
+/// A FHIR dateTime in China time: `2026-11-30T09:05:00.123+08:00`.
+pub fn date_time(ms: i64) -> String {
+    let local = ms + 8 * 3_600_000;
+    let days = local.div_euclid(86_400_000);
+    let rem = local.rem_euclid(86_400_000);
+    let (y, m, d) = cunlink_core::time::civil_from_days(days);
+    let (h, mi, s, milli) = (rem / 3_600_000, rem / 60_000 % 60, rem / 1000 % 60, rem % 1000);
+    format!("{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{milli:03}+08:00")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn date_times_are_china_time() {
+        // 2026-11-30T00:00:00Z is 08:00 in China.
+        let ms = cunlink_core::time::days_from_civil(2026, 11, 30) * 86_400_000;
+        assert_eq!(super::date_time(ms), "2026-11-30T08:00:00.000+08:00");
+        assert_eq!(super::date_time(ms + 16 * 3_600_000 + 1), "2026-12-01T00:00:00.001+08:00");
+    }
+}
