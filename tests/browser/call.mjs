@@ -4,7 +4,7 @@
 // (county doctor), COOKIE_C and CSRF_C (a doctor outside the consult), TURN_URL; RUNS=N
 // adds the call-setup benchmark (N runs direct and N through the relay);
 // PHASE=weak runs only the weak-link check against a policed coturn.
-import { BASE, env, check, run } from "./lib.mjs";
+import { BASE, env, check, run, audit, sessionOf } from "./lib.mjs";
 
 const FAKE = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
   "--autoplay-policy=no-user-gesture-required"];
@@ -157,6 +157,9 @@ await run(async (browser) => {
   check((await rates(relayed.a, 3000)).video > 10000, "relay: video flows through coturn");
   await relayed.a.close();
   await relayed.b.close();
+
+  // 6. The page itself: weight on a bad link, 360 px, tap targets, contrast.
+  await audit(browser, [["call", PATH, await sessionOf(ctxA)]]);
 
   const runs = Number(env.RUNS || 0);
   if (runs > 0) {

@@ -26,6 +26,10 @@ use support::run_script;
 
 const SECRET: &str = "browser-call-turn-secret";
 
+/// The two tests run one after the other: each drives two media-encoding
+/// Chromium pages, and their bitrate checks need the machine's cores.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// coturn on loopback, stopped when dropped.
 struct Turn {
     child: Child,
@@ -108,6 +112,7 @@ async fn start_turn(dir: &Path, max_bps: Option<u32>) -> Turn {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_doctors_call_directly_and_through_coturn() {
     support::tools();
+    let _serial = SERIAL.lock().await;
     let dir = common::TempDir::new("turn");
     let turn = start_turn(&dir.0, None).await;
     let turn_url = format!("turn:127.0.0.1:{}?transport=udp", turn.port);
@@ -151,6 +156,7 @@ async fn two_doctors_call_directly_and_through_coturn() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_call_on_a_weak_link_falls_back_to_audio_only() {
     support::tools();
+    let _serial = SERIAL.lock().await;
     let dir = common::TempDir::new("turn-weak");
     let turn = start_turn(&dir.0, Some(8_000)).await;
     let app = spawn_app_with(|c| {
