@@ -54,6 +54,12 @@ fn room(consult_id: i64) -> String {
     format!("clinic-consult-{consult_id}")
 }
 
+/// End consult `consult_id`'s call (it was closed or cancelled): its room
+/// closes, the sockets close, and the pages' new token requests get 409.
+pub(crate) fn end(clinic: &Clinic, consult_id: i64) {
+    clinic.calls.hub.close_room(&room(consult_id));
+}
+
 #[derive(Clone)]
 struct CallState {
     clinic: Arc<Clinic>,

@@ -74,7 +74,9 @@
     if (++retries > 6) return end(L("ended"));
     try {
       const r = await fetch(d.tokenUrl, { method: "POST", headers: { "X-CSRF-Token": d.csrf || "" }, credentials: "same-origin" });
-      if (r.status === 403 || r.status === 404 || r.status === 409) return end(L("refused"));
+      if (r.status === 403 || r.status === 404) return end(L("refused"));
+      // The consult was closed or cancelled: its call is over.
+      if (r.status === 409) return end(L("ended"));
       if (!r.ok) throw new Error("token " + r.status);
       const j = await r.json();
       token = j.token;

@@ -267,3 +267,38 @@ async fn the_room_admits_its_two_doctors_and_no_one_else() {
     assert!(m.contains("cunlink_clinic_call_rooms 1"), "{m}");
     assert!(m.contains("cunlink_clinic_call_members 2"), "{m}");
 }
+
+#[tokio::test]
+async fn closing_the_consult_ends_its_call() {
+    let app = spawn_app().await;
+    let f = call_fixture(&app).await;
+    let (vd, cd) = (&f.village_doctor.token, &f.county_doctor.token);
+    let t_vd = room_token(&app, &f, vd).await;
+    let t_cd = room_token(&app, &f, cd).await;
+    let mut a = open(&app, f.consult, vd, &t_vd).await.unwrap();
+    let mut b = open(&app, f.consult, cd, &t_cd).await.unwrap();
+    assert_eq!(next(&mut a).await["type"], "welcome");
+    assert_eq!(next(&mut b).await["type"], "welcome");
+    let (s, v) = app
+        .post_json(
+            &format!("/api/clinic/consults/{}/close", f.consult),
+            cd,
+            serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    // Both sockets are closed by the server, and no new token is issued.
+    for ws in [&mut a, &mut b] {
+        loop {
+            match tokio::time::timeout(std::time::Duration::from_secs(10), ws.next())
+                .await
+                .expect("closed within 10 s")
+            {
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                Some(Ok(_)) => continue,
+            }
+        }
+    }
+    let (s, v) = token(&app, f.consult, vd).await;
+    assert_eq!((s, v["error"].as_str()), (409, Some("consult_not_ready")));
+}
