@@ -3,8 +3,9 @@
 // coturn on loopback). Env: BASE, CONSULT, COOKIE_A (village doctor), COOKIE_B
 // (county doctor), COOKIE_C and CSRF_C (a doctor outside the consult), TURN_URL; RUNS=N
 // adds the call-setup benchmark (N runs direct and N through the relay);
-// PHASE=weak runs only the weak-link check against a policed coturn.
-import { BASE, env, check, run, audit, sessionOf } from "./lib.mjs";
+// PHASE=weak runs only the weak-link check against a policed coturn. It
+// prints `SEND close` when the Rust side should close the consult.
+import { BASE, env, check, run, audit, sessionOf, ask } from "./lib.mjs";
 
 const FAKE = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
   "--autoplay-policy=no-user-gesture-required"];
@@ -169,4 +170,12 @@ await run(async (browser) => {
       check(f.p95 <= 3000, `call setup ${mode} p95 ${f.p95} ms ≤ 3000 ms`);
     }
   }
+
+  // 7. Last (the consult stays closed): closing the consult ends its call on both pages.
+  const { a: ca, b: cb } = await setup(ctxA, ctxB, "");
+  await ask("close");
+  await Promise.all([ca, cb].map((p) => p.waitForSelector('#call[data-state="ended"]', { timeout: 15000 })))
+    .then(() => check(true, "closing the consult ends the call on both pages"),
+      () => check(false, "closing the consult ends the call on both pages"));
+  check(await ca.locator(".call-status").textContent().then((t) => t.includes("通话已结束")), "the page says the call has ended");
 }, FAKE);

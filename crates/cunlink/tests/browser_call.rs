@@ -138,7 +138,17 @@ async fn two_doctors_call_directly_and_through_coturn() {
         ("TURN_URL", turn_url.clone()),
         ("RUNS", std::env::var("CALL_BENCH_RUNS").unwrap_or_default()),
     ];
-    run_script("call.mjs", &envs, |_| async {}).await;
+    let close = format!("/api/clinic/consults/{}/close", f.consult);
+    let app_ref = &app;
+    let (close_ref, cdoc) = (&close, &f.county_doctor.token);
+    run_script("call.mjs", &envs, |what| async move {
+        assert_eq!(what, "close");
+        let (s, v) = app_ref
+            .post_json(close_ref, cdoc, serde_json::json!({}))
+            .await;
+        assert_eq!(s, 200, "close: {v}");
+    })
+    .await;
     // The relayed call really went through this coturn, with cunlink's
     // credentials (usernames `EXPIRY:USER_ID` of the two doctors).
     let log = std::fs::read_to_string(&turn.log).unwrap_or_default();
