@@ -315,10 +315,10 @@ fn broadcast(
 ) -> usize {
     let mut dropped = Vec::new();
     for m in members.iter() {
-        if let Some((sender, to)) = from {
-            if m.peer == sender || to.is_some_and(|to| to != m.peer) {
-                continue;
-            }
+        if let Some((sender, to)) = from
+            && (m.peer == sender || to.is_some_and(|to| to != m.peer))
+        {
+            continue;
         }
         if m.tx.try_send(msg.clone()).is_err() {
             dropped.push(m.peer);

@@ -111,7 +111,7 @@ impl RoomKeys {
             return Err(TokenError::Reused);
         }
         // Forget expired nonces now and then; they can no longer pass the expiry check.
-        if used.len() % 1024 == 0 {
+        if used.len().is_multiple_of(1024) {
             used.retain(|_, exp| *exp >= now_s);
         }
         Ok(())
