@@ -204,3 +204,29 @@ async fn an_oversized_message_closes_the_socket() {
     }
     panic!("the member stayed in the room");
 }
+
+#[tokio::test]
+async fn a_flooding_client_is_disconnected() {
+    let (addr, calls) = server().await;
+    let t = get_token(addr, "r", 1).await;
+    let mut a = connect(addr, "r", 1, &t).await.unwrap();
+    assert_eq!(next(&mut a).await["type"], "welcome");
+    // 200 in a burst are allowed (ICE candidates come in bursts); 400 at once are not.
+    for _ in 0..400 {
+        if a.send(Message::Text(r#"{"type":"candidate","data":{}}"#.into()))
+            .await
+            .is_err()
+        {
+            break;
+        }
+    }
+    let reason = loop {
+        match a.next().await {
+            Some(Ok(Message::Close(Some(f)))) => break f.reason.to_string(),
+            Some(Ok(_)) => continue,
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    };
+    assert_eq!(reason, "too many messages");
+    assert!(calls.hub.metrics().messages.get() >= 200);
+}
