@@ -32,18 +32,19 @@ export async function ask(what) {
 export const appeared = (loc, what, timeout = 10000) =>
   loc.first().waitFor({ timeout }).then(() => check(true, what), () => check(false, what));
 
-export function launch() {
+/// `extra`: more Chromium flags (the call test's fake camera and microphone).
+export function launch(extra = []) {
   return chromium.launch({
     executablePath: env.CHROMIUM || "/usr/bin/chromium",
     headless: true,
     args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-      "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"],
+      "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage", ...extra],
   });
 }
 
 /// Run `body(browser)`, count an exception as a failure, print the tally, exit.
-export async function run(body) {
-  const browser = await launch();
+export async function run(body, extra = []) {
+  const browser = await launch(extra);
   try {
     await body(browser);
   } catch (e) {

@@ -14,6 +14,7 @@
 //! * `pages`: the pages under the 医疗 tab.
 
 pub mod access;
+pub mod call;
 pub mod error;
 pub mod fhir;
 mod flow;
@@ -56,11 +57,13 @@ pub struct Clinic {
     pub notify: Arc<dyn NotifyUsers>,
     /// Queue changes for live pages.
     pub live: live::Live,
+    /// The consults' video calls: TURN credentials, room tokens, signaling ([`call`]).
+    pub calls: cunlink_rtc::Calls,
 }
 
 impl Clinic {
-    /// Apply the clinic schema. No settings yet; `_config` keeps the shape.
-    pub fn open(_config: &Config, deps: ClinicDeps) -> Result<Arc<Clinic>, ClinicError> {
+    /// Apply the clinic schema and set up calls (TURN settings from `config`).
+    pub fn open(config: &Config, deps: ClinicDeps) -> Result<Arc<Clinic>, ClinicError> {
         let ClinicDeps {
             db,
             auth,
@@ -74,6 +77,10 @@ impl Clinic {
             farm,
             notify,
             live: live::Live::default(),
+            calls: cunlink_rtc::Calls::new(
+                cunlink_rtc::TurnConfig::new(config.turn_secret.clone(), config.turn_urls.clone()),
+                call::limits(),
+            ),
         }))
     }
 
@@ -164,11 +171,17 @@ impl Domain for Clinic {
     }
 
     fn api_routes(self: Arc<Self>) -> Routes {
-        routes::routes(self.clone()).merge(fhir::routes(self))
+        routes::routes(self.clone())
+            .merge(fhir::routes(self.clone()))
+            .merge(call::api_routes(self))
     }
 
     fn page_routes(self: Arc<Self>, kit: &WebKit) -> Routes {
-        pages::routes(self, kit.clone())
+        pages::routes(self.clone(), kit.clone()).merge(call::page_routes(self, kit.clone()))
+    }
+
+    fn render_metrics(&self, out: &mut String) {
+        self.calls.hub.metrics().render(out, "cunlink_clinic_call");
     }
 }
 

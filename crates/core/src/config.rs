@@ -44,6 +44,12 @@ pub struct Config {
     /// Where notifications (webhooks, Web Push) may be sent.
     pub notify: NotifyConfig,
     pub market: MarketSettings,
+    /// coturn's `static-auth-secret` (`use-auth-secret`), shared so that calls get
+    /// TURN REST credentials (`CUNLINK_TURN_SECRET`). Without it calls offer no relay.
+    pub turn_secret: Option<String>,
+    /// ICE server URLs handed to call pages (`CUNLINK_TURN_URLS`, comma-separated):
+    /// `turn:host:3478?transport=udp`, `turn:host:443?transport=tcp`, `stun:host:3478`.
+    pub turn_urls: Vec<String>,
 }
 
 /// Settings of the market domain.
@@ -121,6 +127,8 @@ impl Default for Config {
             ingest: IngestConfig::default(),
             notify: NotifyConfig::default(),
             market: MarketSettings::default(),
+            turn_secret: None,
+            turn_urls: Vec::new(),
         }
     }
 }
@@ -219,6 +227,22 @@ mod tests {
         let c = Config::load(Some(&path)).unwrap();
         assert_eq!(c.market.parcel_reminder_days, 5);
         assert_eq!(c.notify.vapid_subject, "mailto:ops@example.cn");
+    }
+
+    #[test]
+    fn turn_settings_come_from_the_file() {
+        assert!(Config::default().turn_secret.is_none());
+        let dir = std::env::temp_dir().join(format!("cunlink-cfg5-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("c.toml");
+        std::fs::write(
+            &path,
+            "turn_secret = \"s3cret\"\nturn_urls = [\"turn:turn.example.cn:3478\"]\n",
+        )
+        .unwrap();
+        let c = Config::load(Some(&path)).unwrap();
+        assert_eq!(c.turn_secret.as_deref(), Some("s3cret"));
+        assert_eq!(c.turn_urls, vec!["turn:turn.example.cn:3478".to_string()]);
     }
 
     #[test]

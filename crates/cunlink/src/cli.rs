@@ -167,6 +167,12 @@ pub struct ServeArgs {
     /// Days a parcel waits at a station before a pickup reminder [default: 3]
     #[arg(long, env = "CUNLINK_PARCEL_REMINDER_DAYS")]
     pub parcel_reminder_days: Option<i64>,
+    /// coturn's static-auth-secret, for TURN credentials of calls [default: none, no relay]
+    #[arg(long, env = "CUNLINK_TURN_SECRET", hide_env_values = true)]
+    pub turn_secret: Option<String>,
+    /// ICE server URLs for calls, comma-separated (turn:host:3478,stun:host:3478)
+    #[arg(long, env = "CUNLINK_TURN_URLS", value_delimiter = ',')]
+    pub turn_urls: Option<Vec<String>>,
 }
 
 impl ServeArgs {
@@ -193,6 +199,12 @@ impl ServeArgs {
         }
         if let Some(d) = self.parcel_reminder_days {
             c.market.parcel_reminder_days = d;
+        }
+        if let Some(s) = &self.turn_secret {
+            c.turn_secret = Some(s.clone());
+        }
+        if let Some(u) = &self.turn_urls {
+            c.turn_urls = u.clone();
         }
         Ok(c)
     }

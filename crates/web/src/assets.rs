@@ -33,6 +33,8 @@ const SOURCES: &[Source] = &[
     asset!("app.css", "text/css; charset=utf-8"),
     asset!("app.js", "text/javascript; charset=utf-8"),
     asset!("chart.js", "text/javascript; charset=utf-8"),
+    // The browser side of cunlink-rtc's calls (clinic consults, later classrooms).
+    asset!("call.js", "text/javascript; charset=utf-8"),
     asset!("board.css", "text/css; charset=utf-8"),
     asset!("icon.svg", "image/svg+xml"),
     asset!(

@@ -150,7 +150,7 @@ impl Clinic {
     /// `POST /api/clinic/consults/{id}/close`: a treating doctor, once taken.
     pub async fn close(&self, user: &User, id: i64) -> Result<Value, ClinicError> {
         let user = user.clone();
-        self.write(move |c, notify| {
+        let done = self.write(move |c, notify| {
             let (consult, patient) = consult_for_write(c, &user, id)?;
             if !access::can_treat(&user, &consult, &patient) {
                 return Err(ClinicError::forbidden(
@@ -176,14 +176,19 @@ impl Clinic {
                 notified,
             })
         })
-        .await
+        .await;
+        // A closed or cancelled consult has no call: its room closes, so the pages end it.
+        if done.is_ok() {
+            crate::call::end(self, id);
+        }
+        done
     }
 
     /// `POST /api/clinic/consults/{id}/cancel`: the patient's village doctors or
     /// an admin, before a call began.
     pub async fn cancel(&self, user: &User, id: i64) -> Result<Value, ClinicError> {
         let user = user.clone();
-        self.write(move |c, notify| {
+        let done = self.write(move |c, notify| {
             let (consult, patient) = consult_for_write(c, &user, id)?;
             if user.role != Role::Admin && access::village_doctor(&user) != Some(patient.village_id)
             {
@@ -221,7 +226,12 @@ impl Clinic {
                 notified,
             })
         })
-        .await
+        .await;
+        // A closed or cancelled consult has no call: its room closes, so the pages end it.
+        if done.is_ok() {
+            crate::call::end(self, id);
+        }
+        done
     }
 
     /// `POST /api/clinic/slots` `{"starts_at": ms, "minutes"}`: a county doctor publishes a slot.

@@ -134,6 +134,11 @@ const NOT_A_READER: &[(Role, Expect)] = &[
     (Role::Villager, Expect::NotFound),
     (Role::VillageOfficial, Expect::NotFound),
 ];
+/// Who may ask for TURN credentials: doctors and villagers (patients' accounts).
+const CALLERS: &[Role] = &[Role::Doctor, Role::Villager];
+/// A consult's call: only its members. Village A's doctor caller is the village
+/// doctor of village A's call consult and of no other; everyone else gets 403.
+const CALL_MEMBERS: &[Role] = &[Role::Doctor];
 /// The school: its teachers, the villagers whose children go there, and the county.
 const SCHOOL: &[Role] = &[Role::Admin, Role::CountyStaff, Role::Teacher, Role::Villager];
 
@@ -504,6 +509,13 @@ fn table() -> Vec<Row> {
         row("GET", "/affairs/votes", page(NOT_BUYER, NOT_BUYER, Unscoped)),
         row("POST", "/affairs/votes", page(NOT_BUYER, AFFAIRS_MANAGE, Unscoped)),
         row("POST", "/affairs/votes/{id}/ballot", page(NOT_BUYER, RESIDENTS, Village404)),
+        // clinic: calls (issue 11 item 3), on each village's `call_consult`. The
+        // socket row sends no upgrade: a member gets 400 (past the access check),
+        // everyone else 403.
+        row("GET", "/api/clinic/ice-servers", api(ALL, CALLERS, Unscoped)),
+        row("POST", "/api/clinic/consults/{id}/call", api(ALL, CALL_MEMBERS, Owner403)),
+        row("GET", "/api/clinic/consults/{id}/call/ws", api(ALL, CALL_MEMBERS, Owner403)),
+        row("GET", "/clinic/consults/{id}/call", page(ALL, CALL_MEMBERS, Owner403)),
     ]
 }
 
@@ -671,6 +683,9 @@ struct Village {
     clinic_photo: i64,
     slot: i64,
     vdoc_id: i64,
+    /// A consult accepted by a county doctor whose village doctor is the
+    /// village's doctor caller, for the call rows (made after the callers).
+    call_consult: i64,
 }
 
 struct World {
@@ -1002,6 +1017,30 @@ async fn seed(app: &TestApp) -> (World, Vec<(Role, String, String)>) {
     (world, seeders)
 }
 
+/// A call consult in each village: village A's by the doctor caller, village
+/// B's by a doctor of B; both taken by a county doctor.
+async fn seed_call_consults(app: &TestApp, world: &mut World) {
+    let auth = app.server.as_ref().unwrap().auth.clone();
+    let id = |name: &'static str| {
+        let auth = auth.clone();
+        async move {
+            match auth.login(name, PASSWORD, None).await {
+                Ok(cunlink_core::auth::LoginOutcome::SignedIn(u, _)) => u.id,
+                _ => panic!("{name} signs in"),
+            }
+        }
+    };
+    app.user("call-cdoc", Role::Doctor, None).await;
+    app.user("call-vdoc-b", Role::Doctor, Some("Village B")).await;
+    let vdoc_a = id("caller-doctor").await;
+    let vdoc_b = id("call-vdoc-b").await;
+    let cdoc = id("call-cdoc").await;
+    world.a.call_consult =
+        crate::call_fixture::consult(&auth, "Village A", vdoc_a, Some(cdoc), None).await;
+    world.b.call_consult =
+        crate::call_fixture::consult(&auth, "Village B", vdoc_b, Some(cdoc), None).await;
+}
+
 fn find_url(html: &str, prefix: &str) -> String {
     let start = html
         .find(prefix)
@@ -1133,6 +1172,7 @@ fn value(
         "id" if is("/api/clinic/patients/") || is("/clinic/patients/") || is("/fhir/r4/Patient/") => {
             v.patient.to_string()
         }
+        "id" if path.ends_with("/call") || path.ends_with("/call/ws") => v.call_consult.to_string(),
         "id" if is("/api/clinic/consults/") || is("/clinic/consults/") => v.consult.to_string(),
         "id" if is("/api/clinic/prescriptions/") || is("/clinic/prescriptions/") => v.rx.to_string(),
         "id" if is("/api/clinic/photos/") => v.clinic_photo.to_string(),
@@ -1261,6 +1301,7 @@ fn body(
             j(json!({"item_id": v.live_item, "quantity": 1, "pickup_station_id": v.station}))
         }
         "/api/market/live/{id}/end" => (None, Vec::new()),
+        "/api/clinic/consults/{id}/call" => (None, Vec::new()),
         "/api/market/batches" => j(
             json!({"asset": format!("Asset {}", &v.device[4..]), "grown_from": 1, "harvested_at": 2, "product_id": v.product}),
         ),
@@ -1343,6 +1384,7 @@ async fn every_route_answers_every_role_as_declared() {
     let app = spawn_app().await;
     let (mut world, seeders) = seed(&app).await;
     let callers = callers(&app, &seeders).await;
+    seed_call_consults(&app, &mut world).await;
     let admin = &callers[0];
     // The alert script's hashed URL is only known from a page that loads it.
     let page = request(
