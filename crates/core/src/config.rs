@@ -44,6 +44,38 @@ pub struct Config {
     /// Where notifications (webhooks, Web Push) may be sent.
     pub notify: NotifyConfig,
     pub market: MarketSettings,
+    pub school: SchoolSettings,
+}
+
+/// Settings of the school domain: where its lesson channels are pulled from.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SchoolSettings {
+    /// The upstream cunlink (the county hub), e.g. `http://hub.example:8080`.
+    /// When set with `upstream_token` and `channels`, `serve` pulls those
+    /// channels on a schedule and sends learning statements there.
+    pub upstream: Option<String>,
+    /// A bearer API token of a user of the upstream.
+    pub upstream_token: Option<String>,
+    /// Channel ids (on the upstream) to pull.
+    pub channels: Vec<i64>,
+    /// Seconds between scheduled pulls.
+    pub pull_every_secs: u64,
+    /// Pull only between these China-time hours, e.g. `"22-6"` (school nights);
+    /// unset: at any hour.
+    pub pull_hours: Option<String>,
+}
+
+impl Default for SchoolSettings {
+    fn default() -> Self {
+        SchoolSettings {
+            upstream: None,
+            upstream_token: None,
+            channels: Vec::new(),
+            pull_every_secs: 3600,
+            pull_hours: None,
+        }
+    }
 }
 
 /// Settings of the market domain.
@@ -121,6 +153,7 @@ impl Default for Config {
             ingest: IngestConfig::default(),
             notify: NotifyConfig::default(),
             market: MarketSettings::default(),
+            school: SchoolSettings::default(),
         }
     }
 }

@@ -97,7 +97,13 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         },
     )?;
     let clinic = Clinic::open(&config, ClinicDeps { db: db.clone() })?;
-    let school = School::open(&config, SchoolDeps { db: db.clone() })?;
+    let school = School::open(
+        &config,
+        SchoolDeps {
+            db: db.clone(),
+            auth: auth.clone(),
+        },
+    )?;
     let affairs = Affairs::open(&config, AffairsDeps { db: db.clone() })?;
     // Registration order is the order of page and board sections.
     let domains: Vec<Arc<dyn Domain>> = vec![

@@ -4,6 +4,7 @@
 pub mod app;
 pub mod backup;
 pub mod cli;
+pub mod cli_school;
 pub mod demo;
 pub mod demo_alert;
 pub mod demo_market;
