@@ -162,6 +162,13 @@ async fn upload(
     headers: HeaderMap,
     body: Body,
 ) -> R<Response> {
+    // Who may add is checked before anything else is read.
+    let user: User = u.clone();
+    db(&s.0, move |c| {
+        let ch = channel_or_404(c, id)?;
+        access::require_edit(&user, &ch)
+    })
+    .await?;
     let name = input::file_name(q.get("name").map(String::as_str))?;
     let expected = q
         .get("sha256")

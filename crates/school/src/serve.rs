@@ -105,8 +105,15 @@ pub fn file(
         Want::All => (StatusCode::OK, 0, size),
         Want::Part(s, e) => (StatusCode::PARTIAL_CONTENT, s, e - s + 1),
         Want::Unsatisfiable => {
-            let mut r = StatusCode::RANGE_NOT_SATISFIABLE.into_response();
-            base(&mut r, etag, content_type);
+            // A JSON error like every other 4xx (the error rewriter keeps it,
+            // and its Content-Range, as it is).
+            let mut r = cunlink_core::ApiError::new(
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                "range_not_satisfiable",
+                format!("the range lies outside the {size} bytes"),
+            )
+            .with_field("range")
+            .into_response();
             if let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}")) {
                 r.headers_mut().insert(header::CONTENT_RANGE, v);
             }

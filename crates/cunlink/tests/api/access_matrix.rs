@@ -96,6 +96,8 @@ const ORDER_PARTIES: &[Role] = &[
 const CLINIC: &[Role] = &[Role::Admin, Role::CountyStaff, Role::Doctor, Role::Villager];
 /// The school: its teachers, the villagers whose children go there, and the county.
 const SCHOOL: &[Role] = &[Role::Admin, Role::CountyStaff, Role::Teacher, Role::Villager];
+/// Publishing lessons and watching pulls: teachers and the county.
+const TEACH: &[Role] = &[Role::Admin, Role::CountyStaff, Role::Teacher];
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Surface {
@@ -356,6 +358,20 @@ fn table() -> Vec<Row> {
         // Skeleton domains: each home page for the roles its tab is for.
         row("GET", "/clinic", page(CLINIC, CLINIC, Unscoped)),
         row("GET", "/school", page(SCHOOL, SCHOOL, Unscoped)),
+        // school: lesson channels are shared county-wide; a teacher changes only
+        // their own village's (ids are not secret: 403).
+        row("GET", "/api/school/channels", api(SCHOOL, SCHOOL, Unscoped)),
+        row("POST", "/api/school/channels", api(SCHOOL, TEACH, Unscoped)),
+        row("GET", "/api/school/channels/{id}", api(SCHOOL, SCHOOL, Unscoped)),
+        row("POST", "/api/school/channels/{id}/files", api(SCHOOL, TEACH, Owner403)),
+        row("POST", "/api/school/channels/{id}/publish", api(SCHOOL, TEACH, Owner403)),
+        row("GET", "/api/school/channels/{id}/export", api(SCHOOL, SCHOOL, Unscoped)),
+        row("GET", "/api/school/content/{sha256}", api(SCHOOL, SCHOOL, Unscoped)),
+        row("GET", "/api/school/content/{sha256}/chunks", api(SCHOOL, SCHOOL, Unscoped)),
+        row("GET", "/api/school/pulls", api(SCHOOL, TEACH, Unscoped)),
+        row("GET", "/school/channels/{id}", page(SCHOOL, SCHOOL, Unscoped)),
+        row("GET", "/school/play/{sha}", page(SCHOOL, SCHOOL, Unscoped)),
+        row("GET", "/school/pulls", page(SCHOOL, TEACH, Unscoped)),
         row("GET", "/affairs", page(NOT_BUYER, NOT_BUYER, Unscoped)),
     ]
 }
@@ -509,6 +525,9 @@ struct Village {
     op_token: String,
     photo: String,
     trace: String,
+    /// A published school channel of the village's school, and its one file.
+    school_channel: i64,
+    school_sha: String,
 }
 
 struct World {
@@ -655,6 +674,22 @@ async fn seed_village(
         .and_then(|u| u.rsplit('/').next())
         .expect("trace url")
         .to_string();
+    let teacher = app
+        .user(&format!("teacher-seed-{tag}"), Role::Teacher, Some(name))
+        .await;
+    let ch = ok(app, "/api/school/channels", &teacher, json!({"name": format!("Lessons {tag}")})).await;
+    v.school_channel = ch["id"].as_i64().expect("channel id");
+    let r = request(
+        app.http,
+        "POST",
+        &format!("/api/school/channels/{}/files?name=l.txt", v.school_channel),
+        &[("authorization", &format!("Bearer {teacher}"))],
+        format!("lesson {tag}").into_bytes(),
+    )
+    .await;
+    assert_eq!(r.status, 201, "school file: {}", r.text());
+    v.school_sha = r.json()["sha256"].as_str().expect("sha").to_string();
+    ok(app, &format!("/api/school/channels/{}/publish", v.school_channel), &teacher, json!({})).await;
     (v, farmer, op, buyer)
 }
 
@@ -865,6 +900,8 @@ fn value(
             .map(|f| f.to_string())
             .unwrap_or_else(|| v.parcel.to_string()),
         "id" if is("/api/market/live/") => v.live.to_string(),
+        "id" if is("/api/school/channels/") || is("/school/channels/") => v.school_channel.to_string(),
+        "sha256" | "sha" => v.school_sha.clone(),
         // Personal objects (subscriptions, webhooks, dead letters): an id nobody has.
         "id" => "999999".into(),
         other => panic!("no fixture for {{{other}}} in {before}"),

@@ -31,6 +31,8 @@ mod queries;
 mod query_props;
 mod rpc;
 mod settled;
+mod school_channels;
+mod school_pull;
 mod skeletons;
 mod storage;
 mod village_scope;

@@ -483,14 +483,15 @@ impl Run<'_> {
                     Source::Dir(d) => d.range(sha, start, len, &mut buf),
                     Source::Http(h) => http_range(h, sha, start, len, &mut buf).await,
                 };
-                if buf.len() > before {
-                    self.progressed();
-                }
+                let grew = buf.len() > before;
                 match got {
                     Ok(()) if buf.len() as u64 == len => {
                         if content::sha_of(&buf) == *want {
+                            self.progressed();
                             break;
                         }
+                        // Not progress: a source that always sends a bad
+                        // chunk must end in GaveUp, not loop.
                         self.summary.corrupt_chunks += 1;
                         (self.report)(Event::Corrupt { name, chunk: i });
                         tracing::warn!(file = name, chunk = i, "school pull: chunk hash mismatch, fetching it again");
@@ -499,10 +500,18 @@ impl Run<'_> {
                             .await?;
                     }
                     Ok(()) => {
+                        if grew {
+                            self.progressed();
+                        }
                         self.failed(PullError::Net("the answer ended early".into()))
                             .await?
                     }
-                    Err(e) => self.failed(e).await?,
+                    Err(e) => {
+                        if grew {
+                            self.progressed();
+                        }
+                        self.failed(e).await?
+                    }
                 }
             }
             file.write_all(&buf)?;
