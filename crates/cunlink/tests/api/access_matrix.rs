@@ -1033,6 +1033,10 @@ fn body(
         "/admin/villages" => f(format!("name=Village+{n}")),
         // Enabling an account that is enabled changes nothing later rows rely on.
         "/admin/users/action" => f("username=caller-villager&action=enable".into()),
+        "/api/school/channels" => j(json!({"name": format!("Lessons {n}")})),
+        // No ?name=: an allowed caller gets 400 after the access check.
+        "/api/school/channels/{id}/files" => (Some("application/octet-stream"), b"lesson".to_vec()),
+        "/api/school/channels/{id}/publish" => j(json!({})),
         other => panic!("no body declared for {method} {other}"),
     }
 }
