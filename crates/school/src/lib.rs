@@ -16,6 +16,7 @@
 
 pub mod access;
 pub mod content;
+pub mod course_store;
 pub mod courses;
 pub mod error;
 pub mod export;
@@ -52,6 +53,8 @@ pub struct School {
     pub content: content::Store,
     pub exports: export::Exports,
     pub settings: SchoolSettings,
+    /// Wakes the statement sender after a learning statement is stored.
+    pub statements_wake: tokio::sync::Notify,
 }
 
 impl School {
@@ -66,6 +69,7 @@ impl School {
             exports: export::Exports::new(content.clone()),
             content,
             settings: config.school.clone(),
+            statements_wake: tokio::sync::Notify::new(),
         }))
     }
 }

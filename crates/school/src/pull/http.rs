@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use axum::http::{HeaderMap, Request, StatusCode, Uri, header};
 use bytes::Bytes;
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
@@ -22,7 +22,7 @@ pub struct HttpSource {
     authority: String,
     prefix: String,
     token: String,
-    conn: Option<SendRequest<Empty<Bytes>>>,
+    conn: Option<SendRequest<Full<Bytes>>>,
     /// Body bytes received over the network by this source.
     pub fetched: u64,
 }
@@ -68,7 +68,7 @@ impl HttpSource {
         })
     }
 
-    async fn sender(&mut self) -> Result<&mut SendRequest<Empty<Bytes>>, PullError> {
+    async fn sender(&mut self) -> Result<&mut SendRequest<Full<Bytes>>, PullError> {
         if let Some(c) = &mut self.conn
             && c.ready().await.is_ok()
         {
@@ -95,8 +95,29 @@ impl HttpSource {
         path: &str,
         extra: &[(header::HeaderName, String)],
     ) -> Result<(Head, hyper::body::Incoming), PullError> {
+        self.send("GET", path, extra, Bytes::new()).await
+    }
+
+    /// POST a JSON body; the answer's status.
+    pub async fn post_json(&mut self, path: &str, body: Vec<u8>) -> Result<StatusCode, PullError> {
+        let extra = [(header::CONTENT_TYPE, "application/json".to_string())];
+        let (head, resp) = self.send("POST", path, &extra, Bytes::from(body)).await?;
+        let _ = self.read_all(resp, 64 * 1024).await;
+        Ok(head.status)
+    }
+
+    async fn send(
+        &mut self,
+        method: &str,
+        path: &str,
+        extra: &[(header::HeaderName, String)],
+        body: Bytes,
+    ) -> Result<(Head, hyper::body::Incoming), PullError> {
         let full = format!("{}{}", self.prefix, path);
-        let mut req = Request::get(full)
+        let mut req = Request::builder()
+            .method(method)
+            .uri(full)
+            .header(header::CONTENT_LENGTH, body.len())
             .header(header::HOST, self.authority.clone())
             .header(header::AUTHORIZATION, format!("Bearer {}", self.token))
             .header(header::USER_AGENT, "cunlink-pull");
@@ -104,7 +125,7 @@ impl HttpSource {
             req = req.header(k, v.as_str());
         }
         let req = req
-            .body(Empty::new())
+            .body(Full::new(body))
             .map_err(|e| PullError::Fatal(format!("request: {e}")))?;
         let sender = self.sender().await?;
         let resp = match tokio::time::timeout(IDLE, sender.send_request(req)).await {
