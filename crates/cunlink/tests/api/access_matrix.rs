@@ -372,6 +372,29 @@ fn table() -> Vec<Row> {
         row("GET", "/school/channels/{id}", page(SCHOOL, SCHOOL, Unscoped)),
         row("GET", "/school/play/{sha}", page(SCHOOL, SCHOOL, Unscoped)),
         row("GET", "/school/pulls", page(SCHOOL, TEACH, Unscoped)),
+        // school: courses. A teacher changes and sees the progress of their own
+        // village's courses; learners answer courses they are enrolled in.
+        row("GET", "/api/school/courses", api(SCHOOL, SCHOOL, Unscoped)),
+        row("POST", "/api/school/courses", api(SCHOOL, TEACH, Unscoped)),
+        row("GET", "/api/school/courses/{id}", api(SCHOOL, SCHOOL, Unscoped)),
+        row("POST", "/api/school/courses/{id}/items", api(SCHOOL, TEACH, Owner403)),
+        row("POST", "/api/school/courses/{id}/scorm", api(SCHOOL, TEACH, Owner403)),
+        row("POST", "/api/school/courses/{id}/enrolments", api(SCHOOL, TEACH, Owner403)),
+        row("POST", "/api/school/courses/{id}/answers", api(SCHOOL, TEACH, Owner403)),
+        row("POST", "/api/school/courses/{id}/completions", api(SCHOOL, TEACH, Owner403)),
+        row("GET", "/api/school/courses/{id}/progress", api(SCHOOL, SCHOOL, Unscoped)),
+        row("POST", "/api/school/classes", api(SCHOOL, TEACH, Unscoped)),
+        row("POST", "/api/school/classes/{id}/members", api(SCHOOL, TEACH, Owner403)),
+        row("POST", "/api/school/scorm/{item}/calls", api(SCHOOL, TEACH, Owner403)),
+        row("GET", "/api/school/scorm/{item}/{*path}", api(SCHOOL, SCHOOL, Unscoped)),
+        row("GET", "/api/school/statements", api(SCHOOL, TEACH, Unscoped)),
+        row("POST", "/api/school/statements", api(SCHOOL, TEACH, Unscoped)),
+        row("GET", "/school/courses", page(SCHOOL, SCHOOL, Unscoped)),
+        row("GET", "/school/courses/{id}", page(SCHOOL, SCHOOL, Unscoped)),
+        row("POST", "/school/courses/{id}/answers", page(SCHOOL, TEACH, Owner403)),
+        row("GET", "/school/courses/{id}/progress", page(SCHOOL, TEACH, Owner403)),
+        row("GET", "/school/courses/{id}/scorm/{item}", page(SCHOOL, SCHOOL, Unscoped)),
+        row("GET", "/school/static/{hash}/scorm.js", Rule::Public),
         row("GET", "/affairs", page(NOT_BUYER, NOT_BUYER, Unscoped)),
     ]
 }
@@ -528,6 +551,10 @@ struct Village {
     /// A published school channel of the village's school, and its one file.
     school_channel: i64,
     school_sha: String,
+    /// A course of the village's school, one of its classes, and a SCORM item of it.
+    school_course: i64,
+    school_class: i64,
+    school_scorm: i64,
 }
 
 struct World {
@@ -690,6 +717,21 @@ async fn seed_village(
     assert_eq!(r.status, 201, "school file: {}", r.text());
     v.school_sha = r.json()["sha256"].as_str().expect("sha").to_string();
     ok(app, &format!("/api/school/channels/{}/publish", v.school_channel), &teacher, json!({})).await;
+    let course = ok(app, "/api/school/courses", &teacher, json!({"title": format!("Course {tag}"), "audience": "teachers"})).await;
+    v.school_course = course["id"].as_i64().expect("course id");
+    let class = ok(app, "/api/school/classes", &teacher, json!({"name": format!("Class {tag}"), "school": "S"})).await;
+    v.school_class = class["id"].as_i64().expect("class id");
+    let manifest = br#"<manifest><resources><resource identifier="r" adlcp:scormtype="sco" href="index.html"/></resources></manifest>"#;
+    let r = request(
+        app.http,
+        "POST",
+        &format!("/api/school/courses/{}/scorm", v.school_course),
+        &[("authorization", &format!("Bearer {teacher}"))],
+        crate::school_courses::zip(&[("imsmanifest.xml", manifest), ("index.html", b"<p>x</p>")]),
+    )
+    .await;
+    assert_eq!(r.status, 201, "scorm: {}", r.text());
+    v.school_scorm = r.json()["item_id"].as_i64().expect("item id");
     (v, farmer, op, buyer)
 }
 
@@ -901,6 +943,11 @@ fn value(
             .unwrap_or_else(|| v.parcel.to_string()),
         "id" if is("/api/market/live/") => v.live.to_string(),
         "id" if is("/api/school/channels/") || is("/school/channels/") => v.school_channel.to_string(),
+        "id" if is("/api/school/courses/") || is("/school/courses/") => v.school_course.to_string(),
+        "id" if is("/api/school/classes/") => v.school_class.to_string(),
+        "item" => v.school_scorm.to_string(),
+        "*path" => "index.html".into(),
+        "hash" if is("/school/static/") => "0".into(),
         "sha256" | "sha" => v.school_sha.clone(),
         // Personal objects (subscriptions, webhooks, dead letters): an id nobody has.
         "id" => "999999".into(),
@@ -1037,6 +1084,20 @@ fn body(
         // No ?name=: an allowed caller gets 400 after the access check.
         "/api/school/channels/{id}/files" => (Some("application/octet-stream"), b"lesson".to_vec()),
         "/api/school/channels/{id}/publish" => j(json!({})),
+        "/api/school/courses" => j(json!({"title": format!("Course {n}"), "audience": "villagers"})),
+        "/api/school/courses/{id}/items" => j(json!({"kind": "lesson", "title": format!("Lesson {n}")})),
+        // Not a zip: an allowed caller gets 400 after the access check.
+        "/api/school/courses/{id}/scorm" => (Some("application/zip"), b"not a zip".to_vec()),
+        // Not a caller: enrolling one would change what later rows expect of them.
+        "/api/school/courses/{id}/enrolments" => j(json!({"username": "teacher-seed-a"})),
+        // An item of no course: an allowed caller gets 400 after the access check.
+        "/api/school/courses/{id}/answers" => j(json!({"item_id": 999999, "answers": []})),
+        "/api/school/courses/{id}/completions" => j(json!({"item_id": 999999})),
+        "/api/school/classes" => j(json!({"name": format!("Class {n}"), "school": "S"})),
+        "/api/school/classes/{id}/members" => j(json!({"username": "teacher-seed-a"})),
+        "/api/school/scorm/{item}/calls" => j(json!({"calls": []})),
+        "/api/school/statements" => j(json!({"statements": []})),
+        "/school/courses/{id}/answers" => f("item_id=999999".into()),
         other => panic!("no body declared for {method} {other}"),
     }
 }

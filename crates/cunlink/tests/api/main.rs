@@ -32,6 +32,7 @@ mod query_props;
 mod rpc;
 mod settled;
 mod school_channels;
+mod school_courses;
 mod school_netns;
 mod school_pull;
 mod skeletons;
