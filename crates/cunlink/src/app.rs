@@ -112,7 +112,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         boards.clone(),
         market.clone(),
         clinic,
-        school,
+        school.clone(),
         affairs,
     ];
 
@@ -154,6 +154,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         .await?;
         crate::demo_market::seed(&market).await?;
         crate::demo_alert::seed(&alerts).await?;
+        crate::demo_school::seed(&school).await?;
     }
     tracing::info!(%http_addr, %mqtt_addr, data_dir = %config.data_dir.display(), demo = config.demo, "cunlink is serving");
     Ok(Server {

@@ -8,4 +8,5 @@ pub mod cli_school;
 pub mod demo;
 pub mod demo_alert;
 pub mod demo_market;
+pub mod demo_school;
 pub mod memory;

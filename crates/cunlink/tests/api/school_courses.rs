@@ -279,3 +279,31 @@ async fn scorm_package_import_play_calls_and_bad_zips() {
     assert_eq!(js.status, 200);
     assert!(js.text().contains("Scorm12API") && js.text().contains("/api/school/scorm/"));
 }
+
+#[tokio::test]
+async fn demo_school_has_its_channel_courses_and_playable_media() {
+    let app = spawn_app_with(|c| c.demo = true).await;
+    let teacher = app.user("t-demo", Role::Teacher, Some("茶香村")).await;
+    let v = app.get("/api/school/channels", &teacher).await.json();
+    let ch = &v["channels"][0];
+    assert_eq!(ch["name"], "县城第一小学 · 三年级");
+    assert_eq!(ch["version"], 1);
+    let id = ch["id"].as_i64().unwrap();
+    let files = app.get(&format!("/api/school/channels/{id}"), &teacher).await.json();
+    let files = files["files"].as_array().unwrap();
+    assert_eq!(files.len(), 5);
+    for f in files {
+        let r = app.get(&format!("/api/school/content/{}", f["sha256"].as_str().unwrap()), &teacher).await;
+        assert_eq!(r.status, 200);
+        assert_eq!(crate::school_channels::sha_hex(&r.body), f["sha256"].as_str().unwrap());
+    }
+    let courses = app.get("/api/school/courses", &teacher).await.json();
+    let titles: Vec<&str> = courses["courses"].as_array().unwrap().iter().map(|c| c["title"].as_str().unwrap()).collect();
+    assert!(titles.contains(&"用直播卖农产品"), "{titles:?}");
+    assert!(titles.iter().any(|t| t.starts_with("教师培训")), "{titles:?}");
+    // The library page lists the lessons by topic.
+    let cookie = app.session("t-demo", "a-password").await;
+    let r = request(app.http, "GET", &format!("/school/channels/{id}"), &[("cookie", &cookie)], vec![]).await;
+    assert_eq!(r.status, 200);
+    assert!(r.text().contains("认识钟表.html") && r.text().contains("数学"));
+}
