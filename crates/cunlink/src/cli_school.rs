@@ -56,7 +56,8 @@ fn open(data_dir: &std::path::Path) -> anyhow::Result<(Db, Store)> {
         data_dir: data_dir.to_path_buf(),
         ..Config::default()
     };
-    std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))?;
     let db = Db::open(&config.app_db_path())?;
     db.migrate("school", store::MIGRATIONS)?;
     Ok((db, Store::new(data_dir)))

@@ -2,7 +2,8 @@
 //! media is generated here (a read-aloud tone, an HTML5 clock lesson, an SVG
 //! fractions picture, a small PDF handout, an arithmetic exercise; nothing is
 //! downloaded), a course "用直播卖农产品" for villagers and a teacher-training
-//! course for 茶香村小学's teacher, both with quizzes.
+//! course for 茶香村小学's teacher, both with quizzes, and a pairing of
+//! 县城第一小学 and 茶香村小学 with next week's classes.
 
 use std::sync::Arc;
 
@@ -99,16 +100,19 @@ fn pdf() -> Vec<u8> {
         out.extend_from_slice(format!("{o:010} 00000 n \n").as_bytes());
     }
     out.extend_from_slice(
-        format!("trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n", objs.len() + 1).as_bytes(),
+        format!(
+            "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
+            objs.len() + 1
+        )
+        .as_bytes(),
     );
     out
 }
 
 fn seed_blocking(s: &School) -> anyhow::Result<()> {
-    let seeded = s
-        .db
-        .call_blocking(|c| store::channels(c, 1))
-        .map_err(|e| anyhow!("{e}"))?;
+    let seeded =
+        s.db.call_blocking(|c| store::channels(c, 1))
+            .map_err(|e| anyhow!("{e}"))?;
     if !seeded.is_empty() {
         return Ok(());
     }
@@ -119,10 +123,25 @@ fn seed_blocking(s: &School) -> anyhow::Result<()> {
         {"prompt": "3 × 4 =", "answer": "12"}, {"prompt": "12 ÷ 4 =", "answer": "3"}]});
     let files: Vec<(&str, &str, &str, Vec<u8>)> = vec![
         ("语文", "audio", "朗读：静夜思.wav", wav()),
-        ("数学", "html5", "认识钟表.html", CLOCK_HTML.as_bytes().to_vec()),
-        ("数学", "image", "分数图解.svg", FRACTIONS_SVG.as_bytes().to_vec()),
+        (
+            "数学",
+            "html5",
+            "认识钟表.html",
+            CLOCK_HTML.as_bytes().to_vec(),
+        ),
+        (
+            "数学",
+            "image",
+            "分数图解.svg",
+            FRACTIONS_SVG.as_bytes().to_vec(),
+        ),
         ("数学", "pdf", "三年级数学讲义.pdf", pdf()),
-        ("数学", "exercise", "口算练习.json", exercise.to_string().into_bytes()),
+        (
+            "数学",
+            "exercise",
+            "口算练习.json",
+            exercise.to_string().into_bytes(),
+        ),
     ];
     let mut stored = Vec::new();
     for (topic, kind, name, data) in files {
@@ -172,6 +191,15 @@ fn seed_blocking(s: &School) -> anyhow::Result<()> {
         ]);
         cs::add_item(&tx, train, "quiz", "培训小测", "", None, Some(&quiz.to_string()), None)?;
         cs::enrol(&tx, train, Some(rural.id), None)?;
+
+        // 县城第一小学 三年级(1)班 paired with 茶香村小学 三年级; Wednesday's
+        // Chinese class uses the channel, pulled the day before.
+        let city_class = cs::create_class(&tx, "三年级(1)班", "县城第一小学", city_village, city.id)?;
+        let rural_class = cs::create_class(&tx, "三年级", "茶香村小学", rural.village_id, rural.id)?;
+        cs::add_member(&tx, rural_class, villager.id)?;
+        let pairing = cunlink_school::pairings::create(&tx, "县城第一小学 × 茶香村小学 三年级", city_class, &[rural_class], city.id)?;
+        cunlink_school::pairings::add_slot(&tx, pairing, 3, 10 * 60, 40, "语文：静夜思", Some(ch))?;
+        cunlink_school::pairings::add_slot(&tx, pairing, 5, 14 * 60, 40, "数学：认识钟表", Some(ch))?;
         tx.commit()?;
         Ok(())
     })?;

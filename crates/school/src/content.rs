@@ -81,7 +81,9 @@ pub fn hex(d: &[u8]) -> String {
 
 /// Whether `s` looks like a SHA-256 in lower-case hex.
 pub fn is_sha(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// Hashes of a whole file and of each [`CHUNK`] of it, computed in one pass.

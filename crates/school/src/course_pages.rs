@@ -71,7 +71,11 @@ struct CourseTpl<'a> {
     max: i64,
 }
 
-async fn show(ctx: PageCtx, State(s): State<St>, Path(id): Path<i64>) -> Result<Response, PageError> {
+async fn show(
+    ctx: PageCtx,
+    State(s): State<St>,
+    Path(id): Path<i64>,
+) -> Result<Response, PageError> {
     check(&ctx)?;
     let u = ctx.user.clone();
     let (course, items, (done, score, max)) = db(&s.school, move |c| {
@@ -139,23 +143,34 @@ async fn answer(
     let out = db(&s.school, move |c| {
         let t = c.transaction()?;
         let course = course_or_404(&t, id)?;
-        let teaches = access::can_teach(&u)
-            && (u.role.is_county_wide() || course.village_id == u.village_id);
+        let teaches =
+            access::can_teach(&u) && (u.role.is_county_wide() || course.village_id == u.village_id);
         if !teaches && !cs::enrolled(&t, id, u.id)? {
             return Err(SchoolError::forbidden("not enrolled"));
         }
         let item = cs::item(&t, item_id)?
             .filter(|i| i.course_id == id && i.kind == "quiz")
-            .ok_or_else(|| SchoolError::invalid("not_in_course", "item_id", "not a quiz of this course"))?;
+            .ok_or_else(|| {
+                SchoolError::invalid("not_in_course", "item_id", "not a quiz of this course")
+            })?;
         let qs = questions(&item);
         let answers: Vec<Value> = (0..qs.len())
             .map(|n| {
                 let key = format!("q{n}");
-                let vals: Vec<&String> = pairs.iter().filter(|(k, _)| *k == key).map(|(_, v)| v).collect();
+                let vals: Vec<&String> = pairs
+                    .iter()
+                    .filter(|(k, _)| *k == key)
+                    .map(|(_, v)| v)
+                    .collect();
                 if qs[n].kind == "fill" {
                     Value::String(vals.first().map(|s| s.to_string()).unwrap_or_default())
                 } else {
-                    Value::Array(vals.iter().filter_map(|v| v.parse::<u64>().ok()).map(Value::from).collect())
+                    Value::Array(
+                        vals.iter()
+                            .filter_map(|v| v.parse::<u64>().ok())
+                            .map(Value::from)
+                            .collect(),
+                    )
                 }
             })
             .collect();
@@ -233,7 +248,11 @@ struct ProgressTpl<'a> {
 }
 
 /// The teacher's view: every enrolled learner's progress and score.
-async fn progress(ctx: PageCtx, State(s): State<St>, Path(id): Path<i64>) -> Result<Response, PageError> {
+async fn progress(
+    ctx: PageCtx,
+    State(s): State<St>,
+    Path(id): Path<i64>,
+) -> Result<Response, PageError> {
     if !access::can_teach(&ctx.user) {
         return Err(PageError::Forbidden);
     }

@@ -159,7 +159,10 @@ pub fn create_class(
 }
 
 /// (id, name, school, village_id) of a class.
-pub fn class(c: &Connection, id: i64) -> rusqlite::Result<Option<(i64, String, String, Option<i64>)>> {
+pub fn class(
+    c: &Connection,
+    id: i64,
+) -> rusqlite::Result<Option<(i64, String, String, Option<i64>)>> {
     c.query_row(
         "SELECT id, name, school, village_id FROM school_classes WHERE id = $1",
         [id],

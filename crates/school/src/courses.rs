@@ -59,7 +59,9 @@ fn require_edit(u: &User, course: &Course) -> Result<(), SchoolError> {
     if u.role.is_county_wide() || course.village_id == u.village_id {
         Ok(())
     } else {
-        Err(SchoolError::forbidden("this course belongs to another village"))
+        Err(SchoolError::forbidden(
+            "this course belongs to another village",
+        ))
     }
 }
 
@@ -81,9 +83,20 @@ async fn create(
         .into());
     }
     let description = input::opt_string(&o, "description", 2000)?.unwrap_or_default();
-    let village = if u.role.is_county_wide() { None } else { u.village_id };
+    let village = if u.role.is_county_wide() {
+        None
+    } else {
+        u.village_id
+    };
     let id = tx(&s.0, move |c| {
-        Ok(cs::create_course(c, &title, &audience, &description, village, u.id)?)
+        Ok(cs::create_course(
+            c,
+            &title,
+            &audience,
+            &description,
+            village,
+            u.id,
+        )?)
     })
     .await?;
     Ok((StatusCode::CREATED, Json(json!({"id": id}))).into_response())
@@ -113,7 +126,10 @@ async fn show(
     Path(id): Path<i64>,
 ) -> R<Json<Value>> {
     access::require_use(&u)?;
-    let (course, items) = db(&s.0, move |c| Ok((course_or_404(c, id)?, cs::items(c, id)?))).await?;
+    let (course, items) = db(&s.0, move |c| {
+        Ok((course_or_404(c, id)?, cs::items(c, id)?))
+    })
+    .await?;
     let items: Vec<Value> = items
         .iter()
         .map(|i| {
@@ -142,7 +158,11 @@ fn parse_question(q: &Value, n: usize) -> Result<Question, SchoolError> {
                 .unwrap_or_default();
             let n_opts = q.options.len() as u64;
             if q.options.len() < 2 || q.options.len() > 10 {
-                return Err(SchoolError::invalid("bad_options", field("options"), "2 to 10 options"));
+                return Err(SchoolError::invalid(
+                    "bad_options",
+                    field("options"),
+                    "2 to 10 options",
+                ));
             }
             if idx.is_empty()
                 || idx.len() != q.answer.as_array().map_or(0, Vec::len)
@@ -178,7 +198,11 @@ fn parse_question(q: &Value, n: usize) -> Result<Question, SchoolError> {
         }
     }
     if q.prompt.trim().is_empty() || q.prompt.chars().count() > 1000 {
-        return Err(SchoolError::invalid("bad_prompt", field("prompt"), "a prompt of 1 to 1000 characters"));
+        return Err(SchoolError::invalid(
+            "bad_prompt",
+            field("prompt"),
+            "a prompt of 1 to 1000 characters",
+        ));
     }
     Ok(q)
 }
@@ -199,7 +223,12 @@ async fn add_item(
     if let Some(h) = &sha
         && !crate::content::is_sha(h)
     {
-        return Err(SchoolError::invalid("bad_sha256", "sha256", "sha256 must be 64 hex characters").into());
+        return Err(SchoolError::invalid(
+            "bad_sha256",
+            "sha256",
+            "sha256 must be 64 hex characters",
+        )
+        .into());
     }
     let quiz = match kind.as_str() {
         "lesson" => None,
@@ -209,7 +238,11 @@ async fn add_item(
                 .and_then(Value::as_array)
                 .filter(|a| !a.is_empty() && a.len() <= 100)
                 .ok_or_else(|| {
-                    SchoolError::invalid("missing_field", "questions", "a quiz has 1 to 100 questions")
+                    SchoolError::invalid(
+                        "missing_field",
+                        "questions",
+                        "a quiz has 1 to 100 questions",
+                    )
                 })?;
             let parsed = qs
                 .iter()
@@ -219,11 +252,25 @@ async fn add_item(
             Some(serde_json::to_string(&parsed).unwrap_or_default())
         }
         _ => {
-            return Err(SchoolError::invalid("bad_kind", "kind", "kind is lesson or quiz (SCORM: POST …/scorm)").into());
+            return Err(SchoolError::invalid(
+                "bad_kind",
+                "kind",
+                "kind is lesson or quiz (SCORM: POST …/scorm)",
+            )
+            .into());
         }
     };
     let item = tx(&s.0, move |c| {
-        Ok(cs::add_item(c, id, &kind, &title, &text, sha.as_deref(), quiz.as_deref(), None)?)
+        Ok(cs::add_item(
+            c,
+            id,
+            &kind,
+            &title,
+            &text,
+            sha.as_deref(),
+            quiz.as_deref(),
+            None,
+        )?)
     })
     .await?;
     Ok((StatusCode::CREATED, Json(json!({"id": item}))).into_response())
@@ -270,7 +317,11 @@ async fn import_scorm(
     })
     .await?;
     let launch = format!("/api/school/scorm/{item}/{launch_tail}");
-    Ok((StatusCode::CREATED, Json(json!({"item_id": item, "launch": launch}))).into_response())
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"item_id": item, "launch": launch})),
+    )
+        .into_response())
 }
 
 /// `GET /api/school/scorm/{item}/{*path}`: a file of an unpacked package.
@@ -284,17 +335,30 @@ async fn scorm_file(
     if !scorm::safe_name(&path) {
         return Err(SchoolError::not_found("unknown_file", "no such file in the package").into());
     }
-    let file = s.0.content.partial_dir().with_file_name("scorm").join(item.to_string()).join(&path);
+    let file =
+        s.0.content
+            .partial_dir()
+            .with_file_name("scorm")
+            .join(item.to_string())
+            .join(&path);
     let meta = std::fs::metadata(&file)
         .ok()
         .filter(|m| m.is_file())
         .ok_or_else(|| SchoolError::not_found("unknown_file", "no such file in the package"))?;
     let ct = crate::routes::content_type(&path);
-    let ct = if path.ends_with(".js") { "text/javascript; charset=utf-8" } else if path.ends_with(".css") { "text/css; charset=utf-8" } else { ct };
+    let ct = if path.ends_with(".js") {
+        "text/javascript; charset=utf-8"
+    } else if path.ends_with(".css") {
+        "text/css; charset=utf-8"
+    } else {
+        ct
+    };
     let etag = format!("\"{item}-{}\"", meta.len());
     let mut r = crate::serve::file(file, meta.len(), &etag, ct, &headers);
-    r.headers_mut()
-        .insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    r.headers_mut().insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     Ok(r)
 }
 
@@ -311,11 +375,21 @@ async fn enrol(
     let username = input::opt_string(&o, "username", 64)?;
     let user_id = match (&username, class_id) {
         (Some(name), None) => {
-            let found = s.0.auth.users_by_names(vec![name.clone()]).await.map_err(SchoolError::from)?;
+            let found =
+                s.0.auth
+                    .users_by_names(vec![name.clone()])
+                    .await
+                    .map_err(SchoolError::from)?;
             Some(
                 found
                     .first()
-                    .ok_or_else(|| SchoolError::invalid("unknown_user", "username", format!("there is no user '{name}'")))?
+                    .ok_or_else(|| {
+                        SchoolError::invalid(
+                            "unknown_user",
+                            "username",
+                            format!("there is no user '{name}'"),
+                        )
+                    })?
                     .id,
             )
         }
@@ -333,13 +407,19 @@ async fn enrol(
         if let Some(cid) = class_id
             && cs::class(c, cid)?.is_none()
         {
-            return Err(SchoolError::invalid("unknown_class", "class_id", format!("there is no class {cid}")));
+            return Err(SchoolError::invalid(
+                "unknown_class",
+                "class_id",
+                format!("there is no class {cid}"),
+            ));
         }
         cs::enrol(c, id, user_id, class_id)?;
         Ok(())
     })
     .await?;
-    Ok(Json(json!({"course_id": id, "username": username, "class_id": class_id})))
+    Ok(Json(
+        json!({"course_id": id, "username": username, "class_id": class_id}),
+    ))
 }
 
 async fn create_class(
@@ -351,8 +431,15 @@ async fn create_class(
     let o = input::object(&body)?;
     let name = input::string(&o, "name", 64)?;
     let school = input::string(&o, "school", 64)?;
-    let village = if u.role.is_county_wide() { None } else { u.village_id };
-    let id = tx(&s.0, move |c| Ok(cs::create_class(c, &name, &school, village, u.id)?)).await?;
+    let village = if u.role.is_county_wide() {
+        None
+    } else {
+        u.village_id
+    };
+    let id = tx(&s.0, move |c| {
+        Ok(cs::create_class(c, &name, &school, village, u.id)?)
+    })
+    .await?;
     Ok((StatusCode::CREATED, Json(json!({"id": id}))).into_response())
 }
 
@@ -365,16 +452,29 @@ async fn add_member(
     access::require_teach(&u, "changing a class")?;
     let o = input::object(&body)?;
     let name = input::string(&o, "username", 64)?;
-    let found = s.0.auth.users_by_names(vec![name.clone()]).await.map_err(SchoolError::from)?;
+    let found =
+        s.0.auth
+            .users_by_names(vec![name.clone()])
+            .await
+            .map_err(SchoolError::from)?;
     let member = found
         .first()
-        .ok_or_else(|| SchoolError::invalid("unknown_user", "username", format!("there is no user '{name}'")))?
+        .ok_or_else(|| {
+            SchoolError::invalid(
+                "unknown_user",
+                "username",
+                format!("there is no user '{name}'"),
+            )
+        })?
         .id;
     tx(&s.0, move |c| {
-        let (_, _, _, village) = cs::class(c, id)?
-            .ok_or_else(|| SchoolError::not_found("unknown_class", format!("there is no class {id}")))?;
+        let (_, _, _, village) = cs::class(c, id)?.ok_or_else(|| {
+            SchoolError::not_found("unknown_class", format!("there is no class {id}"))
+        })?;
         if !u.role.is_county_wide() && village != u.village_id {
-            return Err(SchoolError::forbidden("this class belongs to another village"));
+            return Err(SchoolError::forbidden(
+                "this class belongs to another village",
+            ));
         }
         cs::add_member(c, id, member)?;
         Ok(())
@@ -387,17 +487,25 @@ async fn add_member(
 fn uuid_of(o: &input::Obj) -> Result<String, SchoolError> {
     match input::opt_string(o, "uuid", 36)? {
         Some(u) if statements::is_uuid(&u) => Ok(u.to_ascii_lowercase()),
-        Some(_) => Err(SchoolError::invalid("bad_uuid", "uuid", "uuid must look like 0f8fad5b-d9cb-469f-a165-70867728950e")),
+        Some(_) => Err(SchoolError::invalid(
+            "bad_uuid",
+            "uuid",
+            "uuid must look like 0f8fad5b-d9cb-469f-a165-70867728950e",
+        )),
         None => Ok(statements::new_uuid()),
     }
 }
 
 /// Whether the caller may learn in this course: enrolled, or a teacher of it.
 fn require_learner(c: &rusqlite::Connection, u: &User, course: &Course) -> Result<(), SchoolError> {
-    if cs::enrolled(c, course.id, u.id)? || (access::can_teach(u) && require_edit(u, course).is_ok()) {
+    if cs::enrolled(c, course.id, u.id)?
+        || (access::can_teach(u) && require_edit(u, course).is_ok())
+    {
         Ok(())
     } else {
-        Err(SchoolError::forbidden("you are not enrolled in this course"))
+        Err(SchoolError::forbidden(
+            "you are not enrolled in this course",
+        ))
     }
 }
 
@@ -409,7 +517,11 @@ pub(crate) fn score(qs: &[Question], answers: &[Value]) -> (i64, i64, Vec<Value>
         let a = answers.get(i).cloned().unwrap_or(Value::Null);
         let right = match q.kind.as_str() {
             "single" | "multiple" => {
-                let mut want: Vec<u64> = q.answer.as_array().map(|v| v.iter().filter_map(Value::as_u64).collect()).unwrap_or_default();
+                let mut want: Vec<u64> = q
+                    .answer
+                    .as_array()
+                    .map(|v| v.iter().filter_map(Value::as_u64).collect())
+                    .unwrap_or_default();
                 let mut given: Vec<u64> = match &a {
                     Value::Array(v) => v.iter().filter_map(Value::as_u64).collect(),
                     Value::Number(n) => n.as_u64().into_iter().collect(),
@@ -424,10 +536,16 @@ pub(crate) fn score(qs: &[Question], answers: &[Value]) -> (i64, i64, Vec<Value>
                 let norm = |s: &str| s.trim().to_lowercase();
                 let given = match &a {
                     Value::String(s) => norm(s),
-                    Value::Array(v) => v.first().and_then(Value::as_str).map(norm).unwrap_or_default(),
+                    Value::Array(v) => v
+                        .first()
+                        .and_then(Value::as_str)
+                        .map(norm)
+                        .unwrap_or_default(),
                     _ => String::new(),
                 };
-                q.answer.as_array().is_some_and(|v| v.iter().filter_map(Value::as_str).any(|t| norm(t) == given))
+                q.answer
+                    .as_array()
+                    .is_some_and(|v| v.iter().filter_map(Value::as_str).any(|t| norm(t) == given))
             }
         };
         if right {
@@ -456,21 +574,35 @@ async fn answer(
         .get("answers")
         .and_then(Value::as_array)
         .cloned()
-        .ok_or_else(|| SchoolError::invalid("missing_field", "answers", "answers is a list, one per question"))?;
+        .ok_or_else(|| {
+            SchoolError::invalid(
+                "missing_field",
+                "answers",
+                "answers is a list, one per question",
+            )
+        })?;
     let out = tx(&s.0, move |c| {
         let course = course_or_404(c, id)?;
         require_learner(c, &u, &course)?;
         let item = cs::item(c, item_id)?
             .filter(|i| i.course_id == id && i.kind == "quiz")
             .ok_or_else(|| {
-                SchoolError::invalid("not_in_course", "item_id", format!("item {item_id} is not a quiz of course {id}"))
+                SchoolError::invalid(
+                    "not_in_course",
+                    "item_id",
+                    format!("item {item_id} is not a quiz of course {id}"),
+                )
             })?;
         let qs = questions(&item);
         if answers.len() != qs.len() {
             return Err(SchoolError::invalid(
                 "wrong_count",
                 "answers",
-                format!("the quiz has {} questions; {} answers were sent", qs.len(), answers.len()),
+                format!(
+                    "the quiz has {} questions; {} answers were sent",
+                    qs.len(),
+                    answers.len()
+                ),
             ));
         }
         let (got, max, feedback) = score(&qs, &answers);
@@ -511,9 +643,15 @@ async fn complete(
     let out = tx(&s.0, move |c| {
         let course = course_or_404(c, id)?;
         require_learner(c, &u, &course)?;
-        let item = cs::item(c, item_id)?.filter(|i| i.course_id == id).ok_or_else(|| {
-            SchoolError::invalid("not_in_course", "item_id", format!("item {item_id} is not in course {id}"))
-        })?;
+        let item = cs::item(c, item_id)?
+            .filter(|i| i.course_id == id)
+            .ok_or_else(|| {
+                SchoolError::invalid(
+                    "not_in_course",
+                    "item_id",
+                    format!("item {item_id} is not in course {id}"),
+                )
+            })?;
         let new = statements::completed(c, &u, &course, &item, &uuid, None)?;
         Ok(json!({"uuid": uuid, "new": new}))
     })
@@ -534,7 +672,11 @@ async fn progress(
         let course = course_or_404(c, id)?;
         let items = cs::items(c, id)?.len() as i64;
         let teacher = require_edit(&u, &course).is_ok();
-        let ids = if teacher { cs::learners(c, id)? } else { vec![u.id] };
+        let ids = if teacher {
+            cs::learners(c, id)?
+        } else {
+            vec![u.id]
+        };
         let names = cunlink_core::auth::usernames(c, &ids)?;
         let mut rows = Vec::with_capacity(ids.len());
         for uid in ids {
@@ -565,23 +707,38 @@ async fn scorm_calls(
         .and_then(Value::as_array)
         .filter(|a| a.len() <= 500)
         .cloned()
-        .ok_or_else(|| SchoolError::invalid("missing_field", "calls", "calls is a list of at most 500"))?;
+        .ok_or_else(|| {
+            SchoolError::invalid("missing_field", "calls", "calls is a list of at most 500")
+        })?;
     let out = tx(&s.0, move |c| {
         let item = cs::item(c, item_id)?
             .filter(|i| i.kind == "scorm")
-            .ok_or_else(|| SchoolError::not_found("unknown_item", format!("there is no SCORM item {item_id}")))?;
+            .ok_or_else(|| {
+                SchoolError::not_found("unknown_item", format!("there is no SCORM item {item_id}"))
+            })?;
         let course = course_or_404(c, item.course_id)?;
         require_learner(c, &u, &course)?;
         let mut values: HashMap<String, String> = HashMap::new();
         for (i, call) in calls.iter().enumerate() {
             let get = |k: &str| call.get(k).and_then(Value::as_str).unwrap_or("");
             let name = get("call");
-            if !matches!(name, "LMSInitialize" | "LMSSetValue" | "LMSCommit" | "LMSFinish") {
-                return Err(SchoolError::invalid("bad_call", format!("calls[{i}].call"), "call is LMSInitialize, LMSSetValue, LMSCommit or LMSFinish"));
+            if !matches!(
+                name,
+                "LMSInitialize" | "LMSSetValue" | "LMSCommit" | "LMSFinish"
+            ) {
+                return Err(SchoolError::invalid(
+                    "bad_call",
+                    format!("calls[{i}].call"),
+                    "call is LMSInitialize, LMSSetValue, LMSCommit or LMSFinish",
+                ));
             }
             let (el, val) = (get("element"), get("value"));
             if el.len() > 255 || val.len() > 4096 {
-                return Err(SchoolError::invalid("too_long", format!("calls[{i}]"), "element ≤ 255, value ≤ 4096 bytes"));
+                return Err(SchoolError::invalid(
+                    "too_long",
+                    format!("calls[{i}]"),
+                    "element ≤ 255, value ≤ 4096 bytes",
+                ));
             }
             cs::record_scorm_call(c, u.id, item_id, name, el, val)?;
             if name == "LMSSetValue" {
@@ -591,10 +748,23 @@ async fn scorm_calls(
         let status = values.get("cmi.core.lesson_status").map(String::as_str);
         let mut done = false;
         if matches!(status, Some("completed" | "passed")) {
-            let raw = values.get("cmi.core.score.raw").and_then(|v| v.parse::<f64>().ok()).map(|v| v.round() as i64);
-            let max = values.get("cmi.core.score.max").and_then(|v| v.parse::<f64>().ok()).map(|v| v.round() as i64);
+            let raw = values
+                .get("cmi.core.score.raw")
+                .and_then(|v| v.parse::<f64>().ok())
+                .map(|v| v.round() as i64);
+            let max = values
+                .get("cmi.core.score.max")
+                .and_then(|v| v.parse::<f64>().ok())
+                .map(|v| v.round() as i64);
             let uuid = statements::new_uuid();
-            statements::completed(c, &u, &course, &item, &uuid, raw.map(|r| (r, max.unwrap_or(100))))?;
+            statements::completed(
+                c,
+                &u,
+                &course,
+                &item,
+                &uuid,
+                raw.map(|r| (r, max.unwrap_or(100))),
+            )?;
             done = true;
         }
         Ok(json!({"recorded": calls.len(), "completed": done}))

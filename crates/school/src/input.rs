@@ -71,7 +71,11 @@ pub fn opt_int(o: &Obj, field: &str) -> Result<Option<i64>, SchoolError> {
     match o.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Number(n)) => n.as_i64().map(Some).ok_or_else(|| {
-            SchoolError::invalid("not_an_integer", field, format!("{field} must be a whole number"))
+            SchoolError::invalid(
+                "not_an_integer",
+                field,
+                format!("{field} must be a whole number"),
+            )
         }),
         Some(_) => Err(SchoolError::invalid(
             "not_an_integer",

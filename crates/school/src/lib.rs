@@ -16,13 +16,14 @@
 
 pub mod access;
 pub mod content;
+mod course_pages;
 pub mod course_store;
 pub mod courses;
 pub mod error;
 pub mod export;
 mod input;
-mod course_pages;
 mod pages;
+pub mod pairings;
 pub mod pull;
 mod routes;
 pub mod scorm;

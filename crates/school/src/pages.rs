@@ -21,9 +21,10 @@ use crate::{School, access};
 pub(crate) const HOME: &str = "/school";
 
 /// Sub-navigation: (href, label key).
-pub(crate) const NAV: [(&str, &str); 3] = [
+pub(crate) const NAV: [(&str, &str); 4] = [
     (HOME, "school.nav.library"),
     ("/school/courses", "school.nav.courses"),
+    ("/school/timetable", "school.nav.timetable"),
     ("/school/pulls", "school.nav.pulls"),
 ];
 
@@ -48,6 +49,7 @@ pub(crate) fn routes(school: Arc<School>, kit: WebKit) -> Routes {
         .route("/school/channels/{id}", get(channel_page))
         .route("/school/play/{sha}", get(player))
         .route("/school/pulls", get(pulls_page))
+        .route("/school/timetable", get(timetable))
         .merge(crate::course_pages::routes())
         .with_state(St { school, kit })
 }
@@ -56,7 +58,9 @@ pub(crate) async fn db<T: Send + 'static>(
     s: &School,
     f: impl FnOnce(&mut rusqlite::Connection) -> Result<T, crate::SchoolError> + Send + 'static,
 ) -> Result<T, PageError> {
-    s.db.call(f).await.map_err(|e| PageError::Internal(Box::new(e)))
+    s.db.call(f)
+        .await
+        .map_err(|e| PageError::Internal(Box::new(e)))
 }
 
 pub(crate) fn wrap(ctx: &PageCtx, title_key: &str, html: &str) -> Response {
@@ -287,4 +291,65 @@ async fn pulls_page(
         upstream: s.school.settings.upstream.clone(),
     })?;
     Ok(wrap(&ctx, "school.pulls.title", &html))
+}
+
+pub(crate) struct PairingView {
+    pub p: crate::pairings::Pairing,
+    pub next: String,
+}
+
+#[derive(Template)]
+#[template(path = "school_timetable.html")]
+struct TimetableTpl<'a> {
+    t: &'a PageCtx,
+    pairings: Vec<PairingView>,
+}
+
+/// Weekday label key, 1 = Monday.
+pub(crate) fn weekday_key(d: &i64) -> &'static str {
+    [
+        "school.wd.1",
+        "school.wd.2",
+        "school.wd.3",
+        "school.wd.4",
+        "school.wd.5",
+        "school.wd.6",
+        "school.wd.7",
+    ][((*d).clamp(1, 7) - 1) as usize]
+}
+
+/// `/school/timetable`: each pairing's classes, weekly timetable and next class.
+async fn timetable(ctx: PageCtx, State(s): State<St>) -> Result<Response, PageError> {
+    check(&ctx)?;
+    let list = db(&s.school, |c| {
+        let mut out = Vec::new();
+        for id in crate::pairings::pairing_ids(c, 50)? {
+            if let Some(p) = crate::pairings::pairing(c, id)? {
+                out.push(p);
+            }
+        }
+        Ok(out)
+    })
+    .await?;
+    let now = cunlink_core::time::now_ms();
+    let pairings = list
+        .into_iter()
+        .map(|p| {
+            let next = p
+                .slots
+                .iter()
+                .min_by_key(|s| s.next_start(now))
+                .map(|s| {
+                    let at = s.next_start(now) + cunlink_core::time::TZ_OFFSET_MS;
+                    let (y, m, d) = cunlink_core::time::civil_from_days(
+                        at.div_euclid(cunlink_core::time::DAY_MS),
+                    );
+                    format!("{y}-{m:02}-{d:02} {} {}", s.start(), s.subject)
+                })
+                .unwrap_or_default();
+            PairingView { p, next }
+        })
+        .collect();
+    let html = body(&TimetableTpl { t: &ctx, pairings })?;
+    Ok(wrap(&ctx, "school.timetable.title", &html))
 }

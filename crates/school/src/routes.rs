@@ -39,7 +39,9 @@ pub(crate) type R<T> = Result<T, ApiError>;
 /// Largest file accepted into a channel (a long lesson video).
 pub const MAX_FILE: u64 = 2 * 1024 * 1024 * 1024;
 /// Kinds of files the player knows.
-const KINDS: [&str; 7] = ["video", "audio", "pdf", "html5", "exercise", "image", "file"];
+const KINDS: [&str; 7] = [
+    "video", "audio", "pdf", "html5", "exercise", "image", "file",
+];
 
 pub fn routes(school: Arc<School>) -> Routes {
     Routes::new()
@@ -58,6 +60,7 @@ pub fn routes(school: Arc<School>) -> Routes {
         .route("/api/school/content/{sha256}/chunks", get(content_chunks))
         .route("/api/school/pulls", get(pulls))
         .merge(crate::courses::routes())
+        .merge(crate::pairings::routes())
         .with_state(SchoolState(school))
 }
 
@@ -110,7 +113,13 @@ async fn create_channel(
         u.village_id
     };
     let id = tx(&s.0, move |c| {
-        Ok(store::create_channel(c, &name, &description, village, u.id)?)
+        Ok(store::create_channel(
+            c,
+            &name,
+            &description,
+            village,
+            u.id,
+        )?)
     })
     .await?;
     Ok((StatusCode::CREATED, Json(json!({"id": id}))).into_response())
@@ -190,11 +199,22 @@ async fn upload(
         )
         .into());
     }
-    let topic = q.get("topic").map(|t| t.trim().to_string()).unwrap_or_default();
+    let topic = q
+        .get("topic")
+        .map(|t| t.trim().to_string())
+        .unwrap_or_default();
     if topic.chars().count() > 100 || topic.chars().any(char::is_control) {
-        return Err(SchoolError::invalid("bad_topic", "topic", "a topic has at most 100 characters").into());
+        return Err(SchoolError::invalid(
+            "bad_topic",
+            "topic",
+            "a topic has at most 100 characters",
+        )
+        .into());
     }
-    let kind = q.get("kind").map(String::as_str).unwrap_or_else(|| guess_kind(&name));
+    let kind = q
+        .get("kind")
+        .map(String::as_str)
+        .unwrap_or_else(|| guess_kind(&name));
     if !KINDS.contains(&kind) {
         return Err(SchoolError::invalid(
             "bad_kind",
@@ -228,7 +248,9 @@ async fn upload(
         return Err(SchoolError::invalid(
             "hash_mismatch",
             "sha256",
-            format!("the body's SHA-256 is {sha}, not the {e} that was sent with it; nothing was stored"),
+            format!(
+                "the body's SHA-256 is {sha}, not the {e} that was sent with it; nothing was stored"
+            ),
         )
         .into());
     }
@@ -276,7 +298,11 @@ async fn receive(
     let mut size: u64 = 0;
     while let Some(piece) = stream.next().await {
         let piece = piece.map_err(|e| {
-            SchoolError::invalid("body_read", "body", format!("the body could not be read: {e}"))
+            SchoolError::invalid(
+                "body_read",
+                "body",
+                format!("the body could not be read: {e}"),
+            )
         })?;
         size = size.saturating_add(piece.len() as u64);
         if size > MAX_FILE {
@@ -398,7 +424,9 @@ async fn content_file(
     let size = db(&s.0, move |c| Ok(store::blob(c, &sha2)?.map(|b| b.0)))
         .await?
         .ok_or_else(|| SchoolError::not_found("unknown_content", format!("no content {sha}")))?;
-    let ct = q.get("name").map_or("application/octet-stream", |n| content_type(n));
+    let ct = q
+        .get("name")
+        .map_or("application/octet-stream", |n| content_type(n));
     let mut r = serve::file(
         s.0.content.path(&sha),
         size as u64,

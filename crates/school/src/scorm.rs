@@ -24,7 +24,9 @@ pub enum ScormError {
     NoManifest,
     #[error("the package's entry '{0}' would be written outside its folder")]
     ZipSlip(String),
-    #[error("the package is too large: at most {MAX_ENTRIES} files and {MAX_UNPACKED} bytes unpacked")]
+    #[error(
+        "the package is too large: at most {MAX_ENTRIES} files and {MAX_UNPACKED} bytes unpacked"
+    )]
     TooLarge,
     #[error("entry '{0}' is damaged ({1})")]
     Damaged(String, &'static str),

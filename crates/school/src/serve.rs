@@ -126,10 +126,7 @@ pub fn file(
     let h = r.headers_mut();
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
     if status == StatusCode::PARTIAL_CONTENT
-        && let Ok(v) = HeaderValue::from_str(&format!(
-            "bytes {start}-{}/{size}",
-            start + len - 1
-        ))
+        && let Ok(v) = HeaderValue::from_str(&format!("bytes {start}-{}/{size}", start + len - 1))
     {
         h.insert(header::CONTENT_RANGE, v);
     }
@@ -156,7 +153,10 @@ fn stream_file(path: PathBuf, start: u64, len: u64) -> Body {
                     ));
                 }
                 left -= n as u64;
-                if tx.blocking_send(Ok(Bytes::copy_from_slice(&buf[..n]))).is_err() {
+                if tx
+                    .blocking_send(Ok(Bytes::copy_from_slice(&buf[..n])))
+                    .is_err()
+                {
                     // The client went away.
                     return Ok(());
                 }

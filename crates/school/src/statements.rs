@@ -32,7 +32,14 @@ pub fn new_uuid() -> String {
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     let h = crate::content::hex(&b);
-    format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
 }
 
 pub fn is_uuid(s: &str) -> bool {
@@ -92,7 +99,11 @@ async fn intake(
         .filter(|a| a.len() <= MAX_BATCH)
         .cloned()
         .ok_or_else(|| {
-            SchoolError::invalid("missing_field", "statements", format!("statements is a list of at most {MAX_BATCH}"))
+            SchoolError::invalid(
+                "missing_field",
+                "statements",
+                format!("statements is a list of at most {MAX_BATCH}"),
+            )
         })?;
     let node = u.village.clone().unwrap_or_else(|| u.username.clone());
     let mut parsed = Vec::with_capacity(list.len());
@@ -101,10 +112,20 @@ async fn intake(
             SchoolError::invalid("bad_statement", format!("statements[{i}]"), e.to_string())
         })?;
         if !is_uuid(&st.uuid) {
-            return Err(SchoolError::invalid("bad_uuid", format!("statements[{i}].uuid"), "not a UUID").into());
+            return Err(SchoolError::invalid(
+                "bad_uuid",
+                format!("statements[{i}].uuid"),
+                "not a UUID",
+            )
+            .into());
         }
         if st.actor.len() > 64 || st.verb.len() > 32 || st.detail.len() > 500 {
-            return Err(SchoolError::invalid("too_long", format!("statements[{i}]"), "actor ≤ 64, verb ≤ 32, detail ≤ 500 bytes").into());
+            return Err(SchoolError::invalid(
+                "too_long",
+                format!("statements[{i}]"),
+                "actor ≤ 64, verb ≤ 32, detail ≤ 500 bytes",
+            )
+            .into());
         }
         // Ids of the sending node mean nothing here.
         st.uuid = st.uuid.to_ascii_lowercase();

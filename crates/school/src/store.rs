@@ -22,6 +22,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "school_courses",
         sql: include_str!("../migrations/sqlite/0003_school_courses.sql"),
     },
+    Migration {
+        version: 4,
+        name: "school_pairings",
+        sql: include_str!("../migrations/sqlite/0004_school_pairings.sql"),
+    },
 ];
 
 /// Longest list any query here returns.
@@ -66,8 +71,7 @@ fn channel_row(r: &rusqlite::Row) -> rusqlite::Result<Channel> {
     })
 }
 
-const CHANNEL_COLS: &str =
-    "id, name, description, village_id, version, origin_url, origin_id";
+const CHANNEL_COLS: &str = "id, name, description, village_id, version, origin_url, origin_id";
 
 pub fn create_channel(
     c: &Connection,
@@ -275,7 +279,10 @@ pub fn apply_pulled(c: &Connection, origin_url: &str, m: &Manifest) -> rusqlite:
             c.last_insert_rowid()
         }
     };
-    c.execute("DELETE FROM school_channel_files WHERE channel_id = $1", [id])?;
+    c.execute(
+        "DELETE FROM school_channel_files WHERE channel_id = $1",
+        [id],
+    )?;
     for f in &m.files {
         set_file(c, id, f)?;
     }

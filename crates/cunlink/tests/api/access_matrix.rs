@@ -395,6 +395,12 @@ fn table() -> Vec<Row> {
         row("GET", "/school/courses/{id}/progress", page(SCHOOL, TEACH, Owner403)),
         row("GET", "/school/courses/{id}/scorm/{item}", page(SCHOOL, SCHOOL, Unscoped)),
         row("GET", "/school/static/{hash}/scorm.js", Rule::Public),
+        // school: paired classrooms span villages (a city class and village
+        // classes): county-level objects any teacher may arrange.
+        row("POST", "/api/school/pairings", api(SCHOOL, TEACH, Unscoped)),
+        row("GET", "/api/school/pairings/{id}", api(SCHOOL, SCHOOL, Unscoped)),
+        row("POST", "/api/school/pairings/{id}/timetable", api(SCHOOL, TEACH, Unscoped)),
+        row("GET", "/school/timetable", page(SCHOOL, SCHOOL, Unscoped)),
         row("GET", "/affairs", page(NOT_BUYER, NOT_BUYER, Unscoped)),
     ]
 }
@@ -555,6 +561,7 @@ struct Village {
     school_course: i64,
     school_class: i64,
     school_scorm: i64,
+    school_pairing: i64,
 }
 
 struct World {
@@ -721,6 +728,9 @@ async fn seed_village(
     v.school_course = course["id"].as_i64().expect("course id");
     let class = ok(app, "/api/school/classes", &teacher, json!({"name": format!("Class {tag}"), "school": "S"})).await;
     v.school_class = class["id"].as_i64().expect("class id");
+    let rural = ok(app, "/api/school/classes", &teacher, json!({"name": format!("Class {tag} B"), "school": "R"})).await;
+    let pairing = ok(app, "/api/school/pairings", &teacher, json!({"name": format!("Pair {tag}"), "city_class_id": v.school_class, "rural_class_ids": [rural["id"]]})).await;
+    v.school_pairing = pairing["id"].as_i64().expect("pairing id");
     let manifest = br#"<manifest><resources><resource identifier="r" adlcp:scormtype="sco" href="index.html"/></resources></manifest>"#;
     let r = request(
         app.http,
@@ -945,6 +955,7 @@ fn value(
         "id" if is("/api/school/channels/") || is("/school/channels/") => v.school_channel.to_string(),
         "id" if is("/api/school/courses/") || is("/school/courses/") => v.school_course.to_string(),
         "id" if is("/api/school/classes/") => v.school_class.to_string(),
+        "id" if is("/api/school/pairings/") => v.school_pairing.to_string(),
         "item" => v.school_scorm.to_string(),
         "*path" => "index.html".into(),
         "hash" if is("/school/static/") => "0".into(),
@@ -1097,6 +1108,8 @@ fn body(
         "/api/school/classes/{id}/members" => j(json!({"username": "teacher-seed-a"})),
         "/api/school/scorm/{item}/calls" => j(json!({"calls": []})),
         "/api/school/statements" => j(json!({"statements": []})),
+        "/api/school/pairings" => j(json!({"name": format!("Pair {n}"), "city_class_id": v.school_class, "rural_class_ids": [999999]})),
+        "/api/school/pairings/{id}/timetable" => j(json!({"weekday": 3, "start": "10:00", "subject": "语文"})),
         "/school/courses/{id}/answers" => f("item_id=999999".into()),
         other => panic!("no body declared for {method} {other}"),
     }

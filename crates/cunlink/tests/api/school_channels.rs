@@ -61,10 +61,16 @@ async fn channel_contract_and_content_serving() {
     assert_eq!(std::fs::read(&on_disk).unwrap(), data);
 
     let (st, v) = app
-        .post_json(&format!("/api/school/channels/{id}/publish"), &teacher, json!({}))
+        .post_json(
+            &format!("/api/school/channels/{id}/publish"),
+            &teacher,
+            json!({}),
+        )
         .await;
     assert_eq!((st, v.clone()), (200, json!({"version": 1})), "{v}");
-    let r = app.get(&format!("/api/school/channels/{id}"), &teacher).await;
+    let r = app
+        .get(&format!("/api/school/channels/{id}"), &teacher)
+        .await;
     assert_eq!(r.status, 200);
     let v = r.json();
     assert_eq!(v["id"], id);
@@ -81,7 +87,12 @@ async fn channel_contract_and_content_serving() {
     assert_eq!(r.body, data);
     let etag = r.headers["etag"].to_str().unwrap().to_string();
     assert_eq!(etag, format!("\"{sha}\""));
-    assert!(r.headers["cache-control"].to_str().unwrap().contains("immutable"));
+    assert!(
+        r.headers["cache-control"]
+            .to_str()
+            .unwrap()
+            .contains("immutable")
+    );
     assert_eq!(r.headers["accept-ranges"], "bytes");
 
     let auth = format!("Bearer {teacher}");
@@ -90,7 +101,14 @@ async fn channel_contract_and_content_serving() {
         let path = path.clone();
         let addr = app.http;
         async move {
-            request(addr, "GET", &path, &[("authorization", &auth), ("range", range)], vec![]).await
+            request(
+                addr,
+                "GET",
+                &path,
+                &[("authorization", &auth), ("range", range)],
+                vec![],
+            )
+            .await
         }
     };
     let r = ranged("bytes=100-199").await;
@@ -159,17 +177,40 @@ async fn bad_channel_input_changes_nothing() {
     // A body whose hash is not the one sent: 400 naming sha256, nothing kept.
     let data = b"lesson bytes".to_vec();
     let wrong = sha_hex(b"something else");
-    let r = upload(app.http, &teacher, id, &format!("name=a.txt&sha256={wrong}"), &data).await;
+    let r = upload(
+        app.http,
+        &teacher,
+        id,
+        &format!("name=a.txt&sha256={wrong}"),
+        &data,
+    )
+    .await;
     assert_eq!(r.status, 400, "{}", r.text());
     assert_eq!(r.json()["error"], "hash_mismatch");
     assert_eq!(r.json()["field"], "sha256");
-    assert!(!app.dir.0.join("school/content").join(&sha_hex(&data)[..2]).exists());
+    assert!(
+        !app.dir
+            .0
+            .join("school/content")
+            .join(&sha_hex(&data)[..2])
+            .exists()
+    );
     let tmp = app.dir.0.join("school/tmp");
     assert_eq!(std::fs::read_dir(&tmp).map(|d| d.count()).unwrap_or(0), 0);
-    let v = app.get(&format!("/api/school/channels/{id}"), &teacher).await.json();
+    let v = app
+        .get(&format!("/api/school/channels/{id}"), &teacher)
+        .await
+        .json();
     assert_eq!(v["files"], json!([]));
     // The right hash is taken.
-    let r = upload(app.http, &teacher, id, &format!("name=a.txt&sha256={}", sha_hex(&data)), &data).await;
+    let r = upload(
+        app.http,
+        &teacher,
+        id,
+        &format!("name=a.txt&sha256={}", sha_hex(&data)),
+        &data,
+    )
+    .await;
     assert_eq!(r.status, 201);
 
     // Unknown channel: 404 for reads and writes; nothing stored.
@@ -178,7 +219,13 @@ async fn bad_channel_input_changes_nothing() {
     assert_eq!(r.json()["error"], "unknown_channel");
     let r = upload(app.http, &teacher, 9999, "name=x.txt", b"xyz").await;
     assert_eq!(r.status, 404);
-    assert!(!app.dir.0.join("school/content").join(&sha_hex(b"xyz")[..2]).exists());
+    assert!(
+        !app.dir
+            .0
+            .join("school/content")
+            .join(&sha_hex(b"xyz")[..2])
+            .exists()
+    );
     let (st, _) = app
         .post_json("/api/school/channels/9999/publish", &teacher, json!({}))
         .await;
@@ -202,16 +249,29 @@ async fn bad_channel_input_changes_nothing() {
     let r = upload(app.http, &farmer, id, "name=b.txt", b"b").await;
     assert_eq!(r.status, 403);
     let (st, _) = app
-        .post_json(&format!("/api/school/channels/{id}/publish"), &other, json!({}))
+        .post_json(
+            &format!("/api/school/channels/{id}/publish"),
+            &other,
+            json!({}),
+        )
         .await;
     assert_eq!(st, 403);
     // Unpublished: no export yet.
-    let r = app.get(&format!("/api/school/channels/{id}/export"), &teacher).await;
+    let r = app
+        .get(&format!("/api/school/channels/{id}/export"), &teacher)
+        .await;
     assert_eq!(r.status, 404);
     assert_eq!(r.json()["error"], "unpublished_channel");
     // Content that is not here, or a name that is not a hash.
-    let r = app.get(&format!("/api/school/content/{}", sha_hex(b"nope")), &teacher).await;
+    let r = app
+        .get(
+            &format!("/api/school/content/{}", sha_hex(b"nope")),
+            &teacher,
+        )
+        .await;
     assert_eq!(r.status, 404);
-    let r = app.get("/api/school/content/..%2F..%2Fcunlink.db", &teacher).await;
+    let r = app
+        .get("/api/school/content/..%2F..%2Fcunlink.db", &teacher)
+        .await;
     assert_eq!(r.status, 404);
 }

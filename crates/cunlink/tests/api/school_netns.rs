@@ -45,28 +45,50 @@ impl Link {
         let peer = format!("cvn{tag}");
         let _ = Command::new("ip").args(["netns", "del", &l.ns]).output();
         sh(&["ip", "netns", "add", &l.ns]);
-        sh(&["ip", "link", "add", &l.host_if, "type", "veth", "peer", "name", &peer]);
+        sh(&[
+            "ip", "link", "add", &l.host_if, "type", "veth", "peer", "name", &peer,
+        ]);
         sh(&["ip", "link", "set", &peer, "netns", &l.ns]);
-        sh(&["ip", "addr", "add", &format!("{}/24", l.host_ip), "dev", &l.host_if]);
+        sh(&[
+            "ip",
+            "addr",
+            "add",
+            &format!("{}/24", l.host_ip),
+            "dev",
+            &l.host_if,
+        ]);
         sh(&["ip", "link", "set", &l.host_if, "up"]);
         let inside = |a: &[&str]| {
             let mut v = vec!["ip", "netns", "exec", &l.ns];
             v.extend_from_slice(a);
             sh(&v);
         };
-        inside(&["ip", "addr", "add", &format!("10.231.{net}.2/24"), "dev", &peer]);
+        inside(&[
+            "ip",
+            "addr",
+            "add",
+            &format!("10.231.{net}.2/24"),
+            "dev",
+            &peer,
+        ]);
         inside(&["ip", "link", "set", &peer, "up"]);
         inside(&["ip", "link", "set", "lo", "up"]);
         // Upstream → puller: what a county hub's uplink to a village looks like.
         sh(&[
-            "tc", "qdisc", "add", "dev", &l.host_if, "root", "tbf", "rate", rate, "burst", "32kbit",
-            "latency", "400ms",
+            "tc", "qdisc", "add", "dev", &l.host_if, "root", "tbf", "rate", rate, "burst",
+            "32kbit", "latency", "400ms",
         ]);
         l
     }
 
     pub fn set(&self, up: bool) {
-        sh(&["ip", "link", "set", &self.host_if, if up { "up" } else { "down" }]);
+        sh(&[
+            "ip",
+            "link",
+            "set",
+            &self.host_if,
+            if up { "up" } else { "down" },
+        ]);
     }
 }
 
@@ -114,7 +136,10 @@ async fn pull_over_a_tbf_limited_link_with_cuts_completes_with_a_sane_eta() {
         {
             break p;
         }
-        assert!(tokio::time::Instant::now() < deadline, "no progress over the link");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no progress over the link"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     let eta = (total - done) / rate.max(1);
@@ -124,7 +149,10 @@ async fn pull_over_a_tbf_limited_link_with_cuts_completes_with_a_sane_eta() {
         rate > RATE_BPS / 2 && rate < RATE_BPS * 12 / 10,
         "measured rate {rate} B/s on a {RATE_BPS} B/s link"
     );
-    assert!(eta >= ideal * 8 / 10 && eta <= ideal * 2 + 1, "eta {eta}s, ideal {ideal}s");
+    assert!(
+        eta >= ideal * 8 / 10 && eta <= ideal * 2 + 1,
+        "eta {eta}s, ideal {ideal}s"
+    );
 
     // A link cut of 3 s (an outage's length, not a wait for a result).
     link.set(false);
@@ -138,7 +166,14 @@ async fn pull_over_a_tbf_limited_link_with_cuts_completes_with_a_sane_eta() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}");
     let last = stdout.lines().last().unwrap_or("");
-    assert!(last.starts_with(&format!("files={} bytes={}", ch.files.len(), ch.payload)), "{last}");
+    assert!(
+        last.starts_with(&format!("files={} bytes={}", ch.files.len(), ch.payload)),
+        "{last}"
+    );
     assert_complete(&dir.0, &ch);
-    eprintln!("tbf 8mbit with a 3 s cut: {} B in {:?}", ch.payload, started.elapsed());
+    eprintln!(
+        "tbf 8mbit with a 3 s cut: {} B in {:?}",
+        ch.payload,
+        started.elapsed()
+    );
 }

@@ -89,7 +89,9 @@ impl Proxy {
                                 cut = true;
                             }
                             let in_send = pos + send as u64;
-                            while let Some(i) = f.flips.iter().position(|&x| x >= pos && x < in_send) {
+                            while let Some(i) =
+                                f.flips.iter().position(|&x| x >= pos && x < in_send)
+                            {
                                 buf[(f.flips[i] - pos) as usize] ^= 0x5a;
                                 f.flips.remove(i);
                                 flips.fetch_add(1, Ordering::SeqCst);
@@ -98,7 +100,8 @@ impl Proxy {
                             (send, cut, f.rate)
                         };
                         if let Some(r) = rate {
-                            tokio::time::sleep(Duration::from_secs_f64(send as f64 / r as f64)).await;
+                            tokio::time::sleep(Duration::from_secs_f64(send as f64 / r as f64))
+                                .await;
                         }
                         if cw.write_all(&buf[..send]).await.is_err() {
                             break;
@@ -160,7 +163,11 @@ pub async fn publish_channel(app: &TestApp, big: &[usize], small: usize) -> Chan
         assert_eq!(r.status, 201, "{}", r.text());
     }
     let (st, _) = app
-        .post_json(&format!("/api/school/channels/{id}/publish"), &token, json!({}))
+        .post_json(
+            &format!("/api/school/channels/{id}/publish"),
+            &token,
+            json!({}),
+        )
         .await;
     assert_eq!(st, 200);
     let payload = files.iter().map(|f| f.1.len()).sum();
@@ -207,7 +214,12 @@ pub async fn pull(dir: &Path, from: &str, ch: &Channel) -> (String, u64, u64, u6
             .unwrap_or_else(|| panic!("last line {last:?} lacks {k}="))
     };
     assert!(last.starts_with("files="), "last line: {last}");
-    (stdout.clone(), field("files"), field("bytes"), field("fetched"))
+    (
+        stdout.clone(),
+        field("files"),
+        field("bytes"),
+        field("fetched"),
+    )
 }
 
 /// Every file of `ch` is in `dir`'s content store with the right bytes, the
@@ -262,11 +274,21 @@ async fn pull_survives_cuts_mid_metadata_and_mid_file() {
     let wire = proxy.down.load(Ordering::SeqCst);
     let ratio = fetched as f64 / ch.payload as f64;
     let wire_ratio = wire as f64 / ch.payload as f64;
-    eprintln!("cuts: fetched={fetched} wire={wire} payload={} ratio={ratio:.4} wire_ratio={wire_ratio:.4}", ch.payload);
+    eprintln!(
+        "cuts: fetched={fetched} wire={wire} payload={} ratio={ratio:.4} wire_ratio={wire_ratio:.4}",
+        ch.payload
+    );
     assert!(ratio <= 1.1, "fetched {fetched} for {} payload", ch.payload);
-    assert!(wire_ratio <= 1.1, "{wire} bytes on the wire for {} payload", ch.payload);
+    assert!(
+        wire_ratio <= 1.1,
+        "{wire} bytes on the wire for {} payload",
+        ch.payload
+    );
     // One line per file.
-    assert_eq!(out.lines().filter(|l| l.starts_with("got ")).count(), ch.files.len());
+    assert_eq!(
+        out.lines().filter(|l| l.starts_with("got ")).count(),
+        ch.files.len()
+    );
 
     // Again: nothing to fetch (the metadata answers 304).
     let (_, _, _, fetched) = pull(&dir.0, &format!("http://{}", proxy.addr), &ch).await;
@@ -289,7 +311,8 @@ async fn corrupted_chunk_is_detected_refetched_and_never_stored() {
     let (out, _, _, fetched) = pull(&dir.0, &format!("http://{}", proxy.addr), &ch).await;
     assert_eq!(proxy.flips_done.load(Ordering::SeqCst), 1);
     assert!(
-        out.lines().any(|l| l.starts_with("corrupt a-video-0.mp4 chunk=")),
+        out.lines()
+            .any(|l| l.starts_with("corrupt a-video-0.mp4 chunk=")),
         "the bad chunk was not reported:\n{out}"
     );
     assert_complete(&dir.0, &ch);
@@ -325,7 +348,10 @@ async fn killed_pull_resumes_without_fetching_twice() {
         if std::fs::metadata(&part).map(|m| m.len()).unwrap_or(0) >= 2 * MIB as u64 {
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "the pull made no progress");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the pull made no progress"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     child.start_kill().unwrap(); // SIGKILL
@@ -335,11 +361,17 @@ async fn killed_pull_resumes_without_fetching_twice() {
     let (_, _, _, fetched) = pull(&dir.0, &from, &ch).await;
     assert_complete(&dir.0, &ch);
     let total = proxy.down.load(Ordering::SeqCst);
-    eprintln!("kill -9: first run {first} B, second run fetched {fetched} B, wire total {total} B, payload {}", ch.payload);
+    eprintln!(
+        "kill -9: first run {first} B, second run fetched {fetched} B, wire total {total} B, payload {}",
+        ch.payload
+    );
     // Both runs together: the payload, the metadata twice, the chunk that was
     // in flight when killed, and HTTP headers (~300 B × ~160 answers × 2).
     let allowance = (ch.payload + MIB + 200 * 1024) as u64;
-    assert!(total <= allowance, "{total} bytes on the wire; at most {allowance} expected");
+    assert!(
+        total <= allowance,
+        "{total} bytes on the wire; at most {allowance} expected"
+    );
 }
 
 #[tokio::test]
@@ -361,7 +393,11 @@ async fn usb_folder_export_and_import_use_the_same_pull() {
         .output()
         .await
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let dir = TempDir::new("school-usb-in");
     let (_, files, bytes, fetched) = pull(&dir.0, usb.0.to_str().unwrap(), &ch).await;
     assert_eq!((files, bytes, fetched), (4, ch.payload as u64, 0));
@@ -380,5 +416,12 @@ async fn usb_folder_export_and_import_use_the_same_pull() {
         .await
         .unwrap();
     assert!(!out.status.success());
-    assert!(!dir2.0.join("school/content").join(&sha[..2]).join(&sha).exists());
+    assert!(
+        !dir2
+            .0
+            .join("school/content")
+            .join(&sha[..2])
+            .join(&sha)
+            .exists()
+    );
 }

@@ -39,7 +39,10 @@ impl DirSource {
     }
 
     pub fn metadata(&mut self, channel: i64) -> Result<Vec<u8>, PullError> {
-        let p = self.root.join("channels").join(format!("{channel}.json.gz"));
+        let p = self
+            .root
+            .join("channels")
+            .join(format!("{channel}.json.gz"));
         std::fs::read(&p)
             .map_err(|e| PullError::Fatal(format!("channel {channel} is not in this folder: {e}")))
     }
@@ -48,11 +51,21 @@ impl DirSource {
         let mut p = self.content(sha).into_os_string();
         p.push(".chunks");
         let text = std::fs::read_to_string(PathBuf::from(p))?;
-        Ok(text.lines().map(|l| l.trim().to_string()).filter(|l| !l.is_empty()).collect())
+        Ok(text
+            .lines()
+            .map(|l| l.trim().to_string())
+            .filter(|l| !l.is_empty())
+            .collect())
     }
 
     /// Append bytes `start + buf.len() .. start + len` of `sha` to `buf`.
-    pub fn range(&mut self, sha: &str, start: u64, len: u64, buf: &mut Vec<u8>) -> Result<(), PullError> {
+    pub fn range(
+        &mut self,
+        sha: &str,
+        start: u64,
+        len: u64,
+        buf: &mut Vec<u8>,
+    ) -> Result<(), PullError> {
         let mut f = std::fs::File::open(self.content(sha))?;
         let from = start + buf.len() as u64;
         f.seek(SeekFrom::Start(from))?;

@@ -240,10 +240,7 @@ impl Run<'_> {
                     return Err(PullError::GaveUp(self.failures - 1, msg));
                 }
                 let wait = self.backoff;
-                (self.report)(Event::Retry {
-                    error: &msg,
-                    wait,
-                });
+                (self.report)(Event::Retry { error: &msg, wait });
                 self.row.message = msg.clone();
                 self.last_error = msg;
                 self.save().await;
@@ -343,8 +340,9 @@ impl Run<'_> {
             Source::Dir(d) => d.metadata(channel)?,
             Source::Http(_) => self.http_metadata(origin, channel).await?,
         };
-        let json = export::gunzip(&gz, MAX_META)
-            .map_err(|e| PullError::Fatal(format!("the channel metadata is not valid gzip: {e}")))?;
+        let json = export::gunzip(&gz, MAX_META).map_err(|e| {
+            PullError::Fatal(format!("the channel metadata is not valid gzip: {e}"))
+        })?;
         let m: Manifest = serde_json::from_slice(&json)
             .map_err(|e| PullError::Fatal(format!("the channel metadata is not valid: {e}")))?;
         Ok(m)
@@ -361,7 +359,9 @@ impl Run<'_> {
         let data = dir.join(format!("meta-{key}-{channel}.gz"));
         let tag = dir.join(format!("meta-{key}-{channel}.etag"));
         let done = dir.join(format!("meta-{key}-{channel}.done"));
-        let etag = std::fs::read_to_string(&tag).ok().filter(|_| data.is_file());
+        let etag = std::fs::read_to_string(&tag)
+            .ok()
+            .filter(|_| data.is_file());
         let have = if etag.is_some() {
             std::fs::metadata(&data).map(|m| m.len()).unwrap_or(0)
         } else {
@@ -389,7 +389,9 @@ impl Run<'_> {
             StatusCode::OK => {
                 let _ = std::fs::remove_file(&done);
                 let Some(t) = &new_tag else {
-                    return Err(PullError::Fatal("the upstream sent metadata without an ETag".into()));
+                    return Err(PullError::Fatal(
+                        "the upstream sent metadata without an ETag".into(),
+                    ));
                 };
                 write_synced(&tag, t.as_bytes())?;
                 let f = std::fs::File::create(&data)?;
@@ -443,7 +445,11 @@ impl Run<'_> {
         let n = size.div_ceil(CHUNK) as usize;
         if n <= 1 {
             // One chunk: its hash is the file's.
-            return Ok(if n == 0 { Vec::new() } else { vec![sha.to_string()] });
+            return Ok(if n == 0 {
+                Vec::new()
+            } else {
+                vec![sha.to_string()]
+            });
         }
         let list = loop {
             let got = match &mut self.src {
@@ -494,7 +500,11 @@ impl Run<'_> {
                         // chunk must end in GaveUp, not loop.
                         self.summary.corrupt_chunks += 1;
                         (self.report)(Event::Corrupt { name, chunk: i });
-                        tracing::warn!(file = name, chunk = i, "school pull: chunk hash mismatch, fetching it again");
+                        tracing::warn!(
+                            file = name,
+                            chunk = i,
+                            "school pull: chunk hash mismatch, fetching it again"
+                        );
                         buf.clear();
                         self.failed(PullError::Net("a chunk did not match its hash".into()))
                             .await?;
@@ -595,19 +605,27 @@ fn content_range_start(h: &axum::http::HeaderMap) -> Option<u64> {
 }
 
 async fn http_chunks(h: &mut HttpSource, sha: &str) -> Result<Vec<String>, PullError> {
-    let (head, body) = h.get(&format!("/api/school/content/{sha}/chunks"), &[]).await?;
+    let (head, body) = h
+        .get(&format!("/api/school/content/{sha}/chunks"), &[])
+        .await?;
     if head.status != StatusCode::OK {
         return Err(h.refuse(&head, body).await);
     }
     let bytes = h.read_all(body, 16 * 1024 * 1024).await?;
-    let v: serde_json::Value = serde_json::from_slice(&bytes)
-        .map_err(|e| PullError::Net(format!("chunk list: {e}")))?;
+    let v: serde_json::Value =
+        serde_json::from_slice(&bytes).map_err(|e| PullError::Net(format!("chunk list: {e}")))?;
     if v["chunk_size"].as_u64() != Some(CHUNK) {
-        return Err(PullError::Fatal("the upstream uses another chunk size".into()));
+        return Err(PullError::Fatal(
+            "the upstream uses another chunk size".into(),
+        ));
     }
     Ok(v["chunks"]
         .as_array()
-        .map(|a| a.iter().filter_map(|c| c.as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|c| c.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default())
 }
 
@@ -668,7 +686,11 @@ impl Rate {
         if dt >= 1.0 {
             let now = (total.saturating_sub(self.bytes)) as f64 / dt;
             // Weigh the last window against history: an ETA that does not jump.
-            self.bps = if self.bps == 0.0 { now } else { 0.6 * now + 0.4 * self.bps };
+            self.bps = if self.bps == 0.0 {
+                now
+            } else {
+                0.6 * now + 0.4 * self.bps
+            };
             self.at = Instant::now();
             self.bytes = total;
         }

@@ -45,9 +45,6 @@ pub fn spawn(school: Arc<School>, mut shutdown: watch::Receiver<bool>) {
     let (Some(url), Some(token)) = (s.upstream.clone(), s.upstream_token.clone()) else {
         return;
     };
-    if s.channels.is_empty() {
-        return;
-    }
     let hours = s.pull_hours.as_deref().and_then(parse_hours);
     if s.pull_hours.is_some() && hours.is_none() {
         tracing::error!(hours = ?s.pull_hours, "school.pull_hours must look like \"22-6\"; pulling at any hour");
@@ -60,7 +57,27 @@ pub fn spawn(school: Arc<School>, mut shutdown: watch::Receiver<bool>) {
                 ..Options::default()
             };
             if (opts.allowed)(&opts) {
-                for &ch in &s.channels {
+                // The configured channels, and the materials of classes in
+                // the next day's timetable.
+                let mut channels = s.channels.clone();
+                let due = school
+                    .db
+                    .call(|c| {
+                        crate::pairings::due_channels(
+                            c,
+                            cunlink_core::time::now_ms(),
+                            cunlink_core::time::DAY_MS,
+                        )
+                        .map_err(cunlink_core::DbError::from)
+                    })
+                    .await
+                    .unwrap_or_default();
+                for d in due {
+                    if !channels.contains(&d) {
+                        channels.push(d);
+                    }
+                }
+                for &ch in &channels {
                     let mut src = match Source::open(&url, &token) {
                         Ok(src) => src,
                         Err(e) => {
@@ -89,7 +106,11 @@ pub fn spawn(school: Arc<School>, mut shutdown: watch::Receiver<bool>) {
                 }
             }
             // Outside the hours, look again in ten minutes.
-            let wait = if (opts.allowed)(&opts) { every } else { Duration::from_secs(600).min(every) };
+            let wait = if (opts.allowed)(&opts) {
+                every
+            } else {
+                Duration::from_secs(600).min(every)
+            };
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
                 _ = shutdown.changed() => return,
