@@ -304,18 +304,38 @@ async fn import_scorm(
     let title = pkg.title.clone().unwrap_or_else(|| "SCORM".into());
     let launch = pkg.launch.clone();
     let launch_tail = pkg.launch.clone();
-    // The row first (its id names the folder), the files, then commit: a
-    // failed unpack leaves no item behind.
+    // Unpack into a fresh folder off the database lock, then add the row and
+    // rename the folder to its id in one step: a failure leaves neither.
     let root = s.0.content.partial_dir().with_file_name("scorm");
-    let item = db(&s.0, move |c| {
+    let staged = root.join(format!("new-{}", cunlink_core::random::token(12)));
+    let staged2 = staged.clone();
+    tokio::task::spawn_blocking(move || {
+        std::fs::create_dir_all(&root)?;
+        scorm::unpack(&pkg, &staged2)
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(SchoolError::from)?;
+    let staged3 = staged.clone();
+    let added = db(&s.0, move |c| {
         let t = c.transaction()?;
         let item = cs::add_item(&t, id, "scorm", &title, "", None, None, Some(&launch))?;
-        std::fs::create_dir_all(&root)?;
-        scorm::unpack(&pkg, &root.join(item.to_string()))?;
-        t.commit()?;
+        let dir = staged3.with_file_name(item.to_string());
+        std::fs::rename(&staged3, &dir)?;
+        if let Err(e) = t.commit() {
+            let _ = std::fs::remove_dir_all(&dir);
+            return Err(e.into());
+        }
         Ok(item)
     })
-    .await?;
+    .await;
+    let item = match added {
+        Ok(i) => i,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&staged);
+            return Err(e);
+        }
+    };
     let launch = format!("/api/school/scorm/{item}/{launch_tail}");
     Ok((
         StatusCode::CREATED,

@@ -66,3 +66,6 @@ CREATE TABLE school_pulls (
     started_at   INTEGER NOT NULL,
     updated_at   INTEGER NOT NULL
 );
+
+-- The library page lists a channel by topic then name, a page at a time.
+CREATE INDEX school_channel_files_order ON school_channel_files(channel_id, topic, name);

@@ -171,6 +171,15 @@ pub async fn run(
     opts: &Options,
     report: &mut (dyn FnMut(Event) + Send),
 ) -> Result<Summary, PullError> {
+    // One pull at a time per data directory: two would append to the same
+    // partial files. The lock goes with the process, even after kill -9.
+    std::fs::create_dir_all(store.partial_dir())?;
+    let lock = std::fs::File::create(store.partial_dir().join("pull.lock"))?;
+    if lock.try_lock().is_err() {
+        return Err(PullError::Fatal(
+            "another pull is running in this data directory".into(),
+        ));
+    }
     let origin_s = origin.to_string();
     let id = db
         .call(move |c| {
@@ -210,6 +219,7 @@ pub async fn run(
     }
     r.row.fetched = r.src.fetched() as i64;
     r.save().await;
+    drop(lock);
     out.map(|mut s| {
         s.fetched = r.src.fetched();
         s
