@@ -425,3 +425,60 @@ async fn usb_folder_export_and_import_use_the_same_pull() {
             .exists()
     );
 }
+
+#[tokio::test]
+async fn serve_pulls_configured_channels_and_shows_the_progress_bar() {
+    let hub = spawn_app().await;
+    let ch = publish_channel(&hub, &[MIB + 3], 4).await;
+    let (url, token, id) = (format!("http://{}", hub.http), ch.token.clone(), ch.id);
+    let node = crate::common::spawn_app_with(move |c| {
+        c.school.upstream = Some(url);
+        c.school.upstream_token = Some(token);
+        c.school.channels = vec![id];
+    })
+    .await;
+    let teacher = node
+        .user("rural-teacher", Role::Teacher, Some("茶香村"))
+        .await;
+    // Watermark: the pulled channel appears on the node.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let local = loop {
+        let v = node.get("/api/school/channels", &teacher).await.json();
+        if let Some(c) = v["channels"].as_array().and_then(|a| a.first()) {
+            break c["id"].as_i64().unwrap();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the scheduled pull never finished"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_complete(&node.dir.0, &ch);
+    let v = node
+        .get(&format!("/api/school/channels/{local}"), &teacher)
+        .await
+        .json();
+    assert_eq!(v["files"].as_array().unwrap().len(), ch.files.len());
+    let p = node.get("/api/school/pulls", &teacher).await.json();
+    assert_eq!(p["pulls"][0]["state"], "done");
+    assert_eq!(p["pulls"][0]["percent"], 100);
+    let cookie = node.session("rural-teacher", "a-password").await;
+    let r = crate::common::request(
+        node.http,
+        "GET",
+        "/school/pulls",
+        &[("cookie", &cookie)],
+        vec![],
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    let html = r.text();
+    assert!(
+        html.contains(r#"data-state="done""#)
+            && html.contains(r#"<progress max="100" value="100""#),
+        "{html}"
+    );
+    // A pulled channel changes only at its origin.
+    let r = upload(node.http, &teacher, local, "name=x.txt", b"x").await;
+    assert_eq!(r.status, 403);
+}
