@@ -274,6 +274,14 @@ async fn upload(
         kind,
     };
     tx(&s.0, move |c| {
+        // Bounded: a published version lists at most MAX_LIST files.
+        if store::file_count(c, id)? >= store::MAX_LIST && !store::has_file(c, id, &entry.name)? {
+            return Err(SchoolError::invalid(
+                "too_many_files",
+                "name",
+                format!("a channel holds at most {} files", store::MAX_LIST),
+            ));
+        }
         store::put_blob(c, &entry.sha256, entry.size, &chunks)?;
         store::set_file(c, id, &entry)?;
         Ok(())

@@ -151,6 +151,14 @@ pub fn files_page(
     .collect()
 }
 
+pub fn has_file(c: &Connection, channel_id: i64, name: &str) -> rusqlite::Result<bool> {
+    c.query_row(
+        "SELECT EXISTS (SELECT 1 FROM school_channel_files WHERE channel_id = $1 AND name = $2)",
+        params![channel_id, name],
+        |r| r.get(0),
+    )
+}
+
 pub fn file_count(c: &Connection, channel_id: i64) -> rusqlite::Result<i64> {
     c.query_row(
         "SELECT count(*) FROM school_channel_files WHERE channel_id = $1",
