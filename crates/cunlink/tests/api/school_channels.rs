@@ -213,6 +213,16 @@ async fn bad_channel_input_changes_nothing() {
     .await;
     assert_eq!(r.status, 201);
 
+    // An uploaded HTML lesson runs in an opaque origin.
+    let html = b"<script>fetch('/api/me')</script>";
+    let r = upload(app.http, &teacher, id, "name=app.html", html).await;
+    assert_eq!(r.status, 201);
+    let r = app
+        .get(&format!("/api/school/content/{}?name=app.html", sha_hex(html)), &teacher)
+        .await;
+    assert_eq!(r.headers["content-type"], "text/html; charset=utf-8");
+    assert_eq!(r.headers["content-security-policy"], "sandbox allow-scripts");
+
     // Unknown channel: 404 for reads and writes; nothing stored.
     let r = app.get("/api/school/channels/9999", &teacher).await;
     assert_eq!(r.status, 404);
