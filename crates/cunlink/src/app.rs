@@ -110,7 +110,13 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
             notify: notify.clone(),
         },
     )?;
-    let school = School::open(&config, SchoolDeps { db: db.clone() })?;
+    let school = School::open(
+        &config,
+        SchoolDeps {
+            db: db.clone(),
+            auth: auth.clone(),
+        },
+    )?;
     let affairs = Affairs::open(
         &config,
         AffairsDeps {
@@ -126,7 +132,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         boards.clone(),
         market.clone(),
         clinic.clone(),
-        school,
+        school.clone(),
         affairs.clone(),
     ];
 
@@ -170,6 +176,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         crate::demo_alert::seed(&alerts).await?;
         crate::demo_affairs::seed(&affairs).await?;
         crate::demo_clinic::seed(&clinic, &farm).await?;
+        crate::demo_school::seed(&school).await?;
     }
     tracing::info!(%http_addr, %mqtt_addr, data_dir = %config.data_dir.display(), demo = config.demo, "cunlink is serving");
     Ok(Server {

@@ -8,7 +8,8 @@ use cunlink_core::auth::Role;
 /// (home page, heading in Chinese, a role it is for, a role it is not for).
 const HOMES: &[(&str, &str, Role, Role)] = &[
     ("/clinic", "村卫生室", Role::Doctor, Role::Teacher),
-    ("/school", "村小学", Role::Teacher, Role::Doctor),
+    // School is no longer a skeleton (issue 12): its home is the lesson library.
+    ("/school", "课程资源库", Role::Teacher, Role::Doctor),
     ("/affairs", "村务公开", Role::Villager, Role::Buyer),
 ];
 
@@ -48,7 +49,7 @@ async fn skeleton_home_pages_speak_english() {
     let cookie = app.session("admin-en", "a-password").await;
     for (path, heading) in [
         ("/clinic", "Village clinic"),
-        ("/school", "Village school"),
+        ("/school", "Lesson library"),
         ("/affairs", "Village affairs"),
     ] {
         let (status, html) = page(&app, path, &cookie).await;
