@@ -31,7 +31,12 @@ pub async fn seed(school: &Arc<School>) -> anyhow::Result<()> {
         .context("demo school task")?
 }
 
+/// The demo's people; one another domain's demo already made (the villager
+/// `cunmin` is also affairs' resident) is reused.
 fn user(auth: &AuthService, name: &str, role: Role, village: &str) -> anyhow::Result<User> {
+    if let Ok(u) = auth.user_by_name_blocking(name) {
+        return Ok(u);
+    }
     Ok(auth.create_user_blocking(name, PASSWORD, role, Some(village))?)
 }
 

@@ -1253,6 +1253,7 @@ fn value(
         "id" if is("/api/affairs/ledger/") || is("/affairs/accounts/") => v.entry.to_string(),
         "id" if is("/api/affairs/feedback/") || is("/affairs/feedback/") => v.feedback.to_string(),
         "id" if is("/api/affairs/votes/") || is("/affairs/votes/") => v.vote.to_string(),
+        "hash" if is("/school/static/") => "0".into(),
         "hash" => v.file.clone(),
         "month" => "2026-10".into(),
         "action" => "ack".into(),
@@ -1270,7 +1271,6 @@ fn value(
         "id" if is("/api/school/pairings/") => v.school_pairing.to_string(),
         "item" => v.school_scorm.to_string(),
         "*path" => "index.html".into(),
-        "hash" if is("/school/static/") => "0".into(),
         "sha256" | "sha" => v.school_sha.clone(),
         // Personal objects (subscriptions, webhooks, dead letters): an id nobody has.
         "id" => "999999".into(),
