@@ -7,8 +7,10 @@
 
 pub mod codec;
 pub mod health;
+pub mod maint;
 pub mod metrics;
 pub mod query;
+pub mod rollup;
 pub mod store;
 pub mod value;
 pub mod writer;

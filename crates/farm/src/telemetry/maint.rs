@@ -1,0 +1,192 @@
+//! Background upkeep of `telemetry.db`, on a connection of its own, in small
+//! transactions so that ingest keeps committing between them:
+//!
+//! 1. **Roll up and recompress**: chunks sealed before rollups existed
+//!    (`rolled = 0`) are rewritten in the current chunk format and added to the
+//!    rollups, a few per transaction; the encoding is done outside the transaction.
+//! 2. **Retention**: whole chunks of a device whose profile sets `retention_days`
+//!    and that end before the cut-off are deleted, [`DROP_BATCH`] per transaction;
+//!    rollups older than `rollup_retention_days` likewise.
+//! 3. **Space**: freed pages are handed back to the file system with
+//!    `PRAGMA incremental_vacuum`, a few MiB per step, then the WAL is checkpointed.
+//!
+//! The writer takes its write lock with a fine-grained busy handler (see
+//! `Writer::new`), so waiting behind one of these transactions costs it about the
+//! transaction's length, not a coarse sleep.
+
+use std::time::{Duration, Instant};
+
+use rusqlite::{Connection, TransactionBehavior, params};
+
+use super::codec;
+use super::rollup::{self, DAY};
+use super::store::{TelemetryStoreError, TsStore};
+use super::value::DeviceId;
+
+/// Chunks rolled up / recompressed per transaction.
+const ROLLUP_BATCH: usize = 8;
+/// Chunks deleted per transaction.
+pub const DROP_BATCH: usize = 128;
+/// Pages given back per `incremental_vacuum` step (4 KiB pages: 8 MiB).
+const VACUUM_PAGES: u32 = 2048;
+/// Pause between two maintenance transactions: room for the writer's next commit.
+const PAUSE: Duration = Duration::from_millis(2);
+
+/// How long a device's data is kept; `None` = forever.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy {
+    pub device: DeviceId,
+    pub retention_days: Option<u32>,
+    pub rollup_retention_days: Option<u32>,
+}
+
+/// What one pass did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct MaintReport {
+    pub chunks_rolled_up: u64,
+    pub chunks_dropped: u64,
+    pub rollups_dropped: u64,
+    pub pages_freed: u64,
+}
+
+impl TsStore {
+    /// One maintenance pass (blocking; call from a blocking thread). `now` is the
+    /// wall clock in ms, the reference for retention cut-offs.
+    pub fn maintain(
+        &self,
+        policies: &[Policy],
+        now: i64,
+    ) -> Result<MaintReport, TelemetryStoreError> {
+        let mut conn = cunlink_core::db::open_connection(self.path())?;
+        let mut report = MaintReport::default();
+        roll_up_old_chunks(&mut conn, &mut report)?;
+        for p in policies {
+            let series = self.series_of(p.device);
+            if let Some(days) = p.retention_days {
+                let cutoff = now.saturating_sub(i64::from(days).saturating_mul(DAY));
+                for &sid in &series {
+                    drop_chunks(&mut conn, sid, cutoff, &mut report)?;
+                }
+            }
+            if let Some(days) = p.rollup_retention_days {
+                let cutoff = now.saturating_sub(i64::from(days).saturating_mul(DAY));
+                for &sid in &series {
+                    report.rollups_dropped += conn.execute(
+                        "DELETE FROM rollups WHERE series = $1 AND bucket < $2",
+                        params![sid, cutoff],
+                    )? as u64;
+                    std::thread::sleep(PAUSE);
+                }
+            }
+        }
+        give_back_space(&conn, &mut report)?;
+        Ok(report)
+    }
+}
+
+fn roll_up_old_chunks(
+    conn: &mut Connection,
+    report: &mut MaintReport,
+) -> Result<(), TelemetryStoreError> {
+    loop {
+        let rows: Vec<(i64, u32, Vec<u8>)> = {
+            let mut st = conn.prepare_cached(
+                "SELECT id, series, data FROM chunks WHERE rolled = 0 ORDER BY id LIMIT $1",
+            )?;
+            let rows = st.query_map([ROLLUP_BATCH as i64], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })?;
+            rows.collect::<Result<_, _>>()?
+        };
+        if rows.is_empty() {
+            return Ok(());
+        }
+        // Decode and re-encode outside the transaction; chunk data never changes in
+        // place except here, and the UPDATE below checks the chunk is still unrolled.
+        let work: Vec<_> = rows
+            .into_iter()
+            .map(|(id, sid, data)| match codec::decode_chunk(&data) {
+                Ok((ts, vals)) => {
+                    let new = (!codec::chunk_is_current(&data)).then(|| codec::encode_chunk(&ts, &vals));
+                    (id, sid, Some((ts, vals, new)))
+                }
+                Err(e) => {
+                    tracing::warn!(chunk = id, error = %e, "telemetry chunk does not decode; left out of rollups");
+                    (id, sid, None)
+                }
+            })
+            .collect();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        for (id, sid, decoded) in &work {
+            match decoded {
+                Some((ts, vals, new)) => {
+                    let changed = match new {
+                        Some(data) => tx.execute(
+                            "UPDATE chunks SET data = $1, rolled = 1 WHERE id = $2 AND rolled = 0",
+                            params![data, id],
+                        )?,
+                        None => tx.execute(
+                            "UPDATE chunks SET rolled = 1 WHERE id = $1 AND rolled = 0",
+                            [id],
+                        )?,
+                    };
+                    if changed == 1 {
+                        rollup::add_chunk(&tx, *sid, *id, ts, vals)?;
+                        report.chunks_rolled_up += 1;
+                    }
+                }
+                // 2 = cannot be rolled up: not picked again, not blocking rollup queries.
+                None => {
+                    tx.execute("UPDATE chunks SET rolled = 2 WHERE id = $1", [id])?;
+                }
+            }
+        }
+        tx.commit()?;
+        std::thread::sleep(PAUSE);
+    }
+}
+
+fn drop_chunks(
+    conn: &mut Connection,
+    sid: u32,
+    cutoff: i64,
+    report: &mut MaintReport,
+) -> Result<(), TelemetryStoreError> {
+    loop {
+        let started = Instant::now();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let n = tx.execute(
+            "DELETE FROM chunks WHERE id IN (SELECT id FROM chunks WHERE series = $1 AND t1 < $2 LIMIT $3)",
+            params![sid, cutoff, DROP_BATCH as i64],
+        )?;
+        tx.commit()?;
+        report.chunks_dropped += n as u64;
+        if n < DROP_BATCH {
+            return Ok(());
+        }
+        std::thread::sleep(PAUSE.max(started.elapsed()));
+    }
+}
+
+fn give_back_space(conn: &Connection, report: &mut MaintReport) -> Result<(), TelemetryStoreError> {
+    let mode: i64 = conn.query_row("PRAGMA auto_vacuum", [], |r| r.get(0))?;
+    if mode != 2 {
+        return Ok(());
+    }
+    let mut freed = 0u64;
+    loop {
+        let free: i64 = conn.query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
+        if free <= 0 {
+            break;
+        }
+        conn.execute_batch(&format!("PRAGMA incremental_vacuum({VACUUM_PAGES})"))?;
+        freed += (free as u64).min(u64::from(VACUUM_PAGES));
+        std::thread::sleep(PAUSE);
+    }
+    if freed > 0 {
+        // The file shrinks when the WAL is copied back into it.
+        conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
+    }
+    report.pages_freed += freed;
+    Ok(())
+}
