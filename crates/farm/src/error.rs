@@ -24,6 +24,9 @@ pub enum FarmError {
     Ingest(#[from] IngestError),
     #[error(transparent)]
     Rpc(#[from] RpcError),
+    /// A blocking task of the farm died (a panic); the server's problem.
+    #[error("{0}")]
+    Internal(String),
 }
 
 impl From<FarmError> for ApiError {
@@ -35,6 +38,7 @@ impl From<FarmError> for ApiError {
             FarmError::Db(d) => ApiError::from(d),
             FarmError::Ingest(i) => ingest_error(i),
             FarmError::Rpc(r) => rpc_error(r),
+            FarmError::Internal(m) => ApiError::internal(m),
         }
     }
 }

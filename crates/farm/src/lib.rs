@@ -89,6 +89,7 @@ impl Farm {
     /// Background upkeep: pick up devices changed outside this process.
     pub fn spawn_background(self: &Arc<Self>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
         self.rpc.spawn_expiry();
+        self.spawn_telemetry_maintenance(shutdown.clone());
         let farm = self.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(30));
@@ -104,6 +105,39 @@ impl Farm {
                 }
             }
         });
+    }
+
+    /// Telemetry upkeep every `MAINTENANCE_EVERY` (and once at start): rollups and
+    /// recompression of old chunks, retention per device profile, free space back
+    /// to the file system (see [`telemetry::maint`]).
+    fn spawn_telemetry_maintenance(self: &Arc<Self>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+        const MAINTENANCE_EVERY: Duration = Duration::from_secs(600);
+        let farm = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(MAINTENANCE_EVERY);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = shutdown.changed() => break,
+                }
+                if let Err(e) = farm.maintain_telemetry().await {
+                    tracing::warn!(error = %e, "telemetry maintenance pass failed; retried at the next one");
+                }
+            }
+        });
+    }
+
+    /// One telemetry maintenance pass with the profiles' current retention.
+    pub async fn maintain_telemetry(&self) -> Result<telemetry::maint::MaintReport, FarmError> {
+        let policies = self.db.call(|c| store::retention_policies(c)).await?;
+        let store = self.telemetry.store().clone();
+        let report = tokio::task::spawn_blocking(move || store.maintain(&policies, cunlink_core::time::now_ms()))
+            .await
+            .map_err(|e| FarmError::Internal(format!("telemetry maintenance task: {e}")))??;
+        if report != telemetry::maint::MaintReport::default() {
+            tracing::info!(?report, "telemetry maintenance pass");
+        }
+        Ok(report)
     }
 
     /// Device profiles: the keys each kind reports, its reporting interval.
