@@ -33,6 +33,16 @@ const MIN_SEAL_ON_TRUNCATE: usize = 64;
 const MAX_OPEN_AGE_MS: i64 = 3_600_000;
 const TRUNCATE_LOG_BYTES: u64 = 64 << 20;
 
+/// `CUNLINK_TELEMETRY_CHUNK_FORMAT=1` seals chunks in format version 1 (no pco):
+/// how `bench/storage.sh` measures what compression costs ingest, and a way out
+/// should the codec ever misbehave. Read once.
+fn legacy_chunks() -> bool {
+    static LEGACY: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *LEGACY.get_or_init(|| {
+        std::env::var("CUNLINK_TELEMETRY_CHUNK_FORMAT").is_ok_and(|v| v.trim() == "1")
+    })
+}
+
 /// A client attribute to store (latest value only).
 #[derive(Debug, Clone)]
 pub struct Attribute {
@@ -463,7 +473,11 @@ fn seal_chunks(
             continue;
         }
         let (ts, vals) = sorted_unique(b);
-        let data = codec::encode_chunk(&ts, &vals);
+        let data = if legacy_chunks() {
+            codec::encode_chunk_v1(&ts, &vals)
+        } else {
+            codec::encode_chunk(&ts, &vals)
+        };
         ins.execute(params![sid, ts[0], ts[ts.len() - 1], ts.len() as i64, data])?;
         super::rollup::add_chunk(tx, sid, tx.last_insert_rowid(), &ts, &vals)?;
         upd.execute(params![log_id, sid])?;
