@@ -152,7 +152,12 @@ async fn year(dir: &Path, n: i64) -> Res<()> {
     let keys = ["temperature", "humidity", "soil_moisture"].map(|k| t.store().keys.intern(k));
     let mut sensors: Vec<Sensor> = (0..n).map(Sensor::new).collect();
     let mut vm: Vec<VmSeries> = (0..n)
-        .map(|i| VmSeries::new(&format!("dev{i}"), ["temperature", "humidity", "soil_moisture"][(i % 3) as usize]))
+        .map(|i| {
+            VmSeries::new(
+                &format!("dev{i}"),
+                ["temperature", "humidity", "soil_moisture"][(i % 3) as usize],
+            )
+        })
         .collect();
     let mut out = std::io::BufWriter::new(std::fs::File::create(dir.join("vm.jsonl"))?);
     let started = Instant::now();
@@ -252,17 +257,15 @@ fn stats(dir: &Path) -> Res<()> {
             let n: i64 = r.get(1)?;
             let (ts, vals) = codec::decode_chunk(&data)?;
             v1_bytes += codec::encode_chunk_v1(&ts, &vals).len() as u64;
-            *versions.entry(codec::chunk_version(&data).unwrap_or(0)).or_default() += 1;
+            *versions
+                .entry(codec::chunk_version(&data).unwrap_or(0))
+                .or_default() += 1;
             bytes += data.len() as u64;
             points += n as u64;
             chunks += 1;
         }
     }
-    let committed: i64 = c.query_row(
-        "SELECT coalesce(sum(n), 0) FROM chunks",
-        [],
-        |r| r.get(0),
-    )?;
+    let committed: i64 = c.query_row("SELECT coalesce(sum(n), 0) FROM chunks", [], |r| r.get(0))?;
     let file = std::fs::metadata(&db)?.len();
     let rollup_rows: i64 = c.query_row("SELECT count(*) FROM rollups", [], |r| r.get(0))?;
     let vm_path = dir.join("vm.jsonl");
@@ -294,7 +297,10 @@ fn dump_vm(dir: &Path, out_path: &Path) -> Res<()> {
     let mut out = std::io::BufWriter::new(std::fs::File::create(out_path)?);
     let mut st = c.prepare("SELECT data FROM chunks WHERE series = $1 ORDER BY t0, id")?;
     for (sid, device, key) in series {
-        let key = names.get(&key).cloned().unwrap_or_else(|| format!("k{key}"));
+        let key = names
+            .get(&key)
+            .cloned()
+            .unwrap_or_else(|| format!("k{key}"));
         let mut s = VmSeries::new(&format!("dev{device}"), &key);
         let mut rows = st.query([sid])?;
         while let Some(r) = rows.next()? {
@@ -314,7 +320,11 @@ fn dump_vm(dir: &Path, out_path: &Path) -> Res<()> {
 
 fn p99(mut xs: Vec<Duration>) -> (f64, f64) {
     xs.sort_unstable();
-    let at = |q: f64| xs[((xs.len() as f64 * q).ceil() as usize).saturating_sub(1).min(xs.len() - 1)];
+    let at = |q: f64| {
+        xs[((xs.len() as f64 * q).ceil() as usize)
+            .saturating_sub(1)
+            .min(xs.len() - 1)]
+    };
     (at(0.5).as_secs_f64() * 1e3, at(0.99).as_secs_f64() * 1e3)
 }
 
@@ -341,11 +351,19 @@ fn queries(dir: &Path) -> Res<()> {
         Ok((p50, p99, last))
     };
     let (daily_p50, daily_p99, days) = time(
-        &mut || Ok(store.range_aggregate(dev, key, start, end, DAY, Agg::Avg)?.len()),
+        &mut || {
+            Ok(store
+                .range_aggregate(dev, key, start, end, DAY, Agg::Avg)?
+                .len())
+        },
         200,
     )?;
     let (raw_daily_p50, raw_daily_p99, _) = time(
-        &mut || Ok(store.range_aggregate_raw(dev, key, start, end, DAY, Agg::Avg)?.len()),
+        &mut || {
+            Ok(store
+                .range_aggregate_raw(dev, key, start, end, DAY, Agg::Avg)?
+                .len())
+        },
         5,
     )?;
     let (last24_p50, last24_p99, last24_n) = time(
@@ -474,7 +492,9 @@ async fn retention(dir: &Path, n: i64, step: i64) -> Res<()> {
     let load_s = started.elapsed().as_secs_f64();
     // Let the checkpoint seal what is left, so the year is all in chunks.
     let db = dir.join("telemetry.db");
-    let chunks_before: i64 = rusqlite::Connection::open(&db)?.query_row("SELECT count(*) FROM chunks", [], |r| r.get(0))?;
+    let chunks_before: i64 =
+        rusqlite::Connection::open(&db)?
+            .query_row("SELECT count(*) FROM chunks", [], |r| r.get(0))?;
     let size_before = file_bytes(&db);
 
     // Maximum: 16 writers, 1,000 values per job, 5 s.
@@ -499,13 +519,27 @@ async fn retention(dir: &Path, n: i64, step: i64) -> Res<()> {
     // Retention of the whole year while the half-rate load runs.
     let stop = Arc::new(AtomicBool::new(false));
     let done = Arc::new(AtomicU64::new(0));
-    let h = tokio::spawn(load(t.clone(), tasks, per_job, Some(half), stop.clone(), done.clone()));
+    let h = tokio::spawn(load(
+        t.clone(),
+        tasks,
+        per_job,
+        Some(half),
+        stop.clone(),
+        done.clone(),
+    ));
     let store = t.store().clone();
     let policies: Vec<Policy> = (1..=n)
-        .map(|d| Policy { device: DeviceId(d), retention_days: Some(1), rollup_retention_days: None })
+        .map(|d| Policy {
+            device: DeviceId(d),
+            retention_days: Some(1),
+            rollup_retention_days: None,
+        })
         .collect();
     let r_started = Instant::now();
-    let report = tokio::task::spawn_blocking(move || store.maintain(&policies, cunlink_core::time::now_ms())).await??;
+    let report = tokio::task::spawn_blocking(move || {
+        store.maintain(&policies, cunlink_core::time::now_ms())
+    })
+    .await??;
     let r_secs = r_started.elapsed().as_secs_f64();
     stop.store(true, Ordering::Relaxed);
     let lat = h.await.unwrap_or_default();

@@ -77,6 +77,8 @@ pub enum FarmStoreError {
     CountyLevelWithVillage,
     #[error("an integration named '{0}' already exists")]
     IntegrationExists(String),
+    #[error("no profile named '{0}'")]
+    NoSuchProfile(String),
 }
 
 impl From<rusqlite::Error> for FarmStoreError {
@@ -109,6 +111,7 @@ fn store_error(e: FarmStoreError) -> ApiError {
             ApiError::new(StatusCode::CONFLICT, "integration_exists", msg).with_field("name")
         }
         E::AssetElsewhere(_) => ApiError::not_found("unknown_asset", msg).with_field("asset"),
+        E::NoSuchProfile(_) => ApiError::not_found("unknown_profile", msg).with_field("name"),
     }
 }
 

@@ -16,11 +16,14 @@
 
 mod domain;
 pub mod error;
+pub mod export;
+pub mod import;
 pub mod ingest;
 pub mod integrations;
 pub mod model;
 pub mod pages;
 pub mod params;
+pub mod profiles;
 pub mod registry;
 pub mod routes;
 pub mod rpc;
@@ -110,7 +113,10 @@ impl Farm {
     /// Telemetry upkeep every `MAINTENANCE_EVERY` (and once at start): rollups and
     /// recompression of old chunks, retention per device profile, free space back
     /// to the file system (see [`telemetry::maint`]).
-    fn spawn_telemetry_maintenance(self: &Arc<Self>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    fn spawn_telemetry_maintenance(
+        self: &Arc<Self>,
+        mut shutdown: tokio::sync::watch::Receiver<bool>,
+    ) {
         const MAINTENANCE_EVERY: Duration = Duration::from_secs(600);
         let farm = self.clone();
         tokio::spawn(async move {
@@ -131,9 +137,11 @@ impl Farm {
     pub async fn maintain_telemetry(&self) -> Result<telemetry::maint::MaintReport, FarmError> {
         let policies = self.db.call(|c| store::retention_policies(c)).await?;
         let store = self.telemetry.store().clone();
-        let report = tokio::task::spawn_blocking(move || store.maintain(&policies, cunlink_core::time::now_ms()))
-            .await
-            .map_err(|e| FarmError::Internal(format!("telemetry maintenance task: {e}")))??;
+        let report = tokio::task::spawn_blocking(move || {
+            store.maintain(&policies, cunlink_core::time::now_ms())
+        })
+        .await
+        .map_err(|e| FarmError::Internal(format!("telemetry maintenance task: {e}")))??;
         if report != telemetry::maint::MaintReport::default() {
             tracing::info!(?report, "telemetry maintenance pass");
         }

@@ -52,7 +52,9 @@ pub fn retention_policies(
     let rows = st.query_map([], |r| {
         Ok(crate::telemetry::maint::Policy {
             device: crate::telemetry::DeviceId(r.get(0)?),
-            retention_days: r.get::<_, Option<i64>>(1)?.map(|d| d.clamp(0, u32::MAX as i64) as u32),
+            retention_days: r
+                .get::<_, Option<i64>>(1)?
+                .map(|d| d.clamp(0, u32::MAX as i64) as u32),
             rollup_retention_days: r
                 .get::<_, Option<i64>>(2)?
                 .map(|d| d.clamp(0, u32::MAX as i64) as u32),
@@ -330,7 +332,9 @@ pub fn profiles(conn: &Connection) -> Result<Vec<Profile>, FarmStoreError> {
             keys: serde_json::from_str::<Vec<ProfileKey>>(&keys).unwrap_or_default(),
             reporting_interval_s: r.get::<_, i64>(3)?.clamp(1, u32::MAX as i64) as u32,
             measures_core_temp: r.get(4)?,
-            retention_days: r.get::<_, Option<i64>>(5)?.map(|d| d.clamp(0, u32::MAX as i64) as u32),
+            retention_days: r
+                .get::<_, Option<i64>>(5)?
+                .map(|d| d.clamp(0, u32::MAX as i64) as u32),
             rollup_retention_days: r
                 .get::<_, Option<i64>>(6)?
                 .map(|d| d.clamp(0, u32::MAX as i64) as u32),

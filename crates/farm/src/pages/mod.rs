@@ -16,9 +16,9 @@ pub mod readings;
 
 use std::sync::Arc;
 
-use cunlink_core::routes::Routes;
 use axum::extract::FromRef;
 use axum::routing::get;
+use cunlink_core::routes::Routes;
 
 use cunlink_core::auth::User;
 use cunlink_web::{KitBuilder, Locale, NavEntry, PageError, Tab, WebKit, icon};

@@ -26,6 +26,10 @@ pub enum TelemetryStoreError {
     Migrate(#[from] cunlink_core::DbError),
     #[error("could not start the telemetry writer thread: {0}")]
     WriterThread(std::io::Error),
+    #[error("telemetry.db is in use by another process ({0} is locked): stop the server first")]
+    InUse(String),
+    #[error("telemetry lock file: {0}")]
+    Lock(std::io::Error),
 }
 
 /// Points of one series not yet sealed into a chunk, in arrival order.
@@ -491,6 +495,19 @@ impl TsStore {
             .iter()
             .filter(|((d, _), _)| *d == device)
             .map(|(_, &s)| s)
+            .collect();
+        out.sort_unstable();
+        out
+    }
+
+    /// Keys a device has readings of (stored or buffered).
+    pub fn keys_of(&self, device: DeviceId) -> Vec<KeyId> {
+        let mem = self.mem();
+        let mut out: Vec<KeyId> = mem
+            .series
+            .keys()
+            .filter(|(d, _)| *d == device)
+            .map(|(_, k)| *k)
             .collect();
         out.sort_unstable();
         out
