@@ -33,6 +33,7 @@ mod rpc;
 mod settled;
 mod skeletons;
 mod storage;
+mod telemetry_history;
 mod village_scope;
 mod web_auth;
 mod writer_health;
