@@ -177,15 +177,23 @@ fn give_back_space(conn: &Connection, report: &mut MaintReport) -> Result<(), Te
     if mode != 2 {
         return Ok(());
     }
-    // The pages free now; ingest frees more meanwhile (truncated log rows), which
-    // the next pass returns: a bounded step, not a chase.
-    let free: i64 = conn.query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
-    let mut left = free.max(0) as u64;
-    let freed = left;
-    while left > 0 {
-        let step = left.min(u64::from(VACUUM_PAGES));
-        conn.execute_batch(&format!("PRAGMA incremental_vacuum({step})"))?;
-        left -= step;
+    // Until the free list is empty, but in a bounded number of steps: ingest frees
+    // pages meanwhile (truncated log rows), which the next pass returns.
+    let free_at_start: i64 = conn.query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
+    let mut steps = free_at_start.max(0) as u64 / u64::from(VACUUM_PAGES) + 8;
+    let mut freed = 0u64;
+    while steps > 0 {
+        let free: i64 = conn.query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
+        if free <= 0 {
+            break;
+        }
+        let step = (free as u64).min(u64::from(VACUUM_PAGES));
+        // The pragma frees one page per step of its statement: step it to the end.
+        let mut st = conn.prepare(&format!("PRAGMA incremental_vacuum({step})"))?;
+        let mut rows = st.query([])?;
+        while rows.next()?.is_some() {}
+        freed += step;
+        steps -= 1;
         std::thread::sleep(PAUSE);
     }
     if freed > 0 {
