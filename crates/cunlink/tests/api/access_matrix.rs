@@ -227,6 +227,8 @@ fn table() -> Vec<Row> {
         row("GET", "/farm/devices", page(NOT_BUYER, NOT_BUYER, Unscoped)),
         row("POST", "/farm/devices", page(MANAGE_DEVICES, MANAGE_DEVICES, Unscoped)),
         row("GET", "/farm/devices/{name}", page(NOT_BUYER, NOT_BUYER, Village404)),
+        row("GET", "/farm/profiles", page(NOT_BUYER, NOT_BUYER, Unscoped)),
+        row("POST", "/farm/profiles/{name}", page(COUNTY, COUNTY, Unscoped)),
         // alert: JSON API.
         row("GET", "/api/rules", api(NOT_BUYER, NOT_BUYER, Unscoped)),
         row("POST", "/api/rules", api(MANAGE_RULES, MANAGE_RULES, Unscoped)),
@@ -857,7 +859,7 @@ fn value(
         "slug" => w.board.clone(),
         "file" => v.photo.clone(),
         "name" if is("/farm/herd/") => enc(&v.tag),
-        "name" if is("/api/profiles/") => "air-probe".into(),
+        "name" if is("/api/profiles/") || is("/farm/profiles/") => "air-probe".into(),
         "name" => enc(&v.device),
         "id" if is("/api/v1/") || is("/api/devices/") => v.command.to_string(),
         "id" if is("/farm/assets/") => v.asset.to_string(),
@@ -978,6 +980,7 @@ fn body(
             "name=page-{n}&profile=default&asset=Asset+{}",
             &v.device[4..]
         )),
+        "/farm/profiles/{name}" => f("retention_days=&rollup_retention_days=".into()),
         "/alarms/{id}/ack" | "/alarms/{id}/clear" => f(String::new()),
         "/alarms/{id}/assign" => f("user=farmer-a".into()),
         "/alarms/{id}/comment" => f("text=seen".into()),
