@@ -38,6 +38,7 @@ RET_SERIES=${RET_SERIES:-1000}
 RET_STEP=${RET_STEP:-10}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/cunlink/target}
 log() { printf '[storage] %s\n' "$*" >&2; }
+[ -f "$PEERS_DIR/ingest.lua" ] || { log "no $PEERS_DIR/ingest.lua: set PEERS_DIR to ../shared/bench/peers"; exit 1; }
 
 need=()
 command -v wrk >/dev/null || need+=(wrk)
