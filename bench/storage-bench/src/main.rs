@@ -149,6 +149,16 @@ fn open(dir: &Path) -> Res<Arc<Telemetry>> {
     Ok(Telemetry::open(&dir.join("telemetry.db"), &cfg)?)
 }
 
+/// The store as a server opens it (checkpoint every minute or 64 MiB of log): for
+/// latency, where a checkpoint every second would carry thousands of small
+/// buffers forward every second, which no server does.
+fn open_default(dir: &Path) -> Res<Arc<Telemetry>> {
+    Ok(Telemetry::open(
+        &dir.join("telemetry.db"),
+        &IngestConfig::default(),
+    )?)
+}
+
 /// The realistic year for `n` series (device i, key by kind) through the store;
 /// the same points as VictoriaMetrics JSON lines in `dir/vm.jsonl`.
 async fn year(dir: &Path, n: i64) -> Res<()> {
@@ -251,6 +261,13 @@ impl VmSeries {
 /// format version 1 (before pco) for comparison, and the whole file per value.
 /// Unless `dir/vm.jsonl` exists, also writes the store's numbers there.
 fn stats(dir: &Path) -> Res<()> {
+    // Compaction, as the server's background pass does it within seconds of a
+    // seal (a server stopped right after a load may have left some undone).
+    let started = Instant::now();
+    let t = open(dir)?;
+    let report = t.store().maintain(&[], cunlink_core::time::now_ms())?;
+    t.shutdown();
+    let compact_s = started.elapsed().as_secs_f64();
     let db = dir.join("telemetry.db");
     let c = rusqlite::Connection::open(&db)?;
     c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
@@ -280,7 +297,8 @@ fn stats(dir: &Path) -> Res<()> {
         dump_vm(dir, &vm_path)?;
     }
     println!(
-        "RESULT chunks={chunks} points={points} chunk_bytes={bytes} bytes_per_value={:.3} v1_bytes={v1_bytes} v1_bytes_per_value={:.3} file_bytes={file} file_bytes_per_sealed_value={:.3} rollup_rows={rollup_rows} v2_chunks={} v1_chunks={}",
+        "RESULT compact_s={compact_s:.1} compacted={} chunks={chunks} points={points} chunk_bytes={bytes} bytes_per_value={:.3} v1_bytes={v1_bytes} v1_bytes_per_value={:.3} file_bytes={file} file_bytes_per_sealed_value={:.3} rollup_rows={rollup_rows} v2_chunks={} v1_chunks={}",
+        report.chunks_compacted,
         bytes as f64 / points.max(1) as f64,
         v1_bytes as f64 / points.max(1) as f64,
         file as f64 / committed.max(1) as f64,
@@ -473,7 +491,7 @@ fn file_bytes(db: &Path) -> u64 {
 /// then: maximum ingest rate, ack latency at half of it, and the same while a
 /// retention pass drops the whole year of those series.
 async fn retention(dir: &Path, n: i64, step: i64) -> Res<()> {
-    let t = open(dir)?;
+    let t = open_default(dir)?;
     let key = t.store().keys.intern("temperature");
     let now = cunlink_core::time::now_ms();
     let first = now - 2 * DAY - 365 * DAY;

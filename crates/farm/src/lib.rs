@@ -110,22 +110,32 @@ impl Farm {
         });
     }
 
-    /// Telemetry upkeep every `MAINTENANCE_EVERY` (and once at start): rollups and
-    /// recompression of old chunks, retention per device profile, free space back
-    /// to the file system (see [`telemetry::maint`]).
+    /// Telemetry upkeep (see [`telemetry::maint`]): a pass within
+    /// `CHECK_EVERY` of chunks being sealed (so they are compacted while fresh),
+    /// and at least every `MAINTENANCE_EVERY` (retention).
     fn spawn_telemetry_maintenance(
         self: &Arc<Self>,
         mut shutdown: tokio::sync::watch::Receiver<bool>,
     ) {
+        const CHECK_EVERY: Duration = Duration::from_secs(5);
         const MAINTENANCE_EVERY: Duration = Duration::from_secs(600);
         let farm = self.clone();
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(MAINTENANCE_EVERY);
+            use std::sync::atomic::Ordering::Relaxed;
+            let mut tick = tokio::time::interval(CHECK_EVERY);
+            let mut sealed_seen = u64::MAX;
+            let mut last_pass = std::time::Instant::now();
             loop {
                 tokio::select! {
                     _ = tick.tick() => {}
                     _ = shutdown.changed() => break,
                 }
+                let sealed = farm.telemetry.store().stats.chunks_sealed.load(Relaxed);
+                if sealed == sealed_seen && last_pass.elapsed() < MAINTENANCE_EVERY {
+                    continue;
+                }
+                sealed_seen = sealed;
+                last_pass = std::time::Instant::now();
                 if let Err(e) = farm.maintain_telemetry().await {
                     tracing::warn!(error = %e, "telemetry maintenance pass failed; retried at the next one");
                 }

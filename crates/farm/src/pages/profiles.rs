@@ -35,11 +35,20 @@ struct Tpl<'a> {
     error: Option<String>,
 }
 
-async fn render(s: &PagesState, ctx: &PageCtx, error: Option<String>) -> Result<Response, PageError> {
+async fn render(
+    s: &PagesState,
+    ctx: &PageCtx,
+    error: Option<String>,
+) -> Result<Response, PageError> {
     require_farm(&ctx.user)?;
     let profiles = s.farm.profiles().await.map_err(PageError::internal)?;
     let forever = ctx.t("farm.profiles.forever").to_string();
-    let days = |d: Option<u32>| d.map_or_else(|| forever.clone(), |d| format!("{d} {}", ctx.t("farm.profiles.days")));
+    let days = |d: Option<u32>| {
+        d.map_or_else(
+            || forever.clone(),
+            |d| format!("{d} {}", ctx.t("farm.profiles.days")),
+        )
+    };
     let rows = profiles
         .into_iter()
         .map(|p| Row {
@@ -47,14 +56,23 @@ async fn render(s: &PagesState, ctx: &PageCtx, error: Option<String>) -> Result<
             keys: p
                 .keys
                 .iter()
-                .map(|k| if k.unit.is_empty() { k.key.clone() } else { format!("{} ({})", k.key, k.unit) })
+                .map(|k| {
+                    if k.unit.is_empty() {
+                        k.key.clone()
+                    } else {
+                        format!("{} ({})", k.key, k.unit)
+                    }
+                })
                 .collect::<Vec<_>>()
                 .join(", "),
             interval_s: p.reporting_interval_s,
             retention: days(p.retention_days),
             retention_days: p.retention_days.map(|d| d.to_string()).unwrap_or_default(),
             rollup_retention: days(p.rollup_retention_days),
-            rollup_retention_days: p.rollup_retention_days.map(|d| d.to_string()).unwrap_or_default(),
+            rollup_retention_days: p
+                .rollup_retention_days
+                .map(|d| d.to_string())
+                .unwrap_or_default(),
             name: p.name,
         })
         .collect();
@@ -64,7 +82,12 @@ async fn render(s: &PagesState, ctx: &PageCtx, error: Option<String>) -> Result<
         manage: ctx.user.role.is_county_wide(),
         error,
     };
-    Ok(page(ctx, ctx.t("farm.profiles.title"), &body(&tpl)?, PageOpts::default()))
+    Ok(page(
+        ctx,
+        ctx.t("farm.profiles.title"),
+        &body(&tpl)?,
+        PageOpts::default(),
+    ))
 }
 
 pub(crate) async fn list(State(s): State<PagesState>, ctx: PageCtx) -> Result<Response, PageError> {
@@ -114,7 +137,13 @@ pub(crate) async fn set_retention(
         return unprocessable(&s, &ctx, bad()).await;
     }
     // Only existing profiles are changed here; new ones come from the API or CLI.
-    let exists = s.farm.profiles().await.map_err(PageError::internal)?.iter().any(|p| p.name == name);
+    let exists = s
+        .farm
+        .profiles()
+        .await
+        .map_err(PageError::internal)?
+        .iter()
+        .any(|p| p.name == name);
     if !exists {
         return Err(PageError::NotFound);
     }

@@ -1,12 +1,13 @@
 //! Background upkeep of `telemetry.db`, on a connection of its own, in small
 //! transactions so that ingest keeps committing between them:
 //!
-//! 1. **Roll up and recompress**: chunks sealed before rollups existed
-//!    (`rolled = 0`) are rewritten in the current chunk format and added to the
-//!    rollups, a few per transaction; the encoding is done outside the transaction.
-//! 2. **Retention**: whole chunks of a device whose profile sets `retention_days`
+//! 1. **Retention**: whole chunks of a device whose profile sets `retention_days`
 //!    and that end before the cut-off are deleted, [`DROP_BATCH`] per transaction;
-//!    rollups older than `rollup_retention_days` likewise.
+//!    rollups older than `rollup_retention_days` likewise. First, so that nothing
+//!    about to be dropped is compacted.
+//! 2. **Compaction** ([`super::compact`]): freshly sealed chunks are merged and
+//!    rewritten with pco, chunks sealed before rollups existed are rolled up; one
+//!    group per transaction, encoded outside it.
 //! 3. **Space**: freed pages are handed back to the file system with
 //!    `PRAGMA incremental_vacuum`, a few MiB per step, then the WAL is checkpointed.
 //!
@@ -18,13 +19,12 @@ use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, TransactionBehavior, params};
 
-use super::codec;
-use super::rollup::{self, DAY};
+use super::rollup::DAY;
 use super::store::{TelemetryStoreError, TsStore};
 use super::value::DeviceId;
 
-/// Chunks rolled up / recompressed per transaction.
-const ROLLUP_BATCH: usize = 8;
+/// Compaction groups per pass (each ≤ 8,192 points); the rest waits for the next.
+const MAX_GROUPS: u64 = 20_000;
 /// Chunks deleted per transaction.
 pub const DROP_BATCH: usize = 128;
 /// Pages given back per `incremental_vacuum` step (4 KiB pages: 8 MiB).
@@ -44,6 +44,8 @@ pub struct Policy {
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct MaintReport {
     pub chunks_rolled_up: u64,
+    /// Chunks merged or rewritten into format 2.
+    pub chunks_compacted: u64,
     pub chunks_dropped: u64,
     pub rollups_dropped: u64,
     pub pages_freed: u64,
@@ -63,7 +65,6 @@ impl TsStore {
         // commit makes it durable): the disk's flushes stay with ingest.
         conn.execute_batch("PRAGMA synchronous = NORMAL;")?;
         let mut report = MaintReport::default();
-        roll_up_old_chunks(&mut conn, &mut report)?;
         for p in policies {
             let series = self.series_of(p.device);
             if let Some(days) = p.retention_days {
@@ -83,70 +84,9 @@ impl TsStore {
                 }
             }
         }
+        super::compact::compact(&mut conn, &mut report, MAX_GROUPS, PAUSE)?;
         give_back_space(&conn, &mut report)?;
         Ok(report)
-    }
-}
-
-fn roll_up_old_chunks(
-    conn: &mut Connection,
-    report: &mut MaintReport,
-) -> Result<(), TelemetryStoreError> {
-    loop {
-        let rows: Vec<(i64, u32, Vec<u8>)> = {
-            let mut st = conn.prepare_cached(
-                "SELECT id, series, data FROM chunks WHERE rolled = 0 ORDER BY id LIMIT $1",
-            )?;
-            let rows = st.query_map([ROLLUP_BATCH as i64], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })?;
-            rows.collect::<Result<_, _>>()?
-        };
-        if rows.is_empty() {
-            return Ok(());
-        }
-        // Decode and re-encode outside the transaction; chunk data never changes in
-        // place except here, and the UPDATE below checks the chunk is still unrolled.
-        let work: Vec<_> = rows
-            .into_iter()
-            .map(|(id, sid, data)| match codec::decode_chunk(&data) {
-                Ok((ts, vals)) => {
-                    let new = (!codec::chunk_is_current(&data)).then(|| codec::encode_chunk(&ts, &vals));
-                    (id, sid, Some((ts, vals, new)))
-                }
-                Err(e) => {
-                    tracing::warn!(chunk = id, error = %e, "telemetry chunk does not decode; left out of rollups");
-                    (id, sid, None)
-                }
-            })
-            .collect();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        for (id, sid, decoded) in &work {
-            match decoded {
-                Some((ts, vals, new)) => {
-                    let changed = match new {
-                        Some(data) => tx.execute(
-                            "UPDATE chunks SET data = $1, rolled = 1 WHERE id = $2 AND rolled = 0",
-                            params![data, id],
-                        )?,
-                        None => tx.execute(
-                            "UPDATE chunks SET rolled = 1 WHERE id = $1 AND rolled = 0",
-                            [id],
-                        )?,
-                    };
-                    if changed == 1 {
-                        rollup::add_chunk(&tx, *sid, *id, ts, vals)?;
-                        report.chunks_rolled_up += 1;
-                    }
-                }
-                // 2 = cannot be rolled up: not picked again, not blocking rollup queries.
-                None => {
-                    tx.execute("UPDATE chunks SET rolled = 2 WHERE id = $1", [id])?;
-                }
-            }
-        }
-        tx.commit()?;
-        std::thread::sleep(PAUSE);
     }
 }
 

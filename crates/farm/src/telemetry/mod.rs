@@ -6,6 +6,7 @@
 //! views and the alert engine.
 
 pub mod codec;
+pub mod compact;
 pub mod health;
 pub mod maint;
 pub mod metrics;

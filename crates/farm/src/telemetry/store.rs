@@ -522,13 +522,25 @@ impl TsStore {
         self.mem().series.len()
     }
 
-    /// Run `f` with a pooled read-only connection, returned to the pool afterwards.
+    /// Run `f` with a pooled read-only connection, in a read transaction, returned
+    /// to the pool afterwards.
     fn with_reader<R>(
         &self,
         f: impl FnOnce(&Connection) -> Result<R, TelemetryStoreError>,
     ) -> Result<R, TelemetryStoreError> {
         let conn = self.reader()?;
-        let result = f(&conn);
+        // One read transaction: a snapshot, so that compaction replacing chunks
+        // (or retention deleting them) while a query lists and reads them is seen
+        // entirely or not at all.
+        let result = match conn.unchecked_transaction() {
+            Ok(tx) => {
+                let r = f(&tx);
+                // Read-only: ending it either way only releases the snapshot.
+                let _ = tx.finish();
+                r
+            }
+            Err(e) => Err(e.into()),
+        };
         self.release(conn);
         result
     }

@@ -10,6 +10,8 @@
 //! the previous commit into chunks, and, every minute or 64 MiB of log, seals or
 //! carries forward every open buffer so old log rows can be deleted. Sealing a
 //! chunk also updates its series' hourly and daily rollups (see [`super::rollup`]).
+//! Chunks are sealed in format 1, cheap to encode; the maintenance pass compacts
+//! them into format 2 (pco) off this thread (see [`super::compact`]).
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -32,16 +34,6 @@ const MIN_SEAL_ON_TRUNCATE: usize = 64;
 /// Buffers older than this are sealed at the next truncation, however small.
 const MAX_OPEN_AGE_MS: i64 = 3_600_000;
 const TRUNCATE_LOG_BYTES: u64 = 64 << 20;
-
-/// `CUNLINK_TELEMETRY_CHUNK_FORMAT=1` seals chunks in format version 1 (no pco):
-/// how `bench/storage.sh` measures what compression costs ingest, and a way out
-/// should the codec ever misbehave. Read once.
-fn legacy_chunks() -> bool {
-    static LEGACY: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *LEGACY.get_or_init(|| {
-        std::env::var("CUNLINK_TELEMETRY_CHUNK_FORMAT").is_ok_and(|v| v.trim() == "1")
-    })
-}
 
 /// A client attribute to store (latest value only).
 #[derive(Debug, Clone)]
@@ -464,7 +456,7 @@ fn seal_chunks(
 ) -> rusqlite::Result<()> {
     use std::sync::atomic::Ordering::Relaxed;
     let mut ins = tx.prepare_cached(
-        "INSERT INTO chunks (series, t0, t1, n, data, rolled) VALUES ($1, $2, $3, $4, $5, 1)",
+        "INSERT INTO chunks (series, t0, t1, n, data, rolled, fmt) VALUES ($1, $2, $3, $4, $5, 1, 1)",
     )?;
     let mut upd = tx.prepare_cached("UPDATE series SET replay_from = $1 WHERE id = $2")?;
     for &sid in &plan.sealed {
@@ -473,11 +465,9 @@ fn seal_chunks(
             continue;
         }
         let (ts, vals) = sorted_unique(b);
-        let data = if legacy_chunks() {
-            codec::encode_chunk_v1(&ts, &vals)
-        } else {
-            codec::encode_chunk(&ts, &vals)
-        };
+        // Format 1 here (cheap to encode); compaction rewrites it in format 2 (pco)
+        // in the background, merged with its neighbours (see `compact`).
+        let data = codec::encode_chunk_v1(&ts, &vals);
         ins.execute(params![sid, ts[0], ts[ts.len() - 1], ts.len() as i64, data])?;
         super::rollup::add_chunk(tx, sid, tx.last_insert_rowid(), &ts, &vals)?;
         upd.execute(params![log_id, sid])?;
