@@ -515,6 +515,10 @@ async fn retention(dir: &Path, n: i64, step: i64) -> Res<()> {
         k += PER_COMMIT;
     }
     let load_s = started.elapsed().as_secs_f64();
+    // A server compacts within seconds of sealing: so do we, before measuring.
+    let c_started = Instant::now();
+    let compacted = t.store().maintain(&[], cunlink_core::time::now_ms())?.chunks_compacted;
+    let compact_s = c_started.elapsed().as_secs_f64();
     // Let the checkpoint seal what is left, so the year is all in chunks.
     let db = dir.join("telemetry.db");
     let (chunks_before, year_chunk_bytes): (i64, i64) = rusqlite::Connection::open(&db)?
@@ -585,7 +589,7 @@ async fn retention(dir: &Path, n: i64, step: i64) -> Res<()> {
     let size_after = file_bytes(&db);
     t.shutdown();
     println!(
-        "RESULT series={n} points_per_series={points} year_values={} load_s={load_s:.1} chunks={chunks_before} max_values_per_s={max_rate:.0} half_rate_values_per_s={base_rate:.0} half_p50_ms={base_p50:.1} half_p99_ms={base_p99:.1} retention_s={r_secs:.1} chunks_dropped={} chunks_left={left} pages_freed={} during_values_per_s={during_rate:.0} during_p50_ms={during_p50:.1} during_p99_ms={during_p99:.1} file_before={size_before} file_after={size_after} year_chunk_bytes={year_chunk_bytes}",
+        "RESULT series={n} points_per_series={points} year_values={} load_s={load_s:.1} compact_s={compact_s:.1} compacted={compacted} chunks={chunks_before} max_values_per_s={max_rate:.0} half_rate_values_per_s={base_rate:.0} half_p50_ms={base_p50:.1} half_p99_ms={base_p99:.1} retention_s={r_secs:.1} chunks_dropped={} chunks_left={left} pages_freed={} during_values_per_s={during_rate:.0} during_p50_ms={during_p50:.1} during_p99_ms={during_p99:.1} file_before={size_before} file_after={size_after} year_chunk_bytes={year_chunk_bytes}",
         points * n,
         report.chunks_dropped,
         report.pages_freed,
