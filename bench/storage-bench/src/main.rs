@@ -517,7 +517,10 @@ async fn retention(dir: &Path, n: i64, step: i64) -> Res<()> {
     let load_s = started.elapsed().as_secs_f64();
     // A server compacts within seconds of sealing: so do we, before measuring.
     let c_started = Instant::now();
-    let compacted = t.store().maintain(&[], cunlink_core::time::now_ms())?.chunks_compacted;
+    let compacted = t
+        .store()
+        .maintain(&[], cunlink_core::time::now_ms())?
+        .chunks_compacted;
     let compact_s = c_started.elapsed().as_secs_f64();
     // Let the checkpoint seal what is left, so the year is all in chunks.
     let db = dir.join("telemetry.db");

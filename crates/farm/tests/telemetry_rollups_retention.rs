@@ -162,9 +162,18 @@ fn rollups_equal_raw_aggregation_with_late_and_rewritten_data() {
     // the overlapping (late) chunk and the ones it overlaps are rewritten alone.
     let before = t.store().range(DEV, key, 0, i64::MAX / 4).unwrap();
     let chunks_before = count(&dir.db(), "SELECT count(*) FROM chunks");
-    let r = t.store().maintain(&[], cunlink_core::time::now_ms()).unwrap();
+    let r = t
+        .store()
+        .maintain(&[], cunlink_core::time::now_ms())
+        .unwrap();
     assert!(r.chunks_compacted as i64 >= chunks_before - 1, "{r:?}");
-    assert_eq!(count(&dir.db(), "SELECT count(*) FROM chunks WHERE fmt <> 2 OR substr(data, 1, 1) <> x'02'"), 0);
+    assert_eq!(
+        count(
+            &dir.db(),
+            "SELECT count(*) FROM chunks WHERE fmt <> 2 OR substr(data, 1, 1) <> x'02'"
+        ),
+        0
+    );
     assert!(count(&dir.db(), "SELECT count(*) FROM chunks") < chunks_before);
     let after = t.store().range(DEV, key, 0, i64::MAX / 4).unwrap();
     assert_eq!(after.len(), before.len());
@@ -179,7 +188,10 @@ fn rollups_equal_raw_aggregation_with_late_and_rewritten_data() {
         assert_same(&t, DEV, key, T0, end, interval);
     }
     // A second pass has nothing left to do.
-    let r = t.store().maintain(&[], cunlink_core::time::now_ms()).unwrap();
+    let r = t
+        .store()
+        .maintain(&[], cunlink_core::time::now_ms())
+        .unwrap();
     assert_eq!(r.chunks_compacted, 0, "{r:?}");
     t.shutdown();
 }
