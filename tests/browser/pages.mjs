@@ -75,6 +75,7 @@ await run(async (browser) => {
     ["animal", "/farm/herd/" + encodeURIComponent(env.ANIMAL), true],
     ["devices", "/farm/devices", true],
     ["device", "/farm/devices/" + encodeURIComponent(env.DEVICE), true],
+    ["profiles", "/farm/profiles", true],
     ["me", "/me", true],
     ["admin", "/admin/users", true],
     ["board", env.BOARD, false],

@@ -10,6 +10,8 @@
 //! cunlink user disable --data-dir DIR --username NAME
 //! cunlink user revoke-tokens --data-dir DIR --username NAME
 //! cunlink school pull --data-dir DIR --from URL --channel ID --token TOKEN   (last line: files=N bytes=B fetched=F)
+//! cunlink profile set --data-dir DIR --name PROFILE [--retention-days N] [--rollup-retention-days N] [--reporting-interval-s N]   (0 days = forever; creates the profile if new)
+//! cunlink import --data-dir DIR --device NAME --csv FILE   (server stopped; all or nothing; prints imported=N last)
 //! cunlink backup --data-dir DIR --to FILE       (while the server runs)
 //! cunlink restore --from FILE --data-dir NEWDIR (NEWDIR missing or empty)
 //! ```
@@ -47,6 +49,9 @@ pub enum Command {
     /// Manage devices.
     #[command(subcommand)]
     Device(DeviceCommand),
+    /// Manage device profiles (what a kind of device reports, how long it is kept).
+    #[command(subcommand)]
+    Profile(ProfileCommand),
     /// Manage integrations (ChirpStack's HTTP integration authenticates with their tokens).
     #[command(subcommand)]
     Integration(IntegrationCommand),
@@ -62,6 +67,18 @@ pub enum Command {
     /// The school's lesson channels: pull from an upstream or a folder, export to a folder.
     #[command(subcommand)]
     School(crate::cli_school::SchoolCommand),
+    /// Import telemetry history of one device from a CSV file (`ts,key,value`, or
+    /// ThingsBoard's `Timestamp,<key>…` export). All or nothing; stop the server first.
+    Import {
+        #[command(flatten)]
+        data: DataDir,
+        /// The device the readings belong to.
+        #[arg(long)]
+        device: String,
+        /// The CSV file.
+        #[arg(long)]
+        csv: PathBuf,
+    },
     /// Write a consistent backup of a data directory to one file (safe while the server runs).
     Backup {
         #[command(flatten)]
@@ -79,6 +96,121 @@ pub enum Command {
         #[arg(long)]
         data_dir: PathBuf,
     },
+}
+
+#[derive(Subcommand)]
+pub enum ProfileCommand {
+    /// Create or change a device profile; prints the profile as JSON last.
+    Set {
+        #[command(flatten)]
+        data: DataDir,
+        #[arg(long)]
+        name: String,
+        /// Days raw readings are kept (0 = forever).
+        #[arg(long)]
+        retention_days: Option<u32>,
+        /// Days hourly and daily rollups are kept (0 = forever).
+        #[arg(long)]
+        rollup_retention_days: Option<u32>,
+        /// Seconds between a device's reports.
+        #[arg(long)]
+        reporting_interval_s: Option<u32>,
+    },
+}
+
+/// Counts the bytes read through it, for the progress line.
+struct Counting<R> {
+    inner: R,
+    read: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl<R: std::io::Read> std::io::Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read
+            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// `cunlink import`: parse the whole file (a bad line is named and nothing is
+/// written), then commit every reading in one transaction of the telemetry writer.
+pub fn import(data: &DataDir, device: &str, csv: &std::path::Path) -> anyhow::Result<()> {
+    use std::sync::atomic::Ordering::Relaxed;
+    let db = open_db(&data.data_dir)?;
+    let d = db
+        .call_blocking(|c| farm_store::device_where(c, "name", device))?
+        .with_context(|| format!("no device named '{device}'"))?;
+    let config = Config {
+        data_dir: data.data_dir.clone(),
+        ..Config::default()
+    };
+    let file = std::fs::File::open(csv).with_context(|| format!("opening {}", csv.display()))?;
+    let total = file.metadata().map(|m| m.len()).unwrap_or(0).max(1);
+    let t = cunlink_farm::telemetry::Telemetry::open(&config.telemetry_db_path(), &config.ingest)?;
+    let read = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let reader = std::io::BufReader::new(Counting {
+        inner: file,
+        read: read.clone(),
+    });
+    let parsed = cunlink_farm::import::parse_csv(reader, d.id, &t.store().keys, |lines| {
+        eprint!(
+            "\rreading {}: {lines} lines, {:>3} %",
+            csv.display(),
+            read.load(Relaxed) * 100 / total
+        );
+    });
+    let readings = match parsed {
+        Ok(r) => r,
+        Err(e) => {
+            t.shutdown();
+            eprintln!();
+            bail!("{}: {e}; nothing was imported", csv.display());
+        }
+    };
+    let n = readings.len();
+    eprintln!("\rread {}: {n} readings, 100 %; writing", csv.display());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let written = rt.block_on(t.write(
+        readings,
+        Vec::new(),
+        cunlink_farm::telemetry::Admission::Wait,
+    ));
+    t.shutdown();
+    written.with_context(|| format!("{}: nothing was imported", csv.display()))?;
+    println!("imported={n}");
+    Ok(())
+}
+
+/// `cunlink profile set`: the same validation and transaction as `PUT /api/profiles/{name}`.
+pub fn profile_set(
+    data: &DataDir,
+    name: &str,
+    retention_days: Option<u32>,
+    rollup_retention_days: Option<u32>,
+    reporting_interval_s: Option<u32>,
+) -> anyhow::Result<()> {
+    let days = |d: Option<u32>| d.map(|d| (d > 0).then_some(d));
+    let update = cunlink_farm::profiles::ProfileUpdate {
+        retention_days: days(retention_days),
+        rollup_retention_days: days(rollup_retention_days),
+        reporting_interval_s,
+        ..Default::default()
+    };
+    cunlink_farm::profiles::validate(name, &update)
+        .map_err(|e| anyhow::anyhow!("--{}: {}", e.field.replace('_', "-"), e.message))?;
+    let db = open_db(&data.data_dir)?;
+    let (p, created) =
+        db.call_blocking(|c| cunlink_farm::profiles::put_profile(c, name, &update))?;
+    eprintln!(
+        "{} profile '{}'",
+        if created { "created" } else { "updated" },
+        p.name
+    );
+    println!("{}", serde_json::to_string(&p)?);
+    Ok(())
 }
 
 #[derive(Subcommand)]

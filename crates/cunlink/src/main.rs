@@ -3,8 +3,8 @@ use tracing_subscriber::filter::Targets;
 use tracing_subscriber::prelude::*;
 
 use cunlink::cli::{
-    BoardCommand, Cli, Command, DeviceCommand, IntegrationCommand, MarketCommand, StationCommand,
-    UserCommand,
+    BoardCommand, Cli, Command, DeviceCommand, IntegrationCommand, MarketCommand, ProfileCommand,
+    StationCommand, UserCommand,
 };
 
 fn main() -> anyhow::Result<()> {
@@ -64,6 +64,7 @@ fn main() -> anyhow::Result<()> {
             cunlink::cli::user_revoke_tokens(&data, &username)
         }
         Command::School(cmd) => cunlink::cli_school::run(cmd),
+        Command::Import { data, device, csv } => cunlink::cli::import(&data, &device, &csv),
         Command::Backup { data, to } => cunlink::cli::backup(&data, &to),
         Command::Restore { from, data_dir } => cunlink::cli::restore(&from, &data_dir),
         Command::Board(BoardCommand::Create {
@@ -116,6 +117,19 @@ fn main() -> anyhow::Result<()> {
             county_level,
             gateway,
             dev_eui,
+        ),
+        Command::Profile(ProfileCommand::Set {
+            data,
+            name,
+            retention_days,
+            rollup_retention_days,
+            reporting_interval_s,
+        }) => cunlink::cli::profile_set(
+            &data,
+            &name,
+            retention_days,
+            rollup_retention_days,
+            reporting_interval_s,
         ),
         Command::Integration(IntegrationCommand::Create { data, name }) => {
             cunlink::cli::integration_create(&data, &name)

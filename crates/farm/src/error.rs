@@ -24,6 +24,9 @@ pub enum FarmError {
     Ingest(#[from] IngestError),
     #[error(transparent)]
     Rpc(#[from] RpcError),
+    /// A blocking task of the farm died (a panic); the server's problem.
+    #[error("{0}")]
+    Internal(String),
 }
 
 impl From<FarmError> for ApiError {
@@ -35,6 +38,7 @@ impl From<FarmError> for ApiError {
             FarmError::Db(d) => ApiError::from(d),
             FarmError::Ingest(i) => ingest_error(i),
             FarmError::Rpc(r) => rpc_error(r),
+            FarmError::Internal(m) => ApiError::internal(m),
         }
     }
 }
@@ -73,6 +77,8 @@ pub enum FarmStoreError {
     CountyLevelWithVillage,
     #[error("an integration named '{0}' already exists")]
     IntegrationExists(String),
+    #[error("no profile named '{0}'")]
+    NoSuchProfile(String),
 }
 
 impl From<rusqlite::Error> for FarmStoreError {
@@ -105,6 +111,7 @@ fn store_error(e: FarmStoreError) -> ApiError {
             ApiError::new(StatusCode::CONFLICT, "integration_exists", msg).with_field("name")
         }
         E::AssetElsewhere(_) => ApiError::not_found("unknown_asset", msg).with_field("asset"),
+        E::NoSuchProfile(_) => ApiError::not_found("unknown_profile", msg).with_field("name"),
     }
 }
 

@@ -16,11 +16,14 @@
 
 mod domain;
 pub mod error;
+pub mod export;
+pub mod import;
 pub mod ingest;
 pub mod integrations;
 pub mod model;
 pub mod pages;
 pub mod params;
+pub mod profiles;
 pub mod registry;
 pub mod routes;
 pub mod rpc;
@@ -89,6 +92,7 @@ impl Farm {
     /// Background upkeep: pick up devices changed outside this process.
     pub fn spawn_background(self: &Arc<Self>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
         self.rpc.spawn_expiry();
+        self.spawn_telemetry_maintenance(shutdown.clone());
         let farm = self.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(30));
@@ -104,6 +108,54 @@ impl Farm {
                 }
             }
         });
+    }
+
+    /// Telemetry upkeep (see [`telemetry::maint`]): a pass within
+    /// `CHECK_EVERY` of chunks being sealed (so they are compacted while fresh),
+    /// and at least every `MAINTENANCE_EVERY` (retention).
+    fn spawn_telemetry_maintenance(
+        self: &Arc<Self>,
+        mut shutdown: tokio::sync::watch::Receiver<bool>,
+    ) {
+        const CHECK_EVERY: Duration = Duration::from_secs(5);
+        const MAINTENANCE_EVERY: Duration = Duration::from_secs(600);
+        let farm = self.clone();
+        tokio::spawn(async move {
+            use std::sync::atomic::Ordering::Relaxed;
+            let mut tick = tokio::time::interval(CHECK_EVERY);
+            let mut sealed_seen = u64::MAX;
+            let mut last_pass = std::time::Instant::now();
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = shutdown.changed() => break,
+                }
+                let sealed = farm.telemetry.store().stats.chunks_sealed.load(Relaxed);
+                if sealed == sealed_seen && last_pass.elapsed() < MAINTENANCE_EVERY {
+                    continue;
+                }
+                sealed_seen = sealed;
+                last_pass = std::time::Instant::now();
+                if let Err(e) = farm.maintain_telemetry().await {
+                    tracing::warn!(error = %e, "telemetry maintenance pass failed; retried at the next one");
+                }
+            }
+        });
+    }
+
+    /// One telemetry maintenance pass with the profiles' current retention.
+    pub async fn maintain_telemetry(&self) -> Result<telemetry::maint::MaintReport, FarmError> {
+        let policies = self.db.call(|c| store::retention_policies(c)).await?;
+        let store = self.telemetry.store().clone();
+        let report = tokio::task::spawn_blocking(move || {
+            store.maintain(&policies, cunlink_core::time::now_ms())
+        })
+        .await
+        .map_err(|e| FarmError::Internal(format!("telemetry maintenance task: {e}")))??;
+        if report != telemetry::maint::MaintReport::default() {
+            tracing::info!(?report, "telemetry maintenance pass");
+        }
+        Ok(report)
     }
 
     /// Device profiles: the keys each kind reports, its reporting interval.

@@ -78,6 +78,10 @@ pub struct Profile {
     pub reporting_interval_s: u32,
     /// A probe inside the body; ear tags measure skin temperature and say false.
     pub measures_core_temp: bool,
+    /// Days raw readings are kept; `None` = forever.
+    pub retention_days: Option<u32>,
+    /// Days hourly and daily rollups are kept; `None` = forever.
+    pub rollup_retention_days: Option<u32>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -54,11 +54,20 @@ pub fn routes(farm: Arc<Farm>) -> Routes {
         )
         .route("/api/devices/{name}/rpc/{id}", get(get_command))
         .route("/api/assets", get(list_assets))
+        .route("/api/export", get(crate::export::export))
+        .route(
+            "/api/profiles/{name}",
+            get(crate::profiles::get_profile).put(crate::profiles::put_profile_route),
+        )
         .with_state(FarmState(farm))
 }
 
 /// The device `name`, if `user` may see it; 404 otherwise (existence is not revealed).
-async fn visible_device(farm: &Farm, user: &User, name: &str) -> Result<Arc<Device>, ApiError> {
+pub(crate) async fn visible_device(
+    farm: &Farm,
+    user: &User,
+    name: &str,
+) -> Result<Arc<Device>, ApiError> {
     let not_found = || {
         ApiError::not_found("unknown_device", format!("no device named '{name}'"))
             .with_field("name")

@@ -33,7 +33,35 @@ pub const MIGRATIONS: &[cunlink_core::Migration] = &[
         name: "table_names",
         sql: include_str!("../migrations/sqlite/0005_table_names.sql"),
     },
+    cunlink_core::Migration {
+        version: 6,
+        name: "retention",
+        sql: include_str!("../migrations/sqlite/0006_retention.sql"),
+    },
 ];
+
+/// Retention of every device whose profile limits it (for the telemetry maintenance pass).
+pub fn retention_policies(
+    conn: &Connection,
+) -> Result<Vec<crate::telemetry::maint::Policy>, FarmStoreError> {
+    let mut st = conn.prepare(
+        "SELECT d.id, p.retention_days, p.rollup_retention_days FROM farm_devices d
+         JOIN farm_device_profiles p ON p.id = d.profile_id
+         WHERE p.retention_days IS NOT NULL OR p.rollup_retention_days IS NOT NULL",
+    )?;
+    let rows = st.query_map([], |r| {
+        Ok(crate::telemetry::maint::Policy {
+            device: crate::telemetry::DeviceId(r.get(0)?),
+            retention_days: r
+                .get::<_, Option<i64>>(1)?
+                .map(|d| d.clamp(0, u32::MAX as i64) as u32),
+            rollup_retention_days: r
+                .get::<_, Option<i64>>(2)?
+                .map(|d| d.clamp(0, u32::MAX as i64) as u32),
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
 
 /// What it takes to register a device.
 #[derive(Debug, Clone, Default)]
@@ -293,7 +321,7 @@ fn asset_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Asset> {
 
 pub fn profiles(conn: &Connection) -> Result<Vec<Profile>, FarmStoreError> {
     let mut st = conn.prepare(
-        "SELECT id, name, keys, reporting_interval_s, measures_core_temp FROM farm_device_profiles ORDER BY name",
+        "SELECT id, name, keys, reporting_interval_s, measures_core_temp, retention_days, rollup_retention_days FROM farm_device_profiles ORDER BY name",
     )?;
     let rows = st.query_map([], |r| {
         let keys: String = r.get(2)?;
@@ -304,6 +332,12 @@ pub fn profiles(conn: &Connection) -> Result<Vec<Profile>, FarmStoreError> {
             keys: serde_json::from_str::<Vec<ProfileKey>>(&keys).unwrap_or_default(),
             reporting_interval_s: r.get::<_, i64>(3)?.clamp(1, u32::MAX as i64) as u32,
             measures_core_temp: r.get(4)?,
+            retention_days: r
+                .get::<_, Option<i64>>(5)?
+                .map(|d| d.clamp(0, u32::MAX as i64) as u32),
+            rollup_retention_days: r
+                .get::<_, Option<i64>>(6)?
+                .map(|d| d.clamp(0, u32::MAX as i64) as u32),
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)

@@ -252,6 +252,11 @@ fn table() -> Vec<Row> {
         row("POST", "/api/devices/{name}/rpc", api(NOT_BUYER, MANAGE_DEVICES, Village404)),
         row("GET", "/api/devices/{name}/rpc/{id}", api(NOT_BUYER, NOT_BUYER, Village404)),
         row("GET", "/api/assets", api(NOT_BUYER, NOT_BUYER, Unscoped)),
+        // farm: issue 13. Profiles are shared by every village; exports are scoped
+        // inside the handler (walked without a query: 400 past the access check).
+        row("GET", "/api/profiles/{name}", api(NOT_BUYER, NOT_BUYER, Unscoped)),
+        row("PUT", "/api/profiles/{name}", api(COUNTY, COUNTY, Unscoped)),
+        row("GET", "/api/export", api(NOT_BUYER, NOT_BUYER, Unscoped)),
         // farm: pages.
         Row {
             method: "GET",
@@ -269,6 +274,8 @@ fn table() -> Vec<Row> {
         row("GET", "/farm/devices", page(NOT_BUYER, NOT_BUYER, Unscoped)),
         row("POST", "/farm/devices", page(MANAGE_DEVICES, MANAGE_DEVICES, Unscoped)),
         row("GET", "/farm/devices/{name}", page(NOT_BUYER, NOT_BUYER, Village404)),
+        row("GET", "/farm/profiles", page(NOT_BUYER, NOT_BUYER, Unscoped)),
+        row("POST", "/farm/profiles/{name}", page(COUNTY, COUNTY, Unscoped)),
         // alert: JSON API.
         row("GET", "/api/rules", api(NOT_BUYER, NOT_BUYER, Unscoped)),
         row("POST", "/api/rules", api(MANAGE_RULES, MANAGE_RULES, Unscoped)),
@@ -1235,6 +1242,7 @@ fn value(
         "slug" => w.board.clone(),
         "file" => v.photo.clone(),
         "name" if is("/farm/herd/") => enc(&v.tag),
+        "name" if is("/api/profiles/") || is("/farm/profiles/") => "air-probe".into(),
         "name" => enc(&v.device),
         "id" if is("/api/v1/") || is("/api/devices/") => v.command.to_string(),
         "id" if is("/farm/assets/") => v.asset.to_string(),
@@ -1331,6 +1339,7 @@ fn body(
             json!({"name": format!("new-{n}"), "asset": format!("Asset {}", &v.device[4..]), "village": v.name}),
         ),
         "/api/devices/{name}/token" => (None, Vec::new()),
+        "/api/profiles/{name}" => j(json!({"reporting_interval_s": 60})),
         "/api/devices/{name}/rpc" => j(json!({"method": "m", "params": {}, "timeout_ms": 600000})),
         "/api/rules" | "/api/rules/{id}" => j(rule_body(v)),
         "/api/alarms/{id}/ack" | "/api/alarms/{id}/clear" => (None, Vec::new()),
@@ -1424,6 +1433,7 @@ fn body(
             "name=page-{n}&profile=default&asset=Asset+{}",
             &v.device[4..]
         )),
+        "/farm/profiles/{name}" => f("retention_days=&rollup_retention_days=".into()),
         "/alarms/{id}/ack" | "/alarms/{id}/clear" => f(String::new()),
         "/alarms/{id}/assign" => f("user=farmer-a".into()),
         "/alarms/{id}/comment" => f("text=seen".into()),

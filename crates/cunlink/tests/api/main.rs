@@ -53,6 +53,7 @@ mod school_netns;
 mod school_pull;
 mod skeletons;
 mod storage;
+mod telemetry_history;
 mod village_scope;
 mod web_auth;
 mod writer_health;

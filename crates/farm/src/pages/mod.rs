@@ -12,13 +12,14 @@ mod devices;
 pub mod herd;
 mod live;
 mod overview;
+mod profiles;
 pub mod readings;
 
 use std::sync::Arc;
 
-use cunlink_core::routes::Routes;
 use axum::extract::FromRef;
 use axum::routing::get;
+use cunlink_core::routes::Routes;
 
 use cunlink_core::auth::User;
 use cunlink_web::{KitBuilder, Locale, NavEntry, PageError, Tab, WebKit, icon};
@@ -93,6 +94,11 @@ pub fn routes(farm: Arc<Farm>, kit: WebKit, mqtt_port: u16) -> Routes {
         .route("/farm/herd/{name}/charts", get(animal::charts_fragment))
         .route("/farm/devices", get(devices::list).post(devices::create))
         .route("/farm/devices/{name}", get(devices::show))
+        .route("/farm/profiles", get(profiles::list))
+        .route(
+            "/farm/profiles/{name}",
+            axum::routing::post(profiles::set_retention),
+        )
         .with_state(state)
 }
 

@@ -6,9 +6,12 @@
 //! views and the alert engine.
 
 pub mod codec;
+pub mod compact;
 pub mod health;
+pub mod maint;
 pub mod metrics;
 pub mod query;
+pub mod rollup;
 pub mod store;
 pub mod value;
 pub mod writer;
@@ -57,6 +60,10 @@ pub struct Telemetry {
     pub metrics: Arc<IngestMetrics>,
     pub health: Arc<WriterHealth>,
     writer: Mutex<Option<JoinHandle<()>>>,
+    /// Exclusive lock on `telemetry.db.lock` while this process writes the store:
+    /// the writer keeps series and buffers in memory, so a second writer (another
+    /// server, `cunlink import` while the server runs) would corrupt them.
+    lock: Mutex<Option<std::fs::File>>,
 }
 
 impl Telemetry {
@@ -65,6 +72,21 @@ impl Telemetry {
         path: &Path,
         cfg: &cunlink_core::config::IngestConfig,
     ) -> Result<Arc<Telemetry>, TelemetryStoreError> {
+        let lock_path = path.with_extension("db.lock");
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(TelemetryStoreError::Lock)?;
+        if let Err(e) = lock.try_lock() {
+            return Err(match e {
+                std::fs::TryLockError::WouldBlock => {
+                    TelemetryStoreError::InUse(lock_path.display().to_string())
+                }
+                std::fs::TryLockError::Error(e) => TelemetryStoreError::Lock(e),
+            });
+        }
         let opened = TsStore::open(path)?;
         tracing::info!(
             path = %path.display(),
@@ -123,6 +145,7 @@ impl Telemetry {
             metrics,
             health,
             writer: Mutex::new(Some(handle)),
+            lock: Mutex::new(Some(lock)),
         }))
     }
 
@@ -261,6 +284,8 @@ impl Telemetry {
         if let Some(h) = handle {
             let _ = h.join();
         }
+        // Closing the file releases the lock: the store may now be opened again.
+        self.lock.lock().unwrap_or_else(|p| p.into_inner()).take();
     }
 }
 

@@ -26,6 +26,10 @@ pub enum TelemetryStoreError {
     Migrate(#[from] cunlink_core::DbError),
     #[error("could not start the telemetry writer thread: {0}")]
     WriterThread(std::io::Error),
+    #[error("telemetry.db is in use by another process ({0} is locked): stop the server first")]
+    InUse(String),
+    #[error("telemetry lock file: {0}")]
+    Lock(std::io::Error),
 }
 
 /// Points of one series not yet sealed into a chunk, in arrival order.
@@ -109,11 +113,23 @@ pub struct TsStore {
     readers: Mutex<Vec<Connection>>,
 }
 
-const MIGRATIONS: &[cunlink_core::Migration] = &[cunlink_core::Migration {
-    version: 1,
-    name: "telemetry",
-    sql: include_str!("../../migrations/sqlite/telemetry_0001.sql"),
-}];
+const MIGRATIONS: &[cunlink_core::Migration] = &[
+    cunlink_core::Migration {
+        version: 1,
+        name: "telemetry",
+        sql: include_str!("../../migrations/sqlite/telemetry_0001.sql"),
+    },
+    cunlink_core::Migration {
+        version: 2,
+        name: "rollups",
+        sql: include_str!("../../migrations/sqlite/telemetry_0002.sql"),
+    },
+];
+
+/// A store file without incremental auto-vacuum is converted (one `VACUUM`, which
+/// rewrites the file) at start only below this size; a bigger one keeps reusing its
+/// free pages internally and the operator converts it (docs/storage.md).
+const VACUUM_CONVERT_MAX_BYTES: u64 = 256 << 20;
 
 /// What start-up found, for the log line.
 pub struct Opened {
@@ -127,6 +143,7 @@ impl TsStore {
     /// Open `path`, apply migrations and rebuild the open buffers from the log.
     pub fn open(path: &Path) -> Result<Opened, TelemetryStoreError> {
         let mut conn = cunlink_core::db::open_connection(path)?;
+        ensure_incremental_vacuum(&conn, path)?;
         cunlink_core::db::migrate(&mut conn, "telemetry", MIGRATIONS)?;
 
         let keys = Keys::from_names(load_key_names(&conn)?);
@@ -287,9 +304,126 @@ impl TsStore {
         interval: i64,
         agg: super::query::Agg,
     ) -> Result<Vec<(i64, Value)>, TelemetryStoreError> {
+        if let Some(out) = self.aggregate_from_rollups(device, key, start, end, interval, agg)? {
+            return Ok(out);
+        }
+        self.range_aggregate_raw(device, key, start, end, interval, agg)
+    }
+
+    /// [`TsStore::range_aggregate`] from raw points only (also what rollups are
+    /// checked against in tests).
+    pub fn range_aggregate_raw(
+        &self,
+        device: DeviceId,
+        key: KeyId,
+        start: i64,
+        end: i64,
+        interval: i64,
+        agg: super::query::Agg,
+    ) -> Result<Vec<(i64, Value)>, TelemetryStoreError> {
         let mut a = super::query::Aggregator::new(start, interval, agg);
         self.scan(device, key, start, end, |t, v| a.push(t, &v))?;
         Ok(a.finish())
+    }
+
+    /// Aggregates from the hourly (or daily) rollups when the buckets are whole
+    /// hours (`start` on an hour, `interval` a multiple of one) and every chunk of
+    /// the range is rolled up; `None` otherwise. Hours holding unsealed points, and
+    /// a last hour cut by `end`, are aggregated from raw points instead.
+    fn aggregate_from_rollups(
+        &self,
+        device: DeviceId,
+        key: KeyId,
+        start: i64,
+        end: i64,
+        interval: i64,
+        agg: super::query::Agg,
+    ) -> Result<Option<Vec<(i64, Value)>>, TelemetryStoreError> {
+        use super::rollup::{self, Acc, DAY, HOUR};
+        use std::collections::{BTreeMap, BTreeSet};
+        if interval < HOUR || interval % HOUR != 0 || start.rem_euclid(HOUR) != 0 || end < start {
+            return Ok(None);
+        }
+        // Hours that rollups do not answer: those with buffered points (read before
+        // the rollups, so a seal in between is answered from raw, not counted twice)
+        // and the last one if `end` cuts it.
+        let mut raw_hours: BTreeSet<i64> = BTreeSet::new();
+        let sid = {
+            let mem = self.mem();
+            let Some(&sid) = mem.series.get(&(device, key)) else {
+                return Ok(Some(Vec::new()));
+            };
+            for &t in &mem.bufs[sid as usize].ts {
+                if t >= start && t <= end {
+                    raw_hours.insert(rollup::floor(t, HOUR));
+                }
+            }
+            sid
+        };
+        let last_hour = rollup::floor(end, HOUR);
+        if last_hour.checked_add(HOUR - 1).is_none_or(|e| e > end) {
+            raw_hours.insert(last_hour);
+        }
+        let bucket_of = |t: i64| -> Option<i64> {
+            let k = (i128::from(t) - i128::from(start)).div_euclid(i128::from(interval));
+            i64::try_from(i128::from(start) + k * i128::from(interval)).ok()
+        };
+        let mut buckets: BTreeMap<i64, Acc> = BTreeMap::new();
+        let use_days = interval % DAY == 0 && start.rem_euclid(DAY) == 0;
+        let done = self.with_reader(|conn| {
+            if rollup::has_unrolled(conn, sid, start, end)? {
+                return Ok(false);
+            }
+            let mut hourly_days: Vec<(i64, i64)> = Vec::new();
+            if use_days {
+                let mut days_needing_hours: BTreeSet<i64> =
+                    raw_hours.iter().map(|h| rollup::floor(*h, DAY)).collect();
+                days_needing_hours.insert(rollup::floor(end, DAY));
+                for (d, a) in rollup::read(conn, sid, DAY, start, end)? {
+                    if days_needing_hours.contains(&d) {
+                        continue;
+                    }
+                    if let Some(b) = bucket_of(d) {
+                        buckets.entry(b).or_default().merge(&a);
+                    }
+                }
+                for d in days_needing_hours {
+                    if d >= start {
+                        hourly_days.push((d, d.saturating_add(DAY - 1).min(end)));
+                    }
+                }
+            } else {
+                hourly_days.push((start, end));
+            }
+            for (from, to) in hourly_days {
+                for (h, a) in rollup::read(conn, sid, HOUR, from, to)? {
+                    if raw_hours.contains(&h) {
+                        continue;
+                    }
+                    if let Some(b) = bucket_of(h) {
+                        buckets.entry(b).or_default().merge(&a);
+                    }
+                }
+            }
+            Ok(true)
+        })?;
+        if !done {
+            return Ok(None);
+        }
+        for h in raw_hours {
+            let (from, to) = (h.max(start), h.saturating_add(HOUR - 1).min(end));
+            self.scan(device, key, from, to, |t, v| {
+                if let Some(b) = bucket_of(t) {
+                    buckets.entry(b).or_default().push(&v);
+                }
+            })?;
+        }
+        Ok(Some(
+            buckets
+                .into_iter()
+                .filter_map(|(b, a)| Some((b, Value::Num(a.value(agg)?))))
+                .collect(),
+        ))
     }
 
     /// Copy the buffered points of a series within `[start, end]` into `out`; the
@@ -348,17 +482,65 @@ impl TsStore {
         self.mem().bufs.iter().map(|b| b.ts.len()).sum()
     }
 
+    /// The file this store lives in.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Series ids of a device.
+    pub fn series_of(&self, device: DeviceId) -> Vec<u32> {
+        let mem = self.mem();
+        let mut out: Vec<u32> = mem
+            .series
+            .iter()
+            .filter(|((d, _), _)| *d == device)
+            .map(|(_, &s)| s)
+            .collect();
+        out.sort_unstable();
+        out
+    }
+
+    /// Keys a device has readings of (stored or buffered).
+    pub fn keys_of(&self, device: DeviceId) -> Vec<KeyId> {
+        let mem = self.mem();
+        let mut out: Vec<KeyId> = mem
+            .series
+            .keys()
+            .filter(|(d, _)| *d == device)
+            .map(|(_, k)| *k)
+            .collect();
+        out.sort_unstable();
+        out
+    }
+
+    /// Series id of a device's key, if it has readings.
+    pub fn series_id(&self, device: DeviceId, key: KeyId) -> Option<u32> {
+        self.mem().series.get(&(device, key)).copied()
+    }
+
     pub fn series_count(&self) -> usize {
         self.mem().series.len()
     }
 
-    /// Run `f` with a pooled read-only connection, returned to the pool afterwards.
+    /// Run `f` with a pooled read-only connection, in a read transaction, returned
+    /// to the pool afterwards.
     fn with_reader<R>(
         &self,
         f: impl FnOnce(&Connection) -> Result<R, TelemetryStoreError>,
     ) -> Result<R, TelemetryStoreError> {
         let conn = self.reader()?;
-        let result = f(&conn);
+        // One read transaction: a snapshot, so that compaction replacing chunks
+        // (or retention deleting them) while a query lists and reads them is seen
+        // entirely or not at all.
+        let result = match conn.unchecked_transaction() {
+            Ok(tx) => {
+                let r = f(&tx);
+                // Read-only: ending it either way only releases the snapshot.
+                let _ = tx.finish();
+                r
+            }
+            Err(e) => Err(e.into()),
+        };
         self.release(conn);
         result
     }
@@ -378,6 +560,33 @@ impl TsStore {
             pool.push(c);
         }
     }
+}
+
+/// Switch the file to `auto_vacuum = INCREMENTAL`, so that pages freed by retention
+/// can be handed back to the file system (`PRAGMA incremental_vacuum`). A new file
+/// (empty, so instantly) or an existing one needs a `VACUUM`, done here only when the
+/// file is small enough for that to be quick.
+fn ensure_incremental_vacuum(conn: &Connection, path: &Path) -> Result<(), TelemetryStoreError> {
+    let mode: i64 = conn.query_row("PRAGMA auto_vacuum", [], |r| r.get(0))?;
+    if mode == 2 {
+        return Ok(());
+    }
+    // Even a new file needs the VACUUM: WAL mode has already written its first page.
+    conn.execute_batch("PRAGMA auto_vacuum = INCREMENTAL;")?;
+    let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(u64::MAX);
+    if size <= VACUUM_CONVERT_MAX_BYTES {
+        tracing::info!(
+            bytes = size,
+            "telemetry store: converting to incremental auto-vacuum (VACUUM)"
+        );
+        conn.execute_batch("VACUUM;")?;
+    } else {
+        tracing::warn!(
+            bytes = size,
+            "telemetry store has no incremental auto-vacuum: space freed by retention is reused but not returned; see docs/storage.md"
+        );
+    }
+    Ok(())
 }
 
 /// Key names by id, as the writer persisted them.
@@ -524,6 +733,10 @@ fn read_chunk(
 
 /// Sort `pts` and keep one point per timestamp, the last written.
 fn normalise(pts: &mut Vec<Pt>) {
+    // The common case (one chunk, or chunks that do not overlap): already in order.
+    if pts.windows(2).all(|w| w[0].ts < w[1].ts) {
+        return;
+    }
     pts.sort_unstable_by_key(Pt::order);
     // After sorting, the last of a run of equal timestamps is the last written.
     let mut out: Vec<Pt> = Vec::with_capacity(pts.len());

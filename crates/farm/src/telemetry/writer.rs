@@ -8,7 +8,10 @@
 //!
 //! Each transaction appends one log row, seals the buffers that filled up during
 //! the previous commit into chunks, and, every minute or 64 MiB of log, seals or
-//! carries forward every open buffer so old log rows can be deleted.
+//! carries forward every open buffer so old log rows can be deleted. Sealing a
+//! chunk also updates its series' hourly and daily rollups (see [`super::rollup`]).
+//! Chunks are sealed in format 1, cheap to encode; the maintenance pass compacts
+//! them into format 2 (pco) off this thread (see [`super::compact`]).
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -105,7 +108,7 @@ pub struct Knobs {
 
 impl Writer {
     pub fn new(
-        conn: Connection,
+        mut conn: Connection,
         store: Arc<TsStore>,
         rx: mpsc::UnboundedReceiver<Msg>,
         bus: broadcast::Sender<Arc<Committed>>,
@@ -113,6 +116,15 @@ impl Writer {
         health: Arc<WriterHealth>,
         knobs: Knobs,
     ) -> Writer {
+        // Waiting behind a maintenance transaction: retry every 100 µs rather than
+        // SQLite's default back-off (1, 2, 5, 10… ms), which would add whole
+        // milliseconds to every ack queued behind this commit. Gives up after ~5 s.
+        if let Err(e) = conn.busy_handler(Some(|tries| {
+            std::thread::sleep(Duration::from_micros(100));
+            tries < 50_000
+        })) {
+            tracing::warn!(error = %e, "could not set the telemetry writer's busy handler");
+        }
         let persisted_keys = store.keys.len();
         let pending_seal = store
             .mem()
@@ -320,7 +332,11 @@ impl Writer {
         attributes: &[Attribute],
     ) -> rusqlite::Result<Outcome> {
         let store = self.store.clone();
-        let tx = self.conn.transaction()?;
+        // IMMEDIATE: take the write lock up front, so a maintenance transaction of
+        // another connection makes this one wait (busy_timeout) instead of failing.
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
 
         let new_keys = store.keys.names_from(self.persisted_keys);
         insert_new_keys(&tx, &new_keys)?;
@@ -440,7 +456,7 @@ fn seal_chunks(
 ) -> rusqlite::Result<()> {
     use std::sync::atomic::Ordering::Relaxed;
     let mut ins = tx.prepare_cached(
-        "INSERT INTO chunks (series, t0, t1, n, data) VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO chunks (series, t0, t1, n, data, rolled, fmt) VALUES ($1, $2, $3, $4, $5, 1, 1)",
     )?;
     let mut upd = tx.prepare_cached("UPDATE series SET replay_from = $1 WHERE id = $2")?;
     for &sid in &plan.sealed {
@@ -449,8 +465,11 @@ fn seal_chunks(
             continue;
         }
         let (ts, vals) = sorted_unique(b);
-        let data = codec::encode_chunk(&ts, &vals);
+        // Format 1 here (cheap to encode); compaction rewrites it in format 2 (pco)
+        // in the background, merged with its neighbours (see `compact`).
+        let data = codec::encode_chunk_v1(&ts, &vals);
         ins.execute(params![sid, ts[0], ts[ts.len() - 1], ts.len() as i64, data])?;
+        super::rollup::add_chunk(tx, sid, tx.last_insert_rowid(), &ts, &vals)?;
         upd.execute(params![log_id, sid])?;
         stats.chunks_sealed.fetch_add(1, Relaxed);
         stats.points_sealed.fetch_add(ts.len() as u64, Relaxed);

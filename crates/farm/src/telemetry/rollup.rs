@@ -1,0 +1,242 @@
+//! Hourly and daily rollups (count, sum, min, max) per series, kept in `rollups`.
+//!
+//! Maintained inside the transaction that seals a chunk ([`add_chunk`]): a chunk
+//! whose time range overlaps no other rolled-up chunk of its series just adds its
+//! points; one that overlaps (late data, a rewritten timestamp) has the hours it
+//! touches recomputed from the raw chunks, where the last written value per
+//! timestamp wins exactly as in queries. Days are then recomputed from their hours.
+//!
+//! Sums are added in a different order than a raw scan adds them, so `sum` and
+//! `avg` from rollups can differ from raw aggregation in the last bits; count, min
+//! and max are exact.
+
+use std::collections::BTreeMap;
+
+use rusqlite::{Connection, params};
+
+use super::codec;
+use super::query::Agg;
+use super::value::Value;
+
+pub const HOUR: i64 = 3_600_000;
+pub const DAY: i64 = 86_400_000;
+
+/// Running aggregate of one bucket, the same arithmetic as [`super::query::Aggregator`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Acc {
+    pub n: u64,
+    pub num_n: u64,
+    pub sum: f64,
+    pub min: f64,
+    pub max: f64,
+}
+
+impl Default for Acc {
+    fn default() -> Self {
+        Acc {
+            n: 0,
+            num_n: 0,
+            sum: 0.0,
+            min: f64::INFINITY,
+            max: f64::NEG_INFINITY,
+        }
+    }
+}
+
+impl Acc {
+    pub fn push(&mut self, v: &Value) {
+        self.n += 1;
+        if let Some(x) = v.as_f64() {
+            self.num_n += 1;
+            self.sum += x;
+            self.min = self.min.min(x);
+            self.max = self.max.max(x);
+        }
+    }
+
+    pub fn merge(&mut self, o: &Acc) {
+        self.n += o.n;
+        self.num_n += o.num_n;
+        self.sum += o.sum;
+        self.min = self.min.min(o.min);
+        self.max = self.max.max(o.max);
+    }
+
+    /// The bucket's answer for `agg`; `None` for a bucket without numbers (except count).
+    pub fn value(&self, agg: Agg) -> Option<f64> {
+        match agg {
+            Agg::Count => Some(self.n as f64),
+            _ if self.num_n == 0 => None,
+            Agg::Avg => Some(self.sum / self.num_n as f64),
+            Agg::Sum => Some(self.sum),
+            Agg::Min => Some(self.min),
+            Agg::Max => Some(self.max),
+        }
+    }
+}
+
+/// Start of the `res`-wide bucket holding `t` (UTC; `res` is [`HOUR`] or [`DAY`]).
+pub fn floor(t: i64, res: i64) -> i64 {
+    t - t.rem_euclid(res)
+}
+
+/// Add the points of chunk `id` of series `sid` (sorted, one per timestamp) to the
+/// rollups. Runs inside the sealing (or maintenance) transaction.
+pub fn add_chunk(
+    tx: &Connection,
+    sid: u32,
+    id: i64,
+    ts: &[i64],
+    vals: &[Value],
+) -> rusqlite::Result<()> {
+    let (Some(&t0), Some(&t1)) = (ts.first(), ts.last()) else {
+        return Ok(());
+    };
+    let mut hours: BTreeMap<i64, Acc> = BTreeMap::new();
+    for (t, v) in ts.iter().zip(vals) {
+        hours.entry(floor(*t, HOUR)).or_default().push(v);
+    }
+    let overlap: bool = tx
+        .prepare_cached(
+            "SELECT EXISTS(SELECT 1 FROM chunks WHERE series = $1 AND t1 >= $2 AND t0 <= $3 AND id <> $4 AND rolled = 1)",
+        )?
+        .query_row(params![sid, t0, t1, id], |r| r.get(0))?;
+    let mut days: BTreeMap<i64, Acc> = BTreeMap::new();
+    if overlap {
+        for &h in hours.keys() {
+            let acc = recompute_hour(tx, sid, id, h)?;
+            put(tx, sid, HOUR, h, &acc, false)?;
+            days.entry(floor(h, DAY)).or_default();
+        }
+        for &d in days.keys() {
+            let acc = day_from_hours(tx, sid, d)?;
+            put(tx, sid, DAY, d, &acc, false)?;
+        }
+    } else {
+        for (&h, acc) in &hours {
+            put(tx, sid, HOUR, h, acc, true)?;
+            days.entry(floor(h, DAY)).or_default().merge(acc);
+        }
+        for (&d, acc) in &days {
+            put(tx, sid, DAY, d, acc, true)?;
+        }
+    }
+    Ok(())
+}
+
+/// Write one rollup row: added to what is there (`add`), or replacing it.
+fn put(
+    tx: &Connection,
+    sid: u32,
+    res: i64,
+    bucket: i64,
+    a: &Acc,
+    add: bool,
+) -> rusqlite::Result<()> {
+    if a.n == 0 {
+        tx.prepare_cached("DELETE FROM rollups WHERE series = $1 AND res = $2 AND bucket = $3")?
+            .execute(params![sid, res, bucket])?;
+        return Ok(());
+    }
+    let (min, max) = if a.num_n == 0 {
+        (None, None)
+    } else {
+        (Some(a.min), Some(a.max))
+    };
+    let sql = if add {
+        "INSERT INTO rollups (series, res, bucket, n, num_n, sum, min, max) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+         ON CONFLICT (series, res, bucket) DO UPDATE SET
+           n = rollups.n + excluded.n,
+           num_n = rollups.num_n + excluded.num_n,
+           sum = rollups.sum + excluded.sum,
+           min = CASE WHEN rollups.min IS NULL THEN excluded.min WHEN excluded.min IS NULL THEN rollups.min ELSE min(rollups.min, excluded.min) END,
+           max = CASE WHEN rollups.max IS NULL THEN excluded.max WHEN excluded.max IS NULL THEN rollups.max ELSE max(rollups.max, excluded.max) END"
+    } else {
+        "INSERT OR REPLACE INTO rollups (series, res, bucket, n, num_n, sum, min, max) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+    };
+    tx.prepare_cached(sql)?.execute(params![
+        sid,
+        res,
+        bucket,
+        a.n as i64,
+        a.num_n as i64,
+        a.sum,
+        min,
+        max
+    ])?;
+    Ok(())
+}
+
+/// An hour of a series from its raw chunks (rolled-up ones and chunk `id`), the
+/// last written value per timestamp winning.
+fn recompute_hour(tx: &Connection, sid: u32, id: i64, h: i64) -> rusqlite::Result<Acc> {
+    let mut st = tx.prepare_cached(
+        "SELECT data FROM chunks WHERE series = $1 AND t1 >= $2 AND t0 < $3 AND (rolled = 1 OR id = $4) ORDER BY id",
+    )?;
+    let mut rows = st.query(params![sid, h, h + HOUR, id])?;
+    let mut pts: BTreeMap<i64, Value> = BTreeMap::new();
+    while let Some(row) = rows.next()? {
+        let data: Vec<u8> = row.get(0)?;
+        // A chunk that does not decode is skipped here as it is everywhere else
+        // (queries report it); the rollup then misses only that chunk.
+        let Ok((ts, vals)) = codec::decode_chunk(&data) else {
+            continue;
+        };
+        for (t, v) in ts.into_iter().zip(vals) {
+            if t >= h && t < h + HOUR {
+                pts.insert(t, v);
+            }
+        }
+    }
+    let mut acc = Acc::default();
+    for v in pts.values() {
+        acc.push(v);
+    }
+    Ok(acc)
+}
+
+fn day_from_hours(tx: &Connection, sid: u32, d: i64) -> rusqlite::Result<Acc> {
+    let mut acc = Acc::default();
+    for (_, a) in read(tx, sid, HOUR, d, d + DAY - 1)? {
+        acc.merge(&a);
+    }
+    Ok(acc)
+}
+
+/// Rollup rows of a series with `from <= bucket <= to`, ascending.
+pub fn read(
+    conn: &Connection,
+    sid: u32,
+    res: i64,
+    from: i64,
+    to: i64,
+) -> rusqlite::Result<Vec<(i64, Acc)>> {
+    let mut st = conn.prepare_cached(
+        "SELECT bucket, n, num_n, sum, min, max FROM rollups WHERE series = $1 AND res = $2 AND bucket >= $3 AND bucket <= $4 ORDER BY bucket",
+    )?;
+    let rows = st.query_map(params![sid, res, from, to], |r| {
+        let num_n: i64 = r.get(2)?;
+        Ok((
+            r.get::<_, i64>(0)?,
+            Acc {
+                n: r.get::<_, i64>(1)? as u64,
+                num_n: num_n as u64,
+                // SQLite stores NaN as NULL: a sum that became NaN reads back as NaN.
+                sum: r
+                    .get::<_, Option<f64>>(3)?
+                    .unwrap_or(if num_n > 0 { f64::NAN } else { 0.0 }),
+                min: r.get::<_, Option<f64>>(4)?.unwrap_or(f64::INFINITY),
+                max: r.get::<_, Option<f64>>(5)?.unwrap_or(f64::NEG_INFINITY),
+            },
+        ))
+    })?;
+    rows.collect()
+}
+
+/// True when some chunk of the series overlapping `[start, end]` is not rolled up yet.
+pub fn has_unrolled(conn: &Connection, sid: u32, start: i64, end: i64) -> rusqlite::Result<bool> {
+    conn.prepare_cached(
+        "SELECT EXISTS(SELECT 1 FROM chunks WHERE series = $1 AND t1 >= $2 AND t0 <= $3 AND rolled = 0)",
+    )?
+    .query_row(params![sid, start, end], |r| r.get(0))
+}
