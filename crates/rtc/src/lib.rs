@@ -22,6 +22,7 @@
 
 pub mod hub;
 pub mod metrics;
+pub mod sfu;
 pub mod token;
 pub mod turn;
 pub mod ws;
