@@ -50,6 +50,38 @@ pub struct Config {
     /// ICE server URLs handed to call pages (`CUNLINK_TURN_URLS`, comma-separated):
     /// `turn:host:3478?transport=udp`, `turn:host:443?transport=tcp`, `stun:host:3478`.
     pub turn_urls: Vec<String>,
+    pub school: SchoolSettings,
+}
+
+/// Settings of the school domain: where its lesson channels are pulled from.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SchoolSettings {
+    /// The upstream cunlink (the county hub), e.g. `http://hub.example:8080`.
+    /// When set with `upstream_token` and `channels`, `serve` pulls those
+    /// channels on a schedule and sends learning statements there.
+    pub upstream: Option<String>,
+    /// A bearer API token of a user of the upstream.
+    pub upstream_token: Option<String>,
+    /// Channel ids (on the upstream) to pull.
+    pub channels: Vec<i64>,
+    /// Seconds between scheduled pulls.
+    pub pull_every_secs: u64,
+    /// Pull only between these China-time hours, e.g. `"22-6"` (school nights);
+    /// unset: at any hour.
+    pub pull_hours: Option<String>,
+}
+
+impl Default for SchoolSettings {
+    fn default() -> Self {
+        SchoolSettings {
+            upstream: None,
+            upstream_token: None,
+            channels: Vec::new(),
+            pull_every_secs: 3600,
+            pull_hours: None,
+        }
+    }
 }
 
 /// Settings of the market domain.
@@ -129,6 +161,7 @@ impl Default for Config {
             market: MarketSettings::default(),
             turn_secret: None,
             turn_urls: Vec::new(),
+            school: SchoolSettings::default(),
         }
     }
 }

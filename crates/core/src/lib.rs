@@ -28,6 +28,6 @@ pub mod routes;
 pub mod time;
 pub mod web;
 
-pub use config::{Config, MarketSettings, NotifyConfig};
+pub use config::{Config, MarketSettings, NotifyConfig, SchoolSettings};
 pub use db::{Db, DbError, Migration};
 pub use error::ApiError;

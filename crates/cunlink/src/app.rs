@@ -108,7 +108,13 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
             notify: notify.clone(),
         },
     )?;
-    let school = School::open(&config, SchoolDeps { db: db.clone() })?;
+    let school = School::open(
+        &config,
+        SchoolDeps {
+            db: db.clone(),
+            auth: auth.clone(),
+        },
+    )?;
     let affairs = Affairs::open(
         &config,
         AffairsDeps {
@@ -123,7 +129,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         boards.clone(),
         market.clone(),
         clinic.clone(),
-        school,
+        school.clone(),
         affairs,
     ];
 
@@ -166,6 +172,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         crate::demo_market::seed(&market).await?;
         crate::demo_alert::seed(&alerts).await?;
         crate::demo_clinic::seed(&clinic, &farm).await?;
+        crate::demo_school::seed(&school).await?;
     }
     tracing::info!(%http_addr, %mqtt_addr, data_dir = %config.data_dir.display(), demo = config.demo, "cunlink is serving");
     Ok(Server {

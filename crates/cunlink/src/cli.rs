@@ -9,6 +9,7 @@
 //! cunlink board create --data-dir DIR --name NAME --asset NAME [--asset NAME ...] [--keys a,b]   (prints /board/{slug} last)
 //! cunlink user disable --data-dir DIR --username NAME
 //! cunlink user revoke-tokens --data-dir DIR --username NAME
+//! cunlink school pull --data-dir DIR --from URL --channel ID --token TOKEN   (last line: files=N bytes=B fetched=F)
 //! cunlink backup --data-dir DIR --to FILE       (while the server runs)
 //! cunlink restore --from FILE --data-dir NEWDIR (NEWDIR missing or empty)
 //! ```
@@ -58,6 +59,9 @@ pub enum Command {
     /// Market upkeep and benchmark data.
     #[command(subcommand)]
     Market(MarketCommand),
+    /// The school's lesson channels: pull from an upstream or a folder, export to a folder.
+    #[command(subcommand)]
+    School(crate::cli_school::SchoolCommand),
     /// Write a consistent backup of a data directory to one file (safe while the server runs).
     Backup {
         #[command(flatten)]

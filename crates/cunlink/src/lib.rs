@@ -4,8 +4,10 @@
 pub mod app;
 pub mod backup;
 pub mod cli;
+pub mod cli_school;
 pub mod demo;
 pub mod demo_alert;
 pub mod demo_clinic;
 pub mod demo_market;
+pub mod demo_school;
 pub mod memory;

@@ -63,6 +63,7 @@ fn main() -> anyhow::Result<()> {
         Command::User(UserCommand::RevokeTokens { data, username }) => {
             cunlink::cli::user_revoke_tokens(&data, &username)
         }
+        Command::School(cmd) => cunlink::cli_school::run(cmd),
         Command::Backup { data, to } => cunlink::cli::backup(&data, &to),
         Command::Restore { from, data_dir } => cunlink::cli::restore(&from, &data_dir),
         Command::Board(BoardCommand::Create {

@@ -1,42 +1,77 @@
-//! The school domain (学校), a skeleton: the shape every domain crate has, with a
-//! home page that says what is coming. The school issue fills it in.
+//! The school domain (学校): lesson channels stored by content hash and pulled
+//! over weak links from an upstream hub, and courses with quizzes, SCORM
+//! packages and learning statements that flow upstream. User docs:
+//! docs/school.md.
 //!
 //! * [`School`]: the handle, opened by [`School::open`] and wired by the binary
-//!   as a [`cunlink_web::Domain`] (its tab, strings and routes).
+//!   as a [`cunlink_web::Domain`] (its tab, strings, routes, the scheduled pull).
+//! * [`content`]: content files on disk, named by SHA-256, with chunk hashes.
+//! * [`serve`]: Range/ETag/immutable answers for stored bytes.
+//! * [`export`]: a channel's published metadata as one gzipped, resumable file.
+//! * [`pull`]: fetching a channel from an upstream (HTTP) or a folder (USB).
+//! * [`courses`], [`scorm`], [`statements`]: courses, SCORM 1.2 import,
+//!   learning statements.
 //! * [`store`]: the tables this crate owns (`school_*`) and their migrations.
-//! * [`access`]: who may use the school pages.
-//! * [`error`]: the school's errors and their one mapping to HTTP answers.
-//! * `pages`: the home page.
+//! * [`access`]: who may do what; [`error`]: errors and their HTTP mapping.
 
 pub mod access;
+pub mod content;
+mod course_pages;
+pub mod course_store;
+pub mod courses;
 pub mod error;
+pub mod export;
+mod input;
 mod pages;
+pub mod pairings;
+pub mod pull;
+mod routes;
+pub mod scorm;
+pub mod serve;
+pub mod statements;
 pub mod store;
 
 use std::sync::Arc;
 
+use cunlink_core::auth::AuthService;
 use cunlink_core::routes::Routes;
-use cunlink_core::{Config, Db};
-use cunlink_web::{Domain, KitBuilder, Locale, Tab, WebKit, icon};
+use cunlink_core::{Config, Db, SchoolSettings};
+use cunlink_web::{Domain, KitBuilder, Locale, NavEntry, Tab, WebKit, icon};
 
 pub use error::SchoolError;
 
-/// What the school needs from outside: the application database.
+/// What the school needs from outside: the application database and the
+/// accounts (the API's callers).
 pub struct SchoolDeps {
     pub db: Db,
+    pub auth: AuthService,
 }
 
 /// The school domain, opened.
 pub struct School {
     pub db: Db,
+    pub auth: AuthService,
+    pub content: content::Store,
+    pub exports: export::Exports,
+    pub settings: SchoolSettings,
+    /// Wakes the statement sender after a learning statement is stored.
+    pub statements_wake: tokio::sync::Notify,
 }
 
 impl School {
-    /// Apply the school schema. No settings yet; `_config` keeps the shape.
-    pub fn open(_config: &Config, deps: SchoolDeps) -> Result<Arc<School>, SchoolError> {
-        let SchoolDeps { db } = deps;
+    /// Apply the school schema and find the content store in the data dir.
+    pub fn open(config: &Config, deps: SchoolDeps) -> Result<Arc<School>, SchoolError> {
+        let SchoolDeps { db, auth } = deps;
         db.migrate("school", store::MIGRATIONS)?;
-        Ok(Arc::new(School { db }))
+        let content = content::Store::new(&config.data_dir);
+        Ok(Arc::new(School {
+            db,
+            auth,
+            exports: export::Exports::new(content.clone()),
+            content,
+            settings: config.school.clone(),
+            statements_wake: tokio::sync::Notify::new(),
+        }))
     }
 }
 
@@ -57,10 +92,28 @@ impl Domain for School {
             order: 400,
             visible: access::can_use,
         });
+        for (order, (href, label)) in (0i32..).zip(pages::NAV) {
+            kit.nav(NavEntry {
+                tab: "school",
+                href,
+                label,
+                order: order * 10,
+                visible: access::can_use,
+            });
+        }
+    }
+
+    fn api_routes(self: Arc<Self>) -> Routes {
+        routes::routes(self)
     }
 
     fn page_routes(self: Arc<Self>, kit: &WebKit) -> Routes {
-        pages::routes(kit.clone())
+        pages::routes(self, kit.clone())
+    }
+
+    fn spawn_background(self: Arc<Self>, shutdown: tokio::sync::watch::Receiver<bool>) {
+        pull::schedule::spawn(self.clone(), shutdown.clone());
+        statements::spawn_sender(self, shutdown);
     }
 }
 

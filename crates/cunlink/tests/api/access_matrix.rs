@@ -119,6 +119,8 @@ const CALLERS: &[Role] = &[Role::Doctor, Role::Villager];
 const CALL_MEMBERS: &[Role] = &[Role::Doctor];
 /// The school: its teachers, the villagers whose children go there, and the county.
 const SCHOOL: &[Role] = &[Role::Admin, Role::CountyStaff, Role::Teacher, Role::Villager];
+/// Publishing lessons and watching pulls: teachers and the county.
+const TEACH: &[Role] = &[Role::Admin, Role::CountyStaff, Role::Teacher];
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Surface {
@@ -434,6 +436,49 @@ fn table() -> Vec<Row> {
         Row { method: "GET", path: "/clinic/patients/{id}", rule: page(RECORD, RECORD, Village404), overrides: NOT_A_READER },
         Row { method: "GET", path: "/clinic/prescriptions/{id}/print", rule: page(RECORD, RECORD, Village404), overrides: NOT_A_READER },
         row("GET", "/school", page(SCHOOL, SCHOOL, Unscoped)),
+        // school: lesson channels are shared county-wide; a teacher changes only
+        // their own village's (ids are not secret: 403).
+        row("GET", "/api/school/channels", api(SCHOOL, SCHOOL, Unscoped)),
+        row("POST", "/api/school/channels", api(SCHOOL, TEACH, Unscoped)),
+        row("GET", "/api/school/channels/{id}", api(SCHOOL, SCHOOL, Unscoped)),
+        row("POST", "/api/school/channels/{id}/files", api(SCHOOL, TEACH, Owner403)),
+        row("POST", "/api/school/channels/{id}/publish", api(SCHOOL, TEACH, Owner403)),
+        row("GET", "/api/school/channels/{id}/export", api(SCHOOL, SCHOOL, Unscoped)),
+        row("GET", "/api/school/content/{sha256}", api(SCHOOL, SCHOOL, Unscoped)),
+        row("GET", "/api/school/content/{sha256}/chunks", api(SCHOOL, SCHOOL, Unscoped)),
+        row("GET", "/api/school/pulls", api(SCHOOL, TEACH, Unscoped)),
+        row("GET", "/school/channels/{id}", page(SCHOOL, SCHOOL, Unscoped)),
+        row("GET", "/school/play/{sha}", page(SCHOOL, SCHOOL, Unscoped)),
+        row("GET", "/school/pulls", page(SCHOOL, TEACH, Unscoped)),
+        // school: courses. A teacher changes and sees the progress of their own
+        // village's courses; learners answer courses they are enrolled in.
+        row("GET", "/api/school/courses", api(SCHOOL, SCHOOL, Unscoped)),
+        row("POST", "/api/school/courses", api(SCHOOL, TEACH, Unscoped)),
+        row("GET", "/api/school/courses/{id}", api(SCHOOL, SCHOOL, Unscoped)),
+        row("POST", "/api/school/courses/{id}/items", api(SCHOOL, TEACH, Owner403)),
+        row("POST", "/api/school/courses/{id}/scorm", api(SCHOOL, TEACH, Owner403)),
+        row("POST", "/api/school/courses/{id}/enrolments", api(SCHOOL, TEACH, Owner403)),
+        row("POST", "/api/school/courses/{id}/answers", api(SCHOOL, TEACH, Owner403)),
+        row("POST", "/api/school/courses/{id}/completions", api(SCHOOL, TEACH, Owner403)),
+        row("GET", "/api/school/courses/{id}/progress", api(SCHOOL, SCHOOL, Unscoped)),
+        row("POST", "/api/school/classes", api(SCHOOL, TEACH, Unscoped)),
+        row("POST", "/api/school/classes/{id}/members", api(SCHOOL, TEACH, Owner403)),
+        row("POST", "/api/school/scorm/{item}/calls", api(SCHOOL, TEACH, Owner403)),
+        row("GET", "/api/school/scorm/{item}/{*path}", api(SCHOOL, SCHOOL, Unscoped)),
+        row("GET", "/api/school/statements", api(SCHOOL, TEACH, Unscoped)),
+        row("POST", "/api/school/statements", api(SCHOOL, TEACH, Unscoped)),
+        row("GET", "/school/courses", page(SCHOOL, SCHOOL, Unscoped)),
+        row("GET", "/school/courses/{id}", page(SCHOOL, SCHOOL, Unscoped)),
+        row("POST", "/school/courses/{id}/answers", page(SCHOOL, TEACH, Owner403)),
+        row("GET", "/school/courses/{id}/progress", page(SCHOOL, TEACH, Owner403)),
+        row("GET", "/school/courses/{id}/scorm/{item}", page(SCHOOL, SCHOOL, Unscoped)),
+        row("GET", "/school/static/{hash}/scorm.js", Rule::Public),
+        // school: paired classrooms span villages (a city class and village
+        // classes): county-level objects any teacher may arrange.
+        row("POST", "/api/school/pairings", api(SCHOOL, TEACH, Unscoped)),
+        row("GET", "/api/school/pairings/{id}", api(SCHOOL, SCHOOL, Unscoped)),
+        row("POST", "/api/school/pairings/{id}/timetable", api(SCHOOL, TEACH, Unscoped)),
+        row("GET", "/school/timetable", page(SCHOOL, SCHOOL, Unscoped)),
         row("GET", "/affairs", page(NOT_BUYER, NOT_BUYER, Unscoped)),
         // clinic: calls (issue 11 item 3), on each village's `call_consult`. The
         // socket row sends no upgrade: a member gets 400 (past the access check),
@@ -605,6 +650,14 @@ struct Village {
     /// A consult accepted by a county doctor whose village doctor is the
     /// village's doctor caller, for the call rows (made after the callers).
     call_consult: i64,
+    /// A published school channel of the village's school, and its one file.
+    school_channel: i64,
+    school_sha: String,
+    /// A course of the village's school, one of its classes, and a SCORM item of it.
+    school_course: i64,
+    school_class: i64,
+    school_scorm: i64,
+    school_pairing: i64,
 }
 
 struct World {
@@ -752,6 +805,40 @@ async fn seed_village(
         .expect("trace url")
         .to_string();
     seed_clinic(app, &mut v, tag).await;
+    let teacher = app
+        .user(&format!("teacher-seed-{tag}"), Role::Teacher, Some(name))
+        .await;
+    let ch = ok(app, "/api/school/channels", &teacher, json!({"name": format!("Lessons {tag}")})).await;
+    v.school_channel = ch["id"].as_i64().expect("channel id");
+    let r = request(
+        app.http,
+        "POST",
+        &format!("/api/school/channels/{}/files?name=l.txt", v.school_channel),
+        &[("authorization", &format!("Bearer {teacher}"))],
+        format!("lesson {tag}").into_bytes(),
+    )
+    .await;
+    assert_eq!(r.status, 201, "school file: {}", r.text());
+    v.school_sha = r.json()["sha256"].as_str().expect("sha").to_string();
+    ok(app, &format!("/api/school/channels/{}/publish", v.school_channel), &teacher, json!({})).await;
+    let course = ok(app, "/api/school/courses", &teacher, json!({"title": format!("Course {tag}"), "audience": "teachers"})).await;
+    v.school_course = course["id"].as_i64().expect("course id");
+    let class = ok(app, "/api/school/classes", &teacher, json!({"name": format!("Class {tag}"), "school": "S"})).await;
+    v.school_class = class["id"].as_i64().expect("class id");
+    let rural = ok(app, "/api/school/classes", &teacher, json!({"name": format!("Class {tag} B"), "school": "R"})).await;
+    let pairing = ok(app, "/api/school/pairings", &teacher, json!({"name": format!("Pair {tag}"), "city_class_id": v.school_class, "rural_class_ids": [rural["id"]]})).await;
+    v.school_pairing = pairing["id"].as_i64().expect("pairing id");
+    let manifest = br#"<manifest><resources><resource identifier="r" adlcp:scormtype="sco" href="index.html"/></resources></manifest>"#;
+    let r = request(
+        app.http,
+        "POST",
+        &format!("/api/school/courses/{}/scorm", v.school_course),
+        &[("authorization", &format!("Bearer {teacher}"))],
+        crate::school_courses::zip(&[("imsmanifest.xml", manifest), ("index.html", b"<p>x</p>")]),
+    )
+    .await;
+    assert_eq!(r.status, 201, "scorm: {}", r.text());
+    v.school_scorm = r.json()["item_id"].as_i64().expect("item id");
     (v, farmer, op, buyer)
 }
 
@@ -1048,6 +1135,14 @@ fn value(
         "id" if is("/api/clinic/prescriptions/") || is("/clinic/prescriptions/") => v.rx.to_string(),
         "id" if is("/api/clinic/photos/") => v.clinic_photo.to_string(),
         "id" if is("/fhir/r4/Practitioner/") => v.vdoc_id.to_string(),
+        "id" if is("/api/school/channels/") || is("/school/channels/") => v.school_channel.to_string(),
+        "id" if is("/api/school/courses/") || is("/school/courses/") => v.school_course.to_string(),
+        "id" if is("/api/school/classes/") => v.school_class.to_string(),
+        "id" if is("/api/school/pairings/") => v.school_pairing.to_string(),
+        "item" => v.school_scorm.to_string(),
+        "*path" => "index.html".into(),
+        "hash" if is("/school/static/") => "0".into(),
+        "sha256" | "sha" => v.school_sha.clone(),
         // Personal objects (subscriptions, webhooks, dead letters): an id nobody has.
         "id" => "999999".into(),
         other => panic!("no fixture for {{{other}}} in {before}"),
@@ -1200,6 +1295,26 @@ fn body(
         "/admin/villages" => f(format!("name=Village+{n}")),
         // Enabling an account that is enabled changes nothing later rows rely on.
         "/admin/users/action" => f("username=caller-villager&action=enable".into()),
+        "/api/school/channels" => j(json!({"name": format!("Lessons {n}")})),
+        // No ?name=: an allowed caller gets 400 after the access check.
+        "/api/school/channels/{id}/files" => (Some("application/octet-stream"), b"lesson".to_vec()),
+        "/api/school/channels/{id}/publish" => j(json!({})),
+        "/api/school/courses" => j(json!({"title": format!("Course {n}"), "audience": "villagers"})),
+        "/api/school/courses/{id}/items" => j(json!({"kind": "lesson", "title": format!("Lesson {n}")})),
+        // Not a zip: an allowed caller gets 400 after the access check.
+        "/api/school/courses/{id}/scorm" => (Some("application/zip"), b"not a zip".to_vec()),
+        // Not a caller: enrolling one would change what later rows expect of them.
+        "/api/school/courses/{id}/enrolments" => j(json!({"username": "teacher-seed-a"})),
+        // An item of no course: an allowed caller gets 400 after the access check.
+        "/api/school/courses/{id}/answers" => j(json!({"item_id": 999999, "answers": []})),
+        "/api/school/courses/{id}/completions" => j(json!({"item_id": 999999})),
+        "/api/school/classes" => j(json!({"name": format!("Class {n}"), "school": "S"})),
+        "/api/school/classes/{id}/members" => j(json!({"username": "teacher-seed-a"})),
+        "/api/school/scorm/{item}/calls" => j(json!({"calls": []})),
+        "/api/school/statements" => j(json!({"statements": []})),
+        "/api/school/pairings" => j(json!({"name": format!("Pair {n}"), "city_class_id": v.school_class, "rural_class_ids": [999999]})),
+        "/api/school/pairings/{id}/timetable" => j(json!({"weekday": 3, "start": "10:00", "subject": "语文"})),
+        "/school/courses/{id}/answers" => f("item_id=999999".into()),
         other => panic!("no body declared for {method} {other}"),
     }
 }
