@@ -44,6 +44,7 @@ mod school_channels;
 mod school_courses;
 mod school_netns;
 mod school_pull;
+mod school_live;
 mod skeletons;
 mod storage;
 mod village_scope;
