@@ -1329,6 +1329,7 @@ fn body(
         "/api/school/scorm/{item}/calls" => j(json!({"calls": []})),
         "/api/school/statements" => j(json!({"statements": []})),
         "/api/school/pairings" => j(json!({"name": format!("Pair {n}"), "city_class_id": v.school_class, "rural_class_ids": [999999]})),
+        "/api/school/classes/{id}/live" => j(json!({"sdp": "v=0\r\n"})),
         "/api/school/pairings/{id}/timetable" => j(json!({"weekday": 3, "start": "10:00", "subject": "语文"})),
         "/school/courses/{id}/answers" => f("item_id=999999".into()),
         other => panic!("no body declared for {method} {other}"),
