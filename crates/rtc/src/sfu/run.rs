@@ -309,10 +309,10 @@ fn forward(
                     if let Some(want) = video_to(c, &d, &r.rates, m) {
                         ask.push(want);
                     }
-                    if c.layer == d.rid || d.rid.is_none() {
-                        if let Some(mid) = c.video_out {
-                            write(&mut c.rtc, mid, &d, m);
-                        }
+                    if (c.layer == d.rid || d.rid.is_none())
+                        && let Some(mid) = c.video_out
+                    {
+                        write(&mut c.rtc, mid, &d, m);
                     }
                 }
                 for rid in ask {
