@@ -70,6 +70,9 @@ pub struct SchoolSettings {
     /// Pull only between these China-time hours, e.g. `"22-6"` (school nights);
     /// unset: at any hour.
     pub pull_hours: Option<String>,
+    /// The live class's SFU: the UDP address bound and announced to browsers
+    /// (the school server's LAN or public address; port 0: any free port).
+    pub live_udp: std::net::SocketAddr,
 }
 
 impl Default for SchoolSettings {
@@ -80,6 +83,7 @@ impl Default for SchoolSettings {
             channels: Vec::new(),
             pull_every_secs: 3600,
             pull_hours: None,
+            live_udp: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Real-time calls for cunlink, with no domain in it: the clinic's one-to-one
-//! video consult uses it today, the school's classroom (through an SFU peer)
-//! later.
+//! video consult (signaling hub, media peer to peer) and the school's live
+//! class ([`sfu`]: media through cunlink).
 //!
 //! * [`turn`]: the ICE-servers list with coturn REST credentials
 //!   (`use-auth-secret`).
@@ -8,6 +8,7 @@
 //! * [`hub`]: rooms and the relay of signaling messages, with every queue bounded.
 //! * [`ws`]: the WebSocket glue a domain's endpoint hands a socket to.
 //! * [`metrics`]: the hub's figures for `/metrics`.
+//! * [`sfu`]: the selective forwarding unit (str0m, one UDP socket, one thread).
 //! * [`Calls`]: the three together, the one value a domain keeps.
 //!
 //! The browser side is `call.js`, embedded by `cunlink-web` (it joins, sets
@@ -22,6 +23,7 @@
 
 pub mod hub;
 pub mod metrics;
+pub mod sfu;
 pub mod token;
 pub mod turn;
 pub mod ws;

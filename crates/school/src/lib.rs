@@ -22,6 +22,7 @@ pub mod courses;
 pub mod error;
 pub mod export;
 mod input;
+pub mod live;
 mod pages;
 pub mod pairings;
 pub mod pull;
@@ -56,6 +57,8 @@ pub struct School {
     pub settings: SchoolSettings,
     /// Wakes the statement sender after a learning statement is stored.
     pub statements_wake: tokio::sync::Notify,
+    /// The live classes' SFU ([`live`]).
+    pub live: live::Live,
 }
 
 impl School {
@@ -71,6 +74,7 @@ impl School {
             content,
             settings: config.school.clone(),
             statements_wake: tokio::sync::Notify::new(),
+            live: live::Live::start(config)?,
         }))
     }
 }
@@ -84,6 +88,8 @@ impl Domain for School {
         // The files are part of this crate; its tests catch a broken one.
         let _ = kit.locale(Locale::ZhCn, include_str!("../locales/zh-CN.yml"));
         let _ = kit.locale(Locale::En, include_str!("../locales/en.yml"));
+        let _ = kit.locale(Locale::ZhCn, include_str!("../locales/live.zh-CN.yml"));
+        let _ = kit.locale(Locale::En, include_str!("../locales/live.en.yml"));
         kit.tab(Tab {
             id: "school",
             label: "school.tab",
@@ -115,6 +121,10 @@ impl Domain for School {
         pull::schedule::spawn(self.clone(), shutdown.clone());
         statements::spawn_sender(self, shutdown);
     }
+
+    fn render_metrics(&self, out: &mut String) {
+        self.live.sfu.metrics().render(out, "cunlink_school_live");
+    }
 }
 
 #[cfg(test)]
@@ -129,6 +139,14 @@ mod tests {
             .unwrap();
         c.add(Locale::En, include_str!("../locales/en.yml"))
             .unwrap();
+        assert_eq!(c.missing(Locale::En), Vec::<String>::new());
+    }
+
+    #[test]
+    fn english_has_every_live_class_string() {
+        let mut c = Catalog::default();
+        c.add(Locale::ZhCn, include_str!("../locales/live.zh-CN.yml")).unwrap();
+        c.add(Locale::En, include_str!("../locales/live.en.yml")).unwrap();
         assert_eq!(c.missing(Locale::En), Vec::<String>::new());
     }
 }

@@ -51,6 +51,7 @@ pub(crate) fn routes(school: Arc<School>, kit: WebKit) -> Routes {
         .route("/school/pulls", get(pulls_page))
         .route("/school/timetable", get(timetable))
         .merge(crate::course_pages::routes())
+        .merge(crate::live::page::routes())
         .with_state(St { school, kit })
 }
 

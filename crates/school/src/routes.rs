@@ -61,6 +61,7 @@ pub fn routes(school: Arc<School>) -> Routes {
         .route("/api/school/pulls", get(pulls))
         .merge(crate::courses::routes())
         .merge(crate::pairings::routes())
+        .merge(crate::live::api::routes())
         .with_state(SchoolState(school))
 }
 

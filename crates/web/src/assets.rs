@@ -35,6 +35,8 @@ const SOURCES: &[Source] = &[
     asset!("chart.js", "text/javascript; charset=utf-8"),
     // The browser side of cunlink-rtc's calls (clinic consults, later classrooms).
     asset!("call.js", "text/javascript; charset=utf-8"),
+    // The browser side of cunlink-rtc's SFU (the school's live class).
+    asset!("sfu.js", "text/javascript; charset=utf-8"),
     asset!("board.css", "text/css; charset=utf-8"),
     asset!("icon.svg", "image/svg+xml"),
     asset!(

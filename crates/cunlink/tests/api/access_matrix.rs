@@ -143,6 +143,9 @@ const CALL_MEMBERS: &[Role] = &[Role::Doctor];
 const SCHOOL: &[Role] = &[Role::Admin, Role::CountyStaff, Role::Teacher, Role::Villager];
 /// Publishing lessons and watching pulls: teachers and the county.
 const TEACH: &[Role] = &[Role::Admin, Role::CountyStaff, Role::Teacher];
+/// A pairing's live class: its teacher and its classrooms' accounts. Village A's
+/// teacher caller is a member of village A's rural class (seed_live_classroom).
+const LIVE: &[Role] = &[Role::Teacher];
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Surface {
@@ -507,6 +510,8 @@ fn table() -> Vec<Row> {
         row("POST", "/api/school/pairings", api(SCHOOL, TEACH, Unscoped)),
         row("GET", "/api/school/pairings/{id}", api(SCHOOL, SCHOOL, Unscoped)),
         row("POST", "/api/school/pairings/{id}/timetable", api(SCHOOL, TEACH, Unscoped)),
+        row("POST", "/api/school/classes/{id}/live", api(SCHOOL, LIVE, Owner403)),
+        row("GET", "/school/classes/{id}/live", page(SCHOOL, LIVE, Owner403)),
         row("GET", "/school/timetable", page(SCHOOL, SCHOOL, Unscoped)),
         row("GET", "/affairs", page(NOT_BUYER, NOT_BUYER, Unscoped)),
         // affairs: JSON API (issue 16).
@@ -746,6 +751,8 @@ struct Village {
     school_class: i64,
     school_scorm: i64,
     school_pairing: i64,
+    /// The pairing's rural class (its live class's classroom).
+    school_rural: i64,
 }
 
 struct World {
@@ -917,6 +924,7 @@ async fn seed_village(
     let rural = ok(app, "/api/school/classes", &teacher, json!({"name": format!("Class {tag} B"), "school": "R"})).await;
     let pairing = ok(app, "/api/school/pairings", &teacher, json!({"name": format!("Pair {tag}"), "city_class_id": v.school_class, "rural_class_ids": [rural["id"]]})).await;
     v.school_pairing = pairing["id"].as_i64().expect("pairing id");
+    v.school_rural = rural["id"].as_i64().expect("rural class id");
     let manifest = br#"<manifest><resources><resource identifier="r" adlcp:scormtype="sco" href="index.html"/></resources></manifest>"#;
     let r = request(
         app.http,
@@ -1113,6 +1121,14 @@ async fn seed(app: &TestApp) -> (World, Vec<(Role, String, String)>) {
 
 /// A call consult in each village: village A's by the doctor caller, village
 /// B's by a doctor of B; both taken by a county doctor.
+/// Village A's teacher caller becomes an account of village A's rural class, so
+/// it joins that pairing's live class as a classroom (and no other).
+async fn seed_live_classroom(app: &TestApp, world: &World) {
+    let path = format!("/api/school/classes/{}/members", world.a.school_rural);
+    let (status, body) = app.post_json(&path, &app.admin_token, json!({"username": "caller-teacher"})).await;
+    assert_eq!(status, 200, "live classroom member: {body}");
+}
+
 async fn seed_call_consults(app: &TestApp, world: &mut World) {
     let auth = app.server.as_ref().unwrap().auth.clone();
     let id = |name: &'static str| {
@@ -1275,7 +1291,7 @@ fn value(
         "id" if is("/fhir/r4/Practitioner/") => v.vdoc_id.to_string(),
         "id" if is("/api/school/channels/") || is("/school/channels/") => v.school_channel.to_string(),
         "id" if is("/api/school/courses/") || is("/school/courses/") => v.school_course.to_string(),
-        "id" if is("/api/school/classes/") => v.school_class.to_string(),
+        "id" if is("/api/school/classes/") || is("/school/classes/") => v.school_class.to_string(),
         "id" if is("/api/school/pairings/") => v.school_pairing.to_string(),
         "item" => v.school_scorm.to_string(),
         "*path" => "index.html".into(),
@@ -1477,6 +1493,7 @@ fn body(
         "/api/school/scorm/{item}/calls" => j(json!({"calls": []})),
         "/api/school/statements" => j(json!({"statements": []})),
         "/api/school/pairings" => j(json!({"name": format!("Pair {n}"), "city_class_id": v.school_class, "rural_class_ids": [999999]})),
+        "/api/school/classes/{id}/live" => j(json!({"sdp": "v=0\r\n"})),
         "/api/school/pairings/{id}/timetable" => j(json!({"weekday": 3, "start": "10:00", "subject": "语文"})),
         "/school/courses/{id}/answers" => f("item_id=999999".into()),
         other => panic!("no body declared for {method} {other}"),
@@ -1510,6 +1527,7 @@ async fn every_route_answers_every_role_as_declared() {
     let (mut world, seeders) = seed(&app).await;
     let callers = callers(&app, &seeders).await;
     seed_call_consults(&app, &mut world).await;
+    seed_live_classroom(&app, &world).await;
     let admin = &callers[0];
     // The alert script's hashed URL is only known from a page that loads it.
     let page = request(

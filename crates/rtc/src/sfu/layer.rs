@@ -1,0 +1,131 @@
+//! Which simulcast layer a classroom gets: the best layer whose measured rate
+//! fits its estimated bandwidth, leaving room for voice.
+
+use std::time::{Duration, Instant};
+
+use str0m::bwe::Bitrate;
+use str0m::media::Rid;
+
+/// Every classroom's starting estimate: the low layer fits, the middle does not.
+pub(crate) const START: Bitrate = Bitrate::kbps(300);
+/// Voice and headroom kept out of the estimate before video is fitted.
+const AUDIO_BPS: u64 = 40_000;
+/// A layer is chosen when its rate is at most this share of what is left.
+const FIT: f64 = 0.85;
+/// The window over which an incoming layer's rate is measured.
+const WINDOW: Duration = Duration::from_secs(1);
+
+/// The incoming rate of each simulcast layer of the teacher's camera.
+#[derive(Default)]
+pub(crate) struct Rates {
+    layers: Vec<Layer>,
+}
+
+struct Layer {
+    rid: Rid,
+    since: Instant,
+    bytes: u64,
+    bps: u64,
+}
+
+impl Rates {
+    /// Count `bytes` of layer `rid` arriving `now`.
+    pub(crate) fn add(&mut self, rid: Rid, bytes: usize, now: Instant) {
+        let l = match self.layers.iter().position(|l| l.rid == rid) {
+            Some(i) => &mut self.layers[i],
+            None => {
+                self.layers.push(Layer {
+                    rid,
+                    since: now,
+                    bytes: 0,
+                    bps: 0,
+                });
+                let last = self.layers.len() - 1;
+                &mut self.layers[last]
+            }
+        };
+        l.bytes = l.bytes.saturating_add(bytes as u64);
+        let dt = now.saturating_duration_since(l.since);
+        if dt >= WINDOW {
+            l.bps = (l.bytes.saturating_mul(8) as f64 / dt.as_secs_f64()) as u64;
+            l.bytes = 0;
+            l.since = now;
+        }
+    }
+
+    /// The layers measured so far, lowest rate first (unmeasured ones last).
+    fn sorted(&self) -> Vec<(Rid, u64)> {
+        let mut v: Vec<(Rid, u64)> = self
+            .layers
+            .iter()
+            .map(|l| (l.rid, if l.bps == 0 { u64::MAX } else { l.bps }))
+            .collect();
+        v.sort_by_key(|&(_, bps)| bps);
+        v
+    }
+
+    /// The layer for a classroom with `estimate` bits per second: the highest
+    /// that fits, else the lowest. `None` before any layer has been seen.
+    pub(crate) fn choose(&self, estimate: u64) -> Option<Rid> {
+        let v = self.sorted();
+        let budget = (estimate.saturating_sub(AUDIO_BPS) as f64 * FIT) as u64;
+        let fit = v
+            .iter()
+            .rev()
+            .find(|&&(_, bps)| bps <= budget)
+            .map(|&(r, _)| r);
+        fit.or_else(|| v.first().map(|&(r, _)| r))
+    }
+
+    /// The rate to probe towards for a classroom now on `current`: the next
+    /// layer up (plus voice), or the current one at the top.
+    pub(crate) fn desired(&self, current: Option<Rid>) -> Option<Bitrate> {
+        let v: Vec<(Rid, u64)> = self
+            .sorted()
+            .into_iter()
+            .filter(|&(_, b)| b != u64::MAX)
+            .collect();
+        let i = v.iter().position(|&(r, _)| Some(r) == current)?;
+        let next = v.get(i + 1).unwrap_or(&v[i]).1;
+        Some(Bitrate::bps((next as f64 / FIT) as u64 + AUDIO_BPS))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rates() -> Rates {
+        let mut r = Rates::default();
+        let t0 = Instant::now();
+        // q 150 kbit/s, h 500 kbit/s, f 1.5 Mbit/s, each over one second.
+        for (rid, bps) in [("q", 150_000u64), ("h", 500_000), ("f", 1_500_000)] {
+            r.add(rid.into(), 0, t0);
+            r.add(rid.into(), (bps / 8) as usize, t0 + WINDOW);
+        }
+        r
+    }
+
+    #[test]
+    fn the_layer_follows_the_estimate() {
+        let r = rates();
+        assert_eq!(
+            r.choose(100_000),
+            Some("q".into()),
+            "too little for any: the lowest"
+        );
+        assert_eq!(r.choose(300_000), Some("q".into()));
+        assert_eq!(r.choose(700_000), Some("h".into()));
+        assert_eq!(r.choose(2_000_000), Some("f".into()));
+        assert_eq!(Rates::default().choose(1_000_000), None);
+    }
+
+    #[test]
+    fn probing_aims_at_the_next_layer() {
+        let r = rates();
+        let d = r.desired(Some("q".into())).map(|b| b.as_u64());
+        assert!(d.is_some_and(|d| d > 500_000 && d < 700_000), "{d:?}");
+        let top = r.desired(Some("f".into())).map(|b| b.as_u64());
+        assert!(top.is_some_and(|d| d > 1_500_000), "{top:?}");
+    }
+}

@@ -1,0 +1,115 @@
+// sfu.js: the browser side of cunlink-rtc's SFU (the school's live class). A page that holds
+//   <section id="call" data-role="teacher|classroom" data-join="/api/…/live" data-ice='[…]'
+//            data-csrf="…" data-l-connecting="…" …>
+// joins by itself and shows where it is on #call[data-state]: connecting | connected | ended
+// (call.js's convention). One offer, one answer (POST {"sdp"} → {"sdp"}), never renegotiated:
+// the teacher sends camera (simulcast q/h/f where the browser offers it) and microphone and
+// receives up to 3 classrooms' voices; a classroom receives the teacher's video and voice and
+// sends its microphone. The SFU picks each classroom's layer from its bandwidth; the lowest
+// layer is small (¼ size, ≤ 150 kbit/s, 15 fps) so a weak village link still gets a picture.
+(() => {
+  "use strict";
+  const root = document.getElementById("call");
+  if (!root || !root.dataset.join) return;
+  const d = root.dataset;
+  const SLOTS = 3;
+  const L = (k) => d["l" + k.split("-").map((w) => w[0].toUpperCase() + w.slice(1)).join("")] || k;
+  const $ = (s) => root.querySelector(s);
+  const status = $(".call-status"), remoteVideo = $("#call-remote"), localVideo = $("#call-local");
+  const muteBtn = $("[data-action=mute]"), leaveBtn = $("[data-action=hangup]");
+  const teacher = d.role === "teacher";
+  const relay = new URLSearchParams(location.search).get("ice") === "relay";
+  const MIC = { echoCancellation: true, noiseSuppression: true, autoGainControl: true, channelCount: 1 };
+  const CAMERA = { width: { ideal: 1280 }, height: { ideal: 720 }, frameRate: { ideal: 30, max: 30 } };
+  const LAYERS = [
+    { rid: "q", scaleResolutionDownBy: 4, maxBitrate: 150000, maxFramerate: 15 },
+    { rid: "h", scaleResolutionDownBy: 2, maxBitrate: 500000 },
+    { rid: "f", scaleResolutionDownBy: 1, maxBitrate: 1200000 },
+  ];
+  let ice = [];
+  try { ice = JSON.parse(d.ice || "[]"); } catch (_) { ice = []; }
+  let pc = null, media = null, ended = false, started = 0;
+
+  function setState(state, text) {
+    root.dataset.state = state;
+    if (text) status.textContent = text;
+  }
+  function end(text) {
+    if (ended) return;
+    ended = true;
+    if (pc) pc.close();
+    if (media) media.getTracks().forEach((t) => t.stop());
+    setState("ended", text || L("ended"));
+  }
+
+  async function getMedia() {
+    try {
+      media = await navigator.mediaDevices.getUserMedia(teacher ? { audio: MIC, video: CAMERA } : { audio: MIC });
+    } catch (_) {
+      // A classroom without a microphone still watches; a teacher without a camera still speaks.
+      try { media = await navigator.mediaDevices.getUserMedia({ audio: MIC }); } catch (_) { media = new MediaStream(); }
+      if (teacher && !media.getAudioTracks().length) status.textContent = L("no-media");
+    }
+    if (teacher) localVideo.srcObject = media;
+    return media;
+  }
+
+  function playVoice(stream) {
+    const a = document.createElement("audio");
+    a.autoplay = true;
+    a.srcObject = stream;
+    root.appendChild(a);
+  }
+
+  async function start() {
+    started = performance.now();
+    setState("connecting", L("connecting"));
+    const m = await getMedia();
+    pc = new RTCPeerConnection({ iceServers: ice, iceTransportPolicy: relay ? "relay" : "all", bundlePolicy: "max-bundle" });
+    window.cunlinkLive = { pc, role: d.role };
+    const [cam] = m.getVideoTracks(), [mic] = m.getAudioTracks();
+    if (teacher) {
+      if (cam) pc.addTransceiver(cam, { direction: "sendonly", streams: [m], sendEncodings: LAYERS });
+      if (mic) pc.addTransceiver(mic, { direction: "sendonly", streams: [m], sendEncodings: [{ maxBitrate: 32000 }] });
+      for (let i = 0; i < SLOTS; i++) pc.addTransceiver("audio", { direction: "recvonly" });
+    } else {
+      pc.addTransceiver("video", { direction: "recvonly" });
+      if (mic) pc.addTransceiver(mic, { direction: "sendrecv", streams: [m], sendEncodings: [{ maxBitrate: 24000 }] });
+      else pc.addTransceiver("audio", { direction: "recvonly" });
+    }
+    pc.ontrack = (e) => {
+      const s = new MediaStream([e.track]);
+      if (e.track.kind === "video") remoteVideo.srcObject = s;
+      else playVoice(s);
+    };
+    pc.onconnectionstatechange = () => {
+      const st = pc.connectionState;
+      if (st === "connected") {
+        root.dataset.connectedMs = String(Math.round(performance.now() - started));
+        setState("connected", L("connected"));
+      } else if (st === "failed" || st === "closed") end();
+    };
+    const offer = await pc.createOffer();
+    await pc.setLocalDescription(offer);
+    const r = await fetch(d.join, {
+      method: "POST", credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": d.csrf || "" },
+      body: JSON.stringify({ sdp: pc.localDescription.sdp }),
+    });
+    if (r.status === 403 || r.status === 404) return end(L("refused"));
+    if (r.status === 409) return end(L("full"));
+    if (!r.ok) throw new Error("join " + r.status);
+    const a = await r.json();
+    await pc.setRemoteDescription({ type: "answer", sdp: a.sdp });
+  }
+
+  if (muteBtn) muteBtn.addEventListener("click", () => {
+    const on = muteBtn.getAttribute("aria-pressed") !== "true";
+    muteBtn.setAttribute("aria-pressed", String(on));
+    muteBtn.textContent = on ? d.lUnmute || "Unmute" : d.lMute || "Mute";
+    if (media) media.getAudioTracks().forEach((t) => { t.enabled = !on; });
+  });
+  if (leaveBtn) leaveBtn.addEventListener("click", () => end());
+  window.addEventListener("pagehide", () => { if (pc) pc.close(); });
+  start().catch((e) => { console.error(e); end(L("ended")); });
+})();
