@@ -3,51 +3,14 @@
 //! range, newest-N and per-interval aggregate, before and after a reopen (log
 //! replay plus sealed chunks).
 
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 
-use cunlink_core::config::IngestConfig;
 use cunlink_farm::telemetry::query::Agg;
 use cunlink_farm::telemetry::writer::SEAL_POINTS;
 use cunlink_farm::telemetry::{Admission, DeviceId, KeyId, Reading, Telemetry, Value};
 
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let mut raw = [0u8; 8];
-        cunlink_core::random::fill(&mut raw);
-        let dir = std::env::temp_dir().join(format!(
-            "cunlink-telemetry-{tag}-{}-{:x}",
-            std::process::id(),
-            u64::from_le_bytes(raw)
-        ));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        TempDir(dir)
-    }
-
-    fn db(&self) -> PathBuf {
-        self.0.join("telemetry.db")
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn open(path: &Path) -> Arc<Telemetry> {
-    Telemetry::open(path, &IngestConfig::default()).expect("open telemetry store")
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
+mod support;
+use support::{TempDir, open, runtime};
 
 const DEV: DeviceId = DeviceId(1);
 const OTHER: DeviceId = DeviceId(2);
