@@ -5,19 +5,20 @@ import { BASE, env, shots, check, run, audit } from "./lib.mjs";
 import { join } from "node:path";
 
 /// The tabs (home paths, in order) and, per tab, the sub-pages each role sees.
-/// Clinic and school are skeletons: a home page, no sub-pages yet.
+/// The clinic has no sub-navigation (its home page links its parts by role).
 const FARM = ["/", "/alarms", "/farm/herd", "/farm/devices", "/rules"];
 const SHOP = ["/market", "/prices"];
+const SCHOOL = ["/school", "/school/courses", "/school/timetable", "/school/pulls"];
 const AFFAIRS = ["/affairs", "/affairs/accounts", "/affairs/feedback", "/affairs/votes"];
 const expected = {
-  admin: { "/": FARM, "/market": ["/market", "/market/mine", "/market/station", "/prices"], "/clinic": [], "/school": [], "/affairs": AFFAIRS, "/me": ["/me", "/admin/users"] },
-  county_staff: { "/": FARM, "/market": SHOP, "/clinic": [], "/school": [], "/affairs": AFFAIRS, "/me": ["/me", "/admin/users"] },
+  admin: { "/": FARM, "/market": ["/market", "/market/mine", "/market/station", "/prices"], "/clinic": [], "/school": SCHOOL, "/affairs": AFFAIRS, "/me": ["/me", "/admin/users"] },
+  county_staff: { "/": FARM, "/market": SHOP, "/clinic": [], "/school": SCHOOL, "/affairs": AFFAIRS, "/me": ["/me", "/admin/users"] },
   farmer: { "/": FARM, "/market": ["/market", "/market/mine", "/prices"], "/affairs": AFFAIRS, "/me": [] },
   station_operator: { "/": FARM, "/market": ["/market", "/market/station", "/prices"], "/affairs": AFFAIRS, "/me": [] },
   buyer: { "/market": SHOP, "/me": [] },
   doctor: { "/": FARM, "/market": SHOP, "/clinic": [], "/affairs": AFFAIRS, "/me": [] },
-  teacher: { "/": FARM, "/market": SHOP, "/school": [], "/affairs": AFFAIRS, "/me": [] },
-  villager: { "/": FARM, "/market": SHOP, "/clinic": [], "/school": [], "/affairs": AFFAIRS, "/me": [] },
+  teacher: { "/": FARM, "/market": SHOP, "/school": SCHOOL, "/affairs": AFFAIRS, "/me": [] },
+  villager: { "/": FARM, "/market": SHOP, "/clinic": [], "/school": SCHOOL, "/affairs": AFFAIRS, "/me": [] },
   village_official: { "/": FARM, "/market": SHOP, "/affairs": AFFAIRS, "/me": [] },
 };
 const tabName = (home) => home === "/" ? "farm" : home.slice(1).replace(/\//g, "-");
