@@ -670,11 +670,26 @@ async fn pairings_and_their_timetable() {
     )
     .await;
     assert_eq!((st, e["field"].clone()), (400, json!("start")));
+    let (st, e) = post(
+        &app,
+        &t,
+        &format!("/api/school/pairings/{id}/timetable"),
+        json!({"weekday": 3, "start": "10:00", "subject": "语文", "channel_id": 999}),
+    )
+    .await;
+    assert_eq!((st, e["field"].clone()), (400, json!("channel_id")));
+    let (_, ch) = post(
+        &app,
+        &t,
+        "/api/school/channels",
+        json!({"name": "三年级语文"}),
+    )
+    .await;
     let (st, _) = post(
         &app,
         &t,
         &format!("/api/school/pairings/{id}/timetable"),
-        json!({"weekday": 3, "start": "10:00", "subject": "语文：静夜思", "channel_id": 1}),
+        json!({"weekday": 3, "start": "10:00", "subject": "语文：静夜思", "channel_id": ch["id"]}),
     )
     .await;
     assert_eq!(st, 201);
