@@ -382,6 +382,15 @@ async fn scorm_file(
     Ok(r)
 }
 
+/// The answer both for a username nobody has and for one of another village.
+fn unknown_user(name: &str) -> SchoolError {
+    SchoolError::invalid(
+        "unknown_user",
+        "username",
+        format!("there is no user '{name}' in this village"),
+    )
+}
+
 async fn enrol(
     State(s): State<SchoolState>,
     CurrentUser(u): CurrentUser,
@@ -390,7 +399,15 @@ async fn enrol(
 ) -> R<Json<Value>> {
     let o = input::object(&body)?;
     let user = u.clone();
-    db(&s.0, move |c| require_edit(&user, &course_or_404(c, id)?)).await?;
+    let course = db(&s.0, move |c| {
+        let course = course_or_404(c, id)?;
+        require_edit(&user, &course)?;
+        Ok(course)
+    })
+    .await?;
+    // Outside county staff, a course takes only learners of its own village.
+    let scoped = !u.role.is_county_wide();
+    let village = course.village_id;
     let class_id = input::opt_int(&o, "class_id")?;
     let username = input::opt_string(&o, "username", 64)?;
     let user_id = match (&username, class_id) {
@@ -403,13 +420,8 @@ async fn enrol(
             Some(
                 found
                     .first()
-                    .ok_or_else(|| {
-                        SchoolError::invalid(
-                            "unknown_user",
-                            "username",
-                            format!("there is no user '{name}'"),
-                        )
-                    })?
+                    .filter(|f| !scoped || f.village_id == village)
+                    .ok_or_else(|| unknown_user(name))?
                     .id,
             )
         }
@@ -425,7 +437,7 @@ async fn enrol(
     };
     tx(&s.0, move |c| {
         if let Some(cid) = class_id
-            && cs::class(c, cid)?.is_none()
+            && !cs::class(c, cid)?.is_some_and(|(_, _, _, v)| !scoped || v == village)
         {
             return Err(SchoolError::invalid(
                 "unknown_class",
@@ -472,30 +484,32 @@ async fn add_member(
     access::require_teach(&u, "changing a class")?;
     let o = input::object(&body)?;
     let name = input::string(&o, "username", 64)?;
+    let county = u.role.is_county_wide();
+    let village = db(&s.0, move |c| {
+        let (_, _, _, village) = cs::class(c, id)?.ok_or_else(|| {
+            SchoolError::not_found("unknown_class", format!("there is no class {id}"))
+        })?;
+        if !county && village != u.village_id {
+            return Err(SchoolError::forbidden(
+                "this class belongs to another village",
+            ));
+        }
+        Ok(village)
+    })
+    .await?;
     let found =
         s.0.auth
             .users_by_names(vec![name.clone()])
             .await
             .map_err(SchoolError::from)?;
+    // Another village's user answers like no user at all, so the answer does
+    // not reveal which usernames exist elsewhere in the county.
     let member = found
         .first()
-        .ok_or_else(|| {
-            SchoolError::invalid(
-                "unknown_user",
-                "username",
-                format!("there is no user '{name}'"),
-            )
-        })?
+        .filter(|f| county || f.village_id == village)
+        .ok_or_else(|| unknown_user(&name))?
         .id;
     tx(&s.0, move |c| {
-        let (_, _, _, village) = cs::class(c, id)?.ok_or_else(|| {
-            SchoolError::not_found("unknown_class", format!("there is no class {id}"))
-        })?;
-        if !u.role.is_county_wide() && village != u.village_id {
-            return Err(SchoolError::forbidden(
-                "this class belongs to another village",
-            ));
-        }
         cs::add_member(c, id, member)?;
         Ok(())
     })

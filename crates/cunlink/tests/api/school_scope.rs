@@ -86,3 +86,62 @@ async fn only_the_city_teacher_or_county_staff_pairs_and_times_a_class() {
         assert_eq!(st, 201, "{v}");
     }
 }
+
+#[tokio::test]
+async fn enrolment_and_class_members_stay_in_the_village() {
+    let app = spawn_app().await;
+    let a = app.user("teacher_a", Role::Teacher, Some("茶香村")).await;
+    let b = app.user("teacher_b", Role::Teacher, Some("竹林村")).await;
+    app.user("near", Role::Villager, Some("茶香村")).await;
+    app.user("far", Role::Villager, Some("竹林村")).await;
+    let (st, c) = post(
+        &app,
+        &a,
+        "/api/school/courses",
+        json!({"title": "网购防骗", "audience": "villagers"}),
+    )
+    .await;
+    assert_eq!(st, 201, "{c}");
+    let course = c["id"].as_i64().unwrap();
+    let enrol = format!("/api/school/courses/{course}/enrolments");
+    let a_class = class(&app, &a, "茶香村小学").await;
+    let b_class = class(&app, &b, "竹林村小学").await;
+
+    // Class members: another village's user answers exactly like nobody.
+    let members = format!("/api/school/classes/{a_class}/members");
+    let (st_far, far) = post(&app, &a, &members, json!({"username": "far"})).await;
+    let (st_none, none) = post(&app, &a, &members, json!({"username": "nobody"})).await;
+    assert_eq!((st_far, st_none), (400, 400));
+    assert_eq!(
+        (far["error"].clone(), far["field"].clone()),
+        (none["error"].clone(), none["field"].clone())
+    );
+    assert_eq!(
+        far["message"].as_str().unwrap().replace("far", "?"),
+        none["message"].as_str().unwrap().replace("nobody", "?")
+    );
+    let (st, v) = post(&app, &a, &members, json!({"username": "near"})).await;
+    assert_eq!(st, 200, "{v}");
+
+    // Enrolment: another village's user or class is refused, like unknown ones.
+    let (st, v) = post(&app, &a, &enrol, json!({"username": "far"})).await;
+    assert_eq!((st, v["field"].as_str()), (400, Some("username")), "{v}");
+    let (st, v) = post(&app, &a, &enrol, json!({"class_id": b_class})).await;
+    assert_eq!((st, v["field"].as_str()), (400, Some("class_id")), "{v}");
+    let (st, v) = post(&app, &a, &enrol, json!({"username": "near"})).await;
+    assert_eq!(st, 200, "{v}");
+    let (st, v) = post(&app, &a, &enrol, json!({"class_id": a_class})).await;
+    assert_eq!(st, 200, "{v}");
+    // Only the village's learners are on the course: "near", in person and by class.
+    let v = app
+        .get(&format!("/api/school/courses/{course}/progress"), &a)
+        .await
+        .json();
+    let names: Vec<&str> = v["learners"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|l| l["username"].as_str())
+        .collect();
+    assert!(names.contains(&"near") && !names.contains(&"far"), "{v}");
+}
