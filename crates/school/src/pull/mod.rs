@@ -355,6 +355,12 @@ impl Run<'_> {
         })?;
         let m: Manifest = serde_json::from_slice(&json)
             .map_err(|e| PullError::Fatal(format!("the channel metadata is not valid: {e}")))?;
+        if m.id != channel {
+            return Err(PullError::Fatal(format!(
+                "asked for channel {channel}, the metadata describes channel {}",
+                m.id
+            )));
+        }
         Ok(m)
     }
 
