@@ -729,6 +729,22 @@ async fn progress(
 /// `POST /api/school/scorm/{item}/calls` `{"calls":[{"call","element","value"}]}`:
 /// the runtime's LMS calls, recorded; a lesson status of completed or passed
 /// becomes a `completed` statement with the raw score.
+/// A SCORM score element as a whole number; 400 naming it when it is not a
+/// finite number ("inf" would otherwise become a huge score).
+fn score_value(values: &HashMap<String, String>, el: &str) -> Result<Option<i64>, SchoolError> {
+    let Some(v) = values.get(el).filter(|v| !v.trim().is_empty()) else {
+        return Ok(None);
+    };
+    match v.trim().parse::<f64>() {
+        Ok(f) if f.is_finite() && f.abs() < 1e12 => Ok(Some(f.round() as i64)),
+        _ => Err(SchoolError::invalid(
+            "bad_score",
+            el,
+            format!("{el} is a finite number"),
+        )),
+    }
+}
+
 async fn scorm_calls(
     State(s): State<SchoolState>,
     CurrentUser(u): CurrentUser,
@@ -782,23 +798,19 @@ async fn scorm_calls(
         let status = values.get("cmi.core.lesson_status").map(String::as_str);
         let mut done = false;
         if matches!(status, Some("completed" | "passed")) {
-            let raw = values
-                .get("cmi.core.score.raw")
-                .and_then(|v| v.parse::<f64>().ok())
-                .map(|v| v.round() as i64);
-            let max = values
-                .get("cmi.core.score.max")
-                .and_then(|v| v.parse::<f64>().ok())
-                .map(|v| v.round() as i64);
-            let uuid = statements::new_uuid();
-            statements::completed(
-                c,
-                &u,
-                &course,
-                &item,
-                &uuid,
-                raw.map(|r| (r, max.unwrap_or(100))),
-            )?;
+            let max = score_value(&values, "cmi.core.score.max")?
+                .unwrap_or(100)
+                .clamp(1, 1_000_000);
+            let raw = score_value(&values, "cmi.core.score.raw")?.map(|r| r.clamp(0, max));
+            // One completion per learner and item however often the package
+            // reports it: the UUID is derived, so a repeat is a no-op.
+            let uuid = statements::derived_uuid(&format!(
+                "scorm-completed\n{}\n{}\n{}",
+                u.village.as_deref().unwrap_or(""),
+                u.username,
+                item.id
+            ));
+            statements::completed(c, &u, &course, &item, &uuid, raw.map(|r| (r, max)))?;
             done = true;
         }
         Ok(json!({"recorded": calls.len(), "completed": done}))
