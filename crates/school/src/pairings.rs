@@ -22,6 +22,9 @@ use crate::error::SchoolError;
 use crate::routes::{R, SchoolState, db, tx};
 use crate::{access, input};
 
+/// Slots in one pairing's timetable (the reads show this many).
+pub const MAX_SLOTS: i64 = 100;
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Slot {
     pub id: i64,
@@ -89,7 +92,7 @@ pub fn pairing(c: &Connection, id: i64) -> rusqlite::Result<Option<Pairing>> {
     }
     let mut st = c.prepare(
         "SELECT id, weekday, start_min, minutes, subject, channel_id FROM school_timetable
-         WHERE pairing_id = $1 ORDER BY weekday, start_min LIMIT 100",
+         WHERE pairing_id = $1 ORDER BY weekday, start_min LIMIT 100", // MAX_SLOTS
     )?;
     let slots = st
         .query_map([id], |r| {
@@ -319,6 +322,19 @@ async fn add_timetable(
             SchoolError::not_found("unknown_pairing", format!("there is no pairing {id}"))
         })?;
         require_city_teacher(c, &u, city)?;
+        // Reads show at most MAX_SLOTS; more could never be seen.
+        let n: i64 = c.query_row(
+            "SELECT count(*) FROM school_timetable WHERE pairing_id = $1",
+            [id],
+            |r| r.get(0),
+        )?;
+        if n >= MAX_SLOTS {
+            return Err(SchoolError::invalid(
+                "too_many_slots",
+                "weekday",
+                format!("a timetable has at most {MAX_SLOTS} slots"),
+            ));
+        }
         if let Some(ch) = channel
             && crate::store::channel(c, ch)?.is_none()
         {

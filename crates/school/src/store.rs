@@ -358,8 +358,16 @@ impl PullRow {
     }
 }
 
+/// Pull rows kept for the pull-status page; older ones are pruned.
+pub const KEEP_PULLS: i64 = 100;
+
 pub fn start_pull(c: &Connection, origin_url: &str, origin_id: i64) -> rusqlite::Result<i64> {
     let now = now_ms();
+    // A scheduled pull adds a row every run: keep the newest, not all.
+    c.execute(
+        "DELETE FROM school_pulls WHERE id <= (SELECT id FROM school_pulls ORDER BY id DESC LIMIT 1 OFFSET $1)",
+        [KEEP_PULLS - 1],
+    )?;
     c.execute(
         "INSERT INTO school_pulls (origin_url, origin_id, state, started_at, updated_at)
          VALUES ($1, $2, 'metadata', $3, $3)",

@@ -439,15 +439,18 @@ async fn a_pulled_channel_relays_under_its_local_id() {
     assert_eq!(st, 201);
     let ch = publish_channel(&app, &[MIB + 3], 2).await;
     let b = TempDir::new("school-relay-b");
+    // A trailing '/' names the same origin: the second pull updates one copy.
+    pull(&b.0, &format!("http://{}/", app.http), &ch).await;
     pull(&b.0, &format!("http://{}", app.http), &ch).await;
-    let local: i64 = rusqlite::Connection::open(b.0.join("cunlink.db"))
+    let (copies, local): (i64, i64) = rusqlite::Connection::open(b.0.join("cunlink.db"))
         .unwrap()
         .query_row(
-            "SELECT id FROM school_channels WHERE origin_id = $1",
+            "SELECT count(*), max(id) FROM school_channels WHERE origin_id = $1",
             [ch.id],
-            |r| r.get(0),
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .unwrap();
+    assert_eq!(copies, 1);
     assert_ne!(local, ch.id);
     let usb = TempDir::new("school-relay-usb");
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_cunlink"))

@@ -85,6 +85,29 @@ async fn only_the_city_teacher_or_county_staff_pairs_and_times_a_class() {
         .await;
         assert_eq!(st, 201, "{v}");
     }
+    // A timetable holds at most 100 slots (what a read shows); the 101st is refused.
+    for i in 2..100 {
+        let (st, _) = post(
+            &app,
+            &a,
+            &format!("/api/school/pairings/{pairing}/timetable"),
+            json!({"weekday": 1 + i % 7, "start": format!("{:02}:{:02}", i / 7, i % 60), "subject": "x"}),
+        )
+        .await;
+        assert_eq!(st, 201);
+    }
+    let (st, v) = post(
+        &app,
+        &a,
+        &format!("/api/school/pairings/{pairing}/timetable"),
+        slot,
+    )
+    .await;
+    assert_eq!(
+        (st, v["error"].as_str()),
+        (400, Some("too_many_slots")),
+        "{v}"
+    );
 }
 
 #[tokio::test]

@@ -171,6 +171,9 @@ pub async fn run(
     opts: &Options,
     report: &mut (dyn FnMut(Event) + Send),
 ) -> Result<Summary, PullError> {
+    // "http://hub/" and "http://hub" are one origin: the local copy is found
+    // again by its origin on the next pull.
+    let origin = origin.trim_end_matches('/');
     // One pull at a time per data directory: two would append to the same
     // partial files. The lock goes with the process, even after kill -9.
     std::fs::create_dir_all(store.partial_dir())?;
