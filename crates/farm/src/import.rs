@@ -196,7 +196,11 @@ fn parse_datetime(s: &str) -> Option<i64> {
         t.next()?.parse().ok()?,
         t.next().unwrap_or("0").parse().ok()?,
     );
-    if t.next().is_some() || h > 23 || mi > 59 || se > 60 {
+    if t.next().is_some()
+        || !(0..=23).contains(&h)
+        || !(0..=59).contains(&mi)
+        || !(0..=60).contains(&se)
+    {
         return None;
     }
     let ms: i64 = if frac.is_empty() {
@@ -270,6 +274,18 @@ mod tests {
 
     fn parse(s: &str) -> Result<Vec<Reading>, ImportError> {
         parse_csv(s.as_bytes(), DeviceId(1), &Keys::default(), |_| {})
+    }
+
+    #[test]
+    fn negative_time_fields_are_refused() {
+        assert!(parse_ts("2026-11-30 08:05:00").is_ok());
+        for bad in [
+            "2026-11-30 -1:00:00",
+            "2026-11-30 08:-5:00",
+            "2026-11-30 08:05:-1",
+        ] {
+            assert!(parse_ts(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

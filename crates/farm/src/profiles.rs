@@ -44,9 +44,10 @@ pub struct ProfileUpdate {
     pub rollup_retention_days: Option<Option<u32>>,
 }
 
-/// A field that is present (possibly `null`) becomes `Some(..)`.
+/// A field that is present (possibly `null`) becomes `Some(..)`; 0 days
+/// means forever, like `null` (and like `cunlink profile set --retention-days 0`).
 fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<u32>>, D::Error> {
-    Option::<u32>::deserialize(d).map(Some)
+    Option::<u32>::deserialize(d).map(|v| Some(v.filter(|&d| d > 0)))
 }
 
 /// A refused profile change: (field, message).
@@ -119,7 +120,7 @@ pub fn validate(name: &str, u: &ProfileUpdate) -> Result<(), Invalid> {
         {
             return Err(invalid(
                 field,
-                format!("between 1 and {MAX_RETENTION_DAYS} days, or null for forever"),
+                format!("between 1 and {MAX_RETENTION_DAYS} days, or 0 or null for forever"),
             ));
         }
     }
@@ -128,9 +129,7 @@ pub fn validate(name: &str, u: &ProfileUpdate) -> Result<(), Invalid> {
 
 /// One profile by name.
 pub fn profile(conn: &Connection, name: &str) -> Result<Option<Profile>, FarmStoreError> {
-    Ok(crate::store::profiles(conn)?
-        .into_iter()
-        .find(|p| p.name == name))
+    crate::store::profile_by_name(conn, name)
 }
 
 /// Create the profile if it is new, then apply `u`; (profile, created). One transaction.
@@ -282,6 +281,8 @@ mod tests {
 
     #[test]
     fn null_and_absent_retention_differ() {
+        let zero: ProfileUpdate = serde_json::from_str(r#"{"retention_days":0}"#).unwrap();
+        assert_eq!(zero.retention_days, Some(None), "0 is forever");
         let u: ProfileUpdate = serde_json::from_str(r#"{"retention_days":null}"#).unwrap();
         assert_eq!(u.retention_days, Some(None));
         assert_eq!(u.rollup_retention_days, None);

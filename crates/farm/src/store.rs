@@ -319,28 +319,43 @@ fn asset_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Asset> {
     })
 }
 
+const PROFILE_COLS: &str = "id, name, keys, reporting_interval_s, measures_core_temp, retention_days, rollup_retention_days";
+
+fn profile_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Profile> {
+    let keys: String = r.get(2)?;
+    Ok(Profile {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        // Written by our migrations as a JSON array; an edited row lists no keys.
+        keys: serde_json::from_str::<Vec<ProfileKey>>(&keys).unwrap_or_default(),
+        reporting_interval_s: r.get::<_, i64>(3)?.clamp(1, u32::MAX as i64) as u32,
+        measures_core_temp: r.get(4)?,
+        retention_days: r
+            .get::<_, Option<i64>>(5)?
+            .map(|d| d.clamp(0, u32::MAX as i64) as u32),
+        rollup_retention_days: r
+            .get::<_, Option<i64>>(6)?
+            .map(|d| d.clamp(0, u32::MAX as i64) as u32),
+    })
+}
+
 pub fn profiles(conn: &Connection) -> Result<Vec<Profile>, FarmStoreError> {
-    let mut st = conn.prepare(
-        "SELECT id, name, keys, reporting_interval_s, measures_core_temp, retention_days, rollup_retention_days FROM farm_device_profiles ORDER BY name",
-    )?;
-    let rows = st.query_map([], |r| {
-        let keys: String = r.get(2)?;
-        Ok(Profile {
-            id: r.get(0)?,
-            name: r.get(1)?,
-            // Written by our migrations as a JSON array; an edited row lists no keys.
-            keys: serde_json::from_str::<Vec<ProfileKey>>(&keys).unwrap_or_default(),
-            reporting_interval_s: r.get::<_, i64>(3)?.clamp(1, u32::MAX as i64) as u32,
-            measures_core_temp: r.get(4)?,
-            retention_days: r
-                .get::<_, Option<i64>>(5)?
-                .map(|d| d.clamp(0, u32::MAX as i64) as u32),
-            rollup_retention_days: r
-                .get::<_, Option<i64>>(6)?
-                .map(|d| d.clamp(0, u32::MAX as i64) as u32),
-        })
-    })?;
+    let mut st = conn.prepare(&format!(
+        "SELECT {PROFILE_COLS} FROM farm_device_profiles ORDER BY name"
+    ))?;
+    let rows = st.query_map([], profile_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// One profile by its name (one indexed row, not the whole table).
+pub fn profile_by_name(conn: &Connection, name: &str) -> Result<Option<Profile>, FarmStoreError> {
+    Ok(conn
+        .query_row(
+            &format!("SELECT {PROFILE_COLS} FROM farm_device_profiles WHERE name = $1"),
+            [name],
+            profile_row,
+        )
+        .optional()?)
 }
 
 /// One asset by id.

@@ -158,6 +158,17 @@ pub fn create_class(
     Ok(c.last_insert_rowid())
 }
 
+/// The teacher who created class `id` (`None`: no such class or no teacher).
+pub fn class_teacher(c: &Connection, id: i64) -> rusqlite::Result<Option<i64>> {
+    Ok(c.query_row(
+        "SELECT teacher_id FROM school_classes WHERE id = $1",
+        [id],
+        |r| r.get::<_, Option<i64>>(0),
+    )
+    .optional()?
+    .flatten())
+}
+
 /// (id, name, school, village_id) of a class.
 pub fn class(
     c: &Connection,

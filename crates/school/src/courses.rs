@@ -382,6 +382,15 @@ async fn scorm_file(
     Ok(r)
 }
 
+/// The answer both for a username nobody has and for one of another village.
+fn unknown_user(name: &str) -> SchoolError {
+    SchoolError::invalid(
+        "unknown_user",
+        "username",
+        format!("there is no user '{name}' in this village"),
+    )
+}
+
 async fn enrol(
     State(s): State<SchoolState>,
     CurrentUser(u): CurrentUser,
@@ -390,7 +399,15 @@ async fn enrol(
 ) -> R<Json<Value>> {
     let o = input::object(&body)?;
     let user = u.clone();
-    db(&s.0, move |c| require_edit(&user, &course_or_404(c, id)?)).await?;
+    let course = db(&s.0, move |c| {
+        let course = course_or_404(c, id)?;
+        require_edit(&user, &course)?;
+        Ok(course)
+    })
+    .await?;
+    // Outside county staff, a course takes only learners of its own village.
+    let scoped = !u.role.is_county_wide();
+    let village = course.village_id;
     let class_id = input::opt_int(&o, "class_id")?;
     let username = input::opt_string(&o, "username", 64)?;
     let user_id = match (&username, class_id) {
@@ -403,13 +420,8 @@ async fn enrol(
             Some(
                 found
                     .first()
-                    .ok_or_else(|| {
-                        SchoolError::invalid(
-                            "unknown_user",
-                            "username",
-                            format!("there is no user '{name}'"),
-                        )
-                    })?
+                    .filter(|f| !scoped || f.village_id == village)
+                    .ok_or_else(|| unknown_user(name))?
                     .id,
             )
         }
@@ -425,7 +437,7 @@ async fn enrol(
     };
     tx(&s.0, move |c| {
         if let Some(cid) = class_id
-            && cs::class(c, cid)?.is_none()
+            && !cs::class(c, cid)?.is_some_and(|(_, _, _, v)| !scoped || v == village)
         {
             return Err(SchoolError::invalid(
                 "unknown_class",
@@ -472,30 +484,32 @@ async fn add_member(
     access::require_teach(&u, "changing a class")?;
     let o = input::object(&body)?;
     let name = input::string(&o, "username", 64)?;
+    let county = u.role.is_county_wide();
+    let village = db(&s.0, move |c| {
+        let (_, _, _, village) = cs::class(c, id)?.ok_or_else(|| {
+            SchoolError::not_found("unknown_class", format!("there is no class {id}"))
+        })?;
+        if !county && village != u.village_id {
+            return Err(SchoolError::forbidden(
+                "this class belongs to another village",
+            ));
+        }
+        Ok(village)
+    })
+    .await?;
     let found =
         s.0.auth
             .users_by_names(vec![name.clone()])
             .await
             .map_err(SchoolError::from)?;
+    // Another village's user answers like no user at all, so the answer does
+    // not reveal which usernames exist elsewhere in the county.
     let member = found
         .first()
-        .ok_or_else(|| {
-            SchoolError::invalid(
-                "unknown_user",
-                "username",
-                format!("there is no user '{name}'"),
-            )
-        })?
+        .filter(|f| county || f.village_id == village)
+        .ok_or_else(|| unknown_user(&name))?
         .id;
     tx(&s.0, move |c| {
-        let (_, _, _, village) = cs::class(c, id)?.ok_or_else(|| {
-            SchoolError::not_found("unknown_class", format!("there is no class {id}"))
-        })?;
-        if !u.role.is_county_wide() && village != u.village_id {
-            return Err(SchoolError::forbidden(
-                "this class belongs to another village",
-            ));
-        }
         cs::add_member(c, id, member)?;
         Ok(())
     })
@@ -715,6 +729,22 @@ async fn progress(
 /// `POST /api/school/scorm/{item}/calls` `{"calls":[{"call","element","value"}]}`:
 /// the runtime's LMS calls, recorded; a lesson status of completed or passed
 /// becomes a `completed` statement with the raw score.
+/// A SCORM score element as a whole number; 400 naming it when it is not a
+/// finite number ("inf" would otherwise become a huge score).
+fn score_value(values: &HashMap<String, String>, el: &str) -> Result<Option<i64>, SchoolError> {
+    let Some(v) = values.get(el).filter(|v| !v.trim().is_empty()) else {
+        return Ok(None);
+    };
+    match v.trim().parse::<f64>() {
+        Ok(f) if f.is_finite() && f.abs() < 1e12 => Ok(Some(f.round() as i64)),
+        _ => Err(SchoolError::invalid(
+            "bad_score",
+            el,
+            format!("{el} is a finite number"),
+        )),
+    }
+}
+
 async fn scorm_calls(
     State(s): State<SchoolState>,
     CurrentUser(u): CurrentUser,
@@ -768,23 +798,19 @@ async fn scorm_calls(
         let status = values.get("cmi.core.lesson_status").map(String::as_str);
         let mut done = false;
         if matches!(status, Some("completed" | "passed")) {
-            let raw = values
-                .get("cmi.core.score.raw")
-                .and_then(|v| v.parse::<f64>().ok())
-                .map(|v| v.round() as i64);
-            let max = values
-                .get("cmi.core.score.max")
-                .and_then(|v| v.parse::<f64>().ok())
-                .map(|v| v.round() as i64);
-            let uuid = statements::new_uuid();
-            statements::completed(
-                c,
-                &u,
-                &course,
-                &item,
-                &uuid,
-                raw.map(|r| (r, max.unwrap_or(100))),
-            )?;
+            let max = score_value(&values, "cmi.core.score.max")?
+                .unwrap_or(100)
+                .clamp(1, 1_000_000);
+            let raw = score_value(&values, "cmi.core.score.raw")?.map(|r| r.clamp(0, max));
+            // One completion per learner and item however often the package
+            // reports it: the UUID is derived, so a repeat is a no-op.
+            let uuid = statements::derived_uuid(&format!(
+                "scorm-completed\n{}\n{}\n{}",
+                u.village.as_deref().unwrap_or(""),
+                u.username,
+                item.id
+            ));
+            statements::completed(c, &u, &course, &item, &uuid, raw.map(|r| (r, max)))?;
             done = true;
         }
         Ok(json!({"recorded": calls.len(), "completed": done}))

@@ -22,6 +22,9 @@ use crate::error::SchoolError;
 use crate::routes::{R, SchoolState, db, tx};
 use crate::{access, input};
 
+/// Slots in one pairing's timetable (the reads show this many).
+pub const MAX_SLOTS: i64 = 100;
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Slot {
     pub id: i64,
@@ -89,7 +92,7 @@ pub fn pairing(c: &Connection, id: i64) -> rusqlite::Result<Option<Pairing>> {
     }
     let mut st = c.prepare(
         "SELECT id, weekday, start_min, minutes, subject, channel_id FROM school_timetable
-         WHERE pairing_id = $1 ORDER BY weekday, start_min LIMIT 100",
+         WHERE pairing_id = $1 ORDER BY weekday, start_min LIMIT 100", // MAX_SLOTS
     )?;
     let slots = st
         .query_map([id], |r| {
@@ -109,6 +112,34 @@ pub fn pairing(c: &Connection, id: i64) -> rusqlite::Result<Option<Pairing>> {
         classes,
         slots,
     }))
+}
+
+/// The city class of pairing `id`.
+pub fn city_class(c: &Connection, id: i64) -> rusqlite::Result<Option<i64>> {
+    c.query_row(
+        "SELECT city_class_id FROM school_pairings WHERE id = $1",
+        [id],
+        |r| r.get(0),
+    )
+    .optional()
+}
+
+/// Refuse unless `u` may run the pairing whose city class is `city`: county-wide
+/// roles, or the city class's own teacher. The city class hears the rural
+/// classrooms in the live class, so pairing someone else's class as "city"
+/// would let a teacher listen in on another village's classroom.
+fn require_city_teacher(
+    c: &Connection,
+    u: &cunlink_core::auth::User,
+    city: i64,
+) -> Result<(), SchoolError> {
+    if u.role.is_county_wide() || cs::class_teacher(c, city)? == Some(u.id) {
+        Ok(())
+    } else {
+        Err(SchoolError::forbidden(
+            "only the city class's teacher or county staff may pair it or change its timetable",
+        ))
+    }
 }
 
 pub fn pairing_ids(c: &Connection, limit: i64) -> rusqlite::Result<Vec<i64>> {
@@ -228,6 +259,7 @@ async fn create_pairing(
                 ));
             }
         }
+        require_city_teacher(c, &u, city)?;
         Ok(create(c, &name, city, &rural, u.id)?)
     })
     .await?;
@@ -286,10 +318,30 @@ async fn add_timetable(
     let subject = input::string(&o, "subject", 50)?;
     let channel = input::opt_int(&o, "channel_id")?;
     let slot = tx(&s.0, move |c| {
-        if pairing(c, id)?.is_none() {
-            return Err(SchoolError::not_found(
-                "unknown_pairing",
-                format!("there is no pairing {id}"),
+        let city = city_class(c, id)?.ok_or_else(|| {
+            SchoolError::not_found("unknown_pairing", format!("there is no pairing {id}"))
+        })?;
+        require_city_teacher(c, &u, city)?;
+        // Reads show at most MAX_SLOTS; more could never be seen.
+        let n: i64 = c.query_row(
+            "SELECT count(*) FROM school_timetable WHERE pairing_id = $1",
+            [id],
+            |r| r.get(0),
+        )?;
+        if n >= MAX_SLOTS {
+            return Err(SchoolError::invalid(
+                "too_many_slots",
+                "weekday",
+                format!("a timetable has at most {MAX_SLOTS} slots"),
+            ));
+        }
+        if let Some(ch) = channel
+            && crate::store::channel(c, ch)?.is_none()
+        {
+            return Err(SchoolError::invalid(
+                "unknown_channel",
+                "channel_id",
+                format!("there is no channel {ch}"),
             ));
         }
         Ok(add_slot(

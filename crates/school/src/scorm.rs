@@ -190,7 +190,8 @@ pub fn check(z: &[u8]) -> Result<Package, ScormError> {
         .split("<title>")
         .nth(1)
         .and_then(|t| t.split("</title>").next())
-        .map(|t| t.trim().to_string())
+        // A course item's title is at most 200 characters, as when typed in.
+        .map(|t| t.trim().chars().take(200).collect::<String>())
         .filter(|t| !t.is_empty());
     Ok(Package {
         entries,

@@ -42,6 +42,26 @@ pub fn new_uuid() -> String {
     )
 }
 
+/// A UUID (version-5 shaped, from SHA-256) that is the same every time for
+/// `key`: a statement that must be counted once gets the same id each time.
+pub fn derived_uuid(key: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let d = Sha256::digest(key.as_bytes());
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&d[..16]);
+    b[6] = (b[6] & 0x0f) | 0x50;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = crate::content::hex(&b);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
+}
+
 pub fn is_uuid(s: &str) -> bool {
     s.len() == 36
         && s.char_indices().all(|(i, c)| {

@@ -295,8 +295,10 @@ pub fn apply_pulled(c: &Connection, origin_url: &str, m: &Manifest) -> rusqlite:
         set_file(c, id, f)?;
     }
     // The local copy republishes what it received, so a node further down
-    // (a USB export, a neighbouring school) can pull from this one.
-    let json = serde_json::to_string(m).unwrap_or_default();
+    // (a USB export, a neighbouring school) can pull from this one, under the
+    // id it has here: a pull asks for that id and checks the manifest says it.
+    let local = Manifest { id, ..m.clone() };
+    let json = serde_json::to_string(&local).unwrap_or_default();
     c.execute(
         "INSERT OR REPLACE INTO school_channel_versions (channel_id, version, manifest, published_at)
          VALUES ($1, $2, $3, $4)",
@@ -333,7 +335,8 @@ impl PullRow {
         if left <= 0 {
             return Some(0);
         }
-        (self.rate_bps > 0).then(|| (left + self.rate_bps - 1) / self.rate_bps)
+        // Sizes come from the upstream: no overflow near i64::MAX.
+        (self.rate_bps > 0).then(|| left / self.rate_bps + i64::from(left % self.rate_bps != 0))
     }
 
     /// Locale key of the state's label.
@@ -355,8 +358,16 @@ impl PullRow {
     }
 }
 
+/// Pull rows kept for the pull-status page; older ones are pruned.
+pub const KEEP_PULLS: i64 = 100;
+
 pub fn start_pull(c: &Connection, origin_url: &str, origin_id: i64) -> rusqlite::Result<i64> {
     let now = now_ms();
+    // A scheduled pull adds a row every run: keep the newest, not all.
+    c.execute(
+        "DELETE FROM school_pulls WHERE id <= (SELECT id FROM school_pulls ORDER BY id DESC LIMIT 1 OFFSET $1)",
+        [KEEP_PULLS - 1],
+    )?;
     c.execute(
         "INSERT INTO school_pulls (origin_url, origin_id, state, started_at, updated_at)
          VALUES ($1, $2, 'metadata', $3, $3)",

@@ -509,7 +509,8 @@ fn table() -> Vec<Row> {
         // classes): county-level objects any teacher may arrange.
         row("POST", "/api/school/pairings", api(SCHOOL, TEACH, Unscoped)),
         row("GET", "/api/school/pairings/{id}", api(SCHOOL, SCHOOL, Unscoped)),
-        row("POST", "/api/school/pairings/{id}/timetable", api(SCHOOL, TEACH, Unscoped)),
+        // Only the city class's own teacher (no caller: the seed teacher made it) and the county.
+        row("POST", "/api/school/pairings/{id}/timetable", api(SCHOOL, COUNTY, Owner403)),
         row("POST", "/api/school/classes/{id}/live", api(SCHOOL, LIVE, Owner403)),
         row("GET", "/school/classes/{id}/live", page(SCHOOL, LIVE, Owner403)),
         row("GET", "/school/timetable", page(SCHOOL, SCHOOL, Unscoped)),

@@ -51,6 +51,7 @@ mod school_channels;
 mod school_courses;
 mod school_netns;
 mod school_pull;
+mod school_scope;
 mod school_live;
 mod skeletons;
 mod storage;

@@ -530,6 +530,55 @@ async fn scorm_package_import_play_calls_and_bad_zips() {
         .await
         .json();
     assert_eq!(p["learners"][0]["items_done"], 1);
+    // The package reports completion again (every commit does): still one
+    // completed statement; a non-finite score is refused and changes nothing.
+    let count = || {
+        rusqlite::Connection::open(app.dir.0.join("cunlink.db"))
+            .unwrap()
+            .query_row(
+                "SELECT count(*), max(score), max(max_score) FROM school_statements
+                 WHERE verb = 'completed' AND item_id = $1",
+                [item],
+                |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, i64>(2)?,
+                    ))
+                },
+            )
+            .unwrap()
+    };
+    assert_eq!(count(), (1, 85, 100));
+    let again = json!({"calls": [
+        {"call": "LMSSetValue", "element": "cmi.core.lesson_status", "value": "completed"},
+        {"call": "LMSSetValue", "element": "cmi.core.score.raw", "value": "150"},
+        {"call": "LMSCommit"}]});
+    let (st, v) = post(
+        &app,
+        &learner,
+        &format!("/api/school/scorm/{item}/calls"),
+        again,
+    )
+    .await;
+    assert_eq!((st, v["completed"].clone()), (200, json!(true)), "{v}");
+    assert_eq!(count(), (1, 85, 100));
+    let inf = json!({"calls": [
+        {"call": "LMSSetValue", "element": "cmi.core.lesson_status", "value": "passed"},
+        {"call": "LMSSetValue", "element": "cmi.core.score.raw", "value": "inf"}]});
+    let (st, v) = post(
+        &app,
+        &learner,
+        &format!("/api/school/scorm/{item}/calls"),
+        inf,
+    )
+    .await;
+    assert_eq!(
+        (st, v["field"].clone()),
+        (400, json!("cmi.core.score.raw")),
+        "{v}"
+    );
+    assert_eq!(count(), (1, 85, 100));
     // The player page loads the vendored runtime.
     let cookie = app.session("learner", "a-password").await;
     let r = request(
@@ -670,11 +719,26 @@ async fn pairings_and_their_timetable() {
     )
     .await;
     assert_eq!((st, e["field"].clone()), (400, json!("start")));
+    let (st, e) = post(
+        &app,
+        &t,
+        &format!("/api/school/pairings/{id}/timetable"),
+        json!({"weekday": 3, "start": "10:00", "subject": "语文", "channel_id": 999}),
+    )
+    .await;
+    assert_eq!((st, e["field"].clone()), (400, json!("channel_id")));
+    let (_, ch) = post(
+        &app,
+        &t,
+        "/api/school/channels",
+        json!({"name": "三年级语文"}),
+    )
+    .await;
     let (st, _) = post(
         &app,
         &t,
         &format!("/api/school/pairings/{id}/timetable"),
-        json!({"weekday": 3, "start": "10:00", "subject": "语文：静夜思", "channel_id": 1}),
+        json!({"weekday": 3, "start": "10:00", "subject": "语文：静夜思", "channel_id": ch["id"]}),
     )
     .await;
     assert_eq!(st, 201);

@@ -426,6 +426,81 @@ async fn usb_folder_export_and_import_use_the_same_pull() {
     );
 }
 
+/// Hub A → node B (by HTTP) → folder (B's export) → node C: B republishes the
+/// channel under its own id, which differs from A's, and C pulls that id.
+#[tokio::test]
+async fn a_pulled_channel_relays_under_its_local_id() {
+    let app = spawn_app().await;
+    // A first channel on the hub, so the published one's id is not B's.
+    let other = app.user("other-teacher", Role::Teacher, Some("县城")).await;
+    let (st, _) = app
+        .post_json("/api/school/channels", &other, json!({"name": "空"}))
+        .await;
+    assert_eq!(st, 201);
+    let ch = publish_channel(&app, &[MIB + 3], 2).await;
+    let b = TempDir::new("school-relay-b");
+    // A trailing '/' names the same origin: the second pull updates one copy.
+    pull(&b.0, &format!("http://{}/", app.http), &ch).await;
+    pull(&b.0, &format!("http://{}", app.http), &ch).await;
+    let (copies, local): (i64, i64) = rusqlite::Connection::open(b.0.join("cunlink.db"))
+        .unwrap()
+        .query_row(
+            "SELECT count(*), max(id) FROM school_channels WHERE origin_id = $1",
+            [ch.id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(copies, 1);
+    assert_ne!(local, ch.id);
+    let usb = TempDir::new("school-relay-usb");
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_cunlink"))
+        .args(["school", "export", "--data-dir", b.0.to_str().unwrap()])
+        .args([
+            "--channel",
+            &local.to_string(),
+            "--to",
+            usb.0.to_str().unwrap(),
+        ])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let relayed = Channel {
+        id: local,
+        token: ch.token.clone(),
+        files: ch.files.clone(),
+        payload: ch.payload,
+    };
+    let c = TempDir::new("school-relay-c");
+    let (_, files, bytes, _) = pull(&c.0, usb.0.to_str().unwrap(), &relayed).await;
+    assert_eq!((files, bytes), (3, ch.payload as u64));
+    assert_complete(&c.0, &relayed);
+    // A manifest filed under another id (a renamed file) is refused.
+    let ch_dir = usb.0.join("channels");
+    std::fs::copy(
+        ch_dir.join(format!("{local}.json.gz")),
+        ch_dir.join(format!("{}.json.gz", ch.id)),
+    )
+    .unwrap();
+    let wrong = Channel {
+        id: ch.id,
+        ..relayed
+    };
+    let d = TempDir::new("school-relay-d");
+    let out = pull_cmd(&d.0, usb.0.to_str().unwrap(), &wrong)
+        .args(["--max-failures", "1"])
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("metadata describes channel"), "{err}");
+}
+
 #[tokio::test]
 async fn serve_pulls_configured_channels_and_shows_the_progress_bar() {
     let hub = spawn_app().await;

@@ -291,11 +291,32 @@ async fn telemetry_profiles_are_read_and_changed_by_the_county() {
             json!({"retention_days": 0}),
         )
         .await;
+    // 0 days is forever, as in `cunlink profile set --retention-days 0`.
+    assert_eq!(
+        (status, j["retention_days"].clone()),
+        (200, serde_json::Value::Null),
+        "{j}"
+    );
+    let (status, j) = app
+        .put_json(
+            "/api/profiles/air-probe",
+            &admin,
+            json!({"retention_days": 40000}),
+        )
+        .await;
     assert_eq!(
         (status, j["field"].as_str()),
         (400, Some("retention_days")),
         "{j}"
     );
+    let (_, j) = app
+        .put_json(
+            "/api/profiles/air-probe",
+            &admin,
+            json!({"retention_days": 30}),
+        )
+        .await;
+    assert_eq!(j["retention_days"], 30);
     let (status, j) = app
         .put_json(
             "/api/profiles/air-probe",

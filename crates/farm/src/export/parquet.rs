@@ -6,7 +6,7 @@
 //! footer (file metadata, Thrift compact protocol) is written at the end.
 //!
 //! Written from the Apache Parquet format specification (parquet.thrift); read back
-//! by pyarrow in `crates/cunlink/tests/api/export.rs`. The `parquet` crate would
+//! by pyarrow in `crates/cunlink/tests/api/telemetry_history.rs`. The `parquet` crate would
 //! bring a Thrift runtime and many modules for the 300 lines this needs.
 
 /// Rows per row group: a few MB of buffers.

@@ -104,13 +104,15 @@ pub(crate) struct RetentionForm {
     rollup_retention_days: String,
 }
 
-/// Blank = forever; anything else must be a whole number of days.
+/// Blank or 0 = forever; anything else must be a whole number of days.
 fn days(s: &str) -> Result<Option<u32>, ()> {
     let s = s.trim();
     if s.is_empty() {
         return Ok(None);
     }
-    s.parse::<u32>().map(Some).map_err(|_| ())
+    s.parse::<u32>()
+        .map(|d| (d > 0).then_some(d))
+        .map_err(|_| ())
 }
 
 pub(crate) async fn set_retention(

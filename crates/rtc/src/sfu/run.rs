@@ -20,6 +20,10 @@ use super::{CLASSROOMS, Command, Join, MAX_ROOMS, Role, SfuError, SfuMetrics};
 pub(crate) const EVENT_QUEUE: usize = 1024;
 /// At most one keyframe request per layer of the teacher in this time.
 const KEYFRAME_EVERY: Duration = Duration::from_millis(500);
+/// A session whose ICE has not connected this long after joining is ended: a
+/// browser that answered but never sent STUN would otherwise hold its
+/// classroom slot forever, and later joins of that classroom would get 409.
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
 struct Session {
     room: String,
@@ -37,6 +41,9 @@ struct Session {
     layer: Option<Rid>,
     estimate: u64,
     wants_keyframe: bool,
+    /// When the session was admitted, and whether its ICE ever connected.
+    joined: Instant,
+    connected: bool,
 }
 
 /// What one session's output asks of the others.
@@ -132,8 +139,17 @@ pub(crate) fn run(socket: UdpSocket, rx: Receiver<Command>, m: Arc<SfuMetrics>) 
             if s.rtc.is_alive() && s.rtc.handle_input(Input::Timeout(now)).is_err() {
                 s.rtc.disconnect();
             }
+            if never_connected(s.connected, s.joined, now) {
+                tracing::debug!(user = s.user, "SFU session never connected; ended");
+                s.rtc.disconnect();
+            }
         }
     }
+}
+
+/// Whether a session admitted at `joined` and not yet connected is overdue.
+fn never_connected(connected: bool, joined: Instant, now: Instant) -> bool {
+    !connected && now.saturating_duration_since(joined) > CONNECT_TIMEOUT
 }
 
 fn admit(sessions: &mut Vec<Session>, rooms: &mut HashMap<String, Room>, j: Join) {
@@ -193,6 +209,8 @@ fn admit(sessions: &mut Vec<Session>, rooms: &mut HashMap<String, Room>, j: Join
         layer: None,
         estimate: super::layer::START.as_u64(),
         wants_keyframe: true,
+        joined: Instant::now(),
+        connected: false,
     });
     let _ = reply.send(Ok(()));
 }
@@ -230,6 +248,12 @@ fn poll(
         let fwd = match ev {
             Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
                 s.rtc.disconnect();
+                None
+            }
+            Event::IceConnectionStateChange(
+                IceConnectionState::Connected | IceConnectionState::Completed,
+            ) => {
+                s.connected = true;
                 None
             }
             Event::MediaAdded(a) => {
@@ -406,5 +430,19 @@ fn write(rtc: &mut Rtc, mid: Mid, d: &MediaData, m: &SfuMetrics) {
             m.forwarded_bytes.add(d.data.len() as u64);
         }
         Err(_) => m.dropped.inc(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_session_that_never_connects_is_overdue_after_the_timeout() {
+        let t0 = Instant::now();
+        let later = t0 + CONNECT_TIMEOUT + Duration::from_millis(1);
+        assert!(!never_connected(false, t0, t0 + CONNECT_TIMEOUT));
+        assert!(never_connected(false, t0, later));
+        assert!(!never_connected(true, t0, later));
     }
 }

@@ -171,6 +171,9 @@ pub async fn run(
     opts: &Options,
     report: &mut (dyn FnMut(Event) + Send),
 ) -> Result<Summary, PullError> {
+    // "http://hub/" and "http://hub" are one origin: the local copy is found
+    // again by its origin on the next pull.
+    let origin = origin.trim_end_matches('/');
     // One pull at a time per data directory: two would append to the same
     // partial files. The lock goes with the process, even after kill -9.
     std::fs::create_dir_all(store.partial_dir())?;
@@ -277,23 +280,18 @@ impl Run<'_> {
         self.progressed();
         let m = manifest;
         self.row.state = "files".into();
+        let total = check_manifest(&m)?;
         self.row.files_total = m.files.len() as i64;
-        self.row.bytes_total = m.files.iter().map(|f| f.size.max(0)).sum();
+        self.row.bytes_total = total;
         self.summary.files = m.files.len() as u64;
-        self.summary.bytes = self.row.bytes_total as u64;
+        self.summary.bytes = total as u64;
         self.save().await;
         for f in &m.files {
-            if !content::is_sha(&f.sha256) || f.size < 0 {
-                return Err(PullError::Fatal(format!(
-                    "the metadata names file '{}' with a bad hash or size",
-                    f.name
-                )));
-            }
             let before = self.src.fetched();
             let had = self.store.exists(&f.sha256);
             if had {
                 self.ensure_blob(&f.sha256).await?;
-                self.row.bytes_done += f.size;
+                self.row.bytes_done = self.row.bytes_done.saturating_add(f.size);
             } else {
                 self.fetch_file(&f.name, &f.sha256, f.size as u64).await?;
             }
@@ -355,6 +353,12 @@ impl Run<'_> {
         })?;
         let m: Manifest = serde_json::from_slice(&json)
             .map_err(|e| PullError::Fatal(format!("the channel metadata is not valid: {e}")))?;
+        if m.id != channel {
+            return Err(PullError::Fatal(format!(
+                "asked for channel {channel}, the metadata describes channel {}",
+                m.id
+            )));
+        }
         Ok(m)
     }
 
@@ -705,5 +709,95 @@ impl Rate {
             self.bytes = total;
         }
         self.bps as u64
+    }
+}
+
+/// Check every entry of an upstream's manifest before any of its numbers is
+/// used: at most [`store::MAX_LIST`] files, each with a SHA-256 hash, a size
+/// of `0..=MAX_FILE` and a plain file name. Returns the total size (checked:
+/// a hostile upstream cannot overflow it).
+fn check_manifest(m: &Manifest) -> Result<i64, PullError> {
+    if m.files.len() > store::MAX_LIST as usize {
+        return Err(PullError::Fatal(format!(
+            "the metadata names {} files, more than {}",
+            m.files.len(),
+            store::MAX_LIST
+        )));
+    }
+    let mut total: i64 = 0;
+    for f in &m.files {
+        let size_ok = u64::try_from(f.size).is_ok_and(|s| s <= crate::routes::MAX_FILE);
+        if !content::is_sha(&f.sha256)
+            || !size_ok
+            || crate::input::file_name(Some(&f.name)).is_err()
+        {
+            return Err(PullError::Fatal(format!(
+                "the metadata names file '{}' with a bad hash, size or name",
+                f.name.chars().take(200).collect::<String>()
+            )));
+        }
+        total = total
+            .checked_add(f.size)
+            .ok_or_else(|| PullError::Fatal("the metadata's sizes overflow".into()))?;
+    }
+    Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::FileEntry;
+
+    fn entry(name: &str, size: i64) -> FileEntry {
+        FileEntry {
+            name: name.into(),
+            sha256: "a".repeat(64),
+            size,
+            topic: String::new(),
+            kind: "file".into(),
+        }
+    }
+
+    fn manifest(files: Vec<FileEntry>) -> Manifest {
+        Manifest {
+            id: 1,
+            name: "c".into(),
+            description: String::new(),
+            version: 1,
+            files,
+        }
+    }
+
+    #[test]
+    fn hostile_manifests_are_refused_before_any_sum() {
+        let max = crate::routes::MAX_FILE as i64;
+        assert_eq!(
+            check_manifest(&manifest(vec![entry("a", max), entry("b", 5)])).ok(),
+            Some(max + 5)
+        );
+        for bad in [
+            vec![entry("a", i64::MAX), entry("b", i64::MAX)],
+            vec![entry("a", max + 1)],
+            vec![entry("a", -1)],
+            vec![entry("../a", 1)],
+            vec![entry("", 1)],
+            vec![FileEntry {
+                sha256: "xyz".into(),
+                ..entry("a", 1)
+            }],
+            (0..=store::MAX_LIST).map(|_| entry("a", 1)).collect(),
+        ] {
+            assert!(check_manifest(&manifest(bad)).is_err());
+        }
+    }
+
+    #[test]
+    fn eta_does_not_overflow() {
+        let row = PullRow {
+            bytes_total: i64::MAX,
+            rate_bps: i64::MAX,
+            ..PullRow::default()
+        };
+        assert_eq!(row.eta_secs(), Some(1));
     }
 }
