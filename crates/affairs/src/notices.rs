@@ -275,7 +275,17 @@ impl Affairs {
     /// A stored file the caller's village owns: (content type, bytes).
     pub async fn file(&self, user: &User, hash: String) -> Result<(String, Vec<u8>), AffairsError> {
         access::gate(user)?;
-        let f = self.read(move |c| Ok(files::get(c, &hash)?)).await?;
+        // Look up the caller's own village's copy; only county-wide roles
+        // may read any village's.
+        let scope = if user.role.is_county_wide() {
+            None
+        } else {
+            match user.village_id {
+                Some(v) => Some(v),
+                None => return Err(AffairsError::not_found("unknown_file", "no such file")),
+            }
+        };
+        let f = self.read(move |c| Ok(files::get(c, &hash, scope)?)).await?;
         match f {
             Some((v, ct, bytes)) if access::sees(user, v) => Ok((ct, bytes)),
             _ => Err(AffairsError::not_found("unknown_file", "no such file")),

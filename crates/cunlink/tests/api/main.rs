@@ -5,6 +5,7 @@ mod access_matrix;
 mod accounts_cli;
 mod affairs_board;
 mod affairs_cli;
+mod affairs_files;
 mod affairs_demo;
 mod affairs_feedback;
 mod affairs_ledger;
