@@ -328,3 +328,40 @@ async fn bad_notices_are_refused_by_name_and_nothing_is_stored() {
         json!([])
     );
 }
+
+/// Regression (review of issue 16): a disabled account is no recipient of a
+/// village notice (nor a voter): `users_for_village` leaves it out.
+#[tokio::test]
+async fn disabled_accounts_are_sent_no_notice() {
+    let app = crate::common::spawn_app().await;
+    let off = app
+        .user("zhuren", Role::VillageOfficial, Some("东山村"))
+        .await;
+    let li = app.user("li", Role::Villager, Some("东山村")).await;
+    let gone = app.user("gone", Role::Villager, Some("东山村")).await;
+    let auth = app.server.as_ref().unwrap().auth.clone();
+    tokio::task::spawn_blocking(move || auth.set_disabled_blocking("gone", true, None).unwrap())
+        .await
+        .unwrap();
+    let (s, n) = app
+        .post_json(
+            "/api/affairs/notices",
+            &off,
+            json!({"title": "开会", "body": "周五开会", "category": "notice"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{n}");
+    let (_, list) = get_json(&app, "/api/affairs/notices", &off).await;
+    // The official and li; not the disabled account.
+    assert_eq!(list[0]["recipients"], 2, "{list}");
+    assert_eq!(app.get("/api/affairs/notices", &gone).await.status, 401);
+    assert_eq!(
+        get_json(&app, "/api/affairs/notices", &li)
+            .await
+            .1
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
