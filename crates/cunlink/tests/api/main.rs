@@ -25,6 +25,7 @@ mod clinic_audit;
 mod clinic_bad_input;
 mod clinic_fhir;
 mod clinic_flow;
+mod clinic_limits;
 mod clinic_world;
 mod cli_device;
 mod clinic_call;
