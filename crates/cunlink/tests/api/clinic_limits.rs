@@ -68,3 +68,51 @@ async fn a_consult_refuses_a_51st_note_and_prescription() {
         .json();
     assert_eq!(after, before, "nothing written");
 }
+
+#[tokio::test]
+async fn free_slots_are_filtered_before_the_limit() {
+    let app = spawn_app().await;
+    let w = world(&app).await;
+    let start = cunlink_core::time::now_ms() + 86_400_000;
+    let first = ok(
+        &app,
+        "/api/clinic/slots",
+        &w.cdoc.1,
+        json!({"starts_at": start, "minutes": 20}),
+    )
+    .await;
+    let second = ok(
+        &app,
+        "/api/clinic/slots",
+        &w.cdoc.1,
+        json!({"starts_at": start + 3_600_000, "minutes": 20}),
+    )
+    .await;
+    let (s, v) = app
+        .post_json(
+            &format!("/api/clinic/consults/{}/schedule", w.consult_a),
+            &w.vdoc_a.1,
+            json!({"slot_id": first["id"]}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    // The soonest slot is booked: one free slot, with limit 1, is the second.
+    let list = app
+        .get(
+            "/api/clinic/slots?department=%E5%86%85%E7%A7%91&free=1&limit=1",
+            &w.vdoc_a.1,
+        )
+        .await
+        .json();
+    let ids: Vec<&Value> = list.as_array().unwrap().iter().map(|x| &x["id"]).collect();
+    assert_eq!(ids, vec![&second["id"]], "{list}");
+    let all = app
+        .get(
+            "/api/clinic/slots?department=%E5%86%85%E7%A7%91&limit=1",
+            &w.vdoc_a.1,
+        )
+        .await
+        .json();
+    assert_eq!(all[0]["id"], first["id"]);
+    assert_eq!(all[0]["booked"], true);
+}
