@@ -40,7 +40,7 @@ impl FromRef<ClinicState> for AuthService {
 }
 
 type R<T> = Result<T, ApiError>;
-type RawQuery = Result<Query<HashMap<String, String>>, QueryRejection>;
+pub(crate) type RawQuery = Result<Query<HashMap<String, String>>, QueryRejection>;
 
 /// Default and largest page of a list.
 const DEFAULT_LIMIT: i64 = 100;
@@ -84,7 +84,7 @@ pub fn routes(clinic: Arc<Clinic>) -> Routes {
         .with_state(ClinicState(clinic))
 }
 
-fn query(q: RawQuery) -> R<HashMap<String, String>> {
+pub(crate) fn query(q: RawQuery) -> R<HashMap<String, String>> {
     q.map(|Query(m)| m)
         .map_err(|e| ApiError::bad_request("invalid_query", e.body_text()).with_field("query"))
 }
