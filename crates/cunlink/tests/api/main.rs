@@ -29,6 +29,7 @@ mod clinic_limits;
 mod clinic_world;
 mod cli_device;
 mod clinic_call;
+mod clinic_doctor_cli;
 mod common;
 mod farm_pages_scope;
 mod hostile_queries;
