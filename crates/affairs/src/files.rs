@@ -1,6 +1,8 @@
 //! Photos (notices, vouchers, feedback) and loudspeaker recordings, stored
-//! once by content hash in `affairs_files` (the market's idea: a file's name is
-//! its SHA-256, so it never changes and is cached forever). Only the type is
+//! by content hash in `affairs_files` (the market's idea: a file's name is
+//! its SHA-256, so it never changes and is cached forever). Each village keeps
+//! its own copy, keyed (village, hash): two villages uploading the same bytes
+//! each own their file and neither reads the other's. Only the type is
 //! checked, by the first bytes; photos are not re-encoded here.
 //!
 //! Speech for urgent notices comes from `espeak-ng` (Debian package
@@ -69,11 +71,18 @@ pub fn put(
     Ok(hash)
 }
 
-/// (village, content type, bytes) of a stored file.
-pub fn get(c: &Connection, hash: &str) -> rusqlite::Result<Option<(i64, String, Vec<u8>)>> {
+/// (village, content type, bytes) of a stored file: the copy of `village_id`,
+/// or with `None` (county-wide readers, who see every village) any village's.
+pub fn get(
+    c: &Connection,
+    hash: &str,
+    village_id: Option<i64>,
+) -> rusqlite::Result<Option<(i64, String, Vec<u8>)>> {
     c.query_row(
-        "SELECT village_id, content_type, bytes FROM affairs_files WHERE hash = $1",
-        [hash],
+        "SELECT village_id, content_type, bytes FROM affairs_files
+         WHERE hash = $1 AND ($2 IS NULL OR village_id = $2)
+         ORDER BY village_id LIMIT 1",
+        params![hash, village_id],
         |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
     )
     .optional()

@@ -23,6 +23,8 @@ pub const MAX_TITLE: usize = 100;
 pub const MAX_BODY: usize = 5000;
 /// Most notices one list holds.
 pub const MAX_LIST: i64 = 200;
+/// Most recipients one receipts answer lists (the counts cover them all).
+pub const MAX_RECEIPTS: i64 = 5000;
 /// An expiry at most five years ahead.
 const MAX_EXPIRY_MS: i64 = 5 * 366 * 86_400_000;
 
@@ -205,8 +207,10 @@ impl Affairs {
     }
 
     /// `GET /api/affairs/notices/{id}/receipts` (officials): who has read it
-    /// and who has not, so someone can knock on the doors of the others.
-    pub async fn receipts(&self, user: &User, id: i64) -> Result<Value, AffairsError> {
+    /// and who has not, so someone can knock on the doors of the others. At
+    /// most `limit` recipients are listed (by user id); `recipients` and
+    /// `read_count` count them all.
+    pub async fn receipts(&self, user: &User, id: i64, limit: i64) -> Result<Value, AffairsError> {
         let n = self.notice(user, id).await?;
         if !access::manages(user, n.village_id) && !user.role.is_county_wide() {
             return Err(AffairsError::forbidden(
@@ -214,7 +218,8 @@ impl Affairs {
             ));
         }
         self.read(move |c| {
-            let rows = store::receipts(c, id)?;
+            let rows = store::receipts(c, id, limit)?;
+            let (recipients, read_count) = store::receipt_counts(c, id)?;
             let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
             let names = usernames(c, &ids)?;
             let name = |u: i64| names.get(&u).cloned().unwrap_or_else(|| format!("#{u}"));
@@ -229,8 +234,9 @@ impl Affairs {
                 .collect();
             Ok(json!({
                 "id": id,
-                "recipients": rows.len(),
-                "read_count": read.len(),
+                "recipients": recipients,
+                "read_count": read_count,
+                "truncated": (rows.len() as i64) < recipients,
                 "read": read,
                 "unread": unread,
             }))
@@ -275,7 +281,17 @@ impl Affairs {
     /// A stored file the caller's village owns: (content type, bytes).
     pub async fn file(&self, user: &User, hash: String) -> Result<(String, Vec<u8>), AffairsError> {
         access::gate(user)?;
-        let f = self.read(move |c| Ok(files::get(c, &hash)?)).await?;
+        // Look up the caller's own village's copy; only county-wide roles
+        // may read any village's.
+        let scope = if user.role.is_county_wide() {
+            None
+        } else {
+            match user.village_id {
+                Some(v) => Some(v),
+                None => return Err(AffairsError::not_found("unknown_file", "no such file")),
+            }
+        };
+        let f = self.read(move |c| Ok(files::get(c, &hash, scope)?)).await?;
         match f {
             Some((v, ct, bytes)) if access::sees(user, v) => Ok((ct, bytes)),
             _ => Err(AffairsError::not_found("unknown_file", "no such file")),

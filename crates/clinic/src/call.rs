@@ -97,16 +97,25 @@ pub(crate) fn page_routes(clinic: Arc<Clinic>, kit: WebKit) -> Routes {
         .with_state(PageState { clinic, kit })
 }
 
-/// Who may ask for TURN credentials: the people calls are for.
-fn may_call(user: &User) -> bool {
-    matches!(user.role, Role::Doctor | Role::Villager)
+/// Who may ask for TURN credentials: the people calls are for — doctors,
+/// villagers, and any account linked to a patient (a farmer can be a patient
+/// and join their consult's call, so must get the relay too).
+async fn may_call(clinic: &Clinic, user: &User) -> Result<bool, ClinicError> {
+    if matches!(user.role, Role::Doctor | Role::Villager) {
+        return Ok(true);
+    }
+    let id = user.id;
+    clinic
+        .db
+        .call(move |c| Ok::<_, ClinicError>(crate::store::people::is_patient_account(c, id)?))
+        .await
 }
 
 async fn ice_servers(
     State(s): State<CallState>,
     CurrentUser(user): CurrentUser,
 ) -> Result<Response, ApiError> {
-    if !may_call(&user) {
+    if !may_call(&s.clinic, &user).await? {
         return Err(ApiError::forbidden("calls are for doctors and patients"));
     }
     Ok(Json(s.clinic.calls.ice_servers(user.id)).into_response())

@@ -15,7 +15,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -156,42 +156,69 @@ async fn search(
     )))
 }
 
-type Q = Query<HashMap<String, String>>;
+// Parsed through the crate's `routes::query`, so a malformed query answers
+// the JSON error naming `query`, like every other clinic route, not axum's
+// plain-text 400.
+type Q = crate::routes::RawQuery;
 
 async fn search_encounter(
     State(s): State<ClinicState>,
     CurrentUser(u): CurrentUser,
-    Query(q): Q,
-    h: HeaderMap,
-) -> R<Response> {
-    search(s, u, q, h, "Encounter", "fhir Encounter search").await
-}
-async fn search_observation(
-    State(s): State<ClinicState>,
-    CurrentUser(u): CurrentUser,
-    Query(q): Q,
-    h: HeaderMap,
-) -> R<Response> {
-    search(s, u, q, h, "Observation", "fhir Observation search").await
-}
-async fn search_condition(
-    State(s): State<ClinicState>,
-    CurrentUser(u): CurrentUser,
-    Query(q): Q,
-    h: HeaderMap,
-) -> R<Response> {
-    search(s, u, q, h, "Condition", "fhir Condition search").await
-}
-async fn search_medication_request(
-    State(s): State<ClinicState>,
-    CurrentUser(u): CurrentUser,
-    Query(q): Q,
+    q: Q,
     h: HeaderMap,
 ) -> R<Response> {
     search(
         s,
         u,
-        q,
+        crate::routes::query(q)?,
+        h,
+        "Encounter",
+        "fhir Encounter search",
+    )
+    .await
+}
+async fn search_observation(
+    State(s): State<ClinicState>,
+    CurrentUser(u): CurrentUser,
+    q: Q,
+    h: HeaderMap,
+) -> R<Response> {
+    search(
+        s,
+        u,
+        crate::routes::query(q)?,
+        h,
+        "Observation",
+        "fhir Observation search",
+    )
+    .await
+}
+async fn search_condition(
+    State(s): State<ClinicState>,
+    CurrentUser(u): CurrentUser,
+    q: Q,
+    h: HeaderMap,
+) -> R<Response> {
+    search(
+        s,
+        u,
+        crate::routes::query(q)?,
+        h,
+        "Condition",
+        "fhir Condition search",
+    )
+    .await
+}
+async fn search_medication_request(
+    State(s): State<ClinicState>,
+    CurrentUser(u): CurrentUser,
+    q: Q,
+    h: HeaderMap,
+) -> R<Response> {
+    search(
+        s,
+        u,
+        crate::routes::query(q)?,
         h,
         "MedicationRequest",
         "fhir MedicationRequest search",
@@ -201,13 +228,13 @@ async fn search_medication_request(
 async fn search_medication_dispense(
     State(s): State<ClinicState>,
     CurrentUser(u): CurrentUser,
-    Query(q): Q,
+    q: Q,
     h: HeaderMap,
 ) -> R<Response> {
     search(
         s,
         u,
-        q,
+        crate::routes::query(q)?,
         h,
         "MedicationDispense",
         "fhir MedicationDispense search",

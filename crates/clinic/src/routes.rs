@@ -40,7 +40,7 @@ impl FromRef<ClinicState> for AuthService {
 }
 
 type R<T> = Result<T, ApiError>;
-type RawQuery = Result<Query<HashMap<String, String>>, QueryRejection>;
+pub(crate) type RawQuery = Result<Query<HashMap<String, String>>, QueryRejection>;
 
 /// Default and largest page of a list.
 const DEFAULT_LIMIT: i64 = 100;
@@ -84,7 +84,7 @@ pub fn routes(clinic: Arc<Clinic>) -> Routes {
         .with_state(ClinicState(clinic))
 }
 
-fn query(q: RawQuery) -> R<HashMap<String, String>> {
+pub(crate) fn query(q: RawQuery) -> R<HashMap<String, String>> {
     q.map(|Query(m)| m)
         .map_err(|e| ApiError::bad_request("invalid_query", e.body_text()).with_field("query"))
 }
@@ -515,12 +515,11 @@ impl Clinic {
                     None => access::county_department(c, &user)?,
                 };
                 // Slots that ended an hour ago are history.
-                let list = consults::slots(c, dep, now_ms() - 3_600_000, limit)?;
+                let list = consults::slots(c, dep, now_ms() - 3_600_000, free, limit)?;
                 let ids: Vec<i64> = list.iter().map(|s| s.doctor_id).collect();
                 let names = cunlink_core::auth::usernames(c, &ids)?;
                 Ok(list
                     .iter()
-                    .filter(|s| !free || s.consult_id.is_none())
                     .map(|s| {
                         json!({"id": s.id, "doctor": names.get(&s.doctor_id), "starts_at": s.starts_at,
                             "minutes": s.minutes, "booked": s.consult_id.is_some()})

@@ -484,11 +484,15 @@ pub fn user_create(
         );
     }
     let auth = AuthService::new(open_db(&data.data_dir)?);
-    let user = auth.create_user_blocking(username, password, role, village)?;
+    // The department link is made in the user's own transaction, so a failed
+    // link leaves no doctor without a department behind.
+    let user = auth
+        .create_user_with_blocking(username, password, role, village, |c, u| match department {
+            Some(d) => cunlink_clinic::store::people::link_county_doctor(c, u.id, d).map(|_| ()),
+            None => Ok(()),
+        })
+        .with_context(|| format!("creating {username}"))?;
     if let Some(d) = department {
-        auth.db()
-            .call_blocking(|c| cunlink_clinic::store::people::link_county_doctor(c, user.id, d))
-            .with_context(|| format!("linking {username} to department {d}"))?;
         eprintln!("{username} is a county doctor of {d}");
     }
     let token = auth.create_api_token_blocking(user.id)?;

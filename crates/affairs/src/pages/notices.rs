@@ -105,7 +105,10 @@ pub(crate) async fn page(
 /// The caller's unread count, for the tab's badge.
 pub(crate) async fn unread(State(st): State<St>, ctx: PageCtx) -> Result<Response, PageError> {
     gate(&ctx)?;
-    let count = st.a.unread_count(&ctx.user).await.map_err(PageError::internal)?;
+    let count =
+        st.a.unread_count(&ctx.user)
+            .await
+            .map_err(PageError::internal)?;
     let mut r = axum::Json(serde_json::json!({ "count": count })).into_response();
     // Personal and changing: never from a shared cache.
     r.headers_mut().insert(
@@ -181,7 +184,7 @@ pub(crate) async fn detail(
     let (mut read, mut unread) = (Vec::new(), Vec::new());
     if official {
         let r =
-            st.a.receipts(&ctx.user, id)
+            st.a.receipts(&ctx.user, id, crate::notices::MAX_RECEIPTS)
                 .await
                 .map_err(PageError::internal)?;
         let f = Fmt { locale: ctx.locale };

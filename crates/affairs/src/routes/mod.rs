@@ -124,8 +124,14 @@ async fn read_notice(State(s): State<St>, CurrentUser(u): CurrentUser, Path(id):
     ok(json!({ "id": id, "read": true }))
 }
 
-async fn receipts(State(s): State<St>, CurrentUser(u): CurrentUser, Path(id): Path<i64>) -> R {
-    ok(s.0.receipts(&u, id).await?)
+async fn receipts(
+    State(s): State<St>,
+    CurrentUser(u): CurrentUser,
+    Path(id): Path<i64>,
+    Query(q): Query<ListQuery>,
+) -> R {
+    let n = limit(&q, crate::notices::MAX_RECEIPTS)?;
+    ok(s.0.receipts(&u, id, n).await?)
 }
 
 async fn add_photo(s: State<St>, u: CurrentUser, id: Path<i64>, body: Body) -> R {

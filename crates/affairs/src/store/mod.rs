@@ -19,4 +19,9 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "affairs",
         sql: include_str!("../../migrations/sqlite/0002_affairs.sql"),
     },
+    Migration {
+        version: 3,
+        name: "affairs_files_per_village",
+        sql: include_str!("../../migrations/sqlite/0003_affairs_files_per_village.sql"),
+    },
 ];

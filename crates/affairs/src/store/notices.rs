@@ -141,13 +141,27 @@ pub fn mark_read(c: &Connection, notice_id: i64, user_id: i64, now: i64) -> rusq
     )? == 1)
 }
 
-/// (user id, read at) of every recipient.
-pub fn receipts(c: &Connection, notice_id: i64) -> rusqlite::Result<Vec<(i64, Option<i64>)>> {
+/// (user id, read at) of the first `limit` recipients by user id.
+pub fn receipts(
+    c: &Connection,
+    notice_id: i64,
+    limit: i64,
+) -> rusqlite::Result<Vec<(i64, Option<i64>)>> {
     let mut st = c.prepare_cached(
-        "SELECT user_id, read_at FROM affairs_notice_recipients WHERE notice_id = $1 ORDER BY user_id",
+        "SELECT user_id, read_at FROM affairs_notice_recipients WHERE notice_id = $1
+          ORDER BY user_id LIMIT $2",
     )?;
-    let rows = st.query_map([notice_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let rows = st.query_map(params![notice_id, limit], |r| Ok((r.get(0)?, r.get(1)?)))?;
     rows.collect()
+}
+
+/// (recipients, of them read) of a notice, counted whatever the list's limit.
+pub fn receipt_counts(c: &Connection, notice_id: i64) -> rusqlite::Result<(i64, i64)> {
+    c.query_row(
+        "SELECT count(*), count(read_at) FROM affairs_notice_recipients WHERE notice_id = $1",
+        [notice_id],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
 }
 
 /// Notices sent to the user and not read yet (the tab's count).

@@ -83,7 +83,7 @@ impl Clinic {
                     .users_by_names(vec![name.to_string()])
                     .await?
                     .first()
-                    .map(|u| u.id)
+                    .cloned()
                     .ok_or_else(|| {
                         ClinicError::invalid(
                             "unknown_user",
@@ -130,7 +130,30 @@ impl Clinic {
                     "'phone' may hold digits, spaces, + and - only",
                 ));
             }
-            let user_id = account;
+            // The linked account reads the whole record and joins calls, so it
+            // must be a resident of the patient's village: not a doctor, not a
+            // county-wide account (admin, county staff), not another village's.
+            let user_id = match account {
+                None => None,
+                Some(a)
+                    if a.role != Role::Doctor
+                        && !a.role.is_county_wide()
+                        && a.village_id == Some(village_id) =>
+                {
+                    Some(a.id)
+                }
+                Some(a) => {
+                    return Err(ClinicError::invalid(
+                        "invalid_field",
+                        "user",
+                        format!(
+                            "'{}' cannot be this patient's account: it must be a resident of \
+                             the patient's village, not a doctor or county-wide account",
+                            a.username
+                        ),
+                    ));
+                }
+            };
             let id = people::insert_patient(
                 c,
                 &NewPatient {

@@ -31,6 +31,15 @@ impl Clinic {
                     other => other,
                 },
             };
+            // A consult's notes are read whole: refuse past the cap, so the
+            // record stays bounded (nothing is written).
+            if records::count_for_consult(c, "clinic_notes", id)? >= records::MAX_NOTES {
+                return Err(ClinicError::conflict(
+                    "too_many_notes",
+                    None,
+                    format!("a consult holds at most {} notes", records::MAX_NOTES),
+                ));
+            }
             let nid = records::insert_note(c, id, user.id, &note)?;
             Ok(plain(json!({"id": nid})))
         })
@@ -49,6 +58,7 @@ impl Clinic {
             }
             open_or_conflict(&consult)?;
             let items = parse_lines(&body)?;
+            rx_room(c, id)?;
             let (rx, version) = records::insert_prescription(c, id, user.id, None, &items)?;
             let notified = tell_rx(c, notify, &consult, &patient, &user, rx)?;
             Ok(Done {
@@ -90,6 +100,7 @@ impl Clinic {
                 ));
             }
             let items = parse_lines(&body)?;
+            rx_room(c, consult.id)?;
             let (rx, version) =
                 records::insert_prescription(c, consult.id, user.id, Some(&prev), &items)?;
             let notified = tell_rx(c, notify, &consult, &patient, &user, rx)?;
@@ -189,6 +200,24 @@ fn parse_lines(body: &Obj) -> Result<Vec<Line>, ClinicError> {
         });
     }
     Ok(out)
+}
+
+/// 409 `too_many_prescriptions` when `consult_id` already holds the most
+/// prescription rows (every version counts) a consult may.
+fn rx_room(c: &Connection, consult_id: i64) -> Result<(), ClinicError> {
+    if records::count_for_consult(c, "clinic_prescriptions", consult_id)?
+        >= records::MAX_PRESCRIPTIONS
+    {
+        return Err(ClinicError::conflict(
+            "too_many_prescriptions",
+            None,
+            format!(
+                "a consult holds at most {} prescriptions (every version counts)",
+                records::MAX_PRESCRIPTIONS
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn rename(e: ClinicError, field: String) -> ClinicError {

@@ -158,11 +158,12 @@ pub(crate) async fn show(
         slots = st
             .clinic
             .db
-            .call(move |c| Ok::<_, crate::ClinicError>(consults::slots(c, Some(dep), now, 50)?))
+            .call(move |c| {
+                Ok::<_, crate::ClinicError>(consults::slots(c, Some(dep), now, true, 50)?)
+            })
             .await
             .map_err(page_err)?
             .into_iter()
-            .filter(|s| s.consult_id.is_none())
             .map(|s| {
                 (
                     s.id,

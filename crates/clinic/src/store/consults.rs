@@ -211,18 +211,26 @@ pub fn slot(conn: &Connection, id: i64) -> rusqlite::Result<Option<Slot>> {
     .optional()
 }
 
-/// Slots of a department from `from` on, soonest first, at most `limit`.
+/// Slots of a department from `from` on, soonest first, at most `limit`;
+/// with `free_only`, unbooked ones only (filtered before the limit, so a page
+/// of booked slots does not hide the free ones after it).
 pub fn slots(
     conn: &Connection,
     department_id: Option<i64>,
     from: i64,
+    free_only: bool,
     limit: i64,
 ) -> rusqlite::Result<Vec<Slot>> {
     let mut st = conn.prepare_cached(
         "SELECT id, doctor_id, department_id, starts_at, minutes, consult_id FROM clinic_slots
-         WHERE ($1 IS NULL OR department_id = $1) AND starts_at >= $2 ORDER BY starts_at, id LIMIT $3",
+         WHERE ($1 IS NULL OR department_id = $1) AND starts_at >= $2
+           AND ($3 = 0 OR consult_id IS NULL)
+         ORDER BY starts_at, id LIMIT $4",
     )?;
-    let rows = st.query_map(params![department_id, from, limit], slot_from_row)?;
+    let rows = st.query_map(
+        params![department_id, from, free_only, limit],
+        slot_from_row,
+    )?;
     rows.collect()
 }
 

@@ -186,3 +186,13 @@ pub fn is_practitioner(conn: &Connection, user_id: i64) -> rusqlite::Result<bool
         |r| r.get(0),
     )
 }
+
+/// Whether `user_id` is the linked account of some patient (it may then join
+/// that patient's calls, whatever its role).
+pub fn is_patient_account(conn: &Connection, user_id: i64) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM clinic_patients WHERE user_id = $1)",
+        [user_id],
+        |r| r.get(0),
+    )
+}

@@ -43,14 +43,39 @@ pub fn insert_note(
     Ok(conn.last_insert_rowid())
 }
 
-/// Notes of the given consults, oldest first.
+/// Most notes one consult may hold (a consult's notes are shown whole).
+pub const MAX_NOTES: i64 = 50;
+/// Most prescription rows (every version) one consult may hold.
+pub const MAX_PRESCRIPTIONS: i64 = 50;
+
+/// How many of `table`'s rows (`clinic_notes` or `clinic_prescriptions`)
+/// belong to `consult_id`.
+pub fn count_for_consult(
+    conn: &Connection,
+    table: &'static str,
+    consult_id: i64,
+) -> rusqlite::Result<i64> {
+    conn.query_row(
+        &format!("SELECT count(*) FROM {table} WHERE consult_id = $1"),
+        [consult_id],
+        |r| r.get(0),
+    )
+}
+
+/// The row bound of a query over `consult_ids`, `per` rows each.
+fn bound(consult_ids: &[i64], per: i64) -> i64 {
+    (consult_ids.len() as i64).saturating_mul(per)
+}
+
+/// Notes of the given consults, oldest first (at most [`MAX_NOTES`] each).
 pub fn notes(conn: &Connection, consult_ids: &[i64]) -> rusqlite::Result<Vec<Note>> {
     let ids = serde_json::to_string(consult_ids).unwrap_or_default();
     let mut st = conn.prepare_cached(
         "SELECT id, consult_id, author_id, subjective, objective, assessment, plan, diagnosis, icd10, created_at
-         FROM clinic_notes WHERE consult_id IN (SELECT value FROM json_each($1)) ORDER BY id",
+         FROM clinic_notes WHERE consult_id IN (SELECT value FROM json_each($1)) ORDER BY id
+         LIMIT $2",
     )?;
-    let rows = st.query_map([ids], |r| {
+    let rows = st.query_map(params![ids, bound(consult_ids, MAX_NOTES)], |r| {
         Ok(Note {
             id: r.get(0)?,
             consult_id: r.get(1)?,
@@ -190,7 +215,8 @@ pub fn prescription(conn: &Connection, id: i64) -> rusqlite::Result<Option<Presc
     Ok(Some(p))
 }
 
-/// Prescriptions of the given consults, every version, oldest first.
+/// Prescriptions of the given consults, every version, oldest first (at
+/// most [`MAX_PRESCRIPTIONS`] each).
 pub fn prescriptions(
     conn: &Connection,
     consult_ids: &[i64],
@@ -199,10 +225,13 @@ pub fn prescriptions(
     let mut st = conn.prepare_cached(&format!(
         "SELECT {RX_COLUMNS} FROM clinic_prescriptions p
          LEFT JOIN clinic_dispenses d ON d.prescription_id = p.id
-         WHERE p.consult_id IN (SELECT value FROM json_each($1)) ORDER BY p.id"
+         WHERE p.consult_id IN (SELECT value FROM json_each($1)) ORDER BY p.id LIMIT $2"
     ))?;
     let mut list = st
-        .query_map([ids], rx_from_row)?
+        .query_map(
+            params![ids, bound(consult_ids, MAX_PRESCRIPTIONS)],
+            rx_from_row,
+        )?
         .collect::<Result<Vec<_>, _>>()?;
     fill_lines(conn, &mut list)?;
     Ok(list)

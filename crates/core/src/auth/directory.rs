@@ -9,13 +9,17 @@ use super::{AuthService, User};
 use crate::db::DbError;
 
 impl AuthService {
-    /// Users of `village_id` plus every county-wide user (admins, county staff).
+    /// Enabled users of `village_id` plus every enabled county-wide user
+    /// (admins, county staff). Disabled accounts are left out: they are sent
+    /// no notices or alarms, vote in nothing and are offered as no handler.
     pub async fn users_for_village(&self, village_id: Option<i64>) -> Result<Vec<User>, DbError> {
         self.db()
             .call(move |c| {
                 let mut st = c.prepare_cached(&format!(
                     "SELECT {USER_COLUMNS} FROM users u LEFT JOIN villages v ON v.id = u.village_id
-                     WHERE u.village_id IS $1 OR u.role IN ('admin', 'county_staff') ORDER BY u.id"
+                     WHERE u.disabled = 0
+                       AND (u.village_id IS $1 OR u.role IN ('admin', 'county_staff'))
+                     ORDER BY u.id"
                 ))?;
                 let rows = st.query_map([village_id], user_from_row)?;
                 Ok(rows.collect::<Result<Vec<_>, _>>()?)

@@ -190,6 +190,20 @@ impl AuthService {
         role: Role,
         village: Option<&str>,
     ) -> Result<User, AuthError> {
+        self.create_user_with_blocking(username, password, role, village, |_, _| Ok(()))
+    }
+
+    /// [`Self::create_user_blocking`], running `also` (e.g. another domain's
+    /// row for the new user) in the same transaction: if it fails, no user is
+    /// created either.
+    pub fn create_user_with_blocking(
+        &self,
+        username: &str,
+        password: &str,
+        role: Role,
+        village: Option<&str>,
+        also: impl FnOnce(&rusqlite::Connection, &User) -> rusqlite::Result<()>,
+    ) -> Result<User, AuthError> {
         let username = username.trim();
         if username.is_empty()
             || username.chars().count() > 64
@@ -224,6 +238,7 @@ impl AuthService {
                 [id],
                 user_from_row,
             )?;
+            also(&tx, &user)?;
             tx.commit()?;
             Ok(user)
         })

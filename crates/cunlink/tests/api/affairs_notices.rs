@@ -328,3 +328,86 @@ async fn bad_notices_are_refused_by_name_and_nothing_is_stored() {
         json!([])
     );
 }
+
+/// Regression (review of issue 16): a disabled account is no recipient of a
+/// village notice (nor a voter): `users_for_village` leaves it out.
+#[tokio::test]
+async fn disabled_accounts_are_sent_no_notice() {
+    let app = crate::common::spawn_app().await;
+    let off = app
+        .user("zhuren", Role::VillageOfficial, Some("东山村"))
+        .await;
+    let li = app.user("li", Role::Villager, Some("东山村")).await;
+    let gone = app.user("gone", Role::Villager, Some("东山村")).await;
+    let auth = app.server.as_ref().unwrap().auth.clone();
+    tokio::task::spawn_blocking(move || auth.set_disabled_blocking("gone", true, None).unwrap())
+        .await
+        .unwrap();
+    let (s, n) = app
+        .post_json(
+            "/api/affairs/notices",
+            &off,
+            json!({"title": "开会", "body": "周五开会", "category": "notice"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{n}");
+    let (_, list) = get_json(&app, "/api/affairs/notices", &off).await;
+    // The official and li; not the disabled account.
+    assert_eq!(list[0]["recipients"], 2, "{list}");
+    assert_eq!(app.get("/api/affairs/notices", &gone).await.status, 401);
+    assert_eq!(
+        get_json(&app, "/api/affairs/notices", &li)
+            .await
+            .1
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+/// Regression (review of issue 16): read receipts list at most `limit`
+/// recipients; the counts still cover them all; a bad limit is a named 400.
+#[tokio::test]
+async fn read_receipts_are_bounded_and_counts_stay_whole() {
+    let app = crate::common::spawn_app().await;
+    let off = app
+        .user("zhuren", Role::VillageOfficial, Some("东山村"))
+        .await;
+    let li = app.user("li", Role::Villager, Some("东山村")).await;
+    app.user("wang", Role::Farmer, Some("东山村")).await;
+    let (s, n) = app
+        .post_json(
+            "/api/affairs/notices",
+            &off,
+            json!({"title": "开会", "body": "周五开会", "category": "notice"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{n}");
+    let id = n["id"].as_i64().unwrap();
+    let (s, r) = app
+        .post_json(&format!("/api/affairs/notices/{id}/read"), &li, json!({}))
+        .await;
+    assert!(s < 300, "{r}");
+    let path = format!("/api/affairs/notices/{id}/receipts");
+    let (s, all) = get_json(&app, &path, &off).await;
+    assert_eq!(s, 200, "{all}");
+    assert_eq!(
+        (all["recipients"].as_i64(), all["read_count"].as_i64()),
+        (Some(3), Some(1))
+    );
+    assert_eq!(all["truncated"], false);
+    let (s, one) = get_json(&app, &format!("{path}?limit=1"), &off).await;
+    assert_eq!(s, 200, "{one}");
+    let listed = one["read"].as_array().unwrap().len() + one["unread"].as_array().unwrap().len();
+    assert_eq!(listed, 1, "{one}");
+    assert_eq!(
+        (one["recipients"].as_i64(), one["read_count"].as_i64()),
+        (Some(3), Some(1))
+    );
+    assert_eq!(one["truncated"], true);
+    for bad in ["0", "5001", "x"] {
+        let (s, e) = get_json(&app, &format!("{path}?limit={bad}"), &off).await;
+        assert_eq!((s, e["field"].as_str()), (400, Some("limit")), "{bad}: {e}");
+    }
+}

@@ -269,3 +269,59 @@ async fn record_readers_are_exactly_those_of_item_6() {
     );
     let _ = B;
 }
+
+/// Regression (review of issue 11): a patient's linked account reads the whole
+/// record and joins calls, so only a resident of the patient's village may be
+/// linked — never a doctor, county staff, an admin or another village's
+/// account. Each is refused by field `user` and nothing is written.
+#[tokio::test]
+async fn a_patient_account_link_is_limited_to_residents_of_the_village() {
+    let app = spawn_app().await;
+    let w = world(&app).await;
+    app.user("county-x", Role::CountyStaff, None).await;
+    let far_away = app.user("far-away", Role::Farmer, Some(B)).await;
+    app.user("nurse-a", Role::Doctor, Some(A)).await;
+    let before = app.get("/api/clinic/patients", &w.vdoc_a.1).await.json();
+    for who in [
+        "vdoc-b", "nurse-a", "surgeon", "county-x", "admin", "far-away",
+    ] {
+        let (s, e) = app
+            .post_json(
+                "/api/clinic/patients",
+                &w.vdoc_a.1,
+                json!({"name": "赵六", "sex": "male", "birth_date": "1990-01-01",
+                       "village": A, "user": who}),
+            )
+            .await;
+        assert_eq!((s, e["field"].as_str()), (400, Some("user")), "{who}: {e}");
+    }
+    assert_eq!(
+        app.get("/api/clinic/patients", &w.vdoc_a.1).await.json(),
+        before,
+        "nothing written"
+    );
+    // A resident of the village (any resident role) is linked.
+    let farmer_a = app.user("farmer-a", Role::Farmer, Some(A)).await;
+    // Not linked yet: a farmer gets no TURN credentials.
+    assert_eq!(
+        app.get("/api/clinic/ice-servers", &farmer_a).await.status,
+        403
+    );
+    let (s, p) = app
+        .post_json(
+            "/api/clinic/patients",
+            &w.vdoc_a.1,
+            json!({"name": "赵六", "sex": "male", "birth_date": "1990-01-01",
+                   "village": A, "user": "farmer-a"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{p}");
+    // Linked, the farmer is a call member of their consults, so gets the
+    // relay (regression: 403 for any role but doctor and villager).
+    let r = app.get("/api/clinic/ice-servers", &farmer_a).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        app.get("/api/clinic/ice-servers", &far_away).await.status,
+        403
+    );
+}
