@@ -90,10 +90,17 @@ async function weakLink(ctxA, ctxB) {
       () => check(false, "weak link: both sides fall back to audio only by themselves"));
   check(await a.locator(".call-status").textContent().then((t) => t.includes("自动改为仅语音")), "the page says it switched to audio only because the link is slow");
   // What the congested sender had queued (its pacer holds up to ~2 s) and
-  // retransmissions drain first.
-  await a.waitForTimeout(5000);
-  const r = await rates(a, 3000);
-  check(r.video < 2000 && r.audio > 5000, `weak link: audio flows, video stopped (${Math.round(r.audio / 1000)} / ${Math.round(r.video)} bit/s)`);
+  // retransmissions drain first, and how long that takes depends on the
+  // machine's load: measure 2 s windows until one shows audio alone, for at
+  // most 30 s.
+  let r = { audio: 0, video: 0 };
+  let quiet = false;
+  const until = Date.now() + 30000;
+  while (!quiet && Date.now() < until) {
+    r = await rates(a, 2000);
+    quiet = r.video < 2000 && r.audio > 5000;
+  }
+  check(quiet, `weak link: audio flows, video stopped (${Math.round(r.audio / 1000)} / ${Math.round(r.video)} bit/s)`);
   check(await state(a) === "connected" && await state(b) === "connected", "weak link: the call stays connected");
   await a.close();
   await b.close();
