@@ -42,20 +42,33 @@ const ICD10: &str = "http://hl7.org/fhir/sid/icd-10";
 type R<T> = Result<T, ApiError>;
 
 pub fn routes(clinic: Arc<Clinic>) -> Routes {
-    Routes::new()
+    let mut r = Routes::new()
         .route("/fhir/r4/Patient/{id}", get(patient))
         .route("/fhir/r4/Patient/{id}/$everything", get(everything))
-        .route("/fhir/r4/Practitioner/{id}", get(practitioner))
-        .route("/fhir/r4/Encounter", get(search_encounter))
-        .route("/fhir/r4/Observation", get(search_observation))
-        .route("/fhir/r4/Condition", get(search_condition))
-        .route("/fhir/r4/MedicationRequest", get(search_medication_request))
-        .route(
-            "/fhir/r4/MedicationDispense",
-            get(search_medication_dispense),
-        )
-        .with_state(ClinicState(clinic))
+        .route("/fhir/r4/Practitioner/{id}", get(practitioner));
+    for (kind, action) in SEARCHES {
+        let handler = move |State(s): State<ClinicState>,
+                            CurrentUser(u): CurrentUser,
+                            q: crate::routes::RawQuery,
+                            h: HeaderMap| async move {
+            // Parsed through the crate's `routes::query`, so a malformed query
+            // answers the JSON error naming `query`, like every other clinic
+            // route, not axum's plain-text 400.
+            search(s, u, crate::routes::query(q)?, h, kind, action).await
+        };
+        r = r.route(&format!("/fhir/r4/{kind}"), get(handler));
+    }
+    r.with_state(ClinicState(clinic))
 }
+
+/// The searches by patient: (resource type, the access-log action of the read).
+const SEARCHES: [(&str, &str); 5] = [
+    ("Encounter", "fhir Encounter search"),
+    ("Observation", "fhir Observation search"),
+    ("Condition", "fhir Condition search"),
+    ("MedicationRequest", "fhir MedicationRequest search"),
+    ("MedicationDispense", "fhir MedicationDispense search"),
+];
 
 fn fhir(v: Value) -> Response {
     fhir_text(v.to_string())
@@ -154,92 +167,6 @@ async fn search(
         &format!("{base}/{kind}?patient={id}"),
         resources(&rec, Some(kind)),
     )))
-}
-
-// Parsed through the crate's `routes::query`, so a malformed query answers
-// the JSON error naming `query`, like every other clinic route, not axum's
-// plain-text 400.
-type Q = crate::routes::RawQuery;
-
-async fn search_encounter(
-    State(s): State<ClinicState>,
-    CurrentUser(u): CurrentUser,
-    q: Q,
-    h: HeaderMap,
-) -> R<Response> {
-    search(
-        s,
-        u,
-        crate::routes::query(q)?,
-        h,
-        "Encounter",
-        "fhir Encounter search",
-    )
-    .await
-}
-async fn search_observation(
-    State(s): State<ClinicState>,
-    CurrentUser(u): CurrentUser,
-    q: Q,
-    h: HeaderMap,
-) -> R<Response> {
-    search(
-        s,
-        u,
-        crate::routes::query(q)?,
-        h,
-        "Observation",
-        "fhir Observation search",
-    )
-    .await
-}
-async fn search_condition(
-    State(s): State<ClinicState>,
-    CurrentUser(u): CurrentUser,
-    q: Q,
-    h: HeaderMap,
-) -> R<Response> {
-    search(
-        s,
-        u,
-        crate::routes::query(q)?,
-        h,
-        "Condition",
-        "fhir Condition search",
-    )
-    .await
-}
-async fn search_medication_request(
-    State(s): State<ClinicState>,
-    CurrentUser(u): CurrentUser,
-    q: Q,
-    h: HeaderMap,
-) -> R<Response> {
-    search(
-        s,
-        u,
-        crate::routes::query(q)?,
-        h,
-        "MedicationRequest",
-        "fhir MedicationRequest search",
-    )
-    .await
-}
-async fn search_medication_dispense(
-    State(s): State<ClinicState>,
-    CurrentUser(u): CurrentUser,
-    q: Q,
-    h: HeaderMap,
-) -> R<Response> {
-    search(
-        s,
-        u,
-        crate::routes::query(q)?,
-        h,
-        "MedicationDispense",
-        "fhir MedicationDispense search",
-    )
-    .await
 }
 
 /// A searchset Bundle of `resources`, as JSON text. Each entry is written and
