@@ -27,6 +27,14 @@ pub enum ConfigError {
 pub struct Config {
     /// Holds `cunlink.db` (accounts, devices, …) and `telemetry.db`.
     pub data_dir: PathBuf,
+    /// PostgreSQL instead of the SQLite files in `data_dir`, e.g.
+    /// `postgres://cunlink@127.0.0.1:5432/cunlink` (`CUNLINK_DATABASE_URL`,
+    /// `--database-url`). Several `cunlink serve` with the same URL are one
+    /// deployment. Absent: SQLite, as before.
+    pub database_url: Option<String>,
+    /// Most PostgreSQL connections this process opens for the application
+    /// database (the telemetry writer and listener have their own).
+    pub database_pool: usize,
     /// HTTP listener: pages, JSON API, ThingsBoard HTTP device API, ChirpStack integration.
     pub http: SocketAddr,
     /// MQTT listener for devices and gateways.
@@ -155,6 +163,8 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             data_dir: PathBuf::from("./cunlink-data"),
+            database_url: None,
+            database_pool: 16,
             http: SocketAddr::from(([127, 0, 0, 1], 8080)),
             mqtt: SocketAddr::from(([127, 0, 0, 1], 1883)),
             demo: false,

@@ -145,6 +145,11 @@ impl IntoResponse for ApiError {
 
 impl From<crate::db::DbError> for ApiError {
     fn from(e: crate::db::DbError) -> Self {
+        if e.is_unavailable() {
+            let mut a = ApiError::unavailable("the database is unreachable; try again shortly", 2);
+            a.source = Some(Arc::new(e));
+            return a;
+        }
         ApiError::internal(e)
     }
 }
@@ -158,7 +163,7 @@ mod tests {
     struct Outer(#[source] crate::db::DbError);
 
     fn sqlite_failure() -> crate::db::DbError {
-        crate::db::DbError::Sqlite(rusqlite::Error::SqliteFailure(
+        crate::db::DbError::from(rusqlite::Error::SqliteFailure(
             rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
             Some("database or disk is full (table secret_orders)".into()),
         ))

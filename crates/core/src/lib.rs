@@ -25,6 +25,7 @@ pub mod metrics;
 pub mod notify;
 pub mod random;
 pub mod routes;
+pub mod sql;
 pub mod time;
 pub mod web;
 
