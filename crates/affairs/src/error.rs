@@ -57,8 +57,8 @@ impl AffairsError {
     }
 }
 
-impl From<rusqlite::Error> for AffairsError {
-    fn from(e: rusqlite::Error) -> Self {
+impl From<cunlink_core::sql::Error> for AffairsError {
+    fn from(e: cunlink_core::sql::Error) -> Self {
         AffairsError::Db(e.into())
     }
 }

@@ -11,7 +11,7 @@
 
 use std::process::Stdio;
 
-use rusqlite::{Connection, OptionalExtension, params};
+use cunlink_core::sql::{Connection, OptionalExtension, params};
 use sha2::{Digest, Sha256};
 
 use crate::AffairsError;
@@ -58,7 +58,7 @@ pub fn put(
     content_type: &str,
     bytes: &[u8],
     now: i64,
-) -> rusqlite::Result<String> {
+) -> cunlink_core::sql::Result<String> {
     let hash: String = Sha256::digest(bytes)
         .iter()
         .map(|b| format!("{b:02x}"))
@@ -77,7 +77,7 @@ pub fn get(
     c: &Connection,
     hash: &str,
     village_id: Option<i64>,
-) -> rusqlite::Result<Option<(i64, String, Vec<u8>)>> {
+) -> cunlink_core::sql::Result<Option<(i64, String, Vec<u8>)>> {
     c.query_row(
         "SELECT village_id, content_type, bytes FROM affairs_files
          WHERE hash = $1 AND ($2 IS NULL OR village_id = $2)

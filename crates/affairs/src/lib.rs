@@ -74,7 +74,7 @@ impl Affairs {
     pub(crate) async fn tx<T, F>(&self, f: F) -> Result<T, AffairsError>
     where
         T: Send + 'static,
-        F: FnOnce(&rusqlite::Transaction<'_>) -> Result<T, AffairsError> + Send + 'static,
+        F: FnOnce(&cunlink_core::sql::Transaction<'_>) -> Result<T, AffairsError> + Send + 'static,
     {
         self.db
             .call(move |c| {
@@ -90,7 +90,7 @@ impl Affairs {
     pub(crate) async fn read<T, F>(&self, f: F) -> Result<T, AffairsError>
     where
         T: Send + 'static,
-        F: FnOnce(&rusqlite::Connection) -> Result<T, AffairsError> + Send + 'static,
+        F: FnOnce(&cunlink_core::sql::Connection) -> Result<T, AffairsError> + Send + 'static,
     {
         self.db.call(move |c| f(c)).await
     }

@@ -38,12 +38,10 @@ use crate::store::{self, Alarm, NewAlarm};
 
 /// The error [`Alarms::fail_next_commits`] injects: SQLite's "database is busy".
 fn injected_failure() -> AlertStoreError {
-    AlertStoreError::Db(cunlink_core::DbError::Sqlite(
-        rusqlite::Error::SqliteFailure(
-            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
-            Some("injected by a test".into()),
-        ),
-    ))
+    AlertStoreError::Db(cunlink_core::DbError::from(rusqlite::Error::SqliteFailure(
+        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+        Some("injected by a test".into()),
+    )))
 }
 
 /// What a person does to an alarm.
@@ -122,15 +120,9 @@ fn transient(e: &AlertStoreError) -> bool {
         AlertStoreError::NoSuchRule(_)
         | AlertStoreError::NoSuchAlarm(_)
         | AlertStoreError::Corrupt { .. } => false,
-        AlertStoreError::Db(cunlink_core::DbError::Sqlite(rusqlite::Error::SqliteFailure(
-            f,
-            _,
-        ))) => !matches!(
-            f.code,
-            rusqlite::ErrorCode::ConstraintViolation
-                | rusqlite::ErrorCode::TypeMismatch
-                | rusqlite::ErrorCode::ApiMisuse
-        ),
+        AlertStoreError::Db(cunlink_core::DbError::Sql(e)) => {
+            !e.is_permanent()
+        }
         AlertStoreError::Db(_) => true,
     }
 }
@@ -518,7 +510,7 @@ struct RaiseRecord {
 /// repeat of the alarm still open, or a new alarm with its deliveries queued.
 /// Returns the alarm, its deliveries and whether it is new.
 fn record_raise(
-    c: &mut rusqlite::Connection,
+    c: &mut cunlink_core::sql::Connection,
     r: RaiseRecord,
 ) -> Result<Option<(Alarm, Vec<crate::notify::store::OutboxItem>, bool)>, AlertStoreError> {
     let tx = c.transaction().map_err(cunlink_core::DbError::from)?;

@@ -52,8 +52,8 @@ pub enum AlertStoreError {
     Corrupt { id: i64, reason: String },
 }
 
-impl From<rusqlite::Error> for AlertStoreError {
-    fn from(e: rusqlite::Error) -> Self {
+impl From<cunlink_core::sql::Error> for AlertStoreError {
+    fn from(e: cunlink_core::sql::Error) -> Self {
         AlertStoreError::Db(e.into())
     }
 }

@@ -1,7 +1,7 @@
 //! All SQL of the alert domain: rules and alarms. (The outbox, subscriptions and
 //! preferences are in `notify::store`.)
 
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use cunlink_core::sql::{Connection, OptionalExtension, Row, params};
 use serde::Serialize;
 
 use crate::AlertStoreError;
@@ -81,7 +81,7 @@ pub fn rules(conn: &Connection) -> Result<Vec<Rule>, AlertStoreError> {
     let mut rows = st.query([])?;
     let mut out = Vec::new();
     while let Some(r) = rows.next()? {
-        out.push(rule_from_row(r)?);
+        out.push(rule_from_row(&r)?);
     }
     Ok(out)
 }
@@ -92,7 +92,7 @@ pub fn rule(conn: &Connection, id: i64) -> Result<Rule, AlertStoreError> {
     ))?;
     let mut rows = st.query([id])?;
     match rows.next()? {
-        Some(r) => rule_from_row(r),
+        Some(r) => rule_from_row(&r),
         None => Err(AlertStoreError::NoSuchRule(id)),
     }
 }
@@ -138,7 +138,7 @@ pub fn insert_rule(
             now
         ],
     )?;
-    rule(conn, conn.last_insert_rowid())
+    rule(conn, conn.last_insert_rowid()?)
 }
 
 pub fn update_rule(
@@ -229,7 +229,7 @@ pub struct Alarm {
 
 const ALARM_COLUMNS: &str = "id, device_name, rule_name, severity, started_at, updated_at, rule_id, device_id, village_id, asset_id, condition_since, acked_at, acked_by, cleared_at, cleared_by, assignee, count, details, escalated_at";
 
-fn alarm_from_row(r: &Row<'_>) -> rusqlite::Result<Alarm> {
+fn alarm_from_row(r: &Row<'_>) -> cunlink_core::sql::Result<Alarm> {
     let severity: String = r.get(3)?;
     let acked_at: Option<i64> = r.get(11)?;
     let cleared_at: Option<i64> = r.get(13)?;
@@ -331,7 +331,7 @@ pub fn insert_alarm(conn: &Connection, a: &NewAlarm<'_>, now: i64) -> Result<i64
         a.details.to_string(),
         a.escalate_at
     ])?;
-    Ok(conn.last_insert_rowid())
+    Ok(conn.last_insert_rowid()?)
 }
 
 /// A new episode of an alarm that is still open: fold it in.
@@ -418,7 +418,7 @@ pub fn add_comment(
         params![now, alarm_id],
     )?;
     Ok(Comment {
-        id: conn.last_insert_rowid(),
+        id: conn.last_insert_rowid()?,
         at: now,
         author: author.to_string(),
         text: text.to_string(),
@@ -456,8 +456,8 @@ pub struct AlarmFilter {
 /// Alarms matching `f`, newest first.
 pub fn query_alarms(conn: &Connection, f: &AlarmFilter) -> Result<Vec<Alarm>, AlertStoreError> {
     let mut sql = format!("SELECT {ALARM_COLUMNS} FROM alert_alarms WHERE 1 = 1");
-    let mut args: Vec<rusqlite::types::Value> = Vec::new();
-    let mut arg = |sql: &mut String, clause: &str, v: rusqlite::types::Value| {
+    let mut args: Vec<cunlink_core::sql::Value> = Vec::new();
+    let mut arg = |sql: &mut String, clause: &str, v: cunlink_core::sql::Value| {
         args.push(v);
         sql.push_str(&clause.replace('?', &format!("${}", args.len())));
     };
@@ -494,7 +494,7 @@ pub fn query_alarms(conn: &Connection, f: &AlarmFilter) -> Result<Vec<Alarm>, Al
         f.limit.max(1)
     ));
     let mut st = conn.prepare(&sql)?;
-    let rows = st.query_map(rusqlite::params_from_iter(args), alarm_from_row)?;
+    let rows = st.query_map(cunlink_core::sql::params_from_iter(args), alarm_from_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 

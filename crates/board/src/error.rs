@@ -17,8 +17,8 @@ pub enum BoardError {
     BadLayout,
 }
 
-impl From<rusqlite::Error> for BoardError {
-    fn from(e: rusqlite::Error) -> Self {
-        BoardError::Db(cunlink_core::DbError::Sqlite(e))
+impl From<cunlink_core::sql::Error> for BoardError {
+    fn from(e: cunlink_core::sql::Error) -> Self {
+        BoardError::Db(cunlink_core::DbError::Sql(e))
     }
 }

@@ -1,6 +1,6 @@
 //! The boards table.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use cunlink_core::sql::{Connection, OptionalExtension, params};
 
 use crate::BoardError;
 use cunlink_core::time::now_ms;

@@ -13,7 +13,7 @@
 //! * Treating (notes, prescriptions, closing): the doctors of the patient's
 //!   village and the county doctor who took the consult.
 
-use rusqlite::Connection;
+use cunlink_core::sql::Connection;
 
 use cunlink_core::auth::{Role, User};
 
@@ -37,7 +37,7 @@ pub fn village_doctor(user: &User) -> Option<i64> {
 }
 
 /// The department of a county doctor (a doctor without a village, linked to one).
-pub fn county_department(conn: &Connection, user: &User) -> rusqlite::Result<Option<i64>> {
+pub fn county_department(conn: &Connection, user: &User) -> cunlink_core::sql::Result<Option<i64>> {
     if user.role != Role::Doctor || user.village_id.is_some() {
         return Ok(None);
     }
@@ -49,7 +49,7 @@ pub fn can_read_patient(
     conn: &Connection,
     user: &User,
     patient: &Patient,
-) -> rusqlite::Result<bool> {
+) -> cunlink_core::sql::Result<bool> {
     if user.role == Role::Admin || patient.user_id == Some(user.id) {
         return Ok(true);
     }
@@ -69,7 +69,7 @@ pub fn can_read_consult(
     user: &User,
     consult: &Consult,
     patient: &Patient,
-) -> rusqlite::Result<bool> {
+) -> cunlink_core::sql::Result<bool> {
     if can_read_patient(conn, user, patient)? {
         return Ok(true);
     }

@@ -32,9 +32,9 @@ pub enum ClinicError {
     Photo(#[from] crate::photos::PhotoError),
 }
 
-impl From<rusqlite::Error> for ClinicError {
-    fn from(e: rusqlite::Error) -> Self {
-        ClinicError::Db(DbError::Sqlite(e))
+impl From<cunlink_core::sql::Error> for ClinicError {
+    fn from(e: cunlink_core::sql::Error) -> Self {
+        ClinicError::Db(DbError::Sql(e))
     }
 }
 

@@ -66,12 +66,15 @@ impl FromStr for ConsultStatus {
     }
 }
 
-impl rusqlite::types::FromSql for ConsultStatus {
-    fn column_result(v: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
-        let s = v.as_str()?;
-        s.parse().map_err(|_| {
-            rusqlite::types::FromSqlError::Other(format!("bad consult status {s}").into())
-        })
+impl cunlink_core::sql::FromSql for ConsultStatus {
+    fn column_result(
+        v: cunlink_core::sql::ValueRef<'_>,
+    ) -> Result<Self, cunlink_core::sql::FromSqlError> {
+        let cunlink_core::sql::ValueRef::Text(s) = v else {
+            return Err(cunlink_core::sql::FromSqlError::wrong("text", v));
+        };
+        s.parse()
+            .map_err(|_| cunlink_core::sql::FromSqlError(format!("bad consult status {s}")))
     }
 }
 

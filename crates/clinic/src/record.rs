@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use rusqlite::Connection;
+use cunlink_core::sql::Connection;
 use serde_json::{Value, json};
 
 use cunlink_core::auth::{Role, User};

@@ -131,7 +131,7 @@ fn obj(body: &Bytes) -> R<input::Obj> {
 
 async fn db<T: Send + 'static>(
     s: &ClinicState,
-    f: impl FnOnce(&rusqlite::Connection) -> Result<T, ClinicError> + Send + 'static,
+    f: impl FnOnce(&cunlink_core::sql::Connection) -> Result<T, ClinicError> + Send + 'static,
 ) -> R<T> {
     Ok(s.0.db.call(move |c| f(c)).await?)
 }

@@ -3,7 +3,7 @@
 //! connection or transaction, so an entry commits or rolls back with the change
 //! it describes.
 
-use rusqlite::{Connection, params};
+use crate::sql::{Connection, params};
 
 use crate::time::now_ms;
 
@@ -14,7 +14,7 @@ pub fn record(
     user_id: Option<i64>,
     action: &str,
     detail: &str,
-) -> rusqlite::Result<()> {
+) -> crate::sql::Result<()> {
     conn.prepare_cached(
         "INSERT INTO audit_log (at, user_id, action, detail) VALUES ($1, $2, $3, $4)",
     )?
@@ -26,7 +26,7 @@ pub fn record(
 mod tests {
     #[test]
     fn an_entry_is_stored() {
-        let mut c = rusqlite::Connection::open_in_memory().unwrap();
+        let mut c = crate::sql::Connection::open_in_memory().unwrap();
         crate::db::migrate(&mut c, "core", crate::auth::MIGRATIONS).unwrap();
         super::record(&c, None, "demo.market", "seeded").unwrap();
         let (user, action, detail): (Option<i64>, String, String) = c

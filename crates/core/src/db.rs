@@ -44,6 +44,16 @@ impl From<rusqlite::Error> for DbError {
     }
 }
 
+/// So that closures speaking plain SQL errors can run through [`Db::call`].
+impl From<DbError> for sql::Error {
+    fn from(e: DbError) -> sql::Error {
+        match e {
+            DbError::Sql(e) => e,
+            other => sql::Error::Other(other.to_string()),
+        }
+    }
+}
+
 impl DbError {
     /// The database could not be reached: answer 503, never a false ack.
     pub fn is_unavailable(&self) -> bool {
@@ -100,6 +110,8 @@ enum Inner {
 #[derive(Clone)]
 pub struct Db {
     inner: Arc<Inner>,
+    /// Where domains keep files beside the database (photos, lesson content).
+    files: Arc<PathBuf>,
 }
 
 impl Db {
@@ -117,12 +129,16 @@ impl Db {
                 conn: Mutex::new(Connection::from_sqlite(conn)),
                 path: path.to_path_buf(),
             }),
+            files: Arc::new(path.parent().unwrap_or(Path::new(".")).to_path_buf()),
         })
     }
 
     /// Connect to PostgreSQL at `url` with up to `pool_size` connections. One is
     /// opened now, so a wrong URL fails at start-up rather than at first use.
-    pub fn connect(url: &str, pool_size: usize) -> Result<Db, DbError> {
+    ///
+    /// Files (photos, lesson content) go under `files_dir`; several nodes of one
+    /// deployment share it (see docs/scale.md).
+    pub fn connect(url: &str, pool_size: usize, files_dir: &Path) -> Result<Db, DbError> {
         let first = Connection::connect_postgres(url)?;
         let pool = PgPool {
             url: url.to_string(),
@@ -137,6 +153,7 @@ impl Db {
         };
         Ok(Db {
             inner: Arc::new(Inner::Pg(pool)),
+            files: Arc::new(files_dir.to_path_buf()),
         })
     }
 
@@ -144,7 +161,7 @@ impl Db {
     /// `database_url`, else `cunlink.db` in its data directory.
     pub fn from_config(config: &crate::Config) -> Result<Db, DbError> {
         match &config.database_url {
-            Some(url) => Db::connect(url, config.database_pool),
+            Some(url) => Db::connect(url, config.database_pool, &config.data_dir),
             None => Db::open(&config.app_db_path()),
         }
     }
@@ -154,6 +171,11 @@ impl Db {
             Inner::Sqlite { .. } => Backend::Sqlite,
             Inner::Pg(_) => Backend::Postgres,
         }
+    }
+
+    /// The folder for files kept beside the database: the data directory.
+    pub fn files_dir(&self) -> &Path {
+        &self.files
     }
 
     /// The SQLite file, or `None` on PostgreSQL.

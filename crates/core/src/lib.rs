@@ -12,7 +12,7 @@
 //! routes), the connection-level reads in [`auth`] (`village_name`,
 //! `village_names`, `village_id`, `village_list`, `usernames`, `user_exists`,
 //! `user_count`, `AuthService::ensure_village`) and [`audit::record`]. Each
-//! takes the caller's `&rusqlite::Connection` (a transaction derefs to one),
+//! takes the caller's `&crate::sql::Connection` (a transaction derefs to one),
 //! so a domain keeps its own changes and these reads in one transaction. The
 //! table map of every crate is docs/tables.md.
 

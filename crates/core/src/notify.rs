@@ -10,7 +10,7 @@
 //! after the commit the caller calls [`NotifyUsers::wake`] so the dispatcher
 //! sends them now rather than at its next poll.
 
-use rusqlite::Connection;
+use crate::sql::Connection;
 
 /// One message to a set of users.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,7 +33,7 @@ pub struct UserNotice {
 pub trait NotifyUsers: Send + Sync {
     /// Queue `notice` for every user in it on `conn` (the caller's open
     /// transaction). Returns how many deliveries were queued.
-    fn enqueue(&self, conn: &Connection, notice: &UserNotice) -> rusqlite::Result<usize>;
+    fn enqueue(&self, conn: &Connection, notice: &UserNotice) -> crate::sql::Result<usize>;
 
     /// Tell the dispatcher that committed deliveries are waiting.
     fn wake(&self);

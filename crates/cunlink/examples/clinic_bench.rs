@@ -147,7 +147,7 @@ async fn run() -> anyhow::Result<()> {
                 let mut last = rx;
                 if n % 2 == 0 {
                     let prev = records::prescription(&tx, rx)?
-                        .ok_or(rusqlite::Error::QueryReturnedNoRows)?;
+                        .ok_or(cunlink_core::sql::Error::NoRows)?;
                     last = records::insert_prescription(
                         &tx,
                         k,

@@ -55,7 +55,7 @@ pub struct Server {
 pub async fn start(config: Config) -> anyhow::Result<Server> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
-    let db = Db::open(&config.app_db_path())?;
+    let db = Db::from_config(&config)?;
     db.migrate("core", auth::MIGRATIONS)?;
     let auth = AuthService::new(db.clone()).with_secure_cookies(config.secure_cookies());
     let http = TcpListener::bind(config.http)

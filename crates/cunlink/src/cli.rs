@@ -14,7 +14,11 @@
 //! cunlink import --data-dir DIR --device NAME --csv FILE   (server stopped; all or nothing; prints imported=N last)
 //! cunlink backup --data-dir DIR --to FILE       (while the server runs)
 //! cunlink restore --from FILE --data-dir NEWDIR (NEWDIR missing or empty)
+//! cunlink migrate --data-dir DIR [--database-url URL]   (prints migrated backend=… last)
 //! ```
+//!
+//! Every command that takes `--data-dir` also takes `--database-url URL`
+//! (`CUNLINK_DATABASE_URL`): PostgreSQL instead of the SQLite files.
 
 use std::io::BufRead;
 use std::net::SocketAddr;
@@ -95,6 +99,14 @@ pub enum Command {
         /// Where to restore (must be missing or empty).
         #[arg(long)]
         data_dir: PathBuf,
+        /// Refused: a PostgreSQL deployment is restored with pg_restore (docs/scale.md).
+        #[arg(long, env = "CUNLINK_DATABASE_URL", hide_env_values = true)]
+        database_url: Option<String>,
+    },
+    /// Apply every domain's schema migrations and stop.
+    Migrate {
+        #[command(flatten)]
+        data: DataDir,
     },
 }
 
@@ -137,7 +149,7 @@ impl<R: std::io::Read> std::io::Read for Counting<R> {
 /// written), then commit every reading in one transaction of the telemetry writer.
 pub fn import(data: &DataDir, device: &str, csv: &std::path::Path) -> anyhow::Result<()> {
     use std::sync::atomic::Ordering::Relaxed;
-    let db = open_db(&data.data_dir)?;
+    let db = open_db(data)?;
     let d = db
         .call_blocking(|c| farm_store::device_where(c, "name", device))?
         .with_context(|| format!("no device named '{device}'"))?;
@@ -201,7 +213,7 @@ pub fn profile_set(
     };
     cunlink_farm::profiles::validate(name, &update)
         .map_err(|e| anyhow::anyhow!("--{}: {}", e.field.replace('_', "-"), e.message))?;
-    let db = open_db(&data.data_dir)?;
+    let db = open_db(data)?;
     let (p, created) =
         db.call_blocking(|c| cunlink_farm::profiles::put_profile(c, name, &update))?;
     eprintln!(
@@ -269,9 +281,25 @@ pub enum MarketCommand {
 
 #[derive(Args)]
 pub struct DataDir {
-    /// Data directory (holds cunlink.db and telemetry.db).
+    /// Data directory (holds cunlink.db and telemetry.db, or with PostgreSQL the
+    /// files kept beside the database: photos, lesson content).
     #[arg(long, env = "CUNLINK_DATA_DIR", default_value = "./cunlink-data")]
     pub data_dir: PathBuf,
+    /// PostgreSQL instead of the SQLite files in the data directory
+    /// (postgres://user@host:port/db).
+    #[arg(long, env = "CUNLINK_DATABASE_URL")]
+    pub database_url: Option<String>,
+}
+
+impl DataDir {
+    /// The configuration these flags name (defaults for everything else).
+    pub fn config(&self) -> Config {
+        Config {
+            data_dir: self.data_dir.clone(),
+            database_url: self.database_url.clone(),
+            ..Config::default()
+        }
+    }
 }
 
 #[derive(Args)]
@@ -282,6 +310,9 @@ pub struct ServeArgs {
     /// Data directory [default: ./cunlink-data]
     #[arg(long, env = "CUNLINK_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    /// PostgreSQL instead of SQLite: postgres://user@host:port/db [default: none, SQLite]
+    #[arg(long, env = "CUNLINK_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
     /// HTTP listen address [default: 127.0.0.1:8080]
     #[arg(long, env = "CUNLINK_HTTP")]
     pub http: Option<SocketAddr>,
@@ -316,6 +347,9 @@ impl ServeArgs {
         let mut c = Config::load(self.config.as_deref())?;
         if let Some(d) = &self.data_dir {
             c.data_dir = d.clone();
+        }
+        if let Some(u) = &self.database_url {
+            c.database_url = Some(u.clone());
         }
         if let Some(a) = self.http {
             c.http = a;
@@ -434,21 +468,33 @@ pub enum IntegrationCommand {
     },
 }
 
-/// Open the application database of `data_dir` with every domain's schema applied.
-fn open_db(data_dir: &std::path::Path) -> anyhow::Result<Db> {
-    let config = Config {
-        data_dir: data_dir.to_path_buf(),
-        ..Config::default()
-    };
-    std::fs::create_dir_all(data_dir)
-        .with_context(|| format!("creating {}", data_dir.display()))?;
-    let db = Db::open(&config.app_db_path())?;
+/// Open the application database `data` names with every domain's schema applied.
+pub fn open_db(data: &DataDir) -> anyhow::Result<Db> {
+    let config = data.config();
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating {}", config.data_dir.display()))?;
+    let db = Db::from_config(&config)?;
     db.migrate("core", cunlink_core::auth::MIGRATIONS)?;
     db.migrate("farm", farm_store::MIGRATIONS)?;
     db.migrate("board", cunlink_board::MIGRATIONS)?;
     db.migrate("market", cunlink_market::MIGRATIONS)?;
     db.migrate("clinic", cunlink_clinic::store::MIGRATIONS)?;
+    db.migrate("alert", cunlink_alert::store::MIGRATIONS)?;
+    db.migrate("affairs", cunlink_affairs::store::MIGRATIONS)?;
+    db.migrate("school", cunlink_school::store::MIGRATIONS)?;
     Ok(db)
+}
+
+/// `cunlink migrate`: bring every domain's schema up to date, then stop (run it
+/// once before starting several nodes of a new version).
+pub fn migrate(data: &DataDir) -> anyhow::Result<()> {
+    let db = open_db(data)?;
+    let backend = match db.backend() {
+        cunlink_core::sql::Backend::Sqlite => "sqlite",
+        cunlink_core::sql::Backend::Postgres => "postgres",
+    };
+    println!("migrated backend={backend}");
+    Ok(())
 }
 
 pub fn user_create(
@@ -483,7 +529,7 @@ pub fn user_create(
             "no password on stdin; pipe it in, e.g. `echo 'secret123' | cunlink user create ...`"
         );
     }
-    let auth = AuthService::new(open_db(&data.data_dir)?);
+    let auth = AuthService::new(open_db(data)?);
     // The department link is made in the user's own transaction, so a failed
     // link leaves no doctor without a department behind.
     let user = auth
@@ -522,7 +568,7 @@ pub fn device_create(
     dev_eui: Option<String>,
 ) -> anyhow::Result<()> {
     let asset_kind: AssetKind = asset_kind.parse()?;
-    let db = open_db(&data.data_dir)?;
+    let db = open_db(data)?;
     let (village, county_level) = if village.is_some() || county_level {
         (village, county_level)
     } else {
@@ -567,7 +613,7 @@ pub fn device_create(
 /// on a fresh install without villages, county-level (nobody but admins and county
 /// staff exist to see it). With several villages the operator must choose.
 fn default_home(
-    c: &rusqlite::Connection,
+    c: &cunlink_core::sql::Connection,
     asset: Option<&str>,
 ) -> anyhow::Result<(Option<String>, bool)> {
     if let Some(a) = asset
@@ -588,7 +634,7 @@ fn default_home(
 
 /// `cunlink integration create`: a new integration token, printed last.
 pub fn integration_create(data: &DataDir, name: &str) -> anyhow::Result<()> {
-    let db = open_db(&data.data_dir)?;
+    let db = open_db(data)?;
     let n = name.to_string();
     let token = db.call_blocking(move |c| cunlink_farm::integrations::create(c, &n))?;
     eprintln!(
@@ -599,7 +645,7 @@ pub fn integration_create(data: &DataDir, name: &str) -> anyhow::Result<()> {
 }
 
 pub fn board_create(data: &DataDir, new: cunlink_board::NewBoard) -> anyhow::Result<()> {
-    let db = open_db(&data.data_dir)?;
+    let db = open_db(data)?;
     let b = db.call_blocking(|c| cunlink_board::store::create(c, &new))?;
     eprintln!(
         "created board '{}' ({} assets); text feed at /board/{}.txt",
@@ -612,7 +658,7 @@ pub fn board_create(data: &DataDir, new: cunlink_board::NewBoard) -> anyhow::Res
 }
 
 pub fn station_create(data: &DataDir, village: &str, name: &str) -> anyhow::Result<()> {
-    let db = open_db(&data.data_dir)?;
+    let db = open_db(data)?;
     let id = db
         .call_blocking(|c| cunlink_market::access::create_station(c, village, name))
         .map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -627,7 +673,7 @@ pub fn seed_prices(
     markets: usize,
     days: i64,
 ) -> anyhow::Result<()> {
-    let db = open_db(&data.data_dir)?;
+    let db = open_db(data)?;
     let names = cunlink_market::prices::synthetic::commodity_names(commodities);
     let markets: Vec<String> = (1..=markets).map(|i| format!("市场{i:03}")).collect();
     let started = std::time::Instant::now();
@@ -645,7 +691,7 @@ pub fn seed_prices(
 /// `cunlink user disable` / `enable`. The running server sees the change on
 /// the next request (see core's credential cache).
 pub fn user_set_disabled(data: &DataDir, username: &str, disabled: bool) -> anyhow::Result<()> {
-    let auth = AuthService::new(open_existing_db(&data.data_dir)?);
+    let auth = AuthService::new(open_existing_db(data)?);
     let user = auth.set_disabled_blocking(username, disabled, None)?;
     eprintln!(
         "{} user '{}'",
@@ -657,7 +703,7 @@ pub fn user_set_disabled(data: &DataDir, username: &str, disabled: bool) -> anyh
 
 /// `cunlink user revoke-tokens`.
 pub fn user_revoke_tokens(data: &DataDir, username: &str) -> anyhow::Result<()> {
-    let auth = AuthService::new(open_existing_db(&data.data_dir)?);
+    let auth = AuthService::new(open_existing_db(data)?);
     let (tokens, sessions) = auth.revoke_tokens_blocking(username, None)?;
     eprintln!("revoked {tokens} API tokens and ended {sessions} sessions of '{username}'");
     Ok(())
@@ -665,18 +711,23 @@ pub fn user_revoke_tokens(data: &DataDir, username: &str) -> anyhow::Result<()> 
 
 /// The application database of an existing data directory (a typo in
 /// `--data-dir` should not create an empty one and report "no such user").
-fn open_existing_db(data_dir: &std::path::Path) -> anyhow::Result<Db> {
-    if !data_dir.join("cunlink.db").is_file() {
+fn open_existing_db(data: &DataDir) -> anyhow::Result<Db> {
+    if data.database_url.is_none() && !data.data_dir.join("cunlink.db").is_file() {
         bail!(
             "{} holds no cunlink.db; is it the server's --data-dir?",
-            data_dir.display()
+            data.data_dir.display()
         );
     }
-    open_db(data_dir)
+    open_db(data)
 }
 
 /// `cunlink backup`.
 pub fn backup(data: &DataDir, to: &std::path::Path) -> anyhow::Result<()> {
+    if data.database_url.is_some() {
+        bail!(
+            "with PostgreSQL, back up the database with pg_dump (or a streaming replica) and the data directory's files with any file copy; see docs/scale.md"
+        );
+    }
     let started = std::time::Instant::now();
     let s = crate::backup::backup(&data.data_dir, to)?;
     eprintln!(

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use clap::Subcommand;
 
-use cunlink_core::{Config, Db};
+use cunlink_core::Db;
 use cunlink_school::content::Store;
 use cunlink_school::pull::{self, Event, Options, Source};
 use cunlink_school::store;
@@ -51,16 +51,13 @@ pub enum SchoolCommand {
     },
 }
 
-fn open(data_dir: &std::path::Path) -> anyhow::Result<(Db, Store)> {
-    let config = Config {
-        data_dir: data_dir.to_path_buf(),
-        ..Config::default()
-    };
-    std::fs::create_dir_all(data_dir)
-        .with_context(|| format!("creating {}", data_dir.display()))?;
-    let db = Db::open(&config.app_db_path())?;
+fn open(data: &DataDir) -> anyhow::Result<(Db, Store)> {
+    let config = data.config();
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating {}", config.data_dir.display()))?;
+    let db = Db::from_config(&config)?;
     db.migrate("school", store::MIGRATIONS)?;
-    Ok((db, Store::new(data_dir)))
+    Ok((db, Store::new(&config.data_dir)))
 }
 
 pub fn run(cmd: SchoolCommand) -> anyhow::Result<()> {
@@ -83,7 +80,7 @@ fn pull_cmd(
     token: &str,
     max_failures: u32,
 ) -> anyhow::Result<()> {
-    let (db, store) = open(&data.data_dir)?;
+    let (db, store) = open(&data)?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -125,7 +122,7 @@ fn pull_cmd(
 }
 
 fn export_cmd(data: &DataDir, channel: i64, to: &std::path::Path) -> anyhow::Result<()> {
-    let (db, store) = open(&data.data_dir)?;
+    let (db, store) = open(&data)?;
     let (manifest, chunks) = db.call_blocking(|c| -> anyhow::Result<_> {
         let Some((_, json)) = store::latest_manifest(c, channel)? else {
             bail!("channel {channel} has no published version here");

@@ -66,7 +66,19 @@ fn main() -> anyhow::Result<()> {
         Command::School(cmd) => cunlink::cli_school::run(cmd),
         Command::Import { data, device, csv } => cunlink::cli::import(&data, &device, &csv),
         Command::Backup { data, to } => cunlink::cli::backup(&data, &to),
-        Command::Restore { from, data_dir } => cunlink::cli::restore(&from, &data_dir),
+        Command::Restore {
+            from,
+            data_dir,
+            database_url,
+        } => {
+            if database_url.is_some() {
+                anyhow::bail!(
+                    "restore writes SQLite files; a PostgreSQL deployment is restored with pg_restore (docs/scale.md)"
+                );
+            }
+            cunlink::cli::restore(&from, &data_dir)
+        }
+        Command::Migrate { data } => cunlink::cli::migrate(&data),
         Command::Board(BoardCommand::Create {
             data,
             name,

@@ -81,9 +81,9 @@ pub enum FarmStoreError {
     NoSuchProfile(String),
 }
 
-impl From<rusqlite::Error> for FarmStoreError {
-    fn from(e: rusqlite::Error) -> Self {
-        FarmStoreError::Db(DbError::Sqlite(e))
+impl From<cunlink_core::sql::Error> for FarmStoreError {
+    fn from(e: cunlink_core::sql::Error) -> Self {
+        FarmStoreError::Db(DbError::Sql(e))
     }
 }
 

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use rusqlite::{Connection, params};
+use cunlink_core::sql::{Connection, params};
 
 use crate::FarmStoreError;
 use crate::model::MAX_NAME_CHARS;

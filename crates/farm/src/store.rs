@@ -1,6 +1,6 @@
 //! Farm SQL in the application database: assets, device profiles, devices.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use cunlink_core::sql::{Connection, OptionalExtension, params};
 
 use crate::FarmStoreError;
 use crate::model::{Asset, AssetKind, Device, MAX_NAME_CHARS, Profile, ProfileKey};
@@ -86,7 +86,7 @@ pub struct NewDevice {
 const DEVICE_SELECT: &str = "SELECT d.id, d.name, p.name, d.asset_id, a.name, d.village_id, d.gateway_id, d.is_gateway, d.token, d.dev_eui, d.created_at
      FROM farm_devices d JOIN farm_device_profiles p ON p.id = d.profile_id LEFT JOIN farm_assets a ON a.id = d.asset_id";
 
-fn device_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Device> {
+fn device_from_row(r: &cunlink_core::sql::Row<'_>) -> cunlink_core::sql::Result<Device> {
     Ok(Device {
         id: DeviceId(r.get(0)?),
         name: r.get(1)?,
@@ -148,7 +148,7 @@ pub fn ensure_asset(
         "INSERT INTO farm_assets (name, kind, village_id, created_at) VALUES ($1, $2, $3, $4)",
         params![name, kind.as_str(), village_id, now_ms()],
     )?;
-    Ok(conn.last_insert_rowid())
+    Ok(conn.last_insert_rowid()?)
 }
 
 /// Id and village of the asset named `name`.
@@ -239,7 +239,7 @@ pub fn create_device(conn: &mut Connection, new: &NewDevice) -> Result<Device, F
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9)",
         params![name, profile_id, asset_id, new.gateway_id.map(|g| g.0), new.is_gateway, token, dev_eui, now, village_id],
     )?;
-    let id = tx.last_insert_rowid();
+    let id = tx.last_insert_rowid()?;
     let dev = tx.query_row(
         &format!("{DEVICE_SELECT} WHERE d.id = $1"),
         [id],
@@ -306,7 +306,7 @@ pub fn assets(conn: &Connection) -> Result<Vec<Asset>, FarmStoreError> {
 }
 
 /// A row of `SELECT id, name, kind, village_id, parent_id, ear_tag FROM farm_assets`.
-fn asset_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Asset> {
+fn asset_from_row(r: &cunlink_core::sql::Row<'_>) -> cunlink_core::sql::Result<Asset> {
     let kind: String = r.get(2)?;
     Ok(Asset {
         id: r.get(0)?,
@@ -321,7 +321,7 @@ fn asset_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Asset> {
 
 const PROFILE_COLS: &str = "id, name, keys, reporting_interval_s, measures_core_temp, retention_days, rollup_retention_days";
 
-fn profile_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Profile> {
+fn profile_row(r: &cunlink_core::sql::Row<'_>) -> cunlink_core::sql::Result<Profile> {
     let keys: String = r.get(2)?;
     Ok(Profile {
         id: r.get(0)?,

@@ -84,7 +84,7 @@ fn assert_same(t: &Telemetry, dev: DeviceId, key: KeyId, start: i64, end: i64, i
 }
 
 fn count(db: &Path, sql: &str) -> i64 {
-    let c = rusqlite::Connection::open(db).unwrap();
+    let c = cunlink_core::sql::Connection::open(db).unwrap();
     c.query_row(sql, [], |r| r.get(0)).unwrap()
 }
 
@@ -176,7 +176,7 @@ fn old_chunks_are_recompressed_and_rolled_up_in_the_background() {
     // What an older version left behind: version-1 chunks, not rolled up.
     let old = sensor(T0 + DAY, 2048, 3);
     {
-        let c = rusqlite::Connection::open(dir.db()).unwrap();
+        let c = cunlink_core::sql::Connection::open(dir.db()).unwrap();
         let sid: i64 = c
             .query_row("SELECT id FROM series", [], |r| r.get(0))
             .unwrap();
@@ -186,7 +186,7 @@ fn old_chunks_are_recompressed_and_rolled_up_in_the_background() {
             let data = codec::encode_chunk_v1(&ts, &vs);
             c.execute(
                 "INSERT INTO chunks (series, t0, t1, n, data, rolled) VALUES ($1, $2, $3, $4, $5, 0)",
-                rusqlite::params![sid, ts[0], ts[ts.len() - 1], ts.len() as i64, data],
+                cunlink_core::sql::params![sid, ts[0], ts[ts.len() - 1], ts.len() as i64, data],
             )
             .unwrap();
         }
@@ -277,7 +277,7 @@ fn retention_drops_whole_chunks_frees_space_and_leaves_no_orphans() {
         let wal = PathBuf::from(format!("{}-wal", db.display()));
         std::fs::metadata(db).unwrap().len() + std::fs::metadata(wal).map(|m| m.len()).unwrap_or(0)
     };
-    let c = rusqlite::Connection::open(&db).unwrap();
+    let c = cunlink_core::sql::Connection::open(&db).unwrap();
     c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
         .unwrap();
     assert_eq!(

@@ -1,7 +1,7 @@
 //! Who may act for what: station operators act only for stations of their own
 //! village; farmers act through their producer record.
 
-use rusqlite::Connection;
+use cunlink_core::sql::Connection;
 
 use cunlink_core::auth::{Role, User};
 

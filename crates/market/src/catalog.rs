@@ -1,7 +1,7 @@
 //! Products and their variants. A product created with `unit`/`price_fen`/`stock`
 //! gets one variant; `variants: [...]` lists several.
 
-use rusqlite::Connection;
+use cunlink_core::sql::Connection;
 use serde_json::{Value, json};
 
 use cunlink_core::auth::User;

@@ -37,9 +37,9 @@ pub enum MarketError {
     Photo(#[from] PhotoError),
 }
 
-impl From<rusqlite::Error> for MarketError {
-    fn from(e: rusqlite::Error) -> Self {
-        MarketError::Db(DbError::Sqlite(e))
+impl From<cunlink_core::sql::Error> for MarketError {
+    fn from(e: cunlink_core::sql::Error) -> Self {
+        MarketError::Db(DbError::Sql(e))
     }
 }
 

@@ -6,7 +6,7 @@
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use rusqlite::Connection;
+use cunlink_core::sql::Connection;
 use sha2::{Digest, Sha256};
 
 use crate::error::MarketError;
@@ -120,7 +120,7 @@ where
     F: FnOnce(&Connection, &Obj) -> Result<serde_json::Value, MarketError> + Send + 'static,
 {
     db.call(move |c| {
-        let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let tx = c.transaction_with_behavior(cunlink_core::sql::TransactionBehavior::Immediate)?;
         let hash = key.as_ref().map(|_| request_hash(route, &body));
         if let (Some(k), Some(h)) = (&key, &hash) {
             if let Some(a) = lookup(&tx, user_id, k, h)? {

@@ -120,7 +120,7 @@ impl Market {
         let MarketDeps { db, auth, farm } = deps;
         db.migrate("market", MIGRATIONS)?;
         let prices = Arc::new(db.call_blocking(|c| PriceBoard::load(c))?);
-        let conn = cunlink_core::db::open_connection(db.path())?;
+        let conn = db.open_dedicated()?;
         let (tx, rx) = mpsc::unbounded_channel();
         let (obs_tx, obs_rx) = mpsc::unbounded_channel();
         let (live, _) = broadcast::channel(4096);
@@ -168,11 +168,7 @@ impl Market {
 
     /// Photo files: `photos/` beside the application database.
     pub fn photo_dir(&self) -> std::path::PathBuf {
-        self.db
-            .path()
-            .parent()
-            .unwrap_or(std::path::Path::new("."))
-            .join("photos")
+        self.db.files_dir().join("photos")
     }
 
     pub fn routes(self: &Arc<Self>) -> cunlink_core::routes::Routes {

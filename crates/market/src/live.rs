@@ -5,7 +5,7 @@
 //! order writer, which takes session stock atomically and publishes the
 //! remaining count to viewers (SSE) after each commit.
 
-use rusqlite::Connection;
+use cunlink_core::sql::Connection;
 use serde_json::{Value, json};
 
 use cunlink_core::auth::{Role, User};

@@ -12,7 +12,7 @@
 //! parcel at that stage (see [`may_scan`]). The pickup code is shown only to the
 //! recipient and the destination (holding) station, never in an event.
 
-use rusqlite::Connection;
+use cunlink_core::sql::Connection;
 use serde_json::{Value, json};
 
 use cunlink_core::auth::{Role, User};
@@ -447,7 +447,7 @@ pub fn record_reminders(conn: &Connection, days: i64) -> Result<usize, MarketErr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rusqlite::params;
+    use cunlink_core::sql::params;
 
     #[test]
     fn migration_3_removes_codes_from_old_arrival_notes() {

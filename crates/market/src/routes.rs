@@ -93,7 +93,7 @@ async fn creating<F>(
     work: F,
 ) -> R<Answer>
 where
-    F: FnOnce(&rusqlite::Connection, &Obj) -> Result<Value, MarketError> + Send + 'static,
+    F: FnOnce(&cunlink_core::sql::Connection, &Obj) -> Result<Value, MarketError> + Send + 'static,
 {
     let key = idem::key(headers)?;
     let obj = body_obj(&body)?;
@@ -102,7 +102,7 @@ where
 
 async fn db<T: Send + 'static>(
     m: &Market,
-    f: impl FnOnce(&rusqlite::Connection) -> Result<T, MarketError> + Send + 'static,
+    f: impl FnOnce(&cunlink_core::sql::Connection) -> Result<T, MarketError> + Send + 'static,
 ) -> R<T> {
     Ok(m.db.call(move |c| f(c)).await?)
 }
@@ -318,11 +318,11 @@ async fn order_payment(
 
 async fn in_tx<T: Send + 'static>(
     m: &Market,
-    f: impl FnOnce(&rusqlite::Connection) -> Result<T, MarketError> + Send + 'static,
+    f: impl FnOnce(&cunlink_core::sql::Connection) -> Result<T, MarketError> + Send + 'static,
 ) -> R<T> {
     Ok(m.db
         .call(move |c| {
-            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let tx = c.transaction_with_behavior(cunlink_core::sql::TransactionBehavior::Immediate)?;
             let out = f(&tx)?;
             tx.commit()?;
             Ok::<_, MarketError>(out)

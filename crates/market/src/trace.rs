@@ -8,7 +8,7 @@
 
 use std::fmt::Write;
 
-use rusqlite::Connection;
+use cunlink_core::sql::Connection;
 use serde_json::{Value, json};
 
 use cunlink_core::auth::User;

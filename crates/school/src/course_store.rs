@@ -1,7 +1,7 @@
 //! SQL of courses, classes, enrolment, statements and SCORM calls.
 
 use cunlink_core::time::now_ms;
-use rusqlite::{Connection, OptionalExtension, params};
+use cunlink_core::sql::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize)]
@@ -52,16 +52,16 @@ pub fn create_course(
     description: &str,
     village_id: Option<i64>,
     user_id: i64,
-) -> rusqlite::Result<i64> {
+) -> cunlink_core::sql::Result<i64> {
     c.execute(
         "INSERT INTO school_courses (title, audience, description, village_id, created_by, created_at)
          VALUES ($1, $2, $3, $4, $5, $6)",
         params![title, audience, description, village_id, user_id, now_ms()],
     )?;
-    Ok(c.last_insert_rowid())
+    Ok(c.last_insert_rowid()?)
 }
 
-fn course_row(r: &rusqlite::Row) -> rusqlite::Result<Course> {
+fn course_row(r: &cunlink_core::sql::Row) -> cunlink_core::sql::Result<Course> {
     Ok(Course {
         id: r.get(0)?,
         title: r.get(1)?,
@@ -71,7 +71,7 @@ fn course_row(r: &rusqlite::Row) -> rusqlite::Result<Course> {
     })
 }
 
-pub fn course(c: &Connection, id: i64) -> rusqlite::Result<Option<Course>> {
+pub fn course(c: &Connection, id: i64) -> cunlink_core::sql::Result<Option<Course>> {
     c.query_row(
         "SELECT id, title, audience, description, village_id FROM school_courses WHERE id = $1",
         [id],
@@ -80,7 +80,7 @@ pub fn course(c: &Connection, id: i64) -> rusqlite::Result<Option<Course>> {
     .optional()
 }
 
-pub fn courses(c: &Connection, limit: i64) -> rusqlite::Result<Vec<Course>> {
+pub fn courses(c: &Connection, limit: i64) -> cunlink_core::sql::Result<Vec<Course>> {
     let mut st = c.prepare(
         "SELECT id, title, audience, description, village_id FROM school_courses ORDER BY id LIMIT $1",
     )?;
@@ -97,7 +97,7 @@ pub fn add_item(
     sha256: Option<&str>,
     quiz: Option<&str>,
     package: Option<&str>,
-) -> rusqlite::Result<i64> {
+) -> cunlink_core::sql::Result<i64> {
     let pos: i64 = c.query_row(
         "SELECT coalesce(max(position), 0) + 1 FROM school_course_items WHERE course_id = $1",
         [course_id],
@@ -108,10 +108,10 @@ pub fn add_item(
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         params![course_id, pos, kind, title, body, sha256, quiz, package],
     )?;
-    Ok(c.last_insert_rowid())
+    Ok(c.last_insert_rowid()?)
 }
 
-fn item_row(r: &rusqlite::Row) -> rusqlite::Result<Item> {
+fn item_row(r: &cunlink_core::sql::Row) -> cunlink_core::sql::Result<Item> {
     Ok(Item {
         id: r.get(0)?,
         course_id: r.get(1)?,
@@ -127,14 +127,14 @@ fn item_row(r: &rusqlite::Row) -> rusqlite::Result<Item> {
 
 const ITEM_COLS: &str = "id, course_id, position, kind, title, body, sha256, quiz, package";
 
-pub fn items(c: &Connection, course_id: i64) -> rusqlite::Result<Vec<Item>> {
+pub fn items(c: &Connection, course_id: i64) -> cunlink_core::sql::Result<Vec<Item>> {
     let mut st = c.prepare(&format!(
         "SELECT {ITEM_COLS} FROM school_course_items WHERE course_id = $1 ORDER BY position LIMIT 500"
     ))?;
     st.query_map([course_id], item_row)?.collect()
 }
 
-pub fn item(c: &Connection, id: i64) -> rusqlite::Result<Option<Item>> {
+pub fn item(c: &Connection, id: i64) -> cunlink_core::sql::Result<Option<Item>> {
     c.query_row(
         &format!("SELECT {ITEM_COLS} FROM school_course_items WHERE id = $1"),
         [id],
@@ -149,17 +149,17 @@ pub fn create_class(
     school: &str,
     village_id: Option<i64>,
     teacher_id: i64,
-) -> rusqlite::Result<i64> {
+) -> cunlink_core::sql::Result<i64> {
     c.execute(
         "INSERT INTO school_classes (name, school, village_id, teacher_id, created_at)
          VALUES ($1, $2, $3, $4, $5)",
         params![name, school, village_id, teacher_id, now_ms()],
     )?;
-    Ok(c.last_insert_rowid())
+    Ok(c.last_insert_rowid()?)
 }
 
 /// The teacher who created class `id` (`None`: no such class or no teacher).
-pub fn class_teacher(c: &Connection, id: i64) -> rusqlite::Result<Option<i64>> {
+pub fn class_teacher(c: &Connection, id: i64) -> cunlink_core::sql::Result<Option<i64>> {
     Ok(c.query_row(
         "SELECT teacher_id FROM school_classes WHERE id = $1",
         [id],
@@ -173,7 +173,7 @@ pub fn class_teacher(c: &Connection, id: i64) -> rusqlite::Result<Option<i64>> {
 pub fn class(
     c: &Connection,
     id: i64,
-) -> rusqlite::Result<Option<(i64, String, String, Option<i64>)>> {
+) -> cunlink_core::sql::Result<Option<(i64, String, String, Option<i64>)>> {
     c.query_row(
         "SELECT id, name, school, village_id FROM school_classes WHERE id = $1",
         [id],
@@ -182,7 +182,7 @@ pub fn class(
     .optional()
 }
 
-pub fn add_member(c: &Connection, class_id: i64, user_id: i64) -> rusqlite::Result<()> {
+pub fn add_member(c: &Connection, class_id: i64, user_id: i64) -> cunlink_core::sql::Result<()> {
     c.execute(
         "INSERT OR IGNORE INTO school_class_members (class_id, user_id) VALUES ($1, $2)",
         params![class_id, user_id],
@@ -195,7 +195,7 @@ pub fn enrol(
     course_id: i64,
     user_id: Option<i64>,
     class_id: Option<i64>,
-) -> rusqlite::Result<()> {
+) -> cunlink_core::sql::Result<()> {
     c.execute(
         "INSERT OR IGNORE INTO school_enrolments (course_id, user_id, class_id, at) VALUES ($1, $2, $3, $4)",
         params![course_id, user_id, class_id, now_ms()],
@@ -204,7 +204,7 @@ pub fn enrol(
 }
 
 /// Whether `user_id` is enrolled in the course, in person or through a class.
-pub fn enrolled(c: &Connection, course_id: i64, user_id: i64) -> rusqlite::Result<bool> {
+pub fn enrolled(c: &Connection, course_id: i64, user_id: i64) -> cunlink_core::sql::Result<bool> {
     c.query_row(
         "SELECT EXISTS (SELECT 1 FROM school_enrolments e
            LEFT JOIN school_class_members m ON m.class_id = e.class_id
@@ -215,7 +215,7 @@ pub fn enrolled(c: &Connection, course_id: i64, user_id: i64) -> rusqlite::Resul
 }
 
 /// Ids of everyone enrolled (in person or through a class).
-pub fn learners(c: &Connection, course_id: i64) -> rusqlite::Result<Vec<i64>> {
+pub fn learners(c: &Connection, course_id: i64) -> cunlink_core::sql::Result<Vec<i64>> {
     let mut st = c.prepare(
         "SELECT DISTINCT coalesce(e.user_id, m.user_id) FROM school_enrolments e
          LEFT JOIN school_class_members m ON m.class_id = e.class_id
@@ -248,7 +248,7 @@ pub struct Statement {
 }
 
 /// Store a statement once: true when it was new.
-pub fn put_statement(c: &Connection, s: &Statement) -> rusqlite::Result<bool> {
+pub fn put_statement(c: &Connection, s: &Statement) -> cunlink_core::sql::Result<bool> {
     let n = c.execute(
         "INSERT OR IGNORE INTO school_statements
            (uuid, node, actor, user_id, course_id, item_id, verb, score, max_score, detail, at)
@@ -271,7 +271,7 @@ pub fn put_statement(c: &Connection, s: &Statement) -> rusqlite::Result<bool> {
 }
 
 /// Statements made here and not yet acknowledged upstream, oldest first.
-pub fn unsent(c: &Connection, limit: i64) -> rusqlite::Result<Vec<Statement>> {
+pub fn unsent(c: &Connection, limit: i64) -> cunlink_core::sql::Result<Vec<Statement>> {
     let mut st = c.prepare(
         "SELECT uuid, node, actor, user_id, course_id, item_id, verb, score, max_score, detail, at
          FROM school_statements WHERE sent = 0 AND node = '' ORDER BY at LIMIT $1",
@@ -294,7 +294,7 @@ pub fn unsent(c: &Connection, limit: i64) -> rusqlite::Result<Vec<Statement>> {
     .collect()
 }
 
-pub fn mark_sent(c: &Connection, uuids: &[String]) -> rusqlite::Result<()> {
+pub fn mark_sent(c: &Connection, uuids: &[String]) -> cunlink_core::sql::Result<()> {
     let mut st = c.prepare("UPDATE school_statements SET sent = 1 WHERE uuid = $1")?;
     for u in uuids {
         st.execute([u])?;
@@ -303,7 +303,7 @@ pub fn mark_sent(c: &Connection, uuids: &[String]) -> rusqlite::Result<()> {
 }
 
 /// Per learner of a course: (user_id, items done, best score sum, max sum).
-pub fn progress(c: &Connection, course_id: i64, user_id: i64) -> rusqlite::Result<(i64, i64, i64)> {
+pub fn progress(c: &Connection, course_id: i64, user_id: i64) -> cunlink_core::sql::Result<(i64, i64, i64)> {
     let done: i64 = c.query_row(
         "SELECT count(DISTINCT item_id) FROM school_statements
          WHERE course_id = $1 AND user_id = $2 AND verb IN ('completed', 'answered')",
@@ -321,7 +321,7 @@ pub fn progress(c: &Connection, course_id: i64, user_id: i64) -> rusqlite::Resul
 }
 
 /// Statements counted here by node (the county's view).
-pub fn statement_counts(c: &Connection) -> rusqlite::Result<Vec<(String, String, i64)>> {
+pub fn statement_counts(c: &Connection) -> cunlink_core::sql::Result<Vec<(String, String, i64)>> {
     let mut st = c.prepare(
         "SELECT node, verb, count(*) FROM school_statements GROUP BY node, verb ORDER BY node, verb LIMIT 1000",
     )?;
@@ -336,7 +336,7 @@ pub fn record_scorm_call(
     call: &str,
     element: &str,
     value: &str,
-) -> rusqlite::Result<()> {
+) -> cunlink_core::sql::Result<()> {
     c.execute(
         "INSERT INTO school_scorm_calls (user_id, item_id, call, element, value, at)
          VALUES ($1, $2, $3, $4, $5, $6)",

@@ -25,9 +25,9 @@ pub enum SchoolError {
     TooLarge(u64, u64),
 }
 
-impl From<rusqlite::Error> for SchoolError {
-    fn from(e: rusqlite::Error) -> Self {
-        SchoolError::Db(DbError::Sqlite(e))
+impl From<cunlink_core::sql::Error> for SchoolError {
+    fn from(e: cunlink_core::sql::Error) -> Self {
+        SchoolError::Db(DbError::Sql(e))
     }
 }
 

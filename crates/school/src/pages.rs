@@ -57,7 +57,7 @@ pub(crate) fn routes(school: Arc<School>, kit: WebKit) -> Routes {
 
 pub(crate) async fn db<T: Send + 'static>(
     s: &School,
-    f: impl FnOnce(&mut rusqlite::Connection) -> Result<T, crate::SchoolError> + Send + 'static,
+    f: impl FnOnce(&mut cunlink_core::sql::Connection) -> Result<T, crate::SchoolError> + Send + 'static,
 ) -> Result<T, PageError> {
     s.db.call(f)
         .await

@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use bytes::Bytes;
-use rusqlite::{Connection, OptionalExtension, params};
+use cunlink_core::sql::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -64,7 +64,7 @@ pub struct Pairing {
     pub slots: Vec<Slot>,
 }
 
-pub fn pairing(c: &Connection, id: i64) -> rusqlite::Result<Option<Pairing>> {
+pub fn pairing(c: &Connection, id: i64) -> cunlink_core::sql::Result<Option<Pairing>> {
     let Some((name, city)): Option<(String, i64)> = c
         .query_row(
             "SELECT name, city_class_id FROM school_pairings WHERE id = $1",
@@ -115,7 +115,7 @@ pub fn pairing(c: &Connection, id: i64) -> rusqlite::Result<Option<Pairing>> {
 }
 
 /// The city class of pairing `id`.
-pub fn city_class(c: &Connection, id: i64) -> rusqlite::Result<Option<i64>> {
+pub fn city_class(c: &Connection, id: i64) -> cunlink_core::sql::Result<Option<i64>> {
     c.query_row(
         "SELECT city_class_id FROM school_pairings WHERE id = $1",
         [id],
@@ -142,7 +142,7 @@ fn require_city_teacher(
     }
 }
 
-pub fn pairing_ids(c: &Connection, limit: i64) -> rusqlite::Result<Vec<i64>> {
+pub fn pairing_ids(c: &Connection, limit: i64) -> cunlink_core::sql::Result<Vec<i64>> {
     let mut st = c.prepare("SELECT id FROM school_pairings ORDER BY id LIMIT $1")?;
     st.query_map([limit.clamp(0, 500)], |r| r.get(0))?.collect()
 }
@@ -153,12 +153,12 @@ pub fn create(
     city: i64,
     rural: &[i64],
     user_id: i64,
-) -> rusqlite::Result<i64> {
+) -> cunlink_core::sql::Result<i64> {
     c.execute(
         "INSERT INTO school_pairings (name, city_class_id, created_by, created_at) VALUES ($1, $2, $3, $4)",
         params![name, city, user_id, now_ms()],
     )?;
-    let id = c.last_insert_rowid();
+    let id = c.last_insert_rowid()?;
     for r in rural {
         c.execute(
             "INSERT INTO school_pairing_classes (pairing_id, class_id) VALUES ($1, $2)",
@@ -176,18 +176,18 @@ pub fn add_slot(
     minutes: i64,
     subject: &str,
     channel: Option<i64>,
-) -> rusqlite::Result<i64> {
+) -> cunlink_core::sql::Result<i64> {
     c.execute(
         "INSERT INTO school_timetable (pairing_id, weekday, start_min, minutes, subject, channel_id)
          VALUES ($1, $2, $3, $4, $5, $6)",
         params![pairing, weekday, start_min, minutes, subject, channel],
     )?;
-    Ok(c.last_insert_rowid())
+    Ok(c.last_insert_rowid()?)
 }
 
 /// Channels named by timetable slots that start within `horizon_ms` of `now`:
 /// the materials the scheduled pull fetches before the class.
-pub fn due_channels(c: &Connection, now: i64, horizon_ms: i64) -> rusqlite::Result<Vec<i64>> {
+pub fn due_channels(c: &Connection, now: i64, horizon_ms: i64) -> cunlink_core::sql::Result<Vec<i64>> {
     let mut st = c.prepare(
         "SELECT id, weekday, start_min, minutes, subject, channel_id FROM school_timetable
          WHERE channel_id IS NOT NULL LIMIT 1000",

@@ -68,7 +68,7 @@ pub fn routes(school: Arc<School>) -> Routes {
 /// Run `f` on the database (blocking pool).
 pub(crate) async fn db<T: Send + 'static>(
     s: &School,
-    f: impl FnOnce(&mut rusqlite::Connection) -> Result<T, SchoolError> + Send + 'static,
+    f: impl FnOnce(&mut cunlink_core::sql::Connection) -> Result<T, SchoolError> + Send + 'static,
 ) -> R<T> {
     Ok(s.db.call(f).await?)
 }
@@ -76,7 +76,7 @@ pub(crate) async fn db<T: Send + 'static>(
 /// Run `f` in one transaction.
 pub(crate) async fn tx<T: Send + 'static>(
     s: &School,
-    f: impl FnOnce(&rusqlite::Transaction) -> Result<T, SchoolError> + Send + 'static,
+    f: impl FnOnce(&cunlink_core::sql::Transaction) -> Result<T, SchoolError> + Send + 'static,
 ) -> R<T> {
     db(s, move |c| {
         let t = c.transaction()?;
@@ -93,7 +93,7 @@ fn unknown_channel(id: i64) -> SchoolError {
 
 /// The channel `id`, or 404.
 pub(crate) fn channel_or_404(
-    c: &rusqlite::Connection,
+    c: &cunlink_core::sql::Connection,
     id: i64,
 ) -> Result<store::Channel, SchoolError> {
     store::channel(c, id)?.ok_or_else(|| unknown_channel(id))

@@ -75,7 +75,7 @@ pub fn is_uuid(s: &str) -> bool {
 
 /// Store a `completed` statement for `item`; true when new.
 pub fn completed(
-    c: &rusqlite::Connection,
+    c: &cunlink_core::sql::Connection,
     u: &User,
     course: &Course,
     item: &Item,

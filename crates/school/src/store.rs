@@ -3,7 +3,7 @@
 
 use cunlink_core::Migration;
 use cunlink_core::time::now_ms;
-use rusqlite::{Connection, OptionalExtension, params};
+use cunlink_core::sql::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
 pub const MIGRATIONS: &[Migration] = &[
@@ -59,7 +59,7 @@ fn default_kind() -> String {
     "file".into()
 }
 
-fn channel_row(r: &rusqlite::Row) -> rusqlite::Result<Channel> {
+fn channel_row(r: &cunlink_core::sql::Row) -> cunlink_core::sql::Result<Channel> {
     Ok(Channel {
         id: r.get(0)?,
         name: r.get(1)?,
@@ -79,17 +79,17 @@ pub fn create_channel(
     description: &str,
     village_id: Option<i64>,
     user_id: i64,
-) -> rusqlite::Result<i64> {
+) -> cunlink_core::sql::Result<i64> {
     let now = now_ms();
     c.execute(
         "INSERT INTO school_channels (name, description, village_id, created_by, created_at, updated_at)
          VALUES ($1, $2, $3, $4, $5, $5)",
         params![name, description, village_id, user_id, now],
     )?;
-    Ok(c.last_insert_rowid())
+    Ok(c.last_insert_rowid()?)
 }
 
-pub fn channel(c: &Connection, id: i64) -> rusqlite::Result<Option<Channel>> {
+pub fn channel(c: &Connection, id: i64) -> cunlink_core::sql::Result<Option<Channel>> {
     c.query_row(
         &format!("SELECT {CHANNEL_COLS} FROM school_channels WHERE id = $1"),
         [id],
@@ -99,7 +99,7 @@ pub fn channel(c: &Connection, id: i64) -> rusqlite::Result<Option<Channel>> {
 }
 
 /// Channels, newest first, at most `limit`.
-pub fn channels(c: &Connection, limit: i64) -> rusqlite::Result<Vec<Channel>> {
+pub fn channels(c: &Connection, limit: i64) -> cunlink_core::sql::Result<Vec<Channel>> {
     let mut st = c.prepare(&format!(
         "SELECT {CHANNEL_COLS} FROM school_channels ORDER BY id DESC LIMIT $1"
     ))?;
@@ -108,7 +108,7 @@ pub fn channels(c: &Connection, limit: i64) -> rusqlite::Result<Vec<Channel>> {
 }
 
 /// A channel's working files, by topic then name, at most `limit`.
-pub fn files(c: &Connection, channel_id: i64, limit: i64) -> rusqlite::Result<Vec<FileEntry>> {
+pub fn files(c: &Connection, channel_id: i64, limit: i64) -> cunlink_core::sql::Result<Vec<FileEntry>> {
     let mut st = c.prepare(
         "SELECT name, sha256, size, topic, kind FROM school_channel_files
          WHERE channel_id = $1 ORDER BY topic, name LIMIT $2",
@@ -131,7 +131,7 @@ pub fn files_page(
     channel_id: i64,
     offset: i64,
     limit: i64,
-) -> rusqlite::Result<Vec<FileEntry>> {
+) -> cunlink_core::sql::Result<Vec<FileEntry>> {
     let mut st = c.prepare_cached(
         "SELECT name, sha256, size, topic, kind FROM school_channel_files
          WHERE channel_id = $1 ORDER BY topic, name LIMIT $2 OFFSET $3",
@@ -151,7 +151,7 @@ pub fn files_page(
     .collect()
 }
 
-pub fn has_file(c: &Connection, channel_id: i64, name: &str) -> rusqlite::Result<bool> {
+pub fn has_file(c: &Connection, channel_id: i64, name: &str) -> cunlink_core::sql::Result<bool> {
     c.query_row(
         "SELECT EXISTS (SELECT 1 FROM school_channel_files WHERE channel_id = $1 AND name = $2)",
         params![channel_id, name],
@@ -159,7 +159,7 @@ pub fn has_file(c: &Connection, channel_id: i64, name: &str) -> rusqlite::Result
     )
 }
 
-pub fn file_count(c: &Connection, channel_id: i64) -> rusqlite::Result<i64> {
+pub fn file_count(c: &Connection, channel_id: i64) -> cunlink_core::sql::Result<i64> {
     c.query_row(
         "SELECT count(*) FROM school_channel_files WHERE channel_id = $1",
         [channel_id],
@@ -168,7 +168,7 @@ pub fn file_count(c: &Connection, channel_id: i64) -> rusqlite::Result<i64> {
 }
 
 /// Record a content file present on disk (no-op when known).
-pub fn put_blob(c: &Connection, sha: &str, size: i64, chunks: &[String]) -> rusqlite::Result<()> {
+pub fn put_blob(c: &Connection, sha: &str, size: i64, chunks: &[String]) -> cunlink_core::sql::Result<()> {
     c.execute(
         "INSERT OR IGNORE INTO school_blobs (sha256, size, chunks, created_at) VALUES ($1, $2, $3, $4)",
         params![sha, size, chunks.concat(), now_ms()],
@@ -177,7 +177,7 @@ pub fn put_blob(c: &Connection, sha: &str, size: i64, chunks: &[String]) -> rusq
 }
 
 /// A content file's size and chunk hashes, when this node has it.
-pub fn blob(c: &Connection, sha: &str) -> rusqlite::Result<Option<(i64, Vec<String>)>> {
+pub fn blob(c: &Connection, sha: &str) -> cunlink_core::sql::Result<Option<(i64, Vec<String>)>> {
     let row: Option<(i64, String)> = c
         .query_row(
             "SELECT size, chunks FROM school_blobs WHERE sha256 = $1",
@@ -196,7 +196,7 @@ pub fn blob(c: &Connection, sha: &str) -> rusqlite::Result<Option<(i64, Vec<Stri
 }
 
 /// Add or replace the file `name` of a channel.
-pub fn set_file(c: &Connection, channel_id: i64, f: &FileEntry) -> rusqlite::Result<()> {
+pub fn set_file(c: &Connection, channel_id: i64, f: &FileEntry) -> cunlink_core::sql::Result<()> {
     c.execute(
         "INSERT INTO school_channel_files (channel_id, name, sha256, size, topic, kind)
          VALUES ($1, $2, $3, $4, $5, $6)
@@ -222,7 +222,7 @@ pub struct Manifest {
 }
 
 /// Publish the working file list as the next version; returns it.
-pub fn publish(c: &Connection, channel_id: i64) -> rusqlite::Result<Option<i64>> {
+pub fn publish(c: &Connection, channel_id: i64) -> cunlink_core::sql::Result<Option<i64>> {
     let Some(ch) = channel(c, channel_id)? else {
         return Ok(None);
     };
@@ -248,7 +248,7 @@ pub fn publish(c: &Connection, channel_id: i64) -> rusqlite::Result<Option<i64>>
 }
 
 /// The latest published manifest of a channel, as stored (JSON).
-pub fn latest_manifest(c: &Connection, channel_id: i64) -> rusqlite::Result<Option<(i64, String)>> {
+pub fn latest_manifest(c: &Connection, channel_id: i64) -> cunlink_core::sql::Result<Option<(i64, String)>> {
     c.query_row(
         "SELECT version, manifest FROM school_channel_versions WHERE channel_id = $1
          ORDER BY version DESC LIMIT 1",
@@ -260,7 +260,7 @@ pub fn latest_manifest(c: &Connection, channel_id: i64) -> rusqlite::Result<Opti
 
 /// Make the local copy of an upstream channel match `m` (all its files are on
 /// disk already). Returns the local id.
-pub fn apply_pulled(c: &Connection, origin_url: &str, m: &Manifest) -> rusqlite::Result<i64> {
+pub fn apply_pulled(c: &Connection, origin_url: &str, m: &Manifest) -> cunlink_core::sql::Result<i64> {
     let now = now_ms();
     let existing: Option<i64> = c
         .query_row(
@@ -284,7 +284,7 @@ pub fn apply_pulled(c: &Connection, origin_url: &str, m: &Manifest) -> rusqlite:
                  VALUES ($1, $2, $3, $4, $5, $6, $6)",
                 params![m.name, m.description, m.version, origin_url, m.id, now],
             )?;
-            c.last_insert_rowid()
+            c.last_insert_rowid()?
         }
     };
     c.execute(
@@ -361,7 +361,7 @@ impl PullRow {
 /// Pull rows kept for the pull-status page; older ones are pruned.
 pub const KEEP_PULLS: i64 = 100;
 
-pub fn start_pull(c: &Connection, origin_url: &str, origin_id: i64) -> rusqlite::Result<i64> {
+pub fn start_pull(c: &Connection, origin_url: &str, origin_id: i64) -> cunlink_core::sql::Result<i64> {
     let now = now_ms();
     // A scheduled pull adds a row every run: keep the newest, not all.
     c.execute(
@@ -373,10 +373,10 @@ pub fn start_pull(c: &Connection, origin_url: &str, origin_id: i64) -> rusqlite:
          VALUES ($1, $2, 'metadata', $3, $3)",
         params![origin_url, origin_id, now],
     )?;
-    Ok(c.last_insert_rowid())
+    Ok(c.last_insert_rowid()?)
 }
 
-pub fn update_pull(c: &Connection, p: &PullRow) -> rusqlite::Result<()> {
+pub fn update_pull(c: &Connection, p: &PullRow) -> cunlink_core::sql::Result<()> {
     c.execute(
         "UPDATE school_pulls SET channel_id = $1, state = $2, files_total = $3, files_done = $4,
            bytes_total = $5, bytes_done = $6, fetched = $7, rate_bps = $8, message = $9,
@@ -399,7 +399,7 @@ pub fn update_pull(c: &Connection, p: &PullRow) -> rusqlite::Result<()> {
 }
 
 /// The most recent pulls, newest first.
-pub fn pulls(c: &Connection, limit: i64) -> rusqlite::Result<Vec<PullRow>> {
+pub fn pulls(c: &Connection, limit: i64) -> cunlink_core::sql::Result<Vec<PullRow>> {
     let mut st = c.prepare(
         "SELECT id, origin_url, origin_id, channel_id, state, files_total, files_done, bytes_total,
                 bytes_done, fetched, rate_bps, message, started_at, updated_at

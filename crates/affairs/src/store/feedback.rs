@@ -1,6 +1,6 @@
 //! SQL of residents' feedback.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use cunlink_core::sql::{Connection, OptionalExtension, params};
 
 #[derive(Debug, Clone)]
 pub struct Feedback {
@@ -32,19 +32,19 @@ pub struct NewFeedback<'a> {
     pub place: Option<&'a str>,
 }
 
-pub fn insert(c: &Connection, f: &NewFeedback<'_>, now: i64) -> rusqlite::Result<i64> {
+pub fn insert(c: &Connection, f: &NewFeedback<'_>, now: i64) -> cunlink_core::sql::Result<i64> {
     c.execute(
         "INSERT INTO affairs_feedback (village_id, reporter_id, anonymous, category, text, place, created_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
         params![f.village_id, f.reporter_id, f.anonymous, f.category, f.text, f.place, now],
     )?;
-    Ok(c.last_insert_rowid())
+    Ok(c.last_insert_rowid()?)
 }
 
 const COLUMNS: &str = "id, village_id, reporter_id, anonymous, category, text, place, photo, status, assignee_id, reply, rating,
     created_at, acked_at, resolved_at, escalated_ack_at, escalated_resolve_at";
 
-fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Feedback> {
+fn from_row(r: &cunlink_core::sql::Row<'_>) -> cunlink_core::sql::Result<Feedback> {
     Ok(Feedback {
         id: r.get(0)?,
         village_id: r.get(1)?,
@@ -66,7 +66,7 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Feedback> {
     })
 }
 
-pub fn get(c: &Connection, id: i64) -> rusqlite::Result<Option<Feedback>> {
+pub fn get(c: &Connection, id: i64) -> cunlink_core::sql::Result<Option<Feedback>> {
     c.query_row(
         &format!("SELECT {COLUMNS} FROM affairs_feedback WHERE id = $1"),
         [id],
@@ -82,7 +82,7 @@ pub fn list(
     village_id: Option<i64>,
     reporter: Option<i64>,
     limit: i64,
-) -> rusqlite::Result<Vec<Feedback>> {
+) -> cunlink_core::sql::Result<Vec<Feedback>> {
     let mut st = c.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM affairs_feedback WHERE ($1 IS NULL OR village_id = $1)
             AND ($2 IS NULL OR reporter_id = $2) ORDER BY id DESC LIMIT $3"
@@ -91,7 +91,7 @@ pub fn list(
     rows.collect()
 }
 
-pub fn ack(c: &Connection, id: i64, now: i64) -> rusqlite::Result<()> {
+pub fn ack(c: &Connection, id: i64, now: i64) -> cunlink_core::sql::Result<()> {
     c.execute(
         "UPDATE affairs_feedback SET status = 'acknowledged', acked_at = $1 WHERE id = $2 AND status = 'received'",
         params![now, id],
@@ -99,7 +99,7 @@ pub fn ack(c: &Connection, id: i64, now: i64) -> rusqlite::Result<()> {
     Ok(())
 }
 
-pub fn assign(c: &Connection, id: i64, user_id: i64) -> rusqlite::Result<()> {
+pub fn assign(c: &Connection, id: i64, user_id: i64) -> cunlink_core::sql::Result<()> {
     c.execute(
         "UPDATE affairs_feedback SET assignee_id = $1 WHERE id = $2",
         params![user_id, id],
@@ -107,7 +107,7 @@ pub fn assign(c: &Connection, id: i64, user_id: i64) -> rusqlite::Result<()> {
     Ok(())
 }
 
-pub fn resolve(c: &Connection, id: i64, reply: &str, now: i64) -> rusqlite::Result<()> {
+pub fn resolve(c: &Connection, id: i64, reply: &str, now: i64) -> cunlink_core::sql::Result<()> {
     c.execute(
         "UPDATE affairs_feedback SET status = 'resolved', reply = $1, resolved_at = $2,
                 acked_at = coalesce(acked_at, $2) WHERE id = $3",
@@ -116,7 +116,7 @@ pub fn resolve(c: &Connection, id: i64, reply: &str, now: i64) -> rusqlite::Resu
     Ok(())
 }
 
-pub fn rate(c: &Connection, id: i64, rating: i64) -> rusqlite::Result<()> {
+pub fn rate(c: &Connection, id: i64, rating: i64) -> cunlink_core::sql::Result<()> {
     c.execute(
         "UPDATE affairs_feedback SET rating = $1 WHERE id = $2",
         params![rating, id],
@@ -124,7 +124,7 @@ pub fn rate(c: &Connection, id: i64, rating: i64) -> rusqlite::Result<()> {
     Ok(())
 }
 
-pub fn set_photo(c: &Connection, id: i64, hash: &str) -> rusqlite::Result<()> {
+pub fn set_photo(c: &Connection, id: i64, hash: &str) -> cunlink_core::sql::Result<()> {
     c.execute(
         "UPDATE affairs_feedback SET photo = $1 WHERE id = $2",
         params![hash, id],
@@ -133,7 +133,7 @@ pub fn set_photo(c: &Connection, id: i64, hash: &str) -> rusqlite::Result<()> {
 }
 
 /// Feedback not acknowledged since before `ack_before`, not yet escalated for it.
-pub fn due_unacknowledged(c: &Connection, ack_before: i64) -> rusqlite::Result<Vec<Feedback>> {
+pub fn due_unacknowledged(c: &Connection, ack_before: i64) -> cunlink_core::sql::Result<Vec<Feedback>> {
     let mut st = c.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM affairs_feedback WHERE status = 'received' AND created_at <= $1
             AND escalated_ack_at IS NULL ORDER BY id LIMIT 500"
@@ -143,7 +143,7 @@ pub fn due_unacknowledged(c: &Connection, ack_before: i64) -> rusqlite::Result<V
 }
 
 /// Feedback not resolved since before `resolve_before`, not yet escalated for it.
-pub fn due_unresolved(c: &Connection, resolve_before: i64) -> rusqlite::Result<Vec<Feedback>> {
+pub fn due_unresolved(c: &Connection, resolve_before: i64) -> cunlink_core::sql::Result<Vec<Feedback>> {
     let mut st = c.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM affairs_feedback WHERE status <> 'resolved' AND created_at <= $1
             AND escalated_resolve_at IS NULL ORDER BY id LIMIT 500"
@@ -152,7 +152,7 @@ pub fn due_unresolved(c: &Connection, resolve_before: i64) -> rusqlite::Result<V
     rows.collect()
 }
 
-pub fn mark_escalated(c: &Connection, id: i64, unresolved: bool, now: i64) -> rusqlite::Result<()> {
+pub fn mark_escalated(c: &Connection, id: i64, unresolved: bool, now: i64) -> cunlink_core::sql::Result<()> {
     let sql = if unresolved {
         "UPDATE affairs_feedback SET escalated_resolve_at = $1 WHERE id = $2"
     } else {
@@ -169,7 +169,7 @@ pub fn stats(
     village_id: i64,
     from: i64,
     to: i64,
-) -> rusqlite::Result<Vec<(String, i64, i64)>> {
+) -> cunlink_core::sql::Result<Vec<(String, i64, i64)>> {
     let mut st = c.prepare_cached(
         "SELECT category, count(*), sum(status = 'resolved') FROM affairs_feedback
           WHERE village_id = $1 AND created_at >= $2 AND created_at < $3

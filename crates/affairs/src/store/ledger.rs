@@ -1,6 +1,6 @@
 //! SQL of the open ledger: entries, approvals, published months, questions.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use cunlink_core::sql::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 #[derive(Debug, Clone, Serialize)]
@@ -32,7 +32,7 @@ pub struct NewEntry<'a> {
     pub created_by: i64,
 }
 
-pub fn insert(c: &Connection, e: &NewEntry<'_>, now: i64) -> rusqlite::Result<i64> {
+pub fn insert(c: &Connection, e: &NewEntry<'_>, now: i64) -> cunlink_core::sql::Result<i64> {
     c.execute(
         "INSERT INTO affairs_ledger_entries (village_id, month, date, item, kind, amount_fen, category, corrects, created_by, created_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
@@ -49,13 +49,13 @@ pub fn insert(c: &Connection, e: &NewEntry<'_>, now: i64) -> rusqlite::Result<i6
             now
         ],
     )?;
-    Ok(c.last_insert_rowid())
+    Ok(c.last_insert_rowid()?)
 }
 
 const COLUMNS: &str = "e.id, e.village_id, e.month, e.date, e.item, e.kind, e.amount_fen, e.category, e.voucher, e.corrects, e.created_at,
     (SELECT count(*) FROM affairs_ledger_approvals a WHERE a.entry_id = e.id)";
 
-fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Entry> {
+fn from_row(r: &cunlink_core::sql::Row<'_>) -> cunlink_core::sql::Result<Entry> {
     Ok(Entry {
         id: r.get(0)?,
         village_id: r.get(1)?,
@@ -72,7 +72,7 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Entry> {
     })
 }
 
-pub fn get(c: &Connection, id: i64) -> rusqlite::Result<Option<Entry>> {
+pub fn get(c: &Connection, id: i64) -> cunlink_core::sql::Result<Option<Entry>> {
     c.query_row(
         &format!("SELECT {COLUMNS} FROM affairs_ledger_entries e WHERE e.id = $1"),
         [id],
@@ -82,7 +82,7 @@ pub fn get(c: &Connection, id: i64) -> rusqlite::Result<Option<Entry>> {
 }
 
 /// A month's entries, by date then id (bounded by [`crate::ledger::MAX_PER_MONTH`]).
-pub fn month(c: &Connection, village_id: i64, month: &str) -> rusqlite::Result<Vec<Entry>> {
+pub fn month(c: &Connection, village_id: i64, month: &str) -> cunlink_core::sql::Result<Vec<Entry>> {
     let mut st = c.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM affairs_ledger_entries e WHERE e.village_id = $1 AND e.month = $2 ORDER BY e.date, e.id LIMIT 5000"
     ))?;
@@ -90,7 +90,7 @@ pub fn month(c: &Connection, village_id: i64, month: &str) -> rusqlite::Result<V
     rows.collect()
 }
 
-pub fn count_in_month(c: &Connection, village_id: i64, month: &str) -> rusqlite::Result<i64> {
+pub fn count_in_month(c: &Connection, village_id: i64, month: &str) -> cunlink_core::sql::Result<i64> {
     c.query_row(
         "SELECT count(*) FROM affairs_ledger_entries WHERE village_id = $1 AND month = $2",
         params![village_id, month],
@@ -99,7 +99,7 @@ pub fn count_in_month(c: &Connection, village_id: i64, month: &str) -> rusqlite:
 }
 
 /// Ids of entries that correct `id`.
-pub fn corrected_by(c: &Connection, id: i64) -> rusqlite::Result<Vec<i64>> {
+pub fn corrected_by(c: &Connection, id: i64) -> cunlink_core::sql::Result<Vec<i64>> {
     let mut st = c.prepare_cached(
         "SELECT id FROM affairs_ledger_entries WHERE corrects = $1 ORDER BY id LIMIT 100",
     )?;
@@ -107,7 +107,7 @@ pub fn corrected_by(c: &Connection, id: i64) -> rusqlite::Result<Vec<i64>> {
     rows.collect()
 }
 
-pub fn delete(c: &Connection, id: i64) -> rusqlite::Result<()> {
+pub fn delete(c: &Connection, id: i64) -> cunlink_core::sql::Result<()> {
     c.execute(
         "DELETE FROM affairs_ledger_approvals WHERE entry_id = $1",
         [id],
@@ -121,14 +121,14 @@ pub fn delete(c: &Connection, id: i64) -> rusqlite::Result<()> {
 }
 
 /// Returns false when this user already approved it.
-pub fn approve(c: &Connection, id: i64, user_id: i64, now: i64) -> rusqlite::Result<bool> {
+pub fn approve(c: &Connection, id: i64, user_id: i64, now: i64) -> cunlink_core::sql::Result<bool> {
     Ok(c.execute(
         "INSERT OR IGNORE INTO affairs_ledger_approvals (entry_id, user_id, approved_at) VALUES ($1, $2, $3)",
         params![id, user_id, now],
     )? == 1)
 }
 
-pub fn set_voucher(c: &Connection, id: i64, hash: &str) -> rusqlite::Result<()> {
+pub fn set_voucher(c: &Connection, id: i64, hash: &str) -> cunlink_core::sql::Result<()> {
     c.execute(
         "UPDATE affairs_ledger_entries SET voucher = $1 WHERE id = $2",
         params![hash, id],
@@ -136,7 +136,7 @@ pub fn set_voucher(c: &Connection, id: i64, hash: &str) -> rusqlite::Result<()> 
     Ok(())
 }
 
-pub fn published(c: &Connection, village_id: i64, month: &str) -> rusqlite::Result<Option<i64>> {
+pub fn published(c: &Connection, village_id: i64, month: &str) -> cunlink_core::sql::Result<Option<i64>> {
     c.query_row(
         "SELECT published_at FROM affairs_ledger_months WHERE village_id = $1 AND month = $2",
         params![village_id, month],
@@ -151,7 +151,7 @@ pub fn publish(
     month: &str,
     by: i64,
     now: i64,
-) -> rusqlite::Result<()> {
+) -> cunlink_core::sql::Result<()> {
     c.execute(
         "INSERT INTO affairs_ledger_months (village_id, month, published_at, published_by) VALUES ($1, $2, $3, $4)",
         params![village_id, month, now, by],
@@ -160,7 +160,7 @@ pub fn publish(
 }
 
 /// (month, published) of every month with entries, newest first.
-pub fn months(c: &Connection, village_id: i64) -> rusqlite::Result<Vec<(String, bool)>> {
+pub fn months(c: &Connection, village_id: i64) -> cunlink_core::sql::Result<Vec<(String, bool)>> {
     let mut st = c.prepare_cached(
         "SELECT e.month, EXISTS (SELECT 1 FROM affairs_ledger_months m WHERE m.village_id = $1 AND m.month = e.month)
            FROM affairs_ledger_entries e WHERE e.village_id = $1 GROUP BY e.month ORDER BY e.month DESC LIMIT 120",
@@ -179,16 +179,16 @@ pub struct Question {
     pub answered_at: Option<i64>,
 }
 
-pub fn ask(c: &Connection, entry_id: i64, by: i64, text: &str, now: i64) -> rusqlite::Result<i64> {
+pub fn ask(c: &Connection, entry_id: i64, by: i64, text: &str, now: i64) -> cunlink_core::sql::Result<i64> {
     c.execute(
         "INSERT INTO affairs_ledger_questions (entry_id, asked_by, text, asked_at) VALUES ($1, $2, $3, $4)",
         params![entry_id, by, text, now],
     )?;
-    Ok(c.last_insert_rowid())
+    Ok(c.last_insert_rowid()?)
 }
 
 /// (question, the entry's village) of a question.
-pub fn question(c: &Connection, id: i64) -> rusqlite::Result<Option<(Question, i64)>> {
+pub fn question(c: &Connection, id: i64) -> cunlink_core::sql::Result<Option<(Question, i64)>> {
     c.query_row(
         "SELECT q.id, q.entry_id, q.text, q.asked_at, q.answer, q.answered_at, e.village_id
            FROM affairs_ledger_questions q JOIN affairs_ledger_entries e ON e.id = q.entry_id WHERE q.id = $1",
@@ -210,7 +210,7 @@ pub fn question(c: &Connection, id: i64) -> rusqlite::Result<Option<(Question, i
     .optional()
 }
 
-pub fn answer(c: &Connection, id: i64, by: i64, text: &str, now: i64) -> rusqlite::Result<()> {
+pub fn answer(c: &Connection, id: i64, by: i64, text: &str, now: i64) -> cunlink_core::sql::Result<()> {
     c.execute(
         "UPDATE affairs_ledger_questions SET answer = $1, answered_by = $2, answered_at = $3 WHERE id = $4",
         params![text, by, now, id],
@@ -218,7 +218,7 @@ pub fn answer(c: &Connection, id: i64, by: i64, text: &str, now: i64) -> rusqlit
     Ok(())
 }
 
-pub fn questions(c: &Connection, entry_id: i64) -> rusqlite::Result<Vec<Question>> {
+pub fn questions(c: &Connection, entry_id: i64) -> cunlink_core::sql::Result<Vec<Question>> {
     let mut st = c.prepare_cached(
         "SELECT id, entry_id, text, asked_at, answer, answered_at FROM affairs_ledger_questions
           WHERE entry_id = $1 ORDER BY id LIMIT 200",

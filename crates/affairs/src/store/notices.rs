@@ -1,6 +1,6 @@
 //! SQL of notices, their recipients (read receipts) and groups.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use cunlink_core::sql::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 #[derive(Debug, Clone, Serialize)]
@@ -35,7 +35,7 @@ pub struct NewNotice<'a> {
     pub created_by: i64,
 }
 
-pub fn insert(c: &Connection, n: &NewNotice<'_>, now: i64) -> rusqlite::Result<i64> {
+pub fn insert(c: &Connection, n: &NewNotice<'_>, now: i64) -> cunlink_core::sql::Result<i64> {
     c.execute(
         "INSERT INTO affairs_notices (village_id, category, title, body, urgent, group_id, expires_at, photos, audio, created_by, created_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
@@ -53,10 +53,10 @@ pub fn insert(c: &Connection, n: &NewNotice<'_>, now: i64) -> rusqlite::Result<i
             now
         ],
     )?;
-    Ok(c.last_insert_rowid())
+    Ok(c.last_insert_rowid()?)
 }
 
-pub fn add_recipients(c: &Connection, notice_id: i64, users: &[i64]) -> rusqlite::Result<()> {
+pub fn add_recipients(c: &Connection, notice_id: i64, users: &[i64]) -> cunlink_core::sql::Result<()> {
     let mut st = c.prepare_cached(
         "INSERT OR IGNORE INTO affairs_notice_recipients (notice_id, user_id) VALUES ($1, $2)",
     )?;
@@ -70,7 +70,7 @@ const COLUMNS: &str = "n.id, n.village_id, n.title, n.body, n.category, n.urgent
     (SELECT count(*) FROM affairs_notice_recipients r WHERE r.notice_id = n.id AND r.read_at IS NOT NULL),
     (SELECT count(*) FROM affairs_notice_recipients r WHERE r.notice_id = n.id)";
 
-fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Notice> {
+fn from_row(r: &cunlink_core::sql::Row<'_>) -> cunlink_core::sql::Result<Notice> {
     let photos: String = r.get(8)?;
     Ok(Notice {
         id: r.get(0)?,
@@ -100,7 +100,7 @@ pub fn list(
     for_user: Option<i64>,
     now: Option<i64>,
     limit: i64,
-) -> rusqlite::Result<Vec<Notice>> {
+) -> cunlink_core::sql::Result<Vec<Notice>> {
     let mut st = c.prepare_cached(&format!(
         "SELECT {COLUMNS}, EXISTS (SELECT 1 FROM affairs_notice_recipients r WHERE r.notice_id = n.id AND r.user_id = $1 AND r.read_at IS NOT NULL)
            FROM affairs_notices n LEFT JOIN affairs_groups g ON g.id = n.group_id
@@ -113,7 +113,7 @@ pub fn list(
     rows.collect()
 }
 
-pub fn get(c: &Connection, caller: i64, id: i64) -> rusqlite::Result<Option<Notice>> {
+pub fn get(c: &Connection, caller: i64, id: i64) -> cunlink_core::sql::Result<Option<Notice>> {
     c.query_row(
         &format!(
             "SELECT {COLUMNS}, EXISTS (SELECT 1 FROM affairs_notice_recipients r WHERE r.notice_id = n.id AND r.user_id = $1 AND r.read_at IS NOT NULL)
@@ -125,7 +125,7 @@ pub fn get(c: &Connection, caller: i64, id: i64) -> rusqlite::Result<Option<Noti
     .optional()
 }
 
-pub fn is_recipient(c: &Connection, notice_id: i64, user_id: i64) -> rusqlite::Result<bool> {
+pub fn is_recipient(c: &Connection, notice_id: i64, user_id: i64) -> cunlink_core::sql::Result<bool> {
     c.query_row(
         "SELECT EXISTS (SELECT 1 FROM affairs_notice_recipients WHERE notice_id = $1 AND user_id = $2)",
         params![notice_id, user_id],
@@ -134,7 +134,7 @@ pub fn is_recipient(c: &Connection, notice_id: i64, user_id: i64) -> rusqlite::R
 }
 
 /// Mark read (the first read counts). Returns whether the user is a recipient.
-pub fn mark_read(c: &Connection, notice_id: i64, user_id: i64, now: i64) -> rusqlite::Result<bool> {
+pub fn mark_read(c: &Connection, notice_id: i64, user_id: i64, now: i64) -> cunlink_core::sql::Result<bool> {
     Ok(c.execute(
         "UPDATE affairs_notice_recipients SET read_at = coalesce(read_at, $1) WHERE notice_id = $2 AND user_id = $3",
         params![now, notice_id, user_id],
@@ -146,7 +146,7 @@ pub fn receipts(
     c: &Connection,
     notice_id: i64,
     limit: i64,
-) -> rusqlite::Result<Vec<(i64, Option<i64>)>> {
+) -> cunlink_core::sql::Result<Vec<(i64, Option<i64>)>> {
     let mut st = c.prepare_cached(
         "SELECT user_id, read_at FROM affairs_notice_recipients WHERE notice_id = $1
           ORDER BY user_id LIMIT $2",
@@ -156,7 +156,7 @@ pub fn receipts(
 }
 
 /// (recipients, of them read) of a notice, counted whatever the list's limit.
-pub fn receipt_counts(c: &Connection, notice_id: i64) -> rusqlite::Result<(i64, i64)> {
+pub fn receipt_counts(c: &Connection, notice_id: i64) -> cunlink_core::sql::Result<(i64, i64)> {
     c.query_row(
         "SELECT count(*), count(read_at) FROM affairs_notice_recipients WHERE notice_id = $1",
         [notice_id],
@@ -165,7 +165,7 @@ pub fn receipt_counts(c: &Connection, notice_id: i64) -> rusqlite::Result<(i64, 
 }
 
 /// Notices sent to the user and not read yet (the tab's count).
-pub fn unread(c: &Connection, user_id: i64, now: i64) -> rusqlite::Result<i64> {
+pub fn unread(c: &Connection, user_id: i64, now: i64) -> cunlink_core::sql::Result<i64> {
     c.query_row(
         "SELECT count(*) FROM affairs_notice_recipients r JOIN affairs_notices n ON n.id = r.notice_id
           WHERE r.user_id = $1 AND r.read_at IS NULL AND (n.expires_at IS NULL OR n.expires_at > $2)",
@@ -174,7 +174,7 @@ pub fn unread(c: &Connection, user_id: i64, now: i64) -> rusqlite::Result<i64> {
     )
 }
 
-pub fn set_audio(c: &Connection, notice_id: i64, hash: &str) -> rusqlite::Result<()> {
+pub fn set_audio(c: &Connection, notice_id: i64, hash: &str) -> cunlink_core::sql::Result<()> {
     c.execute(
         "UPDATE affairs_notices SET audio = $1 WHERE id = $2",
         params![hash, notice_id],
@@ -182,7 +182,7 @@ pub fn set_audio(c: &Connection, notice_id: i64, hash: &str) -> rusqlite::Result
     Ok(())
 }
 
-pub fn add_photo(c: &Connection, notice_id: i64, hash: &str) -> rusqlite::Result<()> {
+pub fn add_photo(c: &Connection, notice_id: i64, hash: &str) -> cunlink_core::sql::Result<()> {
     c.execute(
         "UPDATE affairs_notices SET photos = json_insert(photos, '$[#]', $1)
           WHERE id = $2 AND NOT EXISTS (SELECT 1 FROM json_each(photos) WHERE value = $1)",
@@ -193,7 +193,7 @@ pub fn add_photo(c: &Connection, notice_id: i64, hash: &str) -> rusqlite::Result
 
 // --- groups ---------------------------------------------------------------
 
-pub fn group_id(c: &Connection, village_id: i64, name: &str) -> rusqlite::Result<Option<i64>> {
+pub fn group_id(c: &Connection, village_id: i64, name: &str) -> cunlink_core::sql::Result<Option<i64>> {
     c.query_row(
         "SELECT id FROM affairs_groups WHERE village_id = $1 AND name = $2",
         params![village_id, name],
@@ -208,12 +208,12 @@ pub fn put_group(
     village_id: i64,
     name: &str,
     users: &[i64],
-) -> rusqlite::Result<i64> {
+) -> cunlink_core::sql::Result<i64> {
     c.execute(
         "INSERT OR IGNORE INTO affairs_groups (village_id, name) VALUES ($1, $2)",
         params![village_id, name],
     )?;
-    let id = group_id(c, village_id, name)?.ok_or(rusqlite::Error::QueryReturnedNoRows)?;
+    let id = group_id(c, village_id, name)?.ok_or(cunlink_core::sql::Error::NoRows)?;
     c.execute(
         "DELETE FROM affairs_group_members WHERE group_id = $1",
         [id],
@@ -227,7 +227,7 @@ pub fn put_group(
     Ok(id)
 }
 
-pub fn group_members(c: &Connection, group_id: i64) -> rusqlite::Result<Vec<i64>> {
+pub fn group_members(c: &Connection, group_id: i64) -> cunlink_core::sql::Result<Vec<i64>> {
     let mut st =
         c.prepare_cached("SELECT user_id FROM affairs_group_members WHERE group_id = $1")?;
     let rows = st.query_map([group_id], |r| r.get(0))?;
@@ -235,7 +235,7 @@ pub fn group_members(c: &Connection, group_id: i64) -> rusqlite::Result<Vec<i64>
 }
 
 /// (name, member count) of the village's groups.
-pub fn groups(c: &Connection, village_id: i64) -> rusqlite::Result<Vec<(String, i64)>> {
+pub fn groups(c: &Connection, village_id: i64) -> cunlink_core::sql::Result<Vec<(String, i64)>> {
     let mut st = c.prepare_cached(
         "SELECT g.name, (SELECT count(*) FROM affairs_group_members m WHERE m.group_id = g.id)
            FROM affairs_groups g WHERE g.village_id = $1 ORDER BY g.name LIMIT 200",

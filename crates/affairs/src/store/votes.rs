@@ -2,7 +2,7 @@
 //! option (`affairs_vote_tallies`) are kept apart: no row links a person to
 //! a choice.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use cunlink_core::sql::{Connection, OptionalExtension, params};
 
 #[derive(Debug, Clone)]
 pub struct Vote {
@@ -23,7 +23,7 @@ pub fn insert(
     closes_at: i64,
     by: i64,
     now: i64,
-) -> rusqlite::Result<i64> {
+) -> cunlink_core::sql::Result<i64> {
     c.execute(
         "INSERT INTO affairs_votes (village_id, question, options, closes_at, created_by, created_at)
          VALUES ($1, $2, $3, $4, $5, $6)",
@@ -36,7 +36,7 @@ pub fn insert(
             now
         ],
     )?;
-    let id = c.last_insert_rowid();
+    let id = c.last_insert_rowid()?;
     let mut st = c.prepare_cached(
         "INSERT INTO affairs_vote_tallies (vote_id, option, count) VALUES ($1, $2, 0)",
     )?;
@@ -49,7 +49,7 @@ pub fn insert(
 const COLUMNS: &str = "v.id, v.village_id, v.question, v.options, v.closes_at, v.created_at,
     (SELECT count(*) FROM affairs_vote_voters w WHERE w.vote_id = v.id)";
 
-fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Vote> {
+fn from_row(r: &cunlink_core::sql::Row<'_>) -> cunlink_core::sql::Result<Vote> {
     let options: String = r.get(3)?;
     Ok(Vote {
         id: r.get(0)?,
@@ -62,7 +62,7 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Vote> {
     })
 }
 
-pub fn get(c: &Connection, id: i64) -> rusqlite::Result<Option<Vote>> {
+pub fn get(c: &Connection, id: i64) -> cunlink_core::sql::Result<Option<Vote>> {
     c.query_row(
         &format!("SELECT {COLUMNS} FROM affairs_votes v WHERE v.id = $1"),
         [id],
@@ -71,7 +71,7 @@ pub fn get(c: &Connection, id: i64) -> rusqlite::Result<Option<Vote>> {
     .optional()
 }
 
-pub fn list(c: &Connection, village_id: Option<i64>, limit: i64) -> rusqlite::Result<Vec<Vote>> {
+pub fn list(c: &Connection, village_id: Option<i64>, limit: i64) -> cunlink_core::sql::Result<Vec<Vote>> {
     let mut st = c.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM affairs_votes v WHERE ($1 IS NULL OR v.village_id = $1) ORDER BY v.id DESC LIMIT $2"
     ))?;
@@ -79,7 +79,7 @@ pub fn list(c: &Connection, village_id: Option<i64>, limit: i64) -> rusqlite::Re
     rows.collect()
 }
 
-pub fn has_voted(c: &Connection, vote_id: i64, user_id: i64) -> rusqlite::Result<bool> {
+pub fn has_voted(c: &Connection, vote_id: i64, user_id: i64) -> cunlink_core::sql::Result<bool> {
     c.query_row(
         "SELECT EXISTS (SELECT 1 FROM affairs_vote_voters WHERE vote_id = $1 AND user_id = $2)",
         params![vote_id, user_id],
@@ -89,7 +89,7 @@ pub fn has_voted(c: &Connection, vote_id: i64, user_id: i64) -> rusqlite::Result
 
 /// Record that `user_id` voted and count the choice; false (nothing
 /// changed) when they already had.
-pub fn cast(c: &Connection, vote_id: i64, user_id: i64, option: i64) -> rusqlite::Result<bool> {
+pub fn cast(c: &Connection, vote_id: i64, user_id: i64, option: i64) -> cunlink_core::sql::Result<bool> {
     let new = c.execute(
         "INSERT OR IGNORE INTO affairs_vote_voters (vote_id, user_id) VALUES ($1, $2)",
         params![vote_id, user_id],
@@ -104,7 +104,7 @@ pub fn cast(c: &Connection, vote_id: i64, user_id: i64, option: i64) -> rusqlite
 }
 
 /// Counts per option, in option order.
-pub fn tallies(c: &Connection, vote_id: i64) -> rusqlite::Result<Vec<i64>> {
+pub fn tallies(c: &Connection, vote_id: i64) -> cunlink_core::sql::Result<Vec<i64>> {
     let mut st = c.prepare_cached(
         "SELECT count FROM affairs_vote_tallies WHERE vote_id = $1 ORDER BY option",
     )?;

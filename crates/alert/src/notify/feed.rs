@@ -1,7 +1,7 @@
 //! SQL of the in-app feed (`alert_feed`): one row per user per notice that
 //! another domain sent through the `NotifyUsers` port (see `users.rs`).
 
-use rusqlite::{Connection, params};
+use cunlink_core::sql::{Connection, params};
 use serde::Serialize;
 
 /// Most entries one request lists.
@@ -32,7 +32,7 @@ pub struct NewEntry<'a> {
     pub urgent: bool,
 }
 
-pub fn insert(conn: &Connection, e: &NewEntry<'_>, now: i64) -> rusqlite::Result<i64> {
+pub fn insert(conn: &Connection, e: &NewEntry<'_>, now: i64) -> cunlink_core::sql::Result<i64> {
     conn.prepare_cached(
         "INSERT INTO alert_feed (user_id, source, title, body, url, urgent, created_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -40,11 +40,11 @@ pub fn insert(conn: &Connection, e: &NewEntry<'_>, now: i64) -> rusqlite::Result
     .execute(params![
         e.user_id, e.source, e.title, e.body, e.url, e.urgent, now
     ])?;
-    Ok(conn.last_insert_rowid())
+    Ok(conn.last_insert_rowid()?)
 }
 
 /// The user's newest `limit` entries, newest first.
-pub fn list(conn: &Connection, user_id: i64, limit: usize) -> rusqlite::Result<Vec<FeedEntry>> {
+pub fn list(conn: &Connection, user_id: i64, limit: usize) -> cunlink_core::sql::Result<Vec<FeedEntry>> {
     let mut st = conn.prepare_cached(
         "SELECT id, source, title, body, url, urgent, created_at, read_at IS NOT NULL
            FROM alert_feed WHERE user_id = $1 ORDER BY id DESC LIMIT $2",
@@ -65,14 +65,14 @@ pub fn list(conn: &Connection, user_id: i64, limit: usize) -> rusqlite::Result<V
 }
 
 /// How many of the user's entries are unread.
-pub fn unread(conn: &Connection, user_id: i64) -> rusqlite::Result<i64> {
+pub fn unread(conn: &Connection, user_id: i64) -> cunlink_core::sql::Result<i64> {
     conn.prepare_cached("SELECT count(*) FROM alert_feed WHERE user_id = $1 AND read_at IS NULL")?
         .query_row([user_id], |r| r.get(0))
 }
 
 /// Mark one of the user's entries read (the first time only). Returns whether
 /// the entry is the user's.
-pub fn mark_read(conn: &Connection, id: i64, user_id: i64, now: i64) -> rusqlite::Result<bool> {
+pub fn mark_read(conn: &Connection, id: i64, user_id: i64, now: i64) -> cunlink_core::sql::Result<bool> {
     let n = conn.execute(
         "UPDATE alert_feed SET read_at = coalesce(read_at, $1) WHERE id = $2 AND user_id = $3",
         params![now, id, user_id],

@@ -226,7 +226,7 @@ impl Notifier {
     /// Write planned deliveries for `alarm` into the outbox (inside the
     /// caller's transaction).
     pub fn enqueue_blocking(
-        conn: &rusqlite::Connection,
+        conn: &cunlink_core::sql::Connection,
         alarm: &Alarm,
         planned: &[Planned],
         escalation: bool,

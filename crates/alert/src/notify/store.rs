@@ -1,7 +1,7 @@
 //! SQL of notifications: preferences, push subscriptions, webhooks, the outbox
 //! and the VAPID key.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use cunlink_core::sql::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 use super::prefs::{Prefs, QuietHours};
@@ -110,7 +110,7 @@ pub fn add_push(
 
 const PUSH_COLUMNS: &str = "id, user_id, endpoint, p256dh, auth, created_at";
 
-fn push_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PushSubscription> {
+fn push_from_row(r: &cunlink_core::sql::Row<'_>) -> cunlink_core::sql::Result<PushSubscription> {
     Ok(PushSubscription {
         id: r.get(0)?,
         user_id: r.get(1)?,
@@ -172,7 +172,7 @@ pub fn add_webhook(
         params![user_id, url, now],
     )?;
     Ok(Webhook {
-        id: conn.last_insert_rowid(),
+        id: conn.last_insert_rowid()?,
         user_id,
         url: url.to_string(),
         created_at: now,
@@ -272,7 +272,7 @@ pub struct OutboxItem {
 
 const OUTBOX_COLUMNS: &str = "id, alarm_id, feed_id, user_id, channel, target_id, payload, urgent, created_at, next_at, attempts, status, last_error";
 
-fn outbox_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxItem> {
+fn outbox_from_row(r: &cunlink_core::sql::Row<'_>) -> cunlink_core::sql::Result<OutboxItem> {
     let ch: String = r.get(4)?;
     Ok(OutboxItem {
         id: r.get(0)?,
@@ -310,7 +310,7 @@ pub fn enqueue(
     (channel, target_id, target): (Channel, i64, Option<Target>),
     sending: Sending<'_>,
     now: i64,
-) -> rusqlite::Result<OutboxItem> {
+) -> cunlink_core::sql::Result<OutboxItem> {
     let Sending {
         payload,
         urgent,
@@ -336,7 +336,7 @@ pub fn enqueue(
         next_at
     ])?;
     Ok(OutboxItem {
-        id: conn.last_insert_rowid(),
+        id: conn.last_insert_rowid()?,
         alarm_id,
         feed_id,
         user_id,

@@ -14,7 +14,7 @@ use std::collections::BTreeSet;
 
 use cunlink_core::notify::{NotifyUsers, UserNotice};
 use cunlink_core::time::now_ms;
-use rusqlite::Connection;
+use cunlink_core::sql::Connection;
 use serde_json::json;
 
 use super::feed::{self, NewEntry};
@@ -35,11 +35,11 @@ fn cut(s: &str, max: usize) -> String {
     }
 }
 
-/// Alert's store functions wrap rusqlite's error; the port speaks rusqlite.
-fn sqlite(e: AlertStoreError) -> rusqlite::Error {
+/// Alert's store functions wrap the SQL error; the port speaks it.
+fn sqlite(e: AlertStoreError) -> cunlink_core::sql::Error {
     match e {
-        AlertStoreError::Db(cunlink_core::DbError::Sqlite(e)) => e,
-        other => rusqlite::Error::ToSqlConversionFailure(Box::new(other)),
+        AlertStoreError::Db(cunlink_core::DbError::Sql(e)) => e,
+        other => cunlink_core::sql::Error::Other(other.to_string()),
     }
 }
 
@@ -151,7 +151,7 @@ impl Notifier {
 
 impl NotifyUsers for Notifier {
     /// Counts every feed entry and every push or webhook delivery queued.
-    fn enqueue(&self, conn: &Connection, notice: &UserNotice) -> rusqlite::Result<usize> {
+    fn enqueue(&self, conn: &Connection, notice: &UserNotice) -> cunlink_core::sql::Result<usize> {
         self.enqueue_notice(conn, notice).map_err(sqlite)
     }
 

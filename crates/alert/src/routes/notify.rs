@@ -129,7 +129,7 @@ pub(super) async fn remove_push(
 async fn mine<T, F>(s: &AlertState, f: F) -> Result<Response, ApiError>
 where
     T: serde::Serialize + Send + 'static,
-    F: FnOnce(&rusqlite::Connection) -> Result<T, AlertStoreError> + Send + 'static,
+    F: FnOnce(&cunlink_core::sql::Connection) -> Result<T, AlertStoreError> + Send + 'static,
 {
     let v = s.0.db.call(move |c| f(c)).await.map_err(AlertError::from)?;
     Ok(Json(v).into_response())
@@ -143,7 +143,7 @@ async fn remove_mine<F>(
     f: F,
 ) -> Result<Response, ApiError>
 where
-    F: FnOnce(&rusqlite::Connection) -> Result<bool, AlertStoreError> + Send + 'static,
+    F: FnOnce(&cunlink_core::sql::Connection) -> Result<bool, AlertStoreError> + Send + 'static,
 {
     if !s.0.db.call(move |c| f(c)).await.map_err(AlertError::from)? {
         return Err(ApiError::not_found(code, not_yours).with_field("id"));

@@ -11,7 +11,7 @@
 
 use std::collections::BTreeSet;
 
-use rusqlite::Connection;
+use cunlink_core::sql::Connection;
 use serde_json::{Value, json};
 
 use cunlink_core::auth::{Role, User};

@@ -1,6 +1,6 @@
 //! Consults, their slots, observations and photos.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use cunlink_core::sql::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 use cunlink_core::time::now_ms;
@@ -27,7 +27,7 @@ pub struct Consult {
 const COLUMNS: &str = "id, patient_id, department_id, village_doctor_id, county_doctor_id, status, \
                        complaint, slot_id, video, created_at, updated_at, closed_at";
 
-fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Consult> {
+fn from_row(r: &cunlink_core::sql::Row<'_>) -> cunlink_core::sql::Result<Consult> {
     Ok(Consult {
         id: r.get(0)?,
         patient_id: r.get(1)?,
@@ -50,17 +50,17 @@ pub fn insert(
     department_id: i64,
     village_doctor_id: i64,
     complaint: &str,
-) -> rusqlite::Result<i64> {
+) -> cunlink_core::sql::Result<i64> {
     let now = now_ms();
     conn.execute(
         "INSERT INTO clinic_consults (patient_id, department_id, village_doctor_id, status, complaint, created_at, updated_at)
          VALUES ($1, $2, $3, 'waiting', $4, $5, $5)",
         params![patient_id, department_id, village_doctor_id, complaint, now],
     )?;
-    Ok(conn.last_insert_rowid())
+    Ok(conn.last_insert_rowid()?)
 }
 
-pub fn get(conn: &Connection, id: i64) -> rusqlite::Result<Option<Consult>> {
+pub fn get(conn: &Connection, id: i64) -> cunlink_core::sql::Result<Option<Consult>> {
     conn.query_row(
         &format!("SELECT {COLUMNS} FROM clinic_consults WHERE id = $1"),
         [id],
@@ -85,7 +85,7 @@ pub struct Filter {
 
 /// Consults matching `f`, newest first. The queue index serves the department
 /// and status filters; the village filter joins the patient.
-pub fn list(conn: &Connection, f: &Filter) -> rusqlite::Result<Vec<Consult>> {
+pub fn list(conn: &Connection, f: &Filter) -> cunlink_core::sql::Result<Vec<Consult>> {
     let sql = format!(
         "SELECT {} FROM clinic_consults c
          WHERE ($1 IS NULL OR c.status = $1)
@@ -122,7 +122,7 @@ pub fn of_patient(
     conn: &Connection,
     patient_id: i64,
     limit: i64,
-) -> rusqlite::Result<Vec<Consult>> {
+) -> cunlink_core::sql::Result<Vec<Consult>> {
     let mut st = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM clinic_consults WHERE patient_id = $1 ORDER BY id DESC LIMIT $2"
     ))?;
@@ -138,7 +138,7 @@ pub fn transition(
     from: &[ConsultStatus],
     to: ConsultStatus,
     county_doctor: Option<i64>,
-) -> rusqlite::Result<bool> {
+) -> cunlink_core::sql::Result<bool> {
     let from: Vec<&str> = from.iter().map(|s| s.as_str()).collect();
     let list = serde_json::to_string(&from).unwrap_or_default();
     let now = now_ms();
@@ -155,7 +155,7 @@ pub fn transition(
 }
 
 /// Whether `doctor_id` took one of `patient_id`'s consults.
-pub fn assigned(conn: &Connection, patient_id: i64, doctor_id: i64) -> rusqlite::Result<bool> {
+pub fn assigned(conn: &Connection, patient_id: i64, doctor_id: i64) -> cunlink_core::sql::Result<bool> {
     conn.query_row(
         "SELECT EXISTS(SELECT 1 FROM clinic_consults WHERE county_doctor_id = $1 AND patient_id = $2)",
         params![doctor_id, patient_id],
@@ -175,7 +175,7 @@ pub struct Slot {
     pub consult_id: Option<i64>,
 }
 
-fn slot_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Slot> {
+fn slot_from_row(r: &cunlink_core::sql::Row<'_>) -> cunlink_core::sql::Result<Slot> {
     Ok(Slot {
         id: r.get(0)?,
         doctor_id: r.get(1)?,
@@ -193,16 +193,16 @@ pub fn insert_slot(
     department_id: i64,
     starts_at: i64,
     minutes: i64,
-) -> rusqlite::Result<Option<i64>> {
+) -> cunlink_core::sql::Result<Option<i64>> {
     let n = conn.execute(
         "INSERT INTO clinic_slots (doctor_id, department_id, starts_at, minutes, created_at)
          VALUES ($1, $2, $3, $4, $5) ON CONFLICT (doctor_id, starts_at) DO NOTHING",
         params![doctor_id, department_id, starts_at, minutes, now_ms()],
     )?;
-    Ok((n == 1).then(|| conn.last_insert_rowid()))
+    Ok(if n == 1 { Some(conn.last_insert_rowid()?) } else { None })
 }
 
-pub fn slot(conn: &Connection, id: i64) -> rusqlite::Result<Option<Slot>> {
+pub fn slot(conn: &Connection, id: i64) -> cunlink_core::sql::Result<Option<Slot>> {
     conn.query_row(
         "SELECT id, doctor_id, department_id, starts_at, minutes, consult_id FROM clinic_slots WHERE id = $1",
         [id],
@@ -220,7 +220,7 @@ pub fn slots(
     from: i64,
     free_only: bool,
     limit: i64,
-) -> rusqlite::Result<Vec<Slot>> {
+) -> cunlink_core::sql::Result<Vec<Slot>> {
     let mut st = conn.prepare_cached(
         "SELECT id, doctor_id, department_id, starts_at, minutes, consult_id FROM clinic_slots
          WHERE ($1 IS NULL OR department_id = $1) AND starts_at >= $2
@@ -235,7 +235,7 @@ pub fn slots(
 }
 
 /// Book a free slot for a consult; false if it was taken meanwhile.
-pub fn book_slot(conn: &Connection, slot_id: i64, consult_id: i64) -> rusqlite::Result<bool> {
+pub fn book_slot(conn: &Connection, slot_id: i64, consult_id: i64) -> cunlink_core::sql::Result<bool> {
     let n = conn.execute(
         "UPDATE clinic_slots SET consult_id = $1 WHERE id = $2 AND consult_id IS NULL",
         params![consult_id, slot_id],
@@ -268,16 +268,16 @@ pub fn insert_observation(
     value: f64,
     device: Option<&str>,
     observed_at: i64,
-) -> rusqlite::Result<i64> {
+) -> cunlink_core::sql::Result<i64> {
     conn.execute(
         "INSERT INTO clinic_observations (consult_id, key, value, device, observed_at) VALUES ($1, $2, $3, $4, $5)",
         params![consult_id, key, value, device, observed_at],
     )?;
-    Ok(conn.last_insert_rowid())
+    Ok(conn.last_insert_rowid()?)
 }
 
 /// Observations of the given consults.
-pub fn observations(conn: &Connection, consult_ids: &[i64]) -> rusqlite::Result<Vec<Observation>> {
+pub fn observations(conn: &Connection, consult_ids: &[i64]) -> cunlink_core::sql::Result<Vec<Observation>> {
     let ids = serde_json::to_string(consult_ids).unwrap_or_default();
     let mut st = conn.prepare_cached(
         "SELECT id, consult_id, key, value, device, observed_at FROM clinic_observations
@@ -298,7 +298,7 @@ pub fn observations(conn: &Connection, consult_ids: &[i64]) -> rusqlite::Result<
 
 // --- photos ------------------------------------------------------------------
 
-pub fn photo_count(conn: &Connection, consult_id: i64) -> rusqlite::Result<i64> {
+pub fn photo_count(conn: &Connection, consult_id: i64) -> cunlink_core::sql::Result<i64> {
     conn.query_row(
         "SELECT COUNT(*) FROM clinic_photos WHERE consult_id = $1",
         [consult_id],
@@ -313,17 +313,17 @@ pub fn insert_photo(
     height: u32,
     jpeg: &[u8],
     by: i64,
-) -> rusqlite::Result<i64> {
+) -> cunlink_core::sql::Result<i64> {
     conn.execute(
         "INSERT INTO clinic_photos (consult_id, width, height, jpeg, created_by, created_at)
          VALUES ($1, $2, $3, $4, $5, $6)",
         params![consult_id, width, height, jpeg, by, now_ms()],
     )?;
-    Ok(conn.last_insert_rowid())
+    Ok(conn.last_insert_rowid()?)
 }
 
 /// Photo ids of a consult.
-pub fn photo_ids(conn: &Connection, consult_id: i64) -> rusqlite::Result<Vec<i64>> {
+pub fn photo_ids(conn: &Connection, consult_id: i64) -> cunlink_core::sql::Result<Vec<i64>> {
     let mut st = conn.prepare_cached(
         "SELECT id FROM clinic_photos WHERE consult_id = $1 ORDER BY id LIMIT 20",
     )?;
@@ -332,7 +332,7 @@ pub fn photo_ids(conn: &Connection, consult_id: i64) -> rusqlite::Result<Vec<i64
 }
 
 /// A photo's consult and bytes.
-pub fn photo(conn: &Connection, id: i64) -> rusqlite::Result<Option<(i64, Vec<u8>)>> {
+pub fn photo(conn: &Connection, id: i64) -> cunlink_core::sql::Result<Option<(i64, Vec<u8>)>> {
     conn.query_row(
         "SELECT consult_id, jpeg FROM clinic_photos WHERE id = $1",
         [id],
@@ -347,7 +347,7 @@ pub fn waiting(
     conn: &Connection,
     department_id: i64,
     limit: i64,
-) -> rusqlite::Result<Vec<(Consult, String, String, String)>> {
+) -> cunlink_core::sql::Result<Vec<(Consult, String, String, String)>> {
     let cols = COLUMNS
         .split(", ")
         .map(|c| format!("c.{}", c.trim()))

@@ -1,6 +1,6 @@
 //! The record access log: one row per read of a patient's record.
 
-use rusqlite::{Connection, params};
+use cunlink_core::sql::{Connection, params};
 use serde::Serialize;
 
 use cunlink_core::time::now_ms;
@@ -13,7 +13,7 @@ pub fn record(
     user_id: i64,
     action: &str,
     consult_id: Option<i64>,
-) -> rusqlite::Result<()> {
+) -> cunlink_core::sql::Result<()> {
     conn.prepare_cached(
         "INSERT INTO clinic_access_log (patient_id, user_id, action, consult_id, at) VALUES ($1, $2, $3, $4, $5)",
     )?
@@ -36,7 +36,7 @@ pub fn list(
     patient_id: i64,
     before: Option<i64>,
     limit: i64,
-) -> rusqlite::Result<Vec<Entry>> {
+) -> cunlink_core::sql::Result<Vec<Entry>> {
     let mut st = conn.prepare_cached(
         "SELECT id, user_id, action, consult_id, at FROM clinic_access_log
          WHERE patient_id = $1 AND ($2 IS NULL OR id < $2) ORDER BY id DESC LIMIT $3",
@@ -54,7 +54,7 @@ pub fn list(
 }
 
 /// How many rows a patient's log has (tests and the record page).
-pub fn count(conn: &Connection, patient_id: i64) -> rusqlite::Result<i64> {
+pub fn count(conn: &Connection, patient_id: i64) -> cunlink_core::sql::Result<i64> {
     conn.query_row(
         "SELECT COUNT(*) FROM clinic_access_log WHERE patient_id = $1",
         [patient_id],

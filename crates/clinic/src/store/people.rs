@@ -1,6 +1,6 @@
 //! Departments, county doctors and patients.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use cunlink_core::sql::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 use cunlink_core::time::now_ms;
@@ -13,7 +13,7 @@ pub struct Department {
 }
 
 /// The department named `name`, created if new; returns its id.
-pub fn ensure_department(conn: &Connection, name: &str) -> rusqlite::Result<i64> {
+pub fn ensure_department(conn: &Connection, name: &str) -> cunlink_core::sql::Result<i64> {
     conn.execute(
         "INSERT INTO clinic_departments (name, created_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
         params![name, now_ms()],
@@ -25,7 +25,7 @@ pub fn ensure_department(conn: &Connection, name: &str) -> rusqlite::Result<i64>
     )
 }
 
-pub fn department_by_name(conn: &Connection, name: &str) -> rusqlite::Result<Option<Department>> {
+pub fn department_by_name(conn: &Connection, name: &str) -> cunlink_core::sql::Result<Option<Department>> {
     conn.query_row(
         "SELECT id, name FROM clinic_departments WHERE name = $1",
         [name],
@@ -39,7 +39,7 @@ pub fn department_by_name(conn: &Connection, name: &str) -> rusqlite::Result<Opt
     .optional()
 }
 
-pub fn department_name(conn: &Connection, id: i64) -> rusqlite::Result<Option<String>> {
+pub fn department_name(conn: &Connection, id: i64) -> cunlink_core::sql::Result<Option<String>> {
     conn.query_row(
         "SELECT name FROM clinic_departments WHERE id = $1",
         [id],
@@ -49,7 +49,7 @@ pub fn department_name(conn: &Connection, id: i64) -> rusqlite::Result<Option<St
 }
 
 /// Every department, by name (a county has tens at most; bounded anyway).
-pub fn departments(conn: &Connection) -> rusqlite::Result<Vec<Department>> {
+pub fn departments(conn: &Connection) -> cunlink_core::sql::Result<Vec<Department>> {
     let mut st =
         conn.prepare_cached("SELECT id, name FROM clinic_departments ORDER BY name LIMIT 500")?;
     let rows = st.query_map([], |r| {
@@ -67,7 +67,7 @@ pub fn link_county_doctor(
     conn: &Connection,
     user_id: i64,
     department: &str,
-) -> rusqlite::Result<i64> {
+) -> cunlink_core::sql::Result<i64> {
     let dep = ensure_department(conn, department)?;
     conn.execute(
         "INSERT INTO clinic_doctors (user_id, department_id) VALUES ($1, $2)
@@ -78,7 +78,7 @@ pub fn link_county_doctor(
 }
 
 /// The department of a county doctor, if `user_id` is one.
-pub fn doctor_department(conn: &Connection, user_id: i64) -> rusqlite::Result<Option<i64>> {
+pub fn doctor_department(conn: &Connection, user_id: i64) -> cunlink_core::sql::Result<Option<i64>> {
     conn.query_row(
         "SELECT department_id FROM clinic_doctors WHERE user_id = $1",
         [user_id],
@@ -88,7 +88,7 @@ pub fn doctor_department(conn: &Connection, user_id: i64) -> rusqlite::Result<Op
 }
 
 /// The county doctors of a department (who hears of a new consult there).
-pub fn department_doctors(conn: &Connection, department_id: i64) -> rusqlite::Result<Vec<i64>> {
+pub fn department_doctors(conn: &Connection, department_id: i64) -> cunlink_core::sql::Result<Vec<i64>> {
     let mut st = conn.prepare_cached(
         "SELECT user_id FROM clinic_doctors WHERE department_id = $1 ORDER BY user_id LIMIT 200",
     )?;
@@ -111,7 +111,7 @@ pub struct Patient {
 
 const PATIENT_COLUMNS: &str = "id, name, sex, birth_date, village_id, phone, user_id, created_at";
 
-fn patient_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Patient> {
+fn patient_from_row(r: &cunlink_core::sql::Row<'_>) -> cunlink_core::sql::Result<Patient> {
     Ok(Patient {
         id: r.get(0)?,
         name: r.get(1)?,
@@ -135,16 +135,16 @@ pub struct NewPatient<'a> {
     pub created_by: i64,
 }
 
-pub fn insert_patient(conn: &Connection, p: &NewPatient<'_>) -> rusqlite::Result<i64> {
+pub fn insert_patient(conn: &Connection, p: &NewPatient<'_>) -> cunlink_core::sql::Result<i64> {
     conn.execute(
         "INSERT INTO clinic_patients (name, sex, birth_date, village_id, phone, user_id, created_by, created_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         params![p.name, p.sex, p.birth_date, p.village_id, p.phone, p.user_id, p.created_by, now_ms()],
     )?;
-    Ok(conn.last_insert_rowid())
+    Ok(conn.last_insert_rowid()?)
 }
 
-pub fn patient(conn: &Connection, id: i64) -> rusqlite::Result<Option<Patient>> {
+pub fn patient(conn: &Connection, id: i64) -> cunlink_core::sql::Result<Option<Patient>> {
     conn.query_row(
         &format!("SELECT {PATIENT_COLUMNS} FROM clinic_patients WHERE id = $1"),
         [id],
@@ -158,7 +158,7 @@ pub fn patients(
     conn: &Connection,
     village_id: Option<i64>,
     limit: i64,
-) -> rusqlite::Result<Vec<Patient>> {
+) -> cunlink_core::sql::Result<Vec<Patient>> {
     let mut st = conn.prepare_cached(&format!(
         "SELECT {PATIENT_COLUMNS} FROM clinic_patients WHERE $1 IS NULL OR village_id = $1
          ORDER BY id DESC LIMIT $2"
@@ -168,7 +168,7 @@ pub fn patients(
 }
 
 /// The patients whose own account is `user_id` (normally one).
-pub fn patients_of_user(conn: &Connection, user_id: i64) -> rusqlite::Result<Vec<Patient>> {
+pub fn patients_of_user(conn: &Connection, user_id: i64) -> cunlink_core::sql::Result<Vec<Patient>> {
     let mut st = conn.prepare_cached(&format!(
         "SELECT {PATIENT_COLUMNS} FROM clinic_patients WHERE user_id = $1 ORDER BY id LIMIT 20"
     ))?;
@@ -178,7 +178,7 @@ pub fn patients_of_user(conn: &Connection, user_id: i64) -> rusqlite::Result<Vec
 
 /// Whether `user_id` is one of the clinic's doctors: a county doctor, or a
 /// doctor who opened a consult.
-pub fn is_practitioner(conn: &Connection, user_id: i64) -> rusqlite::Result<bool> {
+pub fn is_practitioner(conn: &Connection, user_id: i64) -> cunlink_core::sql::Result<bool> {
     conn.query_row(
         "SELECT EXISTS(SELECT 1 FROM clinic_doctors WHERE user_id = $1)
             OR EXISTS(SELECT 1 FROM clinic_consults WHERE village_doctor_id = $1)",
@@ -189,7 +189,7 @@ pub fn is_practitioner(conn: &Connection, user_id: i64) -> rusqlite::Result<bool
 
 /// Whether `user_id` is the linked account of some patient (it may then join
 /// that patient's calls, whatever its role).
-pub fn is_patient_account(conn: &Connection, user_id: i64) -> rusqlite::Result<bool> {
+pub fn is_patient_account(conn: &Connection, user_id: i64) -> cunlink_core::sql::Result<bool> {
     conn.query_row(
         "SELECT EXISTS (SELECT 1 FROM clinic_patients WHERE user_id = $1)",
         [user_id],

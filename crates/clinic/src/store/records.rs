@@ -1,6 +1,6 @@
 //! SOAP notes, prescriptions (a revision chain) and their dispensing.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use cunlink_core::sql::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 use cunlink_core::time::now_ms;
@@ -34,13 +34,13 @@ pub fn insert_note(
     consult_id: i64,
     author: i64,
     n: &NewNote<'_>,
-) -> rusqlite::Result<i64> {
+) -> cunlink_core::sql::Result<i64> {
     conn.execute(
         "INSERT INTO clinic_notes (consult_id, author_id, subjective, objective, assessment, plan, diagnosis, icd10, created_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         params![consult_id, author, n.subjective, n.objective, n.assessment, n.plan, n.diagnosis, n.icd10, now_ms()],
     )?;
-    Ok(conn.last_insert_rowid())
+    Ok(conn.last_insert_rowid()?)
 }
 
 /// Most notes one consult may hold (a consult's notes are shown whole).
@@ -54,7 +54,7 @@ pub fn count_for_consult(
     conn: &Connection,
     table: &'static str,
     consult_id: i64,
-) -> rusqlite::Result<i64> {
+) -> cunlink_core::sql::Result<i64> {
     conn.query_row(
         &format!("SELECT count(*) FROM {table} WHERE consult_id = $1"),
         [consult_id],
@@ -68,7 +68,7 @@ fn bound(consult_ids: &[i64], per: i64) -> i64 {
 }
 
 /// Notes of the given consults, oldest first (at most [`MAX_NOTES`] each).
-pub fn notes(conn: &Connection, consult_ids: &[i64]) -> rusqlite::Result<Vec<Note>> {
+pub fn notes(conn: &Connection, consult_ids: &[i64]) -> cunlink_core::sql::Result<Vec<Note>> {
     let ids = serde_json::to_string(consult_ids).unwrap_or_default();
     let mut st = conn.prepare_cached(
         "SELECT id, consult_id, author_id, subjective, objective, assessment, plan, diagnosis, icd10, created_at
@@ -126,14 +126,14 @@ pub fn insert_prescription(
     prescriber: i64,
     previous: Option<&Prescription>,
     items: &[Line],
-) -> rusqlite::Result<(i64, i64)> {
+) -> cunlink_core::sql::Result<(i64, i64)> {
     let version = previous.map(|p| p.version + 1).unwrap_or(1);
     conn.execute(
         "INSERT INTO clinic_prescriptions (consult_id, prescriber_id, version, previous_id, created_at)
          VALUES ($1, $2, $3, $4, $5)",
         params![consult_id, prescriber, version, previous.map(|p| p.id), now_ms()],
     )?;
-    let id = conn.last_insert_rowid();
+    let id = conn.last_insert_rowid()?;
     if let Some(p) = previous {
         conn.execute(
             "UPDATE clinic_prescriptions SET superseded = 1 WHERE id = $1",
@@ -161,7 +161,7 @@ pub fn insert_prescription(
 const RX_COLUMNS: &str = "p.id, p.consult_id, p.prescriber_id, p.version, p.previous_id, p.superseded, \
                           p.created_at, d.by_user, d.at";
 
-fn rx_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Prescription> {
+fn rx_from_row(r: &cunlink_core::sql::Row<'_>) -> cunlink_core::sql::Result<Prescription> {
     Ok(Prescription {
         id: r.get(0)?,
         consult_id: r.get(1)?,
@@ -176,7 +176,7 @@ fn rx_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Prescription> {
     })
 }
 
-fn fill_lines(conn: &Connection, list: &mut [Prescription]) -> rusqlite::Result<()> {
+fn fill_lines(conn: &Connection, list: &mut [Prescription]) -> cunlink_core::sql::Result<()> {
     let mut st = conn.prepare_cached(
         "SELECT drug, dose, route, frequency, days, quantity FROM clinic_prescription_lines
          WHERE prescription_id = $1 ORDER BY id",
@@ -197,7 +197,7 @@ fn fill_lines(conn: &Connection, list: &mut [Prescription]) -> rusqlite::Result<
     Ok(())
 }
 
-pub fn prescription(conn: &Connection, id: i64) -> rusqlite::Result<Option<Prescription>> {
+pub fn prescription(conn: &Connection, id: i64) -> cunlink_core::sql::Result<Option<Prescription>> {
     let p = conn
         .query_row(
             &format!(
@@ -220,7 +220,7 @@ pub fn prescription(conn: &Connection, id: i64) -> rusqlite::Result<Option<Presc
 pub fn prescriptions(
     conn: &Connection,
     consult_ids: &[i64],
-) -> rusqlite::Result<Vec<Prescription>> {
+) -> cunlink_core::sql::Result<Vec<Prescription>> {
     let ids = serde_json::to_string(consult_ids).unwrap_or_default();
     let mut st = conn.prepare_cached(&format!(
         "SELECT {RX_COLUMNS} FROM clinic_prescriptions p
@@ -238,7 +238,7 @@ pub fn prescriptions(
 }
 
 /// Record the hand-out; false if it was already dispensed.
-pub fn dispense(conn: &Connection, id: i64, by: i64) -> rusqlite::Result<bool> {
+pub fn dispense(conn: &Connection, id: i64, by: i64) -> cunlink_core::sql::Result<bool> {
     let n = conn.execute(
         "INSERT INTO clinic_dispenses (prescription_id, by_user, at) VALUES ($1, $2, $3)
          ON CONFLICT (prescription_id) DO NOTHING",

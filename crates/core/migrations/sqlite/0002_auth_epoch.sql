@@ -9,6 +9,9 @@ CREATE TABLE auth_epoch (
 );
 INSERT INTO auth_epoch (id, value) VALUES (1, 0);
 
+-- PostgreSQL keeps no credential cache (see core's auth/epoch.rs), so only
+-- SQLite bumps the counter.
+-- @sqlite
 CREATE TRIGGER auth_epoch_user_changed AFTER UPDATE OF disabled, role, village_id, username ON users
 BEGIN UPDATE auth_epoch SET value = value + 1 WHERE id = 1; END;
 CREATE TRIGGER auth_epoch_user_deleted AFTER DELETE ON users

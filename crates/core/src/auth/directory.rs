@@ -2,7 +2,7 @@
 //! alarms, who a rule escalates to. Read-only, through the service, so that no
 //! domain reads the accounts tables itself.
 
-use rusqlite::params_from_iter;
+use crate::sql::params_from_iter;
 
 use super::store::{USER_COLUMNS, user_from_row};
 use super::{AuthService, User};
@@ -50,7 +50,7 @@ impl AuthService {
     pub async fn village_id(&self, name: String) -> Result<Option<i64>, DbError> {
         self.db()
             .call(move |c| {
-                use rusqlite::OptionalExtension;
+                use crate::sql::OptionalExtension;
                 Ok(
                     c.query_row("SELECT id FROM villages WHERE name = $1", [name], |r| {
                         r.get(0)

@@ -6,19 +6,23 @@
 //! avoid). In WAL mode a read does not wait for writers; the connection has no
 //! busy timeout, so in the rare case SQLite answers "busy" the check fails and
 //! the caller asks the database as if nothing were cached (correct, only slower).
+//!
+//! On PostgreSQL there is no epoch: several nodes change credentials, and a
+//! read of the counter would cost the same round trip as the lookup itself, so
+//! every lookup asks the database ([`Epoch::current`] is always `None`).
 
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use rusqlite::Connection;
+use crate::sql::Connection;
 
 pub(crate) struct Epoch {
-    path: PathBuf,
+    path: Option<PathBuf>,
     conn: Mutex<Option<Connection>>,
 }
 
 impl Epoch {
-    pub fn new(path: PathBuf) -> Self {
+    pub fn new(path: Option<PathBuf>) -> Self {
         Epoch {
             path,
             conn: Mutex::new(None),
@@ -27,6 +31,7 @@ impl Epoch {
 
     /// The counter now, or `None` when it cannot be read (then trust no cache).
     pub fn current(&self) -> Option<i64> {
+        self.path.as_ref()?;
         let mut slot = self.conn.lock().unwrap_or_else(|p| p.into_inner());
         if slot.is_none() {
             *slot = self.open().ok();
@@ -46,8 +51,9 @@ impl Epoch {
         }
     }
 
-    fn open(&self) -> rusqlite::Result<Connection> {
-        let c = Connection::open(&self.path)?;
+    fn open(&self) -> crate::sql::Result<Connection> {
+        let path = self.path.as_ref().ok_or(crate::sql::Error::NoRows)?;
+        let c = Connection::from_sqlite(rusqlite::Connection::open(path)?);
         c.execute_batch("PRAGMA query_only=ON; PRAGMA busy_timeout=0;")?;
         Ok(c)
     }
@@ -64,7 +70,7 @@ mod tests {
         let path = dir.join("cunlink.db");
         let db = crate::Db::open(&path).unwrap();
         db.migrate("core", crate::auth::MIGRATIONS).unwrap();
-        let e = Epoch::new(path.clone());
+        let e = Epoch::new(Some(path.clone()));
         let before = e.current().unwrap();
         let started = std::time::Instant::now();
         for _ in 0..10_000 {

@@ -5,49 +5,49 @@
 
 use std::collections::HashMap;
 
-use rusqlite::{Connection, OptionalExtension, params_from_iter};
+use crate::sql::{Connection, OptionalExtension, params_from_iter};
 
 /// Ids per statement in the batched lookups, well under SQLite's variable limit.
 const BATCH: usize = 500;
 
 /// The name of village `id`, if it exists.
-pub fn village_name(conn: &Connection, id: i64) -> rusqlite::Result<Option<String>> {
+pub fn village_name(conn: &Connection, id: i64) -> crate::sql::Result<Option<String>> {
     conn.prepare_cached("SELECT name FROM villages WHERE id = $1")?
         .query_row([id], |r| r.get(0))
         .optional()
 }
 
 /// The id of village `name`, if it exists (exact name, no trimming).
-pub fn village_id(conn: &Connection, name: &str) -> rusqlite::Result<Option<i64>> {
+pub fn village_id(conn: &Connection, name: &str) -> crate::sql::Result<Option<i64>> {
     conn.prepare_cached("SELECT id FROM villages WHERE name = $1")?
         .query_row([name], |r| r.get(0))
         .optional()
 }
 
 /// Every village name, in name order.
-pub fn village_list(conn: &Connection) -> rusqlite::Result<Vec<String>> {
+pub fn village_list(conn: &Connection) -> crate::sql::Result<Vec<String>> {
     let mut st = conn.prepare_cached("SELECT name FROM villages ORDER BY name")?;
     st.query_map([], |r| r.get(0))?.collect()
 }
 
 /// Names of the villages in `ids`; unknown ids are left out.
-pub fn village_names(conn: &Connection, ids: &[i64]) -> rusqlite::Result<HashMap<i64, String>> {
+pub fn village_names(conn: &Connection, ids: &[i64]) -> crate::sql::Result<HashMap<i64, String>> {
     names_by_id(conn, "villages", "name", ids)
 }
 
 /// Usernames of the users in `ids` (disabled users too); unknown ids are left out.
-pub fn usernames(conn: &Connection, ids: &[i64]) -> rusqlite::Result<HashMap<i64, String>> {
+pub fn usernames(conn: &Connection, ids: &[i64]) -> crate::sql::Result<HashMap<i64, String>> {
     names_by_id(conn, "users", "username", ids)
 }
 
 /// Whether user `id` exists (disabled or not).
-pub fn user_exists(conn: &Connection, id: i64) -> rusqlite::Result<bool> {
+pub fn user_exists(conn: &Connection, id: i64) -> crate::sql::Result<bool> {
     conn.prepare_cached("SELECT EXISTS(SELECT 1 FROM users WHERE id = $1)")?
         .query_row([id], |r| r.get(0))
 }
 
 /// How many user accounts exist.
-pub fn user_count(conn: &Connection) -> rusqlite::Result<i64> {
+pub fn user_count(conn: &Connection) -> crate::sql::Result<i64> {
     conn.query_row("SELECT COUNT(*) FROM users", [], |r| r.get(0))
 }
 
@@ -57,7 +57,7 @@ fn names_by_id(
     table: &str,
     column: &str,
     ids: &[i64],
-) -> rusqlite::Result<HashMap<i64, String>> {
+) -> crate::sql::Result<HashMap<i64, String>> {
     let mut ids = ids.to_vec();
     ids.sort_unstable();
     ids.dedup();

@@ -3,7 +3,7 @@
 use std::net::IpAddr;
 use std::sync::{Arc, OnceLock};
 
-use rusqlite::{Connection, OptionalExtension, params};
+use crate::sql::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use tokio::sync::Semaphore;
 
@@ -34,9 +34,9 @@ pub enum AuthError {
     UnknownUser(String),
 }
 
-impl From<rusqlite::Error> for AuthError {
-    fn from(e: rusqlite::Error) -> Self {
-        AuthError::Db(DbError::Sqlite(e))
+impl From<crate::sql::Error> for AuthError {
+    fn from(e: crate::sql::Error) -> Self {
+        AuthError::Db(DbError::Sql(e))
     }
 }
 
@@ -90,7 +90,7 @@ pub struct AuthService {
 
 pub(super) const USER_COLUMNS: &str = "u.id, u.username, u.role, u.village_id, v.name, u.locale";
 
-pub(super) fn user_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
+pub(super) fn user_from_row(r: &crate::sql::Row<'_>) -> crate::sql::Result<User> {
     let role: String = r.get(2)?;
     Ok(User {
         id: r.get(0)?,
@@ -108,7 +108,7 @@ impl AuthService {
     pub fn new(db: Db) -> Self {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         AuthService {
-            epoch: Arc::new(Epoch::new(db.path().to_path_buf())),
+            epoch: Arc::new(Epoch::new(db.sqlite_path().map(|p| p.to_path_buf()))),
             db,
             cache: Default::default(),
             limiter: Arc::new(LoginLimiter::new(LoginLimits::default())),
@@ -179,7 +179,7 @@ impl AuthService {
             "INSERT INTO villages (county_id, name) VALUES ($1, $2)",
             params![county, name],
         )?;
-        Ok(conn.last_insert_rowid())
+        Ok(conn.last_insert_rowid()?)
     }
 
     /// Create a user. The password is hashed before the database is touched.
@@ -202,7 +202,7 @@ impl AuthService {
         password: &str,
         role: Role,
         village: Option<&str>,
-        also: impl FnOnce(&rusqlite::Connection, &User) -> rusqlite::Result<()>,
+        also: impl FnOnce(&crate::sql::Connection, &User) -> crate::sql::Result<()>,
     ) -> Result<User, AuthError> {
         let username = username.trim();
         if username.is_empty()
@@ -228,7 +228,7 @@ impl AuthService {
                 "INSERT INTO users (username, password_hash, role, village_id, created_at) VALUES ($1, $2, $3, $4, $5)",
                 params![username, hash, role.as_str(), village_id, now_ms()],
             )?;
-            let id = tx.last_insert_rowid();
+            let id = tx.last_insert_rowid()?;
             tx.execute(
                 "INSERT INTO audit_log (at, user_id, action, detail) VALUES ($1, NULL, 'user.create', $2)",
                 params![now_ms(), format!("{username} ({role})")],

@@ -131,6 +131,24 @@ impl Error {
                 .is_some_and(|s| s.starts_with("08") || s == "57P01" || s == "57P03")
     }
 
+    /// A mistake in the statement or the data that fails the same way on every
+    /// retry (type mismatch, misuse, syntax, undefined table or column).
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            Error::Sqlite(rusqlite::Error::SqliteFailure(f, _)) => matches!(
+                f.code,
+                rusqlite::ErrorCode::ConstraintViolation
+                    | rusqlite::ErrorCode::TypeMismatch
+                    | rusqlite::ErrorCode::ApiMisuse
+            ),
+            Error::Sqlite(_) => false,
+            Error::Column { .. } | Error::Param(_) | Error::NoRows => true,
+            _ => self
+                .sqlstate()
+                .is_some_and(|s| s.starts_with("22") || s.starts_with("23") || s.starts_with("42")),
+        }
+    }
+
     /// Another writer held the database too long (SQLite busy, lock timeout).
     pub fn is_busy(&self) -> bool {
         match self {
@@ -208,19 +226,22 @@ impl Params for Vec<Value> {
 }
 
 /// Bind a dynamic list of values.
-pub struct ParamsFromIter(Vec<Value>);
+pub struct ParamsFromIter(Result<Vec<Value>>);
 
 pub fn params_from_iter<I>(iter: I) -> ParamsFromIter
 where
     I: IntoIterator,
-    I::Item: Into<Value>,
+    I::Item: ToSql,
 {
-    ParamsFromIter(iter.into_iter().map(Into::into).collect())
+    ParamsFromIter(iter.into_iter().map(|v| v.to_sql().map(ValueRef::to_owned)).collect())
 }
 
 impl Params for ParamsFromIter {
     fn values(&self) -> Result<Vec<ValueRef<'_>>> {
-        Ok(self.0.iter().map(Value::as_ref).collect())
+        match &self.0 {
+            Ok(v) => Ok(v.iter().map(Value::as_ref).collect()),
+            Err(e) => Err(Error::Param(e.to_string())),
+        }
     }
 }
 
@@ -318,6 +339,8 @@ pub enum TransactionBehavior {
     /// No deployment-wide write lock on PostgreSQL: for writes whose statements
     /// are safe on their own (appends, conditional updates, upserts).
     Concurrent,
+    /// A consistent snapshot for reads.
+    ReadOnly,
 }
 
 impl Connection {
@@ -333,6 +356,11 @@ impl Connection {
         Ok(Connection {
             inner: Inner::Pg(RefCell::new(pg::PgConn::new(client))),
         })
+    }
+
+    /// A SQLite file opened as it is (no pragmas).
+    pub fn open(path: impl AsRef<std::path::Path>) -> Result<Connection> {
+        Ok(Connection::from_sqlite(rusqlite::Connection::open(path)?))
     }
 
     /// An in-memory SQLite database (unit tests).
@@ -356,6 +384,21 @@ impl Connection {
         match &self.inner {
             Inner::Sqlite(c) => Some(c),
             Inner::Pg(_) => None,
+        }
+    }
+
+    pub fn as_sqlite_mut(&mut self) -> Option<&mut rusqlite::Connection> {
+        match &mut self.inner {
+            Inner::Sqlite(c) => Some(c),
+            Inner::Pg(_) => None,
+        }
+    }
+
+    /// SQLite's wait for a busy database; PostgreSQL waits on locks by itself.
+    pub fn busy_timeout(&self, d: std::time::Duration) -> Result<()> {
+        match &self.inner {
+            Inner::Sqlite(c) => Ok(c.busy_timeout(d)?),
+            Inner::Pg(_) => Ok(()),
         }
     }
 
@@ -431,6 +474,12 @@ impl Connection {
         Transaction::begin(self, b)
     }
 
+    /// A read-only snapshot: SQLite's deferred transaction, PostgreSQL's
+    /// `REPEATABLE READ READ ONLY` (no write lock).
+    pub fn read_transaction(&self) -> Result<Transaction<'_>> {
+        Transaction::begin(self, TransactionBehavior::ReadOnly)
+    }
+
     /// A transaction through a shared reference (the caller makes sure no other
     /// transaction is open on this connection).
     pub fn unchecked_transaction(&self) -> Result<Transaction<'_>> {
@@ -448,12 +497,18 @@ impl<'c> Transaction<'c> {
     fn begin(conn: &'c Connection, b: TransactionBehavior) -> Result<Transaction<'c>> {
         match &conn.inner {
             Inner::Sqlite(c) => c.execute_batch(match b {
-                TransactionBehavior::Deferred | TransactionBehavior::Concurrent => "BEGIN DEFERRED",
+                TransactionBehavior::Deferred
+                | TransactionBehavior::Concurrent
+                | TransactionBehavior::ReadOnly => "BEGIN DEFERRED",
                 TransactionBehavior::Immediate => "BEGIN IMMEDIATE",
                 TransactionBehavior::Exclusive => "BEGIN EXCLUSIVE",
             })?,
             Inner::Pg(c) => {
                 let mut c = c.borrow_mut();
+                if b == TransactionBehavior::ReadOnly {
+                    c.batch("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")?;
+                    return Ok(Transaction { conn, done: false });
+                }
                 c.batch("BEGIN")?;
                 if b != TransactionBehavior::Concurrent {
                     if let Err(e) = c.query("SELECT pg_advisory_xact_lock($1)", &[ValueRef::Integer(WRITE_LOCK)]) {
@@ -469,6 +524,11 @@ impl<'c> Transaction<'c> {
     pub fn commit(mut self) -> Result<()> {
         self.done = true;
         self.conn.execute_batch("COMMIT")
+    }
+
+    /// End a read-only transaction (releases its snapshot).
+    pub fn finish(self) -> Result<()> {
+        self.rollback()
     }
 
     pub fn rollback(mut self) -> Result<()> {

@@ -41,7 +41,7 @@ async fn create(dir: &str, name: &str) -> (bool, String) {
 async fn a_failed_department_link_leaves_no_doctor_behind() {
     let app = spawn_app().await;
     let dir = app.dir.0.to_str().unwrap().to_string();
-    let db = rusqlite::Connection::open(test_config(&app.dir.0).app_db_path()).unwrap();
+    let db = cunlink_core::sql::Connection::open(test_config(&app.dir.0).app_db_path()).unwrap();
     db.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
     // Make the link step fail, as a full disk or a locked table would.
     db.execute_batch(

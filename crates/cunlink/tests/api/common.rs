@@ -46,9 +46,29 @@ pub struct TestApp {
     pub dir: TempDir,
 }
 
+/// With `CUNLINK_TEST_DATABASE_URL` set (a PostgreSQL superuser's URL, see
+/// tests/pg.sh), the database of the test data directory `dir`, created on first
+/// use: one database per test, so tests share neither rows nor locks. Unset:
+/// `None`, and the test runs on SQLite in `dir`.
+pub fn test_database_url(dir: &Path) -> Option<String> {
+    use std::hash::{Hash, Hasher};
+    let base = std::env::var("CUNLINK_TEST_DATABASE_URL").ok()?;
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    dir.hash(&mut h);
+    let name = format!("t_{:016x}", h.finish());
+    let admin = cunlink_core::sql::Connection::connect_postgres(&base)
+        .unwrap_or_else(|e| panic!("CUNLINK_TEST_DATABASE_URL {base}: {e}"));
+    if let Err(e) = admin.execute_batch(&format!("CREATE DATABASE {name}")) {
+        assert!(e.to_string().contains("already exists"), "creating {name}: {e}");
+    }
+    let (head, _) = base.rsplit_once('/').expect("a URL ending in /DATABASE");
+    Some(format!("{head}/{name}"))
+}
+
 pub fn test_config(dir: &Path) -> Config {
     let mut c = Config {
         data_dir: dir.to_path_buf(),
+        database_url: test_database_url(dir),
         ..Config::default()
     };
     c.http = "127.0.0.1:0".parse().unwrap();
@@ -84,6 +104,16 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
 }
 
 impl TestApp {
+    /// A connection of its own to this app's database, whichever backend (for
+    /// tests that look at or break rows directly).
+    #[allow(dead_code)]
+    pub fn db_conn(&self) -> cunlink_core::sql::Connection {
+        match test_database_url(&self.dir.0) {
+            Some(url) => cunlink_core::sql::Connection::connect_postgres(&url).unwrap(),
+            None => cunlink_core::sql::Connection::open(self.dir.0.join("cunlink.db")).unwrap(),
+        }
+    }
+
     /// Register a device through the API; returns its access token. Without a
     /// `village` the device is made county-level (on purpose, as the admin may).
     pub async fn device(&self, mut body: serde_json::Value) -> String {
@@ -392,6 +422,9 @@ pub async fn spawn_binary(
         std::fs::write(&file, config).unwrap();
         cmd.env("CUNLINK_CONFIG", file);
     }
+    if let Some(url) = test_database_url(dir) {
+        cmd.env("CUNLINK_DATABASE_URL", url);
+    }
     let mut child = cmd
         .args([
             "serve",
@@ -441,4 +474,15 @@ pub async fn spawn_binary(
             return (child, h, m);
         }
     }
+}
+
+/// The `cunlink` binary, pointed at the same database as a test app in `dir`
+/// (on PostgreSQL through `CUNLINK_DATABASE_URL`); add `--data-dir dir` as usual.
+#[allow(dead_code)]
+pub fn cunlink_cmd(dir: &Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_cunlink"));
+    if let Some(url) = test_database_url(dir) {
+        cmd.env("CUNLINK_DATABASE_URL", url);
+    }
+    cmd
 }

@@ -533,7 +533,7 @@ async fn scorm_package_import_play_calls_and_bad_zips() {
     // The package reports completion again (every commit does): still one
     // completed statement; a non-finite score is refused and changes nothing.
     let count = || {
-        rusqlite::Connection::open(app.dir.0.join("cunlink.db"))
+        cunlink_core::sql::Connection::open(app.dir.0.join("cunlink.db"))
             .unwrap()
             .query_row(
                 "SELECT count(*), max(score), max(max_score) FROM school_statements

@@ -121,7 +121,7 @@ async fn pull_over_a_tbf_limited_link_with_cuts_completes_with_a_sane_eta() {
     // Watermark: 2 MiB done. Then read the progress the page shows.
     let db = dir.0.join("cunlink.db");
     let progress = || -> Option<(i64, i64, i64)> {
-        let c = rusqlite::Connection::open(&db).ok()?;
+        let c = cunlink_core::sql::Connection::open(&db).ok()?;
         c.query_row(
             "SELECT bytes_done, bytes_total, rate_bps FROM school_pulls ORDER BY id DESC LIMIT 1",
             [],

@@ -231,7 +231,7 @@ pub fn assert_complete(dir: &Path, ch: &Channel) {
         let got = std::fs::read(&p).unwrap_or_else(|_| panic!("{name} missing"));
         assert_eq!(sha_hex(&got), sha, "{name} damaged");
     }
-    let db = rusqlite::Connection::open(dir.join("cunlink.db")).unwrap();
+    let db = cunlink_core::sql::Connection::open(dir.join("cunlink.db")).unwrap();
     let n: i64 = db
         .query_row(
             "SELECT count(*) FROM school_channel_files f JOIN school_channels c ON c.id = f.channel_id
@@ -442,7 +442,7 @@ async fn a_pulled_channel_relays_under_its_local_id() {
     // A trailing '/' names the same origin: the second pull updates one copy.
     pull(&b.0, &format!("http://{}/", app.http), &ch).await;
     pull(&b.0, &format!("http://{}", app.http), &ch).await;
-    let (copies, local): (i64, i64) = rusqlite::Connection::open(b.0.join("cunlink.db"))
+    let (copies, local): (i64, i64) = cunlink_core::sql::Connection::open(b.0.join("cunlink.db"))
         .unwrap()
         .query_row(
             "SELECT count(*), max(id) FROM school_channels WHERE origin_id = $1",

@@ -71,7 +71,7 @@ async fn failing_commits_turn_healthz_503_and_then_the_process_exits_non_zero() 
     // A real storage failure, not a hook: another process drops the table every
     // commit appends to (as a botched manual repair might). Each commit now fails.
     {
-        let db = rusqlite::Connection::open(dir.0.join("telemetry.db")).unwrap();
+        let db = cunlink_core::sql::Connection::open(dir.0.join("telemetry.db")).unwrap();
         db.busy_timeout(Duration::from_secs(10)).unwrap();
         db.execute_batch("DROP TABLE log").unwrap();
     }

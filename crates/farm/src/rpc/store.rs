@@ -1,6 +1,6 @@
 //! SQL of device commands.
 
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use cunlink_core::sql::{Connection, OptionalExtension, Row, params};
 
 use super::{Command, State};
 use crate::FarmStoreError;
@@ -11,7 +11,7 @@ pub const MAX_LIST: usize = 100;
 
 const COLUMNS: &str = "r.id, d.name, r.device_id, r.method, r.params, r.oneway, r.state, r.response, r.origin, r.created_at, r.updated_at, r.expires_at";
 
-fn from_row(r: &Row<'_>) -> rusqlite::Result<Command> {
+fn from_row(r: &Row<'_>) -> cunlink_core::sql::Result<Command> {
     let params: String = r.get(4)?;
     let state: String = r.get(6)?;
     let response: Option<String> = r.get(7)?;
@@ -46,7 +46,7 @@ pub fn insert(conn: &Connection, c: &Command) -> Result<i64, FarmStoreError> {
         c.created_at,
         c.expires_at
     ])?;
-    Ok(conn.last_insert_rowid())
+    Ok(conn.last_insert_rowid()?)
 }
 
 pub fn update(conn: &Connection, c: &Command) -> Result<(), FarmStoreError> {

@@ -20,7 +20,7 @@
 //! swapped in one short transaction (delete the group's chunks, insert the merged
 //! one), which the writer waits for with its fine-grained busy handler.
 
-use rusqlite::{Connection, TransactionBehavior, params};
+use cunlink_core::sql::{Connection, TransactionBehavior, params};
 
 use super::codec;
 use super::maint::MaintReport;
@@ -100,7 +100,7 @@ pub fn compact(
     }
 }
 
-fn metas(conn: &Connection, sid: u32) -> rusqlite::Result<Vec<Meta>> {
+fn metas(conn: &Connection, sid: u32) -> cunlink_core::sql::Result<Vec<Meta>> {
     let mut st = conn.prepare_cached(
         "SELECT id, t0, t1, n, fmt, rolled FROM chunks WHERE series = $1 ORDER BY t0, id",
     )?;

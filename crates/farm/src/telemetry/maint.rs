@@ -17,7 +17,7 @@
 
 use std::time::{Duration, Instant};
 
-use rusqlite::{Connection, TransactionBehavior, params};
+use cunlink_core::sql::{Connection, TransactionBehavior, params};
 
 use super::rollup::DAY;
 use super::store::{TelemetryStoreError, TsStore};
@@ -59,7 +59,9 @@ impl TsStore {
         policies: &[Policy],
         now: i64,
     ) -> Result<MaintReport, TelemetryStoreError> {
-        let mut conn = cunlink_core::db::open_connection(self.path())?;
+        let mut conn = cunlink_core::sql::Connection::from_sqlite(
+            cunlink_core::db::open_connection(self.path()).map_err(cunlink_core::sql::Error::from)?,
+        );
         // Every step here can be redone by the next pass, so a commit need not wait
         // for its own fsync (WAL mode keeps it atomic; the writer's next fsync'd
         // commit makes it durable): the disk's flushes stay with ingest.

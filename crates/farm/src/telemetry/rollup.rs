@@ -12,7 +12,7 @@
 
 use std::collections::BTreeMap;
 
-use rusqlite::{Connection, params};
+use cunlink_core::sql::{Connection, params};
 
 use super::codec;
 use super::query::Agg;
@@ -88,7 +88,7 @@ pub fn add_chunk(
     id: i64,
     ts: &[i64],
     vals: &[Value],
-) -> rusqlite::Result<()> {
+) -> cunlink_core::sql::Result<()> {
     let (Some(&t0), Some(&t1)) = (ts.first(), ts.last()) else {
         return Ok(());
     };
@@ -132,7 +132,7 @@ fn put(
     bucket: i64,
     a: &Acc,
     add: bool,
-) -> rusqlite::Result<()> {
+) -> cunlink_core::sql::Result<()> {
     if a.n == 0 {
         tx.prepare_cached("DELETE FROM rollups WHERE series = $1 AND res = $2 AND bucket = $3")?
             .execute(params![sid, res, bucket])?;
@@ -169,7 +169,7 @@ fn put(
 
 /// An hour of a series from its raw chunks (rolled-up ones and chunk `id`), the
 /// last written value per timestamp winning.
-fn recompute_hour(tx: &Connection, sid: u32, id: i64, h: i64) -> rusqlite::Result<Acc> {
+fn recompute_hour(tx: &Connection, sid: u32, id: i64, h: i64) -> cunlink_core::sql::Result<Acc> {
     let mut st = tx.prepare_cached(
         "SELECT data FROM chunks WHERE series = $1 AND t1 >= $2 AND t0 < $3 AND (rolled = 1 OR id = $4) ORDER BY id",
     )?;
@@ -195,7 +195,7 @@ fn recompute_hour(tx: &Connection, sid: u32, id: i64, h: i64) -> rusqlite::Resul
     Ok(acc)
 }
 
-fn day_from_hours(tx: &Connection, sid: u32, d: i64) -> rusqlite::Result<Acc> {
+fn day_from_hours(tx: &Connection, sid: u32, d: i64) -> cunlink_core::sql::Result<Acc> {
     let mut acc = Acc::default();
     for (_, a) in read(tx, sid, HOUR, d, d + DAY - 1)? {
         acc.merge(&a);
@@ -210,7 +210,7 @@ pub fn read(
     res: i64,
     from: i64,
     to: i64,
-) -> rusqlite::Result<Vec<(i64, Acc)>> {
+) -> cunlink_core::sql::Result<Vec<(i64, Acc)>> {
     let mut st = conn.prepare_cached(
         "SELECT bucket, n, num_n, sum, min, max FROM rollups WHERE series = $1 AND res = $2 AND bucket >= $3 AND bucket <= $4 ORDER BY bucket",
     )?;
@@ -234,7 +234,7 @@ pub fn read(
 }
 
 /// True when some chunk of the series overlapping `[start, end]` is not rolled up yet.
-pub fn has_unrolled(conn: &Connection, sid: u32, start: i64, end: i64) -> rusqlite::Result<bool> {
+pub fn has_unrolled(conn: &Connection, sid: u32, start: i64, end: i64) -> cunlink_core::sql::Result<bool> {
     conn.prepare_cached(
         "SELECT EXISTS(SELECT 1 FROM chunks WHERE series = $1 AND t1 >= $2 AND t0 <= $3 AND rolled = 0)",
     )?

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use rusqlite::Connection;
+use cunlink_core::sql::Connection;
 
 use super::codec::{self, CodecError};
 use super::value::{DeviceId, KeyId, Keys, Value};
@@ -19,7 +19,7 @@ use super::value::{DeviceId, KeyId, Keys, Value};
 #[derive(Debug, thiserror::Error)]
 pub enum TelemetryStoreError {
     #[error("telemetry database: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Sqlite(#[from] cunlink_core::sql::Error),
     #[error(transparent)]
     Codec(#[from] CodecError),
     #[error("telemetry schema: {0}")]
@@ -142,7 +142,9 @@ pub struct Opened {
 impl TsStore {
     /// Open `path`, apply migrations and rebuild the open buffers from the log.
     pub fn open(path: &Path) -> Result<Opened, TelemetryStoreError> {
-        let mut conn = cunlink_core::db::open_connection(path)?;
+        let mut conn = cunlink_core::sql::Connection::from_sqlite(
+            cunlink_core::db::open_connection(path).map_err(cunlink_core::sql::Error::from)?,
+        );
         ensure_incremental_vacuum(&conn, path)?;
         cunlink_core::db::migrate(&mut conn, "telemetry", MIGRATIONS)?;
 
@@ -229,7 +231,7 @@ impl TsStore {
                 let mut st = conn.prepare_cached(
                     "SELECT id, t0 FROM chunks WHERE series = $1 AND t1 >= $2 AND t0 <= $3 ORDER BY t0, id",
                 )?;
-                let rows = st.query_map(rusqlite::params![sid, start, end], |r| {
+                let rows = st.query_map(cunlink_core::sql::params![sid, start, end], |r| {
                     Ok((r.get(0)?, r.get(1)?))
                 })?;
                 rows.collect::<Result<_, _>>()?
@@ -269,7 +271,7 @@ impl TsStore {
                 let mut st = conn.prepare_cached(
                     "SELECT id, t1 FROM chunks WHERE series = $1 AND t1 >= $2 AND t0 <= $3 ORDER BY t1 DESC, id DESC",
                 )?;
-                let rows = st.query_map(rusqlite::params![sid, start, end], |r| {
+                let rows = st.query_map(cunlink_core::sql::params![sid, start, end], |r| {
                     Ok((r.get(0)?, r.get(1)?))
                 })?;
                 rows.collect::<Result<_, _>>()?
@@ -532,7 +534,7 @@ impl TsStore {
         // One read transaction: a snapshot, so that compaction replacing chunks
         // (or retention deleting them) while a query lists and reads them is seen
         // entirely or not at all.
-        let result = match conn.unchecked_transaction() {
+        let result = match conn.read_transaction() {
             Ok(tx) => {
                 let r = f(&tx);
                 // Read-only: ending it either way only releases the snapshot.

@@ -17,7 +17,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rusqlite::{Connection, Transaction, params};
+use cunlink_core::sql::{Connection, Transaction, params};
 use tokio::sync::{OwnedSemaphorePermit, broadcast, mpsc, oneshot};
 
 use super::codec;
@@ -119,10 +119,12 @@ impl Writer {
         // Waiting behind a maintenance transaction: retry every 100 µs rather than
         // SQLite's default back-off (1, 2, 5, 10… ms), which would add whole
         // milliseconds to every ack queued behind this commit. Gives up after ~5 s.
-        if let Err(e) = conn.busy_handler(Some(|tries| {
-            std::thread::sleep(Duration::from_micros(100));
-            tries < 50_000
-        })) {
+        if let Err(e) = conn.as_sqlite_mut().map_or(Ok(()), |c| {
+            c.busy_handler(Some(|tries| {
+                std::thread::sleep(Duration::from_micros(100));
+                tries < 50_000
+            }))
+        }) {
             tracing::warn!(error = %e, "could not set the telemetry writer's busy handler");
         }
         let persisted_keys = store.keys.len();
@@ -330,13 +332,13 @@ impl Writer {
         seal: &[u32],
         truncate: bool,
         attributes: &[Attribute],
-    ) -> rusqlite::Result<Outcome> {
+    ) -> cunlink_core::sql::Result<Outcome> {
         let store = self.store.clone();
         // IMMEDIATE: take the write lock up front, so a maintenance transaction of
         // another connection makes this one wait (busy_timeout) instead of failing.
         let tx = self
             .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            .transaction_with_behavior(cunlink_core::sql::TransactionBehavior::Immediate)?;
 
         let new_keys = store.keys.names_from(self.persisted_keys);
         insert_new_keys(&tx, &new_keys)?;
@@ -346,7 +348,7 @@ impl Writer {
         insert_new_series(&tx, &mem, first_new)?;
         let plan = plan_truncation(&tx, &mem, seal, truncate)?;
         tx.execute("INSERT INTO log (body) VALUES ($1)", [blob])?;
-        let log_id = tx.last_insert_rowid();
+        let log_id = tx.last_insert_rowid()?;
         seal_chunks(&tx, &mem, &store.stats, &plan, log_id)?;
         if truncate {
             truncate_log(
@@ -377,7 +379,7 @@ struct TruncationPlan {
 }
 
 /// Persist key names interned since the last commit.
-fn insert_new_keys(tx: &Transaction<'_>, new_keys: &[(u32, Arc<str>)]) -> rusqlite::Result<()> {
+fn insert_new_keys(tx: &Transaction<'_>, new_keys: &[(u32, Arc<str>)]) -> cunlink_core::sql::Result<()> {
     let mut st = tx.prepare_cached("INSERT INTO keys (id, name) VALUES ($1, $2)")?;
     for (id, name) in new_keys {
         st.execute(params![id, name.as_ref()])?;
@@ -390,7 +392,7 @@ fn insert_new_series(
     tx: &Transaction<'_>,
     mem: &super::store::Mem,
     first_new: u32,
-) -> rusqlite::Result<()> {
+) -> cunlink_core::sql::Result<()> {
     let mut st = tx.prepare_cached(
         "INSERT INTO series (id, device, key, replay_from) VALUES ($1, $2, $3, 0)",
     )?;
@@ -409,7 +411,7 @@ fn plan_truncation(
     mem: &super::store::Mem,
     seal: &[u32],
     truncate: bool,
-) -> rusqlite::Result<TruncationPlan> {
+) -> cunlink_core::sql::Result<TruncationPlan> {
     let mut sealed: Vec<u32> = seal.to_vec();
     let mut carried = Vec::new();
     let mut carry_id = None;
@@ -435,7 +437,7 @@ fn plan_truncation(
             let pts: Vec<(u32, i64, &Value)> = pts.collect();
             let carry = codec::encode_log(pts.iter().copied());
             tx.execute("INSERT INTO log (body) VALUES ($1)", [&carry])?;
-            carry_id = Some(tx.last_insert_rowid());
+            carry_id = Some(tx.last_insert_rowid()?);
         }
     }
     Ok(TruncationPlan {
@@ -453,7 +455,7 @@ fn seal_chunks(
     stats: &super::store::StoreStats,
     plan: &TruncationPlan,
     log_id: i64,
-) -> rusqlite::Result<()> {
+) -> cunlink_core::sql::Result<()> {
     use std::sync::atomic::Ordering::Relaxed;
     let mut ins = tx.prepare_cached(
         "INSERT INTO chunks (series, t0, t1, n, data, rolled, fmt) VALUES ($1, $2, $3, $4, $5, 1, 1)",
@@ -469,7 +471,7 @@ fn seal_chunks(
         // in the background, merged with its neighbours (see `compact`).
         let data = codec::encode_chunk_v1(&ts, &vals);
         ins.execute(params![sid, ts[0], ts[ts.len() - 1], ts.len() as i64, data])?;
-        super::rollup::add_chunk(tx, sid, tx.last_insert_rowid(), &ts, &vals)?;
+        super::rollup::add_chunk(tx, sid, tx.last_insert_rowid()?, &ts, &vals)?;
         upd.execute(params![log_id, sid])?;
         stats.chunks_sealed.fetch_add(1, Relaxed);
         stats.points_sealed.fetch_add(ts.len() as u64, Relaxed);
@@ -490,13 +492,13 @@ fn truncate_log(
     mem: &super::store::Mem,
     dirty: &HashSet<(DeviceId, KeyId)>,
     keep_from: i64,
-) -> rusqlite::Result<()> {
+) -> cunlink_core::sql::Result<()> {
     tx.execute("DELETE FROM log WHERE id < $1", [keep_from])?;
     checkpoint_latest(tx, mem, dirty)
 }
 
 /// Upsert client attributes, keeping the newest by timestamp.
-fn upsert_attributes(tx: &Transaction<'_>, attributes: &[Attribute]) -> rusqlite::Result<()> {
+fn upsert_attributes(tx: &Transaction<'_>, attributes: &[Attribute]) -> cunlink_core::sql::Result<()> {
     if attributes.is_empty() {
         return Ok(());
     }
@@ -518,7 +520,7 @@ fn checkpoint_latest(
     tx: &Transaction<'_>,
     mem: &super::store::Mem,
     dirty: &HashSet<(DeviceId, KeyId)>,
-) -> rusqlite::Result<()> {
+) -> cunlink_core::sql::Result<()> {
     let mut st = tx.prepare_cached(
         "INSERT INTO latest (device, key, ts, value) VALUES ($1, $2, $3, $4)
              ON CONFLICT (device, key) DO UPDATE SET ts = excluded.ts, value = excluded.value",

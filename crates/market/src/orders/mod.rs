@@ -9,7 +9,7 @@
 pub mod place;
 pub mod writer;
 
-use rusqlite::Connection;
+use cunlink_core::sql::Connection;
 use serde_json::{Value, json};
 
 use cunlink_core::auth::{Role, User};

@@ -1,6 +1,6 @@
 //! Placing one order inside the writer's transaction.
 
-use rusqlite::Connection;
+use cunlink_core::sql::Connection;
 use serde_json::json;
 
 use cunlink_core::auth::{Role, User};

@@ -23,7 +23,7 @@ use std::time::Instant;
 
 use cunlink_core::random::Pool;
 
-use rusqlite::Connection;
+use cunlink_core::sql::Connection;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use super::place::{self, Effects, OrderRequest};
@@ -66,11 +66,10 @@ impl Writer {
         live: broadcast::Sender<StockChange>,
         prices: mpsc::UnboundedSender<Observation>,
         metrics: std::sync::Arc<MarketMetrics>,
-    ) -> Result<Writer, rusqlite::Error> {
-        conn.set_db_config(
-            rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
-            true,
-        )?;
+    ) -> Result<Writer, cunlink_core::sql::Error> {
+        if let Some(c) = conn.as_sqlite() {
+            c.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
+        }
         // Multi-line orders' savepoints keep their statement journal in memory.
         conn.execute_batch("PRAGMA temp_store=MEMORY")?;
         Ok(Writer {
@@ -120,7 +119,7 @@ impl Writer {
         let outcome = (|| -> Result<(), MarketError> {
             let tx = self
                 .conn
-                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                .transaction_with_behavior(cunlink_core::sql::TransactionBehavior::Immediate)?;
             for job in &jobs {
                 let guarded = job.req.items.len() > 1;
                 if guarded {

@@ -133,7 +133,7 @@ pub(crate) fn refusal(e: MarketError) -> Result<String, PageError> {
 
 pub(crate) async fn db<T: Send + 'static>(
     m: &Market,
-    f: impl FnOnce(&rusqlite::Connection) -> Result<T, MarketError> + Send + 'static,
+    f: impl FnOnce(&cunlink_core::sql::Connection) -> Result<T, MarketError> + Send + 'static,
 ) -> Result<T, MarketError> {
     m.db.call(move |c| f(c)).await
 }
@@ -141,10 +141,10 @@ pub(crate) async fn db<T: Send + 'static>(
 /// Run `f` in one IMMEDIATE transaction (all or nothing).
 pub(crate) async fn in_tx<T: Send + 'static>(
     m: &Market,
-    f: impl FnOnce(&rusqlite::Connection) -> Result<T, MarketError> + Send + 'static,
+    f: impl FnOnce(&cunlink_core::sql::Connection) -> Result<T, MarketError> + Send + 'static,
 ) -> Result<T, MarketError> {
     m.db.call(move |c| {
-        let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let tx = c.transaction_with_behavior(cunlink_core::sql::TransactionBehavior::Immediate)?;
         let out = f(&tx)?;
         tx.commit()?;
         Ok::<_, MarketError>(out)
@@ -197,7 +197,7 @@ pub(crate) fn i(v: &Value, k: &str) -> i64 {
 
 /// Stations of the user's village (every station for admins).
 pub(crate) fn my_stations(
-    conn: &rusqlite::Connection,
+    conn: &cunlink_core::sql::Connection,
     u: &User,
 ) -> Result<Vec<(i64, String)>, MarketError> {
     crate::store::stations::visible(conn, u.role == Role::Admin, u.village_id)

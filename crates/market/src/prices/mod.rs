@@ -18,7 +18,7 @@ pub mod synthetic;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use rusqlite::Connection;
+use cunlink_core::sql::Connection;
 use serde::Serialize;
 use serde_json::{Value, json};
 

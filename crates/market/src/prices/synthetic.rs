@@ -2,7 +2,7 @@
 //! produce names (and qualified variants of them), random-walk prices that hold
 //! for a few days at a time, written straight into the packed layout.
 
-use rusqlite::Connection;
+use cunlink_core::sql::Connection;
 
 use super::history::{self, PERIOD_DAYS};
 use crate::error::MarketError;

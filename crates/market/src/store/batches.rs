@@ -1,7 +1,7 @@
 //! `market_batches` (traceability: a harvest grown on a farm asset) and the
 //! reads of the public trace page.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use cunlink_core::sql::{Connection, OptionalExtension, params};
 
 use crate::error::MarketError;
 
@@ -53,14 +53,14 @@ pub fn insert(conn: &Connection, b: &NewBatch<'_>) -> Result<i64, MarketError> {
         "INSERT INTO market_batches (producer_id, product_id, asset_id, asset_name, grown_from, harvested_at, note, code, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         params![b.producer, b.product, b.asset_id, b.asset_name, b.grown_from, b.harvested_at, b.note, b.code, cunlink_core::time::now_ms()],
     )?;
-    Ok(conn.last_insert_rowid())
+    Ok(conn.last_insert_rowid()?)
 }
 
 const BATCH_SQL: &str = "SELECT b.asset_id, b.asset_name, b.grown_from, b.harvested_at, b.note, pr.name, pr.village_id, p.name
      FROM market_batches b JOIN market_producers pr ON pr.id = b.producer_id
      LEFT JOIN market_products p ON p.id = b.product_id WHERE ";
 
-fn batch_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<BatchRow> {
+fn batch_row(r: &cunlink_core::sql::Row<'_>) -> cunlink_core::sql::Result<BatchRow> {
     Ok(BatchRow {
         asset_id: r.get(0)?,
         asset_name: r.get(1)?,

@@ -1,6 +1,6 @@
 //! `market_idempotency`: the first answer to each (user, Idempotency-Key).
 
-use rusqlite::{Connection, OptionalExtension, params};
+use cunlink_core::sql::{Connection, OptionalExtension, params};
 
 use crate::error::MarketError;
 

@@ -1,6 +1,6 @@
 //! `market_live_sessions` and `market_live_items` (live sales).
 
-use rusqlite::{Connection, OptionalExtension, params};
+use cunlink_core::sql::{Connection, OptionalExtension, params};
 
 use cunlink_core::time::now_ms;
 
@@ -40,7 +40,7 @@ pub fn insert_session(
         "INSERT INTO market_live_sessions (producer_id, title, platform, stream_url, created_at) VALUES ($1, $2, $3, $4, $5)",
         params![producer, title, platform, stream_url, now_ms()],
     )?;
-    Ok(conn.last_insert_rowid())
+    Ok(conn.last_insert_rowid()?)
 }
 
 /// (producer, stock) of `variant` when it is a variant of listed product `product`.

@@ -3,7 +3,7 @@
 //! Buyers' names come from core in one batched call per list, not from a join
 //! on `users`.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use cunlink_core::sql::{Connection, OptionalExtension, params};
 
 use cunlink_core::time::now_ms;
 

@@ -1,6 +1,6 @@
 //! `market_parcels` and `market_parcel_events`.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use cunlink_core::sql::{Connection, OptionalExtension, params};
 
 use cunlink_core::time::now_ms;
 
@@ -39,7 +39,7 @@ pub fn arriving(conn: &Connection, stations: &[i64]) -> Result<Vec<ParcelRow>, M
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ParcelRow> {
+fn row(r: &cunlink_core::sql::Row<'_>) -> cunlink_core::sql::Result<ParcelRow> {
     Ok(ParcelRow {
         id: r.get(0)?,
         order_id: r.get(1)?,
@@ -109,7 +109,7 @@ pub fn insert(conn: &Connection, p: &NewParcel<'_>) -> Result<i64, MarketError> 
          VALUES ($1, $2, $3, $4, $5, $6, 'created', $7)",
         params![p.order_id, p.from_station_id, p.to_station_id, p.recipient_user_id, p.recipient_name, p.tracking, now_ms()],
     )?;
-    Ok(conn.last_insert_rowid())
+    Ok(conn.last_insert_rowid()?)
 }
 
 pub fn add_event(

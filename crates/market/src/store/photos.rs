@@ -1,6 +1,6 @@
 //! `market_product_photos` (the files live under `<data_dir>/photos`).
 
-use rusqlite::{Connection, params};
+use cunlink_core::sql::{Connection, params};
 
 use crate::error::MarketError;
 

@@ -2,7 +2,7 @@
 //! `prepare_cached`: the writer has its own connection, so each is parsed and
 //! planned once and reused for every order (see `orders::writer` on QPSG).
 
-use rusqlite::{Connection, OptionalExtension, params};
+use cunlink_core::sql::{Connection, OptionalExtension, params};
 
 use crate::error::MarketError;
 
@@ -36,7 +36,7 @@ pub type LiveRow = (
     Option<i64>,
 );
 
-fn sale_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SaleRow> {
+fn sale_row(r: &cunlink_core::sql::Row<'_>) -> cunlink_core::sql::Result<SaleRow> {
     Ok((
         r.get(0)?,
         r.get(1)?,
@@ -141,7 +141,7 @@ pub fn insert_order(conn: &Connection, o: &NewOrder<'_>) -> Result<i64, MarketEr
          VALUES ($1, $2, $3, $4, $5, 'placed', $6, $7, $8, $8)",
     )?
     .execute(params![o.buyer_id, o.placed_by, o.for_name, o.seller_station_id, o.pickup_station_id, o.total_fen, o.live_session_id, o.at])?;
-    Ok(conn.last_insert_rowid())
+    Ok(conn.last_insert_rowid()?)
 }
 
 pub struct NewItem<'a> {

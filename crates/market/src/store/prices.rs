@@ -2,7 +2,7 @@
 //! `market_prices_today`, `market_price_history` (run-length, delta-coded
 //! blobs, see `prices/history.rs`) and `market_price_reports`.
 
-use rusqlite::{Connection, OptionalExtension, Statement, params};
+use cunlink_core::sql::{Connection, OptionalExtension, Statement, params};
 
 use cunlink_core::time::now_ms;
 
@@ -44,7 +44,7 @@ pub fn ensure_commodity(conn: &Connection, name: &str, unit: &str) -> Result<i64
         "INSERT INTO market_commodities (name, unit) VALUES ($1, $2)",
         params![name, unit],
     )?;
-    Ok(conn.last_insert_rowid())
+    Ok(conn.last_insert_rowid()?)
 }
 
 /// The id of market `name`, created if new.
@@ -53,7 +53,7 @@ pub fn ensure_market(conn: &Connection, name: &str) -> Result<i64, MarketError> 
         return Ok(id);
     }
     conn.execute("INSERT INTO market_markets (name) VALUES ($1)", [name])?;
-    Ok(conn.last_insert_rowid())
+    Ok(conn.last_insert_rowid()?)
 }
 
 /// (id, unit) of commodity `name`.

@@ -1,6 +1,6 @@
 //! `market_producers`, `market_products` and `market_variants`.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use cunlink_core::sql::{Connection, OptionalExtension, params};
 
 use cunlink_core::time::now_ms;
 
@@ -48,7 +48,7 @@ pub fn insert_producer(
         "INSERT INTO market_producers (user_id, name, kind, village_id, created_at) VALUES ($1, $2, 'farmer', $3, $4)",
         params![user_id, name, village_id, now_ms()],
     )?;
-    Ok(conn.last_insert_rowid())
+    Ok(conn.last_insert_rowid()?)
 }
 
 /// The producer who listed product `id`.
@@ -74,7 +74,7 @@ pub fn insert(
         "INSERT INTO market_products (producer_id, village_id, name, description, batch_id, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
         params![producer, village_id, name, description, batch_id, now_ms()],
     )?;
-    Ok(conn.last_insert_rowid())
+    Ok(conn.last_insert_rowid()?)
 }
 
 pub fn insert_variant(

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use rusqlite::{Connection, OptionalExtension, params};
+use cunlink_core::sql::{Connection, OptionalExtension, params};
 
 use cunlink_core::auth;
 
@@ -101,7 +101,7 @@ pub fn insert(conn: &Connection, village_id: i64, name: &str) -> Result<i64, Mar
         "INSERT INTO market_stations (village_id, name, created_at) VALUES ($1, $2, $3)",
         params![village_id, name, cunlink_core::time::now_ms()],
     )?;
-    Ok(conn.last_insert_rowid())
+    Ok(conn.last_insert_rowid()?)
 }
 
 /// The next number of the station's pickup-code counter.

@@ -119,7 +119,7 @@ impl Shop {
             .call_blocking(move |c| {
                 c.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
             })
-            .map_err(|e: rusqlite::Error| e)
+            .map_err(|e: cunlink_core::sql::Error| e)
             .expect("count")
     }
 }

@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use cunlink_rtc::sfu::{Role, Sfu, SfuConfig};
 use cunlink_rtc::{IceServers, TurnConfig};
-use rusqlite::{Connection, OptionalExtension};
+use cunlink_core::sql::{Connection, OptionalExtension};
 
 use crate::SchoolError;
 

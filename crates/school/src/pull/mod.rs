@@ -64,9 +64,9 @@ pub enum PullError {
     Paused,
 }
 
-impl From<rusqlite::Error> for PullError {
-    fn from(e: rusqlite::Error) -> Self {
-        PullError::Db(cunlink_core::DbError::Sqlite(e))
+impl From<cunlink_core::sql::Error> for PullError {
+    fn from(e: cunlink_core::sql::Error) -> Self {
+        PullError::Db(cunlink_core::DbError::Sql(e))
     }
 }
 
