@@ -35,12 +35,15 @@ CREATE TABLE alert_outbox_new (
     last_error  TEXT,
     CHECK ((alarm_id IS NULL) <> (feed_id IS NULL))
 );
+-- Rows written before PostgreSQL was possible: SQLite only.
+-- @sqlite
 INSERT INTO alert_outbox_new (id, alarm_id, user_id, channel, target_id, payload, urgent,
                               created_at, next_at, attempts, status, sent_at, last_error)
 SELECT id, alarm_id, user_id, channel, target_id, payload,
        payload LIKE '%"severity":"critical"%',
        created_at, next_at, attempts, status, sent_at, last_error
   FROM alert_outbox;
+-- @both
 DROP TABLE alert_outbox;
 ALTER TABLE alert_outbox_new RENAME TO alert_outbox;
 CREATE INDEX alert_outbox_due ON alert_outbox (next_at) WHERE status = 'pending';
