@@ -137,7 +137,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
     ];
 
     let kit = web_kit(&auth, &domains);
-    let (router, route_paths) = router(&domains, farm.clone(), auth.clone(), kit);
+    let (router, route_paths) = router(&domains, farm.clone(), db.clone(), auth.clone(), kit);
     // Background work runs before the listeners serve: the alert engine is
     // evaluating when the first reading arrives.
     let (shutdown, shutdown_rx) = watch::channel(false);
@@ -238,13 +238,18 @@ fn web_kit(auth: &AuthService, domains: &[Arc<dyn Domain>]) -> WebKit {
 fn router(
     domains: &[Arc<dyn Domain>],
     farm: Arc<Farm>,
+    db: Db,
     auth: AuthService,
     kit: WebKit,
 ) -> (Router, Vec<String>) {
     let metrics_domains = domains.to_vec();
+    let metrics_db = db.clone();
     let mut routes = Routes::new()
-        .route("/healthz", get(move || health(farm.clone())))
-        .route("/metrics", get(move || metrics(metrics_domains.clone())))
+        .route("/healthz", get(move || health(farm.clone(), db.clone())))
+        .route(
+            "/metrics",
+            get(move || metrics(metrics_domains.clone(), metrics_db.clone())),
+        )
         .merge(cunlink_core::web::routes(auth))
         .merge(cunlink_web::routes::routes(kit.clone()));
     for d in domains {
@@ -305,12 +310,55 @@ async fn json_errors(req: axum::extract::Request, next: axum::middleware::Next) 
     out
 }
 
-/// 200 while readings can be stored; 503 with the reason while telemetry commits
-/// fail or after the writer stopped (the process is then exiting).
-async fn health(farm: Arc<Farm>) -> Response {
+/// How long `/healthz` waits for the database to answer `SELECT 1`.
+const HEALTH_DB_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The application database answers, and how fast: `(backend, Ok(ms) | Err(why))`.
+async fn database_health(db: &Db) -> (&'static str, Result<f64, String>) {
+    let backend = match db.backend() {
+        cunlink_core::sql::Backend::Sqlite => "sqlite",
+        cunlink_core::sql::Backend::Postgres => "postgres",
+    };
+    let started = std::time::Instant::now();
+    let probe = db.call(|c| {
+        c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))
+            .map_err(cunlink_core::DbError::from)
+    });
+    let answer = match tokio::time::timeout(HEALTH_DB_WAIT, probe).await {
+        Ok(Ok(_)) => Ok(started.elapsed().as_secs_f64() * 1000.0),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(format!("no answer within {} s", HEALTH_DB_WAIT.as_secs())),
+    };
+    (backend, answer)
+}
+
+/// 200 while readings can be stored and the database answers; 503 with the
+/// reason while the database is unreachable, telemetry commits fail, or after
+/// the writer stopped (the process is then exiting).
+async fn health(farm: Arc<Farm>, db: Db) -> Response {
     use cunlink_farm::telemetry::WriterState;
+    let (backend, answer) = database_health(&db).await;
+    let ms = match answer {
+        Ok(ms) => ms,
+        Err(why) => {
+            return ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "database_unreachable",
+                format!("the {backend} database does not answer: {why}"),
+            )
+            .into_response();
+        }
+    };
     match farm.telemetry.health.state() {
-        WriterState::Ok => axum::Json(serde_json::json!({ "status": "ok" })).into_response(),
+        WriterState::Ok => axum::Json(serde_json::json!({
+            "status": "ok",
+            "database": {
+                "backend": backend,
+                "latency_ms": (ms * 100.0).round() / 100.0,
+                "pool": db.pool_stats(),
+            },
+        }))
+        .into_response(),
         WriterState::Failing { since_ms, error } => ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "telemetry_commits_failing",
@@ -326,11 +374,12 @@ async fn health(farm: Arc<Farm>) -> Response {
     }
 }
 
-async fn metrics(domains: Vec<Arc<dyn Domain>>) -> Response {
+async fn metrics(domains: Vec<Arc<dyn Domain>>, db: Db) -> Response {
     let mut out = String::with_capacity(8192);
     for d in &domains {
         d.render_metrics(&mut out);
     }
+    render_pool_metrics(&db, &mut out);
     if let Some(rss) = rss_bytes() {
         out.push_str(&format!("# HELP process_resident_memory_bytes Resident memory.\n# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes {rss}\n"));
     }
@@ -340,6 +389,27 @@ async fn metrics(domains: Vec<Arc<dyn Domain>>) -> Response {
         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
     );
     resp
+}
+
+/// The application database's connection pool (SQLite: one connection).
+fn render_pool_metrics(db: &Db, out: &mut String) {
+    use std::fmt::Write;
+    let p = db.pool_stats();
+    let backend = match db.backend() {
+        cunlink_core::sql::Backend::Sqlite => "sqlite",
+        cunlink_core::sql::Backend::Postgres => "postgres",
+    };
+    let _ = write!(
+        out,
+        "# HELP cunlink_db_info The application database's backend.\n# TYPE cunlink_db_info gauge\ncunlink_db_info{{backend=\"{backend}\"}} 1\n\
+         # HELP cunlink_db_pool_size Most connections the pool opens.\n# TYPE cunlink_db_pool_size gauge\ncunlink_db_pool_size {}\n\
+         # HELP cunlink_db_pool_in_use Connections lent out now.\n# TYPE cunlink_db_pool_in_use gauge\ncunlink_db_pool_in_use {}\n\
+         # HELP cunlink_db_pool_idle Open connections waiting in the pool.\n# TYPE cunlink_db_pool_idle gauge\ncunlink_db_pool_idle {}\n\
+         # HELP cunlink_db_pool_waiting Callers waiting for a connection.\n# TYPE cunlink_db_pool_waiting gauge\ncunlink_db_pool_waiting {}\n\
+         # HELP cunlink_db_connections_opened_total Connections opened.\n# TYPE cunlink_db_connections_opened_total counter\ncunlink_db_connections_opened_total {}\n\
+         # HELP cunlink_db_connect_failures_total Connection attempts that failed.\n# TYPE cunlink_db_connect_failures_total counter\ncunlink_db_connect_failures_total {}\n",
+        p.size, p.in_use, p.idle, p.waiting, p.opened_total, p.failed_total
+    );
 }
 
 fn rss_bytes() -> Option<u64> {

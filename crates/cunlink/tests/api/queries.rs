@@ -258,6 +258,14 @@ async fn health_and_metrics_are_served() {
     seed(&app).await;
     let r = request(app.http, "GET", "/healthz", &[], vec![]).await;
     assert_eq!(r.json()["status"], "ok");
+    let backend = if crate::common::test_database_url(&app.dir.0).is_some() {
+        "postgres"
+    } else {
+        "sqlite"
+    };
+    let info = format!("cunlink_db_info{{backend=\"{backend}\"}} 1");
+    assert_eq!(r.json()["database"]["backend"], backend, "{}", r.json());
+    assert!(r.json()["database"]["latency_ms"].as_f64().is_some());
     let m = request(app.http, "GET", "/metrics", &[], vec![])
         .await
         .text();
@@ -267,6 +275,9 @@ async fn health_and_metrics_are_served() {
         "cunlink_ingest_batch_values_count",
         "cunlink_ingest_queue_values",
         "cunlink_devices 1",
+        "cunlink_db_pool_size ",
+        "cunlink_db_pool_in_use ",
+        info.as_str(),
     ] {
         assert!(m.contains(name), "{name} missing from /metrics:\n{m}");
     }
