@@ -146,7 +146,12 @@ impl IntoResponse for ApiError {
 impl From<crate::db::DbError> for ApiError {
     fn from(e: crate::db::DbError) -> Self {
         if e.is_unavailable() {
-            let mut a = ApiError::unavailable("the database is unreachable; try again shortly", 2);
+            let mut a = ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "database_unavailable",
+                "the database is unreachable; try again shortly",
+            );
+            a.retry_after = Some(2);
             a.source = Some(Arc::new(e));
             return a;
         }

@@ -27,6 +27,7 @@ mod clinic_fhir;
 mod clinic_flow;
 mod clinic_limits;
 mod clinic_world;
+mod db_restart;
 mod cli_device;
 mod clinic_call;
 mod clinic_doctor_cli;
