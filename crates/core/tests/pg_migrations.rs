@@ -16,12 +16,17 @@ const ORDER: &[(&str, &str)] = &[
     ("affairs", "crates/affairs"),
 ];
 
-fn migrations(dir: &std::path::Path, telemetry: bool) -> Vec<(i64, String, &'static str)> {
+fn migrations(dir: &std::path::Path, prefix: &str) -> Vec<(i64, String, &'static str)> {
     let mut out = Vec::new();
     for e in std::fs::read_dir(dir).unwrap() {
         let p = e.unwrap().path();
         let name = p.file_name().unwrap().to_str().unwrap().to_string();
-        if name.starts_with("telemetry_") != telemetry || !name.ends_with(".sql") {
+        let own = if prefix.is_empty() {
+            name.chars().next().is_some_and(|c| c.is_ascii_digit())
+        } else {
+            name.starts_with(prefix)
+        };
+        if !own || !name.ends_with(".sql") {
             continue;
         }
         let digits: String = name.chars().filter(|c| c.is_ascii_digit()).take(4).collect();
@@ -50,9 +55,10 @@ fn every_migration_applies_on_postgres_once() {
         let db = cunlink_core::Db::connect(&url, 2, &std::env::temp_dir()).unwrap();
         let mut sets: Vec<(String, Vec<(i64, String, &'static str)>)> = ORDER
             .iter()
-            .map(|(d, c)| (d.to_string(), migrations(&root.join(c).join("migrations/sqlite"), false)))
+            .map(|(d, c)| (d.to_string(), migrations(&root.join(c).join("migrations/sqlite"), "")))
             .collect();
-        sets.push(("telemetry".into(), migrations(&root.join("crates/farm/migrations/sqlite"), true)));
+        sets.push(("telemetry".into(), migrations(&root.join("crates/farm/migrations/sqlite"), "telemetry_")));
+        sets.push(("cluster".into(), migrations(&root.join("crates/core/migrations/sqlite"), "cluster_")));
         for (domain, ms) in sets {
             let list: Vec<cunlink_core::Migration> = ms
                 .iter()

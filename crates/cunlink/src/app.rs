@@ -57,6 +57,8 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
     let db = Db::from_config(&config)?;
     db.migrate("core", auth::MIGRATIONS)?;
+    db.migrate("cluster", cunlink_core::cluster::MIGRATIONS)?;
+    let cluster = cunlink_core::cluster::Cluster::start(db.clone());
     let auth = AuthService::new(db.clone()).with_secure_cookies(config.secure_cookies());
     let http = TcpListener::bind(config.http)
         .await
@@ -74,6 +76,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
             db: db.clone(),
             auth: auth.clone(),
             mqtt_port: mqtt_addr.port(),
+            cluster: cluster.clone(),
         },
     )?;
     let alerts = Alerts::open(
@@ -141,10 +144,11 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
     // Background work runs before the listeners serve: the alert engine is
     // evaluating when the first reading arrives.
     let (shutdown, shutdown_rx) = watch::channel(false);
+    let mut tasks = Vec::new();
+    tasks.extend(cluster.spawn_heartbeat(shutdown_rx.clone()));
     for d in &domains {
         d.clone().spawn_background(shutdown_rx.clone());
     }
-    let mut tasks = Vec::new();
     let mut rx = shutdown_rx.clone();
     tasks.push(tokio::spawn(async move {
         let stop = async move {

@@ -475,6 +475,7 @@ pub fn open_db(data: &DataDir) -> anyhow::Result<Db> {
         .with_context(|| format!("creating {}", config.data_dir.display()))?;
     let db = Db::from_config(&config)?;
     db.migrate("core", cunlink_core::auth::MIGRATIONS)?;
+    db.migrate("cluster", cunlink_core::cluster::MIGRATIONS)?;
     db.migrate("farm", farm_store::MIGRATIONS)?;
     db.migrate("board", cunlink_board::MIGRATIONS)?;
     db.migrate("market", cunlink_market::MIGRATIONS)?;

@@ -16,6 +16,8 @@ pub struct FarmDeps {
     pub db: Db,
     pub auth: AuthService,
     pub mqtt_port: u16,
+    /// This node's view of the deployment (`cunlink_core::cluster`).
+    pub cluster: Arc<cunlink_core::cluster::Cluster>,
 }
 
 impl Domain for Farm {

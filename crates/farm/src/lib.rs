@@ -53,6 +53,8 @@ pub struct Farm {
     pub rpc: Arc<rpc::Rpc>,
     /// The MQTT port device pages tell users to connect to.
     pub mqtt_port: u16,
+    /// The other nodes of the deployment (one node on SQLite).
+    pub cluster: Arc<cunlink_core::cluster::Cluster>,
 }
 
 impl Farm {
@@ -62,6 +64,7 @@ impl Farm {
             db,
             auth,
             mqtt_port,
+            cluster,
         } = deps;
         db.migrate("farm", store::MIGRATIONS)?;
         let registry = Arc::new(Registry::load(db.clone())?);
@@ -81,6 +84,7 @@ impl Farm {
             ingest,
             rpc,
             mqtt_port,
+            cluster,
         }))
     }
 
@@ -92,6 +96,7 @@ impl Farm {
     /// Background upkeep: pick up devices changed outside this process.
     pub fn spawn_background(self: &Arc<Self>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
         self.rpc.spawn_expiry();
+        telemetry::fanout::spawn(self.telemetry.clone(), self.cluster.clone(), shutdown.clone());
         self.spawn_telemetry_maintenance(shutdown.clone());
         let farm = self.clone();
         tokio::spawn(async move {

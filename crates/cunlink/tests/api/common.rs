@@ -416,13 +416,23 @@ pub async fn spawn_binary(
     dir: &std::path::Path,
     config: Option<&str>,
 ) -> (tokio::process::Child, String, String) {
+    spawn_binary_on(dir, config, test_database_url(dir)).await
+}
+
+/// [`spawn_binary`] on the PostgreSQL database at `database_url` (several
+/// nodes of one deployment share one), or SQLite in `dir` when `None`.
+pub async fn spawn_binary_on(
+    dir: &std::path::Path,
+    config: Option<&str>,
+    database_url: Option<String>,
+) -> (tokio::process::Child, String, String) {
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_cunlink"));
     if let Some(config) = config {
         let file = dir.join("cunlink.toml");
         std::fs::write(&file, config).unwrap();
         cmd.env("CUNLINK_CONFIG", file);
     }
-    if let Some(url) = test_database_url(dir) {
+    if let Some(url) = database_url {
         cmd.env("CUNLINK_DATABASE_URL", url);
     }
     let mut child = cmd
@@ -435,7 +445,7 @@ pub async fn spawn_binary(
             "--mqtt",
             "127.0.0.1:0",
         ])
-        .env("RUST_LOG", "info")
+        .env("RUST_LOG", std::env::var("CUNLINK_TEST_RUST_LOG").unwrap_or("info".into()))
         .env("NO_COLOR", "1")
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true)

@@ -28,6 +28,7 @@ mod clinic_flow;
 mod clinic_limits;
 mod clinic_world;
 mod db_restart;
+mod three_nodes;
 mod cli_device;
 mod clinic_call;
 mod clinic_doctor_cli;

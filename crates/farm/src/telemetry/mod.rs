@@ -7,6 +7,7 @@
 
 pub mod codec;
 pub mod compact;
+pub mod fanout;
 pub mod health;
 pub mod maint;
 pub mod metrics;
@@ -207,6 +208,14 @@ impl Telemetry {
     /// (`RecvError::Lagged`) rather than slowing ingest.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Committed>> {
         self.bus.subscribe()
+    }
+
+    /// Hand readings another node committed to this node's listeners (SSE,
+    /// the alert engine), as if committed here.
+    pub fn relay_remote(&self, c: Committed) {
+        if self.bus.receiver_count() > 0 {
+            let _ = self.bus.send(Arc::new(c));
+        }
     }
 
     /// Values waiting for the writer.

@@ -72,6 +72,9 @@ pub struct Committed {
     pub attributes: Vec<Attribute>,
     /// Wall clock (ms) when the transaction committed.
     pub committed_at: i64,
+    /// Committed by another node of the deployment and relayed by the bus
+    /// (see `telemetry::fanout`); not to be relayed again.
+    pub remote: bool,
 }
 
 pub struct Writer {
@@ -252,6 +255,7 @@ impl Writer {
                         readings,
                         attributes,
                         committed_at: cunlink_core::time::now_ms(),
+                        remote: false,
                     }));
                 }
                 Ok(())

@@ -40,6 +40,8 @@ impl Shop {
         };
         let db = Db::open(&config.app_db_path()).expect("open db");
         db.migrate("core", auth::MIGRATIONS).expect("core schema");
+        db.migrate("cluster", cunlink_core::cluster::MIGRATIONS)
+            .expect("cluster schema");
         let auth = AuthService::new(db.clone());
         let farm = Farm::open(
             &config,
@@ -47,6 +49,7 @@ impl Shop {
                 db: db.clone(),
                 auth: auth.clone(),
                 mqtt_port: 0,
+                cluster: cunlink_core::cluster::Cluster::start(db.clone()),
             },
         )
         .expect("farm");
