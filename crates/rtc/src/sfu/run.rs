@@ -458,6 +458,11 @@ fn forward(
                     keyframe(sessions, r, &room, t);
                 }
             } else if Some(d.mid) == screen {
+                if !r.screen {
+                    // Frames in flight after the teacher said "off" (or before
+                    // "on"): a classroom showing the camera has no use for them.
+                    return;
+                }
                 let mut ask = false;
                 for c in sessions
                     .iter_mut()
