@@ -98,6 +98,36 @@ impl Rates {
     }
 }
 
+/// The measured rate of one stream (the teacher's screen) over [`WINDOW`].
+#[derive(Default)]
+pub(crate) struct Meter {
+    since: Option<Instant>,
+    bytes: u64,
+    bps: u64,
+}
+
+impl Meter {
+    pub(crate) fn add(&mut self, bytes: usize, now: Instant) {
+        let since = *self.since.get_or_insert(now);
+        self.bytes = self.bytes.saturating_add(bytes as u64);
+        let dt = now.saturating_duration_since(since);
+        if dt >= WINDOW {
+            self.bps = (self.bytes.saturating_mul(8) as f64 / dt.as_secs_f64()) as u64;
+            self.bytes = 0;
+            self.since = Some(now);
+        }
+    }
+
+    pub(crate) fn bps(&self) -> u64 {
+        self.bps
+    }
+
+    /// Forget the rate (the screen stopped; a new share is measured afresh).
+    pub(crate) fn reset(&mut self) {
+        *self = Meter::default();
+    }
+}
+
 /// A classroom's place in the teacher's camera layers.
 #[derive(Debug, Default)]
 pub(crate) struct Subscriber {
@@ -257,6 +287,24 @@ mod tests {
         // A pin to a layer the teacher does not send falls back to the estimate.
         let s = Subscriber::new(Some("x".into()));
         assert_eq!(s.want(700_000, &r), Some("h".into()));
+    }
+
+    /// While the screen is shared, the camera gets what is left of the
+    /// estimate after the screen (the caller subtracts the meter's rate).
+    #[test]
+    fn the_screen_rate_is_measured_per_window() {
+        let mut m = Meter::default();
+        let t0 = Instant::now();
+        m.add(0, t0);
+        m.add(50_000, t0 + WINDOW / 2);
+        assert_eq!(m.bps(), 0, "not a whole window yet");
+        m.add(50_000, t0 + WINDOW);
+        assert_eq!(m.bps(), 800_000);
+        let r = rates();
+        assert_eq!(r.choose(1_200_000), Some("h".into()));
+        assert_eq!(r.choose(1_200_000 - m.bps()), Some("q".into()));
+        m.reset();
+        assert_eq!(m.bps(), 0);
     }
 
     #[test]

@@ -15,13 +15,13 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, TryRecvError};
 use std::time::{Duration, Instant};
 
-use str0m::bwe::BweKind;
+use str0m::bwe::{Bitrate, BweKind};
 use str0m::channel::ChannelId;
 use str0m::media::{Direction, KeyframeRequestKind, MediaData, MediaKind, Mid, Rid};
 use str0m::net::{Protocol, Receive};
 use str0m::{Event, IceConnectionState, Input, Output, Rtc};
 
-use super::layer::{Rates, Step, Subscriber};
+use super::layer::{Meter, Rates, Step, Subscriber};
 use super::{CLASSROOMS, Command, Join, MAX_ROOMS, Role, SfuError, SfuMetrics};
 
 /// Events waiting to be forwarded; beyond this they are dropped and counted.
@@ -88,6 +88,9 @@ struct Room {
     asked: HashMap<Track, Instant>,
     /// Whether the teacher shares the screen.
     screen: bool,
+    /// The screen's rate: while it is shared, a classroom's camera layer is
+    /// chosen from what is left of its estimate.
+    screen_rate: Meter,
 }
 
 pub(crate) fn run(socket: UdpSocket, rx: Receiver<Command>, m: Arc<SfuMetrics>) {
@@ -433,16 +436,16 @@ fn forward(
                     .filter(|s| s.room == room && s.role == Role::Classroom)
                 {
                     let before = c.camera.layer;
-                    match c
-                        .camera
-                        .on_frame(d.rid, d.is_keyframe(), c.estimate, &r.rates)
-                    {
+                    let screen_bps = if r.screen { r.screen_rate.bps() } else { 0 };
+                    let left = c.estimate.saturating_sub(screen_bps);
+                    match c.camera.on_frame(d.rid, d.is_keyframe(), left, &r.rates) {
                         Step::Stay => {}
                         Step::Switched => {
                             if before.is_some() {
                                 m.layer_switches.inc();
                             }
                             if let Some(b) = r.rates.desired(c.camera.layer) {
+                                let b = Bitrate::bps(b.as_u64().saturating_add(screen_bps));
                                 c.rtc.bwe().set_desired_bitrate(b);
                             }
                         }
@@ -463,6 +466,7 @@ fn forward(
                     // "on"): a classroom showing the camera has no use for them.
                     return;
                 }
+                r.screen_rate.add(d.data.len(), Instant::now());
                 let mut ask = false;
                 for c in sessions
                     .iter_mut()
@@ -510,6 +514,7 @@ fn forward(
                 return;
             }
             r.screen = on;
+            r.screen_rate.reset();
             if on {
                 // Every classroom starts the screen on a keyframe.
                 for c in sessions.iter_mut().filter(|s| s.room == room) {
