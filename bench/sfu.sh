@@ -19,8 +19,9 @@
 #
 # Setup: the browser test crates/cunlink/tests/browser_live.rs with
 # LIVE_BENCH_SECS: the server runs in the test process on loopback; one headless
-# Debian Chromium (fake camera asked for 1280×720 at 30 fps, fake microphone,
-# fake screen) holds the teacher page (simulcast q 320×180 ≤150 kbit/s 15 fps,
+# Debian Chromium (fake camera 1280×720 at FPS=30 frames a second — Chromium's
+# --use-fake-device-for-media-stream=fps=30, a real webcam's rate; its default
+# is 20 —, fake microphone, fake screen 1280×720) holds the teacher page (simulcast q 320×180 ≤150 kbit/s 15 fps,
 # h 640×360 ≤500 kbit/s, f 1280×720 ≤1.2 Mbit/s, Opus) and CLASSROOMS classroom
 # pages (each receives the teacher's camera layer and voice, the screen in
 # high+screen, and sends its own voice). Once every page is connected and
@@ -38,6 +39,7 @@ SECS=${SECS:-30}
 CLASSROOMS=${CLASSROOMS:-3}
 PROFILE=${PROFILE:-release}
 CASES=${CASES:-auto high high+screen}
+FPS=${FPS:-30}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/cunlink/target}
 flag=""; [ "$PROFILE" = release ] && flag=--release
 (cd "$ROOT/tests/browser" && [ -d node_modules/playwright-core ] || npm ci --silent)
@@ -50,7 +52,7 @@ for c in $CASES; do
     *) echo "unknown case $c (auto, high, high+screen)" >&2; exit 2 ;;
   esac
   echo "[bench] SFU case $c: 1 teacher -> $CLASSROOMS classrooms, 720p simulcast, ${SECS}s, $PROFILE build" >&2
-  (cd "$ROOT" && LIVE_BENCH_SECS=$SECS LIVE_CLASSROOMS=$CLASSROOMS LIVE_LAYER=$layer LIVE_SCREEN=$screen \
+  (cd "$ROOT" && LIVE_BENCH_SECS=$SECS LIVE_CLASSROOMS=$CLASSROOMS LIVE_LAYER=$layer LIVE_SCREEN=$screen LIVE_FPS=$FPS \
     cargo test -q $flag -p cunlink --test browser_live -- --nocapture 2>&1) \
     | grep -E '^(BENCH|FAIL|info)|passed, ' | sed 's/^BENCH //' || status=1
 done

@@ -16,7 +16,8 @@
 // answers NotReadableError; --auto-select-desktop-capture-source is not needed).
 import { BASE, env, check, run, ask } from "./lib.mjs";
 
-const FAKE = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+// LIVE_FPS=N (bench/sfu.sh: 30, a real camera's rate): the fake camera's frame rate (Chromium's default is 20).
+const FAKE = ["--use-fake-device-for-media-stream" + (env.LIVE_FPS ? `=fps=${env.LIVE_FPS}` : ""), "--use-fake-ui-for-media-stream",
   "--autoplay-policy=no-user-gesture-required"];
 const connected = '#call[data-state="connected"]';
 const page = (id) => `${BASE}/school/classes/${id}/live`;
@@ -42,7 +43,9 @@ const stats = (p) => p.evaluate(async () => {
       t.frames += r.framesDecoded || 0; t.w = r.frameWidth || 0; t.h = r.frameHeight || 0;
     }
     if (r.type === "inbound-rtp" && r.kind === "audio") o.audioIn += r.bytesReceived || 0;
-    if (r.type === "outbound-rtp" && r.kind === "video") o.layers.push(`${r.rid || "screen"}:${r.frameWidth || 0}x${r.frameHeight || 0}`);
+    if (r.type === "outbound-rtp" && r.kind === "video")
+      o.layers.push(`${r.rid || "screen"}:${r.frameWidth || 0}x${r.frameHeight || 0}@${Math.round(r.framesPerSecond || 0)}fps,` +
+        `${Math.round((r.targetBitrate || 0) / 1000)}kbit/s(${r.qualityLimitationReason || "?"})`);
   });
   o.frames = o.cam.frames; o.width = o.cam.w;
   return o;

@@ -149,6 +149,7 @@ async fn a_teacher_and_two_classrooms_meet_through_the_sfu() {
     run_script("live.mjs", &envs, |what| async move {
         assert_eq!(what, "measure");
         let tick = 100.0; // USER_HZ on Linux
+        let rss0 = rss_kb();
         let (c0, p0, f0, b0, t0) = (
             sfu_ticks(),
             ticks(std::path::Path::new("/proc/self/stat")),
@@ -167,11 +168,12 @@ async fn a_teacher_and_two_classrooms_meet_through_the_sfu() {
         let tracks = if screen { 4 * n } else { 3 * n };
         println!(
             "BENCH classrooms={n} layer={layer} screen={} secs={secs:.1} sfu_thread_cpu={sfu:.2}% of one core, per forwarded track {:.2}% ({tracks} tracks); \
-             whole test process (server + harness) {proc_:.2}%; forwarded {:.0} frames/s, {:.0} kbit/s; VmRSS {} MB",
+             whole test process (server + harness) {proc_:.2}%; forwarded {:.0} frames/s, {:.0} kbit/s; VmRSS {} → {} MB",
             if screen { "on" } else { "off" },
             sfu / tracks as f64,
             frames as f64 / secs,
             bytes as f64 * 8.0 / secs / 1000.0,
+            rss0 / 1024,
             rss_kb() / 1024
         );
     })

@@ -27,7 +27,7 @@
   const MIC = { echoCancellation: true, noiseSuppression: true, autoGainControl: true, channelCount: 1 };
   const CAMERA = { width: { ideal: 1280 }, height: { ideal: 720 }, frameRate: { ideal: 30, max: 30 } };
   const LAYERS = [
-    { rid: "q", scaleResolutionDownBy: 4, maxBitrate: 150000, maxFramerate: 15 },
+    { rid: "q", scaleResolutionDownBy: 4, maxBitrate: 150000 },
     { rid: "h", scaleResolutionDownBy: 2, maxBitrate: 500000 },
     { rid: "f", scaleResolutionDownBy: 1, maxBitrate: 1200000 },
   ];
