@@ -29,7 +29,9 @@
 # read before and after SECS seconds; forwarded tracks = 3 per classroom
 # (teacher camera and voice to it, its voice to the teacher), 4 with the
 # screen. The whole test process's CPU and VmRSS are printed too (server + test
-# harness; Chromium is a separate process and not counted), and what each
+# harness; Chromium is a separate process and not counted; VmRSS before and
+# after the window, and after the test's setup before any page joined — the
+# setup's Argon2 password hashing leaves 100+ MB of freed allocator arenas), and what each
 # classroom decoded over the window (size, frames per second). The browsers
 # share this machine's cores with the server.
 set -euo pipefail

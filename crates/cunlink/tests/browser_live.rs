@@ -145,6 +145,10 @@ async fn a_teacher_and_two_classrooms_meet_through_the_sfu() {
         ),
     ];
     let app_ref = &app;
+    // The process's RSS once the accounts exist (Argon2 hashing leaves freed
+    // arenas behind) and before any page joined: the live class's share is
+    // what it adds.
+    let rss_setup = rss_kb();
     let layer: &str = if layer.is_empty() { "auto" } else { &layer };
     run_script("live.mjs", &envs, |what| async move {
         assert_eq!(what, "measure");
@@ -168,13 +172,14 @@ async fn a_teacher_and_two_classrooms_meet_through_the_sfu() {
         let tracks = if screen { 4 * n } else { 3 * n };
         println!(
             "BENCH classrooms={n} layer={layer} screen={} secs={secs:.1} sfu_thread_cpu={sfu:.2}% of one core, per forwarded track {:.2}% ({tracks} tracks); \
-             whole test process (server + harness) {proc_:.2}%; forwarded {:.0} frames/s, {:.0} kbit/s; VmRSS {} → {} MB",
+             whole test process (server + harness) {proc_:.2}%; forwarded {:.0} frames/s, {:.0} kbit/s; VmRSS {} → {} MB (after setup, before the pages: {} MB)",
             if screen { "on" } else { "off" },
             sfu / tracks as f64,
             frames as f64 / secs,
             bytes as f64 * 8.0 / secs / 1000.0,
             rss0 / 1024,
-            rss_kb() / 1024
+            rss_kb() / 1024,
+            rss_setup / 1024
         );
     })
     .await;
