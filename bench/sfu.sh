@@ -21,7 +21,7 @@
 # LIVE_BENCH_SECS: the server runs in the test process on loopback; one headless
 # Debian Chromium (fake camera 1280×720 at FPS=30 frames a second — Chromium's
 # --use-fake-device-for-media-stream=fps=30, a real webcam's rate; its default
-# is 20 —, fake microphone, fake screen 1280×720) holds the teacher page (simulcast q 320×180 ≤150 kbit/s 15 fps,
+# is 20 —, fake microphone, fake screen 1280×720) holds the teacher page (simulcast q 320×180 ≤150 kbit/s,
 # h 640×360 ≤500 kbit/s, f 1280×720 ≤1.2 Mbit/s, Opus) and CLASSROOMS classroom
 # pages (each receives the teacher's camera layer and voice, the screen in
 # high+screen, and sends its own voice). Once every page is connected and

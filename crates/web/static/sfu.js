@@ -7,7 +7,7 @@
 // video, empty until 共享屏幕 is pressed) and microphone and receives up to 3 classrooms'
 // voices; a classroom receives the teacher's camera, screen and voice and sends its
 // microphone. The SFU picks each classroom's layer from its bandwidth (or ?layer=low|mid|high
-// on the page pins one); the lowest layer is small (¼ size, ≤ 150 kbit/s, 15 fps) so a weak
+// on the page pins one); the lowest layer is small (¼ size, ≤ 150 kbit/s) so a weak
 // village link still gets a picture. Screen on/off travels on a data channel ("screen:on",
 // "screen:off", relayed by the SFU); classrooms then show the screen large (#call[data-screen]).
 (() => {
@@ -27,6 +27,7 @@
   const MIC = { echoCancellation: true, noiseSuppression: true, autoGainControl: true, channelCount: 1 };
   const CAMERA = { width: { ideal: 1280 }, height: { ideal: 720 }, frameRate: { ideal: 30, max: 30 } };
   const LAYERS = [
+    // No maxFramerate here: Chromium 148 applied a 15 fps cap on this layer to every layer.
     { rid: "q", scaleResolutionDownBy: 4, maxBitrate: 150000 },
     { rid: "h", scaleResolutionDownBy: 2, maxBitrate: 500000 },
     { rid: "f", scaleResolutionDownBy: 1, maxBitrate: 1200000 },
