@@ -14,7 +14,8 @@
 // --use-fake-device-for-media-stream makes the "screen" a generated 1280×720
 // picture (both needed: without the fake device, Debian's headless chromium
 // answers NotReadableError; --auto-select-desktop-capture-source is not needed).
-import { BASE, env, check, run, ask } from "./lib.mjs";
+import { join } from "node:path";
+import { BASE, env, shots, check, run, ask } from "./lib.mjs";
 
 // LIVE_FPS=N (bench/sfu.sh: 30, a real camera's rate): the fake camera's frame rate (Chromium's default is 20).
 const FAKE = ["--use-fake-device-for-media-stream" + (env.LIVE_FPS ? `=fps=${env.LIVE_FPS}` : ""), "--use-fake-ui-for-media-stream",
@@ -124,6 +125,9 @@ await run(async (browser) => {
   // The teacher shares the screen: every classroom shows it large and decodes it.
   const share = teacher.locator("[data-action=screen]");
   await share.waitFor({ timeout: 10000 });
+  const sb = await share.boundingBox();
+  check(sb && sb.height >= 60 && sb.width >= 300 && (await share.textContent()).trim() === "共享屏幕",
+    `the teacher's page has a big 共享屏幕 button (${sb && Math.round(sb.width)}×${sb && Math.round(sb.height)} px at 360 px wide)`);
   await share.click();
   await teacher.waitForSelector('#call[data-screen="on"]', { timeout: 10000 });
   check((await share.getAttribute("aria-pressed")) === "true", "the teacher's 共享屏幕 button shares the screen");
@@ -136,6 +140,7 @@ await run(async (browser) => {
     const box = await boxes(rooms[i]);
     check(box.screen > 2 * box.camera, `classroom ${i + 1} shows the screen large and the camera small (${box.screen} / ${box.camera} px)`);
   }
+  await rooms[0].screenshot({ path: join(shots, "live-classroom-screen-360.png") });
   // A classroom that joins while the screen is shared (here: a reload) gets it too.
   {
     const last = rooms[rooms.length - 1];
