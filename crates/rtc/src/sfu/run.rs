@@ -237,6 +237,8 @@ fn admit(sessions: &mut Vec<Session>, rooms: &mut HashMap<String, Room>, j: Join
     {
         s.rtc.disconnect();
     }
+    // A teacher's reload ends a share: the new page starts without one.
+    teachers_gone(sessions, rooms);
     sessions.retain(|s| s.rtc.is_alive());
     if !rooms.contains_key(&room) && rooms.len() >= MAX_ROOMS {
         let _ = reply.send(Err(SfuError::Busy));
