@@ -2,9 +2,13 @@
 //! teacher page and classroom pages in Chromium (fake camera and microphone)
 //! connect through cunlink's SFU; each classroom decodes the teacher's video,
 //! the classrooms' voices reach the teacher, and a teacher of another school
-//! cannot join. With `LIVE_BENCH_SECS=S` (bench/sfu.sh) it also measures the
-//! SFU thread's CPU and the process's RSS over S seconds with
-//! `LIVE_CLASSROOMS` classrooms. Needs `npm ci` in tests/browser and chromium (./test).
+//! cannot join. The teacher then shares the screen: each classroom decodes it
+//! and shows it large; after the teacher stops, the classrooms decode the
+//! camera again and no more screen. With `LIVE_BENCH_SECS=S` (bench/sfu.sh) it
+//! also measures the SFU thread's CPU and the process's RSS over S seconds
+//! with `LIVE_CLASSROOMS` classrooms, `LIVE_LAYER=high` (classrooms pin the
+//! 1280×720 layer) and `LIVE_SCREEN=1` (measured while the screen is shared).
+//! Needs `npm ci` in tests/browser and chromium (./test).
 
 #[path = "api/common.rs"]
 #[allow(dead_code)]
@@ -81,6 +85,8 @@ async fn a_teacher_and_two_classrooms_meet_through_the_sfu() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(2)
         .clamp(1, 3);
+    let layer = std::env::var("LIVE_LAYER").unwrap_or_default();
+    let screen = std::env::var("LIVE_SCREEN").is_ok_and(|v| v == "1");
     let app = spawn_app().await;
     let teacher = app.user("city-teacher", Role::Teacher, Some("县城")).await;
     let city = id(
@@ -127,6 +133,8 @@ async fn a_teacher_and_two_classrooms_meet_through_the_sfu() {
         ("COOKIE_T", app.session("city-teacher", "a-password").await),
         ("COOKIE_R", cookies.join(",")),
         ("COOKIE_X", app.session("other-school", "a-password").await),
+        ("LAYER", layer.clone()),
+        ("SCREEN", if screen { "1".into() } else { String::new() }),
         (
             "HOLD",
             if hold > 0 {
@@ -137,9 +145,15 @@ async fn a_teacher_and_two_classrooms_meet_through_the_sfu() {
         ),
     ];
     let app_ref = &app;
+    // The process's RSS once the accounts exist (Argon2 hashing leaves freed
+    // arenas behind) and before any page joined: the live class's share is
+    // what it adds.
+    let rss_setup = rss_kb();
+    let layer: &str = if layer.is_empty() { "auto" } else { &layer };
     run_script("live.mjs", &envs, |what| async move {
         assert_eq!(what, "measure");
         let tick = 100.0; // USER_HZ on Linux
+        let rss0 = rss_kb();
         let (c0, p0, f0, b0, t0) = (
             sfu_ticks(),
             ticks(std::path::Path::new("/proc/self/stat")),
@@ -153,16 +167,19 @@ async fn a_teacher_and_two_classrooms_meet_through_the_sfu() {
         let proc_ = (ticks(std::path::Path::new("/proc/self/stat")) - p0) as f64 / tick / secs * 100.0;
         let frames = metric(app_ref, "cunlink_school_live_forwarded_frames_total").await - f0;
         let bytes = metric(app_ref, "cunlink_school_live_forwarded_bytes_total").await - b0;
-        // Forwarded tracks: each classroom gets the teacher's video and voice,
-        // and the teacher gets each classroom's voice.
-        let tracks = 3 * n;
+        // Forwarded tracks: each classroom gets the teacher's video and voice
+        // (and screen), and the teacher gets each classroom's voice.
+        let tracks = if screen { 4 * n } else { 3 * n };
         println!(
-            "BENCH classrooms={n} secs={secs:.1} sfu_thread_cpu={sfu:.2}% of one core, per forwarded track {:.2}% ({tracks} tracks); \
-             whole test process (server + harness) {proc_:.2}%; forwarded {:.0} frames/s, {:.0} kbit/s; VmRSS {} MB",
+            "BENCH classrooms={n} layer={layer} screen={} secs={secs:.1} sfu_thread_cpu={sfu:.2}% of one core, per forwarded track {:.2}% ({tracks} tracks); \
+             whole test process (server + harness) {proc_:.2}%; forwarded {:.0} frames/s, {:.0} kbit/s; VmRSS {} → {} MB (after setup, before the pages: {} MB)",
+            if screen { "on" } else { "off" },
             sfu / tracks as f64,
             frames as f64 / secs,
             bytes as f64 * 8.0 / secs / 1000.0,
-            rss_kb() / 1024
+            rss0 / 1024,
+            rss_kb() / 1024,
+            rss_setup / 1024
         );
     })
     .await;

@@ -237,3 +237,77 @@ async fn a_bad_offer_is_refused_naming_sdp() {
     let m = metrics(&app).await;
     assert!(m.contains("cunlink_school_live_sessions 0"), "{m}");
 }
+
+/// An offer like today's sfu.js: a second video (the screen) and a data channel.
+fn offer_with_screen(teacher: bool) -> String {
+    let mut rtc = Rtc::builder().build(Instant::now());
+    let mut api = rtc.sdp_api();
+    let dir = if teacher {
+        Direction::SendOnly
+    } else {
+        Direction::RecvOnly
+    };
+    api.add_media(MediaKind::Video, dir, Some("cam".into()), None, None);
+    api.add_media(MediaKind::Video, dir, Some("screen".into()), None, None);
+    api.add_media(
+        MediaKind::Audio,
+        if teacher {
+            Direction::SendOnly
+        } else {
+            Direction::SendRecv
+        },
+        Some("cam".into()),
+        None,
+        None,
+    );
+    if teacher {
+        for _ in 0..3 {
+            api.add_media(MediaKind::Audio, Direction::RecvOnly, None, None, None);
+        }
+    }
+    api.add_channel("class".into());
+    let (offer, _pending) = api.apply().expect("an offer");
+    offer.to_sdp_string()
+}
+
+/// The screen-sharing offers (camera, screen, data channel) are answered with
+/// both videos and the channel; a classroom may pin a layer (`layer`), and an
+/// unknown layer is 400 naming `layer` and joins nobody.
+#[tokio::test]
+async fn screen_offers_and_layer_pins() {
+    let app = spawn_app().await;
+    let c = paired(&app).await;
+    for body in [
+        json!({"sdp": offer_with_screen(false), "layer": "ultra"}),
+        json!({"sdp": offer_with_screen(false), "layer": 3}),
+    ] {
+        let (st, v) = post(&app, &c.rooms[0], &live(c.city), body).await;
+        assert_eq!((st, v["field"].as_str()), (400, Some("layer")), "{v}");
+    }
+    let m = metrics(&app).await;
+    assert!(m.contains("cunlink_school_live_sessions 0"), "{m}");
+
+    let (st, v) = post(
+        &app,
+        &c.teacher,
+        &live(c.city),
+        json!({"sdp": offer_with_screen(true)}),
+    )
+    .await;
+    assert_eq!(st, 200, "{v}");
+    let answer = v["sdp"].as_str().unwrap_or_default();
+    assert_eq!(answer.matches("m=video").count(), 2, "{answer}");
+    assert!(answer.contains("m=application"), "{answer}");
+    for (i, layer) in ["high", "auto"].into_iter().enumerate() {
+        let (st, v) = post(
+            &app,
+            &c.rooms[i],
+            &live(c.rural[i]),
+            json!({"sdp": offer_with_screen(false), "layer": layer}),
+        )
+        .await;
+        assert_eq!((st, v["role"].as_str()), (200, Some("classroom")), "{v}");
+    }
+    let m = metrics(&app).await;
+    assert!(m.contains("cunlink_school_live_sessions 3"), "{m}");
+}

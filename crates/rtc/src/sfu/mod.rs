@@ -3,19 +3,27 @@
 //! microphone; up to [`CLASSROOMS`] classrooms each receive the teacher's video
 //! and voice and send their own voice back to the teacher.
 //!
+//! The teacher may also share the screen: a second video track, one layer,
+//! forwarded to every classroom while the teacher says it shares (see [`run`]:
+//! the data channel messages [`SCREEN_ON`] and [`SCREEN_OFF`]).
+//!
 //! Sans-IO WebRTC is `str0m`; this module owns the IO: one UDP socket
 //! ([`SfuConfig::udp`]) shared by every session, served by one thread
 //! ([`run`]). The server is ICE-lite with one host candidate, so a browser
 //! reaches it when it can reach that address (or through its TURN server).
 //!
 //! Negotiation is one offer from the browser and one answer, never a
-//! renegotiation: the teacher's offer carries its camera (send), its microphone
-//! (send) and [`CLASSROOMS`] receive-only audio transceivers, one slot per
-//! classroom; a classroom's offer carries a receive-only video and a two-way
-//! audio. [`Sfu::join`] turns an offer into the answer (SDP strings).
+//! renegotiation: the teacher's offer carries its camera (send), its screen
+//! (send; no track until it shares), its microphone (send), [`CLASSROOMS`]
+//! receive-only audio transceivers, one slot per classroom, and a data
+//! channel; a classroom's offer carries two receive-only videos (camera,
+//! screen), a two-way audio and a data channel. The first video of an offer
+//! is the camera, the second the screen; older pages with one video still
+//! work. [`Sfu::join`] turns an offer into the answer (SDP strings).
 //!
 //! Which simulcast layer a classroom gets follows its estimated bandwidth
-//! (str0m's TWCC estimate; see [`layer`]). Queues are bounded: the join
+//! (str0m's TWCC estimate; see [`layer`]), unless the classroom pinned one
+//! ([`Layer`]). Queues are bounded: the join
 //! channel ([`JOIN_QUEUE`]) and the events waiting to be forwarded
 //! ([`run::EVENT_QUEUE`]); what does not fit is dropped and counted.
 
@@ -29,9 +37,11 @@ use std::sync::{Arc, Once};
 use std::time::Instant;
 
 use str0m::change::SdpOffer;
+use str0m::media::Rid;
 use str0m::{Candidate, Rtc};
 
 pub use metrics::SfuMetrics;
+pub use run::{SCREEN_OFF, SCREEN_ON};
 
 /// Classrooms in one live class (a pairing has one to three rural classes).
 pub const CLASSROOMS: usize = 3;
@@ -57,6 +67,36 @@ pub enum Role {
     Classroom,
 }
 
+/// A layer of the teacher's camera a classroom can pin, whatever its estimated
+/// bandwidth (a projector on a known-good link; the benchmark). They are the
+/// simulcast rids the live page sends: `q` 320×180, `h` 640×360, `f` 1280×720.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layer {
+    Low,
+    Mid,
+    High,
+}
+
+impl Layer {
+    /// `low`, `mid` or `high`.
+    pub fn parse(s: &str) -> Option<Layer> {
+        match s {
+            "low" => Some(Layer::Low),
+            "mid" => Some(Layer::Mid),
+            "high" => Some(Layer::High),
+            _ => None,
+        }
+    }
+
+    fn rid(self) -> Rid {
+        match self {
+            Layer::Low => "q".into(),
+            Layer::Mid => "h".into(),
+            Layer::High => "f".into(),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum SfuError {
     #[error("the SDP offer cannot be read: {0}")]
@@ -74,6 +114,7 @@ pub(crate) struct Join {
     user: i64,
     role: Role,
     rtc: Rtc,
+    pin: Option<Rid>,
     reply: tokio::sync::oneshot::Sender<Result<(), SfuError>>,
 }
 
@@ -117,12 +158,14 @@ impl Sfu {
 
     /// Admit `user` to `room` as `role` with the browser's SDP `offer`; answers
     /// the SDP answer. A user already in the room is replaced (a reload).
+    /// `pin`: a classroom's fixed camera layer (`None`: by its bandwidth).
     pub async fn join(
         &self,
         room: &str,
         user: i64,
         role: Role,
         offer: &str,
+        pin: Option<Layer>,
     ) -> Result<String, SfuError> {
         let reject = |e: SfuError| {
             self.metrics.rejected.inc();
@@ -151,6 +194,7 @@ impl Sfu {
             user,
             role,
             rtc,
+            pin: pin.map(Layer::rid),
             reply,
         };
         match self.tx.try_send(Command::Join(Box::new(join))) {

@@ -11,7 +11,7 @@ use serde_json::json;
 use cunlink_core::ApiError;
 use cunlink_core::routes::Routes;
 use cunlink_core::web::CurrentUser;
-use cunlink_rtc::sfu::{MAX_OFFER, SfuError};
+use cunlink_rtc::sfu::{Layer, MAX_OFFER, SfuError};
 
 use crate::routes::{R, SchoolState, db};
 use crate::{SchoolError, access, input};
@@ -46,10 +46,27 @@ async fn join(
             .into());
         }
     };
+    // A classroom may pin a camera layer (`?layer=` on its page); absent or
+    // "auto": chosen from its bandwidth.
+    let pin = match o.get("layer") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(v) => match v.as_str() {
+            Some("auto") => None,
+            Some(l) if Layer::parse(l).is_some() => Layer::parse(l),
+            _ => {
+                return Err(SchoolError::invalid(
+                    "bad_layer",
+                    "layer",
+                    "layer: one of auto, low, mid, high",
+                )
+                .into());
+            }
+        },
+    };
     let answer =
         s.0.live
             .sfu
-            .join(&super::room(pairing), u.id, role, &sdp)
+            .join(&super::room(pairing), u.id, role, &sdp, pin)
             .await
             .map_err(|e| match e {
                 SfuError::BadOffer(_) => {
