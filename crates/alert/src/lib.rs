@@ -169,7 +169,11 @@ impl Alerts {
             Target::AssetKind(k) => {
                 out.exists = k.parse::<cunlink_farm::model::AssetKind>().is_ok()
             }
-            Target::Device(_) => {}
+            Target::Device(name) => {
+                // Registered a moment ago on another node: read it through to
+                // the database so the registry below knows it.
+                let _ = self.farm.registry.by_name(name).await;
+            }
         }
         let view = engine::world::FarmView::new(profiles, assets);
         let store = self.farm.telemetry.store();

@@ -356,6 +356,8 @@ async fn health(farm: Arc<Farm>, db: Db) -> Response {
     match farm.telemetry.health.state() {
         WriterState::Ok => axum::Json(serde_json::json!({
             "status": "ok",
+            // Which node answered (several nodes: docs/scale.md).
+            "node": cunlink_core::cluster::node_id(),
             "database": {
                 "backend": backend,
                 "latency_ms": (ms * 100.0).round() / 100.0,

@@ -69,7 +69,7 @@ impl Farm {
         db.migrate("farm", store::MIGRATIONS)?;
         let registry = Arc::new(Registry::load(db.clone())?);
         let telemetry = Telemetry::open(&config.telemetry_db_path(), &config.ingest)?;
-        let rpc = rpc::Rpc::open(db.clone(), registry.clone())?;
+        let rpc = rpc::Rpc::open(db.clone(), registry.clone(), &cluster)?;
         let ingest = Arc::new(Ingest {
             telemetry: telemetry.clone(),
             registry: registry.clone(),
@@ -96,11 +96,20 @@ impl Farm {
     /// Background upkeep: pick up devices changed outside this process.
     pub fn spawn_background(self: &Arc<Self>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
         self.rpc.spawn_expiry();
+        self.rpc.spawn_relay(shutdown.clone());
         telemetry::fanout::spawn(self.telemetry.clone(), self.cluster.clone(), shutdown.clone());
         self.spawn_telemetry_maintenance(shutdown.clone());
         let farm = self.clone();
+        // Several nodes: a device registered or changed on another node must be
+        // known here within a second (its readings, commands and alerts); the
+        // refresh reads only rows changed since the last one.
+        let every = if self.cluster.is_shared() {
+            Duration::from_secs(1)
+        } else {
+            Duration::from_secs(30)
+        };
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(30));
+            let mut tick = tokio::time::interval(every);
             tick.tick().await;
             loop {
                 tokio::select! {

@@ -6,13 +6,14 @@
 //! through the same evaluation so that a restart neither misses an alarm nor
 //! raises one twice (the alarm writer drops episodes it has already stored).
 
+mod partition;
 mod episode;
 mod eval;
 pub mod herd;
 mod silence;
 pub mod world;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -159,6 +160,8 @@ struct Engine {
     devices: HashMap<DeviceId, Entry>,
     pens: HashMap<(i64, KeyId), Pen>,
     timers: Timers,
+    /// The villages this node evaluates (all of them on one node).
+    partition: partition::Partition,
 }
 
 /// Start the engine. Events go to `events`; it stops when `shutdown` turns true.
@@ -197,6 +200,7 @@ pub fn prepare(
 ) -> (EngineHandle, Ready) {
     let (commands, rx) = mpsc::unbounded_channel();
     let metrics = Arc::new(EngineMetrics::default());
+    let farm_cluster = farm.cluster.clone();
     // Subscribe before reading history, so nothing committed in between is lost.
     let bus = farm.telemetry.subscribe();
     let engine = Engine {
@@ -209,6 +213,7 @@ pub fn prepare(
         devices: HashMap::new(),
         pens: HashMap::new(),
         timers: Timers::default(),
+        partition: partition::Partition::new(farm_cluster),
     };
     (
         EngineHandle { commands, metrics },
@@ -227,6 +232,14 @@ impl Engine {
         mut commands: mpsc::UnboundedReceiver<Command>,
         mut shutdown: watch::Receiver<bool>,
     ) {
+        let mut renew = tokio::time::interval(partition::RENEW_EVERY);
+        renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        if !self.partition.is_everything() {
+            // Take this node's villages before the first load.
+            renew.tick().await;
+            let villages = self.villages();
+            self.partition.renew(&villages).await;
+        }
         if let Err(e) = self.reload().await {
             tracing::error!(error = %e, "alert engine: loading rules failed; evaluating none until they reload");
         }
@@ -278,6 +291,21 @@ impl Engine {
                     }
                 },
                 _ = tokio::time::sleep(sleep) => self.fire_silences(),
+                _ = renew.tick(), if !self.partition.is_everything() => {
+                    let villages = self.villages();
+                    let change = self.partition.renew(&villages).await;
+                    if !change.gained.is_empty() || !change.lost.is_empty() {
+                        tracing::info!(gained = ?change.gained, lost = ?change.lost, held = self.partition.held(), "alert engine: villages moved");
+                        if let Err(e) = self.reload().await {
+                            tracing::warn!(error = %e, "alert engine: reloading after a move failed");
+                        }
+                        if !change.gained.is_empty() {
+                            // Taken over: rebuild the new villages' state from history.
+                            let replayed = self.replay().await;
+                            let _ = self.events.send(Event::Settled { readings: replayed as u64, replay: true });
+                        }
+                    }
+                }
                 _ = refresh.tick() => {
                     // Devices moved between assets, new profiles: re-match.
                     if let Err(e) = self.reload().await {
@@ -305,6 +333,9 @@ impl Engine {
         let index = RuleIndex::new(&self.rules);
         let mut old = std::mem::take(&mut self.devices);
         for device in self.farm.registry.all() {
+            if !self.partition.holds(device.village_id) {
+                continue;
+            }
             let id = device.id;
             let info = self.describe(device);
             let mut states: Vec<RuleState> = Vec::new();
@@ -334,6 +365,11 @@ impl Engine {
         Ok(())
     }
 
+    /// Every village with a device (and county level, if any device has none).
+    fn villages(&self) -> HashSet<partition::Village> {
+        self.farm.registry.all().iter().map(|d| d.village_id).collect()
+    }
+
     fn describe(&self, device: Arc<Device>) -> DeviceInfo {
         let gateway = device.gateway_id.and_then(|g| self.farm.registry.get(g));
         self.view.describe(device, gateway.as_deref())
@@ -344,6 +380,9 @@ impl Engine {
         let Some(device) = self.farm.registry.get(id) else {
             return false;
         };
+        if !self.partition.holds(device.village_id) {
+            return false;
+        }
         let info = self.describe(device);
         let index = RuleIndex::new(&self.rules);
         let states: Vec<RuleState> = index

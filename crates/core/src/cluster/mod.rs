@@ -34,6 +34,7 @@ pub struct Cluster {
     db: Db,
     nodes: RwLock<Vec<String>>,
     started_at: i64,
+    started: std::time::Instant,
 }
 
 impl Cluster {
@@ -45,12 +46,19 @@ impl Cluster {
             nodes: RwLock::new(vec![node_id().to_string()]),
             db,
             started_at: crate::time::now_ms(),
+            started: std::time::Instant::now(),
         })
     }
 
     /// True with several nodes possible (PostgreSQL); false on SQLite.
     pub fn is_shared(&self) -> bool {
         self.db.database_url().is_some()
+    }
+
+    /// Heartbeats have run long enough for this node to know the others: a node
+    /// that has just started would otherwise think every item its own.
+    pub fn settled(&self) -> bool {
+        !self.is_shared() || self.started.elapsed() >= ALIVE
     }
 
     /// Live nodes as of the last heartbeat, sorted (this one included).

@@ -9,8 +9,8 @@ use crate::common::{RawMqtt, TestApp, enc, spawn_app};
 use crate::settled::alerts_settled;
 use cunlink_core::time::now_ms;
 
-const MIN: i64 = 60_000;
-const DAY: i64 = 24 * 60 * MIN;
+pub(crate) const MIN: i64 = 60_000;
+pub(crate) const DAY: i64 = 24 * 60 * MIN;
 
 async fn gateway_post(app: &TestApp, token: &str, body: serde_json::Value) {
     let r = app.gateway_telemetry(token, body.to_string()).await;
@@ -23,13 +23,13 @@ async fn telemetry(app: &TestApp, token: &str, body: serde_json::Value) {
 }
 
 /// Small deterministic noise in [-0.1, 0.1].
-fn noise(i: i64, j: i64) -> f64 {
+pub(crate) fn noise(i: i64, j: i64) -> f64 {
     let x = (i * 7919 + j * 104_729) % 2001;
     (x as f64 - 1000.0) / 10_000.0
 }
 
 /// Ear-tag skin temperature of a healthy sow: her own level plus the day's cycle.
-fn healthy(sow: i64, ts: i64) -> f64 {
+pub(crate) fn healthy(sow: i64, ts: i64) -> f64 {
     let tod = (ts.rem_euclid(DAY)) as f64 / DAY as f64;
     36.4 + (sow % 5) as f64 * 0.12
         + 0.9 * (2.0 * std::f64::consts::PI * tod).sin()

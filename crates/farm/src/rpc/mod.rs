@@ -13,6 +13,7 @@
 //! → replied, or timed_out. One-way commands end at delivered. Every state is
 //! stored, so a restart re-queues what was not delivered (at least once).
 
+mod relay;
 mod store;
 
 use std::collections::{BTreeMap, HashMap};
@@ -193,11 +194,17 @@ pub struct Rpc {
     registry: Arc<Registry>,
     inner: Mutex<Inner>,
     changes: broadcast::Sender<Command>,
+    /// The other nodes (several nodes over PostgreSQL; see `relay`).
+    bus: Option<Arc<cunlink_core::cluster::Bus>>,
 }
 
 impl Rpc {
     /// Load unfinished commands: expired ones time out, the rest wait again.
-    pub fn open(db: Db, registry: Arc<Registry>) -> Result<Arc<Rpc>, crate::FarmStoreError> {
+    pub fn open(
+        db: Db,
+        registry: Arc<Registry>,
+        cluster: &cunlink_core::cluster::Cluster,
+    ) -> Result<Arc<Rpc>, crate::FarmStoreError> {
         let now = now_ms();
         let open = db.call_blocking(|c| store::unfinished(c, now))?;
         let (changes, _) = broadcast::channel(256);
@@ -206,6 +213,7 @@ impl Rpc {
             registry,
             inner: Mutex::new(Inner::default()),
             changes,
+            bus: cluster.is_shared().then(|| cluster.bus.clone()),
         });
         {
             let mut inner = rpc.lock();
@@ -299,7 +307,12 @@ impl Rpc {
         self.expire_at(cmd.id, cmd.expires_at);
         let _ = self.changes.send(cmd.clone());
         self.try_deliver(cmd.id).await;
-        Ok(self.get(device.id, cmd.id).await?.unwrap_or(cmd))
+        let now = self.get(device.id, cmd.id).await?.unwrap_or(cmd);
+        if now.state == State::Queued {
+            // The device's session may be on another node.
+            self.announce(relay::Note::New(now.id)).await;
+        }
+        Ok(now)
     }
 
     /// Deliver a queued command if its device can be reached now.
@@ -413,6 +426,7 @@ impl Rpc {
             tracing::warn!(error = %e, command = id, "storing a command state failed");
         }
         let _ = self.changes.send(cmd);
+        self.announce(relay::Note::Changed(id)).await;
     }
 
     pub async fn get(&self, device: DeviceId, id: i64) -> Result<Option<Command>, RpcError> {
@@ -514,7 +528,7 @@ impl Rpc {
     }
 
     /// The session subscribed to `filters` (with granted QoS); deliver what waits.
-    pub async fn subscribed(&self, session: &Arc<Session>, filters: &[(String, u8)]) {
+    pub async fn subscribed(self: &Arc<Self>, session: &Arc<Session>, filters: &[(String, u8)]) {
         for (f, qos) in filters {
             let q = (*qos).min(1);
             if topic_matches(f, "v1/devices/me/rpc/request/1") {
@@ -524,6 +538,7 @@ impl Rpc {
                 session.gateway_qos.store(q, Ordering::Relaxed);
             }
         }
+        self.adopt_waiting(session.device).await;
         self.flush(session.device).await;
     }
 
