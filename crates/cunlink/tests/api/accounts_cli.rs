@@ -10,7 +10,12 @@ use cunlink_core::auth::Role;
 
 /// Run the real binary; (exit ok, stderr).
 pub async fn cunlink(args: &[&str]) -> (bool, String) {
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_cunlink"))
+    // The same database as the server whose `--data-dir` is given.
+    let cmd = match args.iter().position(|a| *a == "--data-dir").and_then(|i| args.get(i + 1)) {
+        Some(dir) => crate::common::cunlink_cmd(std::path::Path::new(dir)),
+        None => std::process::Command::new(crate::common::cunlink_bin()),
+    };
+    let out = tokio::process::Command::from(cmd)
         .args(args)
         .env("RUST_LOG", "warn")
         .output()
