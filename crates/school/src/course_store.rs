@@ -311,7 +311,7 @@ pub fn progress(c: &Connection, course_id: i64, user_id: i64) -> cunlink_core::s
     let (score, max): (i64, i64) = c.query_row(
         "SELECT coalesce(sum(best), 0), coalesce(sum(mx), 0) FROM (
            SELECT max(score) AS best, max(max_score) AS mx FROM school_statements
-           WHERE course_id = $1 AND user_id = $2 AND verb = 'answered' GROUP BY item_id)",
+           WHERE course_id = $1 AND user_id = $2 AND verb = 'answered' GROUP BY item_id) AS per_item",
         params![course_id, user_id],
         |r| Ok((r.get(0)?, r.get(1)?)),
     )?;

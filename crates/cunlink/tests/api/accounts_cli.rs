@@ -11,9 +11,13 @@ use cunlink_core::auth::Role;
 /// Run the real binary; (exit ok, stderr).
 pub async fn cunlink(args: &[&str]) -> (bool, String) {
     // The same database as the server whose `--data-dir` is given.
+    // (A data directory that does not exist stays a plain path: the command
+    // must refuse it on either backend.)
     let cmd = match args.iter().position(|a| *a == "--data-dir").and_then(|i| args.get(i + 1)) {
-        Some(dir) => crate::common::cunlink_cmd(std::path::Path::new(dir)),
-        None => std::process::Command::new(crate::common::cunlink_bin()),
+        Some(dir) if std::path::Path::new(dir).exists() => {
+            crate::common::cunlink_cmd(std::path::Path::new(dir))
+        }
+        _ => std::process::Command::new(crate::common::cunlink_bin()),
     };
     let out = tokio::process::Command::from(cmd)
         .args(args)
