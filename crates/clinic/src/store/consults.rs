@@ -149,8 +149,8 @@ pub fn transition(
              SET status = $1, updated_at = $2, closed_at = COALESCE($3, closed_at),
                  county_doctor_id = COALESCE($4, county_doctor_id),
                  video = CASE WHEN $1 = 'in_call' THEN 1 ELSE video END
-             WHERE id = $5 AND status IN ({})",
-            super::json_list(conn, 6, false)
+             WHERE id = $5 AND status IN (SELECT value FROM {}($6))",
+            super::json_each(conn)
         ),
         params![to.as_str(), now, closed, county_doctor, id, list],
     )?;
@@ -284,8 +284,9 @@ pub fn observations(conn: &Connection, consult_ids: &[i64]) -> cunlink_core::sql
     let ids = serde_json::to_string(consult_ids).unwrap_or_default();
     let mut st = conn.prepare_cached(&format!(
         "SELECT id, consult_id, key, value, device, observed_at FROM clinic_observations
-         WHERE consult_id IN ({}) ORDER BY consult_id, id",
-        super::json_list(conn, 1, true)
+         WHERE consult_id IN (SELECT {} FROM {}($1)) ORDER BY consult_id, id",
+        super::int_value(conn),
+        super::json_each(conn)
     ))?;
     let rows = st.query_map([ids], |r| {
         Ok(Observation {

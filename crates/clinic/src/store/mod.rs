@@ -12,17 +12,16 @@ pub mod records;
 use cunlink_core::Migration;
 use cunlink_core::sql::Connection;
 
-/// A subquery over the JSON array bound as parameter `$n`, for `x IN (…)`:
-/// SQLite's `json_each`, PostgreSQL's `json_array_elements_text` (whose
-/// elements are text, so integer ids are cast back).
-pub(crate) fn json_list(conn: &Connection, n: usize, integers: bool) -> String {
-    match (conn.is_postgres(), integers) {
-        (false, _) => format!("SELECT value FROM json_each(${n})"),
-        (true, true) => {
-            format!("SELECT CAST(value AS BIGINT) FROM json_array_elements_text(CAST(${n} AS JSON))")
-        }
-        (true, false) => format!("SELECT value FROM json_array_elements_text(CAST(${n} AS JSON))"),
-    }
+/// The table function over a JSON array bound as one parameter, for
+/// `x IN (SELECT value FROM {each}($n))`: SQLite's `json_each`, PostgreSQL's
+/// `json_array_elements_text` (whose elements are text: see [`int_value`]).
+pub(crate) fn json_each(conn: &Connection) -> &'static str {
+    if conn.is_postgres() { "json_array_elements_text" } else { "json_each" }
+}
+
+/// `value` of [`json_each`] as an integer id.
+pub(crate) fn int_value(conn: &Connection) -> &'static str {
+    if conn.is_postgres() { "CAST(value AS BIGINT)" } else { "value" }
 }
 
 pub const MIGRATIONS: &[Migration] = &[
