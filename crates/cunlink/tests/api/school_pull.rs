@@ -379,17 +379,22 @@ async fn usb_folder_export_and_import_use_the_same_pull() {
     let app = spawn_app().await;
     let ch = publish_channel(&app, &[2 * MIB + 5], 3).await;
     let usb = TempDir::new("school-usb");
-    let out = tokio::process::Command::from(crate::common::cunlink_cmd(&app.dir.0))
-        .args([
-            "school",
-            "export",
-            "--data-dir",
-            app.dir.0.to_str().unwrap(),
-            "--channel",
-            &ch.id.to_string(),
-            "--to",
-            usb.0.to_str().unwrap(),
-        ])
+    // The database named by the flag, not the environment (both work).
+    let mut export = tokio::process::Command::new(crate::common::cunlink_bin());
+    export.args([
+        "school",
+        "export",
+        "--data-dir",
+        app.dir.0.to_str().unwrap(),
+        "--channel",
+        &ch.id.to_string(),
+        "--to",
+        usb.0.to_str().unwrap(),
+    ]);
+    if let Some(url) = crate::common::test_database_url(&app.dir.0) {
+        export.args(["--database-url", &url]);
+    }
+    let out = export
         .output()
         .await
         .unwrap();
