@@ -181,9 +181,11 @@ impl AuthService {
             "INSERT OR IGNORE INTO villages (county_id, name) VALUES ($1, $2)",
             params![county, name],
         )?;
-        Ok(conn.query_row("SELECT id FROM villages WHERE name = $1", [name], |r| {
-            r.get(0)
-        })?)
+        Ok(
+            conn.query_row("SELECT id FROM villages WHERE name = $1", [name], |r| {
+                r.get(0)
+            })?,
+        )
     }
 
     /// Create a user. The password is hashed before the database is touched.

@@ -3,7 +3,6 @@
 //! page's buttons. Afterwards the user's bearer tokens and sessions get 401 on
 //! the very next request, although the server had them cached.
 
-
 use crate::common::{TestApp, request, spawn_app};
 use crate::web_auth::{field, form_login, session_of};
 use cunlink_core::auth::Role;
@@ -13,7 +12,11 @@ pub async fn cunlink(args: &[&str]) -> (bool, String) {
     // The same database as the server whose `--data-dir` is given.
     // (A data directory that does not exist stays a plain path: the command
     // must refuse it on either backend.)
-    let cmd = match args.iter().position(|a| *a == "--data-dir").and_then(|i| args.get(i + 1)) {
+    let cmd = match args
+        .iter()
+        .position(|a| *a == "--data-dir")
+        .and_then(|i| args.get(i + 1))
+    {
         Some(dir) if std::path::Path::new(dir).exists() => {
             crate::common::cunlink_cmd(std::path::Path::new(dir))
         }
@@ -240,7 +243,11 @@ async fn racing_creators_get_one_account_and_one_village() {
         })
     };
     let (a, b, c) = tokio::join!(run("twin"), run("twin"), run("other"));
-    let (a, b, c) = (a.unwrap(), b.unwrap(), c.unwrap().expect("another name is created"));
+    let (a, b, c) = (
+        a.unwrap(),
+        b.unwrap(),
+        c.unwrap().expect("another name is created"),
+    );
     let made = match (a, b) {
         (Ok(u), Err(AuthError::UsernameTaken(n))) | (Err(AuthError::UsernameTaken(n)), Ok(u)) => {
             assert_eq!(n, "twin");

@@ -19,14 +19,15 @@ async fn create(dir: &str, name: &str) -> (bool, String) {
         "--department",
         "内科",
     ];
-    let mut child = tokio::process::Command::from(crate::common::cunlink_cmd(std::path::Path::new(dir)))
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("run cunlink");
+    let mut child =
+        tokio::process::Command::from(crate::common::cunlink_cmd(std::path::Path::new(dir)))
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run cunlink");
     let mut stdin = child.stdin.take().unwrap();
     stdin.write_all(b"a-password\n").await.unwrap();
     drop(stdin);

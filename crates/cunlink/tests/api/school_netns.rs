@@ -117,9 +117,7 @@ async fn pull_over_a_tbf_limited_link_with_cuts_completes_with_a_sane_eta() {
     if let Some(url) = crate::common::test_database_url(&dir.0) {
         cmd.env("CUNLINK_DATABASE_URL", socket_url(&url));
     }
-    cmd
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true);
+    cmd.stdout(std::process::Stdio::piped()).kill_on_drop(true);
     let started = std::time::Instant::now();
     let child = cmd.spawn().unwrap();
 
@@ -194,13 +192,19 @@ async fn pull_over_a_tbf_limited_link_with_cuts_completes_with_a_sane_eta() {
 fn socket_url(tcp_url: &str) -> String {
     let c = cunlink_core::sql::Connection::connect_postgres(tcp_url).unwrap();
     let show = |what: &str| -> String {
-        c.query_row(&format!("SHOW {what}"), [], |r| r.get(0)).unwrap()
+        c.query_row(&format!("SHOW {what}"), [], |r| r.get(0))
+            .unwrap()
     };
     let dirs = show("unix_socket_directories");
     let sock = dirs.split(',').next().unwrap().trim().to_string();
-    assert!(!sock.is_empty(), "the test PostgreSQL has no Unix socket (tests/pg.sh sets one)");
+    assert!(
+        !sock.is_empty(),
+        "the test PostgreSQL has no Unix socket (tests/pg.sh sets one)"
+    );
     let port = show("port");
     let db = tcp_url.rsplit('/').next().unwrap();
-    let user: String = c.query_row("SELECT current_user::text", [], |r| r.get(0)).unwrap();
+    let user: String = c
+        .query_row("SELECT current_user::text", [], |r| r.get(0))
+        .unwrap();
     format!("postgresql:///{db}?user={user}&host={sock}&port={port}")
 }

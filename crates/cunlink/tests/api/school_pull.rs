@@ -394,10 +394,7 @@ async fn usb_folder_export_and_import_use_the_same_pull() {
     if let Some(url) = crate::common::test_database_url(&app.dir.0) {
         export.args(["--database-url", &url]);
     }
-    let out = export
-        .output()
-        .await
-        .unwrap();
+    let out = export.output().await.unwrap();
     assert!(
         out.status.success(),
         "{}",
