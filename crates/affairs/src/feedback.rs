@@ -331,7 +331,9 @@ impl Affairs {
                 ];
                 for (unresolved, list) in due {
                     for f in list {
-                        store::mark_escalated(c, f.id, unresolved, now)?;
+                        if !store::mark_escalated(c, f.id, unresolved, now)? {
+                            continue;
+                        }
                         let (zh, en) = if unresolved {
                             ("15天未解决", "unresolved for 15 days")
                         } else {

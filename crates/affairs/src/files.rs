@@ -80,7 +80,7 @@ pub fn get(
 ) -> cunlink_core::sql::Result<Option<(i64, String, Vec<u8>)>> {
     c.query_row(
         "SELECT village_id, content_type, bytes FROM affairs_files
-         WHERE hash = $1 AND ($2 IS NULL OR village_id = $2)
+         WHERE hash = $1 AND (CAST($2 AS BIGINT) IS NULL OR village_id = $2)
          ORDER BY village_id LIMIT 1",
         params![hash, village_id],
         |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),

@@ -98,15 +98,13 @@ pub fn add_item(
     quiz: Option<&str>,
     package: Option<&str>,
 ) -> cunlink_core::sql::Result<i64> {
-    let pos: i64 = c.query_row(
-        "SELECT coalesce(max(position), 0) + 1 FROM school_course_items WHERE course_id = $1",
-        [course_id],
-        |r| r.get(0),
-    )?;
+    // The next position in the same statement as the insert, so two items
+    // added at once (on two nodes) do not read the same maximum.
     c.execute(
         "INSERT INTO school_course_items (course_id, position, kind, title, body, sha256, quiz, package)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        params![course_id, pos, kind, title, body, sha256, quiz, package],
+         SELECT $1, coalesce(max(position), 0) + 1, $2, $3, $4, $5, $6, $7
+           FROM school_course_items WHERE course_id = $1",
+        params![course_id, kind, title, body, sha256, quiz, package],
     )?;
     Ok(c.last_insert_rowid()?)
 }
@@ -313,7 +311,7 @@ pub fn progress(c: &Connection, course_id: i64, user_id: i64) -> cunlink_core::s
     let (score, max): (i64, i64) = c.query_row(
         "SELECT coalesce(sum(best), 0), coalesce(sum(mx), 0) FROM (
            SELECT max(score) AS best, max(max_score) AS mx FROM school_statements
-           WHERE course_id = $1 AND user_id = $2 AND verb = 'answered' GROUP BY item_id)",
+           WHERE course_id = $1 AND user_id = $2 AND verb = 'answered' GROUP BY item_id) AS per_item",
         params![course_id, user_id],
         |r| Ok((r.get(0)?, r.get(1)?)),
     )?;

@@ -223,10 +223,19 @@ pub struct Manifest {
 
 /// Publish the working file list as the next version; returns it.
 pub fn publish(c: &Connection, channel_id: i64) -> cunlink_core::sql::Result<Option<i64>> {
+    // Take the next number first, in one statement: two publishes racing
+    // (on two nodes) get two numbers, never the same one twice.
+    if c.execute(
+        "UPDATE school_channels SET version = version + 1, updated_at = $1 WHERE id = $2",
+        params![now_ms(), channel_id],
+    )? == 0
+    {
+        return Ok(None);
+    }
     let Some(ch) = channel(c, channel_id)? else {
         return Ok(None);
     };
-    let version = ch.version + 1;
+    let version = ch.version;
     let manifest = Manifest {
         id: ch.id,
         name: ch.name,
@@ -239,10 +248,6 @@ pub fn publish(c: &Connection, channel_id: i64) -> cunlink_core::sql::Result<Opt
         "INSERT INTO school_channel_versions (channel_id, version, manifest, published_at)
          VALUES ($1, $2, $3, $4)",
         params![channel_id, version, json, now_ms()],
-    )?;
-    c.execute(
-        "UPDATE school_channels SET version = $1, updated_at = $2 WHERE id = $3",
-        params![version, now_ms(), channel_id],
     )?;
     Ok(Some(version))
 }
@@ -262,31 +267,23 @@ pub fn latest_manifest(c: &Connection, channel_id: i64) -> cunlink_core::sql::Re
 /// disk already). Returns the local id.
 pub fn apply_pulled(c: &Connection, origin_url: &str, m: &Manifest) -> cunlink_core::sql::Result<i64> {
     let now = now_ms();
-    let existing: Option<i64> = c
-        .query_row(
-            "SELECT id FROM school_channels WHERE origin_url = $1 AND origin_id = $2",
-            params![origin_url, m.id],
-            |r| r.get(0),
-        )
-        .optional()?;
-    let id = match existing {
-        Some(id) => {
-            c.execute(
-                "UPDATE school_channels SET name = $1, description = $2, version = $3, updated_at = $4
-                 WHERE id = $5",
-                params![m.name, m.description, m.version, now, id],
-            )?;
-            id
-        }
-        None => {
-            c.execute(
-                "INSERT INTO school_channels (name, description, version, origin_url, origin_id, created_at, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $6)",
-                params![m.name, m.description, m.version, origin_url, m.id, now],
-            )?;
-            c.last_insert_rowid()?
-        }
-    };
+    // Get-or-create on the unique (origin_url, origin_id): a second node
+    // pulling the same channel at once finds the first one's row.
+    c.execute(
+        "INSERT OR IGNORE INTO school_channels (name, description, version, origin_url, origin_id, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $6)",
+        params![m.name, m.description, m.version, origin_url, m.id, now],
+    )?;
+    let id: i64 = c.query_row(
+        "SELECT id FROM school_channels WHERE origin_url = $1 AND origin_id = $2",
+        params![origin_url, m.id],
+        |r| r.get(0),
+    )?;
+    c.execute(
+        "UPDATE school_channels SET name = $1, description = $2, version = $3, updated_at = $4
+         WHERE id = $5",
+        params![m.name, m.description, m.version, now, id],
+    )?;
     c.execute(
         "DELETE FROM school_channel_files WHERE channel_id = $1",
         [id],
@@ -300,8 +297,10 @@ pub fn apply_pulled(c: &Connection, origin_url: &str, m: &Manifest) -> cunlink_c
     let local = Manifest { id, ..m.clone() };
     let json = serde_json::to_string(&local).unwrap_or_default();
     c.execute(
-        "INSERT OR REPLACE INTO school_channel_versions (channel_id, version, manifest, published_at)
-         VALUES ($1, $2, $3, $4)",
+        "INSERT INTO school_channel_versions (channel_id, version, manifest, published_at)
+         VALUES ($1, $2, $3, $4)
+         ON CONFLICT (channel_id, version) DO UPDATE SET manifest = excluded.manifest,
+           published_at = excluded.published_at",
         params![id, m.version, json, now],
     )?;
     Ok(id)

@@ -84,8 +84,8 @@ pub fn list(
     limit: i64,
 ) -> cunlink_core::sql::Result<Vec<Feedback>> {
     let mut st = c.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM affairs_feedback WHERE ($1 IS NULL OR village_id = $1)
-            AND ($2 IS NULL OR reporter_id = $2) ORDER BY id DESC LIMIT $3"
+        "SELECT {COLUMNS} FROM affairs_feedback WHERE (CAST($1 AS BIGINT) IS NULL OR village_id = $1)
+            AND (CAST($2 AS BIGINT) IS NULL OR reporter_id = $2) ORDER BY id DESC LIMIT $3"
     ))?;
     let rows = st.query_map(params![village_id, reporter, limit], from_row)?;
     rows.collect()
@@ -152,14 +152,16 @@ pub fn due_unresolved(c: &Connection, resolve_before: i64) -> cunlink_core::sql:
     rows.collect()
 }
 
-pub fn mark_escalated(c: &Connection, id: i64, unresolved: bool, now: i64) -> cunlink_core::sql::Result<()> {
+/// Claim the escalation of `id` for one reason: true for the one caller that
+/// set the mark, false if it was set already (by another node's pass), so
+/// the township is told once however many nodes run the pass.
+pub fn mark_escalated(c: &Connection, id: i64, unresolved: bool, now: i64) -> cunlink_core::sql::Result<bool> {
     let sql = if unresolved {
-        "UPDATE affairs_feedback SET escalated_resolve_at = $1 WHERE id = $2"
+        "UPDATE affairs_feedback SET escalated_resolve_at = $1 WHERE id = $2 AND escalated_resolve_at IS NULL"
     } else {
-        "UPDATE affairs_feedback SET escalated_ack_at = $1 WHERE id = $2"
+        "UPDATE affairs_feedback SET escalated_ack_at = $1 WHERE id = $2 AND escalated_ack_at IS NULL"
     };
-    c.execute(sql, params![now, id])?;
-    Ok(())
+    Ok(c.execute(sql, params![now, id])? == 1)
 }
 
 /// (category, received, resolved) of the village's feedback made in
@@ -171,7 +173,7 @@ pub fn stats(
     to: i64,
 ) -> cunlink_core::sql::Result<Vec<(String, i64, i64)>> {
     let mut st = c.prepare_cached(
-        "SELECT category, count(*), sum(status = 'resolved') FROM affairs_feedback
+        "SELECT category, count(*), SUM(CASE WHEN status = 'resolved' THEN 1 ELSE 0 END) FROM affairs_feedback
           WHERE village_id = $1 AND created_at >= $2 AND created_at < $3
           GROUP BY category ORDER BY category LIMIT 100",
     )?;

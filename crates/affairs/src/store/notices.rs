@@ -104,9 +104,9 @@ pub fn list(
     let mut st = c.prepare_cached(&format!(
         "SELECT {COLUMNS}, EXISTS (SELECT 1 FROM affairs_notice_recipients r WHERE r.notice_id = n.id AND r.user_id = $1 AND r.read_at IS NOT NULL)
            FROM affairs_notices n LEFT JOIN affairs_groups g ON g.id = n.group_id
-          WHERE ($2 IS NULL OR n.village_id = $2)
-            AND ($3 IS NULL OR EXISTS (SELECT 1 FROM affairs_notice_recipients r WHERE r.notice_id = n.id AND r.user_id = $3))
-            AND ($4 IS NULL OR n.expires_at IS NULL OR n.expires_at > $4)
+          WHERE (CAST($2 AS BIGINT) IS NULL OR n.village_id = $2)
+            AND (CAST($3 AS BIGINT) IS NULL OR EXISTS (SELECT 1 FROM affairs_notice_recipients r WHERE r.notice_id = n.id AND r.user_id = $3))
+            AND (CAST($4 AS BIGINT) IS NULL OR n.expires_at IS NULL OR n.expires_at > $4)
           ORDER BY n.id DESC LIMIT $5"
     ))?;
     let rows = st.query_map(params![caller, village_id, for_user, now, limit], from_row)?;
@@ -183,11 +183,16 @@ pub fn set_audio(c: &Connection, notice_id: i64, hash: &str) -> cunlink_core::sq
 }
 
 pub fn add_photo(c: &Connection, notice_id: i64, hash: &str) -> cunlink_core::sql::Result<()> {
-    c.execute(
+    // `photos` is a JSON array kept as text; append `hash` unless present.
+    let sql = if c.is_postgres() {
+        "UPDATE affairs_notices
+            SET photos = CAST(CAST(photos AS JSONB) || jsonb_build_array(CAST($1 AS TEXT)) AS TEXT)
+          WHERE id = $2 AND NOT CAST(photos AS JSONB) @> jsonb_build_array(CAST($1 AS TEXT))"
+    } else {
         "UPDATE affairs_notices SET photos = json_insert(photos, '$[#]', $1)
-          WHERE id = $2 AND NOT EXISTS (SELECT 1 FROM json_each(photos) WHERE value = $1)",
-        params![hash, notice_id],
-    )?;
+          WHERE id = $2 AND NOT EXISTS (SELECT 1 FROM json_each(photos) WHERE value = $1)"
+    };
+    c.execute(sql, params![hash, notice_id])?;
     Ok(())
 }
 

@@ -73,7 +73,7 @@ pub fn get(c: &Connection, id: i64) -> cunlink_core::sql::Result<Option<Vote>> {
 
 pub fn list(c: &Connection, village_id: Option<i64>, limit: i64) -> cunlink_core::sql::Result<Vec<Vote>> {
     let mut st = c.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM affairs_votes v WHERE ($1 IS NULL OR v.village_id = $1) ORDER BY v.id DESC LIMIT $2"
+        "SELECT {COLUMNS} FROM affairs_votes v WHERE (CAST($1 AS BIGINT) IS NULL OR v.village_id = $1) ORDER BY v.id DESC LIMIT $2"
     ))?;
     let rows = st.query_map(params![village_id, limit], from_row)?;
     rows.collect()

@@ -297,6 +297,9 @@ impl Clinic {
                 ));
             }
             open_or_conflict(&consult)?;
+            // Count and insert run in one write transaction, which on
+            // PostgreSQL holds the deployment-wide write lock: two nodes
+            // adding the 8th photo at once are serialised, so the cap holds.
             if consults::photo_count(c, id)? >= crate::photos::MAX_PER_CONSULT {
                 return Err(ClinicError::conflict(
                     "too_many_photos",

@@ -88,12 +88,12 @@ pub struct Filter {
 pub fn list(conn: &Connection, f: &Filter) -> cunlink_core::sql::Result<Vec<Consult>> {
     let sql = format!(
         "SELECT {} FROM clinic_consults c
-         WHERE ($1 IS NULL OR c.status = $1)
-           AND ($2 IS NULL OR c.department_id = $2)
-           AND ($3 IS NULL OR c.patient_id IN (SELECT id FROM clinic_patients WHERE village_id = $3))
-           AND ($4 IS NULL OR c.county_doctor_id = $4)
-           AND ($5 IS NULL OR c.patient_id = $5)
-           AND ($6 IS NULL OR c.id < $6)
+         WHERE (CAST($1 AS TEXT) IS NULL OR c.status = $1)
+           AND (CAST($2 AS BIGINT) IS NULL OR c.department_id = $2)
+           AND (CAST($3 AS BIGINT) IS NULL OR c.patient_id IN (SELECT id FROM clinic_patients WHERE village_id = $3))
+           AND (CAST($4 AS BIGINT) IS NULL OR c.county_doctor_id = $4)
+           AND (CAST($5 AS BIGINT) IS NULL OR c.patient_id = $5)
+           AND (CAST($6 AS BIGINT) IS NULL OR c.id < $6)
          ORDER BY c.id DESC LIMIT $7",
         COLUMNS
             .split(", ")
@@ -144,11 +144,14 @@ pub fn transition(
     let now = now_ms();
     let closed = matches!(to, ConsultStatus::Closed | ConsultStatus::Cancelled).then_some(now);
     let n = conn.execute(
-        "UPDATE clinic_consults
-         SET status = $1, updated_at = $2, closed_at = COALESCE($3, closed_at),
-             county_doctor_id = COALESCE($4, county_doctor_id),
-             video = video OR $1 = 'in_call'
-         WHERE id = $5 AND status IN (SELECT value FROM json_each($6))",
+        &format!(
+            "UPDATE clinic_consults
+             SET status = $1, updated_at = $2, closed_at = COALESCE($3, closed_at),
+                 county_doctor_id = COALESCE($4, county_doctor_id),
+                 video = CASE WHEN $1 = 'in_call' THEN 1 ELSE video END
+             WHERE id = $5 AND status IN (SELECT value FROM {}($6))",
+            super::json_each(conn)
+        ),
         params![to.as_str(), now, closed, county_doctor, id, list],
     )?;
     Ok(n == 1)
@@ -223,8 +226,8 @@ pub fn slots(
 ) -> cunlink_core::sql::Result<Vec<Slot>> {
     let mut st = conn.prepare_cached(
         "SELECT id, doctor_id, department_id, starts_at, minutes, consult_id FROM clinic_slots
-         WHERE ($1 IS NULL OR department_id = $1) AND starts_at >= $2
-           AND ($3 = 0 OR consult_id IS NULL)
+         WHERE (CAST($1 AS BIGINT) IS NULL OR department_id = $1) AND starts_at >= $2
+           AND (CAST($3 AS BIGINT) = 0 OR consult_id IS NULL)
          ORDER BY starts_at, id LIMIT $4",
     )?;
     let rows = st.query_map(
@@ -279,10 +282,12 @@ pub fn insert_observation(
 /// Observations of the given consults.
 pub fn observations(conn: &Connection, consult_ids: &[i64]) -> cunlink_core::sql::Result<Vec<Observation>> {
     let ids = serde_json::to_string(consult_ids).unwrap_or_default();
-    let mut st = conn.prepare_cached(
+    let mut st = conn.prepare_cached(&format!(
         "SELECT id, consult_id, key, value, device, observed_at FROM clinic_observations
-         WHERE consult_id IN (SELECT value FROM json_each($1)) ORDER BY consult_id, id",
-    )?;
+         WHERE consult_id IN (SELECT {} FROM {}($1)) ORDER BY consult_id, id",
+        super::int_value(conn),
+        super::json_each(conn)
+    ))?;
     let rows = st.query_map([ids], |r| {
         Ok(Observation {
             id: r.get(0)?,

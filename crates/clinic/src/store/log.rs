@@ -39,7 +39,7 @@ pub fn list(
 ) -> cunlink_core::sql::Result<Vec<Entry>> {
     let mut st = conn.prepare_cached(
         "SELECT id, user_id, action, consult_id, at FROM clinic_access_log
-         WHERE patient_id = $1 AND ($2 IS NULL OR id < $2) ORDER BY id DESC LIMIT $3",
+         WHERE patient_id = $1 AND (CAST($2 AS BIGINT) IS NULL OR id < $2) ORDER BY id DESC LIMIT $3",
     )?;
     let rows = st.query_map(params![patient_id, before, limit], |r| {
         Ok(Entry {

@@ -10,6 +10,27 @@ pub mod people;
 pub mod records;
 
 use cunlink_core::Migration;
+use cunlink_core::sql::Connection;
+
+/// The table function over a JSON array bound as one parameter, for
+/// `x IN (SELECT value FROM {each}($n))`: SQLite's `json_each`, PostgreSQL's
+/// `json_array_elements_text` (whose elements are text: see [`int_value`]).
+pub(crate) fn json_each(conn: &Connection) -> &'static str {
+    if conn.is_postgres() {
+        "json_array_elements_text"
+    } else {
+        "json_each"
+    }
+}
+
+/// `value` of [`json_each`] as an integer id.
+pub(crate) fn int_value(conn: &Connection) -> &'static str {
+    if conn.is_postgres() {
+        "CAST(value AS BIGINT)"
+    } else {
+        "value"
+    }
+}
 
 pub const MIGRATIONS: &[Migration] = &[
     Migration {

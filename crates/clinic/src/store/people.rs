@@ -160,7 +160,7 @@ pub fn patients(
     limit: i64,
 ) -> cunlink_core::sql::Result<Vec<Patient>> {
     let mut st = conn.prepare_cached(&format!(
-        "SELECT {PATIENT_COLUMNS} FROM clinic_patients WHERE $1 IS NULL OR village_id = $1
+        "SELECT {PATIENT_COLUMNS} FROM clinic_patients WHERE CAST($1 AS BIGINT) IS NULL OR village_id = $1
          ORDER BY id DESC LIMIT $2"
     ))?;
     let rows = st.query_map(params![village_id, limit], patient_from_row)?;

@@ -70,11 +70,13 @@ fn bound(consult_ids: &[i64], per: i64) -> i64 {
 /// Notes of the given consults, oldest first (at most [`MAX_NOTES`] each).
 pub fn notes(conn: &Connection, consult_ids: &[i64]) -> cunlink_core::sql::Result<Vec<Note>> {
     let ids = serde_json::to_string(consult_ids).unwrap_or_default();
-    let mut st = conn.prepare_cached(
+    let mut st = conn.prepare_cached(&format!(
         "SELECT id, consult_id, author_id, subjective, objective, assessment, plan, diagnosis, icd10, created_at
-         FROM clinic_notes WHERE consult_id IN (SELECT value FROM json_each($1)) ORDER BY id
+         FROM clinic_notes WHERE consult_id IN (SELECT {} FROM {}($1)) ORDER BY id
          LIMIT $2",
-    )?;
+        super::int_value(conn),
+        super::json_each(conn)
+    ))?;
     let rows = st.query_map(params![ids, bound(consult_ids, MAX_NOTES)], |r| {
         Ok(Note {
             id: r.get(0)?,
@@ -225,7 +227,9 @@ pub fn prescriptions(
     let mut st = conn.prepare_cached(&format!(
         "SELECT {RX_COLUMNS} FROM clinic_prescriptions p
          LEFT JOIN clinic_dispenses d ON d.prescription_id = p.id
-         WHERE p.consult_id IN (SELECT value FROM json_each($1)) ORDER BY p.id LIMIT $2"
+         WHERE p.consult_id IN (SELECT {} FROM {}($1)) ORDER BY p.id LIMIT $2",
+        super::int_value(conn),
+        super::json_each(conn)
     ))?;
     let mut list = st
         .query_map(

@@ -175,11 +175,17 @@ impl AuthService {
             [DEFAULT_COUNTY],
             |r| r.get(0),
         )?;
+        // Another node may create the same village meanwhile: the unique name
+        // makes the loser's insert a no-op, and both read the one row.
         conn.execute(
-            "INSERT INTO villages (county_id, name) VALUES ($1, $2)",
+            "INSERT OR IGNORE INTO villages (county_id, name) VALUES ($1, $2)",
             params![county, name],
         )?;
-        Ok(conn.last_insert_rowid()?)
+        Ok(
+            conn.query_row("SELECT id FROM villages WHERE name = $1", [name], |r| {
+                r.get(0)
+            })?,
+        )
     }
 
     /// Create a user. The password is hashed before the database is touched.
@@ -224,10 +230,19 @@ impl AuthService {
                 return Err(AuthError::UsernameTaken(username.to_string()));
             }
             let village_id = village.map(|v| Self::ensure_village(&tx, v)).transpose()?;
+            // The write lock serialises this with the check above; the unique
+            // username still answers a racing creator by name, not with a 500.
             tx.execute(
                 "INSERT INTO users (username, password_hash, role, village_id, created_at) VALUES ($1, $2, $3, $4, $5)",
                 params![username, hash, role.as_str(), village_id, now_ms()],
-            )?;
+            )
+            .map_err(|e| {
+                if e.is_unique_violation() {
+                    AuthError::UsernameTaken(username.to_string())
+                } else {
+                    e.into()
+                }
+            })?;
             let id = tx.last_insert_rowid()?;
             tx.execute(
                 "INSERT INTO audit_log (at, user_id, action, detail) VALUES ($1, NULL, 'user.create', $2)",

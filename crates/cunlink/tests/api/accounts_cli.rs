@@ -3,14 +3,26 @@
 //! page's buttons. Afterwards the user's bearer tokens and sessions get 401 on
 //! the very next request, although the server had them cached.
 
-
 use crate::common::{TestApp, request, spawn_app};
 use crate::web_auth::{field, form_login, session_of};
 use cunlink_core::auth::Role;
 
 /// Run the real binary; (exit ok, stderr).
 pub async fn cunlink(args: &[&str]) -> (bool, String) {
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_cunlink"))
+    // The same database as the server whose `--data-dir` is given.
+    // (A data directory that does not exist stays a plain path: the command
+    // must refuse it on either backend.)
+    let cmd = match args
+        .iter()
+        .position(|a| *a == "--data-dir")
+        .and_then(|i| args.get(i + 1))
+    {
+        Some(dir) if std::path::Path::new(dir).exists() => {
+            crate::common::cunlink_cmd(std::path::Path::new(dir))
+        }
+        _ => std::process::Command::new(crate::common::cunlink_bin()),
+    };
+    let out = tokio::process::Command::from(cmd)
         .args(args)
         .env("RUST_LOG", "warn")
         .output()
@@ -214,4 +226,35 @@ async fn admin_page_disables_enables_and_revokes_with_csrf() {
     assert_eq!(r.status, 403);
     assert_eq!(app.get("/api/me", &app.admin_token).await.status, 200);
     assert_eq!(app.get("/api/me", &staff).await.status, 200);
+}
+
+/// Two creators racing (as on two nodes sharing one database): one account
+/// per name, the loser told the name is taken (not a server error), and a
+/// new village created once for both.
+#[tokio::test]
+async fn racing_creators_get_one_account_and_one_village() {
+    use cunlink_core::auth::AuthError;
+    let app = spawn_app().await;
+    let auth = app.server.as_ref().unwrap().auth.clone();
+    let run = |name: &'static str| {
+        let a = auth.clone();
+        tokio::task::spawn_blocking(move || {
+            a.create_user_blocking(name, "a-password", Role::Farmer, Some("新建村"))
+        })
+    };
+    let (a, b, c) = tokio::join!(run("twin"), run("twin"), run("other"));
+    let (a, b, c) = (
+        a.unwrap(),
+        b.unwrap(),
+        c.unwrap().expect("another name is created"),
+    );
+    let made = match (a, b) {
+        (Ok(u), Err(AuthError::UsernameTaken(n))) | (Err(AuthError::UsernameTaken(n)), Ok(u)) => {
+            assert_eq!(n, "twin");
+            u
+        }
+        other => panic!("want one account and one UsernameTaken, got {other:?}"),
+    };
+    assert!(made.village_id.is_some());
+    assert_eq!(made.village_id, c.village_id, "one village, not two");
 }

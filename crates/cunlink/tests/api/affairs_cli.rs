@@ -3,7 +3,7 @@
 //! command refuses.
 
 use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use serde_json::json;
 
@@ -23,7 +23,7 @@ fn create(dir: &str, name: &str, village: Option<&str>) -> std::process::Output 
     if let Some(v) = village {
         args.extend(["--village", v]);
     }
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cunlink"))
+    let mut child = crate::common::cunlink_cmd(std::path::Path::new(dir))
         .args(&args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

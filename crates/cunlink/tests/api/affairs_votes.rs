@@ -73,9 +73,12 @@ async fn one_resident_one_secret_ballot_and_results_after_closing() {
     let db = app.server.as_ref().unwrap().affairs.db.clone();
     let cols: Vec<(String, String)> = db
         .call(|c| {
-            let mut st = c.prepare(
-                "SELECT m.name, p.name FROM sqlite_master m, pragma_table_info(m.name) p WHERE m.type = 'table' AND m.name LIKE 'affairs_vote%'",
-            )?;
+            let mut st = c.prepare(if c.is_postgres() {
+                "SELECT table_name::text, column_name::text FROM information_schema.columns
+                  WHERE table_schema = current_schema() AND table_name LIKE 'affairs_vote%'"
+            } else {
+                "SELECT m.name, p.name FROM sqlite_master m, pragma_table_info(m.name) p WHERE m.type = 'table' AND m.name LIKE 'affairs_vote%'"
+            })?;
             let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
             Ok::<_, cunlink_core::DbError>(rows.collect::<Result<Vec<_>, _>>()?)
         })

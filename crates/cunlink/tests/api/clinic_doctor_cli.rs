@@ -4,7 +4,7 @@
 
 use tokio::io::AsyncWriteExt;
 
-use crate::common::{spawn_app, test_config};
+use crate::common::spawn_app;
 
 async fn create(dir: &str, name: &str) -> (bool, String) {
     let args = [
@@ -19,14 +19,15 @@ async fn create(dir: &str, name: &str) -> (bool, String) {
         "--department",
         "内科",
     ];
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_cunlink"))
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("run cunlink");
+    let mut child =
+        tokio::process::Command::from(crate::common::cunlink_cmd(std::path::Path::new(dir)))
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run cunlink");
     let mut stdin = child.stdin.take().unwrap();
     stdin.write_all(b"a-password\n").await.unwrap();
     drop(stdin);
@@ -41,13 +42,18 @@ async fn create(dir: &str, name: &str) -> (bool, String) {
 async fn a_failed_department_link_leaves_no_doctor_behind() {
     let app = spawn_app().await;
     let dir = app.dir.0.to_str().unwrap().to_string();
-    let db = cunlink_core::sql::Connection::open(test_config(&app.dir.0).app_db_path()).unwrap();
+    let db = app.db_conn();
     db.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
     // Make the link step fail, as a full disk or a locked table would.
-    db.execute_batch(
+    db.execute_batch(if db.is_postgres() {
+        "CREATE FUNCTION test_refuse_link() RETURNS trigger LANGUAGE plpgsql
+           AS 'BEGIN RAISE EXCEPTION ''link refused for the test''; END';
+         CREATE TRIGGER test_refuse_link BEFORE INSERT ON clinic_doctors
+           FOR EACH ROW EXECUTE FUNCTION test_refuse_link();"
+    } else {
         "CREATE TRIGGER test_refuse_link BEFORE INSERT ON clinic_doctors
-         BEGIN SELECT RAISE(ABORT, 'link refused for the test'); END;",
-    )
+         BEGIN SELECT RAISE(ABORT, 'link refused for the test'); END;"
+    })
     .unwrap();
     let (ok, err) = create(&dir, "doc-x").await;
     assert!(!ok, "the link failed, so must the command: {err}");
@@ -59,7 +65,12 @@ async fn a_failed_department_link_leaves_no_doctor_behind() {
         )
         .unwrap();
     assert_eq!(users, 0, "no account without its department: {err}");
-    db.execute_batch("DROP TRIGGER test_refuse_link;").unwrap();
+    db.execute_batch(if db.is_postgres() {
+        "DROP TRIGGER test_refuse_link ON clinic_doctors;"
+    } else {
+        "DROP TRIGGER test_refuse_link;"
+    })
+    .unwrap();
     let (ok, err) = create(&dir, "doc-x").await;
     assert!(ok, "{err}");
     let linked: i64 = db

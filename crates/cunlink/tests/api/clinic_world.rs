@@ -38,7 +38,7 @@ pub async fn cli_user(app: &TestApp, name: &str, extra: &[&str]) -> String {
     let dir = app.dir.0.to_str().unwrap().to_string();
     let mut args = vec!["user", "create", "--data-dir", &dir, "--username", name];
     args.extend_from_slice(extra);
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_cunlink"))
+    let mut child = tokio::process::Command::from(crate::common::cunlink_cmd(&app.dir.0))
         .args(&args)
         .env("RUST_LOG", "warn")
         .stdin(std::process::Stdio::piped())

@@ -65,6 +65,16 @@ pub fn test_database_url(dir: &Path) -> Option<String> {
     Some(format!("{head}/{name}"))
 }
 
+/// A connection to the database of the data directory `dir` (its PostgreSQL
+/// database with `CUNLINK_TEST_DATABASE_URL` set, else its `cunlink.db`).
+#[allow(dead_code)]
+pub fn db_conn_at(dir: &Path) -> cunlink_core::sql::Connection {
+    match test_database_url(dir) {
+        Some(url) => cunlink_core::sql::Connection::connect_postgres(&url).unwrap(),
+        None => cunlink_core::sql::Connection::open(dir.join("cunlink.db")).unwrap(),
+    }
+}
+
 pub fn test_config(dir: &Path) -> Config {
     let mut c = Config {
         data_dir: dir.to_path_buf(),
@@ -108,10 +118,7 @@ impl TestApp {
     /// tests that look at or break rows directly).
     #[allow(dead_code)]
     pub fn db_conn(&self) -> cunlink_core::sql::Connection {
-        match test_database_url(&self.dir.0) {
-            Some(url) => cunlink_core::sql::Connection::connect_postgres(&url).unwrap(),
-            None => cunlink_core::sql::Connection::open(self.dir.0.join("cunlink.db")).unwrap(),
-        }
+        db_conn_at(&self.dir.0)
     }
 
     /// Register a device through the API; returns its access token. Without a
@@ -426,7 +433,7 @@ pub async fn spawn_binary_on(
     config: Option<&str>,
     database_url: Option<String>,
 ) -> (tokio::process::Child, String, String) {
-    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_cunlink"));
+    let mut cmd = tokio::process::Command::new(cunlink_bin());
     if let Some(config) = config {
         let file = dir.join("cunlink.toml");
         std::fs::write(&file, config).unwrap();
@@ -490,9 +497,18 @@ pub async fn spawn_binary_on(
 /// (on PostgreSQL through `CUNLINK_DATABASE_URL`); add `--data-dir dir` as usual.
 #[allow(dead_code)]
 pub fn cunlink_cmd(dir: &Path) -> std::process::Command {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_cunlink"));
+    let mut cmd = std::process::Command::new(cunlink_bin());
     if let Some(url) = test_database_url(dir) {
         cmd.env("CUNLINK_DATABASE_URL", url);
     }
     cmd
+}
+
+/// The `cunlink` binary the tests run: `CUNLINK_TEST_BIN` if set (a copy
+/// taken right after the build, when a build cache is shared and another
+/// checkout may rebuild `target/debug/cunlink` meanwhile), else cargo's.
+pub fn cunlink_bin() -> std::path::PathBuf {
+    std::env::var_os("CUNLINK_TEST_BIN")
+        .map(Into::into)
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_cunlink").into())
 }

@@ -161,6 +161,17 @@ async fn channel_contract_and_content_serving() {
         .unwrap()
         .count();
     assert_eq!(files, 1);
+
+    // Two publishes at once (as on two nodes) get two version numbers.
+    let publish = format!("/api/school/channels/{id2}/publish");
+    let (a, b) = tokio::join!(
+        app.post_json(&publish, &teacher, json!({})),
+        app.post_json(&publish, &teacher, json!({}))
+    );
+    assert_eq!((a.0, b.0), (200, 200), "{} {}", a.1, b.1);
+    let mut got = [a.1["version"].as_i64(), b.1["version"].as_i64()];
+    got.sort();
+    assert_eq!(got, [Some(1), Some(2)]);
 }
 
 #[tokio::test]

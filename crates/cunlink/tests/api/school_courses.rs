@@ -533,8 +533,7 @@ async fn scorm_package_import_play_calls_and_bad_zips() {
     // The package reports completion again (every commit does): still one
     // completed statement; a non-finite score is refused and changes nothing.
     let count = || {
-        cunlink_core::sql::Connection::open(app.dir.0.join("cunlink.db"))
-            .unwrap()
+        app.db_conn()
             .query_row(
                 "SELECT count(*), max(score), max(max_score) FROM school_statements
                  WHERE verb = 'completed' AND item_id = $1",

@@ -113,15 +113,23 @@ async fn pull_over_a_tbf_limited_link_with_cuts_completes_with_a_sane_eta() {
     cmd.args(["netns", "exec", &link.ns])
         .arg(std.get_program())
         .args(std.get_args())
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true);
+        .envs(std.get_envs().filter_map(|(k, v)| Some((k, v?))));
+    if let Some(url) = crate::common::test_database_url(&dir.0) {
+        cmd.env("CUNLINK_DATABASE_URL", socket_url(&url));
+    }
+    cmd.stdout(std::process::Stdio::piped()).kill_on_drop(true);
     let started = std::time::Instant::now();
     let child = cmd.spawn().unwrap();
 
     // Watermark: 2 MiB done. Then read the progress the page shows.
-    let db = dir.0.join("cunlink.db");
     let progress = || -> Option<(i64, i64, i64)> {
-        let c = cunlink_core::sql::Connection::open(&db).ok()?;
+        // A fresh connection each time: a failed read on PostgreSQL must not
+        // leave a broken one behind. Before the pull has migrated the
+        // database, there is simply no row yet.
+        let c = match crate::common::test_database_url(&dir.0) {
+            Some(url) => cunlink_core::sql::Connection::connect_postgres(&url).ok()?,
+            None => cunlink_core::sql::Connection::open(dir.0.join("cunlink.db")).ok()?,
+        };
         c.query_row(
             "SELECT bytes_done, bytes_total, rate_bps FROM school_pulls ORDER BY id DESC LIMIT 1",
             [],
@@ -176,4 +184,27 @@ async fn pull_over_a_tbf_limited_link_with_cuts_completes_with_a_sane_eta() {
         ch.payload,
         started.elapsed()
     );
+}
+
+/// The test database's URL through PostgreSQL's Unix socket: inside the
+/// namespace, 127.0.0.1 is the namespace's own loopback, but the socket file
+/// is on the shared filesystem.
+fn socket_url(tcp_url: &str) -> String {
+    let c = cunlink_core::sql::Connection::connect_postgres(tcp_url).unwrap();
+    let show = |what: &str| -> String {
+        c.query_row(&format!("SHOW {what}"), [], |r| r.get(0))
+            .unwrap()
+    };
+    let dirs = show("unix_socket_directories");
+    let sock = dirs.split(',').next().unwrap().trim().to_string();
+    assert!(
+        !sock.is_empty(),
+        "the test PostgreSQL has no Unix socket (tests/pg.sh sets one)"
+    );
+    let port = show("port");
+    let db = tcp_url.rsplit('/').next().unwrap();
+    let user: String = c
+        .query_row("SELECT current_user::text", [], |r| r.get(0))
+        .unwrap();
+    format!("postgresql:///{db}?user={user}&host={sock}&port={port}")
 }

@@ -180,7 +180,7 @@ pub async fn publish_channel(app: &TestApp, big: &[usize], small: usize) -> Chan
 }
 
 pub fn pull_cmd(dir: &Path, from: &str, ch: &Channel) -> tokio::process::Command {
-    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_cunlink"));
+    let mut cmd = tokio::process::Command::from(crate::common::cunlink_cmd(dir));
     cmd.args([
         "school",
         "pull",
@@ -231,7 +231,7 @@ pub fn assert_complete(dir: &Path, ch: &Channel) {
         let got = std::fs::read(&p).unwrap_or_else(|_| panic!("{name} missing"));
         assert_eq!(sha_hex(&got), sha, "{name} damaged");
     }
-    let db = cunlink_core::sql::Connection::open(dir.join("cunlink.db")).unwrap();
+    let db = crate::common::db_conn_at(dir);
     let n: i64 = db
         .query_row(
             "SELECT count(*) FROM school_channel_files f JOIN school_channels c ON c.id = f.channel_id
@@ -379,20 +379,22 @@ async fn usb_folder_export_and_import_use_the_same_pull() {
     let app = spawn_app().await;
     let ch = publish_channel(&app, &[2 * MIB + 5], 3).await;
     let usb = TempDir::new("school-usb");
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_cunlink"))
-        .args([
-            "school",
-            "export",
-            "--data-dir",
-            app.dir.0.to_str().unwrap(),
-            "--channel",
-            &ch.id.to_string(),
-            "--to",
-            usb.0.to_str().unwrap(),
-        ])
-        .output()
-        .await
-        .unwrap();
+    // The database named by the flag, not the environment (both work).
+    let mut export = tokio::process::Command::new(crate::common::cunlink_bin());
+    export.args([
+        "school",
+        "export",
+        "--data-dir",
+        app.dir.0.to_str().unwrap(),
+        "--channel",
+        &ch.id.to_string(),
+        "--to",
+        usb.0.to_str().unwrap(),
+    ]);
+    if let Some(url) = crate::common::test_database_url(&app.dir.0) {
+        export.args(["--database-url", &url]);
+    }
+    let out = export.output().await.unwrap();
     assert!(
         out.status.success(),
         "{}",
@@ -442,8 +444,7 @@ async fn a_pulled_channel_relays_under_its_local_id() {
     // A trailing '/' names the same origin: the second pull updates one copy.
     pull(&b.0, &format!("http://{}/", app.http), &ch).await;
     pull(&b.0, &format!("http://{}", app.http), &ch).await;
-    let (copies, local): (i64, i64) = cunlink_core::sql::Connection::open(b.0.join("cunlink.db"))
-        .unwrap()
+    let (copies, local): (i64, i64) = crate::common::db_conn_at(&b.0)
         .query_row(
             "SELECT count(*), max(id) FROM school_channels WHERE origin_id = $1",
             [ch.id],
@@ -453,7 +454,7 @@ async fn a_pulled_channel_relays_under_its_local_id() {
     assert_eq!(copies, 1);
     assert_ne!(local, ch.id);
     let usb = TempDir::new("school-relay-usb");
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_cunlink"))
+    let out = tokio::process::Command::from(crate::common::cunlink_cmd(&b.0))
         .args(["school", "export", "--data-dir", b.0.to_str().unwrap()])
         .args([
             "--channel",
