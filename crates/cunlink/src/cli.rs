@@ -287,7 +287,7 @@ pub struct DataDir {
     pub data_dir: PathBuf,
     /// PostgreSQL instead of the SQLite files in the data directory
     /// (postgres://user@host:port/db).
-    #[arg(long, env = "CUNLINK_DATABASE_URL")]
+    #[arg(long, env = "CUNLINK_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
 }
 
