@@ -39,6 +39,7 @@ mod ingest_mqtt;
 mod internal_errors;
 mod market;
 mod market_limits;
+mod market_nodes;
 mod market_parcels;
 mod market_scope;
 mod mqtt_limits;
