@@ -148,7 +148,7 @@ pub fn remove_push(
     user_id: Option<i64>,
 ) -> Result<bool, AlertStoreError> {
     Ok(conn.execute(
-        "DELETE FROM alert_push_subscriptions WHERE id = $1 AND ($2 IS NULL OR user_id = $2)",
+        "DELETE FROM alert_push_subscriptions WHERE id = $1 AND (CAST($2 AS BIGINT) IS NULL OR user_id = $2)",
         params![id, user_id],
     )? == 1)
 }
@@ -438,7 +438,7 @@ pub fn mark_failed(
 /// Dead letters, newest first; `user_id` limits to one user's.
 pub fn dead(conn: &Connection, user_id: Option<i64>) -> Result<Vec<OutboxItem>, AlertStoreError> {
     let mut st = conn.prepare_cached(&format!(
-        "SELECT {OUTBOX_COLUMNS} FROM alert_outbox WHERE status = 'dead' AND ($1 IS NULL OR user_id = $1) ORDER BY id DESC LIMIT 500"
+        "SELECT {OUTBOX_COLUMNS} FROM alert_outbox WHERE status = 'dead' AND (CAST($1 AS BIGINT) IS NULL OR user_id = $1) ORDER BY id DESC LIMIT 500"
     ))?;
     let rows = st.query_map([user_id], outbox_from_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
@@ -452,7 +452,7 @@ pub fn revive(
     now: i64,
 ) -> Result<bool, AlertStoreError> {
     Ok(conn.execute(
-        "UPDATE alert_outbox SET status = 'pending', next_at = $1, attempts = 0 WHERE id = $2 AND status = 'dead' AND ($3 IS NULL OR user_id = $3)",
+        "UPDATE alert_outbox SET status = 'pending', next_at = $1, attempts = 0 WHERE id = $2 AND status = 'dead' AND (CAST($3 AS BIGINT) IS NULL OR user_id = $3)",
         params![now, id, user_id],
     )? == 1)
 }

@@ -18,7 +18,8 @@ impl AuthService {
                 let mut st = c.prepare_cached(&format!(
                     "SELECT {USER_COLUMNS} FROM users u LEFT JOIN villages v ON v.id = u.village_id
                      WHERE u.disabled = 0
-                       AND (u.village_id IS $1 OR u.role IN ('admin', 'county_staff'))
+                       AND (u.village_id = $1 OR (u.village_id IS NULL AND CAST($1 AS BIGINT) IS NULL)
+                            OR u.role IN ('admin', 'county_staff'))
                      ORDER BY u.id"
                 ))?;
                 let rows = st.query_map([village_id], user_from_row)?;

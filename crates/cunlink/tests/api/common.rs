@@ -65,6 +65,16 @@ pub fn test_database_url(dir: &Path) -> Option<String> {
     Some(format!("{head}/{name}"))
 }
 
+/// A connection to the database of the test data directory `dir`, whichever
+/// backend ([`TestApp::db_conn`] for threads that hold only the path).
+#[allow(dead_code)]
+pub fn db_conn_at(dir: &Path) -> cunlink_core::sql::Connection {
+    match test_database_url(dir) {
+        Some(url) => cunlink_core::sql::Connection::connect_postgres(&url).unwrap(),
+        None => cunlink_core::sql::Connection::open(dir.join("cunlink.db")).unwrap(),
+    }
+}
+
 pub fn test_config(dir: &Path) -> Config {
     let mut c = Config {
         data_dir: dir.to_path_buf(),
@@ -127,10 +137,7 @@ impl TestApp {
     /// tests that look at or break rows directly).
     #[allow(dead_code)]
     pub fn db_conn(&self) -> cunlink_core::sql::Connection {
-        match test_database_url(&self.dir.0) {
-            Some(url) => cunlink_core::sql::Connection::connect_postgres(&url).unwrap(),
-            None => cunlink_core::sql::Connection::open(self.dir.0.join("cunlink.db")).unwrap(),
-        }
+        db_conn_at(&self.dir.0)
     }
 
     /// Register a device through the API; returns its access token. Without a

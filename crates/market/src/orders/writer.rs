@@ -71,6 +71,9 @@ pub struct Writer {
     pub metrics: std::sync::Arc<MarketMetrics>,
     /// Trace codes: OS random bytes fetched in bulk, not a syscall per order.
     pub random: Pool,
+    /// Where a new connection comes from when PostgreSQL dropped this one
+    /// (a restart); `None`: keep the one we have (SQLite, tests).
+    pub reopen: Option<cunlink_core::Db>,
 }
 
 impl Writer {
@@ -96,6 +99,7 @@ impl Writer {
             prices,
             metrics,
             random: Pool::default(),
+            reopen: None,
         })
     }
 }
@@ -122,6 +126,7 @@ impl Writer {
                 }
             }
             if !jobs.is_empty() {
+                self.reconnect_if_broken();
                 self.commit(jobs);
             }
         }
@@ -189,6 +194,23 @@ impl Writer {
 }
 
 impl Writer {
+    /// A PostgreSQL restart closes this thread's connection for good; the
+    /// batch that finds it closed gets a new one (or fails as storage if the
+    /// database is still down, and the next batch tries again).
+    fn reconnect_if_broken(&mut self) {
+        let Some(db) = &self.reopen else { return };
+        if !self.conn.is_broken() {
+            return;
+        }
+        match db.open_dedicated() {
+            Ok(c) => {
+                tracing::info!("market order writer reconnected to the database");
+                self.conn = c;
+            }
+            Err(e) => tracing::warn!(error = %e, "market order writer: database still unavailable"),
+        }
+    }
+
     /// One attempt at `jobs` in one transaction: its outcome, each order's
     /// answer, and what the committed orders change outside the database.
     fn try_commit(&mut self, jobs: &[Job]) -> Attempt {

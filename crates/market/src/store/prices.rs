@@ -155,7 +155,7 @@ pub fn history_range(
     to: i64,
 ) -> Result<Vec<(i64, Vec<u8>)>, MarketError> {
     let mut st = conn.prepare_cached(
-        "SELECT period, data FROM market_price_history WHERE commodity_id = $1 AND ($2 IS NULL OR market_id = $2) AND period BETWEEN $3 AND $4",
+        "SELECT period, data FROM market_price_history WHERE commodity_id = $1 AND (CAST($2 AS BIGINT) IS NULL OR market_id = $2) AND period BETWEEN $3 AND $4",
     )?;
     let rows = st.query_map(params![commodity, market, from, to], |r| {
         Ok((r.get(0)?, r.get(1)?))
