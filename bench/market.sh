@@ -34,9 +34,12 @@ BACKENDS=${BACKENDS:-sqlite postgres}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/cunlink/target}
 log() { printf '[bench] %s\n' "$*" >&2; }
 
-(cd "$ROOT" && cargo build --release -q -p cunlink -p cunlink-market-load)
-BIN=$CARGO_TARGET_DIR/release/cunlink
-LOAD=$CARGO_TARGET_DIR/release/cunlink-market-load
+# CUNLINK_BIN and MARKET_LOAD_BIN name binaries built already (skips the build).
+if [ -z "${CUNLINK_BIN:-}" ]; then
+  (cd "$ROOT" && cargo build --release -q -p cunlink -p cunlink-market-load)
+fi
+BIN=${CUNLINK_BIN:-$CARGO_TARGET_DIR/release/cunlink}
+LOAD=${MARKET_LOAD_BIN:-$CARGO_TARGET_DIR/release/cunlink-market-load}
 
 run_backend() {  # $1: sqlite | postgres
 DATA=$(mktemp -d /tmp/cunlink-market-bench.XXXXXX)

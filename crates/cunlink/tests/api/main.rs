@@ -12,6 +12,7 @@ mod affairs_ledger;
 mod affairs_notices;
 mod affairs_votes;
 mod alert_limits;
+mod alert_nodes;
 mod alert_scope;
 mod alert_store_retry;
 mod alerts;
