@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
-# Market benchmark: the real server (release build, synchronous=FULL) on 127.0.0.1.
+# Market benchmark: the real server (release build) on 127.0.0.1, on SQLite
+# (synchronous=FULL) and on PostgreSQL (a throwaway one started by tests/pg.sh,
+# fsync on), one after the other in the same run.
 #
-#   bash bench/market.sh                      # ~2-4 minutes, most of it generating prices
+#   bash bench/market.sh                      # ~2-4 minutes per backend, most of it generating prices
 #   DURATION=10 CONNS=64 bash bench/market.sh
 #   COMMODITIES=200 MARKETS=50 bash bench/market.sh   # a smaller price set
+#   BACKENDS=sqlite bash bench/market.sh      # one backend only (or BACKENDS=postgres)
 #
+# Per backend:
 # 1. order placement: CONNS keep-alive connections POST /api/market/orders (each
-#    with its own Idempotency-Key) for DURATION seconds; orders/s and p99.
+#    with its own Idempotency-Key) for DURATION seconds, one product with
+#    10,000,000 units, one buyer; orders/s and p99.
 # 2. flash sale: 10,000 buyers (requests, from 100 buyer accounts) race for a
 #    live-sale item of 1,000 units; counts the 201s (must be exactly 1,000) and p99.
 # 3. price search: GET /api/market/prices?q=… (Chinese, pinyin, initials) over
@@ -15,6 +20,7 @@
 #    latency, not queueing behind a load generator on the same 2 cores), then
 #    from 4 clients for comparison. The server's own time (Server-Timing) is
 #    printed beside the round trip.
+# The last lines compare the backends' order placement (orders/s, p99).
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
@@ -24,31 +30,43 @@ COMMODITIES=${COMMODITIES:-2000}
 MARKETS=${MARKETS:-500}
 DAYS=${DAYS:-365}
 PORT=${PORT:-18480}
+BACKENDS=${BACKENDS:-sqlite postgres}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/cunlink/target}
 log() { printf '[bench] %s\n' "$*" >&2; }
 
-(cd "$ROOT" && cargo build --release -q -p cunlink -p cunlink-market-load)
-BIN=$CARGO_TARGET_DIR/release/cunlink
-LOAD=$CARGO_TARGET_DIR/release/cunlink-market-load
+# CUNLINK_BIN and MARKET_LOAD_BIN name binaries built already (skips the build).
+if [ -z "${CUNLINK_BIN:-}" ]; then
+  (cd "$ROOT" && cargo build --release -q -p cunlink -p cunlink-market-load)
+fi
+BIN=${CUNLINK_BIN:-$CARGO_TARGET_DIR/release/cunlink}
+LOAD=${MARKET_LOAD_BIN:-$CARGO_TARGET_DIR/release/cunlink-market-load}
+
+run_backend() {  # $1: sqlite | postgres
 DATA=$(mktemp -d /tmp/cunlink-market-bench.XXXXXX)
-SERVER=""
-cleanup() { [ -n "$SERVER" ] && kill "$SERVER" 2>/dev/null; wait 2>/dev/null; rm -rf "$DATA"; }
-trap cleanup EXIT
+DB=(--data-dir "$DATA")
+if [ "$1" = postgres ]; then
+  # Its own directory: the server runs as `postgres`, which cannot enter $DATA.
+  PGDIR=$(mktemp -d /tmp/cunlink-market-bench-pg.XXXXXX)
+  eval "$("$ROOT/tests/pg.sh" start "$PGDIR")"
+  DB+=(--database-url "$CUNLINK_TEST_DATABASE_URL")
+  log "PostgreSQL $(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1 | cut -d/ -f4) at $CUNLINK_TEST_DATABASE_URL (fsync on)"
+fi
+log "backend $1"
 
 log "generating $COMMODITIES commodities × $MARKETS markets × $DAYS days of prices"
 t0=$(date +%s)
-"$BIN" market seed-prices --data-dir "$DATA" --commodities "$COMMODITIES" --markets "$MARKETS" --days "$DAYS" >/dev/null
-log "prices written in $(( $(date +%s) - t0 )) s; db $(du -sh "$DATA" | cut -f1)"
+"$BIN" market seed-prices "${DB[@]}" --commodities "$COMMODITIES" --markets "$MARKETS" --days "$DAYS" >/dev/null
+log "prices written in $(( $(date +%s) - t0 )) s; data dir $(du -sh "$DATA" | cut -f1)"
 
-STATION=$("$BIN" station create --data-dir "$DATA" --village 茶香村 --name 茶香村服务站 2>/dev/null | tail -1)
-FARMER=$(echo bench-password | "$BIN" user create --data-dir "$DATA" --username farmer --role farmer --village 茶香村 2>/dev/null | tail -1)
-BUYER=$(echo bench-password | "$BIN" user create --data-dir "$DATA" --username buyer --role buyer 2>/dev/null | tail -1)
+STATION=$("$BIN" station create "${DB[@]}" --village 茶香村 --name 茶香村服务站 2>/dev/null | tail -1)
+FARMER=$(echo bench-password | "$BIN" user create "${DB[@]}" --username farmer --role farmer --village 茶香村 2>/dev/null | tail -1)
+BUYER=$(echo bench-password | "$BIN" user create "${DB[@]}" --username buyer --role buyer 2>/dev/null | tail -1)
 : >"$DATA/fans"
 for i in $(seq 1 100); do
-  echo bench-password | "$BIN" user create --data-dir "$DATA" --username "fan$i" --role buyer 2>/dev/null | tail -1 >>"$DATA/fans"
+  echo bench-password | "$BIN" user create "${DB[@]}" --username "fan$i" --role buyer 2>/dev/null | tail -1 >>"$DATA/fans"
 done
 
-"$BIN" serve --data-dir "$DATA" --http 127.0.0.1:$PORT --mqtt 127.0.0.1:0 2>"$DATA/server.log" &
+"$BIN" serve "${DB[@]}" --http 127.0.0.1:$PORT --mqtt 127.0.0.1:0 2>"$DATA/server.log" &
 SERVER=$!
 for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.2; done
 api() { curl -sf -X "$1" "http://127.0.0.1:$PORT$2" -H "authorization: Bearer $3" -H 'content-type: application/json' -d "$4"; }
@@ -63,6 +81,7 @@ c0=$(server_cpu); m0=$(machine_busy); t0=$(date +%s.%N)
 OUT=$("$LOAD" 127.0.0.1:$PORT orders "$BUYER" "$PRODUCT" "$STATION" "$DURATION" "$CONNS")
 c1=$(server_cpu); m1=$(machine_busy); t1=$(date +%s.%N)
 echo "$OUT"
+SUMMARY+=$(echo "$OUT" | sed -E "s/^order placement: ([0-9]+) requests in ([0-9.]+) s = ([0-9]+)\/s; latency ms p50 ([0-9.]+) p99 ([0-9.]+).*/$1: \3 orders\/s, p99 \5 ms (p50 \4 ms, \1 orders in \2 s)/")$'\n'
 N=$(echo "$OUT" | sed -E 's/^order placement: ([0-9]+) requests.*/\1/')
 awk -v c="$(echo "$c1 - $c0" | bc)" -v m="$(echo "$m1 - $m0" | bc)" -v t="$(echo "$t1 - $t0" | bc)" -v n="$N" \
   'BEGIN { printf "orders: server CPU %.0f µs per order (%.2f cores); whole machine busy %.2f of 2 cores (load client and anything else included)\n", c * 1e6 / n, c / t, m / t }'
@@ -76,3 +95,21 @@ log "live item after the sale: $(curl -sf "http://127.0.0.1:$PORT/api/market/liv
 
 "$LOAD" 127.0.0.1:$PORT search 20000 "${SEARCH_CONNS:-1}"
 "$LOAD" 127.0.0.1:$PORT search 20000 4
+kill "$SERVER" 2>/dev/null; wait "$SERVER" 2>/dev/null || true; SERVER=""
+if [ -n "$PGDIR" ]; then "$ROOT/tests/pg.sh" stop "$PGDIR"; rm -rf "$PGDIR"; PGDIR=""; fi
+rm -rf "$DATA"; DATA=""
+}
+
+SERVER=""; PGDIR=""; DATA=""; SUMMARY=""
+cleanup() {
+  if [ -n "$SERVER" ]; then kill "$SERVER" 2>/dev/null; wait 2>/dev/null; fi
+  if [ -n "$PGDIR" ]; then "$ROOT/tests/pg.sh" stop "$PGDIR"; rm -rf "$PGDIR"; fi
+  if [ -n "$DATA" ]; then rm -rf "$DATA"; fi
+}
+trap cleanup EXIT
+for b in $BACKENDS; do
+  run_backend "$b"
+done
+echo
+echo "order placement ($CONNS connections, $DURATION s, one product of 10,000,000 units, one buyer, an Idempotency-Key per order):"
+printf '%s' "$SUMMARY"

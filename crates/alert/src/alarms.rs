@@ -120,9 +120,7 @@ fn transient(e: &AlertStoreError) -> bool {
         AlertStoreError::NoSuchRule(_)
         | AlertStoreError::NoSuchAlarm(_)
         | AlertStoreError::Corrupt { .. } => false,
-        AlertStoreError::Db(cunlink_core::DbError::Sql(e)) => {
-            !e.is_permanent()
-        }
+        AlertStoreError::Db(cunlink_core::DbError::Sql(e)) => !e.is_permanent(),
         AlertStoreError::Db(_) => true,
     }
 }
@@ -474,12 +472,17 @@ impl Alarms {
                 .db
                 .call(move |c| {
                     let tx = c.transaction().map_err(cunlink_core::DbError::from)?;
+                    // Every node runs this pass: only the one whose claim
+                    // succeeds notifies (and an ack or clear since the scan wins).
+                    if !store::claim_escalation(&tx, a.id, now)? {
+                        return Ok::<_, AlertStoreError>(None);
+                    }
                     let items = Notifier::enqueue_blocking(&tx, &a, &planned, true, now)?;
-                    store::mark_escalated(&tx, a.id, now)?;
                     tx.commit().map_err(cunlink_core::DbError::from)?;
-                    Ok::<_, AlertStoreError>(items)
+                    Ok(Some(items))
                 })
                 .await?;
+            let Some(items) = items else { continue };
             tracing::info!(alarm = alarm.id, to = ?to, deliveries = items.len(), "alarm escalated");
             self.notifier.send_now(items);
             if let Ok(a) = self.get(alarm.id).await {
@@ -519,9 +522,11 @@ fn record_raise(
     }
     // Someone may have cleared it since we looked: then this
     // episode is a new alarm.
+    // The engine's map of open alarms is this node's: another node may have
+    // opened (or this node's user cleared) one since; the table says.
     let still_open = match r.open_before {
-        Some((id, _)) => (store::alarm(&tx, id)?.cleared_at.is_none()).then_some(id),
-        None => None,
+        Some((id, _)) if store::alarm(&tx, id)?.cleared_at.is_none() => Some(id),
+        _ => store::open_alarm_of(&tx, r.rule.id, r.device.id.0)?,
     };
     if let Some(id) = still_open {
         store::repeat_alarm(&tx, id, r.since, &r.details, r.now)?;
@@ -529,7 +534,7 @@ fn record_raise(
         tx.commit().map_err(cunlink_core::DbError::from)?;
         return Ok(Some((a, Vec::new(), false)));
     }
-    let id = store::insert_alarm(
+    let Some(id) = store::insert_alarm(
         &tx,
         &NewAlarm {
             rule: &r.rule,
@@ -543,7 +548,11 @@ fn record_raise(
             escalate_at: r.escalate_at,
         },
         r.now,
-    )?;
+    )?
+    else {
+        // Another node recorded it between our reads and this insert.
+        return Ok(None);
+    };
     let alarm = store::alarm(&tx, id)?;
     let items = Notifier::enqueue_blocking(&tx, &alarm, &r.planned, false, r.now)?;
     if r.fail

@@ -28,6 +28,11 @@ pub const MIGRATIONS: &[cunlink_core::Migration] = &[
         name: "user_notices",
         sql: include_str!("../migrations/sqlite/0004_user_notices.sql"),
     },
+    cunlink_core::Migration {
+        version: 5,
+        name: "multi_node",
+        sql: include_str!("../migrations/sqlite/0005_multi_node.sql"),
+    },
 ];
 
 const RULE_COLUMNS: &str = "id, name, village_id, severity, target, condition, action, escalate, auto_clear, enabled, builtin, created_at, updated_at";
@@ -311,27 +316,53 @@ pub struct NewAlarm<'a> {
     pub escalate_at: Option<i64>,
 }
 
-pub fn insert_alarm(conn: &Connection, a: &NewAlarm<'_>, now: i64) -> Result<i64, AlertStoreError> {
-    conn.prepare_cached(
-        "INSERT INTO alert_alarms (rule_id, rule_name, device_id, device_name, village_id, asset_id, severity,
-                             condition_since, started_at, updated_at, details, escalate_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-    )?
-    .execute(params![
-        a.rule.id,
-        a.rule.name,
-        a.device_id,
-        a.device_name,
-        a.village_id,
-        a.asset_id,
-        a.rule.severity.as_str(),
-        a.condition_since,
-        a.started_at,
-        now,
-        a.details.to_string(),
-        a.escalate_at
-    ])?;
-    Ok(conn.last_insert_rowid()?)
+/// Insert a new open alarm; `None` (nothing written) when another node
+/// recorded this episode, or opened an alarm for (rule, device), first: the
+/// unique indexes `alert_alarms_episode` and `alert_alarms_open` refuse a
+/// second one.
+pub fn insert_alarm(
+    conn: &Connection,
+    a: &NewAlarm<'_>,
+    now: i64,
+) -> Result<Option<i64>, AlertStoreError> {
+    let n = conn
+        .prepare_cached(
+            "INSERT INTO alert_alarms (rule_id, rule_name, device_id, device_name, village_id, asset_id, severity,
+                                 condition_since, started_at, updated_at, details, escalate_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT DO NOTHING",
+        )?
+        .execute(params![
+            a.rule.id,
+            a.rule.name,
+            a.device_id,
+            a.device_name,
+            a.village_id,
+            a.asset_id,
+            a.rule.severity.as_str(),
+            a.condition_since,
+            a.started_at,
+            now,
+            a.details.to_string(),
+            a.escalate_at
+        ])?;
+    if n == 0 {
+        return Ok(None);
+    }
+    Ok(Some(conn.last_insert_rowid()?))
+}
+
+/// The open alarm of (rule, device), if any (at most one: `alert_alarms_open`).
+pub fn open_alarm_of(
+    conn: &Connection,
+    rule: i64,
+    device: i64,
+) -> Result<Option<i64>, AlertStoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT id FROM alert_alarms WHERE rule_id = $1 AND device_id = $2 AND cleared_at IS NULL",
+        )?
+        .query_row(params![rule, device], |r| r.get(0))
+        .optional()?)
 }
 
 /// A new episode of an alarm that is still open: fold it in.
@@ -508,10 +539,14 @@ pub fn due_escalations(conn: &Connection, now: i64) -> Result<Vec<Alarm>, AlertS
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-pub fn mark_escalated(conn: &Connection, id: i64, now: i64) -> Result<(), AlertStoreError> {
-    conn.execute(
-        "UPDATE alert_alarms SET escalated_at = $1 WHERE id = $2",
+/// Claim the escalation of alarm `id`: true for exactly one caller across
+/// nodes (the one whose update found it still unescalated, open and
+/// unacknowledged); the claimant then queues its deliveries in the same
+/// transaction.
+pub fn claim_escalation(conn: &Connection, id: i64, now: i64) -> Result<bool, AlertStoreError> {
+    Ok(conn.execute(
+        "UPDATE alert_alarms SET escalated_at = $1
+          WHERE id = $2 AND escalated_at IS NULL AND cleared_at IS NULL AND acked_at IS NULL",
         params![now, id],
-    )?;
-    Ok(())
+    )? == 1)
 }

@@ -62,6 +62,39 @@ pub fn lookup(
     }
 }
 
+/// Before the work of a request with (user, key): the answer to replay if the
+/// key was used already, else `None` and the key is this transaction's.
+///
+/// SQLite has one writer, so looking is enough (and [`store`] inserts). On
+/// PostgreSQL writers on several nodes run at once: the key is claimed first
+/// (a placeholder row, `INSERT … ON CONFLICT DO NOTHING`, which waits for a
+/// concurrent claimant to finish) and read back when another request had it,
+/// so a retry through another node replays the first answer and never does
+/// the work twice.
+pub fn claim(
+    conn: &Connection,
+    user_id: i64,
+    key: &str,
+    hash: &str,
+) -> Result<Option<Answer>, MarketError> {
+    if !conn.is_postgres() {
+        return lookup(conn, user_id, key, hash);
+    }
+    if crate::store::idem::claim(conn, user_id, key, hash)? {
+        return Ok(None);
+    }
+    match lookup(conn, user_id, key, hash)? {
+        // Committed claims always carry their answer; a placeholder is seen
+        // only if the claimant's transaction is ours, which cannot reach here.
+        Some(a) if a.status != 0 => Ok(Some(a)),
+        _ => Err(MarketError::Storage(format!(
+            "idempotency key {key} is held by an unfinished request"
+        ))),
+    }
+}
+
+/// After the work: the answer for (user, key), in the same transaction as the
+/// work and the [`claim`].
 pub fn store(
     conn: &Connection,
     user_id: i64,
@@ -69,7 +102,11 @@ pub fn store(
     hash: &str,
     answer: &Answer,
 ) -> Result<(), MarketError> {
-    crate::store::idem::insert(conn, user_id, key, hash, answer.status as i64, &answer.body)
+    if conn.is_postgres() {
+        crate::store::idem::answer(conn, user_id, key, answer.status as i64, &answer.body)
+    } else {
+        crate::store::idem::insert(conn, user_id, key, hash, answer.status as i64, &answer.body)
+    }
 }
 
 /// A JSON answer to a creating request, possibly replayed.
@@ -123,7 +160,7 @@ where
         let tx = c.transaction_with_behavior(cunlink_core::sql::TransactionBehavior::Immediate)?;
         let hash = key.as_ref().map(|_| request_hash(route, &body));
         if let (Some(k), Some(h)) = (&key, &hash) {
-            if let Some(a) = lookup(&tx, user_id, k, h)? {
+            if let Some(a) = claim(&tx, user_id, k, h)? {
                 return Ok(a);
             }
         }

@@ -125,7 +125,8 @@ impl Market {
         let (obs_tx, obs_rx) = mpsc::unbounded_channel();
         let (live, _) = broadcast::channel(4096);
         let metrics = Arc::new(metrics::MarketMetrics::default());
-        let w = Writer::new(conn, rx, live.clone(), obs_tx, metrics.clone())?;
+        let mut w = Writer::new(conn, rx, live.clone(), obs_tx, metrics.clone())?;
+        w.reopen = Some(db.clone());
         let handle = std::thread::Builder::new()
             .name("market-writer".into())
             .spawn(move || w.run())

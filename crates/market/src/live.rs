@@ -145,7 +145,13 @@ pub fn end(conn: &Connection, user: &User, id: i64) -> Result<Value, MarketError
             "this live sale has already ended",
         ));
     }
-    store::live::end(conn, id)?;
+    if !store::live::end(conn, id)? {
+        return Err(MarketError::conflict(
+            "live_ended",
+            None,
+            "this live sale has already ended",
+        ));
+    }
     get(conn, id)
 }
 

@@ -9,6 +9,8 @@ const COMMIT_SECONDS: &[f64] = &[0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2
 pub struct MarketMetrics {
     pub orders: Counter,
     pub batches: Counter,
+    /// Batches run again after a deadlock with another node's writer (PostgreSQL).
+    pub retries: Counter,
     pub commit: Histogram,
 }
 
@@ -17,6 +19,7 @@ impl Default for MarketMetrics {
         MarketMetrics {
             orders: Counter::default(),
             batches: Counter::default(),
+            retries: Counter::default(),
             commit: Histogram::new(COMMIT_SECONDS),
         }
     }
@@ -38,6 +41,11 @@ impl MarketMetrics {
             out,
             "cunlink_market_order_batches_total",
             "Order writer transactions.",
+        );
+        self.retries.render(
+            out,
+            "cunlink_market_order_batch_retries_total",
+            "Order batches run again after a deadlock with another node's writer.",
         );
         self.commit.render(
             out,

@@ -11,8 +11,8 @@
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
-use image::{DynamicImage, ImageFormat, ImageReader, Limits, imageops::FilterType};
 use cunlink_core::sql::Connection;
+use image::{DynamicImage, ImageFormat, ImageReader, Limits, imageops::FilterType};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 

@@ -322,7 +322,8 @@ async fn in_tx<T: Send + 'static>(
 ) -> R<T> {
     Ok(m.db
         .call(move |c| {
-            let tx = c.transaction_with_behavior(cunlink_core::sql::TransactionBehavior::Immediate)?;
+            let tx =
+                c.transaction_with_behavior(cunlink_core::sql::TransactionBehavior::Immediate)?;
             let out = f(&tx)?;
             tx.commit()?;
             Ok::<_, MarketError>(out)

@@ -44,7 +44,11 @@ pub fn insert(conn: &Connection, e: &NewEntry<'_>, now: i64) -> cunlink_core::sq
 }
 
 /// The user's newest `limit` entries, newest first.
-pub fn list(conn: &Connection, user_id: i64, limit: usize) -> cunlink_core::sql::Result<Vec<FeedEntry>> {
+pub fn list(
+    conn: &Connection,
+    user_id: i64,
+    limit: usize,
+) -> cunlink_core::sql::Result<Vec<FeedEntry>> {
     let mut st = conn.prepare_cached(
         "SELECT id, source, title, body, url, urgent, created_at, read_at IS NOT NULL
            FROM alert_feed WHERE user_id = $1 ORDER BY id DESC LIMIT $2",
@@ -72,7 +76,12 @@ pub fn unread(conn: &Connection, user_id: i64) -> cunlink_core::sql::Result<i64>
 
 /// Mark one of the user's entries read (the first time only). Returns whether
 /// the entry is the user's.
-pub fn mark_read(conn: &Connection, id: i64, user_id: i64, now: i64) -> cunlink_core::sql::Result<bool> {
+pub fn mark_read(
+    conn: &Connection,
+    id: i64,
+    user_id: i64,
+    now: i64,
+) -> cunlink_core::sql::Result<bool> {
     let n = conn.execute(
         "UPDATE alert_feed SET read_at = coalesce(read_at, $1) WHERE id = $2 AND user_id = $3",
         params![now, id, user_id],

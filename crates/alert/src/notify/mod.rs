@@ -52,6 +52,10 @@ fn status_reason(status: u16) -> String {
 /// Attempts before a delivery becomes a dead letter.
 pub const MAX_ATTEMPTS: i64 = 8;
 const SEND_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long a node's claim on an outbox row holds (ms): well past a send's
+/// timeout, so only a node that died mid-delivery loses its rows to another.
+const CLAIM_LEASE_MS: i64 = 60_000;
 const MAX_CONCURRENT: usize = 64;
 
 pub struct NotifyMetrics {
@@ -96,6 +100,9 @@ pub struct Notifier {
     /// (`NotifyUsers::wake`).
     scan_now: tokio::sync::Notify,
     pub metrics: NotifyMetrics,
+    /// This process among the nodes sharing the database: outbox rows it
+    /// delivers are claimed in its name (`alert_outbox.claimed_by`).
+    node: String,
 }
 
 /// Roles told about their village's alarms without asking: the people who
@@ -134,6 +141,7 @@ impl Notifier {
             wake_rx: std::sync::Mutex::new(Some(rx)),
             scan_now: tokio::sync::Notify::new(),
             metrics: NotifyMetrics::default(),
+            node: cunlink_core::random::token(16),
         })
     }
 
@@ -336,11 +344,28 @@ impl Notifier {
     }
 
     async fn deliver(&self, item: OutboxItem, fresh: bool) {
-        // A scanned row may have been sent by the direct path or given up meanwhile.
+        // Every node scans the outbox: a row is delivered by the one whose
+        // claim succeeds (pending, due, and nobody else's live claim).
+        let node = self.node.clone();
+        let id = item.id;
+        let lease = CLAIM_LEASE_MS;
+        match self
+            .db
+            .call(move |c| store::claim(c, id, &node, now_ms(), lease))
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "outbox claim failed");
+                return;
+            }
+        }
+        // A scanned row may have been tried meanwhile (attempts changed).
         let item = if fresh {
             item
         } else {
-            match self.db.call(move |c| store::outbox_item(c, item.id)).await {
+            match self.db.call(move |c| store::outbox_item(c, id)).await {
                 Ok(Some(i)) if i.status == "pending" => i,
                 Ok(_) => return,
                 Err(e) => {
@@ -354,14 +379,16 @@ impl Notifier {
             Channel::Webhook => self.send_webhook(&item).await,
         };
         let now = now_ms();
-        let id = item.id;
         let outcome = match result {
             Ok(()) => {
                 self.metrics.sent.inc();
                 self.metrics
                     .latency
                     .observe((now - item.created_at).max(0) as f64 / 1000.0);
-                self.db.call(move |c| store::mark_sent(c, id, now)).await
+                let node = self.node.clone();
+                self.db
+                    .call(move |c| store::mark_sent(c, id, &node, now))
+                    .await
             }
             Err(Failure { message, permanent }) => {
                 self.metrics.failed.inc();
@@ -372,8 +399,9 @@ impl Notifier {
                     self.metrics.dead.inc();
                 }
                 tracing::info!(delivery = id, channel = item.channel.as_str(), attempts, error = %message, dead = next.is_none(), "notification failed");
+                let node = self.node.clone();
                 self.db
-                    .call(move |c| store::mark_failed(c, id, &message, next))
+                    .call(move |c| store::mark_failed(c, id, &node, &message, next))
                     .await
             }
         };

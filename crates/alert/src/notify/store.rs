@@ -148,7 +148,7 @@ pub fn remove_push(
     user_id: Option<i64>,
 ) -> Result<bool, AlertStoreError> {
     Ok(conn.execute(
-        "DELETE FROM alert_push_subscriptions WHERE id = $1 AND ($2 IS NULL OR user_id = $2)",
+        "DELETE FROM alert_push_subscriptions WHERE id = $1 AND (CAST($2 AS BIGINT) IS NULL OR user_id = $2)",
         params![id, user_id],
     )? == 1)
 }
@@ -353,46 +353,92 @@ pub fn enqueue(
     })
 }
 
+/// Pending rows due at `now` that no node is delivering (no live claim).
 pub fn due(conn: &Connection, now: i64, limit: usize) -> Result<Vec<OutboxItem>, AlertStoreError> {
     let mut st = conn.prepare_cached(&format!(
-        "SELECT {OUTBOX_COLUMNS} FROM alert_outbox WHERE status = 'pending' AND next_at <= $1 ORDER BY next_at LIMIT $2"
+        "SELECT {OUTBOX_COLUMNS} FROM alert_outbox WHERE status = 'pending' AND next_at <= $1
+           AND (claimed_until IS NULL OR claimed_until < $1) ORDER BY next_at LIMIT $2"
     ))?;
     let rows = st.query_map(params![now, limit as i64], outbox_from_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-pub fn mark_sent(conn: &Connection, id: i64, now: i64) -> Result<(), AlertStoreError> {
-    conn.prepare_cached(
-        "UPDATE alert_outbox SET status = 'sent', sent_at = $1, attempts = attempts + 1, last_error = NULL WHERE id = $2",
-    )?
-    .execute(params![now, id])?;
-    Ok(())
+/// Claim row `id` for delivery by `node` until `now + lease_ms`: true for one
+/// node only (one conditional statement, safe with several nodes: under READ
+/// COMMITTED a concurrent claim's update is waited for and the condition
+/// evaluated again on it). The row must be pending, due, and not claimed, or
+/// its claim expired (its node died mid-delivery).
+pub fn claim(
+    conn: &Connection,
+    id: i64,
+    node: &str,
+    now: i64,
+    lease_ms: i64,
+) -> Result<bool, AlertStoreError> {
+    Ok(conn
+        .prepare_cached(
+            "UPDATE alert_outbox SET claimed_by = $1, claimed_until = $2
+              WHERE id = $3 AND status = 'pending' AND next_at <= $4
+                AND (claimed_until IS NULL OR claimed_until < $4)",
+        )?
+        .execute(params![node, now.saturating_add(lease_ms), id, now])?
+        == 1)
 }
 
-/// A failed attempt: retry at `next_at`, or give up (`None`: dead letter).
+/// Delivered by `node`, which claimed it. False (nothing changed) when the
+/// claim was lost (it expired and another node took the row).
+pub fn mark_sent(
+    conn: &Connection,
+    id: i64,
+    node: &str,
+    now: i64,
+) -> Result<bool, AlertStoreError> {
+    let n = conn
+        .prepare_cached(
+            "UPDATE alert_outbox SET status = 'sent', sent_at = $1, attempts = attempts + 1, last_error = NULL,
+                    claimed_by = NULL, claimed_until = NULL
+              WHERE id = $2 AND claimed_by = $3 AND status = 'pending'",
+        )?
+        .execute(params![now, id, node])?;
+    if n == 0 {
+        tracing::warn!(
+            delivery = id,
+            "sent, but this node's claim on it was lost meanwhile"
+        );
+    }
+    Ok(n == 1)
+}
+
+/// A failed attempt by `node`, which claimed the row: retry at `next_at`, or
+/// give up (`None`: dead letter). The claim ends either way.
 pub fn mark_failed(
     conn: &Connection,
     id: i64,
+    node: &str,
     error: &str,
     next_at: Option<i64>,
-) -> Result<(), AlertStoreError> {
-    match next_at {
+) -> Result<bool, AlertStoreError> {
+    let n = match next_at {
         Some(t) => conn.execute(
-            "UPDATE alert_outbox SET attempts = attempts + 1, last_error = $1, next_at = $2 WHERE id = $3",
-            params![error, t, id],
+            "UPDATE alert_outbox SET attempts = attempts + 1, last_error = $1, next_at = $2,
+                    claimed_by = NULL, claimed_until = NULL
+              WHERE id = $3 AND claimed_by = $4 AND status = 'pending'",
+            params![error, t, id, node],
         )?,
         None => conn.execute(
-            "UPDATE alert_outbox SET attempts = attempts + 1, last_error = $1, status = 'dead' WHERE id = $2",
-            params![error, id],
+            "UPDATE alert_outbox SET attempts = attempts + 1, last_error = $1, status = 'dead',
+                    claimed_by = NULL, claimed_until = NULL
+              WHERE id = $2 AND claimed_by = $3 AND status = 'pending'",
+            params![error, id, node],
         )?,
     };
-    Ok(())
+    Ok(n == 1)
 }
 
 /// Dead letters, newest first; `user_id` limits to one user's.
 pub fn dead(conn: &Connection, user_id: Option<i64>) -> Result<Vec<OutboxItem>, AlertStoreError> {
     let mut st = conn.prepare_cached(&format!(
-        "SELECT {OUTBOX_COLUMNS} FROM alert_outbox WHERE status = 'dead' AND ($1 IS NULL OR user_id = $1) ORDER BY id DESC LIMIT 500"
+        "SELECT {OUTBOX_COLUMNS} FROM alert_outbox WHERE status = 'dead' AND (CAST($1 AS BIGINT) IS NULL OR user_id = $1) ORDER BY id DESC LIMIT 500"
     ))?;
     let rows = st.query_map([user_id], outbox_from_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
@@ -406,7 +452,7 @@ pub fn revive(
     now: i64,
 ) -> Result<bool, AlertStoreError> {
     Ok(conn.execute(
-        "UPDATE alert_outbox SET status = 'pending', next_at = $1, attempts = 0 WHERE id = $2 AND status = 'dead' AND ($3 IS NULL OR user_id = $3)",
+        "UPDATE alert_outbox SET status = 'pending', next_at = $1, attempts = 0 WHERE id = $2 AND status = 'dead' AND (CAST($3 AS BIGINT) IS NULL OR user_id = $3)",
         params![now, id, user_id],
     )? == 1)
 }

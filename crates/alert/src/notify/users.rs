@@ -13,8 +13,8 @@
 use std::collections::BTreeSet;
 
 use cunlink_core::notify::{NotifyUsers, UserNotice};
-use cunlink_core::time::now_ms;
 use cunlink_core::sql::Connection;
+use cunlink_core::time::now_ms;
 use serde_json::json;
 
 use super::feed::{self, NewEntry};

@@ -114,6 +114,32 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
 }
 
 impl TestApp {
+    /// Another node on this app's PostgreSQL database (its own data directory
+    /// and ports), as a second `cunlink serve` of one deployment; `None` on
+    /// SQLite, whose database one process owns. It shares the admin token.
+    #[allow(dead_code)]
+    pub async fn spawn_peer(&self) -> Option<TestApp> {
+        self.spawn_peer_with(|_| {}).await
+    }
+
+    /// [`TestApp::spawn_peer`] with its configuration changed by `tweak`.
+    #[allow(dead_code)]
+    pub async fn spawn_peer_with(&self, tweak: impl FnOnce(&mut Config)) -> Option<TestApp> {
+        let url = test_database_url(&self.dir.0)?;
+        let dir = TempDir::new("peer");
+        let mut config = test_config(&dir.0);
+        config.database_url = Some(url);
+        tweak(&mut config);
+        let server = cunlink::app::start(config).await.expect("peer starts");
+        Some(TestApp {
+            http: server.http_addr,
+            mqtt: server.mqtt_addr,
+            server: Some(server),
+            admin_token: self.admin_token.clone(),
+            dir,
+        })
+    }
+
     /// A connection of its own to this app's database, whichever backend (for
     /// tests that look at or break rows directly).
     #[allow(dead_code)]

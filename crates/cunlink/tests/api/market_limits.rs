@@ -314,7 +314,7 @@ async fn an_old_unbounded_batch_reads_only_the_last_year() {
     assert_eq!(s, 201, "{b}");
     let code = b["code"].as_str().unwrap().to_string();
     // Widen it the way an old server would have stored it.
-    let db = cunlink_core::sql::Connection::open(app.dir.0.join("cunlink.db")).unwrap();
+    let db = app.db_conn();
     db.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
     db.execute(
         "UPDATE market_batches SET grown_from = 0 WHERE code = $1",

@@ -276,10 +276,14 @@ pub fn payment(conn: &Connection, user: &User, id: i64, body: &Obj) -> Result<Va
                     "this order is cancelled; nothing to pay",
                 ));
             }
-            store::orders::set_paid(conn, id, m)?;
+            if !store::orders::set_paid(conn, id, m)? {
+                return Err(changed_meanwhile(state));
+            }
         }
         ("paid_at_station", "refunded") => {
-            store::orders::set_refunded(conn, id)?;
+            if !store::orders::set_refunded(conn, id)? {
+                return Err(changed_meanwhile(state));
+            }
         }
         (_, "unpaid" | "paid_at_station" | "refunded") => {
             return Err(MarketError::conflict(
@@ -304,6 +308,15 @@ pub fn payment(conn: &Connection, user: &User, id: i64, body: &Obj) -> Result<Va
         method.unwrap_or(""),
     )?;
     get(conn, user, id)
+}
+
+/// The order's payment or status changed between reading and writing it.
+fn changed_meanwhile(state: &str) -> MarketError {
+    MarketError::conflict(
+        "bad_payment_transition",
+        Some("state".into()),
+        format!("the order changed meanwhile; payment cannot become {state} now"),
+    )
 }
 
 /// Mark an order collected (called when its parcel is collected with the code).

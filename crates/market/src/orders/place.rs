@@ -161,7 +161,7 @@ pub fn apply(
     random: &mut cunlink_core::random::Pool,
 ) -> Result<Answer, MarketError> {
     if let Some(k) = key {
-        if let Some(a) = idem::lookup(conn, user_id, k, hash)? {
+        if let Some(a) = idem::claim(conn, user_id, k, hash)? {
             return Ok(a);
         }
     }
@@ -415,6 +415,16 @@ fn take_live(
         ));
     };
     if status != "live" {
+        return Err(MarketError::conflict(
+            "live_ended",
+            Some("item_id".into()),
+            "this live sale has ended",
+        ));
+    }
+    // PostgreSQL: hold the session open until this order commits, so ending
+    // it (which returns the unsold units to stock) waits for this sale and
+    // counts it; an end that committed first makes this read find no live row.
+    if conn.is_postgres() && !placing::hold_live_session(conn, session)? {
         return Err(MarketError::conflict(
             "live_ended",
             Some("item_id".into()),

@@ -5,10 +5,14 @@
 //! each order runs in its own SAVEPOINT: its stock checks and decrements, its rows
 //! and its idempotency record apply together or not at all, and a refused order
 //! (out of stock, unknown product) leaves no trace while its neighbours commit.
-//! Stock is taken with `UPDATE … WHERE stock >= n`, and only this thread takes
-//! it, so no interleaving can oversell.
+//! Stock is taken with `UPDATE … WHERE stock >= n`, so no interleaving can
+//! oversell: on SQLite only this thread takes it; on PostgreSQL the writers of
+//! several nodes run side by side under READ COMMITTED, where such an UPDATE
+//! waits for a concurrent one on the same row and evaluates its condition
+//! again on the committed stock. Batches that deadlock with another node's
+//! (rows taken in the other order) are rolled back by PostgreSQL and run again.
 //!
-//! An order of one line needs no SAVEPOINT: everything before its stock update
+//! On SQLite an order of one line needs no SAVEPOINT: everything before its stock update
 //! only reads, the update is its own check (0 rows = refused, nothing written),
 //! and what follows fails only with the storage, which fails the whole batch.
 //! Skipping it saves a statement journal copy of every page the order touches.
@@ -19,11 +23,11 @@
 //! join statement was parsed and planned again for every order.
 
 use std::collections::HashSet;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use cunlink_core::random::Pool;
 
-use cunlink_core::sql::Connection;
+use cunlink_core::sql::{Connection, TransactionBehavior};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use super::place::{self, Effects, OrderRequest};
@@ -35,6 +39,16 @@ use crate::prices::Observation;
 
 /// Most orders per transaction; bounds latency under extreme bursts.
 const MAX_BATCH: usize = 1024;
+
+/// Times a batch is run again after a deadlock or serialization failure
+/// with another node's writer (PostgreSQL).
+const MAX_RETRIES: u32 = 8;
+
+type Attempt = (
+    Result<(), MarketError>,
+    Vec<Result<Answer, MarketError>>,
+    Effects,
+);
 
 pub struct Job {
     pub user_id: i64,
@@ -57,6 +71,9 @@ pub struct Writer {
     pub metrics: std::sync::Arc<MarketMetrics>,
     /// Trace codes: OS random bytes fetched in bulk, not a syscall per order.
     pub random: Pool,
+    /// Where a new connection comes from when PostgreSQL dropped this one
+    /// (a restart); `None`: keep the one we have (SQLite, tests).
+    pub reopen: Option<cunlink_core::Db>,
 }
 
 impl Writer {
@@ -68,7 +85,10 @@ impl Writer {
         metrics: std::sync::Arc<MarketMetrics>,
     ) -> Result<Writer, cunlink_core::sql::Error> {
         if let Some(c) = conn.as_sqlite() {
-            c.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
+            c.set_db_config(
+                rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+                true,
+            )?;
         }
         // Multi-line orders' savepoints keep their statement journal in memory.
         conn.execute_batch("PRAGMA temp_store=MEMORY")?;
@@ -79,6 +99,7 @@ impl Writer {
             prices,
             metrics,
             random: Pool::default(),
+            reopen: None,
         })
     }
 }
@@ -105,6 +126,7 @@ impl Writer {
                 }
             }
             if !jobs.is_empty() {
+                self.reconnect_if_broken();
                 self.commit(jobs);
             }
         }
@@ -114,14 +136,102 @@ impl Writer {
     fn commit(&mut self, jobs: Vec<Job>) {
         let started = Instant::now();
         let n = jobs.len();
-        let mut results: Vec<Result<Answer, MarketError>> = Vec::with_capacity(n);
+        let mut attempt = 0u32;
+        let (outcome, results, effects) = loop {
+            let (outcome, results, effects) = self.try_commit(&jobs);
+            // PostgreSQL: another node's batch took the same rows in the other
+            // order (40P01, deadlock) or could not be serialized (40001). The
+            // whole transaction was rolled back, so running it again is safe.
+            let busy = matches!(
+                &outcome,
+                Err(MarketError::Db(cunlink_core::DbError::Sql(e))) if e.is_busy()
+            );
+            if busy && self.conn.is_postgres() && attempt < MAX_RETRIES {
+                attempt += 1;
+                tracing::warn!(
+                    attempt,
+                    orders = n,
+                    "order batch conflicted with another node's; retrying"
+                );
+                self.metrics.retries.inc();
+                // A little jitter so two nodes do not collide again in step.
+                let jitter = u64::from(self.random.token(1).as_bytes()[0] % 8);
+                std::thread::sleep(Duration::from_millis(jitter + 5 * u64::from(attempt)));
+                continue;
+            }
+            break (outcome, results, effects);
+        };
+        match outcome {
+            Ok(()) => {
+                self.metrics.observe_commit(n, started.elapsed());
+                for c in effects.stock {
+                    let _ = self.live.send(c);
+                }
+                // A batch of orders for one product offers its price once.
+                let mut offered = HashSet::new();
+                for o in effects.prices {
+                    if !offered.contains(&o) {
+                        offered.insert(o.clone());
+                        let _ = self.prices.send(o);
+                    }
+                }
+                for (job, r) in jobs.into_iter().zip(results) {
+                    if r.is_ok() {
+                        self.metrics.orders.inc();
+                    }
+                    let _ = job.reply.send(r);
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, orders = n, "order batch failed to commit");
+                let msg = e.to_string();
+                for job in jobs {
+                    let _ = job.reply.send(Err(MarketError::Storage(msg.clone())));
+                }
+            }
+        }
+    }
+}
+
+impl Writer {
+    /// A PostgreSQL restart closes this thread's connection for good; the
+    /// batch that finds it closed gets a new one (or fails as storage if the
+    /// database is still down, and the next batch tries again).
+    fn reconnect_if_broken(&mut self) {
+        let Some(db) = &self.reopen else { return };
+        if !self.conn.is_broken() {
+            return;
+        }
+        match db.open_dedicated() {
+            Ok(c) => {
+                tracing::info!("market order writer reconnected to the database");
+                self.conn = c;
+            }
+            Err(e) => tracing::warn!(error = %e, "market order writer: database still unavailable"),
+        }
+    }
+
+    /// One attempt at `jobs` in one transaction: its outcome, each order's
+    /// answer, and what the committed orders change outside the database.
+    fn try_commit(&mut self, jobs: &[Job]) -> Attempt {
+        let mut results: Vec<Result<Answer, MarketError>> = Vec::with_capacity(jobs.len());
         let mut effects = Effects::default();
+        // On PostgreSQL the writers of several nodes run side by side, without
+        // the deployment-wide write lock: every statement of an order is a
+        // conditional update, an insert or the idempotency claim, each safe on
+        // its own under READ COMMITTED (see `place::apply`). A failed statement
+        // aborts a PostgreSQL transaction, so there every order, one-line ones
+        // too, runs in its own SAVEPOINT.
+        let pg = self.conn.is_postgres();
+        let behavior = if pg {
+            TransactionBehavior::Concurrent
+        } else {
+            TransactionBehavior::Immediate
+        };
         let outcome = (|| -> Result<(), MarketError> {
-            let tx = self
-                .conn
-                .transaction_with_behavior(cunlink_core::sql::TransactionBehavior::Immediate)?;
-            for job in &jobs {
-                let guarded = job.req.items.len() > 1;
+            let tx = self.conn.transaction_with_behavior(behavior)?;
+            for job in jobs {
+                let guarded = pg || job.req.items.len() > 1;
                 if guarded {
                     tx.prepare_cached("SAVEPOINT o")?.execute([])?;
                 }
@@ -155,34 +265,6 @@ impl Writer {
             tx.commit()?;
             Ok(())
         })();
-        match outcome {
-            Ok(()) => {
-                self.metrics.observe_commit(n, started.elapsed());
-                for c in effects.stock {
-                    let _ = self.live.send(c);
-                }
-                // A batch of orders for one product offers its price once.
-                let mut offered = HashSet::new();
-                for o in effects.prices {
-                    if !offered.contains(&o) {
-                        offered.insert(o.clone());
-                        let _ = self.prices.send(o);
-                    }
-                }
-                for (job, r) in jobs.into_iter().zip(results) {
-                    if r.is_ok() {
-                        self.metrics.orders.inc();
-                    }
-                    let _ = job.reply.send(r);
-                }
-            }
-            Err(e) => {
-                tracing::error!(error = %e, orders = n, "order batch failed to commit");
-                let msg = e.to_string();
-                for job in jobs {
-                    let _ = job.reply.send(Err(MarketError::Storage(msg.clone())));
-                }
-            }
-        }
+        (outcome, results, effects)
     }
 }

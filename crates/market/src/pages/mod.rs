@@ -15,10 +15,10 @@ mod trace;
 
 use std::sync::Arc;
 
-use cunlink_core::routes::Routes;
 use axum::extract::FromRef;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
+use cunlink_core::routes::Routes;
 use serde::Deserialize;
 use serde_json::Value;
 

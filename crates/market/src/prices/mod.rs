@@ -351,6 +351,9 @@ pub fn record(conn: &Connection, r: &Report<'_>) -> Result<Applied, MarketError>
     store::prices::set_today_unless_newer(conn, c, m, r.day, r.price_fen, r.unit)?;
     let period = r.day.div_euclid(history::PERIOD_DAYS);
     let offset = r.day.rem_euclid(history::PERIOD_DAYS) as u16;
+    // Read-modify-write of the period's blob: callers run this in a write
+    // transaction, which on PostgreSQL holds the deployment-wide write lock
+    // (core::sql), so two nodes recording the same period do not lose a day.
     let old = store::prices::history(conn, c, m, period)?;
     let data = history::set(old.as_deref().unwrap_or(&[]), offset, r.price_fen);
     store::prices::put_history(conn, c, m, period, &data)?;

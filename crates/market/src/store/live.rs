@@ -134,18 +134,26 @@ pub fn owner_and_status(conn: &Connection, id: i64) -> Result<Option<(i64, Strin
         .optional()?)
 }
 
-/// End session `id` and return its unsold units to their variants' stock.
-pub fn end(conn: &Connection, id: i64) -> Result<(), MarketError> {
-    conn.execute(
-        "UPDATE market_live_sessions SET status = 'ended', ended_at = $1 WHERE id = $2",
+/// End live session `id` and return its unsold units to their variants'
+/// stock; false (nothing changed) if it was not live.
+///
+/// The status update comes first: on PostgreSQL it waits for the orders that
+/// hold the session (`placing::hold_live_session`), and the next statement
+/// then sees what they sold.
+pub fn end(conn: &Connection, id: i64) -> Result<bool, MarketError> {
+    if conn.execute(
+        "UPDATE market_live_sessions SET status = 'ended', ended_at = $1 WHERE id = $2 AND status = 'live'",
         params![now_ms(), id],
-    )?;
+    )? == 0
+    {
+        return Ok(false);
+    }
     conn.execute(
         "UPDATE market_variants SET stock = stock + (SELECT SUM(i.session_stock - i.sold) FROM market_live_items i WHERE i.session_id = $1 AND i.variant_id = market_variants.id)
          WHERE id IN (SELECT variant_id FROM market_live_items WHERE session_id = $1)",
         [id],
     )?;
-    Ok(())
+    Ok(true)
 }
 
 pub fn item_in_session(conn: &Connection, session: i64, item: i64) -> Result<bool, MarketError> {

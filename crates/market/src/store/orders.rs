@@ -27,7 +27,7 @@ pub struct OrderRow {
 pub fn to_pack(conn: &Connection, stations: &[i64]) -> Result<Vec<OrderRow>, MarketError> {
     let mut q = conn.prepare(&format!(
         "SELECT o.id, o.status, o.total_fen, o.for_name, o.buyer_id,
-                (SELECT group_concat(p.name || ' ×' || i.quantity || ' ' || v.unit, '，') FROM market_order_items i
+                (SELECT string_agg(p.name || ' ×' || i.quantity || ' ' || v.unit, '，') FROM market_order_items i
                  JOIN market_products p ON p.id = i.product_id JOIN market_variants v ON v.id = i.variant_id WHERE i.order_id = o.id)
          FROM market_orders o
          WHERE o.seller_station_id IN ({}) AND o.status IN ('placed', 'packed') ORDER BY o.id LIMIT 100",
@@ -268,16 +268,23 @@ pub fn lines(conn: &Connection, order: i64) -> Result<Vec<(i64, Option<i64>, i64
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// An unpaid order was paid at the station with `method`.
-pub fn set_paid(conn: &Connection, id: i64, method: &str) -> Result<(), MarketError> {
-    conn.execute("UPDATE market_orders SET payment = 'paid_at_station', payment_method = $1, updated_at = $2 WHERE id = $3 AND payment = 'unpaid'", params![method, now_ms(), id])?;
-    Ok(())
+/// An unpaid, not cancelled order was paid at the station with `method`;
+/// false (nothing changed) if it was not unpaid (any more) or was cancelled.
+pub fn set_paid(conn: &Connection, id: i64, method: &str) -> Result<bool, MarketError> {
+    Ok(conn.execute(
+        "UPDATE market_orders SET payment = 'paid_at_station', payment_method = $1, updated_at = $2
+         WHERE id = $3 AND payment = 'unpaid' AND status <> 'cancelled'",
+        params![method, now_ms(), id],
+    )? > 0)
 }
 
-/// A payment taken at the station was given back.
-pub fn set_refunded(conn: &Connection, id: i64) -> Result<(), MarketError> {
-    conn.execute("UPDATE market_orders SET payment = 'refunded', updated_at = $1 WHERE id = $2 AND payment = 'paid_at_station'", params![now_ms(), id])?;
-    Ok(())
+/// A payment taken at the station was given back; false (nothing changed) if
+/// the order was not paid (any more).
+pub fn set_refunded(conn: &Connection, id: i64) -> Result<bool, MarketError> {
+    Ok(conn.execute(
+        "UPDATE market_orders SET payment = 'refunded', updated_at = $1 WHERE id = $2 AND payment = 'paid_at_station'",
+        params![now_ms(), id],
+    )? > 0)
 }
 
 /// A shipped or delivered order was collected; the number of rows changed.

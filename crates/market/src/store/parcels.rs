@@ -233,7 +233,7 @@ pub fn waiting(
     let mut st = conn.prepare(
         "SELECT p.id, p.recipient_name, p.pickup_code, p.arrived_at, p.to_station_id, s.name, p.last_reminder_at
          FROM market_parcels p JOIN market_stations s ON s.id = p.to_station_id
-         WHERE p.status = 'at_village_station' AND p.arrived_at < $1 AND ($2 IS NULL OR s.village_id = $2) ORDER BY p.arrived_at LIMIT 500",
+         WHERE p.status = 'at_village_station' AND p.arrived_at < $1 AND (CAST($2 AS BIGINT) IS NULL OR s.village_id = $2) ORDER BY p.arrived_at LIMIT 500",
     )?;
     let rows = st.query_map(params![before, village], |r| {
         Ok(Waiting {

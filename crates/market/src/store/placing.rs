@@ -87,7 +87,9 @@ pub fn product(conn: &Connection, product: i64) -> Result<Option<SaleRow>, Marke
 }
 
 /// Take `quantity` units of `variant`; false (nothing changed) if it has fewer.
-/// The only place stock is taken by orders, on the writer's one thread.
+/// The only place stock is taken by orders (the writer's thread; on PostgreSQL
+/// one per node: READ COMMITTED evaluates the condition again on the row a
+/// concurrent writer committed).
 pub fn take_stock(conn: &Connection, variant: i64, quantity: i64) -> Result<bool, MarketError> {
     Ok(conn
         .prepare_cached(
@@ -113,6 +115,19 @@ pub fn live_item(conn: &Connection, item: i64) -> Result<Option<LiveRow>, Market
             ))
         })
         .optional()?)
+}
+
+/// PostgreSQL: share-lock live session `session` until the transaction ends;
+/// false if it is not live (any more). Ending a session updates this row, so it
+/// waits for every order that holds it.
+pub fn hold_live_session(conn: &Connection, session: i64) -> Result<bool, MarketError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT 1 FROM market_live_sessions WHERE id = $1 AND status = 'live' FOR SHARE",
+        )?
+        .query_row([session], |_| Ok(()))
+        .optional()?
+        .is_some())
 }
 
 /// Sell `quantity` units of live item `item`; false (nothing changed) if fewer are left.

@@ -35,25 +35,31 @@ pub fn today(conn: &Connection) -> Result<Vec<Quote>, MarketError> {
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// The id of commodity `name`, created with `unit` if new.
+/// The id of commodity `name`, created with `unit` if new. Insert-or-nothing
+/// then read, so two nodes adding the same name at once both get its one id.
 pub fn ensure_commodity(conn: &Connection, name: &str, unit: &str) -> Result<i64, MarketError> {
     if let Some((id, _)) = commodity(conn, name)? {
         return Ok(id);
     }
     conn.execute(
-        "INSERT INTO market_commodities (name, unit) VALUES ($1, $2)",
+        "INSERT INTO market_commodities (name, unit) VALUES ($1, $2) ON CONFLICT DO NOTHING",
         params![name, unit],
     )?;
-    Ok(conn.last_insert_rowid()?)
+    commodity(conn, name)?
+        .map(|(id, _)| id)
+        .ok_or_else(|| MarketError::Storage(format!("commodity {name} vanished")))
 }
 
-/// The id of market `name`, created if new.
+/// The id of market `name`, created if new (as [`ensure_commodity`]).
 pub fn ensure_market(conn: &Connection, name: &str) -> Result<i64, MarketError> {
     if let Some(id) = market(conn, name)? {
         return Ok(id);
     }
-    conn.execute("INSERT INTO market_markets (name) VALUES ($1)", [name])?;
-    Ok(conn.last_insert_rowid()?)
+    conn.execute(
+        "INSERT INTO market_markets (name) VALUES ($1) ON CONFLICT DO NOTHING",
+        [name],
+    )?;
+    market(conn, name)?.ok_or_else(|| MarketError::Storage(format!("market {name} vanished")))
 }
 
 /// (id, unit) of commodity `name`.
@@ -132,7 +138,8 @@ pub fn put_history(
     data: &[u8],
 ) -> Result<(), MarketError> {
     conn.execute(
-        "INSERT OR REPLACE INTO market_price_history (commodity_id, market_id, period, data) VALUES ($1, $2, $3, $4)",
+        "INSERT INTO market_price_history (commodity_id, market_id, period, data) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (commodity_id, market_id, period) DO UPDATE SET data = excluded.data",
         params![commodity, market, period, data],
     )?;
     Ok(())
@@ -148,7 +155,7 @@ pub fn history_range(
     to: i64,
 ) -> Result<Vec<(i64, Vec<u8>)>, MarketError> {
     let mut st = conn.prepare_cached(
-        "SELECT period, data FROM market_price_history WHERE commodity_id = $1 AND ($2 IS NULL OR market_id = $2) AND period BETWEEN $3 AND $4",
+        "SELECT period, data FROM market_price_history WHERE commodity_id = $1 AND (CAST($2 AS BIGINT) IS NULL OR market_id = $2) AND period BETWEEN $3 AND $4",
     )?;
     let rows = st.query_map(params![commodity, market, from, to], |r| {
         Ok((r.get(0)?, r.get(1)?))
@@ -167,9 +174,11 @@ impl<'c> Bulk<'c> {
     pub fn new(conn: &'c Connection) -> Result<Bulk<'c>, MarketError> {
         Ok(Bulk {
             today: conn.prepare(
-                "INSERT OR REPLACE INTO market_prices_today (commodity_id, market_id, day, price_fen, unit) VALUES ($1, $2, $3, $4, $5)",
+                "INSERT INTO market_prices_today (commodity_id, market_id, day, price_fen, unit) VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (commodity_id, market_id) DO UPDATE SET day = excluded.day, price_fen = excluded.price_fen, unit = excluded.unit",
             )?,
-            history: conn.prepare("INSERT OR REPLACE INTO market_price_history (commodity_id, market_id, period, data) VALUES ($1, $2, $3, $4)")?,
+            history: conn.prepare("INSERT INTO market_price_history (commodity_id, market_id, period, data) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (commodity_id, market_id, period) DO UPDATE SET data = excluded.data")?,
         })
     }
 

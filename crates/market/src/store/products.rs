@@ -134,7 +134,7 @@ pub fn variants(conn: &Connection, id: i64) -> Result<Vec<VariantRow>, MarketErr
 pub fn listed_ids(conn: &Connection, village_id: Option<i64>) -> Result<Vec<i64>, MarketError> {
     let ids = conn
         .prepare_cached(
-            "SELECT id FROM market_products WHERE listed = 1 AND ($1 IS NULL OR village_id = $1) ORDER BY id DESC LIMIT 200",
+            "SELECT id FROM market_products WHERE listed = 1 AND (CAST($1 AS BIGINT) IS NULL OR village_id = $1) ORDER BY id DESC LIMIT 200",
         )?
         .query_map([village_id], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
