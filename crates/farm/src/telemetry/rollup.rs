@@ -149,10 +149,12 @@ fn put(
            n = rollups.n + excluded.n,
            num_n = rollups.num_n + excluded.num_n,
            sum = rollups.sum + excluded.sum,
-           min = CASE WHEN rollups.min IS NULL THEN excluded.min WHEN excluded.min IS NULL THEN rollups.min ELSE min(rollups.min, excluded.min) END,
-           max = CASE WHEN rollups.max IS NULL THEN excluded.max WHEN excluded.max IS NULL THEN rollups.max ELSE max(rollups.max, excluded.max) END"
+           min = CASE WHEN rollups.min IS NULL THEN excluded.min WHEN excluded.min IS NULL THEN rollups.min WHEN excluded.min < rollups.min THEN excluded.min ELSE rollups.min END,
+           max = CASE WHEN rollups.max IS NULL THEN excluded.max WHEN excluded.max IS NULL THEN rollups.max WHEN excluded.max > rollups.max THEN excluded.max ELSE rollups.max END"
     } else {
-        "INSERT OR REPLACE INTO rollups (series, res, bucket, n, num_n, sum, min, max) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+        "INSERT INTO rollups (series, res, bucket, n, num_n, sum, min, max) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+         ON CONFLICT (series, res, bucket) DO UPDATE SET n = excluded.n, num_n = excluded.num_n,
+           sum = excluded.sum, min = excluded.min, max = excluded.max"
     };
     tx.prepare_cached(sql)?.execute(params![
         sid,
