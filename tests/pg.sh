@@ -4,6 +4,7 @@
 #
 #   eval "$(tests/pg.sh start DIR)"   # exports CUNLINK_TEST_DATABASE_URL
 #   tests/pg.sh stop DIR
+#   tests/pg.sh resume DIR            # start it again, same port (restart tests)
 #
 # The URL names the `postgres` database of a superuser `cunlink`; the test
 # harness creates one database per test data directory from it.
@@ -25,14 +26,21 @@ start)
   "${as[@]}" "$bin/initdb" -D "$dir/data" -U cunlink --auth=trust -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 ||
     { cat "$dir/initdb.log" >&2; exit 1; }
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  echo "$port" >"$dir/port"
   # fsync stays on: acknowledged writes are on disk here as in production.
   "${as[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -t 60 \
     -o "-p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories=$dir -c max_connections=500 -c shared_buffers=128MB" \
     start >/dev/null || { tail -20 "$dir/postgres.log" >&2; exit 1; }
   echo "export CUNLINK_TEST_DATABASE_URL=postgres://cunlink@127.0.0.1:$port/postgres"
   ;;
+resume)
+  port=$(cat "$dir/port")
+  "${as[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -t 60 \
+    -o "-p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories=$dir -c max_connections=500 -c shared_buffers=128MB" \
+    start >/dev/null || { tail -20 "$dir/postgres.log" >&2; exit 1; }
+  ;;
 stop)
   "${as[@]}" "$bin/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1 || true
   ;;
-*) echo "usage: tests/pg.sh start|stop DIR" >&2; exit 1 ;;
+*) echo "usage: tests/pg.sh start|stop|resume DIR" >&2; exit 1 ;;
 esac

@@ -208,7 +208,13 @@ impl Registry {
                         // Another gateway (or a concurrent request) may have made it meanwhile.
                         let d = match store::device_where(c, "name", n.name.trim())? {
                             Some(d) => d,
-                            None => store::create_device(c, n)?,
+                            None => match store::create_device(c, n) {
+                                Ok(d) => d,
+                                // Made by another node between the read and the create.
+                                Err(FarmStoreError::DeviceExists(_)) => store::device_where(c, "name", n.name.trim())?
+                                    .ok_or_else(|| FarmStoreError::DeviceExists(n.name.clone()))?,
+                                Err(e) => return Err(e),
+                            },
                         };
                         made.push(d);
                     }

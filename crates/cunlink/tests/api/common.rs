@@ -416,13 +416,22 @@ pub async fn spawn_binary(
     dir: &std::path::Path,
     config: Option<&str>,
 ) -> (tokio::process::Child, String, String) {
+    spawn_binary_on(dir, config, test_database_url(dir)).await
+}
+
+/// [`spawn_binary`] on the PostgreSQL database `database_url` (`None`: SQLite).
+pub async fn spawn_binary_on(
+    dir: &std::path::Path,
+    config: Option<&str>,
+    database_url: Option<String>,
+) -> (tokio::process::Child, String, String) {
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_cunlink"));
     if let Some(config) = config {
         let file = dir.join("cunlink.toml");
         std::fs::write(&file, config).unwrap();
         cmd.env("CUNLINK_CONFIG", file);
     }
-    if let Some(url) = test_database_url(dir) {
+    if let Some(url) = database_url {
         cmd.env("CUNLINK_DATABASE_URL", url);
     }
     let mut child = cmd
