@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use cunlink_core::config::IngestConfig;
-use cunlink_farm::telemetry::Telemetry;
+use cunlink_farm::telemetry::{Place, Telemetry};
 
 pub struct TempDir(PathBuf);
 
@@ -33,8 +33,37 @@ impl Drop for TempDir {
     }
 }
 
+/// Where the store of `path` lives: the file, or with CUNLINK_TEST_DATABASE_URL
+/// set, a PostgreSQL database of its own (named after `path`), so that these
+/// tests run on both backends.
+pub fn place(path: &Path) -> Place {
+    use std::hash::{Hash, Hasher};
+    let Ok(base) = std::env::var("CUNLINK_TEST_DATABASE_URL") else {
+        return Place::File(path.to_path_buf());
+    };
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    path.hash(&mut h);
+    let name = format!("ts_{:016x}", h.finish());
+    let admin = cunlink_core::sql::Connection::connect_postgres(&base)
+        .unwrap_or_else(|e| panic!("CUNLINK_TEST_DATABASE_URL {base}: {e}"));
+    if let Err(e) = admin.execute_batch(&format!("CREATE DATABASE {name}")) {
+        assert!(e.to_string().contains("already exists"), "creating {name}: {e}");
+    }
+    let (head, _) = base.rsplit_once('/').expect("a URL ending in /DATABASE");
+    Place::Postgres {
+        url: format!("{head}/{name}"),
+        writer: "test".into(),
+    }
+}
+
 pub fn open(path: &Path) -> Arc<Telemetry> {
-    Telemetry::open(path, &IngestConfig::default()).expect("open telemetry store")
+    Telemetry::open_at(&place(path), &IngestConfig::default()).expect("open telemetry store")
+}
+
+/// A connection to the store of `path` (either backend), for looking inside.
+#[allow(dead_code)] // not every test file looks inside
+pub fn conn(path: &Path) -> cunlink_core::sql::Connection {
+    place(path).connect().expect("connect to the telemetry store")
 }
 
 pub fn runtime() -> tokio::runtime::Runtime {
