@@ -61,21 +61,28 @@ fn cli(dir: &Path, url: &str, args: &[&str], stdin: &[u8]) -> String {
         .to_string()
 }
 
-#[tokio::test]
-async fn postgres_restart_gives_503_meanwhile_then_reconnects_without_losing_acked_readings() {
-    let pgdir = TempDir::new("pg-restart-db");
+/// A throwaway PostgreSQL of the test's own (stopped when the guard drops) and
+/// the URL of a fresh database in it.
+fn own_postgres(tag: &str) -> (TempDir, Pg, String) {
+    let pgdir = TempDir::new(tag);
     let pgdir_s = pgdir.0.to_str().unwrap().to_string();
     let export = pg_sh(&["start", &pgdir_s]);
-    let _pg = Pg(pgdir_s.clone());
+    let pg = Pg(pgdir_s);
     let base = export
         .trim()
         .strip_prefix("export CUNLINK_TEST_DATABASE_URL=")
         .expect("pg.sh prints the URL")
         .to_string();
     let admin_db = cunlink_core::sql::Connection::connect_postgres(&base).unwrap();
-    admin_db.execute_batch("CREATE DATABASE restart").unwrap();
-    drop(admin_db);
-    let url = format!("{}/restart", base.rsplit_once('/').unwrap().0);
+    admin_db.execute_batch("CREATE DATABASE t").unwrap();
+    let url = format!("{}/t", base.rsplit_once('/').unwrap().0);
+    (pgdir, pg, url)
+}
+
+#[tokio::test]
+async fn postgres_restart_gives_503_meanwhile_then_reconnects_without_losing_acked_readings() {
+    let (pgdir, _pg, url) = own_postgres("pg-restart-db");
+    let pgdir_s = pgdir.0.to_str().unwrap().to_string();
 
     let dir = TempDir::new("pg-restart");
     let token = cli(
@@ -166,4 +173,64 @@ async fn postgres_restart_gives_503_meanwhile_then_reconnects_without_losing_ack
         .collect();
     let missing: Vec<i64> = acked.iter().copied().filter(|a| !stored.contains(a)).collect();
     assert!(missing.is_empty(), "acknowledged but missing: {missing:?} (stored {body})");
+}
+
+/// Two writers (two nodes) on one PostgreSQL store: key and series ids come from
+/// the database, so both give one (device, key) the same series whatever order
+/// they met the names in; each truncates and replays only its own log rows; a
+/// node reads the chunks the other sealed; `latest` never goes back in time.
+#[tokio::test]
+async fn two_writers_share_ids_and_keep_their_own_logs() {
+    use cunlink_farm::telemetry::{Admission, DeviceId, Place, Reading, Telemetry, Value};
+    let (_pgdir, _pg, url) = own_postgres("pg-two-writers");
+    let cfg = cunlink_core::config::IngestConfig::default();
+    let place = |w: &str| Place::Postgres {
+        url: url.clone(),
+        writer: w.into(),
+    };
+    let a = Telemetry::open_at(&place("node-a"), &cfg).unwrap();
+    let b = Telemetry::open_at(&place("node-b"), &cfg).unwrap();
+    // A second process with a writer id in use is refused (the file lock's part).
+    assert!(Telemetry::open_at(&place("node-a"), &cfg).is_err());
+    let dev = DeviceId(7);
+    // Interned in different orders: local ids differ, stored ids must not.
+    let (a_temp, a_hum) = (a.store().keys.intern("temperature"), a.store().keys.intern("humidity"));
+    let (b_hum, b_temp) = (b.store().keys.intern("humidity"), b.store().keys.intern("temperature"));
+    let batch = |key, from: i64, n: i64| -> Vec<Reading> {
+        (from..from + n)
+            .map(|i| Reading { device: dev, key, ts: 1_700_000_000_000 + i * 1000, value: Value::Num(i as f64) })
+            .collect()
+    };
+    // A fills a whole chunk (sealed at the next commit) and more; B writes later points.
+    a.write(batch(a_temp, 0, 600), Vec::new(), Admission::Wait).await.unwrap();
+    a.write(batch(a_hum, 0, 5), Vec::new(), Admission::Wait).await.unwrap();
+    b.write(batch(b_temp, 1000, 50), Vec::new(), Admission::Wait).await.unwrap();
+    b.write(batch(b_hum, 1000, 5), Vec::new(), Admission::Wait).await.unwrap();
+    assert_eq!(a.store().series_id(dev, a_temp), b.store().series_id(dev, b_temp));
+    assert_eq!(a.store().series_id(dev, a_hum), b.store().series_id(dev, b_hum));
+    assert_ne!(a.store().series_id(dev, a_temp), a.store().series_id(dev, a_hum));
+    let db = cunlink_core::sql::Connection::connect_postgres(&url).unwrap();
+    let n: i64 = db.query_row("SELECT count(*) FROM telemetry.keys", [], |r| r.get(0)).unwrap();
+    assert_eq!(n, 2, "one stored id per name");
+    let n: i64 = db.query_row("SELECT count(*) FROM telemetry.series", [], |r| r.get(0)).unwrap();
+    assert_eq!(n, 2, "one series per (device, key) across writers");
+    let writers: i64 = db
+        .query_row("SELECT count(DISTINCT writer) FROM telemetry.log", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(writers, 2);
+
+    // B restarts: it replays its own log rows only, and reads what A sealed.
+    b.shutdown();
+    drop(b);
+    let b = Telemetry::open_at(&place("node-b"), &cfg).unwrap();
+    let b_temp = b.store().keys.lookup("temperature").expect("loaded from the database");
+    let pts = b.store().range(dev, b_temp, 0, i64::MAX / 4).unwrap();
+    let own = pts.iter().filter(|(t, _)| *t >= 1_700_000_000_000 + 1000 * 1000).count();
+    assert_eq!(own, 50, "B's unsealed points come back from B's log");
+    let sealed_by_a = pts.iter().filter(|(t, _)| *t < 1_700_000_000_000 + 1000 * 1000).count();
+    assert!(sealed_by_a >= 512, "A's sealed chunk is readable on B: {sealed_by_a}");
+    let latest = b.store().latest(dev);
+    assert!(latest.iter().any(|(k, ts, _)| &**k == "temperature" && *ts == 1_700_000_000_000 + 1049 * 1000));
+    a.shutdown();
+    b.shutdown();
 }
