@@ -231,7 +231,10 @@ impl Registry {
 
     /// Reload devices changed in the database since the last load (CLI edits, other processes).
     pub async fn refresh(&self) -> Result<(), FarmStoreError> {
-        let since = self.read().loaded_until - 1_000;
+        // `updated_at` is another process's clock (another node's on PostgreSQL):
+        // overlap generously; re-reading a device is harmless.
+        let overlap = if self.db.database_url().is_some() { 10_000 } else { 1_000 };
+        let since = self.read().loaded_until - overlap;
         let now = cunlink_core::time::now_ms();
         let changed = self
             .db
