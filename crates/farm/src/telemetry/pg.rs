@@ -111,13 +111,14 @@ pub fn series_id(c: &Connection, device: DeviceId, key_db: i64) -> Result<u32, E
 /// The series id of (device, key) if the series exists (a reader on a node that
 /// has not met it yet: another node wrote it).
 pub fn find_series(c: &Connection, keys: &Keys, device: DeviceId, key: KeyId) -> Result<Option<u32>, Error> {
-    let Some(key_db) = keys.db_id(key) else {
+    // By name: this node may not have met the key's stored id yet.
+    let Some(name) = keys.name(key) else {
         return Ok(None);
     };
     let id: Option<i64> = c
         .query_row(
-            "SELECT id FROM series WHERE device = $1 AND key = $2",
-            params![device.0, key_db],
+            "SELECT s.id FROM series s JOIN keys k ON k.id = s.key WHERE s.device = $1 AND k.name = $2",
+            params![device.0, name.as_ref()],
             |r| r.get(0),
         )
         .optional()?;

@@ -422,17 +422,23 @@ impl TsStore {
         // the rollups, so a seal in between is answered from raw, not counted twice)
         // and the last one if `end` cuts it.
         let mut raw_hours: BTreeSet<i64> = BTreeSet::new();
-        let sid = {
+        let known = {
             let mem = self.mem();
-            let Some(&sid) = mem.series.get(&(device, key)) else {
-                return Ok(Some(Vec::new()));
-            };
-            for &t in &mem.bufs[sid as usize].ts {
-                if t >= start && t <= end {
-                    raw_hours.insert(rollup::floor(t, HOUR));
+            match mem.series.get(&(device, key)) {
+                Some(&sid) => {
+                    for &t in &mem.bufs[sid as usize].ts {
+                        if t >= start && t <= end {
+                            raw_hours.insert(rollup::floor(t, HOUR));
+                        }
+                    }
+                    Some(sid)
                 }
+                None => None,
             }
-            sid
+        };
+        // A series only another node has written (PostgreSQL): its rollups are here.
+        let Some(sid) = known.or_else(|| self.other_writers_series(device, key)) else {
+            return Ok(Some(Vec::new()));
         };
         let last_hour = rollup::floor(end, HOUR);
         if last_hour.checked_add(HOUR - 1).is_none_or(|e| e > end) {
