@@ -33,8 +33,8 @@ if [ "${NO_BUILD:-0}" != 1 ]; then
   log "building release binaries"
   (cd "$ROOT" && cargo build --release -q -p cunlink -p cunlink-mqtt-load)
 fi
-BIN=$CARGO_TARGET_DIR/release/cunlink
-LOAD=$CARGO_TARGET_DIR/release/cunlink-mqtt-load
+BIN=${CUNLINK_BIN:-$CARGO_TARGET_DIR/release/cunlink}
+LOAD=${MQTT_LOAD_BIN:-$CARGO_TARGET_DIR/release/cunlink-mqtt-load}
 
 TMP=$(mktemp -d -t cunlink-bench-pg.XXXXXX)
 chmod 755 "$TMP"

@@ -229,6 +229,17 @@ async fn two_writers_share_ids_and_keep_their_own_logs() {
     assert_eq!(own, 50, "B's unsealed points come back from B's log");
     let sealed_by_a = pts.iter().filter(|(t, _)| *t < 1_700_000_000_000 + 1000 * 1000).count();
     assert!(sealed_by_a >= 512, "A's sealed chunk is readable on B: {sealed_by_a}");
+    // A series only A ever wrote (B never met the key name): B finds it by name
+    // and reads what A sealed.
+    let a_press = a.store().keys.intern("pressure");
+    let other = DeviceId(8);
+    let press: Vec<Reading> = (0..520)
+        .map(|i| Reading { device: other, key: a_press, ts: 1_700_000_000_000 + i * 1000, value: Value::Num(1.0) })
+        .collect();
+    a.write(press, Vec::new(), Admission::Wait).await.unwrap();
+    a.write(batch(a_hum, 10, 1), Vec::new(), Admission::Wait).await.unwrap(); // seals it
+    let b_press = b.store().keys.intern("pressure");
+    assert_eq!(b.store().range(other, b_press, 0, i64::MAX / 4).unwrap().len(), 520);
     let latest = b.store().latest(dev);
     assert!(latest.iter().any(|(k, ts, _)| &**k == "temperature" && *ts == 1_700_000_000_000 + 1049 * 1000));
     a.shutdown();
