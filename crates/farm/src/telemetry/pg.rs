@@ -65,6 +65,87 @@ pub fn lock_series(c: &Connection, sid: u32) -> Result<(), Error> {
     )
 }
 
+/// [`lock_series`] for many series in one round trip (ascending, so two writers
+/// sealing overlapping sets cannot deadlock). Integer literals only: the simple
+/// query protocol, no prepared statement per list length.
+pub fn lock_series_many(c: &Connection, sids: &[u32]) -> Result<(), Error> {
+    if sids.is_empty() {
+        return Ok(());
+    }
+    let mut sorted = sids.to_vec();
+    sorted.sort_unstable();
+    let list: Vec<String> = sorted
+        .iter()
+        .map(|s| format!("({})", SERIES_LOCK_BASE + i64::from(*s)))
+        .collect();
+    c.execute_batch(&format!(
+        "SELECT pg_advisory_xact_lock(k) FROM (VALUES {}) AS v(k)",
+        list.join(",")
+    ))
+}
+
+/// Move this writer's replay point of every series in `sids` to `from`, in one
+/// statement (literals only, see [`lock_series_many`]).
+pub fn set_replay_many(c: &Connection, writer: &str, sids: &[u32], from: i64) -> Result<(), Error> {
+    if sids.is_empty() {
+        return Ok(());
+    }
+    let w = writer.replace('\'', "''");
+    let rows: Vec<String> = sids.iter().map(|s| format!("('{w}', {s}, {from})")).collect();
+    c.execute_batch(&format!(
+        "INSERT INTO series_replay (writer, series, replay_from) VALUES {}
+         ON CONFLICT (writer, series) DO UPDATE SET replay_from = excluded.replay_from",
+        rows.join(",")
+    ))
+}
+
+/// Rows per multi-row chunk INSERT: full groups, then groups of 16, 4 and 1 (four
+/// statement shapes in the cache, not one per count).
+pub const CHUNK_ROWS: usize = 64;
+
+/// Insert sealed chunks `(series, ts, data)`, many per statement; their ids in order.
+pub fn insert_chunks(c: &Connection, chunks: &[(u32, &[i64], &[u8])]) -> Result<Vec<i64>, Error> {
+    use cunlink_core::sql::Value;
+    let mut ids = Vec::with_capacity(chunks.len());
+    let mut i = 0;
+    while i < chunks.len() {
+        let left = chunks.len() - i;
+        let n = [CHUNK_ROWS, 16, 4, 1].into_iter().find(|&g| g <= left).unwrap_or(1);
+        let group = &chunks[i..i + n];
+        let rows: Vec<String> = (0..n)
+            .map(|r| {
+                let b = r * 5;
+                format!("(${}, ${}, ${}, ${}, ${}, 1, 1)", b + 1, b + 2, b + 3, b + 4, b + 5)
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO chunks (series, t0, t1, n, data, rolled, fmt) VALUES {} RETURNING id, series",
+            rows.join(", ")
+        );
+        let mut values = Vec::with_capacity(n * 5);
+        for (sid, ts, data) in group {
+            values.push(Value::Integer(i64::from(*sid)));
+            values.push(Value::Integer(ts[0]));
+            values.push(Value::Integer(ts[ts.len() - 1]));
+            values.push(Value::Integer(ts.len() as i64));
+            values.push(Value::Blob(data.to_vec()));
+        }
+        let mut st = c.prepare_cached(&sql)?;
+        let got: Vec<(i64, i64)> = st
+            .query_map(values, |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        // RETURNING's order is not promised: match by series (one chunk per series here).
+        let by_series: std::collections::HashMap<i64, i64> = got.into_iter().map(|(id, s)| (s, id)).collect();
+        for (sid, _, _) in group {
+            ids.push(*by_series.get(&i64::from(*sid)).ok_or_else(|| {
+                Error::Other(format!("chunk of series {sid} not returned"))
+            })?);
+        }
+        i += n;
+    }
+    Ok(ids)
+}
+
 /// Give every interned key without a stored id one from the database (its
 /// existing row when another node stored the name first).
 pub fn persist_keys(c: &Connection, keys: &Keys) -> Result<(), Error> {

@@ -570,21 +570,13 @@ fn seal_chunks(
     log_id: i64,
 ) -> cunlink_core::sql::Result<()> {
     use std::sync::atomic::Ordering::Relaxed;
-    let mut sealed: Vec<u32> = plan.sealed.clone();
-    if writer.is_some() {
-        // Series locks in one order across nodes: no deadlock between two writers.
-        sealed.sort_unstable();
-        sealed.dedup();
+    if let Some(w) = writer {
+        return seal_chunks_postgres(tx, w, mem, stats, plan, log_id);
     }
-    for &sid in &sealed {
+    for &sid in &plan.sealed {
         let b = &mem.bufs[sid as usize];
         if b.ts.is_empty() {
             continue;
-        }
-        if writer.is_some() {
-            // Another node's seal or the compaction of this series waits for us
-            // (rollups are read-modify-write; SQLite's writer lock did this).
-            super::pg::lock_series(tx, sid)?;
         }
         let (ts, vals) = sorted_unique(b);
         // Format 1 here (cheap to encode); compaction rewrites it in format 2 (pco)
@@ -605,6 +597,60 @@ fn seal_chunks(
         for &sid in &plan.carried {
             set_replay_from(tx, writer, sid, c)?;
         }
+    }
+    Ok(())
+}
+
+/// [`seal_chunks`] on PostgreSQL, where each statement is a round trip: the
+/// series locks, the chunk rows and the replay points go in a few statements for
+/// the whole batch (a checkpoint seals thousands of series at once).
+fn seal_chunks_postgres(
+    tx: &Transaction<'_>,
+    writer: &str,
+    mem: &super::store::Mem,
+    stats: &super::store::StoreStats,
+    plan: &TruncationPlan,
+    log_id: i64,
+) -> cunlink_core::sql::Result<()> {
+    use std::sync::atomic::Ordering::Relaxed;
+    let mut sealed: Vec<u32> = plan
+        .sealed
+        .iter()
+        .copied()
+        .filter(|&sid| !mem.bufs[sid as usize].ts.is_empty())
+        .collect();
+    sealed.sort_unstable();
+    sealed.dedup();
+    // Another node's seal or the compaction of these series waits for us (rollups
+    // are read-modify-write; SQLite's writer lock did this).
+    super::pg::lock_series_many(tx, &sealed)?;
+    let encoded: Vec<(u32, Vec<i64>, Vec<Value>, Vec<u8>)> = sealed
+        .iter()
+        .map(|&sid| {
+            let (ts, vals) = sorted_unique(&mem.bufs[sid as usize]);
+            let data = codec::encode_chunk_v1(&ts, &vals);
+            (sid, ts, vals, data)
+        })
+        .collect();
+    let rows: Vec<(u32, &[i64], &[u8])> = encoded
+        .iter()
+        .map(|(sid, ts, _, data)| (*sid, ts.as_slice(), data.as_slice()))
+        .collect();
+    let ids = super::pg::insert_chunks(tx, &rows)?;
+    let rolled: Vec<(u32, i64, &[i64], &[Value])> = encoded
+        .iter()
+        .zip(&ids)
+        .map(|((sid, ts, vals, _), id)| (*sid, *id, ts.as_slice(), vals.as_slice()))
+        .collect();
+    super::rollup::add_chunks(tx, &rolled)?;
+    for (_, ts, _, data) in &encoded {
+        stats.chunks_sealed.fetch_add(1, Relaxed);
+        stats.points_sealed.fetch_add(ts.len() as u64, Relaxed);
+        stats.chunk_bytes.fetch_add(data.len() as u64, Relaxed);
+    }
+    super::pg::set_replay_many(tx, writer, &sealed, log_id)?;
+    if let Some(c) = plan.carry_id {
+        super::pg::set_replay_many(tx, writer, &plan.carried, c)?;
     }
     Ok(())
 }
