@@ -97,7 +97,11 @@ impl Farm {
         tokio::spawn(async move {
             // Several nodes share PostgreSQL: a device changed (token rotated, moved)
             // through another node must be seen here within seconds, not 30 s.
-            let every = if farm.db.database_url().is_some() { 2 } else { 30 };
+            let every = if farm.db.database_url().is_some() {
+                2
+            } else {
+                30
+            };
             let mut tick = tokio::time::interval(Duration::from_secs(every));
             tick.tick().await;
             loop {

@@ -211,8 +211,11 @@ impl Registry {
                             None => match store::create_device(c, n) {
                                 Ok(d) => d,
                                 // Made by another node between the read and the create.
-                                Err(FarmStoreError::DeviceExists(_)) => store::device_where(c, "name", n.name.trim())?
-                                    .ok_or_else(|| FarmStoreError::DeviceExists(n.name.clone()))?,
+                                Err(FarmStoreError::DeviceExists(_)) => {
+                                    store::device_where(c, "name", n.name.trim())?.ok_or_else(
+                                        || FarmStoreError::DeviceExists(n.name.clone()),
+                                    )?
+                                }
                                 Err(e) => return Err(e),
                             },
                         };
@@ -233,7 +236,11 @@ impl Registry {
     pub async fn refresh(&self) -> Result<(), FarmStoreError> {
         // `updated_at` is another process's clock (another node's on PostgreSQL):
         // overlap generously; re-reading a device is harmless.
-        let overlap = if self.db.database_url().is_some() { 10_000 } else { 1_000 };
+        let overlap = if self.db.database_url().is_some() {
+            10_000
+        } else {
+            1_000
+        };
         let since = self.read().loaded_until - overlap;
         let now = cunlink_core::time::now_ms();
         let changed = self

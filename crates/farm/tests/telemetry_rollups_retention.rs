@@ -151,7 +151,10 @@ fn rollups_equal_raw_aggregation_with_late_and_rewritten_data() {
     assert_eq!(
         count(
             &dir.db(),
-            &format!("SELECT count(*) FROM chunks WHERE fmt <> 2 OR substr(data, 1, 1) <> {}", byte_02())
+            &format!(
+                "SELECT count(*) FROM chunks WHERE fmt <> 2 OR substr(data, 1, 1) <> {}",
+                byte_02()
+            )
         ),
         0
     );
@@ -223,7 +226,10 @@ fn old_chunks_are_recompressed_and_rolled_up_in_the_background() {
     assert_eq!(
         count(
             &dir.db(),
-            &format!("SELECT count(*) FROM chunks WHERE substr(data, 1, 1) <> {}", byte_02())
+            &format!(
+                "SELECT count(*) FROM chunks WHERE substr(data, 1, 1) <> {}",
+                byte_02()
+            )
         ),
         0
     );
@@ -374,7 +380,10 @@ fn retention_drops_whole_chunks_frees_space_and_leaves_no_orphans() {
         "file {size_before} → {size_after} bytes, {doomed} chunk bytes dropped"
     );
     // Rollups outlive raw data: the dropped days still aggregate.
-    assert_eq!(count_file(&db, "SELECT count(*) FROM rollups"), rollups_before);
+    assert_eq!(
+        count_file(&db, "SELECT count(*) FROM rollups"),
+        rollups_before
+    );
     let daily = t
         .store()
         .range_aggregate(

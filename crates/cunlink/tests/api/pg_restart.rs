@@ -51,7 +51,11 @@ fn cli(dir: &Path, url: &str, args: &[&str], stdin: &[u8]) -> String {
         .unwrap();
     child.stdin.take().unwrap().write_all(stdin).unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout)
         .unwrap()
         .lines()
@@ -108,7 +112,11 @@ async fn postgres_restart_gives_503_meanwhile_then_reconnects_without_losing_ack
                 "POST",
                 &path,
                 &[],
-                format!(r#"{{"ts":{},"values":{{"seq":{v}}}}}"#, 1_700_000_000_000 + v).into_bytes(),
+                format!(
+                    r#"{{"ts":{},"values":{{"seq":{v}}}}}"#,
+                    1_700_000_000_000 + v
+                )
+                .into_bytes(),
             )
             .await
             .status
@@ -144,7 +152,10 @@ async fn postgres_restart_gives_503_meanwhile_then_reconnects_without_losing_ack
             break;
         }
         assert_eq!(status, 503, "while reconnecting");
-        assert!(tokio::time::Instant::now() < deadline, "ingest never recovered");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "ingest never recovered"
+        );
         v += 1;
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -169,10 +180,22 @@ async fn postgres_restart_gives_503_meanwhile_then_reconnects_without_losing_ack
         .as_array()
         .expect("seq series")
         .iter()
-        .filter_map(|p| p["value"].as_f64().or_else(|| p[1].as_f64()).map(|x| x as i64))
+        .filter_map(|p| {
+            p["value"]
+                .as_f64()
+                .or_else(|| p[1].as_f64())
+                .map(|x| x as i64)
+        })
         .collect();
-    let missing: Vec<i64> = acked.iter().copied().filter(|a| !stored.contains(a)).collect();
-    assert!(missing.is_empty(), "acknowledged but missing: {missing:?} (stored {body})");
+    let missing: Vec<i64> = acked
+        .iter()
+        .copied()
+        .filter(|a| !stored.contains(a))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "acknowledged but missing: {missing:?} (stored {body})"
+    );
 }
 
 /// Two writers (two nodes) on one PostgreSQL store: key and series ids come from
@@ -194,28 +217,64 @@ async fn two_writers_share_ids_and_keep_their_own_logs() {
     assert!(Telemetry::open_at(&place("node-a"), &cfg).is_err());
     let dev = DeviceId(7);
     // Interned in different orders: local ids differ, stored ids must not.
-    let (a_temp, a_hum) = (a.store().keys.intern("temperature"), a.store().keys.intern("humidity"));
-    let (b_hum, b_temp) = (b.store().keys.intern("humidity"), b.store().keys.intern("temperature"));
+    let (a_temp, a_hum) = (
+        a.store().keys.intern("temperature"),
+        a.store().keys.intern("humidity"),
+    );
+    let (b_hum, b_temp) = (
+        b.store().keys.intern("humidity"),
+        b.store().keys.intern("temperature"),
+    );
     let batch = |key, from: i64, n: i64| -> Vec<Reading> {
         (from..from + n)
-            .map(|i| Reading { device: dev, key, ts: 1_700_000_000_000 + i * 1000, value: Value::Num(i as f64) })
+            .map(|i| Reading {
+                device: dev,
+                key,
+                ts: 1_700_000_000_000 + i * 1000,
+                value: Value::Num(i as f64),
+            })
             .collect()
     };
     // A fills a whole chunk (sealed at the next commit) and more; B writes later points.
-    a.write(batch(a_temp, 0, 600), Vec::new(), Admission::Wait).await.unwrap();
-    a.write(batch(a_hum, 0, 5), Vec::new(), Admission::Wait).await.unwrap();
-    b.write(batch(b_temp, 1000, 50), Vec::new(), Admission::Wait).await.unwrap();
-    b.write(batch(b_hum, 1000, 5), Vec::new(), Admission::Wait).await.unwrap();
-    assert_eq!(a.store().series_id(dev, a_temp), b.store().series_id(dev, b_temp));
-    assert_eq!(a.store().series_id(dev, a_hum), b.store().series_id(dev, b_hum));
-    assert_ne!(a.store().series_id(dev, a_temp), a.store().series_id(dev, a_hum));
+    a.write(batch(a_temp, 0, 600), Vec::new(), Admission::Wait)
+        .await
+        .unwrap();
+    a.write(batch(a_hum, 0, 5), Vec::new(), Admission::Wait)
+        .await
+        .unwrap();
+    b.write(batch(b_temp, 1000, 50), Vec::new(), Admission::Wait)
+        .await
+        .unwrap();
+    b.write(batch(b_hum, 1000, 5), Vec::new(), Admission::Wait)
+        .await
+        .unwrap();
+    assert_eq!(
+        a.store().series_id(dev, a_temp),
+        b.store().series_id(dev, b_temp)
+    );
+    assert_eq!(
+        a.store().series_id(dev, a_hum),
+        b.store().series_id(dev, b_hum)
+    );
+    assert_ne!(
+        a.store().series_id(dev, a_temp),
+        a.store().series_id(dev, a_hum)
+    );
     let db = cunlink_core::sql::Connection::connect_postgres(&url).unwrap();
-    let n: i64 = db.query_row("SELECT count(*) FROM telemetry.keys", [], |r| r.get(0)).unwrap();
+    let n: i64 = db
+        .query_row("SELECT count(*) FROM telemetry.keys", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(n, 2, "one stored id per name");
-    let n: i64 = db.query_row("SELECT count(*) FROM telemetry.series", [], |r| r.get(0)).unwrap();
+    let n: i64 = db
+        .query_row("SELECT count(*) FROM telemetry.series", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(n, 2, "one series per (device, key) across writers");
     let writers: i64 = db
-        .query_row("SELECT count(DISTINCT writer) FROM telemetry.log", [], |r| r.get(0))
+        .query_row(
+            "SELECT count(DISTINCT writer) FROM telemetry.log",
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
     assert_eq!(writers, 2);
 
@@ -223,25 +282,55 @@ async fn two_writers_share_ids_and_keep_their_own_logs() {
     b.shutdown();
     drop(b);
     let b = Telemetry::open_at(&place("node-b"), &cfg).unwrap();
-    let b_temp = b.store().keys.lookup("temperature").expect("loaded from the database");
+    let b_temp = b
+        .store()
+        .keys
+        .lookup("temperature")
+        .expect("loaded from the database");
     let pts = b.store().range(dev, b_temp, 0, i64::MAX / 4).unwrap();
-    let own = pts.iter().filter(|(t, _)| *t >= 1_700_000_000_000 + 1000 * 1000).count();
+    let own = pts
+        .iter()
+        .filter(|(t, _)| *t >= 1_700_000_000_000 + 1000 * 1000)
+        .count();
     assert_eq!(own, 50, "B's unsealed points come back from B's log");
-    let sealed_by_a = pts.iter().filter(|(t, _)| *t < 1_700_000_000_000 + 1000 * 1000).count();
-    assert!(sealed_by_a >= 512, "A's sealed chunk is readable on B: {sealed_by_a}");
+    let sealed_by_a = pts
+        .iter()
+        .filter(|(t, _)| *t < 1_700_000_000_000 + 1000 * 1000)
+        .count();
+    assert!(
+        sealed_by_a >= 512,
+        "A's sealed chunk is readable on B: {sealed_by_a}"
+    );
     // A series only A ever wrote (B never met the key name): B finds it by name
     // and reads what A sealed.
     let a_press = a.store().keys.intern("pressure");
     let other = DeviceId(8);
     let press: Vec<Reading> = (0..520)
-        .map(|i| Reading { device: other, key: a_press, ts: 1_700_000_000_000 + i * 1000, value: Value::Num(1.0) })
+        .map(|i| Reading {
+            device: other,
+            key: a_press,
+            ts: 1_700_000_000_000 + i * 1000,
+            value: Value::Num(1.0),
+        })
         .collect();
     a.write(press, Vec::new(), Admission::Wait).await.unwrap();
-    a.write(batch(a_hum, 10, 1), Vec::new(), Admission::Wait).await.unwrap(); // seals it
+    a.write(batch(a_hum, 10, 1), Vec::new(), Admission::Wait)
+        .await
+        .unwrap(); // seals it
     let b_press = b.store().keys.intern("pressure");
-    assert_eq!(b.store().range(other, b_press, 0, i64::MAX / 4).unwrap().len(), 520);
+    assert_eq!(
+        b.store()
+            .range(other, b_press, 0, i64::MAX / 4)
+            .unwrap()
+            .len(),
+        520
+    );
     let latest = b.store().latest(dev);
-    assert!(latest.iter().any(|(k, ts, _)| &**k == "temperature" && *ts == 1_700_000_000_000 + 1049 * 1000));
+    assert!(
+        latest
+            .iter()
+            .any(|(k, ts, _)| &**k == "temperature" && *ts == 1_700_000_000_000 + 1049 * 1000)
+    );
     a.shutdown();
     b.shutdown();
 }

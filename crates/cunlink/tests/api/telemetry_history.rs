@@ -28,7 +28,10 @@ fn python() -> String {
 /// The data directory named by `--data-dir` in `args` (the CLI then also gets the
 /// test's PostgreSQL database when CUNLINK_TEST_DATABASE_URL is set).
 fn data_dir_arg(args: &[&str]) -> std::path::PathBuf {
-    let i = args.iter().position(|a| *a == "--data-dir").expect("--data-dir in the arguments");
+    let i = args
+        .iter()
+        .position(|a| *a == "--data-dir")
+        .expect("--data-dir in the arguments");
     std::path::PathBuf::from(args[i + 1])
 }
 

@@ -79,7 +79,8 @@ impl TsStore {
                 // Every node's series of the device, not only those this one met.
                 let mut st = conn.prepare("SELECT id FROM series WHERE device = $1 ORDER BY id")?;
                 let rows = st.query_map([p.device.0], |r| r.get::<_, i64>(0))?;
-                rows.map(|r| r.map(|id| id as u32)).collect::<Result<Vec<u32>, _>>()?
+                rows.map(|r| r.map(|id| id as u32))
+                    .collect::<Result<Vec<u32>, _>>()?
             } else {
                 self.series_of(p.device)
             };

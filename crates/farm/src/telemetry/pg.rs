@@ -35,7 +35,13 @@ pub fn connect(url: &str) -> Result<Connection, Error> {
 /// Create the schema (idempotent; two nodes starting at once may race).
 pub fn ensure_schema(c: &Connection) -> Result<(), Error> {
     c.execute_batch("CREATE SCHEMA IF NOT EXISTS telemetry")
-        .or_else(|e| if e.is_unique_violation() { Ok(()) } else { Err(e) })
+        .or_else(|e| {
+            if e.is_unique_violation() {
+                Ok(())
+            } else {
+                Err(e)
+            }
+        })
 }
 
 /// Take the session lock on `writer`: false when another process writes under
@@ -52,7 +58,9 @@ pub fn lock_writer(c: &Connection, writer: &str) -> Result<bool, Error> {
 /// Take the maintenance lease for this connection's session: only one node
 /// compacts and applies retention at a time.
 pub fn try_maintenance_lease(c: &Connection) -> Result<bool, Error> {
-    c.query_row("SELECT pg_try_advisory_lock($1)", [MAINT_LOCK], |r| r.get(0))
+    c.query_row("SELECT pg_try_advisory_lock($1)", [MAINT_LOCK], |r| {
+        r.get(0)
+    })
 }
 
 /// Serialise, until the end of the current transaction, every seal and
@@ -91,7 +99,10 @@ pub fn set_replay_many(c: &Connection, writer: &str, sids: &[u32], from: i64) ->
         return Ok(());
     }
     let w = writer.replace('\'', "''");
-    let rows: Vec<String> = sids.iter().map(|s| format!("('{w}', {s}, {from})")).collect();
+    let rows: Vec<String> = sids
+        .iter()
+        .map(|s| format!("('{w}', {s}, {from})"))
+        .collect();
     c.execute_batch(&format!(
         "INSERT INTO series_replay (writer, series, replay_from) VALUES {}
          ON CONFLICT (writer, series) DO UPDATE SET replay_from = excluded.replay_from",
@@ -110,12 +121,22 @@ pub fn insert_chunks(c: &Connection, chunks: &[(u32, &[i64], &[u8])]) -> Result<
     let mut i = 0;
     while i < chunks.len() {
         let left = chunks.len() - i;
-        let n = [CHUNK_ROWS, 16, 4, 1].into_iter().find(|&g| g <= left).unwrap_or(1);
+        let n = [CHUNK_ROWS, 16, 4, 1]
+            .into_iter()
+            .find(|&g| g <= left)
+            .unwrap_or(1);
         let group = &chunks[i..i + n];
         let rows: Vec<String> = (0..n)
             .map(|r| {
                 let b = r * 5;
-                format!("(${}, ${}, ${}, ${}, ${}, 1, 1)", b + 1, b + 2, b + 3, b + 4, b + 5)
+                format!(
+                    "(${}, ${}, ${}, ${}, ${}, 1, 1)",
+                    b + 1,
+                    b + 2,
+                    b + 3,
+                    b + 4,
+                    b + 5
+                )
             })
             .collect();
         let sql = format!(
@@ -135,11 +156,14 @@ pub fn insert_chunks(c: &Connection, chunks: &[(u32, &[i64], &[u8])]) -> Result<
             .query_map(values, |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<Result<_, _>>()?;
         // RETURNING's order is not promised: match by series (one chunk per series here).
-        let by_series: std::collections::HashMap<i64, i64> = got.into_iter().map(|(id, s)| (s, id)).collect();
+        let by_series: std::collections::HashMap<i64, i64> =
+            got.into_iter().map(|(id, s)| (s, id)).collect();
         for (sid, _, _) in group {
-            ids.push(*by_series.get(&i64::from(*sid)).ok_or_else(|| {
-                Error::Other(format!("chunk of series {sid} not returned"))
-            })?);
+            ids.push(
+                *by_series
+                    .get(&i64::from(*sid))
+                    .ok_or_else(|| Error::Other(format!("chunk of series {sid} not returned")))?,
+            );
         }
         i += n;
     }
@@ -159,9 +183,11 @@ pub fn persist_keys(c: &Connection, keys: &Keys) -> Result<(), Error> {
             .optional()?;
         let id = match id {
             Some(id) => id,
-            None => c.query_row("SELECT id FROM keys WHERE name = $1", [name.as_ref()], |r| {
-                r.get(0)
-            })?,
+            None => c.query_row(
+                "SELECT id FROM keys WHERE name = $1",
+                [name.as_ref()],
+                |r| r.get(0),
+            )?,
         };
         keys.set_db_id(key, id);
     }
@@ -191,7 +217,12 @@ pub fn series_id(c: &Connection, device: DeviceId, key_db: i64) -> Result<u32, E
 
 /// The series id of (device, key) if the series exists (a reader on a node that
 /// has not met it yet: another node wrote it).
-pub fn find_series(c: &Connection, keys: &Keys, device: DeviceId, key: KeyId) -> Result<Option<u32>, Error> {
+pub fn find_series(
+    c: &Connection,
+    keys: &Keys,
+    device: DeviceId,
+    key: KeyId,
+) -> Result<Option<u32>, Error> {
     // By name: this node may not have met the key's stored id yet.
     let Some(name) = keys.name(key) else {
         return Ok(None);

@@ -142,7 +142,8 @@ pub fn add_chunks(
 ) -> cunlink_core::sql::Result<()> {
     use cunlink_core::sql::Value as V;
     use std::collections::HashSet;
-    let chunks: Vec<&(u32, i64, &[i64], &[Value])> = chunks.iter().filter(|c| !c.2.is_empty()).collect();
+    let chunks: Vec<&(u32, i64, &[i64], &[Value])> =
+        chunks.iter().filter(|c| !c.2.is_empty()).collect();
     // Which chunks overlap a rolled-up chunk of their series: groups of 64 rows,
     // padded with rows that match nothing (one statement shape).
     let mut overlapping: HashSet<u32> = HashSet::new();
@@ -168,9 +169,16 @@ pub fn add_chunks(
         for r in 0..64 {
             match part.get(r) {
                 Some((sid, id, ts, _)) => {
-                    values.extend([V::Integer(i64::from(*sid)), V::Integer(ts[0]), V::Integer(ts[ts.len() - 1]), V::Integer(*id)]);
+                    values.extend([
+                        V::Integer(i64::from(*sid)),
+                        V::Integer(ts[0]),
+                        V::Integer(ts[ts.len() - 1]),
+                        V::Integer(*id),
+                    ]);
                 }
-                None => values.extend([V::Integer(-1), V::Integer(0), V::Integer(-1), V::Integer(0)]),
+                None => {
+                    values.extend([V::Integer(-1), V::Integer(0), V::Integer(-1), V::Integer(0)])
+                }
             }
         }
         let mut st = tx.prepare_cached(&sql)?;
@@ -185,7 +193,9 @@ pub fn add_chunks(
             continue;
         }
         for (t, v) in ts.iter().zip(vals.iter()) {
-            add.entry((*sid, HOUR, floor(*t, HOUR))).or_default().push(v);
+            add.entry((*sid, HOUR, floor(*t, HOUR)))
+                .or_default()
+                .push(v);
             add.entry((*sid, DAY, floor(*t, DAY))).or_default().push(v);
         }
     }
@@ -199,7 +209,14 @@ pub fn add_chunks(
                 let b = r * 8;
                 format!(
                     "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
-                    b + 1, b + 2, b + 3, b + 4, b + 5, b + 6, b + 7, b + 8
+                    b + 1,
+                    b + 2,
+                    b + 3,
+                    b + 4,
+                    b + 5,
+                    b + 6,
+                    b + 7,
+                    b + 8
                 )
             })
             .collect();
@@ -215,7 +232,11 @@ pub fn add_chunks(
         );
         let mut values = Vec::with_capacity(n * 8);
         for ((sid, res, bucket), a) in part {
-            let (min, max) = if a.num_n == 0 { (V::Null, V::Null) } else { (V::Real(a.min), V::Real(a.max)) };
+            let (min, max) = if a.num_n == 0 {
+                (V::Null, V::Null)
+            } else {
+                (V::Real(a.min), V::Real(a.max))
+            };
             values.extend([
                 V::Integer(i64::from(*sid)),
                 V::Integer(*res),
@@ -345,7 +366,12 @@ pub fn read(
 }
 
 /// True when some chunk of the series overlapping `[start, end]` is not rolled up yet.
-pub fn has_unrolled(conn: &Connection, sid: u32, start: i64, end: i64) -> cunlink_core::sql::Result<bool> {
+pub fn has_unrolled(
+    conn: &Connection,
+    sid: u32,
+    start: i64,
+    end: i64,
+) -> cunlink_core::sql::Result<bool> {
     conn.prepare_cached(
         "SELECT EXISTS(SELECT 1 FROM chunks WHERE series = $1 AND t1 >= $2 AND t0 <= $3 AND rolled = 0)",
     )?

@@ -46,7 +46,9 @@ impl Place {
     /// A new connection to the store (PostgreSQL: schema on the search path).
     pub fn connect(&self) -> Result<Connection, cunlink_core::sql::Error> {
         match self {
-            Place::File(path) => Ok(Connection::from_sqlite(cunlink_core::db::open_connection(path)?)),
+            Place::File(path) => Ok(Connection::from_sqlite(cunlink_core::db::open_connection(
+                path,
+            )?)),
             Place::Postgres { url, .. } => super::pg::connect(url),
         }
     }
@@ -108,7 +110,8 @@ impl Mem {
     pub fn add_series(&mut self, sid: u32, device: DeviceId, key: KeyId) {
         let i = sid as usize;
         while self.bufs.len() <= i {
-            self.bufs.push(SeriesBuf::new(DeviceId(-1), KeyId(u32::MAX)));
+            self.bufs
+                .push(SeriesBuf::new(DeviceId(-1), KeyId(u32::MAX)));
         }
         self.bufs[i] = SeriesBuf::new(device, key);
         self.series.insert((device, key), sid);
@@ -751,7 +754,8 @@ fn load_series(
     }
     drop(st);
     if let Some(w) = writer {
-        let mut st = conn.prepare("SELECT series, replay_from FROM series_replay WHERE writer = $1")?;
+        let mut st =
+            conn.prepare("SELECT series, replay_from FROM series_replay WHERE writer = $1")?;
         let rows = st.query_map([w], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))?;
         for row in rows {
             let (sid, from) = row?;

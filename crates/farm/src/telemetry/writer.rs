@@ -237,7 +237,8 @@ impl Writer {
             || self.last_truncate.elapsed() >= self.checkpoint_every;
         let seal = std::mem::take(&mut self.pending_seal);
 
-        let result = prepared.and_then(|()| self.transact(&blob, first_new, &seal, truncate, &attributes));
+        let result =
+            prepared.and_then(|()| self.transact(&blob, first_new, &seal, truncate, &attributes));
         match result {
             Ok(out) => {
                 self.health.committed();
@@ -284,11 +285,16 @@ impl Writer {
                 // PostgreSQL down or restarting: answer 503 meanwhile and reconnect
                 // before the next batch, however long it takes (the database's
                 // failover is not ours to give up on).
-                let outage = self.place.is_postgres() && (e.is_unavailable() || self.conn.is_broken() || self.reconnect);
+                let outage = self.place.is_postgres()
+                    && (e.is_unavailable() || self.conn.is_broken() || self.reconnect);
                 if outage {
                     self.reconnect = true;
                 }
-                let give_up = if outage { Duration::from_secs(u64::from(u32::MAX)) } else { self.give_up };
+                let give_up = if outage {
+                    Duration::from_secs(u64::from(u32::MAX))
+                } else {
+                    self.give_up
+                };
                 if self.health.failed(&e.to_string(), give_up) {
                     return Err(e.to_string());
                 }
@@ -461,7 +467,10 @@ struct TruncationPlan {
 }
 
 /// Persist key names interned since the last commit.
-fn insert_new_keys(tx: &Transaction<'_>, new_keys: &[(u32, Arc<str>)]) -> cunlink_core::sql::Result<()> {
+fn insert_new_keys(
+    tx: &Transaction<'_>,
+    new_keys: &[(u32, Arc<str>)],
+) -> cunlink_core::sql::Result<()> {
     let mut st = tx.prepare_cached("INSERT INTO keys (id, name) VALUES ($1, $2)")?;
     for (id, name) in new_keys {
         st.execute(params![id, name.as_ref()])?;
@@ -530,9 +539,17 @@ fn plan_truncation(
 }
 
 /// Append one log row (PostgreSQL: under this writer's id); its id.
-fn append_log(tx: &Transaction<'_>, writer: Option<&str>, body: &[u8]) -> cunlink_core::sql::Result<i64> {
+fn append_log(
+    tx: &Transaction<'_>,
+    writer: Option<&str>,
+    body: &[u8],
+) -> cunlink_core::sql::Result<i64> {
     match writer {
-        None => tx.query_row("INSERT INTO log (body) VALUES ($1) RETURNING id", [body], |r| r.get(0)),
+        None => tx.query_row(
+            "INSERT INTO log (body) VALUES ($1) RETURNING id",
+            [body],
+            |r| r.get(0),
+        ),
         Some(w) => tx.query_row(
             "INSERT INTO log (writer, body) VALUES ($1, $2) RETURNING id",
             params![w, body],
@@ -549,7 +566,10 @@ fn set_replay_from(
     from: i64,
 ) -> cunlink_core::sql::Result<()> {
     match writer {
-        None => tx.execute("UPDATE series SET replay_from = $1 WHERE id = $2", params![from, sid])?,
+        None => tx.execute(
+            "UPDATE series SET replay_from = $1 WHERE id = $2",
+            params![from, sid],
+        )?,
         Some(w) => tx.execute(
             "INSERT INTO series_replay (writer, series, replay_from) VALUES ($1, $2, $3)
              ON CONFLICT (writer, series) DO UPDATE SET replay_from = excluded.replay_from",
@@ -668,13 +688,19 @@ fn truncate_log(
     match writer {
         None => tx.execute("DELETE FROM log WHERE id < $1", [keep_from])?,
         // Only this writer's rows: the other nodes' rows still hold their unsealed points.
-        Some(w) => tx.execute("DELETE FROM log WHERE writer = $1 AND id < $2", params![w, keep_from])?,
+        Some(w) => tx.execute(
+            "DELETE FROM log WHERE writer = $1 AND id < $2",
+            params![w, keep_from],
+        )?,
     };
     checkpoint_latest(tx, keys, mem, dirty)
 }
 
 /// Upsert client attributes, keeping the newest by timestamp.
-fn upsert_attributes(tx: &Transaction<'_>, attributes: &[Attribute]) -> cunlink_core::sql::Result<()> {
+fn upsert_attributes(
+    tx: &Transaction<'_>,
+    attributes: &[Attribute],
+) -> cunlink_core::sql::Result<()> {
     if attributes.is_empty() {
         return Ok(());
     }

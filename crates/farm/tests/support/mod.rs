@@ -47,7 +47,10 @@ pub fn place(path: &Path) -> Place {
     let admin = cunlink_core::sql::Connection::connect_postgres(&base)
         .unwrap_or_else(|e| panic!("CUNLINK_TEST_DATABASE_URL {base}: {e}"));
     if let Err(e) = admin.execute_batch(&format!("CREATE DATABASE {name}")) {
-        assert!(e.to_string().contains("already exists"), "creating {name}: {e}");
+        assert!(
+            e.to_string().contains("already exists"),
+            "creating {name}: {e}"
+        );
     }
     let (head, _) = base.rsplit_once('/').expect("a URL ending in /DATABASE");
     Place::Postgres {
@@ -63,7 +66,9 @@ pub fn open(path: &Path) -> Arc<Telemetry> {
 /// A connection to the store of `path` (either backend), for looking inside.
 #[allow(dead_code)] // not every test file looks inside
 pub fn conn(path: &Path) -> cunlink_core::sql::Connection {
-    place(path).connect().expect("connect to the telemetry store")
+    place(path)
+        .connect()
+        .expect("connect to the telemetry store")
 }
 
 pub fn runtime() -> tokio::runtime::Runtime {
