@@ -265,6 +265,15 @@ impl TsStore {
         out
     }
 
+    /// A reading another node committed, as a cross-node bus delivers it: made this
+    /// node's latest value of the key if not older (so `latest()` here follows
+    /// the other nodes). By key name: key ids are per node. Not stored here (the
+    /// other node stores it). True when it became the latest.
+    pub fn note_peer_latest(&self, device: DeviceId, key: &str, ts: i64, value: &Value) -> bool {
+        let k = self.keys.intern(key);
+        self.mem_mut().note_latest(device, k, ts, value)
+    }
+
     /// Points of one series with `start <= ts <= end`, ascending, one per timestamp.
     /// Holds every point of the range in memory: for ranges of unknown size use
     /// [`TsStore::range_newest`] or [`TsStore::range_aggregate`].

@@ -66,7 +66,9 @@ pub enum Msg {
     Shutdown,
 }
 
-/// Readings of one committed transaction, as published to listeners.
+/// Readings of one committed transaction, as published to listeners. Key ids
+/// are this process's: a bus to other nodes sends key names (`keys.name`), and
+/// the receiving node applies them with `TsStore::note_peer_latest`.
 pub struct Committed {
     pub readings: Vec<Reading>,
     pub attributes: Vec<Attribute>,
