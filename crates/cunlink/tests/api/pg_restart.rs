@@ -331,6 +331,13 @@ async fn two_writers_share_ids_and_keep_their_own_logs() {
             .iter()
             .any(|(k, ts, _)| &**k == "temperature" && *ts == 1_700_000_000_000 + 1049 * 1000)
     );
+    // What a cross-node bus does with A's readings on B: latest follows, by name,
+    // and an older reading never replaces a newer one.
+    let t = 1_700_000_000_000 + 5_000_000;
+    assert!(b.store().note_peer_latest(other, "pressure", t, &Value::Num(3.0)));
+    assert!(!b.store().note_peer_latest(other, "pressure", t - 1, &Value::Num(4.0)));
+    let l = b.store().latest(other);
+    assert!(l.iter().any(|(k, ts, v)| &**k == "pressure" && *ts == t && *v == Value::Num(3.0)), "{l:?}");
     a.shutdown();
     b.shutdown();
 }
