@@ -27,7 +27,7 @@ start)
     { cat "$dir/initdb.log" >&2; exit 1; }
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
   echo "$port" >"$dir/port"
-  "$0" resume "$dir"
+  bash "$0" resume "$dir"
   echo "export CUNLINK_TEST_DATABASE_URL=postgres://cunlink@127.0.0.1:$port/postgres"
   ;;
 resume)

@@ -153,13 +153,10 @@ pub fn import(data: &DataDir, device: &str, csv: &std::path::Path) -> anyhow::Re
     let d = db
         .call_blocking(|c| farm_store::device_where(c, "name", device))?
         .with_context(|| format!("no device named '{device}'"))?;
-    let config = Config {
-        data_dir: data.data_dir.clone(),
-        ..Config::default()
-    };
+    let config = data.config();
     let file = std::fs::File::open(csv).with_context(|| format!("opening {}", csv.display()))?;
     let total = file.metadata().map(|m| m.len()).unwrap_or(0).max(1);
-    let t = cunlink_farm::telemetry::Telemetry::open(&config.telemetry_db_path(), &config.ingest)?;
+    let t = cunlink_farm::telemetry::Telemetry::open_for(&db, &config)?;
     let read = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let reader = std::io::BufReader::new(Counting {
         inner: file,

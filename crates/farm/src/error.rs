@@ -131,7 +131,12 @@ fn ingest_error(e: IngestError) -> ApiError {
         }
         IngestError::Write(WriteError::Overloaded) => ApiError::unavailable(msg, 1),
         IngestError::Write(WriteError::ShuttingDown) => ApiError::unavailable(msg, 5),
-        IngestError::Write(w @ WriteError::Commit(_)) => ApiError::internal(w),
+        // Storage failing (PostgreSQL down or restarting, disk trouble): nothing was
+        // stored, the device should retry; the writer reconnects by itself.
+        IngestError::Write(w @ WriteError::Commit(_)) => {
+            tracing::warn!(error = %w, "ingest refused: telemetry commit failed");
+            ApiError::unavailable(msg, 2)
+        }
         IngestError::Store(s) => store_error(s),
     }
 }

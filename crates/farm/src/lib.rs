@@ -68,7 +68,7 @@ impl Farm {
         } = deps;
         db.migrate("farm", store::MIGRATIONS)?;
         let registry = Arc::new(Registry::load(db.clone())?);
-        let telemetry = Telemetry::open(&config.telemetry_db_path(), &config.ingest)?;
+        let telemetry = Telemetry::open_for(&db, config)?;
         let rpc = rpc::Rpc::open(db.clone(), registry.clone(), &cluster)?;
         let ingest = Arc::new(Ingest {
             telemetry: telemetry.clone(),

@@ -208,7 +208,16 @@ impl Registry {
                         // Another gateway (or a concurrent request) may have made it meanwhile.
                         let d = match store::device_where(c, "name", n.name.trim())? {
                             Some(d) => d,
-                            None => store::create_device(c, n)?,
+                            None => match store::create_device(c, n) {
+                                Ok(d) => d,
+                                // Made by another node between the read and the create.
+                                Err(FarmStoreError::DeviceExists(_)) => {
+                                    store::device_where(c, "name", n.name.trim())?.ok_or_else(
+                                        || FarmStoreError::DeviceExists(n.name.clone()),
+                                    )?
+                                }
+                                Err(e) => return Err(e),
+                            },
                         };
                         made.push(d);
                     }
@@ -225,7 +234,14 @@ impl Registry {
 
     /// Reload devices changed in the database since the last load (CLI edits, other processes).
     pub async fn refresh(&self) -> Result<(), FarmStoreError> {
-        let since = self.read().loaded_until - 1_000;
+        // `updated_at` is another process's clock (another node's on PostgreSQL):
+        // overlap generously; re-reading a device is harmless.
+        let overlap = if self.db.database_url().is_some() {
+            10_000
+        } else {
+            1_000
+        };
+        let since = self.read().loaded_until - overlap;
         let now = cunlink_core::time::now_ms();
         let changed = self
             .db

@@ -138,17 +138,17 @@ pub fn ensure_asset(
     village_id: Option<i64>,
 ) -> Result<i64, FarmStoreError> {
     let name = check_name(name)?;
-    if let Some((id, home)) = asset_by_name(conn, name)? {
-        if home != village_id {
-            return Err(FarmStoreError::AssetElsewhere(name.to_string()));
-        }
-        return Ok(id);
-    }
+    // Insert-if-absent in one statement, then read whichever row won: two callers
+    // (or nodes) naming a new asset at once get one asset, not a unique violation.
     conn.execute(
-        "INSERT INTO farm_assets (name, kind, village_id, created_at) VALUES ($1, $2, $3, $4)",
+        "INSERT INTO farm_assets (name, kind, village_id, created_at) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (name) DO NOTHING",
         params![name, kind.as_str(), village_id, now_ms()],
     )?;
-    Ok(conn.last_insert_rowid()?)
+    match asset_by_name(conn, name)? {
+        Some((id, home)) if home == village_id => Ok(id),
+        _ => Err(FarmStoreError::AssetElsewhere(name.to_string())),
+    }
 }
 
 /// Id and village of the asset named `name`.

@@ -8,12 +8,16 @@ use std::sync::{Arc, Mutex};
 use serde_json::json;
 
 use crate::accounts_cli::cunlink;
-use crate::common::{TempDir, request, spawn_app, test_config};
+use crate::common::{TempDir, request, spawn_app_with, test_config};
 use cunlink_core::auth::Role;
 
 #[tokio::test]
 async fn a_backup_taken_under_ingest_restores_every_acknowledged_reading_and_order() {
-    let app = spawn_app().await;
+    // `cunlink backup`/`restore` are SQLite's (one data directory holds everything);
+    // a PostgreSQL deployment is backed up with pg_dump or a replica, and the CLI
+    // refuses (see the next test). So this one always runs on SQLite, also when
+    // CUNLINK_TEST_DATABASE_URL is set.
+    let app = spawn_app_with(|c| c.database_url = None).await;
     let device = app
         .device(json!({ "name": "probe", "type": "air-probe", "asset": "龙井茶园", "village": "茶香村" }))
         .await;
@@ -145,7 +149,9 @@ async fn a_backup_taken_under_ingest_restores_every_acknowledged_reading_and_ord
     .await;
     assert!(!ok && err.contains("inside the data directory"), "{err}");
 
-    let server = cunlink::app::start(test_config(&target))
+    let mut restored = test_config(&target);
+    restored.database_url = None;
+    let server = cunlink::app::start(restored)
         .await
         .expect("serve the restored dir");
     let http = server.http_addr;
@@ -188,4 +194,28 @@ async fn a_backup_taken_under_ingest_restores_every_acknowledged_reading_and_ord
         assert_eq!(r.status, 200, "order {id}: {}", r.text());
     }
     server.shutdown().await;
+}
+
+#[tokio::test]
+async fn backup_refuses_a_postgresql_deployment_and_names_pg_dump() {
+    let dir = TempDir::new("pg-backup");
+    let to = TempDir::new("pg-backup-out");
+    let file = to.0.join("cunlink.backup");
+    // The refusal comes before any connection: any URL shows it, and with
+    // CUNLINK_TEST_DATABASE_URL set the test's own database is used.
+    let url = crate::common::test_database_url(&dir.0)
+        .unwrap_or_else(|| "postgres://cunlink@127.0.0.1:1/cunlink".into());
+    let (ok, err) = crate::accounts_cli::cunlink(&[
+        "backup",
+        "--data-dir",
+        dir.0.to_str().unwrap(),
+        "--database-url",
+        &url,
+        "--to",
+        file.to_str().unwrap(),
+    ])
+    .await;
+    assert!(!ok, "backup of a PostgreSQL deployment must fail: {err}");
+    assert!(err.contains("pg_dump"), "{err}");
+    assert!(!file.exists(), "no backup file is written");
 }

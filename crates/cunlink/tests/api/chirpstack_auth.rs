@@ -73,7 +73,7 @@ async fn without_a_valid_token_every_dev_eui_gets_the_same_401() {
 async fn the_cli_prints_a_working_token_last() {
     let dir = TempDir::new("integration");
     let cli = |args: &[&str]| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_cunlink"))
+        let out = crate::common::cunlink_cmd(&dir.0)
             .args(args)
             .stdin(Stdio::null())
             .output()
@@ -124,7 +124,7 @@ async fn the_cli_prints_a_working_token_last() {
     .await;
     assert_eq!(r.status, 200, "{}", r.text());
     // A second integration of the same name is refused; the first token still works.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_cunlink"))
+    let out = crate::common::cunlink_cmd(&dir.0)
         .args([
             "integration",
             "create",

@@ -61,6 +61,7 @@ mod school_pull;
 mod school_scope;
 mod school_live;
 mod skeletons;
+mod pg_restart;
 mod storage;
 mod telemetry_history;
 mod village_scope;

@@ -82,7 +82,7 @@ fn last_line(out: std::process::Output) -> String {
 }
 
 fn create_device(dir: &std::path::Path, name: &str) -> String {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_cunlink"))
+    let out = crate::common::cunlink_cmd(dir)
         .args([
             "device",
             "create",
@@ -98,7 +98,7 @@ fn create_device(dir: &std::path::Path, name: &str) -> String {
 
 fn create_admin(dir: &std::path::Path) -> String {
     use std::io::Write;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cunlink"))
+    let mut child = crate::common::cunlink_cmd(dir)
         .args([
             "user",
             "create",

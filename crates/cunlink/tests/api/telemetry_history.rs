@@ -25,9 +25,19 @@ fn python() -> String {
     p
 }
 
+/// The data directory named by `--data-dir` in `args` (the CLI then also gets the
+/// test's PostgreSQL database when CUNLINK_TEST_DATABASE_URL is set).
+fn data_dir_arg(args: &[&str]) -> std::path::PathBuf {
+    let i = args
+        .iter()
+        .position(|a| *a == "--data-dir")
+        .expect("--data-dir in the arguments");
+    std::path::PathBuf::from(args[i + 1])
+}
+
 /// Run the binary; (success, last stdout line, stderr).
 fn cli(args: &[&str]) -> (bool, String, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_cunlink"))
+    let out = crate::common::cunlink_cmd(&data_dir_arg(args))
         .args(args)
         .output()
         .unwrap();

@@ -6,7 +6,7 @@ use std::time::Duration;
 use crate::common::{TempDir, request, spawn_binary};
 
 fn device_token(dir: &std::path::Path) -> String {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_cunlink"))
+    let out = crate::common::cunlink_cmd(dir)
         .args(["device", "create", "--data-dir"])
         .arg(dir)
         .args(["--name", "probe"])
@@ -70,7 +70,11 @@ async fn failing_commits_turn_healthz_503_and_then_the_process_exits_non_zero() 
 
     // A real storage failure, not a hook: another process drops the table every
     // commit appends to (as a botched manual repair might). Each commit now fails.
-    {
+    if let Some(url) = crate::common::test_database_url(&dir.0) {
+        // PostgreSQL: the store is the `telemetry` schema of the test's database.
+        let db = cunlink_core::sql::Connection::connect_postgres(&url).unwrap();
+        db.execute_batch("DROP TABLE telemetry.log").unwrap();
+    } else {
         let db = cunlink_core::sql::Connection::open(dir.0.join("telemetry.db")).unwrap();
         db.busy_timeout(Duration::from_secs(10)).unwrap();
         db.execute_batch("DROP TABLE log").unwrap();
@@ -85,7 +89,9 @@ async fn failing_commits_turn_healthz_503_and_then_the_process_exits_non_zero() 
     let body = h.json();
     assert_eq!(body["error"], "telemetry_commits_failing", "{body}");
     assert!(
-        body["message"].as_str().unwrap().contains("no such table"),
+        // SQLite's words, or PostgreSQL's.
+        body["message"].as_str().unwrap().contains("no such table")
+            || body["message"].as_str().unwrap().contains("does not exist"),
         "{body}"
     );
 

@@ -422,8 +422,12 @@ impl Rpc {
             cmd
         };
         let row = cmd.clone();
-        if let Err(e) = self.db.call(move |c| store::update(c, &row)).await {
-            tracing::warn!(error = %e, command = id, "storing a command state failed");
+        match self.db.call(move |c| store::update(c, &row)).await {
+            Ok(true) => {}
+            // The stored command is already further (another node's reply or
+            // timeout): that state stands, and this one is not announced.
+            Ok(false) => return,
+            Err(e) => tracing::warn!(error = %e, command = id, "storing a command state failed"),
         }
         let _ = self.changes.send(cmd);
         self.announce(relay::Note::Changed(id)).await;

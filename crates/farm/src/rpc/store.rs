@@ -49,17 +49,29 @@ pub fn insert(conn: &Connection, c: &Command) -> Result<i64, FarmStoreError> {
     Ok(conn.last_insert_rowid()?)
 }
 
-pub fn update(conn: &Connection, c: &Command) -> Result<(), FarmStoreError> {
-    conn.prepare_cached(
-        "UPDATE farm_rpc_commands SET state = $1, response = $2, updated_at = $3 WHERE id = $4",
-    )?
-    .execute(params![
-        c.state.as_str(),
-        c.response.as_ref().map(|v| v.to_string()),
-        c.updated_at,
-        c.id
-    ])?;
-    Ok(())
+/// Store a command's new state, only over a state it may follow (a late PUBACK
+/// never turns a reply back into "delivered"; a reply received on another node
+/// is never overwritten by this one's timeout). False when the row had moved on.
+pub fn update(conn: &Connection, c: &Command) -> Result<bool, FarmStoreError> {
+    // One conditional statement: two nodes moving one command cannot interleave.
+    let from = match c.state {
+        State::Queued => "state = 'queued'",
+        State::Sent => "state IN ('queued', 'sent')",
+        State::Delivered => "state IN ('queued', 'sent', 'delivered')",
+        State::Replied => "state IN ('queued', 'sent', 'delivered')",
+        State::TimedOut => "(state IN ('queued', 'sent') OR (state = 'delivered' AND oneway = 0))",
+    };
+    let n = conn
+        .prepare_cached(&format!(
+            "UPDATE farm_rpc_commands SET state = $1, response = $2, updated_at = $3 WHERE id = $4 AND {from}"
+        ))?
+        .execute(params![
+            c.state.as_str(),
+            c.response.as_ref().map(|v| v.to_string()),
+            c.updated_at,
+            c.id
+        ])?;
+    Ok(n == 1)
 }
 
 pub fn get(conn: &Connection, id: i64) -> Result<Option<Command>, FarmStoreError> {

@@ -20,7 +20,7 @@
 //! swapped in one short transaction (delete the group's chunks, insert the merged
 //! one), which the writer waits for with its fine-grained busy handler.
 
-use cunlink_core::sql::{Connection, TransactionBehavior, params};
+use cunlink_core::sql::{Connection, params};
 
 use super::codec;
 use super::maint::MaintReport;
@@ -196,7 +196,7 @@ fn apply(
         let data = codec::encode_chunk(&ts, &vals);
         Some((ts, data))
     };
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let tx = super::maint::begin_write(conn, sid)?;
     if group.len() > 1 && merged.is_some() {
         let (t0, t1) = (
             group.iter().map(|m| m.t0).min().unwrap_or(0),

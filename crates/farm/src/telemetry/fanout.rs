@@ -3,7 +3,8 @@
 //! Each node relays what its writer committed to the other nodes over the
 //! cluster bus (channel [`CHANNEL`]), and hands what the others committed to its
 //! own listeners — live pages (SSE) and the alert engine — as if committed
-//! here. Keys travel by name: key ids are each node's own.
+//! here, and makes them this node's latest values. Keys travel by name: key
+//! ids are each node's own.
 //!
 //! The bus delivers at most once; a node that misses a message (bus connection
 //! lost) misses it on live views only: the readings themselves are in the
@@ -74,15 +75,18 @@ pub fn decode(t: &Telemetry, payload: &str) -> Vec<Reading> {
         tracing::warn!("bus: a readings message that does not parse");
         return Vec::new();
     };
-    let keys = &t.store().keys;
+    let store = t.store();
     items
         .into_iter()
         .filter_map(|(device, key, ts, v)| {
+            let value = from_json(&v)?;
+            // `latest()` here follows the other nodes at once.
+            store.note_peer_latest(DeviceId(device), &key, ts, &value);
             Some(Reading {
                 device: DeviceId(device),
-                key: keys.intern(&key),
+                key: store.keys.intern(&key),
                 ts,
-                value: from_json(&v)?,
+                value,
             })
         })
         .collect()

@@ -59,16 +59,31 @@ impl TsStore {
         policies: &[Policy],
         now: i64,
     ) -> Result<MaintReport, TelemetryStoreError> {
-        let mut conn = cunlink_core::sql::Connection::from_sqlite(
-            cunlink_core::db::open_connection(self.path()).map_err(cunlink_core::sql::Error::from)?,
-        );
-        // Every step here can be redone by the next pass, so a commit need not wait
-        // for its own fsync (WAL mode keeps it atomic; the writer's next fsync'd
-        // commit makes it durable): the disk's flushes stay with ingest.
-        conn.execute_batch("PRAGMA synchronous = NORMAL;")?;
+        let mut conn = self.place().connect()?;
+        let postgres = conn.is_postgres();
+        if postgres {
+            // One node at a time (a session lock, gone with this connection): the
+            // others skip the pass, so compaction and retention run once.
+            if !super::pg::try_maintenance_lease(&conn)? {
+                return Ok(MaintReport::default());
+            }
+        } else {
+            // Every step here can be redone by the next pass, so a commit need not wait
+            // for its own fsync (WAL mode keeps it atomic; the writer's next fsync'd
+            // commit makes it durable): the disk's flushes stay with ingest.
+            conn.execute_batch("PRAGMA synchronous = NORMAL;")?;
+        }
         let mut report = MaintReport::default();
         for p in policies {
-            let series = self.series_of(p.device);
+            let series = if postgres {
+                // Every node's series of the device, not only those this one met.
+                let mut st = conn.prepare("SELECT id FROM series WHERE device = $1 ORDER BY id")?;
+                let rows = st.query_map([p.device.0], |r| r.get::<_, i64>(0))?;
+                rows.map(|r| r.map(|id| id as u32))
+                    .collect::<Result<Vec<u32>, _>>()?
+            } else {
+                self.series_of(p.device)
+            };
             if let Some(days) = p.retention_days {
                 let cutoff = now.saturating_sub(i64::from(days).saturating_mul(DAY));
                 for &sid in &series {
@@ -87,7 +102,10 @@ impl TsStore {
             }
         }
         super::compact::compact(&mut conn, &mut report, MAX_GROUPS, PAUSE)?;
-        give_back_space(&conn, &mut report)?;
+        // PostgreSQL's autovacuum reuses the space; nothing to hand back here.
+        if !postgres {
+            give_back_space(&conn, &mut report)?;
+        }
         Ok(report)
     }
 }
@@ -100,7 +118,7 @@ fn drop_chunks(
 ) -> Result<(), TelemetryStoreError> {
     loop {
         let started = Instant::now();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = begin_write(conn, sid)?;
         let n = tx.execute(
             "DELETE FROM chunks WHERE id IN (SELECT id FROM chunks WHERE series = $1 AND t1 < $2 LIMIT $3)",
             params![sid, cutoff, DROP_BATCH as i64],
@@ -112,6 +130,22 @@ fn drop_chunks(
         }
         // At most a third of the time holding the write lock: ingest keeps its share.
         std::thread::sleep(PAUSE.max(started.elapsed() * 2));
+    }
+}
+
+/// A maintenance transaction on series `sid`: SQLite's write lock up front; on
+/// PostgreSQL the series lock (seals of that series wait) instead of the
+/// deployment-wide lock.
+pub(crate) fn begin_write(
+    conn: &mut Connection,
+    sid: u32,
+) -> cunlink_core::sql::Result<cunlink_core::sql::Transaction<'_>> {
+    if conn.is_postgres() {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Concurrent)?;
+        super::pg::lock_series(&tx, sid)?;
+        Ok(tx)
+    } else {
+        conn.transaction_with_behavior(TransactionBehavior::Immediate)
     }
 }
 

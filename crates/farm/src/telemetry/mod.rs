@@ -11,6 +11,7 @@ pub mod fanout;
 pub mod health;
 pub mod maint;
 pub mod metrics;
+pub mod pg;
 pub mod query;
 pub mod rollup;
 pub mod store;
@@ -25,7 +26,7 @@ use tokio::sync::{Semaphore, broadcast, mpsc, oneshot};
 
 pub use health::{WriterHealth, WriterState};
 pub use metrics::IngestMetrics;
-pub use store::{TelemetryStoreError, TsStore};
+pub use store::{Place, TelemetryStoreError, TsStore};
 pub use value::{DeviceId, KeyId, Reading, Value};
 pub use writer::{Attribute, CommitError, Committed};
 
@@ -68,11 +69,55 @@ pub struct Telemetry {
 }
 
 impl Telemetry {
+    /// The store of a deployment: `telemetry.db` in the data directory on SQLite,
+    /// the `telemetry` schema of the same database on PostgreSQL.
+    pub fn open_for(
+        db: &cunlink_core::Db,
+        config: &cunlink_core::Config,
+    ) -> Result<Arc<Telemetry>, TelemetryStoreError> {
+        match db.database_url() {
+            None => Self::open(&config.telemetry_db_path(), &config.ingest),
+            Some(url) => Self::open_at(
+                &Place::Postgres {
+                    url: url.to_string(),
+                    writer: pg::writer_id(&config.data_dir),
+                },
+                &config.ingest,
+            ),
+        }
+    }
+
     /// Open the store at `path`, replay its log and start the writer thread.
     pub fn open(
         path: &Path,
         cfg: &cunlink_core::config::IngestConfig,
     ) -> Result<Arc<Telemetry>, TelemetryStoreError> {
+        Self::open_at(&Place::File(path.to_path_buf()), cfg)
+    }
+
+    /// Open the store at `place`, replay (this writer's part of) its log and start
+    /// the writer thread.
+    pub fn open_at(
+        place: &Place,
+        cfg: &cunlink_core::config::IngestConfig,
+    ) -> Result<Arc<Telemetry>, TelemetryStoreError> {
+        // PostgreSQL: the writer's session advisory lock plays this part (`pg`).
+        let lock = match place {
+            Place::File(path) => Some(Self::lock_file(path)?),
+            Place::Postgres { .. } => None,
+        };
+        let opened = TsStore::open_at(place)?;
+        tracing::info!(
+            place = ?place_label(place),
+            series = opened.store.series_count(),
+            log_rows = opened.log_rows,
+            replayed_points = opened.replayed_points,
+            "telemetry store open"
+        );
+        Self::start(opened, lock, cfg)
+    }
+
+    fn lock_file(path: &Path) -> Result<std::fs::File, TelemetryStoreError> {
         let lock_path = path.with_extension("db.lock");
         let lock = std::fs::OpenOptions::new()
             .create(true)
@@ -88,14 +133,14 @@ impl Telemetry {
                 std::fs::TryLockError::Error(e) => TelemetryStoreError::Lock(e),
             });
         }
-        let opened = TsStore::open(path)?;
-        tracing::info!(
-            path = %path.display(),
-            series = opened.store.series_count(),
-            log_rows = opened.log_rows,
-            replayed_points = opened.replayed_points,
-            "telemetry store open"
-        );
+        Ok(lock)
+    }
+
+    fn start(
+        opened: store::Opened,
+        lock: Option<std::fs::File>,
+        cfg: &cunlink_core::config::IngestConfig,
+    ) -> Result<Arc<Telemetry>, TelemetryStoreError> {
         let (tx, rx) = mpsc::unbounded_channel();
         let (bus, _) = broadcast::channel(1024);
         let metrics = Arc::new(IngestMetrics::default());
@@ -146,7 +191,7 @@ impl Telemetry {
             metrics,
             health,
             writer: Mutex::new(Some(handle)),
-            lock: Mutex::new(Some(lock)),
+            lock: Mutex::new(lock),
         }))
     }
 
@@ -295,6 +340,14 @@ impl Telemetry {
         }
         // Closing the file releases the lock: the store may now be opened again.
         self.lock.lock().unwrap_or_else(|p| p.into_inner()).take();
+    }
+}
+
+/// Where the store is, for the log (never the PostgreSQL URL: it may hold a password).
+fn place_label(place: &Place) -> String {
+    match place {
+        Place::File(p) => p.display().to_string(),
+        Place::Postgres { writer, .. } => format!("postgresql schema telemetry, writer {writer}"),
     }
 }
 

@@ -124,6 +124,136 @@ pub fn add_chunk(
     Ok(())
 }
 
+/// Group sizes of the multi-row statements below: few statement shapes, few
+/// round trips (PostgreSQL, where every statement is one).
+const GROUPS: [usize; 4] = [64, 16, 4, 1];
+
+/// The next group size for `left` rows.
+fn group(left: usize) -> usize {
+    GROUPS.into_iter().find(|&g| g <= left).unwrap_or(1)
+}
+
+/// [`add_chunk`] for many chunks (one per series) in a few statements: one query
+/// finds the chunks that overlap a rolled-up one (those take [`add_chunk`]'s
+/// recompute path), the others' hours and days are added with multi-row upserts.
+pub fn add_chunks(
+    tx: &Connection,
+    chunks: &[(u32, i64, &[i64], &[Value])],
+) -> cunlink_core::sql::Result<()> {
+    use cunlink_core::sql::Value as V;
+    use std::collections::HashSet;
+    let chunks: Vec<&(u32, i64, &[i64], &[Value])> =
+        chunks.iter().filter(|c| !c.2.is_empty()).collect();
+    // Which chunks overlap a rolled-up chunk of their series: groups of 64 rows,
+    // padded with rows that match nothing (one statement shape).
+    let mut overlapping: HashSet<u32> = HashSet::new();
+    for part in chunks.chunks(64) {
+        let rows: Vec<String> = (0..64)
+            .map(|r| {
+                let b = r * 4;
+                format!(
+                    "(CAST(${} AS BIGINT), CAST(${} AS BIGINT), CAST(${} AS BIGINT), CAST(${} AS BIGINT))",
+                    b + 1,
+                    b + 2,
+                    b + 3,
+                    b + 4
+                )
+            })
+            .collect();
+        let sql = format!(
+            "SELECT DISTINCT v.s FROM (VALUES {}) AS v(s, t0, t1, id)
+             JOIN chunks c ON c.series = v.s AND c.t1 >= v.t0 AND c.t0 <= v.t1 AND c.id <> v.id AND c.rolled = 1",
+            rows.join(", ")
+        );
+        let mut values = Vec::with_capacity(256);
+        for r in 0..64 {
+            match part.get(r) {
+                Some((sid, id, ts, _)) => {
+                    values.extend([
+                        V::Integer(i64::from(*sid)),
+                        V::Integer(ts[0]),
+                        V::Integer(ts[ts.len() - 1]),
+                        V::Integer(*id),
+                    ]);
+                }
+                None => {
+                    values.extend([V::Integer(-1), V::Integer(0), V::Integer(-1), V::Integer(0)])
+                }
+            }
+        }
+        let mut st = tx.prepare_cached(&sql)?;
+        for s in st.query_map(values, |r| r.get::<_, i64>(0))? {
+            overlapping.insert(s? as u32);
+        }
+    }
+    let mut add: BTreeMap<(u32, i64, i64), Acc> = BTreeMap::new();
+    for (sid, id, ts, vals) in chunks {
+        if overlapping.contains(sid) {
+            add_chunk(tx, *sid, *id, ts, vals)?;
+            continue;
+        }
+        for (t, v) in ts.iter().zip(vals.iter()) {
+            add.entry((*sid, HOUR, floor(*t, HOUR)))
+                .or_default()
+                .push(v);
+            add.entry((*sid, DAY, floor(*t, DAY))).or_default().push(v);
+        }
+    }
+    let rows: Vec<((u32, i64, i64), Acc)> = add.into_iter().collect();
+    let mut i = 0;
+    while i < rows.len() {
+        let n = group(rows.len() - i);
+        let part = &rows[i..i + n];
+        let placeholders: Vec<String> = (0..n)
+            .map(|r| {
+                let b = r * 8;
+                format!(
+                    "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                    b + 1,
+                    b + 2,
+                    b + 3,
+                    b + 4,
+                    b + 5,
+                    b + 6,
+                    b + 7,
+                    b + 8
+                )
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO rollups (series, res, bucket, n, num_n, sum, min, max) VALUES {}
+             ON CONFLICT (series, res, bucket) DO UPDATE SET
+               n = rollups.n + excluded.n,
+               num_n = rollups.num_n + excluded.num_n,
+               sum = rollups.sum + excluded.sum,
+               min = CASE WHEN rollups.min IS NULL THEN excluded.min WHEN excluded.min IS NULL THEN rollups.min WHEN excluded.min < rollups.min THEN excluded.min ELSE rollups.min END,
+               max = CASE WHEN rollups.max IS NULL THEN excluded.max WHEN excluded.max IS NULL THEN rollups.max WHEN excluded.max > rollups.max THEN excluded.max ELSE rollups.max END",
+            placeholders.join(", ")
+        );
+        let mut values = Vec::with_capacity(n * 8);
+        for ((sid, res, bucket), a) in part {
+            let (min, max) = if a.num_n == 0 {
+                (V::Null, V::Null)
+            } else {
+                (V::Real(a.min), V::Real(a.max))
+            };
+            values.extend([
+                V::Integer(i64::from(*sid)),
+                V::Integer(*res),
+                V::Integer(*bucket),
+                V::Integer(a.n as i64),
+                V::Integer(a.num_n as i64),
+                V::Real(a.sum),
+                min,
+                max,
+            ]);
+        }
+        tx.prepare_cached(&sql)?.execute(values)?;
+        i += n;
+    }
+    Ok(())
+}
+
 /// Write one rollup row: added to what is there (`add`), or replacing it.
 fn put(
     tx: &Connection,
@@ -149,10 +279,12 @@ fn put(
            n = rollups.n + excluded.n,
            num_n = rollups.num_n + excluded.num_n,
            sum = rollups.sum + excluded.sum,
-           min = CASE WHEN rollups.min IS NULL THEN excluded.min WHEN excluded.min IS NULL THEN rollups.min ELSE min(rollups.min, excluded.min) END,
-           max = CASE WHEN rollups.max IS NULL THEN excluded.max WHEN excluded.max IS NULL THEN rollups.max ELSE max(rollups.max, excluded.max) END"
+           min = CASE WHEN rollups.min IS NULL THEN excluded.min WHEN excluded.min IS NULL THEN rollups.min WHEN excluded.min < rollups.min THEN excluded.min ELSE rollups.min END,
+           max = CASE WHEN rollups.max IS NULL THEN excluded.max WHEN excluded.max IS NULL THEN rollups.max WHEN excluded.max > rollups.max THEN excluded.max ELSE rollups.max END"
     } else {
-        "INSERT OR REPLACE INTO rollups (series, res, bucket, n, num_n, sum, min, max) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+        "INSERT INTO rollups (series, res, bucket, n, num_n, sum, min, max) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+         ON CONFLICT (series, res, bucket) DO UPDATE SET n = excluded.n, num_n = excluded.num_n,
+           sum = excluded.sum, min = excluded.min, max = excluded.max"
     };
     tx.prepare_cached(sql)?.execute(params![
         sid,
@@ -234,7 +366,12 @@ pub fn read(
 }
 
 /// True when some chunk of the series overlapping `[start, end]` is not rolled up yet.
-pub fn has_unrolled(conn: &Connection, sid: u32, start: i64, end: i64) -> cunlink_core::sql::Result<bool> {
+pub fn has_unrolled(
+    conn: &Connection,
+    sid: u32,
+    start: i64,
+    end: i64,
+) -> cunlink_core::sql::Result<bool> {
     conn.prepare_cached(
         "SELECT EXISTS(SELECT 1 FROM chunks WHERE series = $1 AND t1 >= $2 AND t0 <= $3 AND rolled = 0)",
     )?

@@ -32,6 +32,40 @@ pub enum TelemetryStoreError {
     Lock(std::io::Error),
 }
 
+/// Where the store lives.
+#[derive(Debug, Clone)]
+pub enum Place {
+    /// `telemetry.db`, a SQLite file of its own.
+    File(PathBuf),
+    /// The `telemetry` schema of the deployment's PostgreSQL database; `writer`
+    /// names this process's log rows (see [`super::pg`]).
+    Postgres { url: String, writer: String },
+}
+
+impl Place {
+    /// A new connection to the store (PostgreSQL: schema on the search path).
+    pub fn connect(&self) -> Result<Connection, cunlink_core::sql::Error> {
+        match self {
+            Place::File(path) => Ok(Connection::from_sqlite(cunlink_core::db::open_connection(
+                path,
+            )?)),
+            Place::Postgres { url, .. } => super::pg::connect(url),
+        }
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        matches!(self, Place::Postgres { .. })
+    }
+
+    /// This process's writer id on PostgreSQL.
+    pub fn writer(&self) -> Option<&str> {
+        match self {
+            Place::File(_) => None,
+            Place::Postgres { writer, .. } => Some(writer),
+        }
+    }
+}
+
 /// Points of one series not yet sealed into a chunk, in arrival order.
 pub struct SeriesBuf {
     pub device: DeviceId,
@@ -71,6 +105,18 @@ pub struct Mem {
 }
 
 impl Mem {
+    /// Make `sid` the series of (device, key), padding the buffer list (ids come
+    /// from the database on PostgreSQL and need not be dense here).
+    pub fn add_series(&mut self, sid: u32, device: DeviceId, key: KeyId) {
+        let i = sid as usize;
+        while self.bufs.len() <= i {
+            self.bufs
+                .push(SeriesBuf::new(DeviceId(-1), KeyId(u32::MAX)));
+        }
+        self.bufs[i] = SeriesBuf::new(device, key);
+        self.series.insert((device, key), sid);
+    }
+
     /// Record `value` as latest if it is not older than what is known.
     pub fn note_latest(&mut self, device: DeviceId, key: KeyId, ts: i64, value: &Value) -> bool {
         let list = self.latest.entry(device).or_default();
@@ -109,6 +155,8 @@ pub struct TsStore {
     mem: RwLock<Mem>,
     pub keys: Keys,
     pub stats: StoreStats,
+    place: Place,
+    /// The file on SQLite; empty on PostgreSQL.
     path: PathBuf,
     readers: Mutex<Vec<Connection>>,
 }
@@ -123,6 +171,11 @@ const MIGRATIONS: &[cunlink_core::Migration] = &[
         version: 2,
         name: "rollups",
         sql: include_str!("../../migrations/sqlite/telemetry_0002.sql"),
+    },
+    cunlink_core::Migration {
+        version: 3,
+        name: "writers",
+        sql: include_str!("../../migrations/sqlite/telemetry_0003.sql"),
     },
 ];
 
@@ -142,22 +195,44 @@ pub struct Opened {
 impl TsStore {
     /// Open `path`, apply migrations and rebuild the open buffers from the log.
     pub fn open(path: &Path) -> Result<Opened, TelemetryStoreError> {
-        let mut conn = cunlink_core::sql::Connection::from_sqlite(
-            cunlink_core::db::open_connection(path).map_err(cunlink_core::sql::Error::from)?,
-        );
-        ensure_incremental_vacuum(&conn, path)?;
+        Self::open_at(&Place::File(path.to_path_buf()))
+    }
+
+    /// Open the store at `place`, apply migrations and rebuild the open buffers
+    /// from (this writer's part of) the log.
+    pub fn open_at(place: &Place) -> Result<Opened, TelemetryStoreError> {
+        let mut conn = place.connect()?;
+        match place {
+            Place::File(path) => ensure_incremental_vacuum(&conn, path)?,
+            Place::Postgres { writer, .. } => {
+                super::pg::ensure_schema(&conn)?;
+                if !super::pg::lock_writer(&conn, writer)? {
+                    return Err(TelemetryStoreError::InUse(format!(
+                        "telemetry writer id '{writer}' (set CUNLINK_NODE_ID to tell nodes apart)"
+                    )));
+                }
+            }
+        }
         cunlink_core::db::migrate(&mut conn, "telemetry", MIGRATIONS)?;
 
-        let keys = Keys::from_names(load_key_names(&conn)?);
+        let keys = if place.is_postgres() {
+            Keys::from_db(load_key_rows(&conn)?)
+        } else {
+            Keys::from_names(load_key_names(&conn)?)
+        };
         let mut mem = Mem::default();
-        let replay_from = load_series(&conn, &mut mem)?;
-        load_latest(&conn, &mut mem)?;
-        let (replayed, log_rows) = replay_log(&conn, &mut mem, &replay_from)?;
+        let replay_from = load_series(&conn, &keys, place.writer(), &mut mem)?;
+        load_latest(&conn, &keys, &mut mem)?;
+        let (replayed, log_rows) = replay_log(&conn, place.writer(), &mut mem, &replay_from)?;
         let store = Arc::new(TsStore {
             mem: RwLock::new(mem),
             keys,
             stats: StoreStats::default(),
-            path: path.to_path_buf(),
+            place: place.clone(),
+            path: match place {
+                Place::File(p) => p.clone(),
+                Place::Postgres { .. } => PathBuf::new(),
+            },
             readers: Mutex::new(Vec::new()),
         });
         Ok(Opened {
@@ -188,6 +263,15 @@ impl TsStore {
             .collect();
         out.sort_by(|a, b| a.0.cmp(&b.0));
         out
+    }
+
+    /// A reading another node committed, as a cross-node bus delivers it: made this
+    /// node's latest value of the key if not older (so `latest()` here follows
+    /// the other nodes). By key name: key ids are per node. Not stored here (the
+    /// other node stores it). True when it became the latest.
+    pub fn note_peer_latest(&self, device: DeviceId, key: &str, ts: i64, value: &Value) -> bool {
+        let k = self.keys.intern(key);
+        self.mem_mut().note_latest(device, k, ts, value)
     }
 
     /// Points of one series with `start <= ts <= end`, ascending, one per timestamp.
@@ -350,17 +434,23 @@ impl TsStore {
         // the rollups, so a seal in between is answered from raw, not counted twice)
         // and the last one if `end` cuts it.
         let mut raw_hours: BTreeSet<i64> = BTreeSet::new();
-        let sid = {
+        let known = {
             let mem = self.mem();
-            let Some(&sid) = mem.series.get(&(device, key)) else {
-                return Ok(Some(Vec::new()));
-            };
-            for &t in &mem.bufs[sid as usize].ts {
-                if t >= start && t <= end {
-                    raw_hours.insert(rollup::floor(t, HOUR));
+            match mem.series.get(&(device, key)) {
+                Some(&sid) => {
+                    for &t in &mem.bufs[sid as usize].ts {
+                        if t >= start && t <= end {
+                            raw_hours.insert(rollup::floor(t, HOUR));
+                        }
+                    }
+                    Some(sid)
                 }
+                None => None,
             }
-            sid
+        };
+        // A series only another node has written (PostgreSQL): its rollups are here.
+        let Some(sid) = known.or_else(|| self.other_writers_series(device, key)) else {
+            return Ok(Some(Vec::new()));
         };
         let last_hour = rollup::floor(end, HOUR);
         if last_hour.checked_add(HOUR - 1).is_none_or(|e| e > end) {
@@ -439,7 +529,12 @@ impl TsStore {
         out: &mut Vec<Pt>,
     ) -> Option<u32> {
         let mem = self.mem();
-        let &sid = mem.series.get(&(device, key))?;
+        let Some(&sid) = mem.series.get(&(device, key)) else {
+            drop(mem);
+            // Another node may have written this series: its sealed chunks are
+            // readable here (its unsealed points are in that node's memory).
+            return self.other_writers_series(device, key);
+        };
         let b = &mem.bufs[sid as usize];
         for (i, (&t, v)) in b.ts.iter().zip(&b.vals).enumerate() {
             if t >= start && t <= end {
@@ -452,6 +547,21 @@ impl TsStore {
             }
         }
         Some(sid)
+    }
+
+    /// On PostgreSQL, the id of a series this process has not met (see `buffered`).
+    fn other_writers_series(&self, device: DeviceId, key: KeyId) -> Option<u32> {
+        if !self.place.is_postgres() {
+            return None;
+        }
+        self.with_reader(|c| Ok(super::pg::find_series(c, &self.keys, device, key)?))
+            .ok()
+            .flatten()
+    }
+
+    /// Where this store lives.
+    pub fn place(&self) -> &Place {
+        &self.place
     }
 
     /// Client attributes of a device: (key, ts, value).
@@ -551,12 +661,19 @@ impl TsStore {
         if let Some(c) = self.readers.lock().unwrap_or_else(|p| p.into_inner()).pop() {
             return Ok(c);
         }
+        if let Place::Postgres { url, .. } = &self.place {
+            return Ok(super::pg::connect(url)?);
+        }
         let c = Connection::open(&self.path)?;
         c.execute_batch("PRAGMA query_only=ON; PRAGMA busy_timeout=5000;")?;
         Ok(c)
     }
 
     fn release(&self, c: Connection) {
+        // A connection PostgreSQL closed (restart) is dropped, not pooled.
+        if c.is_broken() {
+            return;
+        }
         let mut pool = self.readers.lock().unwrap_or_else(|p| p.into_inner());
         if pool.len() < 8 {
             pool.push(c);
@@ -607,46 +724,76 @@ fn load_key_names(conn: &Connection) -> Result<Vec<String>, TelemetryStoreError>
     Ok(names)
 }
 
-/// One (empty) buffer per stored series; each series' first log row to replay.
-fn load_series(conn: &Connection, mem: &mut Mem) -> Result<Vec<i64>, TelemetryStoreError> {
+/// Key names with their stored ids (PostgreSQL: ids are not dense).
+fn load_key_rows(conn: &Connection) -> Result<Vec<(i64, String)>, TelemetryStoreError> {
+    let mut st = conn.prepare("SELECT id, name FROM keys ORDER BY id")?;
+    let rows = st.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// One (empty) buffer per stored series; each series' first log row to replay
+/// (on PostgreSQL, of this writer's log: `series_replay`).
+fn load_series(
+    conn: &Connection,
+    keys: &Keys,
+    writer: Option<&str>,
+    mem: &mut Mem,
+) -> Result<Vec<i64>, TelemetryStoreError> {
     let mut replay_from: Vec<i64> = Vec::new();
     let mut st = conn.prepare("SELECT id, device, key, replay_from FROM series ORDER BY id")?;
     let rows = st.query_map([], |r| {
         Ok((
             r.get::<_, i64>(0)?,
             r.get::<_, i64>(1)?,
-            r.get::<_, u32>(2)?,
+            r.get::<_, i64>(2)?,
             r.get::<_, i64>(3)?,
         ))
     })?;
     for row in rows {
-        let (id, device, key, from) = row?;
-        while (mem.bufs.len() as i64) < id {
-            mem.bufs.push(SeriesBuf::new(DeviceId(-1), KeyId(u32::MAX)));
+        let (id, device, key_db, from) = row?;
+        let Some(key) = keys.from_db_id(key_db) else {
+            continue;
+        };
+        mem.add_series(id as u32, DeviceId(device), key);
+        while (replay_from.len() as i64) <= id {
             replay_from.push(i64::MAX);
         }
-        mem.series.insert((DeviceId(device), KeyId(key)), id as u32);
-        mem.bufs.push(SeriesBuf::new(DeviceId(device), KeyId(key)));
-        replay_from.push(from);
+        // On PostgreSQL the column is unused: replay points are per writer.
+        replay_from[id as usize] = if writer.is_some() { 0 } else { from };
+    }
+    drop(st);
+    if let Some(w) = writer {
+        let mut st =
+            conn.prepare("SELECT series, replay_from FROM series_replay WHERE writer = $1")?;
+        let rows = st.query_map([w], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))?;
+        for row in rows {
+            let (sid, from) = row?;
+            if let Some(slot) = replay_from.get_mut(sid as usize) {
+                *slot = from;
+            }
+        }
     }
     Ok(replay_from)
 }
 
 /// The latest values checkpointed before the last log truncation.
-fn load_latest(conn: &Connection, mem: &mut Mem) -> Result<(), TelemetryStoreError> {
+fn load_latest(conn: &Connection, keys: &Keys, mem: &mut Mem) -> Result<(), TelemetryStoreError> {
     let mut st = conn.prepare("SELECT device, key, ts, value FROM latest")?;
     let rows = st.query_map([], |r| {
         Ok((
             r.get::<_, i64>(0)?,
-            r.get::<_, u32>(1)?,
+            r.get::<_, i64>(1)?,
             r.get::<_, i64>(2)?,
             r.get::<_, Vec<u8>>(3)?,
         ))
     })?;
     for row in rows {
-        let (device, key, ts, blob) = row?;
+        let (device, key_db, ts, blob) = row?;
+        let Some(key) = keys.from_db_id(key_db) else {
+            continue;
+        };
         let value = codec::get_value(&mut codec::Reader::new(&blob))?;
-        mem.note_latest(DeviceId(device), KeyId(key), ts, &value);
+        mem.note_latest(DeviceId(device), key, ts, &value);
     }
     Ok(())
 }
@@ -655,13 +802,20 @@ fn load_latest(conn: &Connection, mem: &mut Mem) -> Result<(), TelemetryStoreErr
 /// has not sealed yet; (points replayed, log rows read).
 fn replay_log(
     conn: &Connection,
+    writer: Option<&str>,
     mem: &mut Mem,
     replay_from: &[i64],
 ) -> Result<(usize, usize), TelemetryStoreError> {
     let now = cunlink_core::time::now_ms();
     let (mut replayed, mut log_rows) = (0usize, 0usize);
-    let mut st = conn.prepare("SELECT id, body FROM log ORDER BY id")?;
-    let mut rows = st.query([])?;
+    let mut st = match writer {
+        None => conn.prepare("SELECT id, body FROM log ORDER BY id")?,
+        Some(_) => conn.prepare("SELECT id, body FROM log WHERE writer = $1 ORDER BY id")?,
+    };
+    let mut rows = match writer {
+        None => st.query([])?,
+        Some(w) => st.query([w])?,
+    };
     while let Some(row) = rows.next()? {
         let id: i64 = row.get(0)?;
         let body: Vec<u8> = row.get(1)?;
@@ -673,7 +827,9 @@ fn replay_log(
             if id < from {
                 continue;
             }
-            let b = &mut mem.bufs[p.series as usize];
+            let Some(b) = mem.bufs.get_mut(p.series as usize) else {
+                continue;
+            };
             let (device, key) = (b.device, b.key);
             if b.ts.is_empty() {
                 b.opened_at = now;

@@ -82,6 +82,12 @@ pub struct Keys {
 struct KeysInner {
     by_name: HashMap<Arc<str>, KeyId>,
     names: Vec<Arc<str>>,
+    /// On PostgreSQL the database hands out key ids (so that two nodes never give
+    /// one id two names): `db[local]` is the stored id, -1 until persisted. Empty
+    /// on SQLite, where the local id is the stored id.
+    db: Vec<i64>,
+    by_db: HashMap<i64, KeyId>,
+    mapped: bool,
 }
 
 impl Keys {
@@ -98,6 +104,73 @@ impl Keys {
         Keys {
             inner: RwLock::new(inner),
         }
+    }
+
+    /// Keys loaded from PostgreSQL: (stored id, name) pairs; local ids are dense in
+    /// the order given, stored ids are mapped (see [`Keys::db_id`]).
+    pub fn from_db(rows: Vec<(i64, String)>) -> Keys {
+        let mut inner = KeysInner {
+            mapped: true,
+            ..KeysInner::default()
+        };
+        for (db, n) in rows {
+            let n: Arc<str> = n.into();
+            let id = KeyId(inner.names.len() as u32);
+            inner.by_name.insert(n.clone(), id);
+            inner.names.push(n);
+            inner.db.push(db);
+            inner.by_db.insert(db, id);
+        }
+        Keys {
+            inner: RwLock::new(inner),
+        }
+    }
+
+    /// The id `key` is stored under; `None` while not persisted yet.
+    pub fn db_id(&self, key: KeyId) -> Option<i64> {
+        let r = self.inner.read().unwrap_or_else(|p| p.into_inner());
+        if !r.mapped {
+            return Some(i64::from(key.0));
+        }
+        r.db.get(key.0 as usize).copied().filter(|&d| d >= 0)
+    }
+
+    /// The local id of a stored key id (interning `name` if this process has not
+    /// met it yet); `None` for an id never persisted.
+    pub fn from_db_id(&self, db: i64) -> Option<KeyId> {
+        let r = self.inner.read().unwrap_or_else(|p| p.into_inner());
+        if !r.mapped {
+            return u32::try_from(db).ok().map(KeyId);
+        }
+        r.by_db.get(&db).copied()
+    }
+
+    /// Record the stored id of a key persisted on PostgreSQL.
+    pub fn set_db_id(&self, key: KeyId, db: i64) {
+        let mut w = self.inner.write().unwrap_or_else(|p| p.into_inner());
+        if !w.mapped {
+            return;
+        }
+        let i = key.0 as usize;
+        if w.db.len() <= i {
+            w.db.resize(i + 1, -1);
+        }
+        w.db[i] = db;
+        w.by_db.insert(db, key);
+    }
+
+    /// Keys without a stored id yet (PostgreSQL), with their names.
+    pub fn unpersisted(&self) -> Vec<(KeyId, Arc<str>)> {
+        let r = self.inner.read().unwrap_or_else(|p| p.into_inner());
+        if !r.mapped {
+            return Vec::new();
+        }
+        r.names
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| r.db.get(*i).is_none_or(|&d| d < 0))
+            .map(|(i, n)| (KeyId(i as u32), n.clone()))
+            .collect()
     }
 
     pub fn intern(&self, name: &str) -> KeyId {

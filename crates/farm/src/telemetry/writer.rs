@@ -23,7 +23,7 @@ use tokio::sync::{OwnedSemaphorePermit, broadcast, mpsc, oneshot};
 use super::codec;
 use super::health::WriterHealth;
 use super::metrics::IngestMetrics;
-use super::store::{SeriesBuf, TsStore};
+use super::store::{Place, SeriesBuf, TsStore};
 use super::value::{DeviceId, KeyId, Reading, Value};
 use cunlink_core::time::now_ms;
 
@@ -66,7 +66,9 @@ pub enum Msg {
     Shutdown,
 }
 
-/// Readings of one committed transaction, as published to listeners.
+/// Readings of one committed transaction, as published to listeners. Key ids
+/// are this process's: a bus to other nodes sends key names (`keys.name`), and
+/// the receiving node applies them with `TsStore::note_peer_latest`.
 pub struct Committed {
     pub readings: Vec<Reading>,
     pub attributes: Vec<Attribute>,
@@ -79,6 +81,10 @@ pub struct Committed {
 
 pub struct Writer {
     conn: Connection,
+    /// Where to reconnect (PostgreSQL restarts; SQLite never needs it).
+    place: Place,
+    /// The connection failed: open a new one before the next batch.
+    reconnect: bool,
     store: Arc<TsStore>,
     rx: mpsc::UnboundedReceiver<Msg>,
     bus: broadcast::Sender<Arc<Committed>>,
@@ -131,6 +137,7 @@ impl Writer {
             tracing::warn!(error = %e, "could not set the telemetry writer's busy handler");
         }
         let persisted_keys = store.keys.len();
+        let place = store.place().clone();
         let pending_seal = store
             .mem()
             .bufs
@@ -141,6 +148,8 @@ impl Writer {
             .collect();
         Writer {
             conn,
+            place,
+            reconnect: false,
             store,
             rx,
             bus,
@@ -214,7 +223,15 @@ impl Writer {
             permits.extend(j.permit);
         }
 
-        let (sids, first_new) = self.series_ids(&readings);
+        // PostgreSQL: a connection that works, and ids for new keys and series from
+        // the database (outside the batch's transaction: an id nobody uses yet is
+        // harmless if the batch then fails).
+        let prepared = self.prepare_postgres(&readings);
+        let (sids, first_new) = if prepared.is_ok() {
+            self.series_ids(&readings)
+        } else {
+            (Vec::new(), self.store.mem().bufs.len() as u32)
+        };
         let blob = codec::encode_log(
             readings
                 .iter()
@@ -225,7 +242,8 @@ impl Writer {
             || self.last_truncate.elapsed() >= self.checkpoint_every;
         let seal = std::mem::take(&mut self.pending_seal);
 
-        let result = self.transact(&blob, first_new, &seal, truncate, &attributes);
+        let result =
+            prepared.and_then(|()| self.transact(&blob, first_new, &seal, truncate, &attributes));
         match result {
             Ok(out) => {
                 self.health.committed();
@@ -249,15 +267,7 @@ impl Writer {
                     let _ = ack.send(Ok(()));
                 }
                 drop(permits);
-                if self.bus.receiver_count() > 0 && !(readings.is_empty() && attributes.is_empty())
-                {
-                    let _ = self.bus.send(Arc::new(Committed {
-                        readings,
-                        attributes,
-                        committed_at: cunlink_core::time::now_ms(),
-                        remote: false,
-                    }));
-                }
+                self.publish(readings, attributes);
                 Ok(())
             }
             Err(e) => {
@@ -277,12 +287,78 @@ impl Writer {
                 for ack in acks {
                     let _ = ack.send(Err(err.clone()));
                 }
-                if self.health.failed(&e.to_string(), self.give_up) {
+                // PostgreSQL down or restarting: answer 503 meanwhile and reconnect
+                // before the next batch, however long it takes (the database's
+                // failover is not ours to give up on).
+                let outage = self.place.is_postgres()
+                    && (e.is_unavailable() || self.conn.is_broken() || self.reconnect);
+                if outage {
+                    self.reconnect = true;
+                }
+                let give_up = if outage {
+                    Duration::from_secs(u64::from(u32::MAX))
+                } else {
+                    self.give_up
+                };
+                if self.health.failed(&e.to_string(), give_up) {
                     return Err(e.to_string());
                 }
                 Ok(())
             }
         }
+    }
+
+    /// The single point where committed readings leave the writer: the in-process
+    /// bus (live views, alert engine). A cross-node bus (LISTEN/NOTIFY) hooks here:
+    /// only acknowledged, committed readings ever reach it.
+    fn publish(&self, readings: Vec<Reading>, attributes: Vec<Attribute>) {
+        if self.bus.receiver_count() > 0 && !(readings.is_empty() && attributes.is_empty()) {
+            let _ = self.bus.send(Arc::new(Committed {
+                readings,
+                attributes,
+                committed_at: cunlink_core::time::now_ms(),
+                remote: false,
+            }));
+        }
+    }
+
+    /// PostgreSQL only: reconnect if needed, then store new key names and create
+    /// the series this batch needs, taking their ids from the database.
+    fn prepare_postgres(&mut self, readings: &[Reading]) -> cunlink_core::sql::Result<()> {
+        let Place::Postgres { writer, .. } = &self.place else {
+            return Ok(());
+        };
+        if self.reconnect || self.conn.is_broken() {
+            let c = self.place.connect()?;
+            if !super::pg::lock_writer(&c, writer)? {
+                return Err(cunlink_core::sql::Error::Other(format!(
+                    "telemetry writer id '{writer}' is held by another process"
+                )));
+            }
+            tracing::info!("telemetry writer reconnected to PostgreSQL");
+            self.conn = c;
+            self.reconnect = false;
+        }
+        let keys = &self.store.keys;
+        super::pg::persist_keys(&self.conn, keys)?;
+        let missing: Vec<(DeviceId, KeyId)> = {
+            let mem = self.store.mem();
+            let mut seen = HashSet::new();
+            readings
+                .iter()
+                .map(|r| (r.device, r.key))
+                .filter(|k| !mem.series.contains_key(k) && seen.insert(*k))
+                .collect()
+        };
+        for (device, key) in missing {
+            let key_db = keys.db_id(key).ok_or_else(|| {
+                cunlink_core::sql::Error::Other(format!("key {} has no stored id", key.0))
+            })?;
+            let sid = super::pg::series_id(&self.conn, device, key_db)?;
+            self.store.mem_mut().add_series(sid, device, key);
+        }
+        self.persisted_keys = keys.len();
+        Ok(())
     }
 
     /// Series id of every reading, creating series for new (device, key) pairs.
@@ -338,25 +414,39 @@ impl Writer {
         attributes: &[Attribute],
     ) -> cunlink_core::sql::Result<Outcome> {
         let store = self.store.clone();
-        // IMMEDIATE: take the write lock up front, so a maintenance transaction of
-        // another connection makes this one wait (busy_timeout) instead of failing.
-        let tx = self
-            .conn
-            .transaction_with_behavior(cunlink_core::sql::TransactionBehavior::Immediate)?;
+        let writer = self.place.writer().map(str::to_owned);
+        let writer = writer.as_deref();
+        // SQLite, IMMEDIATE: take the write lock up front, so a maintenance
+        // transaction of another connection makes this one wait (busy_timeout)
+        // instead of failing. PostgreSQL: no deployment-wide lock (see `pg`).
+        let behavior = if writer.is_some() {
+            cunlink_core::sql::TransactionBehavior::Concurrent
+        } else {
+            cunlink_core::sql::TransactionBehavior::Immediate
+        };
+        let tx = self.conn.transaction_with_behavior(behavior)?;
 
-        let new_keys = store.keys.names_from(self.persisted_keys);
-        insert_new_keys(&tx, &new_keys)?;
-        let keys_persisted = self.persisted_keys + new_keys.len();
+        // PostgreSQL stored keys and series before the transaction (`prepare_postgres`).
+        let keys_persisted = if writer.is_some() {
+            self.persisted_keys
+        } else {
+            let new_keys = store.keys.names_from(self.persisted_keys);
+            insert_new_keys(&tx, &new_keys)?;
+            self.persisted_keys + new_keys.len()
+        };
 
         let mem = store.mem();
-        insert_new_series(&tx, &mem, first_new)?;
-        let plan = plan_truncation(&tx, &mem, seal, truncate)?;
-        tx.execute("INSERT INTO log (body) VALUES ($1)", [blob])?;
-        let log_id = tx.last_insert_rowid()?;
-        seal_chunks(&tx, &mem, &store.stats, &plan, log_id)?;
+        if writer.is_none() {
+            insert_new_series(&tx, &mem, first_new)?;
+        }
+        let plan = plan_truncation(&tx, writer, &mem, seal, truncate)?;
+        let log_id = append_log(&tx, writer, blob)?;
+        seal_chunks(&tx, writer, &mem, &store.stats, &plan, log_id)?;
         if truncate {
             truncate_log(
                 &tx,
+                writer,
+                &store.keys,
                 &mem,
                 &self.latest_dirty,
                 plan.carry_id.unwrap_or(log_id),
@@ -383,7 +473,10 @@ struct TruncationPlan {
 }
 
 /// Persist key names interned since the last commit.
-fn insert_new_keys(tx: &Transaction<'_>, new_keys: &[(u32, Arc<str>)]) -> cunlink_core::sql::Result<()> {
+fn insert_new_keys(
+    tx: &Transaction<'_>,
+    new_keys: &[(u32, Arc<str>)],
+) -> cunlink_core::sql::Result<()> {
     let mut st = tx.prepare_cached("INSERT INTO keys (id, name) VALUES ($1, $2)")?;
     for (id, name) in new_keys {
         st.execute(params![id, name.as_ref()])?;
@@ -412,6 +505,7 @@ fn insert_new_series(
 /// in those buffers after the commit, stay replayable.
 fn plan_truncation(
     tx: &Transaction<'_>,
+    writer: Option<&str>,
     mem: &super::store::Mem,
     seal: &[u32],
     truncate: bool,
@@ -440,8 +534,7 @@ fn plan_truncation(
             });
             let pts: Vec<(u32, i64, &Value)> = pts.collect();
             let carry = codec::encode_log(pts.iter().copied());
-            tx.execute("INSERT INTO log (body) VALUES ($1)", [&carry])?;
-            carry_id = Some(tx.last_insert_rowid()?);
+            carry_id = Some(append_log(tx, writer, &carry)?);
         }
     }
     Ok(TruncationPlan {
@@ -451,20 +544,61 @@ fn plan_truncation(
     })
 }
 
+/// Append one log row (PostgreSQL: under this writer's id); its id.
+fn append_log(
+    tx: &Transaction<'_>,
+    writer: Option<&str>,
+    body: &[u8],
+) -> cunlink_core::sql::Result<i64> {
+    match writer {
+        None => tx.query_row(
+            "INSERT INTO log (body) VALUES ($1) RETURNING id",
+            [body],
+            |r| r.get(0),
+        ),
+        Some(w) => tx.query_row(
+            "INSERT INTO log (writer, body) VALUES ($1, $2) RETURNING id",
+            params![w, body],
+            |r| r.get(0),
+        ),
+    }
+}
+
+/// Move a series' replay point (PostgreSQL: this writer's, in `series_replay`).
+fn set_replay_from(
+    tx: &Transaction<'_>,
+    writer: Option<&str>,
+    sid: u32,
+    from: i64,
+) -> cunlink_core::sql::Result<()> {
+    match writer {
+        None => tx.execute(
+            "UPDATE series SET replay_from = $1 WHERE id = $2",
+            params![from, sid],
+        )?,
+        Some(w) => tx.execute(
+            "INSERT INTO series_replay (writer, series, replay_from) VALUES ($1, $2, $3)
+             ON CONFLICT (writer, series) DO UPDATE SET replay_from = excluded.replay_from",
+            params![w, sid, from],
+        )?,
+    };
+    Ok(())
+}
+
 /// Write each sealed buffer as a chunk and move its series' replay point past
 /// this batch's log row; carried series replay from the carry row.
 fn seal_chunks(
     tx: &Transaction<'_>,
+    writer: Option<&str>,
     mem: &super::store::Mem,
     stats: &super::store::StoreStats,
     plan: &TruncationPlan,
     log_id: i64,
 ) -> cunlink_core::sql::Result<()> {
     use std::sync::atomic::Ordering::Relaxed;
-    let mut ins = tx.prepare_cached(
-        "INSERT INTO chunks (series, t0, t1, n, data, rolled, fmt) VALUES ($1, $2, $3, $4, $5, 1, 1)",
-    )?;
-    let mut upd = tx.prepare_cached("UPDATE series SET replay_from = $1 WHERE id = $2")?;
+    if let Some(w) = writer {
+        return seal_chunks_postgres(tx, w, mem, stats, plan, log_id);
+    }
     for &sid in &plan.sealed {
         let b = &mem.bufs[sid as usize];
         if b.ts.is_empty() {
@@ -474,17 +608,75 @@ fn seal_chunks(
         // Format 1 here (cheap to encode); compaction rewrites it in format 2 (pco)
         // in the background, merged with its neighbours (see `compact`).
         let data = codec::encode_chunk_v1(&ts, &vals);
-        ins.execute(params![sid, ts[0], ts[ts.len() - 1], ts.len() as i64, data])?;
-        super::rollup::add_chunk(tx, sid, tx.last_insert_rowid()?, &ts, &vals)?;
-        upd.execute(params![log_id, sid])?;
+        let chunk_id: i64 = tx.query_row(
+            "INSERT INTO chunks (series, t0, t1, n, data, rolled, fmt) VALUES ($1, $2, $3, $4, $5, 1, 1) RETURNING id",
+            params![sid, ts[0], ts[ts.len() - 1], ts.len() as i64, data],
+            |r| r.get(0),
+        )?;
+        super::rollup::add_chunk(tx, sid, chunk_id, &ts, &vals)?;
+        set_replay_from(tx, writer, sid, log_id)?;
         stats.chunks_sealed.fetch_add(1, Relaxed);
         stats.points_sealed.fetch_add(ts.len() as u64, Relaxed);
         stats.chunk_bytes.fetch_add(data.len() as u64, Relaxed);
     }
     if let Some(c) = plan.carry_id {
         for &sid in &plan.carried {
-            upd.execute(params![c, sid])?;
+            set_replay_from(tx, writer, sid, c)?;
         }
+    }
+    Ok(())
+}
+
+/// [`seal_chunks`] on PostgreSQL, where each statement is a round trip: the
+/// series locks, the chunk rows and the replay points go in a few statements for
+/// the whole batch (a checkpoint seals thousands of series at once).
+fn seal_chunks_postgres(
+    tx: &Transaction<'_>,
+    writer: &str,
+    mem: &super::store::Mem,
+    stats: &super::store::StoreStats,
+    plan: &TruncationPlan,
+    log_id: i64,
+) -> cunlink_core::sql::Result<()> {
+    use std::sync::atomic::Ordering::Relaxed;
+    let mut sealed: Vec<u32> = plan
+        .sealed
+        .iter()
+        .copied()
+        .filter(|&sid| !mem.bufs[sid as usize].ts.is_empty())
+        .collect();
+    sealed.sort_unstable();
+    sealed.dedup();
+    // Another node's seal or the compaction of these series waits for us (rollups
+    // are read-modify-write; SQLite's writer lock did this).
+    super::pg::lock_series_many(tx, &sealed)?;
+    let encoded: Vec<(u32, Vec<i64>, Vec<Value>, Vec<u8>)> = sealed
+        .iter()
+        .map(|&sid| {
+            let (ts, vals) = sorted_unique(&mem.bufs[sid as usize]);
+            let data = codec::encode_chunk_v1(&ts, &vals);
+            (sid, ts, vals, data)
+        })
+        .collect();
+    let rows: Vec<(u32, &[i64], &[u8])> = encoded
+        .iter()
+        .map(|(sid, ts, _, data)| (*sid, ts.as_slice(), data.as_slice()))
+        .collect();
+    let ids = super::pg::insert_chunks(tx, &rows)?;
+    let rolled: Vec<(u32, i64, &[i64], &[Value])> = encoded
+        .iter()
+        .zip(&ids)
+        .map(|((sid, ts, vals, _), id)| (*sid, *id, ts.as_slice(), vals.as_slice()))
+        .collect();
+    super::rollup::add_chunks(tx, &rolled)?;
+    for (_, ts, _, data) in &encoded {
+        stats.chunks_sealed.fetch_add(1, Relaxed);
+        stats.points_sealed.fetch_add(ts.len() as u64, Relaxed);
+        stats.chunk_bytes.fetch_add(data.len() as u64, Relaxed);
+    }
+    super::pg::set_replay_many(tx, writer, &sealed, log_id)?;
+    if let Some(c) = plan.carry_id {
+        super::pg::set_replay_many(tx, writer, &plan.carried, c)?;
     }
     Ok(())
 }
@@ -493,16 +685,28 @@ fn seal_chunks(
 /// first persisting the latest values those rows produced.
 fn truncate_log(
     tx: &Transaction<'_>,
+    writer: Option<&str>,
+    keys: &super::value::Keys,
     mem: &super::store::Mem,
     dirty: &HashSet<(DeviceId, KeyId)>,
     keep_from: i64,
 ) -> cunlink_core::sql::Result<()> {
-    tx.execute("DELETE FROM log WHERE id < $1", [keep_from])?;
-    checkpoint_latest(tx, mem, dirty)
+    match writer {
+        None => tx.execute("DELETE FROM log WHERE id < $1", [keep_from])?,
+        // Only this writer's rows: the other nodes' rows still hold their unsealed points.
+        Some(w) => tx.execute(
+            "DELETE FROM log WHERE writer = $1 AND id < $2",
+            params![w, keep_from],
+        )?,
+    };
+    checkpoint_latest(tx, keys, mem, dirty)
 }
 
 /// Upsert client attributes, keeping the newest by timestamp.
-fn upsert_attributes(tx: &Transaction<'_>, attributes: &[Attribute]) -> cunlink_core::sql::Result<()> {
+fn upsert_attributes(
+    tx: &Transaction<'_>,
+    attributes: &[Attribute],
+) -> cunlink_core::sql::Result<()> {
     if attributes.is_empty() {
         return Ok(());
     }
@@ -522,14 +726,21 @@ fn upsert_attributes(tx: &Transaction<'_>, attributes: &[Attribute]) -> cunlink_
 /// produced them are about to be deleted.
 fn checkpoint_latest(
     tx: &Transaction<'_>,
+    keys: &super::value::Keys,
     mem: &super::store::Mem,
     dirty: &HashSet<(DeviceId, KeyId)>,
 ) -> cunlink_core::sql::Result<()> {
+    // Never older over newer: another node (or a late reading) may have stored a
+    // newer value of the key meanwhile.
     let mut st = tx.prepare_cached(
         "INSERT INTO latest (device, key, ts, value) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (device, key) DO UPDATE SET ts = excluded.ts, value = excluded.value",
+             ON CONFLICT (device, key) DO UPDATE SET ts = excluded.ts, value = excluded.value
+             WHERE excluded.ts >= latest.ts",
     )?;
     for (device, key) in dirty {
+        let Some(key_db) = keys.db_id(*key) else {
+            continue;
+        };
         if let Some(l) = mem
             .latest
             .get(device)
@@ -537,7 +748,7 @@ fn checkpoint_latest(
         {
             let mut v = Vec::new();
             codec::put_value(&mut v, &l.value);
-            st.execute(params![device.0, key.0, l.ts, v])?;
+            st.execute(params![device.0, key_db, l.ts, v])?;
         }
     }
     Ok(())
