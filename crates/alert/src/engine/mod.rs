@@ -235,9 +235,10 @@ impl Engine {
         let mut renew = tokio::time::interval(partition::RENEW_EVERY);
         renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         if !self.partition.is_everything() {
-            // Take this node's villages before the first load.
+            // Know the other nodes, then take this node's villages, before the first load.
+            self.partition.wait_settled().await;
             renew.tick().await;
-            let villages = self.villages();
+            let villages = self.villages().await;
             self.partition.renew(&villages).await;
         }
         if let Err(e) = self.reload().await {
@@ -292,7 +293,7 @@ impl Engine {
                 },
                 _ = tokio::time::sleep(sleep) => self.fire_silences(),
                 _ = renew.tick(), if !self.partition.is_everything() => {
-                    let villages = self.villages();
+                    let villages = self.villages().await;
                     let change = self.partition.renew(&villages).await;
                     if !change.gained.is_empty() || !change.lost.is_empty() {
                         tracing::info!(gained = ?change.gained, lost = ?change.lost, held = self.partition.held(), "alert engine: villages moved");
@@ -365,9 +366,20 @@ impl Engine {
         Ok(())
     }
 
-    /// Every village with a device (and county level, if any device has none).
-    fn villages(&self) -> HashSet<partition::Village> {
-        self.farm.registry.all().iter().map(|d| d.village_id).collect()
+    /// Every village, and county level (`None`).
+    async fn villages(&self) -> HashSet<partition::Village> {
+        let mut out: HashSet<partition::Village> =
+            self.farm.registry.all().iter().map(|d| d.village_id).collect();
+        out.insert(None);
+        match self
+            .db
+            .call(|c| cunlink_core::auth::village_ids(c).map_err(cunlink_core::DbError::from))
+            .await
+        {
+            Ok(ids) => out.extend(ids.into_iter().map(Some)),
+            Err(e) => tracing::warn!(error = %e, "alert engine: listing villages failed"),
+        }
+        out
     }
 
     fn describe(&self, device: Arc<Device>) -> DeviceInfo {

@@ -20,6 +20,14 @@ use cunlink_core::cluster::Cluster;
 pub const LEASE_TTL: Duration = Duration::from_secs(4);
 /// How often leases are renewed and the spread looked at again.
 pub const RENEW_EVERY: Duration = Duration::from_secs(1);
+/// How long a starting engine waits to learn the other nodes.
+pub const SETTLE_WAIT: Duration = Duration::from_secs(3);
+
+impl Partition {
+    pub async fn wait_settled(&self) {
+        self.cluster.wait_settled(SETTLE_WAIT).await;
+    }
+}
 
 /// A village by its id; `None`: county-level devices.
 pub type Village = Option<i64>;
@@ -34,6 +42,9 @@ fn lease_name(v: Village) -> String {
 pub struct Partition {
     cluster: Arc<Cluster>,
     held: HashSet<Village>,
+    /// Villages as of the last renewal; one created since is evaluated by the
+    /// node it would go to until the next renewal takes its lease.
+    known: HashSet<Village>,
 }
 
 /// What changed at a renewal.
@@ -48,6 +59,7 @@ impl Partition {
         Partition {
             cluster,
             held: HashSet::new(),
+            known: HashSet::new(),
         }
     }
 
@@ -57,7 +69,9 @@ impl Partition {
     }
 
     pub fn holds(&self, v: Village) -> bool {
-        self.is_everything() || self.held.contains(&v)
+        self.is_everything()
+            || self.held.contains(&v)
+            || (!self.known.contains(&v) && self.cluster.owns(&lease_name(v)))
     }
 
     /// Renew or take the leases of the villages this node owns among
@@ -67,6 +81,7 @@ impl Partition {
         if self.is_everything() || !self.cluster.settled() {
             return change;
         }
+        self.known = villages.clone();
         for &v in villages {
             let name = lease_name(v);
             if self.cluster.owns(&name) {

@@ -30,6 +30,12 @@ pub fn village_list(conn: &Connection) -> crate::sql::Result<Vec<String>> {
     st.query_map([], |r| r.get(0))?.collect()
 }
 
+/// Every village id (work spread over nodes village by village).
+pub fn village_ids(conn: &Connection) -> crate::sql::Result<Vec<i64>> {
+    let mut st = conn.prepare_cached("SELECT id FROM villages ORDER BY id")?;
+    st.query_map([], |r| r.get(0))?.collect()
+}
+
 /// Names of the villages in `ids`; unknown ids are left out.
 pub fn village_names(conn: &Connection, ids: &[i64]) -> crate::sql::Result<HashMap<i64, String>> {
     names_by_id(conn, "villages", "name", ids)

@@ -21,7 +21,7 @@ mod role;
 mod store;
 
 pub use lookup::{
-    user_count, user_exists, usernames, village_id, village_list, village_name, village_names,
+    user_count, user_exists, usernames, village_id, village_ids, village_list, village_name, village_names,
 };
 pub use password::{hash_password, verify_password};
 pub use role::{Role, UnknownRole};

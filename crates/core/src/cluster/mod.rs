@@ -34,7 +34,8 @@ pub struct Cluster {
     db: Db,
     nodes: RwLock<Vec<String>>,
     started_at: i64,
-    started: std::time::Instant,
+    /// Turns true after the first heartbeat read the live nodes.
+    seen: tokio::sync::watch::Sender<bool>,
 }
 
 impl Cluster {
@@ -46,7 +47,7 @@ impl Cluster {
             nodes: RwLock::new(vec![node_id().to_string()]),
             db,
             started_at: crate::time::now_ms(),
-            started: std::time::Instant::now(),
+            seen: tokio::sync::watch::Sender::new(false),
         })
     }
 
@@ -55,10 +56,16 @@ impl Cluster {
         self.db.database_url().is_some()
     }
 
-    /// Heartbeats have run long enough for this node to know the others: a node
-    /// that has just started would otherwise think every item its own.
+    /// This node knows the live nodes (its first heartbeat read them): before
+    /// that it would think every item its own.
     pub fn settled(&self) -> bool {
-        !self.is_shared() || self.started.elapsed() >= ALIVE
+        !self.is_shared() || *self.seen.borrow()
+    }
+
+    /// Wait (at most `within`) until [`Cluster::settled`].
+    pub async fn wait_settled(&self, within: Duration) {
+        let mut rx = self.seen.subscribe();
+        let _ = tokio::time::timeout(within, rx.wait_for(|s| *s)).await;
     }
 
     /// Live nodes as of the last heartbeat, sorted (this one included).
@@ -102,7 +109,10 @@ impl Cluster {
                     })
                     .await;
                 match seen {
-                    Ok(nodes) => *me.nodes.write().unwrap_or_else(|p| p.into_inner()) = nodes,
+                    Ok(nodes) => {
+                        *me.nodes.write().unwrap_or_else(|p| p.into_inner()) = nodes;
+                        me.seen.send_replace(true);
+                    }
                     Err(e) => tracing::warn!(error = %e, "heartbeat failed"),
                 }
             }

@@ -7,7 +7,18 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::json;
 
-use crate::accounts_cli::cunlink;
+/// `cunlink ARGS` on SQLite whatever the suite's backend: backup and restore
+/// copy SQLite files (on PostgreSQL they refuse; see the last test).
+async fn cunlink(args: &[&str]) -> (bool, String) {
+    let out = tokio::process::Command::new(crate::common::cunlink_bin())
+        .args(args)
+        .env_remove("CUNLINK_DATABASE_URL")
+        .env("RUST_LOG", "warn")
+        .output()
+        .await
+        .expect("run cunlink");
+    (out.status.success(), String::from_utf8_lossy(&out.stderr).to_string())
+}
 use crate::common::{TempDir, request, spawn_app_with, test_config};
 use cunlink_core::auth::Role;
 
