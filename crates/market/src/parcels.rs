@@ -430,8 +430,13 @@ pub fn record_reminders(conn: &Connection, days: i64) -> Result<usize, MarketErr
     let days = days.clamp(0, MAX_REMINDER_DAYS);
     let now = now_ms();
     let ids = store::parcels::due_reminders(conn, now - days * DAY_MS, now - DAY_MS)?;
+    let mut recorded = 0;
     for id in &ids {
-        store::parcels::set_reminded(conn, *id, now)?;
+        // Several nodes run this check: the one whose claim lands records it.
+        if !store::parcels::set_reminded(conn, *id, now, now - DAY_MS)? {
+            continue;
+        }
+        recorded += 1;
         add_event(
             conn,
             *id,
@@ -441,7 +446,7 @@ pub fn record_reminders(conn: &Connection, days: i64) -> Result<usize, MarketErr
             &format!("waiting more than {days} days"),
         )?;
     }
-    Ok(ids.len())
+    Ok(recorded)
 }
 
 #[cfg(test)]

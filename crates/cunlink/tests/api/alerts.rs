@@ -36,6 +36,39 @@ pub(crate) fn healthy(sow: i64, ts: i64) -> f64 {
         + noise(sow, ts / MIN)
 }
 
+/// Gateway bodies of ear-tag temperatures every 10 minutes from `start` to
+/// `now` for the sows `names` (numbered from 1), `temp(sow, ts)` each, in
+/// 6-hour batches as a gateway that was offline would send them.
+pub(crate) fn herd_batches(
+    names: &[String],
+    start: i64,
+    now: i64,
+    temp: impl Fn(i64, i64) -> f64,
+) -> Vec<serde_json::Value> {
+    let step = 10 * MIN;
+    let mut out = Vec::new();
+    let mut t = start;
+    while t <= now {
+        let mut body = serde_json::Map::new();
+        for (i, n) in names.iter().enumerate() {
+            let sow = i as i64 + 1;
+            let mut points = Vec::new();
+            let mut u = t;
+            while u < t + 6 * 60 * MIN && u <= now {
+                let v = temp(sow, u);
+                points.push(
+                    json!({ "ts": u, "values": { "temperature": (v * 100.0).round() / 100.0 } }),
+                );
+                u += step;
+            }
+            body.insert(n.clone(), json!(points));
+        }
+        out.push(serde_json::Value::Object(body));
+        t += 6 * 60 * MIN;
+    }
+    out
+}
+
 #[tokio::test]
 async fn one_sow_with_fever_raises_exactly_one_alarm() {
     let app = spawn_app().await;
@@ -70,30 +103,17 @@ async fn one_sow_with_fever_raises_exactly_one_alarm() {
     let spike_at = now - 5 * 60 * MIN;
     let spike_sow = 12;
     // History in 6-hour batches, as a gateway that was offline would send it.
-    let mut t = start;
-    while t <= now {
-        let mut body = serde_json::Map::new();
-        for (i, n) in names.iter().enumerate() {
-            let sow = i as i64 + 1;
-            let mut points = Vec::new();
-            let mut u = t;
-            while u < t + 6 * 60 * MIN && u <= now {
-                let mut v = healthy(sow, u);
-                if sow == fever_sow && u >= fever_from {
-                    v += 1.8;
-                }
-                if sow == spike_sow && u == spike_at {
-                    v += 2.5;
-                }
-                points.push(
-                    json!({ "ts": u, "values": { "temperature": (v * 100.0).round() / 100.0 } }),
-                );
-                u += step;
-            }
-            body.insert(n.clone(), json!(points));
+    for body in herd_batches(&names, start, now, |sow, u| {
+        let mut v = healthy(sow, u);
+        if sow == fever_sow && u >= fever_from {
+            v += 1.8;
         }
-        gateway_post(&app, &gw, serde_json::Value::Object(body)).await;
-        t += 6 * 60 * MIN;
+        if sow == spike_sow && u == spike_at {
+            v += 2.5;
+        }
+        v
+    }) {
+        gateway_post(&app, &gw, body).await;
     }
     // Everything sent is evaluated and its alarms stored: what is listed now is all there will be.
     alerts_settled(&app).await;

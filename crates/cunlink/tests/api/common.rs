@@ -538,3 +538,50 @@ pub fn cunlink_bin() -> std::path::PathBuf {
         .map(Into::into)
         .unwrap_or_else(|| env!("CARGO_BIN_EXE_cunlink").into())
 }
+
+/// Run `tests/pg.sh ARGS` (a throwaway PostgreSQL: start, stop, resume); its output.
+#[allow(dead_code)]
+pub fn pg_sh(args: &[&str]) -> String {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/pg.sh");
+    let out = std::process::Command::new("bash")
+        .arg(script)
+        .args(args)
+        .output()
+        .expect("run tests/pg.sh");
+    assert!(
+        out.status.success(),
+        "tests/pg.sh {args:?} failed (PostgreSQL installed? apt-get install postgresql): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Stops a test's own throwaway PostgreSQL however the test ends.
+pub struct Pg(pub String);
+impl Drop for Pg {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("bash")
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/pg.sh"))
+            .args(["stop", &self.0])
+            .output();
+    }
+}
+
+/// A throwaway PostgreSQL of the test's own, for tests that stop it (stopped
+/// when the guard drops), and the URL of a fresh database `t` in it.
+#[allow(dead_code)]
+pub fn own_postgres(tag: &str) -> (TempDir, Pg, String) {
+    let pgdir = TempDir::new(tag);
+    let pgdir_s = pgdir.0.to_str().unwrap().to_string();
+    let export = pg_sh(&["start", &pgdir_s]);
+    let pg = Pg(pgdir_s);
+    let base = export
+        .trim()
+        .strip_prefix("export CUNLINK_TEST_DATABASE_URL=")
+        .expect("pg.sh prints the URL")
+        .to_string();
+    let admin_db = cunlink_core::sql::Connection::connect_postgres(&base).unwrap();
+    admin_db.execute_batch("CREATE DATABASE t").unwrap();
+    let url = format!("{}/t", base.rsplit_once('/').unwrap().0);
+    (pgdir, pg, url)
+}

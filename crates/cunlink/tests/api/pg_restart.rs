@@ -9,33 +9,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use crate::common::{TempDir, request, spawn_binary_on};
-
-fn pg_sh(args: &[&str]) -> String {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/pg.sh");
-    let out = std::process::Command::new("bash")
-        .arg(script)
-        .args(args)
-        .output()
-        .expect("run tests/pg.sh");
-    assert!(
-        out.status.success(),
-        "tests/pg.sh {args:?} failed (PostgreSQL installed? apt-get install postgresql): {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Stops the throwaway PostgreSQL however the test ends.
-struct Pg(String);
-impl Drop for Pg {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("bash")
-            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/pg.sh"))
-            .args(["stop", &self.0])
-            .output();
-    }
-}
+use crate::common::{TempDir, own_postgres, pg_sh, request, spawn_binary_on};
 
 fn cli(dir: &Path, url: &str, args: &[&str], stdin: &[u8]) -> String {
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cunlink"))
@@ -63,24 +37,6 @@ fn cli(dir: &Path, url: &str, args: &[&str], stdin: &[u8]) -> String {
         .unwrap_or_default()
         .trim()
         .to_string()
-}
-
-/// A throwaway PostgreSQL of the test's own (stopped when the guard drops) and
-/// the URL of a fresh database in it.
-fn own_postgres(tag: &str) -> (TempDir, Pg, String) {
-    let pgdir = TempDir::new(tag);
-    let pgdir_s = pgdir.0.to_str().unwrap().to_string();
-    let export = pg_sh(&["start", &pgdir_s]);
-    let pg = Pg(pgdir_s);
-    let base = export
-        .trim()
-        .strip_prefix("export CUNLINK_TEST_DATABASE_URL=")
-        .expect("pg.sh prints the URL")
-        .to_string();
-    let admin_db = cunlink_core::sql::Connection::connect_postgres(&base).unwrap();
-    admin_db.execute_batch("CREATE DATABASE t").unwrap();
-    let url = format!("{}/t", base.rsplit_once('/').unwrap().0);
-    (pgdir, pg, url)
 }
 
 #[tokio::test]

@@ -144,6 +144,11 @@ async fn a_reading_sent_to_one_node_streams_from_the_others() {
     let on_c_after = wait_for(&mut on_c, &mut got_c, "\"temperature\":40.5", Duration::from_secs(1)).await;
     let on_b_after = wait_for(&mut on_b, &mut got_b, "\"temperature\":40.5", Duration::from_secs(2)).await;
     eprintln!("reading on A → SSE on C in {on_c_after:?}, on B in {on_b_after:?}");
+    // And in node B's latest-values query (history queries see it once sealed: docs/scale.md).
+    let auth = format!("Bearer {admin}");
+    let latest = request(b.http, "GET", "/api/devices/sow-7/latest", &[("authorization", auth.as_str())], vec![]).await;
+    assert_eq!(latest.status, 200, "{}", latest.text());
+    assert!(latest.text().contains("40.5"), "{}", latest.text());
 }
 
 /// `GET` as the admin on `http`, JSON back.
@@ -239,27 +244,12 @@ async fn a_herd_fever_raises_exactly_one_alarm_across_three_nodes() {
     let start = now - 4 * DAY;
     let fever_from = now - 3 * 60 * MIN;
     let mut sent = 0u64;
-    let mut t = start;
-    while t <= now {
-        let mut body = serde_json::Map::new();
-        for (i, n) in names.iter().enumerate() {
-            let sow = i as i64 + 1;
-            let mut points = Vec::new();
-            let mut u = t;
-            while u < t + 6 * 60 * MIN && u <= now {
-                let mut v = healthy(sow, u);
-                if sow == 7 && u >= fever_from {
-                    v += 1.8;
-                }
-                points.push(serde_json::json!({ "ts": u, "values": { "temperature": (v * 100.0).round() / 100.0 } }));
-                sent += 1;
-                u += step;
-            }
-            body.insert(n.clone(), serde_json::json!(points));
-        }
-        let r = request(a.http, "POST", &format!("/api/v1/{gw}/gateway/telemetry"), &[], serde_json::Value::Object(body).to_string().into_bytes()).await;
+    for body in crate::alerts::herd_batches(&names, start, now, |sow, u| {
+        healthy(sow, u) + if sow == 7 && u >= fever_from { 1.8 } else { 0.0 }
+    }) {
+        sent += body.as_object().unwrap().values().map(|p| p.as_array().unwrap().len() as u64).sum::<u64>();
+        let r = request(a.http, "POST", &format!("/api/v1/{gw}/gateway/telemetry"), &[], body.to_string().into_bytes()).await;
         assert_eq!(r.status, 200, "{}", r.text());
-        t += 6 * 60 * MIN;
     }
     // Watermark: every node's engine has seen every reading (its own or over the bus).
     let until = Instant::now() + Duration::from_secs(30);

@@ -261,12 +261,15 @@ pub fn due_reminders(conn: &Connection, before: i64, since: i64) -> Result<Vec<i
     Ok(ids)
 }
 
-pub fn set_reminded(conn: &Connection, id: i64, at: i64) -> Result<(), MarketError> {
-    conn.execute(
-        "UPDATE market_parcels SET last_reminder_at = $1 WHERE id = $2",
-        params![at, id],
+/// Claim parcel `id`'s reminder at `at` unless one was recorded since `since`:
+/// true for the one caller (of several nodes) that claimed it.
+pub fn set_reminded(conn: &Connection, id: i64, at: i64, since: i64) -> Result<bool, MarketError> {
+    let n = conn.execute(
+        "UPDATE market_parcels SET last_reminder_at = $1
+          WHERE id = $2 AND (last_reminder_at IS NULL OR last_reminder_at < $3)",
+        params![at, id, since],
     )?;
-    Ok(())
+    Ok(n == 1)
 }
 
 /// The newest parcel of order `order`.
