@@ -20,6 +20,8 @@ if [ -z "$BIN" ]; then
   BIN="$CARGO_TARGET_DIR/release/cunlink"
 fi
 work=$(mktemp -d /tmp/cunlink-nodes.XXXXXX)
+# PostgreSQL runs as its own user and must reach its directory inside.
+chmod 755 "$work"
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
@@ -33,14 +35,14 @@ base=${CUNLINK_TEST_DATABASE_URL%/*}
 url="$base/bench"
 echo 'bench-password' | CUNLINK_DATABASE_URL="$url" "$BIN" user create --data-dir "$work/cli" --username admin --role admin 2>/dev/null | tail -1 >"$work/token"
 
-start_node() { # name → prints http address
+start_node() { # name → its HTTP address in $work/NAME/http
   local d="$work/$1"
   mkdir -p "$d"
   CUNLINK_DATABASE_URL="$url" RUST_LOG=warn,cunlink=info NO_COLOR=1 "$BIN" serve --data-dir "$d" --http 127.0.0.1:0 --mqtt 127.0.0.1:0 2>"$d/log" &
   pids+=($!)
   for _ in $(seq 1 100); do
     if grep -q "cunlink is serving" "$d/log"; then
-      grep "cunlink is serving" "$d/log" | grep -o 'http_addr=[^ ]*' | cut -d= -f2
+      grep "cunlink is serving" "$d/log" | grep -o 'http_addr=[^ ]*' | cut -d= -f2 >"$d/http"
       return
     fi
     sleep 0.1
@@ -48,7 +50,9 @@ start_node() { # name → prints http address
   echo "node $1 did not start: $(tail -5 "$d/log")" >&2
   exit 1
 }
-A=$(start_node a)
-B=$(start_node b)
+start_node a
+start_node b
+A=$(cat "$work/a/http")
+B=$(cat "$work/b/http")
 echo "nodes: A=$A B=$B (PostgreSQL $url)"
 python3 bench/nodes_latency.py "$A" "$B" "$(cat "$work/token")" "$N" "$RATE"
