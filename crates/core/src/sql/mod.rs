@@ -66,7 +66,10 @@ impl From<tokio_postgres::Error> for Error {
 
 impl Error {
     fn pg(e: tokio_postgres::Error) -> Error {
-        if e.is_closed() || e.code().is_none() && e.as_db_error().is_none() {
+        // Unreachable means the socket: closed, or an I/O failure underneath.
+        // A value that does not convert is a bug (500), not an outage (503).
+        let io = std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>());
+        if e.is_closed() || io {
             return Error::Unavailable(e.to_string());
         }
         let msg = match e.as_db_error() {
