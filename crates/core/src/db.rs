@@ -256,11 +256,29 @@ impl Db {
                 f(&mut guard)
             }
             Inner::Pg(pool) => {
-                let mut conn = pool.checkout().map_err(E::from)?;
-                let out = f(&mut conn);
-                pool.checkin(conn);
-                out
+                let mut lent = Lent {
+                    pool,
+                    conn: Some(pool.checkout().map_err(E::from)?),
+                };
+                let conn = lent.conn.as_mut().ok_or_else(|| E::from(DbError::Join))?;
+                f(conn)
             }
+        }
+    }
+}
+
+/// A connection lent by the pool; it goes back even when the closure panics
+/// (an open transaction was rolled back by its own drop on the way out), so a
+/// panic never shrinks the pool for good.
+struct Lent<'a> {
+    pool: &'a PgPool,
+    conn: Option<Connection>,
+}
+
+impl Drop for Lent<'_> {
+    fn drop(&mut self) {
+        if let Some(c) = self.conn.take() {
+            self.pool.checkin(c);
         }
     }
 }

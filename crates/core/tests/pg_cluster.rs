@@ -78,3 +78,36 @@ async fn the_bus_delivers_other_nodes_committed_messages_only() {
     let got = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await.unwrap().unwrap();
     assert_eq!(&*got, "committed");
 }
+
+#[test]
+fn a_panic_inside_a_database_call_gives_the_connection_back() {
+    let Some((_, url)) = fresh_db("panic") else { return };
+    let db = Db::connect(&url, 1, &std::env::temp_dir()).unwrap();
+    for _ in 0..3 {
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            db.call_blocking(|c| {
+                let tx = c.transaction().map_err(cunlink_core::DbError::from)?;
+                tx.execute_batch("CREATE TABLE IF NOT EXISTS t (x BIGINT)")
+                    .map_err(cunlink_core::DbError::from)?;
+                if tx.is_postgres() {
+                    panic!("a bug in a closure");
+                }
+                Ok::<_, cunlink_core::DbError>(())
+            })
+        }));
+        assert!(r.is_err());
+    }
+    // The pool's one connection came back each time, its transaction rolled back.
+    let n: i64 = db
+        .call_blocking(|c| {
+            c.query_row(
+                "SELECT COUNT(*) FROM information_schema.tables WHERE table_name = 't'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(cunlink_core::DbError::from)
+        })
+        .unwrap();
+    assert_eq!(n, 0);
+    assert_eq!(db.pool_stats().in_use, 0);
+}
