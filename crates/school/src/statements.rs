@@ -29,17 +29,7 @@ const MAX_BATCH: usize = 1000;
 pub fn new_uuid() -> String {
     let mut b = [0u8; 16];
     cunlink_core::random::fill(&mut b);
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h = crate::content::hex(&b);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..]
-    )
+    uuid_text(b, 0x40)
 }
 
 /// A UUID (version-5 shaped, from SHA-256) that is the same every time for
@@ -49,7 +39,12 @@ pub fn derived_uuid(key: &str) -> String {
     let d = Sha256::digest(key.as_bytes());
     let mut b = [0u8; 16];
     b.copy_from_slice(&d[..16]);
-    b[6] = (b[6] & 0x0f) | 0x50;
+    uuid_text(b, 0x50)
+}
+
+/// `b` as a UUID's text with its `version` nibble and the RFC 4122 variant set.
+fn uuid_text(mut b: [u8; 16], version: u8) -> String {
+    b[6] = (b[6] & 0x0f) | version;
     b[8] = (b[8] & 0x3f) | 0x80;
     let h = crate::content::hex(&b);
     format!(
