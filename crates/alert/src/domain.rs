@@ -52,6 +52,10 @@ impl Domain for Alerts {
     fn render_metrics(&self, out: &mut String) {
         Alerts::render_metrics(self, out);
     }
+
+    fn sync_kinds(self: Arc<Self>, kinds: &mut cunlink_core::sync::SyncKinds) {
+        crate::sync::register(kinds, self.engine.clone());
+    }
 }
 
 /// Open alarms of a board's assets, below its readings.

@@ -22,6 +22,7 @@ pub mod pages;
 pub mod routes;
 pub mod rule;
 pub mod store;
+pub mod sync;
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};

@@ -33,6 +33,11 @@ pub const MIGRATIONS: &[cunlink_core::Migration] = &[
         name: "multi_node",
         sql: include_str!("../migrations/sqlite/0005_multi_node.sql"),
     },
+    cunlink_core::Migration {
+        version: 6,
+        name: "node_sync",
+        sql: include_str!("../migrations/sqlite/0006_node_sync.sql"),
+    },
 ];
 
 const RULE_COLUMNS: &str = "id, name, village_id, severity, target, condition, action, escalate, auto_clear, enabled, builtin, created_at, updated_at";
@@ -325,11 +330,14 @@ pub fn insert_alarm(
     a: &NewAlarm<'_>,
     now: i64,
 ) -> Result<Option<i64>, AlertStoreError> {
+    // In this installation's id range, so that a village node's alarm keeps its
+    // id on the hub (cunlink_core::sync).
+    let id = cunlink_core::sync::next_id(conn, "alert_alarms")?;
     let n = conn
         .prepare_cached(
             "INSERT INTO alert_alarms (rule_id, rule_name, device_id, device_name, village_id, asset_id, severity,
-                                 condition_since, started_at, updated_at, details, escalate_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT DO NOTHING",
+                                 condition_since, started_at, updated_at, details, escalate_at, id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT DO NOTHING",
         )?
         .execute(params![
             a.rule.id,
@@ -343,12 +351,13 @@ pub fn insert_alarm(
             a.started_at,
             now,
             a.details.to_string(),
-            a.escalate_at
+            a.escalate_at,
+            id
         ])?;
     if n == 0 {
         return Ok(None);
     }
-    Ok(Some(conn.last_insert_rowid()?))
+    Ok(Some(id))
 }
 
 /// The open alarm of (rule, device), if any (at most one: `alert_alarms_open`).

@@ -27,6 +27,7 @@ pub mod notify;
 pub mod random;
 pub mod routes;
 pub mod sql;
+pub mod sync;
 pub mod time;
 pub mod web;
 

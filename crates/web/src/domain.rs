@@ -44,4 +44,8 @@ pub trait Domain: Send + Sync + 'static {
 
     /// Append the domain's Prometheus metrics.
     fn render_metrics(&self, _out: &mut String) {}
+
+    /// The records the domain syncs between a village node and its hub
+    /// (`cunlink_core::sync`, docs/node.md).
+    fn sync_kinds(self: Arc<Self>, _kinds: &mut cunlink_core::sync::SyncKinds) {}
 }

@@ -322,6 +322,13 @@ impl Engine {
     /// unchanged (rule, device) pairs is kept.
     async fn reload(&mut self) -> Result<(), crate::AlertError> {
         let rules = self.db.call(|c| store::rules(c)).await?;
+        let delegated = self
+            .db
+            .call(|c| {
+                cunlink_core::sync::delegated_villages(c).map_err(cunlink_core::DbError::from)
+            })
+            .await?;
+        self.partition.set_delegated(delegated.into_iter().collect());
         let profiles = self.farm.profiles().await?;
         let assets = self.farm.assets().await?;
         self.view = FarmView::new(profiles, assets);

@@ -45,6 +45,9 @@ pub struct Partition {
     /// Villages as of the last renewal; one created since is evaluated by the
     /// node it would go to until the next renewal takes its lease.
     known: HashSet<Village>,
+    /// On a hub: villages with their own node, which evaluates them (offline or
+    /// not); evaluating them here too would raise their alarms twice.
+    delegated: HashSet<i64>,
 }
 
 /// What changed at a renewal.
@@ -60,6 +63,7 @@ impl Partition {
             cluster,
             held: HashSet::new(),
             known: HashSet::new(),
+            delegated: HashSet::new(),
         }
     }
 
@@ -68,7 +72,14 @@ impl Partition {
         !self.cluster.is_shared()
     }
 
+    pub fn set_delegated(&mut self, villages: HashSet<i64>) {
+        self.delegated = villages;
+    }
+
     pub fn holds(&self, v: Village) -> bool {
+        if v.is_some_and(|v| self.delegated.contains(&v)) {
+            return false;
+        }
         self.is_everything()
             || self.held.contains(&v)
             || (!self.known.contains(&v) && self.cluster.owns(&lease_name(v)))
