@@ -17,6 +17,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use cunlink_affairs::{Affairs, AffairsDeps};
+use cunlink_node::{Node, NodeDeps};
 use cunlink_alert::{AlertDeps, Alerts};
 use cunlink_board::{BoardDeps, Boards};
 use cunlink_clinic::{Clinic, ClinicDeps};
@@ -58,6 +59,9 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
     let db = Db::from_config(&config)?;
     db.migrate("core", auth::MIGRATIONS)?;
     db.migrate("cluster", cunlink_core::cluster::MIGRATIONS)?;
+    // Before the domains: their migrations' sync triggers and the farm's
+    // uplink read who this installation is (cunlink_core::sync).
+    db.migrate("sync", cunlink_core::sync::MIGRATIONS)?;
     let cluster = cunlink_core::cluster::Cluster::start(db.clone());
     let auth = AuthService::new(db.clone()).with_secure_cookies(config.secure_cookies());
     let http = TcpListener::bind(config.http)
@@ -129,7 +133,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         },
     )?;
     // Registration order is the order of page and board sections.
-    let domains: Vec<Arc<dyn Domain>> = vec![
+    let mut domains: Vec<Arc<dyn Domain>> = vec![
         farm.clone(),
         alerts.clone(),
         boards.clone(),
@@ -138,6 +142,20 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         school.clone(),
         affairs.clone(),
     ];
+    // Village node sync: what every domain syncs, accounts first (others refer
+    // to them), then the domains in the order above.
+    let node = Node::open(NodeDeps {
+        db: db.clone(),
+        auth: auth.clone(),
+        farm: farm.clone(),
+    })?;
+    let mut kinds = cunlink_core::sync::SyncKinds::default();
+    cunlink_core::auth::sync::register(&mut kinds);
+    for d in &domains {
+        d.clone().sync_kinds(&mut kinds);
+    }
+    node.set_kinds(kinds);
+    domains.push(node.clone());
 
     let kit = web_kit(&auth, &domains);
     let (router, route_paths) = router(&domains, farm.clone(), db.clone(), auth.clone(), kit);

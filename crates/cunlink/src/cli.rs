@@ -108,6 +108,28 @@ pub enum Command {
         #[command(flatten)]
         data: DataDir,
     },
+    /// A village node: work offline, sync with the county hub (docs/node.md).
+    #[command(subcommand)]
+    Node(NodeCommand),
+}
+
+#[derive(Subcommand)]
+pub enum NodeCommand {
+    /// Register this (fresh) data directory as the node of a village with the
+    /// county hub; prints the node id as its last line. `serve` then syncs.
+    Join {
+        #[command(flatten)]
+        data: DataDir,
+        /// The hub's URL, e.g. https://cunlink.county.example.
+        #[arg(long)]
+        hub: String,
+        /// An administrator's or county staff's API token of the hub.
+        #[arg(long, env = "CUNLINK_HUB_TOKEN", hide_env_values = true)]
+        token: String,
+        /// The village this node serves, by its name on the hub.
+        #[arg(long)]
+        village: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -473,6 +495,7 @@ pub fn open_db(data: &DataDir) -> anyhow::Result<Db> {
     let db = Db::from_config(&config)?;
     db.migrate("core", cunlink_core::auth::MIGRATIONS)?;
     db.migrate("cluster", cunlink_core::cluster::MIGRATIONS)?;
+    db.migrate("sync", cunlink_core::sync::MIGRATIONS)?;
     db.migrate("farm", farm_store::MIGRATIONS)?;
     db.migrate("board", cunlink_board::MIGRATIONS)?;
     db.migrate("market", cunlink_market::MIGRATIONS)?;
@@ -749,5 +772,20 @@ pub fn restore(from: &std::path::Path, data_dir: &std::path::Path) -> anyhow::Re
         s.bytes,
         data_dir.display()
     );
+    Ok(())
+}
+
+/// `cunlink node join`: register with the hub, then print the node id last.
+pub fn node_join(data: &DataDir, hub: &str, token: &str, village: &str) -> anyhow::Result<()> {
+    let db = open_db(data)?;
+    if db.database_url().is_some() {
+        bail!("a village node keeps its data in SQLite in its data directory; join without --database-url");
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let me = rt.block_on(cunlink_node::join::join(&db, hub, token, village))?;
+    println!("village={} number={}", me.village, me.number);
+    println!("{}", me.node_id);
     Ok(())
 }

@@ -4,7 +4,7 @@ use tracing_subscriber::prelude::*;
 
 use cunlink::cli::{
     BoardCommand, Cli, Command, DeviceCommand, IntegrationCommand, MarketCommand, ProfileCommand,
-    StationCommand, UserCommand,
+    StationCommand, UserCommand, NodeCommand,
 };
 
 fn main() -> anyhow::Result<()> {
@@ -64,6 +64,12 @@ fn main() -> anyhow::Result<()> {
             cunlink::cli::user_revoke_tokens(&data, &username)
         }
         Command::School(cmd) => cunlink::cli_school::run(cmd),
+        Command::Node(NodeCommand::Join {
+            data,
+            hub,
+            token,
+            village,
+        }) => cunlink::cli::node_join(&data, &hub, &token, &village),
         Command::Import { data, device, csv } => cunlink::cli::import(&data, &device, &csv),
         Command::Backup { data, to } => cunlink::cli::backup(&data, &to),
         Command::Restore {

@@ -49,6 +49,10 @@ impl Domain for Farm {
     fn render_metrics(&self, out: &mut String) {
         Farm::render_metrics(self, out);
     }
+
+    fn sync_kinds(self: Arc<Self>, kinds: &mut cunlink_core::sync::SyncKinds) {
+        crate::sync::register(kinds, self);
+    }
 }
 
 #[cfg(test)]

@@ -29,6 +29,7 @@ pub mod routes;
 pub mod rpc;
 pub mod scope;
 pub mod store;
+pub mod sync;
 pub mod telemetry;
 
 use std::sync::Arc;

@@ -64,6 +64,19 @@ impl Registry {
         })
     }
 
+    /// Load every device anew (a village node after its hub's devices came
+    /// down: deleted devices must go too, which [`Registry::refresh`] misses).
+    pub fn reload_all(&self) -> Result<(), FarmStoreError> {
+        let devices = self.db.call_blocking(|c| store::all_devices(c))?;
+        let mut inner = Inner::default();
+        for d in devices {
+            inner.put(d);
+        }
+        inner.loaded_until = cunlink_core::time::now_ms();
+        *self.write() = inner;
+        Ok(())
+    }
+
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Inner> {
         self.inner.read().unwrap_or_else(|p| p.into_inner())
     }

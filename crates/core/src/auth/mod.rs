@@ -19,6 +19,7 @@ mod lookup;
 mod password;
 mod role;
 mod store;
+pub mod sync;
 
 pub use lookup::{
     user_count, user_exists, usernames, village_id, village_ids, village_list, village_name, village_names,

@@ -15,6 +15,7 @@ pub mod pg;
 pub mod query;
 pub mod rollup;
 pub mod store;
+pub mod uplink;
 pub mod value;
 pub mod writer;
 
@@ -76,7 +77,17 @@ impl Telemetry {
         config: &cunlink_core::Config,
     ) -> Result<Arc<Telemetry>, TelemetryStoreError> {
         match db.database_url() {
-            None => Self::open(&config.telemetry_db_path(), &config.ingest),
+            None => {
+                // A village node keeps what it commits for the hub (`uplink`).
+                let node = db.call_blocking(|c| {
+                    cunlink_core::sync::node_self(c).map_err(cunlink_core::DbError::from)
+                })?;
+                Self::open_opts(
+                    &Place::File(config.telemetry_db_path()),
+                    &config.ingest,
+                    node.is_some(),
+                )
+            }
             Some(url) => Self::open_at(
                 &Place::Postgres {
                     url: url.to_string(),
@@ -101,6 +112,14 @@ impl Telemetry {
         place: &Place,
         cfg: &cunlink_core::config::IngestConfig,
     ) -> Result<Arc<Telemetry>, TelemetryStoreError> {
+        Self::open_opts(place, cfg, false)
+    }
+
+    fn open_opts(
+        place: &Place,
+        cfg: &cunlink_core::config::IngestConfig,
+        uplink: bool,
+    ) -> Result<Arc<Telemetry>, TelemetryStoreError> {
         // PostgreSQL: the writer's session advisory lock plays this part (`pg`).
         let lock = match place {
             Place::File(path) => Some(Self::lock_file(path)?),
@@ -114,7 +133,7 @@ impl Telemetry {
             replayed_points = opened.replayed_points,
             "telemetry store open"
         );
-        Self::start(opened, lock, cfg)
+        Self::start(opened, lock, cfg, uplink)
     }
 
     fn lock_file(path: &Path) -> Result<std::fs::File, TelemetryStoreError> {
@@ -140,6 +159,7 @@ impl Telemetry {
         opened: store::Opened,
         lock: Option<std::fs::File>,
         cfg: &cunlink_core::config::IngestConfig,
+        uplink: bool,
     ) -> Result<Arc<Telemetry>, TelemetryStoreError> {
         let (tx, rx) = mpsc::unbounded_channel();
         let (bus, _) = broadcast::channel(1024);
@@ -156,6 +176,7 @@ impl Telemetry {
                 max_batch_values: cfg.max_batch_values,
                 checkpoint_every: std::time::Duration::from_secs(cfg.checkpoint_secs),
                 give_up: std::time::Duration::from_secs(cfg.writer_give_up_secs),
+                uplink,
             },
         );
         let thread_health = health.clone();

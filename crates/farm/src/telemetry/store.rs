@@ -177,6 +177,11 @@ const MIGRATIONS: &[cunlink_core::Migration] = &[
         name: "writers",
         sql: include_str!("../../migrations/sqlite/telemetry_0003.sql"),
     },
+    cunlink_core::Migration {
+        version: 4,
+        name: "uplink",
+        sql: include_str!("../../migrations/sqlite/telemetry_0004.sql"),
+    },
 ];
 
 /// A store file without incremental auto-vacuum is converted (one `VACUUM`, which
@@ -636,7 +641,7 @@ impl TsStore {
 
     /// Run `f` with a pooled read-only connection, in a read transaction, returned
     /// to the pool afterwards.
-    fn with_reader<R>(
+    pub(crate) fn with_reader<R>(
         &self,
         f: impl FnOnce(&Connection) -> Result<R, TelemetryStoreError>,
     ) -> Result<R, TelemetryStoreError> {

@@ -93,6 +93,9 @@ pub struct Writer {
     max_batch_values: usize,
     checkpoint_every: Duration,
     give_up: Duration,
+    uplink: bool,
+    /// Readings in the batch being committed (counted into its uplink row).
+    uplink_points: usize,
     persisted_keys: usize,
     pending_seal: Vec<u32>,
     latest_dirty: HashSet<(DeviceId, KeyId)>,
@@ -113,6 +116,8 @@ pub struct Knobs {
     pub checkpoint_every: Duration,
     /// Commits failing this long without a success stop the writer.
     pub give_up: Duration,
+    /// A village node: keep each batch in `uplink` too, until the hub has it.
+    pub uplink: bool,
 }
 
 impl Writer {
@@ -158,6 +163,8 @@ impl Writer {
             max_batch_values: knobs.max_batch_values,
             checkpoint_every: knobs.checkpoint_every,
             give_up: knobs.give_up,
+            uplink: knobs.uplink,
+            uplink_points: 0,
             persisted_keys,
             pending_seal,
             latest_dirty: HashSet::new(),
@@ -241,6 +248,7 @@ impl Writer {
         let truncate = self.log_bytes_since_truncate > TRUNCATE_LOG_BYTES
             || self.last_truncate.elapsed() >= self.checkpoint_every;
         let seal = std::mem::take(&mut self.pending_seal);
+        self.uplink_points = readings.len();
 
         let result =
             prepared.and_then(|()| self.transact(&blob, first_new, &seal, truncate, &attributes));
@@ -441,6 +449,10 @@ impl Writer {
         }
         let plan = plan_truncation(&tx, writer, &mem, seal, truncate)?;
         let log_id = append_log(&tx, writer, blob)?;
+        if self.uplink && self.uplink_points > 0 {
+            tx.prepare_cached("INSERT INTO uplink (n, body) VALUES ($1, $2)")?
+                .execute(params![self.uplink_points as i64, blob])?;
+        }
         seal_chunks(&tx, writer, &mem, &store.stats, &plan, log_id)?;
         if truncate {
             truncate_log(

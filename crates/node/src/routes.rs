@@ -1,0 +1,193 @@
+//! The sync's HTTP API: the hub's `/api/nodes` and `/api/sync/*`, and the
+//! node's `/api/node/*` (docs/node.md, docs/api.md).
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, FromRef, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use cunlink_core::ApiError;
+use cunlink_core::auth::{AuthService, Role};
+use cunlink_core::routes::Routes;
+use cunlink_core::web::CurrentUser;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::hub::{self, Caller, UpOutcome};
+use crate::runner::BATCH_TYPE;
+use crate::wire::{self, DownAsk, Stream, UpHeader};
+use crate::{Node, NodeError};
+
+/// Largest upward batch accepted (compressed).
+const MAX_UP: usize = 16 << 20;
+
+#[derive(Clone)]
+struct St(Arc<Node>);
+
+impl FromRef<St> for AuthService {
+    fn from_ref(s: &St) -> AuthService {
+        s.0.auth.clone()
+    }
+}
+
+pub(crate) fn routes(node: Arc<Node>) -> Routes {
+    Routes::new()
+        .route("/api/nodes", get(list).post(join))
+        .route("/api/nodes/{node_id}/revoke", post(revoke))
+        .route("/api/nodes/{node_id}/dead-letters", get(hub_dead_letters))
+        .route("/api/sync/up", post(up).layer(DefaultBodyLimit::max(MAX_UP)))
+        .route("/api/sync/down", post(down))
+        .route("/api/node/status", get(status))
+        .route("/api/node/dead-letters", get(node_dead_letters))
+        .with_state(St(node))
+}
+
+#[derive(Deserialize)]
+struct JoinBody {
+    village: String,
+}
+
+async fn join(
+    State(St(node)): State<St>,
+    CurrentUser(user): CurrentUser,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    hub::may_manage(&user)?;
+    if node.me().is_some() {
+        return Err(ApiError::bad_request(
+            "not_a_hub",
+            "this installation is itself a village node; join nodes to the county hub",
+        ));
+    }
+    let b: JoinBody = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad_request("bad_json", format!("expected {{\"village\": NAME}}: {e}")).with_field("village")
+    })?;
+    let village = b.village.trim().to_string();
+    if village.is_empty() || village.len() > 200 {
+        return Err(ApiError::bad_request("bad_village", "village must be 1 to 200 bytes").with_field("village"));
+    }
+    let joined = node
+        .db
+        .call(move |c| hub::join(c, &user, &village))
+        .await?;
+    Ok((StatusCode::CREATED, Json(joined)).into_response())
+}
+
+async fn list(State(St(node)): State<St>, CurrentUser(user): CurrentUser) -> Result<Response, ApiError> {
+    hub::may_manage(&user)?;
+    let nodes = node.db.call(|c| hub::list(c)).await?;
+    Ok(Json(json!({ "nodes": nodes })).into_response())
+}
+
+async fn revoke(
+    State(St(node)): State<St>,
+    CurrentUser(user): CurrentUser,
+    Path(node_id): Path<String>,
+) -> Result<Response, ApiError> {
+    hub::may_manage(&user)?;
+    let id = node_id.clone();
+    node.db.call(move |c| hub::revoke(c, &user, &id)).await?;
+    Ok(Json(json!({ "node_id": node_id, "revoked": true })).into_response())
+}
+
+#[derive(Deserialize)]
+struct Limit {
+    limit: Option<i64>,
+}
+
+async fn hub_dead_letters(
+    State(St(node)): State<St>,
+    CurrentUser(user): CurrentUser,
+    Path(node_id): Path<String>,
+    Query(q): Query<Limit>,
+) -> Result<Response, ApiError> {
+    hub::may_manage(&user)?;
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let letters = node
+        .db
+        .call(move |c| hub::dead_letters(c, &node_id, limit))
+        .await?;
+    Ok(Json(json!({ "dead_letters": letters })).into_response())
+}
+
+/// The calling node, by the credential it joined with.
+async fn caller(node: &Arc<Node>, headers: &HeaderMap) -> Result<Caller, ApiError> {
+    let credential = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(|v| v.trim().to_string())
+        .ok_or_else(|| ApiError::unauthorized("send the node's credential: 'Authorization: Bearer <credential>'"))?;
+    Ok(node.db.call(move |c| hub::caller(c, &credential)).await?)
+}
+
+async fn up(State(St(node)): State<St>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+    let who = caller(&node, &headers).await?;
+    let (header, blobs): (UpHeader, Vec<u8>) = wire::unpack(&body).map_err(NodeError::from)?;
+    if header.node != who.node_id {
+        return Err(ApiError::forbidden("the batch names another node than the credential's"));
+    }
+    let outcome = match header.stream {
+        Stream::Records => {
+            let kinds = node.kinds();
+            let w = who.clone();
+            node.db
+                .call(move |c| hub::apply_records(c, &kinds, &w, &header))
+                .await?
+        }
+        Stream::Readings => hub::apply_readings(&node, &who, &header, &blobs).await?,
+    };
+    Ok(match outcome {
+        UpOutcome::Done(answer) => Json(answer).into_response(),
+        UpOutcome::Gap(last) => (
+            StatusCode::CONFLICT,
+            [("x-cunlink-acked", last.to_string())],
+            Json(json!({
+                "error": "batch_gap",
+                "message": format!("the hub applied batch {last} of this stream last; send batch {} next", last + 1),
+            })),
+        )
+            .into_response(),
+    })
+}
+
+async fn down(State(St(node)): State<St>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+    let who = caller(&node, &headers).await?;
+    let ask: DownAsk = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request("bad_json", format!("expected {{\"have\": {{kind: digest}}}}: {e}")))?;
+    let kinds = node.kinds();
+    let answer = node.db.call(move |c| hub::down(c, &kinds, &who, &ask)).await?;
+    Ok(([(header::CONTENT_TYPE, BATCH_TYPE)], wire::pack(&answer, &[])).into_response())
+}
+
+/// Public: what a technician checks with curl in the village, and what the
+/// pages' "offline since" banner reads. It names no secret.
+async fn status(State(St(node)): State<St>) -> Result<Response, ApiError> {
+    match node.status().await? {
+        Some(s) => Ok(Json(s).into_response()),
+        None => Err(ApiError::not_found(
+            "not_a_node",
+            "this installation has not joined a hub (cunlink node join)",
+        )),
+    }
+}
+
+async fn node_dead_letters(
+    State(St(node)): State<St>,
+    CurrentUser(user): CurrentUser,
+    Query(q): Query<Limit>,
+) -> Result<Response, ApiError> {
+    if !matches!(
+        user.role,
+        Role::Admin | Role::CountyStaff | Role::StationOperator | Role::VillageOfficial
+    ) {
+        return Err(ApiError::forbidden("only the village's operators read the node's dead letters"));
+    }
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let id = node.node_id();
+    let letters = node.db.call(move |c| hub::dead_letters(c, &id, limit)).await?;
+    Ok(Json(json!({ "dead_letters": letters })).into_response())
+}
