@@ -20,7 +20,6 @@ pub mod wire;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
 
 use cunlink_core::auth::AuthService;
 use cunlink_core::sync::{NodeSelf, SyncKinds};
@@ -57,8 +56,10 @@ pub struct Node {
     kinds: OnceLock<SyncKinds>,
     pub connected: AtomicBool,
     pub metrics: Metrics,
-    /// Wakes the runner early (a test, or a change worth sending now).
+    /// Wakes the runner early (`POST /api/node/sync`).
     pub wake: Notify,
+    /// Ask the hub what changed down at the next round, whatever the interval.
+    pub force_down: AtomicBool,
 }
 
 /// `GET /api/node/status` (contract of issue 15).
@@ -95,6 +96,7 @@ impl Node {
             connected: AtomicBool::new(false),
             metrics: Metrics::default(),
             wake: Notify::new(),
+            force_down: AtomicBool::new(false),
         }))
     }
 
@@ -115,9 +117,11 @@ impl Node {
         self.me.as_ref().map(|m| m.node_id.clone()).unwrap_or_default()
     }
 
-    /// How long the runner sleeps when idle.
-    fn wake_in(&self, d: Duration) -> Duration {
-        d
+    /// Sync now: take what changed down and send what waits, without waiting
+    /// for the next round.
+    pub fn sync_now(&self) {
+        self.force_down.store(true, Ordering::Relaxed);
+        self.wake.notify_one();
     }
 
     pub async fn status(&self) -> Result<Option<Status>, NodeError> {

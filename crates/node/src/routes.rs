@@ -42,6 +42,7 @@ pub(crate) fn routes(node: Arc<Node>) -> Routes {
         .route("/api/sync/down", post(down))
         .route("/api/node/status", get(status))
         .route("/api/node/dead-letters", get(node_dead_letters))
+        .route("/api/node/sync", post(sync_now))
         .with_state(St(node))
 }
 
@@ -175,17 +176,33 @@ async fn status(State(St(node)): State<St>) -> Result<Response, ApiError> {
     }
 }
 
+fn village_operator(user: &cunlink_core::auth::User) -> Result<(), ApiError> {
+    if matches!(
+        user.role,
+        Role::Admin | Role::CountyStaff | Role::StationOperator | Role::VillageOfficial
+    ) {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden("only the village's operators manage the node's sync"))
+    }
+}
+
+/// "Sync now": ask the hub at once instead of at the next round. Any
+/// signed-in user may (it only moves the next exchange earlier).
+async fn sync_now(State(St(node)): State<St>, CurrentUser(_user): CurrentUser) -> Result<Response, ApiError> {
+    if node.me().is_none() {
+        return Err(ApiError::not_found("not_a_node", "this installation has not joined a hub (cunlink node join)"));
+    }
+    node.sync_now();
+    Ok((StatusCode::ACCEPTED, Json(json!({ "sync": "started" }))).into_response())
+}
+
 async fn node_dead_letters(
     State(St(node)): State<St>,
     CurrentUser(user): CurrentUser,
     Query(q): Query<Limit>,
 ) -> Result<Response, ApiError> {
-    if !matches!(
-        user.role,
-        Role::Admin | Role::CountyStaff | Role::StationOperator | Role::VillageOfficial
-    ) {
-        return Err(ApiError::forbidden("only the village's operators read the node's dead letters"));
-    }
+    village_operator(&user)?;
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     let id = node.node_id();
     let letters = node.db.call(move |c| hub::dead_letters(c, &id, limit)).await?;

@@ -30,8 +30,15 @@ use crate::Node;
 const MAX_RECORDS: usize = 500;
 /// Readings per batch: ~100–200 KB on the wire for once-a-minute sensors.
 pub const MAX_POINTS: usize = 20_000;
-/// How often the node asks what changed down while it has nothing else to do.
-const DOWN_EVERY: Duration = Duration::from_secs(10);
+/// How often the node asks what changed down (`CUNLINK_NODE_DOWN_EVERY_S`,
+/// default 10 s; `POST /api/node/sync` asks at once).
+fn down_every() -> Duration {
+    let s = std::env::var("CUNLINK_NODE_DOWN_EVERY_S")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or(10);
+    Duration::from_secs(s.max(1))
+}
 /// One exchange: 2 minutes moves ~3.8 MB at 256 kbit/s.
 const DEADLINE: Duration = Duration::from_secs(120);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
@@ -86,7 +93,7 @@ impl Runner {
                     if busy {
                         Duration::ZERO
                     } else {
-                        self.node.wake_in(Duration::from_secs(1))
+                        Duration::from_secs(1)
                     }
                 }
                 Err(Stop::Wait(d)) => {
@@ -138,9 +145,15 @@ impl Runner {
 
     /// One round; true when there may be more to send at once.
     async fn round(&mut self) -> Result<bool, Stop> {
-        if tokio::time::Instant::now() >= self.next_down {
-            self.down().await?;
-            self.next_down = tokio::time::Instant::now() + DOWN_EVERY;
+        let forced = self.node.force_down.swap(false, Ordering::Relaxed);
+        if forced || tokio::time::Instant::now() >= self.next_down {
+            if let Err(e) = self.down().await {
+                if forced {
+                    self.node.force_down.store(true, Ordering::Relaxed);
+                }
+                return Err(e);
+            }
+            self.next_down = tokio::time::Instant::now() + down_every();
         }
         let mut busy = false;
         // Records before readings: an alarm or an order never waits behind a

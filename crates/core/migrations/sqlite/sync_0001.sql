@@ -18,9 +18,11 @@ CREATE TABLE core_node_self (
 -- On a node: records changed since the hub acknowledged them, written by
 -- triggers in the owning domain's migrations in the transaction of the change.
 -- `batch` is set when the row is put in a batch, so that a batch resent after a
--- crash holds exactly the rows it held the first time.
+-- crash holds exactly the rows it held the first time. The id is the record's
+-- version on the hub, so it must only grow: AUTOINCREMENT never hands out an id
+-- again after the acknowledged rows are deleted (nodes are SQLite only).
 CREATE TABLE core_sync_outbox (
-    id    INTEGER PRIMARY KEY,
+    id    INTEGER PRIMARY KEY AUTOINCREMENT,
     kind  TEXT NOT NULL,
     key   TEXT NOT NULL,
     batch INTEGER

@@ -459,7 +459,20 @@ pub async fn spawn_binary_on(
     config: Option<&str>,
     database_url: Option<String>,
 ) -> (tokio::process::Child, String, String) {
+    spawn_binary_env(dir, config, database_url, &[]).await
+}
+
+/// [`spawn_binary_on`] with extra environment variables for the server.
+pub async fn spawn_binary_env(
+    dir: &std::path::Path,
+    config: Option<&str>,
+    database_url: Option<String>,
+    env: &[(&str, &str)],
+) -> (tokio::process::Child, String, String) {
     let mut cmd = tokio::process::Command::new(cunlink_bin());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
     if let Some(config) = config {
         let file = dir.join("cunlink.toml");
         std::fs::write(&file, config).unwrap();
