@@ -146,6 +146,8 @@ const TEACH: &[Role] = &[Role::Admin, Role::CountyStaff, Role::Teacher];
 /// A pairing's live class: its teacher and its classrooms' accounts. Village A's
 /// teacher caller is a member of village A's rural class (seed_live_classroom).
 const LIVE: &[Role] = &[Role::Teacher];
+/// Who reads a village node's dead letters.
+const NODE_OPS: &[Role] = &[Role::Admin, Role::CountyStaff, Role::StationOperator, Role::VillageOfficial];
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Surface {
@@ -172,7 +174,10 @@ enum Rule {
     /// The `{token}` in the path is the credential (device API); anyone.
     DeviceToken,
     /// Integration token only: no user session or API token is one (issue 9 item 3).
+    /// Also a village node's own credential (`/api/sync/*`, issue 15).
     Integration,
+    /// The same answer for everyone (a hub's node-only routes: 404 `not_a_node`).
+    Fixed(Expect),
     /// A personal object with an unknown id: signed in → 404; only the sign-in gate is checked.
     Personal(Surface),
     /// Signed-in users: `see` may learn the object exists, `act` may do it.
@@ -479,6 +484,22 @@ fn table() -> Vec<Row> {
         row("GET", "/api/school/content/{sha256}", api(SCHOOL, SCHOOL, Unscoped)),
         row("GET", "/api/school/content/{sha256}/chunks", api(SCHOOL, SCHOOL, Unscoped)),
         row("GET", "/api/school/pulls", api(SCHOOL, TEACH, Unscoped)),
+        // Village node sync (issue 15). The matrix's app is a hub.
+        row("GET", "/api/nodes", api(COUNTY, COUNTY, Unscoped)),
+        row("POST", "/api/nodes", api(COUNTY, COUNTY, Unscoped)),
+        Row {
+            method: "POST",
+            path: "/api/nodes/{node_id}/revoke",
+            rule: api(COUNTY, COUNTY, Unscoped),
+            // No node has that id.
+            overrides: &[(Role::Admin, Expect::NotFound), (Role::CountyStaff, Expect::NotFound)],
+        },
+        row("GET", "/api/nodes/{node_id}/dead-letters", api(COUNTY, COUNTY, Unscoped)),
+        row("POST", "/api/sync/up", Rule::Integration),
+        row("POST", "/api/sync/down", Rule::Integration),
+        row("GET", "/api/node/status", Rule::Fixed(Expect::NotFound)),
+        row("GET", "/api/node/dead-letters", api(NODE_OPS, NODE_OPS, Unscoped)),
+        row("POST", "/api/node/sync", Rule::Personal(Surface::Api)),
         row("GET", "/school/channels/{id}", page(SCHOOL, SCHOOL, Unscoped)),
         row("GET", "/school/play/{sha}", page(SCHOOL, SCHOOL, Unscoped)),
         row("GET", "/school/pulls", page(SCHOOL, TEACH, Unscoped)),
@@ -609,6 +630,7 @@ fn expected(row: &Row, caller: Option<Role>, scope: Scope) -> Expect {
     match row.rule {
         Rule::Public | Rule::DeviceToken => Expect::Passed,
         Rule::Integration => Expect::Unauthorized,
+        Rule::Fixed(e) => e,
         Rule::Personal(surface) => match caller {
             None => signed_out(surface),
             Some(_) => Expect::NotFound,
@@ -1299,6 +1321,7 @@ fn value(
         "sha256" | "sha" => v.school_sha.clone(),
         // Personal objects (subscriptions, webhooks, dead letters): an id nobody has.
         "id" => "999999".into(),
+        "node_id" => "node-nobody".into(),
         other => panic!("no fixture for {{{other}}} in {before}"),
     }
 }
@@ -1497,6 +1520,12 @@ fn body(
         "/api/school/classes/{id}/live" => j(json!({"sdp": "v=0\r\n"})),
         "/api/school/pairings/{id}/timetable" => j(json!({"weekday": 3, "start": "10:00", "subject": "语文"})),
         "/school/courses/{id}/answers" => f("item_id=999999".into()),
+        // An empty village: an allowed caller gets 400 naming the field after
+        // the access check, and no node is made.
+        "/api/nodes" => j(json!({"village": ""})),
+        "/api/nodes/{node_id}/revoke" | "/api/node/sync" => j(json!({})),
+        "/api/sync/up" => (Some("application/x-cunlink-batch"), b"x".to_vec()),
+        "/api/sync/down" => j(json!({"have": {}})),
         other => panic!("no body declared for {method} {other}"),
     }
 }
