@@ -469,8 +469,40 @@ pub async fn spawn_binary_env(
     database_url: Option<String>,
     env: &[(&str, &str)],
 ) -> (tokio::process::Child, String, String) {
-    let mut cmd = tokio::process::Command::new(cunlink_bin());
-    for (k, v) in env {
+    spawn_binary_with(&Launch {
+        dir,
+        config,
+        database_url,
+        env,
+        prefix: &[],
+        http: None,
+    })
+    .await
+}
+
+/// How to start `cunlink serve` for a test.
+pub struct Launch<'a> {
+    pub dir: &'a std::path::Path,
+    pub config: Option<&'a str>,
+    pub database_url: Option<String>,
+    pub env: &'a [(&'a str, &'a str)],
+    /// Run through this command first (`ip netns exec NS`).
+    pub prefix: &'a [&'a str],
+    /// The HTTP address (default `127.0.0.1:0`).
+    pub http: Option<&'a str>,
+}
+
+pub async fn spawn_binary_with(l: &Launch<'_>) -> (tokio::process::Child, String, String) {
+    let (dir, config, database_url) = (l.dir, l.config, l.database_url.clone());
+    let mut cmd = match l.prefix.split_first() {
+        Some((first, rest)) => {
+            let mut c = tokio::process::Command::new(first);
+            c.args(rest).arg(cunlink_bin());
+            c
+        }
+        None => tokio::process::Command::new(cunlink_bin()),
+    };
+    for (k, v) in l.env {
         cmd.env(k, v);
     }
     if let Some(config) = config {
@@ -487,7 +519,7 @@ pub async fn spawn_binary_env(
             "--data-dir",
             dir.to_str().unwrap(),
             "--http",
-            "127.0.0.1:0",
+            l.http.unwrap_or("127.0.0.1:0"),
             "--mqtt",
             "127.0.0.1:0",
         ])

@@ -46,6 +46,7 @@ mod market_nodes;
 mod market_parcels;
 mod market_scope;
 mod mqtt_limits;
+mod node_netns;
 mod node_sync;
 mod notify;
 mod notify_feed;

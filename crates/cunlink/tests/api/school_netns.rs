@@ -31,18 +31,29 @@ pub struct Link {
     pub ns: String,
     pub host_if: String,
     pub host_ip: String,
+    /// The veth end inside the namespace.
+    pub peer_if: String,
+    /// The namespace side's address.
+    pub inner_ip: String,
 }
 
 impl Link {
     pub fn new(rate: &str) -> Link {
-        let tag = std::process::id() % 100_000;
+        // Several links in one test process (the school's and the node's tests
+        // run side by side): a counter keeps names and subnets apart.
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tag = format!("{}{n}", std::process::id() % 10_000);
         let net = std::process::id() % 250 + 1;
+        let second = 231 + n % 20;
         let l = Link {
             ns: format!("cls{tag}"),
             host_if: format!("cvh{tag}"),
-            host_ip: format!("10.231.{net}.1"),
+            host_ip: format!("10.{second}.{net}.1"),
+            peer_if: format!("cvn{tag}"),
+            inner_ip: format!("10.{second}.{net}.2"),
         };
-        let peer = format!("cvn{tag}");
+        let peer = l.peer_if.clone();
         let _ = Command::new("ip").args(["netns", "del", &l.ns]).output();
         sh(&["ip", "netns", "add", &l.ns]);
         sh(&[
@@ -67,7 +78,7 @@ impl Link {
             "ip",
             "addr",
             "add",
-            &format!("10.231.{net}.2/24"),
+            &format!("{}/24", l.inner_ip),
             "dev",
             &peer,
         ]);
@@ -79,6 +90,14 @@ impl Link {
             "32kbit", "latency", "400ms",
         ]);
         l
+    }
+
+    /// Limit the other direction too (namespace → host: a village's uplink).
+    pub fn shape_inside(&self, rate: &str) {
+        sh(&[
+            "ip", "netns", "exec", &self.ns, "tc", "qdisc", "add", "dev", &self.peer_if, "root", "tbf",
+            "rate", rate, "burst", "32kbit", "latency", "400ms",
+        ]);
     }
 
     pub fn set(&self, up: bool) {
