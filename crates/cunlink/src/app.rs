@@ -58,6 +58,9 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
     let db = Db::from_config(&config)?;
     db.migrate("core", auth::MIGRATIONS)?;
     db.migrate("cluster", cunlink_core::cluster::MIGRATIONS)?;
+    // Before the domains: their migrations' sync triggers and the farm's
+    // uplink read who this installation is (cunlink_core::sync).
+    db.migrate("sync", cunlink_core::sync::MIGRATIONS)?;
     let cluster = cunlink_core::cluster::Cluster::start(db.clone());
     let auth = AuthService::new(db.clone()).with_secure_cookies(config.secure_cookies());
     let http = TcpListener::bind(config.http)

@@ -473,6 +473,7 @@ pub fn open_db(data: &DataDir) -> anyhow::Result<Db> {
     let db = Db::from_config(&config)?;
     db.migrate("core", cunlink_core::auth::MIGRATIONS)?;
     db.migrate("cluster", cunlink_core::cluster::MIGRATIONS)?;
+    db.migrate("sync", cunlink_core::sync::MIGRATIONS)?;
     db.migrate("farm", farm_store::MIGRATIONS)?;
     db.migrate("board", cunlink_board::MIGRATIONS)?;
     db.migrate("market", cunlink_market::MIGRATIONS)?;
