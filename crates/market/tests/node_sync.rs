@@ -410,6 +410,16 @@ async fn stock_has_one_owner_at_a_time() {
         .call_blocking(move |c| cunlink_market::catalog::update(c, &f, product, &patch))
         .expect_err("stock set on the node");
     assert_eq!(code(&e), Some("hub_only"));
+    // Nor does a node list products (they come down with the hub's ids).
+    let f = p.farmer.clone();
+    let body = obj(json!({"name": "新茶", "unit": "kg", "price_fen": 100, "stock": 1}));
+    let e = p
+        .node
+        .market
+        .db
+        .call_blocking(move |c| cunlink_market::catalog::create_product(c, &f, &body))
+        .expect_err("a product listed on the node");
+    assert_eq!(code(&e), Some("hub_only"));
 
     // Releasing nothing, or more than the node has, changes nothing.
     let e = p.release(0).expect_err("release 0");
