@@ -292,6 +292,38 @@ async fn a_station_order_goes_up_under_its_id_once() {
     assert_eq!(p.hub.count("market_order_items"), 1);
     assert_eq!(p.hub.count("market_order_events"), 1);
     assert_eq!(Pair::stock(&p.hub, p.variant), 20);
+
+    // The order is the node's: the hub does not change it (cancelling it there
+    // would put the node's units into the online stock).
+    let admin = p.hub.user("admin", Role::Admin, None);
+    let cancel = obj(json!({"status": "cancelled"}));
+    let e = p
+        .hub
+        .market
+        .db
+        .call_blocking(move |c| orders::transition(c, &admin, id, &cancel))
+        .expect_err("cancelled on the hub");
+    assert_eq!(code(&e), Some("node_order"));
+    assert_eq!(Pair::stock(&p.hub, p.variant), 20);
+    // On the node it changes, and comes up again.
+    let (op, cancel) = (p.buyer.clone(), obj(json!({"status": "cancelled"})));
+    p.node
+        .market
+        .db
+        .call_blocking(move |c| orders::transition(c, &op, id, &cancel))
+        .expect("cancelled by its buyer on the node");
+    assert_eq!(Pair::stock(&p.node, p.variant), 10);
+    p.up();
+    let buyer = p.buyer.clone();
+    let on_hub = p
+        .hub
+        .market
+        .db
+        .call_blocking(move |c| orders::get(c, &buyer, id))
+        .expect("order");
+    assert_eq!(on_hub["status"], json!("cancelled"));
+    assert_eq!(on_hub["events"].as_array().map(Vec::len), Some(2));
+    assert_eq!(Pair::stock(&p.hub, p.variant), 20);
 }
 
 #[tokio::test]
@@ -409,6 +441,13 @@ async fn stock_has_one_owner_at_a_time() {
         .db
         .call_blocking(move |c| cunlink_market::catalog::update(c, &f, product, &patch))
         .expect_err("stock set on the node");
+    assert_eq!(code(&e), Some("hub_only"));
+    let node = &p.node;
+    let e = node
+        .market
+        .db
+        .call_blocking(|c| cunlink_market::access::create_station(c, VILLAGE, "第二站"))
+        .expect_err("a station made on the node");
     assert_eq!(code(&e), Some("hub_only"));
     // Nor does a node list products (they come down with the hub's ids).
     let f = p.farmer.clone();
