@@ -61,6 +61,8 @@ pub fn producer_of(conn: &Connection, user: &User) -> Result<i64, MarketError> {
 
 /// Create a station (CLI and admin API).
 pub fn create_station(conn: &Connection, village: &str, name: &str) -> Result<i64, MarketError> {
+    // A village node takes its stations from the hub, under the hub's ids.
+    crate::allocations::refuse_on_node(conn, "creating a station")?;
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 64 {
         return Err(MarketError::invalid(

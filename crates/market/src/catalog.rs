@@ -83,6 +83,8 @@ pub fn create_product(conn: &Connection, user: &User, body: &Obj) -> Result<Valu
     };
     let batch_id = input::opt_int(body, "batch_id", "batch_id")?;
     let producer = access::producer_of(conn, user)?;
+    // Products come down from the hub with their ids; one made here would clash.
+    crate::allocations::refuse_on_node(conn, "listing a product")?;
     if let Some(b) = batch_id {
         if !crate::store::batches::of_producer(conn, b, producer)? {
             return Err(MarketError::invalid(
@@ -198,6 +200,10 @@ pub fn update(conn: &Connection, user: &User, id: i64, body: &Obj) -> Result<Val
             "stock",
             format!("stock must be 0..{MAX_STOCK}"),
         ));
+    }
+    if stock.is_some() {
+        // A node's stock is the village's allocation (docs/market.md).
+        crate::allocations::refuse_on_node(conn, "setting the stock")?;
     }
     if let Some(l) = listed {
         products::set_listed(conn, id, l)?;

@@ -59,6 +59,10 @@ impl Domain for Market {
     fn render_metrics(&self, out: &mut String) {
         Market::render_metrics(self, out);
     }
+
+    fn sync_kinds(self: Arc<Self>, kinds: &mut cunlink_core::sync::SyncKinds) {
+        crate::sync::register(kinds);
+    }
 }
 
 /// Today's prices on every display board, below its readings (the lines are few

@@ -6,6 +6,7 @@
 //! everything else runs on the application database through [`cunlink_core::Db`].
 
 pub mod access;
+pub mod allocations;
 pub mod catalog;
 pub mod dates;
 mod domain;
@@ -22,6 +23,7 @@ pub mod prices;
 pub mod query;
 pub mod routes;
 pub mod store;
+pub mod sync;
 pub mod trace;
 pub mod trace_read;
 
@@ -56,6 +58,11 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 3,
         name: "parcel_code_notes",
         sql: include_str!("../migrations/sqlite/0003_parcel_code_notes.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "node_sync",
+        sql: include_str!("../migrations/sqlite/0004_node_sync.sql"),
     },
 ];
 

@@ -57,6 +57,8 @@ pub fn routes(market: Arc<Market>) -> Routes {
             "/api/market/products/{id}/photos",
             post(add_photo).layer(axum::extract::DefaultBodyLimit::max(photos::MAX_BYTES + 1)),
         )
+        .route("/api/market/variants/{id}/allocate", post(allocate_variant))
+        .route("/api/market/variants/{id}/release", post(release_variant))
         .route("/api/market/photos/{file}", get(photo_file))
         .route("/api/market/orders", get(my_orders).post(create_order))
         .route("/api/market/orders/{id}", get(get_order))
@@ -181,6 +183,32 @@ async fn update_product(
     let b = body_obj(&body)?;
     Ok(Json(
         db(&s.0, move |c| catalog::update(c, &u, id, &b)).await?,
+    ))
+}
+
+// --- stock between the hub and village nodes (docs/market.md) -------------
+
+async fn allocate_variant(
+    State(s): State<MarketState>,
+    CurrentUser(u): CurrentUser,
+    Path(id): Path<i64>,
+    body: Bytes,
+) -> R<Json<Value>> {
+    let b = body_obj(&body)?;
+    Ok(Json(
+        in_tx(&s.0, move |c| crate::allocations::allocate(c, &u, id, &b)).await?,
+    ))
+}
+
+async fn release_variant(
+    State(s): State<MarketState>,
+    CurrentUser(u): CurrentUser,
+    Path(id): Path<i64>,
+    body: Bytes,
+) -> R<Json<Value>> {
+    let b = body_obj(&body)?;
+    Ok(Json(
+        in_tx(&s.0, move |c| crate::allocations::release(c, &u, id, &b)).await?,
     ))
 }
 

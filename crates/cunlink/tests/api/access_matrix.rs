@@ -336,6 +336,9 @@ fn table() -> Vec<Row> {
         row("GET", "/api/market/products/{id}", Rule::Public),
         row("PATCH", "/api/market/products/{id}", api(SELLERS, SELLERS, Owner403)),
         row("POST", "/api/market/products/{id}/photos", api(SELLERS, SELLERS, Owner403)),
+        // Stock between the hub and village nodes (issue 15): the product's seller.
+        row("POST", "/api/market/variants/{id}/allocate", api(SELLERS, SELLERS, Owner403)),
+        row("POST", "/api/market/variants/{id}/release", api(SELLERS, SELLERS, Owner403)),
         row("GET", "/api/market/photos/{file}", Rule::Public),
         row("GET", "/api/market/orders", api(ALL, ALL, Unscoped)),
         row("POST", "/api/market/orders", api(ORDERING, ORDERING, Unscoped)),
@@ -737,6 +740,8 @@ struct Village {
     command: i64,
     station: i64,
     product: i64,
+    /// The product's (only) variant.
+    variant: i64,
     order: i64,
     parcel: i64,
     live: i64,
@@ -882,6 +887,7 @@ async fn seed_village(
     )
     .await;
     v.product = p["id"].as_i64().expect("product id");
+    v.variant = p["variants"][0]["id"].as_i64().expect("variant id");
     let r = request(
         app.http,
         "POST",
@@ -1288,6 +1294,7 @@ fn value(
         "id" if is("/api/rules/") || is("/rules/") => fresh.unwrap_or(v.rule).to_string(),
         "id" if is("/api/alarms/") || is("/alarms/") => v.alarm.to_string(),
         "id" if is("/api/market/products/") || is("/market/mine/") => v.product.to_string(),
+        "id" if is("/api/market/variants/") => v.variant.to_string(),
         "id" if is("/api/market/orders/") || is("/market/station/orders/") => {
             fresh.unwrap_or(v.order).to_string()
         }
@@ -1421,6 +1428,8 @@ fn body(
             j(json!({"name": format!("Rice {n}"), "unit": "kg", "price_fen": 100, "stock": 10}))
         }
         "/api/market/products/{id}" => j(json!({"price_fen": 120})),
+        "/api/market/variants/{id}/allocate" => j(json!({"village": v.name, "quantity": 1})),
+        "/api/market/variants/{id}/release" => j(json!({"quantity": 1})),
         "/api/market/products/{id}/photos" => (Some("image/jpeg"), b"not a jpeg".to_vec()),
         "/api/market/orders" => j(
             json!({"items": [{"product_id": v.product, "quantity": 1}], "pickup_station_id": v.station}),

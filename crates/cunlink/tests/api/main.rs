@@ -41,6 +41,7 @@ mod ingest_http;
 mod ingest_mqtt;
 mod internal_errors;
 mod market;
+mod market_allocate;
 mod market_limits;
 mod market_nodes;
 mod market_parcels;

@@ -146,6 +146,7 @@ pub fn transition(
     let to = input::string(body, "status", 16)?;
     let note = input::opt_str(body, "note", 500)?.unwrap_or("");
     let h = head(conn, id)?;
+    node_owns(conn, id)?;
     let seller_op =
         h.seller.as_ref().is_some_and(|s| access::operates(user, s)) || user.role == Role::Admin;
     let pickup_op = access::operates(user, &h.pickup);
@@ -218,6 +219,21 @@ pub fn transition(
     Ok((get(conn, user, id)?, stock))
 }
 
+/// On the hub, an order placed at a village node (an id in a node's range) is
+/// the node's: it changes there and comes up again (docs/market.md, "Village
+/// node"). Cancelling it here would also put the node's units into the online
+/// stock.
+fn node_owns(conn: &Connection, id: i64) -> Result<(), MarketError> {
+    if id >= cunlink_core::sync::ID_SPAN && cunlink_core::sync::node_self(conn)?.is_none() {
+        return Err(MarketError::conflict(
+            "node_order",
+            None,
+            format!("order {id} was placed at a village node; it is changed there"),
+        ));
+    }
+    Ok(())
+}
+
 /// Put the units of a cancelled order back where they came from.
 fn return_stock(conn: &Connection, order: i64) -> Result<Vec<StockChange>, MarketError> {
     let lines = store::orders::lines(conn, order)?;
@@ -257,6 +273,7 @@ pub fn payment(conn: &Connection, user: &User, id: i64, body: &Obj) -> Result<Va
             "only an operator of this order's stations records payments",
         ));
     }
+    node_owns(conn, id)?;
     match (h.payment.as_str(), state) {
         ("unpaid", "paid_at_station") => {
             let m = method.ok_or_else(|| {

@@ -8,6 +8,7 @@
 //! writer's SAVEPOINTs and a migration test aside): one file per entity, plus
 //! [`placing`], the writer's hot-path statements, kept `prepare_cached`.
 
+pub mod allocations;
 pub mod batches;
 pub mod idem;
 pub mod live;

@@ -151,12 +151,15 @@ pub struct NewOrder<'a> {
 
 /// A new order in status `placed`; its id.
 pub fn insert_order(conn: &Connection, o: &NewOrder<'_>) -> Result<i64, MarketError> {
+    // In this installation's id range, so that a village node's station order
+    // keeps its id on the hub (cunlink_core::sync).
+    let id = cunlink_core::sync::next_id(conn, "market_orders")?;
     conn.prepare_cached(
-        "INSERT INTO market_orders (buyer_id, placed_by, for_name, seller_station_id, pickup_station_id, status, total_fen, live_session_id, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, 'placed', $6, $7, $8, $8)",
+        "INSERT INTO market_orders (buyer_id, placed_by, for_name, seller_station_id, pickup_station_id, status, total_fen, live_session_id, created_at, updated_at, id)
+         VALUES ($1, $2, $3, $4, $5, 'placed', $6, $7, $8, $8, $9)",
     )?
-    .execute(params![o.buyer_id, o.placed_by, o.for_name, o.seller_station_id, o.pickup_station_id, o.total_fen, o.live_session_id, o.at])?;
-    Ok(conn.last_insert_rowid()?)
+    .execute(params![o.buyer_id, o.placed_by, o.for_name, o.seller_station_id, o.pickup_station_id, o.total_fen, o.live_session_id, o.at, id])?;
+    Ok(id)
 }
 
 pub struct NewItem<'a> {

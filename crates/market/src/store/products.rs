@@ -44,11 +44,14 @@ pub fn insert_producer(
     name: &str,
     village_id: Option<i64>,
 ) -> Result<i64, MarketError> {
+    // In this installation's id range: a node's own producer record never
+    // takes the id of one that comes down from the hub.
+    let id = cunlink_core::sync::next_id(conn, "market_producers")?;
     conn.execute(
-        "INSERT INTO market_producers (user_id, name, kind, village_id, created_at) VALUES ($1, $2, 'farmer', $3, $4)",
-        params![user_id, name, village_id, now_ms()],
+        "INSERT INTO market_producers (user_id, name, kind, village_id, created_at, id) VALUES ($1, $2, 'farmer', $3, $4, $5)",
+        params![user_id, name, village_id, now_ms(), id],
     )?;
-    Ok(conn.last_insert_rowid()?)
+    Ok(id)
 }
 
 /// The producer who listed product `id`.

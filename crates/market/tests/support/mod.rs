@@ -42,6 +42,8 @@ impl Shop {
         db.migrate("core", auth::MIGRATIONS).expect("core schema");
         db.migrate("cluster", cunlink_core::cluster::MIGRATIONS)
             .expect("cluster schema");
+        db.migrate("sync", cunlink_core::sync::MIGRATIONS)
+            .expect("sync schema");
         let auth = AuthService::new(db.clone());
         let farm = Farm::open(
             &config,
