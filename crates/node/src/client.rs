@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use axum::http::{HeaderMap, Request, StatusCode, Uri, header};
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
@@ -16,6 +16,8 @@ use tokio::net::TcpStream;
 use crate::error::NodeError;
 
 const CONNECT: Duration = Duration::from_secs(10);
+/// Silence after which the link counts as dead.
+const IDLE: Duration = Duration::from_secs(20);
 /// Longest answer accepted from the hub (a down snapshot of a big village).
 const MAX_ANSWER: usize = 64 << 20;
 
@@ -118,31 +120,22 @@ impl HubClient {
         Ok(self.conn.insert(sender))
     }
 
-    /// POST `body` to `path` (below the hub URL's prefix); the whole answer,
-    /// within `deadline`.
-    pub async fn post(
-        &mut self,
-        path: &str,
-        content_type: &str,
-        body: Vec<u8>,
-        deadline: Duration,
-    ) -> Result<Answer, NodeError> {
-        let r = tokio::time::timeout(deadline, self.post_inner(path, content_type, body)).await;
-        match r {
-            Ok(Ok(a)) => Ok(a),
-            Ok(Err(e)) => {
-                self.conn = None;
-                Err(e)
-            }
-            Err(_) => {
-                self.conn = None;
-                Err(NodeError::Net(format!("no answer within {}s", deadline.as_secs())))
-            }
+    /// POST `body` to `path` (below the hub URL's prefix); the whole answer.
+    /// A dead link is noticed by silence, not by a total time: the answer's
+    /// head must come within [`IDLE`] plus the time the body takes at 32 kbit/s,
+    /// and then no [`IDLE`] may pass without a byte, however long a big answer
+    /// takes on a slow link.
+    pub async fn post(&mut self, path: &str, content_type: &str, body: Vec<u8>) -> Result<Answer, NodeError> {
+        let r = self.post_inner(path, content_type, body).await;
+        if r.is_err() {
+            self.conn = None;
         }
+        r
     }
 
     async fn post_inner(&mut self, path: &str, content_type: &str, body: Vec<u8>) -> Result<Answer, NodeError> {
         let n = body.len() as u64;
+        let head_within = IDLE + Duration::from_millis(n / 4);
         let req = Request::builder()
             .method("POST")
             .uri(format!("{}{}", self.prefix, path))
@@ -153,23 +146,34 @@ impl HubClient {
             .header(header::USER_AGENT, "cunlink-node")
             .body(Full::new(Bytes::from(body)))
             .map_err(|e| NodeError::Config(format!("request: {e}")))?;
-        let sender = self.sender().await?;
-        let resp = sender
-            .send_request(req)
+        let sender = tokio::time::timeout(IDLE, self.sender())
             .await
+            .map_err(|_| NodeError::Net(format!("no connection within {}s", IDLE.as_secs())))??;
+        let resp = tokio::time::timeout(head_within, sender.send_request(req))
+            .await
+            .map_err(|_| NodeError::Net(format!("no answer within {}s", head_within.as_secs())))?
             .map_err(|e| NodeError::Net(format!("request: {e}")))?;
         self.sent += n;
-        let (parts, body) = resp.into_parts();
-        let body = Limited::new(body, MAX_ANSWER)
-            .collect()
-            .await
-            .map_err(|e| NodeError::Net(format!("answer: {e}")))?
-            .to_bytes();
-        self.received += body.len() as u64;
+        let (parts, mut body) = resp.into_parts();
+        let mut got: Vec<u8> = Vec::new();
+        loop {
+            let frame = tokio::time::timeout(IDLE, body.frame())
+                .await
+                .map_err(|_| NodeError::Net(format!("the answer stalled for {}s", IDLE.as_secs())))?;
+            let Some(frame) = frame else { break };
+            let frame = frame.map_err(|e| NodeError::Net(format!("answer: {e}")))?;
+            if let Ok(data) = frame.into_data() {
+                if got.len() + data.len() > MAX_ANSWER {
+                    return Err(NodeError::Net(format!("the answer is larger than {MAX_ANSWER} bytes")));
+                }
+                got.extend_from_slice(&data);
+            }
+        }
+        self.received += got.len() as u64;
         Ok(Answer {
             status: parts.status,
             headers: parts.headers,
-            body,
+            body: Bytes::from(got),
         })
     }
 }

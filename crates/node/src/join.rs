@@ -2,8 +2,6 @@
 //! hub, once. The hub answers with the node's id, number and credential; they
 //! are stored in `core_node_self`, and from then on `serve` syncs.
 
-use std::time::Duration;
-
 use cunlink_core::Db;
 use cunlink_core::sync::NodeSelf;
 use serde::Deserialize;
@@ -43,7 +41,7 @@ pub async fn join(db: &Db, hub: &str, token: &str, village: &str) -> Result<Node
     let mut client = HubClient::new(hub, token)?;
     let body = serde_json::to_vec(&serde_json::json!({ "village": village })).unwrap_or_default();
     let a = client
-        .post("/api/nodes", "application/json", body, Duration::from_secs(60))
+        .post("/api/nodes", "application/json", body)
         .await?;
     if a.status.as_u16() != 201 {
         return Err(NodeError::Hub {

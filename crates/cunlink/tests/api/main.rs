@@ -47,6 +47,7 @@ mod market_nodes;
 mod market_parcels;
 mod market_scope;
 mod mqtt_limits;
+mod node_crash;
 mod node_netns;
 mod node_sync;
 mod notify;

@@ -6,8 +6,13 @@
 //! gets a new rule; after the link comes back the hub holds every reading
 //! exactly once and the node has the rule. Needs root and iproute2, curl.
 //!
+//! Stock has one owner at a time (docs/market.md "Village node"): of 30 units,
+//! the farmer moves 10 to the village; during the cut the station sells at
+//! most those 10 and the hub's buyers at most the other 20.
+//!
 //! Data set: 10 soil probes; before the cut 1 reading each; during the cut,
-//! every 2 s, 10 readings per probe (ThingsBoard's `[{ts, values}]` form).
+//! every 2 s, 10 readings per probe (ThingsBoard's `[{ts, values}]` form);
+//! 12 station orders at the node and 25 online orders at the hub, one unit each.
 
 use std::time::{Duration, Instant};
 
@@ -101,6 +106,21 @@ async fn a_node_works_through_a_cut_and_converges_over_256_kbit() {
     let hub = spawn_app_with(move |c| c.http = format!("{ip}:0").parse().unwrap()).await;
     let village = "云雾村";
     hub.user("op-chen", Role::StationOperator, Some(village)).await;
+    let farmer = hub.user("farmer-he", Role::Farmer, Some(village)).await;
+    let buyer = hub.user("buyer-city", Role::Buyer, Some("县城")).await;
+    let (s, st) = hub
+        .post_json("/api/market/stations", &hub.admin_token, json!({ "village": village, "name": "云雾村服务站" }))
+        .await;
+    assert_eq!(s, 201, "{st}");
+    let station = st["id"].as_i64().unwrap();
+    let (s, p) = hub
+        .post_json("/api/market/products", &farmer, json!({ "name": "云雾茶", "unit": "250g", "price_fen": 6800, "stock": 30 }))
+        .await;
+    assert_eq!(s, 201, "{p}");
+    let product = p["id"].as_i64().unwrap();
+    let variant = hub.get(&format!("/api/market/products/{product}"), &farmer).await.json()["variants"][0]["id"]
+        .as_i64()
+        .unwrap();
     let staff = hub.user("county-wu", Role::CountyStaff, None).await;
     let mut probes = Vec::new();
     for i in 0..10 {
@@ -138,6 +158,22 @@ async fn a_node_works_through_a_cut_and_converges_over_256_kbit() {
     node.sign_in("op-chen").await;
     node.status_until(Duration::from_secs(60), "connected", |s| s["connected"] == true && s["last_sync_at"].is_i64())
         .await;
+    // The farmer moves 10 of the 30 units to the village's node.
+    let (s, a) = hub
+        .post_json(&format!("/api/market/variants/{variant}/allocate"), &farmer, json!({ "village": village, "quantity": 10 }))
+        .await;
+    assert_eq!(s, 200, "{a}");
+    let (s, _) = node.call("POST", "/api/node/sync", Some(&json!({}))).await;
+    assert_eq!(s, 202);
+    let until = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, p) = node.call("GET", &format!("/api/market/products/{product}"), None).await;
+        if p["stock"] == 10 {
+            break;
+        }
+        assert!(Instant::now() < until, "the village's 10 units never reached the node: {p}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 
     let t0 = cunlink_core::time::now_ms() - 3_600_000;
     let mut sent = 0usize;
@@ -164,6 +200,29 @@ async fn a_node_works_through_a_cut_and_converges_over_256_kbit() {
             "condition": { "type": "threshold", "conditions": [{ "key": "soil_moisture", "op": ">", "value": 95 }] } }))
         .await;
     assert_eq!(s, 201, "{r}");
+    // Both sides sell during the cut, each only what it owns.
+    let order = json!({ "items": [{ "product_id": product, "quantity": 1 }], "pickup_station_id": station });
+    let mut node_orders = Vec::new();
+    for _ in 0..12 {
+        let (s, o) = node.call("POST", "/api/market/orders", Some(&order)).await;
+        match s {
+            201 => node_orders.push(o["id"].as_i64().unwrap()),
+            409 => {}
+            _ => panic!("station order at the node: {s} {o}"),
+        }
+    }
+    assert_eq!(node_orders.len(), 10, "the station sells exactly the village's units");
+    assert!(node_orders.iter().all(|&id| id > crate::node_sync::ID_SPAN), "{node_orders:?}");
+    let mut hub_sold = 0;
+    for _ in 0..25 {
+        let (s, o) = hub.post_json("/api/market/orders", &buyer, order.clone()).await;
+        match s {
+            201 => hub_sold += 1,
+            409 => {}
+            _ => panic!("online order at the hub: {s} {o}"),
+        }
+    }
+    assert_eq!(hub_sold, 20, "the hub sells exactly its online units");
     let cut = Duration::from_secs(cut_secs());
     let started = Instant::now();
     let mut round = 0i64;
@@ -206,4 +265,19 @@ async fn a_node_works_through_a_cut_and_converges_over_256_kbit() {
         on_hub += v["soil_moisture"].as_array().map_or(0, |a| a.len());
     }
     assert_eq!(on_hub, sent, "every reading on the hub exactly once ({node_id})");
+    // The station's orders are on the hub under their ids, once; nothing oversold.
+    for id in &node_orders {
+        let r = hub.get(&format!("/api/market/orders/{id}"), &hub.admin_token).await;
+        assert_eq!(r.status, 200, "node order {id} on the hub: {}", r.text());
+    }
+    let c = hub.db_conn();
+    let (orders, units): (i64, i64) = c
+        .query_row(
+            "SELECT COUNT(DISTINCT o.id), COALESCE(SUM(i.quantity), 0) FROM market_orders o JOIN market_order_items i ON i.order_id = o.id WHERE i.product_id = $1",
+            [product],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((orders, units), (30, 30), "30 units sold in 30 orders, none twice");
+    assert_eq!(hub.get(&format!("/api/market/products/{product}"), &farmer).await.json()["stock"], 0);
 }

@@ -218,10 +218,8 @@ async fn a_node_joins_syncs_both_ways_and_keeps_ids() {
     }
     node.telemetry(&doomed, json!({ "soil_moisture": 50 })).await;
     node.telemetry(&probe, json!({ "soil_moisture": 44 })).await;
-    let s = node
-        .status_until(Duration::from_secs(30), "all sent", |s| s["pending_up"] == 0)
+    node.status_until(Duration::from_secs(30), "all sent", |s| s["pending_up"] == 0)
         .await;
-    eprintln!("status after poison: {s}");
     hub_until(&hub, &path, Duration::from_secs(30), "the 4th reading", |v| points(v, "soil_moisture") >= 4).await;
     let s = node
         .status_until(Duration::from_secs(30), "a dead letter", |s| s["dead_letters"].as_i64() >= Some(1))
