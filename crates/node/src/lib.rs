@@ -44,6 +44,9 @@ pub struct Metrics {
     pub records_sent: AtomicU64,
     pub readings_sent: AtomicU64,
     pub down_kinds_applied: AtomicU64,
+    /// Compressed batch bytes of acknowledged batches, per stream.
+    pub records_bytes: AtomicU64,
+    pub readings_bytes: AtomicU64,
 }
 
 /// The sync handle, on a hub and on a node.
@@ -183,13 +186,16 @@ impl Node {
              # HELP cunlink_sync_bytes_received_total Answer bytes received from the hub.\n# TYPE cunlink_sync_bytes_received_total counter\ncunlink_sync_bytes_received_total {}\n\
              # HELP cunlink_sync_records_sent_total Records the hub acknowledged.\n# TYPE cunlink_sync_records_sent_total counter\ncunlink_sync_records_sent_total {}\n\
              # HELP cunlink_sync_readings_sent_total Readings the hub acknowledged.\n# TYPE cunlink_sync_readings_sent_total counter\ncunlink_sync_readings_sent_total {}\n\
-             # HELP cunlink_sync_down_applied_total Down kinds applied.\n# TYPE cunlink_sync_down_applied_total counter\ncunlink_sync_down_applied_total {}",
+             # HELP cunlink_sync_down_applied_total Down kinds applied.\n# TYPE cunlink_sync_down_applied_total counter\ncunlink_sync_down_applied_total {}\n\
+             # HELP cunlink_sync_batch_bytes_total Compressed bytes of batches the hub acknowledged, per stream.\n# TYPE cunlink_sync_batch_bytes_total counter\ncunlink_sync_batch_bytes_total{{stream=\"records\"}} {}\ncunlink_sync_batch_bytes_total{{stream=\"readings\"}} {}",
             u8::from(self.connected.load(Ordering::Relaxed)),
             c(&m.bytes_sent),
             c(&m.bytes_received),
             c(&m.records_sent),
             c(&m.readings_sent),
             c(&m.down_kinds_applied),
+            c(&m.records_bytes),
+            c(&m.readings_bytes),
         );
     }
 }

@@ -253,8 +253,11 @@ impl Runner {
             records,
             series: Vec::new(),
         };
-        let a = self.send("/api/sync/up", BATCH_TYPE, wire::pack(&header, &[])).await?;
+        let packed = wire::pack(&header, &[]);
+        let size = packed.len() as u64;
+        let a = self.send("/api/sync/up", BATCH_TYPE, packed).await?;
         let answer = self.answer(&a, Stream::Records, batch).await?;
+        self.node.metrics.records_bytes.fetch_add(size, Ordering::Relaxed);
         let me = self.me.node_id.clone();
         self.node
             .db
@@ -369,8 +372,11 @@ impl Runner {
             records: Vec::new(),
             series,
         };
-        let a = self.send("/api/sync/up", BATCH_TYPE, wire::pack(&header, &blobs)).await?;
+        let packed = wire::pack(&header, &blobs);
+        let size = packed.len() as u64;
+        let a = self.send("/api/sync/up", BATCH_TYPE, packed).await?;
         let answer = self.answer(&a, Stream::Readings, batch).await?;
+        self.node.metrics.readings_bytes.fetch_add(size, Ordering::Relaxed);
         tokio::task::spawn_blocking(move || store.uplink_ack(upto))
             .await
             .map_err(|_| NodeError::Config("uplink ack panicked".into()))?
