@@ -4,7 +4,9 @@
 # `tc … tbf`, in a network namespace this script creates (needs root, iproute2).
 #
 # Data set: DEVICES (default 1,000) air probes on the node, 2 values a minute
-# each (temperature with 0.1 °C steps, humidity in whole %), DAYS of them
+# each (temperature a random walk in 0.1 °C steps, humidity in whole %; with
+# NOISE=1 both are uniform random with two decimals, the worst case for
+# compression), DAYS of them
 # (1,000 × 2 × 1,440 × 7 = 20,160,000 values), plus ORDERS (default 2,000)
 # station orders; all made while the link is down. Then the link comes up.
 #
@@ -100,6 +102,10 @@ print(f"converged in {secs:.1f} s: {records:.0f} records, {records / secs:,.0f} 
 print(f"on the wire node→hub: {wire:,.0f} B = {wire / records:.2f} B/record; "
       f"zstd batches {payload:,.0f} B; wire/payload = {wire / payload:.3f}")
 PY
+inns curl -s "http://$NODE/metrics" | awk -v orders="$ORDERS" '
+  /^cunlink_sync_batch_bytes_total\{stream="records"\}/ {r=$2}
+  /^cunlink_sync_batch_bytes_total\{stream="readings"\}/ {g=$2}
+  END {printf "batches: records stream %d B (%.1f B per order), readings stream %d B\n", r, (orders > 0 ? r / orders : 0), g}'
 python3 bench/node_sync_load.py check "$HUB" "$admin" "$work/state.json" "$DAYS" 10
 n=$(python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('SELECT COUNT(*) FROM market_orders WHERE id > 1099511627776').fetchone()[0])" "$work/hub/cunlink.db")
 echo "check: $n of $ORDERS station orders on the hub"

@@ -9,6 +9,7 @@
 """
 import http.client
 import json
+import os
 import random
 import sys
 import time
@@ -55,6 +56,7 @@ def fill(node, state, days, orders):
     end = int(time.time() * 1000) // 60000 * 60000
     start = end - minutes * 60000
     rnd = random.Random(7)
+    noise = os.environ.get("NOISE") == "1"
     sent = 0
     t = time.time()
     for name, tok in s["devices"]:
@@ -65,7 +67,11 @@ def fill(node, state, days, orders):
             temp = min(40.0, max(-5.0, temp + rnd.choice((-0.1, 0.0, 0.0, 0.1))))
             if rnd.random() < 0.05:
                 hum = min(100, max(5, hum + rnd.choice((-1, 1))))
-            points.append({"ts": start + m * 60000, "values": {"temperature": round(temp, 1), "humidity": hum}})
+            if noise:
+                values = {"temperature": round(rnd.uniform(0, 40), 2), "humidity": round(rnd.uniform(0, 100), 2)}
+            else:
+                values = {"temperature": round(temp, 1), "humidity": hum}
+            points.append({"ts": start + m * 60000, "values": values})
         st, j, _ = call(c, "POST", f"/api/v1/{tok}/telemetry", points)
         assert st == 200, (st, j)
         sent += 2 * minutes

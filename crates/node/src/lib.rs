@@ -13,6 +13,7 @@ pub mod client;
 pub mod error;
 pub mod hub;
 pub mod join;
+mod line;
 mod routes;
 pub mod runner;
 pub mod state;
@@ -63,6 +64,8 @@ pub struct Node {
     pub wake: Notify,
     /// Ask the hub what changed down at the next round, whatever the interval.
     pub force_down: AtomicBool,
+    /// For the pages' "offline since" line.
+    line: line::Line,
 }
 
 /// `GET /api/node/status` (contract of issue 15).
@@ -100,6 +103,7 @@ impl Node {
             metrics: Metrics::default(),
             wake: Notify::new(),
             force_down: AtomicBool::new(false),
+            line: line::Line::default(),
         }))
     }
 
@@ -125,6 +129,16 @@ impl Node {
     pub fn sync_now(&self) {
         self.force_down.store(true, Ordering::Relaxed);
         self.wake.notify_one();
+    }
+
+    /// Refresh what the pages' line says (after each exchange with the hub).
+    pub async fn refresh_line(&self) {
+        if let Ok(Some(s)) = self.status().await {
+            self.line.set(line::Snapshot {
+                offline_since: s.offline_since,
+                pending_up: s.pending_up,
+            });
+        }
     }
 
     pub async fn status(&self) -> Result<Option<Status>, NodeError> {
@@ -205,7 +219,12 @@ impl Domain for Node {
         "node"
     }
 
-    fn register(self: Arc<Self>, _kit: &mut KitBuilder) {}
+    fn register(self: Arc<Self>, kit: &mut KitBuilder) {
+        if self.me.is_some() {
+            let node = self.clone();
+            kit.status_line(Arc::new(move |locale| node.line.render(locale)));
+        }
+    }
 
     fn api_routes(self: Arc<Self>) -> cunlink_core::routes::Routes {
         routes::routes(self)

@@ -107,6 +107,7 @@ impl Runner {
                     d
                 }
             };
+            self.node.refresh_line().await;
             if pause.is_zero() {
                 continue;
             }

@@ -78,7 +78,13 @@ pub(crate) struct Inner {
     pub board: Vec<(BoardPart, Arc<dyn BoardSection>)>,
     /// (tab id, URL answering `{"count": N}`): a number shown on the tab.
     pub badges: Vec<(&'static str, &'static str)>,
+    /// A line under the tabs of every signed-in page while it has something
+    /// to say (a village node offline: since when, what waits to be sent).
+    pub status_line: Option<StatusLine>,
 }
+
+/// See [`KitBuilder::status_line`]: cheap (no I/O), called per page.
+pub type StatusLine = Arc<dyn Fn(crate::i18n::Locale) -> Option<String> + Send + Sync>;
 
 #[derive(Clone)]
 pub struct WebKit(pub(crate) Arc<Inner>);
@@ -99,6 +105,7 @@ impl KitBuilder {
                 sections: Vec::new(),
                 board: Vec::new(),
                 badges: Vec::new(),
+                status_line: None,
             },
         };
         // The kit's own files are part of this crate; a broken one fails its tests.
@@ -161,6 +168,13 @@ impl KitBuilder {
     }
 
     /// A section of every display board, shown in registration order.
+    /// Show `line` under the tabs of every signed-in page whenever it answers
+    /// `Some` (one provider: the village node's link state).
+    pub fn status_line(&mut self, line: StatusLine) -> &mut Self {
+        self.inner.status_line = Some(line);
+        self
+    }
+
     pub fn board_section(&mut self, part: BoardPart, section: Arc<dyn BoardSection>) -> &mut Self {
         self.inner.board.push((part, section));
         self
@@ -227,6 +241,11 @@ impl WebKit {
     }
 
     /// The display-board sections, in registration order.
+    /// The status line for a page now, if any.
+    pub fn status_line(&self, locale: crate::i18n::Locale) -> Option<String> {
+        self.0.status_line.as_ref().and_then(|f| f(locale))
+    }
+
     pub fn board_sections(&self) -> impl Iterator<Item = &(BoardPart, Arc<dyn BoardSection>)> {
         self.0.board.iter()
     }

@@ -28,6 +28,8 @@ struct Layout<'a> {
     signout: &'a str,
     offline_label: &'a str,
     asof_label: &'a str,
+    /// The kit's status line (a village node offline), signed-in pages only.
+    status: Option<String>,
     charts: bool,
     live: Option<&'a str>,
     css: &'static str,
@@ -108,6 +110,7 @@ fn render(
         signout: t("nav.signout"),
         offline_label: t("pwa.offline"),
         asof_label: t("pwa.asof"),
+        status: if user.is_some() { kit.status_line(locale) } else { None },
         charts: opts.charts,
         live: opts.live,
         css: url("app.css"),
