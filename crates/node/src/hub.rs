@@ -269,8 +269,8 @@ pub fn apply_records(
     let mut dead = Vec::new();
     for r in &up.records {
         let newer: bool = tx
-            .prepare_cached("SELECT version FROM core_sync_applied WHERE kind = $1 AND key = $2")?
-            .query_row(params![r.kind, r.key], |row| row.get::<_, i64>(0))
+            .prepare_cached("SELECT version FROM core_sync_applied WHERE node = $1 AND kind = $2 AND key = $3")?
+            .query_row(params![who.number, r.kind, r.key], |row| row.get::<_, i64>(0))
             .optional()?
             .is_none_or(|v| v < r.version);
         if !newer {
@@ -298,10 +298,10 @@ pub fn apply_records(
         match reason {
             None => {
                 tx.prepare_cached(
-                    "INSERT INTO core_sync_applied (kind, key, node, version) VALUES ($1, $2, $3, $4)
-                     ON CONFLICT (kind, key) DO UPDATE SET node = excluded.node, version = excluded.version",
+                    "INSERT INTO core_sync_applied (node, kind, key, version) VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (node, kind, key) DO UPDATE SET version = excluded.version",
                 )?
-                .execute(params![r.kind, r.key, who.number, r.version])?;
+                .execute(params![who.number, r.kind, r.key, r.version])?;
             }
             Some(reason) => {
                 dead_letter(&tx, &who.node_id, Stream::Records, &r.kind, &r.key, &reason, &r.body.to_string())?;

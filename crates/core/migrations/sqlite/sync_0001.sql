@@ -51,13 +51,15 @@ CREATE TABLE core_sync_nodes (
     readings_batch  INTEGER NOT NULL DEFAULT 0
 );
 
--- On the hub: the version of each record last applied; an older one is skipped.
+-- On the hub: the version (the node's outbox counter) of each record last
+-- applied, per node; an older one is skipped. Per node: some keys (a variant's
+-- allocation) are the same on every node, and each node counts on its own.
 CREATE TABLE core_sync_applied (
+    node    INTEGER NOT NULL,
     kind    TEXT NOT NULL,
     key     TEXT NOT NULL,
-    node    INTEGER NOT NULL,
     version INTEGER NOT NULL,
-    PRIMARY KEY (kind, key)
+    PRIMARY KEY (node, kind, key)
 ) WITHOUT ROWID;
 
 -- Both sides: records the receiver could not apply, and why. They never block

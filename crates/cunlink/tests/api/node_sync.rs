@@ -260,3 +260,62 @@ async fn sync_requests_are_refused_without_a_live_node_credential() {
     let (s, j) = hub.post_json("/api/nodes", &staff, json!({ "villag": "x" })).await;
     assert_eq!((s, j["field"].as_str()), (400, Some("village")), "{j}");
 }
+
+/// The hub behind TLS (a proxy with a certificate of the county's own CA, as a
+/// county IT office sets it up): the node joins and syncs over `https://`,
+/// trusting that CA through `CUNLINK_HUB_CA`; without it the join is refused.
+#[tokio::test]
+async fn a_node_syncs_over_https_trusting_the_countys_ca() {
+    let hub = spawn_app().await;
+    let village = "河湾村";
+    hub.user("zhou", Role::Farmer, Some(village)).await;
+    let staff = hub.user("county-sun", Role::CountyStaff, None).await;
+    let probe = hub.device(json!({ "name": "河湾-水位", "type": "soil-probe", "village": village })).await;
+    let certs = TempDir::new("node-tls");
+    let (cert, key) = (certs.0.join("hub.pem"), certs.0.join("hub.key"));
+    let out = tokio::process::Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=cunlink hub"])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1", "-addext", "basicConstraints=critical,CA:FALSE"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .await
+        .unwrap_or_else(|e| panic!("openssl: {e} (apt-get install openssl)"));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/tls_proxy.py");
+    let mut proxy = tokio::process::Command::new("python3")
+        .arg(script)
+        .arg(&cert)
+        .arg(&key)
+        .arg(hub.http.to_string())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    use tokio::io::AsyncBufReadExt;
+    let mut lines = tokio::io::BufReader::new(proxy.stdout.take().unwrap()).lines();
+    let port = lines.next_line().await.unwrap().expect("the proxy's port");
+    let hub_url = format!("https://127.0.0.1:{port}");
+
+    let dir = TempDir::new("node-tls-node");
+    let untrusted = join_cmd(&dir.0, &hub_url, &staff, village).await;
+    assert!(!untrusted.status.success(), "a hub certificate the node does not trust is refused");
+    assert!(String::from_utf8_lossy(&untrusted.stderr).contains("TLS"), "{}", String::from_utf8_lossy(&untrusted.stderr));
+    let ca = cert.to_str().unwrap();
+    let out = tokio::process::Command::new(cunlink_bin())
+        .env("CUNLINK_HUB_CA", ca)
+        .args(["node", "join", "--data-dir", dir.0.to_str().unwrap(), "--hub", &hub_url, "--token", &staff, "--village", village])
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success(), "join over TLS: {}", String::from_utf8_lossy(&out.stderr));
+    let node = NodeProc::start(&dir.0, &[("CUNLINK_HUB_CA", ca)], "zhou").await;
+    node.telemetry(&probe, json!({ "soil_moisture": 61 })).await;
+    let path = format!("/api/devices/{}/telemetry?keys=soil_moisture&start=0&end=9999999999999", enc("河湾-水位"));
+    hub_until(&hub, &path, Duration::from_secs(30), "the reading over TLS", |v| points(v, "soil_moisture") == 1).await;
+    let s = node.status().await;
+    assert_eq!((s["hub"].as_str(), s["connected"].as_bool()), (Some(hub_url.as_str()), Some(true)), "{s}");
+    drop(proxy);
+}
