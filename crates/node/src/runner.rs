@@ -65,6 +65,8 @@ pub struct Runner {
     me: NodeSelf,
     client: HubClient,
     next_down: tokio::time::Instant,
+    /// An exchange with the hub worked in this round.
+    exchanged: bool,
 }
 
 impl Runner {
@@ -75,6 +77,7 @@ impl Runner {
             me,
             client,
             next_down: tokio::time::Instant::now(),
+            exchanged: false,
         })
     }
 
@@ -144,6 +147,7 @@ impl Runner {
 
     /// One round; true when there may be more to send at once.
     async fn round(&mut self) -> Result<bool, Stop> {
+        self.exchanged = false;
         let forced = self.node.force_down.swap(false, Ordering::Relaxed);
         if forced || tokio::time::Instant::now() >= self.next_down {
             if let Err(e) = self.down().await {
@@ -166,17 +170,22 @@ impl Runner {
         if self.readings().await? {
             busy = true;
         }
-        let now = cunlink_core::time::now_ms().to_string();
-        self.node
-            .db
-            .call(move |c| state::set(c, state::LAST_SYNC_AT, &now).map_err(NodeError::from))
-            .await?;
+        // Only when the hub answered: an idle round writes nothing (a Pi's SD
+        // card is not written every second for nothing).
+        if self.exchanged {
+            let now = cunlink_core::time::now_ms().to_string();
+            self.node
+                .db
+                .call(move |c| state::set(c, state::LAST_SYNC_AT, &now).map_err(NodeError::from))
+                .await?;
+        }
         Ok(busy)
     }
 
     async fn send(&mut self, path: &str, ctype: &str, body: Vec<u8>) -> Result<Answer, Stop> {
         let n = body.len() as u64;
         let a = self.client.post(path, ctype, body).await?;
+        self.exchanged = true;
         let m = &self.node.metrics;
         m.bytes_sent.fetch_add(n, Ordering::Relaxed);
         m.bytes_received.fetch_add(a.body.len() as u64, Ordering::Relaxed);
@@ -226,10 +235,15 @@ impl Runner {
             .db
             .call(move |c| apply_down(c, &node, village, &me, answer))
             .await?;
+        // Reloads read the database (the farm's registry): off the async workers.
         let kinds = self.node.kinds();
-        for k in kinds.down.iter().filter(|k| applied.iter().any(|a| a == k.kind())) {
-            k.applied();
-        }
+        let done = applied.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            for k in kinds.down.iter().filter(|k| done.iter().any(|a| a == k.kind())) {
+                k.applied();
+            }
+        })
+        .await;
         self.node.metrics.down_kinds_applied.fetch_add(applied.len() as u64, Ordering::Relaxed);
         tracing::info!(changed = pending, applied = applied.len(), "node: took changes from the hub");
         Ok(())

@@ -240,6 +240,18 @@ async fn a_node_joins_syncs_both_ways_and_keeps_ids() {
         .status_until(Duration::from_secs(30), "disconnected", |s| s["connected"] == false)
         .await;
     assert!(s["pending_up"].as_i64() >= Some(1), "the reading waits: {s}");
+    assert!(s["offline_since"].is_i64(), "{s}");
+    // Every page says so, with what waits.
+    let until = Instant::now() + Duration::from_secs(10);
+    loop {
+        let page = node.get("/").await.text();
+        if page.contains("class=\"syncline\"") {
+            assert!(page.contains("起离线") && page.contains("条记录待上传"), "{page}");
+            break;
+        }
+        assert!(Instant::now() < until, "no offline line on the node's pages");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 #[tokio::test]
