@@ -16,28 +16,59 @@ use crate::Farm;
 const PROFILES: Table = Table {
     name: "farm_device_profiles",
     columns: &[
-        "id", "name", "description", "keys", "reporting_interval_s", "measures_core_temp",
-        "retention_days", "rollup_retention_days",
+        "id",
+        "name",
+        "description",
+        "keys",
+        "reporting_interval_s",
+        "measures_core_temp",
+        "retention_days",
+        "rollup_retention_days",
     ],
 };
 
 const ASSETS: Table = Table {
     name: "farm_assets",
-    columns: &["id", "name", "kind", "village_id", "parent_id", "ear_tag", "created_at"],
+    columns: &[
+        "id",
+        "name",
+        "kind",
+        "village_id",
+        "parent_id",
+        "ear_tag",
+        "created_at",
+    ],
 };
 
 const DEVICES: Table = Table {
     name: "farm_devices",
     columns: &[
-        "id", "name", "profile_id", "asset_id", "gateway_id", "is_gateway", "token", "dev_eui",
-        "created_at", "updated_at", "village_id",
+        "id",
+        "name",
+        "profile_id",
+        "asset_id",
+        "gateway_id",
+        "is_gateway",
+        "token",
+        "dev_eui",
+        "created_at",
+        "updated_at",
+        "village_id",
     ],
 };
 
 pub fn register(kinds: &mut SyncKinds, farm: Arc<Farm>) {
     kinds.down(Arc::new(Profiles));
-    kinds.down(Arc::new(VillageRows { table: &ASSETS, name: "assets", farm: None }));
-    kinds.down(Arc::new(VillageRows { table: &DEVICES, name: "devices", farm: Some(farm) }));
+    kinds.down(Arc::new(VillageRows {
+        table: &ASSETS,
+        name: "assets",
+        farm: None,
+    }));
+    kinds.down(Arc::new(VillageRows {
+        table: &DEVICES,
+        name: "devices",
+        farm: Some(farm),
+    }));
 }
 
 struct Profiles;
@@ -72,7 +103,10 @@ impl DownKind for VillageRows {
     fn apply(&self, conn: &Connection, village: i64, list: &[Value]) -> Result<(), SyncError> {
         for r in list {
             if field_opt_i64(r, "village_id")? != Some(village) {
-                return Err(SyncError::reject(format!("{} of another village", self.name)));
+                return Err(SyncError::reject(format!(
+                    "{} of another village",
+                    self.name
+                )));
             }
         }
         // A node holds only its village's rows: anything else is gone.

@@ -104,8 +104,10 @@ impl HubClient {
             .map_err(|e| NodeError::Net(format!("connect: {e}")))?;
         let _ = stream.set_nodelay(true);
         let sender = if self.tls {
-            let name = rustls::pki_types::ServerName::try_from(self.host.clone())
-                .map_err(|_| NodeError::Config(format!("'{}' is not a TLS server name", self.host)))?;
+            let name =
+                rustls::pki_types::ServerName::try_from(self.host.clone()).map_err(|_| {
+                    NodeError::Config(format!("'{}' is not a TLS server name", self.host))
+                })?;
             let stream = tokio::time::timeout(
                 CONNECT,
                 tokio_rustls::TlsConnector::from(tls_config()?).connect(name, stream),
@@ -125,7 +127,12 @@ impl HubClient {
     /// head must come within [`IDLE`] plus the time the body takes at 32 kbit/s,
     /// and then no [`IDLE`] may pass without a byte, however long a big answer
     /// takes on a slow link.
-    pub async fn post(&mut self, path: &str, content_type: &str, body: Vec<u8>) -> Result<Answer, NodeError> {
+    pub async fn post(
+        &mut self,
+        path: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> Result<Answer, NodeError> {
         let r = self.post_inner(path, content_type, body).await;
         if r.is_err() {
             self.conn = None;
@@ -133,7 +140,12 @@ impl HubClient {
         r
     }
 
-    async fn post_inner(&mut self, path: &str, content_type: &str, body: Vec<u8>) -> Result<Answer, NodeError> {
+    async fn post_inner(
+        &mut self,
+        path: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> Result<Answer, NodeError> {
         let n = body.len() as u64;
         let head_within = IDLE + Duration::from_millis(n / 4);
         let req = Request::builder()
@@ -159,12 +171,16 @@ impl HubClient {
         loop {
             let frame = tokio::time::timeout(IDLE, body.frame())
                 .await
-                .map_err(|_| NodeError::Net(format!("the answer stalled for {}s", IDLE.as_secs())))?;
+                .map_err(|_| {
+                    NodeError::Net(format!("the answer stalled for {}s", IDLE.as_secs()))
+                })?;
             let Some(frame) = frame else { break };
             let frame = frame.map_err(|e| NodeError::Net(format!("answer: {e}")))?;
             if let Ok(data) = frame.into_data() {
                 if got.len() + data.len() > MAX_ANSWER {
-                    return Err(NodeError::Net(format!("the answer is larger than {MAX_ANSWER} bytes")));
+                    return Err(NodeError::Net(format!(
+                        "the answer is larger than {MAX_ANSWER} bytes"
+                    )));
                 }
                 got.extend_from_slice(&data);
             }
@@ -203,8 +219,9 @@ fn tls_config() -> Result<Arc<rustls::ClientConfig>, NodeError> {
         Some(path) => {
             use rustls::pki_types::CertificateDer;
             use rustls::pki_types::pem::PemObject;
-            let certs = CertificateDer::pem_file_iter(&path)
-                .map_err(|e| NodeError::Config(format!("CUNLINK_HUB_CA {}: {e}", path.to_string_lossy())))?;
+            let certs = CertificateDer::pem_file_iter(&path).map_err(|e| {
+                NodeError::Config(format!("CUNLINK_HUB_CA {}: {e}", path.to_string_lossy()))
+            })?;
             for c in certs {
                 let c = c.map_err(|e| NodeError::Config(format!("CUNLINK_HUB_CA: {e}")))?;
                 roots

@@ -14,9 +14,11 @@ use cunlink_farm::telemetry::{Admission, Reading, WriteError, codec};
 use serde::Serialize;
 use serde_json::json;
 
-use crate::error::NodeError;
-use crate::wire::{self, DeadLetter, DownAnswer, DownAsk, DownKindRows, Stream, UpAnswer, UpHeader};
 use crate::Node;
+use crate::error::NodeError;
+use crate::wire::{
+    self, DeadLetter, DownAnswer, DownAsk, DownKindRows, Stream, UpAnswer, UpHeader,
+};
 
 /// A hub-side failure: an answer for the caller, or the database's.
 #[derive(Debug)]
@@ -104,8 +106,11 @@ pub fn may_manage(user: &User) -> Result<(), ApiError> {
 pub fn join(conn: &mut Connection, by: &User, village: &str) -> Result<Joining, HubError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let village_id = cunlink_core::auth::village_id(&tx, village)?.ok_or_else(|| {
-        ApiError::not_found("unknown_village", format!("no village is named '{village}'"))
-            .with_field("village")
+        ApiError::not_found(
+            "unknown_village",
+            format!("no village is named '{village}'"),
+        )
+        .with_field("village")
     })?;
     let taken: Option<String> = tx
         .query_row(
@@ -122,9 +127,11 @@ pub fn join(conn: &mut Connection, by: &User, village: &str) -> Result<Joining, 
         )
         .with_field("village")));
     }
-    let number: i64 = tx.query_row("SELECT COALESCE(MAX(id), 0) + 1 FROM core_sync_nodes", [], |r| {
-        r.get(0)
-    })?;
+    let number: i64 = tx.query_row(
+        "SELECT COALESCE(MAX(id), 0) + 1 FROM core_sync_nodes",
+        [],
+        |r| r.get(0),
+    )?;
     let node_id = format!("node-{}", cunlink_core::random::token(12).to_lowercase());
     let credential = cunlink_core::random::token(40);
     let now = cunlink_core::time::now_ms();
@@ -140,7 +147,12 @@ pub fn join(conn: &mut Connection, by: &User, village: &str) -> Result<Joining, 
             now
         ],
     )?;
-    cunlink_core::audit::record(&tx, Some(by.id), "node.join", &format!("{node_id} village={village}"))?;
+    cunlink_core::audit::record(
+        &tx,
+        Some(by.id),
+        "node.join",
+        &format!("{node_id} village={village}"),
+    )?;
     tx.commit()?;
     Ok(Joining {
         node_id,
@@ -209,7 +221,9 @@ pub fn caller(conn: &Connection, credential: &str) -> Result<Caller, HubError> {
         )
         .optional()?;
     match row {
-        None => Err(HubError::Api(ApiError::unauthorized("this node credential is unknown"))),
+        None => Err(HubError::Api(ApiError::unauthorized(
+            "this node credential is unknown",
+        ))),
         Some((_, _, _, Some(_))) => Err(HubError::Api(ApiError::new(
             axum::http::StatusCode::UNAUTHORIZED,
             "node_revoked",
@@ -261,7 +275,10 @@ pub fn apply_records(
         |r| r.get(0),
     )?;
     if up.batch <= last {
-        return Ok(UpOutcome::Done(UpAnswer { acked: last, dead: Vec::new() }));
+        return Ok(UpOutcome::Done(UpAnswer {
+            acked: last,
+            dead: Vec::new(),
+        }));
     }
     if up.batch != last + 1 {
         return Ok(UpOutcome::Gap(last));
@@ -269,15 +286,22 @@ pub fn apply_records(
     let mut dead = Vec::new();
     for r in &up.records {
         let newer: bool = tx
-            .prepare_cached("SELECT version FROM core_sync_applied WHERE node = $1 AND kind = $2 AND key = $3")?
-            .query_row(params![who.number, r.kind, r.key], |row| row.get::<_, i64>(0))
+            .prepare_cached(
+                "SELECT version FROM core_sync_applied WHERE node = $1 AND kind = $2 AND key = $3",
+            )?
+            .query_row(params![who.number, r.kind, r.key], |row| {
+                row.get::<_, i64>(0)
+            })
             .optional()?
             .is_none_or(|v| v < r.version);
         if !newer {
             continue;
         }
         let outcome = match kinds.up_kind(&r.kind) {
-            None => Err(SyncError::reject(format!("the hub does not know records of kind '{}'", r.kind))),
+            None => Err(SyncError::reject(format!(
+                "the hub does not know records of kind '{}'",
+                r.kind
+            ))),
             Some(k) => {
                 tx.execute_batch("SAVEPOINT rec")?;
                 let res = k.apply(&tx, who.village_id, &r.key, &r.body);
@@ -304,8 +328,20 @@ pub fn apply_records(
                 .execute(params![who.number, r.kind, r.key, r.version])?;
             }
             Some(reason) => {
-                dead_letter(&tx, &who.node_id, Stream::Records, &r.kind, &r.key, &reason, &r.body.to_string())?;
-                dead.push(DeadLetter { kind: r.kind.clone(), key: r.key.clone(), reason });
+                dead_letter(
+                    &tx,
+                    &who.node_id,
+                    Stream::Records,
+                    &r.kind,
+                    &r.key,
+                    &reason,
+                    &r.body.to_string(),
+                )?;
+                dead.push(DeadLetter {
+                    kind: r.kind.clone(),
+                    key: r.key.clone(),
+                    reason,
+                });
             }
         }
     }
@@ -314,7 +350,10 @@ pub fn apply_records(
         params![up.batch, who.number],
     )?;
     tx.commit()?;
-    Ok(UpOutcome::Done(UpAnswer { acked: up.batch, dead }))
+    Ok(UpOutcome::Done(UpAnswer {
+        acked: up.batch,
+        dead,
+    }))
 }
 
 /// Readings: store them through the hub's telemetry writer (acknowledged after
@@ -331,14 +370,19 @@ pub async fn apply_readings(
     let last: i64 = node
         .db
         .call(move |c| {
-            c.query_row("SELECT readings_batch FROM core_sync_nodes WHERE id = $1", [number], |r| {
-                r.get(0)
-            })
+            c.query_row(
+                "SELECT readings_batch FROM core_sync_nodes WHERE id = $1",
+                [number],
+                |r| r.get(0),
+            )
             .map_err(NodeError::from)
         })
         .await?;
     if batch <= last {
-        return Ok(UpOutcome::Done(UpAnswer { acked: last, dead: Vec::new() }));
+        return Ok(UpOutcome::Done(UpAnswer {
+            acked: last,
+            dead: Vec::new(),
+        }));
     }
     if batch != last + 1 {
         return Ok(UpOutcome::Gap(last));
@@ -352,7 +396,9 @@ pub async fn apply_readings(
         let end = at
             .checked_add(s.len as usize)
             .filter(|&e| e <= blobs.len())
-            .ok_or_else(|| ApiError::bad_request("bad_batch", "a series runs past the batch's end"))?;
+            .ok_or_else(|| {
+                ApiError::bad_request("bad_batch", "a series runs past the batch's end")
+            })?;
         let chunk = &blobs[at..end];
         at = end;
         let reject = |why: String| DeadLetter {
@@ -368,7 +414,7 @@ pub async fn apply_readings(
             .registry
             .by_name(&s.device)
             .await
-            .map_err(|e| ApiError::internal(e))?;
+            .map_err(ApiError::internal)?;
         let Some(device) = device.filter(|d| d.village_id == Some(who.village_id)) else {
             dead.push(reject(format!(
                 "the hub has no device '{}' in this node's village",
@@ -396,8 +442,12 @@ pub async fn apply_readings(
             .write(readings, Vec::new(), Admission::Reject)
             .await
             .map_err(|e| match e {
-                WriteError::Overloaded => ApiError::unavailable("the hub's ingest queue is full", 2),
-                other => ApiError::unavailable(format!("the hub could not store readings: {other}"), 5),
+                WriteError::Overloaded => {
+                    ApiError::unavailable("the hub's ingest queue is full", 2)
+                }
+                other => {
+                    ApiError::unavailable(format!("the hub could not store readings: {other}"), 5)
+                }
             })?;
     }
     let node_id = who.node_id.clone();
@@ -435,7 +485,11 @@ pub fn down(
         })?;
         let digest = wire::digest(&rows);
         if ask.have.get(k.kind()) != Some(&digest) {
-            out.kinds.push(DownKindRows { kind: k.kind().to_string(), digest, rows });
+            out.kinds.push(DownKindRows {
+                kind: k.kind().to_string(),
+                digest,
+                rows,
+            });
         }
     }
     let _ = tx.finish();
@@ -443,7 +497,11 @@ pub fn down(
 }
 
 /// The hub's dead letters of a node, newest first.
-pub fn dead_letters(conn: &Connection, node_id: &str, limit: i64) -> Result<Vec<serde_json::Value>, NodeError> {
+pub fn dead_letters(
+    conn: &Connection,
+    node_id: &str,
+    limit: i64,
+) -> Result<Vec<serde_json::Value>, NodeError> {
     let mut st = conn.prepare_cached(
         "SELECT id, stream, kind, key, reason, at FROM core_sync_dead_letters WHERE node = $1 ORDER BY id DESC LIMIT $2",
     )?;

@@ -40,17 +40,17 @@ pub async fn join(db: &Db, hub: &str, token: &str, village: &str) -> Result<Node
     }
     let mut client = HubClient::new(hub, token)?;
     let body = serde_json::to_vec(&serde_json::json!({ "village": village })).unwrap_or_default();
-    let a = client
-        .post("/api/nodes", "application/json", body)
-        .await?;
+    let a = client.post("/api/nodes", "application/json", body).await?;
     if a.status.as_u16() != 201 {
         return Err(NodeError::Hub {
             status: a.status.as_u16(),
             body: String::from_utf8_lossy(&a.body).chars().take(500).collect(),
         });
     }
-    let j: Joining = serde_json::from_slice(&a.body)
-        .map_err(|e| NodeError::Hub { status: 201, body: format!("unreadable answer: {e}") })?;
+    let j: Joining = serde_json::from_slice(&a.body).map_err(|e| NodeError::Hub {
+        status: 201,
+        body: format!("unreadable answer: {e}"),
+    })?;
     let me = NodeSelf {
         node_id: j.node_id,
         number: j.number,
@@ -61,6 +61,8 @@ pub async fn join(db: &Db, hub: &str, token: &str, village: &str) -> Result<Node
         joined_at: cunlink_core::time::now_ms(),
     };
     let stored = me.clone();
-    db.call_blocking(move |c| cunlink_core::sync::set_node_self(c, &stored).map_err(NodeError::from))?;
+    db.call_blocking(move |c| {
+        cunlink_core::sync::set_node_self(c, &stored).map_err(NodeError::from)
+    })?;
     Ok(me)
 }

@@ -22,9 +22,9 @@ pub mod wire;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
+use cunlink_core::Db;
 use cunlink_core::auth::AuthService;
 use cunlink_core::sync::{NodeSelf, SyncKinds};
-use cunlink_core::Db;
 use cunlink_farm::Farm;
 use cunlink_web::{Domain, KitBuilder};
 use serde::Serialize;
@@ -89,7 +89,9 @@ impl Node {
     pub fn open(deps: NodeDeps) -> Result<Arc<Node>, NodeError> {
         let NodeDeps { db, auth, farm } = deps;
         db.migrate("sync", cunlink_core::sync::MIGRATIONS)?;
-        let me = db.call_blocking(|c| cunlink_core::sync::node_self(c).map_err(cunlink_core::DbError::from))?;
+        let me = db.call_blocking(|c| {
+            cunlink_core::sync::node_self(c).map_err(cunlink_core::DbError::from)
+        })?;
         if let Some(me) = &me {
             tracing::info!(node = %me.node_id, hub = %me.hub, village = %me.village, "village node: syncing with the hub");
         }
@@ -121,7 +123,10 @@ impl Node {
     }
 
     pub fn node_id(&self) -> String {
-        self.me.as_ref().map(|m| m.node_id.clone()).unwrap_or_default()
+        self.me
+            .as_ref()
+            .map(|m| m.node_id.clone())
+            .unwrap_or_default()
     }
 
     /// Sync now: take what changed down and send what waits, without waiting
@@ -147,21 +152,26 @@ impl Node {
         };
         let (records, pending_down, last, offline, dead) = self
             .db
-            .call(|c| -> Result<(i64, i64, Option<i64>, Option<i64>, i64), NodeError> {
-                let records: i64 = c.query_row(
+            .call(
+                |c| -> Result<(i64, i64, Option<i64>, Option<i64>, i64), NodeError> {
+                    let records: i64 = c.query_row(
                     "SELECT COUNT(*) FROM (SELECT DISTINCT kind, key FROM core_sync_outbox) AS t",
                     [],
                     |r| r.get(0),
                 )?;
-                let dead: i64 = c.query_row("SELECT COUNT(*) FROM core_sync_dead_letters", [], |r| r.get(0))?;
-                Ok((
-                    records,
-                    state::get_i64(c, state::PENDING_DOWN)?,
-                    state::get(c, state::LAST_SYNC_AT)?.and_then(|v| v.parse().ok()),
-                    state::get(c, state::OFFLINE_SINCE)?.and_then(|v| v.parse().ok()),
-                    dead,
-                ))
-            })
+                    let dead: i64 =
+                        c.query_row("SELECT COUNT(*) FROM core_sync_dead_letters", [], |r| {
+                            r.get(0)
+                        })?;
+                    Ok((
+                        records,
+                        state::get_i64(c, state::PENDING_DOWN)?,
+                        state::get(c, state::LAST_SYNC_AT)?.and_then(|v| v.parse().ok()),
+                        state::get(c, state::OFFLINE_SINCE)?.and_then(|v| v.parse().ok()),
+                        dead,
+                    ))
+                },
+            )
             .await?;
         let store = self.farm.telemetry.store().clone();
         let (readings, _) = tokio::task::spawn_blocking(move || store.uplink_pending())
@@ -188,7 +198,10 @@ impl Node {
         use std::fmt::Write;
         let m = &self.metrics;
         let role = if self.me.is_some() { "node" } else { "hub" };
-        let _ = writeln!(out, "# HELP cunlink_sync_info This installation's role in village node sync.\n# TYPE cunlink_sync_info gauge\ncunlink_sync_info{{role=\"{role}\"}} 1");
+        let _ = writeln!(
+            out,
+            "# HELP cunlink_sync_info This installation's role in village node sync.\n# TYPE cunlink_sync_info gauge\ncunlink_sync_info{{role=\"{role}\"}} 1"
+        );
         if self.me.is_none() {
             return;
         }

@@ -59,7 +59,10 @@ mod tests {
         let l = Line::default();
         assert_eq!(l.render(Locale::ZhCn), None);
         // 2026-11-30 12:30 UTC is 20:30 in China.
-        l.set(Snapshot { offline_since: Some(1_796_041_800_000), pending_up: 12 });
+        l.set(Snapshot {
+            offline_since: Some(1_796_041_800_000),
+            pending_up: 12,
+        });
         let zh = l.render(Locale::ZhCn).unwrap();
         assert!(zh.contains("11-30 20:30") && zh.contains("12 条"), "{zh}");
         assert!(l.render(Locale::En).unwrap().contains("since 11-30 20:30"));

@@ -38,7 +38,10 @@ pub(crate) fn routes(node: Arc<Node>) -> Routes {
         .route("/api/nodes", get(list).post(join))
         .route("/api/nodes/{node_id}/revoke", post(revoke))
         .route("/api/nodes/{node_id}/dead-letters", get(hub_dead_letters))
-        .route("/api/sync/up", post(up).layer(DefaultBodyLimit::max(MAX_UP)))
+        .route(
+            "/api/sync/up",
+            post(up).layer(DefaultBodyLimit::max(MAX_UP)),
+        )
         .route("/api/sync/down", post(down))
         .route("/api/node/status", get(status))
         .route("/api/node/dead-letters", get(node_dead_letters))
@@ -64,20 +67,24 @@ async fn join(
         ));
     }
     let b: JoinBody = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::bad_request("bad_json", format!("expected {{\"village\": NAME}}: {e}")).with_field("village")
+        ApiError::bad_request("bad_json", format!("expected {{\"village\": NAME}}: {e}"))
+            .with_field("village")
     })?;
     let village = b.village.trim().to_string();
     if village.is_empty() || village.len() > 200 {
-        return Err(ApiError::bad_request("bad_village", "village must be 1 to 200 bytes").with_field("village"));
+        return Err(
+            ApiError::bad_request("bad_village", "village must be 1 to 200 bytes")
+                .with_field("village"),
+        );
     }
-    let joined = node
-        .db
-        .call(move |c| hub::join(c, &user, &village))
-        .await?;
+    let joined = node.db.call(move |c| hub::join(c, &user, &village)).await?;
     Ok((StatusCode::CREATED, Json(joined)).into_response())
 }
 
-async fn list(State(St(node)): State<St>, CurrentUser(user): CurrentUser) -> Result<Response, ApiError> {
+async fn list(
+    State(St(node)): State<St>,
+    CurrentUser(user): CurrentUser,
+) -> Result<Response, ApiError> {
     hub::may_manage(&user)?;
     let nodes = node.db.call(|c| hub::list(c)).await?;
     Ok(Json(json!({ "nodes": nodes })).into_response())
@@ -121,15 +128,25 @@ async fn caller(node: &Arc<Node>, headers: &HeaderMap) -> Result<Caller, ApiErro
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(|v| v.trim().to_string())
-        .ok_or_else(|| ApiError::unauthorized("send the node's credential: 'Authorization: Bearer <credential>'"))?;
+        .ok_or_else(|| {
+            ApiError::unauthorized(
+                "send the node's credential: 'Authorization: Bearer <credential>'",
+            )
+        })?;
     Ok(node.db.call(move |c| hub::caller(c, &credential)).await?)
 }
 
-async fn up(State(St(node)): State<St>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+async fn up(
+    State(St(node)): State<St>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let who = caller(&node, &headers).await?;
     let (header, blobs): (UpHeader, Vec<u8>) = wire::unpack(&body).map_err(NodeError::from)?;
     if header.node != who.node_id {
-        return Err(ApiError::forbidden("the batch names another node than the credential's"));
+        return Err(ApiError::forbidden(
+            "the batch names another node than the credential's",
+        ));
     }
     let outcome = match header.stream {
         Stream::Records => {
@@ -155,13 +172,28 @@ async fn up(State(St(node)): State<St>, headers: HeaderMap, body: Bytes) -> Resu
     })
 }
 
-async fn down(State(St(node)): State<St>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+async fn down(
+    State(St(node)): State<St>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let who = caller(&node, &headers).await?;
-    let ask: DownAsk = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request("bad_json", format!("expected {{\"have\": {{kind: digest}}}}: {e}")))?;
+    let ask: DownAsk = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad_request(
+            "bad_json",
+            format!("expected {{\"have\": {{kind: digest}}}}: {e}"),
+        )
+    })?;
     let kinds = node.kinds();
-    let answer = node.db.call(move |c| hub::down(c, &kinds, &who, &ask)).await?;
-    Ok(([(header::CONTENT_TYPE, BATCH_TYPE)], wire::pack(&answer, &[])).into_response())
+    let answer = node
+        .db
+        .call(move |c| hub::down(c, &kinds, &who, &ask))
+        .await?;
+    Ok((
+        [(header::CONTENT_TYPE, BATCH_TYPE)],
+        wire::pack(&answer, &[]),
+    )
+        .into_response())
 }
 
 /// Public: what a technician checks with curl in the village, and what the
@@ -183,15 +215,23 @@ fn village_operator(user: &cunlink_core::auth::User) -> Result<(), ApiError> {
     ) {
         Ok(())
     } else {
-        Err(ApiError::forbidden("only the village's operators manage the node's sync"))
+        Err(ApiError::forbidden(
+            "only the village's operators manage the node's sync",
+        ))
     }
 }
 
 /// "Sync now": ask the hub at once instead of at the next round. Any
 /// signed-in user may (it only moves the next exchange earlier).
-async fn sync_now(State(St(node)): State<St>, CurrentUser(_user): CurrentUser) -> Result<Response, ApiError> {
+async fn sync_now(
+    State(St(node)): State<St>,
+    CurrentUser(_user): CurrentUser,
+) -> Result<Response, ApiError> {
     if node.me().is_none() {
-        return Err(ApiError::not_found("not_a_node", "this installation has not joined a hub (cunlink node join)"));
+        return Err(ApiError::not_found(
+            "not_a_node",
+            "this installation has not joined a hub (cunlink node join)",
+        ));
     }
     node.sync_now();
     Ok((StatusCode::ACCEPTED, Json(json!({ "sync": "started" }))).into_response())
@@ -205,6 +245,9 @@ async fn node_dead_letters(
     village_operator(&user)?;
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     let id = node.node_id();
-    let letters = node.db.call(move |c| hub::dead_letters(c, &id, limit)).await?;
+    let letters = node
+        .db
+        .call(move |c| hub::dead_letters(c, &id, limit))
+        .await?;
     Ok(Json(json!({ "dead_letters": letters })).into_response())
 }

@@ -20,11 +20,11 @@ use cunlink_farm::telemetry::codec;
 use cunlink_farm::telemetry::uplink::UplinkPoint;
 use tokio::sync::watch;
 
+use crate::Node;
 use crate::client::{Answer, HubClient};
 use crate::error::NodeError;
 use crate::state;
 use crate::wire::{self, DownAnswer, DownAsk, Record, Series, Stream, UpAnswer, UpHeader};
-use crate::Node;
 
 /// Records per batch (distinct keys).
 const MAX_RECORDS: usize = 500;
@@ -188,9 +188,13 @@ impl Runner {
         self.exchanged = true;
         let m = &self.node.metrics;
         m.bytes_sent.fetch_add(n, Ordering::Relaxed);
-        m.bytes_received.fetch_add(a.body.len() as u64, Ordering::Relaxed);
-        if a.status == StatusCode::SERVICE_UNAVAILABLE || a.status == StatusCode::TOO_MANY_REQUESTS {
-            return Err(Stop::Wait(Duration::from_secs(a.retry_after().unwrap_or(2).clamp(1, 60))));
+        m.bytes_received
+            .fetch_add(a.body.len() as u64, Ordering::Relaxed);
+        if a.status == StatusCode::SERVICE_UNAVAILABLE || a.status == StatusCode::TOO_MANY_REQUESTS
+        {
+            return Err(Stop::Wait(Duration::from_secs(
+                a.retry_after().unwrap_or(2).clamp(1, 60),
+            )));
         }
         Ok(a)
     }
@@ -239,24 +243,31 @@ impl Runner {
         let kinds = self.node.kinds();
         let done = applied.clone();
         let _ = tokio::task::spawn_blocking(move || {
-            for k in kinds.down.iter().filter(|k| done.iter().any(|a| a == k.kind())) {
+            for k in kinds
+                .down
+                .iter()
+                .filter(|k| done.iter().any(|a| a == k.kind()))
+            {
                 k.applied();
             }
         })
         .await;
-        self.node.metrics.down_kinds_applied.fetch_add(applied.len() as u64, Ordering::Relaxed);
-        tracing::info!(changed = pending, applied = applied.len(), "node: took changes from the hub");
+        self.node
+            .metrics
+            .down_kinds_applied
+            .fetch_add(applied.len() as u64, Ordering::Relaxed);
+        tracing::info!(
+            changed = pending,
+            applied = applied.len(),
+            "node: took changes from the hub"
+        );
         Ok(())
     }
 
     /// Send the next records batch; false when there was none.
     async fn records(&mut self) -> Result<bool, Stop> {
         let node = self.node.clone();
-        let built = self
-            .node
-            .db
-            .call(move |c| build_records(c, &node))
-            .await?;
+        let built = self.node.db.call(move |c| build_records(c, &node)).await?;
         let Some((batch, records)) = built else {
             return Ok(false);
         };
@@ -272,22 +283,38 @@ impl Runner {
         let size = packed.len() as u64;
         let a = self.send("/api/sync/up", BATCH_TYPE, packed).await?;
         let answer = self.answer(&a, Stream::Records, batch).await?;
-        self.node.metrics.records_bytes.fetch_add(size, Ordering::Relaxed);
+        self.node
+            .metrics
+            .records_bytes
+            .fetch_add(size, Ordering::Relaxed);
         let me = self.me.node_id.clone();
         self.node
             .db
             .call(move |c| -> Result<(), NodeError> {
                 let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                tx.execute("DELETE FROM core_sync_outbox WHERE batch <= $1", [answer.acked])?;
+                tx.execute(
+                    "DELETE FROM core_sync_outbox WHERE batch <= $1",
+                    [answer.acked],
+                )?;
                 state::set(&tx, state::RECORDS_BATCH, &answer.acked.to_string())?;
                 for d in &answer.dead {
-                    local_dead_letter(&tx, &me, "up", &d.kind, &d.key, &format!("refused by the hub: {}", d.reason))?;
+                    local_dead_letter(
+                        &tx,
+                        &me,
+                        "up",
+                        &d.kind,
+                        &d.key,
+                        &format!("refused by the hub: {}", d.reason),
+                    )?;
                 }
                 tx.commit()?;
                 Ok(())
             })
             .await?;
-        self.node.metrics.records_sent.fetch_add(n, Ordering::Relaxed);
+        self.node
+            .metrics
+            .records_sent
+            .fetch_add(n, Ordering::Relaxed);
         Ok(true)
     }
 
@@ -303,7 +330,12 @@ impl Runner {
         {
             // The hub's counter differs from ours (its database was restored
             // from a backup): number the waiting batch after its last one.
-            tracing::warn!(stream = stream.as_str(), ours = batch - 1, hub = acked, "node: batch numbers realigned with the hub");
+            tracing::warn!(
+                stream = stream.as_str(),
+                ours = batch - 1,
+                hub = acked,
+                "node: batch numbers realigned with the hub"
+            );
             self.node
                 .db
                 .call(move |c| -> Result<(), NodeError> {
@@ -316,7 +348,9 @@ impl Runner {
                             )?;
                             state::set(&tx, state::RECORDS_BATCH, &acked.to_string())?;
                         }
-                        Stream::Readings => state::set(&tx, state::READINGS_BATCH, &acked.to_string())?,
+                        Stream::Readings => {
+                            state::set(&tx, state::READINGS_BATCH, &acked.to_string())?
+                        }
                     }
                     tx.commit()?;
                     Ok(())
@@ -328,12 +362,18 @@ impl Runner {
             return Err(Self::refused(a));
         }
         let answer: UpAnswer = serde_json::from_slice(&a.body).map_err(|e| {
-            Stop::Fail(NodeError::Hub { status: 200, body: format!("unreadable answer: {e}") })
+            Stop::Fail(NodeError::Hub {
+                status: 200,
+                body: format!("unreadable answer: {e}"),
+            })
         })?;
         if answer.acked < batch {
             return Err(Stop::Fail(NodeError::Hub {
                 status: 200,
-                body: format!("the hub acknowledged batch {} instead of {batch}", answer.acked),
+                body: format!(
+                    "the hub acknowledged batch {} instead of {batch}",
+                    answer.acked
+                ),
             }));
         }
         Ok(answer)
@@ -360,8 +400,12 @@ impl Runner {
         let read = {
             let store = store.clone();
             tokio::task::spawn_blocking(move || match inflight {
-                Some((a, u)) => store.uplink_read(a, Some(u), MAX_POINTS).map(|(_, p)| (a, u, p)),
-                None => store.uplink_read(after, None, MAX_POINTS).map(|(u, p)| (after, u, p)),
+                Some((a, u)) => store
+                    .uplink_read(a, Some(u), MAX_POINTS)
+                    .map(|(_, p)| (a, u, p)),
+                None => store
+                    .uplink_read(after, None, MAX_POINTS)
+                    .map(|(u, p)| (after, u, p)),
             })
             .await
             .map_err(|_| NodeError::Config("uplink read panicked".into()))?
@@ -391,7 +435,10 @@ impl Runner {
         let size = packed.len() as u64;
         let a = self.send("/api/sync/up", BATCH_TYPE, packed).await?;
         let answer = self.answer(&a, Stream::Readings, batch).await?;
-        self.node.metrics.readings_bytes.fetch_add(size, Ordering::Relaxed);
+        self.node
+            .metrics
+            .readings_bytes
+            .fetch_add(size, Ordering::Relaxed);
         tokio::task::spawn_blocking(move || store.uplink_ack(upto))
             .await
             .map_err(|_| NodeError::Config("uplink ack panicked".into()))?
@@ -405,13 +452,23 @@ impl Runner {
                 state::set(&tx, state::READINGS_AFTER, &upto.to_string())?;
                 state::clear(&tx, state::READINGS_INFLIGHT)?;
                 for d in &answer.dead {
-                    local_dead_letter(&tx, &me, "up", &d.kind, &d.key, &format!("refused by the hub: {}", d.reason))?;
+                    local_dead_letter(
+                        &tx,
+                        &me,
+                        "up",
+                        &d.kind,
+                        &d.key,
+                        &format!("refused by the hub: {}", d.reason),
+                    )?;
                 }
                 tx.commit()?;
                 Ok(())
             })
             .await?;
-        self.node.metrics.readings_sent.fetch_add(n, Ordering::Relaxed);
+        self.node
+            .metrics
+            .readings_sent
+            .fetch_add(n, Ordering::Relaxed);
         Ok(true)
     }
 
@@ -432,8 +489,15 @@ impl Runner {
         let mut series = Vec::with_capacity(order.len());
         let mut blobs = Vec::new();
         for k in order {
-            let Some((ts, vals)) = by.remove(&k) else { continue };
-            let Some(device) = self.node.farm.registry.get(cunlink_farm::telemetry::DeviceId(k.0)) else {
+            let Some((ts, vals)) = by.remove(&k) else {
+                continue;
+            };
+            let Some(device) = self
+                .node
+                .farm
+                .registry
+                .get(cunlink_farm::telemetry::DeviceId(k.0))
+            else {
                 continue;
             };
             // In time order; a stable sort keeps the later of two writes of one
@@ -498,7 +562,13 @@ fn build_records(c: &mut Connection, node: &Node) -> Result<Option<(i64, Vec<Rec
             let mut st = tx.prepare_cached(
                 "SELECT id, kind, key FROM core_sync_outbox WHERE batch IS NULL ORDER BY id LIMIT 5000",
             )?;
-            let rows = st.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))?;
+            let rows = st.query_map([], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })?;
             let mut out = Vec::new();
             for row in rows {
                 let (id, kind, key) = row?;
@@ -533,11 +603,23 @@ fn build_records(c: &mut Connection, node: &Node) -> Result<Option<(i64, Vec<Rec
     let mut records = Vec::with_capacity(rows.len());
     for (kind, key, version) in rows {
         let Some(k) = kinds.up_kind(&kind) else {
-            local_dead_letter(&tx, &node.node_id(), "up", &kind, &key, "no domain exports records of this kind")?;
+            local_dead_letter(
+                &tx,
+                &node.node_id(),
+                "up",
+                &kind,
+                &key,
+                "no domain exports records of this kind",
+            )?;
             continue;
         };
         match k.export(&tx, &key) {
-            Ok(Some(body)) => records.push(Record { kind, key, version, body }),
+            Ok(Some(body)) => records.push(Record {
+                kind,
+                key,
+                version,
+                body,
+            }),
             // Deleted since: nothing to send.
             Ok(None) => {}
             Err(SyncError::Reject(why)) => {

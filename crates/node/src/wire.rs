@@ -169,7 +169,12 @@ mod tests {
             stream: Stream::Readings,
             batch: 7,
             records: vec![],
-            series: vec![Series { device: "d".into(), key: "t".into(), n: 2, len: 3 }],
+            series: vec![Series {
+                device: "d".into(),
+                key: "t".into(),
+                n: 2,
+                len: 3,
+            }],
         };
         let b = pack(&h, &[1, 2, 3]);
         let (back, blobs): (UpHeader, _) = unpack(&b).unwrap();
@@ -181,6 +186,9 @@ mod tests {
     fn garbage_is_an_error_not_a_panic() {
         assert!(unpack::<UpHeader>(b"not zstd at all").is_err());
         let raw = zstd::bulk::compress(b"CLN1\xff\xff\xff\xff{}", 3).unwrap();
-        assert!(matches!(unpack::<UpHeader>(&raw), Err(WireError::Malformed(_))));
+        assert!(matches!(
+            unpack::<UpHeader>(&raw),
+            Err(WireError::Malformed(_))
+        ));
     }
 }

@@ -22,7 +22,14 @@ const VILLAGES: Table = Table {
 const USERS: Table = Table {
     name: "users",
     columns: &[
-        "id", "username", "password_hash", "role", "village_id", "locale", "disabled", "created_at",
+        "id",
+        "username",
+        "password_hash",
+        "role",
+        "village_id",
+        "locale",
+        "disabled",
+        "created_at",
     ],
 };
 

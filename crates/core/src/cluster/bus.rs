@@ -37,7 +37,11 @@ pub fn notify(conn: &Connection, channel: &str, payload: &str) -> Result<(), sql
         )));
     }
     let body = format!("{}{SEP}{payload}", super::node_id());
-    conn.query_row("SELECT pg_notify($1, $2)", sql::params![channel, body], |_| Ok(()))
+    conn.query_row(
+        "SELECT pg_notify($1, $2)",
+        sql::params![channel, body],
+        |_| Ok(()),
+    )
 }
 
 /// This node's end of the bus.
@@ -145,7 +149,8 @@ async fn listener(
                     loop {
                         match std::future::poll_fn(|cx| conn.poll_message(cx)).await {
                             Some(Ok(tokio_postgres::AsyncMessage::Notification(n))) => {
-                                let _ = note_tx.send((n.channel().to_string(), n.payload().to_string()));
+                                let _ = note_tx
+                                    .send((n.channel().to_string(), n.payload().to_string()));
                             }
                             Some(Ok(_)) => {}
                             Some(Err(e)) => {
@@ -162,28 +167,36 @@ async fn listener(
                 };
                 let mut ok = true;
                 for name in names {
-                    if client.batch_execute(&format!("LISTEN {}", quote_ident(&name))).await.is_err() {
+                    if client
+                        .batch_execute(&format!("LISTEN {}", quote_ident(&name)))
+                        .await
+                        .is_err()
+                    {
                         ok = false;
                         break;
                     }
                 }
-                while ok {
-                    tokio::select! {
-                        n = note_rx.recv() => match n {
-                            Some((channel, body)) => match bus.upgrade() {
-                                Some(b) => b.deliver(&channel, &body),
+                // A LISTEN failed half-way: reconnect. Else deliver until the
+                // connection or a later LISTEN fails.
+                if ok {
+                    loop {
+                        tokio::select! {
+                            n = note_rx.recv() => match n {
+                                Some((channel, body)) => match bus.upgrade() {
+                                    Some(b) => b.deliver(&channel, &body),
+                                    None => return,
+                                },
+                                None => break,
+                            },
+                            c = new_channels.recv() => match c {
+                                Some(name) => {
+                                    if client.batch_execute(&format!("LISTEN {}", quote_ident(&name))).await.is_err() {
+                                        break;
+                                    }
+                                }
                                 None => return,
                             },
-                            None => break,
-                        },
-                        c = new_channels.recv() => match c {
-                            Some(name) => {
-                                if client.batch_execute(&format!("LISTEN {}", quote_ident(&name))).await.is_err() {
-                                    break;
-                                }
-                            }
-                            None => return,
-                        },
+                        }
                     }
                 }
                 driver.abort();

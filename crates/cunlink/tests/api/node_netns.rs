@@ -34,7 +34,21 @@ pub struct NsHttp {
 impl NsHttp {
     pub async fn call(&self, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
         let mut cmd = tokio::process::Command::new("ip");
-        cmd.args(["netns", "exec", &self.ns, "curl", "-s", "-m", "20", "-o", "-", "-w", "\n%{http_code}", "-X", method]);
+        cmd.args([
+            "netns",
+            "exec",
+            &self.ns,
+            "curl",
+            "-s",
+            "-m",
+            "20",
+            "-o",
+            "-",
+            "-w",
+            "\n%{http_code}",
+            "-X",
+            method,
+        ]);
         if let Some(c) = &self.cookie {
             cmd.args(["-H", &format!("cookie: {c}")]);
         }
@@ -42,22 +56,45 @@ impl NsHttp {
             cmd.args(["-H", &format!("x-csrf-token: {t}")]);
         }
         if let Some(b) = body {
-            cmd.args(["-H", "content-type: application/json", "--data-binary", &b.to_string()]);
+            cmd.args([
+                "-H",
+                "content-type: application/json",
+                "--data-binary",
+                &b.to_string(),
+            ]);
         }
         cmd.arg(format!("{}{}", self.base, path));
-        let out = cmd.output().await.unwrap_or_else(|e| panic!("curl: {e} (apt-get install curl)"));
+        let out = cmd
+            .output()
+            .await
+            .unwrap_or_else(|e| panic!("curl: {e} (apt-get install curl)"));
         let text = String::from_utf8_lossy(&out.stdout).to_string();
         let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
-        (code.trim().parse().unwrap_or(0), serde_json::from_str(body).unwrap_or(Value::Null))
+        (
+            code.trim().parse().unwrap_or(0),
+            serde_json::from_str(body).unwrap_or(Value::Null),
+        )
     }
 
     async fn sign_in(&mut self, user: &str) {
         let until = Instant::now() + Duration::from_secs(30);
         loop {
             let out = tokio::process::Command::new("ip")
-                .args(["netns", "exec", &self.ns, "curl", "-s", "-m", "10", "-i", "-H", "content-type: application/json",
-                       "--data-binary", &json!({ "username": user, "password": "a-password" }).to_string(),
-                       &format!("{}/api/login", self.base)])
+                .args([
+                    "netns",
+                    "exec",
+                    &self.ns,
+                    "curl",
+                    "-s",
+                    "-m",
+                    "10",
+                    "-i",
+                    "-H",
+                    "content-type: application/json",
+                    "--data-binary",
+                    &json!({ "username": user, "password": "a-password" }).to_string(),
+                    &format!("{}/api/login", self.base),
+                ])
                 .output()
                 .await
                 .unwrap();
@@ -73,12 +110,20 @@ impl NsHttp {
                 self.csrf = j["csrf"].as_str().map(str::to_string);
                 return;
             }
-            assert!(Instant::now() < until, "{user} never could sign in at the node: {text}");
+            assert!(
+                Instant::now() < until,
+                "{user} never could sign in at the node: {text}"
+            );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
 
-    async fn status_until(&self, within: Duration, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+    async fn status_until(
+        &self,
+        within: Duration,
+        what: &str,
+        done: impl Fn(&Value) -> bool,
+    ) -> Value {
         let until = Instant::now() + within;
         loop {
             let (_, s) = self.call("GET", "/api/node/status", None).await;
@@ -105,27 +150,41 @@ async fn a_node_works_through_a_cut_and_converges_over_256_kbit() {
     let ip = link.host_ip.clone();
     let hub = spawn_app_with(move |c| c.http = format!("{ip}:0").parse().unwrap()).await;
     let village = "云雾村";
-    hub.user("op-chen", Role::StationOperator, Some(village)).await;
+    hub.user("op-chen", Role::StationOperator, Some(village))
+        .await;
     let farmer = hub.user("farmer-he", Role::Farmer, Some(village)).await;
     let buyer = hub.user("buyer-city", Role::Buyer, Some("县城")).await;
     let (s, st) = hub
-        .post_json("/api/market/stations", &hub.admin_token, json!({ "village": village, "name": "云雾村服务站" }))
+        .post_json(
+            "/api/market/stations",
+            &hub.admin_token,
+            json!({ "village": village, "name": "云雾村服务站" }),
+        )
         .await;
     assert_eq!(s, 201, "{st}");
     let station = st["id"].as_i64().unwrap();
     let (s, p) = hub
-        .post_json("/api/market/products", &farmer, json!({ "name": "云雾茶", "unit": "250g", "price_fen": 6800, "stock": 30 }))
+        .post_json(
+            "/api/market/products",
+            &farmer,
+            json!({ "name": "云雾茶", "unit": "250g", "price_fen": 6800, "stock": 30 }),
+        )
         .await;
     assert_eq!(s, 201, "{p}");
     let product = p["id"].as_i64().unwrap();
-    let variant = hub.get(&format!("/api/market/products/{product}"), &farmer).await.json()["variants"][0]["id"]
+    let variant = hub
+        .get(&format!("/api/market/products/{product}"), &farmer)
+        .await
+        .json()["variants"][0]["id"]
         .as_i64()
         .unwrap();
     let staff = hub.user("county-wu", Role::CountyStaff, None).await;
     let mut probes = Vec::new();
     for i in 0..10 {
         let name = format!("云雾-探头{i:02}");
-        let token = hub.device(json!({ "name": name, "type": "soil-probe", "village": village })).await;
+        let token = hub
+            .device(json!({ "name": name, "type": "soil-probe", "village": village }))
+            .await;
         probes.push((name, token));
     }
 
@@ -137,12 +196,31 @@ async fn a_node_works_through_a_cut_and_converges_over_256_kbit() {
         let out = tokio::process::Command::new("ip")
             .args(["netns", "exec", &link.ns])
             .arg(crate::common::cunlink_bin())
-            .args(["node", "join", "--data-dir", dir.0.to_str().unwrap(), "--hub", &hub_url, "--token", &staff, "--village", village])
+            .args([
+                "node",
+                "join",
+                "--data-dir",
+                dir.0.to_str().unwrap(),
+                "--hub",
+                &hub_url,
+                "--token",
+                &staff,
+                "--village",
+                village,
+            ])
             .output()
             .await
             .unwrap();
-        assert!(out.status.success(), "join: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8_lossy(&out.stdout).lines().last().unwrap().to_string()
+        assert!(
+            out.status.success(),
+            "join: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .last()
+            .unwrap()
+            .to_string()
     };
     let _ = join; // (the loopback tests' join; this one runs inside the namespace)
     let (_child, http, _) = spawn_binary_with(&Launch {
@@ -154,24 +232,40 @@ async fn a_node_works_through_a_cut_and_converges_over_256_kbit() {
         http: None,
     })
     .await;
-    let mut node = NsHttp { ns: link.ns.clone(), base: format!("http://{http}"), cookie: None, csrf: None };
+    let mut node = NsHttp {
+        ns: link.ns.clone(),
+        base: format!("http://{http}"),
+        cookie: None,
+        csrf: None,
+    };
     node.sign_in("op-chen").await;
-    node.status_until(Duration::from_secs(60), "connected", |s| s["connected"] == true && s["last_sync_at"].is_i64())
-        .await;
+    node.status_until(Duration::from_secs(60), "connected", |s| {
+        s["connected"] == true && s["last_sync_at"].is_i64()
+    })
+    .await;
     // The farmer moves 10 of the 30 units to the village's node.
     let (s, a) = hub
-        .post_json(&format!("/api/market/variants/{variant}/allocate"), &farmer, json!({ "village": village, "quantity": 10 }))
+        .post_json(
+            &format!("/api/market/variants/{variant}/allocate"),
+            &farmer,
+            json!({ "village": village, "quantity": 10 }),
+        )
         .await;
     assert_eq!(s, 200, "{a}");
     let (s, _) = node.call("POST", "/api/node/sync", Some(&json!({}))).await;
     assert_eq!(s, 202);
     let until = Instant::now() + Duration::from_secs(60);
     loop {
-        let (_, p) = node.call("GET", &format!("/api/market/products/{product}"), None).await;
+        let (_, p) = node
+            .call("GET", &format!("/api/market/products/{product}"), None)
+            .await;
         if p["stock"] == 10 {
             break;
         }
-        assert!(Instant::now() < until, "the village's 10 units never reached the node: {p}");
+        assert!(
+            Instant::now() < until,
+            "the village's 10 units never reached the node: {p}"
+        );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 
@@ -186,14 +280,20 @@ async fn a_node_works_through_a_cut_and_converges_over_256_kbit() {
         }
     };
     for (i, (_, token)) in probes.iter().enumerate() {
-        post(token, json!({ "ts": t0 + i as i64, "values": { "soil_moisture": 30 } })).await;
+        post(
+            token,
+            json!({ "ts": t0 + i as i64, "values": { "soil_moisture": 30 } }),
+        )
+        .await;
         sent += 1;
     }
 
     // Cut.
     link.set(false);
-    node.status_until(Duration::from_secs(150), "offline", |s| s["connected"] == false && s["offline_since"].is_i64())
-        .await;
+    node.status_until(Duration::from_secs(150), "offline", |s| {
+        s["connected"] == false && s["offline_since"].is_i64()
+    })
+    .await;
     let (s, r) = hub
         .create_rule(&staff, json!({ "name": "断网期间新规则", "severity": "warning", "village": village,
             "target": { "device": "云雾-探头00" },
@@ -211,11 +311,20 @@ async fn a_node_works_through_a_cut_and_converges_over_256_kbit() {
             _ => panic!("station order at the node: {s} {o}"),
         }
     }
-    assert_eq!(node_orders.len(), 10, "the station sells exactly the village's units");
-    assert!(node_orders.iter().all(|&id| id > crate::node_sync::ID_SPAN), "{node_orders:?}");
+    assert_eq!(
+        node_orders.len(),
+        10,
+        "the station sells exactly the village's units"
+    );
+    assert!(
+        node_orders.iter().all(|&id| id > crate::node_sync::ID_SPAN),
+        "{node_orders:?}"
+    );
     let mut hub_sold = 0;
     for _ in 0..25 {
-        let (s, o) = hub.post_json("/api/market/orders", &buyer, order.clone()).await;
+        let (s, o) = hub
+            .post_json("/api/market/orders", &buyer, order.clone())
+            .await;
         match s {
             201 => hub_sold += 1,
             409 => {}
@@ -238,23 +347,36 @@ async fn a_node_works_through_a_cut_and_converges_over_256_kbit() {
         round += 1;
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
-    let s = node.status_until(Duration::from_secs(5), "waiting", |_| true).await;
-    assert!(s["pending_up"].as_u64() >= Some(sent as u64 - 10), "what the cut held back waits: {s}");
+    let s = node
+        .status_until(Duration::from_secs(5), "waiting", |_| true)
+        .await;
+    assert!(
+        s["pending_up"].as_u64() >= Some(sent as u64 - 10),
+        "what the cut held back waits: {s}"
+    );
     assert_eq!(s["connected"], false);
 
     // Back up: everything drains over 256 kbit/s, the rule comes down.
     link.set(true);
     let s = node
-        .status_until(Duration::from_secs(300), "drained", |s| s["connected"] == true && s["pending_up"] == 0)
+        .status_until(Duration::from_secs(300), "drained", |s| {
+            s["connected"] == true && s["pending_up"] == 0
+        })
         .await;
     assert_eq!(s["dead_letters"], 0, "{s}");
     let until = Instant::now() + Duration::from_secs(60);
     loop {
         let (_, rules) = node.call("GET", "/api/rules", None).await;
-        if rules.as_array().is_some_and(|a| a.iter().any(|r| r["name"] == "断网期间新规则")) {
+        if rules
+            .as_array()
+            .is_some_and(|a| a.iter().any(|r| r["name"] == "断网期间新规则"))
+        {
             break;
         }
-        assert!(Instant::now() < until, "the rule made during the cut never reached the node: {rules}");
+        assert!(
+            Instant::now() < until,
+            "the rule made during the cut never reached the node: {rules}"
+        );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     let mut on_hub = 0usize;
@@ -264,10 +386,15 @@ async fn a_node_works_through_a_cut_and_converges_over_256_kbit() {
             .await;
         on_hub += v["soil_moisture"].as_array().map_or(0, |a| a.len());
     }
-    assert_eq!(on_hub, sent, "every reading on the hub exactly once ({node_id})");
+    assert_eq!(
+        on_hub, sent,
+        "every reading on the hub exactly once ({node_id})"
+    );
     // The station's orders are on the hub under their ids, once; nothing oversold.
     for id in &node_orders {
-        let r = hub.get(&format!("/api/market/orders/{id}"), &hub.admin_token).await;
+        let r = hub
+            .get(&format!("/api/market/orders/{id}"), &hub.admin_token)
+            .await;
         assert_eq!(r.status, 200, "node order {id} on the hub: {}", r.text());
     }
     let c = hub.db_conn();
@@ -278,6 +405,15 @@ async fn a_node_works_through_a_cut_and_converges_over_256_kbit() {
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .unwrap();
-    assert_eq!((orders, units), (30, 30), "30 units sold in 30 orders, none twice");
-    assert_eq!(hub.get(&format!("/api/market/products/{product}"), &farmer).await.json()["stock"], 0);
+    assert_eq!(
+        (orders, units),
+        (30, 30),
+        "30 units sold in 30 orders, none twice"
+    );
+    assert_eq!(
+        hub.get(&format!("/api/market/products/{product}"), &farmer)
+            .await
+            .json()["stock"],
+        0
+    );
 }

@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 use cunlink_core::auth::Role;
 use serde_json::{Value, json};
 
-use crate::common::{Resp, TempDir, TestApp, cunlink_bin, enc, request, spawn_app, spawn_binary_env};
+use crate::common::{
+    Resp, TempDir, TestApp, cunlink_bin, enc, request, spawn_app, spawn_binary_env,
+};
 
 pub const ID_SPAN: i64 = 1 << 40;
 
@@ -34,13 +36,32 @@ pub async fn join(dir: &std::path::Path, hub: &str, token: &str, village: &str) 
         String::from_utf8_lossy(&out.stderr)
     );
     let id = text.lines().last().unwrap().trim().to_string();
-    assert!(id.starts_with("node-"), "the last line is the node id: {text}");
+    assert!(
+        id.starts_with("node-"),
+        "the last line is the node id: {text}"
+    );
     id
 }
 
-pub async fn join_cmd(dir: &std::path::Path, hub: &str, token: &str, village: &str) -> std::process::Output {
+pub async fn join_cmd(
+    dir: &std::path::Path,
+    hub: &str,
+    token: &str,
+    village: &str,
+) -> std::process::Output {
     tokio::process::Command::new(cunlink_bin())
-        .args(["node", "join", "--data-dir", dir.to_str().unwrap(), "--hub", hub, "--token", token, "--village", village])
+        .args([
+            "node",
+            "join",
+            "--data-dir",
+            dir.to_str().unwrap(),
+            "--hub",
+            hub,
+            "--token",
+            token,
+            "--village",
+            village,
+        ])
         .output()
         .await
         .unwrap()
@@ -59,21 +80,45 @@ impl NodeProc {
                 "POST",
                 "/api/login",
                 &[("content-type", "application/json")],
-                json!({ "username": user, "password": "a-password" }).to_string().into_bytes(),
+                json!({ "username": user, "password": "a-password" })
+                    .to_string()
+                    .into_bytes(),
             )
             .await;
             if r.status == 200 {
-                let cookie = r.headers["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
+                let cookie = r.headers["set-cookie"]
+                    .to_str()
+                    .unwrap()
+                    .split(';')
+                    .next()
+                    .unwrap()
+                    .to_string();
                 let csrf = r.json()["csrf"].as_str().unwrap().to_string();
-                return NodeProc { child, http, cookie, csrf };
+                return NodeProc {
+                    child,
+                    http,
+                    cookie,
+                    csrf,
+                };
             }
-            assert!(Instant::now() < until, "{user} never could sign in at the node: {}", r.text());
+            assert!(
+                Instant::now() < until,
+                "{user} never could sign in at the node: {}",
+                r.text()
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 
     pub async fn get(&self, path: &str) -> Resp {
-        request(self.http, "GET", path, &[("cookie", &self.cookie)], Vec::new()).await
+        request(
+            self.http,
+            "GET",
+            path,
+            &[("cookie", &self.cookie)],
+            Vec::new(),
+        )
+        .await
     }
 
     pub async fn post(&self, path: &str, body: Value) -> Resp {
@@ -81,7 +126,11 @@ impl NodeProc {
             self.http,
             "POST",
             path,
-            &[("cookie", &self.cookie), ("x-csrf-token", &self.csrf), ("content-type", "application/json")],
+            &[
+                ("cookie", &self.cookie),
+                ("x-csrf-token", &self.csrf),
+                ("content-type", "application/json"),
+            ],
             body.to_string().into_bytes(),
         )
         .await
@@ -94,7 +143,12 @@ impl NodeProc {
     }
 
     /// Poll the status until `done` holds.
-    pub async fn status_until(&self, within: Duration, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+    pub async fn status_until(
+        &self,
+        within: Duration,
+        what: &str,
+        done: impl Fn(&Value) -> bool,
+    ) -> Value {
         let until = Instant::now() + within;
         loop {
             let s = self.status().await;
@@ -121,7 +175,13 @@ impl NodeProc {
 }
 
 /// Poll the hub until `done` holds for the JSON at `path`.
-pub async fn hub_until(hub: &TestApp, path: &str, within: Duration, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+pub async fn hub_until(
+    hub: &TestApp,
+    path: &str,
+    within: Duration,
+    what: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
     let until = Instant::now() + within;
     loop {
         let v = hub.query(path).await;
@@ -143,8 +203,12 @@ async fn a_node_joins_syncs_both_ways_and_keeps_ids() {
     let village = "石桥村";
     hub.user("wang", Role::Farmer, Some(village)).await;
     let staff = hub.user("county-li", Role::CountyStaff, None).await;
-    let probe = hub.device(json!({ "name": "石桥-土壤1", "type": "soil-probe", "village": village })).await;
-    let doomed = hub.device(json!({ "name": "石桥-将删", "type": "soil-probe", "village": village })).await;
+    let probe = hub
+        .device(json!({ "name": "石桥-土壤1", "type": "soil-probe", "village": village }))
+        .await;
+    let doomed = hub
+        .device(json!({ "name": "石桥-将删", "type": "soil-probe", "village": village }))
+        .await;
     let (s, r) = hub
         .create_rule(&staff, json!({ "name": "过干", "severity": "critical", "village": village,
             "target": { "device": "石桥-土壤1" },
@@ -157,19 +221,37 @@ async fn a_node_joins_syncs_both_ways_and_keeps_ids() {
     let hub_url = format!("http://{}", hub.http);
     let farmer = hub.user("farmer-x", Role::Farmer, Some(village)).await;
     let refused = join_cmd(&dir.0, &hub_url, &farmer, village).await;
-    assert!(!refused.status.success(), "a farmer's token cannot join a node");
+    assert!(
+        !refused.status.success(),
+        "a farmer's token cannot join a node"
+    );
     let node_id = join(&dir.0, &hub_url, &staff, village).await;
-    let (s, again) = hub.post_json("/api/nodes", &staff, json!({ "village": village })).await;
-    assert_eq!((s, again["error"].as_str()), (409, Some("village_has_node")), "{again}");
+    let (s, again) = hub
+        .post_json("/api/nodes", &staff, json!({ "village": village }))
+        .await;
+    assert_eq!(
+        (s, again["error"].as_str()),
+        (409, Some("village_has_node")),
+        "{again}"
+    );
 
     // A long down interval: what the node learns from the hub below, it learns
     // because the test asks it to sync now.
     let node = NodeProc::start(&dir.0, &[("CUNLINK_NODE_DOWN_EVERY_S", "3600")], "wang").await;
     let s = node
-        .status_until(Duration::from_secs(30), "connected", |s| s["connected"] == true && s["last_sync_at"].is_i64())
+        .status_until(Duration::from_secs(30), "connected", |s| {
+            s["connected"] == true && s["last_sync_at"].is_i64()
+        })
         .await;
     assert_eq!(s["hub"], hub_url);
-    for k in ["hub", "connected", "pending_up", "pending_down", "last_sync_at", "dead_letters"] {
+    for k in [
+        "hub",
+        "connected",
+        "pending_up",
+        "pending_down",
+        "last_sync_at",
+        "dead_letters",
+    ] {
         assert!(s.get(k).is_some(), "status has '{k}': {s}");
     }
 
@@ -177,8 +259,14 @@ async fn a_node_joins_syncs_both_ways_and_keeps_ids() {
     for v in [31, 25, 12] {
         node.telemetry(&probe, json!({ "soil_moisture": v })).await;
     }
-    let path = format!("/api/devices/{}/telemetry?keys=soil_moisture&start=0&end=9999999999999", enc("石桥-土壤1"));
-    let got = hub_until(&hub, &path, Duration::from_secs(30), "3 readings", |v| points(v, "soil_moisture") >= 3).await;
+    let path = format!(
+        "/api/devices/{}/telemetry?keys=soil_moisture&start=0&end=9999999999999",
+        enc("石桥-土壤1")
+    );
+    let got = hub_until(&hub, &path, Duration::from_secs(30), "3 readings", |v| {
+        points(v, "soil_moisture") >= 3
+    })
+    .await;
     assert_eq!(points(&got, "soil_moisture"), 3, "exactly once: {got}");
 
     // The alarm is raised by the node (it owns its village's rules) and keeps its id on the hub.
@@ -189,7 +277,11 @@ async fn a_node_joins_syncs_both_ways_and_keeps_ids() {
     let id = alarms[0]["id"].as_i64().unwrap();
     assert!(id > ID_SPAN, "a node's alarm id is in its range: {id}");
     let at_node = node.get("/api/alarms?status=all").await.json();
-    assert_eq!(at_node[0]["id"].as_i64(), Some(id), "same id on node and hub: {at_node}");
+    assert_eq!(
+        at_node[0]["id"].as_i64(),
+        Some(id),
+        "same id on node and hub: {at_node}"
+    );
 
     // A rule made on the hub reaches the node.
     let (s, r) = hub
@@ -202,10 +294,16 @@ async fn a_node_joins_syncs_both_ways_and_keeps_ids() {
     let until = Instant::now() + Duration::from_secs(30);
     loop {
         let rules = node.get("/api/rules").await.json();
-        if rules.as_array().is_some_and(|a| a.iter().any(|r| r["name"] == "过湿")) {
+        if rules
+            .as_array()
+            .is_some_and(|a| a.iter().any(|r| r["name"] == "过湿"))
+        {
             break;
         }
-        assert!(Instant::now() < until, "the hub's new rule never reached the node: {rules}");
+        assert!(
+            Instant::now() < until,
+            "the hub's new rule never reached the node: {rules}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
@@ -213,43 +311,80 @@ async fn a_node_joins_syncs_both_ways_and_keeps_ids() {
     // dead letters (both sides), and the readings behind them still flow.
     {
         let conn = hub.db_conn();
-        conn.execute("DELETE FROM farm_devices WHERE name = $1", ["石桥-将删"]).unwrap();
-        hub.server.as_ref().unwrap().farm.registry.reload_all().unwrap();
+        conn.execute("DELETE FROM farm_devices WHERE name = $1", ["石桥-将删"])
+            .unwrap();
+        hub.server
+            .as_ref()
+            .unwrap()
+            .farm
+            .registry
+            .reload_all()
+            .unwrap();
     }
-    node.telemetry(&doomed, json!({ "soil_moisture": 50 })).await;
-    node.telemetry(&probe, json!({ "soil_moisture": 44 })).await;
-    node.status_until(Duration::from_secs(30), "all sent", |s| s["pending_up"] == 0)
+    node.telemetry(&doomed, json!({ "soil_moisture": 50 }))
         .await;
-    hub_until(&hub, &path, Duration::from_secs(30), "the 4th reading", |v| points(v, "soil_moisture") >= 4).await;
+    node.telemetry(&probe, json!({ "soil_moisture": 44 })).await;
+    node.status_until(Duration::from_secs(30), "all sent", |s| {
+        s["pending_up"] == 0
+    })
+    .await;
+    hub_until(
+        &hub,
+        &path,
+        Duration::from_secs(30),
+        "the 4th reading",
+        |v| points(v, "soil_moisture") >= 4,
+    )
+    .await;
     let s = node
-        .status_until(Duration::from_secs(30), "a dead letter", |s| s["dead_letters"].as_i64() >= Some(1))
+        .status_until(Duration::from_secs(30), "a dead letter", |s| {
+            s["dead_letters"].as_i64() >= Some(1)
+        })
         .await;
     assert_eq!(s["pending_up"], 0, "{s}");
-    let letters = hub.query(&format!("/api/nodes/{node_id}/dead-letters")).await;
+    let letters = hub
+        .query(&format!("/api/nodes/{node_id}/dead-letters"))
+        .await;
     let l = &letters["dead_letters"][0];
     assert_eq!(l["key"], "石桥-将删/soil_moisture", "{letters}");
-    assert!(l["reason"].as_str().unwrap().contains("no device"), "{letters}");
+    assert!(
+        l["reason"].as_str().unwrap().contains("no device"),
+        "{letters}"
+    );
 
     // The hub lists the node; revoking it stops the sync at once.
     let nodes = hub.query("/api/nodes").await;
     assert_eq!(nodes["nodes"][0]["node_id"], node_id.as_str());
-    let (s, _) = hub.post_json(&format!("/api/nodes/{node_id}/revoke"), &staff, json!({})).await;
+    let (s, _) = hub
+        .post_json(&format!("/api/nodes/{node_id}/revoke"), &staff, json!({}))
+        .await;
     assert_eq!(s, 200);
     node.telemetry(&probe, json!({ "soil_moisture": 45 })).await;
     let s = node
-        .status_until(Duration::from_secs(30), "disconnected", |s| s["connected"] == false)
+        .status_until(Duration::from_secs(30), "disconnected", |s| {
+            s["connected"] == false
+        })
         .await;
-    assert!(s["pending_up"].as_i64() >= Some(1), "the reading waits: {s}");
+    assert!(
+        s["pending_up"].as_i64() >= Some(1),
+        "the reading waits: {s}"
+    );
     assert!(s["offline_since"].is_i64(), "{s}");
     // Every page says so, with what waits.
     let until = Instant::now() + Duration::from_secs(10);
     loop {
         let page = node.get("/").await.text();
         if page.contains("class=\"syncline\"") {
-            assert!(page.contains("起离线") && page.contains("条记录待上传"), "{page}");
+            assert!(
+                page.contains("起离线") && page.contains("条记录待上传"),
+                "{page}"
+            );
             break;
         }
-        assert!(Instant::now() < until, "no offline line on the node's pages");
+        assert!(
+            Instant::now() < until,
+            "no offline line on the node's pages"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
@@ -257,19 +392,38 @@ async fn a_node_joins_syncs_both_ways_and_keeps_ids() {
 #[tokio::test]
 async fn sync_requests_are_refused_without_a_live_node_credential() {
     let hub = spawn_app().await;
-    for (path, body) in [("/api/sync/up", b"x".to_vec()), ("/api/sync/down", b"{}".to_vec())] {
+    for (path, body) in [
+        ("/api/sync/up", b"x".to_vec()),
+        ("/api/sync/down", b"{}".to_vec()),
+    ] {
         let r = request(hub.http, "POST", path, &[], body.clone()).await;
         assert_eq!(r.status, 401, "{path}: {}", r.text());
-        let r = request(hub.http, "POST", path, &[("authorization", "Bearer nope")], body).await;
+        let r = request(
+            hub.http,
+            "POST",
+            path,
+            &[("authorization", "Bearer nope")],
+            body,
+        )
+        .await;
         assert_eq!(r.status, 401, "{path}: {}", r.text());
     }
     // A hub is not a node: its status says so.
     let r = request(hub.http, "GET", "/api/node/status", &[], Vec::new()).await;
-    assert_eq!((r.status, r.json()["error"].as_str()), (404, Some("not_a_node")), "{}", r.text());
+    assert_eq!(
+        (r.status, r.json()["error"].as_str()),
+        (404, Some("not_a_node")),
+        "{}",
+        r.text()
+    );
     let staff = hub.user("county-zhao", Role::CountyStaff, None).await;
-    let (s, j) = hub.post_json("/api/nodes", &staff, json!({ "village": "没有这个村" })).await;
+    let (s, j) = hub
+        .post_json("/api/nodes", &staff, json!({ "village": "没有这个村" }))
+        .await;
     assert_eq!((s, j["field"].as_str()), (404, Some("village")), "{j}");
-    let (s, j) = hub.post_json("/api/nodes", &staff, json!({ "villag": "x" })).await;
+    let (s, j) = hub
+        .post_json("/api/nodes", &staff, json!({ "villag": "x" }))
+        .await;
     assert_eq!((s, j["field"].as_str()), (400, Some("village")), "{j}");
 }
 
@@ -282,12 +436,29 @@ async fn a_node_syncs_over_https_trusting_the_countys_ca() {
     let village = "河湾村";
     hub.user("zhou", Role::Farmer, Some(village)).await;
     let staff = hub.user("county-sun", Role::CountyStaff, None).await;
-    let probe = hub.device(json!({ "name": "河湾-水位", "type": "soil-probe", "village": village })).await;
+    let probe = hub
+        .device(json!({ "name": "河湾-水位", "type": "soil-probe", "village": village }))
+        .await;
     let certs = TempDir::new("node-tls");
     let (cert, key) = (certs.0.join("hub.pem"), certs.0.join("hub.key"));
     let out = tokio::process::Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=cunlink hub"])
-        .args(["-addext", "subjectAltName=IP:127.0.0.1", "-addext", "basicConstraints=critical,CA:FALSE"])
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=cunlink hub",
+        ])
+        .args([
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-addext",
+            "basicConstraints=critical,CA:FALSE",
+        ])
         .arg("-keyout")
         .arg(&key)
         .arg("-out")
@@ -295,7 +466,11 @@ async fn a_node_syncs_over_https_trusting_the_countys_ca() {
         .output()
         .await
         .unwrap_or_else(|e| panic!("openssl: {e} (apt-get install openssl)"));
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/tls_proxy.py");
     let mut proxy = tokio::process::Command::new("python3")
         .arg(script)
@@ -313,21 +488,57 @@ async fn a_node_syncs_over_https_trusting_the_countys_ca() {
 
     let dir = TempDir::new("node-tls-node");
     let untrusted = join_cmd(&dir.0, &hub_url, &staff, village).await;
-    assert!(!untrusted.status.success(), "a hub certificate the node does not trust is refused");
-    assert!(String::from_utf8_lossy(&untrusted.stderr).contains("TLS"), "{}", String::from_utf8_lossy(&untrusted.stderr));
+    assert!(
+        !untrusted.status.success(),
+        "a hub certificate the node does not trust is refused"
+    );
+    assert!(
+        String::from_utf8_lossy(&untrusted.stderr).contains("TLS"),
+        "{}",
+        String::from_utf8_lossy(&untrusted.stderr)
+    );
     let ca = cert.to_str().unwrap();
     let out = tokio::process::Command::new(cunlink_bin())
         .env("CUNLINK_HUB_CA", ca)
-        .args(["node", "join", "--data-dir", dir.0.to_str().unwrap(), "--hub", &hub_url, "--token", &staff, "--village", village])
+        .args([
+            "node",
+            "join",
+            "--data-dir",
+            dir.0.to_str().unwrap(),
+            "--hub",
+            &hub_url,
+            "--token",
+            &staff,
+            "--village",
+            village,
+        ])
         .output()
         .await
         .unwrap();
-    assert!(out.status.success(), "join over TLS: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "join over TLS: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let node = NodeProc::start(&dir.0, &[("CUNLINK_HUB_CA", ca)], "zhou").await;
     node.telemetry(&probe, json!({ "soil_moisture": 61 })).await;
-    let path = format!("/api/devices/{}/telemetry?keys=soil_moisture&start=0&end=9999999999999", enc("河湾-水位"));
-    hub_until(&hub, &path, Duration::from_secs(30), "the reading over TLS", |v| points(v, "soil_moisture") == 1).await;
+    let path = format!(
+        "/api/devices/{}/telemetry?keys=soil_moisture&start=0&end=9999999999999",
+        enc("河湾-水位")
+    );
+    hub_until(
+        &hub,
+        &path,
+        Duration::from_secs(30),
+        "the reading over TLS",
+        |v| points(v, "soil_moisture") == 1,
+    )
+    .await;
     let s = node.status().await;
-    assert_eq!((s["hub"].as_str(), s["connected"].as_bool()), (Some(hub_url.as_str()), Some(true)), "{s}");
+    assert_eq!(
+        (s["hub"].as_str(), s["connected"].as_bool()),
+        (Some(hub_url.as_str()), Some(true)),
+        "{s}"
+    );
     drop(proxy);
 }
