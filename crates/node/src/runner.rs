@@ -297,16 +297,7 @@ impl Runner {
                     [answer.acked],
                 )?;
                 state::set(&tx, state::RECORDS_BATCH, &answer.acked.to_string())?;
-                for d in &answer.dead {
-                    local_dead_letter(
-                        &tx,
-                        &me,
-                        "up",
-                        &d.kind,
-                        &d.key,
-                        &format!("refused by the hub: {}", d.reason),
-                    )?;
-                }
+                note_refusals(&tx, &me, &answer.dead)?;
                 tx.commit()?;
                 Ok(())
             })
@@ -451,16 +442,7 @@ impl Runner {
                 state::set(&tx, state::READINGS_BATCH, &answer.acked.to_string())?;
                 state::set(&tx, state::READINGS_AFTER, &upto.to_string())?;
                 state::clear(&tx, state::READINGS_INFLIGHT)?;
-                for d in &answer.dead {
-                    local_dead_letter(
-                        &tx,
-                        &me,
-                        "up",
-                        &d.kind,
-                        &d.key,
-                        &format!("refused by the hub: {}", d.reason),
-                    )?;
-                }
+                note_refusals(&tx, &me, &answer.dead)?;
                 tx.commit()?;
                 Ok(())
             })
@@ -517,6 +499,20 @@ impl Runner {
         }
         (series, blobs)
     }
+}
+
+/// Records of a batch the hub put in its dead letters: in the node's too, so the
+/// village's operator sees them.
+fn note_refusals(
+    c: &Connection,
+    me: &str,
+    dead: &[crate::wire::DeadLetter],
+) -> cunlink_core::sql::Result<()> {
+    for d in dead {
+        let why = format!("refused by the hub: {}", d.reason);
+        local_dead_letter(c, me, "up", &d.kind, &d.key, &why)?;
+    }
+    Ok(())
 }
 
 fn local_dead_letter(

@@ -20,7 +20,7 @@ use cunlink_core::auth::Role;
 use serde_json::{Value, json};
 
 use crate::common::{Launch, TempDir, enc, spawn_app_with, spawn_binary_with};
-use crate::node_sync::join;
+use crate::node_sync::join_cmd_with;
 use crate::school_netns::Link;
 
 /// An HTTP exchange from inside the namespace (curl, a real client).
@@ -192,37 +192,9 @@ async fn a_node_works_through_a_cut_and_converges_over_256_kbit() {
     let hub_url = format!("http://{}", hub.http);
     // The join itself goes over the shaped link, from inside the namespace.
     let ns_prefix = ["ip", "netns", "exec", link.ns.as_str()];
-    let node_id = {
-        let out = tokio::process::Command::new("ip")
-            .args(["netns", "exec", &link.ns])
-            .arg(crate::common::cunlink_bin())
-            .args([
-                "node",
-                "join",
-                "--data-dir",
-                dir.0.to_str().unwrap(),
-                "--hub",
-                &hub_url,
-                "--token",
-                &staff,
-                "--village",
-                village,
-            ])
-            .output()
-            .await
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "join: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .last()
-            .unwrap()
-            .to_string()
-    };
-    let _ = join; // (the loopback tests' join; this one runs inside the namespace)
+    let out = join_cmd_with(&ns_prefix, &[], &dir.0, &hub_url, &staff, village).await;
+    assert!(out.status.success(), "join: {}", String::from_utf8_lossy(&out.stderr));
+    let node_id = String::from_utf8_lossy(&out.stdout).lines().last().unwrap().to_string();
     let (_child, http, _) = spawn_binary_with(&Launch {
         dir: &dir.0,
         config: None,

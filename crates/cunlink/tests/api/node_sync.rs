@@ -49,19 +49,29 @@ pub async fn join_cmd(
     token: &str,
     village: &str,
 ) -> std::process::Output {
-    tokio::process::Command::new(cunlink_bin())
-        .args([
-            "node",
-            "join",
-            "--data-dir",
-            dir.to_str().unwrap(),
-            "--hub",
-            hub,
-            "--token",
-            token,
-            "--village",
-            village,
-        ])
+    join_cmd_with(&[], &[], dir, hub, token, village).await
+}
+
+/// `cunlink node join` run through `prefix` (`ip netns exec NS`) with `env`.
+pub async fn join_cmd_with(
+    prefix: &[&str],
+    env: &[(&str, &str)],
+    dir: &std::path::Path,
+    hub: &str,
+    token: &str,
+    village: &str,
+) -> std::process::Output {
+    let mut cmd = match prefix.split_first() {
+        Some((first, rest)) => {
+            let mut c = tokio::process::Command::new(first);
+            c.args(rest).arg(cunlink_bin());
+            c
+        }
+        None => tokio::process::Command::new(cunlink_bin()),
+    };
+    cmd.envs(env.iter().copied())
+        .args(["node", "join", "--data-dir", dir.to_str().unwrap()])
+        .args(["--hub", hub, "--token", token, "--village", village])
         .output()
         .await
         .unwrap()
@@ -498,23 +508,7 @@ async fn a_node_syncs_over_https_trusting_the_countys_ca() {
         String::from_utf8_lossy(&untrusted.stderr)
     );
     let ca = cert.to_str().unwrap();
-    let out = tokio::process::Command::new(cunlink_bin())
-        .env("CUNLINK_HUB_CA", ca)
-        .args([
-            "node",
-            "join",
-            "--data-dir",
-            dir.0.to_str().unwrap(),
-            "--hub",
-            &hub_url,
-            "--token",
-            &staff,
-            "--village",
-            village,
-        ])
-        .output()
-        .await
-        .unwrap();
+    let out = join_cmd_with(&[], &[("CUNLINK_HUB_CA", ca)], &dir.0, &hub_url, &staff, village).await;
     assert!(
         out.status.success(),
         "join over TLS: {}",
