@@ -4,7 +4,10 @@
 
 # The command prefix that runs binary $1 here: empty for a native binary,
 # qemu-aarch64-static with the Debian arm64 cross libraries (the binary is linked
-# dynamically against glibc) for an aarch64 one.
+# dynamically against glibc) for an aarch64 one. `-R 8G` reserves the guest's
+# address space as one block at the bottom of qemu's (guest_base 0): every guest
+# mapping lies below 8 GiB and every one of qemu's own above, which is how
+# bench/pi-rss.sh tells the node's memory from qemu's.
 pi_runner() {
   local bin=$1
   case "$(od -An -j18 -N2 -tu2 "$bin" | tr -d ' ')" in
@@ -13,7 +16,7 @@ pi_runner() {
         { echo "qemu-aarch64-static not found: apt-get install qemu-user-static" >&2; return 1; }
       [ -e /usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1 ] ||
         { echo "arm64 glibc not found: apt-get install libc6-dev-arm64-cross" >&2; return 1; }
-      echo "qemu-aarch64-static -L /usr/aarch64-linux-gnu" ;;
+      echo "qemu-aarch64-static -R 8G -L /usr/aarch64-linux-gnu" ;;
     62) echo "" ;; # EM_X86_64
     *) echo "$bin: not an x86_64 or aarch64 ELF binary" >&2; return 1 ;;
   esac
