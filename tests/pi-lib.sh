@@ -24,7 +24,7 @@ pi_runner() {
 
 # pi_serve BIN DATA_DIR [serve args…]: start `serve` in the background on random
 # loopback ports; sets PI_PID (the process to watch: qemu-user runs the guest in
-# its own process) and PI_HTTP (host:port). The log is DATA_DIR/server.log.
+# its own process), PI_HTTP and PI_MQTT (host:port). The log is DATA_DIR/server.log.
 pi_serve() {
   local bin=$1 data=$2; shift 2
   local runner; runner=$(pi_runner "$bin") || return 1
@@ -36,6 +36,7 @@ pi_serve() {
   local i
   for i in $(seq 1 600); do
     PI_HTTP=$(sed -n 's/.*cunlink is serving.* http_addr=\([0-9.:]*\).*/\1/p' "$data/server.log" | head -1)
+    PI_MQTT=$(sed -n 's/.*cunlink is serving.* mqtt_addr=\([0-9.:]*\).*/\1/p' "$data/server.log" | head -1)
     [ -n "$PI_HTTP" ] && return 0
     kill -0 "$PI_PID" 2>/dev/null || { echo "server exited:" >&2; cat "$data/server.log" >&2; return 1; }
     sleep 0.1
