@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Resident memory of a village node with 500 devices, on the Raspberry Pi build.
 #
-#   bash bench/pi-rss.sh                 # aarch64 build under qemu-user (~3 minutes)
+#   bash bench/pi-rss.sh                 # aarch64 build under qemu-user (~3 minutes; the build first)
 #   MODE=native bash bench/pi-rss.sh     # the same scenario, x86_64 release build
-#   DEVICES=500 ROUNDS=30 LOAD_SECONDS=150 SETTLE=40 bash bench/pi-rss.sh
+#   DEVICES=500 ROUNDS=90 LOAD_SECONDS=150 SETTLE=40 bash bench/pi-rss.sh
 #   PI_BIN=path/to/cunlink bash bench/pi-rss.sh    # a given binary (either arch)
 #   VIA=http bash bench/pi-rss.sh        # readings over the HTTP device API
 #
@@ -32,7 +32,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 . "$ROOT/tests/pi-lib.sh"
 MODE=${MODE:-qemu}
 DEVICES=${DEVICES:-500}
-ROUNDS=${ROUNDS:-30}
+ROUNDS=${ROUNDS:-90}
 LOAD_SECONDS=${LOAD_SECONDS:-150}
 SETTLE=${SETTLE:-40}
 VIA=${VIA:-mqtt}
