@@ -24,8 +24,8 @@
 # (`-R 8G`, see tests/pi-lib.sh), so guest_MB, the resident memory of the mappings
 # below 8 GiB in /proc/PID/smaps, is the node's own memory (what it would take on
 # a Pi with 4 KiB pages); qemu_MB is the rest.
-# Exits 1 when the settled figure (guest_MB under qemu, VmRSS natively) is over
-# BUDGET_MB (64).
+# Exits 1 when the settled figure or the sampled peak (guest_MB under qemu, VmRSS
+# natively) is over BUDGET_MB (64).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=tests/pi-lib.sh
@@ -91,6 +91,7 @@ cat "$DATA/load.out"
 label=$([ -n "$QEMU" ] && echo "guest (node under qemu)" || echo "VmRSS")
 settled=$LAST_GUEST; [ -z "$QEMU" ] && settled=$(kb VmRSS)
 echo "peak during load (2 s samples) ${label}: $(mb "$peak") MB; process VmHWM $(mb "$(kb VmHWM)") MB"
+[ "$peak" -le $((BUDGET_MB * 1024)) ] || { echo "peak over the budget of ${BUDGET_MB} MB"; exit 1; }
 if [ "$settled" -le $((BUDGET_MB * 1024)) ]; then
   echo "settled ${label}: $(mb "$settled") MB (budget ${BUDGET_MB} MB): within budget"
 else
