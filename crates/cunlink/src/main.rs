@@ -8,6 +8,8 @@ use cunlink::cli::{
 };
 
 fn main() -> anyhow::Result<()> {
+    // Before any thread exists: the allocator reads the cap when it makes an arena.
+    let arenas = cunlink::memory::limit_arenas();
     let filter: Targets = std::env::var("RUST_LOG")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -17,6 +19,7 @@ fn main() -> anyhow::Result<()> {
         .with(filter)
         .init();
 
+    tracing::debug!(?arenas, "malloc arenas capped at the number of cores");
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => {

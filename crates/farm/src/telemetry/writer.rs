@@ -775,9 +775,14 @@ impl Writer {
             let b = &mut mem.bufs[sid as usize];
             b.ts.clear();
             b.vals.clear();
-            if b.ts.capacity() > SEAL_POINTS * 2 {
-                b.ts.shrink_to(SEAL_POINTS);
-                b.vals.shrink_to(SEAL_POINTS);
+            // Keep room for what a slow series gathers between checkpoints and give
+            // the rest back: after a burst (a backfill, a gateway catching up) every
+            // series would otherwise keep room for up to 1,024 points (32 B each)
+            // for good — 16 MB resident for 500 probes on a 64 MB village node. A
+            // fast series grows back to SEAL_POINTS in three reallocations.
+            if b.ts.capacity() > MIN_SEAL_ON_TRUNCATE {
+                b.ts.shrink_to(MIN_SEAL_ON_TRUNCATE);
+                b.vals.shrink_to(MIN_SEAL_ON_TRUNCATE);
             }
         }
         for (r, &sid) in readings.iter().zip(sids) {
