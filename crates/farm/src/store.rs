@@ -38,6 +38,11 @@ pub const MIGRATIONS: &[cunlink_core::Migration] = &[
         name: "retention",
         sql: include_str!("../migrations/sqlite/0006_retention.sql"),
     },
+    cunlink_core::Migration {
+        version: 7,
+        name: "node_sync",
+        sql: include_str!("../migrations/sqlite/0007_node_sync.sql"),
+    },
 ];
 
 /// Retention of every device whose profile limits it (for the telemetry maintenance pass).
@@ -140,10 +145,13 @@ pub fn ensure_asset(
     let name = check_name(name)?;
     // Insert-if-absent in one statement, then read whichever row won: two callers
     // (or nodes) naming a new asset at once get one asset, not a unique violation.
+    // In this installation's id range: an asset made on a village node keeps
+    // its id on the hub (cunlink_core::sync).
+    let id = cunlink_core::sync::next_id(conn, "farm_assets")?;
     conn.execute(
-        "INSERT INTO farm_assets (name, kind, village_id, created_at) VALUES ($1, $2, $3, $4)
+        "INSERT INTO farm_assets (id, name, kind, village_id, created_at) VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (name) DO NOTHING",
-        params![name, kind.as_str(), village_id, now_ms()],
+        params![id, name, kind.as_str(), village_id, now_ms()],
     )?;
     match asset_by_name(conn, name)? {
         Some((id, home)) if home == village_id => Ok(id),
@@ -234,12 +242,13 @@ pub fn create_device(conn: &mut Connection, new: &NewDevice) -> Result<Device, F
     let profile_id = ensure_profile(&tx, &profile_name)?;
     let token = cunlink_core::random::token(24);
     let now = now_ms();
+    // In this installation's id range (see the asset above).
+    let id = cunlink_core::sync::next_id(&tx, "farm_devices")?;
     tx.execute(
-        "INSERT INTO farm_devices (name, profile_id, asset_id, gateway_id, is_gateway, token, dev_eui, created_at, updated_at, village_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9)",
-        params![name, profile_id, asset_id, new.gateway_id.map(|g| g.0), new.is_gateway, token, dev_eui, now, village_id],
+        "INSERT INTO farm_devices (name, profile_id, asset_id, gateway_id, is_gateway, token, dev_eui, created_at, updated_at, village_id, id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10)",
+        params![name, profile_id, asset_id, new.gateway_id.map(|g| g.0), new.is_gateway, token, dev_eui, now, village_id, id],
     )?;
-    let id = tx.last_insert_rowid()?;
     let dev = tx.query_row(
         &format!("{DEVICE_SELECT} WHERE d.id = $1"),
         [id],

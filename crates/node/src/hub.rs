@@ -58,7 +58,8 @@ impl From<HubError> for ApiError {
 
 /// What the hub makes of an upward batch.
 pub enum UpOutcome {
-    Done(UpAnswer),
+    /// Applied (or applied before); the kinds that had records applied now.
+    Done(UpAnswer, Vec<String>),
     /// Not the batch the hub expects: its last applied batch of the stream.
     Gap(i64),
 }
@@ -275,15 +276,19 @@ pub fn apply_records(
         |r| r.get(0),
     )?;
     if up.batch <= last {
-        return Ok(UpOutcome::Done(UpAnswer {
-            acked: last,
-            dead: Vec::new(),
-        }));
+        return Ok(UpOutcome::Done(
+            UpAnswer {
+                acked: last,
+                dead: Vec::new(),
+            },
+            Vec::new(),
+        ));
     }
     if up.batch != last + 1 {
         return Ok(UpOutcome::Gap(last));
     }
     let mut dead = Vec::new();
+    let mut applied: Vec<String> = Vec::new();
     for r in &up.records {
         let newer: bool = tx
             .prepare_cached(
@@ -326,6 +331,9 @@ pub fn apply_records(
                      ON CONFLICT (node, kind, key) DO UPDATE SET version = excluded.version",
                 )?
                 .execute(params![who.number, r.kind, r.key, r.version])?;
+                if !applied.contains(&r.kind) {
+                    applied.push(r.kind.clone());
+                }
             }
             Some(reason) => {
                 dead_letter(
@@ -350,10 +358,13 @@ pub fn apply_records(
         params![up.batch, who.number],
     )?;
     tx.commit()?;
-    Ok(UpOutcome::Done(UpAnswer {
-        acked: up.batch,
-        dead,
-    }))
+    Ok(UpOutcome::Done(
+        UpAnswer {
+            acked: up.batch,
+            dead,
+        },
+        applied,
+    ))
 }
 
 /// Readings: store them through the hub's telemetry writer (acknowledged after
@@ -379,10 +390,13 @@ pub async fn apply_readings(
         })
         .await?;
     if batch <= last {
-        return Ok(UpOutcome::Done(UpAnswer {
-            acked: last,
-            dead: Vec::new(),
-        }));
+        return Ok(UpOutcome::Done(
+            UpAnswer {
+                acked: last,
+                dead: Vec::new(),
+            },
+            Vec::new(),
+        ));
     }
     if batch != last + 1 {
         return Ok(UpOutcome::Gap(last));
@@ -466,7 +480,7 @@ pub async fn apply_readings(
             Ok(())
         })
         .await?;
-    Ok(UpOutcome::Done(UpAnswer { acked: batch, dead }))
+    Ok(UpOutcome::Done(UpAnswer { acked: batch, dead }, Vec::new()))
 }
 
 /// The down kinds whose rows differ from what the node holds.

@@ -159,7 +159,20 @@ async fn up(
         Stream::Readings => hub::apply_readings(&node, &who, &header, &blobs).await?,
     };
     Ok(match outcome {
-        UpOutcome::Done(answer) => Json(answer).into_response(),
+        UpOutcome::Done(answer, applied) => {
+            if !applied.is_empty() {
+                // The domains reload what they cache (the farm's registry
+                // learns the node's new devices), off the async workers.
+                let kinds = node.kinds();
+                let _ = tokio::task::spawn_blocking(move || {
+                    for k in kinds.up.iter().filter(|k| applied.iter().any(|a| a == k.kind())) {
+                        k.applied();
+                    }
+                })
+                .await;
+            }
+            Json(answer).into_response()
+        }
         UpOutcome::Gap(last) => (
             StatusCode::CONFLICT,
             [("x-cunlink-acked", last.to_string())],

@@ -122,9 +122,12 @@ impl Runner {
         }
     }
 
+    /// Record the link state: the database first (`offline_since`), then the
+    /// flag, so that whoever reads the status sees `connected: false` only
+    /// with the time it went offline.
     async fn online(&self, up: bool) {
-        let was = self.node.connected.swap(up, Ordering::Relaxed);
-        if was == up && up {
+        let was = self.node.connected.load(Ordering::Relaxed);
+        if was && up {
             return;
         }
         let now = cunlink_core::time::now_ms().to_string();
@@ -143,6 +146,7 @@ impl Runner {
         if let Err(e) = r {
             tracing::warn!(error = %e, "node: recording the link state failed");
         }
+        self.node.connected.store(up, Ordering::Relaxed);
     }
 
     /// One round; true when there may be more to send at once.

@@ -183,6 +183,17 @@ mod tests {
     }
 
     #[test]
+    fn a_batch_that_inflates_past_the_limit_is_refused() {
+        // 80 MB of zeros compress to a few kB: the limit, not the memory, stops it.
+        let bomb = zstd::bulk::compress(&vec![0u8; 80 << 20], 3).unwrap();
+        assert!(bomb.len() < 64 << 10);
+        assert!(matches!(
+            unpack::<UpHeader>(&bomb),
+            Err(WireError::TooLarge)
+        ));
+    }
+
+    #[test]
     fn garbage_is_an_error_not_a_panic() {
         assert!(unpack::<UpHeader>(b"not zstd at all").is_err());
         let raw = zstd::bulk::compress(b"CLN1\xff\xff\xff\xff{}", 3).unwrap();

@@ -113,6 +113,10 @@ pub trait UpKind: Send + Sync {
         key: &str,
         body: &Value,
     ) -> Result<(), SyncError>;
+    /// Hub, after a batch that applied records of this kind committed: reload
+    /// what the domain caches (called on a blocking thread, outside any
+    /// database call).
+    fn applied(&self) {}
 }
 
 /// A kind of record the county owns and sends down to a village.

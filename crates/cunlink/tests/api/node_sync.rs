@@ -194,11 +194,18 @@ pub async fn hub_until(
 ) -> Value {
     let until = Instant::now() + within;
     loop {
-        let v = hub.query(path).await;
-        if done(&v) {
+        // Not there yet (a device that has not come up) is a 404: keep asking.
+        let r = hub.get(path, &hub.admin_token.clone()).await;
+        let v = r.json();
+        if r.status == 200 && done(&v) {
             return v;
         }
-        assert!(Instant::now() < until, "hub never showed '{what}': {v}");
+        assert!(
+            Instant::now() < until,
+            "hub never showed '{what}': {} {}",
+            r.status,
+            r.text()
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -291,6 +298,42 @@ async fn a_node_joins_syncs_both_ways_and_keeps_ids() {
         at_node[0]["id"].as_i64(),
         Some(id),
         "same id on node and hub: {at_node}"
+    );
+
+    // A sensor added in the village while it belongs to the node: its id is
+    // the node's, it goes up, and its readings follow it.
+    let r = node
+        .post(
+            "/api/devices",
+            json!({ "name": "石桥-新探头", "type": "soil-probe", "village": village }),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let fresh = r.json()["token"].as_str().unwrap().to_string();
+    node.telemetry(&fresh, json!({ "soil_moisture": 33 })).await;
+    let fresh_path = format!(
+        "/api/devices/{}/telemetry?keys=soil_moisture&start=0&end=9999999999999",
+        enc("石桥-新探头")
+    );
+    hub_until(
+        &hub,
+        &fresh_path,
+        Duration::from_secs(30),
+        "the new sensor's reading",
+        |v| points(v, "soil_moisture") == 1,
+    )
+    .await;
+    let d = hub
+        .query(&format!("/api/devices/{}", enc("石桥-新探头")))
+        .await;
+    assert!(
+        d["id"].as_i64() > Some(ID_SPAN),
+        "the node's device keeps its id: {d}"
+    );
+    let listed = hub.query("/api/devices").await;
+    assert!(
+        listed.to_string().contains("石桥-新探头"),
+        "the hub lists the node's device: {listed}"
     );
 
     // A rule made on the hub reaches the node.
@@ -508,7 +551,15 @@ async fn a_node_syncs_over_https_trusting_the_countys_ca() {
         String::from_utf8_lossy(&untrusted.stderr)
     );
     let ca = cert.to_str().unwrap();
-    let out = join_cmd_with(&[], &[("CUNLINK_HUB_CA", ca)], &dir.0, &hub_url, &staff, village).await;
+    let out = join_cmd_with(
+        &[],
+        &[("CUNLINK_HUB_CA", ca)],
+        &dir.0,
+        &hub_url,
+        &staff,
+        village,
+    )
+    .await;
     assert!(
         out.status.success(),
         "join over TLS: {}",
