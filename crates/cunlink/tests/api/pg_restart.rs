@@ -237,7 +237,21 @@ async fn two_writers_share_ids_and_keep_their_own_logs() {
     // B restarts: it replays its own log rows only, and reads what A sealed.
     b.shutdown();
     drop(b);
-    let b = Telemetry::open_at(&place("node-b"), &cfg).unwrap();
+    // Its writer lock is a PostgreSQL session lock: it goes when the server has
+    // seen the old connection close, which a loaded machine may take a moment to.
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let b = loop {
+        match Telemetry::open_at(&place("node-b"), &cfg) {
+            Ok(t) => break t,
+            Err(cunlink_farm::telemetry::TelemetryStoreError::InUse(w))
+                if std::time::Instant::now() < until =>
+            {
+                let _ = w;
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("B reopens: {e}"),
+        }
+    };
     let b_temp = b
         .store()
         .keys
