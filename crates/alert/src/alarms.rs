@@ -119,6 +119,8 @@ fn transient(e: &AlertStoreError) -> bool {
     match e {
         AlertStoreError::NoSuchRule(_)
         | AlertStoreError::NoSuchAlarm(_)
+        | AlertStoreError::NodeAlarm(_)
+        | AlertStoreError::HubOnly
         | AlertStoreError::Corrupt { .. } => false,
         AlertStoreError::Db(cunlink_core::DbError::Sql(e)) => !e.is_permanent(),
         AlertStoreError::Db(_) => true,
@@ -424,7 +426,14 @@ impl Alarms {
         let author = author.to_string();
         let now = now_ms();
         self.db
-            .call(move |c| store::add_comment(c, id, &author, &text, now))
+            .call(move |c| {
+                // The comment and the alarm's new version (which puts it in a
+                // node's outbox) land together.
+                let tx = c.transaction().map_err(cunlink_core::DbError::from)?;
+                let comment = store::add_comment(&tx, id, &author, &text, now)?;
+                tx.commit().map_err(cunlink_core::DbError::from)?;
+                Ok(comment)
+            })
             .await
     }
 

@@ -131,6 +131,7 @@ pub fn insert_rule(
     by: i64,
     now: i64,
 ) -> Result<Rule, AlertStoreError> {
+    on_hub(conn)?;
     conn.execute(
         "INSERT INTO alert_rules (name, village_id, severity, target, condition, action, escalate, auto_clear, enabled, created_by, created_at, updated_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)",
@@ -157,6 +158,7 @@ pub fn update_rule(
     row: &RuleRow<'_>,
     now: i64,
 ) -> Result<Rule, AlertStoreError> {
+    on_hub(conn)?;
     let n = conn.execute(
         "UPDATE alert_rules SET name = $1, village_id = $2, severity = $3, target = $4, condition = $5, action = $6,
                 escalate = $7, auto_clear = $8, enabled = $9, updated_at = $10 WHERE id = $11 AND deleted_at IS NULL",
@@ -182,6 +184,7 @@ pub fn update_rule(
 
 /// Delete a rule. The row stays, hidden, so that its alarms keep their history.
 pub fn delete_rule(conn: &Connection, id: i64, now: i64) -> Result<(), AlertStoreError> {
+    on_hub(conn)?;
     let n = conn.execute(
         "UPDATE alert_rules SET enabled = 0, deleted_at = $1 WHERE id = $2 AND deleted_at IS NULL",
         params![now, id],
@@ -274,6 +277,24 @@ fn alarm_from_row(r: &Row<'_>) -> cunlink_core::sql::Result<Alarm> {
         details: serde_json::from_str(&details).unwrap_or(serde_json::Value::Null),
         escalated_at: r.get(18)?,
     })
+}
+
+/// An alarm changes only where it was raised: its id is in this installation's
+/// range (docs/node.md, "Ids"). On the hub a village node's alarm is a copy.
+fn raised_here(conn: &Connection, id: i64) -> Result<(), AlertStoreError> {
+    let (lo, hi) = cunlink_core::sync::id_range(conn)?;
+    if id >= cunlink_core::sync::ID_SPAN && !(lo..hi).contains(&id) {
+        return Err(AlertStoreError::NodeAlarm(id));
+    }
+    Ok(())
+}
+
+/// Rules are the county's: on a node they change only by sync.
+fn on_hub(conn: &Connection) -> Result<(), AlertStoreError> {
+    if cunlink_core::sync::node_self(conn)?.is_some() {
+        return Err(AlertStoreError::HubOnly);
+    }
+    Ok(())
 }
 
 pub fn alarm(conn: &Connection, id: i64) -> Result<Alarm, AlertStoreError> {
@@ -396,6 +417,7 @@ pub fn clear_alarm(
     by: &str,
     now: i64,
 ) -> Result<bool, AlertStoreError> {
+    raised_here(conn, id)?;
     let n = conn.execute(
         "UPDATE alert_alarms SET cleared_at = $1, cleared_by = $2, updated_at = $1 WHERE id = $3 AND cleared_at IS NULL",
         params![now, by, id],
@@ -407,6 +429,7 @@ pub fn clear_alarm(
 }
 
 pub fn ack_alarm(conn: &Connection, id: i64, by: &str, now: i64) -> Result<bool, AlertStoreError> {
+    raised_here(conn, id)?;
     let n = conn.execute(
         "UPDATE alert_alarms SET acked_at = $1, acked_by = $2, updated_at = $1 WHERE id = $3 AND acked_at IS NULL",
         params![now, by, id],
@@ -423,6 +446,7 @@ pub fn assign_alarm(
     assignee: Option<&str>,
     now: i64,
 ) -> Result<(), AlertStoreError> {
+    raised_here(conn, id)?;
     let n = conn.execute(
         "UPDATE alert_alarms SET assignee = $1, updated_at = $2 WHERE id = $3",
         params![assignee, now, id],
@@ -449,6 +473,7 @@ pub fn add_comment(
     now: i64,
 ) -> Result<Comment, AlertStoreError> {
     alarm(conn, alarm_id)?;
+    raised_here(conn, alarm_id)?;
     conn.execute(
         "INSERT INTO alert_alarm_comments (alarm_id, at, author, text) VALUES ($1, $2, $3, $4)",
         params![alarm_id, now, author, text],
@@ -538,13 +563,17 @@ pub fn query_alarms(conn: &Connection, f: &AlarmFilter) -> Result<Vec<Alarm>, Al
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// Open, unacknowledged alarms whose escalation time has come.
+/// Open, unacknowledged alarms whose escalation time has come, of those raised
+/// here: a village node escalates its own alarms, and the hub's copy of them
+/// must not notify a second time.
 pub fn due_escalations(conn: &Connection, now: i64) -> Result<Vec<Alarm>, AlertStoreError> {
+    let (lo, hi) = cunlink_core::sync::id_range(conn)?;
     let mut st = conn.prepare_cached(&format!(
         "SELECT {ALARM_COLUMNS} FROM alert_alarms WHERE escalate_at IS NOT NULL AND escalated_at IS NULL
-           AND escalate_at <= $1 AND cleared_at IS NULL AND acked_at IS NULL ORDER BY escalate_at LIMIT 100"
+           AND escalate_at <= $1 AND cleared_at IS NULL AND acked_at IS NULL AND id >= $2 AND id < $3
+           ORDER BY escalate_at LIMIT 100"
     ))?;
-    let rows = st.query_map([now], alarm_from_row)?;
+    let rows = st.query_map(params![now, lo, hi], alarm_from_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 

@@ -86,7 +86,7 @@ async fn act(
         .alarms
         .handle(id, &ctx.user.username, h)
         .await
-        .map_err(PageError::internal)?;
+        .map_err(super::store_error)?;
     answer(s, ctx, headers, &a, &f.keep)
 }
 
@@ -127,7 +127,7 @@ pub(crate) async fn assign(
         .alarms
         .assign(id, to)
         .await
-        .map_err(PageError::internal)?;
+        .map_err(super::store_error)?;
     Ok(Redirect::to(&format!("/alarms/{id}")).into_response())
 }
 
@@ -155,6 +155,6 @@ pub(crate) async fn comment(
         .alarms
         .comment(id, &ctx.user.username, text)
         .await
-        .map_err(PageError::internal)?;
+        .map_err(super::store_error)?;
     Ok(Redirect::to(&format!("/alarms/{id}#comments")).into_response())
 }

@@ -94,6 +94,16 @@ pub fn routes(alerts: Arc<Alerts>, kit: WebKit) -> Routes {
         .with_state(PagesState { alerts, kit })
 }
 
+/// A refused change is told to the user; a failure is the server's.
+pub(crate) fn store_error(e: crate::AlertStoreError) -> PageError {
+    use crate::AlertStoreError as E;
+    match e {
+        E::NoSuchAlarm(_) | E::NoSuchRule(_) => PageError::NotFound,
+        e @ (E::NodeAlarm(_) | E::HubOnly) => PageError::BadRequest(e.to_string()),
+        e => PageError::internal(e),
+    }
+}
+
 pub(crate) fn require_alarms(u: &User) -> Result<(), PageError> {
     if crate::routes::can_see_alarms(u) {
         Ok(())

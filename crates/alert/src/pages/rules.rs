@@ -447,7 +447,7 @@ pub(crate) async fn delete(
         .db
         .call(move |c| store::delete_rule(c, id, cunlink_core::time::now_ms()))
         .await
-        .map_err(PageError::internal)?;
+        .map_err(super::store_error)?;
     s.alerts.engine.reload();
     Ok(Redirect::to("/rules").into_response())
 }

@@ -300,6 +300,42 @@ async fn a_node_joins_syncs_both_ways_and_keeps_ids() {
         "same id on node and hub: {at_node}"
     );
 
+    // The alarm changes where it was raised: a comment and an acknowledgement
+    // at the node go up with it; the hub refuses to change its copy, and the
+    // node refuses to edit the county's rules.
+    let r = node
+        .post(&format!("/api/alarms/{id}/comments"), json!({ "text": "已浇水" }))
+        .await;
+    assert!(r.status / 100 == 2, "{}", r.text());
+    let r = node.post(&format!("/api/alarms/{id}/ack"), json!({})).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    hub_until(
+        &hub,
+        &format!("/api/alarms/{id}"),
+        Duration::from_secs(30),
+        "the node's comment and acknowledgement",
+        |a| a["status"] == "acknowledged" && a["comments"].to_string().contains("已浇水"),
+    )
+    .await;
+    let (s, e) = hub
+        .post_json(&format!("/api/alarms/{id}/clear"), &staff, json!({}))
+        .await;
+    assert_eq!((s, e["error"].as_str()), (409, Some("node_alarm")), "{e}");
+    let r = node
+        .post(
+            "/api/rules",
+            json!({ "name": "村里自建", "severity": "warning", "village": village,
+                "target": { "device": "石桥-土壤1" },
+                "condition": { "type": "threshold", "conditions": [{ "key": "soil_moisture", "op": ">", "value": 95 }] } }),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.json()["error"].as_str().map(str::to_string)),
+        (409, Some("hub_only".to_string())),
+        "{}",
+        r.text()
+    );
+
     // A sensor added in the village while it belongs to the node: its id is
     // the node's, it goes up, and its readings follow it.
     let r = node
