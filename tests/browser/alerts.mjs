@@ -6,7 +6,8 @@ import { BASE, env, phone, shots, check, ask, appeared, run, audit, sessionOf } 
 import { join } from "node:path";
 
 await run(async (browser) => {
-  const ctx = await browser.newContext(phone);
+  // Notifications allowed, as the user does once on the 我的 page.
+  const ctx = await browser.newContext({ ...phone, permissions: ["notifications"] });
   const page = await ctx.newPage();
   await page.goto(BASE + "/alarms");
   await page.fill("input[name=username]", env.USERNAME);
@@ -21,6 +22,18 @@ await run(async (browser) => {
   await appeared(fever, "a fever alarm appears on the inbox without reload");
   check(await fever.first().textContent().then((t) => t.includes("耳标高温") && t.includes("40.2") && t.includes("严重")),
     "the alarm row names the rule, the value and the severity");
+  // The same alarm as a system notification, over the server's own stream:
+  // this browser has no push subscription (a phone on the village Wi-Fi).
+  const shown = await page.evaluate(async () => {
+    const r = await navigator.serviceWorker.ready;
+    for (let i = 0; i < 100; i++) {
+      const n = (await r.getNotifications()).find((x) => x.title.includes("耳标高温"));
+      if (n) return n.title + " | " + n.body + " | " + n.tag;
+      await new Promise((ok) => setTimeout(ok, 100));
+    }
+    return "";
+  });
+  check(shown.includes("耳标 0601") && shown.includes("alarm-"), "the alarm is shown as a system notification without a push service: " + shown);
   await fever.first().locator("button[data-act=ack]").click();
   await fever.first().waitFor({ state: "detached", timeout: 10000 })
     .then(() => check(true, "an acknowledged alarm leaves the open list"), () => check(false, "an acknowledged alarm leaves the open list"));

@@ -274,7 +274,7 @@ impl Alarms {
         if self.open_map().get(&key).is_some_and(|(_, s)| *s == since) {
             return Ok(());
         }
-        let planned = self
+        let plan = self
             .notifier
             .plan(device.village_id, pen_name.as_deref(), rule.severity, None)
             .await?;
@@ -294,7 +294,7 @@ impl Alarms {
             now,
             escalate_at,
             open_before,
-            planned,
+            planned: plan.deliveries,
             fail: self.fail_commits.clone(),
         };
         let result = self.db.call(move |c| record_raise(c, record)).await?;
@@ -305,6 +305,7 @@ impl Alarms {
         if new {
             // Committed: now the deliveries may leave.
             self.notifier.send_now(items.clone());
+            self.notifier.announce(&alarm, &plan.listeners, false);
             tracing::info!(alarm = alarm.id, rule = %alarm.rule, device = %alarm.device, severity = %alarm.severity, deliveries = items.len(), "alarm raised");
             self.run_action(&rule, &device).await;
         }
@@ -472,10 +473,11 @@ impl Alarms {
                 .and_then(|r| r.escalate)
                 .map(|e| e.to)
                 .unwrap_or_default();
-            let planned = self
+            let plan = self
                 .notifier
                 .plan(alarm.village_id, None, alarm.severity, Some(to.clone()))
                 .await?;
+            let planned = plan.deliveries;
             let a = alarm.clone();
             let items = self
                 .db
@@ -494,6 +496,7 @@ impl Alarms {
             let Some(items) = items else { continue };
             tracing::info!(alarm = alarm.id, to = ?to, deliveries = items.len(), "alarm escalated");
             self.notifier.send_now(items);
+            self.notifier.announce(&alarm, &plan.listeners, true);
             if let Ok(a) = self.get(alarm.id).await {
                 self.publish(a);
             }

@@ -51,7 +51,9 @@ pub enum AlertStoreError {
     NoSuchAlarm(i64),
     /// The alarm lives on another installation (a village node's alarm on the
     /// hub): it changes there and comes up again (docs/node.md).
-    #[error("alarm {0} was raised at a village node; acknowledge, clear, assign or comment on it there")]
+    #[error(
+        "alarm {0} was raised at a village node; acknowledge, clear, assign or comment on it there"
+    )]
     NodeAlarm(i64),
     /// Rules are the county's: a node holds a copy that the next sync replaces.
     #[error("rules are edited on the county hub; this village node holds a copy")]
@@ -74,7 +76,9 @@ fn store_error(e: AlertStoreError) -> ApiError {
         AlertStoreError::NoSuchAlarm(_) => {
             ApiError::not_found("unknown_alarm", msg).with_field("id")
         }
-        AlertStoreError::NodeAlarm(_) => ApiError::new(StatusCode::CONFLICT, "node_alarm", msg).with_field("id"),
+        AlertStoreError::NodeAlarm(_) => {
+            ApiError::new(StatusCode::CONFLICT, "node_alarm", msg).with_field("id")
+        }
         AlertStoreError::HubOnly => ApiError::new(StatusCode::CONFLICT, "hub_only", msg),
         // A stored rule nobody can read is the operator's problem.
         e @ AlertStoreError::Corrupt { .. } => ApiError::internal(e),

@@ -251,28 +251,34 @@
   if (push) push.addEventListener("click", function () {
     var out = document.getElementById("push-status");
     function say(msg, bad) { out.textContent = msg; out.className = bad ? "error" : "notice"; }
-    if (!("serviceWorker" in navigator) || !("PushManager" in window) || !window.Notification) {
+    if (!("serviceWorker" in navigator) || !window.Notification) {
       say(push.dataset.unsupported, true);
       return;
     }
     push.disabled = true;
+    // Allowing notifications is what matters: the pages then show alarms over
+    // the village network (app.js). A push subscription adds delivery while the
+    // app is closed, where the phone has a push service.
     Notification.requestPermission().then(function (perm) {
       if (perm !== "granted") throw new Error(push.dataset.denied);
+      if (!("PushManager" in window)) return "local";
       return Promise.all([
         navigator.serviceWorker.register("/sw.js").then(function () { return navigator.serviceWorker.ready; }),
         fetch("/api/push/vapid-public-key").then(function (r) { return r.json(); }),
-      ]);
-    }).then(function (got) {
-      return got[0].pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: b64url(got[1].public_key) });
-    }).then(function (sub) {
-      return fetch("/api/push/subscriptions", {
-        method: "POST", credentials: "same-origin",
-        headers: { "content-type": "application/json", "x-csrf-token": push.dataset.csrf },
-        body: JSON.stringify(sub.toJSON()),
-      });
-    }).then(function (r) {
-      if (!r.ok) throw new Error(push.dataset.failed);
-      say(push.dataset.ok, false);
+      ]).then(function (got) {
+        return got[0].pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: b64url(got[1].public_key) });
+      }).then(function (sub) {
+        return fetch("/api/push/subscriptions", {
+          method: "POST", credentials: "same-origin",
+          headers: { "content-type": "application/json", "x-csrf-token": push.dataset.csrf },
+          body: JSON.stringify(sub.toJSON()),
+        }).then(function (r) {
+          if (!r.ok) throw new Error(push.dataset.failed);
+          return "push";
+        });
+      }, function () { return "local"; });
+    }).then(function (how) {
+      say(how === "push" ? push.dataset.ok : push.dataset.local, false);
     }).catch(function (e) {
       say((e && e.message) || push.dataset.failed, true);
     }).then(function () { push.disabled = false; });

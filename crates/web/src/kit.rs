@@ -81,6 +81,9 @@ pub(crate) struct Inner {
     /// A line under the tabs of every signed-in page while it has something
     /// to say (a village node offline: since when, what waits to be sent).
     pub status_line: Option<StatusLine>,
+    /// An SSE stream of the signed-in user's notifications that every page
+    /// listens to and shows as system notifications (alert's local channel).
+    pub notify_stream: Option<&'static str>,
 }
 
 /// See [`KitBuilder::status_line`]: cheap (no I/O), called per page.
@@ -106,6 +109,7 @@ impl KitBuilder {
                 board: Vec::new(),
                 badges: Vec::new(),
                 status_line: None,
+                notify_stream: None,
             },
         };
         // The kit's own files are part of this crate; a broken one fails its tests.
@@ -167,7 +171,6 @@ impl KitBuilder {
         self
     }
 
-    /// A section of every display board, shown in registration order.
     /// Show `line` under the tabs of every signed-in page whenever it answers
     /// `Some` (one provider: the village node's link state).
     pub fn status_line(&mut self, line: StatusLine) -> &mut Self {
@@ -175,6 +178,15 @@ impl KitBuilder {
         self
     }
 
+    /// Every signed-in page opens `path` (an SSE stream of `notify` events
+    /// carrying a Web Push payload) and shows each event as a notification
+    /// when the user allowed them.
+    pub fn notify_stream(&mut self, path: &'static str) -> &mut Self {
+        self.inner.notify_stream = Some(path);
+        self
+    }
+
+    /// A section of every display board, shown in registration order.
     pub fn board_section(&mut self, part: BoardPart, section: Arc<dyn BoardSection>) -> &mut Self {
         self.inner.board.push((part, section));
         self
@@ -232,7 +244,11 @@ impl WebKit {
 
     /// The count URL of tab `id`, if it has one (see [`KitBuilder::tab_badge`]).
     pub fn badge_of(&self, id: &str) -> Option<&'static str> {
-        self.0.badges.iter().find(|(t, _)| *t == id).map(|(_, u)| *u)
+        self.0
+            .badges
+            .iter()
+            .find(|(t, _)| *t == id)
+            .map(|(_, u)| *u)
     }
 
     /// Tabs `user` sees, in order.
@@ -240,12 +256,16 @@ impl WebKit {
         self.0.tabs.iter().filter(|t| (t.visible)(user)).collect()
     }
 
-    /// The display-board sections, in registration order.
     /// The status line for a page now, if any.
     pub fn status_line(&self, locale: crate::i18n::Locale) -> Option<String> {
         self.0.status_line.as_ref().and_then(|f| f(locale))
     }
 
+    pub fn notify_stream(&self) -> Option<&'static str> {
+        self.0.notify_stream
+    }
+
+    /// The display-board sections, in registration order.
     pub fn board_sections(&self) -> impl Iterator<Item = &(BoardPart, Arc<dyn BoardSection>)> {
         self.0.board.iter()
     }

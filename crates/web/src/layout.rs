@@ -32,6 +32,8 @@ struct Layout<'a> {
     status: Option<String>,
     charts: bool,
     live: Option<&'a str>,
+    /// Signed-in pages: the stream of the user's notifications.
+    notify: Option<&'static str>,
     css: &'static str,
     icon: &'static str,
     htmx: &'static str,
@@ -110,9 +112,14 @@ fn render(
         signout: t("nav.signout"),
         offline_label: t("pwa.offline"),
         asof_label: t("pwa.asof"),
-        status: if user.is_some() { kit.status_line(locale) } else { None },
+        status: if user.is_some() {
+            kit.status_line(locale)
+        } else {
+            None
+        },
         charts: opts.charts,
         live: opts.live,
+        notify: user.and(kit.notify_stream()),
         css: url("app.css"),
         icon: url("icon.svg"),
         htmx: url("vendor/htmx-2.0.11.min.js"),

@@ -35,6 +35,21 @@
     });
     es.addEventListener("reload", function () { location.reload(); });
   }
+  // Notifications over the village's own network: while a page is open the
+  // server streams the user's alarms and notices, and the service worker shows
+  // them like a Web Push (same tag, so a push arriving later replaces it). No
+  // push service is involved: it works on a node whose internet is down and on
+  // phones without Google services.
+  if (b.dataset.notify && window.EventSource && window.Notification && Notification.permission === "granted" && "serviceWorker" in navigator) {
+    var ns = new EventSource(b.dataset.notify);
+    ns.addEventListener("notify", function (e) {
+      var d;
+      try { d = JSON.parse(e.data); } catch (_) { return; }
+      navigator.serviceWorker.ready.then(function (r) {
+        return r.showNotification(d.title || "村联 cunlink", { body: d.body || "", tag: d.tag, data: { url: d.url || "/" } });
+      }).catch(function () {});
+    });
+  }
   // Counts on tabs (unread notices), fetched after the page is shown.
   document.querySelectorAll(".tabbar a[data-badge]").forEach(function (a) {
     fetch(a.dataset.badge, { credentials: "same-origin" }).then(function (r) { return r.ok ? r.json() : null; }).then(function (j) {

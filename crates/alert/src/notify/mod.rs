@@ -9,6 +9,7 @@
 
 pub mod feed;
 pub mod http;
+pub mod local;
 mod message;
 pub mod net;
 pub mod prefs;
@@ -88,8 +89,18 @@ pub struct Planned {
     pub next_at: i64,
 }
 
+/// Who hears of an alarm: deliveries for the outbox, and the users who
+/// also hear it on the local channel.
+#[derive(Debug, Clone, Default)]
+pub struct Plan {
+    pub deliveries: Vec<Planned>,
+    pub listeners: Vec<local::Listener>,
+}
+
 pub struct Notifier {
     db: Db,
+    /// Notifications over the village network (`local`).
+    pub local: local::Local,
     auth: AuthService,
     pub vapid: webpush::Vapid,
     /// Which addresses deliveries may go to.
@@ -137,6 +148,7 @@ impl Notifier {
             auth,
             vapid: webpush::Vapid::from_secret(&secret, subject),
             policy,
+            local: local::Local::default(),
             wake,
             wake_rx: std::sync::Mutex::new(Some(rx)),
             scan_now: tokio::sync::Notify::new(),
@@ -164,7 +176,7 @@ impl Notifier {
         asset: Option<&str>,
         severity: Severity,
         only: Option<Vec<String>>,
-    ) -> Result<Vec<Planned>, AlertStoreError> {
+    ) -> Result<Plan, AlertStoreError> {
         let escalation = only.is_some();
         let users = match only {
             Some(names) => self.auth.users_by_names(names).await?,
@@ -177,13 +189,14 @@ impl Notifier {
                 .collect(),
         };
         if users.is_empty() {
-            return Ok(Vec::new());
+            return Ok(Plan::default());
         }
         let asset = asset.map(str::to_string);
         let now = now_ms();
         self.db
             .call(move |c| {
                 let mut out = Vec::new();
+                let mut listeners = Vec::new();
                 for u in users {
                     let p = store::prefs(c, u.id)?;
                     if !escalation {
@@ -198,6 +211,11 @@ impl Notifier {
                     }
                     let next_at = p.release_at(severity, now);
                     if p.push {
+                        listeners.push(local::Listener {
+                            user_id: u.id,
+                            locale: u.locale.clone(),
+                            due_at: next_at,
+                        });
                         for s in store::pushes_of(c, u.id)? {
                             out.push(Planned {
                                 user_id: u.id,
@@ -226,9 +244,24 @@ impl Notifier {
                         }
                     }
                 }
-                Ok(out)
+                Ok(Plan {
+                    deliveries: out,
+                    listeners,
+                })
             })
             .await
+    }
+
+    /// After the commit of `alarm`: tell its listeners whose push is due now.
+    pub fn announce(&self, alarm: &Alarm, listeners: &[local::Listener], escalation: bool) {
+        let now = now_ms();
+        for l in listeners.iter().filter(|l| l.due_at <= now) {
+            let msg = Message::for_alarm(alarm, &l.locale, escalation);
+            self.local.send(local::LocalNotice {
+                user_id: l.user_id,
+                payload: msg.push_json(alarm),
+            });
+        }
     }
 
     /// Write planned deliveries for `alarm` into the outbox (inside the
@@ -308,6 +341,12 @@ impl Notifier {
                     match self.db.call(|c| store::due(c, now_ms(), 500)).await {
                         Ok(items) => backlog.extend(items.into_iter().map(|i| (i, false))),
                         Err(e) => tracing::warn!(error = %e, "outbox scan failed"),
+                    }
+                    if self.local.has_held() {
+                        let me = self.clone();
+                        if let Err(e) = self.db.call(move |c| me.local.release(c).map_err(cunlink_core::DbError::from)).await {
+                            tracing::warn!(error = %e, "local notifications: release failed");
+                        }
                     }
                 }
                 Some(done) = running.join_next(), if !running.is_empty() => {

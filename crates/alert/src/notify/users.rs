@@ -110,6 +110,16 @@ impl Notifier {
             let prefs = store::prefs(conn, user_id)?;
             let next_at = prefs.release_at(severity, now);
             let mut deliveries: Vec<(Channel, i64, Target)> = Vec::new();
+            if prefs.push && next_at <= now {
+                self.local.hold(
+                    feed_id,
+                    now,
+                    super::local::LocalNotice {
+                        user_id,
+                        payload: push_payload(n, feed_id, &title, &body),
+                    },
+                );
+            }
             if prefs.push {
                 for s in store::pushes_of(conn, user_id)? {
                     let target = Target::Push {

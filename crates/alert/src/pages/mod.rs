@@ -20,9 +20,9 @@ mod view;
 
 use std::sync::Arc;
 
-use cunlink_core::routes::Routes;
 use axum::extract::FromRef;
 use axum::routing::{get, post};
+use cunlink_core::routes::Routes;
 
 use cunlink_core::auth::User;
 use cunlink_web::{KitBuilder, Locale, NavEntry, PageError, Slot, WebKit};
@@ -62,6 +62,7 @@ pub fn register(kit: &mut KitBuilder, alerts: &Arc<Alerts>) {
         order: 40,
         visible: crate::routes::can_see_alarms,
     });
+    kit.notify_stream("/api/me/notifications/live");
     kit.section(
         Slot::OverviewTop,
         Arc::new(sections::OverviewAlarms(alerts.clone())),

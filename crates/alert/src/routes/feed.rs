@@ -1,11 +1,17 @@
 //! Each user's in-app feed: notices other domains sent through the
-//! `NotifyUsers` port (see `notify/users.rs`).
+//! `NotifyUsers` port (see `notify/users.rs`), and the live stream of the
+//! user's notifications over the village network (`notify/local.rs`).
+
+use std::convert::Infallible;
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
+use tokio_stream::StreamExt;
+use tokio_stream::wrappers::BroadcastStream;
 
 use crate::AlertError;
 use crate::notify::feed;
@@ -58,4 +64,26 @@ pub(super) async fn read_feed(
         .with_field("id"));
     }
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `GET /api/me/notifications/live`: an SSE stream of `notify` events, each the
+/// Web Push payload of an alarm or notice for the caller, sent when its push is
+/// due. Every signed-in page listens (see the web kit's `notify_stream`).
+pub(super) async fn live(
+    State(s): State<AlertState>,
+    CurrentUser(user): CurrentUser,
+) -> Result<Response, ApiError> {
+    let rx = s.0.notifier.local.subscribe();
+    let me = user.id;
+    let events = BroadcastStream::new(rx).filter_map(move |n| {
+        let n = n.ok()?;
+        (n.user_id == me)
+            .then(|| Ok::<_, Infallible>(Event::default().event("notify").data(n.payload.clone())))
+    });
+    // Says the subscription is live: what happens after it is delivered.
+    let hello = tokio_stream::once(Ok(Event::default().event("hello").data("{}")));
+    let stream = hello.chain(events);
+    Ok(Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response())
 }

@@ -16,7 +16,7 @@ pub(crate) use self::alarms::may_be_assigned;
 use self::alarms::{
     ack_alarm, assign_alarm, clear_alarm, comment_alarm, get_alarm, list_alarms, stream_alarms,
 };
-use self::feed::{list_feed, read_feed};
+use self::feed::{list_feed, live, read_feed};
 use self::notify::{
     add_push, add_webhook, dead_letters, get_prefs, list_pushes, list_webhooks, put_prefs,
     remove_push, remove_webhook, retry_dead, vapid_key,
@@ -51,6 +51,7 @@ pub fn routes(alerts: Arc<Alerts>) -> Routes {
         .route("/api/alarms/{id}/comments", post(comment_alarm))
         .route("/api/me/notifications", get(get_prefs).put(put_prefs))
         .route("/api/me/notifications/feed", get(list_feed))
+        .route("/api/me/notifications/live", get(live))
         .route("/api/me/notifications/{id}/read", post(read_feed))
         .route("/api/push/vapid-public-key", get(vapid_key))
         .route("/api/push/subscriptions", get(list_pushes).post(add_push))

@@ -300,6 +300,7 @@ fn table() -> Vec<Row> {
         row("GET", "/api/me/notifications", api(ALL, ALL, Unscoped)),
         row("PUT", "/api/me/notifications", api(ALL, ALL, Unscoped)),
         row("GET", "/api/me/notifications/feed", api(ALL, ALL, Unscoped)),
+        row("GET", "/api/me/notifications/live", api(ALL, ALL, Unscoped)),
         row("POST", "/api/me/notifications/{id}/read", Rule::Personal(Surface::Api)),
         row("GET", "/api/push/vapid-public-key", Rule::Public),
         row("GET", "/api/push/subscriptions", api(ALL, ALL, Unscoped)),

@@ -4,6 +4,7 @@
 mod access_matrix;
 mod accounts_cli;
 mod affairs_board;
+mod alert_local;
 mod affairs_cli;
 mod affairs_files;
 mod affairs_demo;

@@ -304,7 +304,10 @@ async fn a_node_joins_syncs_both_ways_and_keeps_ids() {
     // at the node go up with it; the hub refuses to change its copy, and the
     // node refuses to edit the county's rules.
     let r = node
-        .post(&format!("/api/alarms/{id}/comments"), json!({ "text": "已浇水" }))
+        .post(
+            &format!("/api/alarms/{id}/comments"),
+            json!({ "text": "已浇水" }),
+        )
         .await;
     assert!(r.status / 100 == 2, "{}", r.text());
     let r = node.post(&format!("/api/alarms/{id}/ack"), json!({})).await;
