@@ -28,6 +28,8 @@ use crate::wire::{self, DownAnswer, DownAsk, Record, Series, Stream, UpAnswer, U
 
 /// Records per batch (distinct keys).
 const MAX_RECORDS: usize = 500;
+/// How often a draining runner refreshes the pages' status line.
+const LINE_EVERY_BUSY: Duration = Duration::from_secs(2);
 /// Readings per batch: ~100–200 KB on the wire for once-a-minute sensors.
 pub const MAX_POINTS: usize = 20_000;
 /// How often the node asks what changed down (`CUNLINK_NODE_DOWN_EVERY_S`,
@@ -83,6 +85,7 @@ impl Runner {
 
     pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
         let mut backoff = Duration::from_secs(1);
+        let mut line_at = tokio::time::Instant::now();
         loop {
             if *shutdown.borrow() {
                 break;
@@ -110,7 +113,12 @@ impl Runner {
                     d
                 }
             };
-            self.node.refresh_line().await;
+            // The pages' status line counts what waits (a scan of the outbox):
+            // during a drain, every couple of seconds rather than every batch.
+            if !pause.is_zero() || line_at.elapsed() >= LINE_EVERY_BUSY {
+                self.node.refresh_line().await;
+                line_at = tokio::time::Instant::now();
+            }
             if pause.is_zero() {
                 continue;
             }

@@ -79,12 +79,12 @@ impl DownKind for Users {
         rows::export(conn, &USERS, "village_id = $1", &[&village])
     }
     fn apply(&self, conn: &Connection, village: i64, list: &[Value]) -> Result<(), SyncError> {
-        let mut keep = Vec::with_capacity(list.len());
+        let mut keep = std::collections::HashSet::with_capacity(list.len());
         for r in list {
             if field_opt_i64(r, "village_id")? != Some(village) {
                 return Err(SyncError::reject("a user of another village"));
             }
-            keep.push(field_i64(r, "id")?);
+            keep.insert(field_i64(r, "id")?);
         }
         // Users the hub no longer lists lose their sessions and tokens first
         // (they refer to the user row).
