@@ -98,8 +98,12 @@ impl UpKind for ConsultKind {
         let Some(mut consult) = rows::export_one(conn, &CONSULTS, id)? else {
             return Ok(None);
         };
-        consult["observations"] =
-            Value::Array(rows::export(conn, &OBSERVATIONS, "consult_id = $1", &[&id])?);
+        consult["observations"] = Value::Array(rows::export(
+            conn,
+            &OBSERVATIONS,
+            "consult_id = $1",
+            &[&id],
+        )?);
         consult["notes"] = Value::Array(rows::export(conn, &NOTES, "consult_id = $1", &[&id])?);
         let mut rxs = rows::export(conn, &PRESCRIPTIONS, "consult_id = $1", &[&id])?;
         for rx in &mut rxs {
@@ -111,7 +115,9 @@ impl UpKind for ConsultKind {
                 &[&rx_id],
             )?);
             let dispensed: Option<(i64, i64)> = conn
-                .prepare_cached("SELECT by_user, at FROM clinic_dispenses WHERE prescription_id = $1")?
+                .prepare_cached(
+                    "SELECT by_user, at FROM clinic_dispenses WHERE prescription_id = $1",
+                )?
                 .query_row([rx_id], |r| Ok((r.get(0)?, r.get(1)?)))
                 .optional()?;
             rx["dispensed_by"] = dispensed.map_or(Value::Null, |d| d.0.into());

@@ -73,7 +73,9 @@ impl UpKind for PatientKind {
         }
         let sex = field_str(body, "sex")?;
         if !SEXES.contains(&sex) {
-            return Err(SyncError::reject(format!("patient {id}: unknown sex '{sex}'")));
+            return Err(SyncError::reject(format!(
+                "patient {id}: unknown sex '{sex}'"
+            )));
         }
         rows::upsert(conn, &PATIENTS, body)?;
         Ok(())
