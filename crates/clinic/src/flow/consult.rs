@@ -152,41 +152,40 @@ impl Clinic {
     /// `POST /api/clinic/consults/{id}/close`: a treating doctor, once taken.
     pub async fn close(&self, user: &User, id: i64) -> Result<Value, ClinicError> {
         let user = user.clone();
-        let done = self
-            .write(move |c, notify| {
-                let (consult, patient) = consult_for_write(c, &user, id)?;
-                if !access::can_treat(&user, &consult, &patient) {
-                    return Err(ClinicError::forbidden(
-                        "only the consult's doctors close it",
-                    ));
-                }
-                // At a village node the village doctor holds the consult
-                // alone (no county doctor takes it there), so it closes from
-                // waiting too.
-                let from: &[ConsultStatus] = if crate::sync::is_node(c)? {
-                    &[ConsultStatus::Waiting]
-                } else {
-                    &[
-                        ConsultStatus::Accepted,
-                        ConsultStatus::Scheduled,
-                        ConsultStatus::InCall,
-                    ]
-                };
-                if !consults::transition(c, id, from, ConsultStatus::Closed, None)? {
-                    return Err(not_in_state(&consult, "closed"));
-                }
-                let notified =
-                    tell_sides(c, notify, &consult, &patient, &user, "会诊已结束", "closed")?;
-                Ok(Done {
-                    answer: json!({"status": "closed"}),
-                    change: Some(QueueChange {
-                        department_id: consult.department_id,
-                        consult_id: id,
-                    }),
-                    notified,
-                })
+        let done = self.write(move |c, notify| {
+            let (consult, patient) = consult_for_write(c, &user, id)?;
+            if !access::can_treat(&user, &consult, &patient) {
+                return Err(ClinicError::forbidden(
+                    "only the consult's doctors close it",
+                ));
+            }
+            // At a village node the village doctor holds the consult
+            // alone (no county doctor takes it there), so it closes from
+            // waiting too.
+            let from: &[ConsultStatus] = if crate::sync::is_node(c)? {
+                &[ConsultStatus::Waiting]
+            } else {
+                &[
+                    ConsultStatus::Accepted,
+                    ConsultStatus::Scheduled,
+                    ConsultStatus::InCall,
+                ]
+            };
+            if !consults::transition(c, id, from, ConsultStatus::Closed, None)? {
+                return Err(not_in_state(&consult, "closed"));
+            }
+            let notified =
+                tell_sides(c, notify, &consult, &patient, &user, "会诊已结束", "closed")?;
+            Ok(Done {
+                answer: json!({"status": "closed"}),
+                change: Some(QueueChange {
+                    department_id: consult.department_id,
+                    consult_id: id,
+                }),
+                notified,
             })
-            .await;
+        })
+        .await;
         // A closed or cancelled consult has no call: its room closes, so the pages end it.
         if done.is_ok() {
             crate::call::end(self, id);
@@ -198,47 +197,45 @@ impl Clinic {
     /// an admin, before a call began.
     pub async fn cancel(&self, user: &User, id: i64) -> Result<Value, ClinicError> {
         let user = user.clone();
-        let done = self
-            .write(move |c, notify| {
-                let (consult, patient) = consult_for_write(c, &user, id)?;
-                if user.role != Role::Admin
-                    && access::village_doctor(&user) != Some(patient.village_id)
-                {
-                    return Err(ClinicError::forbidden(
-                        "the patient's village doctor cancels a consult",
-                    ));
-                }
-                let from = [
-                    ConsultStatus::Waiting,
-                    ConsultStatus::Accepted,
-                    ConsultStatus::Scheduled,
-                ];
-                if !consults::transition(c, id, &from, ConsultStatus::Cancelled, None)? {
-                    return Err(not_in_state(&consult, "cancelled"));
-                }
-                c.execute(
-                    "UPDATE clinic_slots SET consult_id = NULL WHERE consult_id = $1",
-                    [id],
-                )?;
-                let notified = tell_sides(
-                    c,
-                    notify,
-                    &consult,
-                    &patient,
-                    &user,
-                    "会诊已取消",
-                    "cancelled",
-                )?;
-                Ok(Done {
-                    answer: json!({"status": "cancelled"}),
-                    change: Some(QueueChange {
-                        department_id: consult.department_id,
-                        consult_id: id,
-                    }),
-                    notified,
-                })
+        let done = self.write(move |c, notify| {
+            let (consult, patient) = consult_for_write(c, &user, id)?;
+            if user.role != Role::Admin && access::village_doctor(&user) != Some(patient.village_id)
+            {
+                return Err(ClinicError::forbidden(
+                    "the patient's village doctor cancels a consult",
+                ));
+            }
+            let from = [
+                ConsultStatus::Waiting,
+                ConsultStatus::Accepted,
+                ConsultStatus::Scheduled,
+            ];
+            if !consults::transition(c, id, &from, ConsultStatus::Cancelled, None)? {
+                return Err(not_in_state(&consult, "cancelled"));
+            }
+            c.execute(
+                "UPDATE clinic_slots SET consult_id = NULL WHERE consult_id = $1",
+                [id],
+            )?;
+            let notified = tell_sides(
+                c,
+                notify,
+                &consult,
+                &patient,
+                &user,
+                "会诊已取消",
+                "cancelled",
+            )?;
+            Ok(Done {
+                answer: json!({"status": "cancelled"}),
+                change: Some(QueueChange {
+                    department_id: consult.department_id,
+                    consult_id: id,
+                }),
+                notified,
             })
-            .await;
+        })
+        .await;
         // A closed or cancelled consult has no call: its room closes, so the pages end it.
         if done.is_ok() {
             crate::call::end(self, id);

@@ -161,11 +161,7 @@ pub fn transition(
 }
 
 /// Whether `doctor_id` took one of `patient_id`'s consults.
-pub fn assigned(
-    conn: &Connection,
-    patient_id: i64,
-    doctor_id: i64,
-) -> cunlink_core::sql::Result<bool> {
+pub fn assigned(conn: &Connection, patient_id: i64, doctor_id: i64) -> cunlink_core::sql::Result<bool> {
     conn.query_row(
         "SELECT EXISTS(SELECT 1 FROM clinic_consults WHERE county_doctor_id = $1 AND patient_id = $2)",
         params![doctor_id, patient_id],
@@ -209,11 +205,7 @@ pub fn insert_slot(
          VALUES ($1, $2, $3, $4, $5) ON CONFLICT (doctor_id, starts_at) DO NOTHING",
         params![doctor_id, department_id, starts_at, minutes, now_ms()],
     )?;
-    Ok(if n == 1 {
-        Some(conn.last_insert_rowid()?)
-    } else {
-        None
-    })
+    Ok(if n == 1 { Some(conn.last_insert_rowid()?) } else { None })
 }
 
 pub fn slot(conn: &Connection, id: i64) -> cunlink_core::sql::Result<Option<Slot>> {
@@ -249,11 +241,7 @@ pub fn slots(
 }
 
 /// Book a free slot for a consult; false if it was taken meanwhile.
-pub fn book_slot(
-    conn: &Connection,
-    slot_id: i64,
-    consult_id: i64,
-) -> cunlink_core::sql::Result<bool> {
+pub fn book_slot(conn: &Connection, slot_id: i64, consult_id: i64) -> cunlink_core::sql::Result<bool> {
     let n = conn.execute(
         "UPDATE clinic_slots SET consult_id = $1 WHERE id = $2 AND consult_id IS NULL",
         params![consult_id, slot_id],
@@ -296,10 +284,7 @@ pub fn insert_observation(
 }
 
 /// Observations of the given consults.
-pub fn observations(
-    conn: &Connection,
-    consult_ids: &[i64],
-) -> cunlink_core::sql::Result<Vec<Observation>> {
+pub fn observations(conn: &Connection, consult_ids: &[i64]) -> cunlink_core::sql::Result<Vec<Observation>> {
     let ids = serde_json::to_string(consult_ids).unwrap_or_default();
     let mut st = conn.prepare_cached(&format!(
         "SELECT id, consult_id, key, value, device, observed_at FROM clinic_observations

@@ -25,10 +25,7 @@ pub fn ensure_department(conn: &Connection, name: &str) -> cunlink_core::sql::Re
     )
 }
 
-pub fn department_by_name(
-    conn: &Connection,
-    name: &str,
-) -> cunlink_core::sql::Result<Option<Department>> {
+pub fn department_by_name(conn: &Connection, name: &str) -> cunlink_core::sql::Result<Option<Department>> {
     conn.query_row(
         "SELECT id, name FROM clinic_departments WHERE name = $1",
         [name],
@@ -81,10 +78,7 @@ pub fn link_county_doctor(
 }
 
 /// The department of a county doctor, if `user_id` is one.
-pub fn doctor_department(
-    conn: &Connection,
-    user_id: i64,
-) -> cunlink_core::sql::Result<Option<i64>> {
+pub fn doctor_department(conn: &Connection, user_id: i64) -> cunlink_core::sql::Result<Option<i64>> {
     conn.query_row(
         "SELECT department_id FROM clinic_doctors WHERE user_id = $1",
         [user_id],
@@ -94,10 +88,7 @@ pub fn doctor_department(
 }
 
 /// The county doctors of a department (who hears of a new consult there).
-pub fn department_doctors(
-    conn: &Connection,
-    department_id: i64,
-) -> cunlink_core::sql::Result<Vec<i64>> {
+pub fn department_doctors(conn: &Connection, department_id: i64) -> cunlink_core::sql::Result<Vec<i64>> {
     let mut st = conn.prepare_cached(
         "SELECT user_id FROM clinic_doctors WHERE department_id = $1 ORDER BY user_id LIMIT 200",
     )?;
@@ -180,10 +171,7 @@ pub fn patients(
 }
 
 /// The patients whose own account is `user_id` (normally one).
-pub fn patients_of_user(
-    conn: &Connection,
-    user_id: i64,
-) -> cunlink_core::sql::Result<Vec<Patient>> {
+pub fn patients_of_user(conn: &Connection, user_id: i64) -> cunlink_core::sql::Result<Vec<Patient>> {
     let mut st = conn.prepare_cached(&format!(
         "SELECT {PATIENT_COLUMNS} FROM clinic_patients WHERE user_id = $1 ORDER BY id LIMIT 20"
     ))?;
