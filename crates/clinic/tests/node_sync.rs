@@ -457,6 +457,19 @@ async fn another_villages_or_the_hubs_records_are_rejected() {
         .apply(p.village, "clinic_consult", &ck, &orphan)
         .expect_err("unknown patient");
     assert!(e.to_string().contains("no patient"), "{e}");
+    // An unknown department, or a hub slot, is refused.
+    let mut bad = consult_body.clone();
+    bad["department_id"] = json!(999);
+    let e = p
+        .apply(p.village, "clinic_consult", &ck, &bad)
+        .expect_err("unknown department");
+    assert!(e.to_string().contains("no department"), "{e}");
+    let mut bad = consult_body.clone();
+    bad["slot_id"] = json!(1);
+    let e = p
+        .apply(p.village, "clinic_consult", &ck, &bad)
+        .expect_err("a slot");
+    assert!(e.to_string().contains("slot"), "{e}");
     // A note smuggled under another consult's id is refused.
     p.apply(p.village, "clinic_consult", &ck, &consult_body)
         .expect("consult");
@@ -518,6 +531,34 @@ async fn each_side_refuses_what_the_other_owns() {
         code(h.mark_in_call(consult, p.doctor.id).await.unwrap_err()),
         "node_record"
     );
+    assert_eq!(
+        code(h.close(&p.doctor, waiting).await.unwrap_err()),
+        "node_record"
+    );
+    assert_eq!(
+        code(h.dispense(&p.doctor, rx).await.unwrap_err()),
+        "node_record"
+    );
+    let line = json!({"items": [{"drug": "x", "dose": "1", "route": "口服", "frequency": "qd", "days": 1, "quantity": 1}]});
+    assert_eq!(
+        code(
+            h.prescribe(&p.doctor, waiting, obj(line))
+                .await
+                .unwrap_err()
+        ),
+        "node_record"
+    );
+    // A photo is refused before its bytes are even decoded.
+    let photo = h
+        .add_photo(
+            &p.doctor,
+            waiting,
+            "image/jpeg".into(),
+            bytes::Bytes::from_static(b"not decoded"),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(code(photo), "node_record");
     // Nor do the county doctors find it in their queue.
     let queue = p
         .hub
@@ -547,6 +588,22 @@ async fn each_side_refuses_what_the_other_owns() {
     );
     assert_eq!(
         code(n.mark_in_call(waiting, p.doctor.id).await.unwrap_err()),
+        "hub_only"
+    );
+    assert_eq!(
+        code(
+            n.schedule(&p.doctor, waiting, obj(json!({"slot_id": 1})))
+                .await
+                .unwrap_err()
+        ),
+        "hub_only"
+    );
+    assert_eq!(
+        code(
+            n.assign_department(p.county.clone(), "内科".into())
+                .await
+                .unwrap_err()
+        ),
         "hub_only"
     );
     // Nothing of that reached the hub's rows.
