@@ -203,12 +203,12 @@ fn check_consult(
         .prepare_cached("SELECT patient_id FROM clinic_consults WHERE id = $1")?
         .query_row([id], |r| r.get(0))
         .optional()?;
-    if let Some(p) = stored {
-        if patient_village(conn, p)? != Some(village_id) {
-            return Err(SyncError::reject(format!(
-                "consult {id} is another village's"
-            )));
-        }
+    if let Some(p) = stored
+        && patient_village(conn, p)? != Some(village_id)
+    {
+        return Err(SyncError::reject(format!(
+            "consult {id} is another village's"
+        )));
     }
     let dep = field_i64(body, "department_id")?;
     let known: bool = conn
