@@ -26,6 +26,7 @@ pub mod photos;
 pub mod record;
 pub mod routes;
 pub mod store;
+pub mod sync;
 pub mod vitals;
 
 use std::sync::Arc;
@@ -110,6 +111,8 @@ impl Clinic {
         self.db
             .call(move |c| {
                 let tx = c.transaction()?;
+                // A video call needs the county link: a node holds none.
+                sync::hub_only(&tx, "video calls with county doctors are held")?;
                 let Some(consult) = store::consults::get(&tx, consult_id)? else {
                     return Err(ClinicError::not_found(
                         "unknown_consult",
@@ -126,6 +129,7 @@ impl Clinic {
                         "only the consult's doctors and patient join its call",
                     ));
                 }
+                sync::owns_consult(&tx, consult_id)?;
                 match consult.status {
                     ConsultStatus::InCall => return Ok(()),
                     ConsultStatus::Accepted | ConsultStatus::Scheduled => {}
@@ -178,6 +182,10 @@ impl Domain for Clinic {
 
     fn page_routes(self: Arc<Self>, kit: &WebKit) -> Routes {
         pages::routes(self.clone(), kit.clone()).merge(call::page_routes(self, kit.clone()))
+    }
+
+    fn sync_kinds(self: Arc<Self>, kinds: &mut cunlink_core::sync::SyncKinds) {
+        sync::register(kinds);
     }
 
     fn render_metrics(&self, out: &mut String) {

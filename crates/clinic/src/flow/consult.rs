@@ -67,6 +67,7 @@ impl Clinic {
     pub async fn accept(&self, user: &User, id: i64) -> Result<Value, ClinicError> {
         let user = user.clone();
         self.write(move |c, notify| {
+            crate::sync::hub_only(c, "county doctors accept consults")?;
             // The contract: a doctor of another department is refused (403), not told "no such consult".
             let dep = access::county_department(c, &user)?;
             if dep.is_some() && consults::get(c, id)?.is_some_and(|k| Some(k.department_id) != dep)
@@ -116,6 +117,7 @@ impl Clinic {
     pub async fn schedule(&self, user: &User, id: i64, body: Obj) -> Result<Value, ClinicError> {
         let user = user.clone();
         self.write(move |c, notify| {
+            crate::sync::hub_only(c, "county doctors' slots are booked")?;
             let (consult, patient) = consult_for_write(c, &user, id)?;
             if access::village_doctor(&user) != Some(patient.village_id) {
                 return Err(ClinicError::forbidden("slots are booked by the patient's village doctors"));
@@ -157,12 +159,19 @@ impl Clinic {
                     "only the consult's doctors close it",
                 ));
             }
-            let from = [
-                ConsultStatus::Accepted,
-                ConsultStatus::Scheduled,
-                ConsultStatus::InCall,
-            ];
-            if !consults::transition(c, id, &from, ConsultStatus::Closed, None)? {
+            // At a village node the village doctor holds the consult
+            // alone (no county doctor takes it there), so it closes from
+            // waiting too.
+            let from: &[ConsultStatus] = if crate::sync::is_node(c)? {
+                &[ConsultStatus::Waiting]
+            } else {
+                &[
+                    ConsultStatus::Accepted,
+                    ConsultStatus::Scheduled,
+                    ConsultStatus::InCall,
+                ]
+            };
+            if !consults::transition(c, id, from, ConsultStatus::Closed, None)? {
                 return Err(not_in_state(&consult, "closed"));
             }
             let notified =
@@ -238,6 +247,7 @@ impl Clinic {
     pub async fn create_slot(&self, user: &User, body: Obj) -> Result<Value, ClinicError> {
         let user = user.clone();
         self.write(move |c, _| {
+            crate::sync::hub_only(c, "slots are published")?;
             let Some(dep) = access::county_department(c, &user)? else {
                 return Err(ClinicError::forbidden(
                     "slots are published by county doctors",

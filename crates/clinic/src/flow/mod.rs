@@ -90,6 +90,8 @@ pub(crate) fn consult_for_write(
     if !access::can_read_consult(c, user, &consult, &patient)? {
         return Err(gone());
     }
+    // One owner per record (docs/clinic.md, "Village node").
+    crate::sync::owns_consult(c, id)?;
     Ok((consult, patient))
 }
 

@@ -9,6 +9,7 @@ impl Clinic {
             return Err(ClinicError::forbidden("only admins create departments"));
         }
         self.write(move |c, _| {
+            crate::sync::hub_only(c, "departments are created")?;
             let name = input::text(&body, "name", 64)?;
             if people::department_by_name(c, name)?.is_some() {
                 return Err(ClinicError::conflict(
@@ -59,6 +60,7 @@ impl Clinic {
             ));
         }
         self.write(move |c, _| {
+            crate::sync::hub_only(c, "county doctors are assigned")?;
             let dep = people::link_county_doctor(c, doctor.id, &department)?;
             Ok(plain(
                 json!({"user": doctor.username, "department": department, "department_id": dep}),

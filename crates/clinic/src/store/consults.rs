@@ -52,12 +52,15 @@ pub fn insert(
     complaint: &str,
 ) -> cunlink_core::sql::Result<i64> {
     let now = now_ms();
+    // In this installation's id range: a consult held at a village node keeps
+    // its id on the hub.
+    let id = super::next_id(conn, "clinic_consults")?;
     conn.execute(
-        "INSERT INTO clinic_consults (patient_id, department_id, village_doctor_id, status, complaint, created_at, updated_at)
-         VALUES ($1, $2, $3, 'waiting', $4, $5, $5)",
-        params![patient_id, department_id, village_doctor_id, complaint, now],
+        "INSERT INTO clinic_consults (id, patient_id, department_id, village_doctor_id, status, complaint, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, 'waiting', $5, $6, $6)",
+        params![id, patient_id, department_id, village_doctor_id, complaint, now],
     )?;
-    Ok(conn.last_insert_rowid()?)
+    Ok(id)
 }
 
 pub fn get(conn: &Connection, id: i64) -> cunlink_core::sql::Result<Option<Consult>> {
@@ -272,11 +275,12 @@ pub fn insert_observation(
     device: Option<&str>,
     observed_at: i64,
 ) -> cunlink_core::sql::Result<i64> {
+    let id = super::next_id(conn, "clinic_observations")?;
     conn.execute(
-        "INSERT INTO clinic_observations (consult_id, key, value, device, observed_at) VALUES ($1, $2, $3, $4, $5)",
-        params![consult_id, key, value, device, observed_at],
+        "INSERT INTO clinic_observations (id, consult_id, key, value, device, observed_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        params![id, consult_id, key, value, device, observed_at],
     )?;
-    Ok(conn.last_insert_rowid()?)
+    Ok(id)
 }
 
 /// Observations of the given consults.
@@ -361,9 +365,16 @@ pub fn waiting(
     let mut st = conn.prepare_cached(&format!(
         "SELECT {cols}, p.village_id, p.sex, p.birth_date FROM clinic_consults c
          JOIN clinic_patients p ON p.id = c.patient_id
-         WHERE c.department_id = $1 AND c.status = 'waiting' ORDER BY c.id LIMIT $2"
+         WHERE c.department_id = $1 AND c.status = 'waiting' AND c.id < $3 ORDER BY c.id LIMIT $2"
     ))?;
-    let rows = st.query_map(params![department_id, limit], |r| {
+    // On the hub, a consult held at a village node is not the county
+    // doctors' to take (it changes at the node): not in their queue.
+    let below = if cunlink_core::sync::node_self(conn)?.is_some() {
+        i64::MAX
+    } else {
+        cunlink_core::sync::ID_SPAN
+    };
+    let rows = st.query_map(params![department_id, limit, below], |r| {
         Ok((
             from_row(r)?,
             r.get::<_, i64>(12)?,

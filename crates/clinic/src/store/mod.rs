@@ -9,6 +9,8 @@ pub mod log;
 pub mod people;
 pub mod records;
 
+use cunlink_core::sync::next_id;
+
 use cunlink_core::Migration;
 use cunlink_core::sql::Connection;
 
@@ -42,5 +44,10 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 2,
         name: "clinic_records",
         sql: include_str!("../../migrations/sqlite/0002_clinic_records.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "clinic_node_sync",
+        sql: include_str!("../../migrations/sqlite/0003_node_sync.sql"),
     },
 ];

@@ -136,12 +136,15 @@ pub struct NewPatient<'a> {
 }
 
 pub fn insert_patient(conn: &Connection, p: &NewPatient<'_>) -> cunlink_core::sql::Result<i64> {
+    // In this installation's id range: a patient registered at a village node
+    // keeps its id on the hub (docs/clinic.md, "Village node").
+    let id = super::next_id(conn, "clinic_patients")?;
     conn.execute(
-        "INSERT INTO clinic_patients (name, sex, birth_date, village_id, phone, user_id, created_by, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        params![p.name, p.sex, p.birth_date, p.village_id, p.phone, p.user_id, p.created_by, now_ms()],
+        "INSERT INTO clinic_patients (id, name, sex, birth_date, village_id, phone, user_id, created_by, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        params![id, p.name, p.sex, p.birth_date, p.village_id, p.phone, p.user_id, p.created_by, now_ms()],
     )?;
-    Ok(conn.last_insert_rowid()?)
+    Ok(id)
 }
 
 pub fn patient(conn: &Connection, id: i64) -> cunlink_core::sql::Result<Option<Patient>> {

@@ -35,12 +35,13 @@ pub fn insert_note(
     author: i64,
     n: &NewNote<'_>,
 ) -> cunlink_core::sql::Result<i64> {
+    let id = super::next_id(conn, "clinic_notes")?;
     conn.execute(
-        "INSERT INTO clinic_notes (consult_id, author_id, subjective, objective, assessment, plan, diagnosis, icd10, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        params![consult_id, author, n.subjective, n.objective, n.assessment, n.plan, n.diagnosis, n.icd10, now_ms()],
+        "INSERT INTO clinic_notes (id, consult_id, author_id, subjective, objective, assessment, plan, diagnosis, icd10, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        params![id, consult_id, author, n.subjective, n.objective, n.assessment, n.plan, n.diagnosis, n.icd10, now_ms()],
     )?;
-    Ok(conn.last_insert_rowid()?)
+    Ok(id)
 }
 
 /// Most notes one consult may hold (a consult's notes are shown whole).
@@ -130,12 +131,12 @@ pub fn insert_prescription(
     items: &[Line],
 ) -> cunlink_core::sql::Result<(i64, i64)> {
     let version = previous.map(|p| p.version + 1).unwrap_or(1);
+    let id = super::next_id(conn, "clinic_prescriptions")?;
     conn.execute(
-        "INSERT INTO clinic_prescriptions (consult_id, prescriber_id, version, previous_id, created_at)
-         VALUES ($1, $2, $3, $4, $5)",
-        params![consult_id, prescriber, version, previous.map(|p| p.id), now_ms()],
+        "INSERT INTO clinic_prescriptions (id, consult_id, prescriber_id, version, previous_id, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+        params![id, consult_id, prescriber, version, previous.map(|p| p.id), now_ms()],
     )?;
-    let id = conn.last_insert_rowid()?;
     if let Some(p) = previous {
         conn.execute(
             "UPDATE clinic_prescriptions SET superseded = 1 WHERE id = $1",
@@ -143,11 +144,13 @@ pub fn insert_prescription(
         )?;
     }
     let mut st = conn.prepare_cached(
-        "INSERT INTO clinic_prescription_lines (prescription_id, drug, dose, route, frequency, days, quantity)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO clinic_prescription_lines (id, prescription_id, drug, dose, route, frequency, days, quantity)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )?;
     for l in items {
+        let line = super::next_id(conn, "clinic_prescription_lines")?;
         st.execute(params![
+            line,
             id,
             l.drug,
             l.dose,

@@ -51,6 +51,7 @@ mod mqtt_limits;
 mod node_crash;
 mod node_netns;
 mod node_sync;
+mod node_sync_clinic;
 mod notify;
 mod notify_feed;
 mod notify_ssrf;
