@@ -345,6 +345,10 @@ fn table() -> Vec<Row> {
         row("GET", "/api/market/orders/{id}", api(ORDER_PARTIES, ORDER_PARTIES, Owner403)),
         row("POST", "/api/market/orders/{id}/status", api(ORDER_PARTIES, OPERATORS, Owner403)),
         row("POST", "/api/market/orders/{id}/payment", api(ORDER_PARTIES, OPERATORS, Owner403)),
+        // Village node (issue 15): a station hands a hub order over on its node;
+        // the hub answers 409 node_only past the same checks.
+        row("POST", "/api/market/orders/{id}/pickup", api(ORDER_PARTIES, OPERATORS, Owner403)),
+        row("GET", "/api/market/pickups", api(OPERATORS, OPERATORS, Unscoped)),
         row("POST", "/api/market/parcels", api(PARCEL_STAFF, PARCEL_STAFF, Unscoped)),
         row("GET", "/api/market/parcels/reminders", api(PARCEL_STAFF, PARCEL_STAFF, Unscoped)),
         // fixed by issue 9 item 6: an operator sees only its own station's parcels.
