@@ -1442,6 +1442,7 @@ fn body(
         "/api/market/orders/{id}/payment" => {
             j(json!({"state": "paid_at_station", "method": "cash"}))
         }
+        "/api/market/orders/{id}/pickup" => j(json!({})),
         "/api/market/parcels" => j(
             json!({"to_station_id": v.station, "recipient_name": "Li", "tracking": format!("T{n}")}),
         ),
