@@ -583,6 +583,52 @@ async fn a_parcel_made_at_the_station_goes_up_with_its_scans() {
     ));
     assert_eq!(p.hub.count("market_parcels"), 1);
 
+    // A pickup code a hub parcel waiting at the same station holds meanwhile
+    // is refused (not a failed batch on the unique index): the node's parcel
+    // not on the hub yet, a hub parcel there with the same code.
+    let (c3, st) = (code.clone(), station);
+    p.hub
+        .market
+        .db
+        .call_blocking(move |c| {
+            c.execute("DELETE FROM market_parcel_events WHERE parcel_id = $1", [id])?;
+            c.execute("DELETE FROM market_parcels WHERE id = $1", [id])?;
+            c.execute(
+                "INSERT INTO market_parcels (id, to_station_id, status, pickup_code, arrived_at, created_at)
+                 VALUES (7, $1, 'at_village_station', $2, 0, 0)",
+                cunlink_core::sql::params![st, c3],
+            )
+        })
+        .map_err(DbError::from)
+        .expect("a hub parcel");
+    match p.apply("parcel", &id.to_string(), &body) {
+        Err(SyncError::Reject(why)) => assert!(why.contains("pickup code"), "{why}"),
+        other => panic!("expected a rejection, got {other:?}"),
+    }
+    p.hub
+        .market
+        .db
+        .call_blocking(|c| c.execute("DELETE FROM market_parcels WHERE id = 7", []))
+        .map_err(DbError::from)
+        .expect("gone");
+    // The hub's reminder check leaves the node's parcel to the node, however
+    // long it waits.
+    p.hub
+        .market
+        .db
+        .call_blocking(move |c| {
+            c.execute(
+                "UPDATE market_parcels SET arrived_at = 0 WHERE id = $1",
+                [id],
+            )
+        })
+        .map_err(DbError::from)
+        .expect("arrived long ago");
+    let reminded = call(&p.hub, |c| parcels::record_reminders(c, 3)).expect("reminders");
+    assert_eq!(reminded, 0);
+    p.apply("parcel", &id.to_string(), &body)
+        .expect("the node's copy again");
+
     // Collected on the node, it comes up collected.
     let u = op.clone();
     call(&p.node, move |c| {
@@ -699,12 +745,39 @@ async fn an_online_order_waits_at_the_node_and_its_pickup_goes_up() {
     let second = serde_json::from_str::<Value>(&placed.body).expect("json")["id"]
         .as_i64()
         .expect("order id");
+    // Paid online at the hub's counter first: the station takes no payment.
+    let u = op.clone();
+    call(&p.hub, move |c| {
+        orders::payment(
+            c,
+            &u,
+            second,
+            &obj(json!({"state": "paid_at_station", "method": "qr"})),
+        )
+    })
+    .expect("paid on the hub");
     p.down();
+    let u = op.clone();
+    let e = call(&p.node, move |c| {
+        pickups::pickup(c, &u, second, &obj(json!({"method": "cash"})))
+    })
+    .expect_err("paid twice");
+    assert_eq!(
+        (code(&e), field(&e)),
+        (Some("already_paid"), Some("method"))
+    );
     let u = op.clone();
     call(&p.node, move |c| {
         pickups::pickup(c, &u, second, &obj(json!({})))
     })
     .expect("pickup during the cut");
+    // Naming another station than the order's is refused.
+    let mut bad = p.export("pickup", &second.to_string());
+    bad["station_id"] = json!(elsewhere);
+    match p.apply("pickup", &second.to_string(), &bad) {
+        Err(SyncError::Reject(why)) => assert!(why.contains("station"), "{why}"),
+        r => panic!("expected a rejection, got {r:?}"),
+    }
     let buyer = p.buyer.clone();
     call(&p.hub, move |c| {
         orders::transition(c, &buyer, second, &obj(json!({"status": "cancelled"})))
