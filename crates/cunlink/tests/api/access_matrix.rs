@@ -395,6 +395,9 @@ fn table() -> Vec<Row> {
         row("GET", "/market/station", page(OPERATORS, OPERATORS, Unscoped)),
         row("POST", "/market/station/orders/{id}/status", page(OPERATORS, OPERATORS, Owner403)),
         row("POST", "/market/station/orders/{id}/payment", page(OPERATORS, OPERATORS, Owner403)),
+        // Handing a hub order over happens on a village node; this hub refuses
+        // it to everyone (the form comes back with `?err=`, node_only).
+        row("POST", "/market/station/orders/{id}/pickup", page(OPERATORS, &[], Owner403)),
         // fixed by issue 9 item 6: scans only by the holding station (the county hub may scan any).
         Row {
             method: "POST",
@@ -1503,6 +1506,7 @@ fn body(
         // Stays listed: later rows still order it.
         "/market/mine/{id}/listed" => f("listed=1".into()),
         "/market/station/orders/{id}/status" => f("status=packed".into()),
+        "/market/station/orders/{id}/pickup" => f("method=cash".into()),
         "/market/station/orders/{id}/payment" => f("status=paid_at_station&method=cash".into()),
         "/market/station/parcels/{id}/scan" => f("status=picked_up".into()),
         "/market/station/parcels/{id}/collect" => f(format!("code={code}")),

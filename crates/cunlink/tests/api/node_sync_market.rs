@@ -102,6 +102,14 @@ async fn parcels_scanned_and_online_orders_picked_up_at_the_node_reach_the_hub()
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
 
+    // The station's counter page on the node lists it with a handover button.
+    let form = format!("/market/station/orders/{order}/pickup");
+    let page = node.get("/market/station").await.text();
+    assert!(
+        page.contains(&format!("id=\"pickup-{order}\"")) && page.contains(&form),
+        "{page}"
+    );
+
     // The buyer collects the online order at the station and pays cash.
     let r = node
         .post(
@@ -116,6 +124,11 @@ async fn parcels_scanned_and_online_orders_picked_up_at_the_node_reach_the_hub()
         .await;
     assert_eq!(again.status, 409, "{}", again.text());
     assert_eq!(again.json()["error"], "already_picked_up");
+
+    // Handed over: no button any more (the card stays, marked, until the
+    // hub's collected order leaves the next snapshot).
+    let page = node.get("/market/station").await.text();
+    assert!(!page.contains(&form), "handed over, no button: {page}");
 
     // Both reach the hub: the parcel under the same id with its scans, the
     // order collected and paid.
