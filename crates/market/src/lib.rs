@@ -19,6 +19,7 @@ pub mod orders;
 pub mod pages;
 pub mod parcels;
 pub mod photos;
+pub mod pickups;
 pub mod prices;
 pub mod query;
 pub mod routes;
@@ -63,6 +64,11 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 4,
         name: "node_sync",
         sql: include_str!("../migrations/sqlite/0004_node_sync.sql"),
+    },
+    Migration {
+        version: 5,
+        name: "node_parcels_pickups",
+        sql: include_str!("../migrations/sqlite/0005_node_parcels_pickups.sql"),
     },
 ];
 

@@ -254,6 +254,7 @@ pub fn scan(conn: &Connection, user: &User, id: i64, body: &Obj) -> Result<Value
     if !may_see(user, &h) {
         return Err(unknown(id));
     }
+    node_owns(conn, id)?;
     let ok = matches!(
         (h.status.as_str(), to),
         ("created", "picked_up")
@@ -315,6 +316,23 @@ pub fn scan(conn: &Connection, user: &User, id: i64, body: &Obj) -> Result<Value
     get(conn, user, id)
 }
 
+/// On the hub, a parcel a village node made (an id in a node's range) is the
+/// node's: it is scanned and collected at the village station and comes up
+/// again with its scans (docs/market.md, "Village node"). A scan here would be
+/// overwritten by the node's next copy.
+fn node_owns(conn: &Connection, id: i64) -> Result<(), MarketError> {
+    if id >= cunlink_core::sync::ID_SPAN && cunlink_core::sync::node_self(conn)?.is_none() {
+        return Err(MarketError::conflict(
+            "node_parcel",
+            None,
+            format!(
+                "parcel {id} was registered at a village node; it is scanned and collected there"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// A code not held by another parcel waiting at this station.
 fn issue_code(conn: &Connection, station: &Station) -> Result<String, MarketError> {
     for _ in 0..20 {
@@ -350,6 +368,7 @@ pub fn collect(conn: &Connection, user: &User, id: i64, body: &Obj) -> Result<Va
             h.to.name
         )));
     }
+    node_owns(conn, id)?;
     if h.status != "at_village_station" {
         return Err(MarketError::conflict(
             "not_at_station",
@@ -429,7 +448,12 @@ pub fn record_reminders(conn: &Connection, days: i64) -> Result<usize, MarketErr
     // The setting comes from the environment; keep it in the range a client may ask for.
     let days = days.clamp(0, MAX_REMINDER_DAYS);
     let now = now_ms();
-    let ids = store::parcels::due_reminders(conn, now - days * DAY_MS, now - DAY_MS)?;
+    let below = if cunlink_core::sync::node_self(conn)?.is_some() {
+        i64::MAX
+    } else {
+        cunlink_core::sync::ID_SPAN
+    };
+    let ids = store::parcels::due_reminders(conn, now - days * DAY_MS, now - DAY_MS, below)?;
     let mut recorded = 0;
     for id in &ids {
         // Several nodes run this check: the one whose claim lands records it.

@@ -26,7 +26,7 @@ use crate::error::MarketError;
 use crate::idem::{self, Answer};
 use crate::input::{self, Obj};
 use crate::query::Params;
-use crate::{Market, access, catalog, live, orders, parcels, photos, prices, trace};
+use crate::{Market, access, catalog, live, orders, parcels, photos, pickups, prices, trace};
 
 #[derive(Clone)]
 pub struct MarketState(pub Arc<Market>);
@@ -64,6 +64,8 @@ pub fn routes(market: Arc<Market>) -> Routes {
         .route("/api/market/orders/{id}", get(get_order))
         .route("/api/market/orders/{id}/status", post(order_status))
         .route("/api/market/orders/{id}/payment", post(order_payment))
+        .route("/api/market/orders/{id}/pickup", post(order_pickup))
+        .route("/api/market/pickups", get(list_pickups))
         .route("/api/market/parcels", post(create_parcel))
         .route("/api/market/parcels/reminders", get(reminders))
         .route("/api/market/parcels/{id}", get(get_parcel))
@@ -342,6 +344,25 @@ async fn order_payment(
     Ok(Json(
         in_tx(&s.0, move |c| orders::payment(c, &u, id, &b)).await?,
     ))
+}
+
+/// A village node's station hands over a hub order (docs/market.md, "Village node").
+async fn order_pickup(
+    State(s): State<MarketState>,
+    CurrentUser(u): CurrentUser,
+    Path(id): Path<i64>,
+    body: Bytes,
+) -> R<Json<Value>> {
+    let b = body_obj(&body)?;
+    Ok(Json(
+        in_tx(&s.0, move |c| pickups::pickup(c, &u, id, &b)).await?,
+    ))
+}
+
+async fn list_pickups(State(s): State<MarketState>, CurrentUser(u): CurrentUser) -> R<Json<Value>> {
+    Ok(Json(Value::Array(
+        db(&s.0, move |c| pickups::list(c, &u)).await?,
+    )))
 }
 
 async fn in_tx<T: Send + 'static>(

@@ -11,7 +11,7 @@ use cunlink_core::DbError;
 use cunlink_core::auth::{Role, User};
 use cunlink_core::sql::TransactionBehavior;
 use cunlink_core::sync::{ID_SPAN, NodeSelf, SyncError, SyncKinds};
-use cunlink_market::{MarketError, allocations, orders};
+use cunlink_market::{MarketError, allocations, orders, parcels, pickups};
 use cunlink_web::Domain;
 use serde_json::{Value, json};
 use support::{Shop, VILLAGE, code, field, obj, one_line};
@@ -495,4 +495,300 @@ async fn stock_has_one_owner_at_a_time() {
         .call_blocking(move |c| allocations::release(c, &f, v, &obj(json!({"quantity": 1}))))
         .expect_err("release on the hub");
     assert_eq!(code(&e), Some("node_only"));
+}
+
+/// A user made on both sides in the same order (same id), as accounts come down.
+fn both(p: &Pair, name: &str, role: Role, village: Option<&str>) -> User {
+    let on_hub = p.hub.user(name, role, village);
+    let on_node = p.node.user(name, role, village);
+    assert_eq!(on_hub.id, on_node.id);
+    on_hub
+}
+
+fn call<T: Send + 'static>(
+    shop: &Shop,
+    f: impl FnOnce(&cunlink_core::sql::Connection) -> Result<T, MarketError> + Send + 'static,
+) -> Result<T, MarketError> {
+    shop.market.db.call_blocking(move |c| f(c))
+}
+
+#[tokio::test]
+async fn a_parcel_made_at_the_station_goes_up_with_its_scans() {
+    let p = pair("parcel");
+    let op = both(&p, "op", Role::StationOperator, Some(VILLAGE));
+    let station = p.station;
+    let (u, body) = (
+        op.clone(),
+        obj(json!({"to_station_id": station, "recipient_name": "王大妈", "tracking": "SF1"})),
+    );
+    let made = call(&p.node, move |c| parcels::create(c, &u, &body)).expect("parcel on the node");
+    let id = made["id"].as_i64().expect("parcel id");
+    assert!(id >= ID_SPAN, "node parcel id {id} is in node 1's range");
+    let u = op.clone();
+    let arrived = call(&p.node, move |c| {
+        parcels::scan(c, &u, id, &obj(json!({"status": "at_village_station"})))
+    })
+    .expect("arrival scan on the node");
+    let code = arrived["pickup_code"].as_str().expect("code").to_string();
+    assert_eq!(p.outbox(), vec![("parcel".to_string(), id.to_string())]);
+
+    p.up();
+    let county = p.hub.user("county", Role::CountyStaff, None);
+    let u = county.clone();
+    let on_hub = call(&p.hub, move |c| parcels::get(c, &u, id)).expect("the hub has it");
+    assert_eq!(on_hub["id"], json!(id));
+    assert_eq!(on_hub["status"], json!("at_village_station"));
+    assert_eq!(on_hub["tracking"], json!("SF1"));
+    assert_eq!(on_hub["events"], arrived["events"]);
+
+    // The same record again: no row changes.
+    const SCANS: &str =
+        "SELECT id, status || '@' || at FROM market_parcel_events WHERE parcel_id = $1 ORDER BY id";
+    let scans = rows(&p.hub, SCANS, id);
+    assert_eq!(scans.len(), 2);
+    let body = p.export("parcel", &id.to_string());
+    p.apply("parcel", &id.to_string(), &body).expect("again");
+    assert_eq!(rows(&p.hub, SCANS, id), scans);
+    assert_eq!(p.hub.count("market_parcels"), 1);
+
+    // The parcel is the node's: the hub's users do not scan or collect it.
+    let u = county.clone();
+    let e = call(&p.hub, move |c| {
+        parcels::scan(c, &u, id, &obj(json!({"status": "returned"})))
+    })
+    .expect_err("scanned on the hub");
+    assert_eq!(code_of(&e), Some("node_parcel"));
+    let admin = p.hub.user("admin", Role::Admin, None);
+    let c2 = code.clone();
+    let e = call(&p.hub, move |c| {
+        parcels::collect(c, &admin, id, &obj(json!({"code": c2})))
+    })
+    .expect_err("collected on the hub");
+    assert_eq!(code_of(&e), Some("node_parcel"));
+    assert_eq!(rows(&p.hub, SCANS, id), scans);
+
+    // Another village's parcel, or one in the hub's own id range, is refused.
+    let elsewhere = p.hub.station(OTHER_VILLAGE, "竹林村服务站");
+    let mut bad = body.clone();
+    bad["to_station_id"] = json!(elsewhere);
+    match p.apply("parcel", &id.to_string(), &bad) {
+        Err(SyncError::Reject(why)) => assert!(why.contains("village"), "{why}"),
+        other => panic!("expected a rejection, got {other:?}"),
+    }
+    let mut low = body.clone();
+    low["id"] = json!(5);
+    assert!(matches!(
+        p.apply("parcel", "5", &low),
+        Err(SyncError::Reject(_))
+    ));
+    assert_eq!(p.hub.count("market_parcels"), 1);
+
+    // A pickup code a hub parcel waiting at the same station holds meanwhile
+    // is refused (not a failed batch on the unique index): the node's parcel
+    // not on the hub yet, a hub parcel there with the same code.
+    let (c3, st) = (code.clone(), station);
+    p.hub
+        .market
+        .db
+        .call_blocking(move |c| {
+            c.execute("DELETE FROM market_parcel_events WHERE parcel_id = $1", [id])?;
+            c.execute("DELETE FROM market_parcels WHERE id = $1", [id])?;
+            c.execute(
+                "INSERT INTO market_parcels (id, to_station_id, status, pickup_code, arrived_at, created_at)
+                 VALUES (7, $1, 'at_village_station', $2, 0, 0)",
+                cunlink_core::sql::params![st, c3],
+            )
+        })
+        .map_err(DbError::from)
+        .expect("a hub parcel");
+    match p.apply("parcel", &id.to_string(), &body) {
+        Err(SyncError::Reject(why)) => assert!(why.contains("pickup code"), "{why}"),
+        other => panic!("expected a rejection, got {other:?}"),
+    }
+    p.hub
+        .market
+        .db
+        .call_blocking(|c| c.execute("DELETE FROM market_parcels WHERE id = 7", []))
+        .map_err(DbError::from)
+        .expect("gone");
+    // The hub's reminder check leaves the node's parcel to the node, however
+    // long it waits.
+    p.hub
+        .market
+        .db
+        .call_blocking(move |c| {
+            c.execute(
+                "UPDATE market_parcels SET arrived_at = 0 WHERE id = $1",
+                [id],
+            )
+        })
+        .map_err(DbError::from)
+        .expect("arrived long ago");
+    let reminded = call(&p.hub, |c| parcels::record_reminders(c, 3)).expect("reminders");
+    assert_eq!(reminded, 0);
+    p.apply("parcel", &id.to_string(), &body)
+        .expect("the node's copy again");
+
+    // Collected on the node, it comes up collected.
+    let u = op.clone();
+    call(&p.node, move |c| {
+        parcels::collect(c, &u, id, &obj(json!({"code": code})))
+    })
+    .expect("collected at the station");
+    p.up();
+    let u = county.clone();
+    let on_hub = call(&p.hub, move |c| parcels::get(c, &u, id)).expect("parcel");
+    assert_eq!(on_hub["status"], json!("collected"));
+    assert_eq!(on_hub["events"].as_array().map(Vec::len), Some(3));
+}
+
+fn code_of(e: &MarketError) -> Option<&'static str> {
+    code(e)
+}
+
+#[tokio::test]
+async fn an_online_order_waits_at_the_node_and_its_pickup_goes_up() {
+    let p = pair("pickup");
+    let op = both(&p, "op", Role::StationOperator, Some(VILLAGE));
+    let placed = p
+        .hub
+        .order(&p.buyer, None, one_line(p.station, p.product, 2))
+        .await
+        .expect("online order");
+    let id = serde_json::from_str::<Value>(&placed.body).expect("json")["id"]
+        .as_i64()
+        .expect("order id");
+    assert!(id < ID_SPAN);
+    // An online order for another village's station does not come down.
+    let elsewhere = p.hub.station(OTHER_VILLAGE, "竹林村服务站");
+    let other = p
+        .hub
+        .order(&p.buyer, None, one_line(elsewhere, p.product, 1))
+        .await
+        .expect("order for another village");
+    let other = serde_json::from_str::<Value>(&other.body).expect("json")["id"]
+        .as_i64()
+        .expect("order id");
+
+    p.down();
+    let u = op.clone();
+    let waiting = call(&p.node, move |c| pickups::list(c, &u)).expect("list on the node");
+    assert_eq!(waiting.len(), 1, "{waiting:?}");
+    assert_eq!(waiting[0]["id"], json!(id));
+    assert_eq!(waiting[0]["buyer_name"], json!("buyer"));
+    assert_eq!(waiting[0]["lines"][0]["quantity"], json!(2));
+    assert_eq!(waiting[0]["picked_up_at"], Value::Null);
+    // The copy is not a node order: nothing goes up for it.
+    assert!(p.outbox().is_empty(), "{:?}", p.outbox());
+
+    // Handed over at the station (the buyer paid cash), once.
+    let u = op.clone();
+    let done = call(&p.node, move |c| {
+        pickups::pickup(c, &u, id, &obj(json!({"method": "cash"})))
+    })
+    .expect("pickup on the node");
+    assert!(done["picked_up_at"].as_i64().is_some());
+    let u = op.clone();
+    let e = call(&p.node, move |c| {
+        pickups::pickup(c, &u, id, &obj(json!({})))
+    })
+    .expect_err("twice");
+    assert_eq!(code(&e), Some("already_picked_up"));
+    assert_eq!(p.outbox(), vec![("pickup".to_string(), id.to_string())]);
+    // On the hub the handover is the node's to record.
+    let u = p.hub.user("admin", Role::Admin, None);
+    let e = call(&p.hub, move |c| pickups::pickup(c, &u, id, &obj(json!({}))))
+        .expect_err("pickup on the hub");
+    assert_eq!(code(&e), Some("node_only"));
+
+    p.up();
+    let buyer = p.buyer.clone();
+    let on_hub = call(&p.hub, move |c| orders::get(c, &buyer, id)).expect("order");
+    assert_eq!(on_hub["status"], json!("collected"));
+    assert_eq!(on_hub["payment"], json!("paid_at_station"));
+    assert_eq!(on_hub["payment_method"], json!("cash"));
+    const EVENTS: &str =
+        "SELECT id, status FROM market_order_events WHERE order_id = $1 ORDER BY id";
+    let events = rows(&p.hub, EVENTS, id);
+    assert_eq!(
+        events.iter().map(|e| e.1.as_str()).collect::<Vec<_>>(),
+        ["placed", "collected", "payment:paid_at_station"]
+    );
+    // Applied again: nothing changes.
+    let body = p.export("pickup", &id.to_string());
+    p.apply("pickup", &id.to_string(), &body).expect("again");
+    assert_eq!(rows(&p.hub, EVENTS, id), events);
+    // Collected, it no longer waits: the node's copy goes at the next sync.
+    p.down();
+    let u = op.clone();
+    assert!(
+        call(&p.node, move |c| pickups::list(c, &u))
+            .expect("list")
+            .is_empty()
+    );
+
+    // A pickup naming another village's order is refused.
+    let mut bad = body.clone();
+    bad["order_id"] = json!(other);
+    match p.apply("pickup", &other.to_string(), &bad) {
+        Err(SyncError::Reject(why)) => assert!(why.contains("village"), "{why}"),
+        r => panic!("expected a rejection, got {r:?}"),
+    }
+
+    // An order cancelled on the hub while the node handed it over: refused,
+    // naming why; the hub's order stays cancelled.
+    let placed = p
+        .hub
+        .order(&p.buyer, None, one_line(p.station, p.product, 1))
+        .await
+        .expect("second online order");
+    let second = serde_json::from_str::<Value>(&placed.body).expect("json")["id"]
+        .as_i64()
+        .expect("order id");
+    // Paid online at the hub's counter first: the station takes no payment.
+    let u = op.clone();
+    call(&p.hub, move |c| {
+        orders::payment(
+            c,
+            &u,
+            second,
+            &obj(json!({"state": "paid_at_station", "method": "qr"})),
+        )
+    })
+    .expect("paid on the hub");
+    p.down();
+    let u = op.clone();
+    let e = call(&p.node, move |c| {
+        pickups::pickup(c, &u, second, &obj(json!({"method": "cash"})))
+    })
+    .expect_err("paid twice");
+    assert_eq!(
+        (code(&e), field(&e)),
+        (Some("already_paid"), Some("method"))
+    );
+    let u = op.clone();
+    call(&p.node, move |c| {
+        pickups::pickup(c, &u, second, &obj(json!({})))
+    })
+    .expect("pickup during the cut");
+    // Naming another station than the order's is refused.
+    let mut bad = p.export("pickup", &second.to_string());
+    bad["station_id"] = json!(elsewhere);
+    match p.apply("pickup", &second.to_string(), &bad) {
+        Err(SyncError::Reject(why)) => assert!(why.contains("station"), "{why}"),
+        r => panic!("expected a rejection, got {r:?}"),
+    }
+    let buyer = p.buyer.clone();
+    call(&p.hub, move |c| {
+        orders::transition(c, &buyer, second, &obj(json!({"status": "cancelled"})))
+    })
+    .expect("cancelled on the hub");
+    let body = p.export("pickup", &second.to_string());
+    match p.apply("pickup", &second.to_string(), &body) {
+        Err(SyncError::Reject(why)) => assert!(why.contains("cancelled"), "{why}"),
+        r => panic!("expected a rejection, got {r:?}"),
+    }
+    let buyer = p.buyer.clone();
+    let on_hub = call(&p.hub, move |c| orders::get(c, &buyer, second)).expect("order");
+    assert_eq!(on_hub["status"], json!("cancelled"));
 }

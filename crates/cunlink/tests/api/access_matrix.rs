@@ -346,6 +346,10 @@ fn table() -> Vec<Row> {
         row("GET", "/api/market/orders/{id}", api(ORDER_PARTIES, ORDER_PARTIES, Owner403)),
         row("POST", "/api/market/orders/{id}/status", api(ORDER_PARTIES, OPERATORS, Owner403)),
         row("POST", "/api/market/orders/{id}/payment", api(ORDER_PARTIES, OPERATORS, Owner403)),
+        // Village node (issue 15): a station hands a hub order over on its node;
+        // the hub answers 409 node_only past the same checks.
+        row("POST", "/api/market/orders/{id}/pickup", api(ORDER_PARTIES, OPERATORS, Owner403)),
+        row("GET", "/api/market/pickups", api(OPERATORS, OPERATORS, Unscoped)),
         row("POST", "/api/market/parcels", api(PARCEL_STAFF, PARCEL_STAFF, Unscoped)),
         row("GET", "/api/market/parcels/reminders", api(PARCEL_STAFF, PARCEL_STAFF, Unscoped)),
         // fixed by issue 9 item 6: an operator sees only its own station's parcels.
@@ -392,6 +396,9 @@ fn table() -> Vec<Row> {
         row("GET", "/market/station", page(OPERATORS, OPERATORS, Unscoped)),
         row("POST", "/market/station/orders/{id}/status", page(OPERATORS, OPERATORS, Owner403)),
         row("POST", "/market/station/orders/{id}/payment", page(OPERATORS, OPERATORS, Owner403)),
+        // Handing a hub order over happens on a village node; this hub refuses
+        // it to everyone (the form comes back with `?err=`, node_only).
+        row("POST", "/market/station/orders/{id}/pickup", page(OPERATORS, &[], Owner403)),
         // fixed by issue 9 item 6: scans only by the holding station (the county hub may scan any).
         Row {
             method: "POST",
@@ -1439,6 +1446,7 @@ fn body(
         "/api/market/orders/{id}/payment" => {
             j(json!({"state": "paid_at_station", "method": "cash"}))
         }
+        "/api/market/orders/{id}/pickup" => j(json!({})),
         "/api/market/parcels" => j(
             json!({"to_station_id": v.station, "recipient_name": "Li", "tracking": format!("T{n}")}),
         ),
@@ -1499,6 +1507,7 @@ fn body(
         // Stays listed: later rows still order it.
         "/market/mine/{id}/listed" => f("listed=1".into()),
         "/market/station/orders/{id}/status" => f("status=packed".into()),
+        "/market/station/orders/{id}/pickup" => f("method=cash".into()),
         "/market/station/orders/{id}/payment" => f("status=paid_at_station&method=cash".into()),
         "/market/station/parcels/{id}/scan" => f("status=picked_up".into()),
         "/market/station/parcels/{id}/collect" => f(format!("code={code}")),

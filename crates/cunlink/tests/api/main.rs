@@ -52,6 +52,7 @@ mod node_crash;
 mod node_netns;
 mod node_sync;
 mod node_sync_clinic;
+mod node_sync_market;
 mod notify;
 mod notify_feed;
 mod notify_ssrf;

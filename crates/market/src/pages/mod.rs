@@ -99,6 +99,7 @@ pub fn routes(market: Arc<Market>, kit: WebKit) -> Routes {
             "/market/station/orders/{id}/payment",
             post(station::payment),
         )
+        .route("/market/station/orders/{id}/pickup", post(station::pickup))
         .route("/market/station/parcels/{id}/scan", post(station::scan))
         .route(
             "/market/station/parcels/{id}/collect",

@@ -104,12 +104,15 @@ pub struct NewParcel<'a> {
 
 /// A new parcel in status `created`.
 pub fn insert(conn: &Connection, p: &NewParcel<'_>) -> Result<i64, MarketError> {
+    // In this installation's id range, so that a parcel a village node made
+    // keeps its id on the hub (cunlink_core::sync).
+    let id = cunlink_core::sync::next_id(conn, "market_parcels")?;
     conn.execute(
-        "INSERT INTO market_parcels (order_id, from_station_id, to_station_id, recipient_user_id, recipient_name, tracking, status, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, 'created', $7)",
-        params![p.order_id, p.from_station_id, p.to_station_id, p.recipient_user_id, p.recipient_name, p.tracking, now_ms()],
+        "INSERT INTO market_parcels (order_id, from_station_id, to_station_id, recipient_user_id, recipient_name, tracking, status, created_at, id)
+         VALUES ($1, $2, $3, $4, $5, $6, 'created', $7, $8)",
+        params![p.order_id, p.from_station_id, p.to_station_id, p.recipient_user_id, p.recipient_name, p.tracking, now_ms(), id],
     )?;
-    Ok(conn.last_insert_rowid()?)
+    Ok(id)
 }
 
 pub fn add_event(
@@ -250,13 +253,20 @@ pub fn waiting(
 }
 
 /// Ids of parcels that arrived before `before` and were not reminded since `since`.
-pub fn due_reminders(conn: &Connection, before: i64, since: i64) -> Result<Vec<i64>, MarketError> {
+/// Only ids below `below`: a hub leaves the parcels of village nodes (ids in
+/// their ranges) to the nodes, which remind their own.
+pub fn due_reminders(
+    conn: &Connection,
+    before: i64,
+    since: i64,
+    below: i64,
+) -> Result<Vec<i64>, MarketError> {
     let ids = conn
         .prepare(
             "SELECT id FROM market_parcels WHERE status = 'at_village_station' AND arrived_at < $1
-             AND (last_reminder_at IS NULL OR last_reminder_at < $2)",
+             AND (last_reminder_at IS NULL OR last_reminder_at < $2) AND id < $3",
         )?
-        .query_map(params![before, since], |r| r.get(0))?
+        .query_map(params![before, since, below], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
     Ok(ids)
 }

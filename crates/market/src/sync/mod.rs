@@ -1,11 +1,15 @@
 //! What the market syncs between a village node and its hub
 //! (`cunlink_core::sync`, docs/market.md "Village node"):
 //!
-//! - up: the station's orders under their ids ([`order`]), and the units the
-//!   node gave back from its allocation ([`allocation`]);
+//! - up: the station's orders under their ids ([`order`]), the units the
+//!   node gave back from its allocation ([`allocation`]), the parcels it made
+//!   with their scans ([`parcel`]), and the hub's orders it handed over
+//!   ([`pickup`]);
 //! - down, in foreign-key order: the producers, products and variants sold in
 //!   the village (its own and the county-wide ones), the village's stations
-//!   ([`catalog`]), then the units granted to the village ([`allocation`]).
+//!   ([`catalog`]), then the units granted to the village ([`allocation`]),
+//!   then the hub's orders waiting for pickup at the village's stations
+//!   ([`pickup`]).
 //!
 //! A variant's `stock` is never synced as such: on the hub it is the online
 //! stock, on a node the village's allocation, and units move between the two
@@ -14,6 +18,8 @@
 pub mod allocation;
 pub mod catalog;
 pub mod order;
+pub mod parcel;
+pub mod pickup;
 
 use std::sync::Arc;
 
@@ -22,11 +28,14 @@ use cunlink_core::sync::{SyncError, SyncKinds};
 pub fn register(kinds: &mut SyncKinds) {
     kinds.up(Arc::new(order::OrderKind));
     kinds.up(Arc::new(allocation::ReleasedKind));
+    kinds.up(Arc::new(parcel::ParcelKind));
+    kinds.up(Arc::new(pickup::PickupKind));
     kinds.down(Arc::new(catalog::ProducerKind));
     kinds.down(Arc::new(catalog::ProductKind));
     kinds.down(Arc::new(catalog::StationKind));
     kinds.down(Arc::new(catalog::VariantKind));
     kinds.down(Arc::new(allocation::GrantedKind));
+    kinds.down(Arc::new(pickup::StationOrdersKind));
 }
 
 /// The integer id a record's key names.
