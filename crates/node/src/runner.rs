@@ -67,6 +67,9 @@ pub struct Runner {
     next_down: tokio::time::Instant,
     /// An exchange with the hub worked in this round.
     exchanged: bool,
+    /// Files (kind, key) the hub could not give or the node could not take:
+    /// not asked for again until the next change comes down.
+    blobs_refused: std::collections::HashSet<(&'static str, String)>,
 }
 
 impl Runner {
@@ -78,6 +81,7 @@ impl Runner {
             client,
             next_down: tokio::time::Instant::now(),
             exchanged: false,
+            blobs_refused: Default::default(),
         })
     }
 
@@ -161,6 +165,7 @@ impl Runner {
                 return Err(e);
             }
             self.next_down = tokio::time::Instant::now() + down_every();
+            self.blobs().await?;
         }
         let mut busy = false;
         // Records before readings: an alarm or an order never waits behind a
@@ -234,6 +239,7 @@ impl Runner {
         if answer.kinds.is_empty() {
             return Ok(());
         }
+        self.blobs_refused.clear();
         let node = self.node.clone();
         let village = self.me.village_id;
         let me = self.me.node_id.clone();
@@ -265,6 +271,79 @@ impl Runner {
             applied = applied.len(),
             "node: took changes from the hub"
         );
+        Ok(())
+    }
+
+    /// Fetch the files the down kinds' rows name and the node lacks
+    /// (`DownKind::blobs_missing`), one at a time, so memory holds one file
+    /// (at most `MAX_BLOB`). A file the hub cannot give or the node cannot
+    /// take goes to the dead letters and the others flow.
+    async fn blobs(&mut self) -> Result<(), Stop> {
+        let kinds = self.node.kinds();
+        for k in &kinds.down {
+            let kk = k.clone();
+            let missing = self
+                .node
+                .db
+                .call(move |c| -> Result<Vec<String>, NodeError> {
+                    match kk.blobs_missing(c) {
+                        Ok(m) => Ok(m),
+                        Err(SyncError::Sql(e)) => Err(e.into()),
+                        Err(SyncError::Reject(why)) => Err(NodeError::Config(why)),
+                    }
+                })
+                .await?;
+            for key in missing {
+                if self.blobs_refused.contains(&(k.kind(), key.clone())) {
+                    continue;
+                }
+                let path = format!("/api/sync/blob/{}/{key}", k.kind());
+                let a = self.send(&path, "application/octet-stream", Vec::new()).await?;
+                let refused = match a.status {
+                    StatusCode::OK => {
+                        let (kk, village, key, body) =
+                            (k.clone(), self.me.village_id, key.clone(), a.body.clone());
+                        self.node
+                            .db
+                            .call(move |c| -> Result<Option<String>, NodeError> {
+                                let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                                match kk.put_blob(&tx, village, &key, &body) {
+                                    Ok(()) => {
+                                        tx.commit()?;
+                                        Ok(None)
+                                    }
+                                    Err(SyncError::Reject(why)) => Ok(Some(why)),
+                                    Err(SyncError::Sql(e)) if e.is_constraint_violation() => {
+                                        Ok(Some(e.to_string()))
+                                    }
+                                    Err(SyncError::Sql(e)) => Err(e.into()),
+                                }
+                            })
+                            .await?
+                    }
+                    // The file itself: unknown to the hub, too large, a bad key.
+                    StatusCode::NOT_FOUND | StatusCode::PAYLOAD_TOO_LARGE | StatusCode::BAD_REQUEST => {
+                        Some(format!(
+                            "the hub answered {}: {}",
+                            a.status.as_u16(),
+                            String::from_utf8_lossy(&a.body).chars().take(200).collect::<String>()
+                        ))
+                    }
+                    _ => return Err(Self::refused(&a)),
+                };
+                if let Some(why) = refused {
+                    let (me, kind, k2) = (self.me.node_id.clone(), k.kind(), key.clone());
+                    self.node
+                        .db
+                        .call(move |c| {
+                            local_dead_letter(c, &me, "down", kind, &k2, &why).map_err(NodeError::from)
+                        })
+                        .await?;
+                    tracing::warn!(kind, key = %key, "node: a file from the hub was not stored");
+                    self.blobs_refused.insert((k.kind(), key));
+                }
+            }
+        }
         Ok(())
     }
 
