@@ -238,15 +238,16 @@ async fn blob(
         })
         .await?;
     match bytes {
-        Some(b) if b.len() <= MAX_BLOB => Ok((
-            [(header::CONTENT_TYPE, "application/octet-stream")],
-            b,
-        )
-            .into_response()),
+        Some(b) if b.len() <= MAX_BLOB => {
+            Ok(([(header::CONTENT_TYPE, "application/octet-stream")], b).into_response())
+        }
         Some(b) => Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "too_large",
-            format!("file '{key}' is {} bytes, over the {MAX_BLOB} a node fetches", b.len()),
+            format!(
+                "file '{key}' is {} bytes, over the {MAX_BLOB} a node fetches",
+                b.len()
+            ),
         )),
         None => Err(ApiError::not_found(
             "unknown_blob",

@@ -298,7 +298,9 @@ impl Runner {
                     continue;
                 }
                 let path = format!("/api/sync/blob/{}/{key}", k.kind());
-                let a = self.send(&path, "application/octet-stream", Vec::new()).await?;
+                let a = self
+                    .send(&path, "application/octet-stream", Vec::new())
+                    .await?;
                 let refused = match a.status {
                     StatusCode::OK => {
                         let (kk, village, key, body) =
@@ -306,7 +308,8 @@ impl Runner {
                         self.node
                             .db
                             .call(move |c| -> Result<Option<String>, NodeError> {
-                                let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                                let tx =
+                                    c.transaction_with_behavior(TransactionBehavior::Immediate)?;
                                 match kk.put_blob(&tx, village, &key, &body) {
                                     Ok(()) => {
                                         tx.commit()?;
@@ -322,13 +325,16 @@ impl Runner {
                             .await?
                     }
                     // The file itself: unknown to the hub, too large, a bad key.
-                    StatusCode::NOT_FOUND | StatusCode::PAYLOAD_TOO_LARGE | StatusCode::BAD_REQUEST => {
-                        Some(format!(
-                            "the hub answered {}: {}",
-                            a.status.as_u16(),
-                            String::from_utf8_lossy(&a.body).chars().take(200).collect::<String>()
-                        ))
-                    }
+                    StatusCode::NOT_FOUND
+                    | StatusCode::PAYLOAD_TOO_LARGE
+                    | StatusCode::BAD_REQUEST => Some(format!(
+                        "the hub answered {}: {}",
+                        a.status.as_u16(),
+                        String::from_utf8_lossy(&a.body)
+                            .chars()
+                            .take(200)
+                            .collect::<String>()
+                    )),
                     _ => return Err(Self::refused(&a)),
                 };
                 if let Some(why) = refused {
@@ -336,7 +342,8 @@ impl Runner {
                     self.node
                         .db
                         .call(move |c| {
-                            local_dead_letter(c, &me, "down", kind, &k2, &why).map_err(NodeError::from)
+                            local_dead_letter(c, &me, "down", kind, &k2, &why)
+                                .map_err(NodeError::from)
                         })
                         .await?;
                     tracing::warn!(kind, key = %key, "node: a file from the hub was not stored");

@@ -74,7 +74,9 @@ impl UpKind for FeedbackKind {
             )));
         }
         if field_i64(body, "village_id")? != village_id {
-            return Err(SyncError::reject("the feedback is not of the node's village"));
+            return Err(SyncError::reject(
+                "the feedback is not of the node's village",
+            ));
         }
         let stored: Option<(i64, Option<i64>, Option<i64>)> = conn
             .prepare_cached(

@@ -12,7 +12,7 @@ use cunlink_core::sql::{Connection, OptionalExtension, params};
 use cunlink_core::sync::{DownKind, MAX_BLOB, SyncError, field_i64, field_str};
 use serde_json::{Value, json};
 
-use super::notices::{NOTICES, NOTICE_SCOPE};
+use super::notices::{NOTICE_SCOPE, NOTICES};
 use crate::files;
 
 /// Most files fetched after one down exchange (the rest at the next).
@@ -132,8 +132,10 @@ impl DownKind for NoticeFileKind {
              ON CONFLICT (village_id, hash) DO NOTHING",
         )?
         .execute(params![village_id, key, ct, bytes, at])?;
-        conn.prepare_cached("DELETE FROM affairs_files_wanted WHERE village_id = $1 AND hash = $2")?
-            .execute(params![village_id, key])?;
+        conn.prepare_cached(
+            "DELETE FROM affairs_files_wanted WHERE village_id = $1 AND hash = $2",
+        )?
+        .execute(params![village_id, key])?;
         Ok(())
     }
 }

@@ -42,7 +42,9 @@ pub fn refuse_on_node(c: &Connection, what: &str) -> Result<(), AffairsError> {
         return Err(AffairsError::conflict(
             "hub_only",
             "id",
-            format!("{what} is done on the county hub; this is a village node, whose copy is read-only"),
+            format!(
+                "{what} is done on the county hub; this is a village node, whose copy is read-only"
+            ),
         ));
     }
     Ok(())

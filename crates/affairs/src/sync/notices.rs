@@ -109,11 +109,21 @@ impl DownKind for GroupKind {
                 return Err(SyncError::reject("a group of another village"));
             }
             let id = rows::upsert(conn, &GROUPS, g)?;
-            set_users(conn, "affairs_group_members", "group_id", id, &id_list(g, "members")?)?;
+            set_users(
+                conn,
+                "affairs_group_members",
+                "group_id",
+                id,
+                &id_list(g, "members")?,
+            )?;
             keep.insert(id);
         }
         // The hub never deletes a group; one no notice names any more goes.
-        for id in ids(conn, "SELECT id FROM affairs_groups WHERE village_id = $1", village_id)? {
+        for id in ids(
+            conn,
+            "SELECT id FROM affairs_groups WHERE village_id = $1",
+            village_id,
+        )? {
             if keep.contains(&id) {
                 continue;
             }
@@ -183,7 +193,11 @@ impl DownKind for NoticeKind {
         }
         // Every notice on a node is the hub's (a node writes none): one that
         // left the hub's list (older than the newest 500) goes.
-        for id in ids(conn, "SELECT id FROM affairs_notices WHERE village_id = $1", village_id)? {
+        for id in ids(
+            conn,
+            "SELECT id FROM affairs_notices WHERE village_id = $1",
+            village_id,
+        )? {
             if !keep.contains(&id) {
                 conn.prepare_cached("DELETE FROM affairs_notice_recipients WHERE notice_id = $1")?
                     .execute([id])?;
