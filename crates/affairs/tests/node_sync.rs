@@ -414,6 +414,32 @@ async fn notices_groups_and_files_come_down_once_and_read_only() {
         "the file is not fetched again"
     );
 
+    // The read goes up for the officials' receipts on the hub, once.
+    let r = hub.receipts(&p.official, all, 100).await.expect("receipts");
+    assert_eq!(r["read_count"], 0, "{r}");
+    let applied = p.up();
+    assert_eq!(applied.len(), 1, "{applied:?}");
+    assert!(applied[0].is_ok(), "{:?}", applied[0]);
+    let r = hub.receipts(&p.official, all, 100).await.expect("receipts");
+    assert_eq!(
+        (r["read_count"].as_i64(), r["read"][0]["user"].as_str()),
+        (Some(1), Some("wang")),
+        "{r}"
+    );
+    let key = format!("{all}:{}", p.wang.id);
+    let read = json!({"notice_id": all, "user_id": p.wang.id, "read_at": 1});
+    p.apply_up("notice_read", &key, &read).expect("again");
+    let again = hub.receipts(&p.official, all, 100).await.expect("receipts");
+    assert_eq!(again, r, "the first read stays");
+    let e = p
+        .apply_up(
+            "notice_read",
+            &format!("{}:{}", all + 100, p.wang.id),
+            &json!({"notice_id": all + 100, "user_id": p.wang.id, "read_at": 1}),
+        )
+        .expect_err("no such notice of the village");
+    assert!(e.to_string().contains("village"), "{e}");
+
     // The node's copy is read-only.
     for e in [
         node.create_notice(

@@ -8,13 +8,15 @@
 //!   notice or a group answers 409 `hub_only`.
 //! - up: residents' feedback reported at the node ([`feedback`]), under its id.
 //!   The node owns it: it is acknowledged, answered and escalated there, and on
-//!   the hub it is read-only (409 `node_feedback`).
+//!   the hub it is read-only (409 `node_feedback`). And the first read of a
+//!   notice at the node ([`reads`]), for the read receipts on the hub.
 //!
 //! Ledger entries and votes are not synced: they stay where they were made.
 
 pub mod feedback;
 pub mod files;
 pub mod notices;
+pub mod reads;
 
 use std::sync::Arc;
 
@@ -26,6 +28,7 @@ use crate::AffairsError;
 
 pub fn register(kinds: &mut SyncKinds, notify: Arc<dyn NotifyUsers>) {
     kinds.up(Arc::new(feedback::FeedbackKind { notify }));
+    kinds.up(Arc::new(reads::ReadKind));
     kinds.down(Arc::new(notices::GroupKind));
     kinds.down(Arc::new(notices::NoticeKind));
     kinds.down(Arc::new(files::NoticeFileKind));

@@ -4,7 +4,8 @@
 //! on the hub is read (and its photo downloaded) at the node, feedback reported
 //! at the node appears on the hub under the same id and is the node's to
 //! handle, a board made on the hub shows at the node. Every wait polls an
-//! observable state with a deadline.
+//! observable state with a deadline. A read at the node reaches the hub's
+//! read receipts.
 
 use std::time::{Duration, Instant};
 
@@ -99,6 +100,20 @@ async fn notices_and_boards_come_down_and_feedback_goes_up() {
     assert_eq!(got.json()["title"], "河边涨水");
     let file = node_until(&node, &photo_url, "the notice's photo").await;
     assert_eq!(file.body, PNG, "the same bytes");
+    // Read at the node: the receipt reaches the hub.
+    let r = node
+        .post(&format!("/api/affairs/notices/{notice}/read"), json!({}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let receipts = hub_until(
+        &hub,
+        &format!("/api/affairs/notices/{notice}/receipts"),
+        Duration::from_secs(30),
+        "the node's read",
+        |v| v["read_count"] == 1,
+    )
+    .await;
+    assert_eq!(receipts["read"][0]["user"], "cunguan", "{receipts}");
     // The node's copy is read-only.
     let r = node
         .post(
