@@ -39,6 +39,9 @@ fn down_every() -> Duration {
         .unwrap_or(10);
     Duration::from_secs(s.max(1))
 }
+/// Files fetched per round (each at most `MAX_BLOB`), between the records and
+/// the readings.
+const BLOBS_PER_ROUND: usize = 4;
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
 pub const BATCH_TYPE: &str = "application/x-cunlink-batch";
 
@@ -165,7 +168,6 @@ impl Runner {
                 return Err(e);
             }
             self.next_down = tokio::time::Instant::now() + down_every();
-            self.blobs().await?;
         }
         let mut busy = false;
         // Records before readings: an alarm or an order never waits behind a
@@ -174,6 +176,11 @@ impl Runner {
             if !self.records().await? {
                 break;
             }
+            busy = true;
+        }
+        // Files the rows that came down name (a notice's photo), a few per
+        // round after the records: an alarm never waits behind a photo.
+        if self.blobs().await? {
             busy = true;
         }
         if self.readings().await? {
@@ -274,29 +281,40 @@ impl Runner {
         Ok(())
     }
 
-    /// Fetch the files the down kinds' rows name and the node lacks
-    /// (`DownKind::blobs_missing`), one at a time, so memory holds one file
-    /// (at most `MAX_BLOB`). A file the hub cannot give or the node cannot
-    /// take goes to the dead letters and the others flow.
-    async fn blobs(&mut self) -> Result<(), Stop> {
+    /// Fetch up to [`BLOBS_PER_ROUND`] of the files the down kinds' rows name
+    /// and the node lacks (`DownKind::blobs_missing`), one at a time, so memory
+    /// holds one file (at most `MAX_BLOB`). A file the hub cannot give or the
+    /// node cannot take goes to the dead letters and the others flow. True
+    /// when it fetched any (more may wait).
+    async fn blobs(&mut self) -> Result<bool, Stop> {
         let kinds = self.node.kinds();
-        for k in &kinds.down {
-            let kk = k.clone();
-            let missing = self
-                .node
-                .db
-                .call(move |c| -> Result<Vec<String>, NodeError> {
-                    match kk.blobs_missing(c) {
+        let all = kinds.clone();
+        // One database call for every kind (most have no files): an idle
+        // round stays cheap.
+        let missing = self
+            .node
+            .db
+            .call(move |c| -> Result<Vec<Vec<String>>, NodeError> {
+                all.down
+                    .iter()
+                    .map(|k| match k.blobs_missing(c) {
                         Ok(m) => Ok(m),
                         Err(SyncError::Sql(e)) => Err(e.into()),
                         Err(SyncError::Reject(why)) => Err(NodeError::Config(why)),
-                    }
-                })
-                .await?;
+                    })
+                    .collect()
+            })
+            .await?;
+        let mut fetched = 0;
+        for (k, missing) in kinds.down.iter().zip(missing) {
             for key in missing {
                 if self.blobs_refused.contains(&(k.kind(), key.clone())) {
                     continue;
                 }
+                if fetched == BLOBS_PER_ROUND {
+                    return Ok(true);
+                }
+                fetched += 1;
                 let path = format!("/api/sync/blob/{}/{key}", k.kind());
                 let a = self
                     .send(&path, "application/octet-stream", Vec::new())
@@ -351,7 +369,7 @@ impl Runner {
                 }
             }
         }
-        Ok(())
+        Ok(fetched > 0)
     }
 
     /// Send the next records batch; false when there was none.
