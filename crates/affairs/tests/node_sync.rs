@@ -562,6 +562,57 @@ async fn feedback_goes_up_under_its_id_and_is_the_nodes() {
         (Some("acknowledged"), Some("村口的路坏了"))
     );
 
+    // The report's photo goes up after its record, once.
+    let hash = node
+        .feedback_photo(&p.wang, id, PNG.to_vec())
+        .await
+        .expect("photo at the node");
+    assert!(p.up().iter().all(Result::is_ok));
+    let fk = p.kinds.up_kind("feedback").unwrap().clone();
+    let unsent = || {
+        p.node
+            .affairs
+            .db
+            .call_blocking(|c| Ok::<_, DbError>(fk.blobs_unsent(c)))
+            .expect("db")
+            .expect("unsent")
+    };
+    assert_eq!(unsent(), vec![hash.clone()]);
+    let bytes = p
+        .node
+        .affairs
+        .db
+        .call_blocking(|c| Ok::<_, DbError>(fk.blob(c, &hash)))
+        .expect("db")
+        .expect("blob")
+        .expect("the node has it");
+    let put = |key: &str, bytes: &[u8]| {
+        p.hub
+            .affairs
+            .db
+            .call_blocking(|c| Ok::<_, DbError>(fk.put_blob(c, p.village, key, bytes)))
+            .expect("db")
+    };
+    let e = put(&hash, &[PNG, b"x"].concat()).expect_err("other bytes");
+    assert!(e.to_string().contains("do not match"), "{e}");
+    let stray = [PNG, b"stray"].concat();
+    let stray_hash = cunlink_affairs::files::hash(&stray);
+    let e = put(&stray_hash, &stray).expect_err("no feedback names it");
+    assert!(e.to_string().contains("names"), "{e}");
+    put(&hash, &bytes).expect("stored on the hub");
+    p.node
+        .affairs
+        .db
+        .call_blocking(|c| Ok::<_, DbError>(fk.blob_sent(c, &hash)))
+        .expect("db")
+        .expect("sent");
+    assert!(unsent().is_empty(), "not sent again");
+    let (_, at_hub) = hub
+        .file(&p.staff, hash.clone())
+        .await
+        .expect("the photo on the hub");
+    assert_eq!(at_hub, PNG);
+
     // Applied twice: no change.
     let body = p
         .node

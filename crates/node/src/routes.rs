@@ -45,6 +45,10 @@ pub(crate) fn routes(node: Arc<Node>) -> Routes {
         )
         .route("/api/sync/down", post(down))
         .route("/api/sync/blob/{kind}/{key}", post(blob))
+        .route(
+            "/api/sync/up/blob/{kind}/{key}",
+            post(blob_up).layer(DefaultBodyLimit::max(MAX_BLOB)),
+        )
         .route("/api/node/status", get(status))
         .route("/api/node/dead-letters", get(node_dead_letters))
         .route("/api/node/sync", post(sync_now))
@@ -252,6 +256,50 @@ async fn blob(
         None => Err(ApiError::not_found(
             "unknown_blob",
             format!("the village's {kind} name no file '{key}'"),
+        )),
+    }
+}
+
+/// A file a node's record names (a feedback photo), sent after the record.
+/// 200 once stored; 422 `blob_refused` naming why (the node files it in its
+/// dead letters and does not send it again).
+async fn blob_up(
+    State(St(node)): State<St>,
+    headers: HeaderMap,
+    Path((kind, key)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let who = caller(&node, &headers).await?;
+    let Some(k) = node.kinds().up_kind(&kind).cloned() else {
+        return Err(ApiError::not_found(
+            "unknown_kind",
+            format!("the hub takes no kind '{kind}'"),
+        ));
+    };
+    let village = who.village_id;
+    let what = key.clone();
+    let refused = node
+        .db
+        .call(move |c| -> Result<Option<String>, NodeError> {
+            let tx =
+                c.transaction_with_behavior(cunlink_core::sql::TransactionBehavior::Immediate)?;
+            match k.put_blob(&tx, village, &what, &body) {
+                Ok(()) => {
+                    tx.commit()?;
+                    Ok(None)
+                }
+                Err(SyncError::Reject(why)) => Ok(Some(why)),
+                Err(SyncError::Sql(e)) if e.is_constraint_violation() => Ok(Some(e.to_string())),
+                Err(SyncError::Sql(e)) => Err(e.into()),
+            }
+        })
+        .await?;
+    match refused {
+        None => Ok(Json(json!({ "kind": kind, "key": key, "stored": true })).into_response()),
+        Some(why) => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "blob_refused",
+            why,
         )),
     }
 }

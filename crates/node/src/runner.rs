@@ -172,8 +172,10 @@ impl Runner {
         let mut busy = false;
         // Records before readings: an alarm or an order never waits behind a
         // week of readings.
+        let mut drained = false;
         for _ in 0..20 {
             if !self.records().await? {
+                drained = true;
                 break;
             }
             busy = true;
@@ -181,6 +183,11 @@ impl Runner {
         // Files the rows that came down name (a notice's photo), a few per
         // round after the records: an alarm never waits behind a photo.
         if self.blobs().await? {
+            busy = true;
+        }
+        // Files the node's records name (a feedback photo), once every record
+        // is across: the hub stores a file only a record it holds names.
+        if drained && self.blobs_up().await? {
             busy = true;
         }
         if self.readings().await? {
@@ -370,6 +377,85 @@ impl Runner {
             }
         }
         Ok(fetched > 0)
+    }
+
+    /// Send up to [`BLOBS_PER_ROUND`] of the files the up kinds' records name
+    /// (`UpKind::blobs_unsent`), one at a time. One the hub refuses goes to the
+    /// dead letters and is not sent again. True when it sent any.
+    async fn blobs_up(&mut self) -> Result<bool, Stop> {
+        let kinds = self.node.kinds();
+        let all = kinds.clone();
+        let unsent = self
+            .node
+            .db
+            .call(move |c| -> Result<Vec<Vec<String>>, NodeError> {
+                all.up
+                    .iter()
+                    .map(|k| match k.blobs_unsent(c) {
+                        Ok(m) => Ok(m),
+                        Err(SyncError::Sql(e)) => Err(e.into()),
+                        Err(SyncError::Reject(why)) => Err(NodeError::Config(why)),
+                    })
+                    .collect()
+            })
+            .await?;
+        let mut sent = 0;
+        for (k, keys) in kinds.up.iter().zip(unsent) {
+            for key in keys {
+                if sent == BLOBS_PER_ROUND {
+                    return Ok(true);
+                }
+                sent += 1;
+                let (kk, k2) = (k.clone(), key.clone());
+                let bytes = self
+                    .node
+                    .db
+                    .call(move |c| -> Result<Option<Vec<u8>>, NodeError> {
+                        match kk.blob(c, &k2) {
+                            Ok(b) => Ok(b),
+                            Err(SyncError::Sql(e)) => Err(e.into()),
+                            Err(SyncError::Reject(why)) => Err(NodeError::Config(why)),
+                        }
+                    })
+                    .await?;
+                let refused = match bytes {
+                    None => Some("the file is gone from the node".to_string()),
+                    Some(b) => {
+                        let path = format!("/api/sync/up/blob/{}/{key}", k.kind());
+                        let a = self.send(&path, "application/octet-stream", b).await?;
+                        match a.status {
+                            StatusCode::OK => None,
+                            StatusCode::UNPROCESSABLE_ENTITY
+                            | StatusCode::NOT_FOUND
+                            | StatusCode::PAYLOAD_TOO_LARGE => Some(format!(
+                                "refused by the hub ({}): {}",
+                                a.status.as_u16(),
+                                String::from_utf8_lossy(&a.body)
+                                    .chars()
+                                    .take(200)
+                                    .collect::<String>()
+                            )),
+                            _ => return Err(Self::refused(&a)),
+                        }
+                    }
+                };
+                let (kk, k2, me) = (k.clone(), key.clone(), self.me.node_id.clone());
+                self.node
+                    .db
+                    .call(move |c| -> Result<(), NodeError> {
+                        if let Some(why) = &refused {
+                            local_dead_letter(c, &me, "up", kk.kind(), &k2, why)?;
+                        }
+                        match kk.blob_sent(c, &k2) {
+                            Ok(()) => Ok(()),
+                            Err(SyncError::Sql(e)) => Err(e.into()),
+                            Err(SyncError::Reject(why)) => Err(NodeError::Config(why)),
+                        }
+                    })
+                    .await?;
+            }
+        }
+        Ok(sent > 0)
     }
 
     /// Send the next records batch; false when there was none.

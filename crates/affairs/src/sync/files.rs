@@ -18,7 +18,7 @@ use crate::files;
 /// Most files fetched after one down exchange (the rest at the next).
 const FETCH_AT_ONCE: i64 = 200;
 
-fn is_hash(s: &str) -> bool {
+pub(crate) fn is_hash(s: &str) -> bool {
     s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 

@@ -501,6 +501,7 @@ fn table() -> Vec<Row> {
         row("POST", "/api/sync/up", Rule::Integration),
         row("POST", "/api/sync/down", Rule::Integration),
         row("POST", "/api/sync/blob/{kind}/{key}", Rule::Integration),
+        row("POST", "/api/sync/up/blob/{kind}/{key}", Rule::Integration),
         row("GET", "/api/node/status", Rule::Fixed(Expect::NotFound)),
         row("GET", "/api/node/dead-letters", api(NODE_OPS, NODE_OPS, Unscoped)),
         row("POST", "/api/node/sync", Rule::Personal(Surface::Api)),
@@ -1331,7 +1332,8 @@ fn value(
         "id" => "999999".into(),
         "node_id" => "node-nobody".into(),
         "kind" if is("/api/sync/blob/") => "notice_files".into(),
-        "key" if is("/api/sync/blob/") => v.file.clone(),
+        "kind" if is("/api/sync/up/blob/") => "feedback".into(),
+        "key" if is("/api/sync/") => v.file.clone(),
         other => panic!("no fixture for {{{other}}} in {before}"),
     }
 }
@@ -1539,6 +1541,7 @@ fn body(
         "/api/sync/up" => (Some("application/x-cunlink-batch"), b"x".to_vec()),
         "/api/sync/down" => j(json!({"have": {}})),
         "/api/sync/blob/{kind}/{key}" => (None, Vec::new()),
+        "/api/sync/up/blob/{kind}/{key}" => (Some("application/octet-stream"), b"x".to_vec()),
         other => panic!("no body declared for {method} {other}"),
     }
 }

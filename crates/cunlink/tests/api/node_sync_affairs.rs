@@ -16,6 +16,7 @@ use crate::common::{Resp, TempDir, request, spawn_app};
 use crate::node_sync::{ID_SPAN, NodeProc, hub_until, join};
 
 const PNG: &[u8] = b"\x89PNG\r\n\x1a\nthe village square, flooded";
+const FEEDBACK_PNG: &[u8] = b"\x89PNG\r\n\x1a\na leaking pipe behind the hall";
 
 /// Poll GET `path` at the node until it answers 200.
 async fn node_until(node: &NodeProc, path: &str, what: &str) -> Resp {
@@ -163,6 +164,20 @@ async fn notices_and_boards_come_down_and_feedback_goes_up() {
         .post(&format!("/api/affairs/feedback/{id}/ack"), json!({}))
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
+    let r = request(
+        node.http,
+        "POST",
+        &format!("/api/affairs/feedback/{id}/photo"),
+        &[
+            ("cookie", &node.cookie),
+            ("x-csrf-token", &node.csrf),
+            ("content-type", "image/png"),
+        ],
+        FEEDBACK_PNG.to_vec(),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let feedback_photo = r.json()["url"].as_str().unwrap().to_string();
     let path = format!("/api/affairs/feedback/{id}");
     let at_hub = hub_until(
         &hub,
@@ -189,4 +204,19 @@ async fn notices_and_boards_come_down_and_feedback_goes_up() {
         "{e}"
     );
     assert!(e["message"].as_str().unwrap_or("").contains("node"), "{e}");
+    // The report's photo follows its record to the hub.
+    let until = Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = hub.get(&feedback_photo, &hub.admin_token.clone()).await;
+        if r.status == 200 {
+            assert_eq!(r.body, FEEDBACK_PNG);
+            break;
+        }
+        assert!(
+            Instant::now() < until,
+            "the photo never reached the hub: {}",
+            r.status
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
