@@ -43,6 +43,25 @@ fn ids(conn: &Connection, sql: &str, id: i64) -> Result<Vec<i64>, SyncError> {
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// `(owner, user)` rows of `sql` over `$1`, as each owner's users in order:
+/// one query for a whole snapshot, not one per row.
+fn pairs(
+    conn: &Connection,
+    sql: &str,
+    village_id: i64,
+) -> Result<std::collections::HashMap<i64, Vec<i64>>, SyncError> {
+    let mut st = conn.prepare_cached(sql)?;
+    let rows = st.query_map([village_id], |r| {
+        Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+    })?;
+    let mut out: std::collections::HashMap<i64, Vec<i64>> = std::collections::HashMap::new();
+    for row in rows {
+        let (owner, user) = row?;
+        out.entry(owner).or_default().push(user);
+    }
+    Ok(out)
+}
+
 /// A list of integer ids in field `name`.
 fn id_list(body: &Value, name: &str) -> Result<Vec<i64>, SyncError> {
     cunlink_core::sync::field(body, name)?
@@ -91,14 +110,16 @@ impl DownKind for GroupKind {
     }
     fn snapshot(&self, conn: &Connection, village_id: i64) -> Result<Vec<Value>, SyncError> {
         let mut out = rows::export(conn, &GROUPS, "village_id = $1", &[&village_id])?;
+        let mut members = pairs(
+            conn,
+            "SELECT m.group_id, m.user_id FROM affairs_group_members m
+               JOIN affairs_groups g ON g.id = m.group_id
+              WHERE g.village_id = $1 ORDER BY m.group_id, m.user_id",
+            village_id,
+        )?;
         for g in &mut out {
             let id = field_i64(g, "id")?;
-            let members = ids(
-                conn,
-                "SELECT user_id FROM affairs_group_members WHERE group_id = $1 ORDER BY user_id",
-                id,
-            )?;
-            g["members"] = Value::from(members);
+            g["members"] = Value::from(members.remove(&id).unwrap_or_default());
         }
         Ok(out)
     }
@@ -149,14 +170,18 @@ impl DownKind for NoticeKind {
     }
     fn snapshot(&self, conn: &Connection, village_id: i64) -> Result<Vec<Value>, SyncError> {
         let mut out = rows::export(conn, &NOTICES, NOTICE_SCOPE, &[&village_id])?;
+        let mut to = pairs(
+            conn,
+            &format!(
+                "SELECT notice_id, user_id FROM affairs_notice_recipients
+                  WHERE notice_id IN (SELECT id FROM affairs_notices WHERE {NOTICE_SCOPE})
+                  ORDER BY notice_id, user_id"
+            ),
+            village_id,
+        )?;
         for n in &mut out {
             let id = field_i64(n, "id")?;
-            let to = ids(
-                conn,
-                "SELECT user_id FROM affairs_notice_recipients WHERE notice_id = $1 ORDER BY user_id",
-                id,
-            )?;
-            n["recipients"] = Value::from(to);
+            n["recipients"] = Value::from(to.remove(&id).unwrap_or_default());
         }
         Ok(out)
     }
