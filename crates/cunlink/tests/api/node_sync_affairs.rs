@@ -5,7 +5,8 @@
 //! at the node appears on the hub under the same id and is the node's to
 //! handle, a board made on the hub shows at the node. Every wait polls an
 //! observable state with a deadline. A read at the node reaches the hub's
-//! read receipts.
+//! read receipts; a file whose bytes do not match its name lands in the node's
+//! dead letters while the others flow.
 
 use std::time::{Duration, Instant};
 
@@ -71,6 +72,30 @@ async fn notices_and_boards_come_down_and_feedback_goes_up() {
     .await;
     assert_eq!(r.status, 201, "{}", r.text());
     let photo_url = r.json()["url"].as_str().unwrap().to_string();
+    // A second photo whose stored bytes no longer match its name (a damaged
+    // disk on the hub): the node refuses it into its dead letters, the rest flows.
+    let r = request(
+        hub.http,
+        "POST",
+        &format!("/api/affairs/notices/{notice}/photos"),
+        &[
+            ("authorization", &format!("Bearer {official}")),
+            ("content-type", "image/png"),
+        ],
+        [PNG, b" (2)"].concat(),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let damaged = r.json()["hash"].as_str().unwrap().to_string();
+    let c = hub.db_conn();
+    let n = c
+        .execute(
+            "UPDATE affairs_files SET bytes = $1 WHERE hash = $2",
+            cunlink_core::sql::params![b"\x89PNG\r\n\x1a\nrot".to_vec(), damaged],
+        )
+        .unwrap();
+    assert_eq!(n, 1);
+    drop(c);
     let board = hub
         .server
         .as_ref()
@@ -101,6 +126,30 @@ async fn notices_and_boards_come_down_and_feedback_goes_up() {
     assert_eq!(got.json()["title"], "河边涨水");
     let file = node_until(&node, &photo_url, "the notice's photo").await;
     assert_eq!(file.body, PNG, "the same bytes");
+    let letters = node_until(&node, "/api/node/dead-letters", "its dead letters").await;
+    let until = Instant::now() + Duration::from_secs(30);
+    let mut letters = letters.json();
+    while !letters["dead_letters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|d| d["kind"] == "notice_files" && d["key"] == damaged.as_str())
+    {
+        assert!(
+            Instant::now() < until,
+            "the damaged file never reached the dead letters: {letters}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        letters = node.get("/api/node/dead-letters").await.json();
+    }
+    assert!(letters.to_string().contains("do not match"), "{letters}");
+    let r = node.get(&format!("/api/affairs/files/{damaged}")).await;
+    assert_eq!(
+        r.status,
+        404,
+        "the damaged file is not stored: {}",
+        r.text()
+    );
     // Read at the node: the receipt reaches the hub.
     let r = node
         .post(&format!("/api/affairs/notices/{notice}/read"), json!({}))
