@@ -178,6 +178,20 @@ async fn notices_and_boards_come_down_and_feedback_goes_up() {
         r.text()
     );
 
+    // The notices page at the node offers no posting form, and says why.
+    let page = node.get("/affairs").await;
+    assert_eq!(page.status, 200, "{}", page.text());
+    let html = page.text();
+    assert!(html.contains("河边涨水"), "the page lists the notice");
+    assert!(
+        !html.contains("action=\"/affairs\""),
+        "no posting form at the node"
+    );
+    assert!(
+        html.contains("县平台发布") || html.contains("county platform"),
+        "{html}"
+    );
+
     // The board shows at the node (its text feed needs no sign-in).
     let feed = format!("/board/{}.txt?page=0", board.slug);
     let until = Instant::now() + Duration::from_secs(30);
