@@ -80,6 +80,10 @@ impl Domain for Affairs {
         pages::routes(self, kit.clone())
     }
 
+    fn sync_kinds(self: Arc<Self>, kinds: &mut cunlink_core::sync::SyncKinds) {
+        crate::sync::register(kinds, self.notify.clone());
+    }
+
     fn spawn_background(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(ESCALATION_EVERY);

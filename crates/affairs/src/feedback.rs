@@ -155,9 +155,18 @@ impl Affairs {
         Ok(list.iter().map(|f| view(f, user, &names)).collect())
     }
 
+    /// Feedback the caller may see and this installation owns: on the hub,
+    /// feedback reported at a village node is read-only (409 `node_feedback`).
+    async fn owned_feedback(&self, user: &User, id: i64) -> Result<Feedback, AffairsError> {
+        let f = self.visible_feedback(user, id).await?;
+        self.read(move |c| crate::sync::refuse_node_feedback(c, id))
+            .await?;
+        Ok(f)
+    }
+
     /// Feedback of a village the caller manages.
     async fn managed_feedback(&self, user: &User, id: i64) -> Result<Feedback, AffairsError> {
-        let f = self.visible_feedback(user, id).await?;
+        let f = self.owned_feedback(user, id).await?;
         if !access::manages(user, f.village_id) {
             return Err(AffairsError::forbidden(
                 "only the village's officials handle feedback",
@@ -245,7 +254,7 @@ impl Affairs {
 
     /// `{"rating": 1..5}`: the reporter, once, after it is resolved.
     pub async fn rate_feedback(&self, user: &User, id: i64, o: Obj) -> Result<Value, AffairsError> {
-        let f = self.visible_feedback(user, id).await?;
+        let f = self.owned_feedback(user, id).await?;
         if f.reporter_id != user.id {
             return Err(AffairsError::forbidden(
                 "only the reporter rates the answer",
@@ -277,7 +286,7 @@ impl Affairs {
         id: i64,
         bytes: Vec<u8>,
     ) -> Result<String, AffairsError> {
-        let f = self.visible_feedback(user, id).await?;
+        let f = self.owned_feedback(user, id).await?;
         if f.reporter_id != user.id {
             return Err(AffairsError::forbidden("only the reporter adds a photo"));
         }
@@ -319,19 +328,44 @@ impl Affairs {
     /// The escalation pass at `now`: feedback unacknowledged for 2 days or
     /// unresolved for 15 goes to the township (admins and county staff),
     /// once per reason. Returns how many escalations were made.
+    ///
+    /// Escalation runs where the feedback lives: the hub skips what village
+    /// nodes own (ids in a node's range), a node marks its own and tells no
+    /// one itself — the township is on the hub, which tells them when the
+    /// marked record comes up (`sync::feedback`).
     pub async fn escalate(&self, now: i64) -> Result<usize, AffairsError> {
-        let township = self.township().await?;
+        let on_node = self.read(crate::sync::is_node).await?;
+        let township = if on_node {
+            Vec::new()
+        } else {
+            self.township().await?
+        };
+        let owned_below = if on_node {
+            i64::MAX
+        } else {
+            cunlink_core::sync::ID_SPAN
+        };
         let notify = self.notify.clone();
         let n = self
             .tx(move |c| {
                 let mut n = 0;
                 let due = [
-                    (false, store::due_unacknowledged(c, now - ACK_WITHIN_MS)?),
-                    (true, store::due_unresolved(c, now - RESOLVE_WITHIN_MS)?),
+                    (
+                        false,
+                        store::due_unacknowledged(c, now - ACK_WITHIN_MS, owned_below)?,
+                    ),
+                    (
+                        true,
+                        store::due_unresolved(c, now - RESOLVE_WITHIN_MS, owned_below)?,
+                    ),
                 ];
                 for (unresolved, list) in due {
                     for f in list {
                         if !store::mark_escalated(c, f.id, unresolved, now)? {
+                            continue;
+                        }
+                        n += 1;
+                        if township.is_empty() {
                             continue;
                         }
                         let (zh, en) = if unresolved {
@@ -350,7 +384,6 @@ impl Affairs {
                                 urgent: false,
                             },
                         )?;
-                        n += 1;
                     }
                 }
                 Ok(n)

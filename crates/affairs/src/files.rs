@@ -51,6 +51,14 @@ pub fn check(bytes: &[u8], kind: &str) -> Result<&'static str, AffairsError> {
     }
 }
 
+/// A file's name: the SHA-256 of its bytes, in lowercase hex.
+pub fn hash(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// Store `bytes` (already checked) for `village_id`; returns its hash.
 pub fn put(
     c: &Connection,
@@ -59,10 +67,7 @@ pub fn put(
     bytes: &[u8],
     now: i64,
 ) -> cunlink_core::sql::Result<String> {
-    let hash: String = Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let hash = hash(bytes);
     c.execute(
         "INSERT OR IGNORE INTO affairs_files (hash, village_id, content_type, bytes, created_at)
          VALUES ($1, $2, $3, $4, $5)",

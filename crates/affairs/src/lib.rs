@@ -10,6 +10,8 @@
 //! * [`files`]: photos and loudspeaker recordings (espeak-ng when installed).
 //! * [`clock`]: the time escalation and vote closing are judged by.
 //! * [`access`]: who may do what; [`input`]: body limits and field checks.
+//! * [`sync`]: what a village node and its hub exchange (notices down,
+//!   feedback up).
 //! * [`error`]: village affairs' errors and their one mapping to HTTP answers.
 //!
 //! People are told through the `NotifyUsers` port (alert's outbox: in-app
@@ -29,6 +31,7 @@ pub mod notices;
 mod pages;
 mod routes;
 pub mod store;
+pub mod sync;
 pub mod votes;
 
 use std::sync::Arc;

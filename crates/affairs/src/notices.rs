@@ -79,6 +79,7 @@ impl Affairs {
         let by = user.id;
         let id = self
             .tx(move |c| {
+                crate::sync::refuse_on_node(c, "posting a notice")?;
                 let (group_id, recipients) = match &group {
                     None => (None, residents),
                     Some(g) => {
@@ -267,6 +268,7 @@ impl Affairs {
         let ct = files::check(&bytes, kind)?;
         let (v, now) = (n.village_id, self.clock.now());
         self.tx(move |c| {
+            crate::sync::refuse_on_node(c, "changing a notice")?;
             let hash = files::put(c, v, ct, &bytes, now)?;
             if kind == "audio" {
                 store::set_audio(c, id, &hash)?;
@@ -330,7 +332,10 @@ impl Affairs {
         }
         let n = ids.len();
         let id = self
-            .tx(move |c| Ok(store::put_group(c, village_id, &name, &ids)?))
+            .tx(move |c| {
+                crate::sync::refuse_on_node(c, "changing a group")?;
+                Ok(store::put_group(c, village_id, &name, &ids)?)
+            })
             .await?;
         Ok(json!({"id": id, "members": n}))
     }

@@ -15,6 +15,9 @@ pub enum BoardError {
     NoAssets,
     #[error("line width must be 8-200 and line count 1-50; rotation 2-3600 s")]
     BadLayout,
+    /// On a village node: boards come down from the county hub (hub_only).
+    #[error("hub_only: boards are made on the county hub; this village node's copy is read-only")]
+    HubOnly,
 }
 
 impl From<cunlink_core::sql::Error> for BoardError {

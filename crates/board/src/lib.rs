@@ -13,6 +13,7 @@
 pub mod error;
 mod routes;
 pub mod store;
+pub mod sync;
 pub mod text;
 
 use std::sync::Arc;
@@ -76,6 +77,10 @@ impl Domain for Boards {
 
     fn page_routes(self: Arc<Self>, kit: &WebKit) -> Routes {
         routes::routes(self, kit.clone())
+    }
+
+    fn sync_kinds(self: Arc<Self>, kinds: &mut cunlink_core::sync::SyncKinds) {
+        sync::register(kinds);
     }
 }
 

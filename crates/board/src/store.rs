@@ -31,6 +31,9 @@ pub struct NewBoard {
 const SLUG_LEN: usize = 24;
 
 pub fn create(conn: &mut Connection, new: &NewBoard) -> Result<Board, BoardError> {
+    if cunlink_core::sync::node_self(conn)?.is_some() {
+        return Err(BoardError::HubOnly);
+    }
     let name = new.name.trim();
     if name.is_empty() || name.chars().count() > 64 {
         return Err(BoardError::BadName);

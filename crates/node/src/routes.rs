@@ -12,6 +12,7 @@ use axum::routing::{get, post};
 use cunlink_core::ApiError;
 use cunlink_core::auth::{AuthService, Role};
 use cunlink_core::routes::Routes;
+use cunlink_core::sync::{MAX_BLOB, SyncError};
 use cunlink_core::web::CurrentUser;
 use serde::Deserialize;
 use serde_json::json;
@@ -43,6 +44,11 @@ pub(crate) fn routes(node: Arc<Node>) -> Routes {
             post(up).layer(DefaultBodyLimit::max(MAX_UP)),
         )
         .route("/api/sync/down", post(down))
+        .route("/api/sync/blob/{kind}/{key}", post(blob))
+        .route(
+            "/api/sync/up/blob/{kind}/{key}",
+            post(blob_up).layer(DefaultBodyLimit::max(MAX_BLOB)),
+        )
         .route("/api/node/status", get(status))
         .route("/api/node/dead-letters", get(node_dead_letters))
         .route("/api/node/sync", post(sync_now))
@@ -207,6 +213,95 @@ async fn down(
         wire::pack(&answer, &[]),
     )
         .into_response())
+}
+
+/// A file a down kind's rows name (a notice's photo), fetched by the node
+/// only when it lacks it. POST like every sync request, with an empty body.
+async fn blob(
+    State(St(node)): State<St>,
+    headers: HeaderMap,
+    Path((kind, key)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let who = caller(&node, &headers).await?;
+    let kinds = node.kinds();
+    let Some(k) = kinds.down.iter().find(|k| k.kind() == kind).cloned() else {
+        return Err(ApiError::not_found(
+            "unknown_kind",
+            format!("the hub sends no kind '{kind}'"),
+        ));
+    };
+    let village = who.village_id;
+    let what = key.clone();
+    let bytes = node
+        .db
+        .call(move |c| {
+            k.blob(c, village, &what).map_err(|e| match e {
+                SyncError::Sql(e) => hub::HubError::from(e),
+                SyncError::Reject(m) => hub::HubError::Api(ApiError::bad_request("bad_key", m)),
+            })
+        })
+        .await?;
+    match bytes {
+        Some(b) if b.len() <= MAX_BLOB => {
+            Ok(([(header::CONTENT_TYPE, "application/octet-stream")], b).into_response())
+        }
+        Some(b) => Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!(
+                "file '{key}' is {} bytes, over the {MAX_BLOB} a node fetches",
+                b.len()
+            ),
+        )),
+        None => Err(ApiError::not_found(
+            "unknown_blob",
+            format!("the village's {kind} name no file '{key}'"),
+        )),
+    }
+}
+
+/// A file a node's record names (a feedback photo), sent after the record.
+/// 200 once stored; 422 `blob_refused` naming why (the node files it in its
+/// dead letters and does not send it again).
+async fn blob_up(
+    State(St(node)): State<St>,
+    headers: HeaderMap,
+    Path((kind, key)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let who = caller(&node, &headers).await?;
+    let Some(k) = node.kinds().up_kind(&kind).cloned() else {
+        return Err(ApiError::not_found(
+            "unknown_kind",
+            format!("the hub takes no kind '{kind}'"),
+        ));
+    };
+    let village = who.village_id;
+    let what = key.clone();
+    let refused = node
+        .db
+        .call(move |c| -> Result<Option<String>, NodeError> {
+            let tx =
+                c.transaction_with_behavior(cunlink_core::sql::TransactionBehavior::Immediate)?;
+            match k.put_blob(&tx, village, &what, &body) {
+                Ok(()) => {
+                    tx.commit()?;
+                    Ok(None)
+                }
+                Err(SyncError::Reject(why)) => Ok(Some(why)),
+                Err(SyncError::Sql(e)) if e.is_constraint_violation() => Ok(Some(e.to_string())),
+                Err(SyncError::Sql(e)) => Err(e.into()),
+            }
+        })
+        .await?;
+    match refused {
+        None => Ok(Json(json!({ "kind": kind, "key": key, "stored": true })).into_response()),
+        Some(why) => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "blob_refused",
+            why,
+        )),
+    }
 }
 
 /// Public: what a technician checks with curl in the village, and what the

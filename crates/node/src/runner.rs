@@ -41,6 +41,9 @@ fn down_every() -> Duration {
         .unwrap_or(10);
     Duration::from_secs(s.max(1))
 }
+/// Files fetched per round (each at most `MAX_BLOB`), between the records and
+/// the readings.
+const BLOBS_PER_ROUND: usize = 4;
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
 pub const BATCH_TYPE: &str = "application/x-cunlink-batch";
 
@@ -69,6 +72,9 @@ pub struct Runner {
     next_down: tokio::time::Instant,
     /// An exchange with the hub worked in this round.
     exchanged: bool,
+    /// Files (kind, key) the hub could not give or the node could not take:
+    /// not asked for again until the next change comes down.
+    blobs_refused: std::collections::HashSet<(&'static str, String)>,
 }
 
 impl Runner {
@@ -80,6 +86,7 @@ impl Runner {
             client,
             next_down: tokio::time::Instant::now(),
             exchanged: false,
+            blobs_refused: Default::default(),
         })
     }
 
@@ -173,10 +180,22 @@ impl Runner {
         let mut busy = false;
         // Records before readings: an alarm or an order never waits behind a
         // week of readings.
+        let mut drained = false;
         for _ in 0..20 {
             if !self.records().await? {
+                drained = true;
                 break;
             }
+            busy = true;
+        }
+        // Files the rows that came down name (a notice's photo), a few per
+        // round after the records: an alarm never waits behind a photo.
+        if self.blobs().await? {
+            busy = true;
+        }
+        // Files the node's records name (a feedback photo), once every record
+        // is across: the hub stores a file only a record it holds names.
+        if drained && self.blobs_up().await? {
             busy = true;
         }
         if self.readings().await? {
@@ -242,6 +261,7 @@ impl Runner {
         if answer.kinds.is_empty() {
             return Ok(());
         }
+        self.blobs_refused.clear();
         let node = self.node.clone();
         let village = self.me.village_id;
         let me = self.me.node_id.clone();
@@ -274,6 +294,176 @@ impl Runner {
             "node: took changes from the hub"
         );
         Ok(())
+    }
+
+    /// Fetch up to [`BLOBS_PER_ROUND`] of the files the down kinds' rows name
+    /// and the node lacks (`DownKind::blobs_missing`), one at a time, so memory
+    /// holds one file (at most `MAX_BLOB`). A file the hub cannot give or the
+    /// node cannot take goes to the dead letters and the others flow. True
+    /// when it fetched any (more may wait).
+    async fn blobs(&mut self) -> Result<bool, Stop> {
+        let kinds = self.node.kinds();
+        let all = kinds.clone();
+        // One database call for every kind (most have no files): an idle
+        // round stays cheap.
+        let missing = self
+            .node
+            .db
+            .call(move |c| -> Result<Vec<Vec<String>>, NodeError> {
+                all.down
+                    .iter()
+                    .map(|k| match k.blobs_missing(c) {
+                        Ok(m) => Ok(m),
+                        Err(SyncError::Sql(e)) => Err(e.into()),
+                        Err(SyncError::Reject(why)) => Err(NodeError::Config(why)),
+                    })
+                    .collect()
+            })
+            .await?;
+        let mut fetched = 0;
+        for (k, missing) in kinds.down.iter().zip(missing) {
+            for key in missing {
+                if self.blobs_refused.contains(&(k.kind(), key.clone())) {
+                    continue;
+                }
+                if fetched == BLOBS_PER_ROUND {
+                    return Ok(true);
+                }
+                fetched += 1;
+                let path = format!("/api/sync/blob/{}/{key}", k.kind());
+                let a = self
+                    .send(&path, "application/octet-stream", Vec::new())
+                    .await?;
+                let refused = match a.status {
+                    StatusCode::OK => {
+                        let (kk, village, key, body) =
+                            (k.clone(), self.me.village_id, key.clone(), a.body.clone());
+                        self.node
+                            .db
+                            .call(move |c| -> Result<Option<String>, NodeError> {
+                                let tx =
+                                    c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                                match kk.put_blob(&tx, village, &key, &body) {
+                                    Ok(()) => {
+                                        tx.commit()?;
+                                        Ok(None)
+                                    }
+                                    Err(SyncError::Reject(why)) => Ok(Some(why)),
+                                    Err(SyncError::Sql(e)) if e.is_constraint_violation() => {
+                                        Ok(Some(e.to_string()))
+                                    }
+                                    Err(SyncError::Sql(e)) => Err(e.into()),
+                                }
+                            })
+                            .await?
+                    }
+                    // The file itself: unknown to the hub, too large, a bad key.
+                    StatusCode::NOT_FOUND
+                    | StatusCode::PAYLOAD_TOO_LARGE
+                    | StatusCode::BAD_REQUEST => Some(format!(
+                        "the hub answered {}: {}",
+                        a.status.as_u16(),
+                        String::from_utf8_lossy(&a.body)
+                            .chars()
+                            .take(200)
+                            .collect::<String>()
+                    )),
+                    _ => return Err(Self::refused(&a)),
+                };
+                if let Some(why) = refused {
+                    let (me, kind, k2) = (self.me.node_id.clone(), k.kind(), key.clone());
+                    self.node
+                        .db
+                        .call(move |c| {
+                            local_dead_letter(c, &me, "down", kind, &k2, &why)
+                                .map_err(NodeError::from)
+                        })
+                        .await?;
+                    tracing::warn!(kind, key = %key, "node: a file from the hub was not stored");
+                    self.blobs_refused.insert((k.kind(), key));
+                }
+            }
+        }
+        Ok(fetched > 0)
+    }
+
+    /// Send up to [`BLOBS_PER_ROUND`] of the files the up kinds' records name
+    /// (`UpKind::blobs_unsent`), one at a time. One the hub refuses goes to the
+    /// dead letters and is not sent again. True when it sent any.
+    async fn blobs_up(&mut self) -> Result<bool, Stop> {
+        let kinds = self.node.kinds();
+        let all = kinds.clone();
+        let unsent = self
+            .node
+            .db
+            .call(move |c| -> Result<Vec<Vec<String>>, NodeError> {
+                all.up
+                    .iter()
+                    .map(|k| match k.blobs_unsent(c) {
+                        Ok(m) => Ok(m),
+                        Err(SyncError::Sql(e)) => Err(e.into()),
+                        Err(SyncError::Reject(why)) => Err(NodeError::Config(why)),
+                    })
+                    .collect()
+            })
+            .await?;
+        let mut sent = 0;
+        for (k, keys) in kinds.up.iter().zip(unsent) {
+            for key in keys {
+                if sent == BLOBS_PER_ROUND {
+                    return Ok(true);
+                }
+                sent += 1;
+                let (kk, k2) = (k.clone(), key.clone());
+                let bytes = self
+                    .node
+                    .db
+                    .call(move |c| -> Result<Option<Vec<u8>>, NodeError> {
+                        match kk.blob(c, &k2) {
+                            Ok(b) => Ok(b),
+                            Err(SyncError::Sql(e)) => Err(e.into()),
+                            Err(SyncError::Reject(why)) => Err(NodeError::Config(why)),
+                        }
+                    })
+                    .await?;
+                let refused = match bytes {
+                    None => Some("the file is gone from the node".to_string()),
+                    Some(b) => {
+                        let path = format!("/api/sync/up/blob/{}/{key}", k.kind());
+                        let a = self.send(&path, "application/octet-stream", b).await?;
+                        match a.status {
+                            StatusCode::OK => None,
+                            StatusCode::UNPROCESSABLE_ENTITY
+                            | StatusCode::NOT_FOUND
+                            | StatusCode::PAYLOAD_TOO_LARGE => Some(format!(
+                                "refused by the hub ({}): {}",
+                                a.status.as_u16(),
+                                String::from_utf8_lossy(&a.body)
+                                    .chars()
+                                    .take(200)
+                                    .collect::<String>()
+                            )),
+                            _ => return Err(Self::refused(&a)),
+                        }
+                    }
+                };
+                let (kk, k2, me) = (k.clone(), key.clone(), self.me.node_id.clone());
+                self.node
+                    .db
+                    .call(move |c| -> Result<(), NodeError> {
+                        if let Some(why) = &refused {
+                            local_dead_letter(c, &me, "up", kk.kind(), &k2, why)?;
+                        }
+                        match kk.blob_sent(c, &k2) {
+                            Ok(()) => Ok(()),
+                            Err(SyncError::Sql(e)) => Err(e.into()),
+                            Err(SyncError::Reject(why)) => Err(NodeError::Config(why)),
+                        }
+                    })
+                    .await?;
+            }
+        }
+        Ok(sent > 0)
     }
 
     /// Send the next records batch; false when there was none.

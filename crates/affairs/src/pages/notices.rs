@@ -62,6 +62,8 @@ struct PageTpl<'a> {
     flash: Flash,
     unread: i64,
     official: bool,
+    /// A village node: notices are posted on the hub (its copy is read-only).
+    on_node: bool,
     list: String,
 }
 
@@ -87,11 +89,17 @@ pub(crate) async fn page(
             .await
             .map_err(PageError::internal)?;
     let list = list_html(&st, &ctx).await?;
+    let on_node =
+        st.a.read(crate::sync::is_node)
+            .await
+            .map_err(PageError::internal)?;
+    let official = access::is_manager(&ctx.user);
     let html = body(&PageTpl {
         t: &ctx,
         flash,
         unread,
-        official: access::is_manager(&ctx.user),
+        official: official && !on_node,
+        on_node: official && on_node,
         list,
     })?;
     Ok(cunlink_web::page(

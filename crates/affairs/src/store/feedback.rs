@@ -33,12 +33,15 @@ pub struct NewFeedback<'a> {
 }
 
 pub fn insert(c: &Connection, f: &NewFeedback<'_>, now: i64) -> cunlink_core::sql::Result<i64> {
+    // In this installation's id range: feedback made on a village node keeps
+    // its id on the hub (docs/node.md, "Ids").
+    let id = cunlink_core::sync::next_id(c, "affairs_feedback")?;
     c.execute(
-        "INSERT INTO affairs_feedback (village_id, reporter_id, anonymous, category, text, place, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        params![f.village_id, f.reporter_id, f.anonymous, f.category, f.text, f.place, now],
+        "INSERT INTO affairs_feedback (id, village_id, reporter_id, anonymous, category, text, place, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        params![id, f.village_id, f.reporter_id, f.anonymous, f.category, f.text, f.place, now],
     )?;
-    Ok(c.last_insert_rowid()?)
+    Ok(id)
 }
 
 const COLUMNS: &str = "id, village_id, reporter_id, anonymous, category, text, place, photo, status, assignee_id, reply, rating,
@@ -133,22 +136,32 @@ pub fn set_photo(c: &Connection, id: i64, hash: &str) -> cunlink_core::sql::Resu
 }
 
 /// Feedback not acknowledged since before `ack_before`, not yet escalated for it.
-pub fn due_unacknowledged(c: &Connection, ack_before: i64) -> cunlink_core::sql::Result<Vec<Feedback>> {
+/// Only ids below `owned_below`: what this installation owns.
+pub fn due_unacknowledged(
+    c: &Connection,
+    ack_before: i64,
+    owned_below: i64,
+) -> cunlink_core::sql::Result<Vec<Feedback>> {
     let mut st = c.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM affairs_feedback WHERE status = 'received' AND created_at <= $1
-            AND escalated_ack_at IS NULL ORDER BY id LIMIT 500"
+            AND escalated_ack_at IS NULL AND id < $2 ORDER BY id LIMIT 500"
     ))?;
-    let rows = st.query_map([ack_before], from_row)?;
+    let rows = st.query_map(params![ack_before, owned_below], from_row)?;
     rows.collect()
 }
 
 /// Feedback not resolved since before `resolve_before`, not yet escalated for it.
-pub fn due_unresolved(c: &Connection, resolve_before: i64) -> cunlink_core::sql::Result<Vec<Feedback>> {
+/// Only ids below `owned_below`: what this installation owns.
+pub fn due_unresolved(
+    c: &Connection,
+    resolve_before: i64,
+    owned_below: i64,
+) -> cunlink_core::sql::Result<Vec<Feedback>> {
     let mut st = c.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM affairs_feedback WHERE status <> 'resolved' AND created_at <= $1
-            AND escalated_resolve_at IS NULL ORDER BY id LIMIT 500"
+            AND escalated_resolve_at IS NULL AND id < $2 ORDER BY id LIMIT 500"
     ))?;
-    let rows = st.query_map([resolve_before], from_row)?;
+    let rows = st.query_map(params![resolve_before, owned_below], from_row)?;
     rows.collect()
 }
 

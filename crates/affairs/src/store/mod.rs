@@ -24,4 +24,9 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "affairs_files_per_village",
         sql: include_str!("../../migrations/sqlite/0003_affairs_files_per_village.sql"),
     },
+    Migration {
+        version: 4,
+        name: "affairs_node_sync",
+        sql: include_str!("../../migrations/sqlite/0004_node_sync.sql"),
+    },
 ];

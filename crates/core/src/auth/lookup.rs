@@ -52,6 +52,15 @@ pub fn user_exists(conn: &Connection, id: i64) -> crate::sql::Result<bool> {
         .query_row([id], |r| r.get(0))
 }
 
+/// Ids of the enabled county-wide users (admins, county staff): who hears
+/// about what a village escalates to the township.
+pub fn county_wide_user_ids(conn: &Connection) -> crate::sql::Result<Vec<i64>> {
+    let mut st = conn.prepare_cached(
+        "SELECT id FROM users WHERE disabled = 0 AND role IN ('admin', 'county_staff') ORDER BY id",
+    )?;
+    st.query_map([], |r| r.get(0))?.collect()
+}
+
 /// How many user accounts exist.
 pub fn user_count(conn: &Connection) -> crate::sql::Result<i64> {
     conn.query_row("SELECT COUNT(*) FROM users", [], |r| r.get(0))

@@ -22,7 +22,7 @@ mod store;
 pub mod sync;
 
 pub use lookup::{
-    user_count, user_exists, usernames, village_id, village_ids, village_list, village_name, village_names,
+    county_wide_user_ids, user_count, user_exists, usernames, village_id, village_ids, village_list, village_name, village_names,
 };
 pub use password::{hash_password, verify_password};
 pub use role::{Role, UnknownRole};

@@ -117,6 +117,35 @@ pub trait UpKind: Send + Sync {
     /// what the domain caches (called on a blocking thread, outside any
     /// database call).
     fn applied(&self) {}
+
+    /// Files a kind's records name by key (a content hash) travel apart, once
+    /// every record is across. Node: the keys still to send (at most a few
+    /// hundred); each is read with [`UpKind::blob`] and sent alone.
+    fn blobs_unsent(&self, _conn: &Connection) -> Result<Vec<String>, SyncError> {
+        Ok(Vec::new())
+    }
+    /// Node: the bytes of `key` (at most [`MAX_BLOB`]), `None` when gone.
+    fn blob(&self, _conn: &Connection, _key: &str) -> Result<Option<Vec<u8>>, SyncError> {
+        Ok(None)
+    }
+    /// Node: the hub stored `key` (or refused it for good): not sent again.
+    fn blob_sent(&self, _conn: &Connection, _key: &str) -> Result<(), SyncError> {
+        Ok(())
+    }
+    /// Hub: store the bytes of `key` that a record of the node's village names,
+    /// checked against the key, inside the caller's transaction.
+    fn put_blob(
+        &self,
+        _conn: &Connection,
+        _village_id: i64,
+        key: &str,
+        _bytes: &[u8],
+    ) -> Result<(), SyncError> {
+        Err(SyncError::reject(format!(
+            "kind '{}' takes no file '{key}'",
+            self.kind()
+        )))
+    }
 }
 
 /// A kind of record the county owns and sends down to a village.
@@ -130,7 +159,41 @@ pub trait DownKind: Send + Sync {
     fn apply(&self, conn: &Connection, village_id: i64, rows: &[Value]) -> Result<(), SyncError>;
     /// Node, after the transaction committed: reload what the domain caches.
     fn applied(&self) {}
+
+    /// Files a kind's rows name by key (a content hash) travel apart, so that a
+    /// changed row does not resend every file. Node: the keys it still lacks
+    /// (at most a few hundred), fetched one by one after a down exchange.
+    fn blobs_missing(&self, _conn: &Connection) -> Result<Vec<String>, SyncError> {
+        Ok(Vec::new())
+    }
+    /// Hub: the bytes of `key` if the village's rows name it (at most
+    /// [`MAX_BLOB`] bytes), `None` when they do not.
+    fn blob(
+        &self,
+        _conn: &Connection,
+        _village_id: i64,
+        _key: &str,
+    ) -> Result<Option<Vec<u8>>, SyncError> {
+        Ok(None)
+    }
+    /// Node: store the fetched bytes of `key` (checked against the key) inside
+    /// the caller's transaction.
+    fn put_blob(
+        &self,
+        _conn: &Connection,
+        _village_id: i64,
+        key: &str,
+        _bytes: &[u8],
+    ) -> Result<(), SyncError> {
+        Err(SyncError::reject(format!(
+            "kind '{}' takes no file '{key}'",
+            self.kind()
+        )))
+    }
 }
+
+/// The largest file a down kind serves through [`DownKind::blob`].
+pub const MAX_BLOB: usize = 8 << 20;
 
 /// What the domains sync, collected by the binary (`Domain::sync_kinds`).
 #[derive(Default, Clone)]

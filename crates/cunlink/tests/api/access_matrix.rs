@@ -508,6 +508,8 @@ fn table() -> Vec<Row> {
         row("GET", "/api/nodes/{node_id}/dead-letters", api(COUNTY, COUNTY, Unscoped)),
         row("POST", "/api/sync/up", Rule::Integration),
         row("POST", "/api/sync/down", Rule::Integration),
+        row("POST", "/api/sync/blob/{kind}/{key}", Rule::Integration),
+        row("POST", "/api/sync/up/blob/{kind}/{key}", Rule::Integration),
         row("GET", "/api/node/status", Rule::Fixed(Expect::NotFound)),
         row("GET", "/api/node/dead-letters", api(NODE_OPS, NODE_OPS, Unscoped)),
         row("POST", "/api/node/sync", Rule::Personal(Surface::Api)),
@@ -1337,6 +1339,9 @@ fn value(
         // Personal objects (subscriptions, webhooks, dead letters): an id nobody has.
         "id" => "999999".into(),
         "node_id" => "node-nobody".into(),
+        "kind" if is("/api/sync/blob/") => "notice_files".into(),
+        "kind" if is("/api/sync/up/blob/") => "feedback".into(),
+        "key" if is("/api/sync/") => v.file.clone(),
         other => panic!("no fixture for {{{other}}} in {before}"),
     }
 }
@@ -1545,6 +1550,8 @@ fn body(
         "/api/nodes/{node_id}/revoke" | "/api/node/sync" => j(json!({})),
         "/api/sync/up" => (Some("application/x-cunlink-batch"), b"x".to_vec()),
         "/api/sync/down" => j(json!({"have": {}})),
+        "/api/sync/blob/{kind}/{key}" => (None, Vec::new()),
+        "/api/sync/up/blob/{kind}/{key}" => (Some("application/octet-stream"), b"x".to_vec()),
         other => panic!("no body declared for {method} {other}"),
     }
 }

@@ -53,6 +53,7 @@ mod node_netns;
 mod node_sync;
 mod node_sync_clinic;
 mod node_sync_market;
+mod node_sync_affairs;
 mod notify;
 mod notify_feed;
 mod notify_ssrf;
