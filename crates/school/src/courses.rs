@@ -49,7 +49,10 @@ fn unknown_course(id: i64) -> SchoolError {
     SchoolError::not_found("unknown_course", format!("there is no course {id}"))
 }
 
-pub(crate) fn course_or_404(c: &cunlink_core::sql::Connection, id: i64) -> Result<Course, SchoolError> {
+pub(crate) fn course_or_404(
+    c: &cunlink_core::sql::Connection,
+    id: i64,
+) -> Result<Course, SchoolError> {
     cs::course(c, id)?.ok_or_else(|| unknown_course(id))
 }
 
@@ -71,6 +74,7 @@ async fn create(
     body: Bytes,
 ) -> R<Response> {
     access::require_teach(&u, "creating a course")?;
+    crate::sync::hub_only(&s.0, "courses").await?;
     let o = input::object(&body)?;
     let title = input::string(&o, "title", 100)?;
     let audience = input::string(&o, "audience", 20)?;
@@ -216,6 +220,7 @@ async fn add_item(
     let o = input::object(&body)?;
     let user = u.clone();
     db(&s.0, move |c| require_edit(&user, &course_or_404(c, id)?)).await?;
+    crate::sync::hub_only(&s.0, "courses").await?;
     let kind = input::string(&o, "kind", 10)?;
     let title = input::string(&o, "title", 200)?;
     let text = input::opt_string(&o, "body", 20_000)?.unwrap_or_default();
@@ -285,6 +290,7 @@ async fn import_scorm(
 ) -> R<Response> {
     let user = u.clone();
     db(&s.0, move |c| require_edit(&user, &course_or_404(c, id)?)).await?;
+    crate::sync::hub_only(&s.0, "courses").await?;
     let pkg = tokio::task::spawn_blocking(move || scorm::check(&body))
         .await
         .map_err(ApiError::internal)?
@@ -402,6 +408,7 @@ async fn enrol(
     let course = db(&s.0, move |c| {
         let course = course_or_404(c, id)?;
         require_edit(&user, &course)?;
+        crate::sync::require_hub(c, "enrolments")?;
         Ok(course)
     })
     .await?;
@@ -460,6 +467,7 @@ async fn create_class(
     body: Bytes,
 ) -> R<Response> {
     access::require_teach(&u, "creating a class")?;
+    crate::sync::hub_only(&s.0, "classes").await?;
     let o = input::object(&body)?;
     let name = input::string(&o, "name", 64)?;
     let school = input::string(&o, "school", 64)?;
@@ -482,6 +490,7 @@ async fn add_member(
     body: Bytes,
 ) -> R<Json<Value>> {
     access::require_teach(&u, "changing a class")?;
+    crate::sync::hub_only(&s.0, "classes").await?;
     let o = input::object(&body)?;
     let name = input::string(&o, "username", 64)?;
     let county = u.role.is_county_wide();
@@ -531,7 +540,11 @@ fn uuid_of(o: &input::Obj) -> Result<String, SchoolError> {
 }
 
 /// Whether the caller may learn in this course: enrolled, or a teacher of it.
-fn require_learner(c: &cunlink_core::sql::Connection, u: &User, course: &Course) -> Result<(), SchoolError> {
+fn require_learner(
+    c: &cunlink_core::sql::Connection,
+    u: &User,
+    course: &Course,
+) -> Result<(), SchoolError> {
     if cs::enrolled(c, course.id, u.id)?
         || (access::can_teach(u) && require_edit(u, course).is_ok())
     {
