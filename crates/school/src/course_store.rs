@@ -1,7 +1,7 @@
 //! SQL of courses, classes, enrolment, statements and SCORM calls.
 
-use cunlink_core::sql::{Connection, OptionalExtension, params};
 use cunlink_core::time::now_ms;
+use cunlink_core::sql::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize)]
@@ -301,11 +301,7 @@ pub fn mark_sent(c: &Connection, uuids: &[String]) -> cunlink_core::sql::Result<
 }
 
 /// Per learner of a course: (user_id, items done, best score sum, max sum).
-pub fn progress(
-    c: &Connection,
-    course_id: i64,
-    user_id: i64,
-) -> cunlink_core::sql::Result<(i64, i64, i64)> {
+pub fn progress(c: &Connection, course_id: i64, user_id: i64) -> cunlink_core::sql::Result<(i64, i64, i64)> {
     let done: i64 = c.query_row(
         "SELECT count(DISTINCT item_id) FROM school_statements
          WHERE course_id = $1 AND user_id = $2 AND verb IN ('completed', 'answered')",

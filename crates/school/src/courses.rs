@@ -49,10 +49,7 @@ fn unknown_course(id: i64) -> SchoolError {
     SchoolError::not_found("unknown_course", format!("there is no course {id}"))
 }
 
-pub(crate) fn course_or_404(
-    c: &cunlink_core::sql::Connection,
-    id: i64,
-) -> Result<Course, SchoolError> {
+pub(crate) fn course_or_404(c: &cunlink_core::sql::Connection, id: i64) -> Result<Course, SchoolError> {
     cs::course(c, id)?.ok_or_else(|| unknown_course(id))
 }
 
@@ -540,11 +537,7 @@ fn uuid_of(o: &input::Obj) -> Result<String, SchoolError> {
 }
 
 /// Whether the caller may learn in this course: enrolled, or a teacher of it.
-fn require_learner(
-    c: &cunlink_core::sql::Connection,
-    u: &User,
-    course: &Course,
-) -> Result<(), SchoolError> {
+fn require_learner(c: &cunlink_core::sql::Connection, u: &User, course: &Course) -> Result<(), SchoolError> {
     if cs::enrolled(c, course.id, u.id)?
         || (access::can_teach(u) && require_edit(u, course).is_ok())
     {

@@ -158,10 +158,8 @@ mod tests {
     #[test]
     fn english_has_every_live_class_string() {
         let mut c = Catalog::default();
-        c.add(Locale::ZhCn, include_str!("../locales/live.zh-CN.yml"))
-            .unwrap();
-        c.add(Locale::En, include_str!("../locales/live.en.yml"))
-            .unwrap();
+        c.add(Locale::ZhCn, include_str!("../locales/live.zh-CN.yml")).unwrap();
+        c.add(Locale::En, include_str!("../locales/live.en.yml")).unwrap();
         assert_eq!(c.missing(Locale::En), Vec::<String>::new());
     }
 }

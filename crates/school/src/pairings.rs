@@ -187,11 +187,7 @@ pub fn add_slot(
 
 /// Channels named by timetable slots that start within `horizon_ms` of `now`:
 /// the materials the scheduled pull fetches before the class.
-pub fn due_channels(
-    c: &Connection,
-    now: i64,
-    horizon_ms: i64,
-) -> cunlink_core::sql::Result<Vec<i64>> {
+pub fn due_channels(c: &Connection, now: i64, horizon_ms: i64) -> cunlink_core::sql::Result<Vec<i64>> {
     let mut st = c.prepare(
         "SELECT id, weekday, start_min, minutes, subject, channel_id FROM school_timetable
          WHERE channel_id IS NOT NULL LIMIT 1000",

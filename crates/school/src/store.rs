@@ -2,8 +2,8 @@
 //! functions here (see docs/tables.md). Courses are in `course_store`.
 
 use cunlink_core::Migration;
-use cunlink_core::sql::{Connection, OptionalExtension, params};
 use cunlink_core::time::now_ms;
+use cunlink_core::sql::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
 pub const MIGRATIONS: &[Migration] = &[
@@ -113,11 +113,7 @@ pub fn channels(c: &Connection, limit: i64) -> cunlink_core::sql::Result<Vec<Cha
 }
 
 /// A channel's working files, by topic then name, at most `limit`.
-pub fn files(
-    c: &Connection,
-    channel_id: i64,
-    limit: i64,
-) -> cunlink_core::sql::Result<Vec<FileEntry>> {
+pub fn files(c: &Connection, channel_id: i64, limit: i64) -> cunlink_core::sql::Result<Vec<FileEntry>> {
     let mut st = c.prepare(
         "SELECT name, sha256, size, topic, kind FROM school_channel_files
          WHERE channel_id = $1 ORDER BY topic, name LIMIT $2",
@@ -177,12 +173,7 @@ pub fn file_count(c: &Connection, channel_id: i64) -> cunlink_core::sql::Result<
 }
 
 /// Record a content file present on disk (no-op when known).
-pub fn put_blob(
-    c: &Connection,
-    sha: &str,
-    size: i64,
-    chunks: &[String],
-) -> cunlink_core::sql::Result<()> {
+pub fn put_blob(c: &Connection, sha: &str, size: i64, chunks: &[String]) -> cunlink_core::sql::Result<()> {
     c.execute(
         "INSERT OR IGNORE INTO school_blobs (sha256, size, chunks, created_at) VALUES ($1, $2, $3, $4)",
         params![sha, size, chunks.concat(), now_ms()],
@@ -267,10 +258,7 @@ pub fn publish(c: &Connection, channel_id: i64) -> cunlink_core::sql::Result<Opt
 }
 
 /// The latest published manifest of a channel, as stored (JSON).
-pub fn latest_manifest(
-    c: &Connection,
-    channel_id: i64,
-) -> cunlink_core::sql::Result<Option<(i64, String)>> {
+pub fn latest_manifest(c: &Connection, channel_id: i64) -> cunlink_core::sql::Result<Option<(i64, String)>> {
     c.query_row(
         "SELECT version, manifest FROM school_channel_versions WHERE channel_id = $1
          ORDER BY version DESC LIMIT 1",
@@ -282,11 +270,7 @@ pub fn latest_manifest(
 
 /// Make the local copy of an upstream channel match `m` (all its files are on
 /// disk already). Returns the local id.
-pub fn apply_pulled(
-    c: &Connection,
-    origin_url: &str,
-    m: &Manifest,
-) -> cunlink_core::sql::Result<i64> {
+pub fn apply_pulled(c: &Connection, origin_url: &str, m: &Manifest) -> cunlink_core::sql::Result<i64> {
     let now = now_ms();
     // Get-or-create on the unique (origin_url, origin_id): a second node
     // pulling the same channel at once finds the first one's row.
@@ -381,11 +365,7 @@ impl PullRow {
 /// Pull rows kept for the pull-status page; older ones are pruned.
 pub const KEEP_PULLS: i64 = 100;
 
-pub fn start_pull(
-    c: &Connection,
-    origin_url: &str,
-    origin_id: i64,
-) -> cunlink_core::sql::Result<i64> {
+pub fn start_pull(c: &Connection, origin_url: &str, origin_id: i64) -> cunlink_core::sql::Result<i64> {
     let now = now_ms();
     // A scheduled pull adds a row every run: keep the newest, not all.
     c.execute(

@@ -17,9 +17,9 @@ pub(crate) mod page;
 
 use std::sync::Arc;
 
-use cunlink_core::sql::{Connection, OptionalExtension};
 use cunlink_rtc::sfu::{Role, Sfu, SfuConfig};
 use cunlink_rtc::{IceServers, TurnConfig};
+use cunlink_core::sql::{Connection, OptionalExtension};
 
 use crate::SchoolError;
 
