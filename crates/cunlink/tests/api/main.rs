@@ -50,6 +50,7 @@ mod mqtt_limits;
 mod node_crash;
 mod node_netns;
 mod node_sync;
+mod node_sync_school;
 mod notify;
 mod notify_feed;
 mod notify_ssrf;
