@@ -342,5 +342,40 @@ async fn a_subscribed_channel_is_pulled_over_https_and_a_statement_goes_up() {
         vec![(uuid, village.to_string(), Some(course), Some(item))],
         "once, under the same id, naming the hub's course and the node's village"
     );
+
+    // The hub's channel routes take a live node credential only: once the node
+    // is revoked, its credential reads nothing.
+    let db = dir.0.join("cunlink.db");
+    let (node_id, credential): (String, String) = tokio::task::spawn_blocking(move || {
+        let c = cunlink_core::sql::Connection::open(&db).unwrap();
+        c.query_row("SELECT node_id, credential FROM core_node_self", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap()
+    })
+    .await
+    .unwrap();
+    let path = format!("/api/school/content/{}", sha_hex(&clock));
+    let read = |cred: String| {
+        let path = path.clone();
+        async move {
+            let auth = format!("Bearer {cred}");
+            request(
+                hub.http,
+                "GET",
+                &path,
+                &[("authorization", &auth)],
+                Vec::new(),
+            )
+            .await
+            .status
+        }
+    };
+    assert_eq!(read(credential.clone()).await, 200);
+    let (s, v) = hub
+        .post_json(&format!("/api/nodes/{node_id}/revoke"), &staff, json!({}))
+        .await;
+    assert!(s < 300, "{s} {v}");
+    assert_eq!(read(credential).await, 401);
     drop(proxy);
 }
