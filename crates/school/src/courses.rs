@@ -71,7 +71,6 @@ async fn create(
     body: Bytes,
 ) -> R<Response> {
     access::require_teach(&u, "creating a course")?;
-    crate::sync::hub_only(&s.0, "courses").await?;
     let o = input::object(&body)?;
     let title = input::string(&o, "title", 100)?;
     let audience = input::string(&o, "audience", 20)?;
@@ -90,6 +89,11 @@ async fn create(
         u.village_id
     };
     let id = tx(&s.0, move |c| {
+        // A course made on a village node is its village's (it goes up).
+        let village = match cunlink_core::sync::node_self(c)? {
+            Some(n) => Some(n.village_id),
+            None => village,
+        };
         Ok(cs::create_course(
             c,
             &title,
@@ -216,8 +220,11 @@ async fn add_item(
 ) -> R<Response> {
     let o = input::object(&body)?;
     let user = u.clone();
-    db(&s.0, move |c| require_edit(&user, &course_or_404(c, id)?)).await?;
-    crate::sync::hub_only(&s.0, "courses").await?;
+    db(&s.0, move |c| {
+        require_edit(&user, &course_or_404(c, id)?)?;
+        crate::sync::require_course_owner(c, id)
+    })
+    .await?;
     let kind = input::string(&o, "kind", 10)?;
     let title = input::string(&o, "title", 200)?;
     let text = input::opt_string(&o, "body", 20_000)?.unwrap_or_default();
@@ -286,8 +293,11 @@ async fn import_scorm(
     body: Bytes,
 ) -> R<Response> {
     let user = u.clone();
-    db(&s.0, move |c| require_edit(&user, &course_or_404(c, id)?)).await?;
-    crate::sync::hub_only(&s.0, "courses").await?;
+    db(&s.0, move |c| {
+        require_edit(&user, &course_or_404(c, id)?)?;
+        crate::sync::require_course_owner(c, id)
+    })
+    .await?;
     let pkg = tokio::task::spawn_blocking(move || scorm::check(&body))
         .await
         .map_err(ApiError::internal)?
@@ -405,7 +415,7 @@ async fn enrol(
     let course = db(&s.0, move |c| {
         let course = course_or_404(c, id)?;
         require_edit(&user, &course)?;
-        crate::sync::require_hub(c, "enrolments")?;
+        crate::sync::require_course_owner(c, id)?;
         Ok(course)
     })
     .await?;

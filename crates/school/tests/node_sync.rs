@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use cunlink_core::auth::{self, AuthService, Role, User};
 use cunlink_core::sql::{Connection, TransactionBehavior, params};
-use cunlink_core::sync::{NodeSelf, SyncError, SyncKinds};
+use cunlink_core::sync::{ID_SPAN, NodeSelf, SyncError, SyncKinds};
 use cunlink_core::{Config, Db, DbError};
 use cunlink_school::course_store as cs;
 use cunlink_school::{School, SchoolDeps, SchoolError, statements};
@@ -235,8 +235,8 @@ impl Pair {
         })
     }
 
-    fn export(&self, key: &str) -> Value {
-        let k = self.kinds.up_kind("school_statement").expect("up kind");
+    fn export(&self, kind: &str, key: &str) -> Value {
+        let k = self.kinds.up_kind(kind).expect("up kind");
         self.node
             .with(|c| Ok(k.export(c, key)))
             .expect("export")
@@ -245,7 +245,18 @@ impl Pair {
 
     /// Apply one statement on the hub as a node of `village` sends it.
     fn apply_up(&self, village: i64, key: &str, body: &Value) -> Result<(), SyncError> {
-        let k = self.kinds.up_kind("school_statement").expect("up kind");
+        self.apply_up_kind("school_statement", village, key, body)
+    }
+
+    /// Apply one record of `kind` on the hub as a node of `village` sends it.
+    fn apply_up_kind(
+        &self,
+        kind: &str,
+        village: i64,
+        key: &str,
+        body: &Value,
+    ) -> Result<(), SyncError> {
+        let k = self.kinds.up_kind(kind).expect("up kind");
         self.hub
             .school
             .db
@@ -382,19 +393,134 @@ fn courses_classes_and_subscriptions_come_down_once_and_only_the_villages() {
 }
 
 #[test]
-fn courses_are_read_only_on_a_node() {
-    let p = pair("hubonly");
-    let on_node = p
+fn each_side_changes_only_its_own_courses() {
+    let p = pair("owner");
+    let refused = |side: &Side, id: i64| match side
+        .with(|c| Ok(cunlink_school::sync::require_course_owner(c, id)))
+    {
+        Err(SchoolError::Conflict(code, _)) => code,
+        other => panic!("course {id} is refused: {other:?}"),
+    };
+    let (hub_course, node_course) = (5, ID_SPAN + 5);
+    assert_eq!(refused(&p.node, hub_course), "hub_only");
+    assert_eq!(refused(&p.hub, node_course), "node_owned");
+    assert!(
+        p.hub
+            .with(|c| Ok(cunlink_school::sync::require_course_owner(c, hub_course)))
+            .is_ok()
+    );
+    assert!(
+        p.node
+            .with(|c| Ok(cunlink_school::sync::require_course_owner(c, node_course)))
+            .is_ok()
+    );
+    // Classes and subscriptions are the hub's alone.
+    match p
         .node
-        .with(|c| Ok(cunlink_school::sync::require_hub(c, "courses")));
-    match on_node {
+        .with(|c| Ok(cunlink_school::sync::require_hub(c, "classes")))
+    {
         Err(SchoolError::Conflict(code, _)) => assert_eq!(code, "hub_only"),
         other => panic!("a node refuses with 409 hub_only: {other:?}"),
     }
     assert!(
         p.hub
-            .with(|c| Ok(cunlink_school::sync::require_hub(c, "courses")))
+            .with(|c| Ok(cunlink_school::sync::require_hub(c, "classes")))
             .is_ok()
+    );
+}
+
+#[test]
+fn a_course_made_on_the_node_goes_up_under_its_id_once() {
+    let p = pair("course-up");
+    let (teacher, learner) = (p.teacher.id, p.learner.id);
+    let (village, other) = (p.village, p.other);
+    let class = p.hub.with(|c| {
+        let class = cs::create_class(c, "三年级", "茶香小学", Some(village), teacher)?;
+        cs::add_member(c, class, learner)?;
+        Ok(class)
+    });
+    p.down();
+    let (id, item) = p.node.with(|c| {
+        let (id, item) = course(c, "村里的茶课", Some(village), teacher, Some(learner));
+        cs::enrol(c, id, None, Some(class))?;
+        Ok((id, item))
+    });
+    assert!(
+        id >= ID_SPAN && item >= ID_SPAN,
+        "node-range ids: {id} {item}"
+    );
+    let key = id.to_string();
+    let mut queued = p.outbox(&p.node);
+    queued.dedup();
+    assert_eq!(queued, vec![("school_course".to_string(), key.clone())]);
+    let body = p.export("school_course", &key);
+    p.apply_up_kind("school_course", village, &key, &body)
+        .expect("applied");
+    let q = "SELECT * FROM school_courses ORDER BY id";
+    let items = "SELECT * FROM school_course_items ORDER BY id";
+    let enrol = "SELECT * FROM school_enrolments ORDER BY course_id, user_id, class_id";
+    assert_eq!(
+        p.hub.dump(q),
+        p.node.dump(q),
+        "the same course under the same id"
+    );
+    assert_eq!(p.hub.dump(items), p.node.dump(items));
+    assert_eq!(p.hub.dump(enrol), p.node.dump(enrol));
+    // Applied twice: nothing changes.
+    let before = [p.hub.dump(q), p.hub.dump(items), p.hub.dump(enrol)];
+    p.apply_up_kind("school_course", village, &key, &body)
+        .expect("applied again");
+    assert_eq!(
+        [p.hub.dump(q), p.hub.dump(items), p.hub.dump(enrol)],
+        before
+    );
+
+    // A statement naming it goes up after it.
+    let uuid = statements::new_uuid();
+    let (u2, l2) = (uuid.clone(), p.learner.clone());
+    p.node.with(move |c| {
+        let course = cs::course(c, id)?.expect("course");
+        let item = cs::item(c, item)?.expect("item");
+        statements::completed(c, &l2, &course, &item, &u2, None)?;
+        Ok(())
+    });
+    let st = p.export("school_statement", &uuid);
+    p.apply_up(village, &uuid, &st)
+        .expect("statement of a node course");
+
+    // The hub's snapshot leaves the node's course out, and the node's copy of
+    // it survives the next down sync.
+    p.down();
+    assert_eq!(p.node.dump(q), p.hub.dump(q));
+    assert!(p.node.with(|c| Ok(cs::course(c, id)?)).is_some());
+
+    // Refused: another village's node, a hub id, a learner of another village.
+    let reject = |village: i64, key: &str, body: &Value| {
+        p.apply_up_kind("school_course", village, key, body)
+            .expect_err("refused")
+            .to_string()
+    };
+    assert!(reject(other, &key, &body).contains("not of the node's village"));
+    let mut b = body.clone();
+    b["id"] = 5.into();
+    assert!(reject(village, "5", &b).contains("the hub's"));
+    let mut b = body.clone();
+    let stranger = p.hub.with(|c| {
+        Ok(
+            c.query_row("SELECT id FROM users WHERE username = 'zhulin'", [], |r| {
+                r.get::<_, i64>(0)
+            })?,
+        )
+    });
+    let by_name = b["enrolments"]
+        .as_array()
+        .and_then(|a| a.iter().position(|e| e["user_id"].is_i64()))
+        .expect("the learner's enrolment");
+    b["enrolments"][by_name]["user_id"] = stranger.into();
+    assert!(reject(village, &key, &b).contains("not of the node's village"));
+    assert_eq!(
+        [p.hub.dump(q), p.hub.dump(items), p.hub.dump(enrol)],
+        before
     );
 }
 
@@ -432,7 +558,7 @@ fn statements_go_up_under_their_uuid_once_and_only_the_villages() {
         vec![("school_statement".to_string(), uuid.clone())]
     );
 
-    let body = p.export(&uuid);
+    let body = p.export("school_statement", &uuid);
     p.apply_up(village, &uuid, &body).expect("applied");
     let q = format!(
         "SELECT uuid, node, user_id, course_id, item_id, verb, score, max_score FROM school_statements WHERE uuid = '{uuid}'"

@@ -21,3 +21,42 @@ WHEN EXISTS (SELECT 1 FROM core_node_self)
 BEGIN
     INSERT INTO core_sync_outbox (kind, key) VALUES ('school_statement', NEW.uuid);
 END;
+
+-- Courses made on the node (ids in its range, from 2^40) go up with their items
+-- and enrolments, all under the key of the course. The hub's courses that came
+-- down (ids below 2^40) are not sent back.
+CREATE TRIGGER school_courses_sync_insert AFTER INSERT ON school_courses
+WHEN NEW.id >= 1099511627776 AND EXISTS (SELECT 1 FROM core_node_self)
+BEGIN
+    INSERT INTO core_sync_outbox (kind, key) VALUES ('school_course', NEW.id);
+END;
+CREATE TRIGGER school_courses_sync_update AFTER UPDATE ON school_courses
+WHEN NEW.id >= 1099511627776 AND EXISTS (SELECT 1 FROM core_node_self)
+BEGIN
+    INSERT INTO core_sync_outbox (kind, key) VALUES ('school_course', NEW.id);
+END;
+CREATE TRIGGER school_course_items_sync_insert AFTER INSERT ON school_course_items
+WHEN NEW.course_id >= 1099511627776 AND EXISTS (SELECT 1 FROM core_node_self)
+BEGIN
+    INSERT INTO core_sync_outbox (kind, key) VALUES ('school_course', NEW.course_id);
+END;
+CREATE TRIGGER school_course_items_sync_update AFTER UPDATE ON school_course_items
+WHEN NEW.course_id >= 1099511627776 AND EXISTS (SELECT 1 FROM core_node_self)
+BEGIN
+    INSERT INTO core_sync_outbox (kind, key) VALUES ('school_course', NEW.course_id);
+END;
+CREATE TRIGGER school_course_items_sync_delete AFTER DELETE ON school_course_items
+WHEN OLD.course_id >= 1099511627776 AND EXISTS (SELECT 1 FROM core_node_self)
+BEGIN
+    INSERT INTO core_sync_outbox (kind, key) VALUES ('school_course', OLD.course_id);
+END;
+CREATE TRIGGER school_enrolments_sync_insert AFTER INSERT ON school_enrolments
+WHEN NEW.course_id >= 1099511627776 AND EXISTS (SELECT 1 FROM core_node_self)
+BEGIN
+    INSERT INTO core_sync_outbox (kind, key) VALUES ('school_course', NEW.course_id);
+END;
+CREATE TRIGGER school_enrolments_sync_delete AFTER DELETE ON school_enrolments
+WHEN OLD.course_id >= 1099511627776 AND EXISTS (SELECT 1 FROM core_node_self)
+BEGIN
+    INSERT INTO core_sync_outbox (kind, key) VALUES ('school_course', OLD.course_id);
+END;

@@ -1,18 +1,21 @@
-//! Courses and classes come down: the county hub owns them (made and changed
-//! there only; a node answers 409 `hub_only`), so a course, an item or a class
-//! has the same id on the node, and a statement recorded on the node names the
-//! hub's course. A course travels with its items and enrolments, a class with
-//! its members (child rows inside their parent's record).
+//! Courses and classes between a node and its hub. Classes are the hub's (made
+//! and changed there only; a node answers 409 `hub_only`) and come down. A
+//! course belongs to where it was made: the hub's come down, a node's (ids in
+//! its range) go up, and each side refuses changes to the other's. Either way
+//! a course, an item or a class has the same id on both sides, and a statement
+//! names its course by that id. A course travels with its items and
+//! enrolments, a class with its members (child rows inside their parent's
+//! record).
 //!
-//! A node's copy is made exactly the hub's list; what the hub no longer lists
-//! is deleted with its children. Statements made on the node stay (they name
-//! the course by id only).
+//! A node's copy of the hub's courses is made exactly the hub's list; what the
+//! hub no longer lists is deleted with its children. Statements stay (they
+//! name the course by id only).
 
 use std::collections::HashSet;
 
-use cunlink_core::sql::{Connection, params};
+use cunlink_core::sql::{Connection, OptionalExtension, params};
 use cunlink_core::sync::rows::{self, Table};
-use cunlink_core::sync::{DownKind, SyncError, field_i64, field_opt_i64};
+use cunlink_core::sync::{DownKind, ID_SPAN, SyncError, UpKind, field_i64, field_opt_i64};
 use serde_json::{Value, json};
 
 use super::field_array;
@@ -56,9 +59,6 @@ const ITEMS: Table = Table {
         "package",
     ],
 };
-
-/// Courses a village learns: its own and the county-wide ones.
-const COURSE_SCOPE: &str = "village_id = $1 OR village_id IS NULL";
 
 fn ids(conn: &Connection, sql: &str, arg: i64) -> Result<Vec<i64>, SyncError> {
     let mut st = conn.prepare_cached(sql)?;
@@ -154,6 +154,90 @@ fn enrolments(conn: &Connection, course: i64) -> Result<Vec<Enrolment>, SyncErro
     Ok(out)
 }
 
+/// Course `id`'s record: its row with its items and enrolments.
+fn course_record(conn: &Connection, mut c: Value) -> Result<Value, SyncError> {
+    let id = field_i64(&c, "id")?;
+    c["items"] = Value::Array(rows::export(conn, &ITEMS, "course_id = $1", &[&id])?);
+    let e: Vec<Value> = enrolments(conn, id)?
+        .into_iter()
+        .map(|(user_id, class_id, at)| json!({"user_id": user_id, "class_id": class_id, "at": at}))
+        .collect();
+    c["enrolments"] = Value::Array(e);
+    Ok(c)
+}
+
+/// Store course record `c` (row, items, enrolments) exactly as given. On the
+/// hub `check_refs` also holds each enrolment to the node's village.
+fn apply_course(conn: &Connection, c: &Value, check_refs: Option<i64>) -> Result<i64, SyncError> {
+    let id = rows::upsert(conn, &COURSES, c)?;
+    let items = field_array(c, "items")?;
+    for it in items {
+        if field_i64(it, "course_id")? != id {
+            return Err(SyncError::reject(format!(
+                "an item of course {id} names another course"
+            )));
+        }
+        let item = field_i64(it, "id")?;
+        let of: Option<i64> = conn
+            .prepare_cached("SELECT course_id FROM school_course_items WHERE id = $1")?
+            .query_row([item], |r| r.get(0))
+            .optional()?;
+        if of.is_some_and(|o| o != id) {
+            return Err(SyncError::reject(format!(
+                "item {item} is another course's"
+            )));
+        }
+    }
+    rows::replace_all(conn, &ITEMS, "course_id = $1", &[&id], items)?;
+    let mut want: Vec<Enrolment> = Vec::new();
+    for e in field_array(c, "enrolments")? {
+        let user = field_opt_i64(e, "user_id")?;
+        let class = field_opt_i64(e, "class_id")?;
+        if user.is_some() == class.is_some() {
+            return Err(SyncError::reject(
+                "an enrolment names a user or a class, not both",
+            ));
+        }
+        if let Some(village) = check_refs {
+            let (sql, what, x) = match (user, class) {
+                (Some(u), _) => ("SELECT village_id FROM users WHERE id = $1", "user", u),
+                (_, Some(k)) => (
+                    "SELECT village_id FROM school_classes WHERE id = $1",
+                    "class",
+                    k,
+                ),
+                _ => unreachable!("one of the two, checked above"),
+            };
+            let v: Option<Option<i64>> = conn
+                .prepare_cached(sql)?
+                .query_row([x], |r| r.get(0))
+                .optional()?;
+            if v != Some(Some(village)) {
+                return Err(SyncError::reject(format!(
+                    "enrolled {what} {x} is not of the node's village"
+                )));
+            }
+        }
+        want.push((user, class, field_i64(e, "at")?));
+    }
+    want.sort_by_key(|(u, c, _)| (u.unwrap_or(-1), c.unwrap_or(-1)));
+    if enrolments(conn, id)? != want {
+        conn.prepare_cached("DELETE FROM school_enrolments WHERE course_id = $1")?
+            .execute([id])?;
+        for (user, class, at) in &want {
+            conn.prepare_cached(
+                "INSERT INTO school_enrolments (course_id, user_id, class_id, at) VALUES ($1, $2, $3, $4)",
+            )?
+            .execute(params![id, user, class, at])?;
+        }
+    }
+    Ok(id)
+}
+
+/// The hub's courses a village learns: its own and the county-wide ones; not
+/// the courses nodes made (they are the nodes', and went up).
+const COURSE_SCOPE: &str = "(village_id = $1 OR village_id IS NULL) AND id < 1099511627776";
+
 pub struct CourseKind;
 
 impl DownKind for CourseKind {
@@ -161,19 +245,10 @@ impl DownKind for CourseKind {
         "school_courses"
     }
     fn snapshot(&self, conn: &Connection, village_id: i64) -> Result<Vec<Value>, SyncError> {
-        let mut list = rows::export(conn, &COURSES, COURSE_SCOPE, &[&village_id])?;
-        for c in &mut list {
-            let id = field_i64(c, "id")?;
-            c["items"] = Value::Array(rows::export(conn, &ITEMS, "course_id = $1", &[&id])?);
-            let e: Vec<Value> = enrolments(conn, id)?
-                .into_iter()
-                .map(|(user_id, class_id, at)| {
-                    json!({"user_id": user_id, "class_id": class_id, "at": at})
-                })
-                .collect();
-            c["enrolments"] = Value::Array(e);
-        }
-        Ok(list)
+        rows::export(conn, &COURSES, COURSE_SCOPE, &[&village_id])?
+            .into_iter()
+            .map(|c| course_record(conn, c))
+            .collect()
     }
     fn apply(&self, conn: &Connection, village_id: i64, list: &[Value]) -> Result<(), SyncError> {
         let mut keep = HashSet::with_capacity(list.len());
@@ -181,42 +256,19 @@ impl DownKind for CourseKind {
             if field_opt_i64(c, "village_id")?.is_some_and(|v| v != village_id) {
                 return Err(SyncError::reject("a course of another village"));
             }
-            let id = rows::upsert(conn, &COURSES, c)?;
-            let items = field_array(c, "items")?;
-            for it in items {
-                if field_i64(it, "course_id")? != id {
-                    return Err(SyncError::reject(format!(
-                        "an item of course {id} names another course"
-                    )));
-                }
+            if field_i64(c, "id")? >= ID_SPAN {
+                return Err(SyncError::reject(
+                    "a course a node made is not the hub's to send",
+                ));
             }
-            rows::replace_all(conn, &ITEMS, "course_id = $1", &[&id], items)?;
-            let mut want: Vec<Enrolment> = Vec::new();
-            for e in field_array(c, "enrolments")? {
-                let user = field_opt_i64(e, "user_id")?;
-                let class = field_opt_i64(e, "class_id")?;
-                if user.is_some() == class.is_some() {
-                    return Err(SyncError::reject(
-                        "an enrolment names a user or a class, not both",
-                    ));
-                }
-                want.push((user, class, field_i64(e, "at")?));
-            }
-            want.sort_by_key(|(u, c, _)| (u.unwrap_or(-1), c.unwrap_or(-1)));
-            if enrolments(conn, id)? != want {
-                conn.prepare_cached("DELETE FROM school_enrolments WHERE course_id = $1")?
-                    .execute([id])?;
-                for (user, class, at) in &want {
-                    conn.prepare_cached(
-                        "INSERT INTO school_enrolments (course_id, user_id, class_id, at) VALUES ($1, $2, $3, $4)",
-                    )?
-                    .execute(params![id, user, class, at])?;
-                }
-            }
-            keep.insert(id);
+            keep.insert(apply_course(conn, c, None)?);
         }
-        // Every course on a node is the hub's: drop what the hub no longer lists.
-        for id in all_ids(conn, "SELECT id FROM school_courses")? {
+        // The hub's courses on a node are exactly the list; the node's own
+        // (ids from 2^40) are left alone.
+        for id in all_ids(
+            conn,
+            "SELECT id FROM school_courses WHERE id < 1099511627776",
+        )? {
             if !keep.contains(&id) {
                 for sql in [
                     "DELETE FROM school_course_items WHERE course_id = $1",
@@ -227,6 +279,62 @@ impl DownKind for CourseKind {
                 }
             }
         }
+        Ok(())
+    }
+}
+
+/// Courses made on a village node go up, with their items and enrolments, and
+/// keep their ids on the hub (where only the node changes them).
+pub struct CourseUpKind;
+
+impl UpKind for CourseUpKind {
+    fn kind(&self) -> &'static str {
+        "school_course"
+    }
+    /// Before statements (5), which may name the course.
+    fn priority(&self) -> u8 {
+        4
+    }
+    fn export(&self, conn: &Connection, key: &str) -> Result<Option<Value>, SyncError> {
+        let id: i64 = key
+            .parse()
+            .map_err(|_| SyncError::reject(format!("'{key}' is not a course id")))?;
+        match rows::export_one(conn, &COURSES, id)? {
+            Some(c) => Ok(Some(course_record(conn, c)?)),
+            None => Ok(None),
+        }
+    }
+    fn apply(
+        &self,
+        conn: &Connection,
+        village_id: i64,
+        key: &str,
+        body: &Value,
+    ) -> Result<(), SyncError> {
+        let id = field_i64(body, "id")?;
+        if key.parse::<i64>().ok() != Some(id) {
+            return Err(SyncError::reject("the course's id differs from its key"));
+        }
+        if id < ID_SPAN {
+            return Err(SyncError::reject(format!(
+                "course {id} is the hub's, not a node's"
+            )));
+        }
+        if field_opt_i64(body, "village_id")? != Some(village_id) {
+            return Err(SyncError::reject(format!(
+                "course {id} is not of the node's village"
+            )));
+        }
+        let stored: Option<Option<i64>> = conn
+            .prepare_cached("SELECT village_id FROM school_courses WHERE id = $1")?
+            .query_row([id], |r| r.get(0))
+            .optional()?;
+        if stored.is_some_and(|v| v != Some(village_id)) {
+            return Err(SyncError::reject(format!(
+                "course {id} is another village's"
+            )));
+        }
+        apply_course(conn, body, Some(village_id))?;
         Ok(())
     }
 }

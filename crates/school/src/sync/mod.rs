@@ -7,12 +7,18 @@
 //!   ([`courses::ClassKind`]), the village's and the county-wide courses with
 //!   their items and enrolments ([`courses::CourseKind`]), and the channels the
 //!   village's school subscribes to ([`subscriptions::SubscriptionKind`]), which
-//!   the node then pulls from the hub itself (`pull::schedule`). Courses and
-//!   classes are the hub's: made and changed there only, read-only on a node
-//!   (409 `hub_only`), so they keep their ids on both sides.
-//! - up: learning statements ([`statement::StatementKind`]), keyed by their
-//!   UUID, which is their id everywhere; they refer to the hub's course, item
-//!   and user ids, which are the same on the node because those came down.
+//!   the node then pulls from the hub itself (`pull::schedule`). Classes are
+//!   the hub's: made and changed there only, read-only on a node (409
+//!   `hub_only`), so they keep their ids on both sides.
+//! - up: courses made on the node ([`courses::CourseUpKind`], ids in the
+//!   node's range, with their items and enrolments), and learning statements
+//!   ([`statement::StatementKind`]), keyed by their UUID, which is their id
+//!   everywhere; they refer to course, item and user ids that are the same on
+//!   both sides.
+//!
+//! A course belongs to where it was made (its id says where): the hub's come
+//! down, a node's go up, and each side refuses changes to the other's
+//! ([`require_course_owner`]).
 
 pub mod courses;
 pub mod statement;
@@ -27,6 +33,7 @@ use crate::School;
 use crate::error::SchoolError;
 
 pub fn register(school: &Arc<School>, kinds: &mut SyncKinds) {
+    kinds.up(Arc::new(courses::CourseUpKind));
     kinds.up(Arc::new(statement::StatementKind));
     kinds.down(Arc::new(courses::ClassKind));
     kinds.down(Arc::new(courses::CourseKind));
@@ -51,6 +58,27 @@ pub fn require_hub(conn: &Connection, what: &str) -> Result<(), SchoolError> {
         ));
     }
     Ok(())
+}
+
+/// Refuse changing course `id` (its items, package, enrolments) where it is not
+/// owned: on a node, a course the hub made (`hub_only`); on the hub, a course a
+/// village node made (`node_owned`). A course's id says where it was made.
+pub fn require_course_owner(conn: &Connection, id: i64) -> Result<(), SchoolError> {
+    let (lo, hi) = cunlink_core::sync::id_range(conn)?;
+    if (lo..hi).contains(&id) {
+        return Ok(());
+    }
+    Err(if is_node(conn)? {
+        SchoolError::Conflict(
+            "hub_only",
+            format!("course {id} is the county hub's; it changes there only"),
+        )
+    } else {
+        SchoolError::Conflict(
+            "node_owned",
+            format!("course {id} was made on a village node; it changes there only"),
+        )
+    })
 }
 
 /// The list in field `name` of a record.
