@@ -4,7 +4,7 @@
 //! A channel subscribed on the hub for the village is pulled by the node over
 //! https with its own credential and its lessons play there; a learning
 //! statement recorded on the node reaches the hub under the same UUID, naming
-//! the hub's course. Every wait polls an observable state with a deadline.
+//! the hub's course; a course made on the node reaches the hub under its id. Every wait polls an observable state with a deadline.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -13,7 +13,7 @@ use cunlink_core::auth::Role;
 use serde_json::{Value, json};
 
 use crate::common::{Resp, TempDir, request, spawn_app};
-use crate::node_sync::{NodeProc, hub_until, join_cmd_with};
+use crate::node_sync::{ID_SPAN, NodeProc, hub_until, join_cmd_with};
 use crate::school_channels::{sha_hex, upload};
 
 /// Sign in at `http`: (cookie, CSRF token).
@@ -283,15 +283,19 @@ async fn a_subscribed_channel_is_pulled_over_https_and_a_statement_goes_up() {
     let teacher_at_node = (node.cookie.clone(), node.csrf.clone());
     for (path, body) in [
         (
-            "/api/school/subscriptions",
+            "/api/school/subscriptions".to_string(),
             json!({ "channel_id": ch, "subscribed": false }),
         ),
         (
-            "/api/school/courses",
-            json!({ "title": "村里自建", "audience": "villagers" }),
+            format!("/api/school/courses/{course}/items"),
+            json!({ "kind": "lesson", "title": "村里加的课" }),
+        ),
+        (
+            "/api/school/classes".to_string(),
+            json!({ "name": "村里自建班", "school": "松溪小学" }),
         ),
     ] {
-        let r = post_as(node.http, &teacher_at_node, path, body).await;
+        let r = post_as(node.http, &teacher_at_node, &path, body).await;
         assert_eq!(
             (r.status, r.json()["error"].as_str()),
             (409, Some("hub_only")),
@@ -299,6 +303,36 @@ async fn a_subscribed_channel_is_pulled_over_https_and_a_statement_goes_up() {
             r.text()
         );
     }
+
+    // A course made at the node (offline or not) is the node's: an id in its
+    // range, the same on the hub, changed only at the node.
+    let r = post_as(
+        node.http,
+        &teacher_at_node,
+        "/api/school/courses",
+        json!({ "title": "村里的采茶课", "audience": "villagers" }),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let own = r.json()["id"].as_i64().unwrap();
+    assert!(own >= ID_SPAN, "a node's course id is in its range: {own}");
+    let r = post_as(
+        node.http,
+        &teacher_at_node,
+        &format!("/api/school/courses/{own}/items"),
+        json!({ "kind": "lesson", "title": "怎样采一芽一叶", "body": "看老师示范" }),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let own_item = r.json()["id"].as_i64().unwrap();
+    let r = post_as(
+        node.http,
+        &teacher_at_node,
+        &format!("/api/school/courses/{own}/enrolments"),
+        json!({ "username": "xuesheng-sx" }),
+    )
+    .await;
+    assert!(r.status < 300, "{}", r.text());
 
     // The learner completes the lesson at the node, in the course the hub made.
     let learner = login(node.http, "xuesheng-sx").await;
@@ -311,6 +345,14 @@ async fn a_subscribed_channel_is_pulled_over_https_and_a_statement_goes_up() {
     .await;
     assert_eq!(r.status, 200, "{}", r.text());
     let uuid = r.json()["uuid"].as_str().unwrap().to_string();
+    let r = post_as(
+        node.http,
+        &learner,
+        &format!("/api/school/courses/{own}/completions"),
+        json!({ "item_id": own_item }),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
     hub_until(
         &hub,
         &format!("/api/school/courses/{course}/progress"),
@@ -319,6 +361,23 @@ async fn a_subscribed_channel_is_pulled_over_https_and_a_statement_goes_up() {
         |v| v["learners"][0]["items_done"] == 1,
     )
     .await;
+    let v = hub_until(
+        &hub,
+        &format!("/api/school/courses/{own}/progress"),
+        Duration::from_secs(30),
+        "the node's course and its statement on the hub",
+        |v| v["learners"][0]["items_done"] == 1,
+    )
+    .await;
+    assert_eq!(v["course_id"], own, "{v}");
+    let (s, v) = hub
+        .post_json(
+            &format!("/api/school/courses/{own}/items"),
+            &teacher,
+            json!({ "kind": "lesson", "title": "县里加的课" }),
+        )
+        .await;
+    assert_eq!((s, v["error"].as_str()), (409, Some("node_owned")), "{v}");
     let u = uuid.clone();
     let stored: Vec<(String, String, Option<i64>, Option<i64>)> = hub
         .server
