@@ -85,7 +85,7 @@ async fn list(
 
 fn rows(c: &Connection, village: Option<i64>) -> cunlink_core::sql::Result<Vec<Value>> {
     let sql = format!(
-        "SELECT s.id, v.name, s.channel_id, coalesce(h.name, p.name), p.id
+        "SELECT s.id, v.name, s.channel_id, coalesce(p.name, h.name), p.id
          FROM school_subscriptions s
          LEFT JOIN villages v ON v.id = s.village_id
          LEFT JOIN school_channels h ON h.id = s.channel_id AND h.origin_url IS NULL
