@@ -1,17 +1,15 @@
 //! The node's link to its hub: HTTP/1.1 over one kept-alive connection, over
-//! TLS for an `https://` hub (the Mozilla roots, or the county's own CA in the
-//! PEM file named by `CUNLINK_HUB_CA`). Every exchange has a deadline, so a
-//! link that dies mid-answer is noticed and the connection opened anew.
+//! TLS for an `https://` hub (the connection is `cunlink_web::http_client`'s,
+//! shared with the school's pull). Every exchange has a deadline, so a link
+//! that dies mid-answer is noticed and the connection opened anew.
 
-use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use axum::http::{HeaderMap, Request, StatusCode, Uri, header};
+use axum::http::{HeaderMap, Request, StatusCode, header};
 use bytes::Bytes;
+use cunlink_web::http_client::{ConnectError, Endpoint};
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
 
 use crate::error::NodeError;
 
@@ -22,10 +20,7 @@ const IDLE: Duration = Duration::from_secs(20);
 const MAX_ANSWER: usize = 64 << 20;
 
 pub struct HubClient {
-    host: String,
-    authority: String,
-    prefix: String,
-    tls: bool,
+    endpoint: Endpoint,
     credential: String,
     conn: Option<SendRequest<Full<Bytes>>>,
     /// Request and answer body bytes, for the status page and the benchmark.
@@ -55,30 +50,10 @@ impl Answer {
 impl HubClient {
     /// `url`: `http[s]://host[:port][/prefix]`.
     pub fn new(url: &str, credential: &str) -> Result<HubClient, NodeError> {
-        let uri: Uri = url
-            .trim_end_matches('/')
-            .parse()
-            .map_err(|_| NodeError::Config(format!("'{url}' is not a URL")))?;
-        let tls = match uri.scheme_str() {
-            Some("http") => false,
-            Some("https") => true,
-            _ => {
-                return Err(NodeError::Config(format!(
-                    "the hub URL must start with https:// or http:// (got '{url}')"
-                )));
-            }
-        };
-        let host = uri
-            .host()
-            .ok_or_else(|| NodeError::Config(format!("'{url}' has no host")))?
-            .trim_matches(['[', ']'])
-            .to_string();
-        let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
+        let endpoint =
+            Endpoint::parse(url).map_err(|e| NodeError::Config(format!("the hub URL: {e}")))?;
         Ok(HubClient {
-            authority: format!("{}:{port}", uri.host().unwrap_or_default()),
-            host,
-            prefix: uri.path().trim_end_matches('/').to_string(),
-            tls,
+            endpoint,
             credential: credential.to_string(),
             conn: None,
             sent: 0,
@@ -98,27 +73,10 @@ impl HubClient {
             return Ok(self.conn.as_mut().expect("just checked"));
         }
         self.conn = None;
-        let stream = tokio::time::timeout(CONNECT, TcpStream::connect(&self.authority))
-            .await
-            .map_err(|_| NodeError::Net("connect timed out".into()))?
-            .map_err(|e| NodeError::Net(format!("connect: {e}")))?;
-        let _ = stream.set_nodelay(true);
-        let sender = if self.tls {
-            let name =
-                rustls::pki_types::ServerName::try_from(self.host.clone()).map_err(|_| {
-                    NodeError::Config(format!("'{}' is not a TLS server name", self.host))
-                })?;
-            let stream = tokio::time::timeout(
-                CONNECT,
-                tokio_rustls::TlsConnector::from(tls_config()?).connect(name, stream),
-            )
-            .await
-            .map_err(|_| NodeError::Net("TLS handshake timed out".into()))?
-            .map_err(|e| NodeError::Net(format!("TLS: {e}")))?;
-            handshake(TokioIo::new(stream)).await?
-        } else {
-            handshake(TokioIo::new(stream)).await?
-        };
+        let sender = self.endpoint.connect(CONNECT).await.map_err(|e| match e {
+            ConnectError::Config(m) => NodeError::Config(m),
+            ConnectError::Net(m) => NodeError::Net(m),
+        })?;
         Ok(self.conn.insert(sender))
     }
 
@@ -150,8 +108,8 @@ impl HubClient {
         let head_within = IDLE + Duration::from_millis(n / 4);
         let req = Request::builder()
             .method("POST")
-            .uri(format!("{}{}", self.prefix, path))
-            .header(header::HOST, self.authority.clone())
+            .uri(format!("{}{}", self.endpoint.prefix(), path))
+            .header(header::HOST, self.endpoint.authority())
             .header(header::AUTHORIZATION, format!("Bearer {}", self.credential))
             .header(header::CONTENT_TYPE, content_type)
             .header(header::CONTENT_LENGTH, body.len())
@@ -192,52 +150,4 @@ impl HubClient {
             body: Bytes::from(got),
         })
     }
-}
-
-async fn handshake<I>(io: I) -> Result<SendRequest<Full<Bytes>>, NodeError>
-where
-    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
-{
-    let (sender, conn) = hyper::client::conn::http1::handshake(io)
-        .await
-        .map_err(|e| NodeError::Net(format!("handshake: {e}")))?;
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    Ok(sender)
-}
-
-/// Client TLS settings: the county CA from `CUNLINK_HUB_CA` when set, else the
-/// Mozilla root set.
-fn tls_config() -> Result<Arc<rustls::ClientConfig>, NodeError> {
-    static CONFIG: OnceLock<Arc<rustls::ClientConfig>> = OnceLock::new();
-    if let Some(c) = CONFIG.get() {
-        return Ok(c.clone());
-    }
-    let mut roots = rustls::RootCertStore::empty();
-    match std::env::var_os("CUNLINK_HUB_CA") {
-        Some(path) => {
-            use rustls::pki_types::CertificateDer;
-            use rustls::pki_types::pem::PemObject;
-            let certs = CertificateDer::pem_file_iter(&path).map_err(|e| {
-                NodeError::Config(format!("CUNLINK_HUB_CA {}: {e}", path.to_string_lossy()))
-            })?;
-            for c in certs {
-                let c = c.map_err(|e| NodeError::Config(format!("CUNLINK_HUB_CA: {e}")))?;
-                roots
-                    .add(c)
-                    .map_err(|e| NodeError::Config(format!("CUNLINK_HUB_CA: {e}")))?;
-            }
-        }
-        None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
-    }
-    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map_err(|e| NodeError::Config(format!("TLS: {e}")))?
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(CONFIG.get_or_init(|| Arc::new(config)).clone())
 }

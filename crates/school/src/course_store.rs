@@ -53,12 +53,15 @@ pub fn create_course(
     village_id: Option<i64>,
     user_id: i64,
 ) -> cunlink_core::sql::Result<i64> {
+    // In this installation's id range: a course made on a village node keeps
+    // its id on the hub (docs/school.md, "Village nodes").
+    let id = cunlink_core::sync::next_id(c, "school_courses")?;
     c.execute(
-        "INSERT INTO school_courses (title, audience, description, village_id, created_by, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6)",
-        params![title, audience, description, village_id, user_id, now_ms()],
+        "INSERT INTO school_courses (id, title, audience, description, village_id, created_by, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        params![id, title, audience, description, village_id, user_id, now_ms()],
     )?;
-    Ok(c.last_insert_rowid()?)
+    Ok(id)
 }
 
 fn course_row(r: &cunlink_core::sql::Row) -> cunlink_core::sql::Result<Course> {
@@ -100,13 +103,14 @@ pub fn add_item(
 ) -> cunlink_core::sql::Result<i64> {
     // The next position in the same statement as the insert, so two items
     // added at once (on two nodes) do not read the same maximum.
+    let id = cunlink_core::sync::next_id(c, "school_course_items")?;
     c.execute(
-        "INSERT INTO school_course_items (course_id, position, kind, title, body, sha256, quiz, package)
-         SELECT $1, coalesce(max(position), 0) + 1, $2, $3, $4, $5, $6, $7
-           FROM school_course_items WHERE course_id = $1",
-        params![course_id, kind, title, body, sha256, quiz, package],
+        "INSERT INTO school_course_items (id, course_id, position, kind, title, body, sha256, quiz, package)
+         SELECT $1, $2, coalesce(max(position), 0) + 1, $3, $4, $5, $6, $7, $8
+           FROM school_course_items WHERE course_id = $2",
+        params![id, course_id, kind, title, body, sha256, quiz, package],
     )?;
-    Ok(c.last_insert_rowid()?)
+    Ok(id)
 }
 
 fn item_row(r: &cunlink_core::sql::Row) -> cunlink_core::sql::Result<Item> {

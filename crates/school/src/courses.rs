@@ -89,6 +89,11 @@ async fn create(
         u.village_id
     };
     let id = tx(&s.0, move |c| {
+        // A course made on a village node is its village's (it goes up).
+        let village = match cunlink_core::sync::node_self(c)? {
+            Some(n) => Some(n.village_id),
+            None => village,
+        };
         Ok(cs::create_course(
             c,
             &title,
@@ -215,7 +220,11 @@ async fn add_item(
 ) -> R<Response> {
     let o = input::object(&body)?;
     let user = u.clone();
-    db(&s.0, move |c| require_edit(&user, &course_or_404(c, id)?)).await?;
+    db(&s.0, move |c| {
+        require_edit(&user, &course_or_404(c, id)?)?;
+        crate::sync::require_course_owner(c, id)
+    })
+    .await?;
     let kind = input::string(&o, "kind", 10)?;
     let title = input::string(&o, "title", 200)?;
     let text = input::opt_string(&o, "body", 20_000)?.unwrap_or_default();
@@ -284,7 +293,11 @@ async fn import_scorm(
     body: Bytes,
 ) -> R<Response> {
     let user = u.clone();
-    db(&s.0, move |c| require_edit(&user, &course_or_404(c, id)?)).await?;
+    db(&s.0, move |c| {
+        require_edit(&user, &course_or_404(c, id)?)?;
+        crate::sync::require_course_owner(c, id)
+    })
+    .await?;
     let pkg = tokio::task::spawn_blocking(move || scorm::check(&body))
         .await
         .map_err(ApiError::internal)?
@@ -402,6 +415,7 @@ async fn enrol(
     let course = db(&s.0, move |c| {
         let course = course_or_404(c, id)?;
         require_edit(&user, &course)?;
+        crate::sync::require_course_owner(c, id)?;
         Ok(course)
     })
     .await?;
@@ -460,6 +474,7 @@ async fn create_class(
     body: Bytes,
 ) -> R<Response> {
     access::require_teach(&u, "creating a class")?;
+    crate::sync::hub_only(&s.0, "classes").await?;
     let o = input::object(&body)?;
     let name = input::string(&o, "name", 64)?;
     let school = input::string(&o, "school", 64)?;
@@ -482,6 +497,7 @@ async fn add_member(
     body: Bytes,
 ) -> R<Json<Value>> {
     access::require_teach(&u, "changing a class")?;
+    crate::sync::hub_only(&s.0, "classes").await?;
     let o = input::object(&body)?;
     let name = input::string(&o, "username", 64)?;
     let county = u.role.is_county_wide();

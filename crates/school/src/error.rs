@@ -21,6 +21,10 @@ pub enum SchoolError {
     NotFound(&'static str, String),
     #[error("{0}")]
     Forbidden(String),
+    /// The record is another side's: e.g. courses on a village node
+    /// (`hub_only`), which change only on the county hub.
+    #[error("{1}")]
+    Conflict(&'static str, String),
     #[error("the file is {0} bytes; at most {1} are accepted")]
     TooLarge(u64, u64),
 }
@@ -64,6 +68,9 @@ impl From<SchoolError> for ApiError {
             } => ApiError::bad_request(code, message).with_field(field),
             SchoolError::NotFound(code, message) => ApiError::not_found(code, message),
             SchoolError::Forbidden(message) => ApiError::forbidden(message),
+            SchoolError::Conflict(code, message) => {
+                ApiError::new(StatusCode::CONFLICT, code, message)
+            }
             e @ SchoolError::TooLarge(..) => {
                 ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", e.to_string())
                     .with_field("body")

@@ -11,6 +11,8 @@
 //! * [`pull`]: fetching a channel from an upstream (HTTP) or a folder (USB).
 //! * [`courses`], [`scorm`], [`statements`]: courses, SCORM 1.2 import,
 //!   learning statements.
+//! * [`subscriptions`], [`sync`]: the channels each village's school gets, and
+//!   what a village node syncs with its hub.
 //! * [`store`]: the tables this crate owns (`school_*`) and their migrations.
 //! * [`access`]: who may do what; [`error`]: errors and their HTTP mapping.
 
@@ -26,11 +28,14 @@ pub mod live;
 mod pages;
 pub mod pairings;
 pub mod pull;
+mod reader;
 mod routes;
 pub mod scorm;
 pub mod serve;
 pub mod statements;
 pub mod store;
+pub mod subscriptions;
+pub mod sync;
 
 use std::sync::Arc;
 
@@ -40,6 +45,7 @@ use cunlink_core::{Config, Db, SchoolSettings};
 use cunlink_web::{Domain, KitBuilder, Locale, NavEntry, Tab, WebKit, icon};
 
 pub use error::SchoolError;
+pub(crate) use sync::subscriptions::channels as subscriptions_of;
 
 /// What the school needs from outside: the application database and the
 /// accounts (the API's callers).
@@ -57,6 +63,8 @@ pub struct School {
     pub settings: SchoolSettings,
     /// Wakes the statement sender after a learning statement is stored.
     pub statements_wake: tokio::sync::Notify,
+    /// Wakes the scheduled pull when a node's subscriptions came down.
+    pub pull_wake: tokio::sync::Notify,
     /// The live classes' SFU ([`live`]).
     pub live: live::Live,
 }
@@ -74,6 +82,7 @@ impl School {
             content,
             settings: config.school.clone(),
             statements_wake: tokio::sync::Notify::new(),
+            pull_wake: tokio::sync::Notify::new(),
             live: live::Live::start(config)?,
         }))
     }
@@ -120,6 +129,10 @@ impl Domain for School {
     fn spawn_background(self: Arc<Self>, shutdown: tokio::sync::watch::Receiver<bool>) {
         pull::schedule::spawn(self.clone(), shutdown.clone());
         statements::spawn_sender(self, shutdown);
+    }
+
+    fn sync_kinds(self: Arc<Self>, kinds: &mut cunlink_core::sync::SyncKinds) {
+        sync::register(&self, kinds);
     }
 
     fn render_metrics(&self, out: &mut String) {

@@ -184,6 +184,14 @@ pub fn spawn_sender(school: Arc<School>, mut shutdown: tokio::sync::watch::Recei
         return;
     };
     tokio::spawn(async move {
+        // A village node's statements go up with the node sync (its outbox).
+        let node = school
+            .db
+            .call(|c| cunlink_core::sync::node_self(c).map_err(cunlink_core::DbError::from))
+            .await;
+        if !matches!(node, Ok(None)) {
+            return;
+        }
         loop {
             if let Err(e) = send_once(&school, &url, &token).await {
                 tracing::info!(error = %e, "school: statements not sent yet");

@@ -27,6 +27,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "school_pairings",
         sql: include_str!("../migrations/sqlite/0004_school_pairings.sql"),
     },
+    Migration {
+        version: 5,
+        name: "school_node_sync",
+        sql: include_str!("../migrations/sqlite/0005_node_sync.sql"),
+    },
 ];
 
 /// Longest list any query here returns.

@@ -12,6 +12,8 @@
 //! * [`i18n`]: zh-CN and en strings, locale-aware numbers, times and units.
 //! * [`assets`], [`compress`], [`pwa`]: embedded static files under hashed URLs,
 //!   gzip, the manifest and the service worker.
+//! * [`http_client`]: connections to the county hub over HTTP or HTTPS (the
+//!   node's sync and the school's pull).
 //! * [`routes`]: sign-in, sign-out, language, personal page, administration.
 //!
 //! A domain adds a page by returning a `Router` whose handlers take [`PageCtx`]
@@ -21,6 +23,7 @@ pub mod assets;
 pub mod compress;
 pub mod domain;
 pub mod home;
+pub mod http_client;
 pub mod i18n;
 pub mod kit;
 pub mod layout;

@@ -54,6 +54,7 @@ mod node_sync;
 mod node_sync_clinic;
 mod node_sync_market;
 mod node_sync_affairs;
+mod node_sync_school;
 mod notify;
 mod notify_feed;
 mod notify_ssrf;

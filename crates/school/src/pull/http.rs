@@ -1,16 +1,16 @@
 //! The pull's HTTP side: GETs over one kept-alive HTTP/1.1 connection to the
-//! upstream (hyper's client connection, already in the tree for the alert
-//! notifier), reconnecting after a cut. Every body byte received is counted,
+//! upstream, over TLS for an `https://` one (the connection is
+//! `cunlink_web::http_client`'s, shared with the node's sync link), reconnecting
+//! after a cut. Every body byte received is counted,
 //! including those of an answer cut half-way, so `fetched` is honest.
 
 use std::time::Duration;
 
-use axum::http::{HeaderMap, Request, StatusCode, Uri, header};
+use axum::http::{HeaderMap, Request, StatusCode, header};
 use bytes::Bytes;
+use cunlink_web::http_client::{ConnectError, Endpoint};
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
 
 use super::PullError;
 
@@ -19,8 +19,7 @@ const IDLE: Duration = Duration::from_secs(20);
 const CONNECT: Duration = Duration::from_secs(10);
 
 pub struct HttpSource {
-    authority: String,
-    prefix: String,
+    endpoint: Endpoint,
     token: String,
     conn: Option<SendRequest<Full<Bytes>>>,
     /// Body bytes received over the network by this source.
@@ -34,34 +33,11 @@ pub struct Head {
 }
 
 impl HttpSource {
-    /// `url`: `http://host:port[/prefix]`.
+    /// `url`: `http[s]://host[:port][/prefix]`.
     pub fn new(url: &str, token: &str) -> Result<HttpSource, PullError> {
-        let uri: Uri = url
-            .trim_end_matches('/')
-            .parse()
-            .map_err(|_| PullError::Fatal(format!("'{url}' is not a URL")))?;
-        match uri.scheme_str() {
-            Some("http") => {}
-            Some(s) => {
-                return Err(PullError::Fatal(format!(
-                    "the upstream must be an http:// URL (got {s}://); put TLS in front of the link, e.g. a VPN"
-                )));
-            }
-            None => return Err(PullError::Fatal(format!("'{url}' has no scheme"))),
-        }
-        let authority = uri
-            .authority()
-            .ok_or_else(|| PullError::Fatal(format!("'{url}' has no host")))?
-            .as_str()
-            .to_string();
-        let authority = if authority.contains(':') {
-            authority
-        } else {
-            format!("{authority}:80")
-        };
+        let endpoint = Endpoint::parse(url).map_err(|e| PullError::Fatal(e.to_string()))?;
         Ok(HttpSource {
-            authority,
-            prefix: uri.path().trim_end_matches('/').to_string(),
+            endpoint,
             token: token.to_string(),
             conn: None,
             fetched: 0,
@@ -75,17 +51,10 @@ impl HttpSource {
             return Ok(self.conn.as_mut().expect("just checked"));
         }
         self.conn = None;
-        let stream = tokio::time::timeout(CONNECT, TcpStream::connect(&self.authority))
-            .await
-            .map_err(|_| PullError::Net("connect timed out".into()))?
-            .map_err(|e| PullError::Net(format!("connect: {e}")))?;
-        let _ = stream.set_nodelay(true);
-        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| PullError::Net(format!("handshake: {e}")))?;
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
+        let sender = self.endpoint.connect(CONNECT).await.map_err(|e| match e {
+            ConnectError::Config(m) => PullError::Fatal(m),
+            ConnectError::Net(m) => PullError::Net(m),
+        })?;
         Ok(self.conn.insert(sender))
     }
 
@@ -113,12 +82,12 @@ impl HttpSource {
         extra: &[(header::HeaderName, String)],
         body: Bytes,
     ) -> Result<(Head, hyper::body::Incoming), PullError> {
-        let full = format!("{}{}", self.prefix, path);
+        let full = format!("{}{}", self.endpoint.prefix(), path);
         let mut req = Request::builder()
             .method(method)
             .uri(full)
             .header(header::CONTENT_LENGTH, body.len())
-            .header(header::HOST, self.authority.clone())
+            .header(header::HOST, self.endpoint.authority())
             .header(header::AUTHORIZATION, format!("Bearer {}", self.token))
             .header(header::USER_AGENT, "cunlink-pull");
         for (k, v) in extra {

@@ -77,7 +77,8 @@ pub enum Source {
 }
 
 impl Source {
-    /// `from`: an `http://` URL, or a folder written by `cunlink school export`.
+    /// `from`: an `http://` or `https://` URL, or a folder written by
+    /// `cunlink school export`.
     pub fn open(from: &str, token: &str) -> Result<Source, PullError> {
         if from.starts_with("http://") || from.starts_with("https://") {
             Ok(Source::Http(HttpSource::new(from, token)?))

@@ -1,6 +1,8 @@
 //! The scheduled pull inside `serve`: every `pull_every_secs`, each configured
 //! channel is pulled from the upstream, only within `pull_hours` when set
-//! (e.g. `"22-6"`: school nights). A pull that the hours end is paused with its
+//! (e.g. `"22-6"`: school nights). On a village node the channels are the
+//! ones its village's school subscribes to on the hub, pulled from the hub with
+//! the node's credential. A pull that the hours end is paused with its
 //! progress kept and resumes in the next window.
 
 use std::sync::Arc;
@@ -40,26 +42,64 @@ pub fn in_hours(o: &Options) -> bool {
     o.hours.is_none_or(|h| hour_in(china_hour(), h))
 }
 
+/// Where the scheduled pull takes channels from, and which.
+enum Upstream {
+    /// A village node: its hub, with the node's own credential; the channels
+    /// its village's school subscribes to (they come down with the node sync).
+    Node { village_id: i64 },
+    /// `school.upstream` with `school.channels`.
+    Configured,
+}
+
 pub fn spawn(school: Arc<School>, mut shutdown: watch::Receiver<bool>) {
     let s = school.settings.clone();
-    let (Some(url), Some(token)) = (s.upstream.clone(), s.upstream_token.clone()) else {
-        return;
-    };
     let hours = s.pull_hours.as_deref().and_then(parse_hours);
     if s.pull_hours.is_some() && hours.is_none() {
         tracing::error!(hours = ?s.pull_hours, "school.pull_hours must look like \"22-6\"; pulling at any hour");
     }
     let every = Duration::from_secs(s.pull_every_secs.max(60));
     tokio::spawn(async move {
+        let node = school
+            .db
+            .call(|c| cunlink_core::sync::node_self(c).map_err(cunlink_core::DbError::from))
+            .await;
+        let node = match node {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::error!(error = %e, "school pull: cannot read the node identity");
+                return;
+            }
+        };
+        let (url, token, upstream) = match (node, s.upstream.clone(), s.upstream_token.clone()) {
+            (Some(n), _, _) => (
+                n.hub,
+                n.credential,
+                Upstream::Node {
+                    village_id: n.village_id,
+                },
+            ),
+            (None, Some(url), Some(token)) => (url, token, Upstream::Configured),
+            _ => return,
+        };
         loop {
             let opts = Options {
                 hours,
                 ..Options::default()
             };
             if (opts.allowed)(&opts) {
-                // The configured channels, and the materials of classes in
-                // the next day's timetable.
-                let mut channels = s.channels.clone();
+                // The subscribed (or configured) channels, and the materials
+                // of classes in the next day's timetable.
+                let mut channels = match upstream {
+                    Upstream::Configured => s.channels.clone(),
+                    Upstream::Node { village_id } => school
+                        .db
+                        .call(move |c| {
+                            crate::subscriptions_of(c, village_id)
+                                .map_err(cunlink_core::DbError::from)
+                        })
+                        .await
+                        .unwrap_or_default(),
+                };
                 let due = school
                     .db
                     .call(|c| {
@@ -105,7 +145,8 @@ pub fn spawn(school: Arc<School>, mut shutdown: watch::Receiver<bool>) {
                     }
                 }
             }
-            // Outside the hours, look again in ten minutes.
+            // Outside the hours, look again in ten minutes. New subscriptions
+            // (a node's came down) start a round at once.
             let wait = if (opts.allowed)(&opts) {
                 every
             } else {
@@ -113,6 +154,7 @@ pub fn spawn(school: Arc<School>, mut shutdown: watch::Receiver<bool>) {
             };
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
+                _ = school.pull_wake.notified() => {}
                 _ = shutdown.changed() => return,
             }
         }
