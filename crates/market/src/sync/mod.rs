@@ -23,7 +23,8 @@ pub mod pickup;
 
 use std::sync::Arc;
 
-use cunlink_core::sync::{SyncError, SyncKinds};
+use cunlink_core::sql::{Connection, OptionalExtension};
+use cunlink_core::sync::{SyncError, SyncKinds, field_i64, field_opt_i64};
 
 pub fn register(kinds: &mut SyncKinds) {
     kinds.up(Arc::new(order::OrderKind));
@@ -52,4 +53,62 @@ fn field_array<'a>(
     cunlink_core::sync::field(body, name)?
         .as_array()
         .ok_or_else(|| SyncError::reject(format!("field '{name}' must be a list")))
+}
+
+/// Where a record that travels up names its stations: `home` must be the
+/// node's village's (and so must the stored copy's, if any); `other`, if
+/// named, must exist.
+struct Stations {
+    what: &'static str,
+    id: i64,
+    /// A constant of the calling kind, never input.
+    table: &'static str,
+    home: &'static str,
+    home_name: &'static str,
+    other: &'static str,
+}
+
+fn station_village(conn: &Connection, station: i64) -> Result<Option<i64>, SyncError> {
+    Ok(conn
+        .prepare_cached("SELECT village_id FROM market_stations WHERE id = $1")?
+        .query_row([station], |r| r.get(0))
+        .optional()?)
+}
+
+fn check_stations(
+    conn: &Connection,
+    village_id: i64,
+    body: &serde_json::Value,
+    s: Stations,
+) -> Result<(), SyncError> {
+    let home = field_i64(body, s.home)?;
+    match station_village(conn, home)? {
+        Some(v) if v == village_id => {}
+        Some(_) => {
+            return Err(SyncError::reject(format!(
+                "{} {home} is not in the node's village",
+                s.home_name
+            )));
+        }
+        None => return Err(SyncError::reject(format!("there is no station {home}"))),
+    }
+    let sql = format!("SELECT {} FROM {} WHERE id = $1", s.home, s.table);
+    let stored: Option<i64> = conn
+        .prepare_cached(&sql)?
+        .query_row([s.id], |r| r.get(0))
+        .optional()?;
+    if let Some(st) = stored {
+        if station_village(conn, st)? != Some(village_id) {
+            return Err(SyncError::reject(format!(
+                "{} {} is another village's",
+                s.what, s.id
+            )));
+        }
+    }
+    if let Some(other) = field_opt_i64(body, s.other)? {
+        if station_village(conn, other)?.is_none() {
+            return Err(SyncError::reject(format!("there is no station {other}")));
+        }
+    }
+    Ok(())
 }

@@ -83,7 +83,19 @@ impl UpKind for OrderKind {
         if field_i64(body, "id")? != id {
             return Err(SyncError::reject("the order's id differs from its key"));
         }
-        check_stations(conn, village_id, id, body)?;
+        super::check_stations(
+            conn,
+            village_id,
+            body,
+            super::Stations {
+                what: "order",
+                id,
+                table: "market_orders",
+                home: "pickup_station_id",
+                home_name: "pickup station",
+                other: "seller_station_id",
+            },
+        )?;
         let mut order = body.clone();
         // A live sale is the node's own (its ids mean nothing here).
         order["live_session_id"] = Value::Null;
@@ -92,50 +104,6 @@ impl UpKind for OrderKind {
         apply_events(conn, id, field_array(body, "events")?)?;
         Ok(())
     }
-}
-
-fn station_village(conn: &Connection, station: i64) -> Result<Option<i64>, SyncError> {
-    Ok(conn
-        .prepare_cached("SELECT village_id FROM market_stations WHERE id = $1")?
-        .query_row([station], |r| r.get(0))
-        .optional()?)
-}
-
-/// The pickup station is the node's village's (so is the stored order's, if
-/// any); the seller station, if named, exists.
-fn check_stations(
-    conn: &Connection,
-    village_id: i64,
-    id: i64,
-    body: &Value,
-) -> Result<(), SyncError> {
-    let pickup = field_i64(body, "pickup_station_id")?;
-    match station_village(conn, pickup)? {
-        Some(v) if v == village_id => {}
-        Some(_) => {
-            return Err(SyncError::reject(format!(
-                "pickup station {pickup} is not in the node's village"
-            )));
-        }
-        None => return Err(SyncError::reject(format!("there is no station {pickup}"))),
-    }
-    let stored: Option<i64> = conn
-        .prepare_cached("SELECT pickup_station_id FROM market_orders WHERE id = $1")?
-        .query_row([id], |r| r.get(0))
-        .optional()?;
-    if let Some(s) = stored {
-        if station_village(conn, s)? != Some(village_id) {
-            return Err(SyncError::reject(format!(
-                "order {id} is another village's"
-            )));
-        }
-    }
-    if let Some(seller) = field_opt_i64(body, "seller_station_id")? {
-        if station_village(conn, seller)?.is_none() {
-            return Err(SyncError::reject(format!("there is no station {seller}")));
-        }
-    }
-    Ok(())
 }
 
 /// Make the order's lines exactly `items`, matched by trace code.

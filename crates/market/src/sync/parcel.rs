@@ -81,56 +81,24 @@ impl UpKind for ParcelKind {
                 "parcel {id} is not in a node's id range"
             )));
         }
-        check_stations(conn, village_id, id, body)?;
+        super::check_stations(
+            conn,
+            village_id,
+            body,
+            super::Stations {
+                what: "parcel",
+                id,
+                table: "market_parcels",
+                home: "to_station_id",
+                home_name: "destination station",
+                other: "from_station_id",
+            },
+        )?;
         check_code(conn, id, body)?;
         rows::upsert(conn, &PARCELS, body)?;
         apply_scans(conn, id, field_array(body, "scans")?)?;
         Ok(())
     }
-}
-
-fn station_village(conn: &Connection, station: i64) -> Result<Option<i64>, SyncError> {
-    Ok(conn
-        .prepare_cached("SELECT village_id FROM market_stations WHERE id = $1")?
-        .query_row([station], |r| r.get(0))
-        .optional()?)
-}
-
-/// The destination station is the node's village's (so is the stored copy's,
-/// if any); the origin station, if named, exists.
-fn check_stations(
-    conn: &Connection,
-    village_id: i64,
-    id: i64,
-    body: &Value,
-) -> Result<(), SyncError> {
-    let to = field_i64(body, "to_station_id")?;
-    match station_village(conn, to)? {
-        Some(v) if v == village_id => {}
-        Some(_) => {
-            return Err(SyncError::reject(format!(
-                "destination station {to} is not in the node's village"
-            )));
-        }
-        None => return Err(SyncError::reject(format!("there is no station {to}"))),
-    }
-    let stored: Option<i64> = conn
-        .prepare_cached("SELECT to_station_id FROM market_parcels WHERE id = $1")?
-        .query_row([id], |r| r.get(0))
-        .optional()?;
-    if let Some(s) = stored {
-        if station_village(conn, s)? != Some(village_id) {
-            return Err(SyncError::reject(format!(
-                "parcel {id} is another village's"
-            )));
-        }
-    }
-    if let Some(from) = field_opt_i64(body, "from_station_id")? {
-        if station_village(conn, from)?.is_none() {
-            return Err(SyncError::reject(format!("there is no station {from}")));
-        }
-    }
-    Ok(())
 }
 
 /// A pickup code is unique among the parcels waiting at a station; one the hub
