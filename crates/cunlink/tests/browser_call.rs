@@ -15,6 +15,7 @@ mod call_fixture;
 #[allow(dead_code)]
 mod common;
 #[path = "support/browser.rs"]
+#[allow(dead_code)] // the call test sends no MQTT reading
 mod support;
 
 use std::path::Path;
