@@ -123,6 +123,8 @@ struct ConsultTpl<'a> {
     can_cancel: bool,
     can_dispense: bool,
     is_open: bool,
+    /// On the hub, a consult held at a village node: shown, changed there.
+    elsewhere: bool,
     /// Free slots of the department, for the village doctor to book.
     slots: Vec<(i64, String)>,
     /// The latest prescription, which the revise form replaces.
@@ -149,8 +151,17 @@ pub(crate) async fn show(
         .call(move |c| Ok::<_, crate::ClinicError>(access::county_department(c, &user)?))
         .await
         .map_err(page_err)?;
-    let waiting = v.consult.status == ConsultStatus::Waiting;
-    let village_doctor = access::village_doctor(&ctx.user) == Some(v.patient.village_id);
+    let elsewhere = st
+        .clinic
+        .db
+        .call(move |c| {
+            Ok::<_, crate::ClinicError>(!crate::sync::is_node(c)? && crate::sync::node_made(id))
+        })
+        .await
+        .map_err(page_err)?;
+    let waiting = v.consult.status == ConsultStatus::Waiting && !elsewhere;
+    let village_doctor =
+        access::village_doctor(&ctx.user) == Some(v.patient.village_id) && !elsewhere;
     let mut slots = Vec::new();
     if waiting && village_doctor {
         let fmt = ctx.fmt();
@@ -188,14 +199,16 @@ pub(crate) async fn show(
         rxs: rx_views(&ctx, &v.prescriptions, &v.names),
         can_accept: waiting && county == Some(dep),
         can_treat: access::can_treat(&ctx.user, &v.consult, &v.patient)
-            && v.consult.status.is_open(),
-        can_cancel: (village_doctor || ctx.user.role == Role::Admin)
+            && v.consult.status.is_open()
+            && !elsewhere,
+        can_cancel: (village_doctor || (ctx.user.role == Role::Admin && !elsewhere))
             && matches!(
                 v.consult.status,
                 ConsultStatus::Waiting | ConsultStatus::Accepted | ConsultStatus::Scheduled
             ),
         can_dispense: village_doctor,
         is_open: v.consult.status.is_open(),
+        elsewhere,
         slots,
         latest_rx,
         blank_lines: (0..3).collect(),

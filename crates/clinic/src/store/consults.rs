@@ -365,7 +365,7 @@ pub fn waiting(
     let mut st = conn.prepare_cached(&format!(
         "SELECT {cols}, p.village_id, p.sex, p.birth_date FROM clinic_consults c
          JOIN clinic_patients p ON p.id = c.patient_id
-         WHERE c.department_id = $1 AND c.status = 'waiting' AND c.id < $3 ORDER BY c.id LIMIT $2"
+         WHERE c.department_id = $1 AND c.status = 'waiting' AND c.id < $2 ORDER BY c.id LIMIT $3"
     ))?;
     // On the hub, a consult held at a village node is not the county
     // doctors' to take (it changes at the node): not in their queue.
@@ -374,7 +374,7 @@ pub fn waiting(
     } else {
         cunlink_core::sync::ID_SPAN
     };
-    let rows = st.query_map(params![department_id, limit, below], |r| {
+    let rows = st.query_map(params![department_id, below, limit], |r| {
         Ok((
             from_row(r)?,
             r.get::<_, i64>(12)?,

@@ -108,6 +108,23 @@ async fn a_consult_held_at_the_village_node_reaches_the_hub_under_its_ids() {
         v["message"].as_str().is_some_and(|m| m.contains("village")),
         "{v}"
     );
+    // Its page on the hub says where it is handled and offers no form.
+    let cookie = hub.session("cundoc", "a-password").await;
+    let page = crate::common::request(
+        hub.http,
+        "GET",
+        &format!("/clinic/consults/{consult}"),
+        &[("cookie", &cookie)],
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(page.status, 200, "{}", page.text());
+    let html = page.text();
+    assert!(html.contains("村卫生室的节点"), "{html}");
+    assert!(
+        !html.contains("<form method=\"post\" action=\"/clinic/consults/"),
+        "no forms: {html}"
+    );
     let r = node
         .post(&format!("/api/clinic/consults/{consult}/accept"), json!({}))
         .await;
