@@ -334,7 +334,7 @@ impl Affairs {
     /// one itself — the township is on the hub, which tells them when the
     /// marked record comes up (`sync::feedback`).
     pub async fn escalate(&self, now: i64) -> Result<usize, AffairsError> {
-        let on_node = self.read(crate::sync::is_node).await?;
+        let on_node = self.read(|c| Ok(cunlink_core::sync::is_node(c)?)).await?;
         let township = if on_node {
             Vec::new()
         } else {

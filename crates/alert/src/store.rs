@@ -291,7 +291,7 @@ fn raised_here(conn: &Connection, id: i64) -> Result<(), AlertStoreError> {
 
 /// Rules are the county's: on a node they change only by sync.
 fn on_hub(conn: &Connection) -> Result<(), AlertStoreError> {
-    if cunlink_core::sync::node_self(conn)?.is_some() {
+    if cunlink_core::sync::is_node(conn)? {
         return Err(AlertStoreError::HubOnly);
     }
     Ok(())

@@ -31,7 +31,7 @@ pub struct NewBoard {
 const SLUG_LEN: usize = 24;
 
 pub fn create(conn: &mut Connection, new: &NewBoard) -> Result<Board, BoardError> {
-    if cunlink_core::sync::node_self(conn)?.is_some() {
+    if cunlink_core::sync::is_node(conn)? {
         return Err(BoardError::HubOnly);
     }
     let name = new.name.trim();

@@ -44,10 +44,6 @@ fn quantity(body: &Obj) -> Result<i64, MarketError> {
     Ok(q)
 }
 
-fn is_node(conn: &Connection) -> Result<bool, MarketError> {
-    Ok(cunlink_core::sync::node_self(conn)?.is_some())
-}
-
 /// `POST /api/market/variants/{id}/allocate` on the hub: move `quantity` units
 /// of the online stock to village `village`'s node.
 pub fn allocate(
@@ -59,7 +55,7 @@ pub fn allocate(
     let product = own_variant(conn, user, variant)?;
     let village = input::string(body, "village", 64)?;
     let quantity = quantity(body)?;
-    if is_node(conn)? {
+    if cunlink_core::sync::is_node(conn)? {
         return Err(MarketError::conflict(
             "hub_only",
             None,
@@ -113,7 +109,7 @@ pub fn release(
 ) -> Result<Value, MarketError> {
     own_variant(conn, user, variant)?;
     let quantity = quantity(body)?;
-    if !is_node(conn)? {
+    if !cunlink_core::sync::is_node(conn)? {
         return Err(MarketError::conflict(
             "node_only",
             None,
@@ -135,7 +131,7 @@ pub fn release(
 
 /// A node's stock is only what the hub allocated: it may not be set by hand.
 pub fn refuse_on_node(conn: &Connection, what: &str) -> Result<(), MarketError> {
-    if is_node(conn)? {
+    if cunlink_core::sync::is_node(conn)? {
         return Err(MarketError::conflict(
             "hub_only",
             None,

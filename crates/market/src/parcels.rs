@@ -321,7 +321,7 @@ pub fn scan(conn: &Connection, user: &User, id: i64, body: &Obj) -> Result<Value
 /// again with its scans (docs/market.md, "Village node"). A scan here would be
 /// overwritten by the node's next copy.
 fn node_owns(conn: &Connection, id: i64) -> Result<(), MarketError> {
-    if id >= cunlink_core::sync::ID_SPAN && cunlink_core::sync::node_self(conn)?.is_none() {
+    if id >= cunlink_core::sync::ID_SPAN && !cunlink_core::sync::is_node(conn)? {
         return Err(MarketError::conflict(
             "node_parcel",
             None,
@@ -448,7 +448,7 @@ pub fn record_reminders(conn: &Connection, days: i64) -> Result<usize, MarketErr
     // The setting comes from the environment; keep it in the range a client may ask for.
     let days = days.clamp(0, MAX_REMINDER_DAYS);
     let now = now_ms();
-    let below = if cunlink_core::sync::node_self(conn)?.is_some() {
+    let below = if cunlink_core::sync::is_node(conn)? {
         i64::MAX
     } else {
         cunlink_core::sync::ID_SPAN

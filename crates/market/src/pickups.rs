@@ -17,10 +17,6 @@ use crate::input::{self, Obj};
 /// Most orders one list shows.
 const LIMIT: i64 = 200;
 
-fn is_node(conn: &Connection) -> Result<bool, MarketError> {
-    Ok(cunlink_core::sync::node_self(conn)?.is_some())
-}
-
 fn node_only() -> MarketError {
     MarketError::conflict(
         "node_only",
@@ -42,7 +38,7 @@ fn operators_only(user: &User) -> Result<(), MarketError> {
 /// oldest first, at most 200, each with `picked_up_at` once handed over here.
 pub fn list(conn: &Connection, user: &User) -> Result<Vec<Value>, MarketError> {
     operators_only(user)?;
-    if !is_node(conn)? {
+    if !cunlink_core::sync::is_node(conn)? {
         return Err(node_only());
     }
     let village = if user.role == Role::Admin {
@@ -96,7 +92,7 @@ pub fn pickup(conn: &Connection, user: &User, id: i64, body: &Obj) -> Result<Val
             "method must be cash or qr",
         ));
     }
-    if !is_node(conn)? {
+    if !cunlink_core::sync::is_node(conn)? {
         // Still answer who may act first, so the hub reveals nothing more.
         if let Some(h) = crate::store::orders::head(conn, id)? {
             let station = access::station_or_404(conn, h.pickup_station_id, "pickup_station_id")?;

@@ -90,7 +90,7 @@ pub(crate) async fn page(
             .map_err(PageError::internal)?;
     let list = list_html(&st, &ctx).await?;
     let on_node =
-        st.a.read(crate::sync::is_node)
+        st.a.read(|c| Ok(cunlink_core::sync::is_node(c)?))
             .await
             .map_err(PageError::internal)?;
     let official = access::is_manager(&ctx.user);

@@ -34,14 +34,9 @@ pub fn register(kinds: &mut SyncKinds, notify: Arc<dyn NotifyUsers>) {
     kinds.down(Arc::new(files::NoticeFileKind));
 }
 
-/// Whether this installation is a village node.
-pub fn is_node(c: &Connection) -> Result<bool, AffairsError> {
-    Ok(cunlink_core::sync::node_self(c)?.is_some())
-}
-
 /// Notices and groups are the hub's: a node's copy is replaced at each sync.
 pub fn refuse_on_node(c: &Connection, what: &str) -> Result<(), AffairsError> {
-    if is_node(c)? {
+    if cunlink_core::sync::is_node(c)? {
         return Err(AffairsError::conflict(
             "hub_only",
             "id",
@@ -56,7 +51,7 @@ pub fn refuse_on_node(c: &Connection, what: &str) -> Result<(), AffairsError> {
 /// On the hub, feedback reported at a village node (an id in a node's range)
 /// is the node's: it is handled there and comes up again.
 pub fn refuse_node_feedback(c: &Connection, id: i64) -> Result<(), AffairsError> {
-    if id >= ID_SPAN && !is_node(c)? {
+    if id >= ID_SPAN && !cunlink_core::sync::is_node(c)? {
         return Err(AffairsError::conflict(
             "node_feedback",
             "id",

@@ -162,7 +162,7 @@ impl Clinic {
             // At a village node the village doctor holds the consult
             // alone (no county doctor takes it there), so it closes from
             // waiting too.
-            let from: &[ConsultStatus] = if crate::sync::is_node(c)? {
+            let from: &[ConsultStatus] = if cunlink_core::sync::is_node(c)? {
                 &[ConsultStatus::Waiting]
             } else {
                 &[

@@ -155,7 +155,9 @@ pub(crate) async fn show(
         .clinic
         .db
         .call(move |c| {
-            Ok::<_, crate::ClinicError>(!crate::sync::is_node(c)? && crate::sync::node_made(id))
+            Ok::<_, crate::ClinicError>(
+                !cunlink_core::sync::is_node(c)? && crate::sync::node_made(id),
+            )
         })
         .await
         .map_err(page_err)?;

@@ -369,7 +369,7 @@ pub fn waiting(
     ))?;
     // On the hub, a consult held at a village node is not the county
     // doctors' to take (it changes at the node): not in their queue.
-    let below = if cunlink_core::sync::node_self(conn)?.is_some() {
+    let below = if cunlink_core::sync::is_node(conn)? {
         i64::MAX
     } else {
         cunlink_core::sync::ID_SPAN

@@ -38,11 +38,6 @@ fn key_id(key: &str, what: &str) -> Result<i64, SyncError> {
         .map_err(|_| SyncError::reject(format!("'{key}' is not {what} id")))
 }
 
-/// Whether this installation is a village node.
-pub fn is_node(conn: &Connection) -> Result<bool, ClinicError> {
-    Ok(cunlink_core::sync::node_self(conn)?.is_some())
-}
-
 /// Whether a record id is in some node's range (made at a village node).
 pub fn node_made(id: i64) -> bool {
     id >= ID_SPAN
@@ -50,7 +45,7 @@ pub fn node_made(id: i64) -> bool {
 
 /// 409 `hub_only` on a node: `what` is done on the county hub.
 pub fn hub_only(conn: &Connection, what: &str) -> Result<(), ClinicError> {
-    if is_node(conn)? {
+    if cunlink_core::sync::is_node(conn)? {
         return Err(ClinicError::conflict(
             "hub_only",
             None,
@@ -64,7 +59,7 @@ pub fn hub_only(conn: &Connection, what: &str) -> Result<(), ClinicError> {
 /// at a village node changes only there (409 `node_record`); on a node, a
 /// hub's consult is read-only (409 `hub_only`).
 pub fn owns_consult(conn: &Connection, id: i64) -> Result<(), ClinicError> {
-    let node = is_node(conn)?;
+    let node = cunlink_core::sync::is_node(conn)?;
     if !node && node_made(id) {
         return Err(ClinicError::conflict(
             "node_record",

@@ -227,6 +227,13 @@ pub struct NodeSelf {
     pub joined_at: i64,
 }
 
+/// Whether this installation has joined a hub (is a village node): what every
+/// domain asks before a hub-only or node-only change.
+pub fn is_node(conn: &Connection) -> crate::sql::Result<bool> {
+    conn.prepare_cached(&format!("SELECT {OUTBOX_GUARD}"))?
+        .query_row([], |r| r.get(0))
+}
+
 pub fn node_self(conn: &Connection) -> crate::sql::Result<Option<NodeSelf>> {
     conn.query_row(
         "SELECT node_id, number, hub, credential, village_id, village, joined_at FROM core_node_self WHERE id = 1",

@@ -224,7 +224,7 @@ pub fn transition(
 /// node"). Cancelling it here would also put the node's units into the online
 /// stock.
 fn node_owns(conn: &Connection, id: i64) -> Result<(), MarketError> {
-    if id >= cunlink_core::sync::ID_SPAN && cunlink_core::sync::node_self(conn)?.is_none() {
+    if id >= cunlink_core::sync::ID_SPAN && !cunlink_core::sync::is_node(conn)? {
         return Err(MarketError::conflict(
             "node_order",
             None,

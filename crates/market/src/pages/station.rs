@@ -130,7 +130,7 @@ pub(crate) async fn page(
                 })
                 .collect();
             // Only a village node holds copies of the hub's orders.
-            let pickups = if cunlink_core::sync::node_self(c)?.is_some() {
+            let pickups = if cunlink_core::sync::is_node(c)? {
                 pickups::list(c, &user)?.iter().map(pickup_row).collect()
             } else {
                 Vec::new()

@@ -42,14 +42,9 @@ pub fn register(school: &Arc<School>, kinds: &mut SyncKinds) {
     }));
 }
 
-/// Whether this installation is a village node.
-pub fn is_node(conn: &Connection) -> Result<bool, SchoolError> {
-    Ok(cunlink_core::sync::node_self(conn)?.is_some())
-}
-
 /// Refuse, on a village node, a change to what the county hub owns.
 pub fn require_hub(conn: &Connection, what: &str) -> Result<(), SchoolError> {
-    if is_node(conn)? {
+    if cunlink_core::sync::is_node(conn)? {
         return Err(SchoolError::Conflict(
             "hub_only",
             format!(
@@ -68,7 +63,7 @@ pub fn require_course_owner(conn: &Connection, id: i64) -> Result<(), SchoolErro
     if (lo..hi).contains(&id) {
         return Ok(());
     }
-    Err(if is_node(conn)? {
+    Err(if cunlink_core::sync::is_node(conn)? {
         SchoolError::Conflict(
             "hub_only",
             format!("course {id} is the county hub's; it changes there only"),
